@@ -1,0 +1,36 @@
+"""Digests with domain separation (PROTOCOL.md §2).
+
+``digest(kind, doc) = SHA-256("tchain/v1/" || kind || "\\n" || JCS(doc))``. The kind keeps
+domains apart: an intent signature can never be replayed as an entry, a request or a record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from tchain.encoding import canonical
+
+__all__ = ["KINDS", "digest", "document_id", "sha256_hex"]
+
+# The kinds PROTOCOL.md fixes, and the ones docs/protocol.md adds (proofs).
+KINDS = frozenset({"intent", "entry", "document", "request", "record", "proof"})
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def digest(kind: str, doc: Any) -> bytes:
+    """The 32-byte digest of ``doc`` in the domain ``kind``."""
+    if kind not in KINDS or not _KIND.match(kind):
+        raise ValueError(f"digest kind {kind!r} is not one of {sorted(KINDS)}")
+    return hashlib.sha256(b"tchain/v1/" + kind.encode("ascii") + b"\n" + canonical(doc)).digest()
+
+
+def document_id(kind: str, doc: Any) -> str:
+    """The id of a document: its digest as lowercase hex."""
+    return digest(kind, doc).hex()
+
+
+def sha256_hex(data: bytes) -> str:
+    """Plain SHA-256 as hex, for KYC record hashes and request bodies."""
+    return hashlib.sha256(data).hexdigest()

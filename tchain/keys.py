@@ -1,0 +1,108 @@
+"""Ed25519 keys and signatures over domain-separated digests (PROTOCOL.md §2).
+
+A signature is Ed25519 over the 32 digest bytes. PyNaCl's exceptions stop here: callers see
+:class:`SignatureError` only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.signing
+
+from tchain.digest import digest
+from tchain.errors import SignatureError
+
+__all__ = ["SigningKey", "check_public_key", "is_hex", "verify", "verify_digest"]
+
+_HEX = {n: re.compile(rf"^[0-9a-f]{{{n}}}$") for n in (64, 128)}
+
+
+def is_hex(value: Any, length: int) -> bool:
+    """Whether ``value`` is a lowercase hex string of exactly ``length`` characters."""
+    return isinstance(value, str) and bool(_HEX[length].match(value))
+
+
+def check_public_key(public_key: Any) -> bytes:
+    """Return the 32 key bytes of a usable Ed25519 public key given as hex.
+
+    Refuses keys that are not 64 lowercase hex characters, not a canonical curve point, or of
+    small order: a small-order key makes signatures that verify for many messages.
+
+    Raises:
+        SignatureError: saying what was received.
+    """
+    if not is_hex(public_key, 64):
+        raise SignatureError(f"public key must be 64 lowercase hex characters, got {public_key!r}")
+    raw = bytes.fromhex(public_key)
+    if not nacl.bindings.crypto_core_ed25519_is_valid_point(raw):
+        raise SignatureError(f"public key {public_key} is not a valid Ed25519 point "
+                             "(non-canonical or of small order)")
+    return raw
+
+
+def verify_digest(public_key: str, message_digest: bytes, signature: Any) -> None:
+    """Check an Ed25519 signature over a 32-byte digest.
+
+    Raises:
+        SignatureError: when the signature is malformed or does not verify.
+    """
+    if not is_hex(signature, 128):
+        raise SignatureError(f"signature must be 128 lowercase hex characters, got {signature!r}")
+    if not is_hex(public_key, 64):
+        raise SignatureError(f"public key must be 64 lowercase hex characters, got {public_key!r}")
+    try:
+        nacl.signing.VerifyKey(bytes.fromhex(public_key)).verify(
+            message_digest, bytes.fromhex(signature))
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError) as e:
+        raise SignatureError(f"signature does not verify under key {public_key}") from e
+
+
+def verify(public_key: str, kind: str, doc: Any, signature: Any) -> None:
+    """Check that ``signature`` is ``public_key``'s signature over ``digest(kind, doc)``.
+
+    Raises:
+        SignatureError: when it is not.
+    """
+    verify_digest(public_key, digest(kind, doc), signature)
+
+
+class SigningKey:
+    """An Ed25519 signing key: the bank's or a customer's.
+
+    Built from a 32-byte seed; the public key is exposed as lowercase hex, the form it takes on
+    the wire.
+    """
+
+    __slots__ = ("_key", "public_key")
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != 32:
+            raise SignatureError(f"a signing key seed has 32 bytes, got {len(seed)}")
+        self._key = nacl.signing.SigningKey(seed)
+        self.public_key: str = self._key.verify_key.encode().hex()
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        """A fresh key from the operating system's randomness."""
+        return cls(bytes(nacl.signing.SigningKey.generate()))
+
+    @property
+    def seed(self) -> bytes:
+        """The 32-byte secret seed; handle with care."""
+        return bytes(self._key)
+
+    def sign_digest(self, message_digest: bytes) -> str:
+        """Sign 32 digest bytes; return the signature as hex."""
+        return self._key.sign(message_digest).signature.hex()
+
+    def sign(self, kind: str, doc: Any) -> str:
+        """Sign ``digest(kind, doc)``; return the signature as hex."""
+        return self.sign_digest(digest(kind, doc))
+
+    def __repr__(self) -> str:
+        return f"SigningKey(public_key={self.public_key})"

@@ -1,0 +1,313 @@
+"""Intents and entries (PROTOCOL.md §3 and §4) as frozen, validated views.
+
+Each object keeps the exact document it was parsed from (``doc``), and ids and signatures are
+always computed over that document, never over a rebuilt one: a field we do not know is refused
+outright rather than silently dropped, so what we hash is what was signed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tchain.digest import digest
+from tchain.encoding import canonical, check_value, parse
+from tchain.errors import EncodingError
+from tchain.keys import check_public_key, is_hex, verify_digest
+from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, parse_validator_name
+
+__all__ = [
+    "GENESIS_PREV",
+    "INTENT_TYPES",
+    "Effect",
+    "IssueBody",
+    "PaymentBody",
+    "RedeemBody",
+    "RegisterBody",
+    "RotateKeyBody",
+    "SignedEntry",
+    "SignedIntent",
+]
+
+GENESIS_PREV = "0" * 64
+INTENT_TYPES = frozenset({"register", "payment", "issue", "redeem", "offer", "cancel", "take",
+                          "rotate_key"})
+ENTRY_KINDS = frozenset({"genesis", "payment", "issue", "redeem", "credit", "rotate_key"})
+MAX_MEMO = 256
+PARAM_KEYS = frozenset({"daily_limit", "kyc_recipients", "max_supply"})
+
+
+def _obj(value: Any, what: str, required: set[str], optional: frozenset[str] = frozenset()
+         ) -> dict[str, Any]:
+    """Check that ``value`` is an object with exactly the required keys and some optional ones."""
+    if not isinstance(value, dict):
+        raise EncodingError(f"{what} must be a JSON object, got {type(value).__name__}")
+    missing = required - value.keys()
+    if missing:
+        raise EncodingError(f"{what} lacks {', '.join(sorted(missing))}")
+    unknown = value.keys() - required - optional
+    if unknown:
+        raise EncodingError(f"{what} has unknown field(s) {', '.join(sorted(unknown))}")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise EncodingError(f"{what} must be a JSON integer, got {value!r}")
+    check_value(value)
+    return value
+
+
+def _chain_id(value: Any, what: str) -> str:
+    if not is_hex(value, 64):
+        raise EncodingError(f"{what} must be a chain id (64 lowercase hex), got {value!r}")
+    return str(value)
+
+
+def _memo(body: dict[str, Any]) -> str | None:
+    memo = body.get("memo")
+    if memo is not None and (not isinstance(memo, str) or len(memo) > MAX_MEMO):
+        raise EncodingError(f"memo must be a string of at most {MAX_MEMO} characters")
+    return memo
+
+
+def _amount_map(value: Any, what: str, key_parser: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise EncodingError(f"{what} must be an object of amounts, got {value!r}")
+    out = {}
+    for key, amount in value.items():
+        key_parser(key)
+        out[key] = parse_positive_amount(amount, f"{what}[{key}]")
+    return out
+
+
+def parse_params(value: Any) -> dict[str, Any]:
+    """Check a chain's params from its genesis: the rules its bank enforces on it.
+
+    ``daily_limit``: {UAI: amount} most the chain may send per UTC day;
+    ``kyc_recipients``: true if every recipient must have a KYC record at its bank;
+    ``max_supply``: {CODE: amount} most of the chain's own asset it may have outstanding.
+    """
+    params = _obj(value, "params", set(), PARAM_KEYS)
+    if "daily_limit" in params:
+        _amount_map(params["daily_limit"], "params.daily_limit", UAI.parse)
+    if "max_supply" in params:
+        def code(c: str) -> None:
+            UAI.parse(f"x:{c}")
+        _amount_map(params["max_supply"], "params.max_supply", code)
+    if "kyc_recipients" in params and not isinstance(params["kyc_recipients"], bool):
+        raise EncodingError("params.kyc_recipients must be true or false")
+    return params
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterBody:
+    name: str
+    owner: str
+    kyc: str | None
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentBody:
+    """A payment or an issue: ``amount`` of ``asset`` to chain ``to`` at ``to_validator``."""
+
+    to: str
+    to_validator: str | None
+    asset: UAI
+    amount: int
+    memo: str | None
+
+
+IssueBody = PaymentBody
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemBody:
+    """Give ``amount`` of ``asset`` back to its issuer."""
+
+    asset: UAI
+    amount: int
+    memo: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RotateKeyBody:
+    owner: str
+
+
+Body = RegisterBody | PaymentBody | RedeemBody | RotateKeyBody
+
+
+def _parse_body(kind: str, body: Any) -> Body:
+    if kind == "register":
+        b = _obj(body, "register body", {"name", "owner", "kyc", "params"})
+        check_public_key(b["owner"])
+        if b["kyc"] is not None and not is_hex(b["kyc"], 64):
+            raise EncodingError(f"kyc must be the hex SHA-256 of the KYC record or null, "
+                                f"got {b['kyc']!r}")
+        return RegisterBody(_register_name(b["name"]), b["owner"], b["kyc"],
+                            parse_params(b["params"]))
+    if kind in ("payment", "issue"):
+        b = _obj(body, f"{kind} body", {"to", "asset", "amount"},
+                 frozenset({"to_validator", "memo"}))
+        to_validator = b.get("to_validator")
+        if to_validator is not None:
+            parse_validator_name(to_validator)
+        return PaymentBody(_chain_id(b["to"], "to"), to_validator, UAI.parse(b["asset"]),
+                           parse_positive_amount(b["amount"]), _memo(b))
+    if kind == "redeem":
+        b = _obj(body, "redeem body", {"asset", "amount"}, frozenset({"memo"}))
+        return RedeemBody(UAI.parse(b["asset"]), parse_positive_amount(b["amount"]), _memo(b))
+    if kind == "rotate_key":
+        b = _obj(body, "rotate_key body", {"owner"})
+        check_public_key(b["owner"])
+        return RotateKeyBody(b["owner"])
+    raise EncodingError(f"intent type {kind!r} is not supported by this validator yet")
+
+
+def _register_name(value: Any) -> str:
+    # A bank's own chain registers under the bank's DNS name; customers under a plain name.
+    try:
+        return parse_name(value)
+    except EncodingError:
+        return parse_validator_name(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIntent:
+    """What a chain's owner signs: ``{"intent": {...}, "sig"}``."""
+
+    doc: dict[str, Any] = field(repr=False)
+    type: str
+    chain: str | None
+    seq: int
+    time: int
+    body: Body
+    sig: str
+    digest: bytes = field(repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> SignedIntent:
+        """Validate a signed intent's shape (not its signature: that needs the owner key)."""
+        _obj(doc, "signed intent", {"intent", "sig"})
+        intent = _obj(doc["intent"], "intent", {"type", "seq", "time", "body"},
+                      frozenset({"chain"}))
+        kind = intent["type"]
+        if kind not in INTENT_TYPES:
+            raise EncodingError(f"intent type must be one of {sorted(INTENT_TYPES)}, "
+                                f"got {kind!r}")
+        if kind == "register":
+            chain = intent.get("chain")
+            if chain is not None:
+                raise EncodingError("a register intent has no chain (absent or null)")
+        else:
+            if "chain" not in intent:
+                raise EncodingError(f"a {kind} intent must name its chain")
+            chain = _chain_id(intent["chain"], "intent.chain")
+        seq = _int(intent["seq"], "seq")
+        time = _int(intent["time"], "time")
+        body = _parse_body(kind, intent["body"])
+        if not is_hex(doc["sig"], 128):
+            raise EncodingError(f"sig must be 128 lowercase hex characters, got {doc['sig']!r}")
+        return cls(doc, kind, chain, seq, time, body, doc["sig"], digest("intent", intent))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SignedIntent:
+        return cls.from_dict(parse(data))
+
+    @property
+    def id(self) -> str:
+        """The intent id: its digest as ``intent``, independent of the signature bytes."""
+        return self.digest.hex()
+
+    def verify(self, owner: str) -> None:
+        """Check the owner's signature (raises SignatureError)."""
+        verify_digest(owner, self.digest, self.sig)
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One balance and hold change an entry makes on one asset."""
+
+    asset: str
+    balance: int
+    held: int
+
+    def to_dict(self) -> dict[str, str]:
+        return {"asset": self.asset, "balance": str(self.balance), "held": str(self.held)}
+
+    @classmethod
+    def from_dict(cls, value: Any) -> Effect:
+        e = _obj(value, "effect", {"asset", "balance", "held"})
+        UAI.parse(e["asset"])
+        return cls(e["asset"], parse_delta(e["balance"], "effect balance"),
+                   parse_delta(e["held"], "effect held"))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEntry:
+    """What a chain holds: ``{"entry": {...}, "sig"}``, signed by the chain's validator."""
+
+    doc: dict[str, Any] = field(repr=False)
+    chain: str | None
+    height: int
+    prev: str
+    time: int
+    kind: str
+    intent: SignedIntent | None
+    effects: tuple[Effect, ...]
+    evidence: tuple[dict[str, Any], ...] = field(repr=False)
+    validator: str
+    sig: str
+    digest: bytes = field(repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> SignedEntry:
+        """Validate a signed entry's shape (not its signature: see :meth:`verify`)."""
+        _obj(doc, "signed entry", {"entry", "sig"})
+        e = _obj(doc["entry"], "entry", {"chain", "height", "prev", "time", "kind", "intent",
+                                        "effects", "evidence", "validator"})
+        kind = e["kind"]
+        if kind not in ENTRY_KINDS:
+            raise EncodingError(f"entry kind must be one of {sorted(ENTRY_KINDS)}, got {kind!r}")
+        height = _int(e["height"], "height")
+        chain = None if height == 0 and e["chain"] is None else _chain_id(e["chain"], "chain")
+        if not is_hex(e["prev"], 64):
+            raise EncodingError(f"prev must be an entry id (64 hex), got {e['prev']!r}")
+        if not is_hex(e["validator"], 64):
+            raise EncodingError(f"validator must be a public key (64 hex), got {e['validator']!r}")
+        if not isinstance(e["effects"], list) or not isinstance(e["evidence"], list):
+            raise EncodingError("effects and evidence must be lists")
+        for item in e["evidence"]:
+            _obj(item, "evidence item", {"entry", "sig"})
+        if not is_hex(doc["sig"], 128):
+            raise EncodingError(f"sig must be 128 lowercase hex characters, got {doc['sig']!r}")
+        intent = None if e["intent"] is None else SignedIntent.from_dict(e["intent"])
+        return cls(doc, chain, height, e["prev"], _int(e["time"], "time"), kind, intent,
+                   tuple(Effect.from_dict(x) for x in e["effects"]), tuple(e["evidence"]),
+                   e["validator"], doc["sig"], digest("entry", e))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SignedEntry:
+        return cls.from_dict(parse(data))
+
+    @property
+    def id(self) -> str:
+        """The entry id: its digest as ``entry``. A genesis entry's id is its chain's id."""
+        return self.digest.hex()
+
+    @property
+    def chain_id(self) -> str:
+        """The chain this entry belongs to (for the genesis, its own id)."""
+        return self.chain if self.chain is not None else self.id
+
+    def to_bytes(self) -> bytes:
+        """The canonical bytes of the signed entry: what the store keeps and serves."""
+        return canonical(self.doc)
+
+    def verify(self, validator: str | None = None) -> None:
+        """Check the validator's signature, and that it is ``validator``'s when given."""
+        if validator is not None and self.validator != validator:
+            raise EncodingError(f"entry is signed by {self.validator}, expected {validator}")
+        verify_digest(self.validator, self.digest, self.sig)

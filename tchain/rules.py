@@ -1,0 +1,257 @@
+"""The rules: a chain state and a signed intent in, signed entries or a refusal out.
+
+Pure: no clock, no store, no network. The caller passes the time, the states of the chains the
+intent touches, and the validator's key; the rules return the entries to append and the states
+after them, or raise a :class:`RuleError` (or :class:`SignatureError`) with the protocol code.
+
+The checks run in this order for every intent (numbers repeated at each check below):
+  1. the signature verifies under the chain's current owner key;
+  2. ``seq`` is the chain's last seq + 1;
+  3. ``time`` is within ``TIME_WINDOW_MS`` of the validator's clock;
+  4. the type's own rules (recipient, asset, funds, limits, KYC);
+then the entries are made, signed and checked against the balance rule (PROTOCOL.md §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tchain.digest import sha256_hex
+from tchain.encoding import canonical
+from tchain.errors import (
+    EncodingError,
+    ForbiddenError,
+    NotFoundError,
+    RuleError,
+    SignatureError,
+    VerificationError,
+)
+from tchain.keys import SigningKey
+from tchain.model import (
+    GENESIS_PREV,
+    Effect,
+    PaymentBody,
+    RedeemBody,
+    RegisterBody,
+    RotateKeyBody,
+    SignedEntry,
+    SignedIntent,
+)
+from tchain.state import DAY_MS, Balance, ChainState, available
+
+__all__ = ["TIME_WINDOW_MS", "Outcome", "Validator", "decide", "make_genesis"]
+
+TIME_WINDOW_MS = 300_000
+
+
+@dataclass(frozen=True, slots=True)
+class Validator:
+    """Who signs: the bank's key and its name."""
+
+    key: SigningKey
+    name: str
+
+    @property
+    def public_key(self) -> str:
+        return self.key.public_key
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an accepted intent does: entries to append (the owner's first) and the new states."""
+
+    entries: tuple[SignedEntry, ...]
+    states: tuple[ChainState, ...]
+
+
+def _sign_entry(v: Validator, entry: dict[str, Any]) -> SignedEntry:
+    return SignedEntry.from_dict({"entry": entry, "sig": v.key.sign("entry", entry)})
+
+
+def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedIntent | None,
+           effects: list[Effect], evidence: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"chain": state.chain, "height": state.height + 1, "prev": state.head, "time": now,
+            "kind": kind, "intent": None if intent is None else intent.doc,
+            "effects": [e.to_dict() for e in effects], "evidence": evidence,
+            "validator": v.public_key}
+
+
+def _check_time(intent: SignedIntent, now: int) -> None:
+    if abs(intent.time - now) > TIME_WINDOW_MS:
+        raise RuleError(f"intent time {intent.time} is {abs(intent.time - now)} ms from the "
+                        f"validator's clock {now}; at most {TIME_WINDOW_MS} ms is accepted",
+                        code="stale_time", status=400, validator_time=now)
+
+
+def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
+                 ) -> tuple[SignedEntry, ChainState]:
+    """Check a register intent and make the chain's signed genesis entry.
+
+    Name and key uniqueness need the store; the ledger checks them.
+
+    Raises:
+        SignatureError, RuleError, EncodingError: naming the failed check.
+    """
+    if intent.type != "register" or not isinstance(intent.body, RegisterBody):
+        raise EncodingError(f"POST /v1/chains takes a register intent, got {intent.type!r}")
+    body = intent.body
+    # 1. the signature verifies under the key being registered (proof of possession).
+    intent.verify(body.owner)
+    # 2. seq is 0 for a genesis.
+    if intent.seq != 0:
+        raise RuleError(f"seq {intent.seq} must be 0 for register", code="bad_seq",
+                        status=409, expected=0)
+    # 3. time.
+    _check_time(intent, now)
+    # 4. the KYC record matches the hash the owner signed; it never goes into the chain.
+    if body.kyc is None:
+        if kyc_record is not None:
+            raise EncodingError("kyc_record given but the intent's kyc hash is null")
+    else:
+        if not isinstance(kyc_record, dict):
+            raise EncodingError("kyc_record (a JSON object) is required: the intent names "
+                                "its hash")
+        got = sha256_hex(canonical(kyc_record))
+        if got != body.kyc:
+            raise EncodingError(f"kyc_record hashes to {got}, the intent signed {body.kyc}")
+    if body.owner == v.public_key and body.name != v.name:
+        raise ForbiddenError("the bank's key may only register the bank's own chain")
+    entry = {"chain": None, "height": 0, "prev": GENESIS_PREV, "time": now, "kind": "genesis",
+             "intent": intent.doc, "effects": [], "evidence": [], "validator": v.public_key}
+    signed = _sign_entry(v, entry)
+    return signed, ChainState.genesis(signed, v.name)
+
+
+def decide(v: Validator, intent: SignedIntent, chain: ChainState,
+           counterparty: ChainState | None, now: int) -> Outcome:
+    """Decide an intent on an existing chain.
+
+    Args:
+        v: the validator that signs.
+        intent: the signed intent, shape already checked.
+        chain: the state of the chain the intent names.
+        counterparty: the state of the other chain at this bank the intent moves value to (the
+            payee of a payment or issue, the issuer for a redeem), or None if there is none here.
+        now: the validator's clock in ms.
+
+    Raises:
+        SignatureError, RuleError, NotFoundError, ForbiddenError, EncodingError.
+    """
+    if intent.chain != chain.chain:
+        raise ValueError("decide() got the state of another chain")  # our bug, not theirs
+    # 1. the owner's signature.
+    try:
+        intent.verify(chain.owner)
+    except SignatureError as e:
+        raise SignatureError(f"intent signature does not verify under the owner key "
+                             f"{chain.owner} of chain {chain.chain}") from e
+    # 2. seq: no replay, no reorder, no gap.
+    if intent.seq != chain.seq + 1:
+        raise RuleError(f"seq {intent.seq} must be {chain.seq + 1}", code="bad_seq",
+                        status=409, expected=chain.seq + 1)
+    # 3. time.
+    _check_time(intent, now)
+    # 4. the type's own rules.
+    body = intent.body
+    if isinstance(body, PaymentBody):
+        return _transfer(v, intent, body, chain, counterparty, now)
+    if isinstance(body, RedeemBody):
+        return _redeem(v, intent, body, chain, counterparty, now)
+    if isinstance(body, RotateKeyBody):
+        if body.owner == chain.owner:
+            raise RuleError("the new owner key is the current one", code="bad_request")
+        entry = _sign_entry(v, _entry(v, chain, now, "rotate_key", intent, [], []))
+        return Outcome((entry,), (chain.advance(entry),))
+    raise EncodingError(f"intent type {intent.type!r} is not supported by this validator yet")
+
+
+def _counterparty_here(v: Validator, to_validator: str | None, to: str,
+                       counterparty: ChainState | None) -> ChainState:
+    if to_validator is not None and to_validator != v.name:
+        raise RuleError(f"recipient bank {to_validator} is not a trusted peer of {v.name}",
+                        code="unknown_validator", status=422)
+    if counterparty is None or counterparty.chain != to:
+        raise NotFoundError(f"recipient chain {to} is not registered at {v.name}",
+                            code="unknown_chain")
+    return counterparty
+
+
+def _check_funds(chain: ChainState, asset: str, amount: int) -> None:
+    if asset not in chain.balances:
+        raise RuleError(f"chain {chain.chain} holds no {asset}", code="unknown_asset")
+    have = available(chain, asset)
+    if have < amount:
+        raise RuleError(f"amount {amount} of {asset} exceeds the available {have}",
+                        code="insufficient_funds", available=str(have))
+
+
+def _check_daily_limit(chain: ChainState, asset: str, amount: int, now: int) -> None:
+    limit = chain.params.get("daily_limit", {}).get(asset)
+    if limit is None:
+        return
+    spent = chain.spent_today(asset, now // DAY_MS)
+    if spent + amount > int(limit):
+        raise RuleError(f"sending {amount} {asset} would make {spent + amount} today; the "
+                        f"chain's daily limit is {limit}", code="limit_exceeded",
+                        limit=str(limit), spent=str(spent))
+
+
+def _check_kyc(chain: ChainState, recipient: ChainState) -> None:
+    if chain.params.get("kyc_recipients") and not recipient.kyc:
+        raise RuleError(f"chain {chain.chain} may only pay KYC'd recipients and "
+                        f"{recipient.address} has no KYC record", code="kyc_required")
+
+
+def _debit_and_credit(v: Validator, kind: str, intent: SignedIntent, chain: ChainState,
+                      to: ChainState, asset: str, amount: int, now: int) -> Outcome:
+    debit = _sign_entry(v, _entry(v, chain, now, kind, intent, [Effect(asset, -amount, 0)], []))
+    try:
+        after = chain.advance(debit)
+        credit = _sign_entry(v, _entry(v, to, now, "credit", None,
+                                       [Effect(asset, amount, 0)], [debit.doc]))
+        to_after = to.advance(credit)
+    except VerificationError as e:  # the checks above should make this unreachable
+        raise RuleError(str(e), code="insufficient_funds") from e
+    return Outcome((debit, credit), (after, to_after))
+
+
+def _transfer(v: Validator, intent: SignedIntent, body: PaymentBody, chain: ChainState,
+              counterparty: ChainState | None, now: int) -> Outcome:
+    asset = str(body.asset)
+    to = _counterparty_here(v, body.to_validator, body.to, counterparty)
+    if to.chain == chain.chain:
+        raise RuleError("a chain cannot pay itself", code="bad_request")
+    if intent.type == "issue":
+        if not chain.issues(asset):
+            raise ForbiddenError(f"only {body.asset.issuer} may issue {asset}; this chain is "
+                                 f"{chain.address}")
+        ceiling = chain.params.get("max_supply", {}).get(body.asset.code)
+        outstanding = -chain.balances.get(asset, Balance()).balance + body.amount
+        if ceiling is not None and outstanding > int(ceiling):
+            raise RuleError(f"issuing {body.amount} would put {outstanding} {asset} out; the "
+                            f"chain's max supply is {ceiling}", code="limit_exceeded",
+                            limit=str(ceiling))
+    else:
+        _check_funds(chain, asset, body.amount)
+        _check_daily_limit(chain, asset, body.amount, now)
+    _check_kyc(chain, to)
+    return _debit_and_credit(v, intent.type, intent, chain, to, asset, body.amount, now)
+
+
+def _redeem(v: Validator, intent: SignedIntent, body: RedeemBody, chain: ChainState,
+            issuer: ChainState | None, now: int) -> Outcome:
+    asset = str(body.asset)
+    if chain.issues(asset):
+        raise RuleError(f"{chain.address} issues {asset}; an issuer cannot redeem its own "
+                        "asset", code="bad_request")
+    if body.asset.issuer_validator != v.name:
+        raise RuleError(f"{asset} is issued at {body.asset.issuer_validator}, not at {v.name}",
+                        code="unknown_validator")
+    if issuer is None or issuer.address != body.asset.issuer:
+        raise NotFoundError(f"issuer {body.asset.issuer} is not registered at {v.name}",
+                            code="unknown_chain")
+    _check_funds(chain, asset, body.amount)
+    _check_daily_limit(chain, asset, body.amount, now)
+    return _debit_and_credit(v, "redeem", intent, chain, issuer, asset, body.amount, now)
+

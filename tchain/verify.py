@@ -1,0 +1,193 @@
+"""Offline chain verification (PROTOCOL.md §5), one entry at a time.
+
+Anyone who knows a validator's public key and name can check a chain it serves, with no other
+ledger: feed the entries in height order to :class:`ChainVerifier`; it keeps only the chain's
+state (not its entries), so a chain of any length verifies in flat memory, page by page.
+
+For each entry, in order:
+  1. the entry's ``sig`` verifies under its ``validator`` key, and that key is the chain's;
+  2. ``height`` and ``prev`` link to the entry before (the genesis: height 0, the zeros);
+  3. a non-null ``intent`` verifies under the chain's current owner key, names this chain, has
+     the type the entry's kind says, and its ``seq`` is the last seq + 1;
+  4. ``evidence`` verifies: a credit carries exactly one signed debit naming this chain, never
+     one already credited; other kinds carry none;
+  5. the effects are the ones the intent or evidence calls for, and the running balances never
+     break the balance rule of §4.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tchain.errors import EncodingError, SignatureError, VerificationError
+from tchain.model import GENESIS_PREV, Effect, PaymentBody, RedeemBody, RegisterBody, SignedEntry
+from tchain.state import ChainState
+
+__all__ = ["ChainVerifier", "verify_chain"]
+
+_OWNER_KINDS = {"payment", "issue", "redeem", "rotate_key"}
+
+
+def _as_entry(entry: SignedEntry | dict[str, Any] | bytes) -> SignedEntry:
+    if isinstance(entry, SignedEntry):
+        return entry
+    try:
+        return SignedEntry.from_bytes(entry) if isinstance(entry, bytes) \
+            else SignedEntry.from_dict(entry)
+    except EncodingError as e:
+        raise VerificationError(f"malformed entry: {e.message}") from e
+
+
+class ChainVerifier:
+    """Verify a chain incrementally.
+
+    Args:
+        validator_key: the public key of the bank that must have signed every entry.
+        validator_name: that bank's name, which fixes the chain's address and so which assets
+            it may issue.
+        chain_id: the chain expected, if known (the genesis must hash to it).
+    """
+
+    def __init__(self, validator_key: str, validator_name: str, chain_id: str | None = None):
+        self.validator_key = validator_key
+        self.validator_name = validator_name
+        self.chain_id = chain_id
+        self.state: ChainState | None = None
+        self._credited: set[str] = set()
+
+    @property
+    def height(self) -> int:
+        """Height of the last verified entry, -1 before the genesis."""
+        return -1 if self.state is None else self.state.height
+
+    def feed(self, raw: SignedEntry | dict[str, Any] | bytes) -> SignedEntry:
+        """Verify the next entry; return it parsed.
+
+        Raises:
+            VerificationError: naming the height and the failed step.
+        """
+        entry = _as_entry(raw)
+        h = self.height + 1
+        # 1. the validator's signature, by this chain's validator.
+        if entry.validator != self.validator_key:
+            raise VerificationError(f"entry {h} is signed by {entry.validator}, not by the "
+                                    f"chain's validator {self.validator_key}")
+        try:
+            entry.verify()
+        except SignatureError as e:
+            raise VerificationError(f"entry {h}: validator signature does not verify") from e
+        # 2. the link to the entry before.
+        if entry.height != h:
+            raise VerificationError(f"entry height {entry.height} must be {h}")
+        if self.state is None:
+            self._genesis(entry)
+            return entry
+        if entry.chain != self.state.chain:
+            raise VerificationError(f"entry {h} names chain {entry.chain}, not {self.state.chain}")
+        if entry.prev != self.state.head:
+            raise VerificationError(f"entry {h} prev {entry.prev} must be {self.state.head}")
+        # 3. the owner's intent.
+        self._check_intent(entry)
+        # 4. and 5. evidence and effects.
+        self._check_effects(entry)
+        try:
+            self.state = self.state.advance(entry)
+        except VerificationError as e:
+            raise VerificationError(f"balance rule broken: {e.message}") from e
+        return entry
+
+    def _genesis(self, entry: SignedEntry) -> None:
+        if entry.kind != "genesis" or entry.chain is not None or entry.prev != GENESIS_PREV:
+            raise VerificationError("entry 0 must be a genesis with chain null and prev zeros")
+        if self.chain_id is not None and entry.id != self.chain_id:
+            raise VerificationError(f"genesis id {entry.id} is not the chain id {self.chain_id}")
+        intent = entry.intent
+        if intent is None or not isinstance(intent.body, RegisterBody) or intent.seq != 0:
+            raise VerificationError("the genesis must carry a register intent with seq 0")
+        try:
+            intent.verify(intent.body.owner)
+        except SignatureError as e:
+            raise VerificationError("the register intent's signature does not verify") from e
+        if entry.effects or entry.evidence:
+            raise VerificationError("the genesis has no effects and no evidence")
+        self.state = ChainState.genesis(entry, self.validator_name)
+
+    def _check_intent(self, entry: SignedEntry) -> None:
+        assert self.state is not None
+        h = entry.height
+        intent = entry.intent
+        if entry.kind not in _OWNER_KINDS:
+            if intent is not None:
+                raise VerificationError(f"entry {h} ({entry.kind}) must not carry an intent")
+            return
+        if intent is None or intent.type != entry.kind:
+            raise VerificationError(f"entry {h} ({entry.kind}) needs the owner's "
+                                    f"{entry.kind} intent")
+        try:
+            intent.verify(self.state.owner)
+        except SignatureError as e:
+            raise VerificationError(f"entry {h}: the intent does not verify under the owner "
+                                    f"key {self.state.owner}") from e
+        if intent.chain != self.state.chain:
+            raise VerificationError(f"entry {h}: the intent names chain {intent.chain}")
+        if intent.seq != self.state.seq + 1:
+            raise VerificationError(f"entry {h}: intent seq {intent.seq} must be "
+                                    f"{self.state.seq + 1}")
+
+    def _check_effects(self, entry: SignedEntry) -> None:
+        assert self.state is not None
+        h = entry.height
+        body = entry.intent.body if entry.intent is not None else None
+        if entry.kind == "credit":
+            expected = (self._credit_effect(entry),)
+        else:
+            if entry.evidence:
+                raise VerificationError(f"entry {h} ({entry.kind}) must carry no evidence")
+            if isinstance(body, PaymentBody | RedeemBody):
+                expected = (Effect(str(body.asset), -body.amount, 0),)
+                if entry.kind == "issue" and not self.state.issues(str(body.asset)):
+                    raise VerificationError(f"entry {h}: {self.state.address} issues "
+                                            f"{body.asset}, which it is not the issuer of")
+                if entry.kind == "redeem" and self.state.issues(str(body.asset)):
+                    raise VerificationError(f"entry {h}: an issuer redeems its own asset")
+            else:
+                expected = ()
+        if entry.effects != expected:
+            raise VerificationError(f"entry {h}: effects {[e.to_dict() for e in entry.effects]}"
+                                    f" must be {[e.to_dict() for e in expected]}")
+
+    def _credit_effect(self, entry: SignedEntry) -> Effect:
+        assert self.state is not None
+        h = entry.height
+        if len(entry.evidence) != 1:
+            raise VerificationError(f"entry {h}: a credit carries exactly one signed debit")
+        try:
+            debit = SignedEntry.from_dict(entry.evidence[0])
+            debit.verify()
+        except (EncodingError, SignatureError) as e:
+            raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
+        body = debit.intent.body if debit.intent is not None else None
+        if isinstance(body, PaymentBody) and debit.kind in ("payment", "issue"):
+            if body.to != self.state.chain:
+                raise VerificationError(f"entry {h}: the evidence pays chain {body.to}")
+        elif isinstance(body, RedeemBody) and debit.kind == "redeem":
+            if not self.state.issues(str(body.asset)):
+                raise VerificationError(f"entry {h}: the evidence redeems {body.asset} to "
+                                        "another issuer")
+        else:
+            raise VerificationError(f"entry {h}: the evidence is not a payment, issue or redeem")
+        if debit.id in self._credited:
+            raise VerificationError(f"entry {h}: debit {debit.id} was already credited")
+        self._credited.add(debit.id)
+        return Effect(str(body.asset), body.amount, 0)
+
+
+def verify_chain(entries: Any, validator_key: str, validator_name: str,
+                 chain_id: str | None = None) -> ChainState:
+    """Verify a whole chain from an iterable of entries; return its final state."""
+    verifier = ChainVerifier(validator_key, validator_name, chain_id)
+    for entry in entries:
+        verifier.feed(entry)
+    if verifier.state is None:
+        raise VerificationError("the chain is empty: no genesis")
+    return verifier.state
