@@ -1,0 +1,69 @@
+"""The federation endpoints: ``/.well-known/tchain.json`` and ``/federation``."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from flask import Blueprint, Response, current_app, request
+
+from tchain.encoding import canonical
+from tchain.errors import EncodingError, NotFoundError
+from tchain.keys import is_hex
+from tchain.values import parse_address
+
+__all__ = ["FederationSource", "blueprint"]
+
+blueprint = Blueprint("federation", __name__)
+
+
+class FederationSource(Protocol):
+    """What the federation endpoints need from the bank (installed by the validator app as
+    ``app.extensions["tchain.federation"]``)."""
+
+    def well_known(self) -> dict[str, Any]:
+        """The bank's signed well-known document."""
+
+    def record_by_address(self, address: str) -> dict[str, Any] | None:
+        """The signed record of an address here, or None."""
+
+    def record_by_id(self, key_or_chain: str) -> dict[str, Any] | None:
+        """The signed record of an owner key or chain id here, or None."""
+
+
+def _source() -> FederationSource:
+    source: FederationSource = current_app.extensions["tchain.federation"]
+    return source
+
+
+def _json(body: Any) -> Response:
+    return Response(canonical(body), mimetype="application/json")
+
+
+@blueprint.after_request
+def _allow_any_origin(response: Response) -> Response:
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@blueprint.get("/.well-known/tchain.json")
+def well_known() -> Response:
+    return _json(_source().well_known())
+
+
+@blueprint.get("/federation")
+def federation() -> Response:
+    kind = request.args.get("type")
+    query = request.args.get("q")
+    if kind not in ("name", "id") or not query:
+        raise EncodingError(f"federation takes type=name or type=id and q=..., got "
+                            f"type={kind!r} q={query!r}")
+    if kind == "name":
+        parse_address(query)
+        record = _source().record_by_address(query)
+    else:
+        if not is_hex(query, 64):
+            raise EncodingError(f"type=id takes an owner key or chain id (64 hex), got {query!r}")
+        record = _source().record_by_id(query)
+    if record is None:
+        raise NotFoundError(f"{query} is not known here")
+    return _json(record)

@@ -1,0 +1,78 @@
+"""Signed federation documents: the bank's well-known document and address records.
+
+Pure functions over :mod:`tchain`, used by the server to sign and by clients to check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tchain import PROTOCOL_VERSION
+from tchain.errors import EncodingError, SignatureError, VerificationError
+from tchain.keys import SigningKey, check_public_key, verify
+
+__all__ = ["WELL_KNOWN_PATH", "make_record", "make_well_known", "verify_record",
+           "verify_well_known"]
+
+WELL_KNOWN_PATH = "/.well-known/tchain.json"
+_DOCUMENT_FIELDS = {"name", "public_key", "chain", "api_url", "protocol", "assets", "peers",
+                    "time"}
+_RECORD_FIELDS = {"address", "account_id", "chain", "validator"}
+
+
+def make_well_known(key: SigningKey, *, name: str, chain: str, api_url: str,
+                    assets: list[str], peers: list[dict[str, str]], now: int) -> dict[str, Any]:
+    """The bank's signed self-description (``document``)."""
+    document = {"name": name, "public_key": key.public_key, "chain": chain, "api_url": api_url,
+                "protocol": PROTOCOL_VERSION, "assets": assets, "peers": peers, "time": now}
+    return {"document": document, "sig": key.sign("document", document)}
+
+
+def verify_well_known(signed: Any, *, expected_key: str | None = None) -> dict[str, Any]:
+    """Check a well-known document's shape and self-signature; return the document.
+
+    A first fetch trusts the key the document names (trust on first use, then pinned); later
+    fetches pass ``expected_key`` so a changed key is refused.
+
+    Raises:
+        VerificationError: saying what is wrong.
+    """
+    try:
+        if not isinstance(signed, dict) or set(signed) != {"document", "sig"}:
+            raise EncodingError("a well-known answer is {document, sig}")
+        doc = signed["document"]
+        if not isinstance(doc, dict) or set(doc) != _DOCUMENT_FIELDS:
+            raise EncodingError(f"the document has fields {sorted(_DOCUMENT_FIELDS)}")
+        check_public_key(doc["public_key"])
+        if expected_key is not None and doc["public_key"] != expected_key:
+            raise SignatureError(f"the bank's key is now {doc['public_key']}, "
+                                 f"pinned {expected_key}")
+        verify(doc["public_key"], "document", doc, signed["sig"])
+    except (EncodingError, SignatureError) as e:
+        raise VerificationError(f"bad well-known document: {e.message}") from e
+    return doc
+
+
+def make_record(key: SigningKey, *, address: str, owner: str, chain: str, validator: str
+                ) -> dict[str, Any]:
+    """A signed federation record for one address (``record``)."""
+    record = {"address": address, "account_id": owner, "chain": chain, "validator": validator}
+    return {"record": record, "sig": key.sign("record", record)}
+
+
+def verify_record(signed: Any, validator_key: str) -> dict[str, Any]:
+    """Check a federation record against the bank's pinned key; return the record.
+
+    Raises:
+        VerificationError: saying what is wrong.
+    """
+    try:
+        if not isinstance(signed, dict) or set(signed) != {"record", "sig"}:
+            raise EncodingError("a federation answer is {record, sig}")
+        record = signed["record"]
+        if not isinstance(record, dict) or set(record) != _RECORD_FIELDS:
+            raise EncodingError(f"a record has fields {sorted(_RECORD_FIELDS)}")
+        verify(validator_key, "record", record, signed["sig"])
+    except (EncodingError, SignatureError) as e:
+        raise VerificationError(f"bad federation record: {e.message}") from e
+    return record

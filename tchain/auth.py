@@ -1,0 +1,57 @@
+"""Authenticated requests (PROTOCOL.md §7): ``Authorization: TChain key=, time=, sig=``.
+
+The signature covers ``digest("request", {"method", "path", "query", "body", "time"})`` where
+``body`` is the hex SHA-256 of the raw body: so a signed header cannot be moved to another
+method, path, query or body, and expires after ``REQUEST_WINDOW_MS``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tchain.digest import sha256_hex
+from tchain.errors import AuthError, SignatureError
+from tchain.keys import SigningKey, check_public_key, verify
+
+__all__ = ["REQUEST_WINDOW_MS", "authorization_header", "request_doc", "verify_authorization"]
+
+REQUEST_WINDOW_MS = 300_000
+_HEADER = re.compile(r"^TChain key=([0-9a-f]{64}), time=([0-9]{1,16}), sig=([0-9a-f]{128})$")
+
+
+def request_doc(method: str, path: str, query: str, body: bytes, time: int) -> dict[str, object]:
+    """The document a request signature covers."""
+    return {"method": method.upper(), "path": path, "query": query, "body": sha256_hex(body),
+            "time": time}
+
+
+def authorization_header(key: SigningKey, method: str, path: str, query: str, body: bytes,
+                         time: int) -> str:
+    """The ``Authorization`` header value for a request signed by ``key``."""
+    sig = key.sign("request", request_doc(method, path, query, body, time))
+    return f"TChain key={key.public_key}, time={time}, sig={sig}"
+
+
+def verify_authorization(header: str | None, method: str, path: str, query: str, body: bytes,
+                         now: int) -> str:
+    """Check an ``Authorization`` header; return the public key that signed the request.
+
+    Raises:
+        AuthError: no header, a malformed one, an expired one or a bad signature (HTTP 401).
+    """
+    if not header:
+        raise AuthError("this read needs an Authorization: TChain key=..., time=..., sig=... "
+                        "header")
+    match = _HEADER.match(header.strip())
+    if not match:
+        raise AuthError("Authorization must be `TChain key=<64 hex>, time=<ms>, sig=<128 hex>`")
+    key, time, sig = match.group(1), int(match.group(2)), match.group(3)
+    if abs(time - now) > REQUEST_WINDOW_MS:
+        raise AuthError(f"request time {time} is more than {REQUEST_WINDOW_MS} ms from the "
+                        f"server's clock {now}")
+    try:
+        check_public_key(key)
+        verify(key, "request", request_doc(method, path, query, body, time), sig)
+    except SignatureError as e:
+        raise AuthError(f"request signature does not verify: {e.message}") from e
+    return key

@@ -1,0 +1,234 @@
+"""The co-signing engine: the rules applied to the store.
+
+It loads the states an intent touches, asks :mod:`tchain.rules` for a decision, and writes the
+entries and new states in the same write transaction. Signed entries are returned only after
+that transaction committed (the store's ``write`` returns after the durable commit), so no
+signature ever leaves for an entry that could be lost.
+
+:meth:`Ledger.submit_many` decides many intents in one write transaction and one fsync; each is
+accepted or refused on its own, and a refused one writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tchain.encoding import canonical
+from tchain.errors import EncodingError, NotFoundError, RuleError, TChainError
+from tchain.intents import sign_intent
+from tchain.model import PaymentBody, RedeemBody, RotateKeyBody, SignedEntry, SignedIntent
+from tchain.rules import Outcome, Validator, decide, make_genesis
+from tchain.state import ChainState
+from tchain.store import Reader, Store, Writer
+from tchain.values import UAI
+
+__all__ = ["Ledger", "Submitted", "now_ms"]
+
+BANK_CHAIN = "bank_chain"
+
+
+def now_ms() -> int:
+    """The validator's clock: milliseconds since the Unix epoch, UTC."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The answer to one intent of a batch: its entries, or the error that refused it."""
+
+    outcome: Outcome | None
+    error: TChainError | None
+
+
+class Ledger:
+    """The bank's ledger of all its customers' chains.
+
+    Args:
+        store: the LMDB store.
+        validator: the bank's key and name.
+        clock: the time source in ms (tests pass a fixed one).
+    """
+
+    def __init__(self, store: Store, validator: Validator, *,
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.store = store
+        self.validator = validator
+        self.clock = clock
+
+    # --- registering chains ---------------------------------------------------------------
+
+    def register(self, doc: Any) -> SignedEntry:
+        """Open a chain from ``{"intent": <register>, "sig", "kyc_record"}``; return its genesis.
+
+        Raises:
+            TChainError: ``conflict`` (409) when the name or the key is taken, or the error of
+                the failed check.
+        """
+        if not isinstance(doc, dict):
+            raise EncodingError("a registration is a JSON object {intent, sig, kyc_record}")
+        extra = doc.keys() - {"intent", "sig", "kyc_record"}
+        if extra:
+            raise EncodingError(f"registration has unknown field(s) {', '.join(sorted(extra))}")
+        intent = SignedIntent.from_dict({"intent": doc.get("intent"), "sig": doc.get("sig")})
+        kyc_record = doc.get("kyc_record")
+        genesis, state = make_genesis(self.validator, intent, kyc_record, self.clock())
+
+        def work(w: Writer) -> SignedEntry:
+            if w.chain_by_name(state.name) is not None:
+                raise RuleError(f"name {state.name!r} is taken at {self.validator.name}",
+                                code="conflict", status=409)
+            if w.chain_by_owner(state.owner) is not None:
+                raise RuleError(f"key {state.owner} already owns a chain at "
+                                f"{self.validator.name}", code="conflict", status=409)
+            w.put_name(state.name, state.chain)
+            w.put_owner(state.owner, state.chain)
+            if kyc_record is not None:
+                w.put_kyc(state.chain, canonical(kyc_record))
+            w.put_entry(state.chain, 0, genesis.to_bytes())
+            w.put_state(state)
+            if state.address == self.validator.name:
+                w.put_meta(BANK_CHAIN, state.chain)
+            return genesis
+
+        return self.store.write(work)
+
+    # --- intents ----------------------------------------------------------------------------
+
+    def submit(self, doc: Any) -> Outcome:
+        """Decide one signed intent and commit its entries; raise its error if refused."""
+        [result] = self.submit_many([doc])
+        if result.error is not None:
+            raise result.error
+        assert result.outcome is not None
+        return result.outcome
+
+    def submit_many(self, docs: Sequence[Any]) -> list[Submitted]:
+        """Decide many signed intents in one write transaction and one durable commit.
+
+        Intents are decided in order, each seeing the ones before it; each is accepted or
+        refused on its own and a refused one writes nothing.
+        """
+        parsed: list[SignedIntent | TChainError] = []
+        for doc in docs:
+            try:
+                parsed.append(SignedIntent.from_dict(doc))
+            except TChainError as e:
+                parsed.append(e)
+        now = self.clock()
+
+        def work(w: Writer) -> list[Submitted]:
+            return [Submitted(None, p) if isinstance(p, TChainError) else self._apply(w, p, now)
+                    for p in parsed]
+
+        return self.store.write(work)
+
+    def _apply(self, w: Writer, intent: SignedIntent, now: int) -> Submitted:
+        try:
+            if intent.type == "register":
+                raise EncodingError("register intents go to POST /v1/chains")
+            assert intent.chain is not None
+            chain = w.state(intent.chain)
+            if chain is None:
+                raise NotFoundError(f"chain {intent.chain} is not registered at "
+                                    f"{self.validator.name}", code="unknown_chain")
+            outcome = decide(self.validator, intent, chain,
+                             self._counterparty(w, intent), now)
+            self._check_new_owner(w, intent)
+        except TChainError as e:
+            return Submitted(None, e)
+        self._write(w, outcome, intent, chain)
+        return Submitted(outcome, None)
+
+    def _counterparty(self, r: Reader, intent: SignedIntent) -> ChainState | None:
+        """The other chain at this bank an intent moves value to, if it is here."""
+        body = intent.body
+        if isinstance(body, PaymentBody):
+            if body.to_validator not in (None, self.validator.name):
+                return None
+            return r.state(body.to)
+        if isinstance(body, RedeemBody):
+            issuer_chain = self.chain_of_address(r, body.asset.issuer)
+            return None if issuer_chain is None else r.state(issuer_chain)
+        return None
+
+    def _check_new_owner(self, r: Reader, intent: SignedIntent) -> None:
+        if isinstance(intent.body, RotateKeyBody) and \
+                r.chain_by_owner(intent.body.owner) is not None:
+            raise RuleError(f"key {intent.body.owner} already owns a chain here",
+                            code="conflict", status=409)
+
+    def _write(self, w: Writer, outcome: Outcome, intent: SignedIntent,
+               before: ChainState) -> None:
+        for entry, state in zip(outcome.entries, outcome.states, strict=True):
+            w.put_entry(state.chain, entry.height, entry.to_bytes())
+            w.put_state(state)
+        if isinstance(intent.body, RotateKeyBody):
+            w.delete_owner(before.owner)
+            w.put_owner(intent.body.owner, before.chain)
+
+    # --- the bank's own chain -------------------------------------------------------------
+
+    def deposit(self, to_address: str, asset: str, amount: int, memo: str | None = None
+                ) -> Outcome:
+        """The bank issues its IOU to a customer: an ``issue`` from the bank's own chain.
+
+        The bank signs the intent as its chain's owner, inside the write transaction, so
+        concurrent deposits never race for the bank chain's seq.
+        """
+        uai = UAI.parse(asset)
+        if uai.issuer != self.validator.name:
+            raise RuleError(f"a deposit pays the bank's own IOU ({self.validator.name}:CODE), "
+                            f"got {asset}", code="unknown_asset")
+        now = self.clock()
+
+        def work(w: Writer) -> Outcome:
+            bank = self._bank_state(w)
+            to = self.chain_of_address(w, to_address)
+            if to is None:
+                raise NotFoundError(f"{to_address} is not registered at {self.validator.name}",
+                                    code="unknown_chain")
+            body: dict[str, Any] = {"to": to, "to_validator": self.validator.name,
+                                    "asset": asset, "amount": str(amount)}
+            if memo:
+                body["memo"] = memo
+            intent = SignedIntent.from_dict(sign_intent(
+                self.validator.key, "issue", bank.chain, bank.seq + 1, now, body))
+            outcome = decide(self.validator, intent, bank, w.state(to), now)
+            self._write(w, outcome, intent, bank)
+            return outcome
+
+        return self.store.write(work)
+
+    def _bank_state(self, r: Reader) -> ChainState:
+        chain = r.meta(BANK_CHAIN)
+        state = None if chain is None else r.state(chain)
+        if state is None:
+            raise NotFoundError("the bank's own chain does not exist; run validator init")
+        return state
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def chain_of_address(self, r: Reader, address: str) -> str | None:
+        """The chain id of ``alice*<this bank>`` or of the bank's own name, if here."""
+        name, _, bank = address.rpartition("*")
+        if not name:
+            return r.meta(BANK_CHAIN) if address == self.validator.name else None
+        if bank != self.validator.name:
+            return None
+        return r.chain_by_name(name)
+
+    def state(self, chain_id: str) -> ChainState:
+        """The current state of a chain (NotFoundError if it is not here)."""
+        with self.store.read() as r:
+            state = r.state(chain_id)
+        if state is None:
+            raise NotFoundError(f"chain {chain_id} is not registered at {self.validator.name}",
+                                code="unknown_chain")
+        return state
+
+    def bank_chain(self) -> str | None:
+        with self.store.read() as r:
+            return r.meta(BANK_CHAIN)

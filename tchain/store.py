@@ -1,0 +1,267 @@
+"""The validator's store: one LMDB environment with named databases. The only module that
+touches LMDB.
+
+Rules it keeps (DESIGN.md, Storage):
+- **Durable before signed**: :meth:`Store.write` returns only after the transaction committed
+  with sync on, and callers hand out signatures only after it returns.
+- **Atomic**: everything one call to :meth:`Store.write` writes commits together or not at all;
+  many intents may share one call (group commit builds on this).
+- **Never two entries at a height**: entries are written with ``overwrite=False``; a second write
+  at a height is refused by the store itself, whatever the caller believes.
+- **Multi-process safe**: the environment is opened lazily in the process that uses it (after a
+  fork, never at import), and a map grown by another process is adopted.
+- **Grows rather than fails**: a full map is doubled and the transaction re-run, up to
+  ``max_map_size``; past that (or when the disk is full) :class:`StoreFullError`.
+
+Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
+  entries   C | height(8, big-endian)  -> signed entry, canonical bytes
+  states    C                          -> chain state (JSON)
+  names     name (utf-8)               -> C
+  owners    owner key (32 bytes)       -> C
+  kyc       C                          -> KYC record, canonical bytes (private, never in a chain)
+  regulators  key (32 bytes)           -> b"" (keys allowed to read every chain)
+  meta      ascii key                  -> value (the bank chain id, ...)
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lmdb
+
+from tchain.encoding import canonical
+from tchain.errors import StoreError, StoreFullError
+from tchain.state import ChainState
+
+__all__ = ["Reader", "Store", "Writer"]
+
+T = TypeVar("T")
+_DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta")
+_HEIGHT = struct.Struct(">Q")
+DEFAULT_MAP_SIZE = 64 << 20
+
+
+def _c(chain_id: str) -> bytes:
+    return bytes.fromhex(chain_id)
+
+
+class Reader:
+    """Read access inside one LMDB transaction: a consistent snapshot."""
+
+    def __init__(self, txn: lmdb.Transaction, dbs: dict[str, Any]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def _get(self, db: str, key: bytes) -> bytes | None:
+        value = self._txn.get(key, db=self._dbs[db])
+        return None if value is None else bytes(value)
+
+    def state(self, chain_id: str) -> ChainState | None:
+        raw = self._get("states", _c(chain_id))
+        return None if raw is None else ChainState.from_dict(json.loads(raw))
+
+    def entry(self, chain_id: str, height: int) -> bytes | None:
+        return self._get("entries", _c(chain_id) + _HEIGHT.pack(height))
+
+    def entries(self, chain_id: str, start: int, limit: int) -> list[bytes]:
+        """Up to ``limit`` signed entries of a chain from height ``start``, in order."""
+        prefix = _c(chain_id)
+        out: list[bytes] = []
+        with self._txn.cursor(db=self._dbs["entries"]) as cur:
+            if not cur.set_range(prefix + _HEIGHT.pack(start)):
+                return out
+            for key, value in cur:
+                if len(out) >= limit or not key.startswith(prefix):
+                    break
+                out.append(bytes(value))
+        return out
+
+    def chain_by_name(self, name: str) -> str | None:
+        raw = self._get("names", name.encode("utf-8"))
+        return None if raw is None else raw.hex()
+
+    def chain_by_owner(self, owner: str) -> str | None:
+        raw = self._get("owners", bytes.fromhex(owner))
+        return None if raw is None else raw.hex()
+
+    def kyc(self, chain_id: str) -> bytes | None:
+        return self._get("kyc", _c(chain_id))
+
+    def chain_ids(self, after: str | None, limit: int) -> list[str]:
+        """Chain ids in byte order, starting after ``after``: a page of ``GET /v1/chains``."""
+        out: list[str] = []
+        with self._txn.cursor(db=self._dbs["states"]) as cur:
+            found = cur.set_range(_c(after) if after else b"")
+            if not found:
+                return out
+            for key in cur.iternext(keys=True, values=False):
+                if after is not None and key == _c(after):
+                    continue
+                if len(out) >= limit:
+                    break
+                out.append(bytes(key).hex())
+        return out
+
+    def is_regulator(self, key: str) -> bool:
+        return self._get("regulators", bytes.fromhex(key)) is not None
+
+    def regulators(self) -> list[str]:
+        with self._txn.cursor(db=self._dbs["regulators"]) as cur:
+            return [bytes(k).hex() for k in cur.iternext(keys=True, values=False)]
+
+    def meta(self, key: str) -> str | None:
+        raw = self._get("meta", key.encode("ascii"))
+        return None if raw is None else raw.decode("utf-8")
+
+
+class Writer(Reader):
+    """Read and write access inside one write transaction."""
+
+    def put_state(self, state: ChainState) -> None:
+        self._txn.put(_c(state.chain), canonical(state.to_dict()), db=self._dbs["states"])
+
+    def put_entry(self, chain_id: str, height: int, signed: bytes) -> None:
+        """Append an entry; refuse (StoreError) if the height already holds one."""
+        key = _c(chain_id) + _HEIGHT.pack(height)
+        if not self._txn.put(key, signed, db=self._dbs["entries"], overwrite=False):
+            raise StoreError(f"chain {chain_id} already holds an entry at height {height}; "
+                             "refusing to sign a second one")
+
+    def put_name(self, name: str, chain_id: str) -> bool:
+        """Bind a name to a chain; False if the name is taken."""
+        return bool(self._txn.put(name.encode("utf-8"), _c(chain_id), db=self._dbs["names"],
+                                  overwrite=False))
+
+    def put_owner(self, owner: str, chain_id: str) -> bool:
+        """Bind an owner key to a chain; False if the key already owns one."""
+        return bool(self._txn.put(bytes.fromhex(owner), _c(chain_id), db=self._dbs["owners"],
+                                  overwrite=False))
+
+    def delete_owner(self, owner: str) -> None:
+        self._txn.delete(bytes.fromhex(owner), db=self._dbs["owners"])
+
+    def put_kyc(self, chain_id: str, record: bytes) -> None:
+        self._txn.put(_c(chain_id), record, db=self._dbs["kyc"])
+
+    def add_regulator(self, key: str) -> bool:
+        """Register a regulator key; False if it was already registered."""
+        return bool(self._txn.put(bytes.fromhex(key), b"", db=self._dbs["regulators"],
+                                  overwrite=False))
+
+    def put_meta(self, key: str, value: str) -> None:
+        self._txn.put(key.encode("ascii"), value.encode("utf-8"), db=self._dbs["meta"])
+
+
+class Store:
+    """One LMDB environment per validator.
+
+    Args:
+        path: the directory of the environment (created if missing).
+        map_size: the initial map size in bytes; the map doubles when full.
+        max_map_size: the map never grows past this (None: until the disk is full).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE,
+                 max_map_size: int | None = None) -> None:
+        self.path = Path(path)
+        self.map_size = map_size
+        self.max_map_size = max_map_size
+        self._env: lmdb.Environment | None = None
+        self._dbs: dict[str, Any] = {}
+        self._pid = -1
+        # One process-local lock: the map may only be resized while no transaction of this
+        # process is open, so transactions of this process do not overlap a resize.
+        self._lock = threading.RLock()
+
+    def _open(self) -> lmdb.Environment:
+        if self._env is not None and self._pid == os.getpid():
+            return self._env
+        # A new process (after fork) must open its own environment, never reuse the parent's.
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            env = lmdb.open(str(self.path), map_size=self.map_size, max_dbs=len(_DBS) + 4,
+                            sync=True, metasync=True, lock=True, subdir=True, max_readers=256)
+            self._dbs = {name: env.open_db(name.encode("ascii")) for name in _DBS}
+        except lmdb.Error as e:
+            raise StoreError(f"cannot open the store at {self.path}: {e}") from e
+        self._env, self._pid = env, os.getpid()
+        return env
+
+    @contextmanager
+    def read(self) -> Iterator[Reader]:
+        """A consistent read-only snapshot."""
+        with self._lock:
+            env = self._open()
+            try:
+                txn = self._begin(env, write=False)
+            except lmdb.Error as e:
+                raise StoreError(f"cannot read the store: {e}") from e
+            try:
+                yield Reader(txn, self._dbs)
+            finally:
+                txn.abort()
+
+    def write(self, work: Callable[[Writer], T]) -> T:
+        """Run ``work`` in one write transaction and commit it durably.
+
+        ``work`` may run more than once (when the map must grow): it must do nothing but read
+        and write through the Writer it is given. Returns ``work``'s result after the commit.
+
+        Raises:
+            StoreFullError: the map cannot grow (``max_map_size`` or the disk); nothing written.
+            StoreError: any other store failure; nothing written.
+        """
+        with self._lock:
+            env = self._open()
+            while True:
+                try:
+                    txn = self._begin(env, write=True)
+                except lmdb.Error as e:
+                    raise StoreError(f"cannot start a write: {e}") from e
+                try:
+                    result = work(Writer(txn, self._dbs))
+                    txn.commit()
+                    return result
+                except lmdb.MapFullError:
+                    txn.abort()
+                    self._grow(env)
+                except lmdb.Error as e:
+                    txn.abort()
+                    if isinstance(e, lmdb.DiskError) or getattr(e, "errno", None) == errno.ENOSPC \
+                            or "No space left" in str(e):
+                        raise StoreFullError(f"the disk is full: {e}", status=503) from e
+                    raise StoreError(f"the write failed and was rolled back: {e}") from e
+                except BaseException:
+                    txn.abort()
+                    raise
+
+    def _begin(self, env: lmdb.Environment, *, write: bool) -> lmdb.Transaction:
+        try:
+            return env.begin(write=write)
+        except lmdb.MapResizedError:
+            env.set_mapsize(0)  # another process grew the map: adopt its size
+            return env.begin(write=write)
+
+    def _grow(self, env: lmdb.Environment) -> None:
+        current = env.info()["map_size"]
+        new = current * 2
+        if self.max_map_size is not None and current >= self.max_map_size:
+            raise StoreFullError(f"the store is full at its maximum size of {current} bytes",
+                                 status=503)
+        if self.max_map_size is not None:
+            new = min(new, self.max_map_size)
+        env.set_mapsize(new)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._env is not None and self._pid == os.getpid():
+                self._env.close()
+            self._env = None

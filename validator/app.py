@@ -1,0 +1,87 @@
+"""The Flask app factory: one app per worker process, JSON errors for every status.
+
+No config is read at import time; ``create_app`` takes a mapping and the ``TCHAIN_`` environment
+(``TCHAIN_DATA_DIR``...). The debugger is never on, whatever ``FLASK_DEBUG`` says.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+import federation
+from tchain.encoding import canonical
+from tchain.errors import TChainError
+from validator import api
+from validator.bank import Bank
+from validator.config import BankConfig
+from validator.errors import ConfigError
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("tchain.validator")
+
+MAX_BODY = 1 << 20
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large",
+               415: "unsupported_media_type", 429: "rate_limited", 503: "unavailable"}
+
+
+def _error(status: int, body: dict[str, Any]) -> Response:
+    return Response(canonical(body), status=status, mimetype="application/json")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the validator app.
+
+    Args:
+        config: overrides; ``DATA_DIR`` (the bank's data directory) is required here or as
+            ``TCHAIN_DATA_DIR``. ``STORE_OPTIONS`` passes options to the LMDB store.
+    """
+    app = Flask("validator")
+    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, DATA_DIR=None, STORE_OPTIONS={})
+    app.config.from_prefixed_env("TCHAIN")
+    if config:
+        app.config.from_mapping(config)
+    app.config.update(DEBUG=False, TESTING=app.config.get("TESTING", False),
+                      PROPAGATE_EXCEPTIONS=False)
+    if not app.config["DATA_DIR"]:
+        raise ConfigError("create_app needs DATA_DIR (or TCHAIN_DATA_DIR): the bank's data "
+                          "directory")
+    bank = Bank(BankConfig.load(app.config["DATA_DIR"]), **app.config["STORE_OPTIONS"])
+    app.extensions["tchain.bank"] = bank
+    app.extensions["tchain.federation"] = bank
+    app.register_blueprint(federation.blueprint)
+    app.register_blueprint(api.blueprint)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(TChainError)
+    def protocol_error(e: TChainError) -> Response:
+        if e.status >= 500:
+            log.error("request failed: %s", e.message, exc_info=e)
+        return _error(e.status, e.to_dict())
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> Response:
+        status = e.code or 500
+        message = e.description or e.name
+        if status == 413:
+            message = f"request body is larger than the {MAX_BODY} bytes accepted"
+        response = _error(status, {"error": _HTTP_CODES.get(status, f"http_{status}"),
+                                   "message": message})
+        if status == 405 and e.get_response().headers.get("Allow"):
+            response.headers["Allow"] = e.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception) -> Response:
+        log.exception("internal error")
+        return _error(500, {"error": "internal", "message": "internal error; the bank's log has "
+                                                             "the details"})

@@ -1,0 +1,80 @@
+"""The running bank: its config, key and ledger, and the answers built from them.
+
+One :class:`Bank` lives in each worker process (created by the app factory after the fork); its
+store opens lazily on first use in that process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from federation.records import make_record, make_well_known
+from tchain.errors import ForbiddenError, NotFoundError
+from tchain.ledger import Ledger, now_ms
+from tchain.state import ChainState
+from tchain.store import Reader
+from validator.config import BankConfig, open_ledger
+
+__all__ = ["Bank"]
+
+
+class Bank:
+    """A bank's state in one process; also the app's federation source."""
+
+    def __init__(self, config: BankConfig, **store_options: Any) -> None:
+        self.config = config
+        self.ledger: Ledger = open_ledger(config, **store_options)
+        self.key = self.ledger.validator.key
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    # --- federation ----------------------------------------------------------------------
+
+    def well_known(self) -> dict[str, Any]:
+        chain = self.ledger.bank_chain()
+        if chain is None:
+            raise NotFoundError("the bank's own chain does not exist; run validator init")
+        return make_well_known(self.key, name=self.name, chain=chain, api_url=self.config.url,
+                               assets=[f"{self.name}:{code}" for code in self.config.assets],
+                               peers=[], now=now_ms())
+
+    def _record(self, state: ChainState) -> dict[str, Any]:
+        return make_record(self.key, address=state.address, owner=state.owner,
+                           chain=state.chain, validator=self.name)
+
+    def record_by_address(self, address: str) -> dict[str, Any] | None:
+        with self.ledger.store.read() as r:
+            chain = self.ledger.chain_of_address(r, address)
+            state = None if chain is None else r.state(chain)
+        return None if state is None else self._record(state)
+
+    def record_by_id(self, key_or_chain: str) -> dict[str, Any] | None:
+        with self.ledger.store.read() as r:
+            state = r.state(key_or_chain)
+            if state is None:
+                chain = r.chain_by_owner(key_or_chain)
+                state = None if chain is None else r.state(chain)
+        return None if state is None else self._record(state)
+
+    # --- authenticated reads ------------------------------------------------------------
+
+    def readable_state(self, r: Reader, chain_id: str, reader_key: str) -> ChainState:
+        """The chain's state, if ``reader_key`` may read it: its owner or a regulator.
+
+        Raises:
+            NotFoundError: no such chain (404). ForbiddenError: not yours (403).
+        """
+        state = r.state(chain_id)
+        if state is None:
+            raise NotFoundError(f"chain {chain_id} is not registered at {self.name}",
+                                code="unknown_chain")
+        if reader_key != state.owner and not r.is_regulator(reader_key):
+            raise ForbiddenError(f"key {reader_key} may not read chain {chain_id}: only its "
+                                 "owner and the bank's regulators may")
+        return state
+
+    def require_regulator(self, r: Reader, reader_key: str) -> None:
+        if not r.is_regulator(reader_key):
+            raise ForbiddenError(f"key {reader_key} is not a regulator of {self.name}")

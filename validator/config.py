@@ -1,0 +1,119 @@
+"""A bank's data directory: its config, its key and its LMDB store.
+
+Layout of ``--data DIR``:
+  config.json    name, api url, assets it issues (public facts)
+  validator.key  the bank's Ed25519 seed, hex, mode 0600 (the one secret)
+  ledger/        the LMDB environment
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tchain.errors import EncodingError
+from tchain.intents import register_request
+from tchain.keys import SigningKey
+from tchain.ledger import Ledger
+from tchain.rules import Validator
+from tchain.store import Store
+from tchain.values import UAI, parse_validator_name
+from validator.errors import ConfigError
+
+__all__ = ["BankConfig", "init_bank", "open_ledger"]
+
+CONFIG_FILE = "config.json"
+KEY_FILE = "validator.key"
+LEDGER_DIR = "ledger"
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """The public facts of a bank and where its data lives."""
+
+    data: Path
+    name: str
+    url: str
+    assets: tuple[str, ...]
+
+    @classmethod
+    def load(cls, data: str | os.PathLike[str]) -> BankConfig:
+        path = Path(data)
+        try:
+            raw = json.loads((path / CONFIG_FILE).read_text("utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"{path} is not a validator data directory (no {CONFIG_FILE}); "
+                              "run `tchain validator init` first") from e
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read {path / CONFIG_FILE}: {e}") from e
+        return cls(path, raw["name"], raw["url"], tuple(raw["assets"]))
+
+    def signing_key(self) -> SigningKey:
+        try:
+            seed = bytes.fromhex((self.data / KEY_FILE).read_text("ascii").strip())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read the bank key {self.data / KEY_FILE}: {e}") from e
+        return SigningKey(seed)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data / LEDGER_DIR
+
+    @property
+    def port(self) -> int:
+        split = urlsplit(self.url)
+        return split.port or (443 if split.scheme == "https" else 80)
+
+
+def open_ledger(config: BankConfig, **store_options: Any) -> Ledger:
+    """The bank's ledger over its store (the store opens lazily, in the process that uses it)."""
+    key = config.signing_key()
+    return Ledger(Store(config.ledger_path, **store_options), Validator(key, config.name))
+
+
+def _check_url(url: str) -> str:
+    split = urlsplit(url)
+    if split.scheme not in ("http", "https") or not split.hostname or split.query:
+        raise ConfigError(f"--url must be an http(s) URL like http://127.0.0.1:8701, got {url!r}")
+    return url.rstrip("/")
+
+
+def init_bank(data: str | os.PathLike[str], *, name: str, url: str,
+              assets: tuple[str, ...] = ("USD",)) -> BankConfig:
+    """Create a new bank: key, config, store, and the bank's own chain (its IOUs live there).
+
+    Raises:
+        ConfigError: if ``data`` already holds a bank, or an argument is invalid.
+    """
+    path = Path(data)
+    try:
+        parse_validator_name(name)
+        for code in assets:
+            UAI.parse(f"{name}:{code}")
+    except EncodingError as e:
+        raise ConfigError(e.message) from e
+    if (path / CONFIG_FILE).exists() or (path / KEY_FILE).exists():
+        raise ConfigError(f"{path} already holds a validator; refusing to overwrite its key")
+    path.mkdir(parents=True, exist_ok=True)
+    config = BankConfig(path, name, _check_url(url), tuple(dict.fromkeys(assets)))
+    key = SigningKey.generate()
+    fd = os.open(path / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.seed.hex() + "\n")
+    (path / CONFIG_FILE).write_text(json.dumps(
+        {"name": config.name, "url": config.url, "assets": list(config.assets)}, indent=2) + "\n")
+    ledger = Ledger(Store(config.ledger_path), Validator(key, name))
+    try:
+        _register_bank_chain(ledger, key, name)
+    finally:
+        ledger.store.close()
+    return config
+
+
+def _register_bank_chain(ledger: Ledger, key: SigningKey, name: str) -> None:
+    ledger.register(register_request(key, name, ledger.clock(),
+                                      kyc_record={"legal_name": name, "kind": "bank"}))
