@@ -1,0 +1,1 @@
+"""The ``tchain`` command line: the customer's wallet and the operator's tools."""

@@ -1,0 +1,86 @@
+"""HTTP client for a bank's API: requests in, strict JSON out, refusals as BankError."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from cli.errors import BankError
+from tchain.auth import authorization_header
+from tchain.encoding import canonical, parse
+from tchain.errors import EncodingError
+from tchain.keys import SigningKey
+from tchain.ledger import now_ms
+
+__all__ = ["BankClient"]
+
+TIMEOUT = 15
+
+
+class BankClient:
+    """One bank's HTTP API.
+
+    Args:
+        url: the bank's API URL (``http://127.0.0.1:8701``).
+        key: the wallet's key, for authenticated reads.
+    """
+
+    def __init__(self, url: str, key: SigningKey | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.key = key
+        self._http = requests.Session()
+
+    def _call(self, method: str, path: str, *, query: dict[str, Any] | None = None,
+              body: Any = None, auth: bool = False) -> Any:
+        qs = urlencode(query or {})
+        data = b"" if body is None else canonical(body)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if auth:
+            if self.key is None:
+                raise BankError("this read needs the wallet's key")
+            headers["Authorization"] = authorization_header(
+                self.key, method, urlsplit(self.url).path + path, qs, data, now_ms())
+        url = f"{self.url}{path}" + (f"?{qs}" if qs else "")
+        try:
+            response = self._http.request(method, url, data=data or None, headers=headers,
+                                          timeout=TIMEOUT)
+        except requests.RequestException as e:
+            raise BankError(f"cannot reach the bank at {self.url}: {type(e).__name__}") from e
+        try:
+            answer = parse(response.content)
+        except EncodingError as e:
+            raise BankError(f"the bank at {self.url} answered {response.status_code} with "
+                            f"something that is not protocol JSON: {e.message}") from e
+        if response.status_code >= 400:
+            if isinstance(answer, dict) and "error" in answer:
+                detail = {k: v for k, v in answer.items() if k not in ("error", "message")}
+                raise BankError(str(answer.get("message", "")), code=str(answer["error"]),
+                                status=response.status_code, **detail)
+            raise BankError(f"the bank answered HTTP {response.status_code}")
+        return answer
+
+    def well_known(self) -> Any:
+        return self._call("GET", "/.well-known/tchain.json")
+
+    def lookup(self, kind: str, query: str) -> Any:
+        return self._call("GET", "/federation", query={"type": kind, "q": query})
+
+    def register(self, request: dict[str, Any]) -> Any:
+        return self._call("POST", "/v1/chains", body=request)
+
+    def submit(self, intent: dict[str, Any]) -> Any:
+        return self._call("POST", "/v1/intents", body=intent)
+
+    def chain(self, chain_id: str) -> Any:
+        return self._call("GET", f"/v1/chains/{chain_id}", auth=True)
+
+    def entries(self, chain_id: str, start: int, limit: int = 1000) -> list[Any]:
+        answer = self._call("GET", f"/v1/chains/{chain_id}/entries",
+                            query={"from": start, "limit": limit}, auth=True)
+        if not isinstance(answer, dict) or not isinstance(answer.get("entries"), list):
+            raise BankError(f"the bank's entries answer is not {{\"entries\": [...]}}: "
+                            f"{json.dumps(answer)[:80]}")
+        return list(answer["entries"])

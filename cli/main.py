@@ -1,0 +1,275 @@
+"""The ``tchain`` command: the customer's wallet and the operator's ``tchain validator``.
+
+Exit codes: 0 done; 1 refused or failed (one plain line on stderr, the server's message when the
+bank refused; ``--verbose`` adds the traceback); 2 bad usage (click's own).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.demo import demo
+from cli.errors import BankError, CliError
+from cli.operator import validator
+from cli.options import json_option, passphrase
+from cli.output import emit, table
+from cli.session import Session, load_proof, lookup
+from cli.wallet import Wallet, default_wallet_path
+from tchain.errors import TChainError
+from tchain.model import SignedEntry
+from tchain.proofs import verify_proof
+from tchain.values import UAI, parse_positive_amount
+
+__all__ = ["main", "root"]
+
+class _Root(click.Group):
+    """Turns every library error into one plain sentence and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (TChainError, OSError) as e:
+            if (ctx.obj or {}).get("verbose"):
+                raise
+            if isinstance(e, TChainError):
+                message = e.message
+                if isinstance(e, BankError) and e.code != BankError.code:
+                    message += f" ({e.code})"
+            else:
+                message = f"{e.strerror}: {e.filename}" if e.filename else str(e)
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Root)
+@click.option("--wallet", "wallet_path", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="TCHAIN_WALLET", default=None,
+              help="Wallet file [env TCHAIN_WALLET; default ~/.tchain/wallet.json].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="tchain")
+@click.pass_context
+def root(ctx: click.Context, wallet_path: Path | None, as_json: bool, verbose: bool) -> None:
+    """TChain: your own ledger, co-signed by your bank."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(wallet=wallet_path or default_wallet_path(), verbose=verbose)
+    ctx.obj.setdefault("json", as_json)
+
+
+def _session(ctx: click.Context) -> Session:
+    wallet = Wallet.load(ctx.obj["wallet"])
+    return Session(wallet, wallet.unlock(passphrase()))
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _entry_row(e: SignedEntry) -> list[Any]:
+    effect = e.effects[0] if e.effects else None
+    body = e.intent.doc["intent"]["body"] if e.intent else None
+    memo = body.get("memo", "") if body else ""
+    if e.kind == "credit" and e.evidence:
+        other = "from " + str(e.evidence[0]["entry"]["chain"])[:12]
+    elif body and "to" in body:
+        other = "to " + str(body["to"])[:12]
+    else:
+        other = ""
+    return [e.height, _when(e.time), e.kind, effect.asset if effect else "",
+            effect.balance if effect else "", other, memo]
+
+
+def _entries_json(entries: list[SignedEntry]) -> list[dict[str, Any]]:
+    return [{"id": e.id, "height": e.height, "kind": e.kind, "time": e.time,
+             "effects": [x.to_dict() for x in e.effects]} for e in entries]
+
+
+# --- wallet and customer commands --------------------------------------------------------
+
+@root.group()
+def wallet() -> None:
+    """Manage the wallet file."""
+
+
+@wallet.command("create")
+@click.option("--force", is_flag=True, help="Overwrite an existing wallet (its key is lost).")
+@json_option
+@click.pass_context
+def wallet_create(ctx: click.Context, force: bool) -> None:
+    """Create a new wallet with a fresh key, encrypted by a passphrase."""
+    w, _ = Wallet.create(ctx.obj["wallet"], passphrase(confirm=True), force=force)
+    emit(ctx, {"wallet": str(w.path), "public_key": w.public_key},
+         f"created wallet {w.path}\npublic key {w.public_key}")
+
+
+def _limit_pairs(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        asset, sep, amount = value.partition("=")
+        if not sep:
+            raise CliError(f"--daily-limit takes UAI=AMOUNT, got {value!r}")
+        out[str(UAI.parse(asset))] = str(parse_positive_amount(amount))
+    return out
+
+
+@root.command()
+@click.argument("name")
+@click.option("--validator", "url", required=True, envvar="TCHAIN_VALIDATOR",
+              help="The bank's API URL.")
+@click.option("--legal-name", help="Your legal name for the bank's KYC record "
+                                   "[default: NAME].")
+@click.option("--no-kyc", is_flag=True, help="Register without a KYC record.")
+@click.option("--daily-limit", multiple=True, metavar="UAI=AMOUNT",
+              help="Most this chain may send of an asset per UTC day (repeatable).")
+@click.option("--kyc-recipients", is_flag=True,
+              help="Only allow payments to recipients with a KYC record.")
+@json_option
+@click.pass_context
+def register(ctx: click.Context, name: str, url: str, legal_name: str | None, no_kyc: bool,
+             daily_limit: tuple[str, ...], kyc_recipients: bool) -> None:
+    """Open your chain at a bank as NAME; prints your address."""
+    params: dict[str, Any] = {}
+    if daily_limit:
+        params["daily_limit"] = _limit_pairs(daily_limit)
+    if kyc_recipients:
+        params["kyc_recipients"] = True
+    session = _session(ctx)
+    address = session.register(name, url, legal_name=None if no_kyc else (legal_name or name),
+                                params=params)
+    emit(ctx, {"address": address, "chain": session.wallet.chain},
+         f"registered {address}\nchain {session.wallet.chain}")
+
+
+@root.command()
+@json_option
+@click.pass_context
+def balance(ctx: click.Context) -> None:
+    """Show your balances, verified against your copy of the chain."""
+    report = _session(ctx).sync()
+    balances = {a: b.to_dict() for a, b in sorted(report.state.balances.items())}
+    rows = [[a, b["balance"], b["held"], str(int(b["balance"]) - int(b["held"]))]
+            for a, b in balances.items()]
+    emit(ctx, {"address": report.state.address, "height": report.state.height,
+               "balances": balances},
+         f"{report.state.address} (height {report.state.height}, verified)\n"
+         + table(["asset", "balance", "held", "available"], rows))
+
+
+@root.command()
+@click.option("--limit", default=20, show_default=True, help="How many recent entries.")
+@json_option
+@click.pass_context
+def history(ctx: click.Context, limit: int) -> None:
+    """Show your chain's recent entries, verified."""
+    entries = _session(ctx).history()[-limit:]
+    emit(ctx, {"entries": _entries_json(entries)},
+         table(["height", "time (UTC)", "kind", "asset", "delta", "counterparty", "memo"],
+               [_entry_row(e) for e in entries]))
+
+
+def _moved(ctx: click.Context, entries: list[SignedEntry], what: str) -> None:
+    mine = entries[0]
+    emit(ctx, {"entries": _entries_json(entries), "entry": mine.id},
+         f"{what}: entry {mine.height} of your chain, signed by your bank ({mine.id[:16]})")
+
+
+@root.command()
+@click.argument("address")
+@click.argument("amount")
+@click.argument("uai")
+@click.option("--memo", help="A note for the recipient (at most 256 characters).")
+@json_option
+@click.pass_context
+def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | None) -> None:
+    """Pay AMOUNT (minor units) of asset UAI to ADDRESS (alice*bank1.example)."""
+    entries = _session(ctx).pay(address, amount, uai, memo)
+    _moved(ctx, entries, f"paid {amount} {uai} to {address}")
+
+
+@root.command()
+@click.argument("code")
+@click.argument("amount")
+@click.option("--to", "to_address", required=True, help="The address that receives the units.")
+@click.option("--memo", help="A note for the recipient.")
+@json_option
+@click.pass_context
+def issue(ctx: click.Context, code: str, amount: str, to_address: str, memo: str | None) -> None:
+    """Issue AMOUNT of your own asset CODE (yourname*bank:CODE) to an address."""
+    entries = _session(ctx).issue(code, amount, to_address, memo)
+    _moved(ctx, entries, f"issued {amount} {code} to {to_address}")
+
+
+@root.command()
+@click.argument("amount")
+@click.argument("uai")
+@click.option("--memo", help="A note for the issuer.")
+@json_option
+@click.pass_context
+def redeem(ctx: click.Context, amount: str, uai: str, memo: str | None) -> None:
+    """Give AMOUNT of asset UAI back to its issuer (a withdrawal, for a bank's IOU)."""
+    entries = _session(ctx).redeem(amount, uai, memo)
+    _moved(ctx, entries, f"redeemed {amount} {uai}")
+
+
+@root.command()
+@json_option
+@click.pass_context
+def sync(ctx: click.Context) -> None:
+    """Fetch new entries from your bank, verify them and keep them."""
+    report = _session(ctx).sync()
+    emit(ctx, {"height": report.state.height, "new_entries": report.new_entries},
+         f"synced: {report.new_entries} new entries, height {report.state.height}, verified")
+
+
+@root.command()
+@json_option
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Verify your whole chain offline and compare it with every entry the bank serves."""
+    report = _session(ctx).verify()
+    emit(ctx, {"valid": True, "height": report.state.height, "head": report.state.head},
+         f"valid: {report.state.height + 1} entries verified, head {report.state.head}")
+
+
+@root.command("lookup")
+@click.argument("address")
+@click.option("--validator", "url", envvar="TCHAIN_VALIDATOR",
+              help="The bank to ask [default: your wallet's bank].")
+@json_option
+@click.pass_context
+def lookup_cmd(ctx: click.Context, address: str, url: str | None) -> None:
+    """Resolve ADDRESS through its bank's federation endpoint (the record is verified)."""
+    if url is None:
+        _, bank = Wallet.load(ctx.obj["wallet"]).require_chain()
+        url = bank.url
+    record = lookup(url, address)
+    emit(ctx, record, table(["field", "value"], sorted(record.items())))
+
+
+@root.group()
+def proof() -> None:
+    """Check proofs of misbehaviour."""
+
+
+@proof.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+def proof_verify(ctx: click.Context, file: Path) -> None:
+    """Check a proof offline: exit 0 if it holds, 1 and why if not."""
+    summary = verify_proof(load_proof(file))
+    emit(ctx, {"valid": True, "type": summary.type, "culprit": summary.culprit,
+               "summary": summary.summary}, f"valid {summary.type} proof: {summary.summary}")
+
+
+root.add_command(validator)
+root.add_command(demo)
+
+
+def main() -> None:
+    """Console entry point."""
+    root(prog_name="tchain")

@@ -1,0 +1,117 @@
+"""``tchain validator ...``: the bank operator's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.options import json_option
+from cli.output import emit, table
+from validator.config import BankConfig, init_bank
+from validator.operator import add_regulator, deposit, run_audit
+
+__all__ = ["validator"]
+
+data_option = click.option("--data", required=True, envvar="TCHAIN_DATA",
+                           type=click.Path(file_okay=False, path_type=Path),
+                           help="The bank's data directory [env TCHAIN_DATA].")
+
+
+@click.group()
+def validator() -> None:
+    """Run a bank: init, serve, deposit, regulators, audit."""
+
+
+@validator.command("init")
+@data_option
+@click.option("--name", required=True, help="The bank's name, a DNS name: bank1.example.")
+@click.option("--url", required=True, help="The API URL customers and peers reach it at.")
+@click.option("--asset", "assets", multiple=True, default=("USD",), show_default=True,
+              help="An asset CODE the bank issues IOUs of (repeatable).")
+@json_option
+@click.pass_context
+def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str, ...]) -> None:
+    """Create a new bank: its key, its store and its own chain."""
+    config = init_bank(data, name=name, url=url, assets=assets)
+    key = config.signing_key().public_key
+    emit(ctx, {"name": config.name, "url": config.url, "public_key": key,
+               "assets": [f"{name}:{a}" for a in config.assets]},
+         f"initialised {config.name} in {data}\npublic key {key}\nserve it with: "
+         f"tchain validator serve --data {data}")
+
+
+@validator.command("serve")
+@data_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port to listen on [default: the port of the bank's URL].")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="gunicorn worker processes.")
+@click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
+              help="Seconds before gunicorn restarts a stuck worker.")
+@click.option("--access-log", is_flag=True, help="Log every request to stderr.")
+def serve(data: Path, host: str, port: int | None, workers: int, timeout: int,
+          access_log: bool) -> None:
+    """Serve the bank's API under gunicorn until stopped (SIGTERM or Ctrl-C)."""
+    from validator.server import serve as run
+
+    config = BankConfig.load(data)
+    port = port or config.port
+    click.echo(f"serving {config.name} on http://{host}:{port} with {workers} workers", err=True)
+    run(str(data), host=host, port=port, workers=workers, timeout=timeout,
+        access_log=access_log)
+
+
+@validator.command("deposit")
+@data_option
+@click.argument("address")
+@click.argument("amount")
+@click.argument("uai")
+@click.option("--memo", help="A note on the deposit.")
+@json_option
+@click.pass_context
+def deposit_cmd(ctx: click.Context, data: Path, address: str, amount: str, uai: str,
+                memo: str | None) -> None:
+    """Issue the bank's IOU: AMOUNT (minor units) of UAI (or CODE) to ADDRESS."""
+    outcome = deposit(BankConfig.load(data), address, amount, uai, memo)
+    credit = outcome.entries[-1]
+    emit(ctx, {"entries": [e.id for e in outcome.entries], "chain": credit.chain_id,
+               "height": credit.height},
+         f"deposited {amount} {uai} to {address} (entry {credit.height} of its chain)")
+
+
+@validator.group()
+def regulator() -> None:
+    """Manage the regulator keys that may read every chain."""
+
+
+@regulator.command("add")
+@data_option
+@click.argument("public_key")
+@json_option
+@click.pass_context
+def regulator_add(ctx: click.Context, data: Path, public_key: str) -> None:
+    """Let PUBLIC_KEY (64 hex) read every chain at this bank."""
+    added = add_regulator(BankConfig.load(data), public_key)
+    emit(ctx, {"public_key": public_key, "added": added},
+         f"regulator {public_key} {'added' if added else 'was already registered'}")
+
+
+@validator.command("audit")
+@data_option
+@json_option
+@click.pass_context
+def audit(ctx: click.Context, data: Path) -> None:
+    """Re-verify every chain and check that each asset sums to zero; exit 1 if not."""
+    report = run_audit(BankConfig.load(data))
+    rows = [[a, str(t), str(report.held.get(a, 0))] for a, t in sorted(report.totals.items())]
+    text = (f"{report.chains} chains, {report.entries} entries re-verified\n"
+            + table(["asset", "sum over chains", "held"], rows))
+    if report.problems:
+        text += "\nPROBLEMS:\n" + "\n".join(f"- {p}" for p in report.problems)
+    emit(ctx, {"ok": report.ok, "chains": report.chains, "entries": report.entries,
+               "totals": {a: str(t) for a, t in report.totals.items()},
+               "problems": report.problems}, text)
+    if not report.ok:
+        ctx.exit(1)

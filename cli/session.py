@@ -1,0 +1,251 @@
+"""What a customer does with a wallet: register, sync and verify, pay, issue, redeem, look up.
+
+Every entry the bank returns is verified (PROTOCOL.md §5) before the wallet keeps it. The wallet
+never trusts the bank's word for its balance: it computes balances from its verified copy and
+refuses if the bank's answer differs. If the bank ever serves an entry that differs from one the
+wallet already holds at that height, the two signed entries are an equivocation proof: the
+session writes it to a file and stops with :class:`SecurityError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cli.client import BankClient
+from cli.errors import BankError, SecurityError, WalletError
+from cli.wallet import BankInfo, Wallet
+from federation.records import verify_record, verify_well_known
+from tchain.encoding import canonical, parse
+from tchain.errors import EncodingError, SignatureError, VerificationError
+from tchain.intents import register_request, sign_intent
+from tchain.keys import SigningKey
+from tchain.ledger import now_ms
+from tchain.model import SignedEntry
+from tchain.proofs import equivocation_proof
+from tchain.state import ChainState
+from tchain.values import UAI, parse_address, parse_positive_amount
+from tchain.verify import ChainVerifier
+
+__all__ = ["Session", "SyncReport"]
+
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    state: ChainState
+    new_entries: int
+    verifier: ChainVerifier
+
+
+class Session:
+    """A wallet unlocked for use."""
+
+    def __init__(self, wallet: Wallet, key: SigningKey) -> None:
+        self.wallet = wallet
+        self.key = key
+
+    # --- registering --------------------------------------------------------------------
+
+    def register(self, name: str, url: str, *, legal_name: str | None,
+                 params: dict[str, Any] | None = None) -> str:
+        """Open this wallet's chain at the bank at ``url``; return the address."""
+        if self.wallet.chain is not None:
+            raise WalletError(f"this wallet already has the chain {self.wallet.address}")
+        client = BankClient(url, self.key)
+        document = verify_well_known(client.well_known())
+        kyc = None if legal_name is None else {"legal_name": legal_name}
+        answer = client.register(register_request(self.key, name, now_ms(), kyc_record=kyc,
+                                                  params=params))
+        verifier = ChainVerifier(document["public_key"], document["name"])
+        try:
+            genesis = verifier.feed(answer)
+        except VerificationError as e:
+            raise SecurityError(f"the bank's genesis does not verify: {e.message}") from e
+        assert verifier.state is not None
+        if verifier.state.owner != self.key.public_key:
+            raise SecurityError("the bank's genesis names another owner key")
+        bank = BankInfo(document["name"], url.rstrip("/"), document["public_key"],
+                        document["chain"])
+        self.wallet.chain_file.unlink(missing_ok=True)
+        self.wallet.append_entries([genesis.to_bytes()])
+        self.wallet = self.wallet.registered(name=name, chain=genesis.id,
+                                             address=verifier.state.address, bank=bank)
+        return verifier.state.address
+
+    # --- syncing and verifying ------------------------------------------------------------
+
+    def _client(self) -> tuple[str, BankInfo, BankClient]:
+        chain, bank = self.wallet.require_chain()
+        return chain, bank, BankClient(bank.url, self.key)
+
+    def _local_verifier(self) -> tuple[ChainVerifier, list[SignedEntry]]:
+        chain, bank = self.wallet.require_chain()
+        verifier = ChainVerifier(bank.key, bank.name, chain)
+        try:
+            held = [verifier.feed(raw) for raw in self.wallet.local_entries()]
+        except VerificationError as e:
+            raise SecurityError(f"the wallet's own copy of the chain does not verify: "
+                                f"{e.message}") from e
+        if not held:
+            raise WalletError(f"the local copy {self.wallet.chain_file} is empty")
+        return verifier, held
+
+    def sync(self, *, full: bool = False) -> SyncReport:
+        """Fetch new entries, verify each, keep them; compare what overlaps what we hold.
+
+        With ``full`` the bank's whole chain is fetched and compared entry by entry.
+        """
+        chain, bank, client = self._client()
+        verifier, held = self._local_verifier()
+        start = 0 if full else held[-1].height
+        new: list[bytes] = []
+        while True:
+            page = client.entries(chain, start, PAGE)
+            for item in page:
+                self._take(verifier, held, item, new, bank)
+            if len(page) < PAGE:
+                break
+            start += len(page)
+        # The bank must not serve less than we hold (rollback) or a head we do not know.
+        info = client.chain(chain)
+        state = verifier.state
+        assert state is not None
+        if not isinstance(info, dict) or info.get("height") != state.height \
+                or info.get("head") != state.head:
+            raise SecurityError(
+                f"the bank reports height {_get(info, 'height')} head {_get(info, 'head')}, but "
+                f"the verified chain is at height {state.height} head {state.head}: the bank "
+                "is serving a rolled-back or inconsistent chain")
+        expected = {a: b.to_dict() for a, b in state.balances.items()}
+        if info.get("balances") != expected:
+            raise SecurityError(f"the bank reports balances {info.get('balances')} but the "
+                                f"verified chain gives {expected}")
+        self.wallet.append_entries(new)
+        return SyncReport(state, len(new), verifier)
+
+    def _take(self, verifier: ChainVerifier, held: list[SignedEntry], item: Any,
+              new: list[bytes], bank: BankInfo) -> None:
+        try:
+            served = SignedEntry.from_dict(item)
+        except EncodingError as e:
+            raise SecurityError(f"the bank served a malformed entry: {e.message}") from e
+        if served.height < len(held):
+            mine = held[served.height]
+            if served.id != mine.id:
+                self._equivocation(mine, served, bank)
+            return
+        if served.height != verifier.height + 1:
+            raise SecurityError(f"the bank served height {served.height} where "
+                                f"{verifier.height + 1} was due")
+        try:
+            verifier.feed(served)
+        except VerificationError as e:
+            raise SecurityError(f"the bank served an entry that does not verify: "
+                                f"{e.message}") from e
+        new.append(served.to_bytes())
+
+    def _equivocation(self, mine: SignedEntry, served: SignedEntry, bank: BankInfo) -> None:
+        try:
+            served.verify(bank.key)
+        except (SignatureError, EncodingError) as e:
+            raise SecurityError(f"the bank served a different entry at height {served.height}, "
+                                "with a signature that does not verify") from e
+        proof = equivocation_proof(mine, served)
+        path = self.wallet.path.with_name(
+            f"equivocation-{mine.chain_id[:16]}-{mine.height}.json")
+        path.write_bytes(canonical(proof) + b"\n")
+        raise SecurityError(
+            f"SECURITY: bank {bank.name} signed two different entries at height {mine.height} "
+            f"of your chain; the proof is in {path}. Do not trust this bank's answers.")
+
+    def verify(self) -> SyncReport:
+        """Verify the local copy offline, then compare it in full with what the bank serves."""
+        return self.sync(full=True)
+
+    def history(self) -> list[SignedEntry]:
+        self.sync()
+        return self._local_verifier()[1]
+
+    # --- moving value -----------------------------------------------------------------------
+
+    def _submit(self, type_: str, body: dict[str, Any]) -> list[SignedEntry]:
+        chain, _, client = self._client()
+        synced = self.sync()
+        verifier = synced.verifier
+        doc = sign_intent(self.key, type_, chain, synced.state.seq + 1, now_ms(), body)
+        answer = client.submit(doc)
+        entries = answer.get("entries") if isinstance(answer, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise BankError("the bank accepted the intent but returned no entries")
+        try:
+            mine = verifier.feed(entries[0])
+        except VerificationError as e:
+            raise SecurityError(f"the bank's signed entry does not verify: {e.message}") from e
+        if mine.intent is None or mine.intent.doc != doc:
+            raise SecurityError("the bank's entry does not carry the intent this wallet signed")
+        self.wallet.append_entries([mine.to_bytes()])
+        return [SignedEntry.from_dict(e) for e in entries]
+
+    def resolve(self, address: str) -> dict[str, Any]:
+        """The signed federation record of ``address`` (checked against the bank's key)."""
+        _, bank_name = parse_address(address)
+        _, bank, client = self._client()
+        if bank_name != bank.name:
+            raise BankError(f"{address} is at {bank_name}; this release pays only inside "
+                            f"{bank.name}", code="unknown_validator")
+        return verify_record(client.lookup("name", address), bank.key)
+
+    def pay(self, address: str, amount: str, asset: str, memo: str | None = None
+            ) -> list[SignedEntry]:
+        record = self.resolve(address)
+        body = {"to": record["chain"], "to_validator": record["validator"],
+                "asset": str(UAI.parse(asset)), "amount": _amount(amount)}
+        if memo:
+            body["memo"] = memo
+        return self._submit("payment", body)
+
+    def issue(self, code: str, amount: str, to_address: str, memo: str | None = None
+              ) -> list[SignedEntry]:
+        if self.wallet.address is None:
+            raise WalletError("this wallet has no chain yet")
+        asset = str(UAI.parse(f"{self.wallet.address}:{code}"))
+        record = self.resolve(to_address)
+        body = {"to": record["chain"], "to_validator": record["validator"], "asset": asset,
+                "amount": _amount(amount)}
+        if memo:
+            body["memo"] = memo
+        return self._submit("issue", body)
+
+    def redeem(self, amount: str, asset: str, memo: str | None = None) -> list[SignedEntry]:
+        body = {"asset": str(UAI.parse(asset)), "amount": _amount(amount)}
+        if memo:
+            body["memo"] = memo
+        return self._submit("redeem", body)
+
+
+def _amount(text: str) -> str:
+    return str(parse_positive_amount(text))
+
+
+def _get(info: Any, key: str) -> Any:
+    return info.get(key) if isinstance(info, dict) else None
+
+
+def lookup(url: str, address: str) -> dict[str, Any]:
+    """Resolve an address at the bank at ``url``, checking the record against its key."""
+    parse_address(address)
+    client = BankClient(url)
+    document = verify_well_known(client.well_known())
+    return verify_record(client.lookup("name", address), document["public_key"])
+
+
+def load_proof(path: Path) -> Any:
+    try:
+        return parse(path.read_bytes())
+    except OSError as e:
+        raise WalletError(f"cannot read {path}: {e.strerror}") from e
+    except EncodingError as e:
+        raise WalletError(f"{path} is not a proof document: {e.message}") from e

@@ -1,0 +1,151 @@
+"""The wallet: an encrypted Ed25519 key and a local, verified copy of the customer's chain.
+
+The key is sealed with a key derived from the passphrase by argon2id (``nacl.pwhash``) in a
+SecretBox. The chain copy is a file of signed entries, one canonical JSON per line, appended and
+fsynced as entries are verified: it is what lets the wallet notice a bank that rewrites history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import nacl.exceptions
+import nacl.pwhash
+import nacl.secret
+import nacl.utils
+
+from cli.errors import WalletError
+from tchain.keys import SigningKey
+
+__all__ = ["BankInfo", "Wallet", "default_wallet_path"]
+
+_KDF = nacl.pwhash.argon2id
+WALLET_VERSION = 1
+
+
+def default_wallet_path() -> Path:
+    return Path.home() / ".tchain" / "wallet.json"
+
+
+@dataclass(frozen=True)
+class BankInfo:
+    """The bank this wallet's chain lives at, with its key pinned at registration."""
+
+    name: str
+    url: str
+    key: str
+    chain: str
+
+
+@dataclass(frozen=True)
+class Wallet:
+    path: Path
+    public_key: str
+    sealed: dict[str, Any]
+    name: str | None = None
+    chain: str | None = None
+    address: str | None = None
+    bank: BankInfo | None = None
+
+    # --- files -----------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: Path, passphrase: str, *, force: bool = False) -> tuple[Wallet,
+                                                                                  SigningKey]:
+        if path.exists() and not force:
+            raise WalletError(f"{path} already exists; refusing to overwrite a wallet "
+                              "(its key may hold money)")
+        if not passphrase:
+            raise WalletError("the passphrase must not be empty")
+        key = SigningKey.generate()
+        salt = nacl.utils.random(_KDF.SALTBYTES)
+        ops, mem = _KDF.OPSLIMIT_INTERACTIVE, _KDF.MEMLIMIT_INTERACTIVE
+        box = nacl.secret.SecretBox(_KDF.kdf(32, passphrase.encode(), salt, ops, mem))
+        sealed = {"kdf": "argon2id", "opslimit": ops, "memlimit": mem, "salt": salt.hex(),
+                  "box": bytes(box.encrypt(key.seed)).hex()}
+        wallet = cls(path, key.public_key, sealed)
+        wallet.save()
+        wallet.chain_file.unlink(missing_ok=True)
+        return wallet, key
+
+    @classmethod
+    def load(cls, path: Path) -> Wallet:
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError as e:
+            raise WalletError(f"no wallet at {path}; create one with `tchain wallet create`"
+                              ) from e
+        except (OSError, ValueError) as e:
+            raise WalletError(f"cannot read the wallet {path}: {e}") from e
+        try:
+            if raw["version"] != WALLET_VERSION:
+                raise WalletError(f"wallet version {raw['version']} is not {WALLET_VERSION}")
+            bank = BankInfo(**raw["bank"]) if raw.get("bank") else None
+            return cls(path, raw["public_key"], raw["sealed"], raw.get("name"),
+                       raw.get("chain"), raw.get("address"), bank)
+        except (KeyError, TypeError) as e:
+            raise WalletError(f"the wallet {path} is damaged: missing {e}") from e
+
+    def save(self) -> None:
+        """Write the wallet atomically (temp file, fsync, rename), readable by its owner only."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"version": WALLET_VERSION, "public_key": self.public_key, "sealed": self.sealed,
+                "name": self.name, "chain": self.chain, "address": self.address,
+                "bank": None if self.bank is None else asdict(self.bank)}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def unlock(self, passphrase: str) -> SigningKey:
+        s = self.sealed
+        try:
+            box = nacl.secret.SecretBox(_KDF.kdf(32, passphrase.encode(), bytes.fromhex(s["salt"]),
+                                                 s["opslimit"], s["memlimit"]))
+            key = SigningKey(box.decrypt(bytes.fromhex(s["box"])))
+        except nacl.exceptions.CryptoError as e:
+            raise WalletError("wrong passphrase for this wallet") from e
+        if key.public_key != self.public_key:
+            raise WalletError("the wallet's key does not match its public key; it is damaged")
+        return key
+
+    def registered(self, *, name: str, chain: str, address: str, bank: BankInfo) -> Wallet:
+        wallet = replace(self, name=name, chain=chain, address=address, bank=bank)
+        wallet.save()
+        return wallet
+
+    def require_chain(self) -> tuple[str, BankInfo]:
+        if self.chain is None or self.bank is None:
+            raise WalletError("this wallet has no chain yet; run `tchain register NAME "
+                              "--validator URL`")
+        return self.chain, self.bank
+
+    # --- the local chain copy ---------------------------------------------------------------
+
+    @property
+    def chain_file(self) -> Path:
+        return self.path.with_name(self.path.name + ".chain")
+
+    def local_entries(self) -> list[bytes]:
+        """The signed entries this wallet holds, in height order."""
+        try:
+            return [line for line in self.chain_file.read_bytes().split(b"\n") if line]
+        except FileNotFoundError:
+            return []
+
+    def append_entries(self, entries: list[bytes]) -> None:
+        """Append verified entries, durably."""
+        if not entries:
+            return
+        with open(self.chain_file, "ab") as f:
+            f.write(b"".join(e + b"\n" for e in entries))
+            f.flush()
+            os.fsync(f.fileno())

@@ -1,0 +1,55 @@
+"""The operator's commands that act on a bank's data directory directly (the CLI calls these).
+
+They open the same LMDB environment the server uses (LMDB is multi-process safe), so they work
+while the validator serves.
+"""
+
+from __future__ import annotations
+
+from tchain.errors import RuleError
+from tchain.keys import check_public_key
+from tchain.rules import Outcome
+from tchain.store import Writer
+from tchain.values import UAI, parse_positive_amount
+from validator.audit import AuditReport, audit
+from validator.config import BankConfig, open_ledger
+
+__all__ = ["add_regulator", "deposit", "run_audit"]
+
+
+def deposit(config: BankConfig, address: str, amount: str, asset: str,
+            memo: str | None = None) -> Outcome:
+    """Issue the bank's IOU to a customer (``alice`` is short for ``alice*<bank>``)."""
+    if "*" not in address and address != config.name:
+        address = f"{address}*{config.name}"
+    if ":" not in asset:
+        asset = f"{config.name}:{asset}"
+    uai = UAI.parse(asset)
+    if uai.issuer == config.name and uai.code not in config.assets:
+        raise RuleError(f"{config.name} issues {', '.join(config.assets)}, not {uai.code}",
+                        code="unknown_asset")
+    ledger = open_ledger(config)
+    try:
+        return ledger.deposit(address, str(uai), parse_positive_amount(amount), memo)
+    finally:
+        ledger.store.close()
+
+
+def add_regulator(config: BankConfig, public_key: str) -> bool:
+    """Let ``public_key`` read every chain; False if it already could."""
+    check_public_key(public_key)
+    ledger = open_ledger(config)
+    try:
+        def work(w: Writer) -> bool:
+            return w.add_regulator(public_key)
+        return ledger.store.write(work)
+    finally:
+        ledger.store.close()
+
+
+def run_audit(config: BankConfig) -> AuditReport:
+    ledger = open_ledger(config)
+    try:
+        return audit(ledger)
+    finally:
+        ledger.store.close()
