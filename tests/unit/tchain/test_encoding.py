@@ -1,0 +1,62 @@
+import pytest
+
+from tchain.encoding import MAX_SAFE_INTEGER, canonical, parse
+from tchain.errors import EncodingError
+
+
+def test_canonical_sorts_keys_and_drops_whitespace():
+    assert canonical(parse(b' { "b" : 1, "a" : [true, null, "x"] } ')) == \
+        b'{"a":[true,null,"x"],"b":1}'
+
+
+def test_canonical_keeps_unicode_as_utf8():
+    assert canonical({"memo": "caf\u00e9 \u20ac"}) == '{"memo":"café €"}'.encode()
+
+
+@pytest.mark.parametrize("body", [
+    b'{"a": 1, "a": 2}',
+    b'{"x": {"k": 1, "k": 1}}',
+])
+def test_rejects_duplicate_keys(body):
+    with pytest.raises(EncodingError, match="duplicate key"):
+        parse(body)
+
+
+@pytest.mark.parametrize("body", [b'{"amount": 1.5}', b'[1e3]', b'[0.0]', b'[-0.5]'])
+def test_rejects_floats(body):
+    with pytest.raises(EncodingError, match="not an integer"):
+        parse(body)
+
+
+@pytest.mark.parametrize("body", [b"[NaN]", b"[Infinity]", b"[-Infinity]"])
+def test_rejects_nan_and_infinity(body):
+    with pytest.raises(EncodingError, match="not allowed"):
+        parse(body)
+
+
+@pytest.mark.parametrize("body", [b"[-1]", str(MAX_SAFE_INTEGER + 1).encode(),
+                                  b"[" + b"9" * 400 + b"]"])
+def test_rejects_integers_outside_safe_range(body):
+    with pytest.raises(EncodingError, match="outside"):
+        parse(body)
+
+
+def test_accepts_the_largest_safe_integer():
+    assert parse(str(MAX_SAFE_INTEGER).encode()) == MAX_SAFE_INTEGER
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe", b'{"a":1} x', b"", b'{"a":'])
+def test_rejects_invalid_utf8_and_json(body):
+    with pytest.raises(EncodingError):
+        parse(body)
+
+
+def test_canonical_refuses_floats_and_negative_integers():
+    for value in ({"a": 0.5}, {"a": -1}, [float("nan")]):
+        with pytest.raises(EncodingError):
+            canonical(value)
+
+
+def test_deep_nesting_is_refused_not_crashing():
+    with pytest.raises(EncodingError):
+        parse(b"[" * 5000 + b"]" * 5000)

@@ -1,0 +1,56 @@
+import pytest
+
+from tchain.digest import digest
+from tchain.errors import SignatureError
+from tchain.keys import SigningKey, check_public_key, verify
+
+DOC = {"type": "payment", "amount": "10"}
+
+
+def test_signature_verifies_in_its_own_domain():
+    key = SigningKey.generate()
+    verify(key.public_key, "intent", DOC, key.sign("intent", DOC))
+
+
+def test_signature_for_one_domain_never_verifies_as_another():
+    key = SigningKey.generate()
+    sig = key.sign("intent", DOC)
+    for other in ("entry", "request", "record", "document"):
+        with pytest.raises(SignatureError):
+            verify(key.public_key, other, DOC, sig)
+
+
+def test_wrong_key_is_refused():
+    key, other = SigningKey.generate(), SigningKey.generate()
+    with pytest.raises(SignatureError):
+        verify(other.public_key, "intent", DOC, key.sign("intent", DOC))
+
+
+def test_digest_is_domain_separated_sha256():
+    import hashlib
+
+    assert digest("intent", {"a": 1}) == hashlib.sha256(b'tchain/v1/intent\n{"a":1}').digest()
+
+
+def test_unknown_digest_kind_is_a_programming_error():
+    with pytest.raises(ValueError):
+        digest("bogus", {})
+
+
+@pytest.mark.parametrize("key", [
+    "00" * 32,                     # identity point: small order
+    "01" + "00" * 31,              # the neutral element encoding: small order
+    "ec" + "ff" * 30 + "7f",       # non-canonical encoding (y >= p)
+    "AB" * 32,                     # upper case hex
+    "ab" * 31,                     # too short
+])
+def test_small_order_and_non_canonical_keys_are_refused(key):
+    with pytest.raises(SignatureError):
+        check_public_key(key)
+
+
+def test_malformed_signature_is_refused_not_crashing():
+    key = SigningKey.generate()
+    for sig in ("zz" * 64, "00" * 63, None, 5):
+        with pytest.raises(SignatureError):
+            verify(key.public_key, "intent", DOC, sig)

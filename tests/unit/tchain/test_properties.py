@@ -1,0 +1,75 @@
+"""Hypothesis properties: round trips, signatures that any changed byte breaks, and random
+payment sequences that keep every asset summing to zero."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tchain.digest import digest
+from tchain.encoding import MAX_SAFE_INTEGER, canonical, parse
+from tchain.errors import SignatureError, TChainError
+from tchain.keys import SigningKey, verify_digest
+from tests.helpers import BANK, USD, asset_totals, join, new_ledger
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(0, MAX_SAFE_INTEGER) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=25,
+)
+
+KEY = SigningKey.generate()
+
+
+@given(json_values)
+def test_canonical_round_trip(value):
+    encoded = canonical(value)
+    assert parse(encoded) == value
+    assert canonical(parse(encoded)) == encoded
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, min_size=1, max_size=5),
+       st.data())
+def test_any_changed_byte_breaks_the_signature(doc, data):
+    raw = canonical(doc)
+    sig = KEY.sign_digest(digest("intent", doc))
+    position = data.draw(st.integers(0, len(raw) - 1))
+    flip = data.draw(st.integers(1, 255))
+    changed = bytearray(raw)
+    changed[position] ^= flip
+    try:
+        tampered = parse(bytes(changed))
+    except TChainError:
+        return  # no longer a document at all
+    try:
+        verify_digest(KEY.public_key, digest("intent", tampered), sig)
+    except SignatureError:
+        return
+    # The only way the signature survives is if the change did not change the document.
+    assert canonical(tampered) == raw
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 400)),
+                min_size=1, max_size=30))
+def test_random_payments_keep_every_asset_at_zero_and_no_balance_negative(payments):
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = new_ledger(Path(tmp) / "l")
+        people = [join(ledger, f"p{i}") for i in range(4)]
+        for i in range(4):
+            ledger.deposit(f"p{i}*{BANK}", USD, 500)
+        for payer, payee, amount in payments:
+            p = people[payer]
+            try:
+                ledger.submit(p.payment(people[payee], str(amount)))
+                p.seq += 1
+            except TChainError as e:
+                assert e.code in ("insufficient_funds", "bad_request")
+            assert asset_totals(ledger.store) == {USD: 0}
+            for person in people:
+                assert ledger.state(person.chain).balances[USD].available >= 0
+        ledger.store.close()

@@ -1,0 +1,75 @@
+"""The LMDB store: durability rules that hold whatever the caller does."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from tchain.errors import StoreError, StoreFullError
+from tchain.store import Store
+from tests.helpers import BANK, USD, join, new_ledger, snapshot, submit
+
+
+def test_store_refuses_a_second_entry_at_a_height(ledger):
+    alice = join(ledger, "alice")
+    before = snapshot(ledger.store)
+    with pytest.raises(StoreError, match="already holds an entry at height 0"):
+        ledger.store.write(lambda w: w.put_entry(alice.chain, 0, b"{}"))
+    assert snapshot(ledger.store) == before
+
+
+def test_a_failed_write_leaves_nothing(ledger):
+    alice = join(ledger, "alice")
+    before = snapshot(ledger.store)
+
+    def half_then_fail(w):
+        w.put_entry(alice.chain, 1, b"{}")
+        raise RuntimeError("crash in the middle of a write")
+
+    with pytest.raises(RuntimeError):
+        ledger.store.write(half_then_fail)
+    assert snapshot(ledger.store) == before
+
+
+def test_the_map_grows_instead_of_failing(tmp_path):
+    ledger = new_ledger(tmp_path / "l", map_size=64 * 1024)
+    alice, bob = join(ledger, "alice"), join(ledger, "bob")
+    ledger.deposit(f"alice*{BANK}", USD, 10**6)
+    for _ in range(150):
+        submit(ledger, alice, alice.payment(bob, "1"))
+    assert ledger.state(bob.chain).balances[USD].balance == 150
+    assert ledger.store._open().info()["map_size"] > 64 * 1024
+
+
+def test_a_full_store_refuses_and_changes_nothing(tmp_path):
+    ledger = new_ledger(tmp_path / "l", map_size=256 * 1024, max_map_size=256 * 1024)
+    alice, bob = join(ledger, "alice"), join(ledger, "bob")
+    ledger.deposit(f"alice*{BANK}", USD, 10**6)
+    with pytest.raises(StoreFullError) as info:
+        for _ in range(1000):
+            before = snapshot(ledger.store)
+            submit(ledger, alice, alice.payment(bob, "1"))
+    assert info.value.status == 503
+    assert snapshot(ledger.store) == before
+    # Reads still work when the store is full.
+    assert ledger.state(alice.chain).seq == alice.seq
+
+
+def _count_entries(path, chain, queue):
+    store = Store(path)  # opened in the child process
+    with store.read() as r:
+        queue.put(len(r.entries(chain, 0, 1000)))
+
+
+def test_another_process_sees_committed_entries(ledger):
+    """A second process (as a gunicorn worker is) opens the same environment and reads."""
+    alice, bob = join(ledger, "alice"), join(ledger, "bob")
+    ledger.deposit(f"alice*{BANK}", USD, 10)
+    submit(ledger, alice, alice.payment(bob, "3"))
+    queue: multiprocessing.Queue[int] = multiprocessing.get_context("spawn").Queue()
+    child = multiprocessing.get_context("spawn").Process(
+        target=_count_entries, args=(ledger.store.path, alice.chain, queue))
+    child.start()
+    child.join(10)
+    assert queue.get(timeout=5) == 3
