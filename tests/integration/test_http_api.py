@@ -1,0 +1,261 @@
+"""The single-bank HTTP API against a real server: the protocol and its attacks.
+
+Each refused request is checked to change nothing in the bank's store (read from this process:
+LMDB is multi-process safe).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+
+from federation.records import verify_record, verify_well_known
+from tchain.auth import authorization_header
+from tchain.encoding import canonical
+from tchain.intents import register_request
+from tchain.keys import SigningKey
+from tchain.ledger import now_ms
+from tchain.model import SignedEntry
+from tchain.store import Store
+from tchain.verify import verify_chain
+from tests.helpers import BANK, USD, Customer, snapshot
+from validator.operator import add_regulator, deposit
+
+
+def post(bank, path: str, body: Any) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(bank.url + path, data=data, timeout=10,
+                         headers={"Content-Type": "application/json"})
+
+
+def get(bank, path: str, key: SigningKey | None = None, query: str = "") -> requests.Response:
+    headers = {}
+    if key is not None:
+        headers["Authorization"] = authorization_header(key, "GET", path, query, b"", now_ms())
+    return requests.get(bank.url + path + (f"?{query}" if query else ""), headers=headers,
+                        timeout=10)
+
+
+def store_snapshot(bank) -> dict[str, Any]:
+    store = Store(bank.config.ledger_path)
+    try:
+        return snapshot(store)
+    finally:
+        store.close()
+
+
+def register(bank, name: str) -> Customer:
+    customer = Customer(name)
+    r = post(bank, "/v1/chains", register_request(customer.key, name, now_ms(),
+                                                  kyc_record={"legal_name": name}))
+    assert r.status_code == 201, r.text
+    customer.chain = SignedEntry.from_dict(r.json()).id
+    return customer
+
+
+def pay(bank, payer: Customer, payee: Customer, amount: str, **kw: Any) -> requests.Response:
+    kw.setdefault("time", now_ms())
+    r = post(bank, "/v1/intents", payer.payment(payee, amount, **kw))
+    if r.status_code == 201:
+        payer.seq += 1
+    return r
+
+
+def refused(bank, response_factory, status: int, code: str) -> dict[str, Any]:
+    """Send a request that must be refused, and prove it changed nothing."""
+    before = store_snapshot(bank)
+    r = response_factory()
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    body = r.json()
+    assert body["error"] == code and isinstance(body["message"], str) and body["message"]
+    assert store_snapshot(bank) == before
+    return body
+
+
+@pytest.fixture(scope="module")
+def people(bank):
+    alice, bob = register(bank, "alice"), register(bank, "bob")
+    deposit(bank.config, "alice", "10000", "USD")
+    return alice, bob
+
+
+def test_well_known_is_signed_and_open_to_any_origin(bank):
+    r = requests.get(bank.url + "/.well-known/tchain.json", timeout=10)
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    doc = verify_well_known(r.json())
+    assert doc["name"] == BANK and doc["api_url"] == bank.url and doc["protocol"] == 1
+    assert doc["assets"] == [USD]
+
+
+def test_federation_resolves_name_and_key_with_signed_records(bank, people):
+    alice, _ = people
+    key = verify_well_known(requests.get(bank.url + "/.well-known/tchain.json",
+                                         timeout=10).json())["public_key"]
+    by_name = requests.get(bank.url + "/federation",
+                           params={"type": "name", "q": f"alice*{BANK}"}, timeout=10)
+    assert by_name.headers["Access-Control-Allow-Origin"] == "*"
+    record = verify_record(by_name.json(), key)
+    assert record == {"address": f"alice*{BANK}", "account_id": alice.key.public_key,
+                      "chain": alice.chain, "validator": BANK}
+    for q in (alice.key.public_key, alice.chain):
+        by_id = requests.get(bank.url + "/federation", params={"type": "id", "q": q}, timeout=10)
+        assert verify_record(by_id.json(), key) == record
+
+
+def test_federation_unknown_name_is_a_json_404(bank):
+    r = requests.get(bank.url + "/federation", params={"type": "name", "q": f"nobody*{BANK}"},
+                     timeout=10)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_payment_is_cosigned_and_both_chains_verify(bank, people):
+    alice, bob = people
+    r = pay(bank, alice, bob, "1500")
+    assert r.status_code == 201, r.text
+    debit, credit = (SignedEntry.from_dict(e) for e in r.json()["entries"])
+    assert debit.chain == alice.chain and credit.chain == bob.chain
+    key = bank.config.signing_key().public_key
+    for customer in (alice, bob):
+        entries = get(bank, f"/v1/chains/{customer.chain}/entries", customer.key).json()
+        state = verify_chain(entries["entries"], key, BANK, customer.chain)
+        info = get(bank, f"/v1/chains/{customer.chain}", customer.key).json()
+        assert info["height"] == state.height and info["head"] == state.head
+        assert info["balances"] == {a: b.to_dict() for a, b in state.balances.items()}
+
+
+def test_entries_are_paged(bank, people):
+    alice, _ = people
+    r = get(bank, f"/v1/chains/{alice.chain}/entries", alice.key, "from=1&limit=1")
+    [entry] = r.json()["entries"]
+    assert SignedEntry.from_dict(entry).height == 1
+
+
+def test_rejects_replayed_intent(bank, people):
+    alice, bob = people
+    doc = alice.payment(bob, "1", time=now_ms())
+    assert post(bank, "/v1/intents", doc).status_code == 201
+    alice.seq += 1
+    body = refused(bank, lambda: post(bank, "/v1/intents", doc), 409, "bad_seq")
+    assert body["expected"] == alice.seq + 1
+
+
+def test_rejects_skipped_seq(bank, people):
+    alice, bob = people
+    refused(bank, lambda: pay(bank, alice, bob, "1", seq=alice.seq + 2), 409, "bad_seq")
+
+
+def test_tampered_amount_breaks_signature(bank, people):
+    alice, bob = people
+    doc = alice.payment(bob, "1", time=now_ms())
+    doc["intent"]["body"]["amount"] = "9000"
+    refused(bank, lambda: post(bank, "/v1/intents", doc), 400, "bad_signature")
+
+
+def test_wrong_key_is_refused(bank, people):
+    alice, bob = people
+    mallory = Customer("mallory", chain=alice.chain, seq=alice.seq)
+    refused(bank, lambda: post(bank, "/v1/intents", mallory.payment(bob, "1", time=now_ms())),
+            400, "bad_signature")
+
+
+def test_rejects_overdraft(bank, people):
+    alice, bob = people
+    refused(bank, lambda: pay(bank, alice, bob, "100000000"), 422, "insufficient_funds")
+
+
+@pytest.mark.parametrize("amount", ["-100", "1.5", 1.5, 100])
+def test_rejects_float_and_negative_amounts(bank, people, amount):
+    alice, bob = people
+    doc = alice.payment(bob, "1", time=now_ms())
+    raw = canonical(doc).replace(b'"amount":"1"', b'"amount":' + json.dumps(amount).encode())
+    refused(bank, lambda: post(bank, "/v1/intents", raw), 400, "bad_request")
+
+
+def test_rejects_stale_time(bank, people):
+    alice, bob = people
+    refused(bank, lambda: pay(bank, alice, bob, "1", time=now_ms() - 600_000), 400,
+            "stale_time")
+
+
+def test_rejects_unknown_recipient(bank, people):
+    alice, _ = people
+    ghost = Customer("ghost", chain="cd" * 32)
+    refused(bank, lambda: pay(bank, alice, ghost, "1"), 404, "unknown_chain")
+
+
+def test_rejects_duplicate_json_keys(bank, people):
+    alice, bob = people
+    raw = canonical(alice.payment(bob, "1", time=now_ms()))
+    raw = raw.replace(b'"amount":"1"', b'"amount":"1","amount":"5000"')
+    refused(bank, lambda: post(bank, "/v1/intents", raw), 400, "bad_request")
+
+
+def test_rejects_oversized_body(bank):
+    refused(bank, lambda: post(bank, "/v1/intents", b"[" + b"1," * 700_000 + b"1]"), 413,
+            "too_large")
+
+
+def test_another_customers_chain_read_is_forbidden(bank, people):
+    alice, bob = people
+    refused(bank, lambda: get(bank, f"/v1/chains/{alice.chain}", bob.key), 403, "forbidden")
+    refused(bank, lambda: get(bank, f"/v1/chains/{alice.chain}/entries", bob.key), 403,
+            "forbidden")
+
+
+def test_unauthenticated_read_is_refused(bank, people):
+    alice, _ = people
+    refused(bank, lambda: get(bank, f"/v1/chains/{alice.chain}"), 401, "unauthorized")
+
+
+def test_signed_read_cannot_be_moved_to_another_path(bank, people):
+    alice, bob = people
+    header = authorization_header(alice.key, "GET", f"/v1/chains/{alice.chain}", "", b"",
+                                  now_ms())
+    r = requests.get(f"{bank.url}/v1/chains/{bob.chain}", headers={"Authorization": header},
+                     timeout=10)
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+
+
+def test_expired_read_signature_is_refused(bank, people):
+    alice, _ = people
+    path = f"/v1/chains/{alice.chain}"
+    header = authorization_header(alice.key, "GET", path, "", b"", now_ms() - 400_000)
+    r = requests.get(bank.url + path, headers={"Authorization": header}, timeout=10)
+    assert r.status_code == 401
+
+
+def test_regulator_lists_and_reads_every_chain(bank, people):
+    alice, bob = people
+    regulator = SigningKey.generate()
+    refused(bank, lambda: get(bank, "/v1/chains", regulator), 403, "forbidden")
+    add_regulator(bank.config, regulator.public_key)
+    chains = get(bank, "/v1/chains", regulator).json()["chains"]
+    assert {alice.chain, bob.chain} <= set(chains)
+    assert get(bank, f"/v1/chains/{bob.chain}", regulator).status_code == 200
+    first = get(bank, "/v1/chains", regulator, "limit=1").json()
+    second = get(bank, "/v1/chains", regulator, f"limit=1&after={first['next']}").json()
+    assert first["chains"] != second["chains"]
+
+
+def test_name_taken_is_a_conflict(bank, people):
+    doc = register_request(SigningKey.generate(), "alice", now_ms(), kyc_record=None)
+    refused(bank, lambda: post(bank, "/v1/chains", doc), 409, "conflict")
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code"), [
+    ("GET", "/no/such/thing", 404, "not_found"),
+    ("DELETE", "/v1/intents", 405, "method_not_allowed"),
+    ("GET", "/v1/chains/not-a-chain-id/entries", 401, "unauthorized"),
+])
+def test_every_error_is_json(bank, method, path, status, code):
+    r = requests.request(method, bank.url + path, timeout=10)
+    assert r.status_code == status and r.json()["error"] == code
+
+
+def test_register_intent_sent_to_intents_is_refused(bank):
+    doc = register_request(SigningKey.generate(), "zed", now_ms(), kyc_record=None)
+    refused(bank, lambda: post(bank, "/v1/intents", doc), 400, "bad_request")
