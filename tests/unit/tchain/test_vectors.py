@@ -1,0 +1,39 @@
+"""The golden vectors in tests/vectors/ (also printed in docs/protocol.md): the code must
+reproduce them byte for byte, and the sample chain must verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tchain.digest import digest
+from tchain.encoding import canonical, parse
+from tchain.model import SignedEntry
+from tchain.verify import verify_chain
+from tests.vectors.generate import canonical_vectors, chain_vector
+
+VECTORS = Path(__file__).parents[2] / "vectors"
+CANONICAL = json.loads((VECTORS / "canonical.json").read_text("utf-8"))
+CHAIN = json.loads((VECTORS / "chain.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("vector", CANONICAL, ids=[v["name"] for v in CANONICAL])
+def test_canonical_bytes_and_digest_match_the_golden_file(vector):
+    value = parse(vector["input"].encode("utf-8"))
+    assert canonical(value).hex() == vector["canonical_hex"]
+    assert digest(vector["kind"], value).hex() == vector["digest_hex"]
+
+
+def test_the_generator_reproduces_the_golden_files_exactly():
+    assert canonical_vectors() == CANONICAL
+    assert chain_vector() == CHAIN
+
+
+def test_the_golden_chain_verifies_and_its_ids_match():
+    state = verify_chain(CHAIN["entries"], CHAIN["validator_key"], CHAIN["validator_name"],
+                         CHAIN["chain"])
+    assert [SignedEntry.from_dict(e).id for e in CHAIN["entries"]] == CHAIN["entry_ids"]
+    assert state.balances["bank1.example:USD"].balance == 100000 - 1050
+    assert CHAIN["entry_ids"][0] == CHAIN["chain"]
