@@ -117,8 +117,9 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
             raise EncodingError(f"kyc_record hashes to {got}, the intent signed {body.kyc}")
     if body.owner == v.public_key and body.name != v.name:
         raise ForbiddenError("the bank's key may only register the bank's own chain")
-    entry = {"chain": None, "height": 0, "prev": GENESIS_PREV, "time": now, "kind": "genesis",
-             "intent": intent.doc, "effects": [], "evidence": [], "validator": v.public_key}
+    entry: dict[str, Any] = {
+        "chain": None, "height": 0, "prev": GENESIS_PREV, "time": now, "kind": "genesis",
+        "intent": intent.doc, "effects": [], "evidence": [], "validator": v.public_key}
     signed = _sign_entry(v, entry)
     return signed, ChainState.genesis(signed, v.name)
 

@@ -79,7 +79,7 @@ class Reader:
             if not cur.set_range(prefix + _HEIGHT.pack(start)):
                 return out
             for key, value in cur:
-                if len(out) >= limit or not key.startswith(prefix):
+                if len(out) >= limit or not bytes(key).startswith(prefix):
                     break
                 out.append(bytes(value))
         return out

@@ -138,6 +138,7 @@ class ChainVerifier:
         assert self.state is not None
         h = entry.height
         body = entry.intent.body if entry.intent is not None else None
+        expected: tuple[Effect, ...]
         if entry.kind == "credit":
             expected = (self._credit_effect(entry),)
         else:
