@@ -28,6 +28,18 @@ def make_well_known(key: SigningKey, *, name: str, chain: str, api_url: str,
     return {"document": document, "sig": key.sign("document", document)}
 
 
+def _open_signed(signed: Any, envelope: str, fields: set[str], key: str | None) -> dict[str, Any]:
+    """Check ``{envelope: {fields...}, "sig"}`` and its signature (by ``key``, or by the key the
+    document itself names in ``public_key`` when ``key`` is None); return the inner document."""
+    if not isinstance(signed, dict) or set(signed) != {envelope, "sig"}:
+        raise EncodingError(f"the answer must be {{{envelope}, sig}}")
+    doc = signed[envelope]
+    if not isinstance(doc, dict) or set(doc) != fields:
+        raise EncodingError(f"the {envelope} must have the fields {sorted(fields)}")
+    verify(key or check_public_key(doc["public_key"]).hex(), envelope, doc, signed["sig"])
+    return doc
+
+
 def verify_well_known(signed: Any, *, expected_key: str | None = None) -> dict[str, Any]:
     """Check a well-known document's shape and self-signature; return the document.
 
@@ -38,16 +50,10 @@ def verify_well_known(signed: Any, *, expected_key: str | None = None) -> dict[s
         VerificationError: saying what is wrong.
     """
     try:
-        if not isinstance(signed, dict) or set(signed) != {"document", "sig"}:
-            raise EncodingError("a well-known answer is {document, sig}")
-        doc = signed["document"]
-        if not isinstance(doc, dict) or set(doc) != _DOCUMENT_FIELDS:
-            raise EncodingError(f"the document has fields {sorted(_DOCUMENT_FIELDS)}")
-        check_public_key(doc["public_key"])
+        doc = _open_signed(signed, "document", _DOCUMENT_FIELDS, None)
         if expected_key is not None and doc["public_key"] != expected_key:
             raise SignatureError(f"the bank's key is now {doc['public_key']}, "
                                  f"pinned {expected_key}")
-        verify(doc["public_key"], "document", doc, signed["sig"])
     except (EncodingError, SignatureError) as e:
         raise VerificationError(f"bad well-known document: {e.message}") from e
     return doc
@@ -67,12 +73,6 @@ def verify_record(signed: Any, validator_key: str) -> dict[str, Any]:
         VerificationError: saying what is wrong.
     """
     try:
-        if not isinstance(signed, dict) or set(signed) != {"record", "sig"}:
-            raise EncodingError("a federation answer is {record, sig}")
-        record = signed["record"]
-        if not isinstance(record, dict) or set(record) != _RECORD_FIELDS:
-            raise EncodingError(f"a record has fields {sorted(_RECORD_FIELDS)}")
-        verify(validator_key, "record", record, signed["sig"])
+        return _open_signed(signed, "record", _RECORD_FIELDS, validator_key)
     except (EncodingError, SignatureError) as e:
         raise VerificationError(f"bad federation record: {e.message}") from e
-    return record
