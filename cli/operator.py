@@ -10,6 +10,7 @@ from cli.options import json_option
 from cli.output import emit, table
 from validator.config import BankConfig, init_bank
 from validator.operator import add_regulator, deposit, run_audit
+from validator.peers import add_peer
 
 __all__ = ["validator"]
 
@@ -79,6 +80,24 @@ def deposit_cmd(ctx: click.Context, data: Path, address: str, amount: str, uai: 
     emit(ctx, {"entries": [e.id for e in outcome.entries], "chain": credit.chain_id,
                "height": credit.height},
          f"deposited {amount} {uai} to {address} (entry {credit.height} of its chain)")
+
+
+@validator.group()
+def peer() -> None:
+    """Manage the peer banks this bank trusts."""
+
+
+@peer.command("add")
+@data_option
+@click.argument("url")
+@json_option
+@click.pass_context
+def peer_add(ctx: click.Context, data: Path, url: str) -> None:
+    """Trust the bank at URL: pin the name and key its signed well-known document gives."""
+    record, added = add_peer(BankConfig.load(data), url)
+    emit(ctx, {**record, "added": added},
+         f"peer {record['name']} {'pinned' if added else 'was already pinned'} with key "
+         f"{record['key']}")
 
 
 @validator.group()

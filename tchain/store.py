@@ -21,6 +21,7 @@ Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
   kyc       C                          -> KYC record, canonical bytes (private, never in a chain)
   regulators  key (32 bytes)           -> b"" (keys allowed to read every chain)
   meta      ascii key                  -> value (the bank chain id, ...)
+  peers     peer bank name (utf-8)     -> pinned peer record (JSON: name, key, url, chain)
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from tchain.state import ChainState
 __all__ = ["Reader", "Store", "Writer"]
 
 T = TypeVar("T")
-_DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta")
+_DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta", "peers")
 _HEIGHT = struct.Struct(">Q")
 DEFAULT_MAP_SIZE = 64 << 20
 
@@ -121,6 +122,16 @@ class Reader:
         raw = self._get("meta", key.encode("ascii"))
         return None if raw is None else raw.decode("utf-8")
 
+    def peer(self, name: str) -> dict[str, Any] | None:
+        """The pinned record of a trusted peer bank, or None."""
+        raw = self._get("peers", name.encode("utf-8"))
+        return None if raw is None else dict(json.loads(raw))
+
+    def peers(self) -> list[dict[str, Any]]:
+        """Every pinned peer, by name."""
+        with self._txn.cursor(db=self._dbs["peers"]) as cur:
+            return [dict(json.loads(bytes(v))) for v in cur.iternext(keys=False, values=True)]
+
 
 class Writer(Reader):
     """Read and write access inside one write transaction."""
@@ -155,6 +166,10 @@ class Writer(Reader):
         """Register a regulator key; False if it was already registered."""
         return bool(self._txn.put(bytes.fromhex(key), b"", db=self._dbs["regulators"],
                                   overwrite=False))
+
+    def put_peer(self, record: dict[str, Any]) -> None:
+        """Pin a peer bank (its name, key, url and chain)."""
+        self._txn.put(record["name"].encode("utf-8"), canonical(record), db=self._dbs["peers"])
 
     def put_meta(self, key: str, value: str) -> None:
         self._txn.put(key.encode("ascii"), value.encode("utf-8"), db=self._dbs["meta"])

@@ -36,9 +36,11 @@ class Bank:
         chain = self.ledger.bank_chain()
         if chain is None:
             raise NotFoundError("the bank's own chain does not exist; run validator init")
+        with self.ledger.store.read() as r:
+            peers = [{"name": p["name"], "key": p["key"], "url": p["url"]} for p in r.peers()]
         return make_well_known(self.key, name=self.name, chain=chain, api_url=self.config.url,
                                assets=[f"{self.name}:{code}" for code in self.config.assets],
-                               peers=[], now=now_ms())
+                               peers=peers, now=now_ms())
 
     def _record(self, state: ChainState) -> dict[str, Any]:
         return make_record(self.key, address=state.address, owner=state.owner,
