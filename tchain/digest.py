@@ -12,7 +12,7 @@ from typing import Any
 
 from tchain.encoding import canonical
 
-__all__ = ["KINDS", "digest", "document_id", "sha256_hex"]
+__all__ = ["KINDS", "digest", "sha256_hex"]
 
 # The kinds PROTOCOL.md fixes, and the ones docs/protocol.md adds (proofs).
 KINDS = frozenset({"intent", "entry", "document", "request", "record", "proof"})
@@ -24,11 +24,6 @@ def digest(kind: str, doc: Any) -> bytes:
     if kind not in KINDS or not _KIND.match(kind):
         raise ValueError(f"digest kind {kind!r} is not one of {sorted(KINDS)}")
     return hashlib.sha256(b"tchain/v1/" + kind.encode("ascii") + b"\n" + canonical(doc)).digest()
-
-
-def document_id(kind: str, doc: Any) -> str:
-    """The id of a document: its digest as lowercase hex."""
-    return digest(kind, doc).hex()
 
 
 def sha256_hex(data: bytes) -> str:

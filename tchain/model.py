@@ -20,7 +20,6 @@ __all__ = [
     "GENESIS_PREV",
     "INTENT_TYPES",
     "Effect",
-    "IssueBody",
     "PaymentBody",
     "RedeemBody",
     "RegisterBody",
@@ -118,8 +117,6 @@ class PaymentBody:
     amount: int
     memo: str | None
 
-
-IssueBody = PaymentBody
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,6 @@ from tchain.errors import EncodingError
 
 __all__ = [
     "UAI",
-    "format_amount",
-    "format_delta",
     "parse_address",
     "parse_amount",
     "parse_delta",
@@ -54,18 +52,6 @@ def parse_delta(value: Any, what: str = "delta") -> int:
         raise EncodingError(f"{what} must be a signed string of digits like \"-1050\", "
                             f"got {value!r}")
     return int(value)
-
-
-def format_amount(value: int) -> str:
-    """An amount as its wire string."""
-    if value < 0:
-        raise ValueError(f"amount {value} is negative")
-    return str(value)
-
-
-def format_delta(value: int) -> str:
-    """A signed delta as its wire string (``"-5"``, ``"0"``, ``"5"``)."""
-    return str(value)
 
 
 def parse_name(value: Any) -> str:
