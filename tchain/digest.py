@@ -12,7 +12,7 @@ from typing import Any
 
 from tchain.encoding import canonical
 
-__all__ = ["KINDS", "digest", "sha256_hex"]
+__all__ = ["KINDS", "digest", "digest_canonical", "sha256_hex"]
 
 # The kinds PROTOCOL.md fixes, and the ones docs/protocol.md adds (proofs).
 KINDS = frozenset({"intent", "entry", "document", "request", "record", "proof"})
@@ -21,9 +21,14 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 def digest(kind: str, doc: Any) -> bytes:
     """The 32-byte digest of ``doc`` in the domain ``kind``."""
+    return digest_canonical(kind, canonical(doc))
+
+
+def digest_canonical(kind: str, data: bytes) -> bytes:
+    """The digest of a document whose canonical bytes ``data`` the caller already has."""
     if kind not in KINDS or not _KIND.match(kind):
         raise ValueError(f"digest kind {kind!r} is not one of {sorted(KINDS)}")
-    return hashlib.sha256(b"tchain/v1/" + kind.encode("ascii") + b"\n" + canonical(doc)).digest()
+    return hashlib.sha256(b"tchain/v1/" + kind.encode("ascii") + b"\n" + data).digest()
 
 
 def sha256_hex(data: bytes) -> str:

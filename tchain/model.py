@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tchain.digest import digest
+from tchain.digest import digest, digest_canonical
 from tchain.encoding import canonical, check_value, parse
 from tchain.errors import EncodingError
-from tchain.keys import check_public_key, is_hex, verify_digest
+from tchain.keys import SigningKey, check_public_key, is_hex, verify_digest
 from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, parse_validator_name
 
 __all__ = [
@@ -258,10 +258,23 @@ class SignedEntry:
     validator: str
     sig: str
     digest: bytes = field(repr=False)
+    raw: bytes = field(repr=False)
 
     @classmethod
     def from_dict(cls, doc: Any) -> SignedEntry:
         """Validate a signed entry's shape (not its signature: see :meth:`verify`)."""
+        return cls._build(doc, None)
+
+    @classmethod
+    def sign(cls, entry: dict[str, Any], key: SigningKey) -> SignedEntry:
+        """Sign an entry the validator made; the entry is canonicalized once for both the
+        signature and the stored bytes."""
+        entry_bytes = canonical(entry)
+        sig = key.sign_digest(digest_canonical("entry", entry_bytes))
+        return cls._build({"entry": entry, "sig": sig}, entry_bytes)
+
+    @classmethod
+    def _build(cls, doc: Any, entry_bytes: bytes | None) -> SignedEntry:
         _obj(doc, "signed entry", {"entry", "sig"})
         e = _obj(doc["entry"], "entry", {"chain", "height", "prev", "time", "kind", "intent",
                                         "effects", "evidence", "validator"})
@@ -281,9 +294,13 @@ class SignedEntry:
         if not is_hex(doc["sig"], 128):
             raise EncodingError(f"sig must be 128 lowercase hex characters, got {doc['sig']!r}")
         intent = None if e["intent"] is None else SignedIntent.from_dict(e["intent"])
+        if entry_bytes is None:
+            entry_bytes = canonical(e)
+        # JCS of {"entry": E, "sig": S} is exactly this ("entry" sorts before "sig").
+        raw = b'{"entry":' + entry_bytes + b',"sig":"' + doc["sig"].encode("ascii") + b'"}'
         return cls(doc, chain, height, e["prev"], _int(e["time"], "time"), kind, intent,
                    tuple(Effect.from_dict(x) for x in e["effects"]), tuple(e["evidence"]),
-                   e["validator"], doc["sig"], digest("entry", e))
+                   e["validator"], doc["sig"], digest_canonical("entry", entry_bytes), raw)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedEntry:
@@ -301,7 +318,7 @@ class SignedEntry:
 
     def to_bytes(self) -> bytes:
         """The canonical bytes of the signed entry: what the store keeps and serves."""
-        return canonical(self.doc)
+        return self.raw
 
     def verify(self, validator: str | None = None) -> None:
         """Check the validator's signature, and that it is ``validator``'s when given."""

@@ -66,7 +66,7 @@ class Outcome:
 
 
 def _sign_entry(v: Validator, entry: dict[str, Any]) -> SignedEntry:
-    return SignedEntry.from_dict({"entry": entry, "sig": v.key.sign("entry", entry)})
+    return SignedEntry.sign(entry, v.key)
 
 
 def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedIntent | None,

@@ -37,3 +37,10 @@ def test_the_golden_chain_verifies_and_its_ids_match():
     assert [SignedEntry.from_dict(e).id for e in CHAIN["entries"]] == CHAIN["entry_ids"]
     assert state.balances["bank1.example:USD"].balance == 100000 - 1050
     assert CHAIN["entry_ids"][0] == CHAIN["chain"]
+
+
+def test_stored_bytes_are_the_canonical_form_of_the_signed_entry():
+    for doc in CHAIN["entries"]:
+        entry = SignedEntry.from_dict(doc)
+        assert entry.to_bytes() == canonical(doc)
+        assert SignedEntry.from_bytes(entry.to_bytes()) == entry
