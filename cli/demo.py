@@ -7,6 +7,7 @@ prints one line and any failure ends the demo with exit 1.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -114,6 +115,4 @@ def demo(keep: bool) -> None:
         if keep:
             click.echo(f"kept {base}")
         else:
-            import shutil
-
             shutil.rmtree(base, ignore_errors=True)

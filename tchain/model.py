@@ -12,7 +12,7 @@ from typing import Any
 
 from tchain.digest import digest, digest_canonical
 from tchain.encoding import canonical, check_value, parse
-from tchain.errors import EncodingError
+from tchain.errors import EncodingError, SignatureError
 from tchain.keys import SigningKey, check_public_key, is_hex, verify_digest
 from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, parse_validator_name
 
@@ -323,5 +323,5 @@ class SignedEntry:
     def verify(self, validator: str | None = None) -> None:
         """Check the validator's signature, and that it is ``validator``'s when given."""
         if validator is not None and self.validator != validator:
-            raise EncodingError(f"entry is signed by {self.validator}, expected {validator}")
+            raise SignatureError(f"entry is signed by {self.validator}, expected {validator}")
         verify_digest(self.validator, self.digest, self.sig)

@@ -252,7 +252,7 @@ class Store:
                     txn.abort()
                     if isinstance(e, lmdb.DiskError) or getattr(e, "errno", None) == errno.ENOSPC \
                             or "No space left" in str(e):
-                        raise StoreFullError(f"the disk is full: {e}", status=503) from e
+                        raise StoreFullError(f"the disk is full: {e}") from e
                     raise StoreError(f"the write failed and was rolled back: {e}") from e
                 except BaseException:
                     txn.abort()
@@ -269,8 +269,7 @@ class Store:
         current = env.info()["map_size"]
         new = current * 2
         if self.max_map_size is not None and current >= self.max_map_size:
-            raise StoreFullError(f"the store is full at its maximum size of {current} bytes",
-                                 status=503)
+            raise StoreFullError(f"the store is full at its maximum size of {current} bytes")
         if self.max_map_size is not None:
             new = min(new, self.max_map_size)
         env.set_mapsize(new)

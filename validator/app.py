@@ -76,8 +76,9 @@ def _register_error_handlers(app: Flask) -> None:
             message = f"request body is larger than the {MAX_BODY} bytes accepted"
         response = _error(status, {"error": _HTTP_CODES.get(status, f"http_{status}"),
                                    "message": message})
-        if status == 405 and e.get_response().headers.get("Allow"):
-            response.headers["Allow"] = e.get_response().headers["Allow"]
+        allow = e.get_response().headers.get("Allow") if status == 405 else None
+        if allow:
+            response.headers["Allow"] = allow
         return response
 
     @app.errorhandler(Exception)
