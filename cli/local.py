@@ -38,10 +38,13 @@ class LocalBank:
     """
 
     def __init__(self, data: Path, name: str, *, workers: int = 2,
-                 assets: tuple[str, ...] = ("USD",), log: Path | None = None) -> None:
+                 assets: tuple[str, ...] = ("USD",), log: Path | None = None,
+                 settle_deadline: float | None = None, fault: str | None = None) -> None:
         self.data = data
         self.name = name
         self.workers = workers
+        self.settle_deadline = settle_deadline
+        self.fault = fault
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or data.parent / f"{name}.log"
@@ -57,7 +60,7 @@ class LocalBank:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cli", "validator", "serve", "--data", str(self.data),
                  "--host", "127.0.0.1", "--port", str(self.port),
-                 "--workers", str(self.workers)],
+                 "--workers", str(self.workers), *self._extra_args()],
                 stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -73,6 +76,14 @@ class LocalBank:
         self.stop()
         raise CliError(f"the validator {self.name} did not answer within {timeout} s; "
                        f"see {self.log}")
+
+    def _extra_args(self) -> list[str]:
+        args = []
+        if self.settle_deadline is not None:
+            args += ["--settle-deadline", str(self.settle_deadline)]
+        if self.fault is not None:
+            args += ["--fault", self.fault]
+        return args
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the server and all its workers (SIGKILL if they linger)."""

@@ -8,6 +8,7 @@ import click
 
 from cli.options import json_option
 from cli.output import emit, table
+from tchain.interbank import FAULTS
 from validator.config import BankConfig, init_bank
 from validator.operator import add_regulator, deposit, run_audit
 from validator.peers import add_peer
@@ -52,16 +53,27 @@ def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str,
 @click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
               help="Seconds before gunicorn restarts a stuck worker.")
 @click.option("--access-log", is_flag=True, help="Log every request to stderr.")
+@click.option("--settle-deadline", default=30.0, show_default=True,
+              type=click.FloatRange(0.5, 86_400),
+              help="Seconds a peer bank has to do its side of a payment or an exchange.")
+@click.option("--fault", type=click.Choice(sorted(FAULTS)),
+              help="FOR DEMONSTRATIONS AND TESTS ONLY: make this bank cheat. skip-settle "
+                   "accepts takes of peers' offers and never settles them, so the peer "
+                   "records a non-settlement proof.")
 def serve(data: Path, host: str, port: int | None, workers: int, timeout: int,
-          access_log: bool) -> None:
-    """Serve the bank's API under gunicorn until stopped (SIGTERM or Ctrl-C)."""
+          access_log: bool, settle_deadline: float, fault: str | None) -> None:
+    """Serve the bank's API under gunicorn until stopped (SIGTERM or Ctrl-C), with the
+    outbox sender beside it."""
     from validator.server import serve as run
 
     config = BankConfig.load(data)
     port = port or config.port
     click.echo(f"serving {config.name} on http://{host}:{port} with {workers} workers", err=True)
+    if fault:
+        click.echo(f"WARNING: --fault {fault}: {config.name} will cheat on purpose. This is for "
+                   "demonstrations and tests; never run a real bank with it.", err=True)
     run(str(data), host=host, port=port, workers=workers, timeout=timeout,
-        access_log=access_log)
+        access_log=access_log, app_config={"SETTLE_DEADLINE": settle_deadline, "FAULT": fault})
 
 
 @validator.command("deposit")

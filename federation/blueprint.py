@@ -1,4 +1,5 @@
-"""The federation endpoints: ``/.well-known/tchain.json`` and ``/federation``."""
+"""The federation endpoints: ``/.well-known/tchain.json``, ``/federation`` and offer discovery
+(``/v1/offers?asset=UAI``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flask import Blueprint, Response, current_app, request
 from tchain.encoding import canonical
 from tchain.errors import EncodingError, NotFoundError
 from tchain.keys import is_hex
-from tchain.values import parse_address
+from tchain.values import UAI, parse_address
 
 __all__ = ["FederationSource", "blueprint"]
 
@@ -28,6 +29,9 @@ class FederationSource(Protocol):
 
     def record_by_id(self, key_or_chain: str) -> dict[str, Any] | None:
         """The signed record of an owner key or chain id here, or None."""
+
+    def offers(self, asset: str | None) -> list[dict[str, Any]]:
+        """Open offers known here (its own and its peers') selling or buying ``asset``."""
 
 
 def _source() -> FederationSource:
@@ -67,3 +71,12 @@ def federation() -> Response:
     if record is None:
         raise NotFoundError(f"{query} is not known here")
     return _json(record)
+
+
+@blueprint.get("/v1/offers")
+def offers() -> Response:
+    """Offers by UAI, each with the signed offer entry that proves it is funded."""
+    asset = request.args.get("asset")
+    if asset is not None:
+        UAI.parse(asset)
+    return _json({"offers": _source().offers(asset)})

@@ -17,9 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from tchain.encoding import canonical
-from tchain.errors import EncodingError, NotFoundError, RuleError, TChainError
+from tchain.errors import EncodingError, NotFoundError, RuleError, SignatureError, TChainError
+from tchain.flows import peer_names, start_flows
 from tchain.intents import sign_intent
-from tchain.model import PaymentBody, RedeemBody, RotateKeyBody, SignedEntry, SignedIntent
+from tchain.model import (
+    PaymentBody,
+    RedeemBody,
+    RotateKeyBody,
+    SignedEntry,
+    SignedIntent,
+    TakeBody,
+)
 from tchain.rules import Outcome, Validator, decide, make_genesis
 from tchain.state import ChainState
 from tchain.store import Reader, Store, Writer
@@ -41,6 +49,7 @@ class Submitted:
 
     outcome: Outcome | None
     error: TChainError | None
+    messages: tuple[str, ...] = ()
 
 
 class Ledger:
@@ -50,13 +59,15 @@ class Ledger:
         store: the LMDB store.
         validator: the bank's key and name.
         clock: the time source in ms (tests pass a fixed one).
+        settle_deadline_ms: how long a peer has to do its side of a cross-bank flow.
     """
 
     def __init__(self, store: Store, validator: Validator, *,
-                 clock: Callable[[], int] = now_ms) -> None:
+                 clock: Callable[[], int] = now_ms, settle_deadline_ms: int = 30_000) -> None:
         self.store = store
         self.validator = validator
         self.clock = clock
+        self.settle_deadline_ms = settle_deadline_ms
 
     # --- registering chains ---------------------------------------------------------------
 
@@ -99,11 +110,16 @@ class Ledger:
 
     def submit(self, doc: Any) -> Outcome:
         """Decide one signed intent and commit its entries; raise its error if refused."""
+        return self.submit_one(doc).outcome  # type: ignore[return-value]
+
+    def submit_one(self, doc: Any) -> Submitted:
+        """Decide one signed intent; raise its error if refused, else return the result with
+        the ids of the peer messages it queued."""
         [result] = self.submit_many([doc])
         if result.error is not None:
             raise result.error
         assert result.outcome is not None
-        return result.outcome
+        return result
 
     def submit_many(self, docs: Sequence[Any]) -> list[Submitted]:
         """Decide many signed intents in one write transaction and one durable commit.
@@ -134,13 +150,35 @@ class Ledger:
             if chain is None:
                 raise NotFoundError(f"chain {intent.chain} is not registered at "
                                     f"{self.validator.name}", code="unknown_chain")
-            outcome = decide(self.validator, intent, chain,
-                             self._counterparty(w, intent), now)
+            outcome = decide(self.validator, intent, chain, self._counterparty(w, intent), now,
+                             peers=peer_names(w), offer=self._offer_for(w, intent))
             self._check_new_owner(w, intent)
         except TChainError as e:
             return Submitted(None, e)
         self._write(w, outcome, intent, chain)
-        return Submitted(outcome, None)
+        messages = start_flows(self.validator.key, self.validator.name, w, intent,
+                               outcome.entries[0], outcome.states[0], now,
+                               self.settle_deadline_ms)
+        return Submitted(outcome, None, tuple(messages))
+
+    def _offer_for(self, r: Reader, intent: SignedIntent) -> SignedEntry | None:
+        """For a take: the offer it names, as spread by its bank and checked against its key."""
+        body = intent.body
+        if not isinstance(body, TakeBody):
+            return None
+        record = r.record("offers", body.offer)
+        peer = r.peer(body.validator)
+        if record is None or peer is None or record["validator"] != body.validator:
+            return None
+        if record["state"] != "open":
+            raise RuleError(f"offer {body.offer} is no longer open", code="offer_closed",
+                            status=409)
+        offer = SignedEntry.from_dict(record["offer"])
+        try:
+            offer.verify(peer["key"])
+        except SignatureError:
+            return None
+        return offer
 
     def _counterparty(self, r: Reader, intent: SignedIntent) -> ChainState | None:
         """The other chain at this bank an intent moves value to, if it is here."""

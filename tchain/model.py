@@ -19,19 +19,24 @@ from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, p
 __all__ = [
     "GENESIS_PREV",
     "INTENT_TYPES",
+    "CancelBody",
     "Effect",
+    "OfferBody",
     "PaymentBody",
     "RedeemBody",
     "RegisterBody",
     "RotateKeyBody",
     "SignedEntry",
     "SignedIntent",
+    "TakeBody",
+    "Terms",
 ]
 
 GENESIS_PREV = "0" * 64
 INTENT_TYPES = frozenset({"register", "payment", "issue", "redeem", "offer", "cancel", "take",
                           "rotate_key"})
-ENTRY_KINDS = frozenset({"genesis", "payment", "issue", "redeem", "credit", "rotate_key"})
+ENTRY_KINDS = frozenset({"genesis", "payment", "issue", "redeem", "credit", "rotate_key",
+                         "offer", "cancel", "take", "settle", "release"})
 MAX_MEMO = 256
 PARAM_KEYS = frozenset({"daily_limit", "kyc_recipients", "max_supply"})
 
@@ -133,7 +138,55 @@ class RotateKeyBody:
     owner: str
 
 
-Body = RegisterBody | PaymentBody | RedeemBody | RotateKeyBody
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """One side of an exchange: ``amount`` of ``asset``."""
+
+    asset: UAI
+    amount: int
+
+    @classmethod
+    def from_dict(cls, value: Any, what: str) -> Terms:
+        t = _obj(value, what, {"asset", "amount"})
+        return cls(UAI.parse(t["asset"]), parse_positive_amount(t["amount"], f"{what}.amount"))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"asset": str(self.asset), "amount": str(self.amount)}
+
+
+@dataclass(frozen=True, slots=True)
+class OfferBody:
+    """Sell ``sell`` for ``buy``, open until ``expires`` (ms); the whole offer or nothing."""
+
+    sell: Terms
+    buy: Terms
+    expires: int
+    memo: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelBody:
+    """Withdraw the owner's open offer ``offer`` (the offer entry's id)."""
+
+    offer: str
+
+
+@dataclass(frozen=True, slots=True)
+class TakeBody:
+    """Take offer ``offer`` made at bank ``validator``: the taker gives ``sell`` and gets ``buy``.
+
+    The taker signs the terms as well as the offer id, so what they agreed to pay is readable
+    from their own chain without the offer.
+    """
+
+    offer: str
+    validator: str
+    sell: Terms
+    buy: Terms
+
+
+Body = (RegisterBody | PaymentBody | RedeemBody | RotateKeyBody | OfferBody | CancelBody
+        | TakeBody)
 
 
 def _parse_body(kind: str, body: Any) -> Body:
@@ -160,7 +213,28 @@ def _parse_body(kind: str, body: Any) -> Body:
         b = _obj(body, "rotate_key body", {"owner"})
         check_public_key(b["owner"])
         return RotateKeyBody(b["owner"])
+    if kind in ("offer", "take"):
+        return _exchange_body(kind, body)
+    if kind == "cancel":
+        b = _obj(body, "cancel body", {"offer"})
+        return CancelBody(_chain_id(b["offer"], "offer"))
     raise EncodingError(f"intent type {kind!r} is not supported by this validator yet")
+
+
+def _exchange_body(kind: str, body: Any) -> OfferBody | TakeBody:
+    if kind == "offer":
+        b = _obj(body, "offer body", {"sell", "buy", "expires"}, frozenset({"memo"}))
+    else:
+        b = _obj(body, "take body", {"offer", "validator", "sell", "buy"})
+    sell = Terms.from_dict(b["sell"], "sell")
+    buy = Terms.from_dict(b["buy"], "buy")
+    if sell.asset == buy.asset:
+        raise EncodingError(f"an exchange sells and buys two different assets, got {sell.asset} "
+                            "twice")
+    if kind == "offer":
+        return OfferBody(sell, buy, _int(b["expires"], "expires"), _memo(b))
+    return TakeBody(_chain_id(b["offer"], "offer"), parse_validator_name(b["validator"]),
+                    sell, buy)
 
 
 def _register_name(value: Any) -> str:

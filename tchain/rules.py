@@ -30,19 +30,25 @@ from tchain.errors import (
 from tchain.keys import SigningKey
 from tchain.model import (
     GENESIS_PREV,
+    CancelBody,
     Effect,
+    OfferBody,
     PaymentBody,
     RedeemBody,
     RegisterBody,
     RotateKeyBody,
     SignedEntry,
     SignedIntent,
+    TakeBody,
+    Terms,
 )
-from tchain.state import DAY_MS, Balance, ChainState, available
+from tchain.state import DAY_MS, Balance, ChainState, available, closing_effects, settled_by
 
-__all__ = ["TIME_WINDOW_MS", "Outcome", "Validator", "decide", "make_genesis"]
+__all__ = ["MAX_OFFER_MS", "TIME_WINDOW_MS", "Outcome", "Validator", "credit_transfer",
+           "decide", "make_genesis", "release_hold", "settle_hold"]
 
 TIME_WINDOW_MS = 300_000
+MAX_OFFER_MS = 30 * 86_400_000  # an offer stays open at most 30 days
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +131,8 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
 
 
 def decide(v: Validator, intent: SignedIntent, chain: ChainState,
-           counterparty: ChainState | None, now: int) -> Outcome:
+           counterparty: ChainState | None, now: int, *, peers: frozenset[str] = frozenset(),
+           offer: SignedEntry | None = None) -> Outcome:
     """Decide an intent on an existing chain.
 
     Args:
@@ -135,6 +142,9 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
         counterparty: the state of the other chain at this bank the intent moves value to (the
             payee of a payment or issue, the issuer for a redeem), or None if there is none here.
         now: the validator's clock in ms.
+        peers: the names of the banks this one trusts (a payment may go to their customers).
+        offer: for a take, the signed offer entry it names, already checked to be signed by
+            the pinned key of the bank the take names.
 
     Raises:
         SignatureError, RuleError, NotFoundError, ForbiddenError, EncodingError.
@@ -156,7 +166,15 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
     # 4. the type's own rules.
     body = intent.body
     if isinstance(body, PaymentBody):
+        if body.to_validator not in (None, v.name):
+            return _transfer_out(v, intent, body, chain, now, peers)
         return _transfer(v, intent, body, chain, counterparty, now)
+    if isinstance(body, OfferBody):
+        return _offer(v, intent, body, chain, now)
+    if isinstance(body, CancelBody):
+        return _cancel(v, intent, body, chain, now)
+    if isinstance(body, TakeBody):
+        return _take(v, intent, body, chain, now, peers, offer)
     if isinstance(body, RedeemBody):
         return _redeem(v, intent, body, chain, counterparty, now)
     if isinstance(body, RotateKeyBody):
@@ -176,6 +194,12 @@ def _counterparty_here(v: Validator, to_validator: str | None, to: str,
         raise NotFoundError(f"recipient chain {to} is not registered at {v.name}",
                             code="unknown_chain")
     return counterparty
+
+
+def _check_can_give(chain: ChainState, asset: str, amount: int) -> None:
+    """An exchange may sell the chain's own asset (its liability grows), else only funds."""
+    if not chain.issues(asset):
+        _check_funds(chain, asset, amount)
 
 
 def _check_funds(chain: ChainState, asset: str, amount: int) -> None:
@@ -256,3 +280,131 @@ def _redeem(v: Validator, intent: SignedIntent, body: RedeemBody, chain: ChainSt
     _check_daily_limit(chain, asset, body.amount, now)
     return _debit_and_credit(v, "redeem", intent, chain, issuer, asset, body.amount, now)
 
+
+
+def _hold_entry(v: Validator, intent: SignedIntent, chain: ChainState, terms: Terms,
+                now: int) -> Outcome:
+    entry = _sign_entry(v, _entry(v, chain, now, intent.type, intent,
+                                  [Effect(str(terms.asset), 0, terms.amount)], []))
+    try:
+        return Outcome((entry,), (chain.advance(entry),))
+    except VerificationError as e:  # the checks before should make this unreachable
+        raise RuleError(str(e), code="insufficient_funds") from e
+
+
+def _transfer_out(v: Validator, intent: SignedIntent, body: PaymentBody, chain: ChainState,
+                  now: int, peers: frozenset[str]) -> Outcome:
+    """A payment to another bank's customer: hold the amount until the peer credits it."""
+    if intent.type != "payment":
+        raise RuleError(f"an {intent.type} pays a customer of {v.name}; pay customers of "
+                        f"{body.to_validator} with a payment", code="unknown_validator")
+    if body.to_validator not in peers:
+        raise RuleError(f"recipient bank {body.to_validator} is not a trusted peer of {v.name}",
+                        code="unknown_validator", status=422)
+    asset = str(body.asset)
+    if chain.issues(asset):
+        raise RuleError(f"{chain.address} issues {asset}: issue it to customers of {v.name}, "
+                        "who may pay it on", code="bad_request")
+    _check_funds(chain, asset, body.amount)
+    _check_daily_limit(chain, asset, body.amount, now)
+    return _hold_entry(v, intent, chain, Terms(body.asset, body.amount), now)
+
+
+def _offer(v: Validator, intent: SignedIntent, body: OfferBody, chain: ChainState,
+           now: int) -> Outcome:
+    """An offer is funded: its sold amount is held until it is taken, cancelled or expires."""
+    if not now < body.expires <= now + MAX_OFFER_MS:
+        raise RuleError(f"an offer expires after now ({now}) and within {MAX_OFFER_MS} ms, "
+                        f"got {body.expires}", code="bad_request")
+    _check_can_give(chain, str(body.sell.asset), body.sell.amount)
+    return _hold_entry(v, intent, chain, body.sell, now)
+
+
+def _cancel(v: Validator, intent: SignedIntent, body: CancelBody, chain: ChainState,
+            now: int) -> Outcome:
+    hold = chain.holds.get(body.offer)
+    if hold is None or hold.kind != "offer":
+        raise NotFoundError(f"offer {body.offer} is not open on chain {chain.chain}",
+                            code="unknown_offer")
+    entry = _sign_entry(v, _entry(v, chain, now, "cancel", intent,
+                                  list(closing_effects(hold, "cancel")), []))
+    return Outcome((entry,), (chain.advance(entry),))
+
+
+def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState, now: int,
+          peers: frozenset[str], offer: SignedEntry | None) -> Outcome:
+    """The taker's side: hold what they give until the maker's bank settles or refuses."""
+    if body.validator == v.name:
+        raise RuleError(f"offer {body.offer} is at {v.name} itself; taking an offer of your own "
+                        "bank is not supported yet", code="bad_request")
+    if body.validator not in peers:
+        raise RuleError(f"bank {body.validator} is not a trusted peer of {v.name}",
+                        code="unknown_validator")
+    offer_body = None if offer is None or offer.intent is None else offer.intent.body
+    if offer is None or offer.id != body.offer or not isinstance(offer_body, OfferBody):
+        raise NotFoundError(f"offer {body.offer} is not known at {v.name}", code="unknown_offer")
+    if offer_body.sell != body.buy or offer_body.buy != body.sell:
+        raise RuleError(f"the take's terms do not mirror offer {body.offer}: it sells "
+                        f"{offer_body.sell.amount} {offer_body.sell.asset} for "
+                        f"{offer_body.buy.amount} {offer_body.buy.asset}", code="bad_request")
+    if now >= offer_body.expires:
+        raise RuleError(f"offer {body.offer} expired at {offer_body.expires}",
+                        code="offer_closed", status=409)
+    _check_can_give(chain, str(body.sell.asset), body.sell.amount)
+    return _hold_entry(v, intent, chain, body.sell, now)
+
+
+# --- entries the validator makes on its own: the other halves of cross-bank flows -----------
+
+def credit_transfer(v: Validator, payee: ChainState, hold: SignedEntry, now: int, *,
+                    kyc_required: bool = False) -> Outcome:
+    """Credit a payee with a peer's signed hold of a payment to them (paper, Pic. 4).
+
+    The caller has checked that ``hold`` is signed by the pinned key of the peer it came from.
+    """
+    body = hold.intent.body if hold.intent is not None else None
+    if hold.kind != "payment" or not isinstance(body, PaymentBody):
+        raise RuleError(f"a transfer carries a signed payment, got a {hold.kind}",
+                        code="bad_request")
+    if body.to_validator != v.name or body.to != payee.chain:
+        raise NotFoundError(f"the payment is for {body.to} at {body.to_validator}, not for a "
+                            f"chain of {v.name}", code="unknown_chain")
+    if hold.effects != (Effect(str(body.asset), 0, body.amount),):
+        raise RuleError("the payment does not hold exactly its amount", code="bad_request")
+    if kyc_required and not payee.kyc:
+        raise RuleError(f"the payer may only pay KYC'd recipients and {payee.address} has no "
+                        "KYC record", code="kyc_required")
+    credit = _sign_entry(v, _entry(v, payee, now, "credit", None,
+                                   [Effect(str(body.asset), body.amount, 0)], [hold.doc]))
+    return Outcome((credit,), (payee.advance(credit),))
+
+
+def settle_hold(v: Validator, chain: ChainState, peer: SignedEntry, now: int) -> Outcome:
+    """Complete a hold with the peer's signed entry that did the other side.
+
+    Raises:
+        RuleError: the hold is not open or the peer's entry does not match it.
+    """
+    hold_id = settled_by(peer)
+    hold = chain.holds.get(hold_id)
+    if hold is None:
+        raise RuleError(f"entry {hold_id} holds nothing open on chain {chain.chain}",
+                        code="conflict", status=409)
+    entry = _sign_entry(v, _entry(v, chain, now, "settle", None,
+                                  list(closing_effects(hold, "settle")), [peer.doc]))
+    try:
+        return Outcome((entry,), (chain.advance(entry),))
+    except VerificationError as e:
+        raise RuleError(f"the peer's {peer.kind} does not settle {hold_id}: {e.message}",
+                        code="bad_request") from e
+
+
+def release_hold(v: Validator, chain: ChainState, holding: SignedEntry, now: int) -> Outcome:
+    """Give back what ``holding`` set aside: refused, expired or lost to another taker."""
+    hold = chain.holds.get(holding.id)
+    if hold is None:
+        raise RuleError(f"entry {holding.id} holds nothing open on chain {chain.chain}",
+                        code="conflict", status=409)
+    entry = _sign_entry(v, _entry(v, chain, now, "release", None,
+                                  list(closing_effects(hold, "release")), [holding.doc]))
+    return Outcome((entry,), (chain.advance(entry),))

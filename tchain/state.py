@@ -10,11 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tchain.errors import VerificationError
-from tchain.model import RegisterBody, RotateKeyBody, SignedEntry
+from tchain.errors import EncodingError, VerificationError
+from tchain.model import (
+    CancelBody,
+    Effect,
+    OfferBody,
+    RegisterBody,
+    RotateKeyBody,
+    SignedEntry,
+    TakeBody,
+    Terms,
+)
 from tchain.values import UAI
 
-__all__ = ["Balance", "ChainState", "address_of", "available"]
+__all__ = ["Balance", "ChainState", "Hold", "address_of", "available", "check_settle_evidence",
+           "closed_hold", "closing_effects", "settled_by"]
+
+# Entry kinds that open a hold (a cross-bank payment, an offer, a take) and that close one.
+OPENING_KINDS = frozenset({"payment", "offer", "take"})
+CLOSING_KINDS = frozenset({"cancel", "release", "settle"})
 
 DAY_MS = 86_400_000
 
@@ -45,6 +59,114 @@ def available(state: ChainState, asset: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Value set aside by one entry (``height``) until a later entry settles or releases it.
+
+    ``get`` is what the chain receives when an offer or take settles (None for a payment).
+    """
+
+    kind: str
+    height: int
+    asset: str
+    amount: int
+    get: Terms | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "height": self.height, "asset": self.asset,
+                             "amount": str(self.amount)}
+        if self.get is not None:
+            d["get"] = self.get.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Hold:
+        get = None if "get" not in d else Terms(UAI.parse(d["get"]["asset"]),
+                                                 int(d["get"]["amount"]))
+        return cls(d["kind"], d["height"], d["asset"], int(d["amount"]), get)
+
+
+def _evidence(entry: SignedEntry, index: int = 0) -> SignedEntry:
+    try:
+        return SignedEntry.from_dict(entry.evidence[index])
+    except (IndexError, EncodingError) as e:
+        raise VerificationError(f"entry {entry.height} ({entry.kind}) needs a signed entry as "
+                                f"evidence {index}: {e}") from e
+
+
+def closed_hold(entry: SignedEntry) -> str | None:
+    """The id of the entry whose hold ``entry`` closes, or None if it closes none.
+
+    A cancel names the offer; a release carries the holding entry; a settle carries the peer's
+    entry that completes the flow (see :func:`settled_by`).
+    """
+    if entry.kind == "cancel":
+        assert entry.intent is not None and isinstance(entry.intent.body, CancelBody)
+        return entry.intent.body.offer
+    if entry.kind == "release":
+        return _evidence(entry).id
+    if entry.kind == "settle":
+        return settled_by(_evidence(entry))
+    return None
+
+
+def settled_by(peer: SignedEntry) -> str:
+    """The id of our holding entry that a peer's entry completes.
+
+    A credit carries our payment as evidence; a take names our offer; a maker's settle carries
+    our take as evidence.
+    """
+    if peer.kind == "take" and peer.intent is not None and isinstance(peer.intent.body, TakeBody):
+        return peer.intent.body.offer
+    if peer.kind in ("credit", "settle"):
+        return _evidence(peer).id
+    raise VerificationError(f"a settle's evidence must be a credit, a take or a settle, got "
+                            f"{peer.kind}")
+
+
+def check_settle_evidence(hold: Hold, peer: SignedEntry) -> None:
+    """Check that the peer's entry did its side of the flow ``hold`` belongs to."""
+    expected: tuple[Effect, ...]
+    if hold.kind == "payment" and peer.kind == "credit":
+        expected = (Effect(hold.asset, hold.amount, 0),)
+    elif hold.kind == "offer" and peer.kind == "take" and hold.get is not None:
+        body = peer.intent.body if peer.intent is not None else None
+        if not isinstance(body, TakeBody) or body.sell != hold.get or \
+                (str(body.buy.asset), body.buy.amount) != (hold.asset, hold.amount):
+            raise VerificationError("the take's terms do not mirror the offer's")
+        expected = (Effect(str(hold.get.asset), 0, hold.get.amount),)
+    elif hold.kind == "take" and peer.kind == "settle" and hold.get is not None:
+        expected = (Effect(str(hold.get.asset), -hold.get.amount, -hold.get.amount),
+                    Effect(hold.asset, hold.amount, 0))
+    else:
+        raise VerificationError(f"a {peer.kind} cannot settle a {hold.kind}")
+    if peer.effects != expected:
+        raise VerificationError(f"the peer's {peer.kind} has effects "
+                                f"{[e.to_dict() for e in peer.effects]}, expected "
+                                f"{[e.to_dict() for e in expected]}")
+
+
+def closing_effects(hold: Hold, kind: str) -> tuple[Effect, ...]:
+    """The effects an entry of ``kind`` closing ``hold`` must have."""
+    if kind in ("cancel", "release"):
+        return (Effect(hold.asset, 0, -hold.amount),)
+    out: tuple[Effect, ...] = (Effect(hold.asset, -hold.amount, -hold.amount),)
+    if hold.get is not None:
+        out += (Effect(str(hold.get.asset), hold.get.amount, 0),)
+    return out
+
+
+def _opened_hold(entry: SignedEntry) -> Hold | None:
+    if entry.kind not in OPENING_KINDS:
+        return None
+    held = [e for e in entry.effects if e.held > 0]
+    if not held:
+        return None  # a payment inside the bank holds nothing
+    body = entry.intent.body if entry.intent is not None else None
+    get = body.buy if isinstance(body, OfferBody | TakeBody) else None
+    return Hold(entry.kind, entry.height, held[0].asset, held[0].held, get)
+
+
+@dataclass(frozen=True, slots=True)
 class ChainState:
     """Everything the rules need to know about a chain, without reading its entries.
 
@@ -63,6 +185,7 @@ class ChainState:
     balances: dict[str, Balance] = field(default_factory=dict)
     spent_day: int = 0
     spent: dict[str, int] = field(default_factory=dict)
+    holds: dict[str, Hold] = field(default_factory=dict)
 
     @classmethod
     def genesis(cls, entry: SignedEntry, validator_name: str) -> ChainState:
@@ -82,12 +205,32 @@ class ChainState:
         return self.spent.get(asset, 0) if day == self.spent_day else 0
 
     def advance(self, entry: SignedEntry) -> ChainState:
-        """The state after ``entry``, checking the balance rule of PROTOCOL.md §4.
+        """The state after ``entry``, checking the balance rule of PROTOCOL.md §4 and holds.
 
         Raises:
             VerificationError: if the entry would leave a non-issuer's available balance, or
-                anyone's hold, below zero.
+                anyone's hold, below zero; or closes a hold that is not open, with other
+                effects than the hold calls for.
         """
+        holds = self.holds
+        closes = closed_hold(entry)
+        if closes is not None:
+            hold = holds.get(closes)
+            if hold is None:
+                raise VerificationError(f"entry {entry.height} ({entry.kind}) closes {closes}, "
+                                        "which holds nothing open on this chain")
+            want = closing_effects(hold, entry.kind)
+            if entry.effects != want:
+                raise VerificationError(f"entry {entry.height} ({entry.kind}) must have effects "
+                                        f"{[e.to_dict() for e in want]}")
+            if entry.kind == "settle":
+                check_settle_evidence(hold, _evidence(entry))
+            elif entry.kind == "cancel" and hold.kind != "offer":
+                raise VerificationError(f"entry {entry.height}: a cancel closes offers only")
+            holds = {k: v for k, v in holds.items() if k != closes}
+        opened = _opened_hold(entry)
+        if opened is not None:
+            holds = {**holds, entry.id: opened}
         balances = dict(self.balances)
         day = entry.time // DAY_MS
         spent = dict(self.spent) if day == self.spent_day else {}
@@ -101,8 +244,10 @@ class ChainState:
                 raise VerificationError(f"entry {entry.height} leaves {effect.asset} available "
                                         f"at {new.available}, below zero")
             balances[effect.asset] = new
-            if effect.balance < 0 and entry.kind in ("payment", "redeem"):
-                spent[effect.asset] = spent.get(effect.asset, 0) - effect.balance
+            if entry.kind in ("payment", "redeem"):
+                # a cross-bank payment holds rather than debits: it counts when it is made
+                sent = -effect.balance if effect.balance < 0 else effect.held
+                spent[effect.asset] = spent.get(effect.asset, 0) + sent
         owner = self.owner
         seq = self.seq
         if entry.intent is not None:
@@ -110,7 +255,7 @@ class ChainState:
             if isinstance(entry.intent.body, RotateKeyBody):
                 owner = entry.intent.body.owner
         return replace(self, height=entry.height, head=entry.id, seq=seq, owner=owner,
-                       balances=balances, spent_day=day, spent=spent)
+                       balances=balances, spent_day=day, spent=spent, holds=holds)
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form (the store keeps it canonical-encoded)."""
@@ -121,6 +266,7 @@ class ChainState:
             "balances": {a: b.to_dict() for a, b in self.balances.items()},
             "spent_day": self.spent_day,
             "spent": {a: str(v) for a, v in self.spent.items()},
+            "holds": {k: h.to_dict() for k, h in self.holds.items()},
         }
 
     @classmethod
@@ -131,4 +277,5 @@ class ChainState:
             balances={a: Balance(int(b["balance"]), int(b["held"]))
                       for a, b in d["balances"].items()},
             spent_day=d["spent_day"], spent={a: int(v) for a, v in d["spent"].items()},
+            holds={k: Hold.from_dict(h) for k, h in d.get("holds", {}).items()},
         )

@@ -22,6 +22,11 @@ Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
   regulators  key (32 bytes)           -> b"" (keys allowed to read every chain)
   meta      ascii key                  -> value (the bank chain id, ...)
   peers     peer bank name (utf-8)     -> pinned peer record (JSON: name, key, url, chain)
+  outbox    message id (32)            -> a message waiting for its peer (JSON, see ledger)
+  inbox     message id (32)            -> the answer given to a peer's message (exact bytes)
+  offers    offer entry id (32)        -> an offer known here, ours or a peer's (JSON)
+  flows     entry id (32)              -> a cross-bank flow in progress or done (JSON)
+  proofs    proof id (32)              -> a signed proof of a peer's misbehaviour (canonical)
 """
 
 from __future__ import annotations
@@ -45,13 +50,22 @@ from tchain.state import ChainState
 __all__ = ["Reader", "Store", "Writer"]
 
 T = TypeVar("T")
-_DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta", "peers")
+_DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta", "peers",
+        "outbox", "inbox", "offers", "flows", "proofs")
+# The databases of JSON records keyed by a 32-byte id, read and written through one API.
+RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
 DEFAULT_MAP_SIZE = 64 << 20
 
 
 def _c(chain_id: str) -> bytes:
     return bytes.fromhex(chain_id)
+
+
+def _record_db(db: str) -> str:
+    if db not in RECORD_DBS:
+        raise ValueError(f"{db!r} is not one of the record databases {sorted(RECORD_DBS)}")
+    return db
 
 
 class Reader:
@@ -132,6 +146,20 @@ class Reader:
         with self._txn.cursor(db=self._dbs["peers"]) as cur:
             return [dict(json.loads(bytes(v))) for v in cur.iternext(keys=False, values=True)]
 
+    def record(self, db: str, record_id: str) -> dict[str, Any] | None:
+        """One JSON record of ``db`` (outbox, offers, flows or proofs) by its hex id."""
+        raw = self._get(_record_db(db), bytes.fromhex(record_id))
+        return None if raw is None else dict(json.loads(raw))
+
+    def records(self, db: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every record of ``db`` with its hex id, in id order."""
+        with self._txn.cursor(db=self._dbs[_record_db(db)]) as cur:
+            return [(bytes(k).hex(), dict(json.loads(bytes(v)))) for k, v in cur]
+
+    def answer(self, message_id: str) -> bytes | None:
+        """The answer already given to a peer's message, if it was seen before."""
+        return self._get("inbox", bytes.fromhex(message_id))
+
 
 class Writer(Reader):
     """Read and write access inside one write transaction."""
@@ -170,6 +198,18 @@ class Writer(Reader):
     def put_peer(self, record: dict[str, Any]) -> None:
         """Pin a peer bank (its name, key, url and chain)."""
         self._txn.put(record["name"].encode("utf-8"), canonical(record), db=self._dbs["peers"])
+
+    def put_record(self, db: str, record_id: str, record: dict[str, Any]) -> None:
+        self._txn.put(bytes.fromhex(record_id), canonical(record), db=self._dbs[_record_db(db)])
+
+    def delete_record(self, db: str, record_id: str) -> None:
+        self._txn.delete(bytes.fromhex(record_id), db=self._dbs[_record_db(db)])
+
+    def put_answer(self, message_id: str, answer: bytes) -> None:
+        """Keep the answer to a peer's message: a second delivery gets these same bytes."""
+        if not self._txn.put(bytes.fromhex(message_id), answer, db=self._dbs["inbox"],
+                             overwrite=False):
+            raise StoreError(f"message {message_id} was already answered")
 
     def put_meta(self, key: str, value: str) -> None:
         self._txn.put(key.encode("ascii"), value.encode("utf-8"), db=self._dbs["meta"])

@@ -10,9 +10,13 @@ For each entry, in order:
   3. a non-null ``intent`` verifies under the chain's current owner key, names this chain, has
      the type the entry's kind says, and its ``seq`` is the last seq + 1;
   4. ``evidence`` verifies: a credit carries exactly one signed debit naming this chain, never
-     one already credited; other kinds carry none;
-  5. the effects are the ones the intent or evidence calls for, and the running balances never
-     break the balance rule of §4.
+     one already credited; a settle carries the peer's signed entry that did the other side of
+     a flow, a release the entry whose hold it gives back; other kinds carry none;
+  5. the effects are the ones the intent, the evidence or the hold being closed calls for, and
+     the running balances never break the balance rule of §4.
+
+A peer's entry in evidence is checked against the key it names: which keys belong to which
+banks is the pinning a bank does, outside any one chain.
 """
 
 from __future__ import annotations
@@ -20,12 +24,22 @@ from __future__ import annotations
 from typing import Any
 
 from tchain.errors import EncodingError, SignatureError, VerificationError
-from tchain.model import GENESIS_PREV, Effect, PaymentBody, RedeemBody, RegisterBody, SignedEntry
+from tchain.model import (
+    GENESIS_PREV,
+    Effect,
+    OfferBody,
+    PaymentBody,
+    RedeemBody,
+    RegisterBody,
+    SignedEntry,
+    TakeBody,
+)
 from tchain.state import ChainState
 
 __all__ = ["ChainVerifier", "verify_chain"]
 
-_OWNER_KINDS = {"payment", "issue", "redeem", "rotate_key"}
+_OWNER_KINDS = {"payment", "issue", "redeem", "rotate_key", "offer", "cancel", "take"}
+_CLOSING_KINDS = {"cancel", "settle", "release"}
 
 
 def _as_entry(entry: SignedEntry | dict[str, Any] | bytes) -> SignedEntry:
@@ -141,10 +155,20 @@ class ChainVerifier:
         expected: tuple[Effect, ...]
         if entry.kind == "credit":
             expected = (self._credit_effect(entry),)
+        elif entry.kind in _CLOSING_KINDS:
+            self._check_closing_evidence(entry)
+            return  # ChainState.advance checks them against the hold they close
+        elif isinstance(body, OfferBody | TakeBody):
+            if entry.evidence:
+                raise VerificationError(f"entry {h} ({entry.kind}) must carry no evidence")
+            expected = (Effect(str(body.sell.asset), 0, body.sell.amount),)
         else:
             if entry.evidence:
                 raise VerificationError(f"entry {h} ({entry.kind}) must carry no evidence")
-            if isinstance(body, PaymentBody | RedeemBody):
+            if isinstance(body, PaymentBody) and \
+                    body.to_validator not in (None, self.validator_name):
+                expected = (Effect(str(body.asset), 0, body.amount),)  # held for the peer
+            elif isinstance(body, PaymentBody | RedeemBody):
                 expected = (Effect(str(body.asset), -body.amount, 0),)
                 if entry.kind == "issue" and not self.state.issues(str(body.asset)):
                     raise VerificationError(f"entry {h}: {self.state.address} issues "
@@ -156,6 +180,26 @@ class ChainVerifier:
         if entry.effects != expected:
             raise VerificationError(f"entry {h}: effects {[e.to_dict() for e in entry.effects]}"
                                     f" must be {[e.to_dict() for e in expected]}")
+
+    def _check_closing_evidence(self, entry: SignedEntry) -> None:
+        assert self.state is not None
+        h = entry.height
+        if entry.kind == "cancel":
+            if entry.evidence:
+                raise VerificationError(f"entry {h} (cancel) must carry no evidence")
+            return
+        if len(entry.evidence) != 1:
+            raise VerificationError(f"entry {h} ({entry.kind}) carries exactly one signed entry")
+        try:
+            other = SignedEntry.from_dict(entry.evidence[0])
+            other.verify()
+            for nested in other.evidence if entry.kind == "settle" else ():
+                SignedEntry.from_dict(nested).verify()
+        except (EncodingError, SignatureError) as e:
+            raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
+        if entry.kind == "release" and (other.validator != self.validator_key or
+                                        other.chain != self.state.chain):
+            raise VerificationError(f"entry {h}: a release carries an entry of this chain")
 
     def _credit_effect(self, entry: SignedEntry) -> Effect:
         assert self.state is not None
@@ -171,6 +215,9 @@ class ChainVerifier:
         if isinstance(body, PaymentBody) and debit.kind in ("payment", "issue"):
             if body.to != self.state.chain:
                 raise VerificationError(f"entry {h}: the evidence pays chain {body.to}")
+            if debit.validator != self.validator_key and body.to_validator != self.validator_name:
+                raise VerificationError(f"entry {h}: the evidence pays {body.to_validator}, "
+                                        f"not {self.validator_name}")
         elif isinstance(body, RedeemBody) and debit.kind == "redeem":
             if not self.state.issues(str(body.asset)):
                 raise VerificationError(f"entry {h}: the evidence redeems {body.asset} to "

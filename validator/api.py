@@ -1,4 +1,5 @@
-"""The single-bank HTTP API (PROTOCOL.md §7): registering chains, submitting intents, reads.
+"""The HTTP API (PROTOCOL.md §7): registering chains, submitting intents, reads; and the
+validator-to-validator endpoint, proofs and flow states (docs/protocol.md §8-9).
 
 Signed entries are served as the exact bytes the store holds, spliced into the answer, never
 decoded and re-encoded.
@@ -12,7 +13,7 @@ from flask import Blueprint, Response, current_app, request
 
 from tchain.auth import verify_authorization
 from tchain.encoding import canonical, parse
-from tchain.errors import EncodingError
+from tchain.errors import EncodingError, NotFoundError
 from tchain.keys import is_hex
 from tchain.ledger import now_ms
 from validator.bank import Bank
@@ -76,8 +77,62 @@ def register() -> Response:
 
 @blueprint.post("/intents")
 def submit() -> Response:
-    outcome = _bank().ledger.submit(_body())
-    return _entries([e.to_bytes() for e in outcome.entries], status=201)
+    """201 with the entries made; for a flow with a peer bank, the peer is tried at once and
+    the answer is 201 if it did its side in that time, else 202 (the sender goes on trying)."""
+    bank = _bank()
+    result = bank.ledger.submit_one(_body())
+    assert result.outcome is not None
+    entries = [e.to_bytes() for e in result.outcome.entries]
+    if not result.messages:
+        return _entries(entries, status=201)
+    bank.sender.deliver_all(result.messages)
+    first = result.outcome.entries[0]
+    flow = bank.interbank.flow(first.id)
+    if flow is None:  # an offer or cancel: done here; the peers hear of it through the outbox
+        return _entries(entries, status=201)
+    status = 202 if flow["state"] in ("pending", "accepted") else 201
+    with bank.ledger.store.read() as r:
+        entries += [raw for h in (flow.get("settled_height"), flow.get("released_height"))
+                    if h is not None and (raw := r.entry(flow["chain"], h)) is not None]
+    summary = canonical({"id": first.id, "state": flow["state"], "peer": flow["peer"],
+                         "deadline": flow["deadline"], "reason": flow["reason"]})
+    return Response(b'{"entries":[' + b",".join(entries) + b'],"flow":' + summary + b"}",
+                    status=status, mimetype="application/json")
+
+
+@blueprint.get("/flows/<flow_id>")
+def flow(flow_id: str) -> Response:
+    """The state of a cross-bank flow, for the owner of the chain it holds on (or a
+    regulator)."""
+    key = _reader_key()
+    bank = _bank()
+    record = bank.interbank.flow(_chain_id(flow_id))
+    if record is None:
+        raise NotFoundError(f"no cross-bank flow {flow_id} at {bank.name}", code="not_found")
+    with bank.ledger.store.read() as r:
+        bank.readable_state(r, record["chain"], key)
+    return _json({"id": flow_id, "type": record["type"], "state": record["state"],
+                  "peer": record["peer"], "deadline": record["deadline"],
+                  "reason": record["reason"]})
+
+
+@blueprint.post("/peer/messages")
+def peer_message() -> Response:
+    """A pinned peer bank's signed message; the answer is our signed message, the same bytes
+    every time the same message comes."""
+    key = _reader_key()
+    answer = _bank().interbank.receive(_body(), key)
+    return Response(answer, status=200, mimetype="application/json")
+
+
+@blueprint.get("/proofs")
+def proofs() -> Response:
+    """Proofs of peers' misbehaviour this bank holds: for its regulators and its peers."""
+    key = _reader_key()
+    bank = _bank()
+    with bank.ledger.store.read() as r:
+        bank.require_regulator_or_peer(r, key)
+    return _json({"proofs": bank.interbank.proofs()})
 
 
 @blueprint.get("/chains/<chain_id>")

@@ -43,7 +43,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             ``TCHAIN_DATA_DIR``. ``STORE_OPTIONS`` passes options to the LMDB store.
     """
     app = Flask("validator")
-    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, DATA_DIR=None, STORE_OPTIONS={})
+    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, DATA_DIR=None, STORE_OPTIONS={},
+                            SETTLE_DEADLINE=None, FAULT=None)
     app.config.from_prefixed_env("TCHAIN")
     if config:
         app.config.from_mapping(config)
@@ -52,7 +53,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["DATA_DIR"]:
         raise ConfigError("create_app needs DATA_DIR (or TCHAIN_DATA_DIR): the bank's data "
                           "directory")
-    bank = Bank(BankConfig.load(app.config["DATA_DIR"]), **app.config["STORE_OPTIONS"])
+    bank = Bank(BankConfig.load(app.config["DATA_DIR"]),
+                settle_deadline=app.config["SETTLE_DEADLINE"], fault=app.config["FAULT"],
+                **app.config["STORE_OPTIONS"])
     app.extensions["tchain.bank"] = bank
     app.extensions["tchain.federation"] = bank
     app.register_blueprint(federation.blueprint)

@@ -10,21 +10,36 @@ from typing import Any
 
 from federation.records import make_record, make_well_known
 from tchain.errors import ForbiddenError, NotFoundError
+from tchain.interbank import Interbank
 from tchain.ledger import Ledger, now_ms
 from tchain.state import ChainState
 from tchain.store import Reader
 from validator.config import BankConfig, open_ledger
+from validator.sender import Sender
+
+DEFAULT_SETTLE_DEADLINE = 30  # seconds a peer has to do its side of a cross-bank flow
 
 __all__ = ["Bank"]
 
 
 class Bank:
-    """A bank's state in one process; also the app's federation source."""
+    """A bank's state in one process; also the app's federation source.
 
-    def __init__(self, config: BankConfig, **store_options: Any) -> None:
+    Args:
+        config: the bank's data directory.
+        settle_deadline: seconds a peer has to settle (``serve --settle-deadline``).
+        fault: a deliberate fault for demonstrations and tests (``serve --fault``).
+    """
+
+    def __init__(self, config: BankConfig, *, settle_deadline: float | None = None,
+                 fault: str | None = None, **store_options: Any) -> None:
         self.config = config
-        self.ledger: Ledger = open_ledger(config, **store_options)
+        deadline_s = DEFAULT_SETTLE_DEADLINE if settle_deadline is None else settle_deadline
+        self.ledger: Ledger = open_ledger(config, settle_deadline_ms=int(deadline_s * 1000),
+                                          **store_options)
         self.key = self.ledger.validator.key
+        self.interbank = Interbank(self.ledger, fault=fault)
+        self.sender = Sender(self.interbank)
 
     @property
     def name(self) -> str:
@@ -80,3 +95,14 @@ class Bank:
     def require_regulator(self, r: Reader, reader_key: str) -> None:
         if not r.is_regulator(reader_key):
             raise ForbiddenError(f"key {reader_key} is not a regulator of {self.name}")
+
+    def require_regulator_or_peer(self, r: Reader, reader_key: str) -> None:
+        if not r.is_regulator(reader_key) and \
+                all(p["key"] != reader_key for p in r.peers()):
+            raise ForbiddenError(f"key {reader_key} is neither a regulator nor a pinned peer of "
+                                 f"{self.name}")
+
+    # --- offers ---------------------------------------------------------------------------
+
+    def offers(self, asset: str | None) -> list[dict[str, Any]]:
+        return self.interbank.offers(asset)

@@ -69,10 +69,12 @@ class BankConfig:
         return split.port or (443 if split.scheme == "https" else 80)
 
 
-def open_ledger(config: BankConfig, **store_options: Any) -> Ledger:
+def open_ledger(config: BankConfig, *, settle_deadline_ms: int = 30_000,
+                **store_options: Any) -> Ledger:
     """The bank's ledger over its store (the store opens lazily, in the process that uses it)."""
     key = config.signing_key()
-    return Ledger(Store(config.ledger_path, **store_options), Validator(key, config.name))
+    return Ledger(Store(config.ledger_path, **store_options), Validator(key, config.name),
+                  settle_deadline_ms=settle_deadline_ms)
 
 
 def _check_url(url: str) -> str:

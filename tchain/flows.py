@@ -1,0 +1,125 @@
+"""Cross-bank flows: what a bank records and queues, inside the write transaction that starts
+or advances a flow.
+
+Every message to a peer goes into the ``outbox`` database in the same write transaction as the
+ledger change that caused it (DESIGN.md, Storage: atomic), so a crash can lose neither the hold
+nor the message that will settle or release it. A sender delivers it later, outside any write
+transaction, and retries with backoff until it is answered or its flow's deadline passes.
+
+Flow records (database ``flows``, keyed by the id of the entry that opened the hold):
+
+  transfer  we hold a payer's payment for a peer's payee     pending -> settled | released
+  take      we hold a taker's side of a peer's offer         pending -> accepted -> settled
+                                                              pending -> released
+  exchange  we settled our maker's offer for a peer's take   awaiting_peer -> settled | defaulted
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tchain.keys import SigningKey
+from tchain.messages import Message, sign_message
+from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, TakeBody
+from tchain.state import ChainState, closed_hold
+from tchain.store import Reader, Writer
+
+__all__ = ["CLOCK_MARGIN_MS", "backoff_ms", "broadcast", "close_offer", "enqueue", "offer_record",
+           "peer_names", "reschedule", "start_flows"]
+
+CLOCK_MARGIN_MS = 2_000  # how far apart two banks' clocks may be: the release waits this long
+_FIRST_RETRY_MS = 250
+_MAX_RETRY_MS = 30_000
+
+
+def backoff_ms(attempts: int) -> int:
+    """Wait before retry number ``attempts``: doubling from 250 ms, at most 30 s."""
+    return int(min(_MAX_RETRY_MS, _FIRST_RETRY_MS * 2 ** min(attempts, 16)))
+
+
+def peer_names(r: Reader) -> frozenset[str]:
+    return frozenset(p["name"] for p in r.peers())
+
+
+def enqueue(w: Writer, key: SigningKey, sender: str, peer: str, type_: str, now: int, *,
+            flow: str | None, give_up: int | None, **fields: Any) -> str:
+    """Sign a message to ``peer`` and queue it; return its id."""
+    signed = sign_message(key, type_, sender, peer, now, **fields)
+    message_id = Message.from_dict(signed).id
+    w.put_record("outbox", message_id, {"peer": peer, "message": signed, "attempts": 0,
+                                        "next_try": now, "give_up": give_up, "flow": flow,
+                                        "last_error": None})
+    return message_id
+
+
+def reschedule(w: Writer, message_id: str, now: int, error: str) -> None:
+    """Count a failed delivery and push the next try back."""
+    item = w.record("outbox", message_id)
+    if item is None:
+        return  # answered meanwhile by another sender
+    item["attempts"] += 1
+    item["next_try"] = now + backoff_ms(item["attempts"])
+    item["last_error"] = error[:500]
+    w.put_record("outbox", message_id, item)
+
+
+def offer_record(validator: str, offer: SignedEntry) -> dict[str, Any]:
+    """How an offer is kept (ours or a peer's): the signed entry is its proof."""
+    assert offer.intent is not None and isinstance(offer.intent.body, OfferBody)
+    body = offer.intent.body
+    return {"validator": validator, "offer": offer.doc, "state": "open",
+            "expires": body.expires, "sell": str(body.sell.asset), "buy": str(body.buy.asset)}
+
+
+def broadcast(w: Writer, key: SigningKey, sender: str, type_: str, now: int, *,
+              give_up: int | None, **fields: Any) -> list[str]:
+    """Queue the same message to every pinned peer."""
+    return [enqueue(w, key, sender, peer, type_, now, flow=None, give_up=give_up, **fields)
+            for peer in sorted(peer_names(w))]
+
+
+def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
+                entry: SignedEntry, after: ChainState, now: int, settle_deadline_ms: int
+                ) -> list[str]:
+    """Record and queue what an accepted intent starts beyond this bank; return message ids."""
+    body = intent.body
+    if entry.kind == "payment" and entry.id in after.holds and isinstance(body, PaymentBody):
+        assert body.to_validator is not None
+        deadline = now + settle_deadline_ms
+        message = enqueue(w, key, name, body.to_validator, "transfer", now, flow=entry.id,
+                          give_up=deadline + CLOCK_MARGIN_MS, hold=entry.doc, deadline=deadline,
+                          kyc_required=bool(after.params.get("kyc_recipients")))
+        w.put_record("flows", entry.id, {
+            "type": "transfer", "state": "pending", "chain": after.chain,
+            "height": entry.height, "peer": body.to_validator, "deadline": deadline,
+            "message": message, "reason": None, "receipt": None})
+        return [message]
+    if entry.kind == "take" and isinstance(body, TakeBody):
+        deadline = now + settle_deadline_ms
+        message = enqueue(w, key, name, body.validator, "take", now, flow=entry.id,
+                          give_up=deadline + CLOCK_MARGIN_MS, take=entry.doc, deadline=deadline)
+        w.put_record("flows", entry.id, {
+            "type": "take", "state": "pending", "chain": after.chain, "height": entry.height,
+            "peer": body.validator, "deadline": deadline, "message": message, "reason": None,
+            "offer": body.offer, "receipt": None})
+        return [message]
+    if entry.kind == "offer" and isinstance(body, OfferBody):
+        w.put_record("offers", entry.id, offer_record(name, entry))
+        return broadcast(w, key, name, "offer", now, give_up=body.expires, offer=entry.doc)
+    if entry.kind == "cancel":
+        return close_offer(key, name, w, entry, now)
+    return []
+
+
+def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now: int
+                ) -> list[str]:
+    """Mark our offer closed by ``closing`` (cancel, release or settle) and tell the peers."""
+    offer_id = closed_hold(closing)
+    assert offer_id is not None
+    record = w.record("offers", offer_id)
+    if record is None:
+        return []
+    record["state"] = "closed"
+    w.put_record("offers", offer_id, record)
+    return broadcast(w, key, name, "offer_closed", now, give_up=now + _MAX_RETRY_MS * 10,
+                     offer=offer_id, entry=closing.doc)

@@ -1,0 +1,411 @@
+"""The bank's side of every validator-to-validator flow, applied to the store.
+
+Three entry points, each one write transaction, none doing network I/O (the validator's sender
+and its peer endpoint do that around them):
+
+- :meth:`Interbank.receive`: a pinned peer's signed message in, our signed answer out. The
+  answer is kept by message id before the transaction commits, so a message delivered twice
+  gets the same bytes back and changes nothing the second time.
+- :meth:`Interbank.apply_answer`: the peer's signed answer to a message of our outbox: settle
+  or release the hold the message is about, and drop the message from the outbox.
+- :meth:`Interbank.tick`: the clock's part: release transfers and takes whose peer never
+  answered, close expired offers, and record a non-settlement proof when a peer has not settled
+  an exchange by its deadline.
+
+The winner among takes racing for one offer is the first take this bank commits: writes are
+serialised by LMDB, the first settles the offer and closes it, every later one is refused with
+``offer_closed`` and its bank releases its taker's hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tchain.encoding import canonical
+from tchain.errors import (
+    EncodingError,
+    ForbiddenError,
+    NotFoundError,
+    RuleError,
+    SignatureError,
+    VerificationError,
+)
+from tchain.flows import CLOCK_MARGIN_MS, close_offer, enqueue, offer_record, reschedule
+from tchain.ledger import Ledger
+from tchain.messages import Message, sign_message
+from tchain.model import PaymentBody, SignedEntry, TakeBody
+from tchain.proofs import non_settlement_proof
+from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
+from tchain.state import ChainState, closed_hold
+from tchain.store import Reader, Writer
+
+__all__ = ["FAULTS", "Interbank"]
+
+FAULTS = frozenset({"skip-settle"})
+
+
+class Interbank:
+    """Cross-bank flows over one bank's ledger.
+
+    Args:
+        ledger: the bank's ledger (its store, key, name, clock and settle deadline).
+        fault: ``"skip-settle"`` makes this bank a cheat for demonstrations and tests: it
+            accepts takes and never settles them.
+    """
+
+    def __init__(self, ledger: Ledger, *, fault: str | None = None) -> None:
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"fault must be one of {sorted(FAULTS)}, got {fault!r}")
+        self.ledger = ledger
+        self.fault = fault
+        self.v = ledger.validator
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _peer_entry(self, message: Message, field: str, peer_key: str) -> SignedEntry:
+        entry = message.entries[field]
+        try:
+            entry.verify(peer_key)
+        except SignatureError as e:
+            raise SignatureError(f"the {field} in the {message.type} message is not signed by "
+                                 f"{message.sender}'s pinned key") from e
+        return entry
+
+    def _own_entry(self, r: Reader, chain: str, height: int) -> SignedEntry:
+        raw = r.entry(chain, height)
+        assert raw is not None, f"flow names entry {height} of {chain}, which is not stored"
+        return SignedEntry.from_bytes(raw)
+
+    def _state(self, r: Reader, chain: str | None) -> ChainState:
+        state = None if chain is None else r.state(chain)
+        if state is None:
+            raise NotFoundError(f"chain {chain} is not registered at {self.v.name}",
+                                code="unknown_chain")
+        return state
+
+    def _commit(self, w: Writer, outcome: Outcome) -> SignedEntry:
+        [entry], [state] = outcome.entries, outcome.states
+        w.put_entry(state.chain, entry.height, entry.to_bytes())
+        w.put_state(state)
+        return entry
+
+    def _answer(self, message: Message, type_: str, now: int, **fields: Any) -> dict[str, Any]:
+        return sign_message(self.v.key, type_, self.v.name, message.sender, now,
+                            ref=message.id, **fields)
+
+    # --- receiving a peer's message -------------------------------------------------------
+
+    def receive(self, doc: Any, requester_key: str) -> bytes:
+        """Apply a peer's signed message once; return our signed answer (canonical bytes).
+
+        Raises:
+            ForbiddenError: the requester is not a pinned peer, or the message is not from it
+                or not to us (403, nothing changed).
+            EncodingError, SignatureError: a malformed or badly signed message (400).
+        """
+        message = Message.from_dict(doc)
+        now = self.ledger.clock()
+
+        def work(w: Writer) -> bytes:
+            seen = w.answer(message.id)
+            if seen is not None:
+                return seen
+            peer = w.peer(message.sender)
+            if peer is None or peer["key"] != requester_key:
+                raise ForbiddenError(f"key {requester_key} is not the pinned key of a peer "
+                                     f"named {message.sender}; {self.v.name} takes messages "
+                                     "only from its pinned peers")
+            if message.to != self.v.name:
+                raise ForbiddenError(f"the message is for {message.to}, not {self.v.name}")
+            message.verify(peer["key"])
+            if message.type not in _HANDLERS:
+                raise EncodingError(f"a {message.type} is an answer, not a request")
+            try:
+                answer = _HANDLERS[message.type](self, w, message, peer["key"], now)
+            except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
+                answer = self._answer(message, "refused", now, error=e.code, reason=e.message)
+            raw = canonical(answer)
+            w.put_answer(message.id, raw)
+            return raw
+
+        return self.ledger.store.write(work)
+
+    def _on_transfer(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
+        hold = self._peer_entry(m, "hold", peer_key)
+        if now > m.fields["deadline"]:
+            raise RuleError(f"the transfer's deadline {m.fields['deadline']} has passed "
+                            f"(it is {now} here)", code="expired")
+        body = hold.intent.body if hold.intent is not None else None
+        payee = self._state(w, body.to if isinstance(body, PaymentBody) else None)
+        credit = self._commit(w, credit_transfer(self.v, payee, hold, now,
+                                                 kyc_required=m.fields["kyc_required"]))
+        return self._answer(m, "credited", now, credit=credit.doc)
+
+    def _on_offer(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
+        offer = self._peer_entry(m, "offer", peer_key)
+        if offer.kind != "offer":
+            raise RuleError(f"an offer message carries an offer entry, got a {offer.kind}",
+                            code="bad_request")
+        if w.record("offers", offer.id) is None:
+            w.put_record("offers", offer.id, offer_record(m.sender, offer))
+        return self._answer(m, "ack", now)
+
+    def _on_offer_closed(self, w: Writer, m: Message, peer_key: str, now: int
+                         ) -> dict[str, Any]:
+        closing = self._peer_entry(m, "entry", peer_key)
+        if closed_hold(closing) != m.fields["offer"]:
+            raise RuleError("the entry does not close that offer", code="bad_request")
+        record = w.record("offers", m.fields["offer"])
+        if record is not None and record["validator"] == m.sender:
+            record["state"] = "closed"
+            w.put_record("offers", m.fields["offer"], record)
+        return self._answer(m, "ack", now)
+
+    def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
+        """We are the maker's bank: the first valid take settles the offer; later ones lose."""
+        take = self._peer_entry(m, "take", peer_key)
+        body = take.intent.body if take.intent is not None else None
+        if take.kind != "take" or not isinstance(body, TakeBody) or body.validator != self.v.name:
+            raise RuleError("a take message carries a take of an offer made here",
+                            code="bad_request")
+        record = w.record("offers", body.offer)
+        if record is None or record["validator"] != self.v.name:
+            raise NotFoundError(f"offer {body.offer} was not made at {self.v.name}",
+                                code="unknown_offer")
+        if record["state"] != "open" or now >= record["expires"]:
+            raise RuleError(f"offer {body.offer} is no longer open", code="offer_closed",
+                            status=409)
+        if now > m.fields["deadline"]:
+            raise RuleError(f"the take's deadline {m.fields['deadline']} has passed",
+                            code="expired")
+        offer = SignedEntry.from_dict(record["offer"])
+        maker = self._state(w, offer.chain)
+        settlement = self._commit(w, settle_hold(self.v, maker, take, now))
+        deadline = now + self.ledger.settle_deadline_ms
+        message = enqueue(w, self.v.key, self.v.name, m.sender, "settle", now, flow=take.id,
+                          give_up=deadline, settlement=settlement.doc)
+        w.put_record("flows", take.id, {
+            "type": "exchange", "state": "awaiting_peer", "chain": maker.chain,
+            "height": settlement.height, "peer": m.sender, "deadline": deadline,
+            "message": message, "offer": offer.id, "take": take.doc, "answers": [],
+            "receipt": None, "reason": None})
+        close_offer(self.v.key, self.v.name, w, settlement, now)
+        return self._answer(m, "take_accepted", now, settlement=settlement.doc,
+                            deadline=deadline)
+
+    def _on_settle(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
+        """We are the taker's bank: the maker's bank settled; settle our taker's side."""
+        settlement = self._peer_entry(m, "settlement", peer_key)
+        evidence = [SignedEntry.from_dict(x) for x in settlement.evidence]
+        if settlement.kind != "settle" or len(evidence) != 1 or \
+                evidence[0].validator != self.v.public_key or evidence[0].kind != "take":
+            raise RuleError("a settle message carries the maker's settlement of one of our "
+                            "takes", code="bad_request")
+        take_id = evidence[0].id
+        if self.fault == "skip-settle":
+            return self._answer(m, "pending", now,
+                                reason="settlement of this take is in progress")
+        ours = self._settle_take(w, take_id, settlement, now)
+        return self._answer(m, "settled", now, settlement=ours.doc)
+
+    def _settle_take(self, w: Writer, take_id: str, settlement: SignedEntry, now: int
+                     ) -> SignedEntry:
+        """Settle our taker's side once; a second call returns the same settle entry."""
+        flow = w.record("flows", take_id)
+        if flow is None or flow["type"] != "take":
+            raise NotFoundError(f"take {take_id} was not made at {self.v.name}",
+                                code="unknown_take")
+        if flow["state"] == "settled":
+            return self._own_entry(w, flow["chain"], flow["settled_height"])
+        taker = self._state(w, flow["chain"])
+        ours = self._commit(w, settle_hold(self.v, taker, settlement, now))
+        flow.update(state="settled", settled_height=ours.height, receipt=settlement.doc)
+        w.put_record("flows", take_id, flow)
+        if flow["message"] is not None:
+            w.delete_record("outbox", flow["message"])
+        return ours
+
+    # --- applying a peer's answer to our message ------------------------------------------
+
+    def apply_answer(self, message_id: str, doc: Any) -> str:
+        """Apply the peer's signed answer to outbox message ``message_id``; return what it did.
+
+        Raises:
+            EncodingError, SignatureError, ForbiddenError: the answer is malformed, not signed
+                by the pinned peer, or not an answer to this message (nothing changed).
+        """
+        answer = Message.from_dict(doc)
+        now = self.ledger.clock()
+
+        def work(w: Writer) -> str:
+            item = w.record("outbox", message_id)
+            if item is None:
+                return "already applied"
+            peer = w.peer(item["peer"])
+            if peer is None:
+                raise ForbiddenError(f"{item['peer']} is no longer a pinned peer")
+            answer.verify(peer["key"])
+            if answer.fields.get("ref") != message_id or answer.sender != item["peer"]:
+                raise ForbiddenError("the answer is not the peer's answer to this message")
+            request = Message.from_dict(item["message"])
+            return self._apply(w, message_id, item, request, answer, peer["key"], now)
+
+        return self.ledger.store.write(work)
+
+    def _apply(self, w: Writer, message_id: str, item: dict[str, Any], request: Message,
+               answer: Message, peer_key: str, now: int) -> str:
+        flow = None if item["flow"] is None else w.record("flows", item["flow"])
+        if request.type == "settle" and answer.type != "settled":
+            assert flow is not None
+            flow["answers"].append(answer.doc)
+            w.put_record("flows", item["flow"], flow)
+            reschedule(w, message_id, now, f"{answer.type}: {answer.fields.get('reason')}")
+            return f"peer answered {answer.type}"
+        w.delete_record("outbox", message_id)
+        if flow is None or answer.type == "ack":
+            return answer.type
+        if answer.type == "refused":
+            return self._release(w, item["flow"], flow, now,
+                                 f"{request.to} refused: {answer.fields['reason']}")
+        if answer.type == "credited":
+            return self._finish(w, item["flow"], flow,
+                                self._peer_entry(answer, "credit", peer_key), now)
+        if answer.type == "take_accepted":
+            settlement = self._peer_entry(answer, "settlement", peer_key)
+            if self.fault == "skip-settle":
+                flow.update(state="accepted")
+                w.put_record("flows", item["flow"], flow)
+                return "accepted (not settling: fault skip-settle)"
+            self._settle_take(w, item["flow"], settlement, now)
+            return "settled"
+        if answer.type == "settled":
+            receipt = self._peer_entry(answer, "settlement", peer_key)
+            if closed_hold(receipt) != item["flow"]:
+                raise ForbiddenError("the peer's settlement settles another take")
+            flow.update(state="settled", receipt=receipt.doc)
+            w.put_record("flows", item["flow"], flow)
+            return "settled"
+        raise EncodingError(f"a {answer.type} does not answer a {request.type}")
+
+    def _finish(self, w: Writer, flow_id: str, flow: dict[str, Any], peer_entry: SignedEntry,
+                now: int) -> str:
+        if flow["state"] != "pending":
+            return f"already {flow['state']}"
+        chain = self._state(w, flow["chain"])
+        entry = self._commit(w, settle_hold(self.v, chain, peer_entry, now))
+        flow.update(state="settled", settled_height=entry.height, receipt=peer_entry.doc)
+        w.put_record("flows", flow_id, flow)
+        return "settled"
+
+    def _release(self, w: Writer, flow_id: str, flow: dict[str, Any], now: int,
+                 reason: str) -> str:
+        if flow["state"] != "pending":
+            return f"already {flow['state']}"
+        chain = self._state(w, flow["chain"])
+        holding = self._own_entry(w, flow["chain"], flow["height"])
+        entry = self._commit(w, release_hold(self.v, chain, holding, now))
+        flow.update(state="released", released_height=entry.height, reason=reason)
+        w.put_record("flows", flow_id, flow)
+        if flow.get("message"):
+            w.delete_record("outbox", flow["message"])
+        return "released"
+
+    def delivery_failed(self, message_id: str, error: str) -> None:
+        """Count a failed delivery (the peer was down or answered with an error)."""
+        now = self.ledger.clock()
+        self.ledger.store.write(lambda w: reschedule(w, message_id, now, error))
+
+    # --- the clock ------------------------------------------------------------------------
+
+    def due(self) -> list[str]:
+        """Outbox messages whose next try is due, oldest first."""
+        now = self.ledger.clock()
+        with self.ledger.store.read() as r:
+            items = [(item["next_try"], mid) for mid, item in r.records("outbox")
+                     if item["next_try"] <= now]
+        return [mid for _, mid in sorted(items)]
+
+    def tick(self) -> list[str]:
+        """Apply every deadline that has passed; return a line for each thing done."""
+        now = self.ledger.clock()
+
+        def work(w: Writer) -> list[str]:
+            done: list[str] = []
+            for flow_id, flow in w.records("flows"):
+                done += self._expire_flow(w, flow_id, flow, now)
+            for offer_id, record in w.records("offers"):
+                if record["validator"] == self.v.name and record["state"] == "open" and \
+                        now >= record["expires"]:
+                    offer = SignedEntry.from_dict(record["offer"])
+                    chain = self._state(w, offer.chain)
+                    entry = self._commit(w, release_hold(self.v, chain, offer, now))
+                    close_offer(self.v.key, self.v.name, w, entry, now)
+                    done.append(f"offer {offer_id} expired and released")
+            for message_id, item in w.records("outbox"):
+                if item["give_up"] is not None and now > item["give_up"] + CLOCK_MARGIN_MS \
+                        and item["flow"] is None:
+                    w.delete_record("outbox", message_id)
+                    done.append(f"gave up on {item['message']['message']['type']} to "
+                                f"{item['peer']}")
+            return done
+
+        return self.ledger.store.write(work)
+
+    def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any], now: int
+                     ) -> list[str]:
+        if flow["type"] in ("transfer", "take") and flow["state"] == "pending" and \
+                now > flow["deadline"] + CLOCK_MARGIN_MS:
+            self._release(w, flow_id, flow, now,
+                          f"{flow['peer']} did not answer by the deadline {flow['deadline']}")
+            return [f"{flow['type']} {flow_id} released: {flow['peer']} did not answer"]
+        if flow["type"] == "exchange" and flow["state"] == "awaiting_peer" and \
+                now > flow["deadline"]:
+            proof = self._non_settlement(w, flow)
+            flow.update(state="defaulted", proof=proof,
+                        reason=f"{flow['peer']} did not settle by {flow['deadline']}")
+            w.put_record("flows", flow_id, flow)
+            if flow["message"] is not None:
+                w.delete_record("outbox", flow["message"])
+            return [f"exchange {flow_id}: {flow['peer']} did not settle; proof {proof}"]
+        return []
+
+    def _non_settlement(self, w: Writer, flow: dict[str, Any]) -> str:
+        record = w.record("offers", flow["offer"])
+        assert record is not None
+        proof = non_settlement_proof(
+            self.v.key, offer=SignedEntry.from_dict(record["offer"]),
+            take=SignedEntry.from_dict(flow["take"]),
+            settlement=self._own_entry(w, flow["chain"], flow["height"]),
+            deadline=flow["deadline"], answers=flow["answers"])
+        proof_id = SignedEntry.from_dict(flow["take"]).id
+        w.put_record("proofs", proof_id, proof)
+        return proof_id
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def offers(self, asset: str | None) -> list[dict[str, Any]]:
+        """Open offers known here that sell or buy ``asset`` (all when None)."""
+        now = self.ledger.clock()
+        with self.ledger.store.read() as r:
+            records = r.records("offers")
+        return [{"id": oid, "validator": rec["validator"], "offer": rec["offer"]}
+                for oid, rec in records
+                if rec["state"] == "open" and rec["expires"] > now
+                and (asset is None or asset in (rec["sell"], rec["buy"]))]
+
+    def proofs(self) -> list[dict[str, Any]]:
+        with self.ledger.store.read() as r:
+            return [proof for _, proof in r.records("proofs")]
+
+    def flow(self, flow_id: str) -> dict[str, Any] | None:
+        with self.ledger.store.read() as r:
+            return r.record("flows", flow_id)
+
+
+_HANDLERS = {
+    "transfer": Interbank._on_transfer,
+    "offer": Interbank._on_offer,
+    "offer_closed": Interbank._on_offer_closed,
+    "take": Interbank._on_take,
+    "settle": Interbank._on_settle,
+}

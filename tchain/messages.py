@@ -1,0 +1,116 @@
+"""Messages between validators: signed documents a bank sends a pinned peer, and the answers.
+
+A message is ``{"message": {"type", "from", "to", "time", ...}, "sig"}``, signed by the sending
+bank's key over ``digest("message", message)``; its id is that digest in hex. The HTTP request
+that carries it is authenticated as well (PROTOCOL.md §7), but the message's own signature is
+what makes it evidence: a peer's signed take, or its signed answers after a deadline, can be
+shown to anyone, long after the request.
+
+Requests and the answers they get (each answer is a message too, with ``ref`` = request id):
+
+  transfer      hold, deadline, kyc_required   ->  credited (credit) | refused
+  offer         offer                          ->  ack
+  offer_closed  offer, entry                   ->  ack
+  take          take, deadline                 ->  take_accepted (settlement, deadline) | refused
+  settle        settlement                     ->  settled (settlement) | pending | refused
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tchain.digest import digest
+from tchain.errors import EncodingError, SignatureError
+from tchain.keys import SigningKey, is_hex, verify_digest
+from tchain.model import SignedEntry
+from tchain.values import parse_validator_name
+
+__all__ = ["ANSWER_TYPES", "REQUEST_TYPES", "Message", "sign_message"]
+
+_FIELDS: dict[str, frozenset[str]] = {
+    "transfer": frozenset({"hold", "deadline", "kyc_required"}),
+    "offer": frozenset({"offer"}),
+    "offer_closed": frozenset({"offer", "entry"}),
+    "take": frozenset({"take", "deadline"}),
+    "settle": frozenset({"settlement"}),
+    "ack": frozenset({"ref"}),
+    "credited": frozenset({"ref", "credit"}),
+    "refused": frozenset({"ref", "error", "reason"}),
+    "take_accepted": frozenset({"ref", "settlement", "deadline"}),
+    "settled": frozenset({"ref", "settlement"}),
+    "pending": frozenset({"ref", "reason"}),
+}
+REQUEST_TYPES = frozenset({"transfer", "offer", "offer_closed", "take", "settle"})
+ANSWER_TYPES = frozenset(_FIELDS) - REQUEST_TYPES
+_ENTRY_FIELDS = ("hold", "offer", "entry", "take", "settlement", "credit")
+_HEAD = frozenset({"type", "from", "to", "time"})
+
+
+def sign_message(key: SigningKey, type_: str, sender: str, to: str, time: int,
+                 **fields: Any) -> dict[str, Any]:
+    """A signed message ``{"message": {...}, "sig"}`` from bank ``sender`` to bank ``to``."""
+    message = {"type": type_, "from": sender, "to": to, "time": time, **fields}
+    signed = {"message": message, "sig": key.sign("message", message)}
+    Message.from_dict(signed)  # never send what a peer would refuse to parse
+    return signed
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A parsed signed message; entries it carries are parsed (not yet signature-checked)."""
+
+    doc: dict[str, Any] = field(repr=False)
+    type: str
+    sender: str
+    to: str
+    time: int
+    fields: dict[str, Any] = field(repr=False)
+    entries: dict[str, SignedEntry] = field(repr=False)
+    digest: bytes = field(repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> Message:
+        if not isinstance(doc, dict) or set(doc) != {"message", "sig"}:
+            raise EncodingError("a peer message is an object with exactly message and sig")
+        m = doc["message"]
+        if not isinstance(m, dict) or m.get("type") not in _FIELDS:
+            raise EncodingError(f"message type must be one of {sorted(_FIELDS)}")
+        want = _HEAD | _FIELDS[m["type"]]
+        if set(m) != want:
+            raise EncodingError(f"a {m['type']} message has exactly the fields "
+                                f"{', '.join(sorted(want))}; got {', '.join(sorted(m))}")
+        parse_validator_name(m["from"])
+        parse_validator_name(m["to"])
+        for name in ("time", "deadline"):
+            if name in m and (not isinstance(m[name], int) or isinstance(m[name], bool)
+                              or m[name] < 0):
+                raise EncodingError(f"message {name} must be a time in ms, got {m[name]!r}")
+        if "ref" in m and not is_hex(m["ref"], 64):
+            raise EncodingError(f"ref must be a message id (64 hex), got {m['ref']!r}")
+        if m["type"] == "offer_closed" and not is_hex(m["offer"], 64):
+            raise EncodingError(f"offer must be an offer id (64 hex), got {m['offer']!r}")
+        if "kyc_required" in m and not isinstance(m["kyc_required"], bool):
+            raise EncodingError("kyc_required must be true or false")
+        for name in ("error", "reason"):
+            if name in m and (not isinstance(m[name], str) or len(m[name]) > 1000):
+                raise EncodingError(f"{name} must be a string of at most 1000 characters")
+        entries = {name: SignedEntry.from_dict(m[name]) for name in _ENTRY_FIELDS
+                   if name in m and not (name == "offer" and m["type"] == "offer_closed")}
+        if not is_hex(doc["sig"], 128):
+            raise EncodingError("message sig must be 128 lowercase hex characters")
+        fields = {k: v for k, v in m.items() if k not in _HEAD}
+        return cls(doc, m["type"], m["from"], m["to"], m["time"], fields, entries,
+                   digest("message", m))
+
+    @property
+    def id(self) -> str:
+        return self.digest.hex()
+
+    def verify(self, key: str) -> None:
+        """Check the message is signed by ``key`` (raises SignatureError)."""
+        try:
+            verify_digest(key, self.digest, self.doc["sig"])
+        except SignatureError as e:
+            raise SignatureError(f"{self.type} message from {self.sender} is not signed by its "
+                                 f"pinned key {key}") from e

@@ -1,0 +1,120 @@
+"""The outbox sender: delivers queued peer messages and runs the flows' deadlines.
+
+It runs as one process beside the gunicorn workers (started by ``tchain validator serve``), and a
+worker that has just queued a message also tries it once at once, so a payment between two live
+banks completes within the customer's request. Both may deliver the same message: the peer
+answers a repeat with the same bytes and :meth:`Interbank.apply_answer` applies an answer once.
+
+No HTTP call is ever made inside a write transaction: the sender reads the message, closes the
+read, posts, and only then opens a write to apply the answer or count the failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from tchain.auth import authorization_header
+from tchain.encoding import canonical, parse
+from tchain.errors import TChainError
+from tchain.interbank import Interbank
+
+__all__ = ["PEER_MESSAGES_PATH", "Sender", "run_sender"]
+
+log = logging.getLogger("tchain.sender")
+
+PEER_MESSAGES_PATH = "/v1/peer/messages"
+CONNECT_TIMEOUT = 2.0
+READ_TIMEOUT = 5.0
+
+
+class Sender:
+    """Delivers outbox messages of one bank to its pinned peers."""
+
+    def __init__(self, interbank: Interbank) -> None:
+        self.interbank = interbank
+        self.ledger = interbank.ledger
+        self.http = requests.Session()
+
+    def deliver(self, message_id: str) -> str | None:
+        """Try one delivery of an outbox message; return what its answer did, or None."""
+        with self.ledger.store.read() as r:
+            item = r.record("outbox", message_id)
+            peer = None if item is None else r.peer(item["peer"])
+        if item is None:
+            return None
+        if peer is None:
+            self.interbank.delivery_failed(message_id, f"{item['peer']} is not a pinned peer")
+            return None
+        url = peer["url"].rstrip("/") + PEER_MESSAGES_PATH
+        path = urlsplit(url).path
+        body = canonical(item["message"])
+        header = authorization_header(self.ledger.validator.key, "POST", path, "", body,
+                                      self.ledger.clock())
+        try:
+            response = self.http.post(url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                                      headers={"Authorization": header,
+                                               "Content-Type": "application/json"})
+        except requests.RequestException as e:
+            self._failed(message_id, item, f"cannot reach {item['peer']}: {type(e).__name__}")
+            return None
+        if response.status_code != 200:
+            self._failed(message_id, item, f"{item['peer']} answered {response.status_code}: "
+                                           f"{response.text[:300]}")
+            return None
+        try:
+            done = self.interbank.apply_answer(message_id, parse(response.content))
+        except TChainError as e:
+            self._failed(message_id, item, f"{item['peer']}'s answer was refused: {e.message}")
+            return None
+        log.info("%s to %s: %s", item["message"]["message"]["type"], item["peer"], done)
+        return done
+
+    def _failed(self, message_id: str, item: dict[str, Any], error: str) -> None:
+        log.warning("%s to %s (attempt %d): %s", item["message"]["message"]["type"],
+                    item["peer"], item["attempts"] + 1, error)
+        self.interbank.delivery_failed(message_id, error)
+
+    def deliver_all(self, message_ids: Iterable[str]) -> None:
+        for message_id in message_ids:
+            self.deliver(message_id)
+
+    def run_once(self) -> None:
+        """Apply passed deadlines, then deliver every due message once."""
+        for line in self.interbank.tick():
+            log.warning("%s", line)
+        self.deliver_all(self.interbank.due())
+
+    def run(self, stop: threading.Event, interval: float = 0.2) -> None:
+        """Loop until ``stop`` is set; a failing round is logged, never fatal."""
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # keep sending: one bad round must not stop the bank's outbox
+                log.exception("sender round failed")
+            stop.wait(interval)
+
+
+def run_sender(data: str, app_config: dict[str, Any]) -> None:
+    """The sender process's main: build the bank from its data directory and loop until
+    SIGTERM."""
+    from validator.bank import Bank
+    from validator.config import BankConfig
+
+    logging.basicConfig(level=logging.INFO,
+                        format="[%(asctime)s] [sender] [%(levelname)s] %(message)s")
+    bank = Bank(BankConfig.load(data), settle_deadline=app_config.get("SETTLE_DEADLINE"),
+                fault=app_config.get("FAULT"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if bank.interbank.fault:
+        log.warning("FAULT %s: this bank cheats on purpose, for demonstrations and tests",
+                    bank.interbank.fault)
+    bank.sender.run(stop)
