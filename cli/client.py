@@ -74,6 +74,18 @@ class BankClient:
     def submit(self, intent: dict[str, Any]) -> Any:
         return self._call("POST", "/v1/intents", body=intent)
 
+    def offers(self, asset: str | None) -> list[Any]:
+        answer = self._call("GET", "/v1/offers", query={"asset": asset} if asset else None)
+        if not isinstance(answer, dict) or not isinstance(answer.get("offers"), list):
+            raise BankError("the bank's offers answer is not {\"offers\": [...]}")
+        return list(answer["offers"])
+
+    def proofs(self) -> list[Any]:
+        answer = self._call("GET", "/v1/proofs", auth=True)
+        if not isinstance(answer, dict) or not isinstance(answer.get("proofs"), list):
+            raise BankError("the bank's proofs answer is not {\"proofs\": [...]}")
+        return list(answer["proofs"])
+
     def chain(self, chain_id: str) -> Any:
         return self._call("GET", f"/v1/chains/{chain_id}", auth=True)
 

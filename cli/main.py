@@ -6,18 +6,19 @@ bank refused; ``--verbose`` adds the traceback); 2 bad usage (click's own).
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import click
 
+from cli.common import entries_json, moved, open_session, when
 from cli.demo import demo
 from cli.errors import BankError, CliError
+from cli.offers import offer
 from cli.operator import validator
 from cli.options import json_option, passphrase
 from cli.output import emit, table
-from cli.session import Session, load_proof, lookup
+from cli.session import load_proof, lookup
 from cli.wallet import Wallet, default_wallet_path
 from tchain.errors import TChainError
 from tchain.model import SignedEntry
@@ -60,17 +61,10 @@ def root(ctx: click.Context, wallet_path: Path | None, as_json: bool, verbose: b
     ctx.obj.setdefault("json", as_json)
 
 
-def _session(ctx: click.Context) -> Session:
-    wallet = Wallet.load(ctx.obj["wallet"])
-    return Session(wallet, wallet.unlock(passphrase()))
-
-
-def _when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _entry_row(e: SignedEntry) -> list[Any]:
     effect = e.effects[0] if e.effects else None
+    delta = "" if effect is None else (effect.balance if effect.balance or not effect.held
+                                       else f"held {effect.held:+d}")
     body = e.intent.doc["intent"]["body"] if e.intent else None
     memo = body.get("memo", "") if body else ""
     if e.kind == "credit" and e.evidence:
@@ -79,13 +73,8 @@ def _entry_row(e: SignedEntry) -> list[Any]:
         other = "to " + str(body["to"])[:12]
     else:
         other = ""
-    return [e.height, _when(e.time), e.kind, effect.asset if effect else "",
-            effect.balance if effect else "", other, memo]
-
-
-def _entries_json(entries: list[SignedEntry]) -> list[dict[str, Any]]:
-    return [{"id": e.id, "height": e.height, "kind": e.kind, "time": e.time,
-             "effects": [x.to_dict() for x in e.effects]} for e in entries]
+    return [e.height, when(e.time), e.kind, effect.asset if effect else "",
+            delta, other, memo]
 
 
 # --- wallet and customer commands --------------------------------------------------------
@@ -137,7 +126,7 @@ def register(ctx: click.Context, name: str, url: str, legal_name: str | None, no
         params["daily_limit"] = _limit_pairs(daily_limit)
     if kyc_recipients:
         params["kyc_recipients"] = True
-    session = _session(ctx)
+    session = open_session(ctx)
     address = session.register(name, url, legal_name=None if no_kyc else (legal_name or name),
                                 params=params)
     emit(ctx, {"address": address, "chain": session.wallet.chain},
@@ -149,7 +138,7 @@ def register(ctx: click.Context, name: str, url: str, legal_name: str | None, no
 @click.pass_context
 def balance(ctx: click.Context) -> None:
     """Show your balances, verified against your copy of the chain."""
-    report = _session(ctx).sync()
+    report = open_session(ctx).sync()
     balances = {a: b.to_dict() for a, b in sorted(report.state.balances.items())}
     rows = [[a, b["balance"], b["held"], str(int(b["balance"]) - int(b["held"]))]
             for a, b in balances.items()]
@@ -165,16 +154,10 @@ def balance(ctx: click.Context) -> None:
 @click.pass_context
 def history(ctx: click.Context, limit: int) -> None:
     """Show your chain's recent entries, verified."""
-    entries = _session(ctx).history()[-limit:]
-    emit(ctx, {"entries": _entries_json(entries)},
+    entries = open_session(ctx).history()[-limit:]
+    emit(ctx, {"entries": entries_json(entries)},
          table(["height", "time (UTC)", "kind", "asset", "delta", "counterparty", "memo"],
                [_entry_row(e) for e in entries]))
-
-
-def _moved(ctx: click.Context, entries: list[SignedEntry], what: str) -> None:
-    mine = entries[0]
-    emit(ctx, {"entries": _entries_json(entries), "entry": mine.id},
-         f"{what}: entry {mine.height} of your chain, signed by your bank ({mine.id[:16]})")
 
 
 @root.command()
@@ -186,8 +169,8 @@ def _moved(ctx: click.Context, entries: list[SignedEntry], what: str) -> None:
 @click.pass_context
 def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | None) -> None:
     """Pay AMOUNT (minor units) of asset UAI to ADDRESS (alice*bank1.example)."""
-    entries = _session(ctx).pay(address, amount, uai, memo)
-    _moved(ctx, entries, f"paid {amount} {uai} to {address}")
+    done = open_session(ctx).pay(address, amount, uai, memo)
+    moved(ctx, done, f"paid {amount} {uai} to {address}")
 
 
 @root.command()
@@ -199,8 +182,8 @@ def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | Non
 @click.pass_context
 def issue(ctx: click.Context, code: str, amount: str, to_address: str, memo: str | None) -> None:
     """Issue AMOUNT of your own asset CODE (yourname*bank:CODE) to an address."""
-    entries = _session(ctx).issue(code, amount, to_address, memo)
-    _moved(ctx, entries, f"issued {amount} {code} to {to_address}")
+    done = open_session(ctx).issue(code, amount, to_address, memo)
+    moved(ctx, done, f"issued {amount} {code} to {to_address}")
 
 
 @root.command()
@@ -211,8 +194,8 @@ def issue(ctx: click.Context, code: str, amount: str, to_address: str, memo: str
 @click.pass_context
 def redeem(ctx: click.Context, amount: str, uai: str, memo: str | None) -> None:
     """Give AMOUNT of asset UAI back to its issuer (a withdrawal, for a bank's IOU)."""
-    entries = _session(ctx).redeem(amount, uai, memo)
-    _moved(ctx, entries, f"redeemed {amount} {uai}")
+    done = open_session(ctx).redeem(amount, uai, memo)
+    moved(ctx, done, f"redeemed {amount} {uai}")
 
 
 @root.command()
@@ -220,7 +203,7 @@ def redeem(ctx: click.Context, amount: str, uai: str, memo: str | None) -> None:
 @click.pass_context
 def sync(ctx: click.Context) -> None:
     """Fetch new entries from your bank, verify them and keep them."""
-    report = _session(ctx).sync()
+    report = open_session(ctx).sync()
     emit(ctx, {"height": report.state.height, "new_entries": report.new_entries},
          f"synced: {report.new_entries} new entries, height {report.state.height}, verified")
 
@@ -230,7 +213,7 @@ def sync(ctx: click.Context) -> None:
 @click.pass_context
 def verify(ctx: click.Context) -> None:
     """Verify your whole chain offline and compare it with every entry the bank serves."""
-    report = _session(ctx).verify()
+    report = open_session(ctx).verify()
     emit(ctx, {"valid": True, "height": report.state.height, "head": report.state.head},
          f"valid: {report.state.height + 1} entries verified, head {report.state.head}")
 
@@ -267,6 +250,7 @@ def proof_verify(ctx: click.Context, file: Path) -> None:
 
 
 root.add_command(validator)
+root.add_command(offer)
 root.add_command(demo)
 
 

@@ -9,8 +9,9 @@ import click
 from cli.options import json_option
 from cli.output import emit, table
 from tchain.interbank import FAULTS
+from tchain.proofs import verify_proof
 from validator.config import BankConfig, init_bank
-from validator.operator import add_regulator, deposit, run_audit
+from validator.operator import add_regulator, deposit, list_proofs, run_audit
 from validator.peers import add_peer
 
 __all__ = ["validator"]
@@ -136,13 +137,32 @@ def regulator_add(ctx: click.Context, data: Path, public_key: str) -> None:
 def audit(ctx: click.Context, data: Path) -> None:
     """Re-verify every chain and check that each asset sums to zero; exit 1 if not."""
     report = run_audit(BankConfig.load(data))
-    rows = [[a, str(t), str(report.held.get(a, 0))] for a, t in sorted(report.totals.items())]
+    rows = [[a, str(t), str(report.crossed.get(a, 0)), str(report.held.get(a, 0))]
+            for a, t in sorted(report.totals.items())]
     text = (f"{report.chains} chains, {report.entries} entries re-verified\n"
-            + table(["asset", "sum over chains", "held"], rows))
+            + table(["asset", "sum over chains", "crossed with peers", "held"], rows))
+    if report.in_flight:
+        text += "\nin flight:\n" + "\n".join(f"- {f}" for f in report.in_flight)
+    text += f"\nproofs against peers kept: {report.proofs}"
     if report.problems:
         text += "\nPROBLEMS:\n" + "\n".join(f"- {p}" for p in report.problems)
     emit(ctx, {"ok": report.ok, "chains": report.chains, "entries": report.entries,
                "totals": {a: str(t) for a, t in report.totals.items()},
+               "crossed": {a: str(t) for a, t in report.crossed.items()},
+               "held": {a: str(t) for a, t in report.held.items()},
+               "in_flight": report.in_flight, "proofs": report.proofs,
                "problems": report.problems}, text)
     if not report.ok:
         ctx.exit(1)
+
+
+@validator.command("proofs")
+@data_option
+@json_option
+@click.pass_context
+def proofs(ctx: click.Context, data: Path) -> None:
+    """List the proofs of misbehaviour this bank holds against its peers."""
+    found = list_proofs(BankConfig.load(data))
+    summaries = [verify_proof(p) for p in found]
+    emit(ctx, found, "\n".join(f"{s.type}: {s.summary}" for s in summaries)
+         if summaries else "no proofs")

@@ -28,7 +28,7 @@ from tchain.state import ChainState
 from tchain.values import UAI, parse_address, parse_positive_amount
 from tchain.verify import ChainVerifier
 
-__all__ = ["Session", "SyncReport"]
+__all__ = ["Session", "Submission", "SyncReport"]
 
 PAGE = 1000
 
@@ -38,6 +38,15 @@ class SyncReport:
     state: ChainState
     new_entries: int
     verifier: ChainVerifier
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the bank made of a signed intent: its entries (ours first) and, for a flow with a
+    peer bank, the flow's state (``pending`` when the answer was 202)."""
+
+    entries: list[SignedEntry]
+    flow: dict[str, Any] | None
 
 
 class Session:
@@ -172,7 +181,7 @@ class Session:
 
     # --- moving value -----------------------------------------------------------------------
 
-    def _submit(self, type_: str, body: dict[str, Any]) -> list[SignedEntry]:
+    def _submit(self, type_: str, body: dict[str, Any]) -> Submission:
         chain, _, client = self._client()
         synced = self.sync()
         verifier = synced.verifier
@@ -188,19 +197,38 @@ class Session:
         if mine.intent is None or mine.intent.doc != doc:
             raise SecurityError("the bank's entry does not carry the intent this wallet signed")
         self.wallet.append_entries([mine.to_bytes()])
-        return [SignedEntry.from_dict(e) for e in entries]
+        flow = answer.get("flow")
+        return Submission([SignedEntry.from_dict(e) for e in entries],
+                          flow if isinstance(flow, dict) else None)
+
+    def peers(self) -> dict[str, dict[str, str]]:
+        """The banks our bank trusts, from its signed well-known (checked against its key)."""
+        _, bank, client = self._client()
+        document = verify_well_known(client.well_known())
+        if document["public_key"] != bank.key:
+            raise SecurityError(f"{bank.url} now serves key {document['public_key']}, not the "
+                                f"key {bank.key} this wallet registered with")
+        return {p["name"]: p for p in document["peers"]}
+
+    def bank_of(self, name: str) -> tuple[str, str]:
+        """The URL and pinned key of bank ``name``: ours, or a peer ours trusts."""
+        _, bank, _ = self._client()
+        if name == bank.name:
+            return bank.url, bank.key
+        peer = self.peers().get(name)
+        if peer is None:
+            raise BankError(f"{name} is not a peer of {bank.name}; payments and offers reach "
+                            "only the banks your bank trusts", code="unknown_validator")
+        return peer["url"], peer["key"]
 
     def resolve(self, address: str) -> dict[str, Any]:
-        """The signed federation record of ``address`` (checked against the bank's key)."""
+        """The signed federation record of ``address``, checked against its bank's key."""
         _, bank_name = parse_address(address)
-        _, bank, client = self._client()
-        if bank_name != bank.name:
-            raise BankError(f"{address} is at {bank_name}; this release pays only inside "
-                            f"{bank.name}", code="unknown_validator")
-        return verify_record(client.lookup("name", address), bank.key)
+        url, key = self.bank_of(bank_name)
+        return verify_record(BankClient(url).lookup("name", address), key)
 
     def pay(self, address: str, amount: str, asset: str, memo: str | None = None
-            ) -> list[SignedEntry]:
+            ) -> Submission:
         record = self.resolve(address)
         body = {"to": record["chain"], "to_validator": record["validator"],
                 "asset": str(UAI.parse(asset)), "amount": _amount(amount)}
@@ -209,7 +237,7 @@ class Session:
         return self._submit("payment", body)
 
     def issue(self, code: str, amount: str, to_address: str, memo: str | None = None
-              ) -> list[SignedEntry]:
+              ) -> Submission:
         if self.wallet.address is None:
             raise WalletError("this wallet has no chain yet")
         asset = str(UAI.parse(f"{self.wallet.address}:{code}"))
@@ -220,11 +248,54 @@ class Session:
             body["memo"] = memo
         return self._submit("issue", body)
 
-    def redeem(self, amount: str, asset: str, memo: str | None = None) -> list[SignedEntry]:
+    def redeem(self, amount: str, asset: str, memo: str | None = None) -> Submission:
         body = {"asset": str(UAI.parse(asset)), "amount": _amount(amount)}
         if memo:
             body["memo"] = memo
         return self._submit("redeem", body)
+
+    # --- offers -------------------------------------------------------------------------------
+
+    def offer(self, sell: tuple[str, str], buy: tuple[str, str], expires_in: float
+              ) -> Submission:
+        """Offer to sell ``sell`` = (amount, UAI) for ``buy``, open for ``expires_in`` s."""
+        body = {"sell": {"asset": str(UAI.parse(sell[1])), "amount": _amount(sell[0])},
+                "buy": {"asset": str(UAI.parse(buy[1])), "amount": _amount(buy[0])},
+                "expires": now_ms() + int(expires_in * 1000)}
+        return self._submit("offer", body)
+
+    def offers(self, asset: str | None) -> list[dict[str, Any]]:
+        """Open offers our bank knows, each checked against its bank's pinned key."""
+        _, bank, client = self._client()
+        answer = client.offers(None if asset is None else str(UAI.parse(asset)))
+        keys = {bank.name: bank.key, **{n: p["key"] for n, p in self.peers().items()}}
+        out = []
+        for item in answer:
+            offer = SignedEntry.from_dict(item["offer"])
+            if keys.get(item["validator"]) != offer.validator:
+                raise SecurityError(f"offer {item['id']} is not signed by {item['validator']}")
+            try:
+                offer.verify()
+            except SignatureError as e:
+                raise SecurityError(f"offer {item['id']}'s signature does not verify") from e
+            if offer.intent is None or offer.id != item["id"]:
+                raise SecurityError(f"offer {item['id']} is not the entry it claims")
+            body = offer.intent.doc["intent"]["body"]
+            out.append({"id": offer.id, "validator": item["validator"], "sell": body["sell"],
+                        "buy": body["buy"], "expires": body["expires"]})
+        return out
+
+    def take(self, offer_id: str) -> Submission:
+        """Take a whole offer: give what it buys, get what it sells."""
+        match = [o for o in self.offers(None) if o["id"] == offer_id]
+        if not match:
+            raise BankError(f"offer {offer_id} is not open at your bank", code="unknown_offer")
+        offer = match[0]
+        return self._submit("take", {"offer": offer_id, "validator": offer["validator"],
+                                     "sell": offer["buy"], "buy": offer["sell"]})
+
+    def cancel(self, offer_id: str) -> Submission:
+        return self._submit("cancel", {"offer": offer_id})
 
 
 def _amount(text: str) -> str:

@@ -6,6 +6,8 @@ while the validator serves.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tchain.errors import RuleError
 from tchain.keys import check_public_key
 from tchain.rules import Outcome
@@ -51,5 +53,15 @@ def run_audit(config: BankConfig) -> AuditReport:
     ledger = open_ledger(config)
     try:
         return audit(ledger)
+    finally:
+        ledger.store.close()
+
+
+def list_proofs(config: BankConfig) -> list[dict[str, Any]]:
+    """Every proof the bank holds, complete, as peers and regulators get them."""
+    ledger = open_ledger(config)
+    try:
+        with ledger.store.read() as r:
+            return [proof for _, proof in r.records("proofs")]
     finally:
         ledger.store.close()

@@ -1,0 +1,68 @@
+"""``tchain offer ...``: sell one asset for another, find offers, take or cancel them."""
+
+from __future__ import annotations
+
+import click
+
+from cli.common import moved, open_session, when
+from cli.options import json_option
+from cli.output import emit, table
+
+__all__ = ["offer"]
+
+
+@click.group()
+def offer() -> None:
+    """Exchange assets: create, list, take and cancel offers."""
+
+
+@offer.command("create")
+@click.option("--sell", nargs=2, required=True, metavar="AMOUNT UAI",
+              help="What you give: AMOUNT (minor units) of UAI; it is held until the offer "
+                   "closes.")
+@click.option("--buy", nargs=2, required=True, metavar="AMOUNT UAI",
+              help="What you want for it, all at once.")
+@click.option("--expires-in", default=3600.0, show_default=True,
+              type=click.FloatRange(1, 30 * 86_400), help="Seconds the offer stays open.")
+@json_option
+@click.pass_context
+def create(ctx: click.Context, sell: tuple[str, str], buy: tuple[str, str],
+           expires_in: float) -> None:
+    """Offer to sell --sell for --buy; your bank holds what you sell and tells its peers."""
+    done = open_session(ctx).offer(sell, buy, expires_in)
+    moved(ctx, done, f"offer {done.entries[0].id} made: {sell[0]} {sell[1]} for "
+                     f"{buy[0]} {buy[1]}")
+
+
+@offer.command("list")
+@click.option("--asset", metavar="UAI", help="Only offers that sell or buy this asset.")
+@json_option
+@click.pass_context
+def list_offers(ctx: click.Context, asset: str | None) -> None:
+    """List the open offers your bank knows (its own and its peers'), signatures checked."""
+    found = open_session(ctx).offers(asset)
+    rows = [[o["id"], o["validator"], f"{o['sell']['amount']} {o['sell']['asset']}",
+             f"{o['buy']['amount']} {o['buy']['asset']}", when(o["expires"])] for o in found]
+    emit(ctx, {"offers": found},
+         table(["offer", "bank", "sells", "for", "expires (UTC)"], rows) if rows
+         else "no open offers")
+
+
+@offer.command("take")
+@click.argument("offer_id")
+@json_option
+@click.pass_context
+def take(ctx: click.Context, offer_id: str) -> None:
+    """Take the whole offer OFFER_ID: give what it buys, get what it sells."""
+    done = open_session(ctx).take(offer_id)
+    moved(ctx, done, f"took offer {offer_id}")
+
+
+@offer.command("cancel")
+@click.argument("offer_id")
+@json_option
+@click.pass_context
+def cancel(ctx: click.Context, offer_id: str) -> None:
+    """Withdraw your open offer OFFER_ID; what it held is yours to spend again."""
+    done = open_session(ctx).cancel(offer_id)
+    moved(ctx, done, f"cancelled offer {offer_id}")
