@@ -118,3 +118,10 @@ def run_sender(data: str, app_config: dict[str, Any]) -> None:
         log.warning("FAULT %s: this bank cheats on purpose, for demonstrations and tests",
                     bank.interbank.fault)
     bank.sender.run(stop)
+
+
+if __name__ == "__main__":  # started by validator.server: python -m validator.sender DATA CONFIG
+    import json
+    import sys
+
+    run_sender(sys.argv[1], json.loads(sys.argv[2]))

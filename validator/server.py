@@ -1,19 +1,21 @@
 """Production serving under gunicorn: the Flask dev server is never used.
 
 Each worker builds its own app (and so opens LMDB) after the fork: ``preload_app`` stays off.
-The outbox sender runs as one more process, spawned (not forked: the gunicorn master never opens
-LMDB, and a spawned child starts clean) when gunicorn is ready and stopped when it exits.
+The outbox sender runs as one more process, a fresh interpreter (``python -m validator.sender``,
+not a fork: it opens LMDB itself, and the workers forked later know nothing of it), started when
+gunicorn is ready and stopped when it exits.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
+import subprocess
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from validator.app import create_app
-from validator.sender import run_sender
 
 __all__ = ["serve"]
 
@@ -23,7 +25,7 @@ class _ValidatorApplication(BaseApplication):  # type: ignore[misc]
         self._data = data
         self._options = options
         self._app_config = app_config
-        self._sender: multiprocessing.process.BaseProcess | None = None
+        self._sender: subprocess.Popen[bytes] | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -36,15 +38,16 @@ class _ValidatorApplication(BaseApplication):  # type: ignore[misc]
         return create_app({"DATA_DIR": self._data, **self._app_config})
 
     def _start_sender(self, _server: Any) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._sender = context.Process(target=run_sender, args=(self._data, self._app_config),
-                                       name="tchain-sender", daemon=False)
-        self._sender.start()
+        self._sender = subprocess.Popen(
+            [sys.executable, "-m", "validator.sender", self._data, json.dumps(self._app_config)])
 
     def _stop_sender(self, _server: Any) -> None:
-        if self._sender is not None and self._sender.is_alive():
+        if self._sender is not None and self._sender.poll() is None:
             self._sender.terminate()
-            self._sender.join(10)
+            try:
+                self._sender.wait(10)
+            except subprocess.TimeoutExpired:
+                self._sender.kill()
 
 
 def serve(data: str, *, host: str, port: int, workers: int, timeout: int = 30,
