@@ -1,8 +1,9 @@
-"""``tchain demo``: the story on loopback, no set-up, in well under a minute.
+"""``tchain demo``: the whole story on loopback, no set-up, in well under a minute.
 
-A real bank (``tchain validator serve`` under gunicorn, LMDB in a temporary directory) on
-127.0.0.1, real wallets with encrypted keys, every entry verified by the wallets; each step
-prints one line and any failure ends the demo with exit 1.
+Three real banks (``tchain validator serve`` under gunicorn, LMDB in a temporary directory) on
+127.0.0.1: bank1 and bank2 honest and peers of each other, bank3 a peer of bank1 started with
+``--fault skip-settle``. Real wallets with encrypted keys, every entry verified by the wallets;
+each step prints one line and any failure ends the demo with exit 1.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ from cli.local import LocalBank
 from cli.output import table
 from cli.session import Session
 from cli.wallet import Wallet
-from validator.config import BankConfig
-from validator.operator import deposit, run_audit
+from tchain.model import SignedEntry
+from tchain.proofs import verify_proof
+from validator.audit import AuditReport
+from validator.operator import deposit, list_proofs, run_audit
+from validator.peers import add_peer
 
 __all__ = ["demo"]
 
-BANK = "bank1.example"
-USD = f"{BANK}:USD"
+B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
+USD, GBP, EUR, USD3 = f"{B1}:USD", f"{B1}:GBP", f"{B2}:EUR", f"{B3}:USD"
+SETTLE_DEADLINE = 3.0  # seconds: short, so the cheat shows within the demo
 
 
 class _Story:
@@ -39,7 +44,8 @@ class _Story:
         self.step += 1
         click.echo(f"[{self.step:2}] {what} ... ", nl=False)
         result = action()
-        click.echo("ok")
+        note = getattr(result, "flow", None)
+        click.echo("ok" if not note else f"ok ({note['state']})")
         return result
 
     def refused(self, what: str, action: Callable[[], Any], code: str) -> None:
@@ -55,64 +61,133 @@ class _Story:
         raise CliError(f"step {self.step} should have been refused with {code}")
 
 
+def _until(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise CliError(f"{what}: not after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def _wallet(base: Path, name: str) -> Session:
     wallet, key = Wallet.create(base / f"{name}.wallet", "demo passphrase")
     return Session(wallet, key)
 
 
+def _offer_id(session: Session, asset: str, seller: str) -> str:
+    """Wait until the customer's bank lists an offer of ``asset`` from ``seller``'s bank."""
+    found = _until(f"an offer of {asset} at {seller}",
+                   lambda: [o for o in session.offers(asset) if o["validator"] == seller])
+    return str(found[0]["id"])
+
+
+def _unsettled(proofs: list[dict[str, Any]]) -> dict[str, int]:
+    """What each non-settlement proof leaves in flight: the maker's side, not yet mirrored."""
+    out: dict[str, int] = {}
+    for proof in proofs:
+        for effect in SignedEntry.from_dict(proof["settlement"]).effects:
+            out[effect.asset] = out.get(effect.asset, 0) - effect.balance
+    return out
+
+
 @click.command()
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (and print it).")
 def demo(keep: bool) -> None:
-    """Run one bank on loopback with three customers: deposits, payments, verification."""
+    """Run three banks on loopback: payments in and across banks, an exchange, a cheat."""
     base = Path(tempfile.mkdtemp(prefix="tchain-demo-"))
     story = _Story()
-    bank = LocalBank(base / "bank1", BANK, workers=2)
+    banks = [LocalBank(base / "bank1", B1, assets=("USD", "GBP"),
+                       settle_deadline=SETTLE_DEADLINE),
+             LocalBank(base / "bank2", B2, assets=("EUR",), settle_deadline=SETTLE_DEADLINE),
+             LocalBank(base / "bank3", B3, assets=("USD",), settle_deadline=SETTLE_DEADLINE,
+                       fault="skip-settle")]
+    b1, b2, b3 = banks
     try:
-        story.do(f"start {BANK} on {bank.url} (gunicorn, 2 workers, LMDB in {base})",
-                 bank.start)
-        people = {n: _wallet(base, n) for n in ("alice", "bob", "carol")}
-        for name, session in people.items():
-            story.do(f"{name} creates a wallet and registers",
-                     lambda s=session, n=name: s.register(n, bank.url,
-                                                          legal_name=n.title() + " Example"))
-        config = BankConfig.load(bank.data)
-        story.do("the bank deposits 1000.00 USD to alice",
-                 lambda: deposit(config, "alice", "100000", "USD"))
-        story.do("the bank deposits 500.00 USD to bob",
-                 lambda: deposit(config, "bob", "50000", "USD"))
-        story.do("alice pays bob 250.00 USD (rent)",
-                 lambda: people["alice"].pay(f"bob*{BANK}", "25000", USD, "rent"))
-        story.do("bob pays carol 120.50 USD",
-                 lambda: people["bob"].pay(f"carol*{BANK}", "12050", USD))
-        story.do("alice issues 500 of her own POINTS to carol",
-                 lambda: people["alice"].issue("POINTS", "500", f"carol*{BANK}"))
-        story.do("carol withdraws 20.00 USD (redeems the bank's IOU)",
-                 lambda: people["carol"].redeem("2000", USD))
-        story.refused("carol tries to pay bob 1000.00 USD she does not have",
-                      lambda: people["carol"].pay(f"bob*{BANK}", "100000", USD),
-                      "insufficient_funds")
+        for bank, note in ((b1, ""), (b2, ""), (b3, ", started with --fault skip-settle")):
+            story.do(f"start {bank.name} on {bank.url} (gunicorn, LMDB{note})", bank.start)
+        for a, b in ((b1, b2), (b1, b3)):
+            story.do(f"{a.name} and {b.name} pin each other's keys",
+                     lambda a=a, b=b: (add_peer(a.config, b.url), add_peer(b.config, a.url)))
+        homes = {"alice": b1, "bob": b1, "carol": b2, "dave": b3}
+        people = {n: _wallet(base, n) for n in homes}
+        for name, bank in homes.items():
+            story.do(f"{name} creates a wallet and registers at {bank.name}",
+                     lambda s=people[name], n=name, u=bank.url: s.register(
+                         n, u, legal_name=n.title() + " Example"))
+        for name, amount, asset in (("alice", "100000", USD), ("bob", "50000", GBP),
+                                    ("carol", "80000", EUR), ("dave", "50000", USD3)):
+            bank = homes[name]
+            story.do(f"{bank.name} deposits {int(amount) / 100:.2f} {asset} to {name}",
+                     lambda b=bank, n=name, a=amount, u=asset: deposit(
+                         b.config, n, a, u.split(":")[1]))
+        alice, bob, carol, dave = (people[n] for n in ("alice", "bob", "carol", "dave"))
+        story.do("alice pays bob 250.00 USD inside bank1 (rent)",
+                 lambda: alice.pay(f"bob*{B1}", "25000", USD, "rent"))
+        story.do("alice pays carol 100.00 USD at bank2: both banks sign",
+                 lambda: alice.pay(f"carol*{B2}", "10000", USD))
+        story.do("alice offers 300.00 USD for 270.00 EUR; bank1 holds the USD",
+                 lambda: alice.offer(("30000", USD), ("27000", EUR), 600))
+        offer = story.do("carol finds the offer at her own bank (spread by bank1)",
+                         lambda: _offer_id(carol, USD, B1))
+        story.do("carol takes it: bank2 holds her EUR, bank1 settles, bank2 settles",
+                 lambda: carol.take(offer))
+        story.refused("carol tries to pay bob 10000.00 EUR she does not have",
+                      lambda: carol.pay(f"bob*{B1}", "1000000", EUR), "insufficient_funds")
+        story.do("bob offers 100.00 GBP for 90.00 bank3 USD",
+                 lambda: bob.offer(("10000", GBP), ("9000", USD3), 600))
+        cheat = story.do("dave finds it at bank3", lambda: _offer_id(dave, GBP, B1))
+        story.do("dave takes it; bank1 settles bob's side; bank3 never settles dave's",
+                 lambda: dave.take(cheat))
+        proofs = story.do(f"after the {SETTLE_DEADLINE:.0f} s deadline bank1 keeps a "
+                          "non-settlement proof",
+                          lambda: _until("a proof at bank1", lambda: list_proofs(b1.config)))
+        summary = story.do("anyone verifies the proof offline (tchain proof verify)",
+                           lambda: verify_proof(proofs[0]))
+        text = summary.summary
+        for bank in banks:
+            text = text.replace(bank.config.signing_key().public_key, bank.name)
+        click.echo(f"     {text}")
         rows = []
         for name, session in people.items():
-            report = story.do(f"{name} syncs and verifies their chain against the bank",
-                              session.verify)
+            report = story.do(f"{name} syncs and verifies their chain", session.verify)
             for asset, b in sorted(report.state.balances.items()):
-                rows.append([report.state.address, asset, str(b.balance),
+                rows.append([report.state.address, asset, str(b.balance), str(b.held),
                              str(report.state.height + 1)])
-        audit = story.do("the bank audits every chain", lambda: run_audit(config))
-        click.echo("\nBalances (minor units), each computed by the customer's own wallet:")
-        click.echo(table(["address", "asset", "balance", "entries verified"], rows))
-        click.echo("\nSum of each asset over all chains (the bank's audit):")
-        click.echo(table(["asset", "sum"], [[a, str(t)] for a, t in sorted(audit.totals.items())]))
-        if not audit.ok or any(t != 0 for t in audit.totals.values()):
-            raise CliError("the audit failed: " + "; ".join(audit.problems))
-        click.echo(f"\nAll {story.step} steps passed in {time.monotonic() - story.started:.1f} s;"
-                   " every asset sums to zero.")
+        audits: list[AuditReport] = [story.do(f"{bank.name} audits every chain",
+                                              lambda b=bank: run_audit(b.config))
+                                     for bank in banks]
+        _report(rows, audits, _unsettled(proofs))
+        click.echo(f"\nAll {story.step} steps passed in {time.monotonic() - story.started:.1f} "
+                   "s; every asset sums to zero over all banks.")
     except Exception:
         click.echo("FAILED")
         raise
     finally:
-        bank.stop()
+        for bank in banks:
+            bank.stop()
         if keep:
             click.echo(f"kept {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _report(rows: list[list[str]], audits: list[AuditReport], unsettled: dict[str, int]
+            ) -> None:
+    click.echo("\nBalances (minor units), each computed by the customer's own wallet:")
+    click.echo(table(["address", "asset", "balance", "held", "entries verified"], rows))
+    totals: dict[str, int] = {}
+    for audit in audits:
+        if not audit.ok:
+            raise CliError("an audit failed: " + "; ".join(audit.problems))
+        for asset, total in audit.totals.items():
+            totals[asset] = totals.get(asset, 0) + total
+    click.echo("\nEach asset over all chains of all banks, and what bank3's default left in "
+               "flight (the proof documents it):")
+    sums = [[a, str(t), str(unsettled.get(a, 0)), str(t + unsettled.get(a, 0))]
+            for a, t in sorted(totals.items())]
+    click.echo(table(["asset", "sum over all chains", "unsettled (proof)", "total"], sums))
+    if any(t + unsettled.get(a, 0) != 0 for a, t in totals.items()):
+        raise CliError("an asset does not sum to zero over all banks")

@@ -138,4 +138,5 @@ def test_equivocating_bank_is_caught_and_proof_verifies(bank, wallets, tmp_path)
 
 def test_demo_runs_and_says_every_asset_sums_to_zero():
     result = tchain("demo")
-    assert "every asset sums to zero" in result.stdout
+    assert "every asset sums to zero over all banks" in result.stdout
+    assert "non-settlement proof ... ok" in result.stdout

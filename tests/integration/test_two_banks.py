@@ -6,6 +6,7 @@ test each asset that no cheat touched sums to zero over all chains of all banks.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -361,3 +362,41 @@ def test_a_bank_that_does_not_settle_leaves_a_verifiable_proof(banks, tmp_path):
     # and holds 300 of bank3's USD that bank3 never took from quinn.
     t = totals(b1, b3)
     assert t[GBP] == -400 and t[CHEAT] == 300
+
+
+def test_the_cli_pays_across_banks_and_trades_an_offer(banks, tmp_path):
+    from tests.integration.test_cli import tchain
+
+    b1, b2, _ = banks
+    ray, sue = tmp_path / "ray.json", tmp_path / "sue.json"
+    for path, name, bank in ((ray, "ray", b1), (sue, "sue", b2)):
+        tchain("wallet", "create", wallet=path)
+        tchain("register", name, "--validator", bank.url, wallet=path)
+    tchain("validator", "deposit", "--data", str(b1.data), f"ray*{B1}", "1000", USD)
+    tchain("validator", "deposit", "--data", str(b2.data), f"sue*{B2}", "1000", EUR)
+    paid = tchain("pay", f"sue*{B2}", "250", USD, wallet=ray).stdout
+    assert "settled: bank2.example signed its side too" in paid
+    made = json.loads(tchain("offer", "create", "--sell", "100", USD, "--buy", "80", EUR,
+                             "--json", wallet=ray).stdout)
+    offer_id = made["entry"]
+
+    def listed() -> list[dict[str, Any]]:
+        out = json.loads(tchain("offer", "list", "--asset", USD, "--json", wallet=sue).stdout)
+        return [o for o in out["offers"] if o["id"] == offer_id]
+
+    [seen] = eventually(listed)
+    assert seen["sell"] == {"asset": USD, "amount": "100"}
+    taken = tchain("offer", "take", offer_id, wallet=sue).stdout
+    assert "settled" in taken
+    sue_balances = json.loads(tchain("balance", "--json", wallet=sue).stdout)["balances"]
+    assert sue_balances[USD] == {"balance": "350", "held": "0"}
+    assert sue_balances[EUR] == {"balance": "920", "held": "0"}
+    eventually(lambda: json.loads(tchain("balance", "--json", wallet=ray).stdout)["balances"]
+               .get(EUR) == {"balance": "80", "held": "0"})
+    gone = tchain("offer", "take", offer_id, wallet=sue, check=False)
+    assert gone.returncode == 1 and "not open" in gone.stderr
+    assert "Traceback" not in gone.stderr
+    history = tchain("history", wallet=ray).stdout
+    assert "offer" in history and "settle" in history
+    t = totals(b1, b2)
+    assert t[USD] == 0 and t[EUR] == 0
