@@ -235,11 +235,17 @@ def take(bank, taker, offer, maker_bank=B1):
                                         "sell": body["buy"], "buy": body["sell"]})
 
 
+def traders(b1: LocalBank, b2: LocalBank, maker: str, taker: str) -> tuple[Customer, Customer]:
+    """A maker at bank1 with 1000 USD and a taker at bank2 with 1000 EUR."""
+    pair = register(b1, maker), register(b2, taker)
+    deposit(b1.config, maker, "1000", "USD")
+    deposit(b2.config, taker, "1000", "EUR")
+    return pair
+
+
 def test_offer_spreads_and_a_two_bank_exchange_settles_both_ledgers(banks):
     b1, b2, _ = banks
-    hank, iris = register(b1, "hank"), register(b2, "iris")
-    deposit(b1.config, "hank", "1000", "USD")
-    deposit(b2.config, "iris", "1000", "EUR")
+    hank, iris = traders(b1, b2, "hank", "iris")
     offer = make_offer(b1, hank, (300, USD), (270, EUR))
     assert balance(b1, hank, USD) == (1000, 300)  # funded: the sold amount is held
     eventually(lambda: offer.id in offers_at(b2, EUR))
@@ -299,9 +305,7 @@ def test_offer_cancel_and_expiry_release_the_hold_and_spread(banks):
 
 def test_peer_down_during_an_exchange_then_back_completes(banks):
     b1, b2, _ = banks
-    noah, olga = register(b1, "noah"), register(b2, "olga")
-    deposit(b1.config, "noah", "1000", "USD")
-    deposit(b2.config, "olga", "1000", "EUR")
+    noah, olga = traders(b1, b2, "noah", "olga")
     offer = make_offer(b1, noah, (150, USD), (120, EUR))
     eventually(lambda: offer.id in offers_at(b2, EUR))
     b1.stop()

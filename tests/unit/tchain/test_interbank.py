@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tchain.errors import TChainError, VerificationError
+from tchain.model import Effect, SignedEntry
 from tchain.proofs import verify_proof
 from tchain.verify import verify_chain
-from tests.helpers import Clock
+from tests.helpers import Clock, snapshot
 from tests.interbank_net import Net, NetBank, pin, totals
 
 B1, B2 = "bank1.example", "bank2.example"
@@ -28,12 +30,17 @@ def chain_ok(bank: NetBank, customer) -> None:
     verify_chain(entries, bank.key.public_key, bank.name, customer.chain)
 
 
+def pay_out(b1: NetBank, payer, payee, amount: int):
+    """payer at bank1 pays payee (said to be) at bank2."""
+    return b1.submit(payer, "payment", {"to": payee.chain, "to_validator": B2, "asset": USD,
+                                        "amount": str(amount)})
+
+
 def test_cross_bank_payment_settles_on_both_ledgers(world):
     _clock, b1, b2, net = world
     alice, bob = b1.join("alice"), b2.join("bob")
     b1.deposit(alice, 1000)
-    result = b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
-                                          "amount": "300"})
+    result = pay_out(b1, alice, bob, 300)
     assert b1.balance(alice, USD) == (1000, 300)  # held, not yet debited
     [message] = result.messages
     assert net.deliver(b1, message) == "settled"
@@ -48,8 +55,7 @@ def test_a_repeated_transfer_gets_the_same_answer_and_changes_nothing(world):
     _clock, b1, b2, _net = world
     alice, bob = b1.join("alice"), b2.join("bob")
     b1.deposit(alice, 1000)
-    [message] = b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2,
-                                             "asset": USD, "amount": "300"}).messages
+    [message] = pay_out(b1, alice, bob, 300).messages
     with b1.ledger.store.read() as r:
         doc = r.record("outbox", message)["message"]
     first = b2.interbank.receive(doc, b1.key.public_key)
@@ -62,8 +68,7 @@ def test_refused_transfer_releases_the_hold(world):
     _clock, b1, b2, net = world
     alice, _bob = b1.join("alice"), b2.join("bob")
     b1.deposit(alice, 1000)
-    b1.submit(alice, "payment", {"to": alice.chain, "to_validator": B2, "asset": USD,
-                                 "amount": "300"})  # no such chain at bank 2
+    pay_out(b1, alice, alice, 300)  # no such chain at bank 2
     net.run()
     assert b1.balance(alice, USD) == (1000, 0)
     chain_ok(b1, alice)
@@ -74,8 +79,7 @@ def test_unreachable_peer_past_the_deadline_releases(world):
     alice, bob = b1.join("alice"), b2.join("bob")
     b1.deposit(alice, 1000)
     b2.up = False
-    result = b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
-                                          "amount": "300"})
+    result = pay_out(b1, alice, bob, 300)
     net.run()
     assert b1.balance(alice, USD) == (1000, 300)
     clock.now += 13_000
@@ -174,3 +178,142 @@ def test_cancel_and_expiry_release_the_offer_everywhere(world):
     assert b1.balance(alice, USD) == (1000, 0)
     assert b2.interbank.offers(EUR) == []
     chain_ok(b1, alice)
+
+
+# --- refusals change nothing ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("type_", "body", "code"), [
+    ("payment", {"to": "ab" * 32, "to_validator": "bank9.example", "asset": USD,
+                 "amount": "1"}, "unknown_validator"),
+    ("payment", {"to": "ab" * 32, "to_validator": B2, "asset": USD, "amount": "5000"},
+     "insufficient_funds"),
+    ("offer", {"sell": {"asset": USD, "amount": "10"}, "buy": {"asset": EUR, "amount": "9"},
+               "expires": 1}, "bad_request"),
+    ("offer", {"sell": {"asset": USD, "amount": "5000"}, "buy": {"asset": EUR, "amount": "9"},
+               "expires": 10**13}, "insufficient_funds"),
+    ("offer", {"sell": {"asset": USD, "amount": "10"}, "buy": {"asset": USD, "amount": "9"},
+               "expires": 10**13}, "bad_request"),
+    ("cancel", {"offer": "cd" * 32}, "unknown_offer"),
+    ("take", {"offer": "cd" * 32, "validator": B2, "sell": {"asset": USD, "amount": "1"},
+              "buy": {"asset": EUR, "amount": "1"}}, "unknown_offer"),
+    ("take", {"offer": "cd" * 32, "validator": B1, "sell": {"asset": USD, "amount": "1"},
+              "buy": {"asset": EUR, "amount": "1"}}, "bad_request"),
+])
+def test_refused_cross_bank_intents_change_nothing(world, type_, body, code):
+    clock, b1, _b2, _net = world
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    if type_ == "offer" and body["expires"] == 10**13:
+        body = {**body, "expires": clock.now + 60_000}
+    before = snapshot(b1.ledger.store)
+    with pytest.raises(TChainError) as refused:
+        b1.submit(alice, type_, body)
+    assert refused.value.code == code
+    assert snapshot(b1.ledger.store) == before
+    with b1.ledger.store.read() as r:
+        assert r.records("outbox") == []
+
+
+def test_take_with_terms_that_do_not_mirror_the_offer_is_refused(world):
+    _clock, _b1, b2, _net = world
+    _alice, bob, offer = exchange_world(world)
+    before = snapshot(b2.ledger.store)
+    with pytest.raises(TChainError, match="do not mirror"):
+        b2.submit(bob, "take", {"offer": offer.id, "validator": B1,
+                                "sell": {"asset": EUR, "amount": "1"},
+                                "buy": {"asset": USD, "amount": "100"}})
+    assert snapshot(b2.ledger.store) == before
+
+
+# --- the verifier refuses forged hold entries ------------------------------------------------
+
+def forged(bank: NetBank, customer, kind: str, effects: list[Effect], evidence: list) -> bytes:
+    """An entry the bank signs on the customer's chain outside the rules (a cheating bank)."""
+    state = bank.ledger.state(customer.chain)
+    entry = {"chain": state.chain, "height": state.height + 1, "prev": state.head,
+             "time": bank.ledger.clock(), "kind": kind, "intent": None,
+             "effects": [e.to_dict() for e in effects], "evidence": evidence,
+             "validator": bank.key.public_key}
+    return SignedEntry.sign(entry, bank.key).to_bytes()
+
+
+def chain_with(bank: NetBank, customer, extra: bytes) -> list[bytes]:
+    with bank.ledger.store.read() as r:
+        return [*r.entries(customer.chain, 0, 10**6), extra]
+
+
+def test_verifier_refuses_a_release_of_nothing_held(world):
+    _clock, b1, _b2, _net = world
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    with b1.ledger.store.read() as r:
+        deposit_credit = SignedEntry.from_bytes(r.entry(alice.chain, 1))
+    extra = forged(b1, alice, "release", [Effect(USD, 0, -100)], [deposit_credit.doc])
+    with pytest.raises(VerificationError, match="holds nothing open"):
+        verify_chain(chain_with(b1, alice, extra), b1.key.public_key, B1, alice.chain)
+
+
+def test_verifier_refuses_a_settle_for_more_than_the_peer_credited(world):
+    clock, b1, b2, _net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b2.up = False
+    pay_out(b1, alice, bob, 300)
+    with b1.ledger.store.read() as r:
+        hold = SignedEntry.from_bytes(r.entry(alice.chain, 2))
+    b2_bob = b2.ledger.state(bob.chain)
+    small_credit = SignedEntry.sign({
+        "chain": bob.chain, "height": b2_bob.height + 1, "prev": b2_bob.head,
+        "time": clock(), "kind": "credit", "intent": None,
+        "effects": [Effect(USD, 30, 0).to_dict()], "evidence": [hold.doc],
+        "validator": b2.key.public_key}, b2.key)
+    extra = forged(b1, alice, "settle", [Effect(USD, -300, -300)], [small_credit.doc])
+    with pytest.raises(VerificationError, match="expected"):
+        verify_chain(chain_with(b1, alice, extra), b1.key.public_key, B1, alice.chain)
+
+
+def test_verifier_refuses_a_cross_bank_payment_that_holds_nothing(world):
+    clock, b1, b2, _net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    intent = b1.intent(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
+                                          "amount": "300"})
+    state = b1.ledger.state(alice.chain)
+    entry = SignedEntry.sign({
+        "chain": alice.chain, "height": state.height + 1, "prev": state.head, "time": clock(),
+        "kind": "payment", "intent": intent, "effects": [Effect(USD, -300, 0).to_dict()],
+        "evidence": [], "validator": b1.key.public_key}, b1.key)
+    with pytest.raises(VerificationError, match="effects"):
+        verify_chain(chain_with(b1, alice, entry.to_bytes()), b1.key.public_key, B1,
+                     alice.chain)
+
+
+def test_every_asset_sums_to_zero_after_random_flows(tmp_path):
+    """Payments both ways, a refused one, an exchange and a cancelled offer, with bank 2 down
+    for a while: once the network settles, every asset is zero over both banks."""
+    clock = Clock()
+    b1, b2 = NetBank(tmp_path / "b1", B1, clock), NetBank(tmp_path / "b2", B2, clock)
+    pin(b1, b2)
+    net = Net(b1, b2)
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b2.deposit(bob, 1000, "EUR")
+    pay_out(b1, alice, bob, 100)
+    b2.up = False
+    pay_out(b1, alice, bob, 50)
+    b2.submit(bob, "payment", {"to": alice.chain, "to_validator": B1, "asset": EUR,
+                               "amount": "70"})
+    net.run()
+    clock.now += 1_000
+    b2.up = True
+    net.run()
+    offer = b1.submit(alice, "offer", {"sell": {"asset": USD, "amount": "100"},
+                                       "buy": {"asset": EUR, "amount": "90"},
+                                       "expires": clock.now + 60_000}).outcome.entries[0]
+    net.run()
+    take(b2, bob, offer)
+    net.run()
+    assert totals(b1, b2) == {USD: 0, EUR: 0}
+    assert b1.balance(alice, USD) == (750, 0) and b2.balance(bob, USD) == (250, 0)
+    for bank, c in ((b1, alice), (b2, bob)):
+        chain_ok(bank, c)
