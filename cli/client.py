@@ -80,6 +80,9 @@ class BankClient:
             raise BankError("the bank's offers answer is not {\"offers\": [...]}")
         return list(answer["offers"])
 
+    def flow(self, flow_id: str) -> Any:
+        return self._call("GET", f"/v1/flows/{flow_id}", auth=True)
+
     def proofs(self) -> list[Any]:
         answer = self._call("GET", "/v1/proofs", auth=True)
         if not isinstance(answer, dict) or not isinstance(answer.get("proofs"), list):

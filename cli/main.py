@@ -199,6 +199,17 @@ def redeem(ctx: click.Context, amount: str, uai: str, memo: str | None) -> None:
 
 
 @root.command()
+@click.argument("entry_id")
+@json_option
+@click.pass_context
+def flow(ctx: click.Context, entry_id: str) -> None:
+    """Show where a payment or take across banks stands: ENTRY_ID is the entry it made."""
+    state = open_session(ctx).flow(entry_id)
+    reason = f": {state['reason']}" if state.get("reason") else ""
+    emit(ctx, state, f"{state['type']} with {state['peer']}: {state['state']}{reason}")
+
+
+@root.command()
 @json_option
 @click.pass_context
 def sync(ctx: click.Context) -> None:

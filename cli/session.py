@@ -294,6 +294,14 @@ class Session:
         return self._submit("take", {"offer": offer_id, "validator": offer["validator"],
                                      "sell": offer["buy"], "buy": offer["sell"]})
 
+    def flow(self, entry_id: str) -> dict[str, Any]:
+        """Where a payment or take across banks stands (the entry that opened it)."""
+        _, _, client = self._client()
+        answer = client.flow(entry_id)
+        if not isinstance(answer, dict) or "state" not in answer:
+            raise BankError("the bank's flow answer has no state")
+        return answer
+
     def cancel(self, offer_id: str) -> Submission:
         return self._submit("cancel", {"offer": offer_id})
 

@@ -5,7 +5,8 @@ value that crossed to or from peer banks is counted.
 Value crosses a bank's edge only in entries a peer's signature completes: a credit carrying a
 peer's payment brings it in, a settle (of a payment, an offer or a take) sends or brings it. So
 for every asset: the sum over chains minus the sum of those entries' balance changes is 0. The
-audit also lists the holds still open and the flows still waiting on a peer.
+audit also checks that every open hold belongs to an open offer or a flow in progress (and every
+flow in progress still holds), and lists the flows still waiting on a peer.
 
 It reads one consistent LMDB snapshot, so it may run while the validator serves.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from tchain.errors import VerificationError
 from tchain.ledger import Ledger
 from tchain.model import SignedEntry
+from tchain.store import Reader
 from tchain.verify import ChainVerifier
 
 __all__ = ["AuditReport", "audit"]
@@ -47,6 +49,7 @@ def audit(ledger: Ledger) -> AuditReport:
     totals: dict[str, int] = defaultdict(int)
     held: dict[str, int] = defaultdict(int)
     crossed: dict[str, int] = defaultdict(int)
+    open_holds: dict[str, tuple[str, str]] = {}
     key, name = ledger.validator.public_key, ledger.validator.name
     with ledger.store.read() as r:
         after = None
@@ -76,6 +79,9 @@ def audit(ledger: Ledger) -> AuditReport:
                 for asset, balance in verifier.state.balances.items():
                     totals[asset] += balance.balance
                     held[asset] += balance.held
+                open_holds.update({h: (chain, hold.kind)
+                                   for h, hold in verifier.state.holds.items()})
+        report.problems += _check_holds(r, open_holds)
         for flow_id, flow in r.records("flows"):
             if flow["state"] in ("pending", "accepted", "awaiting_peer"):
                 report.in_flight.append(f"{flow['type']} {flow_id[:16]} {flow['state']} with "
@@ -89,6 +95,26 @@ def audit(ledger: Ledger) -> AuditReport:
             report.problems.append(f"{asset} sums to {total} over all chains, but "
                                    f"{crossed.get(asset, 0)} crossed to or from peers")
     return report
+
+
+def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]:
+    """Every open hold belongs to a flow or an offer still in progress, and the reverse."""
+    problems = []
+    flows = dict(r.records("flows"))
+    offers = dict(r.records("offers"))
+    for hold_id, (chain, kind) in sorted(open_holds.items()):
+        if kind == "offer":
+            ok = offers.get(hold_id, {}).get("state") == "open"
+        else:
+            ok = flows.get(hold_id, {}).get("state") in ("pending", "accepted")
+        if not ok:
+            problems.append(f"chain {chain}: {kind} {hold_id} holds value but no open "
+                            f"{'offer' if kind == 'offer' else 'flow'} accounts for it")
+    for flow_id, flow in flows.items():
+        if flow["type"] in ("transfer", "take") and flow["state"] in ("pending", "accepted") \
+                and flow_id not in open_holds:
+            problems.append(f"{flow['type']} {flow_id} is {flow['state']} but holds nothing")
+    return problems
 
 
 def _crosses(entry: SignedEntry, own_key: str) -> bool:

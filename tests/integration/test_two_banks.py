@@ -30,7 +30,7 @@ from tchain.proofs import verify_proof
 from tchain.store import Store
 from tchain.verify import verify_chain
 from tests.helpers import Customer, snapshot
-from validator.operator import add_regulator, deposit
+from validator.operator import add_regulator, deposit, run_audit
 from validator.peers import add_peer
 
 B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
@@ -157,6 +157,10 @@ def test_payment_to_an_unknown_payee_is_refused_by_the_peer_and_released(banks):
     r = pay(b1, dave, dave, B2, 400)  # dave's chain is not at bank 2
     assert r.status_code == 201 and r.json()["flow"]["state"] == "released"
     assert "refused" in r.json()["flow"]["reason"]
+    path = f"/v1/flows/{r.json()['flow']['id']}"
+    shown = requests.get(b1.url + path, timeout=10, headers={"Authorization":
+                         authorization_header(dave.key, "GET", path, "", b"", now_ms())})
+    assert shown.json()["state"] == "released" and "refused" in shown.json()["reason"]
     assert balance(b1, dave, USD) == (1000, 0)
     assert_chain_verifies(b1, dave)
 
@@ -366,6 +370,9 @@ def test_a_bank_that_does_not_settle_leaves_a_verifiable_proof(banks, tmp_path):
     # and holds 300 of bank3's USD that bank3 never took from quinn.
     t = totals(b1, b3)
     assert t[GBP] == -400 and t[CHEAT] == 300
+    audit = run_audit(b1.config)
+    assert audit.ok and audit.proofs == 1
+    assert any("did not settle" in line for line in audit.in_flight)
 
 
 def test_the_cli_pays_across_banks_and_trades_an_offer(banks, tmp_path):
@@ -380,6 +387,7 @@ def test_the_cli_pays_across_banks_and_trades_an_offer(banks, tmp_path):
     tchain("validator", "deposit", "--data", str(b2.data), f"sue*{B2}", "1000", EUR)
     paid = tchain("pay", f"sue*{B2}", "250", USD, wallet=ray).stdout
     assert "settled: bank2.example signed its side too" in paid
+    paid_entry = json.loads(tchain("history", "--json", wallet=ray).stdout)["entries"][-2]["id"]
     made = json.loads(tchain("offer", "create", "--sell", "100", USD, "--buy", "80", EUR,
                              "--json", wallet=ray).stdout)
     offer_id = made["entry"]
@@ -402,5 +410,11 @@ def test_the_cli_pays_across_banks_and_trades_an_offer(banks, tmp_path):
     assert "Traceback" not in gone.stderr
     history = tchain("history", wallet=ray).stdout
     assert "offer" in history and "settle" in history
+    shown = json.loads(tchain("flow", paid_entry, "--json", wallet=ray).stdout)
+    assert shown["type"] == "transfer" and shown["state"] == "settled"
+    not_a_flow = tchain("flow", offer_id, wallet=ray, check=False)
+    assert not_a_flow.returncode == 1 and "no cross-bank flow" in not_a_flow.stderr
+    for bank in (b1, b2):
+        assert run_audit(bank.config).ok, run_audit(bank.config).problems
     t = totals(b1, b2)
     assert t[USD] == 0 and t[EUR] == 0
