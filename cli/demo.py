@@ -22,8 +22,7 @@ from cli.local import LocalBank
 from cli.output import table
 from cli.session import Session
 from cli.wallet import Wallet
-from tchain.model import SignedEntry
-from tchain.proofs import verify_proof
+from tchain.proofs import unsettled, verify_proof
 from validator.audit import AuditReport
 from validator.operator import deposit, list_proofs, run_audit
 from validator.peers import add_peer
@@ -82,15 +81,6 @@ def _offer_id(session: Session, asset: str, seller: str) -> str:
     found = _until(f"an offer of {asset} at {seller}",
                    lambda: [o for o in session.offers(asset) if o["validator"] == seller])
     return str(found[0]["id"])
-
-
-def _unsettled(proofs: list[dict[str, Any]]) -> dict[str, int]:
-    """What each non-settlement proof leaves in flight: the maker's side, not yet mirrored."""
-    out: dict[str, int] = {}
-    for proof in proofs:
-        for effect in SignedEntry.from_dict(proof["settlement"]).effects:
-            out[effect.asset] = out.get(effect.asset, 0) - effect.balance
-    return out
 
 
 @click.command()
@@ -159,7 +149,7 @@ def demo(keep: bool) -> None:
         audits: list[AuditReport] = [story.do(f"{bank.name} audits every chain",
                                               lambda b=bank: run_audit(b.config))
                                      for bank in banks]
-        _report(rows, audits, _unsettled(proofs))
+        _report(rows, audits, unsettled(proofs))
         click.echo(f"\nAll {story.step} steps passed in {time.monotonic() - story.started:.1f} "
                    "s; every asset sums to zero over all banks.")
     except Exception:

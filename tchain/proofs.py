@@ -22,7 +22,8 @@ from tchain.messages import Message
 from tchain.model import OfferBody, SignedEntry, TakeBody
 from tchain.state import Hold, check_settle_evidence, closing_effects
 
-__all__ = ["ProofSummary", "equivocation_proof", "non_settlement_proof", "verify_proof"]
+__all__ = ["ProofSummary", "equivocation_proof", "non_settlement_proof", "unsettled",
+           "verify_proof"]
 
 _NON_SETTLEMENT = {"type", "reporter", "culprit", "offer", "take", "settlement", "deadline",
                    "answers", "sig"}
@@ -164,3 +165,16 @@ def verify_proof(proof: Any) -> ProofSummary:
         raise VerificationError(f"a proof is an object whose type is one of "
                                 f"{sorted(_VERIFIERS)}")
     return _VERIFIERS[proof["type"]](proof)
+
+
+def unsettled(proofs: list[dict[str, Any]]) -> dict[str, int]:
+    """What non-settlement proofs leave in flight, by asset: the maker's side of each exchange,
+    which the culprit never mirrored. Each asset's sum over all chains of all banks plus this is
+    0: a cheat moves no value out of sight, it leaves it documented."""
+    out: dict[str, int] = {}
+    for proof in proofs:
+        if proof.get("type") != "non_settlement":
+            continue
+        for effect in SignedEntry.from_dict(proof["settlement"]).effects:
+            out[effect.asset] = out.get(effect.asset, 0) - effect.balance
+    return out

@@ -26,7 +26,7 @@ from tchain.keys import SigningKey
 from tchain.ledger import now_ms
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
-from tchain.proofs import verify_proof
+from tchain.proofs import unsettled, verify_proof
 from tchain.store import Store
 from tchain.verify import verify_chain
 from tests.helpers import Customer, snapshot
@@ -49,6 +49,20 @@ def banks(tmp_path_factory):
         for a, b in ((b1, b2), (b2, b1), (b1, b3), (b3, b1)):
             add_peer(a.config, b.url)
         yield b1, b2, b3
+
+
+@pytest.fixture(autouse=True)
+def value_is_conserved(banks):
+    """After every test: each asset sums to zero over all chains of all banks, once what the
+    non-settlement proofs document is counted (only the cheating bank3 leaves any)."""
+    yield
+
+    def balanced() -> bool:
+        documented = unsettled(read(banks[0], lambda r: [p for _, p in r.records("proofs")]))
+        everything = totals(*banks)
+        return all(t + documented.get(a, 0) == 0 for a, t in everything.items())
+
+    eventually(balanced)
 
 
 def store_of(bank: LocalBank) -> Store:
