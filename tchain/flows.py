@@ -85,30 +85,32 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     body = intent.body
     if entry.kind == "payment" and entry.id in after.holds and isinstance(body, PaymentBody):
         assert body.to_validator is not None
-        deadline = now + settle_deadline_ms
-        message = enqueue(w, key, name, body.to_validator, "transfer", now, flow=entry.id,
-                          give_up=deadline + CLOCK_MARGIN_MS, hold=entry.doc, deadline=deadline,
-                          kyc_required=bool(after.params.get("kyc_recipients")))
-        w.put_record("flows", entry.id, {
-            "type": "transfer", "state": "pending", "chain": after.chain,
-            "height": entry.height, "peer": body.to_validator, "deadline": deadline,
-            "message": message, "reason": None, "receipt": None})
-        return [message]
+        return [_start_held_flow(key, name, w, "transfer", body.to_validator, entry, after,
+                                 now + settle_deadline_ms, now, extra={}, hold=entry.doc,
+                                 kyc_required=bool(after.params.get("kyc_recipients")))]
     if entry.kind == "take" and isinstance(body, TakeBody):
-        deadline = now + settle_deadline_ms
-        message = enqueue(w, key, name, body.validator, "take", now, flow=entry.id,
-                          give_up=deadline + CLOCK_MARGIN_MS, take=entry.doc, deadline=deadline)
-        w.put_record("flows", entry.id, {
-            "type": "take", "state": "pending", "chain": after.chain, "height": entry.height,
-            "peer": body.validator, "deadline": deadline, "message": message, "reason": None,
-            "offer": body.offer, "receipt": None})
-        return [message]
+        return [_start_held_flow(key, name, w, "take", body.validator, entry, after,
+                                 now + settle_deadline_ms, now, extra={"offer": body.offer},
+                                 take=entry.doc)]
     if entry.kind == "offer" and isinstance(body, OfferBody):
         w.put_record("offers", entry.id, offer_record(name, entry))
         return broadcast(w, key, name, "offer", now, give_up=body.expires, offer=entry.doc)
     if entry.kind == "cancel":
         return close_offer(key, name, w, entry, now)
     return []
+
+
+def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: str, peer: str,
+                     entry: SignedEntry, after: ChainState, deadline: int, now: int, *,
+                     extra: dict[str, Any], **fields: Any) -> str:
+    """Queue the message that asks ``peer`` to do its side of a hold, and record the flow."""
+    message = enqueue(w, key, name, peer, type_, now, flow=entry.id,
+                      give_up=deadline + CLOCK_MARGIN_MS, deadline=deadline, **fields)
+    w.put_record("flows", entry.id, {
+        "type": type_, "state": "pending", "chain": after.chain, "height": entry.height,
+        "peer": peer, "deadline": deadline, "message": message, "reason": None,
+        "receipt": None, **extra})
+    return message
 
 
 def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now: int

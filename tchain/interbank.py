@@ -326,24 +326,30 @@ class Interbank:
         return [mid for _, mid in sorted(items)]
 
     def tick(self) -> list[str]:
-        """Apply every deadline that has passed; return a line for each thing done."""
+        """Apply every deadline that has passed; return a line for each thing done.
+
+        A read transaction finds what is due first: the sender ticks every 200 ms, and an idle
+        bank must not take the write lock from its workers that often.
+        """
         now = self.ledger.clock()
+        with self.ledger.store.read() as r:
+            if not self._due_work(r, now):
+                return []
 
         def work(w: Writer) -> list[str]:
             done: list[str] = []
             for flow_id, flow in w.records("flows"):
-                done += self._expire_flow(w, flow_id, flow, now)
+                if _flow_expired(flow, now):
+                    done.append(self._expire_flow(w, flow_id, flow, now))
             for offer_id, record in w.records("offers"):
-                if record["validator"] == self.v.name and record["state"] == "open" and \
-                        now >= record["expires"]:
+                if self._own_offer_expired(record, now):
                     offer = SignedEntry.from_dict(record["offer"])
                     chain = self._state(w, offer.chain)
                     entry = self._commit(w, release_hold(self.v, chain, offer, now))
                     close_offer(self.v.key, self.v.name, w, entry, now)
                     done.append(f"offer {offer_id} expired and released")
             for message_id, item in w.records("outbox"):
-                if item["give_up"] is not None and now > item["give_up"] + CLOCK_MARGIN_MS \
-                        and item["flow"] is None:
+                if _abandoned(item, now):
                     w.delete_record("outbox", message_id)
                     done.append(f"gave up on {item['message']['message']['type']} to "
                                 f"{item['peer']}")
@@ -351,23 +357,27 @@ class Interbank:
 
         return self.ledger.store.write(work)
 
-    def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any], now: int
-                     ) -> list[str]:
-        if flow["type"] in ("transfer", "take") and flow["state"] == "pending" and \
-                now > flow["deadline"] + CLOCK_MARGIN_MS:
+    def _due_work(self, r: Reader, now: int) -> bool:
+        return any(_flow_expired(f, now) for _, f in r.records("flows")) or \
+            any(self._own_offer_expired(o, now) for _, o in r.records("offers")) or \
+            any(_abandoned(i, now) for _, i in r.records("outbox"))
+
+    def _own_offer_expired(self, record: dict[str, Any], now: int) -> bool:
+        return bool(record["validator"] == self.v.name and record["state"] == "open"
+                    and now >= record["expires"])
+
+    def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any], now: int) -> str:
+        if flow["type"] in ("transfer", "take"):
             self._release(w, flow_id, flow, now,
                           f"{flow['peer']} did not answer by the deadline {flow['deadline']}")
-            return [f"{flow['type']} {flow_id} released: {flow['peer']} did not answer"]
-        if flow["type"] == "exchange" and flow["state"] == "awaiting_peer" and \
-                now > flow["deadline"]:
-            proof = self._non_settlement(w, flow)
-            flow.update(state="defaulted", proof=proof,
-                        reason=f"{flow['peer']} did not settle by {flow['deadline']}")
-            w.put_record("flows", flow_id, flow)
-            if flow["message"] is not None:
-                w.delete_record("outbox", flow["message"])
-            return [f"exchange {flow_id}: {flow['peer']} did not settle; proof {proof}"]
-        return []
+            return f"{flow['type']} {flow_id} released: {flow['peer']} did not answer"
+        proof = self._non_settlement(w, flow)
+        flow.update(state="defaulted", proof=proof,
+                    reason=f"{flow['peer']} did not settle by {flow['deadline']}")
+        w.put_record("flows", flow_id, flow)
+        if flow["message"] is not None:
+            w.delete_record("outbox", flow["message"])
+        return f"exchange {flow_id}: {flow['peer']} did not settle; proof {proof}"
 
     def _non_settlement(self, w: Writer, flow: dict[str, Any]) -> str:
         record = w.record("offers", flow["offer"])
@@ -400,6 +410,20 @@ class Interbank:
     def flow(self, flow_id: str) -> dict[str, Any] | None:
         with self.ledger.store.read() as r:
             return r.record("flows", flow_id)
+
+
+def _flow_expired(flow: dict[str, Any], now: int) -> bool:
+    """A hold whose peer never answered (released after the clock margin), or an exchange the
+    peer did not settle by its deadline."""
+    if flow["type"] in ("transfer", "take"):
+        return bool(flow["state"] == "pending" and now > flow["deadline"] + CLOCK_MARGIN_MS)
+    return bool(flow["state"] == "awaiting_peer" and now > flow["deadline"])
+
+
+def _abandoned(item: dict[str, Any], now: int) -> bool:
+    """A message of no flow (an offer's news) past the time it is worth sending."""
+    return bool(item["flow"] is None and item["give_up"] is not None
+                and now > item["give_up"] + CLOCK_MARGIN_MS)
 
 
 _HANDLERS = {

@@ -151,7 +151,7 @@ class Ledger:
                 raise NotFoundError(f"chain {intent.chain} is not registered at "
                                     f"{self.validator.name}", code="unknown_chain")
             outcome = decide(self.validator, intent, chain, self._counterparty(w, intent), now,
-                             peers=peer_names(w), offer=self._offer_for(w, intent))
+                             peers=self._peers_for(w, intent), offer=self._offer_for(w, intent))
             self._check_new_owner(w, intent)
         except TChainError as e:
             return Submitted(None, e)
@@ -160,6 +160,14 @@ class Ledger:
                                outcome.entries[0], outcome.states[0], now,
                                self.settle_deadline_ms)
         return Submitted(outcome, None, tuple(messages))
+
+    def _peers_for(self, r: Reader, intent: SignedIntent) -> frozenset[str]:
+        """The pinned peers, read only for an intent that reaches beyond this bank (the
+        co-signing path of an intra-bank payment does not touch the peers database)."""
+        body = intent.body
+        crosses = isinstance(body, TakeBody) or (
+            isinstance(body, PaymentBody) and body.to_validator not in (None, self.validator.name))
+        return peer_names(r) if crosses else frozenset()
 
     def _offer_for(self, r: Reader, intent: SignedIntent) -> SignedEntry | None:
         """For a take: the offer it names, as spread by its bank and checked against its key."""

@@ -99,13 +99,17 @@ def closed_hold(entry: SignedEntry) -> str | None:
     A cancel names the offer; a release carries the holding entry; a settle carries the peer's
     entry that completes the flow (see :func:`settled_by`).
     """
+    return _closed_hold(entry, _evidence(entry) if entry.kind == "settle" else None)
+
+
+def _closed_hold(entry: SignedEntry, peer: SignedEntry | None) -> str | None:
     if entry.kind == "cancel":
         assert entry.intent is not None and isinstance(entry.intent.body, CancelBody)
         return entry.intent.body.offer
     if entry.kind == "release":
         return _evidence(entry).id
-    if entry.kind == "settle":
-        return settled_by(_evidence(entry))
+    if peer is not None:
+        return settled_by(peer)
     return None
 
 
@@ -213,7 +217,8 @@ class ChainState:
                 effects than the hold calls for.
         """
         holds = self.holds
-        closes = closed_hold(entry)
+        peer = _evidence(entry) if entry.kind == "settle" else None  # parsed once
+        closes = _closed_hold(entry, peer)
         if closes is not None:
             hold = holds.get(closes)
             if hold is None:
@@ -223,8 +228,8 @@ class ChainState:
             if entry.effects != want:
                 raise VerificationError(f"entry {entry.height} ({entry.kind}) must have effects "
                                         f"{[e.to_dict() for e in want]}")
-            if entry.kind == "settle":
-                check_settle_evidence(hold, _evidence(entry))
+            if peer is not None:
+                check_settle_evidence(hold, peer)
             elif entry.kind == "cancel" and hold.kind != "offer":
                 raise VerificationError(f"entry {entry.height}: a cancel closes offers only")
             holds = {k: v for k, v in holds.items() if k != closes}

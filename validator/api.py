@@ -87,13 +87,13 @@ def submit() -> Response:
         return _entries(entries, status=201)
     bank.sender.deliver_all(result.messages)
     first = result.outcome.entries[0]
-    flow = bank.interbank.flow(first.id)
-    if flow is None:  # an offer or cancel: done here; the peers hear of it through the outbox
-        return _entries(entries, status=201)
-    status = 202 if flow["state"] in ("pending", "accepted") else 201
     with bank.ledger.store.read() as r:
+        flow = r.record("flows", first.id)
+        if flow is None:  # an offer or cancel: done here; the peers hear through the outbox
+            return _entries(entries, status=201)
         entries += [raw for h in (flow.get("settled_height"), flow.get("released_height"))
                     if h is not None and (raw := r.entry(flow["chain"], h)) is not None]
+    status = 202 if flow["state"] in ("pending", "accepted") else 201
     summary = canonical({"id": first.id, "state": flow["state"], "peer": flow["peer"],
                          "deadline": flow["deadline"], "reason": flow["reason"]})
     return Response(b'{"entries":[' + b",".join(entries) + b'],"flow":' + summary + b"}",
