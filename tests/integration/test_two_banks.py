@@ -10,9 +10,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
-from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,15 +18,25 @@ import requests
 from cli.local import LocalBank
 from tchain.auth import authorization_header
 from tchain.encoding import canonical
-from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.ledger import now_ms
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.proofs import unsettled, verify_proof
-from tchain.store import Store
-from tchain.verify import verify_chain
+from tests import realbanks
 from tests.helpers import Customer, snapshot
+from tests.realbanks import (
+    assert_chain_verifies,
+    balance,
+    eventually,
+    post_message,
+    read,
+    register,
+    snapshot_from,
+    store_of,
+    submit,
+    totals,
+)
 from validator.operator import add_regulator, deposit, run_audit
 from validator.peers import add_peer
 
@@ -51,6 +58,10 @@ def banks(tmp_path_factory):
         yield b1, b2, b3
 
 
+def pay(bank, payer, payee, to_bank, amount, asset=USD):
+    return realbanks.pay(bank, payer, payee, to_bank, amount, asset)
+
+
 @pytest.fixture(autouse=True)
 def value_is_conserved(banks):
     """After every test: each asset sums to zero over all chains of all banks, once what the
@@ -63,86 +74,6 @@ def value_is_conserved(banks):
         return all(t + documented.get(a, 0) == 0 for a, t in everything.items())
 
     eventually(balanced)
-
-
-def store_of(bank: LocalBank) -> Store:
-    return Store(bank.config.ledger_path)
-
-
-def read(bank: LocalBank, fn: Callable[[Any], Any]) -> Any:
-    store = store_of(bank)
-    try:
-        with store.read() as r:
-            return fn(r)
-    finally:
-        store.close()
-
-
-def totals(*banks: LocalBank) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for bank in banks:
-        def add(r: Any) -> None:
-            for chain in r.chain_ids(None, 10**6):
-                for asset, b in r.state(chain).balances.items():
-                    out[asset] += b.balance
-        read(bank, add)
-    return dict(out)
-
-
-def balance(bank: LocalBank, c: Customer, asset: str) -> tuple[int, int]:
-    state = read(bank, lambda r: r.state(c.chain))
-    b = state.balances.get(asset)
-    return (0, 0) if b is None else (b.balance, b.held)
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        else:
-            if result is None or result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"still {result!r} after {timeout} s")
-        time.sleep(0.1)
-
-
-def register(bank: LocalBank, name: str) -> Customer:
-    c = Customer(name)
-    r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
-        c.key, name, now_ms(), kyc_record={"legal_name": name})))
-    assert r.status_code == 201, r.text
-    c.chain = SignedEntry.from_dict(r.json()).id
-    return c
-
-
-def submit(bank: LocalBank, c: Customer, type_: str, body: dict[str, Any]) -> requests.Response:
-    doc = sign_intent(c.key, type_, c.chain, c.seq + 1, now_ms(), body)
-    r = requests.post(bank.url + "/v1/intents", data=canonical(doc), timeout=30)
-    if r.status_code in (201, 202):
-        c.seq += 1
-    return r
-
-
-def pay(bank, payer, payee, to_bank, amount, asset=USD):
-    return submit(bank, payer, "payment", {"to": payee.chain, "to_validator": to_bank,
-                                           "asset": asset, "amount": str(amount)})
-
-
-def assert_chain_verifies(bank: LocalBank, c: Customer) -> None:
-    entries = read(bank, lambda r: r.entries(c.chain, 0, 10**6))
-    verify_chain(entries, bank.config.signing_key().public_key, bank.name, c.chain)
-
-
-def post_message(to: LocalBank, key: SigningKey, doc: dict[str, Any]) -> requests.Response:
-    body = canonical(doc)
-    path = "/v1/peer/messages"
-    return requests.post(to.url + path, data=body, timeout=10, headers={
-        "Authorization": authorization_header(key, "POST", path, "", body, now_ms())})
 
 
 def test_cross_bank_payment_is_signed_by_both_banks(banks):
@@ -206,11 +137,6 @@ def test_peer_down_during_a_payment_then_back_completes_once(banks):
     assert read(b2, lambda r: snapshot_from(r)) == before
     assert balance(b2, frank, USD) == (1200, 0)
     assert totals(b1, b2)[USD] == 0
-
-
-def snapshot_from(r: Any) -> dict[str, Any]:
-    return {c: (r.state(c).to_dict(), tuple(r.entries(c, 0, 10**6)))
-            for c in r.chain_ids(None, 10**6)}
 
 
 def test_an_unpinned_bank_gets_403_and_changes_nothing(banks, tmp_path):
