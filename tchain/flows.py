@@ -4,7 +4,8 @@ or advances a flow.
 Every message to a peer goes into the ``outbox`` database in the same write transaction as the
 ledger change that caused it (DESIGN.md, Storage: atomic), so a crash can lose neither the hold
 nor the message that will settle or release it. A sender delivers it later, outside any write
-transaction, and retries with backoff until it is answered or its flow's deadline passes.
+transaction, and retries with backoff until it is answered: a flow's message is never given up
+(the peer's answer decides the flow), news of an offer is dropped once it is stale.
 
 Flow records (database ``flows``, keyed by the id of the entry that opened the hold):
 
@@ -27,7 +28,7 @@ from tchain.store import Reader, Writer
 __all__ = ["CLOCK_MARGIN_MS", "backoff_ms", "broadcast", "close_offer", "enqueue", "offer_record",
            "peer_names", "reschedule", "start_flows"]
 
-CLOCK_MARGIN_MS = 2_000  # how far apart two banks' clocks may be: the release waits this long
+CLOCK_MARGIN_MS = 2_000  # how far apart two banks' clocks may be: news is dropped this late
 _FIRST_RETRY_MS = 250
 _MAX_RETRY_MS = 30_000
 
@@ -105,7 +106,7 @@ def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: str, peer: st
                      extra: dict[str, Any], **fields: Any) -> str:
     """Queue the message that asks ``peer`` to do its side of a hold, and record the flow."""
     message = enqueue(w, key, name, peer, type_, now, flow=entry.id,
-                      give_up=deadline + CLOCK_MARGIN_MS, deadline=deadline, **fields)
+                      give_up=None, deadline=deadline, **fields)
     w.put_record("flows", entry.id, {
         "type": type_, "state": "pending", "chain": after.chain, "height": entry.height,
         "peer": peer, "deadline": deadline, "message": message, "reason": None,

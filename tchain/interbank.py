@@ -8,9 +8,14 @@ and its peer endpoint do that around them):
   gets the same bytes back and changes nothing the second time.
 - :meth:`Interbank.apply_answer`: the peer's signed answer to a message of our outbox: settle
   or release the hold the message is about, and drop the message from the outbox.
-- :meth:`Interbank.tick`: the clock's part: release transfers and takes whose peer never
-  answered, close expired offers, and record a non-settlement proof when a peer has not settled
-  an exchange by its deadline.
+- :meth:`Interbank.tick`: the clock's part: close expired offers, and record a
+  non-settlement proof when a peer has not settled an exchange by its deadline.
+
+A hold waiting on a peer (a transfer or a take) is never released on our clock alone: the peer
+may have done its side just before the deadline with every answer lost since. The message is
+re-sent until the peer answers, and the peer's first answer to a message is final (kept in its
+inbox): done before the deadline, or refused (``expired``) after it. So both ledgers agree once
+the network heals; a peer that never comes back leaves the hold open and visible in the audit.
 
 The winner among takes racing for one offer is the first take this bank commits: writes are
 serialised by LMDB, the first settles the offer and closes it, every later one is refused with
@@ -183,7 +188,7 @@ class Interbank:
         settlement = self._commit(w, settle_hold(self.v, maker, take, now))
         deadline = now + self.ledger.settle_deadline_ms
         message = enqueue(w, self.v.key, self.v.name, m.sender, "settle", now, flow=take.id,
-                          give_up=deadline, settlement=settlement.doc)
+                          give_up=None, settlement=settlement.doc)
         w.put_record("flows", take.id, {
             "type": "exchange", "state": "awaiting_peer", "chain": maker.chain,
             "height": settlement.height, "peer": m.sender, "deadline": deadline,
@@ -282,9 +287,13 @@ class Interbank:
             receipt = self._peer_entry(answer, "settlement", peer_key)
             if closed_hold(receipt) != item["flow"]:
                 raise ForbiddenError("the peer's settlement settles another take")
+            late = flow["state"] == "defaulted"
+            if late:  # settled after its deadline: the proof no longer shows value missing
+                w.delete_record("proofs", flow["proof"])
+                flow.update(proof=None, reason=f"{request.to} settled after the deadline")
             flow.update(state="settled", receipt=receipt.doc)
             w.put_record("flows", item["flow"], flow)
-            return "settled"
+            return "settled late" if late else "settled"
         raise EncodingError(f"a {answer.type} does not answer a {request.type}")
 
     def _finish(self, w: Writer, flow_id: str, flow: dict[str, Any], peer_entry: SignedEntry,
@@ -367,16 +376,12 @@ class Interbank:
                     and now >= record["expires"])
 
     def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any], now: int) -> str:
-        if flow["type"] in ("transfer", "take"):
-            self._release(w, flow_id, flow, now,
-                          f"{flow['peer']} did not answer by the deadline {flow['deadline']}")
-            return f"{flow['type']} {flow_id} released: {flow['peer']} did not answer"
+        """An exchange the peer did not settle by its deadline: record the proof. The settle
+        message stays in the outbox: a peer that settles late still completes the exchange."""
         proof = self._non_settlement(w, flow)
         flow.update(state="defaulted", proof=proof,
                     reason=f"{flow['peer']} did not settle by {flow['deadline']}")
         w.put_record("flows", flow_id, flow)
-        if flow["message"] is not None:
-            w.delete_record("outbox", flow["message"])
         return f"exchange {flow_id}: {flow['peer']} did not settle; proof {proof}"
 
     def _non_settlement(self, w: Writer, flow: dict[str, Any]) -> str:
@@ -413,11 +418,10 @@ class Interbank:
 
 
 def _flow_expired(flow: dict[str, Any], now: int) -> bool:
-    """A hold whose peer never answered (released after the clock margin), or an exchange the
-    peer did not settle by its deadline."""
-    if flow["type"] in ("transfer", "take"):
-        return bool(flow["state"] == "pending" and now > flow["deadline"] + CLOCK_MARGIN_MS)
-    return bool(flow["state"] == "awaiting_peer" and now > flow["deadline"])
+    """An exchange the peer did not settle by its deadline (holds waiting on a peer never
+    expire here: see the module docstring)."""
+    return bool(flow["type"] == "exchange" and flow["state"] == "awaiting_peer"
+                and now > flow["deadline"])
 
 
 def _abandoned(item: dict[str, Any], now: int) -> bool:

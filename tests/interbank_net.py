@@ -29,6 +29,7 @@ class NetBank:
                                               kyc_record={"legal_name": name}))
         self.interbank = Interbank(self.ledger, fault=fault)
         self.up = True
+        self.loses_replies = False  # applies messages it is sent, but its answers are lost
 
     def join(self, name: str) -> Customer:
         c = Customer(name)
@@ -84,6 +85,9 @@ class Net:
             answer = peer.interbank.receive(item["message"], sender.key.public_key)
         except TChainError as e:
             sender.interbank.delivery_failed(message_id, e.message)
+            return None
+        if peer.loses_replies:
+            sender.interbank.delivery_failed(message_id, "the reply was lost")
             return None
         self.delivered.append((message_id, answer))
         return sender.interbank.apply_answer(message_id, parse(answer))
