@@ -35,25 +35,32 @@ class LocalBank:
     """A validator initialised in ``data`` and served on 127.0.0.1.
 
     Use as a context manager; ``start()`` and ``stop()`` may be called again to restart it.
+    With ``public_url`` the bank's config (what its well-known tells peers) names that URL, a
+    fault proxy in the tests, while it listens on a port of its own (``url``); ``extra_args``
+    go to ``tchain validator serve``.
     """
 
     def __init__(self, data: Path, name: str, *, workers: int = 2,
                  assets: tuple[str, ...] = ("USD",), log: Path | None = None,
-                 settle_deadline: float | None = None, fault: str | None = None) -> None:
+                 settle_deadline: float | None = None, fault: str | None = None,
+                 public_url: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.data = data
         self.name = name
         self.workers = workers
         self.settle_deadline = settle_deadline
         self.fault = fault
+        self.extra_args = extra_args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or data.parent / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         if not (data / "config.json").exists():
-            init_bank(data, name=name, url=self.url, assets=assets)
+            init_bank(data, name=name, url=public_url or self.url, assets=assets)
         self.config = BankConfig.load(data)
-        self.url = self.config.url
-        self.port = self.config.port
+        if public_url is None:
+            self.url = self.config.url
+            self.port = self.config.port
+        # else: it listens on self.url while peers reach it at its public URL (a proxy).
 
     def start(self, timeout: float = 20.0) -> LocalBank:
         with open(self.log, "ab") as log:
@@ -83,7 +90,7 @@ class LocalBank:
             args += ["--settle-deadline", str(self.settle_deadline)]
         if self.fault is not None:
             args += ["--fault", self.fault]
-        return args
+        return [*args, *self.extra_args]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the server and all its workers (SIGKILL if they linger)."""
