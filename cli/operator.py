@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.options import json_option
+from cli.options import ByteSize, json_option
 from cli.output import emit, table
 from tchain.interbank import FAULTS
 from tchain.proofs import verify_proof
@@ -57,12 +57,17 @@ def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str,
 @click.option("--settle-deadline", default=30.0, show_default=True,
               type=click.FloatRange(0.5, 86_400),
               help="Seconds a peer bank has to do its side of a payment or an exchange.")
+@click.option("--max-store-size", type=ByteSize(),
+              help="Never grow the LMDB store past this size (bytes, or 512K, 64M, 2G); "
+                   "writes past it get 503 storage_full while reads go on [default: until "
+                   "the disk is full].")
 @click.option("--fault", type=click.Choice(sorted(FAULTS)),
               help="FOR DEMONSTRATIONS AND TESTS ONLY: make this bank cheat. skip-settle "
                    "accepts takes of peers' offers and never settles them, so the peer "
                    "records a non-settlement proof.")
 def serve(data: Path, host: str, port: int | None, workers: int, timeout: int,
-          access_log: bool, settle_deadline: float, fault: str | None) -> None:
+          access_log: bool, settle_deadline: float, max_store_size: int | None,
+          fault: str | None) -> None:
     """Serve the bank's API under gunicorn until stopped (SIGTERM or Ctrl-C), with the
     outbox sender beside it."""
     from validator.server import serve as run
@@ -74,7 +79,10 @@ def serve(data: Path, host: str, port: int | None, workers: int, timeout: int,
         click.echo(f"WARNING: --fault {fault}: {config.name} will cheat on purpose. This is for "
                    "demonstrations and tests; never run a real bank with it.", err=True)
     run(str(data), host=host, port=port, workers=workers, timeout=timeout,
-        access_log=access_log, app_config={"SETTLE_DEADLINE": settle_deadline, "FAULT": fault})
+        access_log=access_log, app_config={
+            "SETTLE_DEADLINE": settle_deadline, "FAULT": fault,
+            "STORE_OPTIONS": {} if max_store_size is None else {
+                "max_map_size": max_store_size}})
 
 
 @validator.command("deposit")

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["json_option", "passphrase"]
+__all__ = ["ByteSize", "json_option", "passphrase"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -20,6 +20,27 @@ def json_option(f: F) -> F:
             ctx.ensure_object(dict)["json"] = True
     return click.option("--json", "as_json", is_flag=True, expose_value=False,
                         callback=set_json, help="Print JSON for scripts.")(f)
+
+
+class ByteSize(click.ParamType):
+    """A size in bytes: ``1048576``, ``512K``, ``64M``, ``2G`` (powers of 1024), at least 64K."""
+
+    name = "size"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    MINIMUM = 64 << 10
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B")
+        number, unit = text.rstrip("KMGT"), text[len(text.rstrip("KMGT")):]
+        if not number.isdigit() or unit not in self._UNITS:
+            self.fail(f"{value!r} is not a size like 1048576, 512K, 64M or 2G", param, ctx)
+        size = int(number) * self._UNITS[unit]
+        if size < self.MINIMUM:
+            self.fail(f"{value!r} is smaller than the 64K a store needs", param, ctx)
+        return size
 
 
 def passphrase(confirm: bool = False) -> str:

@@ -55,7 +55,7 @@ _DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta", "pe
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
-DEFAULT_MAP_SIZE = 64 << 20
+DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
 
 
 def _c(chain_id: str) -> bytes:
@@ -241,9 +241,16 @@ class Store:
             return self._env
         # A new process (after fork) must open its own environment, never reuse the parent's.
         self.path.mkdir(parents=True, exist_ok=True)
+        # An existing environment keeps the map size it has grown to (0 adopts it): opening it
+        # from an operator's command must neither shrink nor grow it.
+        exists = (self.path / "data.mdb").exists()
+        initial = self.map_size if self.max_map_size is None else min(self.map_size,
+                                                                      self.max_map_size)
         try:
-            env = lmdb.open(str(self.path), map_size=self.map_size, max_dbs=len(_DBS) + 4,
-                            sync=True, metasync=True, lock=True, subdir=True, max_readers=256)
+            env = lmdb.open(str(self.path), map_size=0 if exists else initial,
+                            max_dbs=len(_DBS) + 4,
+                            sync=True, metasync=True, lock=True, subdir=True,
+                            max_readers=256)
             self._dbs = {name: env.open_db(name.encode("ascii")) for name in _DBS}
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {self.path}: {e}") from e

@@ -81,13 +81,13 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # quiet: the campaign counts faults itself
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._relay()
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._relay()
 
         def _relay(self) -> None:

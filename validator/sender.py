@@ -110,7 +110,7 @@ def run_sender(data: str, app_config: dict[str, Any]) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="[%(asctime)s] [sender] [%(levelname)s] %(message)s")
     bank = Bank(BankConfig.load(data), settle_deadline=app_config.get("SETTLE_DEADLINE"),
-                fault=app_config.get("FAULT"))
+                fault=app_config.get("FAULT"), **app_config.get("STORE_OPTIONS", {}))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -23,8 +23,15 @@ from tchain.model import SignedEntry
 from tests.campaign import report, scale
 from tests.fault_proxy import FaultProxy
 from tests.helpers import Customer
-from tests.realbanks import (assert_every_chain_sound, eventually, pay, read, register, submit,
-                             totals)
+from tests.realbanks import (
+    assert_every_chain_sound,
+    eventually,
+    pay,
+    read,
+    register,
+    submit,
+    totals,
+)
 from validator.operator import deposit, run_audit
 from validator.peers import add_peer
 

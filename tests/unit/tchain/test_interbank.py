@@ -432,3 +432,47 @@ def _apply_step(step, b1, b2, net, people, offers, clock) -> None:
         net.run(rounds=2)
     elif kind == "deliver":
         net.run(rounds=3)
+
+
+class SkewedClock(Clock):
+    """Another bank's clock: the shared clock plus a fixed skew."""
+
+    def __init__(self, base: Clock, skew_ms: int) -> None:
+        super().__init__(base.now)
+        self.base, self.skew_ms = base, skew_ms
+
+    def __call__(self) -> int:
+        return self.base.now + self.skew_ms
+
+
+@pytest.mark.parametrize("skew_ms", [-25_000, -1_500, 1_500, 25_000])
+def test_bank_clock_skew_within_or_beyond_the_margin_never_loses_value(tmp_path, skew_ms):
+    """Bank 2's clock off by less or more than the 2 s margin and the 10 s deadline: a payment
+    and an exchange end settled or released on both ledgers alike, never half done."""
+    clock = Clock()
+    b1 = NetBank(tmp_path / "b1", B1, clock)
+    b2 = NetBank(tmp_path / "b2", B2, SkewedClock(clock, skew_ms))
+    pin(b1, b2)
+    net = Net(b1, b2)
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b2.deposit(bob, 2000, "EUR")
+    payment = pay_out(b1, alice, bob, 300).outcome.entries[0]
+    offer = b1.submit(alice, "offer", {
+        "sell": {"asset": USD, "amount": "100"}, "buy": {"asset": EUR, "amount": "90"},
+        "expires": clock.now + 60_000}).outcome.entries[0]
+    net.run()
+    take(b2, bob, offer)
+    for _ in range(4):
+        clock.now += 6_000
+        net.run()
+    clock.now += 60_000  # and the offer expires, if no take won it
+    net.run()
+    assert totals(b1, b2) == {USD: 0, EUR: 0}
+    state = b1.interbank.flow(payment.id)["state"]
+    assert state in ("settled", "released")
+    assert b2.balance(bob, USD)[0] == (300 if state == "settled" else 0) + \
+        (100 if b1.balance(alice, EUR)[0] == 90 else 0)
+    for bank, c in ((b1, alice), (b2, bob)):
+        assert all(bank.balance(c, a)[1] == 0 for a in (USD, EUR))
+        chain_ok(bank, c)
