@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
@@ -26,7 +26,8 @@ class ByteSize(click.ParamType):
     """A size in bytes: ``1048576``, ``512K``, ``64M``, ``2G`` (powers of 1024), at least 64K."""
 
     name = "size"
-    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    _UNITS: ClassVar[dict[str, int]] = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30,
+                                        "T": 1 << 40}
     MINIMUM = 64 << 10
 
     def convert(self, value: Any, param: click.Parameter | None,
