@@ -13,6 +13,7 @@ from tchain.proofs import verify_proof
 from validator.config import BankConfig, init_bank
 from validator.operator import add_regulator, deposit, list_proofs, run_audit
 from validator.peers import add_peer
+from validator.ratelimit import DEFAULT_BURST, DEFAULT_RATE
 
 __all__ = ["validator"]
 
@@ -61,13 +62,19 @@ def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str,
               help="Never grow the LMDB store past this size (bytes, or 512K, 64M, 2G); "
                    "writes past it get 503 storage_full while reads go on [default: until "
                    "the disk is full].")
+@click.option("--rate-limit", default=DEFAULT_RATE, show_default=True,
+              type=click.FloatRange(0, 1e6),
+              help="Requests per second each customer key may make (shared by all workers); "
+                   "0 for no limit.")
+@click.option("--rate-burst", default=DEFAULT_BURST, show_default=True,
+              type=click.IntRange(1, 10**6), help="Requests a key may make at once.")
 @click.option("--fault", type=click.Choice(sorted(FAULTS)),
               help="FOR DEMONSTRATIONS AND TESTS ONLY: make this bank cheat. skip-settle "
                    "accepts takes of peers' offers and never settles them, so the peer "
                    "records a non-settlement proof.")
 def serve(data: Path, host: str, port: int | None, workers: int, timeout: int,
           access_log: bool, settle_deadline: float, max_store_size: int | None,
-          fault: str | None) -> None:
+          rate_limit: float, rate_burst: int, fault: str | None) -> None:
     """Serve the bank's API under gunicorn until stopped (SIGTERM or Ctrl-C), with the
     outbox sender beside it."""
     from validator.server import serve as run
@@ -80,7 +87,8 @@ def serve(data: Path, host: str, port: int | None, workers: int, timeout: int,
                    "demonstrations and tests; never run a real bank with it.", err=True)
     run(str(data), host=host, port=port, workers=workers, timeout=timeout,
         access_log=access_log, app_config={
-            "SETTLE_DEADLINE": settle_deadline, "FAULT": fault,
+            "SETTLE_DEADLINE": settle_deadline, "FAULT": fault, "RATE_LIMIT": rate_limit,
+            "RATE_BURST": rate_burst,
             "STORE_OPTIONS": {} if max_store_size is None else {
                 "max_map_size": max_store_size}})
 

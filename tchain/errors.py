@@ -14,6 +14,7 @@ __all__ = [
     "EncodingError",
     "ForbiddenError",
     "NotFoundError",
+    "RateLimitedError",
     "RuleError",
     "SignatureError",
     "StoreError",
@@ -90,6 +91,13 @@ class ForbiddenError(TChainError):
 
     code = "forbidden"
     status = 403
+
+
+class RateLimitedError(TChainError):
+    """Too many requests from one key; ``retry_after_ms`` says when the next may come."""
+
+    code = "rate_limited"
+    status = 429
 
 
 class VerificationError(TChainError):

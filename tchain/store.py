@@ -47,7 +47,7 @@ from tchain.encoding import canonical
 from tchain.errors import StoreError, StoreFullError
 from tchain.state import ChainState
 
-__all__ = ["Reader", "Store", "Writer"]
+__all__ = ["RateBuckets", "Reader", "Store", "Writer"]
 
 T = TypeVar("T")
 _DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta", "peers",
@@ -326,3 +326,61 @@ class Store:
             if self._env is not None and self._pid == os.getpid():
                 self._env.close()
             self._env = None
+
+
+_BUCKET = struct.Struct(">dQ")  # tokens left, time of the last update (ms)
+
+
+class RateBuckets:
+    """Token buckets per key, shared by every process of a bank (all its gunicorn workers).
+
+    A separate, small LMDB environment with sync off: a bucket is not money, losing the last
+    seconds of it in a crash costs nothing, and a rate check must not wait for a disk flush or
+    for the ledger's write lock. When the map fills (many distinct keys), the buckets are
+    forgotten and start full again.
+    """
+
+    MAP_SIZE = 8 << 20
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._env: lmdb.Environment | None = None
+        self._pid = -1
+
+    def _open(self) -> lmdb.Environment:
+        if self._env is None or self._pid != os.getpid():
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._env = lmdb.open(str(self.path), map_size=self.MAP_SIZE, sync=False,
+                                  metasync=False, subdir=True, max_dbs=0)
+            self._pid = os.getpid()
+        return self._env
+
+    def take(self, key: str, now_ms: int, rate: float, burst: float) -> int:
+        """Take one token from ``key``'s bucket (refilled at ``rate`` per second up to
+        ``burst``). Returns 0 if taken, else the milliseconds until one will be there."""
+        env = self._open()
+        k = key.encode("utf-8")[:500]
+        try:
+            with env.begin(write=True) as txn:
+                return self._take(txn, k, now_ms, rate, burst)
+        except lmdb.MapFullError:
+            with env.begin(write=True) as txn:
+                txn.drop(env.open_db(), delete=False)
+            with env.begin(write=True) as txn:
+                return self._take(txn, k, now_ms, rate, burst)
+
+    @staticmethod
+    def _take(txn: lmdb.Transaction, k: bytes, now_ms: int, rate: float, burst: float) -> int:
+        raw = txn.get(k)
+        tokens, last = (burst, now_ms) if raw is None else _BUCKET.unpack(raw)
+        tokens = min(burst, tokens + max(0, now_ms - last) * rate / 1000)
+        if tokens < 1:
+            txn.put(k, _BUCKET.pack(tokens, now_ms))
+            return max(1, int((1 - tokens) * 1000 / rate))
+        txn.put(k, _BUCKET.pack(tokens - 1, now_ms))
+        return 0
+
+    def close(self) -> None:
+        if self._env is not None and self._pid == os.getpid():
+            self._env.close()
+        self._env = None

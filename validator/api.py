@@ -13,10 +13,12 @@ from flask import Blueprint, Response, current_app, request
 
 from tchain.auth import verify_authorization
 from tchain.encoding import canonical, parse
-from tchain.errors import EncodingError, NotFoundError
+from tchain.errors import EncodingError, NotFoundError, TChainError
 from tchain.keys import is_hex
 from tchain.ledger import now_ms
+from tchain.model import SignedIntent
 from validator.bank import Bank
+from validator.ratelimit import RateLimiter
 
 __all__ = ["blueprint"]
 
@@ -48,10 +50,36 @@ def _raw_path() -> str:
     return str(raw).split("?", 1)[0] if raw else request.path
 
 
-def _reader_key() -> str:
-    return verify_authorization(request.headers.get("Authorization"), request.method,
-                                _raw_path(), request.query_string.decode("latin-1"),
-                                request.get_data(cache=True), now_ms())
+def _charge(key: str) -> None:
+    limiter: RateLimiter = current_app.extensions["tchain.limiter"]
+    limiter.charge(key)
+
+
+def _signer_key(*, charge: bool = True) -> str:
+    """The key that signed this request (its Authorization header), charged to its budget."""
+    key = verify_authorization(request.headers.get("Authorization"), request.method,
+                               _raw_path(), request.query_string.decode("latin-1"),
+                               request.get_data(cache=True), now_ms())
+    if charge:
+        _charge(key)
+    return key
+
+
+def _charge_intent_owner(doc: Any) -> None:
+    """Charge a well-signed intent to its chain's owner; anything else is left for the ledger
+    to refuse (and is not charged: nobody spends another's budget by naming their chain)."""
+    try:
+        intent = SignedIntent.from_dict(doc)
+        if intent.chain is None:
+            return
+        with _bank().ledger.store.read() as r:
+            state = r.state(intent.chain)
+        if state is None:
+            return
+        intent.verify(state.owner)
+    except TChainError:
+        return
+    _charge(state.owner)
 
 
 def _chain_id(value: str) -> str:
@@ -80,7 +108,9 @@ def submit() -> Response:
     """201 with the entries made; for a flow with a peer bank, the peer is tried at once and
     the answer is 201 if it did its side in that time, else 202 (the sender goes on trying)."""
     bank = _bank()
-    result = bank.ledger.submit_one(_body())
+    doc = _body()
+    _charge_intent_owner(doc)
+    result = bank.ledger.submit_one(doc)
     assert result.outcome is not None
     entries = [e.to_bytes() for e in result.outcome.entries]
     if not result.messages:
@@ -104,7 +134,7 @@ def submit() -> Response:
 def flow(flow_id: str) -> Response:
     """The state of a cross-bank flow, for the owner of the chain it holds on (or a
     regulator)."""
-    key = _reader_key()
+    key = _signer_key()
     bank = _bank()
     record = bank.interbank.flow(_chain_id(flow_id))
     if record is None:
@@ -120,15 +150,19 @@ def flow(flow_id: str) -> Response:
 def peer_message() -> Response:
     """A pinned peer bank's signed message; the answer is our signed message, the same bytes
     every time the same message comes."""
-    key = _reader_key()
-    answer = _bank().interbank.receive(_body(), key)
+    key = _signer_key(charge=False)
+    bank = _bank()
+    with bank.ledger.store.read() as r:
+        if all(p["key"] != key for p in r.peers()):
+            _charge(key)  # not a pinned peer: it will be refused, and may not flood us
+    answer = bank.interbank.receive(_body(), key)
     return Response(answer, status=200, mimetype="application/json")
 
 
 @blueprint.get("/proofs")
 def proofs() -> Response:
     """Proofs of peers' misbehaviour this bank holds: for its regulators and its peers."""
-    key = _reader_key()
+    key = _signer_key()
     bank = _bank()
     with bank.ledger.store.read() as r:
         bank.require_regulator_or_peer(r, key)
@@ -137,7 +171,7 @@ def proofs() -> Response:
 
 @blueprint.get("/chains/<chain_id>")
 def chain(chain_id: str) -> Response:
-    key = _reader_key()
+    key = _signer_key()
     bank = _bank()
     with bank.ledger.store.read() as r:
         state = bank.readable_state(r, _chain_id(chain_id), key)
@@ -148,7 +182,7 @@ def chain(chain_id: str) -> Response:
 
 @blueprint.get("/chains/<chain_id>/entries")
 def entries(chain_id: str) -> Response:
-    key = _reader_key()
+    key = _signer_key()
     start = _int_arg("from", 0, 2**53 - 1)
     limit = _int_arg("limit", MAX_PAGE, MAX_PAGE)
     bank = _bank()
@@ -160,7 +194,7 @@ def entries(chain_id: str) -> Response:
 
 @blueprint.get("/chains")
 def chains() -> Response:
-    key = _reader_key()
+    key = _signer_key()
     after = request.args.get("after")
     limit = _int_arg("limit", MAX_PAGE, MAX_PAGE)
     bank = _bank()

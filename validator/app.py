@@ -15,11 +15,12 @@ from werkzeug.exceptions import HTTPException
 
 import federation
 from tchain.encoding import canonical
-from tchain.errors import TChainError
+from tchain.errors import RateLimitedError, TChainError
 from validator import api
 from validator.bank import Bank
 from validator.config import BankConfig
 from validator.errors import ConfigError
+from validator.ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 
 __all__ = ["create_app"]
 
@@ -40,11 +41,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     Args:
         config: overrides; ``DATA_DIR`` (the bank's data directory) is required here or as
-            ``TCHAIN_DATA_DIR``. ``STORE_OPTIONS`` passes options to the LMDB store.
+            ``TCHAIN_DATA_DIR``. ``STORE_OPTIONS`` passes options to the LMDB store;
+            ``RATE_LIMIT`` (requests per second per key, 0 for none) and ``RATE_BURST``.
     """
     app = Flask("validator")
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, DATA_DIR=None, STORE_OPTIONS={},
-                            SETTLE_DEADLINE=None, FAULT=None)
+                            SETTLE_DEADLINE=None, FAULT=None, RATE_LIMIT=DEFAULT_RATE,
+                            RATE_BURST=DEFAULT_BURST)
     app.config.from_prefixed_env("TCHAIN")
     if config:
         app.config.from_mapping(config)
@@ -57,6 +60,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 settle_deadline=app.config["SETTLE_DEADLINE"], fault=app.config["FAULT"],
                 **app.config["STORE_OPTIONS"])
     app.extensions["tchain.bank"] = bank
+    app.extensions["tchain.limiter"] = RateLimiter(bank.config.data,
+                                                   float(app.config["RATE_LIMIT"]),
+                                                   int(app.config["RATE_BURST"]))
     app.extensions["tchain.federation"] = bank
     app.register_blueprint(federation.blueprint)
     app.register_blueprint(api.blueprint)
@@ -69,7 +75,10 @@ def _register_error_handlers(app: Flask) -> None:
     def protocol_error(e: TChainError) -> Response:
         if e.status >= 500:
             log.error("request failed: %s", e.message, exc_info=e)
-        return _error(e.status, e.to_dict())
+        response = _error(e.status, e.to_dict())
+        if isinstance(e, RateLimitedError):
+            response.headers["Retry-After"] = str(-(-int(e.detail["retry_after_ms"]) // 1000))
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Response:

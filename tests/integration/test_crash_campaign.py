@@ -86,7 +86,8 @@ class Load:
 
 
 def test_sigkill_under_load_loses_no_acknowledged_entry(tmp_path):
-    bank = LocalBank(tmp_path / "bank", BANK, workers=2)
+    # No rate limit: each payer here pays as fast as the bank answers, on purpose.
+    bank = LocalBank(tmp_path / "bank", BANK, workers=2, extra_args=("--rate-limit", "0"))
     with bank:
         customers = [register(bank, f"c{i}") for i in range(PAYERS + 2)]
         for c in customers:

@@ -31,7 +31,8 @@ FULL = "full.example"
 
 
 def test_a_full_store_answers_503_changes_nothing_serves_reads_and_recovers(tmp_path):
-    bank = LocalBank(tmp_path / "bank", FULL, extra_args=("--max-store-size", "2M"))
+    bank = LocalBank(tmp_path / "bank", FULL,
+                     extra_args=("--max-store-size", "2M", "--rate-limit", "0"))
     usd = f"{FULL}:USD"
     with bank:
         alice, bob = register(bank, "alice"), register(bank, "bob")
@@ -56,7 +57,7 @@ def test_a_full_store_answers_503_changes_nothing_serves_reads_and_recovers(tmp_
                             timeout=10).status_code == 200
         # The operator gives it space: the same bank, a larger limit.
         bank.stop()
-        bank.extra_args = ("--max-store-size", "64M")
+        bank.extra_args = ("--max-store-size", "64M", "--rate-limit", "0")
         bank.start()
         r = pay(bank, alice, bob, FULL, 1, usd)
         assert r.status_code == 201, r.text

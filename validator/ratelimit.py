@@ -1,0 +1,47 @@
+"""Rate limits per signing key, shared by every worker of a bank.
+
+A customer's key (the owner of the chain an intent is for, or the key that signed a read) may
+make ``rate`` requests per second with bursts of ``burst``; past that the answer is 429
+``rate_limited`` with ``Retry-After`` and nothing is done. Only keys that proved themselves are
+charged (a valid signature), so nobody can spend another customer's budget by naming their
+chain. Pinned peer banks are not limited here: they are accountable by signature and their
+traffic is the bank's own business. Limits per network address belong to the reverse proxy in
+front of the validator, which knows the client's real address.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tchain.errors import RateLimitedError
+from tchain.ledger import now_ms
+from tchain.store import RateBuckets
+
+__all__ = ["DEFAULT_BURST", "DEFAULT_RATE", "RateLimiter"]
+
+DEFAULT_RATE = 50.0
+DEFAULT_BURST = 100
+LIMITS_DIR = "limits"
+
+
+class RateLimiter:
+    """Token buckets in ``data/limits`` (a small LMDB environment of its own)."""
+
+    def __init__(self, data: Path, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._buckets = RateBuckets(data / LIMITS_DIR) if rate > 0 else None
+
+    def charge(self, key: str) -> None:
+        """Spend one request of ``key``'s budget.
+
+        Raises:
+            RateLimitedError: the budget is spent (429), with ``retry_after_ms``.
+        """
+        if self._buckets is None:
+            return
+        wait = self._buckets.take(key, now_ms(), self.rate, self.burst)
+        if wait:
+            raise RateLimitedError(
+                f"key {key} made more than {self.rate:g} requests per second (bursts of "
+                f"{self.burst}); try again in {wait} ms", retry_after_ms=wait)
