@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from cli.errors import BankError
-from tchain.auth import authorization_header
+from tchain.auth import authorization_header, request_signature
 from tchain.encoding import canonical, parse
 from tchain.errors import EncodingError
 from tchain.keys import SigningKey
@@ -32,6 +32,7 @@ class BankClient:
         self.url = url.rstrip("/")
         self.key = key
         self._http = requests.Session()
+        self.last_request_sig: str | None = None  # binds a signed answer to our request
 
     def _call(self, method: str, path: str, *, query: dict[str, Any] | None = None,
               body: Any = None, auth: bool = False) -> Any:
@@ -43,6 +44,7 @@ class BankClient:
                 raise BankError("this read needs the wallet's key")
             headers["Authorization"] = authorization_header(
                 self.key, method, urlsplit(self.url).path + path, qs, data, now_ms())
+            self.last_request_sig = request_signature(headers["Authorization"])
         url = f"{self.url}{path}" + (f"?{qs}" if qs else "")
         try:
             response = self._http.request(method, url, data=data or None, headers=headers,
@@ -89,8 +91,11 @@ class BankClient:
             raise BankError("the bank's proofs answer is not {\"proofs\": [...]}")
         return list(answer["proofs"])
 
-    def chain(self, chain_id: str) -> Any:
-        return self._call("GET", f"/v1/chains/{chain_id}", auth=True)
+    def chain(self, chain_id: str) -> tuple[Any, str]:
+        """The chain's signed status and the signature of the request it must answer."""
+        answer = self._call("GET", f"/v1/chains/{chain_id}", auth=True)
+        assert self.last_request_sig is not None
+        return answer, self.last_request_sig
 
     def entries(self, chain_id: str, start: int, limit: int = 1000) -> list[Any]:
         answer = self._call("GET", f"/v1/chains/{chain_id}/entries",

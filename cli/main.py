@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from cli.chainfile import export_chain, import_chain
 from cli.common import entries_json, moved, open_session, when
 from cli.demo import demo
 from cli.errors import BankError, CliError
@@ -227,6 +228,28 @@ def verify(ctx: click.Context) -> None:
     report = open_session(ctx).verify()
     emit(ctx, {"valid": True, "height": report.state.height, "head": report.state.head},
          f"valid: {report.state.height + 1} entries verified, head {report.state.head}")
+
+
+@root.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+def export_cmd(ctx: click.Context, file: Path) -> None:
+    """Write your verified chain to FILE (signed entries, one per line): a backup anyone can
+    verify with the bank's key."""
+    count = export_chain(Wallet.load(ctx.obj["wallet"]), file)
+    emit(ctx, {"entries": count, "file": str(file)}, f"exported {count} entries to {file}")
+
+
+@root.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+def import_cmd(ctx: click.Context, file: Path) -> None:
+    """Restore your chain from an export: every entry is verified first, and nothing is kept
+    unless the whole file agrees with what the wallet holds."""
+    added = import_chain(Wallet.load(ctx.obj["wallet"]), file)
+    emit(ctx, {"added": added, "file": str(file)}, f"imported {added} new entries from {file}")
 
 
 @root.command("lookup")

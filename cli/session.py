@@ -25,6 +25,7 @@ from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.proofs import equivocation_proof
 from tchain.state import ChainState
+from tchain.status import verify_status
 from tchain.values import UAI, parse_address, parse_positive_amount
 from tchain.verify import ChainVerifier
 
@@ -119,7 +120,11 @@ class Session:
                 break
             start += len(page)
         # The bank must not serve less than we hold (rollback) or a head we do not know.
-        info = client.chain(chain)
+        answer, request = client.chain(chain)
+        try:
+            info = verify_status(bank.key, answer, request=request)
+        except VerificationError as e:
+            raise SecurityError(f"the bank's chain status is refused: {e.message}") from e
         state = verifier.state
         assert state is not None
         if not isinstance(info, dict) or info.get("height") != state.height \

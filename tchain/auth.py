@@ -13,7 +13,8 @@ from tchain.digest import sha256_hex
 from tchain.errors import AuthError, SignatureError
 from tchain.keys import SigningKey, check_public_key, verify
 
-__all__ = ["REQUEST_WINDOW_MS", "authorization_header", "request_doc", "verify_authorization"]
+__all__ = ["REQUEST_WINDOW_MS", "authorization_header", "request_doc", "request_signature",
+           "verify_authorization"]
 
 REQUEST_WINDOW_MS = 300_000
 _HEADER = re.compile(r"^TChain key=([0-9a-f]{64}), time=([0-9]{1,16}), sig=([0-9a-f]{128})$")
@@ -55,3 +56,11 @@ def verify_authorization(header: str | None, method: str, path: str, query: str,
     except SignatureError as e:
         raise AuthError(f"request signature does not verify: {e.message}") from e
     return key
+
+
+def request_signature(header: str) -> str:
+    """The ``sig`` of a well-formed Authorization header (the request's own id)."""
+    match = _HEADER.match(header.strip())
+    if not match:
+        raise AuthError("Authorization must be `TChain key=<64 hex>, time=<ms>, sig=<128 hex>`")
+    return match.group(3)

@@ -15,7 +15,8 @@ from tchain.encoding import canonical
 __all__ = ["KINDS", "digest", "digest_canonical", "sha256_hex"]
 
 # The kinds PROTOCOL.md fixes, and the ones docs/protocol.md adds (proofs, peer messages).
-KINDS = frozenset({"intent", "entry", "document", "request", "record", "proof", "message"})
+KINDS = frozenset({"intent", "entry", "document", "request", "record", "proof", "message",
+                   "status"})
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 

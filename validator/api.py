@@ -11,12 +11,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from tchain.auth import verify_authorization
+from tchain.auth import request_signature, verify_authorization
 from tchain.encoding import canonical, parse
 from tchain.errors import EncodingError, NotFoundError, TChainError
 from tchain.keys import is_hex
 from tchain.ledger import now_ms
 from tchain.model import SignedIntent
+from tchain.status import sign_status
 from validator.bank import Bank
 from validator.ratelimit import RateLimiter
 
@@ -175,9 +176,11 @@ def chain(chain_id: str) -> Response:
     bank = _bank()
     with bank.ledger.store.read() as r:
         state = bank.readable_state(r, _chain_id(chain_id), key)
-    return _json({"chain": state.chain, "address": state.address, "height": state.height,
-                  "head": state.head, "seq": state.seq, "owner": state.owner,
-                  "balances": {a: b.to_dict() for a, b in sorted(state.balances.items())}})
+    status = {"chain": state.chain, "address": state.address, "height": state.height,
+              "head": state.head, "seq": state.seq, "owner": state.owner,
+              "balances": {a: b.to_dict() for a, b in sorted(state.balances.items())}}
+    return _json(sign_status(bank.key, status, now=now_ms(),
+                             request=request_signature(request.headers["Authorization"])))
 
 
 @blueprint.get("/chains/<chain_id>/entries")

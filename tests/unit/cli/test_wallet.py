@@ -1,9 +1,11 @@
-"""The wallet file and the session's refusal of a rolled-back chain (a fake bank client, in a
-unit test of one module; the integration tests use a real bank)."""
+"""The wallet file, and the session's refusal of a rolled-back, frozen or spliced chain (fake
+bank clients over a real in-process ledger and its key, like TUF's rollback, freeze and
+mix-and-match tests; the integration tests use a real bank)."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -11,6 +13,7 @@ from cli.errors import SecurityError, WalletError
 from cli.session import Session
 from cli.wallet import BankInfo, Wallet
 from tchain.model import SignedEntry
+from tchain.status import sign_status
 from tests.helpers import BANK, USD, join, submit
 
 
@@ -35,35 +38,131 @@ def test_a_damaged_wallet_is_a_clean_error(tmp_path):
         Wallet.load(tmp_path / "w.json")
 
 
-class RolledBackBank:
-    """Serves only the first ``keep`` entries of a chain, and reports that height."""
+class FakeBank:
+    """A bank client over an in-process ledger that serves what its subclass chooses. Status
+    answers are signed by the real bank key and bound to a fresh request signature, as the
+    real validator does."""
 
-    def __init__(self, ledger, keep: int) -> None:
-        self.ledger, self.keep = ledger, keep
+    def __init__(self, ledger) -> None:
+        self.ledger = ledger
+        self.captured = None
 
     def entries(self, chain, start, limit):
         with self.ledger.store.read() as r:
-            return [json.loads(e) for e in r.entries(chain, start, min(limit, self.keep - start))]
+            return [json.loads(e) for e in r.entries(chain, start, limit)]
+
+    def status(self, chain):
+        with self.ledger.store.read() as r:
+            state = r.state(chain)
+        return {"chain": chain, "address": state.address, "height": state.height,
+                "head": state.head, "seq": state.seq, "owner": state.owner,
+                "balances": {a: b.to_dict() for a, b in state.balances.items()}}
 
     def chain(self, chain):
+        request = os.urandom(64).hex()
+        return sign_status(self.ledger.validator.key, self.status(chain), request=request,
+                           now=0), request
+
+
+class RolledBackBank(FakeBank):
+    """Serves only the first ``keep`` entries of a chain, and reports that height."""
+
+    def __init__(self, ledger, keep: int) -> None:
+        super().__init__(ledger)
+        self.keep = keep
+
+    def entries(self, chain, start, limit):
+        return super().entries(chain, start, min(limit, self.keep - start))
+
+    def status(self, chain):
         with self.ledger.store.read() as r:
             head = json.loads(r.entries(chain, self.keep - 1, 1)[0])
-        return {"height": self.keep - 1, "head": SignedEntry.from_dict(head).id, "balances": {}}
+        return {**super().status(chain), "height": self.keep - 1,
+                "head": SignedEntry.from_dict(head).id, "balances": {}}
 
 
-def test_wallet_refuses_a_rolled_back_chain(tmp_path, ledger, monkeypatch):
-    alice, bob = join(ledger, "alice"), join(ledger, "bob")
-    ledger.deposit(f"alice*{BANK}", USD, 100)
-    submit(ledger, alice, alice.payment(bob, "30"))
-    wallet, _ = Wallet.create(tmp_path / "w.json", "p")
-    wallet = wallet.registered(name="alice", chain=alice.chain, address=f"alice*{BANK}",
+class FrozenBank(FakeBank):
+    """Replays the status (validly signed by the bank) it captured from an earlier request,
+    and serves no entry past that status: what a mirror or a man in the middle can do."""
+
+    def __init__(self, ledger, old_answer) -> None:
+        super().__init__(ledger)
+        self.old_answer = old_answer
+
+    def entries(self, chain, start, limit):
+        return super().entries(chain, start, min(limit, self.old_answer["height"] + 1 - start))
+
+    def chain(self, chain):
+        return self.old_answer, os.urandom(64).hex()
+
+
+class SplicedBank(FakeBank):
+    """Serves the chain with one entry taken from another customer's chain (mix and match)."""
+
+    def __init__(self, ledger, other_chain: str, height: int) -> None:
+        super().__init__(ledger)
+        self.other_chain, self.height = other_chain, height
+
+    def entries(self, chain, start, limit):
+        page = super().entries(chain, start, limit)
+        foreign = super().entries(self.other_chain, self.height, 1)
+        return [foreign[0] if SignedEntry.from_dict(e).height == self.height else e
+                for e in page]
+
+
+def session_for(tmp_path, ledger, customer, held: int, bank) -> tuple[Session, Wallet]:
+    """A wallet of ``customer`` holding its first ``held`` entries, talking to ``bank``."""
+    wallet, _ = Wallet.create(tmp_path / "w.json", "p", force=True)
+    wallet = wallet.registered(name=customer.name, chain=customer.chain,
+                               address=f"{customer.name}*{BANK}",
                                bank=BankInfo(BANK, "http://127.0.0.1:9",
                                              ledger.validator.public_key, ""))
     with ledger.store.read() as r:
-        wallet.append_entries(r.entries(alice.chain, 0, 10))   # the wallet holds 3 entries
-    session = Session(wallet, alice.key)
-    fake = RolledBackBank(ledger, keep=2)
-    monkeypatch.setattr(session, "_client", lambda: (alice.chain, wallet.bank, fake))
+        wallet.append_entries(r.entries(customer.chain, 0, held))
+    session = Session(wallet, customer.key)
+    session._client = lambda: (customer.chain, wallet.bank, bank)
+    return session, wallet
+
+
+@pytest.fixture
+def paid(ledger):
+    """alice (3 entries: genesis, deposit, payment) and bob, at one bank."""
+    alice, bob = join(ledger, "alice"), join(ledger, "bob")
+    ledger.deposit(f"alice*{BANK}", USD, 100)
+    submit(ledger, alice, alice.payment(bob, "30"))
+    return alice, bob
+
+
+def test_the_honest_fake_bank_is_accepted(tmp_path, ledger, paid):
+    alice, _ = paid
+    session, wallet = session_for(tmp_path, ledger, alice, 1, FakeBank(ledger))
+    assert session.sync().new_entries == 2
+    assert len(wallet.local_entries()) == 3
+
+
+def test_wallet_refuses_a_rolled_back_chain(tmp_path, ledger, paid):
+    alice, _ = paid
+    session, wallet = session_for(tmp_path, ledger, alice, 3, RolledBackBank(ledger, keep=2))
     with pytest.raises(SecurityError, match="rolled-back"):
         session.sync()
     assert len(wallet.local_entries()) == 3
+
+
+def test_wallet_refuses_a_frozen_chain_status(tmp_path, ledger, paid):
+    alice, bob = paid
+    old_answer, _ = FakeBank(ledger).chain(alice.chain)  # a genuine answer, captured early
+    submit(ledger, alice, alice.payment(bob, "5"))
+    session, wallet = session_for(tmp_path, ledger, alice, 3, FrozenBank(ledger, old_answer))
+    before = wallet.chain_file.read_bytes()
+    with pytest.raises(SecurityError, match="freeze"):
+        session.sync()
+    assert wallet.chain_file.read_bytes() == before
+
+
+def test_wallet_refuses_a_spliced_chain(tmp_path, ledger, paid):
+    alice, bob = paid
+    session, wallet = session_for(tmp_path, ledger, alice, 1,
+                                  SplicedBank(ledger, bob.chain, height=1))
+    with pytest.raises(SecurityError, match="does not verify"):
+        session.sync()
+    assert len(wallet.local_entries()) == 1
