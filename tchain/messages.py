@@ -74,7 +74,8 @@ class Message:
         if not isinstance(doc, dict) or set(doc) != {"message", "sig"}:
             raise EncodingError("a peer message is an object with exactly message and sig")
         m = doc["message"]
-        if not isinstance(m, dict) or m.get("type") not in _FIELDS:
+        if not isinstance(m, dict) or not isinstance(m.get("type"), str) \
+                or m["type"] not in _FIELDS:
             raise EncodingError(f"message type must be one of {sorted(_FIELDS)}")
         want = _HEAD | _FIELDS[m["type"]]
         if set(m) != want:

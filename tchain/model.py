@@ -265,7 +265,7 @@ class SignedIntent:
         intent = _obj(doc["intent"], "intent", {"type", "seq", "time", "body"},
                       frozenset({"chain"}))
         kind = intent["type"]
-        if kind not in INTENT_TYPES:
+        if not isinstance(kind, str) or kind not in INTENT_TYPES:
             raise EncodingError(f"intent type must be one of {sorted(INTENT_TYPES)}, "
                                 f"got {kind!r}")
         if kind == "register":
@@ -353,7 +353,7 @@ class SignedEntry:
         e = _obj(doc["entry"], "entry", {"chain", "height", "prev", "time", "kind", "intent",
                                         "effects", "evidence", "validator"})
         kind = e["kind"]
-        if kind not in ENTRY_KINDS:
+        if not isinstance(kind, str) or kind not in ENTRY_KINDS:
             raise EncodingError(f"entry kind must be one of {sorted(ENTRY_KINDS)}, got {kind!r}")
         height = _int(e["height"], "height")
         chain = None if height == 0 and e["chain"] is None else _chain_id(e["chain"], "chain")

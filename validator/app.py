@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 import federation
 from tchain.encoding import canonical
 from tchain.errors import RateLimitedError, TChainError
-from validator import api
+from validator import api, openapi
 from validator.bank import Bank
 from validator.config import BankConfig
 from validator.errors import ConfigError
@@ -66,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["tchain.federation"] = bank
     app.register_blueprint(federation.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(openapi.blueprint)
     _register_error_handlers(app)
     return app
 

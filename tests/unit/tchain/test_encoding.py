@@ -2,6 +2,8 @@ import pytest
 
 from tchain.encoding import MAX_SAFE_INTEGER, canonical, parse
 from tchain.errors import EncodingError
+from tchain.messages import Message
+from tchain.model import SignedEntry, SignedIntent
 
 
 def test_canonical_sorts_keys_and_drops_whitespace():
@@ -60,3 +62,19 @@ def test_canonical_refuses_floats_and_negative_integers():
 def test_deep_nesting_is_refused_not_crashing():
     with pytest.raises(EncodingError):
         parse(b"[" * 5000 + b"]" * 5000)
+
+
+@pytest.mark.parametrize("kind", [{}, [], ["payment"], 1, None])
+def test_a_type_or_kind_that_is_not_a_string_is_an_encoding_error(kind):
+    """Found by schemathesis: an object as an intent's type raised TypeError (a 500)."""
+    intent = {"intent": {"type": kind, "chain": "00" * 32, "seq": 1, "time": 0, "body": {}},
+              "sig": "00" * 64}
+    entry = {"entry": {"chain": None, "height": 0, "prev": "00" * 32, "time": 0, "kind": kind,
+                       "intent": None, "effects": [], "evidence": [], "validator": "00" * 32},
+             "sig": "00" * 64}
+    message = {"message": {"type": kind, "from": "a.example", "to": "b.example", "time": 0},
+               "sig": "00" * 64}
+    for parse_doc, doc in ((SignedIntent.from_dict, intent), (SignedEntry.from_dict, entry),
+                           (Message.from_dict, message)):
+        with pytest.raises(EncodingError):
+            parse_doc(doc)

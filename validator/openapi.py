@@ -1,0 +1,201 @@
+"""The OpenAPI 3.0 description of every endpoint, served at ``/openapi.json``.
+
+It describes what the validator really accepts: request schemas are as strict as the parsers
+behind them (unknown fields refused, integers within 0..2^53-1, ids as lowercase hex), so a
+request outside the schema is a request the server refuses with a JSON 4xx; the suite checks
+that with schemathesis. The protocol's own rules (signatures, seq, funds) are beyond a schema:
+docs/protocol.md is the full spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+
+from tchain.encoding import canonical
+
+__all__ = ["blueprint", "openapi_document"]
+
+blueprint = Blueprint("openapi", __name__)
+
+MAX_INT = 2**53 - 1
+HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+HEX128 = {"type": "string", "pattern": "^[0-9a-f]{128}$"}
+OBJECT = {"type": "object"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _responses(ok: dict[str, dict[str, Any]], errors: tuple[str, ...]) -> dict[str, Any]:
+    out = dict(ok)
+    for status in errors:
+        out[status] = {"$ref": "#/components/responses/Error"}
+    return out
+
+
+def _signed_read(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None = None
+                 ) -> dict[str, Any]:
+    return {"get": {"summary": summary, "security": [{"tchain": []}],
+                    "parameters": params or [],
+                    "responses": _responses({"200": ok},
+                                            ("400", "401", "403", "404", "429", "503"))}}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": HEX64}
+
+
+def _query_int(name: str, maximum: int, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "integer", "minimum": 0, "maximum": maximum}}
+
+
+def openapi_document() -> dict[str, Any]:
+    intent = {
+        "type": "object", "additionalProperties": False,
+        "required": ["type", "seq", "time", "body"],
+        "properties": {
+            "type": {"type": "string", "enum": ["register", "payment", "issue", "redeem",
+                                                "rotate_key", "offer", "cancel", "take"]},
+            "chain": HEX64,
+            "seq": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+            "time": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+            "body": OBJECT,
+        },
+    }
+    schemas = {
+        "Error": {"type": "object", "required": ["error", "message"],
+                  "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+        "SignedIntent": {"type": "object", "additionalProperties": False,
+                         "required": ["intent", "sig"],
+                         "properties": {"intent": intent, "sig": HEX128}},
+        "RegisterRequest": {"type": "object", "additionalProperties": False,
+                            "required": ["intent", "sig"],
+                            "properties": {"intent": intent, "sig": HEX128,
+                                           "kyc_record": {"type": "object", "nullable": True}}},
+        "SignedEntry": {"type": "object", "additionalProperties": False,
+                        "required": ["entry", "sig"],
+                        "properties": {"entry": OBJECT, "sig": HEX128}},
+        "Entries": {"type": "object", "required": ["entries"],
+                    "properties": {"entries": {"type": "array", "items": _ref("SignedEntry")},
+                                   "flow": _ref("Flow")}},
+        "Flow": {"type": "object", "required": ["id", "state", "peer", "deadline", "reason"],
+                 "properties": {"id": HEX64, "type": {"type": "string"},
+                                "state": {"type": "string"}, "peer": {"type": "string"},
+                                "deadline": {"type": "integer"},
+                                "reason": {"type": "string", "nullable": True}}},
+        "PeerMessage": {"type": "object", "additionalProperties": False,
+                        "required": ["message", "sig"],
+                        "properties": {"message": OBJECT, "sig": HEX128}},
+        "ChainStatus": {"type": "object",
+                        "required": ["chain", "address", "height", "head", "seq", "owner",
+                                     "balances", "as_of", "request", "sig"],
+                        "properties": {"chain": HEX64, "address": {"type": "string"},
+                                       "height": {"type": "integer", "minimum": 0},
+                                       "head": HEX64, "seq": {"type": "integer", "minimum": 0},
+                                       "owner": HEX64, "balances": OBJECT,
+                                       "as_of": {"type": "integer"}, "request": HEX128,
+                                       "sig": HEX128}},
+        "Record": {"type": "object", "required": ["record", "sig"],
+                   "properties": {"record": OBJECT, "sig": HEX128}},
+        "WellKnown": {"type": "object", "required": ["document", "sig"],
+                      "properties": {"document": OBJECT, "sig": HEX128}},
+    }
+    security_read = "Requests signed by the caller: `Authorization: TChain key=, time=, sig=`"
+    chain_id = _path_param("chain_id", "The chain's id (its genesis entry's id).")
+    paths: dict[str, Any] = {
+        "/openapi.json": {"get": {"summary": "This document.",
+                                  "responses": {"200": _json(OBJECT, "OpenAPI 3.0")}}},
+        "/.well-known/tchain.json": {"get": {
+            "summary": "The bank's signed name, key, chain, URL, assets and peers.",
+            "responses": _responses({"200": _json(_ref("WellKnown"), "signed document")},
+                                    ("404", "503"))}},
+        "/federation": {"get": {
+            "summary": "Resolve a customer's address (type=name) or key or chain (type=id).",
+            "parameters": [
+                {"name": "type", "in": "query", "required": True,
+                 "schema": {"type": "string", "enum": ["name", "id"]}},
+                {"name": "q", "in": "query", "required": True,
+                 "schema": {"type": "string", "minLength": 1}}],
+            "responses": _responses({"200": _json(_ref("Record"), "signed record")},
+                                    ("400", "404", "503"))}},
+        "/v1/offers": {"get": {
+            "summary": "Open offers known here selling or buying an asset, each with its "
+                       "signed, funded offer entry.",
+            "parameters": [{"name": "asset", "in": "query", "required": False,
+                            "schema": {"type": "string", "minLength": 1}}],
+            "responses": _responses({"200": _json(
+                {"type": "object", "required": ["offers"],
+                 "properties": {"offers": {"type": "array", "items": OBJECT}}}, "offers")},
+                ("400", "503"))}},
+        "/v1/chains": {
+            "post": {"summary": "Register a chain: a self-signed register intent and the "
+                                "private KYC record.",
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": _ref("RegisterRequest")}}},
+                     "responses": _responses({"201": _json(_ref("SignedEntry"), "genesis")},
+                                             ("400", "409", "413", "422", "503"))},
+            **_signed_read("List chain ids (regulators).", _json(
+                {"type": "object", "required": ["chains"],
+                 "properties": {"chains": {"type": "array", "items": HEX64},
+                                "next": HEX64}}, "a page of chain ids"),
+                params=[{"name": "after", "in": "query", "required": False, "schema": HEX64},
+                        _query_int("limit", 1000, "Page size.")])},
+        "/v1/intents": {"post": {
+            "summary": "Submit a signed intent; 201 with the entries made, 202 while a peer "
+                       "bank has yet to do its side.",
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref("SignedIntent")}}},
+            "responses": _responses({"201": _json(_ref("Entries"), "co-signed entries"),
+                                     "202": _json(_ref("Entries"), "waiting on a peer")},
+                                    ("400", "404", "409", "413", "422", "429", "503"))}},
+        "/v1/chains/{chain_id}": _signed_read(
+            "A chain's status, signed by the bank and bound to this request.",
+            _json(_ref("ChainStatus"), "signed status"), params=[chain_id]),
+        "/v1/chains/{chain_id}/entries": _signed_read(
+            "A page of a chain's signed entries.", _json(_ref("Entries"), "entries"),
+            params=[chain_id, _query_int("from", MAX_INT, "First height."),
+                    _query_int("limit", 1000, "Page size.")]),
+        "/v1/flows/{flow_id}": _signed_read(
+            "Where a cross-bank payment or take stands.", _json(_ref("Flow"), "flow"),
+            params=[_path_param("flow_id", "The id of the entry that opened the flow.")]),
+        "/v1/proofs": _signed_read(
+            "Proofs of peers' misbehaviour (regulators and pinned peers).", _json(
+                {"type": "object", "required": ["proofs"],
+                 "properties": {"proofs": {"type": "array", "items": OBJECT}}}, "proofs")),
+        "/v1/peer/messages": {"post": {
+            "summary": "A pinned peer bank's signed message; the answer is this bank's signed "
+                       "message, the same bytes every time.",
+            "security": [{"tchain": []}],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref("PeerMessage")}}},
+            "responses": _responses({"200": _json(_ref("PeerMessage"), "signed answer")},
+                                    ("400", "401", "403", "413", "422", "429", "503"))}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "TChain validator", "version": "1",
+                 "description": "A bank's validator: per-customer chains co-signed by the "
+                                "bank (docs/protocol.md)."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": {"Error": _json(_ref("Error"), "a refusal; nothing changed")},
+            "securitySchemes": {"tchain": {"type": "apiKey", "in": "header",
+                                           "name": "Authorization",
+                                           "description": security_read}},
+        },
+    }
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    return Response(canonical(openapi_document()), mimetype="application/json")
