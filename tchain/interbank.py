@@ -262,8 +262,11 @@ class Interbank:
         flow = None if item["flow"] is None else w.record("flows", item["flow"])
         if request.type == "settle" and answer.type != "settled":
             assert flow is not None
-            flow["answers"].append(answer.doc)
-            w.put_record("flows", item["flow"], flow)
+            # The peer answers a repeat with the same bytes: keep each answer once, so a flow
+            # whose settle is re-sent for days does not grow.
+            if answer.doc not in flow["answers"]:
+                flow["answers"].append(answer.doc)
+                w.put_record("flows", item["flow"], flow)
             reschedule(w, message_id, now, f"{answer.type}: {answer.fields.get('reason')}")
             return f"peer answered {answer.type}"
         w.delete_record("outbox", message_id)

@@ -184,10 +184,40 @@ def test_non_settlement_leaves_a_proof(tmp_path):
     [proof] = b1.interbank.proofs()
     summary = verify_proof(proof)
     assert summary.culprit == b2.key.public_key
-    assert proof["answers"]  # bank 2's signed "pending" answers are in it
+    assert len(proof["answers"]) == 1  # bank 2's signed "pending" answer is in it
+    for _ in range(5):  # bank 1 keeps sending settle; the same answer is not kept twice
+        clock.now += 31_000
+        net.run()
+    flow = b1.interbank.flow(SignedEntry.from_dict(proof["take"]).id)
+    assert flow["state"] == "defaulted" and len(flow["answers"]) == 1
+    assert b1.interbank.proofs() == [proof]
     tampered = dict(proof, deadline=proof["deadline"] + 1)
     with pytest.raises(Exception, match="signature"):
         verify_proof(tampered)
+
+
+def test_a_late_settlement_completes_the_exchange_and_withdraws_the_proof(world):
+    clock, b1, b2, net = world
+    alice, bob, offer = exchange_world(world)
+    b1.loses_replies = True  # bank 2 never hears take_accepted...
+    take_entry = take(b2, bob, offer).outcome.entries[0]
+    net.run()
+    b2.up = False  # ...nor, while it is down, bank 1's settle
+    clock.now += 11_000
+    net.run()
+    [proof] = b1.interbank.proofs()
+    assert b1.interbank.flow(take_entry.id)["state"] == "defaulted"
+    assert totals(b1, b2) != {USD: 0, EUR: 0}  # half done: what the proof documents
+    b2.up, b1.loses_replies = True, False
+    net.run()
+    assert b1.interbank.proofs() == []
+    flow = b1.interbank.flow(take_entry.id)
+    assert flow["state"] == "settled" and "after the deadline" in flow["reason"]
+    assert proof["culprit"] == b2.key.public_key
+    assert totals(b1, b2) == {USD: 0, EUR: 0}
+    assert b2.balance(bob, USD) == (100, 0) and b2.balance(bob, EUR) == (1910, 0)
+    for bank, c in ((b1, alice), (b2, bob)):
+        chain_ok(bank, c)
 
 
 def test_cancel_and_expiry_release_the_offer_everywhere(world):
