@@ -44,6 +44,7 @@ def import_chain(wallet: Wallet, path: Path) -> int:
     lines = _read_lines(path)
     verifier = ChainVerifier(bank.key, bank.name, chain)
     held = wallet.local_entries()
+    verified: list[SignedEntry] = []
     for number, line in enumerate(lines, 1):
         try:
             entry = verifier.feed(line)
@@ -53,10 +54,11 @@ def import_chain(wallet: Wallet, path: Path) -> int:
             raise SecurityError(f"{path} line {number} differs from the entry this wallet "
                                 f"holds at height {entry.height}: refused (verify it with "
                                 "`tchain verify` against the bank)")
-    if len(lines) < len(held):
-        raise SecurityError(f"{path} has {len(lines)} entries, fewer than the {len(held)} this "
-                            "wallet holds: an older copy (a rollback) is never imported")
-    new = [SignedEntry.from_bytes(line).to_bytes() for line in lines[len(held):]]
+        verified.append(entry)
+    if len(verified) < len(held):
+        raise SecurityError(f"{path} has {len(verified)} entries, fewer than the {len(held)} "
+                            "this wallet holds: an older copy (a rollback) is never imported")
+    new = [entry.to_bytes() for entry in verified[len(held):]]
     wallet.append_entries(new)
     return len(new)
 

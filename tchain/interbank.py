@@ -352,7 +352,7 @@ class Interbank:
             done: list[str] = []
             for flow_id, flow in w.records("flows"):
                 if _flow_expired(flow, now):
-                    done.append(self._expire_flow(w, flow_id, flow, now))
+                    done.append(self._expire_flow(w, flow_id, flow))
             for offer_id, record in w.records("offers"):
                 if self._own_offer_expired(record, now):
                     offer = SignedEntry.from_dict(record["offer"])
@@ -378,7 +378,7 @@ class Interbank:
         return bool(record["validator"] == self.v.name and record["state"] == "open"
                     and now >= record["expires"])
 
-    def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any], now: int) -> str:
+    def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any]) -> str:
         """An exchange the peer did not settle by its deadline: record the proof. The settle
         message stays in the outbox: a peer that settles late still completes the exchange."""
         proof = self._non_settlement(w, flow)

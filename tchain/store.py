@@ -379,8 +379,3 @@ class RateBuckets:
             return max(1, int((1 - tokens) * 1000 / rate))
         txn.put(k, _BUCKET.pack(tokens - 1, now_ms))
         return 0
-
-    def close(self) -> None:
-        if self._env is not None and self._pid == os.getpid():
-            self._env.close()
-        self._env = None

@@ -32,6 +32,10 @@ class RateLimiter:
         self.burst = max(1, burst)
         self._buckets = RateBuckets(data / LIMITS_DIR) if rate > 0 else None
 
+    @property
+    def enabled(self) -> bool:
+        return self._buckets is not None
+
     def charge(self, key: str) -> None:
         """Spend one request of ``key``'s budget.
 
