@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tchain.digest import digest, digest_canonical
-from tchain.encoding import canonical, check_value, parse
+from tchain.encoding import canonical, check_value, encode_built, parse
 from tchain.errors import EncodingError, SignatureError
 from tchain.keys import SigningKey, check_public_key, is_hex, verify_digest
 from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, parse_validator_name
@@ -257,6 +257,9 @@ class SignedIntent:
     body: Body
     sig: str
     digest: bytes = field(repr=False)
+    # The owner keys this signature was found valid under: the HTTP shell verifies before the
+    # write transaction, and the rules inside it then cost no second verification.
+    verified_under: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, doc: Any) -> SignedIntent:
@@ -293,8 +296,10 @@ class SignedIntent:
         return self.digest.hex()
 
     def verify(self, owner: str) -> None:
-        """Check the owner's signature (raises SignatureError)."""
-        verify_digest(owner, self.digest, self.sig)
+        """Check the owner's signature (raises SignatureError); once per owner key."""
+        if owner not in self.verified_under:
+            verify_digest(owner, self.digest, self.sig)
+            self.verified_under.add(owner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,18 +342,6 @@ class SignedEntry:
     @classmethod
     def from_dict(cls, doc: Any) -> SignedEntry:
         """Validate a signed entry's shape (not its signature: see :meth:`verify`)."""
-        return cls._build(doc, None)
-
-    @classmethod
-    def sign(cls, entry: dict[str, Any], key: SigningKey) -> SignedEntry:
-        """Sign an entry the validator made; the entry is canonicalized once for both the
-        signature and the stored bytes."""
-        entry_bytes = canonical(entry)
-        sig = key.sign_digest(digest_canonical("entry", entry_bytes))
-        return cls._build({"entry": entry, "sig": sig}, entry_bytes)
-
-    @classmethod
-    def _build(cls, doc: Any, entry_bytes: bytes | None) -> SignedEntry:
         _obj(doc, "signed entry", {"entry", "sig"})
         e = _obj(doc["entry"], "entry", {"chain", "height", "prev", "time", "kind", "intent",
                                         "effects", "evidence", "validator"})
@@ -368,13 +361,26 @@ class SignedEntry:
         if not is_hex(doc["sig"], 128):
             raise EncodingError(f"sig must be 128 lowercase hex characters, got {doc['sig']!r}")
         intent = None if e["intent"] is None else SignedIntent.from_dict(e["intent"])
-        if entry_bytes is None:
-            entry_bytes = canonical(e)
+        entry_bytes = canonical(e)
         # JCS of {"entry": E, "sig": S} is exactly this ("entry" sorts before "sig").
         raw = b'{"entry":' + entry_bytes + b',"sig":"' + doc["sig"].encode("ascii") + b'"}'
         return cls(doc, chain, height, e["prev"], _int(e["time"], "time"), kind, intent,
                    tuple(Effect.from_dict(x) for x in e["effects"]), tuple(e["evidence"]),
                    e["validator"], doc["sig"], digest_canonical("entry", entry_bytes), raw)
+
+    @classmethod
+    def sign(cls, entry: dict[str, Any], key: SigningKey, intent: SignedIntent | None,
+             effects: tuple[Effect, ...]) -> SignedEntry:
+        """Sign an entry the validator made from checked parts (``intent`` and ``effects`` are
+        the objects ``entry`` was built from): canonicalized once for both the signature and
+        the stored bytes, and not parsed again."""
+        entry_bytes = encode_built(entry)
+        entry_digest = digest_canonical("entry", entry_bytes)
+        sig = key.sign_digest(entry_digest)
+        raw = b'{"entry":' + entry_bytes + b',"sig":"' + sig.encode("ascii") + b'"}'
+        return cls({"entry": entry, "sig": sig}, entry["chain"], entry["height"], entry["prev"],
+                   entry["time"], entry["kind"], intent, effects, tuple(entry["evidence"]),
+                   entry["validator"], sig, entry_digest, raw)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedEntry:

@@ -71,16 +71,14 @@ class Outcome:
     states: tuple[ChainState, ...]
 
 
-def _sign_entry(v: Validator, entry: dict[str, Any]) -> SignedEntry:
-    return SignedEntry.sign(entry, v.key)
-
-
 def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedIntent | None,
-           effects: list[Effect], evidence: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"chain": state.chain, "height": state.height + 1, "prev": state.head, "time": now,
-            "kind": kind, "intent": None if intent is None else intent.doc,
-            "effects": [e.to_dict() for e in effects], "evidence": evidence,
-            "validator": v.public_key}
+           effects: list[Effect], evidence: list[dict[str, Any]]) -> SignedEntry:
+    """The next entry of ``state``'s chain, signed by the validator."""
+    return SignedEntry.sign(
+        {"chain": state.chain, "height": state.height + 1, "prev": state.head, "time": now,
+         "kind": kind, "intent": None if intent is None else intent.doc,
+         "effects": [e.to_dict() for e in effects], "evidence": evidence,
+         "validator": v.public_key}, v.key, intent, tuple(effects))
 
 
 def _check_time(intent: SignedIntent, now: int) -> None:
@@ -126,7 +124,7 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
     entry: dict[str, Any] = {
         "chain": None, "height": 0, "prev": GENESIS_PREV, "time": now, "kind": "genesis",
         "intent": intent.doc, "effects": [], "evidence": [], "validator": v.public_key}
-    signed = _sign_entry(v, entry)
+    signed = SignedEntry.sign(entry, v.key, intent, ())
     return signed, ChainState.genesis(signed, v.name)
 
 
@@ -180,7 +178,7 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
     if isinstance(body, RotateKeyBody):
         if body.owner == chain.owner:
             raise RuleError("the new owner key is the current one", code="bad_request")
-        entry = _sign_entry(v, _entry(v, chain, now, "rotate_key", intent, [], []))
+        entry = _entry(v, chain, now, "rotate_key", intent, [], [])
         return Outcome((entry,), (chain.advance(entry),))
     raise EncodingError(f"intent type {intent.type!r} is not supported by this validator yet")
 
@@ -230,11 +228,11 @@ def _check_kyc(chain: ChainState, recipient: ChainState) -> None:
 
 def _debit_and_credit(v: Validator, kind: str, intent: SignedIntent, chain: ChainState,
                       to: ChainState, asset: str, amount: int, now: int) -> Outcome:
-    debit = _sign_entry(v, _entry(v, chain, now, kind, intent, [Effect(asset, -amount, 0)], []))
+    debit = _entry(v, chain, now, kind, intent, [Effect(asset, -amount, 0)], [])
     try:
         after = chain.advance(debit)
-        credit = _sign_entry(v, _entry(v, to, now, "credit", None,
-                                       [Effect(asset, amount, 0)], [debit.doc]))
+        credit = _entry(v, to, now, "credit", None,
+                                       [Effect(asset, amount, 0)], [debit.doc])
         to_after = to.advance(credit)
     except VerificationError as e:  # the checks above should make this unreachable
         raise RuleError(str(e), code="insufficient_funds") from e
@@ -284,8 +282,8 @@ def _redeem(v: Validator, intent: SignedIntent, body: RedeemBody, chain: ChainSt
 
 def _hold_entry(v: Validator, intent: SignedIntent, chain: ChainState, terms: Terms,
                 now: int) -> Outcome:
-    entry = _sign_entry(v, _entry(v, chain, now, intent.type, intent,
-                                  [Effect(str(terms.asset), 0, terms.amount)], []))
+    entry = _entry(v, chain, now, intent.type, intent,
+                                  [Effect(str(terms.asset), 0, terms.amount)], [])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:  # the checks before should make this unreachable
@@ -326,8 +324,8 @@ def _cancel(v: Validator, intent: SignedIntent, body: CancelBody, chain: ChainSt
     if hold is None or hold.kind != "offer":
         raise NotFoundError(f"offer {body.offer} is not open on chain {chain.chain}",
                             code="unknown_offer")
-    entry = _sign_entry(v, _entry(v, chain, now, "cancel", intent,
-                                  list(closing_effects(hold, "cancel")), []))
+    entry = _entry(v, chain, now, "cancel", intent,
+                                  list(closing_effects(hold, "cancel")), [])
     return Outcome((entry,), (chain.advance(entry),))
 
 
@@ -374,8 +372,8 @@ def credit_transfer(v: Validator, payee: ChainState, hold: SignedEntry, now: int
     if kyc_required and not payee.kyc:
         raise RuleError(f"the payer may only pay KYC'd recipients and {payee.address} has no "
                         "KYC record", code="kyc_required")
-    credit = _sign_entry(v, _entry(v, payee, now, "credit", None,
-                                   [Effect(str(body.asset), body.amount, 0)], [hold.doc]))
+    credit = _entry(v, payee, now, "credit", None,
+                                   [Effect(str(body.asset), body.amount, 0)], [hold.doc])
     return Outcome((credit,), (payee.advance(credit),))
 
 
@@ -390,8 +388,8 @@ def settle_hold(v: Validator, chain: ChainState, peer: SignedEntry, now: int) ->
     if hold is None:
         raise RuleError(f"entry {hold_id} holds nothing open on chain {chain.chain}",
                         code="conflict", status=409)
-    entry = _sign_entry(v, _entry(v, chain, now, "settle", None,
-                                  list(closing_effects(hold, "settle")), [peer.doc]))
+    entry = _entry(v, chain, now, "settle", None,
+                                  list(closing_effects(hold, "settle")), [peer.doc])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:
@@ -405,6 +403,6 @@ def release_hold(v: Validator, chain: ChainState, holding: SignedEntry, now: int
     if hold is None:
         raise RuleError(f"entry {holding.id} holds nothing open on chain {chain.chain}",
                         code="conflict", status=409)
-    entry = _sign_entry(v, _entry(v, chain, now, "release", None,
-                                  list(closing_effects(hold, "release")), [holding.doc]))
+    entry = _entry(v, chain, now, "release", None,
+                                  list(closing_effects(hold, "release")), [holding.doc])
     return Outcome((entry,), (chain.advance(entry),))

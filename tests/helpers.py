@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tchain.digest import digest
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.ledger import Ledger
@@ -95,3 +96,9 @@ def asset_totals(store: Store) -> dict[str, int]:
             for asset, balance in state.balances.items():
                 totals[asset] += balance.balance
     return dict(totals)
+
+
+def sign_entry_as(key: SigningKey, entry: dict[str, Any]) -> SignedEntry:
+    """Sign a hand-made entry with a bank's key, outside the rules: what a cheating (or
+    forging) bank could serve. The result is parsed and checked like any received entry."""
+    return SignedEntry.from_dict({"entry": entry, "sig": key.sign_digest(digest("entry", entry))})

@@ -13,7 +13,7 @@ from cli.errors import SecurityError
 from cli.main import root
 from cli.wallet import BankInfo, Wallet
 from tchain.model import SignedEntry
-from tests.helpers import BANK, USD, join, submit
+from tests.helpers import BANK, USD, join, sign_entry_as, submit
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_an_export_that_forks_from_what_the_wallet_holds_is_refused(tmp_path, wo
     wallet, full, _ = world
     held = SignedEntry.from_bytes(full[1])
     forked = dict(held.doc["entry"], time=held.doc["entry"]["time"] + 1)
-    fork = SignedEntry.sign(forked, ledger.validator.key)
+    fork = sign_entry_as(ledger.validator.key, forked)
     export = tmp_path / "fork.jsonl"
     export.write_bytes(lines([full[0], fork.to_bytes()]))
     before = wallet.chain_file.read_bytes()

@@ -1,4 +1,7 @@
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tchain.encoding import MAX_SAFE_INTEGER, canonical, parse
 from tchain.errors import EncodingError
@@ -78,3 +81,39 @@ def test_a_type_or_kind_that_is_not_a_string_is_an_encoding_error(kind):
                            (Message.from_dict, message)):
         with pytest.raises(EncodingError):
             parse_doc(doc)
+
+
+# Protocol JSON as hypothesis draws it: every code point (surrogates included, which only the
+# reference encoder may refuse), keys that sort differently by code point and by UTF-16 code
+# unit (U+E000..U+FFFF against U+10000 and up), and every control character.
+_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=8)
+_KEYS = st.one_of(_TEXT, st.sampled_from(["\ue000", "\uffff", "\U00010000", "\U0001f600",
+                                          "a\ue000", "a\U00010000", "\x7f", "\u2028"]))
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(0, MAX_SAFE_INTEGER) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON)
+def test_canonical_writes_the_bytes_of_the_reference_rfc8785_encoder(value):
+    try:
+        reference = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeError):  # a lone surrogate
+        with pytest.raises(EncodingError):
+            canonical(value)
+        return
+    assert canonical(value) == reference
+
+
+def test_keys_beyond_the_bmp_sort_by_utf16_code_units_as_rfc8785_asks():
+    # By code point U+FB01 < U+1F600; by UTF-16 code units 0xD83D < 0xFB01: JCS puts the
+    # emoji first.
+    assert canonical({"\ufb01": 1, "\U0001f600": 2}) == \
+        '{"\U0001f600":2,"\ufb01":1}'.encode()
+
+
+def test_a_lone_surrogate_in_a_key_is_an_encoding_error_not_a_crash():
+    with pytest.raises(EncodingError, match="cannot canonicalize"):
+        canonical(parse(b'{"\\ud800": 1}'))

@@ -14,7 +14,7 @@ from tchain.errors import TChainError, VerificationError
 from tchain.model import Effect, SignedEntry
 from tchain.proofs import verify_proof
 from tchain.verify import verify_chain
-from tests.helpers import Clock, snapshot
+from tests.helpers import Clock, sign_entry_as, snapshot
 from tests.interbank_net import Net, NetBank, pin, totals
 
 B1, B2 = "bank1.example", "bank2.example"
@@ -293,7 +293,7 @@ def forged(bank: NetBank, customer, kind: str, effects: list[Effect], evidence: 
              "time": bank.ledger.clock(), "kind": kind, "intent": None,
              "effects": [e.to_dict() for e in effects], "evidence": evidence,
              "validator": bank.key.public_key}
-    return SignedEntry.sign(entry, bank.key).to_bytes()
+    return sign_entry_as(bank.key, entry).to_bytes()
 
 
 def chain_with(bank: NetBank, customer, extra: bytes) -> list[bytes]:
@@ -321,11 +321,11 @@ def test_verifier_refuses_a_settle_for_more_than_the_peer_credited(world):
     with b1.ledger.store.read() as r:
         hold = SignedEntry.from_bytes(r.entry(alice.chain, 2))
     b2_bob = b2.ledger.state(bob.chain)
-    small_credit = SignedEntry.sign({
+    small_credit = sign_entry_as(b2.key, {
         "chain": bob.chain, "height": b2_bob.height + 1, "prev": b2_bob.head,
         "time": clock(), "kind": "credit", "intent": None,
         "effects": [Effect(USD, 30, 0).to_dict()], "evidence": [hold.doc],
-        "validator": b2.key.public_key}, b2.key)
+        "validator": b2.key.public_key})
     extra = forged(b1, alice, "settle", [Effect(USD, -300, -300)], [small_credit.doc])
     with pytest.raises(VerificationError, match="expected"):
         verify_chain(chain_with(b1, alice, extra), b1.key.public_key, B1, alice.chain)
@@ -338,10 +338,10 @@ def test_verifier_refuses_a_cross_bank_payment_that_holds_nothing(world):
     intent = b1.intent(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
                                           "amount": "300"})
     state = b1.ledger.state(alice.chain)
-    entry = SignedEntry.sign({
+    entry = sign_entry_as(b1.key, {
         "chain": alice.chain, "height": state.height + 1, "prev": state.head, "time": clock(),
         "kind": "payment", "intent": intent, "effects": [Effect(USD, -300, 0).to_dict()],
-        "evidence": [], "validator": b1.key.public_key}, b1.key)
+        "evidence": [], "validator": b1.key.public_key})
     with pytest.raises(VerificationError, match="effects"):
         verify_chain(chain_with(b1, alice, entry.to_bytes()), b1.key.public_key, B1,
                      alice.chain)
