@@ -54,9 +54,9 @@ def verify_digest(public_key: str, message_digest: bytes, signature: Any) -> Non
         raise SignatureError(f"signature must be 128 lowercase hex characters, got {signature!r}")
     if not is_hex(public_key, 64):
         raise SignatureError(f"public key must be 64 lowercase hex characters, got {public_key!r}")
-    try:
-        nacl.signing.VerifyKey(bytes.fromhex(public_key)).verify(
-            message_digest, bytes.fromhex(signature))
+    try:  # the binding itself: no key object built per call (this is on every payment)
+        nacl.bindings.crypto_sign_open(bytes.fromhex(signature) + message_digest,
+                                       bytes.fromhex(public_key))
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
             nacl.exceptions.TypeError) as e:
         raise SignatureError(f"signature does not verify under key {public_key}") from e
@@ -78,13 +78,14 @@ class SigningKey:
     the wire.
     """
 
-    __slots__ = ("_key", "public_key")
+    __slots__ = ("_secret", "_seed", "public_key")
 
     def __init__(self, seed: bytes) -> None:
         if len(seed) != 32:
             raise SignatureError(f"a signing key seed has 32 bytes, got {len(seed)}")
-        self._key = nacl.signing.SigningKey(seed)
-        self.public_key: str = self._key.verify_key.encode().hex()
+        public, self._secret = nacl.bindings.crypto_sign_seed_keypair(seed)
+        self._seed = bytes(seed)
+        self.public_key: str = public.hex()
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -94,11 +95,11 @@ class SigningKey:
     @property
     def seed(self) -> bytes:
         """The 32-byte secret seed; handle with care."""
-        return bytes(self._key)
+        return self._seed
 
     def sign_digest(self, message_digest: bytes) -> str:
         """Sign 32 digest bytes; return the signature as hex."""
-        return self._key.sign(message_digest).signature.hex()
+        return nacl.bindings.crypto_sign(message_digest, self._secret)[:64].hex()
 
     def sign(self, kind: str, doc: Any) -> str:
         """Sign ``digest(kind, doc)``; return the signature as hex."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,20 @@ BANK_CHAIN = "bank_chain"
 def now_ms() -> int:
     """The validator's clock: milliseconds since the Unix epoch, UTC."""
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """An intent decided outside the write transaction, and the chain states it read.
+
+    ``result`` None: decide it inside the transaction. ``intent`` None: refused before it
+    was parsed. ``written``: the new states' bytes, in the order of the outcome's states.
+    """
+
+    intent: SignedIntent | None
+    reads: tuple[tuple[str, bytes | None], ...]
+    result: Submitted | None
+    written: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +137,18 @@ class Ledger:
         return result
 
     def submit_many(self, docs: Sequence[Any]) -> list[Submitted]:
-        """Decide many signed intents in one write transaction and one durable commit.
+        """Decide many signed intents and commit them in one write transaction and one fsync.
 
         Intents are decided in order, each seeing the ones before it; each is accepted or
         refused on its own and a refused one writes nothing.
+
+        The costly part, verifying the owners' signatures and signing the entries, runs before
+        the write transaction, against the chains' states as last committed (a plan). The
+        transaction then only checks that every chain a plan read is unchanged, byte for byte,
+        and writes; a plan whose chains changed meanwhile (another worker wrote them) is
+        decided again inside the transaction. Intents that reach beyond the bank (offers,
+        takes, cross-bank payments) or rotate a key are decided inside it, with their
+        signatures already verified.
         """
         parsed: list[SignedIntent | TChainError] = []
         for doc in docs:
@@ -134,12 +157,82 @@ class Ledger:
             except TChainError as e:
                 parsed.append(e)
         now = self.clock()
+        plans = self._plan(parsed, now)
 
         def work(w: Writer) -> list[Submitted]:
-            return [Submitted(None, p) if isinstance(p, TChainError) else self._apply(w, p, now)
-                    for p in parsed]
+            return [self._commit_plan(w, plan, now) for plan in plans]
 
         return self.store.write(work)
+
+    def _plan(self, parsed: Sequence[SignedIntent | TChainError], now: int) -> list[_Plan]:
+        """Decide and sign outside the write transaction (see :meth:`submit_many`)."""
+        with self.store.read() as r:
+            others = [self._local_counterparty(r, p) if isinstance(p, SignedIntent) else None
+                      for p in parsed]
+            chains = {p.chain for p in parsed if isinstance(p, SignedIntent) and p.chain}
+            states = {chain: r.state_bytes(chain) for chain in chains | {o for o in others if o}}
+        # chain id -> its state after the plans before it (None: decided in the transaction)
+        ahead: dict[str, tuple[ChainState | None, bytes | None] | None] = {
+            chain: (None if raw is None else ChainState.from_bytes(raw), raw)
+            for chain, raw in states.items()}
+        return [_Plan(None, (), Submitted(None, p)) if isinstance(p, TChainError)
+                else self._plan_one(p, other, ahead, now)
+                for p, other in zip(parsed, others, strict=True)]
+
+    def _local_counterparty(self, r: Reader, intent: SignedIntent) -> str | None:
+        """The chain at this bank an intra-bank transfer credits (None for other intents)."""
+        body = intent.body
+        if isinstance(body, PaymentBody) and body.to_validator in (None, self.validator.name):
+            return body.to
+        if isinstance(body, RedeemBody):
+            return self.chain_of_address(r, body.asset.issuer)
+        return None
+
+    def _plan_one(self, intent: SignedIntent, other_id: str | None,
+                  ahead: dict[str, tuple[ChainState | None, bytes | None] | None], now: int
+                  ) -> _Plan:
+        if intent.chain is None or ahead.get(intent.chain) is None:
+            return _Plan(intent, (), None)  # a register, or a chain decided in the transaction
+        mine = ahead[intent.chain]
+        assert mine is not None
+        chain, raw = mine
+        if chain is None:  # not registered here: the transaction says so
+            return _Plan(intent, (), None)
+        if other_id is None:  # beyond the bank, a key rotation, or an unknown issuer
+            # verified here, outside the transaction, for the decision inside it (which
+            # refuses a bad signature, with its message)
+            with suppress(SignatureError):
+                intent.verify(chain.owner)
+            ahead[intent.chain] = None
+            return _Plan(intent, (), None)
+        other = ahead.get(other_id)
+        if other is None:
+            ahead[intent.chain] = None
+            return _Plan(intent, (), None)
+        reads = ((intent.chain, raw), (other_id, other[1]))
+        try:
+            outcome = decide(self.validator, intent, chain, other[0], now)
+        except TChainError as e:
+            return _Plan(intent, reads, Submitted(None, e))
+        written = tuple(state.to_bytes() for state in outcome.states)
+        for state, state_raw in zip(outcome.states, written, strict=True):
+            ahead[state.chain] = (state, state_raw)
+        return _Plan(intent, reads, Submitted(outcome, None), written)
+
+    def _commit_plan(self, w: Writer, plan: _Plan, now: int) -> Submitted:
+        """Inside the write transaction: write a plan whose chains are as it read them."""
+        if plan.intent is None:
+            assert plan.result is not None
+            return plan.result
+        if plan.result is None or any(w.state_bytes(chain) != raw for chain, raw in plan.reads):
+            return self._apply(w, plan.intent, now)
+        outcome = plan.result.outcome
+        if outcome is None:
+            return plan.result
+        for entry, state, raw in zip(outcome.entries, outcome.states, plan.written, strict=True):
+            w.put_entry(state.chain, entry.height, entry.to_bytes())
+            w.put_state(state, raw)
+        return plan.result
 
     def _apply(self, w: Writer, intent: SignedIntent, now: int) -> Submitted:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tchain.digest import digest, digest_canonical
+from tchain.digest import digest_canonical
 from tchain.encoding import canonical, check_value, encode_built, parse
 from tchain.errors import EncodingError, SignatureError
 from tchain.keys import SigningKey, check_public_key, is_hex, verify_digest
@@ -257,6 +257,7 @@ class SignedIntent:
     body: Body
     sig: str
     digest: bytes = field(repr=False)
+    raw: bytes = field(repr=False)
     # The owner keys this signature was found valid under: the HTTP shell verifies before the
     # write transaction, and the rules inside it then cost no second verification.
     verified_under: set[str] = field(default_factory=set, repr=False, compare=False)
@@ -284,7 +285,11 @@ class SignedIntent:
         body = _parse_body(kind, intent["body"])
         if not is_hex(doc["sig"], 128):
             raise EncodingError(f"sig must be 128 lowercase hex characters, got {doc['sig']!r}")
-        return cls(doc, kind, chain, seq, time, body, doc["sig"], digest("intent", intent))
+        intent_bytes = canonical(intent)
+        # JCS of {"intent": I, "sig": S} ("intent" sorts before "sig")
+        raw = b'{"intent":' + intent_bytes + b',"sig":"' + doc["sig"].encode("ascii") + b'"}'
+        return cls(doc, kind, chain, seq, time, body, doc["sig"],
+                   digest_canonical("intent", intent_bytes), raw)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedIntent:
@@ -369,18 +374,38 @@ class SignedEntry:
                    e["validator"], doc["sig"], digest_canonical("entry", entry_bytes), raw)
 
     @classmethod
-    def sign(cls, entry: dict[str, Any], key: SigningKey, intent: SignedIntent | None,
-             effects: tuple[Effect, ...]) -> SignedEntry:
-        """Sign an entry the validator made from checked parts (``intent`` and ``effects`` are
-        the objects ``entry`` was built from): canonicalized once for both the signature and
-        the stored bytes, and not parsed again."""
-        entry_bytes = encode_built(entry)
+    def sign(cls, key: SigningKey, *, chain: str | None, height: int, prev: str, time: int,
+             kind: str, intent: SignedIntent | None, effects: tuple[Effect, ...],
+             evidence: tuple[SignedEntry, ...]) -> SignedEntry:
+        """Make and sign an entry from checked parts (this validator's own entries).
+
+        Its canonical bytes are put together from the parts' own canonical bytes (the intent's
+        and the evidence's ``raw``), in JCS key order, rather than by encoding the nested
+        documents again; a verifier re-encodes the parsed entry and checks the signature over
+        that, so any difference from RFC 8785 would fail every chain's verification.
+        """
+        validator = key.public_key
+        effect_dicts = [e.to_dict() for e in effects]
+        entry_bytes = b"".join((
+            b'{"chain":', b"null" if chain is None else b'"' + chain.encode("ascii") + b'"',
+            b',"effects":', encode_built(effect_dicts),
+            b',"evidence":[', b",".join(e.raw for e in evidence),
+            b'],"height":', str(height).encode("ascii"),
+            b',"intent":', b"null" if intent is None else intent.raw,
+            b',"kind":"', kind.encode("ascii"),
+            b'","prev":"', prev.encode("ascii"),
+            b'","time":', str(time).encode("ascii"),
+            b',"validator":"', validator.encode("ascii"), b'"}'))
         entry_digest = digest_canonical("entry", entry_bytes)
         sig = key.sign_digest(entry_digest)
         raw = b'{"entry":' + entry_bytes + b',"sig":"' + sig.encode("ascii") + b'"}'
-        return cls({"entry": entry, "sig": sig}, entry["chain"], entry["height"], entry["prev"],
-                   entry["time"], entry["kind"], intent, effects, tuple(entry["evidence"]),
-                   entry["validator"], sig, entry_digest, raw)
+        evidence_docs = tuple(e.doc for e in evidence)
+        doc = {"entry": {"chain": chain, "height": height, "prev": prev, "time": time,
+                         "kind": kind, "intent": None if intent is None else intent.doc,
+                         "effects": effect_dicts, "evidence": list(evidence_docs),
+                         "validator": validator}, "sig": sig}
+        return cls(doc, chain, height, prev, time, kind, intent, effects, evidence_docs,
+                   validator, sig, entry_digest, raw)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedEntry:

@@ -72,13 +72,11 @@ class Outcome:
 
 
 def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedIntent | None,
-           effects: list[Effect], evidence: list[dict[str, Any]]) -> SignedEntry:
+           effects: list[Effect], evidence: list[SignedEntry]) -> SignedEntry:
     """The next entry of ``state``'s chain, signed by the validator."""
-    return SignedEntry.sign(
-        {"chain": state.chain, "height": state.height + 1, "prev": state.head, "time": now,
-         "kind": kind, "intent": None if intent is None else intent.doc,
-         "effects": [e.to_dict() for e in effects], "evidence": evidence,
-         "validator": v.public_key}, v.key, intent, tuple(effects))
+    return SignedEntry.sign(v.key, chain=state.chain, height=state.height + 1, prev=state.head,
+                            time=now, kind=kind, intent=intent, effects=tuple(effects),
+                            evidence=tuple(evidence))
 
 
 def _check_time(intent: SignedIntent, now: int) -> None:
@@ -121,10 +119,8 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
             raise EncodingError(f"kyc_record hashes to {got}, the intent signed {body.kyc}")
     if body.owner == v.public_key and body.name != v.name:
         raise ForbiddenError("the bank's key may only register the bank's own chain")
-    entry: dict[str, Any] = {
-        "chain": None, "height": 0, "prev": GENESIS_PREV, "time": now, "kind": "genesis",
-        "intent": intent.doc, "effects": [], "evidence": [], "validator": v.public_key}
-    signed = SignedEntry.sign(entry, v.key, intent, ())
+    signed = SignedEntry.sign(v.key, chain=None, height=0, prev=GENESIS_PREV, time=now,
+                              kind="genesis", intent=intent, effects=(), evidence=())
     return signed, ChainState.genesis(signed, v.name)
 
 
@@ -232,7 +228,7 @@ def _debit_and_credit(v: Validator, kind: str, intent: SignedIntent, chain: Chai
     try:
         after = chain.advance(debit)
         credit = _entry(v, to, now, "credit", None,
-                                       [Effect(asset, amount, 0)], [debit.doc])
+                        [Effect(asset, amount, 0)], [debit])
         to_after = to.advance(credit)
     except VerificationError as e:  # the checks above should make this unreachable
         raise RuleError(str(e), code="insufficient_funds") from e
@@ -283,7 +279,7 @@ def _redeem(v: Validator, intent: SignedIntent, body: RedeemBody, chain: ChainSt
 def _hold_entry(v: Validator, intent: SignedIntent, chain: ChainState, terms: Terms,
                 now: int) -> Outcome:
     entry = _entry(v, chain, now, intent.type, intent,
-                                  [Effect(str(terms.asset), 0, terms.amount)], [])
+                   [Effect(str(terms.asset), 0, terms.amount)], [])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:  # the checks before should make this unreachable
@@ -325,7 +321,7 @@ def _cancel(v: Validator, intent: SignedIntent, body: CancelBody, chain: ChainSt
         raise NotFoundError(f"offer {body.offer} is not open on chain {chain.chain}",
                             code="unknown_offer")
     entry = _entry(v, chain, now, "cancel", intent,
-                                  list(closing_effects(hold, "cancel")), [])
+                   list(closing_effects(hold, "cancel")), [])
     return Outcome((entry,), (chain.advance(entry),))
 
 
@@ -373,7 +369,7 @@ def credit_transfer(v: Validator, payee: ChainState, hold: SignedEntry, now: int
         raise RuleError(f"the payer may only pay KYC'd recipients and {payee.address} has no "
                         "KYC record", code="kyc_required")
     credit = _entry(v, payee, now, "credit", None,
-                                   [Effect(str(body.asset), body.amount, 0)], [hold.doc])
+                    [Effect(str(body.asset), body.amount, 0)], [hold])
     return Outcome((credit,), (payee.advance(credit),))
 
 
@@ -389,7 +385,7 @@ def settle_hold(v: Validator, chain: ChainState, peer: SignedEntry, now: int) ->
         raise RuleError(f"entry {hold_id} holds nothing open on chain {chain.chain}",
                         code="conflict", status=409)
     entry = _entry(v, chain, now, "settle", None,
-                                  list(closing_effects(hold, "settle")), [peer.doc])
+                   list(closing_effects(hold, "settle")), [peer])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:
@@ -404,5 +400,5 @@ def release_hold(v: Validator, chain: ChainState, holding: SignedEntry, now: int
         raise RuleError(f"entry {holding.id} holds nothing open on chain {chain.chain}",
                         code="conflict", status=409)
     entry = _entry(v, chain, now, "release", None,
-                                  list(closing_effects(hold, "release")), [holding.doc])
+                   list(closing_effects(hold, "release")), [holding])
     return Outcome((entry,), (chain.advance(entry),))

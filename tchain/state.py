@@ -7,9 +7,11 @@ entry does to a balance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
+from tchain.encoding import encode_built
 from tchain.errors import EncodingError, VerificationError
 from tchain.model import (
     CancelBody,
@@ -259,8 +261,8 @@ class ChainState:
             seq = entry.intent.seq
             if isinstance(entry.intent.body, RotateKeyBody):
                 owner = entry.intent.body.owner
-        return replace(self, height=entry.height, head=entry.id, seq=seq, owner=owner,
-                       balances=balances, spent_day=day, spent=spent, holds=holds)
+        return ChainState(self.chain, owner, self.name, self.address, entry.height, entry.id,
+                          seq, self.kyc, self.params, balances, day, spent, holds)
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form (the store keeps it canonical-encoded)."""
@@ -273,6 +275,14 @@ class ChainState:
             "spent": {a: str(v) for a, v in self.spent.items()},
             "holds": {k: h.to_dict() for k, h in self.holds.items()},
         }
+
+    def to_bytes(self) -> bytes:
+        """The stored bytes: canonical, so equal states are equal bytes."""
+        return encode_built(self.to_dict())
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ChainState:
+        return cls.from_dict(json.loads(raw))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ChainState:

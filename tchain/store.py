@@ -80,8 +80,12 @@ class Reader:
         return None if value is None else bytes(value)
 
     def state(self, chain_id: str) -> ChainState | None:
-        raw = self._get("states", _c(chain_id))
-        return None if raw is None else ChainState.from_dict(json.loads(raw))
+        raw = self.state_bytes(chain_id)
+        return None if raw is None else ChainState.from_bytes(raw)
+
+    def state_bytes(self, chain_id: str) -> bytes | None:
+        """A chain's state as stored: equal bytes mean an unchanged chain."""
+        return self._get("states", _c(chain_id))
 
     def entry(self, chain_id: str, height: int) -> bytes | None:
         return self._get("entries", _c(chain_id) + _HEIGHT.pack(height))
@@ -164,8 +168,10 @@ class Reader:
 class Writer(Reader):
     """Read and write access inside one write transaction."""
 
-    def put_state(self, state: ChainState) -> None:
-        self._txn.put(_c(state.chain), canonical(state.to_dict()), db=self._dbs["states"])
+    def put_state(self, state: ChainState, raw: bytes | None = None) -> None:
+        """Store a chain's state (``raw``: its :meth:`ChainState.to_bytes`, if made already)."""
+        self._txn.put(_c(state.chain), state.to_bytes() if raw is None else raw,
+                      db=self._dbs["states"])
 
     def put_entry(self, chain_id: str, height: int, signed: bytes) -> None:
         """Append an entry; refuse (StoreError) if the height already holds one."""
@@ -215,6 +221,18 @@ class Writer(Reader):
         self._txn.put(key.encode("ascii"), value.encode("utf-8"), db=self._dbs["meta"])
 
 
+class _Ticket:
+    """One caller's work waiting for a group commit, and what became of it."""
+
+    __slots__ = ("done", "error", "result", "work")
+
+    def __init__(self, work: Callable[[Writer], Any]) -> None:
+        self.work = work
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
 class Store:
     """One LMDB environment per validator.
 
@@ -233,8 +251,11 @@ class Store:
         self._dbs: dict[str, Any] = {}
         self._pid = -1
         # One process-local lock: the map may only be resized while no transaction of this
-        # process is open, so transactions of this process do not overlap a resize.
+        # process is open, so transactions of this process do not overlap a resize. The thread
+        # that holds it for a write commits every write queued meanwhile (group commit).
         self._lock = threading.RLock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Ticket] = []
 
     def _open(self) -> lmdb.Environment:
         if self._env is not None and self._pid == os.getpid():
@@ -272,26 +293,48 @@ class Store:
                 txn.abort()
 
     def write(self, work: Callable[[Writer], T]) -> T:
-        """Run ``work`` in one write transaction and commit it durably.
+        """Run ``work`` in a write transaction and commit it durably; return its result.
+
+        Group commit: writes that arrive while another thread of this process is committing
+        wait for it, then the first of them commits all of them in one transaction and one
+        fsync. Each work runs in a nested transaction of its own, so one that raises writes
+        nothing and the others still commit; each caller gets its own result or exception,
+        and only after the commit that holds its writes.
 
         ``work`` may run more than once (when the map must grow): it must do nothing but read
-        and write through the Writer it is given. Returns ``work``'s result after the commit.
+        and write through the Writer it is given.
 
         Raises:
             StoreFullError: the map cannot grow (``max_map_size`` or the disk); nothing written.
             StoreError: any other store failure; nothing written.
         """
+        ticket = _Ticket(work)
+        with self._queue_lock:
+            self._queue.append(ticket)
         with self._lock:
-            env = self._open()
+            if not ticket.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.result  # type: ignore[no-any-return]
+
+    def _commit(self, batch: list[_Ticket]) -> None:
+        """Run every work of ``batch`` in one write transaction and commit it (lock held)."""
+        env = self._open()
+        try:
             while True:
                 try:
                     txn = self._begin(env, write=True)
                 except lmdb.Error as e:
                     raise StoreError(f"cannot start a write: {e}") from e
                 try:
-                    result = work(Writer(txn, self._dbs))
-                    txn.commit()
-                    return result
+                    if self._run(env, txn, batch):
+                        txn.commit()
+                    else:
+                        txn.abort()
+                    break
                 except lmdb.MapFullError:
                     txn.abort()
                     self._grow(env)
@@ -304,6 +347,42 @@ class Store:
                 except BaseException:
                     txn.abort()
                     raise
+        except StoreError as e:
+            for ticket in batch:  # nothing of the batch was written: each caller hears why
+                ticket.result, ticket.error = None, e if len(batch) == 1 else type(e)(e.message)
+        except BaseException as e:
+            for ticket in batch:
+                ticket.result, ticket.error = None, StoreError(f"the write was interrupted: {e!r}")
+            raise
+        finally:
+            for ticket in batch:
+                ticket.done = True
+
+    def _run(self, env: lmdb.Environment, txn: lmdb.Transaction, batch: list[_Ticket]) -> bool:
+        """Run the works in ``txn``; False when nothing is left to commit."""
+        if len(batch) == 1:  # alone: no nested transaction needed, its error aborts the whole
+            ticket = batch[0]
+            try:
+                ticket.result, ticket.error = ticket.work(Writer(txn, self._dbs)), None
+            except lmdb.Error:
+                raise
+            except Exception as e:
+                ticket.result, ticket.error = None, e
+                return False
+            return True
+        for ticket in batch:
+            child = env.begin(write=True, parent=txn)
+            try:
+                ticket.result, ticket.error = ticket.work(Writer(child, self._dbs)), None
+            except lmdb.Error:
+                child.abort()
+                raise  # the store itself failed: the whole batch is retried or refused
+            except Exception as e:  # this work refused: it alone writes nothing
+                child.abort()
+                ticket.result, ticket.error = None, e
+            else:
+                child.commit()
+        return True
 
     def _begin(self, env: lmdb.Environment, *, write: bool) -> lmdb.Transaction:
         try:
