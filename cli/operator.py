@@ -52,6 +52,9 @@ def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str,
               help="Port to listen on [default: the port of the bank's URL].")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="gunicorn worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Request threads per worker; the requests a worker has in flight at once "
+                   "share one LMDB commit (group commit).")
 @click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
               help="Seconds before gunicorn restarts a stuck worker.")
 @click.option("--access-log", is_flag=True, help="Log every request to stderr.")
@@ -72,7 +75,7 @@ def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str,
               help="FOR DEMONSTRATIONS AND TESTS ONLY: make this bank cheat. skip-settle "
                    "accepts takes of peers' offers and never settles them, so the peer "
                    "records a non-settlement proof.")
-def serve(data: Path, host: str, port: int | None, workers: int, timeout: int,
+def serve(data: Path, host: str, port: int | None, workers: int, threads: int, timeout: int,
           access_log: bool, settle_deadline: float, max_store_size: int | None,
           rate_limit: float, rate_burst: int, fault: str | None) -> None:
     """Serve the bank's API under gunicorn until stopped (SIGTERM or Ctrl-C), with the
@@ -81,11 +84,12 @@ def serve(data: Path, host: str, port: int | None, workers: int, timeout: int,
 
     config = BankConfig.load(data)
     port = port or config.port
-    click.echo(f"serving {config.name} on http://{host}:{port} with {workers} workers", err=True)
+    click.echo(f"serving {config.name} on http://{host}:{port} with {workers} workers of "
+               f"{threads} threads", err=True)
     if fault:
         click.echo(f"WARNING: --fault {fault}: {config.name} will cheat on purpose. This is for "
                    "demonstrations and tests; never run a real bank with it.", err=True)
-    run(str(data), host=host, port=port, workers=workers, timeout=timeout,
+    run(str(data), host=host, port=port, workers=workers, threads=threads, timeout=timeout,
         access_log=access_log, app_config={
             "SETTLE_DEADLINE": settle_deadline, "FAULT": fault, "RATE_LIMIT": rate_limit,
             "RATE_BURST": rate_burst,

@@ -24,6 +24,7 @@ serialised by LMDB, the first settles the offer and closes it, every later one i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tchain.encoding import canonical
@@ -33,6 +34,7 @@ from tchain.errors import (
     NotFoundError,
     RuleError,
     SignatureError,
+    TChainError,
     VerificationError,
 )
 from tchain.flows import CLOCK_MARGIN_MS, close_offer, enqueue, offer_record, reschedule
@@ -42,7 +44,7 @@ from tchain.model import PaymentBody, SignedEntry, TakeBody
 from tchain.proofs import non_settlement_proof
 from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
 from tchain.state import ChainState, closed_hold
-from tchain.store import Reader, Writer
+from tchain.store import Failed, Reader, Writer
 
 __all__ = ["FAULTS", "Interbank"]
 
@@ -108,9 +110,28 @@ class Interbank:
                 or not to us (403, nothing changed).
             EncodingError, SignatureError: a malformed or badly signed message (400).
         """
-        message = Message.from_dict(doc)
-        now = self.ledger.clock()
+        [answer] = self.receive_many([doc], requester_key)
+        if isinstance(answer, TChainError):
+            raise answer
+        return answer
 
+    def receive_many(self, docs: list[Any], requester_key: str) -> list[bytes | TChainError]:
+        """Apply many of a peer's messages in one group commit; each answered (or refused with
+        its error) on its own, as :meth:`receive` would."""
+        now = self.ledger.clock()
+        works: list[Callable[[Writer], bytes]] = []
+        answers: list[bytes | TChainError | None] = []
+        for doc in docs:
+            try:
+                works.append(self._receive_work(Message.from_dict(doc), requester_key, now))
+                answers.append(None)
+            except TChainError as e:
+                answers.append(e)
+        done = iter(self.ledger.store.write_each(works))
+        return [_unwrap(next(done)) if a is None else a for a in answers]
+
+    def _receive_work(self, message: Message, requester_key: str, now: int
+                      ) -> Callable[[Writer], bytes]:
         def work(w: Writer) -> bytes:
             seen = w.answer(message.id)
             if seen is not None:
@@ -133,7 +154,7 @@ class Interbank:
             w.put_answer(message.id, raw)
             return raw
 
-        return self.ledger.store.write(work)
+        return work
 
     def _on_transfer(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
         hold = self._peer_entry(m, "hold", peer_key)
@@ -239,9 +260,28 @@ class Interbank:
             EncodingError, SignatureError, ForbiddenError: the answer is malformed, not signed
                 by the pinned peer, or not an answer to this message (nothing changed).
         """
-        answer = Message.from_dict(doc)
-        now = self.ledger.clock()
+        [done] = self.apply_answers([(message_id, doc)])
+        if isinstance(done, TChainError):
+            raise done
+        return done
 
+    def apply_answers(self, answers: list[tuple[str, Any]]) -> list[str | TChainError]:
+        """Apply many answers (outbox message id, answer) in one group commit, each on its own
+        as :meth:`apply_answer` would."""
+        now = self.ledger.clock()
+        works: list[Callable[[Writer], str]] = []
+        results: list[str | TChainError | None] = []
+        for message_id, doc in answers:
+            try:
+                works.append(self._answer_work(message_id, Message.from_dict(doc), now))
+                results.append(None)
+            except TChainError as e:
+                results.append(e)
+        done = iter(self.ledger.store.write_each(works))
+        return [_unwrap(next(done)) if r is None else r for r in results]
+
+    def _answer_work(self, message_id: str, answer: Message, now: int
+                     ) -> Callable[[Writer], str]:
         def work(w: Writer) -> str:
             item = w.record("outbox", message_id)
             if item is None:
@@ -255,7 +295,7 @@ class Interbank:
             request = Message.from_dict(item["message"])
             return self._apply(w, message_id, item, request, answer, peer["key"], now)
 
-        return self.ledger.store.write(work)
+        return work
 
     def _apply(self, w: Writer, message_id: str, item: dict[str, Any], request: Message,
                answer: Message, peer_key: str, now: int) -> str:
@@ -324,8 +364,17 @@ class Interbank:
 
     def delivery_failed(self, message_id: str, error: str) -> None:
         """Count a failed delivery (the peer was down or answered with an error)."""
+        self.deliveries_failed([message_id], error)
+
+    def deliveries_failed(self, message_ids: list[str], error: str) -> None:
+        """Count a failed delivery of each message, in one write."""
         now = self.ledger.clock()
-        self.ledger.store.write(lambda w: reschedule(w, message_id, now, error))
+
+        def work(w: Writer) -> None:
+            for message_id in message_ids:
+                reschedule(w, message_id, now, error)
+
+        self.ledger.store.write(work)
 
     # --- the clock ------------------------------------------------------------------------
 
@@ -440,3 +489,13 @@ _HANDLERS = {
     "take": Interbank._on_take,
     "settle": Interbank._on_settle,
 }
+
+
+def _unwrap(outcome: Any) -> Any:
+    """A write_each outcome: the result, or the protocol error the work refused with (any
+    other exception is a bug or a store failure, raised)."""
+    if isinstance(outcome, Failed):
+        if isinstance(outcome.error, TChainError):
+            return outcome.error
+        raise outcome.error
+    return outcome

@@ -47,7 +47,7 @@ from tchain.encoding import canonical
 from tchain.errors import StoreError, StoreFullError
 from tchain.state import ChainState
 
-__all__ = ["RateBuckets", "Reader", "Store", "Writer"]
+__all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 
 T = TypeVar("T")
 _DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta", "peers",
@@ -221,6 +221,15 @@ class Writer(Reader):
         self._txn.put(key.encode("ascii"), value.encode("utf-8"), db=self._dbs["meta"])
 
 
+class Failed:
+    """What :meth:`Store.write_each` gives for a work that raised."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 class _Ticket:
     """One caller's work waiting for a group commit, and what became of it."""
 
@@ -256,6 +265,11 @@ class Store:
         self._lock = threading.RLock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Ticket] = []
+        # Read transactions open in this process (and in this thread): a resize waits for
+        # the other threads' to end.
+        self._readers = 0
+        self._mine = threading.local()
+        self._no_readers = threading.Condition(self._lock)
 
     def _open(self) -> lmdb.Environment:
         if self._env is not None and self._pid == os.getpid():
@@ -280,17 +294,27 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Reader]:
-        """A consistent read-only snapshot."""
+        """A consistent read-only snapshot.
+
+        The lock is held only to begin it: reads of other threads, and the group commit, go on
+        while it is open; only a map resize waits for it to end.
+        """
         with self._lock:
             env = self._open()
             try:
                 txn = self._begin(env, write=False)
             except lmdb.Error as e:
                 raise StoreError(f"cannot read the store: {e}") from e
-            try:
-                yield Reader(txn, self._dbs)
-            finally:
-                txn.abort()
+            self._readers += 1
+            self._mine.count = getattr(self._mine, "count", 0) + 1
+        try:
+            yield Reader(txn, self._dbs)
+        finally:
+            txn.abort()
+            with self._lock:
+                self._readers -= 1
+                self._mine.count -= 1
+                self._no_readers.notify_all()
 
     def write(self, work: Callable[[Writer], T]) -> T:
         """Run ``work`` in a write transaction and commit it durably; return its result.
@@ -308,17 +332,23 @@ class Store:
             StoreFullError: the map cannot grow (``max_map_size`` or the disk); nothing written.
             StoreError: any other store failure; nothing written.
         """
-        ticket = _Ticket(work)
+        [outcome] = self.write_each([work])
+        if isinstance(outcome, Failed):
+            raise outcome.error
+        return outcome  # type: ignore[no-any-return]
+
+    def write_each(self, works: list[Callable[[Writer], Any]]) -> list[Any]:
+        """Run many works in one group commit, each on its own as :meth:`write` does; return
+        each one's result, or a :class:`Failed` holding the exception it raised."""
+        tickets = [_Ticket(work) for work in works]
         with self._queue_lock:
-            self._queue.append(ticket)
+            self._queue.extend(tickets)
         with self._lock:
-            if not ticket.done:
+            if not all(t.done for t in tickets):
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 self._commit(batch)
-        if ticket.error is not None:
-            raise ticket.error
-        return ticket.result  # type: ignore[no-any-return]
+        return [t.result if t.error is None else Failed(t.error) for t in tickets]
 
     def _commit(self, batch: list[_Ticket]) -> None:
         """Run every work of ``batch`` in one write transaction and commit it (lock held)."""
@@ -398,6 +428,8 @@ class Store:
             raise StoreFullError(f"the store is full at its maximum size of {current} bytes")
         if self.max_map_size is not None:
             new = min(new, self.max_map_size)
+        self._no_readers.wait_for(
+            lambda: self._readers == getattr(self._mine, "count", 0))
         env.set_mapsize(new)
 
     def close(self) -> None:

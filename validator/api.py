@@ -13,9 +13,9 @@ from flask import Blueprint, Response, current_app, request
 
 from tchain.auth import request_signature, verify_authorization
 from tchain.encoding import canonical, parse
-from tchain.errors import EncodingError, NotFoundError, TChainError
+from tchain.errors import EncodingError, NotFoundError, RateLimitedError, TChainError
 from tchain.keys import is_hex
-from tchain.ledger import now_ms
+from tchain.ledger import Submitted, now_ms
 from tchain.model import SignedIntent
 from tchain.status import sign_status
 from validator.bank import Bank
@@ -25,6 +25,7 @@ __all__ = ["blueprint"]
 
 blueprint = Blueprint("api", __name__, url_prefix="/v1")
 MAX_PAGE = 1000
+MAX_BATCH = 1000
 
 
 def _bank() -> Bank:
@@ -36,9 +37,12 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(canonical(body), status=status, mimetype="application/json")
 
 
+def _entry_list(raw: list[bytes]) -> bytes:
+    return b'{"entries":[' + b",".join(raw) + b"]}"
+
+
 def _entries(raw: list[bytes], status: int = 200) -> Response:
-    return Response(b'{"entries":[' + b",".join(raw) + b"]}", status=status,
-                    mimetype="application/json")
+    return Response(_entry_list(raw), status=status, mimetype="application/json")
 
 
 def _body() -> Any:
@@ -119,23 +123,64 @@ def submit() -> Response:
     doc = _body()
     _charge_intent_owner(doc)
     result = bank.ledger.submit_one(doc)
+    bank.sender.deliver_all(result.messages)
+    status, body = _accepted(bank, result)
+    return Response(body, status=status, mimetype="application/json")
+
+
+@blueprint.post("/intents/batch")
+def submit_batch() -> Response:
+    """Many signed intents in one request: ``{"intents": [...]}``, decided in order in one
+    group commit. 200 with ``{"results": [...]}``, one per intent in the same order: each the
+    body a single submission would have answered, with its ``status``."""
+    bank = _bank()
+    doc = _body()
+    if not isinstance(doc, dict) or doc.keys() != {"intents"} or \
+            not isinstance(doc["intents"], list):
+        raise EncodingError('a batch is a JSON object {"intents": [signed intents]}')
+    intents = doc["intents"]
+    if not 1 <= len(intents) <= MAX_BATCH:
+        raise EncodingError(f"a batch holds 1..{MAX_BATCH} intents, got {len(intents)}")
+    refused: dict[int, TChainError] = {}
+    for i, intent in enumerate(intents):
+        try:
+            _charge_intent_owner(intent)
+        except RateLimitedError as e:
+            refused[i] = e
+    results = bank.ledger.submit_many([x for i, x in enumerate(intents) if i not in refused])
+    bank.sender.deliver_all([m for r in results for m in r.messages])
+    answers, decided = [], iter(results)
+    for i in range(len(intents)):
+        result = refused.get(i) or next(decided)
+        if isinstance(result, TChainError) or result.error is not None:
+            error = result if isinstance(result, TChainError) else result.error
+            assert error is not None
+            answers.append(b'{"status":' + str(error.status).encode() + b"," +
+                           canonical(error.to_dict())[1:])
+        else:
+            status, body = _accepted(bank, result)
+            answers.append(b'{"status":' + str(status).encode() + b"," + body[1:])
+    return Response(b'{"results":[' + b",".join(answers) + b"]}", status=200,
+                    mimetype="application/json")
+
+
+def _accepted(bank: Bank, result: Submitted) -> tuple[int, bytes]:
+    """The status and body that answer an accepted intent."""
     assert result.outcome is not None
     entries = [e.to_bytes() for e in result.outcome.entries]
     if not result.messages:
-        return _entries(entries, status=201)
-    bank.sender.deliver_all(result.messages)
+        return 201, _entry_list(entries)
     first = result.outcome.entries[0]
     with bank.ledger.store.read() as r:
         flow = r.record("flows", first.id)
         if flow is None:  # an offer or cancel: done here; the peers hear through the outbox
-            return _entries(entries, status=201)
+            return 201, _entry_list(entries)
         entries += [raw for h in (flow.get("settled_height"), flow.get("released_height"))
                     if h is not None and (raw := r.entry(flow["chain"], h)) is not None]
     status = 202 if flow["state"] in ("pending", "accepted") else 201
     summary = canonical({"id": first.id, "state": flow["state"], "peer": flow["peer"],
                          "deadline": flow["deadline"], "reason": flow["reason"]})
-    return Response(b'{"entries":[' + b",".join(entries) + b'],"flow":' + summary + b"}",
-                    status=status, mimetype="application/json")
+    return status, b'{"entries":[' + b",".join(entries) + b'],"flow":' + summary + b"}"
 
 
 @blueprint.get("/flows/<flow_id>")
@@ -158,14 +203,37 @@ def flow(flow_id: str) -> Response:
 def peer_message() -> Response:
     """A pinned peer bank's signed message; the answer is our signed message, the same bytes
     every time the same message comes."""
-    key = _signer_key(charge=False)
-    bank = _bank()
-    if _limiter().enabled:
-        with bank.ledger.store.read() as r:
-            if all(p["key"] != key for p in r.peers()):
-                _charge(key)  # not a pinned peer: it will be refused, and may not flood us
-    answer = bank.interbank.receive(_body(), key)
+    key = _peer_key()
+    answer = _bank().interbank.receive(_body(), key)
     return Response(answer, status=200, mimetype="application/json")
+
+
+@blueprint.post("/peer/messages/batch")
+def peer_messages() -> Response:
+    """Many of a pinned peer's messages, ``{"messages": [...]}``, applied in one group commit.
+    200 with ``{"answers": [...]}`` in the same order: each our signed answer (the bytes a
+    single delivery gets), or the error object that refused that message."""
+    key = _peer_key()
+    doc = _body()
+    if not isinstance(doc, dict) or doc.keys() != {"messages"} or \
+            not isinstance(doc["messages"], list) or not 1 <= len(doc["messages"]) <= MAX_BATCH:
+        raise EncodingError(f'a batch is a JSON object {{"messages": [1..{MAX_BATCH} signed '
+                            "peer messages]}")
+    answers = _bank().interbank.receive_many(doc["messages"], key)
+    parts = [canonical(a.to_dict()) if isinstance(a, TChainError) else a for a in answers]
+    return Response(b'{"answers":[' + b",".join(parts) + b"]}", status=200,
+                    mimetype="application/json")
+
+
+def _peer_key() -> str:
+    """The key that signed a peer request; charged to its budget unless it is a pinned peer's
+    (a peer that is not pinned will be refused, and may not flood us meanwhile)."""
+    key = _signer_key(charge=False)
+    if _limiter().enabled:
+        with _bank().ledger.store.read() as r:
+            if all(p["key"] != key for p in r.peers()):
+                _charge(key)
+    return key
 
 
 @blueprint.get("/proofs")

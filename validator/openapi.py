@@ -157,6 +157,22 @@ def openapi_document() -> dict[str, Any]:
             "responses": _responses({"201": _json(_ref("Entries"), "co-signed entries"),
                                      "202": _json(_ref("Entries"), "waiting on a peer")},
                                     ("400", "404", "409", "413", "422", "429", "503"))}},
+        "/v1/intents/batch": {"post": {
+            "summary": "Submit up to 1000 signed intents, decided in order in one group "
+                       "commit; one result per intent, each the body a single submission "
+                       "answers, with its status.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False, "required": ["intents"],
+                "properties": {"intents": {
+                    "type": "array", "minItems": 1, "maxItems": 1000,
+                    # any item: a malformed one is refused in its own result, not the batch
+                    "items": {"description": "a SignedIntent"}}}}}}},
+            "responses": _responses({"200": _json(
+                {"type": "object", "required": ["results"],
+                 "properties": {"results": {"type": "array", "items": {
+                     "type": "object", "required": ["status"],
+                     "properties": {"status": {"type": "integer"}}}}}},
+                "one result per intent")}, ("400", "413", "503"))}},
         "/v1/chains/{chain_id}": _signed_read(
             "A chain's status, signed by the bank and bound to this request.",
             _json(_ref("ChainStatus"), "signed status"), params=[chain_id]),
@@ -179,6 +195,21 @@ def openapi_document() -> dict[str, Any]:
                 "application/json": {"schema": _ref("PeerMessage")}}},
             "responses": _responses({"200": _json(_ref("PeerMessage"), "signed answer")},
                                     ("400", "401", "403", "413", "422", "429", "503"))}},
+        "/v1/peer/messages/batch": {"post": {
+            "summary": "Up to 1000 of a pinned peer's signed messages in one group commit; "
+                       "one answer per message: the signed answer, or the error refusing it.",
+            "security": [{"tchain": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False, "required": ["messages"],
+                "properties": {"messages": {
+                    "type": "array", "minItems": 1, "maxItems": 1000,
+                    # any item: a malformed one is refused in its own answer, not the batch
+                    "items": {"description": "a PeerMessage"}}}}}}},
+            "responses": _responses({"200": _json(
+                {"type": "object", "required": ["answers"],
+                 "properties": {"answers": {"type": "array", "items": OBJECT}}},
+                "one answer per message")},
+                ("400", "401", "403", "413", "429", "503"))}},
     }
     return {
         "openapi": "3.0.3",

@@ -32,6 +32,7 @@ log = logging.getLogger("tchain.sender")
 PEER_MESSAGES_PATH = "/v1/peer/messages"
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 5.0
+BATCH = 500  # messages per request to a peer
 
 
 class Sender:
@@ -82,8 +83,73 @@ class Sender:
         self.interbank.delivery_failed(message_id, error)
 
     def deliver_all(self, message_ids: Iterable[str]) -> None:
-        for message_id in message_ids:
-            self.deliver(message_id)
+        """Deliver messages: one alone, several in batches per peer (one request and one
+        group commit on each side for up to BATCH messages)."""
+        ids = list(message_ids)
+        if len(ids) <= 1:
+            for message_id in ids:
+                self.deliver(message_id)
+            return
+        by_peer: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        with self.ledger.store.read() as r:
+            peers = {p["name"]: p for p in r.peers()}
+            for message_id in ids:
+                item = r.record("outbox", message_id)
+                if item is not None:
+                    by_peer.setdefault(item["peer"], []).append((message_id, item))
+        for name, items in by_peer.items():
+            if name not in peers:
+                self.interbank.deliveries_failed([m for m, _ in items],
+                                                 f"{name} is not a pinned peer")
+                continue
+            for start in range(0, len(items), BATCH):
+                self._deliver_batch(peers[name], items[start:start + BATCH])
+
+    def _deliver_batch(self, peer: dict[str, Any], items: list[tuple[str, dict[str, Any]]]
+                       ) -> None:
+        url = peer["url"].rstrip("/") + PEER_MESSAGES_PATH + "/batch"
+        body = canonical({"messages": [item["message"] for _, item in items]})
+        header = authorization_header(self.ledger.validator.key, "POST", urlsplit(url).path,
+                                      "", body, self.ledger.clock())
+        ids = [message_id for message_id, _ in items]
+        try:
+            response = self.http.post(url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                                      headers={"Authorization": header,
+                                               "Content-Type": "application/json"})
+        except requests.RequestException as e:
+            self.interbank.deliveries_failed(ids, f"cannot reach {peer['name']}: "
+                                                  f"{type(e).__name__}")
+            return
+        if response.status_code in (404, 405):  # a peer without batches: one at a time
+            for message_id in ids:
+                self.deliver(message_id)
+            return
+        try:
+            if response.status_code != 200:
+                raise TChainError(f"{peer['name']} answered {response.status_code}: "
+                                  f"{response.text[:300]}")
+            answers = parse(response.content).get("answers")
+            if not isinstance(answers, list) or len(answers) != len(items) or \
+                    not all(isinstance(a, dict) for a in answers):
+                raise TChainError(f"{peer['name']} answered {len(items)} messages with "
+                                  f"something else than {len(items)} answers")
+        except (TChainError, AttributeError) as e:
+            self.interbank.deliveries_failed(ids, str(e))
+            return
+        applied = [(m, a) for m, a in zip(ids, answers, strict=True) if "error" not in a]
+        refused = [(m, f"{peer['name']} refused it: {a.get('message')}")
+                   for m, a in zip(ids, answers, strict=True) if "error" in a]
+        for (message_id, _), done in zip(applied, self.interbank.apply_answers(applied),
+                                         strict=True):
+            if isinstance(done, TChainError):
+                refused.append((message_id, f"{peer['name']}'s answer was refused: "
+                                            f"{done.message}"))
+        for message_id, error in refused:
+            log.warning("message %s to %s: %s", message_id, peer["name"], error)
+            self.interbank.delivery_failed(message_id, error)
+        if applied:
+            log.info("%d messages to %s: %d applied", len(items), peer["name"],
+                     len(applied) - len(refused))
 
     def run_once(self) -> None:
         """Apply passed deadlines, then deliver every due message once."""

@@ -1,6 +1,7 @@
 """Production serving under gunicorn: the Flask dev server is never used.
 
 Each worker builds its own app (and so opens LMDB) after the fork: ``preload_app`` stays off.
+Workers are threaded (gthread): a worker's concurrent requests share one LMDB commit.
 The outbox sender runs as one more process, a fresh interpreter (``python -m validator.sender``,
 not a fork: it opens LMDB itself, and the workers forked later know nothing of it), started when
 gunicorn is ready and stopped when it exits.
@@ -50,13 +51,17 @@ class _ValidatorApplication(BaseApplication):  # type: ignore[misc]
                 self._sender.kill()
 
 
-def serve(data: str, *, host: str, port: int, workers: int, timeout: int = 30,
+def serve(data: str, *, host: str, port: int, workers: int, threads: int = 8, timeout: int = 30,
           access_log: bool = False, app_config: dict[str, Any] | None = None) -> None:
     """Run the validator until SIGTERM or SIGINT (gunicorn shuts down gracefully)."""
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
+        # Threads, so that the requests a worker has in flight at once reach the store
+        # together and share one commit and one fsync (Store.write's group commit).
+        "worker_class": "gthread",
+        "threads": threads,
+        "backlog": 2048,
         "timeout": timeout,
         "graceful_timeout": 10,
         "keepalive": 5,
