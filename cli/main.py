@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from cli.bench import bench
 from cli.chainfile import export_chain, import_chain
 from cli.common import entries_json, moved, open_session, when
 from cli.demo import demo
@@ -286,6 +287,7 @@ def proof_verify(ctx: click.Context, file: Path) -> None:
 root.add_command(validator)
 root.add_command(offer)
 root.add_command(demo)
+root.add_command(bench)
 
 
 def main() -> None:
