@@ -88,11 +88,13 @@ class Customer:
                             "asset": f"{BANK1}:USD", "amount": amount})
 
 
-def run_bench(sizes: Sizes, progress: Callable[[str], None]) -> tuple[dict[str, float],
-                                                                     list[tuple[str, str, str]]]:
-    """Run every measurement; return the figures (KEYS) and the scale table rows."""
+def run_bench(sizes: Sizes, progress: Callable[[str], None], *, keep: bool = False
+              ) -> tuple[dict[str, float], list[tuple[str, str, str]]]:
+    """Run every measurement; return the figures (KEYS) and the scale table rows. ``keep``
+    leaves the temporary directory (stores and the servers' logs) in place."""
     figures: dict[str, float] = {}
     base = Path(tempfile.mkdtemp(prefix="tchain-bench-"))
+    progress(f"working in {base}")
     try:
         progress("crypto bounds")
         figures["crypto_bound_payments_per_s"] = _crypto_bound(sizes.crypto_seconds)
@@ -111,7 +113,8 @@ def run_bench(sizes: Sizes, progress: Callable[[str], None]) -> tuple[dict[str, 
         rows = _scale(base / "scale", sizes) + memory
         return figures, rows
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 # --- bounds ------------------------------------------------------------------------------------
@@ -385,12 +388,14 @@ _RATIOS = {"engine_payments_per_s": ("crypto_bound_payments_per_s", 0.75),
 @click.command()
 @click.option("--quick", is_flag=True, help="A few seconds of each measurement (for tests).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of the figures.")
-def bench(quick: bool, as_json: bool) -> None:
+@click.option("--keep", is_flag=True, help="Keep the temporary directory (stores, logs).")
+def bench(quick: bool, as_json: bool, keep: bool) -> None:
     """Measure the validator on loopback: crypto bounds, the engine, HTTP single and batch,
     cross-bank, offline verification, and cost against chain length and chain count."""
     sizes = Sizes.quick() if quick else Sizes.full()
     started = time.monotonic()
-    figures, rows = run_bench(sizes, lambda what: click.echo(f"bench: {what}...", err=True))
+    figures, rows = run_bench(sizes, lambda what: click.echo(f"bench: {what}...", err=True),
+                              keep=keep)
     if as_json:
         click.echo(json.dumps({key: round(figures[key], 2) for key in KEYS}))
         return

@@ -269,7 +269,9 @@ class Store:
         # the other threads' to end.
         self._readers = 0
         self._mine = threading.local()
-        self._no_readers = threading.Condition(self._lock)
+        self._resizing = 0  # resizes waiting for reads to end
+        # Signalled when a read ends, a group commit is done, or a resize is done.
+        self._changed = threading.Condition(self._lock)
 
     def _open(self) -> lmdb.Environment:
         if self._env is not None and self._pid == os.getpid():
@@ -300,6 +302,8 @@ class Store:
         while it is open; only a map resize waits for it to end.
         """
         with self._lock:
+            # A resize waits for reads to end: new ones wait for it, or it could wait forever.
+            self._changed.wait_for(lambda: self._resizing == 0)
             env = self._open()
             try:
                 txn = self._begin(env, write=False)
@@ -314,7 +318,7 @@ class Store:
             with self._lock:
                 self._readers -= 1
                 self._mine.count -= 1
-                self._no_readers.notify_all()
+                self._changed.notify_all()
 
     def write(self, work: Callable[[Writer], T]) -> T:
         """Run ``work`` in a write transaction and commit it durably; return its result.
@@ -344,10 +348,13 @@ class Store:
         with self._queue_lock:
             self._queue.extend(tickets)
         with self._lock:
-            if not all(t.done for t in tickets):
+            while not all(t.done for t in tickets):
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
-                self._commit(batch)
+                if batch:
+                    self._commit(batch)
+                else:  # ours are in a commit that let go of the lock to resize the map
+                    self._changed.wait()
         return [t.result if t.error is None else Failed(t.error) for t in tickets]
 
     def _commit(self, batch: list[_Ticket]) -> None:
@@ -387,6 +394,7 @@ class Store:
         finally:
             for ticket in batch:
                 ticket.done = True
+            self._changed.notify_all()
 
     def _run(self, env: lmdb.Environment, txn: lmdb.Transaction, batch: list[_Ticket]) -> bool:
         """Run the works in ``txn``; False when nothing is left to commit."""
@@ -428,9 +436,13 @@ class Store:
             raise StoreFullError(f"the store is full at its maximum size of {current} bytes")
         if self.max_map_size is not None:
             new = min(new, self.max_map_size)
-        self._no_readers.wait_for(
-            lambda: self._readers == getattr(self._mine, "count", 0))
-        env.set_mapsize(new)
+        self._resizing += 1
+        try:
+            self._changed.wait_for(lambda: self._readers == getattr(self._mine, "count", 0))
+            env.set_mapsize(new)
+        finally:
+            self._resizing -= 1
+            self._changed.notify_all()
 
     def close(self) -> None:
         with self._lock:

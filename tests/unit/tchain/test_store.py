@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
+import time
 
 import pytest
 
@@ -73,3 +75,37 @@ def test_another_process_sees_committed_entries(ledger):
     child.start()
     child.join(10)
     assert queue.get(timeout=5) == 3
+
+
+def test_group_commit_answers_every_writer_across_map_resizes(tmp_path):
+    """Eight threads write at once into a map that must double several times while other
+    threads hold reads open (a resize waits for them and lets go of the lock meanwhile):
+    every writer gets its own work's result, and every write is in the store."""
+    store = Store(tmp_path / "s", map_size=64 * 1024)
+    results: dict[int, object] = {}
+    stop = threading.Event()
+
+    def writer(i: int) -> None:
+        for j in range(40):
+            key = i * 1000 + j
+            results[key] = store.write(lambda w, k=key: (w.put_meta(f"k{k}", "x" * 2000), k)[1])
+
+    def reader() -> None:
+        while not stop.is_set():
+            with store.read() as r:
+                r.meta("k0")
+                time.sleep(0.001)
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    writers = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert results == {k: k for k in results} and len(results) == 8 * 40
+    with store.read() as r:
+        assert all(r.meta(f"k{k}") == "x" * 2000 for k in results)
+    store.close()
