@@ -25,7 +25,7 @@ serialised by LMDB, the first settles the offer and closes it, every later one i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from tchain.encoding import canonical
 from tchain.errors import (
@@ -45,6 +45,9 @@ from tchain.proofs import non_settlement_proof
 from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
 from tchain.state import ChainState, closed_hold
 from tchain.store import Failed, Reader, Writer
+
+T = TypeVar("T")
+X = TypeVar("X")
 
 __all__ = ["FAULTS", "Interbank"]
 
@@ -119,16 +122,8 @@ class Interbank:
         """Apply many of a peer's messages in one group commit; each answered (or refused with
         its error) on its own, as :meth:`receive` would."""
         now = self.ledger.clock()
-        works: list[Callable[[Writer], bytes]] = []
-        answers: list[bytes | TChainError | None] = []
-        for doc in docs:
-            try:
-                works.append(self._receive_work(Message.from_dict(doc), requester_key, now))
-                answers.append(None)
-            except TChainError as e:
-                answers.append(e)
-        done = iter(self.ledger.store.write_each(works))
-        return [_unwrap(next(done)) if a is None else a for a in answers]
+        return self._each(docs, lambda doc: self._receive_work(Message.from_dict(doc),
+                                                               requester_key, now))
 
     def _receive_work(self, message: Message, requester_key: str, now: int
                       ) -> Callable[[Writer], bytes]:
@@ -269,11 +264,18 @@ class Interbank:
         """Apply many answers (outbox message id, answer) in one group commit, each on its own
         as :meth:`apply_answer` would."""
         now = self.ledger.clock()
-        works: list[Callable[[Writer], str]] = []
-        results: list[str | TChainError | None] = []
-        for message_id, doc in answers:
+        return self._each(answers, lambda a: self._answer_work(a[0], Message.from_dict(a[1]),
+                                                               now))
+
+    def _each(self, items: list[X], make: Callable[[X], Callable[[Writer], T]]
+              ) -> list[T | TChainError]:
+        """Make a work of each item (``make`` refuses a malformed one with its error) and run
+        them all in one group commit; each result, or the protocol error that refused it."""
+        works: list[Callable[[Writer], T]] = []
+        results: list[T | TChainError | None] = []
+        for item in items:
             try:
-                works.append(self._answer_work(message_id, Message.from_dict(doc), now))
+                works.append(make(item))
                 results.append(None)
             except TChainError as e:
                 results.append(e)

@@ -58,6 +58,15 @@ def _query_int(name: str, maximum: int, description: str) -> dict[str, Any]:
             "schema": {"type": "integer", "minimum": 0, "maximum": maximum}}
 
 
+def _batch_body(field: str, item: str) -> dict[str, Any]:
+    """A batch request: ``{field: [1..1000 items]}``. Any item is accepted by the schema: a
+    malformed one is refused in its own result, not the whole batch."""
+    return {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "additionalProperties": False, "required": [field],
+        "properties": {field: {"type": "array", "minItems": 1, "maxItems": 1000,
+                               "items": {"description": item}}}}}}}
+
+
 def openapi_document() -> dict[str, Any]:
     intent = {
         "type": "object", "additionalProperties": False,
@@ -161,12 +170,7 @@ def openapi_document() -> dict[str, Any]:
             "summary": "Submit up to 1000 signed intents, decided in order in one group "
                        "commit; one result per intent, each the body a single submission "
                        "answers, with its status.",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "additionalProperties": False, "required": ["intents"],
-                "properties": {"intents": {
-                    "type": "array", "minItems": 1, "maxItems": 1000,
-                    # any item: a malformed one is refused in its own result, not the batch
-                    "items": {"description": "a SignedIntent"}}}}}}},
+            "requestBody": _batch_body("intents", "a SignedIntent"),
             "responses": _responses({"200": _json(
                 {"type": "object", "required": ["results"],
                  "properties": {"results": {"type": "array", "items": {
@@ -199,12 +203,7 @@ def openapi_document() -> dict[str, Any]:
             "summary": "Up to 1000 of a pinned peer's signed messages in one group commit; "
                        "one answer per message: the signed answer, or the error refusing it.",
             "security": [{"tchain": []}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "additionalProperties": False, "required": ["messages"],
-                "properties": {"messages": {
-                    "type": "array", "minItems": 1, "maxItems": 1000,
-                    # any item: a malformed one is refused in its own answer, not the batch
-                    "items": {"description": "a PeerMessage"}}}}}}},
+            "requestBody": _batch_body("messages", "a PeerMessage"),
             "responses": _responses({"200": _json(
                 {"type": "object", "required": ["answers"],
                  "properties": {"answers": {"type": "array", "items": OBJECT}}},
