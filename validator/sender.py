@@ -139,17 +139,16 @@ class Sender:
         applied = [(m, a) for m, a in zip(ids, answers, strict=True) if "error" not in a]
         refused = [(m, f"{peer['name']} refused it: {a.get('message')}")
                    for m, a in zip(ids, answers, strict=True) if "error" in a]
-        for (message_id, _), done in zip(applied, self.interbank.apply_answers(applied),
-                                         strict=True):
-            if isinstance(done, TChainError):
+        done = self.interbank.apply_answers(applied)
+        for (message_id, _), outcome in zip(applied, done, strict=True):
+            if isinstance(outcome, TChainError):
                 refused.append((message_id, f"{peer['name']}'s answer was refused: "
-                                            f"{done.message}"))
+                                            f"{outcome.message}"))
         for message_id, error in refused:
             log.warning("message %s to %s: %s", message_id, peer["name"], error)
             self.interbank.delivery_failed(message_id, error)
-        if applied:
-            log.info("%d messages to %s: %d applied", len(items), peer["name"],
-                     len(applied) - len(refused))
+        log.info("%d messages to %s: %d applied", len(items), peer["name"],
+                 len(items) - len(refused))
 
     def run_once(self) -> None:
         """Apply passed deadlines, then deliver every due message once."""
