@@ -191,12 +191,10 @@ class Ledger:
     def _plan_one(self, intent: SignedIntent, other_id: str | None,
                   ahead: dict[str, tuple[ChainState | None, bytes | None] | None], now: int
                   ) -> _Plan:
-        if intent.chain is None or ahead.get(intent.chain) is None:
-            return _Plan(intent, (), None)  # a register, or a chain decided in the transaction
-        mine = ahead[intent.chain]
-        assert mine is not None
-        chain, raw = mine
-        if chain is None:  # not registered here: the transaction says so
+        mine = None if intent.chain is None else ahead.get(intent.chain)
+        chain, raw = (None, None) if mine is None else mine
+        if intent.chain is None or chain is None:
+            # a register, a chain decided in the transaction, or one not registered here
             return _Plan(intent, (), None)
         if other_id is None:  # beyond the bank, a key rotation, or an unknown issuer
             # verified here, outside the transaction, for the decision inside it (which

@@ -313,19 +313,15 @@ def test_verifier_refuses_a_release_of_nothing_held(world):
 
 
 def test_verifier_refuses_a_settle_for_more_than_the_peer_credited(world):
-    clock, b1, b2, _net = world
+    _clock, b1, b2, _net = world
     alice, bob = b1.join("alice"), b2.join("bob")
     b1.deposit(alice, 1000)
     b2.up = False
     pay_out(b1, alice, bob, 300)
     with b1.ledger.store.read() as r:
         hold = SignedEntry.from_bytes(r.entry(alice.chain, 2))
-    b2_bob = b2.ledger.state(bob.chain)
-    small_credit = sign_entry_as(b2.key, {
-        "chain": bob.chain, "height": b2_bob.height + 1, "prev": b2_bob.head,
-        "time": clock(), "kind": "credit", "intent": None,
-        "effects": [Effect(USD, 30, 0).to_dict()], "evidence": [hold.doc],
-        "validator": b2.key.public_key})
+    small_credit = SignedEntry.from_bytes(forged(b2, bob, "credit", [Effect(USD, 30, 0)],
+                                                 [hold.doc]))
     extra = forged(b1, alice, "settle", [Effect(USD, -300, -300)], [small_credit.doc])
     with pytest.raises(VerificationError, match="expected"):
         verify_chain(chain_with(b1, alice, extra), b1.key.public_key, B1, alice.chain)
