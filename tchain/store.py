@@ -469,14 +469,20 @@ class RateBuckets:
         self.path = Path(path)
         self._env: lmdb.Environment | None = None
         self._pid = -1
+        # LMDB must not be opened twice in one process: threads that find it closed take turns.
+        self._open_lock = threading.Lock()
 
     def _open(self) -> lmdb.Environment:
-        if self._env is None or self._pid != os.getpid():
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._env = lmdb.open(str(self.path), map_size=self.MAP_SIZE, sync=False,
-                                  metasync=False, subdir=True, max_dbs=0)
-            self._pid = os.getpid()
-        return self._env
+        env, pid = self._env, self._pid
+        if env is not None and pid == os.getpid():
+            return env
+        with self._open_lock:
+            if self._env is None or self._pid != os.getpid():
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._env = lmdb.open(str(self.path), map_size=self.MAP_SIZE, sync=False,
+                                      metasync=False, subdir=True, max_dbs=0)
+                self._pid = os.getpid()
+            return self._env
 
     def take(self, key: str, now_ms: int, rate: float, burst: float) -> int:
         """Take one token from ``key``'s bucket (refilled at ``rate`` per second up to

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 
@@ -109,3 +111,32 @@ def test_group_commit_answers_every_writer_across_map_resizes(tmp_path):
     with store.read() as r:
         assert all(r.meta(f"k{k}") == "x" * 2000 for k in results)
     store.close()
+
+
+_FIRST_TAKES = """
+import sys, tempfile, threading
+from tchain.store import RateBuckets
+for trial in range(40):
+    buckets = RateBuckets(tempfile.mkdtemp(dir=sys.argv[1]) + "/limits")
+    barrier = threading.Barrier(8)
+    waits = []
+    def take():
+        barrier.wait()
+        waits.append(buckets.take("alice", 1000, 0.001, 8))
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(sorted(waits), buckets.take("alice", 1000, 0.001, 8) > 0)
+"""
+
+
+def test_threads_that_open_the_rate_buckets_together_share_one_environment(tmp_path):
+    # Two opens of one LMDB environment in a process hung or freed memory twice (a gunicorn
+    # worker's first requests, on its threads); run in a child so a crash fails only this test.
+    run = subprocess.run([sys.executable, "-c", _FIRST_TAKES, str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    # In every trial the eight takes all counted: each got a token, and the burst is spent.
+    assert run.stdout.splitlines() == ["[0, 0, 0, 0, 0, 0, 0, 0] True"] * 40
