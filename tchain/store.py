@@ -233,13 +233,12 @@ class Failed:
 class _Ticket:
     """One caller's work waiting for a group commit, and what became of it."""
 
-    __slots__ = ("done", "error", "result", "work")
+    __slots__ = ("error", "result", "work")
 
     def __init__(self, work: Callable[[Writer], Any]) -> None:
         self.work = work
         self.result: Any = None
         self.error: BaseException | None = None
-        self.done = False
 
 
 class Store:
@@ -259,19 +258,19 @@ class Store:
         self._env: lmdb.Environment | None = None
         self._dbs: dict[str, Any] = {}
         self._pid = -1
-        # One process-local lock: the map may only be resized while no transaction of this
-        # process is open, so transactions of this process do not overlap a resize. The thread
-        # that holds it for a write commits every write queued meanwhile (group commit).
-        self._lock = threading.RLock()
-        self._queue_lock = threading.Lock()
+        # The thread that holds the commit lock commits every write queued meanwhile (group
+        # commit); reads never wait for it, LMDB's readers see the last commit meanwhile.
+        self._commit_lock = threading.Lock()
+        # Held only for moments: the environment, the queue and the counts below. The map may
+        # be resized only while no other transaction of this process is open, so a resize
+        # waits for the open ones to end and new ones wait for the resize.
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a read or a write ended, or a resize
         self._queue: list[_Ticket] = []
-        # Read transactions open in this process (and in this thread): a resize waits for
-        # the other threads' to end.
-        self._readers = 0
-        self._mine = threading.local()
-        self._resizing = 0  # resizes waiting for reads to end
-        # Signalled when a read ends, a group commit is done, or a resize is done.
-        self._changed = threading.Condition(self._lock)
+        self._readers = 0  # read transactions open in this process
+        self._mine = threading.local()  # ... and in this thread
+        self._writing = False  # the committing thread has its write transaction open
+        self._resizing = 0  # resizes waiting for the others' transactions to end
 
     def _open(self) -> lmdb.Environment:
         if self._env is not None and self._pid == os.getpid():
@@ -302,7 +301,6 @@ class Store:
         while it is open; only a map resize waits for it to end.
         """
         with self._lock:
-            # A resize waits for reads to end: new ones wait for it, or it could wait forever.
             self._changed.wait_for(lambda: self._resizing == 0)
             env = self._open()
             try:
@@ -318,7 +316,8 @@ class Store:
             with self._lock:
                 self._readers -= 1
                 self._mine.count -= 1
-                self._changed.notify_all()
+                if self._resizing:
+                    self._changed.notify_all()
 
     def write(self, work: Callable[[Writer], T]) -> T:
         """Run ``work`` in a write transaction and commit it durably; return its result.
@@ -345,45 +344,23 @@ class Store:
         """Run many works in one group commit, each on its own as :meth:`write` does; return
         each one's result, or a :class:`Failed` holding the exception it raised."""
         tickets = [_Ticket(work) for work in works]
-        with self._queue_lock:
-            self._queue.extend(tickets)
         with self._lock:
-            while not all(t.done for t in tickets):
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                if batch:
-                    self._commit(batch)
-                else:  # ours are in a commit that let go of the lock to resize the map
-                    self._changed.wait()
+            self._queue.extend(tickets)
+        with self._commit_lock:
+            # The committing thread takes the whole queue and settles it before it lets go:
+            # ours are settled, or still queued and ours to commit now.
+            with self._lock:
+                batch, self._queue = self._queue, []
+            if batch:
+                self._commit(batch)
         return [t.result if t.error is None else Failed(t.error) for t in tickets]
 
     def _commit(self, batch: list[_Ticket]) -> None:
-        """Run every work of ``batch`` in one write transaction and commit it (lock held)."""
-        env = self._open()
+        """Run every work of ``batch`` in one write transaction and commit it (commit lock
+        held); each ticket gets its result or error."""
         try:
-            while True:
-                try:
-                    txn = self._begin(env, write=True)
-                except lmdb.Error as e:
-                    raise StoreError(f"cannot start a write: {e}") from e
-                try:
-                    if self._run(env, txn, batch):
-                        txn.commit()
-                    else:
-                        txn.abort()
-                    break
-                except lmdb.MapFullError:
-                    txn.abort()
-                    self._grow(env)
-                except lmdb.Error as e:
-                    txn.abort()
-                    if isinstance(e, lmdb.DiskError) or getattr(e, "errno", None) == errno.ENOSPC \
-                            or "No space left" in str(e):
-                        raise StoreFullError(f"the disk is full: {e}") from e
-                    raise StoreError(f"the write failed and was rolled back: {e}") from e
-                except BaseException:
-                    txn.abort()
-                    raise
+            while not self._try_commit(batch):  # the map was full and has grown: again
+                pass
         except StoreError as e:
             for ticket in batch:  # nothing of the batch was written: each caller hears why
                 ticket.result, ticket.error = None, e if len(batch) == 1 else type(e)(e.message)
@@ -391,10 +368,45 @@ class Store:
             for ticket in batch:
                 ticket.result, ticket.error = None, StoreError(f"the write was interrupted: {e!r}")
             raise
-        finally:
-            for ticket in batch:
-                ticket.done = True
-            self._changed.notify_all()
+
+    def _try_commit(self, batch: list[_Ticket]) -> bool:
+        """One attempt at committing ``batch``; False when the map was full (it has grown)."""
+        with self._lock:
+            self._changed.wait_for(lambda: self._resizing == 0)
+            env = self._open()
+            try:
+                txn = self._begin(env, write=True)
+            except lmdb.Error as e:
+                raise StoreError(f"cannot start a write: {e}") from e
+            self._writing = True
+        try:
+            try:
+                if self._run(env, txn, batch):
+                    txn.commit()
+                else:
+                    txn.abort()
+            except BaseException:
+                txn.abort()
+                raise
+            finally:
+                self._wrote()
+        except lmdb.MapFullError:
+            self._grow(env)
+            return False
+        except lmdb.Error as e:
+            if isinstance(e, lmdb.DiskError) or getattr(e, "errno", None) == errno.ENOSPC \
+                    or "No space left" in str(e):
+                raise StoreFullError(f"the disk is full: {e}") from e
+            raise StoreError(f"the write failed and was rolled back: {e}") from e
+        return True
+
+    def _wrote(self) -> None:
+        """The write transaction has ended (committed or aborted): a resize may go on."""
+        with self._lock:
+            if self._writing:
+                self._writing = False
+                if self._resizing:
+                    self._changed.notify_all()
 
     def _run(self, env: lmdb.Environment, txn: lmdb.Transaction, batch: list[_Ticket]) -> bool:
         """Run the works in ``txn``; False when nothing is left to commit."""
@@ -423,29 +435,38 @@ class Store:
         return True
 
     def _begin(self, env: lmdb.Environment, *, write: bool) -> lmdb.Transaction:
+        """Begin a transaction (``self._lock`` held)."""
         try:
             return env.begin(write=write)
         except lmdb.MapResizedError:
-            env.set_mapsize(0)  # another process grew the map: adopt its size
+            self._resize(env, 0)  # another process grew the map: adopt its size
             return env.begin(write=write)
 
     def _grow(self, env: lmdb.Environment) -> None:
-        current = env.info()["map_size"]
-        new = current * 2
-        if self.max_map_size is not None and current >= self.max_map_size:
-            raise StoreFullError(f"the store is full at its maximum size of {current} bytes")
-        if self.max_map_size is not None:
-            new = min(new, self.max_map_size)
+        """Double the map, up to ``max_map_size`` (commit lock held, no transaction open)."""
+        with self._lock:
+            current = env.info()["map_size"]
+            if self.max_map_size is not None and current >= self.max_map_size:
+                raise StoreFullError(f"the store is full at its maximum size of {current} "
+                                     "bytes")
+            new = current * 2 if self.max_map_size is None else min(current * 2,
+                                                                    self.max_map_size)
+            self._resize(env, new)
+
+    def _resize(self, env: lmdb.Environment, size: int) -> None:
+        """Set the map size once no other transaction of this process is open (``self._lock``
+        held; new ones wait meanwhile)."""
         self._resizing += 1
         try:
-            self._changed.wait_for(lambda: self._readers == getattr(self._mine, "count", 0))
-            env.set_mapsize(new)
+            self._changed.wait_for(lambda: not self._writing and
+                                   self._readers == getattr(self._mine, "count", 0))
+            env.set_mapsize(size)
         finally:
             self._resizing -= 1
             self._changed.notify_all()
 
     def close(self) -> None:
-        with self._lock:
+        with self._commit_lock, self._lock:
             if self._env is not None and self._pid == os.getpid():
                 self._env.close()
             self._env = None

@@ -81,8 +81,8 @@ def test_another_process_sees_committed_entries(ledger):
 
 def test_group_commit_answers_every_writer_across_map_resizes(tmp_path):
     """Eight threads write at once into a map that must double several times while other
-    threads hold reads open (a resize waits for them and lets go of the lock meanwhile):
-    every writer gets its own work's result, and every write is in the store."""
+    threads hold reads open (a resize waits for them, and new reads wait for it): every
+    writer gets its own work's result, and every write is in the store."""
     store = Store(tmp_path / "s", map_size=64 * 1024)
     results: dict[int, object] = {}
     stop = threading.Event()
@@ -110,6 +110,87 @@ def test_group_commit_answers_every_writer_across_map_resizes(tmp_path):
     assert results == {k: k for k in results} and len(results) == 8 * 40
     with store.read() as r:
         assert all(r.meta(f"k{k}") == "x" * 2000 for k in results)
+    store.close()
+
+
+def test_a_read_does_not_wait_for_a_commit_in_progress(tmp_path):
+    """Reads begin while another thread is inside a write (and its fsync): they see the last
+    commit, and the write's changes once it has committed."""
+    store = Store(tmp_path / "s")
+    store.write(lambda w: w.put_meta("k", "before"))
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(w):
+        w.put_meta("k", "after")
+        inside.set()
+        assert release.wait(30)
+
+    writer = threading.Thread(target=store.write, args=(slow,))
+    writer.start()
+    assert inside.wait(30)
+    seen: list[str | None] = []
+
+    def read() -> None:
+        with store.read() as r:
+            seen.append(r.meta("k"))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(30)
+    finished_while_writing = not reader.is_alive()
+    release.set()
+    writer.join(30)
+    reader.join(30)
+    assert finished_while_writing and seen == ["before"]
+    with store.read() as r:
+        assert r.meta("k") == "after"
+    store.close()
+
+
+def _grow_from_child(path, size):
+    store = Store(path)  # opened in the child process, which grows the map
+    for i in range(size // 2000):
+        store.write(lambda w, i=i: w.put_meta(f"c{i}", "y" * 2000))
+    store.close()
+
+
+def test_a_map_grown_by_another_process_is_adopted_once_no_read_is_open(tmp_path):
+    """Another process (a second gunicorn worker) grows the map past this one's mapping: the
+    next transaction here adopts the new size, and waits to do it until this process's other
+    open read has ended (remapping under an open transaction would pull its pages away)."""
+    store = Store(tmp_path / "s", map_size=64 * 1024)
+    store.write(lambda w: w.put_meta("k", "mine"))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.read() as r:
+            assert r.meta("k") == "mine"
+            holding.set()
+            assert release.wait(30)
+            assert r.meta("k") == "mine"  # its snapshot is still readable
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(30)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_grow_from_child, args=(store.path, 1 << 20))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    seen: list[str | None] = []
+
+    def read() -> None:
+        with store.read() as r:
+            seen.append(r.meta(f"c{(1 << 20) // 2000 - 1}"))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(1)
+    waited = reader.is_alive()
+    release.set()
+    holder.join(30)
+    reader.join(30)
+    assert waited and seen == ["y" * 2000]
     store.close()
 
 
