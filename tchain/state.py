@@ -48,6 +48,30 @@ class Balance:
         return {"balance": str(self.balance), "held": str(self.held)}
 
 
+class _Decoded:
+    """States by their stored bytes, lately written or read, up to a total size: cleared
+    when full (no order to keep, and safe for threads: each step is one dict operation)."""
+
+    LIMIT = 16 << 20  # bytes of keys
+
+    def __init__(self) -> None:
+        self._states: dict[bytes, ChainState] = {}
+        self._size = 0
+
+    def get(self, raw: bytes) -> ChainState | None:
+        return self._states.get(raw)
+
+    def remember(self, raw: bytes, state: ChainState) -> None:
+        if self._size + len(raw) > self.LIMIT:
+            self._states.clear()
+            self._size = 0
+        if self._states.setdefault(raw, state) is state:
+            self._size += len(raw)
+
+
+_DECODED = _Decoded()
+
+
 def address_of(name: str, owner: str, validator_key: str, validator_name: str) -> str:
     """A chain's address: ``name*bank`` for a customer, the bare bank name for the bank's own."""
     if owner == validator_key and name == validator_name:
@@ -72,6 +96,15 @@ class Hold:
     asset: str
     amount: int
     get: Terms | None = None
+    # Its canonical bytes, made once: a chain's open holds go into every state written for
+    # it, and a hold lives on unchanged from state to state until it closes.
+    _raw: bytes | None = field(default=None, init=False, compare=False, repr=False)
+
+    def to_bytes(self) -> bytes:
+        if self._raw is None:
+            object.__setattr__(self, "_raw", encode_built(self.to_dict()))
+        assert self._raw is not None
+        return self._raw
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "height": self.height, "asset": self.asset,
@@ -277,12 +310,31 @@ class ChainState:
         }
 
     def to_bytes(self) -> bytes:
-        """The stored bytes: canonical, so equal states are equal bytes."""
-        return encode_built(self.to_dict())
+        """The stored bytes: canonical, so equal states are equal bytes (those of
+        ``encode_built(self.to_dict())``, made from each hold's bytes, made once)."""
+        head = encode_built({
+            "address": self.address, "balances": {a: b.to_dict() for a, b in
+                                                  self.balances.items()},
+            "chain": self.chain, "head": self.head, "height": self.height})
+        tail = encode_built({
+            "kyc": self.kyc, "name": self.name, "owner": self.owner, "params": self.params,
+            "seq": self.seq, "spent": {a: str(v) for a, v in self.spent.items()},
+            "spent_day": self.spent_day})
+        holds = b",".join(b'"' + k.encode("ascii") + b'":' + self.holds[k].to_bytes()
+                          for k in sorted(self.holds))
+        raw = head[:-1] + b',"holds":{' + holds + b"}," + tail[1:]
+        _DECODED.remember(raw, self)
+        return raw
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ChainState:
-        return cls.from_dict(json.loads(raw))
+        """The state stored as ``raw``; the same object again for bytes seen lately (a state
+        is immutable, and parsing one with many open holds is costly)."""
+        state = _DECODED.get(raw)
+        if state is None:
+            state = cls.from_dict(json.loads(raw))
+            _DECODED.remember(raw, state)
+        return state
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ChainState:
