@@ -25,8 +25,8 @@ from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, Take
 from tchain.state import ChainState, closed_hold
 from tchain.store import Reader, Writer
 
-__all__ = ["CLOCK_MARGIN_MS", "backoff_ms", "broadcast", "close_offer", "enqueue", "offer_record",
-           "peer_names", "reschedule", "start_flows"]
+__all__ = ["CLOCK_MARGIN_MS", "backoff_ms", "broadcast", "close_offer", "due_at", "enqueue",
+           "keep", "offer_record", "peer_names", "reschedule", "start_flows"]
 
 CLOCK_MARGIN_MS = 2_000  # how far apart two banks' clocks may be: news is dropped this late
 _FIRST_RETRY_MS = 250
@@ -38,6 +38,26 @@ def backoff_ms(attempts: int) -> int:
     return int(min(_MAX_RETRY_MS, _FIRST_RETRY_MS * 2 ** min(attempts, 16)))
 
 
+def due_at(db: str, record: dict[str, Any]) -> int | None:
+    """From when a record needs the clock (``Interbank.tick``), or None if it never will as it
+    stands: an exchange the peer has not settled, past its deadline; an open offer, once
+    expired; news of an offer (no flow), once stale beyond the clocks' margin."""
+    if db == "flows":
+        if record["type"] == "exchange" and record["state"] == "awaiting_peer":
+            return int(record["deadline"]) + 1
+    elif db == "offers":
+        if record["state"] == "open":
+            return int(record["expires"])
+    elif db == "outbox" and record["flow"] is None and record["give_up"] is not None:
+        return int(record["give_up"]) + CLOCK_MARGIN_MS + 1
+    return None
+
+
+def keep(w: Writer, db: str, record_id: str, record: dict[str, Any]) -> None:
+    """Put a flow, offer or outbox record, with the time it will need the clock."""
+    w.put_record(db, record_id, record, due=due_at(db, record))
+
+
 def peer_names(r: Reader) -> frozenset[str]:
     return frozenset(p["name"] for p in r.peers())
 
@@ -47,7 +67,7 @@ def enqueue(w: Writer, key: SigningKey, sender: str, peer: str, type_: str, now:
     """Sign a message to ``peer`` and queue it; return its id."""
     signed = sign_message(key, type_, sender, peer, now, **fields)
     message_id = Message.from_dict(signed).id
-    w.put_record("outbox", message_id, {"peer": peer, "message": signed, "attempts": 0,
+    keep(w, "outbox", message_id, {"peer": peer, "message": signed, "attempts": 0,
                                         "next_try": now, "give_up": give_up, "flow": flow,
                                         "last_error": None})
     return message_id
@@ -61,7 +81,7 @@ def reschedule(w: Writer, message_id: str, now: int, error: str) -> None:
     item["attempts"] += 1
     item["next_try"] = now + backoff_ms(item["attempts"])
     item["last_error"] = error[:500]
-    w.put_record("outbox", message_id, item)
+    keep(w, "outbox", message_id, item)
 
 
 def offer_record(validator: str, offer: SignedEntry) -> dict[str, Any]:
@@ -94,7 +114,7 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
                                  now + settle_deadline_ms, now, extra={"offer": body.offer},
                                  take=entry.doc)]
     if entry.kind == "offer" and isinstance(body, OfferBody):
-        w.put_record("offers", entry.id, offer_record(name, entry))
+        keep(w, "offers", entry.id, offer_record(name, entry))
         return broadcast(w, key, name, "offer", now, give_up=body.expires, offer=entry.doc)
     if entry.kind == "cancel":
         return close_offer(key, name, w, entry, now)
@@ -107,7 +127,7 @@ def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: str, peer: st
     """Queue the message that asks ``peer`` to do its side of a hold, and record the flow."""
     message = enqueue(w, key, name, peer, type_, now, flow=entry.id,
                       give_up=None, deadline=deadline, **fields)
-    w.put_record("flows", entry.id, {
+    keep(w, "flows", entry.id, {
         "type": type_, "state": "pending", "chain": after.chain, "height": entry.height,
         "peer": peer, "deadline": deadline, "message": message, "reason": None,
         "receipt": None, **extra})
@@ -123,6 +143,6 @@ def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now
     if record is None:
         return []
     record["state"] = "closed"
-    w.put_record("offers", offer_id, record)
+    keep(w, "offers", offer_id, record)
     return broadcast(w, key, name, "offer_closed", now, give_up=now + _MAX_RETRY_MS * 10,
                      offer=offer_id, entry=closing.doc)

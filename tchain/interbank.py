@@ -37,14 +37,14 @@ from tchain.errors import (
     TChainError,
     VerificationError,
 )
-from tchain.flows import CLOCK_MARGIN_MS, close_offer, enqueue, offer_record, reschedule
+from tchain.flows import close_offer, due_at, enqueue, keep, offer_record, reschedule
 from tchain.ledger import Ledger
 from tchain.messages import Message, sign_message
 from tchain.model import PaymentBody, SignedEntry, TakeBody
 from tchain.proofs import non_settlement_proof
 from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
 from tchain.state import ChainState, closed_hold
-from tchain.store import Failed, Reader, Writer
+from tchain.store import TIMED_DBS, Failed, Reader, Writer
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -168,7 +168,7 @@ class Interbank:
             raise RuleError(f"an offer message carries an offer entry, got a {offer.kind}",
                             code="bad_request")
         if w.record("offers", offer.id) is None:
-            w.put_record("offers", offer.id, offer_record(m.sender, offer))
+            keep(w, "offers", offer.id, offer_record(m.sender, offer))
         return self._answer(m, "ack", now)
 
     def _on_offer_closed(self, w: Writer, m: Message, peer_key: str, now: int
@@ -179,7 +179,7 @@ class Interbank:
         record = w.record("offers", m.fields["offer"])
         if record is not None and record["validator"] == m.sender:
             record["state"] = "closed"
-            w.put_record("offers", m.fields["offer"], record)
+            keep(w, "offers", m.fields["offer"], record)
         return self._answer(m, "ack", now)
 
     def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
@@ -205,7 +205,7 @@ class Interbank:
         deadline = now + self.ledger.settle_deadline_ms
         message = enqueue(w, self.v.key, self.v.name, m.sender, "settle", now, flow=take.id,
                           give_up=None, settlement=settlement.doc)
-        w.put_record("flows", take.id, {
+        keep(w, "flows", take.id, {
             "type": "exchange", "state": "awaiting_peer", "chain": maker.chain,
             "height": settlement.height, "peer": m.sender, "deadline": deadline,
             "message": message, "offer": offer.id, "take": take.doc, "answers": [],
@@ -241,7 +241,7 @@ class Interbank:
         taker = self._state(w, flow["chain"])
         ours = self._commit(w, settle_hold(self.v, taker, settlement, now))
         flow.update(state="settled", settled_height=ours.height, receipt=settlement.doc)
-        w.put_record("flows", take_id, flow)
+        keep(w, "flows", take_id, flow)
         if flow["message"] is not None:
             w.delete_record("outbox", flow["message"])
         return ours
@@ -308,7 +308,7 @@ class Interbank:
             # whose settle is re-sent for days does not grow.
             if answer.doc not in flow["answers"]:
                 flow["answers"].append(answer.doc)
-                w.put_record("flows", item["flow"], flow)
+                keep(w, "flows", item["flow"], flow)
             reschedule(w, message_id, now, f"{answer.type}: {answer.fields.get('reason')}")
             return f"peer answered {answer.type}"
         w.delete_record("outbox", message_id)
@@ -324,7 +324,7 @@ class Interbank:
             settlement = self._peer_entry(answer, "settlement", peer_key)
             if self.fault == "skip-settle":
                 flow.update(state="accepted")
-                w.put_record("flows", item["flow"], flow)
+                keep(w, "flows", item["flow"], flow)
                 return "accepted (not settling: fault skip-settle)"
             self._settle_take(w, item["flow"], settlement, now)
             return "settled"
@@ -337,7 +337,7 @@ class Interbank:
                 w.delete_record("proofs", flow["proof"])
                 flow.update(proof=None, reason=f"{request.to} settled after the deadline")
             flow.update(state="settled", receipt=receipt.doc)
-            w.put_record("flows", item["flow"], flow)
+            keep(w, "flows", item["flow"], flow)
             return "settled late" if late else "settled"
         raise EncodingError(f"a {answer.type} does not answer a {request.type}")
 
@@ -348,7 +348,7 @@ class Interbank:
         chain = self._state(w, flow["chain"])
         entry = self._commit(w, settle_hold(self.v, chain, peer_entry, now))
         flow.update(state="settled", settled_height=entry.height, receipt=peer_entry.doc)
-        w.put_record("flows", flow_id, flow)
+        keep(w, "flows", flow_id, flow)
         return "settled"
 
     def _release(self, w: Writer, flow_id: str, flow: dict[str, Any], now: int,
@@ -359,7 +359,7 @@ class Interbank:
         holding = self._own_entry(w, flow["chain"], flow["height"])
         entry = self._commit(w, release_hold(self.v, chain, holding, now))
         flow.update(state="released", released_height=entry.height, reason=reason)
-        w.put_record("flows", flow_id, flow)
+        keep(w, "flows", flow_id, flow)
         if flow.get("message"):
             w.delete_record("outbox", flow["message"])
         return "released"
@@ -392,26 +392,29 @@ class Interbank:
         """Apply every deadline that has passed; return a line for each thing done.
 
         A read transaction finds what is due first: the sender ticks every 200 ms, and an idle
-        bank must not take the write lock from its workers that often.
+        bank must not take the write lock from its workers that often. Both find what is due
+        through the store's timers, so a tick costs what is due, not every flow ever kept.
         """
         now = self.ledger.clock()
         with self.ledger.store.read() as r:
-            if not self._due_work(r, now):
+            if r.meta(_TIMERS_KEPT) is not None and not any(r.due(db, now) for db in TIMED_DBS):
                 return []
 
         def work(w: Writer) -> list[str]:
+            if w.meta(_TIMERS_KEPT) is None:
+                _keep_timers(w)
             done: list[str] = []
-            for flow_id, flow in w.records("flows"):
+            for flow_id, flow in self._due(w, "flows", now):
                 if _flow_expired(flow, now):
                     done.append(self._expire_flow(w, flow_id, flow))
-            for offer_id, record in w.records("offers"):
+            for offer_id, record in self._due(w, "offers", now):
                 if self._own_offer_expired(record, now):
                     offer = SignedEntry.from_dict(record["offer"])
                     chain = self._state(w, offer.chain)
                     entry = self._commit(w, release_hold(self.v, chain, offer, now))
                     close_offer(self.v.key, self.v.name, w, entry, now)
                     done.append(f"offer {offer_id} expired and released")
-            for message_id, item in w.records("outbox"):
+            for message_id, item in self._due(w, "outbox", now):
                 if _abandoned(item, now):
                     w.delete_record("outbox", message_id)
                     done.append(f"gave up on {item['message']['message']['type']} to "
@@ -420,14 +423,21 @@ class Interbank:
 
         return self.ledger.store.write(work)
 
-    def _due_work(self, r: Reader, now: int) -> bool:
-        return any(_flow_expired(f, now) for _, f in r.records("flows")) or \
-            any(self._own_offer_expired(o, now) for _, o in r.records("offers")) or \
-            any(_abandoned(i, now) for _, i in r.records("outbox"))
+    @staticmethod
+    def _due(w: Writer, db: str, now: int) -> list[tuple[str, dict[str, Any]]]:
+        """The records of ``db`` whose time has come, each timer cleared as it is seen to (a
+        record that changed since was given a new time when it was put again)."""
+        found = []
+        for record_id, at in w.due(db, now):
+            w.clear_due(db, record_id, at)
+            record = w.record(db, record_id)
+            if record is not None:
+                found.append((record_id, record))
+        return found
 
     def _own_offer_expired(self, record: dict[str, Any], now: int) -> bool:
-        return bool(record["validator"] == self.v.name and record["state"] == "open"
-                    and now >= record["expires"])
+        due = due_at("offers", record)
+        return due is not None and now >= due and record["validator"] == self.v.name
 
     def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any]) -> str:
         """An exchange the peer did not settle by its deadline: record the proof. The settle
@@ -435,7 +445,7 @@ class Interbank:
         proof = self._non_settlement(w, flow)
         flow.update(state="defaulted", proof=proof,
                     reason=f"{flow['peer']} did not settle by {flow['deadline']}")
-        w.put_record("flows", flow_id, flow)
+        keep(w, "flows", flow_id, flow)
         return f"exchange {flow_id}: {flow['peer']} did not settle; proof {proof}"
 
     def _non_settlement(self, w: Writer, flow: dict[str, Any]) -> str:
@@ -474,14 +484,26 @@ class Interbank:
 def _flow_expired(flow: dict[str, Any], now: int) -> bool:
     """An exchange the peer did not settle by its deadline (holds waiting on a peer never
     expire here: see the module docstring)."""
-    return bool(flow["type"] == "exchange" and flow["state"] == "awaiting_peer"
-                and now > flow["deadline"])
+    due = due_at("flows", flow)
+    return due is not None and now >= due
 
 
 def _abandoned(item: dict[str, Any], now: int) -> bool:
     """A message of no flow (an offer's news) past the time it is worth sending."""
-    return bool(item["flow"] is None and item["give_up"] is not None
-                and now > item["give_up"] + CLOCK_MARGIN_MS)
+    due = due_at("outbox", item)
+    return due is not None and now >= due
+
+
+_TIMERS_KEPT = "timers"  # meta key: the timers index covers every record (see _keep_timers)
+
+
+def _keep_timers(w: Writer) -> None:
+    """Give every flow, offer and outbox record its timer: once, for a store kept before
+    timers were (from then on every record is put with its time)."""
+    for db in TIMED_DBS:
+        for record_id, record in w.records(db):
+            keep(w, db, record_id, record)
+    w.put_meta(_TIMERS_KEPT, "1")
 
 
 _HANDLERS = {

@@ -27,6 +27,8 @@ Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
   offers    offer entry id (32)        -> an offer known here, ours or a peer's (JSON)
   flows     entry id (32)              -> a cross-bank flow in progress or done (JSON)
   proofs    proof id (32)              -> a signed proof of a peer's misbehaviour (canonical)
+  timers    db(1) | due ms(8) | id(32) -> b"" (when a flow, offer or outbox record may need the
+                                          clock's attention: found without reading them all)
 """
 
 from __future__ import annotations
@@ -51,10 +53,12 @@ __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 
 T = TypeVar("T")
 _DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta", "peers",
-        "outbox", "inbox", "offers", "flows", "proofs")
+        "outbox", "inbox", "offers", "flows", "proofs", "timers")
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
+_TIMER = struct.Struct(">BQ")  # the record database (its index here), the time it is due
+TIMED_DBS = ("flows", "offers", "outbox")
 DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
 
 
@@ -160,6 +164,20 @@ class Reader:
         with self._txn.cursor(db=self._dbs[_record_db(db)]) as cur:
             return [(bytes(k).hex(), dict(json.loads(bytes(v)))) for k, v in cur]
 
+    def due(self, db: str, now: int) -> list[tuple[str, int]]:
+        """The records of ``db`` (flows, offers or outbox) put with a ``due`` time that has
+        come by ``now``, earliest first: (hex id, due). Costs what is due, not what is kept."""
+        index = TIMED_DBS.index(db)
+        found = []
+        with self._txn.cursor(db=self._dbs["timers"]) as cur:
+            if cur.set_range(_TIMER.pack(index, 0)):
+                for key in cur.iternext(keys=True, values=False):
+                    which, at = _TIMER.unpack_from(key)
+                    if which != index or at > now:
+                        break
+                    found.append((bytes(key[_TIMER.size:]).hex(), at))
+        return found
+
     def answer(self, message_id: str) -> bytes | None:
         """The answer already given to a peer's message, if it was seen before."""
         return self._get("inbox", bytes.fromhex(message_id))
@@ -205,8 +223,19 @@ class Writer(Reader):
         """Pin a peer bank (its name, key, url and chain)."""
         self._txn.put(record["name"].encode("utf-8"), canonical(record), db=self._dbs["peers"])
 
-    def put_record(self, db: str, record_id: str, record: dict[str, Any]) -> None:
-        self._txn.put(bytes.fromhex(record_id), canonical(record), db=self._dbs[_record_db(db)])
+    def put_record(self, db: str, record_id: str, record: dict[str, Any], *,
+                   due: int | None = None) -> None:
+        """Keep a record; with ``due`` (ms), :meth:`Reader.due` finds it from that time on."""
+        key = bytes.fromhex(record_id)
+        self._txn.put(key, canonical(record), db=self._dbs[_record_db(db)])
+        if due is not None:
+            self._txn.put(_TIMER.pack(TIMED_DBS.index(db), due) + key, b"",
+                          db=self._dbs["timers"])
+
+    def clear_due(self, db: str, record_id: str, due: int) -> None:
+        """Forget one time :meth:`Reader.due` gave (it has been seen to)."""
+        self._txn.delete(_TIMER.pack(TIMED_DBS.index(db), due) + bytes.fromhex(record_id),
+                         db=self._dbs["timers"])
 
     def delete_record(self, db: str, record_id: str) -> None:
         self._txn.delete(bytes.fromhex(record_id), db=self._dbs[_record_db(db)])

@@ -502,3 +502,31 @@ def test_bank_clock_skew_within_or_beyond_the_margin_never_loses_value(tmp_path,
     for bank, c in ((b1, alice), (b2, bob)):
         assert all(bank.balance(c, a)[1] == 0 for a in (USD, EUR))
         chain_ok(bank, c)
+
+
+def test_a_store_kept_before_timers_gets_them_at_its_first_tick(world):
+    """Records put without a due time (as every record was before the timers index) are
+    indexed once, at the first tick, and then seen to: here stale news of an offer is dropped.
+    After that a tick with nothing due writes nothing."""
+    clock, b1, _, _ = world  # no tick yet: its store has no timers mark, as an old one
+    store = b1.ledger.store
+    news = {"peer": B2, "message": {"message": {"type": "offer"}}, "attempts": 3,
+            "next_try": clock.now + 10**9, "give_up": clock.now - 60_000, "flow": None,
+            "last_error": None}
+    waiting = dict(news, give_up=clock.now + 60_000)
+
+    def old_store(w):
+        w.put_record("outbox", "aa" * 32, news)     # no due: as an old store has them
+        w.put_record("outbox", "bb" * 32, waiting)
+
+    store.write(old_store)
+    assert b1.interbank.tick() == [f"gave up on offer to {B2}"]
+    with store.read() as r:
+        assert r.record("outbox", "aa" * 32) is None
+        assert r.record("outbox", "bb" * 32) == waiting
+        assert r.due("outbox", clock.now + 10**9) == [("bb" * 32, waiting["give_up"] + 2_001)]
+    assert b1.interbank.tick() == []
+    clock.now += 63_000
+    assert b1.interbank.tick() == [f"gave up on offer to {B2}"]
+    with store.read() as r:
+        assert r.record("outbox", "bb" * 32) is None and r.due("outbox", 2**62) == []

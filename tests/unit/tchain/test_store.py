@@ -221,3 +221,25 @@ def test_threads_that_open_the_rate_buckets_together_share_one_environment(tmp_p
     assert run.returncode == 0, run.stderr
     # In every trial the eight takes all counted: each got a token, and the burst is spent.
     assert run.stdout.splitlines() == ["[0, 0, 0, 0, 0, 0, 0, 0] True"] * 40
+
+
+def test_due_finds_the_records_whose_time_has_come_earliest_first_and_no_others(tmp_path):
+    store = Store(tmp_path / "s")
+
+    def put(w):
+        for i in range(300):
+            w.put_record("flows", f"{i:064x}", {"i": i}, due=1_000 + (i * 7919) % 300)
+        w.put_record("offers", "ff" * 32, {"i": 1}, due=0)  # another database's timer
+        w.put_record("flows", "ee" * 32, {"i": 2})  # no time: never due
+
+    store.write(put)
+    with store.read() as r:
+        due = r.due("flows", 1_099)
+    assert [at for _, at in due] == list(range(1_000, 1_100))
+    assert {int(record_id, 16) for record_id, _ in due} == \
+        {i for i in range(300) if (i * 7919) % 300 < 100}
+    store.write(lambda w: [w.clear_due("flows", record_id, at) for record_id, at in due])
+    with store.read() as r:
+        assert [at for _, at in r.due("flows", 10**6)] == list(range(1_100, 1_300))
+        assert r.due("offers", 0) == [("ff" * 32, 0)]
+    store.close()
