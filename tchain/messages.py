@@ -96,13 +96,14 @@ class Message:
         for name in ("error", "reason"):
             if name in m and (not isinstance(m[name], str) or len(m[name]) > 1000):
                 raise EncodingError(f"{name} must be a string of at most 1000 characters")
-        entries = {name: SignedEntry.from_dict(m[name]) for name in _ENTRY_FIELDS
-                   if name in m and not (name == "offer" and m["type"] == "offer_closed")}
         if not is_hex(doc["sig"], 128):
             raise EncodingError("message sig must be 128 lowercase hex characters")
+        message_digest = digest("message", m)  # checks the whole message, entries included
+        entries = {name: SignedEntry.from_dict(m[name], checked=True) for name in _ENTRY_FIELDS
+                   if name in m and not (name == "offer" and m["type"] == "offer_closed")}
         fields = {k: v for k, v in m.items() if k not in _HEAD}
         return cls(doc, m["type"], m["from"], m["to"], m["time"], fields, entries,
-                   digest("message", m))
+                   message_digest)
 
     @property
     def id(self) -> str:

@@ -263,8 +263,13 @@ class SignedIntent:
     verified_under: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, doc: Any) -> SignedIntent:
-        """Validate a signed intent's shape (not its signature: that needs the owner key)."""
+    def from_dict(cls, doc: Any, *, checked: bool = False) -> SignedIntent:
+        """Validate a signed intent's shape (not its signature: that needs the owner key).
+
+        ``checked``: the caller vouches that ``doc`` is protocol JSON (it came out of
+        :func:`parse`, or is part of a document already checked), so the walk that refuses
+        anything else is not made again.
+        """
         _obj(doc, "signed intent", {"intent", "sig"})
         intent = _obj(doc["intent"], "intent", {"type", "seq", "time", "body"},
                       frozenset({"chain"}))
@@ -285,7 +290,7 @@ class SignedIntent:
         body = _parse_body(kind, intent["body"])
         if not is_hex(doc["sig"], 128):
             raise EncodingError(f"sig must be 128 lowercase hex characters, got {doc['sig']!r}")
-        intent_bytes = canonical(intent)
+        intent_bytes = encode_built(intent) if checked else canonical(intent)
         # JCS of {"intent": I, "sig": S} ("intent" sorts before "sig")
         raw = b'{"intent":' + intent_bytes + b',"sig":"' + doc["sig"].encode("ascii") + b'"}'
         return cls(doc, kind, chain, seq, time, body, doc["sig"],
@@ -293,7 +298,7 @@ class SignedIntent:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedIntent:
-        return cls.from_dict(parse(data))
+        return cls.from_dict(parse(data), checked=True)
 
     @property
     def id(self) -> str:
@@ -345,8 +350,12 @@ class SignedEntry:
     raw: bytes = field(repr=False)
 
     @classmethod
-    def from_dict(cls, doc: Any) -> SignedEntry:
-        """Validate a signed entry's shape (not its signature: see :meth:`verify`)."""
+    def from_dict(cls, doc: Any, *, checked: bool = False) -> SignedEntry:
+        """Validate a signed entry's shape (not its signature: see :meth:`verify`).
+
+        ``checked``: as for :meth:`SignedIntent.from_dict`; the intent inside is checked with
+        the entry, once.
+        """
         _obj(doc, "signed entry", {"entry", "sig"})
         e = _obj(doc["entry"], "entry", {"chain", "height", "prev", "time", "kind", "intent",
                                         "effects", "evidence", "validator"})
@@ -365,8 +374,9 @@ class SignedEntry:
             _obj(item, "evidence item", {"entry", "sig"})
         if not is_hex(doc["sig"], 128):
             raise EncodingError(f"sig must be 128 lowercase hex characters, got {doc['sig']!r}")
-        intent = None if e["intent"] is None else SignedIntent.from_dict(e["intent"])
-        entry_bytes = canonical(e)
+        entry_bytes = encode_built(e) if checked else canonical(e)
+        intent = None if e["intent"] is None else SignedIntent.from_dict(e["intent"],
+                                                                         checked=True)
         # JCS of {"entry": E, "sig": S} is exactly this ("entry" sorts before "sig").
         raw = b'{"entry":' + entry_bytes + b',"sig":"' + doc["sig"].encode("ascii") + b'"}'
         return cls(doc, chain, height, e["prev"], _int(e["time"], "time"), kind, intent,
@@ -409,7 +419,7 @@ class SignedEntry:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedEntry:
-        return cls.from_dict(parse(data))
+        return cls.from_dict(parse(data), checked=True)
 
     @property
     def id(self) -> str:

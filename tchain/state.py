@@ -122,7 +122,8 @@ class Hold:
 
 def _evidence(entry: SignedEntry, index: int = 0) -> SignedEntry:
     try:
-        return SignedEntry.from_dict(entry.evidence[index])
+        # part of an entry already parsed, so already checked
+        return SignedEntry.from_dict(entry.evidence[index], checked=True)
     except (IndexError, EncodingError) as e:
         raise VerificationError(f"entry {entry.height} ({entry.kind}) needs a signed entry as "
                                 f"evidence {index}: {e}") from e

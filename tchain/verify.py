@@ -191,10 +191,10 @@ class ChainVerifier:
         if len(entry.evidence) != 1:
             raise VerificationError(f"entry {h} ({entry.kind}) carries exactly one signed entry")
         try:
-            other = SignedEntry.from_dict(entry.evidence[0])
+            other = SignedEntry.from_dict(entry.evidence[0], checked=True)
             other.verify()
             for nested in other.evidence if entry.kind == "settle" else ():
-                SignedEntry.from_dict(nested).verify()
+                SignedEntry.from_dict(nested, checked=True).verify()
         except (EncodingError, SignatureError) as e:
             raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
         if entry.kind == "release" and (other.validator != self.validator_key or
@@ -207,7 +207,7 @@ class ChainVerifier:
         if len(entry.evidence) != 1:
             raise VerificationError(f"entry {h}: a credit carries exactly one signed debit")
         try:
-            debit = SignedEntry.from_dict(entry.evidence[0])
+            debit = SignedEntry.from_dict(entry.evidence[0], checked=True)
             debit.verify()
         except (EncodingError, SignatureError) as e:
             raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
