@@ -15,6 +15,7 @@ from typing import Any
 
 from cli.client import BankClient
 from cli.errors import BankError, SecurityError, WalletError
+from cli.parallel_verify import default_workers, verify_all
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_record, verify_well_known
 from tchain.encoding import canonical, parse
@@ -94,8 +95,9 @@ class Session:
     def _local_verifier(self) -> tuple[ChainVerifier, list[SignedEntry]]:
         chain, bank = self.wallet.require_chain()
         verifier = ChainVerifier(bank.key, bank.name, chain)
+        entries = self.wallet.local_entries()
         try:
-            held = [verifier.feed(raw) for raw in self.wallet.local_entries()]
+            held = verify_all(verifier, entries, workers=default_workers(len(entries)))
         except VerificationError as e:
             raise SecurityError(f"the wallet's own copy of the chain does not verify: "
                                 f"{e.message}") from e

@@ -17,13 +17,22 @@ For each entry, in order:
 
 A peer's entry in evidence is checked against the key it names: which keys belong to which
 banks is the pinning a bank does, outside any one chain.
+
+The signature checks are most of the cost and depend on nothing but their own bytes: inside
+:meth:`ChainVerifier.collecting_signatures` the verifier collects them instead, for the caller
+to check elsewhere (in other processes, a page at a time, see cli.parallel_verify); the entries
+fed meanwhile are verified only once every batch taken has been found valid.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from tchain.errors import EncodingError, SignatureError, VerificationError
+from tchain.keys import verify_digest
 from tchain.model import (
     GENESIS_PREV,
     Effect,
@@ -36,7 +45,40 @@ from tchain.model import (
 )
 from tchain.state import ChainState
 
-__all__ = ["ChainVerifier", "verify_chain"]
+__all__ = ["ChainVerifier", "DeferredSignatures", "Signature", "first_invalid", "verify_chain"]
+
+Signature = tuple[str, bytes, str]  # public key (hex), digest, signature (hex)
+
+
+def first_invalid(signatures: Sequence[Signature]) -> int | None:
+    """The index of the first signature that does not verify, or None if all do."""
+    for index, (key, message_digest, sig) in enumerate(signatures):
+        try:
+            verify_digest(key, message_digest, sig)
+        except SignatureError:
+            return index
+    return None
+
+
+@dataclass
+class DeferredSignatures:
+    """Signature checks a verifier collected, each with the error it stands for."""
+
+    signatures: list[Signature] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def refuse(self, index: int | None) -> None:
+        """Raise the error of the signature at ``index`` (what first_invalid found), if any.
+
+        Raises:
+            VerificationError: naming the entry and the signature that failed.
+        """
+        if index is not None:
+            raise VerificationError(self.failures[index])
+
+    def check(self) -> None:
+        """Check them all here (see first_invalid and refuse)."""
+        self.refuse(first_invalid(self.signatures))
 
 _OWNER_KINDS = {"payment", "issue", "redeem", "rotate_key", "offer", "cancel", "take"}
 _CLOSING_KINDS = {"cancel", "settle", "release"}
@@ -68,6 +110,35 @@ class ChainVerifier:
         self.chain_id = chain_id
         self.state: ChainState | None = None
         self._credited: set[str] = set()
+        self._deferred: DeferredSignatures | None = None
+
+    @contextmanager
+    def collecting_signatures(self) -> Iterator[None]:
+        """Collect signature checks instead of making them, until the block ends; the caller
+        takes them (:meth:`take_signatures`) and checks every one before trusting the entries
+        fed meanwhile. After a failure the verifier must not be used again."""
+        self._deferred = DeferredSignatures()
+        try:
+            yield
+        finally:
+            self._deferred = None
+
+    def take_signatures(self) -> DeferredSignatures:
+        """The signature checks collected since the last call."""
+        assert self._deferred is not None, "take_signatures outside collecting_signatures"
+        taken, self._deferred = self._deferred, DeferredSignatures()
+        return taken
+
+    def _signed(self, key: str, message_digest: bytes, sig: str, failure: str) -> None:
+        """Check one signature now, or collect it; ``failure`` is the error if it fails."""
+        if self._deferred is not None:
+            self._deferred.signatures.append((key, message_digest, sig))
+            self._deferred.failures.append(failure)
+            return
+        try:
+            verify_digest(key, message_digest, sig)
+        except SignatureError as e:
+            raise VerificationError(failure) from e
 
     @property
     def height(self) -> int:
@@ -86,10 +157,8 @@ class ChainVerifier:
         if entry.validator != self.validator_key:
             raise VerificationError(f"entry {h} is signed by {entry.validator}, not by the "
                                     f"chain's validator {self.validator_key}")
-        try:
-            entry.verify()
-        except SignatureError as e:
-            raise VerificationError(f"entry {h}: validator signature does not verify") from e
+        self._signed(entry.validator, entry.digest, entry.sig,
+                     f"entry {h}: validator signature does not verify")
         # 2. the link to the entry before.
         if entry.height != h:
             raise VerificationError(f"entry height {entry.height} must be {h}")
@@ -118,10 +187,8 @@ class ChainVerifier:
         intent = entry.intent
         if intent is None or not isinstance(intent.body, RegisterBody) or intent.seq != 0:
             raise VerificationError("the genesis must carry a register intent with seq 0")
-        try:
-            intent.verify(intent.body.owner)
-        except SignatureError as e:
-            raise VerificationError("the register intent's signature does not verify") from e
+        self._signed(intent.body.owner, intent.digest, intent.sig,
+                     "the register intent's signature does not verify")
         if entry.effects or entry.evidence:
             raise VerificationError("the genesis has no effects and no evidence")
         self.state = ChainState.genesis(entry, self.validator_name)
@@ -137,11 +204,9 @@ class ChainVerifier:
         if intent is None or intent.type != entry.kind:
             raise VerificationError(f"entry {h} ({entry.kind}) needs the owner's "
                                     f"{entry.kind} intent")
-        try:
-            intent.verify(self.state.owner)
-        except SignatureError as e:
-            raise VerificationError(f"entry {h}: the intent does not verify under the owner "
-                                    f"key {self.state.owner}") from e
+        self._signed(self.state.owner, intent.digest, intent.sig,
+                     f"entry {h}: the intent does not verify under the owner key "
+                     f"{self.state.owner}")
         if intent.chain != self.state.chain:
             raise VerificationError(f"entry {h}: the intent names chain {intent.chain}")
         if intent.seq != self.state.seq + 1:
@@ -192,11 +257,14 @@ class ChainVerifier:
             raise VerificationError(f"entry {h} ({entry.kind}) carries exactly one signed entry")
         try:
             other = SignedEntry.from_dict(entry.evidence[0], checked=True)
-            other.verify()
-            for nested in other.evidence if entry.kind == "settle" else ():
-                SignedEntry.from_dict(nested, checked=True).verify()
-        except (EncodingError, SignatureError) as e:
+            signed = [other] + [SignedEntry.from_dict(nested, checked=True)
+                                for nested in (other.evidence if entry.kind == "settle" else ())]
+        except EncodingError as e:
             raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
+        for item in signed:
+            self._signed(item.validator, item.digest, item.sig,
+                         f"entry {h}: the evidence does not verify: the signature of "
+                         f"{item.kind} {item.id} by {item.validator}")
         if entry.kind == "release" and (other.validator != self.validator_key or
                                         other.chain != self.state.chain):
             raise VerificationError(f"entry {h}: a release carries an entry of this chain")
@@ -208,9 +276,11 @@ class ChainVerifier:
             raise VerificationError(f"entry {h}: a credit carries exactly one signed debit")
         try:
             debit = SignedEntry.from_dict(entry.evidence[0], checked=True)
-            debit.verify()
-        except (EncodingError, SignatureError) as e:
+        except EncodingError as e:
             raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
+        self._signed(debit.validator, debit.digest, debit.sig,
+                     f"entry {h}: the evidence does not verify: the signature of the debit "
+                     f"{debit.id} by {debit.validator}")
         body = debit.intent.body if debit.intent is not None else None
         if isinstance(body, PaymentBody) and debit.kind in ("payment", "issue"):
             if body.to != self.state.chain:
