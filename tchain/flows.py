@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from tchain.keys import SigningKey
-from tchain.messages import Message, sign_message
+from tchain.messages import signed_message
 from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, TakeBody
 from tchain.state import ChainState, closed_hold
 from tchain.store import Reader, Writer
@@ -65,8 +65,8 @@ def peer_names(r: Reader) -> frozenset[str]:
 def enqueue(w: Writer, key: SigningKey, sender: str, peer: str, type_: str, now: int, *,
             flow: str | None, give_up: int | None, **fields: Any) -> str:
     """Sign a message to ``peer`` and queue it; return its id."""
-    signed = sign_message(key, type_, sender, peer, now, **fields)
-    message_id = Message.from_dict(signed).id
+    message = signed_message(key, type_, sender, peer, now, **fields)
+    message_id, signed = message.id, message.doc
     keep(w, "outbox", message_id, {"peer": peer, "message": signed, "attempts": 0,
                                         "next_try": now, "give_up": give_up, "flow": flow,
                                         "last_error": None})

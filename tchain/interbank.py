@@ -217,7 +217,7 @@ class Interbank:
     def _on_settle(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
         """We are the taker's bank: the maker's bank settled; settle our taker's side."""
         settlement = self._peer_entry(m, "settlement", peer_key)
-        evidence = [SignedEntry.from_dict(x, checked=True) for x in settlement.evidence]
+        evidence = [settlement.evidence_entry(i) for i in range(len(settlement.evidence))]
         if settlement.kind != "settle" or len(evidence) != 1 or \
                 evidence[0].validator != self.v.public_key or evidence[0].kind != "take":
             raise RuleError("a settle message carries the maker's settlement of one of our "
@@ -294,7 +294,7 @@ class Interbank:
             answer.verify(peer["key"])
             if answer.fields.get("ref") != message_id or answer.sender != item["peer"]:
                 raise ForbiddenError("the answer is not the peer's answer to this message")
-            request = Message.from_dict(item["message"])
+            request = Message.from_dict(item["message"], checked=True)  # as we stored it
             return self._apply(w, message_id, item, request, answer, peer["key"], now)
 
         return work

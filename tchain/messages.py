@@ -17,16 +17,17 @@ Requests and the answers they get (each answer is a message too, with ``ref`` = 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tchain.digest import digest
+from tchain.digest import digest, digest_canonical
+from tchain.encoding import encode_built
 from tchain.errors import EncodingError, SignatureError
 from tchain.keys import SigningKey, is_hex, verify_digest
 from tchain.model import SignedEntry
 from tchain.values import parse_validator_name
 
-__all__ = ["ANSWER_TYPES", "REQUEST_TYPES", "Message", "sign_message"]
+__all__ = ["ANSWER_TYPES", "REQUEST_TYPES", "Message", "sign_message", "signed_message"]
 
 _FIELDS: dict[str, frozenset[str]] = {
     "transfer": frozenset({"hold", "deadline", "kyc_required"}),
@@ -50,10 +51,20 @@ _HEAD = frozenset({"type", "from", "to", "time"})
 def sign_message(key: SigningKey, type_: str, sender: str, to: str, time: int,
                  **fields: Any) -> dict[str, Any]:
     """A signed message ``{"message": {...}, "sig"}`` from bank ``sender`` to bank ``to``."""
+    return signed_message(key, type_, sender, to, time, **fields).doc
+
+
+def signed_message(key: SigningKey, type_: str, sender: str, to: str, time: int,
+                   **fields: Any) -> Message:
+    """:func:`sign_message`, parsed: checked as a peer would parse it (never send what it
+    would refuse), and signed over the digest that check made."""
     message = {"type": type_, "from": sender, "to": to, "time": time, **fields}
-    signed = {"message": message, "sig": key.sign("message", message)}
-    Message.from_dict(signed)  # never send what a peer would refuse to parse
-    return signed
+    unsigned = Message.from_dict({"message": message, "sig": _NO_SIG})
+    signed = {"message": message, "sig": key.sign_digest(unsigned.digest)}
+    return replace(unsigned, doc=signed)
+
+
+_NO_SIG = "0" * 128  # stands in for the signature while the message is checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +81,9 @@ class Message:
     digest: bytes = field(repr=False)
 
     @classmethod
-    def from_dict(cls, doc: Any) -> Message:
+    def from_dict(cls, doc: Any, *, checked: bool = False) -> Message:
+        """Validate a signed message's shape (not its signature: see :meth:`verify`);
+        ``checked`` as for :meth:`SignedEntry.from_dict` (a message this bank stored)."""
         if not isinstance(doc, dict) or set(doc) != {"message", "sig"}:
             raise EncodingError("a peer message is an object with exactly message and sig")
         m = doc["message"]
@@ -98,7 +111,9 @@ class Message:
                 raise EncodingError(f"{name} must be a string of at most 1000 characters")
         if not is_hex(doc["sig"], 128):
             raise EncodingError("message sig must be 128 lowercase hex characters")
-        message_digest = digest("message", m)  # checks the whole message, entries included
+        # checks the whole message, entries included (unless the caller vouches for it)
+        message_digest = digest_canonical("message", encode_built(m)) if checked else \
+            digest("message", m)
         entries = {name: SignedEntry.from_dict(m[name], checked=True) for name in _ENTRY_FIELDS
                    if name in m and not (name == "offer" and m["type"] == "offer_closed")}
         fields = {k: v for k, v in m.items() if k not in _HEAD}

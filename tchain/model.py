@@ -348,6 +348,23 @@ class SignedEntry:
     sig: str
     digest: bytes = field(repr=False)
     raw: bytes = field(repr=False)
+    # The evidence entries parsed, made once: a settle's evidence is read by the rules, the
+    # state and the verifier in turn.
+    _evidence: dict[int, SignedEntry] = field(default_factory=dict, init=False, compare=False,
+                                              repr=False)
+
+    def evidence_entry(self, index: int) -> SignedEntry:
+        """Evidence item ``index`` parsed (it is part of this entry, so already checked).
+
+        Raises:
+            IndexError: there is no such item.
+            EncodingError: the item is not a signed entry.
+        """
+        parsed = self._evidence.get(index)
+        if parsed is None:
+            parsed = self._evidence[index] = SignedEntry.from_dict(self.evidence[index],
+                                                                   checked=True)
+        return parsed
 
     @classmethod
     def from_dict(cls, doc: Any, *, checked: bool = False) -> SignedEntry:

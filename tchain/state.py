@@ -122,8 +122,7 @@ class Hold:
 
 def _evidence(entry: SignedEntry, index: int = 0) -> SignedEntry:
     try:
-        # part of an entry already parsed, so already checked
-        return SignedEntry.from_dict(entry.evidence[index], checked=True)
+        return entry.evidence_entry(index)
     except (IndexError, EncodingError) as e:
         raise VerificationError(f"entry {entry.height} ({entry.kind}) needs a signed entry as "
                                 f"evidence {index}: {e}") from e

@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from tchain.encoding import canonical
+from tchain.encoding import canonical, encode_built
 from tchain.errors import StoreError, StoreFullError
 from tchain.state import ChainState
 
@@ -227,7 +227,8 @@ class Writer(Reader):
                    due: int | None = None) -> None:
         """Keep a record; with ``due`` (ms), :meth:`Reader.due` finds it from that time on."""
         key = bytes.fromhex(record_id)
-        self._txn.put(key, canonical(record), db=self._dbs[_record_db(db)])
+        # a record is built here from parts already checked (see encode_built)
+        self._txn.put(key, encode_built(record), db=self._dbs[_record_db(db)])
         if due is not None:
             self._txn.put(_TIMER.pack(TIMED_DBS.index(db), due) + key, b"",
                           db=self._dbs["timers"])

@@ -256,9 +256,9 @@ class ChainVerifier:
         if len(entry.evidence) != 1:
             raise VerificationError(f"entry {h} ({entry.kind}) carries exactly one signed entry")
         try:
-            other = SignedEntry.from_dict(entry.evidence[0], checked=True)
-            signed = [other] + [SignedEntry.from_dict(nested, checked=True)
-                                for nested in (other.evidence if entry.kind == "settle" else ())]
+            other = entry.evidence_entry(0)
+            signed = [other] + [other.evidence_entry(i) for i in
+                                range(len(other.evidence) if entry.kind == "settle" else 0)]
         except EncodingError as e:
             raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
         for item in signed:
@@ -275,7 +275,7 @@ class ChainVerifier:
         if len(entry.evidence) != 1:
             raise VerificationError(f"entry {h}: a credit carries exactly one signed debit")
         try:
-            debit = SignedEntry.from_dict(entry.evidence[0], checked=True)
+            debit = entry.evidence_entry(0)
         except EncodingError as e:
             raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
         self._signed(debit.validator, debit.digest, debit.sig,
