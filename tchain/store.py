@@ -60,6 +60,7 @@ _HEIGHT = struct.Struct(">Q")
 _TIMER = struct.Struct(">BQ")  # the record database (its index here), the time it is due
 TIMED_DBS = ("flows", "offers", "outbox")
 DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
+_ADOPT_ATTEMPTS = 100  # map sizes adopted in a row before a begin gives up
 
 
 def _c(chain_id: str) -> bytes:
@@ -465,12 +466,17 @@ class Store:
         return True
 
     def _begin(self, env: lmdb.Environment, *, write: bool) -> lmdb.Transaction:
-        """Begin a transaction (``self._lock`` held)."""
-        try:
-            return env.begin(write=write)
-        except lmdb.MapResizedError:
-            self._resize(env, 0)  # another process grew the map: adopt its size
-            return env.begin(write=write)
+        """Begin a transaction (``self._lock`` held).
+
+        Another process grew the map: adopt its size, again and again while the others go on
+        growing it meanwhile (a new store doubles often, from every worker at once).
+        """
+        for _ in range(_ADOPT_ATTEMPTS):
+            try:
+                return env.begin(write=write)
+            except lmdb.MapResizedError:
+                self._resize(env, 0)
+        return env.begin(write=write)  # one more try; a failure now is the store's error
 
     def _grow(self, env: lmdb.Environment) -> None:
         """Double the map, up to ``max_map_size`` (commit lock held, no transaction open)."""

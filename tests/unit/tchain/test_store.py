@@ -8,10 +8,11 @@ import sys
 import threading
 import time
 
+import lmdb
 import pytest
 
 from tchain.errors import StoreError, StoreFullError
-from tchain.store import Store
+from tchain.store import Reader, Store
 from tests.helpers import BANK, USD, join, new_ledger, snapshot, submit
 
 
@@ -242,4 +243,36 @@ def test_due_finds_the_records_whose_time_has_come_earliest_first_and_no_others(
     with store.read() as r:
         assert [at for _, at in r.due("flows", 10**6)] == list(range(1_100, 1_300))
         assert r.due("offers", 0) == [("ff" * 32, 0)]
+    store.close()
+
+
+class _GrowingElsewhere:
+    """An environment whose map other processes keep growing: the first begins find it
+    resized (MDB_MAP_RESIZED) again after each adoption."""
+
+    def __init__(self, env, resized: int) -> None:
+        self.env, self.resized, self.adopted = env, resized, 0
+
+    def begin(self, **kw):
+        if self.resized:
+            self.resized -= 1
+            raise lmdb.MapResizedError("mdb_txn_begin: MDB_MAP_RESIZED")
+        return self.env.begin(**kw)
+
+    def set_mapsize(self, size: int) -> None:
+        assert size == 0  # adopt the size the other process set
+        self.adopted += 1
+
+
+def test_a_begin_adopts_the_map_size_as_often_as_other_processes_grow_it(tmp_path):
+    # Seen under bench load on a new store: a second MDB_MAP_RESIZED right after adopting.
+    store = Store(tmp_path / "s")
+    store.write(lambda w: w.put_meta("k", "v"))
+    growing = _GrowingElsewhere(store._open(), resized=3)
+    with store._lock:
+        txn = store._begin(growing, write=False)
+    try:
+        assert growing.adopted == 3 and Reader(txn, store._dbs).meta("k") == "v"
+    finally:
+        txn.abort()
     store.close()
