@@ -49,10 +49,13 @@ class Balance:
 
 
 class _Decoded:
-    """States by their stored bytes, lately written or read, up to a total size: cleared
-    when full (no order to keep, and safe for threads: each step is one dict operation)."""
+    """States by their stored bytes, lately written or read: cleared when full (no order to
+    keep, and safe for threads: each step is one dict operation). Small: the chains being
+    written now are what it is for, and every state it keeps alive is more for the garbage
+    collector to walk."""
 
-    LIMIT = 16 << 20  # bytes of keys
+    LIMIT = 4 << 20  # bytes of keys
+    COUNT = 1024  # states
 
     def __init__(self) -> None:
         self._states: dict[bytes, ChainState] = {}
@@ -62,7 +65,7 @@ class _Decoded:
         return self._states.get(raw)
 
     def remember(self, raw: bytes, state: ChainState) -> None:
-        if self._size + len(raw) > self.LIMIT:
+        if self._size + len(raw) > self.LIMIT or len(self._states) >= self.COUNT:
             self._states.clear()
             self._size = 0
         if self._states.setdefault(raw, state) is state:
@@ -312,6 +315,10 @@ class ChainState:
     def to_bytes(self) -> bytes:
         """The stored bytes: canonical, so equal states are equal bytes (those of
         ``encode_built(self.to_dict())``, made from each hold's bytes, made once)."""
+        if not self.holds:
+            raw = encode_built(self.to_dict())
+            _DECODED.remember(raw, self)
+            return raw
         head = encode_built({
             "address": self.address, "balances": {a: b.to_dict() for a, b in
                                                   self.balances.items()},
