@@ -26,7 +26,7 @@ __all__ = ["PAGE", "default_workers", "verify_all"]
 
 PAGE = 1000  # entries whose signatures go out together
 CHUNK = 500  # signatures per task, so that one page keeps every worker busy
-AHEAD = 4  # pages out at once at most: memory stays flat however long the chain
+AHEAD = 2  # pages out at once at most: memory stays flat however long the chain
 WORTH_A_POOL = 4 * PAGE  # below this, starting worker processes costs more than it saves
 
 

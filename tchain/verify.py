@@ -65,7 +65,8 @@ class DeferredSignatures:
     """Signature checks a verifier collected, each with the error it stands for."""
 
     signatures: list[Signature] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    # the error of each, as a format and its arguments: made only if it is raised
+    failures: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
     def refuse(self, index: int | None) -> None:
         """Raise the error of the signature at ``index`` (what first_invalid found), if any.
@@ -74,7 +75,8 @@ class DeferredSignatures:
             VerificationError: naming the entry and the signature that failed.
         """
         if index is not None:
-            raise VerificationError(self.failures[index])
+            failure, args = self.failures[index]
+            raise VerificationError(failure.format(*args))
 
     def check(self) -> None:
         """Check them all here (see first_invalid and refuse)."""
@@ -129,16 +131,18 @@ class ChainVerifier:
         taken, self._deferred = self._deferred, DeferredSignatures()
         return taken
 
-    def _signed(self, key: str, message_digest: bytes, sig: str, failure: str) -> None:
-        """Check one signature now, or collect it; ``failure`` is the error if it fails."""
+    def _signed(self, key: str, message_digest: bytes, sig: str, failure: str, *args: Any
+                ) -> None:
+        """Check one signature now, or collect it; ``failure.format(*args)`` is the error
+        if it fails."""
         if self._deferred is not None:
             self._deferred.signatures.append((key, message_digest, sig))
-            self._deferred.failures.append(failure)
+            self._deferred.failures.append((failure, args))
             return
         try:
             verify_digest(key, message_digest, sig)
         except SignatureError as e:
-            raise VerificationError(failure) from e
+            raise VerificationError(failure.format(*args)) from e
 
     @property
     def height(self) -> int:
@@ -158,7 +162,7 @@ class ChainVerifier:
             raise VerificationError(f"entry {h} is signed by {entry.validator}, not by the "
                                     f"chain's validator {self.validator_key}")
         self._signed(entry.validator, entry.digest, entry.sig,
-                     f"entry {h}: validator signature does not verify")
+                     "entry {}: validator signature does not verify", h)
         # 2. the link to the entry before.
         if entry.height != h:
             raise VerificationError(f"entry height {entry.height} must be {h}")
@@ -205,8 +209,8 @@ class ChainVerifier:
             raise VerificationError(f"entry {h} ({entry.kind}) needs the owner's "
                                     f"{entry.kind} intent")
         self._signed(self.state.owner, intent.digest, intent.sig,
-                     f"entry {h}: the intent does not verify under the owner key "
-                     f"{self.state.owner}")
+                     "entry {}: the intent does not verify under the owner key {}", h,
+                     self.state.owner)
         if intent.chain != self.state.chain:
             raise VerificationError(f"entry {h}: the intent names chain {intent.chain}")
         if intent.seq != self.state.seq + 1:
@@ -263,8 +267,8 @@ class ChainVerifier:
             raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
         for item in signed:
             self._signed(item.validator, item.digest, item.sig,
-                         f"entry {h}: the evidence does not verify: the signature of "
-                         f"{item.kind} {item.id} by {item.validator}")
+                         "entry {}: the evidence does not verify: the signature of {} {.id} by "
+                         "{}", h, item.kind, item, item.validator)
         if entry.kind == "release" and (other.validator != self.validator_key or
                                         other.chain != self.state.chain):
             raise VerificationError(f"entry {h}: a release carries an entry of this chain")
@@ -279,8 +283,8 @@ class ChainVerifier:
         except EncodingError as e:
             raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
         self._signed(debit.validator, debit.digest, debit.sig,
-                     f"entry {h}: the evidence does not verify: the signature of the debit "
-                     f"{debit.id} by {debit.validator}")
+                     "entry {}: the evidence does not verify: the signature of the debit {.id} "
+                     "by {}", h, debit, debit.validator)
         body = debit.intent.body if debit.intent is not None else None
         if isinstance(body, PaymentBody) and debit.kind in ("payment", "issue"):
             if body.to != self.state.chain:

@@ -87,3 +87,22 @@ def test_after_it_the_verifier_checks_signatures_as_it_goes(chain):
     verify_all(v, entries[:30], workers=2)
     with pytest.raises(VerificationError, match="entry 30: validator signature"):
         v.feed(forge_signature(entries[30]))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_credit_whose_debit_carries_a_forged_signature_is_refused(ledger, workers):
+    """The bank signs a credit whose evidence, the payer's debit, it cannot have signed."""
+    alice, bob = join(ledger, "alice"), join(ledger, "bob")
+    ledger.deposit(f"alice*{BANK}", USD, 1000)
+    for _ in range(12):
+        submit(ledger, alice, alice.payment(bob, "1"))
+    with ledger.store.read() as r:
+        entries = [SignedEntry.from_bytes(raw).doc for raw in r.entries(bob.chain, 0, 100)]
+    credit = copy.deepcopy(entries[9]["entry"])
+    debit = forge_signature(credit["evidence"][0])
+    credit["evidence"][0] = debit
+    entries[9] = sign_entry_as(ledger.validator.key, credit).doc
+    debit_id = SignedEntry.from_dict(debit).id
+    with pytest.raises(VerificationError, match=f"entry 9: the evidence does not verify: the "
+                                                f"signature of the debit {debit_id} by "):
+        verify_all(verifier(ledger, bob), entries, workers=workers)
