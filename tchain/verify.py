@@ -111,7 +111,9 @@ class ChainVerifier:
         self.validator_name = validator_name
         self.chain_id = chain_id
         self.state: ChainState | None = None
-        self._credited: set[str] = set()
+        # Digests of the debits credited so far: the one thing a verifier keeps that grows
+        # with the chain, 32 bytes each (a credit may not come twice for one debit).
+        self._credited: set[bytes] = set()
         self._deferred: DeferredSignatures | None = None
 
     @contextmanager
@@ -298,9 +300,9 @@ class ChainVerifier:
                                         "another issuer")
         else:
             raise VerificationError(f"entry {h}: the evidence is not a payment, issue or redeem")
-        if debit.id in self._credited:
+        if debit.digest in self._credited:
             raise VerificationError(f"entry {h}: debit {debit.id} was already credited")
-        self._credited.add(debit.id)
+        self._credited.add(debit.digest)
         return Effect(str(body.asset), body.amount, 0)
 
 
