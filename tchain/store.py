@@ -331,15 +331,7 @@ class Store:
         The lock is held only to begin it: reads of other threads, and the group commit, go on
         while it is open; only a map resize waits for it to end.
         """
-        with self._lock:
-            self._changed.wait_for(lambda: self._resizing == 0)
-            env = self._open()
-            try:
-                txn = self._begin(env, write=False)
-            except lmdb.Error as e:
-                raise StoreError(f"cannot read the store: {e}") from e
-            self._readers += 1
-            self._mine.count = getattr(self._mine, "count", 0) + 1
+        _, txn = self._start(write=False)
         try:
             yield Reader(txn, self._dbs)
         finally:
@@ -402,14 +394,7 @@ class Store:
 
     def _try_commit(self, batch: list[_Ticket]) -> bool:
         """One attempt at committing ``batch``; False when the map was full (it has grown)."""
-        with self._lock:
-            self._changed.wait_for(lambda: self._resizing == 0)
-            env = self._open()
-            try:
-                txn = self._begin(env, write=True)
-            except lmdb.Error as e:
-                raise StoreError(f"cannot start a write: {e}") from e
-            self._writing = True
+        env, txn = self._start(write=True)
         try:
             try:
                 if self._run(env, txn, batch):
@@ -464,6 +449,24 @@ class Store:
             else:
                 child.commit()
         return True
+
+    def _start(self, *, write: bool) -> tuple[lmdb.Environment, lmdb.Transaction]:
+        """Begin a transaction once no resize is pending, and count it open (a resize waits
+        for it): the committing thread's write, or a read of this thread."""
+        with self._lock:
+            self._changed.wait_for(lambda: self._resizing == 0)
+            env = self._open()
+            try:
+                txn = self._begin(env, write=write)
+            except lmdb.Error as e:
+                raise StoreError(f"cannot {'start a write' if write else 'read the store'}: "
+                                 f"{e}") from e
+            if write:
+                self._writing = True
+            else:
+                self._readers += 1
+                self._mine.count = getattr(self._mine, "count", 0) + 1
+        return env, txn
 
     def _begin(self, env: lmdb.Environment, *, write: bool) -> lmdb.Transaction:
         """Begin a transaction (``self._lock`` held).

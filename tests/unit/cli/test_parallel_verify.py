@@ -23,15 +23,21 @@ def small_pages(monkeypatch):
     monkeypatch.setattr(parallel_verify, "CHUNK", 3)
 
 
+def payments(ledger, count: int):
+    """alice pays bob ``count`` times; both chains' signed entries."""
+    alice, bob = join(ledger, "alice"), join(ledger, "bob")
+    ledger.deposit(f"alice*{BANK}", USD, 1000)
+    for _ in range(count):
+        submit(ledger, alice, alice.payment(bob, "1"))
+    with ledger.store.read() as r:
+        return [(c, [SignedEntry.from_bytes(raw).doc for raw in r.entries(c.chain, 0, 100)])
+                for c in (alice, bob)]
+
+
 @pytest.fixture
 def chain(ledger):
     """alice's chain of 41 entries: genesis, a deposit, 39 payments to bob."""
-    alice, bob = join(ledger, "alice"), join(ledger, "bob")
-    ledger.deposit(f"alice*{BANK}", USD, 1000)
-    for _ in range(39):
-        submit(ledger, alice, alice.payment(bob, "1"))
-    with ledger.store.read() as r:
-        entries = [SignedEntry.from_bytes(raw).doc for raw in r.entries(alice.chain, 0, 100)]
+    [(alice, entries), _] = payments(ledger, 39)
     assert len(entries) == 41
     return ledger, alice, entries
 
@@ -92,12 +98,7 @@ def test_after_it_the_verifier_checks_signatures_as_it_goes(chain):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_a_credit_whose_debit_carries_a_forged_signature_is_refused(ledger, workers):
     """The bank signs a credit whose evidence, the payer's debit, it cannot have signed."""
-    alice, bob = join(ledger, "alice"), join(ledger, "bob")
-    ledger.deposit(f"alice*{BANK}", USD, 1000)
-    for _ in range(12):
-        submit(ledger, alice, alice.payment(bob, "1"))
-    with ledger.store.read() as r:
-        entries = [SignedEntry.from_bytes(raw).doc for raw in r.entries(bob.chain, 0, 100)]
+    [_, (bob, entries)] = payments(ledger, 12)
     credit = copy.deepcopy(entries[9]["entry"])
     debit = forge_signature(credit["evidence"][0])
     credit["evidence"][0] = debit
