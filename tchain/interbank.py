@@ -294,15 +294,17 @@ class Interbank:
             answer.verify(peer["key"])
             if answer.fields.get("ref") != message_id or answer.sender != item["peer"]:
                 raise ForbiddenError("the answer is not the peer's answer to this message")
-            request = Message.from_dict(item["message"], checked=True)  # as we stored it
-            return self._apply(w, message_id, item, request, answer, peer["key"], now)
+            # our own message, as we stored it: its type and peer are all the answer needs
+            request = item["message"]["message"]
+            return self._apply(w, message_id, item, request["type"], request["to"], answer,
+                               peer["key"], now)
 
         return work
 
-    def _apply(self, w: Writer, message_id: str, item: dict[str, Any], request: Message,
-               answer: Message, peer_key: str, now: int) -> str:
+    def _apply(self, w: Writer, message_id: str, item: dict[str, Any], request_type: str,
+               peer: str, answer: Message, peer_key: str, now: int) -> str:
         flow = None if item["flow"] is None else w.record("flows", item["flow"])
-        if request.type == "settle" and answer.type != "settled":
+        if request_type == "settle" and answer.type != "settled":
             assert flow is not None
             # The peer answers a repeat with the same bytes: keep each answer once, so a flow
             # whose settle is re-sent for days does not grow.
@@ -316,7 +318,7 @@ class Interbank:
             return answer.type
         if answer.type == "refused":
             return self._release(w, item["flow"], flow, now,
-                                 f"{request.to} refused: {answer.fields['reason']}")
+                                 f"{peer} refused: {answer.fields['reason']}")
         if answer.type == "credited":
             return self._finish(w, item["flow"], flow,
                                 self._peer_entry(answer, "credit", peer_key), now)
@@ -335,11 +337,11 @@ class Interbank:
             late = flow["state"] == "defaulted"
             if late:  # settled after its deadline: the proof no longer shows value missing
                 w.delete_record("proofs", flow["proof"])
-                flow.update(proof=None, reason=f"{request.to} settled after the deadline")
+                flow.update(proof=None, reason=f"{peer} settled after the deadline")
             flow.update(state="settled", receipt=receipt.doc)
             keep(w, "flows", item["flow"], flow)
             return "settled late" if late else "settled"
-        raise EncodingError(f"a {answer.type} does not answer a {request.type}")
+        raise EncodingError(f"a {answer.type} does not answer a {request_type}")
 
     def _finish(self, w: Writer, flow_id: str, flow: dict[str, Any], peer_entry: SignedEntry,
                 now: int) -> str:

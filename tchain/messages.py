@@ -56,10 +56,12 @@ def sign_message(key: SigningKey, type_: str, sender: str, to: str, time: int,
 
 def signed_message(key: SigningKey, type_: str, sender: str, to: str, time: int,
                    **fields: Any) -> Message:
-    """:func:`sign_message`, parsed: checked as a peer would parse it (never send what it
-    would refuse), and signed over the digest that check made."""
+    """:func:`sign_message`, parsed: its shape checked as a peer would check it (never send
+    what it would refuse), and signed over the digest that check made. Its values are this
+    bank's own (entries it parsed or signed, its clock, its words), so they are not walked
+    again for non-protocol JSON."""
     message = {"type": type_, "from": sender, "to": to, "time": time, **fields}
-    unsigned = Message.from_dict({"message": message, "sig": _NO_SIG})
+    unsigned = Message.from_dict({"message": message, "sig": _NO_SIG}, checked=True)
     signed = {"message": message, "sig": key.sign_digest(unsigned.digest)}
     return replace(unsigned, doc=signed)
 

@@ -431,8 +431,10 @@ class SignedEntry:
                          "kind": kind, "intent": None if intent is None else intent.doc,
                          "effects": effect_dicts, "evidence": list(evidence_docs),
                          "validator": validator}, "sig": sig}
-        return cls(doc, chain, height, prev, time, kind, intent, effects, evidence_docs,
-                   validator, sig, entry_digest, raw)
+        signed = cls(doc, chain, height, prev, time, kind, intent, effects, evidence_docs,
+                     validator, sig, entry_digest, raw)
+        signed._evidence.update(enumerate(evidence))  # parsed already: never again
+        return signed
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedEntry:
