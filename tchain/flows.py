@@ -63,13 +63,15 @@ def peer_names(r: Reader) -> frozenset[str]:
 
 
 def enqueue(w: Writer, key: SigningKey, sender: str, peer: str, type_: str, now: int, *,
-            flow: str | None, give_up: int | None, **fields: Any) -> str:
-    """Sign a message to ``peer`` and queue it; return its id."""
+            flow: str | None, give_up: int | None, first_try: int | None = None,
+            **fields: Any) -> str:
+    """Sign a message to ``peer`` and queue it; return its id. The sender first tries it at
+    ``first_try`` (default ``now``): later when the caller tries it at once itself."""
     message = signed_message(key, type_, sender, peer, now, **fields)
     message_id, signed = message.id, message.doc
     keep(w, "outbox", message_id, {"peer": peer, "message": signed, "attempts": 0,
-                                        "next_try": now, "give_up": give_up, "flow": flow,
-                                        "last_error": None})
+                                   "next_try": now if first_try is None else first_try,
+                                   "give_up": give_up, "flow": flow, "last_error": None})
     return message_id
 
 
@@ -93,40 +95,44 @@ def offer_record(validator: str, offer: SignedEntry) -> dict[str, Any]:
 
 
 def broadcast(w: Writer, key: SigningKey, sender: str, type_: str, now: int, *,
-              give_up: int | None, **fields: Any) -> list[str]:
+              give_up: int | None, first_try: int | None = None, **fields: Any) -> list[str]:
     """Queue the same message to every pinned peer."""
-    return [enqueue(w, key, sender, peer, type_, now, flow=None, give_up=give_up, **fields)
+    return [enqueue(w, key, sender, peer, type_, now, flow=None, give_up=give_up,
+                    first_try=first_try, **fields)
             for peer in sorted(peer_names(w))]
 
 
 def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
-                entry: SignedEntry, after: ChainState, now: int, settle_deadline_ms: int
-                ) -> list[str]:
-    """Record and queue what an accepted intent starts beyond this bank; return message ids."""
+                entry: SignedEntry, after: ChainState, now: int, settle_deadline_ms: int, *,
+                first_try: int) -> list[str]:
+    """Record and queue what an accepted intent starts beyond this bank; return message ids
+    (the sender tries them from ``first_try`` on: see enqueue)."""
     body = intent.body
     if entry.kind == "payment" and entry.id in after.holds and isinstance(body, PaymentBody):
         assert body.to_validator is not None
         return [_start_held_flow(key, name, w, "transfer", body.to_validator, entry, after,
-                                 now + settle_deadline_ms, now, extra={}, hold=entry.doc,
+                                 now + settle_deadline_ms, now, first_try, extra={},
+                                 hold=entry.doc,
                                  kyc_required=bool(after.params.get("kyc_recipients")))]
     if entry.kind == "take" and isinstance(body, TakeBody):
         return [_start_held_flow(key, name, w, "take", body.validator, entry, after,
-                                 now + settle_deadline_ms, now, extra={"offer": body.offer},
-                                 take=entry.doc)]
+                                 now + settle_deadline_ms, now, first_try,
+                                 extra={"offer": body.offer}, take=entry.doc)]
     if entry.kind == "offer" and isinstance(body, OfferBody):
         keep(w, "offers", entry.id, offer_record(name, entry))
-        return broadcast(w, key, name, "offer", now, give_up=body.expires, offer=entry.doc)
+        return broadcast(w, key, name, "offer", now, give_up=body.expires,
+                         first_try=first_try, offer=entry.doc)
     if entry.kind == "cancel":
-        return close_offer(key, name, w, entry, now)
+        return close_offer(key, name, w, entry, now, first_try=first_try)
     return []
 
 
 def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: str, peer: str,
-                     entry: SignedEntry, after: ChainState, deadline: int, now: int, *,
-                     extra: dict[str, Any], **fields: Any) -> str:
+                     entry: SignedEntry, after: ChainState, deadline: int, now: int,
+                     first_try: int, *, extra: dict[str, Any], **fields: Any) -> str:
     """Queue the message that asks ``peer`` to do its side of a hold, and record the flow."""
-    message = enqueue(w, key, name, peer, type_, now, flow=entry.id,
-                      give_up=None, deadline=deadline, **fields)
+    message = enqueue(w, key, name, peer, type_, now, flow=entry.id, give_up=None,
+                      first_try=first_try, deadline=deadline, **fields)
     keep(w, "flows", entry.id, {
         "type": type_, "state": "pending", "chain": after.chain, "height": entry.height,
         "peer": peer, "deadline": deadline, "message": message, "reason": None,
@@ -134,8 +140,8 @@ def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: str, peer: st
     return message
 
 
-def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now: int
-                ) -> list[str]:
+def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now: int, *,
+                first_try: int | None = None) -> list[str]:
     """Mark our offer closed by ``closing`` (cancel, release or settle) and tell the peers."""
     offer_id = closed_hold(closing)
     assert offer_id is not None
@@ -145,4 +151,4 @@ def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now
     record["state"] = "closed"
     keep(w, "offers", offer_id, record)
     return broadcast(w, key, name, "offer_closed", now, give_up=now + _MAX_RETRY_MS * 10,
-                     offer=offer_id, entry=closing.doc)
+                     first_try=first_try, offer=offer_id, entry=closing.doc)

@@ -75,14 +75,20 @@ class Ledger:
         validator: the bank's key and name.
         clock: the time source in ms (tests pass a fixed one).
         settle_deadline_ms: how long a peer has to do its side of a cross-bank flow.
+        handoff_ms: how long the outbox sender leaves the messages an intent queues to the
+            caller that submitted it, when that caller tries them at once itself (the HTTP
+            workers do): both sending them is harmless but doubles the work on both banks.
+            If the caller dies first, the sender takes them over after it.
     """
 
     def __init__(self, store: Store, validator: Validator, *,
-                 clock: Callable[[], int] = now_ms, settle_deadline_ms: int = 30_000) -> None:
+                 clock: Callable[[], int] = now_ms, settle_deadline_ms: int = 30_000,
+                 handoff_ms: int = 0) -> None:
         self.store = store
         self.validator = validator
         self.clock = clock
         self.settle_deadline_ms = settle_deadline_ms
+        self.handoff_ms = handoff_ms
 
     # --- registering chains ---------------------------------------------------------------
 
@@ -249,7 +255,7 @@ class Ledger:
         self._write(w, outcome, intent, chain)
         messages = start_flows(self.validator.key, self.validator.name, w, intent,
                                outcome.entries[0], outcome.states[0], now,
-                               self.settle_deadline_ms)
+                               self.settle_deadline_ms, first_try=now + self.handoff_ms)
         return Submitted(outcome, None, tuple(messages))
 
     def _peers_for(self, r: Reader, intent: SignedIntent) -> frozenset[str]:

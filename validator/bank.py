@@ -15,7 +15,7 @@ from tchain.ledger import Ledger, now_ms
 from tchain.state import ChainState
 from tchain.store import Reader
 from validator.config import BankConfig, open_ledger
-from validator.sender import Sender
+from validator.sender import HANDOFF_MS, Sender
 
 DEFAULT_SETTLE_DEADLINE = 30  # seconds a peer has to do its side of a cross-bank flow
 
@@ -35,8 +35,10 @@ class Bank:
                  fault: str | None = None, **store_options: Any) -> None:
         self.config = config
         deadline_s = DEFAULT_SETTLE_DEADLINE if settle_deadline is None else settle_deadline
+        # A worker tries the messages of an intent at once (api.submit); the sender process
+        # leaves them to it for HANDOFF_MS.
         self.ledger: Ledger = open_ledger(config, settle_deadline_ms=int(deadline_s * 1000),
-                                          **store_options)
+                                          handoff_ms=HANDOFF_MS, **store_options)
         self.key = self.ledger.validator.key
         self.interbank = Interbank(self.ledger, fault=fault)
         self.sender = Sender(self.interbank)

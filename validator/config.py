@@ -69,12 +69,13 @@ class BankConfig:
         return split.port or (443 if split.scheme == "https" else 80)
 
 
-def open_ledger(config: BankConfig, *, settle_deadline_ms: int = 30_000,
+def open_ledger(config: BankConfig, *, settle_deadline_ms: int = 30_000, handoff_ms: int = 0,
                 **store_options: Any) -> Ledger:
-    """The bank's ledger over its store (the store opens lazily, in the process that uses it)."""
+    """The bank's ledger over its store (the store opens lazily, in the process that uses it);
+    ``handoff_ms`` as for :class:`Ledger`."""
     key = config.signing_key()
     return Ledger(Store(config.ledger_path, **store_options), Validator(key, config.name),
-                  settle_deadline_ms=settle_deadline_ms)
+                  settle_deadline_ms=settle_deadline_ms, handoff_ms=handoff_ms)
 
 
 def _check_url(url: str) -> str:

@@ -25,7 +25,7 @@ from tchain.encoding import canonical, parse
 from tchain.errors import TChainError
 from tchain.interbank import Interbank
 
-__all__ = ["PEER_MESSAGES_PATH", "Sender", "run_sender"]
+__all__ = ["HANDOFF_MS", "PEER_MESSAGES_PATH", "Sender", "run_sender"]
 
 log = logging.getLogger("tchain.sender")
 
@@ -33,6 +33,10 @@ PEER_MESSAGES_PATH = "/v1/peer/messages"
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 5.0
 BATCH = 500  # messages per request to a peer
+# How long this process leaves a new message to the worker that queued it and tries it at
+# once (it takes well under a second unless the peer is slow or down: then the worker counts
+# a failure and the backoff applies). Sending it twice is harmless, but doubles both banks' work.
+HANDOFF_MS = 3_000
 
 
 class Sender:

@@ -530,3 +530,19 @@ def test_a_store_kept_before_timers_gets_them_at_its_first_tick(world):
     assert b1.interbank.tick() == [f"gave up on offer to {B2}"]
     with store.read() as r:
         assert r.record("outbox", "bb" * 32) is None and r.due("outbox", 2**62) == []
+
+
+def test_the_sender_leaves_a_new_message_to_the_worker_that_tries_it_at_once(world):
+    """With a handoff (the HTTP workers' ledger) the outbox sender does not take up a payment's
+    message for that long: the worker that accepted it is sending it. Past it, the sender
+    does (the worker may have died), and the payment still settles."""
+    clock, b1, b2, net = world
+    b1.ledger.handoff_ms = 3_000
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 100)
+    [message] = pay_out(b1, alice, bob, 30).messages
+    assert b1.interbank.due() == []
+    clock.now += 3_000
+    assert b1.interbank.due() == [message]
+    net.run()
+    assert b1.balance(alice, USD) == (70, 0) and b2.balance(bob, USD) == (30, 0)
