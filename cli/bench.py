@@ -332,9 +332,11 @@ def _scale(path: Path, sizes: Sizes) -> list[tuple[str, str, str]]:
         _add_chains(ledger, a, sizes.many_chains)
         rows.append(_append_row(ledger, a, b, f"{sizes.many_chains:,} more chains"))
         interbank = Interbank(ledger)
-        rows.append(_tick_row(interbank, "no cross-bank flow kept"))
-        _add_flows(ledger, a, sizes.many_chains)
-        rows.append(_tick_row(interbank, f"{sizes.many_chains:,} settled flows kept"))
+        rows.append(_sender_row(interbank, "no cross-bank flow kept"))
+        _add_flows(ledger, a, sizes.many_chains, settled=True)
+        rows.append(_sender_row(interbank, f"{sizes.many_chains:,} settled flows kept"))
+        _add_flows(ledger, a, sizes.many_chains, settled=False)
+        rows.append(_sender_row(interbank, f"and {sizes.many_chains:,} waiting for a peer"))
     finally:
         ledger.store.close()
     return rows
@@ -356,27 +358,37 @@ def _append_row(ledger: Ledger, a: Customer, b: Customer, label: str,
             f"{append_us:.0f} µs | {lookup_us:.1f} µs")
 
 
-def _tick_row(interbank: Interbank, label: str, n: int = 200) -> tuple[str, str, str]:
-    """The sender's clock round (every 200 ms) when nothing is due."""
+def _sender_row(interbank: Interbank, label: str, n: int = 200) -> tuple[str, str, str]:
+    """The outbox sender's round (every 200 ms: the clock, then what is due to be sent) when
+    nothing is due."""
     interbank.tick()
     start = time.perf_counter()
     for _ in range(n):
-        if interbank.tick():
-            raise RuntimeError("bench: a deadline passed in the scale table's store")
-    return ("outbox sender's clock round", label,
+        if interbank.tick() or interbank.due():
+            raise RuntimeError("bench: something fell due in the scale table's store")
+    return ("outbox sender's round", label,
             f"{(time.perf_counter() - start) / n * 1e6:.0f} µs")
 
 
-def _add_flows(ledger: Ledger, payer: Customer, count: int) -> None:
-    """Records of settled cross-bank payments, as a bank keeps them once done."""
+def _add_flows(ledger: Ledger, payer: Customer, count: int, *, settled: bool) -> None:
+    """Records of cross-bank payments: settled ones, as a bank keeps them once done, or ones
+    whose message waits an hour for its next try (their peer is down)."""
+    later = now_ms() + 3_600_000
     for start in range(0, count, 20_000):
 
         def work(w: Any, start: int = start) -> None:
             for i in range(start, min(start + 20_000, count)):
-                keep(w, "flows", f"{i:064x}", {
-                    "type": "transfer", "state": "settled", "chain": payer.chain, "height": i,
-                    "peer": BANK2, "deadline": 0, "message": f"{i:064x}", "reason": None,
-                    "receipt": None})
+                flow_id = f"{i + (0 if settled else count):064x}"
+                message_id = f"{i + (0 if settled else count):064x}"
+                keep(w, "flows", flow_id, {
+                    "type": "transfer", "state": "settled" if settled else "pending",
+                    "chain": payer.chain, "height": i, "peer": BANK2, "deadline": 0,
+                    "message": message_id, "reason": None, "receipt": None})
+                if not settled:
+                    keep(w, "outbox", message_id, {
+                        "peer": BANK2, "message": {"message": {"type": "transfer"}},
+                        "attempts": 12, "next_try": later, "give_up": None, "flow": flow_id,
+                        "last_error": f"cannot reach {BANK2}"})
 
         ledger.store.write(work)
 

@@ -25,8 +25,8 @@ from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, Take
 from tchain.state import ChainState, closed_hold
 from tchain.store import Reader, Writer
 
-__all__ = ["CLOCK_MARGIN_MS", "backoff_ms", "broadcast", "close_offer", "due_at", "enqueue",
-           "keep", "offer_record", "peer_names", "reschedule", "start_flows"]
+__all__ = ["CLOCK_MARGIN_MS", "backoff_ms", "broadcast", "close_offer", "enqueue",
+           "keep", "offer_record", "peer_names", "reschedule", "start_flows", "timers_of"]
 
 CLOCK_MARGIN_MS = 2_000  # how far apart two banks' clocks may be: news is dropped this late
 _FIRST_RETRY_MS = 250
@@ -38,24 +38,28 @@ def backoff_ms(attempts: int) -> int:
     return int(min(_MAX_RETRY_MS, _FIRST_RETRY_MS * 2 ** min(attempts, 16)))
 
 
-def due_at(db: str, record: dict[str, Any]) -> int | None:
-    """From when a record needs the clock (``Interbank.tick``), or None if it never will as it
-    stands: an exchange the peer has not settled, past its deadline; an open offer, once
-    expired; news of an offer (no flow), once stale beyond the clocks' margin."""
+def timers_of(db: str, record: dict[str, Any]) -> dict[str, int]:
+    """When a record will need the clock, by timer (see Store TIMERS): ``sends``, when an
+    outbox message is next to be sent; ``flows``, an exchange the peer has not settled, past
+    its deadline; ``offers``, an open offer, once expired; ``outbox``, news of an offer (no
+    flow), once stale beyond the clocks' margin."""
     if db == "flows":
         if record["type"] == "exchange" and record["state"] == "awaiting_peer":
-            return int(record["deadline"]) + 1
+            return {"flows": int(record["deadline"]) + 1}
     elif db == "offers":
         if record["state"] == "open":
-            return int(record["expires"])
-    elif db == "outbox" and record["flow"] is None and record["give_up"] is not None:
-        return int(record["give_up"]) + CLOCK_MARGIN_MS + 1
-    return None
+            return {"offers": int(record["expires"])}
+    elif db == "outbox":
+        timers = {"sends": int(record["next_try"])}
+        if record["flow"] is None and record["give_up"] is not None:
+            timers["outbox"] = int(record["give_up"]) + CLOCK_MARGIN_MS + 1
+        return timers
+    return {}
 
 
 def keep(w: Writer, db: str, record_id: str, record: dict[str, Any]) -> None:
-    """Put a flow, offer or outbox record, with the time it will need the clock."""
-    w.put_record(db, record_id, record, due=due_at(db, record))
+    """Put a flow, offer or outbox record, with the times it will need the clock."""
+    w.put_record(db, record_id, record, timers=timers_of(db, record).items())
 
 
 def peer_names(r: Reader) -> frozenset[str]:

@@ -37,14 +37,14 @@ from tchain.errors import (
     TChainError,
     VerificationError,
 )
-from tchain.flows import close_offer, due_at, enqueue, keep, offer_record, reschedule
+from tchain.flows import close_offer, enqueue, keep, offer_record, reschedule, timers_of
 from tchain.ledger import Ledger
 from tchain.messages import Message, sign_message
 from tchain.model import PaymentBody, SignedEntry, TakeBody
 from tchain.proofs import non_settlement_proof
 from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
 from tchain.state import ChainState, closed_hold
-from tchain.store import TIMED_DBS, Failed, Reader, Writer
+from tchain.store import Failed, Reader, Writer
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -383,12 +383,12 @@ class Interbank:
     # --- the clock ------------------------------------------------------------------------
 
     def due(self) -> list[str]:
-        """Outbox messages whose next try is due, oldest first."""
+        """Outbox messages whose next try is due, oldest first (found through their
+        ``sends`` timers: a timer whose message went or was put off is stale, see tick)."""
         now = self.ledger.clock()
         with self.ledger.store.read() as r:
-            items = [(item["next_try"], mid) for mid, item in r.records("outbox")
-                     if item["next_try"] <= now]
-        return [mid for _, mid in sorted(items)]
+            return [mid for mid, at in r.due("sends", now)
+                    if (item := r.record("outbox", mid)) is not None and item["next_try"] == at]
 
     def tick(self) -> list[str]:
         """Apply every deadline that has passed; return a line for each thing done.
@@ -399,12 +399,15 @@ class Interbank:
         """
         now = self.ledger.clock()
         with self.ledger.store.read() as r:
-            if r.meta(_TIMERS_KEPT) is not None and not any(r.due(db, now) for db in TIMED_DBS):
+            if r.meta(_TIMERS_KEPT) is not None and not _stale_sends(r, now) and \
+                    not any(r.due(timer, now) for timer in _DEADLINES):
                 return []
 
         def work(w: Writer) -> list[str]:
             if w.meta(_TIMERS_KEPT) is None:
                 _keep_timers(w)
+            for message_id, at in _stale_sends(w, now):
+                w.clear_due("sends", message_id, at)
             done: list[str] = []
             for flow_id, flow in self._due(w, "flows", now):
                 if _flow_expired(flow, now):
@@ -427,8 +430,9 @@ class Interbank:
 
     @staticmethod
     def _due(w: Writer, db: str, now: int) -> list[tuple[str, dict[str, Any]]]:
-        """The records of ``db`` whose time has come, each timer cleared as it is seen to (a
-        record that changed since was given a new time when it was put again)."""
+        """The records of ``db`` whose deadline timer (named as the database) has come, each
+        timer cleared as it is seen to (a record that changed since was given a new time
+        when it was put again)."""
         found = []
         for record_id, at in w.due(db, now):
             w.clear_due(db, record_id, at)
@@ -438,8 +442,7 @@ class Interbank:
         return found
 
     def _own_offer_expired(self, record: dict[str, Any], now: int) -> bool:
-        due = due_at("offers", record)
-        return due is not None and now >= due and record["validator"] == self.v.name
+        return _past("offers", record, now) and record["validator"] == self.v.name
 
     def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any]) -> str:
         """An exchange the peer did not settle by its deadline: record the proof. The settle
@@ -483,26 +486,38 @@ class Interbank:
             return r.record("flows", flow_id)
 
 
+def _past(timer: str, record: dict[str, Any], now: int) -> bool:
+    """Whether the record's time on ``timer`` (see flows.timers_of) has come."""
+    at = timers_of(timer, record).get(timer)
+    return at is not None and now >= at
+
+
 def _flow_expired(flow: dict[str, Any], now: int) -> bool:
     """An exchange the peer did not settle by its deadline (holds waiting on a peer never
     expire here: see the module docstring)."""
-    due = due_at("flows", flow)
-    return due is not None and now >= due
+    return _past("flows", flow, now)
 
 
 def _abandoned(item: dict[str, Any], now: int) -> bool:
     """A message of no flow (an offer's news) past the time it is worth sending."""
-    due = due_at("outbox", item)
-    return due is not None and now >= due
+    return _past("outbox", item, now)
 
 
+def _stale_sends(r: Reader, now: int) -> list[tuple[str, int]]:
+    """Send times that have come for messages sent since, or put off (their record is gone,
+    or has another next try): the tick clears them."""
+    return [(mid, at) for mid, at in r.due("sends", now)
+            if (item := r.record("outbox", mid)) is None or item["next_try"] != at]
+
+
+_DEADLINES = ("flows", "offers", "outbox")  # the timers a tick sees to ("sends": the sender)
 _TIMERS_KEPT = "timers"  # meta key: the timers index covers every record (see _keep_timers)
 
 
 def _keep_timers(w: Writer) -> None:
-    """Give every flow, offer and outbox record its timer: once, for a store kept before
-    timers were (from then on every record is put with its time)."""
-    for db in TIMED_DBS:
+    """Give every flow, offer and outbox record its timers: once, for a store kept before
+    timers were (from then on every record is put with its times)."""
+    for db in ("flows", "offers", "outbox"):
         for record_id, record in w.records(db):
             keep(w, db, record_id, record)
     w.put_meta(_TIMERS_KEPT, "1")

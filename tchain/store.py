@@ -27,8 +27,9 @@ Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
   offers    offer entry id (32)        -> an offer known here, ours or a peer's (JSON)
   flows     entry id (32)              -> a cross-bank flow in progress or done (JSON)
   proofs    proof id (32)              -> a signed proof of a peer's misbehaviour (canonical)
-  timers    db(1) | due ms(8) | id(32) -> b"" (when a flow, offer or outbox record may need the
-                                          clock's attention: found without reading them all)
+  timers    timer(1) | ms(8) | id(32)  -> b"" (when a flow, offer or outbox record may need the
+                                          clock's attention, or a message is due to be sent:
+                                          found without reading every record)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import json
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,8 +58,8 @@ _DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta", "pe
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
-_TIMER = struct.Struct(">BQ")  # the record database (its index here), the time it is due
-TIMED_DBS = ("flows", "offers", "outbox")
+_TIMER = struct.Struct(">BQ")  # the timer (its index in TIMERS), the time it is due
+TIMERS = ("flows", "offers", "outbox", "sends")  # see tchain.flows.timers_of
 DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
 _ADOPT_ATTEMPTS = 100  # map sizes adopted in a row before a begin gives up
 
@@ -165,10 +166,10 @@ class Reader:
         with self._txn.cursor(db=self._dbs[_record_db(db)]) as cur:
             return [(bytes(k).hex(), dict(json.loads(bytes(v)))) for k, v in cur]
 
-    def due(self, db: str, now: int) -> list[tuple[str, int]]:
-        """The records of ``db`` (flows, offers or outbox) put with a ``due`` time that has
-        come by ``now``, earliest first: (hex id, due). Costs what is due, not what is kept."""
-        index = TIMED_DBS.index(db)
+    def due(self, timer: str, now: int) -> list[tuple[str, int]]:
+        """The records put with a time on ``timer`` (one of TIMERS) that has come by ``now``,
+        earliest first: (hex id, time). Costs what is due, not what is kept."""
+        index = TIMERS.index(timer)
         found = []
         with self._txn.cursor(db=self._dbs["timers"]) as cur:
             if cur.set_range(_TIMER.pack(index, 0)):
@@ -225,18 +226,19 @@ class Writer(Reader):
         self._txn.put(record["name"].encode("utf-8"), canonical(record), db=self._dbs["peers"])
 
     def put_record(self, db: str, record_id: str, record: dict[str, Any], *,
-                   due: int | None = None) -> None:
-        """Keep a record; with ``due`` (ms), :meth:`Reader.due` finds it from that time on."""
+                   timers: Iterable[tuple[str, int]] = ()) -> None:
+        """Keep a record; :meth:`Reader.due` finds it on each (timer, time) from that time on
+        (a time set before stays until cleared: whoever reads it checks the record)."""
         key = bytes.fromhex(record_id)
         # a record is built here from parts already checked (see encode_built)
         self._txn.put(key, encode_built(record), db=self._dbs[_record_db(db)])
-        if due is not None:
-            self._txn.put(_TIMER.pack(TIMED_DBS.index(db), due) + key, b"",
+        for timer, at in timers:
+            self._txn.put(_TIMER.pack(TIMERS.index(timer), at) + key, b"",
                           db=self._dbs["timers"])
 
-    def clear_due(self, db: str, record_id: str, due: int) -> None:
+    def clear_due(self, timer: str, record_id: str, at: int) -> None:
         """Forget one time :meth:`Reader.due` gave (it has been seen to)."""
-        self._txn.delete(_TIMER.pack(TIMED_DBS.index(db), due) + bytes.fromhex(record_id),
+        self._txn.delete(_TIMER.pack(TIMERS.index(timer), at) + bytes.fromhex(record_id),
                          db=self._dbs["timers"])
 
     def delete_record(self, db: str, record_id: str) -> None:

@@ -546,3 +546,30 @@ def test_the_sender_leaves_a_new_message_to_the_worker_that_tries_it_at_once(wor
     assert b1.interbank.due() == [message]
     net.run()
     assert b1.balance(alice, USD) == (70, 0) and b2.balance(bob, USD) == (30, 0)
+
+
+def test_the_sender_finds_what_to_send_by_its_send_time_and_the_clock_clears_old_ones(world):
+    """due() reads the send times, not every message queued; a message put off by a failed
+    delivery is due again only at its next try, and the send time it had is cleared by the
+    clock's round, as is that of a message once delivered."""
+    clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 100)
+    [message] = pay_out(b1, alice, bob, 30).messages
+    assert b1.interbank.due() == [message]
+    b1.interbank.delivery_failed(message, "bank2.example is down")
+    assert b1.interbank.due() == []
+
+    def send_times():
+        with b1.ledger.store.read() as r:
+            return r.due("sends", 2**62)
+
+    assert send_times() == [(message, clock.now), (message, clock.now + 500)]
+    b1.interbank.tick()
+    assert send_times() == [(message, clock.now + 500)]
+    clock.now += 500
+    assert b1.interbank.due() == [message]
+    net.run()
+    assert b1.balance(alice, USD) == (70, 0) and b2.balance(bob, USD) == (30, 0)
+    b1.interbank.tick()
+    assert send_times() == []

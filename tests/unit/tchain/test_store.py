@@ -229,8 +229,9 @@ def test_due_finds_the_records_whose_time_has_come_earliest_first_and_no_others(
 
     def put(w):
         for i in range(300):
-            w.put_record("flows", f"{i:064x}", {"i": i}, due=1_000 + (i * 7919) % 300)
-        w.put_record("offers", "ff" * 32, {"i": 1}, due=0)  # another database's timer
+            w.put_record("flows", f"{i:064x}", {"i": i},
+                         timers=[("flows", 1_000 + (i * 7919) % 300)])
+        w.put_record("offers", "ff" * 32, {"i": 1}, timers=[("offers", 0)])  # another timer
         w.put_record("flows", "ee" * 32, {"i": 2})  # no time: never due
 
     store.write(put)
