@@ -118,12 +118,14 @@ class Interbank:
             raise answer
         return answer
 
-    def receive_many(self, docs: list[Any], requester_key: str) -> list[bytes | TChainError]:
+    def receive_many(self, docs: list[Any], requester_key: str, *, checked: bool = False
+                     ) -> list[bytes | TChainError]:
         """Apply many of a peer's messages in one group commit; each answered (or refused with
-        its error) on its own, as :meth:`receive` would."""
+        its error) on its own, as :meth:`receive` would. ``checked``: the documents came out
+        of :func:`parse` (see SignedEntry.from_dict)."""
         now = self.ledger.clock()
-        return self._each(docs, lambda doc: self._receive_work(Message.from_dict(doc),
-                                                               requester_key, now))
+        return self._each(docs, lambda doc: self._receive_work(
+            Message.from_dict(doc, checked=checked), requester_key, now))
 
     def _receive_work(self, message: Message, requester_key: str, now: int
                       ) -> Callable[[Writer], bytes]:
@@ -260,12 +262,13 @@ class Interbank:
             raise done
         return done
 
-    def apply_answers(self, answers: list[tuple[str, Any]]) -> list[str | TChainError]:
+    def apply_answers(self, answers: list[tuple[str, Any]], *, checked: bool = False
+                      ) -> list[str | TChainError]:
         """Apply many answers (outbox message id, answer) in one group commit, each on its own
-        as :meth:`apply_answer` would."""
+        as :meth:`apply_answer` would. ``checked`` as for :meth:`receive_many`."""
         now = self.ledger.clock()
-        return self._each(answers, lambda a: self._answer_work(a[0], Message.from_dict(a[1]),
-                                                               now))
+        return self._each(answers, lambda a: self._answer_work(
+            a[0], Message.from_dict(a[1], checked=checked), now))
 
     def _each(self, items: list[X], make: Callable[[X], Callable[[Writer], T]]
               ) -> list[T | TChainError]:

@@ -18,6 +18,7 @@ from tchain.keys import is_hex
 from tchain.ledger import Submitted, now_ms
 from tchain.model import SignedIntent
 from tchain.status import sign_status
+from tchain.store import Reader
 from validator.bank import Bank
 from validator.ratelimit import RateLimiter
 
@@ -124,7 +125,7 @@ def submit() -> Response:
     _charge_intent_owner(doc)
     result = bank.ledger.submit_one(doc)
     bank.sender.deliver_all(result.messages)
-    status, body = _accepted(bank, result)
+    [(status, body)] = _accepted(bank, [result])
     return Response(body, status=status, mimetype="application/json")
 
 
@@ -149,6 +150,7 @@ def submit_batch() -> Response:
             refused[i] = e
     results = bank.ledger.submit_many([x for i, x in enumerate(intents) if i not in refused])
     bank.sender.deliver_all([m for r in results for m in r.messages])
+    accepted = iter(_accepted(bank, [r for r in results if r.error is None]))
     answers, decided = [], iter(results)
     for i in range(len(intents)):
         result = refused.get(i) or next(decided)
@@ -158,25 +160,33 @@ def submit_batch() -> Response:
             answers.append(b'{"status":' + str(error.status).encode() + b"," +
                            canonical(error.to_dict())[1:])
         else:
-            status, body = _accepted(bank, result)
+            status, body = next(accepted)
             answers.append(b'{"status":' + str(status).encode() + b"," + body[1:])
     return Response(b'{"results":[' + b",".join(answers) + b"]}", status=200,
                     mimetype="application/json")
 
 
-def _accepted(bank: Bank, result: Submitted) -> tuple[int, bytes]:
-    """The status and body that answer an accepted intent."""
+def _accepted(bank: Bank, results: list[Submitted]) -> list[tuple[int, bytes]]:
+    """The status and body that answer each accepted intent (one read for all of them, and
+    none when no intent reached beyond the bank)."""
+    if not any(result.messages for result in results):
+        return [_accepted_in(None, result) for result in results]
+    with bank.ledger.store.read() as r:
+        return [_accepted_in(r, result) for result in results]
+
+
+def _accepted_in(r: Reader | None, result: Submitted) -> tuple[int, bytes]:
     assert result.outcome is not None
     entries = [e.to_bytes() for e in result.outcome.entries]
     if not result.messages:
         return 201, _entry_list(entries)
+    assert r is not None
     first = result.outcome.entries[0]
-    with bank.ledger.store.read() as r:
-        flow = r.record("flows", first.id)
-        if flow is None:  # an offer or cancel: done here; the peers hear through the outbox
-            return 201, _entry_list(entries)
-        entries += [raw for h in (flow.get("settled_height"), flow.get("released_height"))
-                    if h is not None and (raw := r.entry(flow["chain"], h)) is not None]
+    flow = r.record("flows", first.id)
+    if flow is None:  # an offer or cancel: done here; the peers hear through the outbox
+        return 201, _entry_list(entries)
+    entries += [raw for h in (flow.get("settled_height"), flow.get("released_height"))
+                if h is not None and (raw := r.entry(flow["chain"], h)) is not None]
     status = 202 if flow["state"] in ("pending", "accepted") else 201
     summary = canonical({"id": first.id, "state": flow["state"], "peer": flow["peer"],
                          "deadline": flow["deadline"], "reason": flow["reason"]})
@@ -219,7 +229,7 @@ def peer_messages() -> Response:
             not isinstance(doc["messages"], list) or not 1 <= len(doc["messages"]) <= MAX_BATCH:
         raise EncodingError(f'a batch is a JSON object {{"messages": [1..{MAX_BATCH} signed '
                             "peer messages]}")
-    answers = _bank().interbank.receive_many(doc["messages"], key)
+    answers = _bank().interbank.receive_many(doc["messages"], key, checked=True)  # parsed
     parts = [canonical(a.to_dict()) if isinstance(a, TChainError) else a for a in answers]
     return Response(b'{"answers":[' + b",".join(parts) + b"]}", status=200,
                     mimetype="application/json")

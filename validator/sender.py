@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from tchain.auth import authorization_header
-from tchain.encoding import canonical, parse
+from tchain.encoding import canonical, encode_built, parse
 from tchain.errors import TChainError
 from tchain.interbank import Interbank
 
@@ -112,7 +112,8 @@ class Sender:
     def _deliver_batch(self, peer: dict[str, Any], items: list[tuple[str, dict[str, Any]]]
                        ) -> None:
         url = peer["url"].rstrip("/") + PEER_MESSAGES_PATH + "/batch"
-        body = canonical({"messages": [item["message"] for _, item in items]})
+        # our own messages, as stored: not walked again for non-protocol values
+        body = encode_built({"messages": [item["message"] for _, item in items]})
         header = authorization_header(self.ledger.validator.key, "POST", urlsplit(url).path,
                                       "", body, self.ledger.clock())
         ids = [message_id for message_id, _ in items]
@@ -143,7 +144,7 @@ class Sender:
         applied = [(m, a) for m, a in zip(ids, answers, strict=True) if "error" not in a]
         refused = [(m, f"{peer['name']} refused it: {a.get('message')}")
                    for m, a in zip(ids, answers, strict=True) if "error" in a]
-        done = self.interbank.apply_answers(applied)
+        done = self.interbank.apply_answers(applied, checked=True)  # parse() checked them
         for (message_id, _), outcome in zip(applied, done, strict=True):
             if isinstance(outcome, TChainError):
                 refused.append((message_id, f"{peer['name']}'s answer was refused: "
