@@ -49,6 +49,8 @@ KEYS = ("crypto_bound_payments_per_s", "engine_payments_per_s", "http_single_pay
         "cross_bank_payments_per_s", "verify_entries_per_s", "verify_bound_entries_per_s")
 BANK1, BANK2 = "bank1.example", "bank2.example"
 PAGE = 1000
+CROSS_PAYERS = 8  # customers of bank 1 paying customers of bank 2 at once
+CROSS_BATCH = 100  # intents per request
 FILLER = b'{"filler":true}'  # bytes standing in for entries in the scale table (see _scale)
 
 
@@ -285,11 +287,11 @@ def _cross(path: Path, sizes: Sizes) -> float:
     with _bank(path / "bank1", BANK1) as b1, _bank(path / "bank2", BANK2) as b2:
         add_peer(b1.config, b2.url)
         add_peer(b2.config, b1.url)
-        payers = _register(b1, 8, "x", funded=True)
-        payees = _register(b2, 8, "y", funded=False)
+        payers = _register(b1, CROSS_PAYERS, "x", funded=True)
+        payees = _register(b2, CROSS_PAYERS, "y", funded=False)
         per = max(1, sizes.cross_payments // len(payers))
         now = now_ms()
-        batch = min(100, per)
+        batch = min(CROSS_BATCH, per)
         conversations = [[canonical({"intents": [payer.pay(payee, BANK2, now)
                                                  for _ in range(batch)]})
                           for _ in range(per // batch)]

@@ -6,7 +6,11 @@ A signature is Ed25519 over the 32 digest bytes. PyNaCl's exceptions stop here: 
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import nacl.bindings
@@ -16,7 +20,8 @@ import nacl.signing
 from tchain.digest import digest
 from tchain.errors import SignatureError
 
-__all__ = ["SigningKey", "check_public_key", "is_hex", "verify", "verify_digest"]
+__all__ = ["SigningKey", "check_public_key", "is_hex", "valid_signatures", "verify",
+           "verify_digest"]
 
 _HEX = {n: re.compile(rf"^[0-9a-f]{{{n}}}$") for n in (64, 128)}
 
@@ -60,6 +65,47 @@ def verify_digest(public_key: str, message_digest: bytes, signature: Any) -> Non
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
             nacl.exceptions.TypeError) as e:
         raise SignatureError(f"signature does not verify under key {public_key}") from e
+
+
+PARALLEL_FROM = 32  # signatures worth spreading over the cores
+
+
+def valid_signatures(signatures: Sequence[tuple[str, bytes, str]]) -> list[bool]:
+    """Whether each (public key, digest, signature) verifies: on every core when there are
+    many. PyNaCl lets go of the GIL inside each check, and threads that do nothing else
+    between checks hardly wait for it (a thread running the rules meanwhile would: it holds
+    the GIL for long stretches)."""
+    workers = os.cpu_count() or 1
+    if workers == 1 or len(signatures) < PARALLEL_FROM:
+        return _valid(signatures)
+    step = -(-len(signatures) // workers)
+    parts = _pool(workers).map(_valid, [signatures[i:i + step]
+                                        for i in range(0, len(signatures), step)])
+    return [ok for part in parts for ok in part]
+
+
+def _valid(signatures: Sequence[tuple[str, bytes, str]]) -> list[bool]:
+    out = []
+    for key, message_digest, sig in signatures:
+        try:
+            verify_digest(key, message_digest, sig)
+            out.append(True)
+        except SignatureError:
+            out.append(False)
+    return out
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}  # by process: threads do not survive a fork
+_pools_lock = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        pool = _pools.get(os.getpid())
+        if pool is None:
+            pool = _pools[os.getpid()] = ThreadPoolExecutor(workers,
+                                                            thread_name_prefix="verify")
+        return pool
 
 
 def verify(public_key: str, kind: str, doc: Any, signature: Any) -> None:

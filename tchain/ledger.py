@@ -181,6 +181,11 @@ class Ledger:
         ahead: dict[str, tuple[ChainState | None, bytes | None] | None] = {
             chain: (None if raw is None else ChainState.from_bytes(raw), raw)
             for chain, raw in states.items()}
+        # The owners' signatures first, all at once (on every core): each intent then finds
+        # its own verified under its chain's owner, or is checked again and refused.
+        known = [(p, state.owner) for p in parsed if isinstance(p, SignedIntent) and p.chain
+                 and (read := ahead.get(p.chain)) is not None and (state := read[0]) is not None]
+        SignedIntent.verify_many(known)
         return [_Plan(None, (), Submitted(None, p)) if isinstance(p, TChainError)
                 else self._plan_one(p, other, ahead, now)
                 for p, other in zip(parsed, others, strict=True)]

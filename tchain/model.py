@@ -7,13 +7,14 @@ outright rather than silently dropped, so what we hash is what was signed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tchain.digest import digest_canonical
 from tchain.encoding import canonical, check_value, encode_built, parse
 from tchain.errors import EncodingError, SignatureError
-from tchain.keys import SigningKey, check_public_key, is_hex, verify_digest
+from tchain.keys import SigningKey, check_public_key, is_hex, valid_signatures, verify_digest
 from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, parse_validator_name
 
 __all__ = [
@@ -304,6 +305,17 @@ class SignedIntent:
     def id(self) -> str:
         """The intent id: its digest as ``intent``, independent of the signature bytes."""
         return self.digest.hex()
+
+    @staticmethod
+    def verify_many(intents: Sequence[tuple[SignedIntent, str]]) -> None:
+        """Check many (intent, owner) signatures at once (see keys.valid_signatures); each
+        valid one is remembered, an invalid one is left for :meth:`verify` to refuse."""
+        todo = [(intent, owner) for intent, owner in intents
+                if owner not in intent.verified_under]
+        valid = valid_signatures([(owner, intent.digest, intent.sig) for intent, owner in todo])
+        for (intent, owner), ok in zip(todo, valid, strict=True):
+            if ok:
+                intent.verified_under.add(owner)
 
     def verify(self, owner: str) -> None:
         """Check the owner's signature (raises SignatureError); once per owner key."""

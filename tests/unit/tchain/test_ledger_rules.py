@@ -230,3 +230,23 @@ def test_batch_decides_each_intent_independently_in_one_commit(ledger: Ledger, f
     assert [r.error.code if r.error else "ok" for r in results] == \
         ["ok", "insufficient_funds", "ok"]
     assert ledger.state(bob.chain).balances[USD].balance == 200
+
+
+def test_a_large_batch_checks_its_signatures_at_once_and_refuses_only_the_forged(
+        ledger: Ledger, funded):
+    """40 intents are checked on every core before they are decided (keys.valid_signatures):
+    the two whose signatures are forged or by another key are refused as a single submission
+    would refuse them, the others are applied in order."""
+    alice, bob = funded
+    docs = [alice.payment(bob, "1", seq=seq) for seq in range(1, 39)]
+    forged = copy.deepcopy(docs[10])
+    forged["sig"] = "00" * 64
+    stranger = SigningKey.generate()
+    by_stranger = copy.deepcopy(docs[20])
+    by_stranger["sig"] = stranger.sign("intent", by_stranger["intent"])
+    batch = docs[:10] + [forged] + docs[10:20] + [by_stranger] + docs[20:]
+    results = ledger.submit_many(batch)
+    codes = [r.error.code if r.error else "ok" for r in results]
+    assert codes == ["ok"] * 10 + ["bad_signature"] + ["ok"] * 10 + ["bad_signature"] + \
+        ["ok"] * 18
+    assert ledger.state(bob.chain).balances[USD].balance == 38
