@@ -455,6 +455,7 @@ def bench(quick: bool, as_json: bool, keep: bool) -> None:
         ratio = f"{figures[key] / figures[bound]:.2f}" if bound else ""
         click.echo(f"{key:34} {figures[key]:12.2f}  {ratio:>14}  {f'>= {goal}' if goal else ''}")
     click.echo("\ncost against size")
+    wide = max(len(size) for _, size, _ in rows)
     for what, size, cost in rows:
-        click.echo(f"  {what:46} {size:26} {cost}")
+        click.echo(f"  {what:46} {size:{wide}}  {cost}")
     click.echo(f"\n{'quick ' if quick else ''}bench took {time.monotonic() - started:.0f} s")

@@ -244,9 +244,9 @@ def test_a_large_batch_checks_its_signatures_at_once_and_refuses_only_the_forged
     stranger = SigningKey.generate()
     by_stranger = copy.deepcopy(docs[20])
     by_stranger["sig"] = stranger.sign("intent", by_stranger["intent"])
-    batch = docs[:10] + [forged] + docs[10:20] + [by_stranger] + docs[20:]
+    batch = [*docs[:10], forged, *docs[10:20], by_stranger, *docs[20:]]
     results = ledger.submit_many(batch)
     codes = [r.error.code if r.error else "ok" for r in results]
-    assert codes == ["ok"] * 10 + ["bad_signature"] + ["ok"] * 10 + ["bad_signature"] + \
-        ["ok"] * 18
+    assert codes == [*["ok"] * 10, "bad_signature", *["ok"] * 10, "bad_signature",
+                     *["ok"] * 18]
     assert ledger.state(bob.chain).balances[USD].balance == 38
