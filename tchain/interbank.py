@@ -38,6 +38,7 @@ from tchain.errors import (
     VerificationError,
 )
 from tchain.flows import close_offer, enqueue, keep, offer_record, reschedule, timers_of
+from tchain.keys import valid_signatures
 from tchain.ledger import Ledger
 from tchain.messages import Message, sign_message
 from tchain.model import PaymentBody, SignedEntry, TakeBody
@@ -124,8 +125,10 @@ class Interbank:
         its error) on its own, as :meth:`receive` would. ``checked``: the documents came out
         of :func:`parse` (see SignedEntry.from_dict)."""
         now = self.ledger.clock()
-        return self._each(docs, lambda doc: self._receive_work(
-            Message.from_dict(doc, checked=checked), requester_key, now))
+        messages = [_parsed(doc, checked) for doc in docs]
+        self._verify_ahead([m for m in messages if isinstance(m, Message)])
+        return self._each(messages, lambda m: self._receive_work(_unparsed(m), requester_key,
+                                                                 now))
 
     def _receive_work(self, message: Message, requester_key: str, now: int
                       ) -> Callable[[Writer], bytes]:
@@ -267,8 +270,23 @@ class Interbank:
         """Apply many answers (outbox message id, answer) in one group commit, each on its own
         as :meth:`apply_answer` would. ``checked`` as for :meth:`receive_many`."""
         now = self.ledger.clock()
-        return self._each(answers, lambda a: self._answer_work(
-            a[0], Message.from_dict(a[1], checked=checked), now))
+        parsed = [(message_id, _parsed(doc, checked)) for message_id, doc in answers]
+        self._verify_ahead([m for _, m in parsed if isinstance(m, Message)])
+        return self._each(parsed, lambda a: self._answer_work(a[0], _unparsed(a[1]), now))
+
+    def _verify_ahead(self, messages: list[Message]) -> None:
+        """Check the signatures of peers' messages, and of the entries they carry, all at once
+        (on every core) and before the write transaction, under the keys pinned for their
+        senders now: inside it each is then found checked. One that is invalid, or from a
+        sender not pinned, is left to be checked there and refused with its message."""
+        with self.ledger.store.read() as r:
+            keys = {p["name"]: p["key"] for p in r.peers()}
+        ahead = [item for m in messages if m.sender in keys
+                 for item in m.verify_ahead(keys[m.sender])]
+        for (_, valid), ok in zip(ahead, valid_signatures([sig for sig, _ in ahead]),
+                                  strict=True):
+            if ok:
+                valid()
 
     def _each(self, items: list[X], make: Callable[[X], Callable[[Writer], T]]
               ) -> list[T | TChainError]:
@@ -493,6 +511,20 @@ def _past(timer: str, record: dict[str, Any], now: int) -> bool:
     """Whether the record's time on ``timer`` (see flows.timers_of) has come."""
     at = timers_of(timer, record).get(timer)
     return at is not None and now >= at
+
+
+def _parsed(doc: Any, checked: bool) -> Message | TChainError:
+    try:
+        return Message.from_dict(doc, checked=checked)
+    except TChainError as e:
+        return e
+
+
+def _unparsed(message: Message | TChainError) -> Message:
+    """The message, or the error its parse raised (raised again, for _each to report)."""
+    if isinstance(message, TChainError):
+        raise message
+    return message
 
 
 def _flow_expired(flow: dict[str, Any], now: int) -> bool:

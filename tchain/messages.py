@@ -17,6 +17,7 @@ Requests and the answers they get (each answer is a message too, with ``ref`` = 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -81,6 +82,8 @@ class Message:
     fields: dict[str, Any] = field(repr=False)
     entries: dict[str, SignedEntry] = field(repr=False)
     digest: bytes = field(repr=False)
+    # The keys its signature was found valid under (checked ahead of the write transaction).
+    verified_under: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, doc: Any, *, checked: bool = False) -> Message:
@@ -127,9 +130,18 @@ class Message:
         return self.digest.hex()
 
     def verify(self, key: str) -> None:
-        """Check the message is signed by ``key`` (raises SignatureError)."""
+        """Check the message is signed by ``key`` (raises SignatureError); once per key."""
+        if key in self.verified_under:
+            return
         try:
             verify_digest(key, self.digest, self.doc["sig"])
         except SignatureError as e:
             raise SignatureError(f"{self.type} message from {self.sender} is not signed by its "
                                  f"pinned key {key}") from e
+        self.verified_under.add(key)
+
+    def verify_ahead(self, key: str) -> list[tuple[tuple[str, bytes, str], Callable[[], None]]]:
+        """The signatures to check before :meth:`verify` (under ``key``) and the verify of
+        each entry it carries are needed, each with what to do when it is valid."""
+        return [((key, self.digest, self.doc["sig"]), lambda: self.verified_under.add(key)),
+                *((entry.signature(), entry.verified) for entry in self.entries.values())]

@@ -364,6 +364,8 @@ class SignedEntry:
     # state and the verifier in turn.
     _evidence: dict[int, SignedEntry] = field(default_factory=dict, init=False, compare=False,
                                               repr=False)
+    # Whether its signature was found valid already (see verify_ahead in tchain.interbank).
+    _verified: bool = field(default=False, init=False, compare=False, repr=False)
 
     def evidence_entry(self, index: int) -> SignedEntry:
         """Evidence item ``index`` parsed (it is part of this entry, so already checked).
@@ -467,7 +469,18 @@ class SignedEntry:
         return self.raw
 
     def verify(self, validator: str | None = None) -> None:
-        """Check the validator's signature, and that it is ``validator``'s when given."""
+        """Check the validator's signature (once), and that it is ``validator``'s when given."""
         if validator is not None and self.validator != validator:
             raise SignatureError(f"entry is signed by {self.validator}, expected {validator}")
-        verify_digest(self.validator, self.digest, self.sig)
+        if not self._verified:
+            verify_digest(self.validator, self.digest, self.sig)
+            self.verified()
+
+    def signature(self) -> tuple[str, bytes, str]:
+        """(key, digest, signature) to check with keys.valid_signatures; then
+        :meth:`verified` if it is valid."""
+        return self.validator, self.digest, self.sig
+
+    def verified(self) -> None:
+        """Its signature was found valid (by keys.valid_signatures): verify() is free."""
+        object.__setattr__(self, "_verified", True)

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tchain.encoding import parse
 from tchain.errors import TChainError, VerificationError
+from tchain.messages import sign_message
 from tchain.model import Effect, SignedEntry
 from tchain.proofs import verify_proof
 from tchain.verify import verify_chain
@@ -573,3 +575,28 @@ def test_the_sender_finds_what_to_send_by_its_send_time_and_the_clock_clears_old
     assert b1.balance(alice, USD) == (70, 0) and b2.balance(bob, USD) == (30, 0)
     b1.interbank.tick()
     assert send_times() == []
+
+
+def test_a_batch_of_peer_messages_is_checked_ahead_and_refuses_only_the_forged(world):
+    """Bank 2 checks a batch's 40 signatures on every core before its write transaction: a
+    message whose own signature is forged is refused, one whose hold entry is forged is
+    answered "refused", and the other 18 are credited."""
+    _clock, b1, b2, _ = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    ids = [pay_out(b1, alice, bob, 10).messages[0] for _ in range(20)]
+    with b1.ledger.store.read() as r:
+        docs = [r.record("outbox", mid)["message"] for mid in ids]
+    docs[5] = dict(docs[5], sig=("1" if docs[5]["sig"][0] == "0" else "0") + docs[5]["sig"][1:])
+    message = dict(docs[12]["message"])
+    hold = dict(message["hold"], sig="00" * 64)
+    docs[12] = sign_message(b1.key, "transfer", B1, B2, message["time"], hold=hold,
+                            deadline=message["deadline"], kyc_required=False)
+    answers = b2.interbank.receive_many(docs, b1.key.public_key)
+    assert isinstance(answers[5], TChainError) and "not signed by its pinned key" in \
+        answers[5].message
+    kinds = [parse(a)["message"]["type"] for i, a in enumerate(answers) if i != 5]
+    assert kinds == ["credited"] * 11 + ["refused"] + ["credited"] * 7
+    assert "hold in the transfer message is not signed" in \
+        parse(answers[12])["message"]["reason"]
+    assert b2.balance(bob, USD) == (180, 0)
