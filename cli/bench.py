@@ -380,16 +380,16 @@ def _add_flows(ledger: Ledger, payer: Customer, count: int, *, settled: bool) ->
 
         def work(w: Any, start: int = start) -> None:
             for i in range(start, min(start + 20_000, count)):
-                flow_id = f"{i + (0 if settled else count):064x}"
-                message_id = f"{i + (0 if settled else count):064x}"
-                keep(w, "flows", flow_id, {
+                # a flow and its message, under one id here (they are in two databases)
+                record_id = f"{i + (0 if settled else count):064x}"
+                keep(w, "flows", record_id, {
                     "type": "transfer", "state": "settled" if settled else "pending",
                     "chain": payer.chain, "height": i, "peer": BANK2, "deadline": 0,
-                    "message": message_id, "reason": None, "receipt": None})
+                    "message": record_id, "reason": None, "receipt": None})
                 if not settled:
-                    keep(w, "outbox", message_id, {
+                    keep(w, "outbox", record_id, {
                         "peer": BANK2, "message": {"message": {"type": "transfer"}},
-                        "attempts": 12, "next_try": later, "give_up": None, "flow": flow_id,
+                        "attempts": 12, "next_try": later, "give_up": None, "flow": record_id,
                         "last_error": f"cannot reach {BANK2}"})
 
         ledger.store.write(work)
