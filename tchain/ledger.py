@@ -133,16 +133,16 @@ class Ledger:
         """Decide one signed intent and commit its entries; raise its error if refused."""
         return self.submit_one(doc).outcome  # type: ignore[return-value]
 
-    def submit_one(self, doc: Any) -> Submitted:
+    def submit_one(self, doc: Any, *, checked: bool = False) -> Submitted:
         """Decide one signed intent; raise its error if refused, else return the result with
         the ids of the peer messages it queued."""
-        [result] = self.submit_many([doc])
+        [result] = self.submit_many([doc], checked=checked)
         if result.error is not None:
             raise result.error
         assert result.outcome is not None
         return result
 
-    def submit_many(self, docs: Sequence[Any]) -> list[Submitted]:
+    def submit_many(self, docs: Sequence[Any], *, checked: bool = False) -> list[Submitted]:
         """Decide many signed intents and commit them in one write transaction and one fsync.
 
         Intents are decided in order, each seeing the ones before it; each is accepted or
@@ -155,11 +155,13 @@ class Ledger:
         decided again inside the transaction. Intents that reach beyond the bank (offers,
         takes, cross-bank payments) or rotate a key are decided inside it, with their
         signatures already verified.
+
+        ``checked``: the documents came out of :func:`parse` (see SignedIntent.from_dict).
         """
         parsed: list[SignedIntent | TChainError] = []
         for doc in docs:
             try:
-                parsed.append(SignedIntent.from_dict(doc))
+                parsed.append(SignedIntent.from_dict(doc, checked=checked))
             except TChainError as e:
                 parsed.append(e)
         now = self.clock()

@@ -123,7 +123,7 @@ def submit() -> Response:
     bank = _bank()
     doc = _body()
     _charge_intent_owner(doc)
-    result = bank.ledger.submit_one(doc)
+    result = bank.ledger.submit_one(doc, checked=True)  # _body() parsed it
     bank.sender.deliver_all(result.messages)
     [(status, body)] = _accepted(bank, [result])
     return Response(body, status=status, mimetype="application/json")
@@ -148,7 +148,8 @@ def submit_batch() -> Response:
             _charge_intent_owner(intent)
         except RateLimitedError as e:
             refused[i] = e
-    results = bank.ledger.submit_many([x for i, x in enumerate(intents) if i not in refused])
+    results = bank.ledger.submit_many([x for i, x in enumerate(intents) if i not in refused],
+                                      checked=True)  # _body() parsed them
     bank.sender.deliver_all([m for r in results for m in r.messages])
     accepted = iter(_accepted(bank, [r for r in results if r.error is None]))
     answers, decided = [], iter(results)
