@@ -38,7 +38,7 @@ from tchain.errors import (
     VerificationError,
 )
 from tchain.flows import close_offer, enqueue, keep, offer_record, reschedule, timers_of
-from tchain.keys import valid_signatures
+from tchain.keys import check_ahead
 from tchain.ledger import Ledger
 from tchain.messages import Message, sign_message
 from tchain.model import PaymentBody, SignedEntry, TakeBody
@@ -281,12 +281,8 @@ class Interbank:
         sender not pinned, is left to be checked there and refused with its message."""
         with self.ledger.store.read() as r:
             keys = {p["name"]: p["key"] for p in r.peers()}
-        ahead = [item for m in messages if m.sender in keys
-                 for item in m.verify_ahead(keys[m.sender])]
-        for (_, valid), ok in zip(ahead, valid_signatures([sig for sig, _ in ahead]),
-                                  strict=True):
-            if ok:
-                valid()
+        check_ahead([check for m in messages if m.sender in keys
+                     for check in m.verify_ahead(keys[m.sender])])
 
     def _each(self, items: list[X], make: Callable[[X], Callable[[Writer], T]]
               ) -> list[T | TChainError]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,8 +20,8 @@ import nacl.signing
 from tchain.digest import digest
 from tchain.errors import SignatureError
 
-__all__ = ["SigningKey", "check_public_key", "is_hex", "valid_signatures", "verify",
-           "verify_digest"]
+__all__ = ["Ahead", "SigningKey", "check_ahead", "check_public_key", "is_hex",
+           "valid_signatures", "verify", "verify_digest"]
 
 _HEX = {n: re.compile(rf"^[0-9a-f]{{{n}}}$") for n in (64, 128)}
 
@@ -82,6 +82,20 @@ def valid_signatures(signatures: Sequence[tuple[str, bytes, str]]) -> list[bool]
     parts = _pool(workers).map(_valid, [signatures[i:i + step]
                                         for i in range(0, len(signatures), step)])
     return [ok for part in parts for ok in part]
+
+
+# A signature to check ahead of its use, (key, digest, signature), and what to do if it is valid
+# (remember it on what it signs, so that the check there is free).
+Ahead = tuple[tuple[str, bytes, str], Callable[[], None]]
+
+
+def check_ahead(checks: Sequence[Ahead]) -> None:
+    """Check many signatures at once (valid_signatures) and remember each valid one; an
+    invalid one is left to the ordinary check, which refuses it with its message."""
+    valid = valid_signatures([signature for signature, _ in checks])
+    for (_, remember), ok in zip(checks, valid, strict=True):
+        if ok:
+            remember()
 
 
 def _valid(signatures: Sequence[tuple[str, bytes, str]]) -> list[bool]:

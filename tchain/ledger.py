@@ -21,6 +21,7 @@ from tchain.encoding import canonical
 from tchain.errors import EncodingError, NotFoundError, RuleError, SignatureError, TChainError
 from tchain.flows import peer_names, start_flows
 from tchain.intents import sign_intent
+from tchain.keys import check_ahead
 from tchain.model import (
     PaymentBody,
     RedeemBody,
@@ -185,9 +186,10 @@ class Ledger:
             for chain, raw in states.items()}
         # The owners' signatures first, all at once (on every core): each intent then finds
         # its own verified under its chain's owner, or is checked again and refused.
-        known = [(p, state.owner) for p in parsed if isinstance(p, SignedIntent) and p.chain
-                 and (read := ahead.get(p.chain)) is not None and (state := read[0]) is not None]
-        SignedIntent.verify_many(known)
+        check_ahead([check for p in parsed if isinstance(p, SignedIntent) and p.chain
+                     and (read := ahead.get(p.chain)) is not None
+                     and (state := read[0]) is not None
+                     for check in p.verify_ahead(state.owner)])
         return [_Plan(None, (), Submitted(None, p)) if isinstance(p, TChainError)
                 else self._plan_one(p, other, ahead, now)
                 for p, other in zip(parsed, others, strict=True)]

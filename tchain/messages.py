@@ -17,14 +17,13 @@ Requests and the answers they get (each answer is a message too, with ``ref`` = 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tchain.digest import digest, digest_canonical
 from tchain.encoding import encode_built
 from tchain.errors import EncodingError, SignatureError
-from tchain.keys import SigningKey, is_hex, verify_digest
+from tchain.keys import Ahead, SigningKey, is_hex, verify_digest
 from tchain.model import SignedEntry
 from tchain.values import parse_validator_name
 
@@ -140,8 +139,10 @@ class Message:
                                  f"pinned key {key}") from e
         self.verified_under.add(key)
 
-    def verify_ahead(self, key: str) -> list[tuple[tuple[str, bytes, str], Callable[[], None]]]:
-        """The signatures to check before :meth:`verify` (under ``key``) and the verify of
-        each entry it carries are needed, each with what to do when it is valid."""
-        return [((key, self.digest, self.doc["sig"]), lambda: self.verified_under.add(key)),
-                *((entry.signature(), entry.verified) for entry in self.entries.values())]
+    def verify_ahead(self, key: str) -> list[Ahead]:
+        """The checks :meth:`verify` (under ``key``) and the verify of each entry it carries
+        will need, for keys.check_ahead."""
+        mine: list[Ahead] = [] if key in self.verified_under else [
+            ((key, self.digest, self.doc["sig"]), lambda: self.verified_under.add(key))]
+        return mine + [check for entry in self.entries.values()
+                       for check in entry.verify_ahead()]

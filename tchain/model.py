@@ -7,14 +7,13 @@ outright rather than silently dropped, so what we hash is what was signed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tchain.digest import digest_canonical
 from tchain.encoding import canonical, check_value, encode_built, parse
 from tchain.errors import EncodingError, SignatureError
-from tchain.keys import SigningKey, check_public_key, is_hex, valid_signatures, verify_digest
+from tchain.keys import Ahead, SigningKey, check_public_key, is_hex, verify_digest
 from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, parse_validator_name
 
 __all__ = [
@@ -306,16 +305,11 @@ class SignedIntent:
         """The intent id: its digest as ``intent``, independent of the signature bytes."""
         return self.digest.hex()
 
-    @staticmethod
-    def verify_many(intents: Sequence[tuple[SignedIntent, str]]) -> None:
-        """Check many (intent, owner) signatures at once (see keys.valid_signatures); each
-        valid one is remembered, an invalid one is left for :meth:`verify` to refuse."""
-        todo = [(intent, owner) for intent, owner in intents
-                if owner not in intent.verified_under]
-        valid = valid_signatures([(owner, intent.digest, intent.sig) for intent, owner in todo])
-        for (intent, owner), ok in zip(todo, valid, strict=True):
-            if ok:
-                intent.verified_under.add(owner)
+    def verify_ahead(self, owner: str) -> list[Ahead]:
+        """The check :meth:`verify` (under ``owner``) will need, for keys.check_ahead."""
+        if owner in self.verified_under:
+            return []
+        return [((owner, self.digest, self.sig), lambda: self.verified_under.add(owner))]
 
     def verify(self, owner: str) -> None:
         """Check the owner's signature (raises SignatureError); once per owner key."""
@@ -364,7 +358,7 @@ class SignedEntry:
     # state and the verifier in turn.
     _evidence: dict[int, SignedEntry] = field(default_factory=dict, init=False, compare=False,
                                               repr=False)
-    # Whether its signature was found valid already (see verify_ahead in tchain.interbank).
+    # Whether its signature was found valid already (see verify_ahead).
     _verified: bool = field(default=False, init=False, compare=False, repr=False)
 
     def evidence_entry(self, index: int) -> SignedEntry:
@@ -476,11 +470,11 @@ class SignedEntry:
             verify_digest(self.validator, self.digest, self.sig)
             self.verified()
 
-    def signature(self) -> tuple[str, bytes, str]:
-        """(key, digest, signature) to check with keys.valid_signatures; then
-        :meth:`verified` if it is valid."""
-        return self.validator, self.digest, self.sig
+    def verify_ahead(self) -> list[Ahead]:
+        """The check :meth:`verify` will need, for keys.check_ahead."""
+        return [] if self._verified else [((self.validator, self.digest, self.sig),
+                                            self.verified)]
 
     def verified(self) -> None:
-        """Its signature was found valid (by keys.valid_signatures): verify() is free."""
+        """Its signature was found valid: verify() is free from now on."""
         object.__setattr__(self, "_verified", True)
