@@ -68,6 +68,7 @@ def verify_digest(public_key: str, message_digest: bytes, signature: Any) -> Non
 
 
 PARALLEL_FROM = 32  # signatures worth spreading over the cores
+CORES = os.cpu_count() or 1  # read once: each call reads /sys
 
 
 def valid_signatures(signatures: Sequence[tuple[str, bytes, str]]) -> list[bool]:
@@ -75,7 +76,7 @@ def valid_signatures(signatures: Sequence[tuple[str, bytes, str]]) -> list[bool]
     many. PyNaCl lets go of the GIL inside each check, and threads that do nothing else
     between checks hardly wait for it (a thread running the rules meanwhile would: it holds
     the GIL for long stretches)."""
-    workers = os.cpu_count() or 1
+    workers = CORES
     if workers == 1 or len(signatures) < PARALLEL_FROM:
         return _valid(signatures)
     step = -(-len(signatures) // workers)
