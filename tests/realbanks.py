@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -140,3 +141,12 @@ def assert_every_chain_sound(bank: LocalBank) -> int:
 def snapshot_from(r: Any) -> dict[str, Any]:
     return {c: (r.state(c).to_dict(), tuple(r.entries(c, 0, 10**6)))
             for c in r.chain_ids(None, 10**6)}
+
+
+def worker_pids(bank: LocalBank) -> list[int]:
+    """The gunicorn workers of a running bank: the master's children but the outbox sender."""
+    assert bank.process is not None
+    pid = bank.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children
+            if b"validator.sender" not in Path(f"/proc/{c}/cmdline").read_bytes()]

@@ -2,7 +2,7 @@
 
 from tchain.errors import TChainError
 
-__all__ = ["ConfigError", "ValidatorError"]
+__all__ = ["AddressInUseError", "ConfigError", "ValidatorError"]
 
 
 class ValidatorError(TChainError):
@@ -16,3 +16,9 @@ class ConfigError(ValidatorError):
     """The data directory is missing, incomplete or already initialised."""
 
     code = "config_error"
+
+
+class AddressInUseError(ValidatorError):
+    """Something already listens on the address ``serve`` was given."""
+
+    code = "address_in_use"

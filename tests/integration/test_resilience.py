@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -29,6 +28,7 @@ from tests.realbanks import (
     signed_get,
     snapshot_from,
     totals,
+    worker_pids,
 )
 from validator.operator import deposit, run_audit
 from validator.peers import add_peer
@@ -107,15 +107,6 @@ def test_customer_clock_skew_within_the_window_is_accepted_beyond_it_refused(tmp
             assert r.status_code == status, (skew, r.text)
 
 
-def _worker_pids(bank: LocalBank) -> list[int]:
-    """The gunicorn workers of a running bank: the master's children but the outbox sender."""
-    assert bank.process is not None
-    pid = bank.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children
-            if b"validator.sender" not in Path(f"/proc/{c}/cmdline").read_bytes()]
-
-
 def test_a_worker_killed_mid_request_loses_nothing(tmp_path):
     """The peer holds bank 1's at-once delivery open; meanwhile both of bank 1's workers are
     killed (SIGKILL) inside the customer's request, after the hold committed. The customer
@@ -149,7 +140,7 @@ def test_a_worker_killed_mid_request_loses_nothing(tmp_path):
             request = threading.Thread(target=customer)
             request.start()
             eventually(lambda: balance(b1, alice, usd) == (1000, 300), timeout=10)
-            for pid in _worker_pids(b1):  # the request is in the peer's hands: kill them
+            for pid in worker_pids(b1):  # the request is in the peer's hands: kill them
                 os.kill(pid, signal.SIGKILL)
             request.join(30)
             assert len(answers) == 1 and isinstance(answers[0], requests.ConnectionError), \
