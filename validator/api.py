@@ -148,8 +148,9 @@ def submit_batch() -> Response:
             _charge_intent_owner(intent)
         except RateLimitedError as e:
             refused[i] = e
-    results = bank.ledger.submit_many([x for i, x in enumerate(intents) if i not in refused],
-                                      checked=True)  # _body() parsed them
+    with bank.deciding_batch:
+        results = bank.ledger.submit_many(
+            [x for i, x in enumerate(intents) if i not in refused], checked=True)  # parsed
     bank.sender.deliver_all([m for r in results for m in r.messages])
     accepted = iter(_accepted(bank, [r for r in results if r.error is None]))
     answers, decided = [], iter(results)

@@ -6,6 +6,7 @@ store opens lazily on first use in that process.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from federation.records import make_record, make_well_known
@@ -42,6 +43,12 @@ class Bank:
         self.key = self.ledger.validator.key
         self.interbank = Interbank(self.ledger, fault=fault)
         self.sender = Sender(self.interbank)
+        # One batch decided at a time in this process. A batch is a long stretch of Python
+        # (some 30 ms for 200 intents): several at once in one worker only take turns at the
+        # GIL, and each one's plans go stale under the others' commits and are decided again
+        # inside the write lock. Single intents do not wait for it: theirs is the group commit.
+        # With 8 threads a worker, the HTTP batch bench went from 4,700-5,600 to 7,000 a second.
+        self.deciding_batch = threading.Lock()
 
     @property
     def name(self) -> str:
