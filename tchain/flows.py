@@ -116,16 +116,16 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
         assert body.to_validator is not None
         return [_start_held_flow(key, name, w, "transfer", body.to_validator, entry, after,
                                  now + settle_deadline_ms, now, first_try, extra={},
-                                 hold=entry.doc,
+                                 hold=entry,
                                  kyc_required=bool(after.params.get("kyc_recipients")))]
     if entry.kind == "take" and isinstance(body, TakeBody):
         return [_start_held_flow(key, name, w, "take", body.validator, entry, after,
                                  now + settle_deadline_ms, now, first_try,
-                                 extra={"offer": body.offer}, take=entry.doc)]
+                                 extra={"offer": body.offer}, take=entry)]
     if entry.kind == "offer" and isinstance(body, OfferBody):
         keep(w, "offers", entry.id, offer_record(name, entry))
         return broadcast(w, key, name, "offer", now, give_up=body.expires,
-                         first_try=first_try, offer=entry.doc)
+                         first_try=first_try, offer=entry)
     if entry.kind == "cancel":
         return close_offer(key, name, w, entry, now, first_try=first_try)
     return []
@@ -155,4 +155,4 @@ def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now
     record["state"] = "closed"
     keep(w, "offers", offer_id, record)
     return broadcast(w, key, name, "offer_closed", now, give_up=now + _MAX_RETRY_MS * 10,
-                     first_try=first_try, offer=offer_id, entry=closing.doc)
+                     first_try=first_try, offer=offer_id, entry=closing)

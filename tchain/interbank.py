@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tchain.encoding import canonical
 from tchain.errors import (
     EncodingError,
     ForbiddenError,
@@ -40,7 +39,7 @@ from tchain.errors import (
 from tchain.flows import close_offer, enqueue, keep, offer_record, reschedule, timers_of
 from tchain.keys import check_ahead
 from tchain.ledger import Ledger
-from tchain.messages import Message, sign_message
+from tchain.messages import Message, signed_message
 from tchain.model import PaymentBody, SignedEntry, TakeBody
 from tchain.proofs import non_settlement_proof
 from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
@@ -100,9 +99,9 @@ class Interbank:
         w.put_state(state)
         return entry
 
-    def _answer(self, message: Message, type_: str, now: int, **fields: Any) -> dict[str, Any]:
-        return sign_message(self.v.key, type_, self.v.name, message.sender, now,
-                            ref=message.id, **fields)
+    def _answer(self, message: Message, type_: str, now: int, **fields: Any) -> Message:
+        return signed_message(self.v.key, type_, self.v.name, message.sender, now,
+                              ref=message.id, **fields)
 
     # --- receiving a peer's message -------------------------------------------------------
 
@@ -150,13 +149,13 @@ class Interbank:
                 answer = _HANDLERS[message.type](self, w, message, peer["key"], now)
             except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
                 answer = self._answer(message, "refused", now, error=e.code, reason=e.message)
-            raw = canonical(answer)
+            raw = answer.raw
             w.put_answer(message.id, raw)
             return raw
 
         return work
 
-    def _on_transfer(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
+    def _on_transfer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         hold = self._peer_entry(m, "hold", peer_key)
         if now > m.fields["deadline"]:
             raise RuleError(f"the transfer's deadline {m.fields['deadline']} has passed "
@@ -165,9 +164,9 @@ class Interbank:
         payee = self._state(w, body.to if isinstance(body, PaymentBody) else None)
         credit = self._commit(w, credit_transfer(self.v, payee, hold, now,
                                                  kyc_required=m.fields["kyc_required"]))
-        return self._answer(m, "credited", now, credit=credit.doc)
+        return self._answer(m, "credited", now, credit=credit)
 
-    def _on_offer(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
+    def _on_offer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         offer = self._peer_entry(m, "offer", peer_key)
         if offer.kind != "offer":
             raise RuleError(f"an offer message carries an offer entry, got a {offer.kind}",
@@ -176,8 +175,7 @@ class Interbank:
             keep(w, "offers", offer.id, offer_record(m.sender, offer))
         return self._answer(m, "ack", now)
 
-    def _on_offer_closed(self, w: Writer, m: Message, peer_key: str, now: int
-                         ) -> dict[str, Any]:
+    def _on_offer_closed(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         closing = self._peer_entry(m, "entry", peer_key)
         if closed_hold(closing) != m.fields["offer"]:
             raise RuleError("the entry does not close that offer", code="bad_request")
@@ -187,7 +185,7 @@ class Interbank:
             keep(w, "offers", m.fields["offer"], record)
         return self._answer(m, "ack", now)
 
-    def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
+    def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """We are the maker's bank: the first valid take settles the offer; later ones lose."""
         take = self._peer_entry(m, "take", peer_key)
         body = take.intent.body if take.intent is not None else None
@@ -209,17 +207,17 @@ class Interbank:
         settlement = self._commit(w, settle_hold(self.v, maker, take, now))
         deadline = now + self.ledger.settle_deadline_ms
         message = enqueue(w, self.v.key, self.v.name, m.sender, "settle", now, flow=take.id,
-                          give_up=None, settlement=settlement.doc)
+                          give_up=None, settlement=settlement)
         keep(w, "flows", take.id, {
             "type": "exchange", "state": "awaiting_peer", "chain": maker.chain,
             "height": settlement.height, "peer": m.sender, "deadline": deadline,
             "message": message, "offer": offer.id, "take": take.doc, "answers": [],
             "receipt": None, "reason": None})
         close_offer(self.v.key, self.v.name, w, settlement, now)
-        return self._answer(m, "take_accepted", now, settlement=settlement.doc,
+        return self._answer(m, "take_accepted", now, settlement=settlement,
                             deadline=deadline)
 
-    def _on_settle(self, w: Writer, m: Message, peer_key: str, now: int) -> dict[str, Any]:
+    def _on_settle(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """We are the taker's bank: the maker's bank settled; settle our taker's side."""
         settlement = self._peer_entry(m, "settlement", peer_key)
         evidence = [settlement.evidence_entry(i) for i in range(len(settlement.evidence))]
@@ -232,7 +230,7 @@ class Interbank:
             return self._answer(m, "pending", now,
                                 reason="settlement of this take is in progress")
         ours = self._settle_take(w, take_id, settlement, now)
-        return self._answer(m, "settled", now, settlement=ours.doc)
+        return self._answer(m, "settled", now, settlement=ours)
 
     def _settle_take(self, w: Writer, take_id: str, settlement: SignedEntry, now: int
                      ) -> SignedEntry:

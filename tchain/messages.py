@@ -17,11 +17,12 @@ Requests and the answers they get (each answer is a message too, with ``ref`` = 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tchain.digest import digest, digest_canonical
-from tchain.encoding import encode_built
+from tchain.digest import digest_canonical
+from tchain.encoding import canonical, encode_built
 from tchain.errors import EncodingError, SignatureError
 from tchain.keys import Ahead, SigningKey, is_hex, verify_digest
 from tchain.model import SignedEntry
@@ -59,9 +60,13 @@ def signed_message(key: SigningKey, type_: str, sender: str, to: str, time: int,
     """:func:`sign_message`, parsed: its shape checked as a peer would check it (never send
     what it would refuse), and signed over the digest that check made. Its values are this
     bank's own (entries it parsed or signed, its clock, its words), so they are not walked
-    again for non-protocol JSON."""
-    message = {"type": type_, "from": sender, "to": to, "time": time, **fields}
-    unsigned = Message.from_dict({"message": message, "sig": _NO_SIG}, checked=True)
+    again for non-protocol JSON. An entry may be given as the :class:`SignedEntry` itself:
+    it is then neither parsed nor encoded again (its canonical bytes are spliced in)."""
+    known = {name: value for name, value in fields.items() if isinstance(value, SignedEntry)}
+    message = {"type": type_, "from": sender, "to": to, "time": time,
+               **{name: value.doc if isinstance(value, SignedEntry) else value
+                  for name, value in fields.items()}}
+    unsigned = Message.build({"message": message, "sig": _NO_SIG}, checked=True, known=known)
     signed = {"message": message, "sig": key.sign_digest(unsigned.digest)}
     return replace(unsigned, doc=signed)
 
@@ -81,6 +86,7 @@ class Message:
     fields: dict[str, Any] = field(repr=False)
     entries: dict[str, SignedEntry] = field(repr=False)
     digest: bytes = field(repr=False)
+    body: bytes = field(repr=False)  # the canonical bytes of doc["message"]
     # The keys its signature was found valid under (checked ahead of the write transaction).
     verified_under: set[str] = field(default_factory=set, repr=False, compare=False)
 
@@ -88,6 +94,18 @@ class Message:
     def from_dict(cls, doc: Any, *, checked: bool = False) -> Message:
         """Validate a signed message's shape (not its signature: see :meth:`verify`);
         ``checked`` as for :meth:`SignedEntry.from_dict` (a message this bank stored)."""
+        return cls.build(doc, checked=checked)
+
+    @classmethod
+    def build(cls, doc: Any, *, checked: bool,
+              known: Mapping[str, SignedEntry] | None = None) -> Message:
+        """:meth:`from_dict`, with the entries in ``known`` already parsed (signed_message).
+
+        The message's canonical bytes are put together from its fields' own: each entry's
+        ``raw`` (made when it was parsed) and each other value encoded alone, in JCS key
+        order (the keys are the fixed ASCII names checked here). So the entries, most of a
+        message's bytes, are encoded once, when parsed, not again inside the message.
+        """
         if not isinstance(doc, dict) or set(doc) != {"message", "sig"}:
             raise EncodingError("a peer message is an object with exactly message and sig")
         m = doc["message"]
@@ -115,18 +133,30 @@ class Message:
                 raise EncodingError(f"{name} must be a string of at most 1000 characters")
         if not is_hex(doc["sig"], 128):
             raise EncodingError("message sig must be 128 lowercase hex characters")
-        # checks the whole message, entries included (unless the caller vouches for it)
-        message_digest = digest_canonical("message", encode_built(m)) if checked else \
-            digest("message", m)
-        entries = {name: SignedEntry.from_dict(m[name], checked=True) for name in _ENTRY_FIELDS
+        known = known or {}
+        entries = {name: known[name] if name in known else
+                   SignedEntry.from_dict(m[name], checked=checked)
+                   for name in _ENTRY_FIELDS
                    if name in m and not (name == "offer" and m["type"] == "offer_closed")}
+        # every value checked: the entries by their parse, the others by canonical()
+        encode = encode_built if checked else canonical
+        body = b"{" + b",".join(
+            b'"' + name.encode("ascii") + b'":' +
+            (entries[name].raw if name in entries else encode(m[name]))
+            for name in sorted(m)) + b"}"
         fields = {k: v for k, v in m.items() if k not in _HEAD}
         return cls(doc, m["type"], m["from"], m["to"], m["time"], fields, entries,
-                   message_digest)
+                   digest_canonical("message", body), body)
 
     @property
     def id(self) -> str:
         return self.digest.hex()
+
+    @property
+    def raw(self) -> bytes:
+        """The canonical bytes of the signed message (JCS: "message" sorts before "sig")."""
+        sig: str = self.doc["sig"]
+        return b'{"message":' + self.body + b',"sig":"' + sig.encode("ascii") + b'"}'
 
     def verify(self, key: str) -> None:
         """Check the message is signed by ``key`` (raises SignatureError); once per key."""

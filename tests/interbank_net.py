@@ -70,7 +70,8 @@ class Net:
 
     def __init__(self, *banks: NetBank) -> None:
         self.banks = {b.name: b for b in banks}
-        self.delivered: list[tuple[str, bytes]] = []
+        self.sent: list[dict[str, Any]] = []  # every request delivered, as sent
+        self.delivered: list[tuple[str, bytes]] = []  # (request id, the answer's bytes)
 
     def deliver(self, sender: NetBank, message_id: str) -> str | None:
         with sender.ledger.store.read() as r:
@@ -81,6 +82,7 @@ class Net:
         if not peer.up:
             sender.interbank.delivery_failed(message_id, "down")
             return None
+        self.sent.append(item["message"])
         try:
             answer = peer.interbank.receive(item["message"], sender.key.public_key)
         except TChainError as e:

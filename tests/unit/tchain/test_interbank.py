@@ -7,12 +7,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tchain.encoding import parse
+from tchain.digest import digest
+from tchain.encoding import canonical, parse
 from tchain.errors import TChainError, VerificationError
-from tchain.messages import sign_message
+from tchain.messages import Message, sign_message
 from tchain.model import Effect, SignedEntry
 from tchain.proofs import verify_proof
 from tchain.verify import verify_chain
@@ -600,3 +602,28 @@ def test_a_batch_of_peer_messages_is_checked_ahead_and_refuses_only_the_forged(w
     assert "hold in the transfer message is not signed" in \
         parse(answers[12])["message"]["reason"]
     assert b2.balance(bob, USD) == (180, 0)
+
+
+def test_every_message_s_spliced_bytes_are_its_canonical_bytes(world):
+    """A message's digest and bytes are put together from its entries' own canonical bytes;
+    each must equal what the reference path makes of the whole document (RFC 8785 over the
+    parsed message), or a peer would find every signature wrong. Over each kind of message
+    a payment and an exchange send, and every answer they get."""
+    _clock, b1, b2, net = world
+    _alice, bob, offer = exchange_world(world)
+    payer = b1.join("payer")
+    b1.deposit(payer, 500)
+    pay_out(b1, payer, bob, 50)
+    take(b2, bob, offer)
+    net.run()
+    docs = net.sent + [parse(answer) for _, answer in net.delivered]
+    kinds = {doc["message"]["type"] for doc in docs}
+    assert {"transfer", "credited", "offer", "offer_closed", "take", "take_accepted",
+            "settle", "settled", "ack"} <= kinds, kinds
+    for doc in docs:
+        for checked in (True, False):
+            message = Message.from_dict(parse(canonical(doc)), checked=checked)
+            assert message.digest == digest("message", doc["message"])
+            assert message.raw == rfc8785.dumps(doc)
+    for _, answer in net.delivered:  # what a peer stores and serves again
+        assert answer == rfc8785.dumps(parse(answer))
