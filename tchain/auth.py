@@ -17,7 +17,7 @@ __all__ = ["REQUEST_WINDOW_MS", "authorization_header", "request_doc", "request_
            "verify_authorization"]
 
 REQUEST_WINDOW_MS = 300_000
-_HEADER = re.compile(r"^TChain key=([0-9a-f]{64}), time=([0-9]{1,16}), sig=([0-9a-f]{128})$")
+_HEADER = re.compile(r"TChain key=([0-9a-f]{64}), time=([0-9]{1,16}), sig=([0-9a-f]{128})")
 
 
 def request_doc(method: str, path: str, query: str, body: bytes, time: int) -> dict[str, object]:
@@ -43,7 +43,7 @@ def verify_authorization(header: str | None, method: str, path: str, query: str,
     if not header:
         raise AuthError("this read needs an Authorization: TChain key=..., time=..., sig=... "
                         "header")
-    match = _HEADER.match(header.strip())
+    match = _HEADER.fullmatch(header.strip())
     if not match:
         raise AuthError("Authorization must be `TChain key=<64 hex>, time=<ms>, sig=<128 hex>`")
     key, time, sig = match.group(1), int(match.group(2)), match.group(3)
@@ -60,7 +60,7 @@ def verify_authorization(header: str | None, method: str, path: str, query: str,
 
 def request_signature(header: str) -> str:
     """The ``sig`` of a well-formed Authorization header (the request's own id)."""
-    match = _HEADER.match(header.strip())
+    match = _HEADER.fullmatch(header.strip())
     if not match:
         raise AuthError("Authorization must be `TChain key=<64 hex>, time=<ms>, sig=<128 hex>`")
     return match.group(3)

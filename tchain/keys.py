@@ -23,12 +23,14 @@ from tchain.errors import SignatureError
 __all__ = ["Ahead", "SigningKey", "check_ahead", "check_public_key", "is_hex",
            "valid_signatures", "verify", "verify_digest"]
 
-_HEX = {n: re.compile(rf"^[0-9a-f]{{{n}}}$") for n in (64, 128)}
+# fullmatch, not ^...$: "$" also matches before a final newline, and bytes.fromhex skips
+# whitespace, so "<hex>\n" passed for a signature and verified.
+_HEX = {n: re.compile(rf"[0-9a-f]{{{n}}}") for n in (64, 128)}
 
 
 def is_hex(value: Any, length: int) -> bool:
     """Whether ``value`` is a lowercase hex string of exactly ``length`` characters."""
-    return isinstance(value, str) and bool(_HEX[length].match(value))
+    return isinstance(value, str) and bool(_HEX[length].fullmatch(value))
 
 
 def check_public_key(public_key: Any) -> bytes:

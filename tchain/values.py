@@ -22,17 +22,19 @@ __all__ = [
     "parse_validator_name",
 ]
 
-_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,37})$")
-_DELTA = re.compile(r"^(0|-?[1-9][0-9]{0,37})$")
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+# Matched whole (fullmatch): "^...$" let "100\n" through, as "$" matches before a final
+# newline (and int() then read it as 100).
+_AMOUNT = re.compile(r"(0|[1-9][0-9]{0,37})")
+_DELTA = re.compile(r"(0|-?[1-9][0-9]{0,37})")
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_VALIDATOR = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
-_CODE = re.compile(r"^[A-Z0-9]{1,12}$")
+_VALIDATOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_CODE = re.compile(r"[A-Z0-9]{1,12}")
 
 
 def parse_amount(value: Any, what: str = "amount") -> int:
     """A non-negative amount in minor units, given as a base-10 string (PROTOCOL.md §1)."""
-    if not isinstance(value, str) or not _AMOUNT.match(value):
+    if not isinstance(value, str) or not _AMOUNT.fullmatch(value):
         raise EncodingError(f"{what} must be a string of digits like \"1050\" "
                             f"(no sign, no leading zeros, at most 38 digits), got {value!r}")
     return int(value)
@@ -48,7 +50,7 @@ def parse_positive_amount(value: Any, what: str = "amount") -> int:
 
 def parse_delta(value: Any, what: str = "delta") -> int:
     """A signed change of a balance, given as a base-10 string that may start with ``-``."""
-    if not isinstance(value, str) or not _DELTA.match(value):
+    if not isinstance(value, str) or not _DELTA.fullmatch(value):
         raise EncodingError(f"{what} must be a signed string of digits like \"-1050\", "
                             f"got {value!r}")
     return int(value)
@@ -56,7 +58,7 @@ def parse_delta(value: Any, what: str = "delta") -> int:
 
 def parse_name(value: Any) -> str:
     """A customer name at a bank (the part before ``*`` in an address)."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise EncodingError("name must be 1..64 of lowercase letters, digits, '.', '_' or '-', "
                             f"starting and ending with a letter or digit, got {value!r}")
     return value
@@ -64,7 +66,7 @@ def parse_name(value: Any) -> str:
 
 def parse_validator_name(value: Any) -> str:
     """A validator (bank) name: a lowercase DNS name like ``bank1.example``."""
-    if not isinstance(value, str) or len(value) > 253 or not _VALIDATOR.match(value):
+    if not isinstance(value, str) or len(value) > 253 or not _VALIDATOR.fullmatch(value):
         raise EncodingError(f"validator name must be a lowercase DNS name like "
                             f"\"bank1.example\", got {value!r}")
     return value
@@ -100,7 +102,7 @@ class UAI:
         if not isinstance(value, str) or value.count(":") != 1:
             raise EncodingError(f"asset must be a UAI like \"bank1.example:USD\", got {value!r}")
         issuer, code = value.split(":")
-        if not _CODE.match(code):
+        if not _CODE.fullmatch(code):
             raise EncodingError(f"asset code must be 1..12 of A-Z and 0-9, got {code!r}")
         parse_address(issuer)
         return cls(issuer, code)

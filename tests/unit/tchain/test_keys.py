@@ -1,8 +1,9 @@
 import pytest
 
 from tchain.digest import digest
-from tchain.errors import SignatureError
-from tchain.keys import SigningKey, check_public_key, verify
+from tchain.errors import EncodingError, SignatureError
+from tchain.keys import SigningKey, check_public_key, is_hex, verify
+from tchain.model import SignedEntry
 
 DOC = {"type": "payment", "amount": "10"}
 
@@ -54,3 +55,29 @@ def test_malformed_signature_is_refused_not_crashing():
     for sig in ("zz" * 64, "00" * 63, None, 5):
         with pytest.raises(SignatureError):
             verify(key.public_key, "intent", DOC, sig)
+
+
+def test_hex_with_a_trailing_newline_is_not_hex():
+    """A signature or key is exactly 64 or 128 lowercase hex characters. "<hex>\n" once
+    passed ("$" matches before a final newline) and verified (bytes.fromhex skips
+    whitespace): a validator would have accepted a document a strict client refuses."""
+    key = SigningKey.generate()
+    sig = key.sign("intent", DOC)
+    verify(key.public_key, "intent", DOC, sig)
+    for bad in (sig + "\n", "\n" + sig, sig[:-1] + "\n", sig.upper()):
+        assert not is_hex(bad, 128)
+        with pytest.raises(SignatureError):
+            verify(key.public_key, "intent", DOC, bad)
+    with pytest.raises(SignatureError):
+        verify(key.public_key + "\n", "intent", DOC, sig)
+    assert not is_hex("ab" * 32 + "\n", 64)
+
+
+def test_an_entry_whose_signature_ends_in_a_newline_is_refused():
+    key = SigningKey.generate()
+    entry = SignedEntry.sign(key, chain="ab" * 32, height=1, prev="00" * 32, time=1,
+                             kind="credit", intent=None, effects=(), evidence=())
+    doc = {"entry": entry.doc["entry"], "sig": entry.sig + "\n"}
+    SignedEntry.from_dict(entry.doc)  # as signed: fine
+    with pytest.raises(EncodingError, match="sig must be 128 lowercase hex"):
+        SignedEntry.from_dict(doc)
