@@ -32,11 +32,13 @@ def _reject_float(text: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise EncodingError(f"duplicate key {key!r} in JSON object")
-        obj[key] = value
+    obj = dict(pairs)  # in C; a key seen twice leaves the dict shorter than the pairs
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise EncodingError(f"duplicate key {key!r} in JSON object")
+            seen.add(key)
     return obj
 
 
