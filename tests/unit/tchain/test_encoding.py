@@ -67,6 +67,17 @@ def test_deep_nesting_is_refused_not_crashing():
         parse(b"[" * 5000 + b"]" * 5000)
 
 
+def test_nesting_is_refused_past_64_levels_and_many_shallow_brackets_are_not_nesting():
+    assert parse(b"[" * 65 + b"]" * 65) is not None  # the 65th list is at level 64
+    with pytest.raises(EncodingError, match="nests deeper than 64"):
+        parse(b"[" * 66 + b"]" * 66)
+    with pytest.raises(EncodingError, match="nests deeper than 64"):
+        parse(b'{"a":' * 65 + b"0" + b"}" * 65)
+    wide = b"[" + b",".join([b"[]"] * 200) + b"]"  # 201 brackets, two levels
+    assert len(parse(wide)) == 200
+    assert parse(b'{"a":"' + b"[{" * 100 + b'"}') == {"a": "[{" * 100}
+
+
 @pytest.mark.parametrize("kind", [{}, [], ["payment"], 1, None])
 def test_a_type_or_kind_that_is_not_a_string_is_an_encoding_error(kind):
     """Found by schemathesis: an object as an intent's type raised TypeError (a 500)."""
