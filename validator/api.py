@@ -123,7 +123,9 @@ def submit() -> Response:
     bank = _bank()
     doc = _body()
     _charge_intent_owner(doc)
-    result = bank.ledger.submit_one(doc, checked=True)  # _body() parsed it
+    result = bank.singles.submit(doc)  # decided with the others waiting; _body() parsed it
+    if result.error is not None:
+        raise result.error
     bank.sender.deliver_all(result.messages)
     [(status, body)] = _accepted(bank, [result])
     return Response(body, status=status, mimetype="application/json")
