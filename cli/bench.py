@@ -71,7 +71,7 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(1.0, 20_000, 48, 16, 300, 200, 400, 4_000, 1_000_000, 100_000)
+        return cls(1.0, 20_000, 48, 12, 400, 200, 400, 4_000, 1_000_000, 100_000)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -247,7 +247,8 @@ def _http(path: Path, sizes: Sizes) -> dict[str, float]:
         # Clients each waiting for its answer. A worker decides the intents that arrive
         # together in one round (validator/coalesce.py), so more clients make larger rounds,
         # up to where the queue shows in p99: here 8 clients gave 1,300 a second (p99 10 ms),
-        # 16 gave 1,700 (p99 17 ms) and 24 gave 1,400-1,800 (p99 23-30 ms).
+        # 12 gave 1,400-1,700 (p99 12-15 ms), 16 gave 1,500-1,700 (p99 17-20 ms) and 24
+        # gave 1,400-1,800 (p99 23-30 ms).
         single = [[canonical(payer.pay(payee, BANK1, now))
                    for _ in range(sizes.http_per_client)]
                   for payer, payee in _pairs(people)[:sizes.http_single_clients]]
