@@ -102,12 +102,24 @@ class Hold:
     # Its canonical bytes, made once: a chain's open holds go into every state written for
     # it, and a hold lives on unchanged from state to state until it closes.
     _raw: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    # ... and the same as a member of a state's "holds" object: (the id it is kept by, bytes)
+    _member: tuple[str, bytes] | None = field(default=None, init=False, compare=False,
+                                              repr=False)
 
     def to_bytes(self) -> bytes:
         if self._raw is None:
             object.__setattr__(self, "_raw", encode_built(self.to_dict()))
         assert self._raw is not None
         return self._raw
+
+    def member_bytes(self, hold_id: str) -> bytes:
+        """``"<hold_id>":<its bytes>``, made once: a hold is kept under one id (the entry
+        that opened it) for its whole life."""
+        member = self._member
+        if member is None or member[0] != hold_id:
+            member = (hold_id, b'"' + hold_id.encode("ascii") + b'":' + self.to_bytes())
+            object.__setattr__(self, "_member", member)
+        return member[1]
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "height": self.height, "asset": self.asset,
@@ -327,8 +339,7 @@ class ChainState:
             "kyc": self.kyc, "name": self.name, "owner": self.owner, "params": self.params,
             "seq": self.seq, "spent": {a: str(v) for a, v in self.spent.items()},
             "spent_day": self.spent_day})
-        holds = b",".join(b'"' + k.encode("ascii") + b'":' + self.holds[k].to_bytes()
-                          for k in sorted(self.holds))
+        holds = b",".join([self.holds[k].member_bytes(k) for k in sorted(self.holds)])
         raw = head[:-1] + b',"holds":{' + holds + b"}," + tail[1:]
         _DECODED.remember(raw, self)
         return raw
