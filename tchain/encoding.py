@@ -17,7 +17,8 @@ import rfc8785
 
 from tchain.errors import EncodingError
 
-__all__ = ["MAX_SAFE_INTEGER", "canonical", "check_value", "encode_built", "parse"]
+__all__ = ["MAX_SAFE_INTEGER", "canonical", "check_value", "encode_built", "encode_scalar",
+           "parse"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _MAX_DEPTH = 64
@@ -172,3 +173,22 @@ def encode_built(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, UnicodeError) as e:  # a lone surrogate
         raise EncodingError(f"cannot canonicalize: {e}") from e
+
+
+def encode_scalar(value: Any) -> bytes | None:
+    """The canonical bytes of a plain scalar, made without the encoder; None for anything
+    else (then encode it whole). Plain: a safe integer, a boolean, null, or a printable ASCII
+    string without a quote or a backslash (nothing in it for JCS to escape). A message's
+    names, times and ids are all plain: encoding each alone cost more in the encoder's
+    set-up than in the work."""
+    kind = type(value)
+    if kind is str:
+        text: str = value
+        if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+            return b'"' + text.encode("ascii") + b'"'
+        return None
+    if kind is int:
+        return str(value).encode("ascii") if 0 <= value <= MAX_SAFE_INTEGER else None
+    if kind is bool:
+        return b"true" if value else b"false"
+    return b"null" if value is None else None

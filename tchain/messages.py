@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tchain.digest import digest_canonical
-from tchain.encoding import canonical, encode_built
+from tchain.encoding import canonical, encode_built, encode_scalar
 from tchain.errors import EncodingError, SignatureError
 from tchain.keys import Ahead, SigningKey, is_hex, verify_digest
 from tchain.model import SignedEntry
@@ -138,11 +138,13 @@ class Message:
                    SignedEntry.from_dict(m[name], checked=checked)
                    for name in _ENTRY_FIELDS
                    if name in m and not (name == "offer" and m["type"] == "offer_closed")}
-        # every value checked: the entries by their parse, the others by canonical()
+        # every value checked: the entries by their parse, plain scalars need nothing, the
+        # others (a reason with a quote in it, say) are checked by canonical()
         encode = encode_built if checked else canonical
         body = b"{" + b",".join(
             b'"' + name.encode("ascii") + b'":' +
-            (entries[name].raw if name in entries else encode(m[name]))
+            (entries[name].raw if name in entries else
+             encode_scalar(m[name]) or encode(m[name]))
             for name in sorted(m)) + b"}"
         fields = {k: v for k, v in m.items() if k not in _HEAD}
         return cls(doc, m["type"], m["from"], m["to"], m["time"], fields, entries,

@@ -3,7 +3,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tchain.encoding import MAX_SAFE_INTEGER, canonical, parse
+from tchain.encoding import MAX_SAFE_INTEGER, canonical, encode_scalar, parse
 from tchain.errors import EncodingError
 from tchain.messages import Message
 from tchain.model import SignedEntry, SignedIntent
@@ -128,3 +128,21 @@ def test_keys_beyond_the_bmp_sort_by_utf16_code_units_as_rfc8785_asks():
 def test_a_lone_surrogate_in_a_key_is_an_encoding_error_not_a_crash():
     with pytest.raises(EncodingError, match="cannot canonicalize"):
         canonical(parse(b'{"\\ud800": 1}'))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.none() | st.booleans() | st.integers(-(2**60), 2**60) | _TEXT |
+       st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7f), max_size=12) |
+       st.sampled_from(['a"b', "a\\b", "x\x7f", "\t", "bank1.example", "é"]))
+def test_a_plain_scalar_is_written_as_the_reference_encoder_writes_it(value):
+    """encode_scalar writes a plain value without the encoder (in messages); anything it is
+    not sure of (escapes, non-ASCII, integers out of range) it leaves to the encoder."""
+    made = encode_scalar(value)
+    if made is not None:
+        assert made == rfc8785.dumps(value)
+        assert parse(made) == value
+    if isinstance(value, str) and value.isascii() and value.isprintable() and \
+            '"' not in value and "\\" not in value:
+        assert made is not None
+    if type(value) is int and not 0 <= value <= MAX_SAFE_INTEGER:
+        assert made is None
