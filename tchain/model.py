@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tchain.digest import digest_canonical
-from tchain.encoding import canonical, check_value, encode_built, parse
+from tchain.encoding import canonical, check_value, encode_built, encode_scalar, parse
 from tchain.errors import EncodingError, SignatureError
 from tchain.keys import Ahead, SigningKey, check_public_key, is_hex, verify_digest
 from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, parse_validator_name
@@ -329,6 +329,15 @@ class Effect:
     def to_dict(self) -> dict[str, str]:
         return {"asset": self.asset, "balance": str(self.balance), "held": str(self.held)}
 
+    def to_bytes(self) -> bytes:
+        """Its canonical bytes ("asset" < "balance" < "held"), without the encoder when the
+        asset is plain (a UAI always is: ASCII names and codes)."""
+        asset = encode_scalar(self.asset)
+        if asset is None:
+            return encode_built(self.to_dict())
+        return b'{"asset":' + asset + b',"balance":"' + str(self.balance).encode("ascii") + \
+            b'","held":"' + str(self.held).encode("ascii") + b'"}'
+
     @classmethod
     def from_dict(cls, value: Any) -> Effect:
         e = _obj(value, "effect", {"asset", "balance", "held"})
@@ -423,7 +432,7 @@ class SignedEntry:
         effect_dicts = [e.to_dict() for e in effects]
         entry_bytes = b"".join((
             b'{"chain":', b"null" if chain is None else b'"' + chain.encode("ascii") + b'"',
-            b',"effects":', encode_built(effect_dicts),
+            b',"effects":[', b",".join([e.to_bytes() for e in effects]), b"]",
             b',"evidence":[', b",".join(e.raw for e in evidence),
             b'],"height":', str(height).encode("ascii"),
             b',"intent":', b"null" if intent is None else intent.raw,

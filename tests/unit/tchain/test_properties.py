@@ -94,7 +94,19 @@ _states = st.builds(
     holds=st.dictionaries(_hex_ids, _holds, max_size=6))
 
 
-@given(_states)
+# States as a bank writes them: ASCII names and UAIs, written field by field (_plain_bytes)
+_plain_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=12)
+_plain_assets = st.sampled_from([USD, "bank.example:EUR", "alice*bank.example:PTS"])
+_plain_states = st.builds(
+    ChainState, chain=_hex_ids, owner=_hex_ids, name=_plain_text, address=_plain_text,
+    height=st.integers(0, 10**9), head=_hex_ids, seq=st.integers(0, 10**9), kyc=st.booleans(),
+    params=st.dictionaries(st.text(max_size=8), json_values, max_size=3),
+    balances=st.dictionaries(_plain_assets, st.builds(Balance, _amounts, _amounts), max_size=3),
+    spent_day=st.integers(0, 10**6), spent=st.dictionaries(_plain_assets, _amounts, max_size=3),
+    holds=st.dictionaries(_hex_ids, _holds, max_size=6))
+
+
+@given(_states | _plain_states)
 def test_a_state_is_stored_as_the_canonical_bytes_of_its_dict_and_read_back_equal(state):
     # to_bytes splices each hold's bytes, made once, into the state's: the same bytes as
     # encoding the whole dict, whatever the names, params and holds.
