@@ -47,8 +47,9 @@ class Bank:
         # One batch decided at a time in this process. A batch is a long stretch of Python
         # (some 30 ms for 200 intents): several at once in one worker only take turns at the
         # GIL, and each one's plans go stale under the others' commits and are decided again
-        # inside the write lock. Single intents do not wait for it: theirs is the group commit.
-        # With 8 threads a worker, the HTTP batch bench went from 4,700-5,600 to 7,000 a second.
+        # inside the write lock. With 8 threads a worker, the HTTP batch bench went from
+        # 4,700-5,600 to 7,000 a second. Single intents do not take it: they are decided in
+        # rounds of their own (below).
         self.deciding_batch = threading.Lock()
         # Single intents arriving together, decided together (validator/coalesce.py).
         self.singles = Coalescer(self.ledger)
