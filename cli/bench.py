@@ -35,7 +35,7 @@ from tchain.keys import SigningKey
 from tchain.ledger import Ledger, now_ms
 from tchain.model import SignedEntry
 from tchain.rules import Validator
-from tchain.state import ChainState
+from tchain.state import Balance, ChainState, Hold
 from tchain.store import Store
 from tchain.verify import ChainVerifier
 from validator.operator import deposit
@@ -68,14 +68,15 @@ class Sizes:
     cross_payments: int
     long_chain: int
     many_chains: int
+    open_holds: int  # on one chain, for the scale table
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(1.0, 20_000, 48, 12, 400, 200, 400, 4_000, 1_000_000, 100_000)
+        return cls(1.0, 20_000, 48, 12, 400, 200, 400, 4_000, 1_000_000, 100_000, 10_000)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(0.1, 600, 8, 4, 10, 50, 50, 100, 10_000, 1_000)
+        return cls(0.1, 600, 8, 4, 10, 50, 50, 100, 10_000, 1_000, 100)
 
 
 class Customer:
@@ -336,6 +337,8 @@ def _scale(path: Path, sizes: Sizes) -> list[tuple[str, str, str]]:
         rows.append(_append_row(ledger, a, b, f"chain of {sizes.long_chain:,} entries"))
         _add_chains(ledger, a, sizes.many_chains)
         rows.append(_append_row(ledger, a, b, f"{sizes.many_chains:,} more chains"))
+        _open_holds(ledger, a, sizes.open_holds)
+        rows.append(_append_row(ledger, a, b, f"and {sizes.open_holds:,} open holds on it"))
         interbank = Interbank(ledger)
         rows.append(_sender_row(interbank, "no cross-bank flow kept"))
         _add_flows(ledger, a, sizes.many_chains, settled=True)
@@ -413,6 +416,20 @@ def _grow_chain(ledger: Ledger, customer: Customer, length: int) -> None:
     ledger.store.write(lambda w: w.put_state(ChainState(
         state.chain, state.owner, state.name, state.address, top, state.head, state.seq,
         state.kyc, state.params, state.balances, state.spent_day, state.spent, state.holds)))
+
+
+def _open_holds(ledger: Ledger, customer: Customer, count: int) -> None:
+    """Give the chain ``count`` open holds (cross-bank payments in flight), as filler in its
+    state: they live in the state, so every write of the chain carries them (the one cost
+    here that still grows with the work; see the README)."""
+    state = ledger.state(customer.chain)
+    holds = {f"{i:064x}": Hold("payment", i, f"{BANK1}:USD", 1) for i in range(count)}
+    usd = state.balances[f"{BANK1}:USD"]
+    balances = {**state.balances, f"{BANK1}:USD": Balance(usd.balance, usd.held + count)}
+    ledger.store.write(lambda w: w.put_state(ChainState(
+        state.chain, state.owner, state.name, state.address, state.height, state.head,
+        state.seq, state.kyc, state.params, balances, state.spent_day, state.spent,
+        {**state.holds, **holds})))
 
 
 def _add_chains(ledger: Ledger, like: Customer, count: int) -> None:
