@@ -80,10 +80,12 @@ def serve(data: Path, host: str, port: int | None, workers: int, threads: int, t
           rate_limit: float, rate_burst: int, fault: str | None) -> None:
     """Serve the bank's API under gunicorn until stopped (SIGTERM or Ctrl-C), with the
     outbox sender beside it."""
+    from validator.server import check_free
     from validator.server import serve as run
 
     config = BankConfig.load(data)
     port = port or config.port
+    check_free(host, port)  # before saying "serving": a taken port is one sentence, exit 1
     click.echo(f"serving {config.name} on http://{host}:{port} with {workers} workers of "
                f"{threads} threads", err=True)
     if fault:

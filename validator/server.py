@@ -25,7 +25,7 @@ from gunicorn.app.base import BaseApplication
 from validator.app import create_app
 from validator.errors import AddressInUseError
 
-__all__ = ["serve"]
+__all__ = ["check_free", "serve"]
 
 
 class _ValidatorApplication(BaseApplication):  # type: ignore[misc]
@@ -65,7 +65,7 @@ def serve(data: str, *, host: str, port: int, workers: int, threads: int = 8, ti
     Raises:
         AddressInUseError: something already listens on ``host:port``.
     """
-    _check_free(host, port)
+    check_free(host, port)
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -87,7 +87,7 @@ def serve(data: str, *, host: str, port: int, workers: int, threads: int = 8, ti
     _ValidatorApplication(data, options, app_config or {}).run()
 
 
-def _check_free(host: str, port: int) -> None:
+def check_free(host: str, port: int) -> None:
     """Refuse an address something already listens on. With SO_REUSEPORT the workers' own
     bind would not: a second validator started on the same port by the same user would
     silently share its connections with the first. This bind, without SO_REUSEPORT, fails
