@@ -383,14 +383,14 @@ class Interbank:
 
     def delivery_failed(self, message_id: str, error: str) -> None:
         """Count a failed delivery (the peer was down or answered with an error)."""
-        self.deliveries_failed([message_id], error)
+        self.deliveries_failed([(message_id, error)])
 
-    def deliveries_failed(self, message_ids: list[str], error: str) -> None:
-        """Count a failed delivery of each message, in one write."""
+    def deliveries_failed(self, failures: list[tuple[str, str]]) -> None:
+        """Count a failed delivery of each (message id, error), in one write."""
         now = self.ledger.clock()
 
         def work(w: Writer) -> None:
-            for message_id in message_ids:
+            for message_id, error in failures:
                 reschedule(w, message_id, now, error)
 
         self.ledger.store.write(work)
@@ -402,8 +402,7 @@ class Interbank:
         ``sends`` timers: a timer whose message went or was put off is stale, see tick)."""
         now = self.ledger.clock()
         with self.ledger.store.read() as r:
-            return [mid for mid, at in r.due("sends", now)
-                    if (item := r.record("outbox", mid)) is not None and item["next_try"] == at]
+            return _sends(r, now)[0]
 
     def tick(self) -> list[str]:
         """Apply every deadline that has passed; return a line for each thing done.
@@ -414,14 +413,14 @@ class Interbank:
         """
         now = self.ledger.clock()
         with self.ledger.store.read() as r:
-            if r.meta(_TIMERS_KEPT) is not None and not _stale_sends(r, now) and \
+            if r.meta(_TIMERS_KEPT) is not None and not _sends(r, now)[1] and \
                     not any(r.due(timer, now) for timer in _DEADLINES):
                 return []
 
         def work(w: Writer) -> list[str]:
             if w.meta(_TIMERS_KEPT) is None:
                 _keep_timers(w)
-            for message_id, at in _stale_sends(w, now):
+            for message_id, at in _sends(w, now)[1]:
                 w.clear_due("sends", message_id, at)
             done: list[str] = []
             for flow_id, flow in self._due(w, "flows", now):
@@ -532,11 +531,19 @@ def _abandoned(item: dict[str, Any], now: int) -> bool:
     return _past("outbox", item, now)
 
 
-def _stale_sends(r: Reader, now: int) -> list[tuple[str, int]]:
-    """Send times that have come for messages sent since, or put off (their record is gone,
-    or has another next try): the tick clears them."""
-    return [(mid, at) for mid, at in r.due("sends", now)
-            if (item := r.record("outbox", mid)) is None or item["next_try"] != at]
+def _sends(r: Reader, now: int) -> tuple[list[str], list[tuple[str, int]]]:
+    """The send times that have come: the messages due now, oldest first, and the stale
+    times, of messages sent since or put off (their record is gone, or has another next
+    try), which the tick clears."""
+    due: list[str] = []
+    stale: list[tuple[str, int]] = []
+    for mid, at in r.due("sends", now):
+        item = r.record("outbox", mid)
+        if item is not None and item["next_try"] == at:
+            due.append(mid)
+        else:
+            stale.append((mid, at))
+    return due, stale
 
 
 _DEADLINES = ("flows", "offers", "outbox")  # the timers a tick sees to ("sends": the sender)

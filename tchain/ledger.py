@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,10 +211,7 @@ class Ledger:
             # a register, a chain decided in the transaction, or one not registered here
             return _Plan(intent, (), None)
         if other_id is None:  # beyond the bank, a key rotation, or an unknown issuer
-            # verified here, outside the transaction, for the decision inside it (which
-            # refuses a bad signature, with its message)
-            with suppress(SignatureError):
-                intent.verify(chain.owner)
+            # decided inside the transaction; its signature was checked ahead (_plan)
             ahead[intent.chain] = None
             return _Plan(intent, (), None)
         other = ahead.get(other_id)

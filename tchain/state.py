@@ -314,6 +314,10 @@ class ChainState:
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form (the store keeps it canonical-encoded)."""
+        return {**self._fields(), "holds": {k: h.to_dict() for k, h in self.holds.items()}}
+
+    def _fields(self) -> dict[str, Any]:
+        """The stored form but the holds."""
         return {
             "chain": self.chain, "owner": self.owner, "name": self.name,
             "address": self.address, "height": self.height, "head": self.head, "seq": self.seq,
@@ -321,26 +325,20 @@ class ChainState:
             "balances": {a: b.to_dict() for a, b in self.balances.items()},
             "spent_day": self.spent_day,
             "spent": {a: str(v) for a, v in self.spent.items()},
-            "holds": {k: h.to_dict() for k, h in self.holds.items()},
         }
 
     def to_bytes(self) -> bytes:
         """The stored bytes: canonical, so equal states are equal bytes (those of
         ``encode_built(self.to_dict())``, made from each hold's bytes, made once)."""
+        fields = self._fields()
         if not self.holds:
-            raw = encode_built(self.to_dict())
-            _DECODED.remember(raw, self)
-            return raw
-        head = encode_built({
-            "address": self.address, "balances": {a: b.to_dict() for a, b in
-                                                  self.balances.items()},
-            "chain": self.chain, "head": self.head, "height": self.height})
-        tail = encode_built({
-            "kyc": self.kyc, "name": self.name, "owner": self.owner, "params": self.params,
-            "seq": self.seq, "spent": {a: str(v) for a, v in self.spent.items()},
-            "spent_day": self.spent_day})
-        holds = b",".join([self.holds[k].member_bytes(k) for k in sorted(self.holds)])
-        raw = head[:-1] + b',"holds":{' + holds + b"}," + tail[1:]
+            raw = encode_built({**fields, "holds": {}})
+        else:
+            # the fields that sort before "holds" and after it (ASCII names: JCS order)
+            head = encode_built({k: v for k, v in fields.items() if k < "holds"})
+            tail = encode_built({k: v for k, v in fields.items() if k > "holds"})
+            holds = b",".join([self.holds[k].member_bytes(k) for k in sorted(self.holds)])
+            raw = head[:-1] + b',"holds":{' + holds + b"}," + tail[1:]
         _DECODED.remember(raw, self)
         return raw
 

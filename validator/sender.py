@@ -103,8 +103,8 @@ class Sender:
                     by_peer.setdefault(item["peer"], []).append((message_id, item))
         for name, items in by_peer.items():
             if name not in peers:
-                self.interbank.deliveries_failed([m for m, _ in items],
-                                                 f"{name} is not a pinned peer")
+                self.interbank.deliveries_failed([(m, f"{name} is not a pinned peer")
+                                                  for m, _ in items])
                 continue
             for start in range(0, len(items), BATCH):
                 self._deliver_batch(peers[name], items[start:start + BATCH])
@@ -122,8 +122,8 @@ class Sender:
                                       headers={"Authorization": header,
                                                "Content-Type": "application/json"})
         except requests.RequestException as e:
-            self.interbank.deliveries_failed(ids, f"cannot reach {peer['name']}: "
-                                                  f"{type(e).__name__}")
+            error = f"cannot reach {peer['name']}: {type(e).__name__}"
+            self.interbank.deliveries_failed([(m, error) for m in ids])
             return
         if response.status_code in (404, 405):  # a peer without batches: one at a time
             for message_id in ids:
@@ -139,7 +139,7 @@ class Sender:
                 raise TChainError(f"{peer['name']} answered {len(items)} messages with "
                                   f"something else than {len(items)} answers")
         except (TChainError, AttributeError) as e:
-            self.interbank.deliveries_failed(ids, str(e))
+            self.interbank.deliveries_failed([(m, str(e)) for m in ids])
             return
         applied = [(m, a) for m, a in zip(ids, answers, strict=True) if "error" not in a]
         refused = [(m, f"{peer['name']} refused it: {a.get('message')}")
@@ -151,7 +151,8 @@ class Sender:
                                             f"{outcome.message}"))
         for message_id, error in refused:
             log.warning("message %s to %s: %s", message_id, peer["name"], error)
-            self.interbank.delivery_failed(message_id, error)
+        if refused:
+            self.interbank.deliveries_failed(refused)
         log.info("%d messages to %s: %d applied", len(items), peer["name"],
                  len(items) - len(refused))
 
