@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from tchain.encoding import canonical
-from tchain.errors import EncodingError, NotFoundError, RuleError, SignatureError, TChainError
+from tchain.errors import (
+    EncodingError,
+    NotFoundError,
+    RuleError,
+    SignatureError,
+    StoreError,
+    TChainError,
+)
 from tchain.flows import peer_names, start_flows
 from tchain.intents import sign_intent
 from tchain.keys import check_ahead
@@ -30,7 +37,7 @@ from tchain.model import (
     TakeBody,
 )
 from tchain.rules import Outcome, Validator, decide, make_genesis
-from tchain.state import ChainState
+from tchain.state import ChainState, Holds
 from tchain.store import Reader, Store, Writer
 from tchain.values import UAI
 
@@ -221,6 +228,10 @@ class Ledger:
         reads = ((intent.chain, raw), (other_id, other[1]))
         try:
             outcome = decide(self.validator, intent, chain, other[0], now)
+        except StoreError:
+            # it needed the chain's holds, which are read only inside a transaction
+            ahead[intent.chain] = None
+            return _Plan(intent, (), None)
         except TChainError as e:
             return _Plan(intent, reads, Submitted(None, e))
         written = tuple(state.to_bytes() for state in outcome.states)
@@ -369,9 +380,14 @@ class Ledger:
         return r.chain_by_name(name)
 
     def state(self, chain_id: str) -> ChainState:
-        """The current state of a chain (NotFoundError if it is not here)."""
+        """The current state of a chain, its open holds read with it, for use after the read
+        (NotFoundError if it is not here). Serving a chain needs no holds: the API reads
+        states inside its own transaction (Reader.state), at a cost that does not grow with
+        them."""
         with self.store.read() as r:
             state = r.state(chain_id)
+            if state is not None:
+                state = state.with_holds(Holds(dict(state.holds)))
         if state is None:
             raise NotFoundError(f"chain {chain_id} is not registered at {self.validator.name}",
                                 code="unknown_chain")

@@ -8,11 +8,12 @@ entry does to a balance.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tchain.encoding import encode_built
-from tchain.errors import EncodingError, VerificationError
+from tchain.errors import EncodingError, StoreError, VerificationError
 from tchain.model import (
     CancelBody,
     Effect,
@@ -25,8 +26,8 @@ from tchain.model import (
 )
 from tchain.values import UAI
 
-__all__ = ["Balance", "ChainState", "Hold", "address_of", "available", "check_settle_evidence",
-           "closed_hold", "closing_effects", "settled_by"]
+__all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "address_of", "available",
+           "check_settle_evidence", "closed_hold", "closing_effects", "settled_by"]
 
 # Entry kinds that open a hold (a cross-bank payment, an offer, a take) and that close one.
 OPENING_KINDS = frozenset({"payment", "offer", "take"})
@@ -99,27 +100,13 @@ class Hold:
     asset: str
     amount: int
     get: Terms | None = None
-    # Its canonical bytes, made once: a chain's open holds go into every state written for
-    # it, and a hold lives on unchanged from state to state until it closes.
-    _raw: bytes | None = field(default=None, init=False, compare=False, repr=False)
-    # ... and the same as a member of a state's "holds" object: (the id it is kept by, bytes)
-    _member: tuple[str, bytes] | None = field(default=None, init=False, compare=False,
-                                              repr=False)
-
     def to_bytes(self) -> bytes:
-        if self._raw is None:
-            object.__setattr__(self, "_raw", encode_built(self.to_dict()))
-        assert self._raw is not None
-        return self._raw
+        """The stored bytes (canonical), under the id of the entry that opened the hold."""
+        return encode_built(self.to_dict())
 
-    def member_bytes(self, hold_id: str) -> bytes:
-        """``"<hold_id>":<its bytes>``, made once: a hold is kept under one id (the entry
-        that opened it) for its whole life."""
-        member = self._member
-        if member is None or member[0] != hold_id:
-            member = (hold_id, b'"' + hold_id.encode("ascii") + b'":' + self.to_bytes())
-            object.__setattr__(self, "_member", member)
-        return member[1]
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Hold:
+        return cls.from_dict(json.loads(raw))
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "height": self.height, "asset": self.asset,
@@ -133,6 +120,81 @@ class Hold:
         get = None if "get" not in d else Terms(UAI.parse(d["get"]["asset"]),
                                                  int(d["get"]["amount"]))
         return cls(d["kind"], d["height"], d["asset"], int(d["amount"]), get)
+
+
+class Holds(Mapping[str, Hold]):
+    """A chain's open holds, by the id of the entry that opened each: those the chain had when
+    its state was read (``base``), and those opened and closed since, kept apart so that the
+    store writes only them.
+
+    Why not a dict inside the state: a chain may have thousands of holds open (payments in
+    flight, offers), and a dict copied on every change and written with every entry made each
+    entry cost more the more holds were open. The store keeps each hold under a key of its own
+    and gives a state read from it a ``base`` that looks holds up one at a time (see
+    tchain.store); the verifier's base is an empty dict and all it sees opened stays here.
+    """
+
+    __slots__ = ("_base", "_closed", "_opened")
+
+    def __init__(self, base: Mapping[str, Hold] | None = None,
+                 opened: Mapping[str, Hold] | None = None,
+                 closed: frozenset[str] = frozenset()) -> None:
+        self._base: Mapping[str, Hold] = {} if base is None else base
+        self._opened: Mapping[str, Hold] = {} if opened is None else opened
+        self._closed = closed
+
+    def __getitem__(self, hold_id: str) -> Hold:
+        hold = self._opened.get(hold_id)
+        if hold is not None:
+            return hold
+        if hold_id in self._closed:
+            raise KeyError(hold_id)
+        return self._base[hold_id]
+
+    def __iter__(self) -> Iterator[str]:
+        opened, closed = self._opened, self._closed
+        yield from (k for k in self._base if k not in closed and k not in opened)
+        yield from opened
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"Holds({dict(self.items())!r})"
+
+    def changed(self, close: str | None, opened: tuple[str, Hold] | None) -> Holds:
+        """These holds with ``close`` closed and ``opened`` (its id, the hold) open."""
+        now_open, closed = self._opened, self._closed
+        if close is not None:
+            if close in now_open:  # opened since the base was read: never written
+                now_open = {k: v for k, v in now_open.items() if k != close}
+            else:
+                closed = closed | {close}
+        if opened is not None:
+            now_open = {**now_open, opened[0]: opened[1]}
+        return Holds(self._base, now_open, closed)
+
+    def changes(self) -> tuple[Mapping[str, Hold], frozenset[str]]:
+        """What changed since the base was read: the holds opened, the ids closed."""
+        return self._opened, self._closed
+
+
+class _NotRead(Mapping[str, Hold]):
+    """The holds of a state decoded from its bytes alone, which do not carry them. The rules
+    that need a chain's holds run on states read through the store (Reader.state); reaching
+    here means one did not, and guessing "none open" could release value twice."""
+
+    def __getitem__(self, hold_id: str) -> Hold:
+        raise StoreError(f"hold {hold_id} looked up on a chain state read without its holds")
+
+    def __iter__(self) -> Iterator[str]:
+        raise StoreError("holds listed on a chain state read without its holds")
+
+    def __len__(self) -> int:
+        raise StoreError("holds counted on a chain state read without its holds")
+
+
+NOT_READ = Holds(_NotRead())
 
 
 def _evidence(entry: SignedEntry, index: int = 0) -> SignedEntry:
@@ -239,7 +301,7 @@ class ChainState:
     balances: dict[str, Balance] = field(default_factory=dict)
     spent_day: int = 0
     spent: dict[str, int] = field(default_factory=dict)
-    holds: dict[str, Hold] = field(default_factory=dict)
+    holds: Holds = field(default_factory=Holds)
 
     @classmethod
     def genesis(cls, entry: SignedEntry, validator_name: str) -> ChainState:
@@ -282,10 +344,9 @@ class ChainState:
                 check_settle_evidence(hold, peer)
             elif entry.kind == "cancel" and hold.kind != "offer":
                 raise VerificationError(f"entry {entry.height}: a cancel closes offers only")
-            holds = {k: v for k, v in holds.items() if k != closes}
         opened = _opened_hold(entry)
-        if opened is not None:
-            holds = {**holds, entry.id: opened}
+        if closes is not None or opened is not None:
+            holds = holds.changed(closes, None if opened is None else (entry.id, opened))
         balances = dict(self.balances)
         day = entry.time // DAY_MS
         spent = dict(self.spent) if day == self.spent_day else {}
@@ -313,11 +374,7 @@ class ChainState:
                           seq, self.kyc, self.params, balances, day, spent, holds)
 
     def to_dict(self) -> dict[str, Any]:
-        """The stored form (the store keeps it canonical-encoded)."""
-        return {**self._fields(), "holds": {k: h.to_dict() for k, h in self.holds.items()}}
-
-    def _fields(self) -> dict[str, Any]:
-        """The stored form but the holds."""
+        """The stored form but the holds, which the store keeps one by one (see Holds)."""
         return {
             "chain": self.chain, "owner": self.owner, "name": self.name,
             "address": self.address, "height": self.height, "head": self.head, "seq": self.seq,
@@ -328,37 +385,36 @@ class ChainState:
         }
 
     def to_bytes(self) -> bytes:
-        """The stored bytes: canonical, so equal states are equal bytes (those of
-        ``encode_built(self.to_dict())``, made from each hold's bytes, made once)."""
-        fields = self._fields()
-        if not self.holds:
-            raw = encode_built({**fields, "holds": {}})
-        else:
-            # the fields that sort before "holds" and after it (ASCII names: JCS order)
-            head = encode_built({k: v for k, v in fields.items() if k < "holds"})
-            tail = encode_built({k: v for k, v in fields.items() if k > "holds"})
-            holds = b",".join([self.holds[k].member_bytes(k) for k in sorted(self.holds)])
-            raw = head[:-1] + b',"holds":{' + holds + b"}," + tail[1:]
-        _DECODED.remember(raw, self)
+        """The stored bytes: canonical, so equal states are equal bytes. A head moves with
+        every entry, so equal bytes also mean the chain's holds are unchanged."""
+        raw = encode_built(self.to_dict())
+        _DECODED.remember(raw, self if self.holds is NOT_READ else self.with_holds(NOT_READ))
         return raw
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ChainState:
-        """The state stored as ``raw``; the same object again for bytes seen lately (a state
-        is immutable, and parsing one with many open holds is costly)."""
+        """The state stored as ``raw``, without its holds (:data:`NOT_READ`: the store's
+        Reader.state adds them); the same object again for bytes seen lately."""
         state = _DECODED.get(raw)
         if state is None:
             state = cls.from_dict(json.loads(raw))
             _DECODED.remember(raw, state)
         return state
 
+    def with_holds(self, holds: Holds) -> ChainState:
+        return ChainState(self.chain, self.owner, self.name, self.address, self.height,
+                          self.head, self.seq, self.kyc, self.params, self.balances,
+                          self.spent_day, self.spent, holds)
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ChainState:
+        if "holds" in d:  # Store moves them out when it opens a store of an older version
+            raise StoreError(f"chain {d['chain']}: a state of the old format, holds inside")
         return cls(
             chain=d["chain"], owner=d["owner"], name=d["name"], address=d["address"],
             height=d["height"], head=d["head"], seq=d["seq"], kyc=d["kyc"], params=d["params"],
             balances={a: Balance(int(b["balance"]), int(b["held"]))
                       for a, b in d["balances"].items()},
             spent_day=d["spent_day"], spent={a: int(v) for a, v in d["spent"].items()},
-            holds={k: Hold.from_dict(h) for k, h in d.get("holds", {}).items()},
+            holds=NOT_READ,
         )

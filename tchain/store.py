@@ -15,7 +15,10 @@ Rules it keeps (DESIGN.md, Storage):
 
 Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
   entries   C | height(8, big-endian)  -> signed entry, canonical bytes
-  states    C                          -> chain state (JSON)
+  states    C                          -> chain state (JSON), its holds apart:
+  holds     C | hold id(32)            -> an open hold of the chain (canonical JSON); a state
+                                          carries only the holds it opened or closed since it
+                                          was read, so an entry's cost does not grow with them
   names     name (utf-8)               -> C
   owners    owner key (32 bytes)       -> C
   kyc       C                          -> KYC record, canonical bytes (private, never in a chain)
@@ -39,7 +42,7 @@ import json
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,12 +51,12 @@ import lmdb
 
 from tchain.encoding import canonical, encode_built
 from tchain.errors import StoreError, StoreFullError
-from tchain.state import ChainState
+from tchain.state import ChainState, Hold, Holds
 
 __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 
 T = TypeVar("T")
-_DBS = ("entries", "states", "names", "owners", "kyc", "regulators", "meta", "peers",
+_DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "meta", "peers",
         "outbox", "inbox", "offers", "flows", "proofs", "timers")
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
@@ -74,6 +77,31 @@ def _record_db(db: str) -> str:
     return db
 
 
+_HOLDS_APART = b"holds_apart"  # meta: every chain's holds are in the holds database
+
+
+def _move_holds_apart(env: lmdb.Environment, dbs: dict[str, Any]) -> None:
+    """Stores written before the holds database kept each chain's open holds inside its state:
+    move them out, once, in one transaction (a process that finds it done reads one key)."""
+    with env.begin() as txn:
+        if txn.get(_HOLDS_APART, db=dbs["meta"]) is not None:
+            return
+    with env.begin(write=True) as txn:
+        if txn.get(_HOLDS_APART, db=dbs["meta"]) is not None:
+            return  # another process moved them meanwhile
+        inside = []
+        with txn.cursor(db=dbs["states"]) as cur:
+            for key, value in cur:
+                state = json.loads(bytes(value))
+                if "holds" in state:
+                    inside.append((bytes(key), state, state.pop("holds")))
+        for key, state, holds in inside:
+            for hold_id, hold in holds.items():
+                txn.put(key + bytes.fromhex(hold_id), encode_built(hold), db=dbs["holds"])
+            txn.put(key, encode_built(state), db=dbs["states"])
+        txn.put(_HOLDS_APART, b"", db=dbs["meta"])
+
+
 class Reader:
     """Read access inside one LMDB transaction: a consistent snapshot."""
 
@@ -86,8 +114,11 @@ class Reader:
         return None if value is None else bytes(value)
 
     def state(self, chain_id: str) -> ChainState | None:
+        """A chain's state, its holds looked up in this transaction (so only while it lasts)."""
         raw = self.state_bytes(chain_id)
-        return None if raw is None else ChainState.from_bytes(raw)
+        if raw is None:
+            return None
+        return ChainState.from_bytes(raw).with_holds(Holds(_StoredHolds(self, chain_id)))
 
     def state_bytes(self, chain_id: str) -> bytes | None:
         """A chain's state as stored: equal bytes mean an unchanged chain."""
@@ -185,13 +216,63 @@ class Reader:
         return self._get("inbox", bytes.fromhex(message_id))
 
 
+class _StoredHolds(Mapping[str, Hold]):
+    """A chain's open holds as one transaction sees them, looked up one at a time."""
+
+    def __init__(self, reader: Reader, chain_id: str) -> None:
+        self._reader = reader
+        self._chain = chain_id
+        self._prefix = _c(chain_id)
+
+    def __getitem__(self, hold_id: str) -> Hold:
+        try:
+            key = self._prefix + bytes.fromhex(hold_id)
+        except ValueError:
+            raise KeyError(hold_id) from None
+        raw = self._read(lambda: self._reader._get("holds", key))
+        if raw is None:
+            raise KeyError(hold_id)
+        return Hold.from_bytes(raw)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read(self._ids))
+
+    def __len__(self) -> int:
+        return len(self._read(self._ids))
+
+    def _ids(self) -> list[str]:
+        prefix = self._prefix
+        out: list[str] = []
+        with self._reader._txn.cursor(db=self._reader._dbs["holds"]) as cur:
+            if cur.set_range(prefix):
+                for key in cur.iternext(keys=True, values=False):
+                    if not bytes(key).startswith(prefix):
+                        break
+                    out.append(bytes(key[len(prefix):]).hex())
+        return out
+
+    def _read(self, read: Callable[[], T]) -> T:
+        try:
+            return read()
+        except lmdb.Error as e:
+            raise StoreError(f"the holds of chain {self._chain} were read after the "
+                             f"transaction that read its state ended: {e}") from e
+
+
 class Writer(Reader):
     """Read and write access inside one write transaction."""
 
     def put_state(self, state: ChainState, raw: bytes | None = None) -> None:
-        """Store a chain's state (``raw``: its :meth:`ChainState.to_bytes`, if made already)."""
-        self._txn.put(_c(state.chain), state.to_bytes() if raw is None else raw,
-                      db=self._dbs["states"])
+        """Store a chain's state (``raw``: its :meth:`ChainState.to_bytes`, if made already)
+        and the holds it opened and closed since it was read."""
+        prefix = _c(state.chain)
+        self._txn.put(prefix, state.to_bytes() if raw is None else raw, db=self._dbs["states"])
+        opened, closed = state.holds.changes()
+        holds = self._dbs["holds"]
+        for hold_id in closed:
+            self._txn.delete(prefix + bytes.fromhex(hold_id), db=holds)
+        for hold_id, hold in opened.items():
+            self._txn.put(prefix + bytes.fromhex(hold_id), hold.to_bytes(), db=holds)
 
     def put_entry(self, chain_id: str, height: int, signed: bytes) -> None:
         """Append an entry; refuse (StoreError) if the height already holds one."""
@@ -321,6 +402,7 @@ class Store:
                             sync=True, metasync=True, lock=True, subdir=True,
                             max_readers=256)
             self._dbs = {name: env.open_db(name.encode("ascii")) for name in _DBS}
+            _move_holds_apart(env, self._dbs)
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {self.path}: {e}") from e
         self._env, self._pid = env, os.getpid()

@@ -76,12 +76,14 @@ def submit(ledger: Ledger, customer: Customer, doc: dict[str, Any]) -> list[Sign
 
 
 def snapshot(store: Store) -> dict[str, Any]:
-    """Every chain's state and every stored entry: equal snapshots mean nothing changed."""
+    """Every chain's state, open holds and stored entries: equal snapshots mean nothing
+    changed."""
     out: dict[str, Any] = {}
     with store.read() as r:
         for chain in r.chain_ids(None, 10**6):
             state = r.state(chain)
             out[chain] = (state.to_dict() if state else None,
+                          {k: h.to_dict() for k, h in state.holds.items()} if state else None,
                           tuple(r.entries(chain, 0, 10**6)))
     return out
 

@@ -250,3 +250,25 @@ def test_a_large_batch_checks_its_signatures_at_once_and_refuses_only_the_forged
     assert codes == [*["ok"] * 10, "bad_signature", *["ok"] * 10, "bad_signature",
                      *["ok"] * 18]
     assert ledger.state(bob.chain).balances[USD].balance == 38
+
+
+def test_a_plan_that_needs_holds_is_decided_in_the_transaction(ledger, funded, monkeypatch):
+    # Plans are made from states decoded without their holds (the store reads holds only
+    # inside a transaction). A decision that looks one up must then be made inside the
+    # write transaction, not refused: here every decision looks one up first.
+    import tchain.ledger as ledger_module
+
+    real_decide = ledger_module.decide
+    looked_up = []
+
+    def decide_reading_holds(v, intent, chain, *args, **kwargs):
+        looked_up.append(chain.holds.get("ab" * 32))  # raises StoreError outside a txn
+        return real_decide(v, intent, chain, *args, **kwargs)
+
+    monkeypatch.setattr(ledger_module, "decide", decide_reading_holds)
+    alice, bob = funded
+    [result] = ledger.submit_many([alice.payment(bob, "300")])
+    assert result.error is None, result.error
+    assert looked_up == [None]  # only the decision inside the transaction got that far
+    assert ledger.state(alice.chain).balances[USD].balance == 700
+    assert asset_totals(ledger.store) == {USD: 0}

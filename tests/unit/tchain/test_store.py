@@ -11,8 +11,12 @@ import time
 import lmdb
 import pytest
 
+from tchain.encoding import canonical, parse
 from tchain.errors import StoreError, StoreFullError
+from tchain.model import Terms
+from tchain.state import ChainState, Hold
 from tchain.store import Reader, Store
+from tchain.values import UAI
 from tests.helpers import BANK, USD, join, new_ledger, snapshot, submit
 
 
@@ -277,3 +281,55 @@ def test_a_begin_adopts_the_map_size_as_often_as_other_processes_grow_it(tmp_pat
     finally:
         txn.abort()
     store.close()
+
+
+def _old_format(path, ledger, chain, holds):
+    """Rewrite ``chain``'s state as stores before the holds database kept it (its holds
+    inside), and forget that they were moved out."""
+    state = ledger.state(chain)
+    old = canonical({**state.to_dict(), "holds": {k: h.to_dict() for k, h in holds.items()}})
+    ledger.store.write(lambda w: w.put_state(state, old))
+    ledger.store.close()
+    env = lmdb.open(str(path), max_dbs=32)
+    meta = env.open_db(b"meta")
+    with env.begin(write=True) as txn:
+        assert txn.delete(b"holds_apart", db=meta)
+    env.close()
+    return old
+
+
+def test_a_store_of_the_old_format_has_its_holds_moved_apart_once(tmp_path):
+    ledger = new_ledger(tmp_path)
+    alice = join(ledger, "alice")
+    holds = {"ab" * 32: Hold("offer", 1, USD, 200, Terms(UAI.parse(USD), 7)),
+             "cd" * 32: Hold("payment", 2, USD, 100)}
+    old = _old_format(tmp_path, ledger, alice.chain, holds)
+    store = Store(tmp_path)
+    try:
+        with store.read() as r:
+            raw = r.state_bytes(alice.chain)
+            assert raw == canonical({k: v for k, v in parse(old).items() if k != "holds"})
+            assert dict(r.state(alice.chain).holds) == holds
+            assert r.state(alice.chain).holds.get("ef" * 32) is None
+        store.close()
+        store = Store(tmp_path)  # moved once: a second open changes nothing
+        before = snapshot(store)
+        store.close()
+        store = Store(tmp_path)
+        assert snapshot(store) == before
+    finally:
+        store.close()
+
+
+def test_holds_are_read_only_with_the_state_inside_its_transaction(ledger):
+    alice = join(ledger, "alice")
+    with ledger.store.read() as r:
+        state = r.state(alice.chain)
+        assert not state.holds
+        raw = r.state_bytes(alice.chain)
+    with pytest.raises(StoreError, match="read after the transaction that read its state"):
+        state.holds.get("ab" * 32)
+    # decoded from its bytes alone, a state refuses to guess that nothing is held
+    with pytest.raises(StoreError, match="read without its holds"):
+        ChainState.from_bytes(raw).holds.get("ab" * 32)
+    assert dict(ledger.state(alice.chain).holds) == {}  # the ledger's copy is complete
