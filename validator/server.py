@@ -2,10 +2,8 @@
 
 Each worker builds its own app (and so opens LMDB) after the fork: ``preload_app`` stays off.
 Workers are threaded (gthread): a worker's concurrent requests share one LMDB commit.
-Each worker listens on a socket of its own (SO_REUSEPORT), so the kernel spreads connections
-over the workers: on one shared socket, whichever worker woke first took them, and keep-alive
-clients stayed with it (one worker busy while the other idled; the HTTP batch bench moved
-between 4,200 and 5,200 payments per second with how the connections fell).
+They share one listening socket and take new connections in turn (validator/workers.py), so
+keep-alive clients are spread evenly over them.
 The outbox sender runs as one more process, a fresh interpreter (``python -m validator.sender``,
 not a fork: it opens LMDB itself, and the workers forked later know nothing of it), started when
 gunicorn is ready and stopped when it exits.
@@ -24,6 +22,7 @@ from gunicorn.app.base import BaseApplication
 
 from validator.app import create_app
 from validator.errors import AddressInUseError
+from validator.workers import share_table
 
 __all__ = ["check_free", "serve"]
 
@@ -66,15 +65,15 @@ def serve(data: str, *, host: str, port: int, workers: int, threads: int = 8, ti
         AddressInUseError: something already listens on ``host:port``.
     """
     check_free(host, port)
+    share_table(workers)
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
         # Threads, so that the requests a worker has in flight at once reach the store
         # together and share one commit and one fsync (Store.write's group commit).
-        "worker_class": "gthread",
+        "worker_class": "validator.workers.BalancedThreadWorker",
         "threads": threads,
         "backlog": 2048,
-        "reuse_port": True,  # a listening socket per worker (see the module docstring)
         "timeout": timeout,
         "graceful_timeout": 10,
         "keepalive": 5,
@@ -88,10 +87,9 @@ def serve(data: str, *, host: str, port: int, workers: int, threads: int = 8, ti
 
 
 def check_free(host: str, port: int) -> None:
-    """Refuse an address something already listens on. With SO_REUSEPORT the workers' own
-    bind would not: a second validator started on the same port by the same user would
-    silently share its connections with the first. This bind, without SO_REUSEPORT, fails
-    against any listener, reuse-port or not."""
+    """Refuse an address something already listens on, at once and in one sentence (gunicorn
+    would try again for five seconds, then log its own error). The probe binds without
+    SO_REUSEPORT, so it fails against any listener, reuse-port or not."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no listener
