@@ -100,6 +100,7 @@ class Hold:
     asset: str
     amount: int
     get: Terms | None = None
+
     def to_bytes(self) -> bytes:
         """The stored bytes (canonical), under the id of the entry that opened the hold."""
         return encode_built(self.to_dict())

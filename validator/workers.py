@@ -10,8 +10,8 @@ request from 4,235 to 2,677 at 3/9: the lighter worker idled while the other que
 
 So the workers share one listening socket and a table (in memory mapped before the fork) of
 how many connections each has open. A worker that has more than another live worker leaves
-the socket to the others; it takes a new connection anyway if none did so within
-:data:`PATIENCE` (the others may be stuck or gone).
+the socket to the others, and looks again every :data:`_ASLEEP`; it takes a connection anyway
+once it has seen it wait :data:`PATIENCE` (the others may be stuck or gone).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from gunicorn.workers.gthread import ThreadWorker
 __all__ = ["BalancedThreadWorker", "ConnectionTable", "share_table"]
 
 PATIENCE = 0.05  # s: how long a busier worker leaves a waiting connection to the others
-_ASLEEP = 0.01  # s: while it leaves them, how often it looks again
+_ASLEEP = 0.01  # s: how often a worker out of turn looks again
 
 
 class ConnectionTable:
@@ -94,6 +94,7 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._slot: int | None = None
+        self._turn = True  # this worker may take the next connection
         self._waiting_since: float | None = None  # a connection we left to others waits
 
     def init_process(self) -> None:
@@ -101,14 +102,17 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
             self._slot = TABLE.claim(os.getpid())
         super().init_process()
 
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled and self._turn)
+
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         if TABLE is not None and self._slot is not None:
             TABLE.publish(self._slot, self.nr_conns)
+            self._turn = self._my_turn(TABLE.fewest_elsewhere(self._slot))
             if self.alive and self.nr_conns < self.worker_connections:
-                turn = self._my_turn(TABLE.fewest_elsewhere(self._slot))
-                self.set_accept_enabled(turn)
-                if not turn:
-                    timeout = min(timeout, _ASLEEP)
+                self.set_accept_enabled(True)  # as far as the turn allows
+            if not self._turn:  # look again soon: the others' counts move without waking us
+                timeout = min(timeout, _ASLEEP)
         super().wait_for_and_dispatch_events(timeout)
 
     def accept(self, listener: Any) -> None:
