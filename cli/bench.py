@@ -16,7 +16,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -415,9 +415,7 @@ def _grow_chain(ledger: Ledger, customer: Customer, length: int) -> None:
 
         ledger.store.write(work)
     # the next entry links to the real head, at the height after the filler
-    ledger.store.write(lambda w: w.put_state(ChainState(
-        state.chain, state.owner, state.name, state.address, top, state.head, state.seq,
-        state.kyc, state.params, state.balances, state.spent_day, state.spent)))
+    ledger.store.write(lambda w: w.put_state(replace(state, height=top)))
 
 
 def _open_holds(ledger: Ledger, customer: Customer, count: int) -> None:
@@ -430,10 +428,7 @@ def _open_holds(ledger: Ledger, customer: Customer, count: int) -> None:
         state = w.state(customer.chain)
         usd = state.balances[f"{BANK1}:USD"]
         balances = {**state.balances, f"{BANK1}:USD": Balance(usd.balance, usd.held + count)}
-        w.put_state(ChainState(
-            state.chain, state.owner, state.name, state.address, state.height, state.head,
-            state.seq, state.kyc, state.params, balances, state.spent_day, state.spent,
-            Holds(opened=holds)))
+        w.put_state(replace(state, balances=balances, holds=Holds(opened=holds)))
 
     ledger.store.write(work)
 

@@ -13,12 +13,12 @@ first in height order, whether a signature or a rule found it.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+from tchain.keys import CORES
 from tchain.model import SignedEntry
 from tchain.verify import ChainVerifier, DeferredSignatures, first_invalid
 
@@ -32,7 +32,7 @@ WORTH_A_POOL = 4 * PAGE  # below this, starting worker processes costs more than
 
 def default_workers(entries: int) -> int:
     """Worker processes for verifying ``entries`` entries: none for a short chain."""
-    return 0 if entries < WORTH_A_POOL else os.cpu_count() or 1
+    return 0 if entries < WORTH_A_POOL else CORES
 
 
 _Batch = tuple[list["Future[int | None]"], DeferredSignatures]

@@ -59,13 +59,12 @@ class ConnectionTable:
         self._conns[slot] = connections  # one aligned word: read whole by the others
 
     def fewest_elsewhere(self, slot: int) -> int | None:
-        """The fewest connections a live worker other than ``slot``'s has (None: no other)."""
-        fewest = None
-        for other, owner in enumerate(self._pids):
-            if other != slot and owner != 0 and _alive(owner):
-                n = self._conns[other]
-                fewest = n if fewest is None else min(fewest, n)
-        return fewest
+        """The fewest connections a live worker other than ``slot``'s has (None: no other).
+        Asked on every turn of a worker's loop: only the fewest is checked alive (one
+        syscall), and the next fewest if it is gone."""
+        others = sorted((self._conns[other], owner) for other, owner in enumerate(self._pids)
+                        if other != slot and owner != 0)
+        return next((n for n, owner in others if _alive(owner)), None)
 
 
 def _alive(pid: int) -> bool:
@@ -93,22 +92,23 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._slot: int | None = None
+        self._table: ConnectionTable | None = None  # and our slot in it
+        self._slot = -1
         self._turn = True  # this worker may take the next connection
         self._waiting_since: float | None = None  # a connection we left to others waits
 
     def init_process(self) -> None:
         if TABLE is not None:
-            self._slot = TABLE.claim(os.getpid())
+            self._table, self._slot = TABLE, TABLE.claim(os.getpid())
         super().init_process()
 
     def set_accept_enabled(self, enabled: bool) -> None:
         super().set_accept_enabled(enabled and self._turn)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        if TABLE is not None and self._slot is not None:
-            TABLE.publish(self._slot, self.nr_conns)
-            self._turn = self._my_turn(TABLE.fewest_elsewhere(self._slot))
+        if self._table is not None:
+            self._table.publish(self._slot, self.nr_conns)
+            self._turn = self._my_turn(self._table.fewest_elsewhere(self._slot))
             if self.alive and self.nr_conns < self.worker_connections:
                 self.set_accept_enabled(True)  # as far as the turn allows
             if not self._turn:  # look again soon: the others' counts move without waking us
@@ -117,8 +117,8 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def accept(self, listener: Any) -> None:
         super().accept(listener)
-        if TABLE is not None and self._slot is not None:
-            TABLE.publish(self._slot, self.nr_conns)
+        if self._table is not None:
+            self._table.publish(self._slot, self.nr_conns)
 
     def _my_turn(self, fewest_elsewhere: int | None) -> bool:
         """Whether to take the next connection: none of the other workers has fewer open, or
@@ -138,5 +138,5 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
         try:
             super().run()
         finally:
-            if TABLE is not None and self._slot is not None:
-                TABLE.release(self._slot)
+            if self._table is not None:
+                self._table.release(self._slot)
