@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import requests
 
@@ -67,6 +68,20 @@ def _ask(c: http.client.HTTPConnection) -> None:
     assert response.status == 200
 
 
+def _both_serving(port: int, workers: list[int], before: dict[int, set[str]]) -> None:
+    """Wait until both workers take connections (a worker still booting takes none, and the
+    other takes them all meanwhile), then until they have closed those again."""
+    held: list[http.client.HTTPConnection] = []
+    deadline = time.monotonic() + 30
+    while not all(_sockets(pid) - before[pid] for pid in workers):
+        assert time.monotonic() < deadline, "a worker never took a connection"
+        held += _open(port, 1)
+        time.sleep(0.05)
+    for c in held:
+        c.close()
+    eventually(lambda: all(not _sockets(pid) - before[pid] for pid in workers))
+
+
 def test_workers_share_one_socket_and_take_keep_alive_connections_in_turn(tmp_path):
     """Connections are spread evenly over the workers, not left to chance: hashed over a
     socket per worker, 24 connections fall 12/12 in one run of six; on one shared socket
@@ -77,6 +92,7 @@ def test_workers_share_one_socket_and_take_keep_alive_connections_in_turn(tmp_pa
                      for pid in workers]
         assert listeners[0] == listeners[1] and len(listeners[0]) == 1, listeners
         before = {pid: _sockets(pid) for pid in workers}
+        _both_serving(bank.port, workers, before)
         one_by_one = _open(bank.port, CONNECTIONS)
         accepted = {pid: len(_sockets(pid) - before[pid]) for pid in workers}
         burst = _open(bank.port, CONNECTIONS, burst=True)
@@ -93,6 +109,7 @@ def test_a_worker_takes_its_turn_when_the_other_does_not_take_a_connection(tmp_p
     with LocalBank(tmp_path / "bank", "bank1.example") as bank:
         workers = eventually(lambda: len(pids := worker_pids(bank)) == 2 and pids)
         before = {pid: _sockets(pid) for pid in workers}
+        _both_serving(bank.port, workers, before)
         connections = _open(bank.port, 2)  # one each
         try:
             assert all(len(_sockets(pid) - before[pid]) == 1 for pid in workers)
@@ -109,8 +126,8 @@ def test_a_worker_takes_its_turn_when_the_other_does_not_take_a_connection(tmp_p
 
 
 def test_serve_refuses_a_port_already_in_use_and_the_running_bank_keeps_it(tmp_path):
-    """A second validator on a taken port exits 1 with one sentence. Without the check, its
-    workers' SO_REUSEPORT sockets would join the first bank's and take half its clients."""
+    """A second validator on a taken port exits 1 with one sentence, at once (gunicorn alone
+    would try for five seconds, then log its own error), and the first bank keeps it."""
     with LocalBank(tmp_path / "bank1", "bank1.example") as first:
         second = LocalBank(tmp_path / "bank2", "bank2.example")
         run = subprocess.run(
