@@ -118,6 +118,22 @@ def test_canonical_writes_the_bytes_of_the_reference_rfc8785_encoder(value):
     assert canonical(value) == reference
 
 
+# Below U+D800 the fast encoder writes the bytes itself; drawn from every code point, most
+# strings would hold one from U+D800 up and go to the reference encoder. So the fast path is
+# drawn alone too: controls, ASCII, and the rest of the range below U+D800.
+_LOW_TEXT = st.text(st.characters(max_codepoint=0xD7FF), max_size=10)
+_LOW_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(0, MAX_SAFE_INTEGER) | _LOW_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_LOW_TEXT, inner, max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_LOW_JSON)
+def test_below_u_d800_the_fast_encoder_writes_the_reference_bytes(value):
+    assert canonical(value) == rfc8785.dumps(value)
+
+
 def test_keys_beyond_the_bmp_sort_by_utf16_code_units_as_rfc8785_asks():
     # By code point U+FB01 < U+1F600; by UTF-16 code units 0xD83D < 0xFB01: JCS puts the
     # emoji first.
