@@ -100,10 +100,17 @@ def test_a_type_or_kind_that_is_not_a_string_is_an_encoding_error(kind):
 _TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=8)
 _KEYS = st.one_of(_TEXT, st.sampled_from(["\ue000", "\uffff", "\U00010000", "\U0001f600",
                                           "a\ue000", "a\U00010000", "\x7f", "\u2028"]))
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(0, MAX_SAFE_INTEGER) | _TEXT,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
-    max_leaves=20)
+
+
+def _documents(text, keys):
+    """Protocol JSON documents with strings from ``text`` and object keys from ``keys``."""
+    return st.recursive(
+        st.none() | st.booleans() | st.integers(0, MAX_SAFE_INTEGER) | text,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),
+        max_leaves=20)
+
+
+_JSON = _documents(_TEXT, _KEYS)
 
 
 @settings(max_examples=400, deadline=None)
@@ -122,10 +129,7 @@ def test_canonical_writes_the_bytes_of_the_reference_rfc8785_encoder(value):
 # strings would hold one from U+D800 up and go to the reference encoder. So the fast path is
 # drawn alone too: controls, ASCII, and the rest of the range below U+D800.
 _LOW_TEXT = st.text(st.characters(max_codepoint=0xD7FF), max_size=10)
-_LOW_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(0, MAX_SAFE_INTEGER) | _LOW_TEXT,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_LOW_TEXT, inner, max_size=5),
-    max_leaves=20)
+_LOW_JSON = _documents(_LOW_TEXT, _LOW_TEXT)
 
 
 @settings(max_examples=400, deadline=None)
