@@ -165,7 +165,8 @@ def encode_built(value: Any) -> bytes:
     refuses non-protocol values, which such a value cannot hold.
 
     Raises:
-        EncodingError: a string holds a lone surrogate.
+        EncodingError: a string holds a lone surrogate, or a part is not JSON at all (a key
+            that is not a string, say: a bug in the builder), as the reference encoder says.
     """
     try:
         raw = orjson.dumps(value, option=_FAST_OPTIONS)
@@ -175,7 +176,7 @@ def encode_built(value: Any) -> bytes:
         return raw
     try:
         return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, UnicodeError) as e:  # a lone surrogate
+    except (rfc8785.CanonicalizationError, UnicodeError) as e:
         raise EncodingError(f"cannot canonicalize: {e}") from e
 
 
