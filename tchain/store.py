@@ -65,6 +65,7 @@ _TIMER = struct.Struct(">BQ")  # the timer (its index in TIMERS), the time it is
 TIMERS = ("flows", "offers", "outbox", "sends")  # see tchain.flows.timers_of
 DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
 _ADOPT_ATTEMPTS = 100  # map sizes adopted in a row before a begin gives up
+MAX_READERS = 256  # LMDB reader slots, shared by every process that opens the store
 
 
 def _c(chain_id: str) -> bytes:
@@ -106,8 +107,14 @@ class Reader:
     """Read access inside one LMDB transaction: a consistent snapshot."""
 
     def __init__(self, txn: lmdb.Transaction, dbs: dict[str, Any]) -> None:
-        self._txn = txn
+        self._txn: lmdb.Transaction = txn
         self._dbs = dbs
+
+    def _end(self) -> None:
+        """Let go of the transaction (see Store.read): an ended read-only transaction that is
+        still referenced keeps its LMDB reader slot, and a Reader is referenced from every
+        state it read (their holds) and every traceback that saw one."""
+        self._txn = None  # type: ignore[assignment]
 
     def _get(self, db: str, key: bytes) -> bytes | None:
         value = self._txn.get(key, db=self._dbs[db])
@@ -252,6 +259,9 @@ class _StoredHolds(Mapping[str, Hold]):
         return out
 
     def _read(self, read: Callable[[], T]) -> T:
+        if self._reader._txn is None:
+            raise StoreError(f"the holds of chain {self._chain} were read after the "
+                             "transaction that read its state ended")
         try:
             return read()
         except lmdb.Error as e:
@@ -400,7 +410,7 @@ class Store:
             env = lmdb.open(str(self.path), map_size=0 if exists else initial,
                             max_dbs=len(_DBS) + 4,
                             sync=True, metasync=True, lock=True, subdir=True,
-                            max_readers=256)
+                            max_readers=MAX_READERS)
             self._dbs = {name: env.open_db(name.encode("ascii")) for name in _DBS}
             _move_holds_apart(env, self._dbs)
         except lmdb.Error as e:
@@ -416,10 +426,13 @@ class Store:
         while it is open; only a map resize waits for it to end.
         """
         _, txn = self._start(write=False)
+        reader = Reader(txn, self._dbs)
         try:
-            yield Reader(txn, self._dbs)
+            yield reader
         finally:
+            reader._end()  # the last reference: the slot is freed with the transaction
             txn.abort()
+            del txn
             with self._lock:
                 self._readers -= 1
                 self._mine.count -= 1
@@ -563,7 +576,19 @@ class Store:
                 return env.begin(write=write)
             except lmdb.MapResizedError:
                 self._resize(env, 0)
+            except lmdb.ReadersFullError:
+                # slots of processes that died (a worker killed) stay taken until checked
+                if not env.reader_check():
+                    raise
         return env.begin(write=write)  # one more try; a failure now is the store's error
+
+    def reader_slots(self) -> int:
+        """The LMDB reader slots taken now, by every process of the bank (of MAX_READERS):
+        for the health check and the tests that count what hostile traffic left behind."""
+        with self._lock:
+            env = self._open()
+            env.reader_check()
+            return sum(1 for line in env.readers().splitlines()[1:] if line.strip())
 
     def _grow(self, env: lmdb.Environment) -> None:
         """Double the map, up to ``max_map_size`` (commit lock held, no transaction open)."""

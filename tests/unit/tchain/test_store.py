@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import subprocess
 import sys
@@ -333,3 +334,24 @@ def test_holds_are_read_only_with_the_state_inside_its_transaction(ledger):
     with pytest.raises(StoreError, match="read without its holds"):
         ChainState.from_bytes(raw).holds.get("ab" * 32)
     assert dict(ledger.state(alice.chain).holds) == {}  # the ledger's copy is complete
+
+
+def test_a_read_whose_objects_outlive_it_holds_no_reader_slot(ledger):
+    """A refused request's error keeps its traceback, its frames and the chain state they
+    read, and the state's holds keep the Reader: if the Reader kept its LMDB transaction,
+    every such request held a reader slot until the garbage collector ran, and 256 of them
+    stopped the bank (MDB_READERS_FULL)."""
+    alice = join(ledger, "alice")
+    kept = []
+    gc.disable()
+    try:
+        for _ in range(400):  # more than LMDB's 256 reader slots
+            with ledger.store.read() as r:
+                state = r.state(alice.chain)
+                kept.append(state)
+                kept.append(kept)  # a cycle: only the collector would free it
+        assert ledger.store.reader_slots() <= 1
+        with pytest.raises(StoreError, match=r"transaction .* ended"):
+            dict(kept[0].holds)
+    finally:
+        gc.enable()
