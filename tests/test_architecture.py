@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-import shutil
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +41,9 @@ def test_federation_depends_only_on_the_core(path):
 
 
 def _tool(name: str) -> list[str]:
-    if shutil.which(name) is None:
+    """Run a tool of the test extra from this interpreter's environment (a virtual
+    environment that is not activated has its tools off PATH)."""
+    if importlib.util.find_spec(name) is None:
         pytest.fail(f"{name} is not installed; it is in the test extra")
     return [sys.executable, "-m", name]
 
