@@ -159,10 +159,10 @@ def regulator_add(ctx: click.Context, data: Path, public_key: str) -> None:
 def audit(ctx: click.Context, data: Path) -> None:
     """Re-verify every chain and check that each asset sums to zero; exit 1 if not."""
     report = run_audit(BankConfig.load(data))
-    rows = [[a, str(t), str(report.crossed.get(a, 0)), str(report.held.get(a, 0))]
+    rows = [[a, str(t), str(report.held_by_peers(a)), str(report.held.get(a, 0))]
             for a, t in sorted(report.totals.items())]
     text = (f"{report.chains} chains, {report.entries} entries re-verified\n"
-            + table(["asset", "sum over chains", "crossed with peers", "held"], rows))
+            + table(["asset", "sum over chains", "held by peers", "held for flows"], rows))
     if report.in_flight:
         text += "\nin flight:\n" + "\n".join(f"- {f}" for f in report.in_flight)
     text += f"\nproofs against peers kept: {report.proofs}"
@@ -170,7 +170,9 @@ def audit(ctx: click.Context, data: Path) -> None:
         text += "\nPROBLEMS:\n" + "\n".join(f"- {p}" for p in report.problems)
     emit(ctx, {"ok": report.ok, "chains": report.chains, "entries": report.entries,
                "totals": {a: str(t) for a, t in report.totals.items()},
-               "crossed": {a: str(t) for a, t in report.crossed.items()},
+               "positions": [{"peer": peer, "asset": asset, "held": str(p.held),
+                              "incoming": str(p.incoming), "outgoing": str(p.outgoing)}
+                             for (peer, asset), p in sorted(report.positions.items())],
                "held": {a: str(t) for a, t in report.held.items()},
                "in_flight": report.in_flight, "proofs": report.proofs,
                "problems": report.problems}, text)

@@ -10,6 +10,8 @@ from typing import Any
 from tchain import PROTOCOL_VERSION
 from tchain.errors import EncodingError, SignatureError, VerificationError
 from tchain.keys import SigningKey, check_public_key, verify
+from tchain.records import make_record
+from tchain.records import verify_record as _verify_record
 
 __all__ = ["WELL_KNOWN_PATH", "make_record", "make_well_known", "verify_record",
            "verify_well_known"]
@@ -17,7 +19,6 @@ __all__ = ["WELL_KNOWN_PATH", "make_record", "make_well_known", "verify_record",
 WELL_KNOWN_PATH = "/.well-known/tchain.json"
 _DOCUMENT_FIELDS = {"name", "public_key", "chain", "api_url", "protocol", "assets", "peers",
                     "time"}
-_RECORD_FIELDS = {"address", "account_id", "chain", "validator"}
 
 
 def make_well_known(key: SigningKey, *, name: str, chain: str, api_url: str,
@@ -59,13 +60,6 @@ def verify_well_known(signed: Any, *, expected_key: str | None = None) -> dict[s
     return doc
 
 
-def make_record(key: SigningKey, *, address: str, owner: str, chain: str, validator: str
-                ) -> dict[str, Any]:
-    """A signed federation record for one address (``record``)."""
-    record = {"address": address, "account_id": owner, "chain": chain, "validator": validator}
-    return {"record": record, "sig": key.sign("record", record)}
-
-
 def verify_record(signed: Any, validator_key: str) -> dict[str, Any]:
     """Check a federation record against the bank's pinned key; return the record.
 
@@ -73,6 +67,6 @@ def verify_record(signed: Any, validator_key: str) -> dict[str, Any]:
         VerificationError: saying what is wrong.
     """
     try:
-        return _open_signed(signed, "record", _RECORD_FIELDS, validator_key)
+        return _verify_record(signed, validator_key)
     except (EncodingError, SignatureError) as e:
         raise VerificationError(f"bad federation record: {e.message}") from e

@@ -11,9 +11,14 @@ from typing import Any
 
 __all__ = [
     "AuthError",
+    "BooksError",
     "EncodingError",
     "ForbiddenError",
+    "ForeignAssetError",
+    "MisconductError",
     "NotFoundError",
+    "PositionError",
+    "PositionPendingError",
     "RateLimitedError",
     "RuleError",
     "SignatureError",
@@ -72,6 +77,41 @@ class RuleError(TChainError):
     status = 422
 
 
+class ForeignAssetError(RuleError):
+    """The asset is issued by a bank that is neither of the two it would cross between."""
+
+    code = "foreign_asset"
+    status = 422
+
+
+class PositionError(RuleError):
+    """A peer hands back more of our asset than it holds, even counting every flow of ours on
+    its way to it (``held``: what it holds of it by our books)."""
+
+    code = "position_exceeded"
+    status = 422
+
+
+class PositionPendingError(RuleError):
+    """A peer hands back more of our asset than it holds by our books now, but not more than
+    it will once our flows on their way to it settle: it may be ahead of us; try later."""
+
+    code = "position_pending"
+    status = 409
+
+
+class MisconductError(RuleError):
+    """A peer's message that only a dishonest bank would send: refused, and the message kept
+    as evidence against it (a ``misconduct`` proof). Carries the code of what it broke."""
+
+    status = 422
+
+    @classmethod
+    def of(cls, error: TChainError) -> MisconductError:
+        """The same refusal, marked as misconduct."""
+        return cls(error.message, code=error.code, status=error.status, **error.detail)
+
+
 class NotFoundError(TChainError):
     """The named chain, name or document does not exist here."""
 
@@ -112,6 +152,14 @@ class StoreError(TChainError):
 
     code = "unavailable"
     status = 503
+
+
+class BooksError(TChainError):
+    """A write would make or lose value (the books' invariant, tchain.books): our bug, never the
+    customer's or the peer's. Nothing is written."""
+
+    code = "internal"
+    status = 500
 
 
 class StoreFullError(StoreError):

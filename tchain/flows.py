@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from tchain.books import opened
 from tchain.keys import SigningKey
 from tchain.messages import signed_message
 from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, TakeBody
+from tchain.records import make_record
 from tchain.state import ChainState, closed_hold
 from tchain.store import Reader, Writer
 
@@ -116,12 +118,13 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
         assert body.to_validator is not None
         return [_start_held_flow(key, name, w, "transfer", body.to_validator, entry, after,
                                  now + settle_deadline_ms, now, first_try, extra={},
-                                 hold=entry,
+                                 hold=entry, payer=_signer(key, name, after),
                                  kyc_required=bool(after.params.get("kyc_recipients")))]
     if entry.kind == "take" and isinstance(body, TakeBody):
         return [_start_held_flow(key, name, w, "take", body.validator, entry, after,
                                  now + settle_deadline_ms, now, first_try,
-                                 extra={"offer": body.offer}, take=entry)]
+                                 extra={"offer": body.offer}, take=entry,
+                                 taker=_signer(key, name, after))]
     if entry.kind == "offer" and isinstance(body, OfferBody):
         keep(w, "offers", entry.id, offer_record(name, entry))
         return broadcast(w, key, name, "offer", now, give_up=body.expires,
@@ -131,10 +134,19 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     return []
 
 
+def _signer(key: SigningKey, name: str, chain: ChainState) -> dict[str, Any]:
+    """Our signed key record of the chain whose owner signed the intent we send a peer."""
+    return make_record(key, address=chain.address, owner=chain.owner, chain=chain.chain,
+                       validator=name)
+
+
 def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: str, peer: str,
                      entry: SignedEntry, after: ChainState, deadline: int, now: int,
                      first_try: int, *, extra: dict[str, Any], **fields: Any) -> str:
-    """Queue the message that asks ``peer`` to do its side of a hold, and record the flow."""
+    """Queue the message that asks ``peer`` to do its side of a hold, record the flow, and set
+    aside in our position with the peer what the hold will move (tchain.books)."""
+    for move in opened(after.holds[entry.id]):
+        w.move(peer, move)
     message = enqueue(w, key, name, peer, type_, now, flow=entry.id, give_up=None,
                       first_try=first_try, deadline=deadline, **fields)
     keep(w, "flows", entry.id, {

@@ -27,21 +27,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from tchain.books import Move, check_crossing, check_incoming, released, settled
 from tchain.errors import (
     EncodingError,
     ForbiddenError,
+    ForeignAssetError,
+    MisconductError,
     NotFoundError,
+    PositionError,
     RuleError,
     SignatureError,
     TChainError,
     VerificationError,
 )
-from tchain.flows import close_offer, enqueue, keep, offer_record, reschedule, timers_of
+from tchain.flows import (
+    CLOCK_MARGIN_MS,
+    close_offer,
+    enqueue,
+    keep,
+    offer_record,
+    reschedule,
+    timers_of,
+)
 from tchain.keys import check_ahead
 from tchain.ledger import Ledger
 from tchain.messages import Message, signed_message
-from tchain.model import PaymentBody, SignedEntry, TakeBody
-from tchain.proofs import non_settlement_proof
+from tchain.model import SignedEntry
+from tchain.peer_claims import checked_hold, checked_take, credits_the_payee
+from tchain.proofs import misconduct_proof, non_settlement_proof
 from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
 from tchain.state import ChainState, closed_hold
 from tchain.store import Failed, Reader, Writer
@@ -52,6 +65,8 @@ X = TypeVar("X")
 __all__ = ["FAULTS", "Interbank"]
 
 FAULTS = frozenset({"skip-settle"})
+ANSWER_KEPT_MS = 600_000  # a refusal outlives its message's deadline by this, then goes
+MAX_EVIDENCE = 100  # misconduct proofs kept per peer
 
 
 class Interbank:
@@ -73,12 +88,21 @@ class Interbank:
     # --- helpers ----------------------------------------------------------------------------
 
     def _peer_entry(self, message: Message, field: str, peer_key: str) -> SignedEntry:
+        """The entry in ``field``, signed by the peer, and every entry in its evidence signed
+        by the key it names (as a chain's verifier will check them once we keep it)."""
         entry = message.entries[field]
         try:
             entry.verify(peer_key)
         except SignatureError as e:
             raise SignatureError(f"the {field} in the {message.type} message is not signed by "
                                  f"{message.sender}'s pinned key") from e
+        try:
+            for index in range(len(entry.evidence)):
+                entry.evidence_entry(index).verify()
+        except (EncodingError, SignatureError) as e:
+            raise MisconductError(f"the evidence in the {field} of the {message.type} message "
+                                  f"does not verify: {e}", code="bad_signature",
+                                  status=400) from e
         return entry
 
     def _own_entry(self, r: Reader, chain: str, height: int) -> SignedEntry:
@@ -95,9 +119,16 @@ class Interbank:
 
     def _commit(self, w: Writer, outcome: Outcome) -> SignedEntry:
         [entry], [state] = outcome.entries, outcome.states
-        w.put_entry(state.chain, entry.height, entry.to_bytes())
-        w.put_state(state)
+        w.append(entry, state)
         return entry
+
+    def _incoming(self, w: Writer, peer: str, asset: str, amount: int) -> None:
+        """May ``peer`` give us this now (tchain.books)? A third bank's asset, or more of ours
+        than the peer could hold, is misconduct: only a dishonest bank sends it."""
+        try:
+            check_incoming(self.v.name, peer, asset, amount, w.position(peer, asset))
+        except (ForeignAssetError, PositionError) as e:
+            raise MisconductError.of(e) from e
 
     def _answer(self, message: Message, type_: str, now: int, **fields: Any) -> Message:
         return signed_message(self.v.key, type_, self.v.name, message.sender, now,
@@ -145,25 +176,53 @@ class Interbank:
             message.verify(peer["key"])
             if message.type not in _HANDLERS:
                 raise EncodingError(f"a {message.type} is an answer, not a request")
+            subject = _subject(message)
+            first = None if subject is None else w.subject(subject)
+            if first is not None and (answered := w.answer(first)) is not None:
+                return answered  # the same hold, take or settlement in a new message
             try:
                 answer = _HANDLERS[message.type](self, w, message, peer["key"], now)
             except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
                 answer = self._answer(message, "refused", now, error=e.code, reason=e.message)
-            raw = answer.raw
-            w.put_answer(message.id, raw)
-            return raw
+                if isinstance(e, MisconductError):
+                    self._keep_evidence(w, message, peer["key"], e, now)
+                # a refusal is kept while the sender may still repeat the message, then let
+                # go: repeated after that, the message is refused again (expired, say)
+                keep_until = max(message.time, message.fields.get("deadline", 0))
+                w.put_answer(message.id, answer.raw,
+                             forget_at=keep_until + CLOCK_MARGIN_MS + ANSWER_KEPT_MS)
+                return answer.raw
+            w.put_answer(message.id, answer.raw)
+            if subject is not None:
+                w.put_subject(subject, message.id)
+            return answer.raw
 
         return work
 
+    def _keep_evidence(self, w: Writer, message: Message, peer_key: str,
+                       error: MisconductError, now: int) -> None:
+        """Keep a signed account of a peer's dishonest message (a ``misconduct`` proof), up to
+        MAX_EVIDENCE per peer: enough to show what it does, not a store it can fill."""
+        if w.count_evidence(peer_key) >= MAX_EVIDENCE:
+            return
+        proof = misconduct_proof(self.v.key, reporter=self.v.name, culprit_key=peer_key,
+                                 message=message, error=error, now=now)
+        w.put_record("proofs", message.id, proof)
+
     def _on_transfer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
-        hold = self._peer_entry(m, "hold", peer_key)
+        """We are the payee's bank: credit the payee if the payer's bank shows a hold its
+        customer signed, of value it may give us (tchain.books), in time."""
+        self._peer_entry(m, "hold", peer_key)
+        hold, body = checked_hold(m, peer_key)
+        asset = str(body.asset)
+        self._incoming(w, m.sender, asset, body.amount)
         if now > m.fields["deadline"]:
             raise RuleError(f"the transfer's deadline {m.fields['deadline']} has passed "
                             f"(it is {now} here)", code="expired")
-        body = hold.intent.body if hold.intent is not None else None
-        payee = self._state(w, body.to if isinstance(body, PaymentBody) else None)
+        payee = self._state(w, body.to)
         credit = self._commit(w, credit_transfer(self.v, payee, hold, now,
                                                  kyc_required=m.fields["kyc_required"]))
+        w.move(m.sender, Move(asset, held=-body.amount))
         return self._answer(m, "credited", now, credit=credit)
 
     def _on_offer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
@@ -187,11 +246,16 @@ class Interbank:
 
     def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """We are the maker's bank: the first valid take settles the offer; later ones lose."""
-        take = self._peer_entry(m, "take", peer_key)
-        body = take.intent.body if take.intent is not None else None
-        if take.kind != "take" or not isinstance(body, TakeBody) or body.validator != self.v.name:
-            raise RuleError("a take message carries a take of an offer made here",
+        self._peer_entry(m, "take", peer_key)
+        take, body = checked_take(m, peer_key)
+        if body.validator != self.v.name:
+            raise RuleError(f"the take is of an offer made at {body.validator}, not here",
                             code="bad_request")
+        try:
+            check_crossing(self.v.name, m.sender, str(body.buy.asset))
+        except ForeignAssetError as e:
+            raise MisconductError.of(e) from e
+        self._incoming(w, m.sender, str(body.sell.asset), body.sell.amount)
         record = w.record("offers", body.offer)
         if record is None or record["validator"] != self.v.name:
             raise NotFoundError(f"offer {body.offer} was not made at {self.v.name}",
@@ -205,6 +269,9 @@ class Interbank:
         offer = SignedEntry.from_dict(record["offer"])
         maker = self._state(w, offer.chain)
         settlement = self._commit(w, settle_hold(self.v, maker, take, now))
+        # the maker's sold amount crosses to the peer, what its taker gives crosses to us
+        w.move(m.sender, Move(str(body.buy.asset), held=body.buy.amount))
+        w.move(m.sender, Move(str(body.sell.asset), held=-body.sell.amount))
         deadline = now + self.ledger.settle_deadline_ms
         message = enqueue(w, self.v.key, self.v.name, m.sender, "settle", now, flow=take.id,
                           give_up=None, settlement=settlement)
@@ -242,7 +309,11 @@ class Interbank:
         if flow["state"] == "settled":
             return self._own_entry(w, flow["chain"], flow["settled_height"])
         taker = self._state(w, flow["chain"])
+        hold = taker.holds.get(take_id)
         ours = self._commit(w, settle_hold(self.v, taker, settlement, now))
+        assert hold is not None  # settle_hold refused it otherwise
+        for move in settled(hold):
+            w.move(flow["peer"], move)
         flow.update(state="settled", settled_height=ours.height, receipt=settlement.doc)
         keep(w, "flows", take_id, flow)
         if flow["message"] is not None:
@@ -363,7 +434,12 @@ class Interbank:
         if flow["state"] != "pending":
             return f"already {flow['state']}"
         chain = self._state(w, flow["chain"])
+        credits_the_payee(peer_entry, self._own_entry(w, flow["chain"], flow["height"]))
+        hold = chain.holds.get(flow_id)
         entry = self._commit(w, settle_hold(self.v, chain, peer_entry, now))
+        assert hold is not None  # settle_hold refused it otherwise
+        for move in settled(hold):
+            w.move(flow["peer"], move)
         flow.update(state="settled", settled_height=entry.height, receipt=peer_entry.doc)
         keep(w, "flows", flow_id, flow)
         return "settled"
@@ -374,7 +450,11 @@ class Interbank:
             return f"already {flow['state']}"
         chain = self._state(w, flow["chain"])
         holding = self._own_entry(w, flow["chain"], flow["height"])
+        hold = chain.holds.get(flow_id)
         entry = self._commit(w, release_hold(self.v, chain, holding, now))
+        assert hold is not None  # release_hold refused it otherwise
+        for move in released(hold):
+            w.move(flow["peer"], move)
         flow.update(state="released", released_height=entry.height, reason=reason)
         keep(w, "flows", flow_id, flow)
         if flow.get("message"):
@@ -423,6 +503,9 @@ class Interbank:
             for message_id, at in _sends(w, now)[1]:
                 w.clear_due("sends", message_id, at)
             done: list[str] = []
+            for message_id, at in w.due("answers", now):
+                w.clear_due("answers", message_id, at)
+                w.forget_answer(message_id)
             for flow_id, flow in self._due(w, "flows", now):
                 if _flow_expired(flow, now):
                     done.append(self._expire_flow(w, flow_id, flow))
@@ -500,6 +583,15 @@ class Interbank:
             return r.record("flows", flow_id)
 
 
+def _subject(message: Message) -> str | None:
+    """The id of the hold, take or settlement a request carries: what must be credited or
+    settled once, whatever message carries it."""
+    for field in ("hold", "take", "settlement"):
+        if field in message.entries:
+            return message.entries[field].id
+    return None
+
+
 def _past(timer: str, record: dict[str, Any], now: int) -> bool:
     """Whether the record's time on ``timer`` (see flows.timers_of) has come."""
     at = timers_of(timer, record).get(timer)
@@ -546,7 +638,8 @@ def _sends(r: Reader, now: int) -> tuple[list[str], list[tuple[str, int]]]:
     return due, stale
 
 
-_DEADLINES = ("flows", "offers", "outbox")  # the timers a tick sees to ("sends": the sender)
+_DEADLINES = ("flows", "offers", "outbox", "answers")  # the timers a tick sees to ("sends":
+#                                                          the sender)
 _TIMERS_KEPT = "timers"  # meta key: the timers index covers every record (see _keep_timers)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tchain.books import Position
 from tchain.encoding import canonical
 from tchain.errors import (
     EncodingError,
@@ -126,8 +127,7 @@ class Ledger:
             w.put_owner(state.owner, state.chain)
             if kyc_record is not None:
                 w.put_kyc(state.chain, canonical(kyc_record))
-            w.put_entry(state.chain, 0, genesis.to_bytes())
-            w.put_state(state)
+            w.append(genesis, state)
             if state.address == self.validator.name:
                 w.put_meta(BANK_CHAIN, state.chain)
             return genesis
@@ -250,8 +250,7 @@ class Ledger:
         if outcome is None:
             return plan.result
         for entry, state, raw in zip(outcome.entries, outcome.states, plan.written, strict=True):
-            w.put_entry(state.chain, entry.height, entry.to_bytes())
-            w.put_state(state, raw)
+            w.append(entry, state, raw)
         return plan.result
 
     def _apply(self, w: Writer, intent: SignedIntent, now: int) -> Submitted:
@@ -264,7 +263,8 @@ class Ledger:
                 raise NotFoundError(f"chain {intent.chain} is not registered at "
                                     f"{self.validator.name}", code="unknown_chain")
             outcome = decide(self.validator, intent, chain, self._counterparty(w, intent), now,
-                             peers=self._peers_for(w, intent), offer=self._offer_for(w, intent))
+                             peers=self._peers_for(w, intent), offer=self._offer_for(w, intent),
+                             position=self._position_for(w, intent))
             self._check_new_owner(w, intent)
         except TChainError as e:
             return Submitted(None, e)
@@ -301,6 +301,14 @@ class Ledger:
             return None
         return offer
 
+    @staticmethod
+    def _position_for(r: Reader, intent: SignedIntent) -> Position | None:
+        """For a take: our position with the offer's bank in the asset the taker gets."""
+        body = intent.body
+        if not isinstance(body, TakeBody):
+            return None
+        return r.position(body.validator, str(body.buy.asset))
+
     def _counterparty(self, r: Reader, intent: SignedIntent) -> ChainState | None:
         """The other chain at this bank an intent moves value to, if it is here."""
         body = intent.body
@@ -322,8 +330,7 @@ class Ledger:
     def _write(self, w: Writer, outcome: Outcome, intent: SignedIntent,
                before: ChainState) -> None:
         for entry, state in zip(outcome.entries, outcome.states, strict=True):
-            w.put_entry(state.chain, entry.height, entry.to_bytes())
-            w.put_state(state)
+            w.append(entry, state)
         if isinstance(intent.body, RotateKeyBody):
             w.delete_owner(before.owner)
             w.put_owner(intent.body.owner, before.chain)

@@ -6,12 +6,17 @@ that carries it is authenticated as well (PROTOCOL.md §7), but the message's ow
 what makes it evidence: a peer's signed take, or its signed answers after a deadline, can be
 shown to anyone, long after the request.
 
+``payer`` and ``taker`` are the sending bank's signed key records (tchain.records) of the chain
+whose owner signed the intent inside the hold or the take: the receiver checks that signature
+with the key the record names, so a bank cannot pass off an intent nobody signed.
+
 Requests and the answers they get (each answer is a message too, with ``ref`` = request id):
 
-  transfer      hold, deadline, kyc_required   ->  credited (credit) | refused
+  transfer      hold, payer, deadline,         ->  credited (credit) | refused
+                kyc_required
   offer         offer                          ->  ack
   offer_closed  offer, entry                   ->  ack
-  take          take, deadline                 ->  take_accepted (settlement, deadline) | refused
+  take          take, taker, deadline          ->  take_accepted (settlement, deadline) | refused
   settle        settlement                     ->  settled (settlement) | pending | refused
 """
 
@@ -26,15 +31,16 @@ from tchain.encoding import canonical, encode_built, encode_scalar
 from tchain.errors import EncodingError, SignatureError
 from tchain.keys import Ahead, SigningKey, is_hex, verify_digest
 from tchain.model import SignedEntry
+from tchain.records import KeyRecord
 from tchain.values import parse_validator_name
 
 __all__ = ["ANSWER_TYPES", "REQUEST_TYPES", "Message", "sign_message", "signed_message"]
 
 _FIELDS: dict[str, frozenset[str]] = {
-    "transfer": frozenset({"hold", "deadline", "kyc_required"}),
+    "transfer": frozenset({"hold", "payer", "deadline", "kyc_required"}),
     "offer": frozenset({"offer"}),
     "offer_closed": frozenset({"offer", "entry"}),
-    "take": frozenset({"take", "deadline"}),
+    "take": frozenset({"take", "taker", "deadline"}),
     "settle": frozenset({"settlement"}),
     "ack": frozenset({"ref"}),
     "credited": frozenset({"ref", "credit"}),
@@ -46,6 +52,8 @@ _FIELDS: dict[str, frozenset[str]] = {
 REQUEST_TYPES = frozenset({"transfer", "offer", "offer_closed", "take", "settle"})
 ANSWER_TYPES = frozenset(_FIELDS) - REQUEST_TYPES
 _ENTRY_FIELDS = ("hold", "offer", "entry", "take", "settlement", "credit")
+# The key record of the owner who signed the intent inside an entry field: by its field.
+SIGNERS = {"payer": "hold", "taker": "take"}
 _HEAD = frozenset({"type", "from", "to", "time"})
 
 
@@ -85,6 +93,7 @@ class Message:
     time: int
     fields: dict[str, Any] = field(repr=False)
     entries: dict[str, SignedEntry] = field(repr=False)
+    records: dict[str, KeyRecord] = field(repr=False)  # by field: payer, taker
     digest: bytes = field(repr=False)
     body: bytes = field(repr=False)  # the canonical bytes of doc["message"]
     # The keys its signature was found valid under (checked ahead of the write transaction).
@@ -138,6 +147,7 @@ class Message:
                    SignedEntry.from_dict(m[name], checked=checked)
                    for name in _ENTRY_FIELDS
                    if name in m and not (name == "offer" and m["type"] == "offer_closed")}
+        records = {name: KeyRecord.from_dict(m[name]) for name in SIGNERS if name in m}
         # every value checked: the entries by their parse, plain scalars need nothing, the
         # others (a reason with a quote in it, say) are checked by canonical()
         encode = encode_built if checked else canonical
@@ -147,7 +157,7 @@ class Message:
              encode_scalar(m[name]) or encode(m[name]))
             for name in sorted(m)) + b"}"
         fields = {k: v for k, v in m.items() if k not in _HEAD}
-        return cls(doc, m["type"], m["from"], m["to"], m["time"], fields, entries,
+        return cls(doc, m["type"], m["from"], m["to"], m["time"], fields, entries, records,
                    digest_canonical("message", body), body)
 
     @property
@@ -176,5 +186,15 @@ class Message:
         will need, for keys.check_ahead."""
         mine: list[Ahead] = [] if key in self.verified_under else [
             ((key, self.digest, self.doc["sig"]), lambda: self.verified_under.add(key))]
-        return mine + [check for entry in self.entries.values()
-                       for check in entry.verify_ahead()]
+        signers = [check for name, record in self.records.items()
+                   for check in record.verify_ahead(key) + _intent_ahead(
+                       self.entries.get(SIGNERS[name]), record.owner)]
+        return mine + signers + [check for entry in self.entries.values()
+                                 for check in entry.verify_ahead()]
+
+
+def _intent_ahead(entry: SignedEntry | None, owner: str) -> list[Ahead]:
+    """The check of the customer's intent inside ``entry`` under the key its record names."""
+    if entry is None or entry.intent is None:
+        return []
+    return entry.intent.verify_ahead(owner)

@@ -4,6 +4,13 @@ An **equivocation** is two validly signed entries with the same chain and height
 ids (PROTOCOL.md §5): a validator promised never to sign two histories, and these two signatures
 show it did.
 
+A **misconduct** is a peer's signed message that only a dishonest bank would send (docs/protocol.md
+§13): a hold whose customer's intent does not verify under the key the peer itself gives, an
+entry that contradicts its own intent, a third bank's IOU, or more of the reporter's IOU than
+the peer holds. All but the last are proven by the peer's message alone; the last needs the
+reporter's books, so the proof carries the reporter's signed statement of what the peer held,
+and is said to be attested, not proven.
+
 A **non-settlement** is a two-bank exchange one bank did not finish (paper §5, step 8): the
 maker's bank shows the offer it signed, the taker's bank's signed take, its own settlement of
 the maker's side, the deadline it gave, and every answer the taker's bank signed since, none of
@@ -16,14 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tchain.errors import EncodingError, SignatureError, VerificationError
+from tchain.errors import EncodingError, SignatureError, TChainError, VerificationError
 from tchain.keys import SigningKey, verify
 from tchain.messages import Message
 from tchain.model import OfferBody, SignedEntry, TakeBody
+from tchain.peer_claims import crossing, fault, incoming
 from tchain.state import Hold, check_settle_evidence, closing_effects
+from tchain.values import UAI, parse_amount
 
-__all__ = ["ProofSummary", "equivocation_proof", "non_settlement_proof", "unsettled",
-           "verify_proof"]
+__all__ = ["ProofSummary", "equivocation_proof", "misconduct_proof", "non_settlement_proof",
+           "unsettled", "verify_proof"]
 
 _NON_SETTLEMENT = {"type", "reporter", "culprit", "offer", "take", "settlement", "deadline",
                    "answers", "sig"}
@@ -153,7 +162,80 @@ def _verify_non_settlement(proof: dict[str, Any]) -> ProofSummary:
                         f"did not settle by the deadline {deadline} ({since})")
 
 
-_VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement}
+_MISCONDUCT = {"type", "reporter", "reporter_name", "culprit", "error", "reason", "detail",
+               "message", "time", "sig"}
+
+
+def misconduct_proof(key: SigningKey, *, reporter: str, culprit_key: str, message: Message,
+                     error: TChainError, now: int) -> dict[str, Any]:
+    """The reporter's signed account of a peer's message it refused as misconduct."""
+    proof: dict[str, Any] = {
+        "type": "misconduct", "reporter": key.public_key, "reporter_name": reporter,
+        "culprit": culprit_key, "error": error.code, "reason": error.message,
+        "detail": {k: str(v) for k, v in error.detail.items()}, "message": message.doc,
+        "time": now}
+    proof["sig"] = key.sign("proof", proof)
+    verify_proof(proof)
+    return proof
+
+
+def _verify_misconduct(proof: dict[str, Any]) -> ProofSummary:
+    # 1. the shape, and the reporter's signature over everything else.
+    if set(proof) != _MISCONDUCT:
+        raise VerificationError(f"a misconduct proof has exactly the fields "
+                                f"{', '.join(sorted(_MISCONDUCT))}")
+    unsigned = {k: v for k, v in proof.items() if k != "sig"}
+    try:
+        verify(proof["reporter"], "proof", unsigned, proof["sig"])
+    except (SignatureError, EncodingError) as e:
+        raise VerificationError(f"the reporter's signature does not verify: {e}") from e
+    culprit, reporter = proof["culprit"], proof["reporter_name"]
+    # 2. the message, signed by the culprit, to the reporter.
+    try:
+        message = Message.from_dict(proof["message"])
+        message.verify(culprit)
+    except (EncodingError, SignatureError) as e:
+        raise VerificationError(f"the message does not verify as the culprit's: {e}") from e
+    if message.to != reporter or message.sender == reporter:
+        raise VerificationError(f"the message is from {message.sender} to {message.to}, not "
+                                f"from a peer to {reporter}")
+    who = f"{message.sender} ({culprit})"
+    # 3. what it broke, checked again from the message where the message alone shows it.
+    code = proof["error"]
+    if code in ("bad_signature", "bad_request"):
+        found = fault(message, culprit)
+        if found is None:
+            raise VerificationError(f"the {message.type} message does not show {code}: what "
+                                    "it carries verifies and agrees with itself")
+        return ProofSummary("misconduct", culprit,
+                            f"{who} signed a {message.type} that {reporter} cannot take: "
+                            f"{found} (proven by the message)")
+    if code == "foreign_asset":
+        foreign = [a for a in crossing(message)
+                   if UAI.parse(a).issuer_validator not in (reporter, message.sender)]
+        if not foreign:
+            raise VerificationError("the message moves no asset of a third bank")
+        return ProofSummary("misconduct", culprit,
+                            f"{who} sent {reporter} a {message.type} of {foreign[0]}, an IOU of "
+                            "neither bank (proven by the message)")
+    if code == "position_exceeded":
+        given = incoming(message)
+        detail = proof["detail"]
+        if not isinstance(detail, dict) or set(detail) != {"held"}:
+            raise VerificationError("a position proof states what the culprit held")
+        held = parse_amount(detail["held"], "held")
+        if given is None or UAI.parse(given[0]).issuer_validator != reporter or \
+                given[1] <= held:
+            raise VerificationError(f"the message does not hand back more of {reporter}'s "
+                                    f"IOU than the {held} the reporter says the culprit held")
+        return ProofSummary("misconduct", culprit,
+                            f"{who} signed a {message.type} giving {given[1]} {given[0]} while "
+                            f"it held {held} of it (attested by {reporter}'s books)")
+    raise VerificationError(f"{code!r} is not a misconduct a proof can show")
+
+
+_VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement,
+              "misconduct": _verify_misconduct}
 
 
 def verify_proof(proof: Any) -> ProofSummary:

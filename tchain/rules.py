@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tchain.books import Position, check_crossing, check_incoming
 from tchain.digest import sha256_hex
 from tchain.encoding import canonical
 from tchain.errors import (
@@ -126,7 +127,7 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
 
 def decide(v: Validator, intent: SignedIntent, chain: ChainState,
            counterparty: ChainState | None, now: int, *, peers: frozenset[str] = frozenset(),
-           offer: SignedEntry | None = None) -> Outcome:
+           offer: SignedEntry | None = None, position: Position | None = None) -> Outcome:
     """Decide an intent on an existing chain.
 
     Args:
@@ -139,6 +140,8 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
         peers: the names of the banks this one trusts (a payment may go to their customers).
         offer: for a take, the signed offer entry it names, already checked to be signed by
             the pinned key of the bank the take names.
+        position: for a take, our position with the offer's bank in the asset the taker
+            gets (tchain.books): that bank may give us our own IOU only out of what it holds.
 
     Raises:
         SignatureError, RuleError, NotFoundError, ForbiddenError, EncodingError.
@@ -168,7 +171,7 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
     if isinstance(body, CancelBody):
         return _cancel(v, intent, body, chain, now)
     if isinstance(body, TakeBody):
-        return _take(v, intent, body, chain, now, peers, offer)
+        return _take(v, intent, body, chain, now, peers, offer, position or Position())
     if isinstance(body, RedeemBody):
         return _redeem(v, intent, body, chain, counterparty, now)
     if isinstance(body, RotateKeyBody):
@@ -299,6 +302,7 @@ def _transfer_out(v: Validator, intent: SignedIntent, body: PaymentBody, chain: 
     if chain.issues(asset):
         raise RuleError(f"{chain.address} issues {asset}: issue it to customers of {v.name}, "
                         "who may pay it on", code="bad_request")
+    check_crossing(v.name, body.to_validator, asset)
     _check_funds(chain, asset, body.amount)
     _check_daily_limit(chain, asset, body.amount, now)
     return _hold_entry(v, intent, chain, Terms(body.asset, body.amount), now)
@@ -326,8 +330,11 @@ def _cancel(v: Validator, intent: SignedIntent, body: CancelBody, chain: ChainSt
 
 
 def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState, now: int,
-          peers: frozenset[str], offer: SignedEntry | None) -> Outcome:
-    """The taker's side: hold what they give until the maker's bank settles or refuses."""
+          peers: frozenset[str], offer: SignedEntry | None, position: Position) -> Outcome:
+    """The taker's side: hold what they give until the maker's bank settles or refuses.
+
+    Both assets must be IOUs of the two banks, and the maker's bank may sell us our own IOU
+    only out of what it holds of it (tchain.books): else the taker would give for nothing."""
     if body.validator == v.name:
         raise RuleError(f"offer {body.offer} is at {v.name} itself; taking an offer of your own "
                         "bank is not supported yet", code="bad_request")
@@ -344,6 +351,8 @@ def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState,
     if now >= offer_body.expires:
         raise RuleError(f"offer {body.offer} expired at {offer_body.expires}",
                         code="offer_closed", status=409)
+    check_crossing(v.name, body.validator, str(body.sell.asset))
+    check_incoming(v.name, body.validator, str(body.buy.asset), body.buy.amount, position)
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     return _hold_entry(v, intent, chain, body.sell, now)
 

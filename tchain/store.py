@@ -33,6 +33,18 @@ Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
   timers    timer(1) | ms(8) | id(32)  -> b"" (when a flow, offer or outbox record may need the
                                           clock's attention, or a message is due to be sent:
                                           found without reading every record)
+  positions UAI | 0 | peer name        -> what crossed with that peer in that asset (canonical
+                                          JSON, tchain.books.Position)
+  totals    UAI                        -> the sum of the asset's balances over all our chains
+                                          (decimal); with the positions, the books' invariant
+  subjects  entry id (32)              -> the id of the first peer message that carried that
+                                          hold, take or settlement: one answer per debit,
+                                          whatever message carries it again
+
+The books (positions and totals) are kept by the store itself: every write that appends
+entries or moves a position is checked, before it commits, to make and lose no value
+(tchain.books.Tally), the way a second entry at a height is refused here whatever the caller
+believes.
 """
 
 from __future__ import annotations
@@ -49,22 +61,27 @@ from typing import Any, TypeVar
 
 import lmdb
 
+from tchain.books import Move, Position, Tally
 from tchain.encoding import canonical, encode_built
-from tchain.errors import StoreError, StoreFullError
+from tchain.errors import BooksError, StoreError, StoreFullError
+from tchain.model import SignedEntry
 from tchain.state import ChainState, Hold, Holds
 
 __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 
 T = TypeVar("T")
 _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "meta", "peers",
-        "outbox", "inbox", "offers", "flows", "proofs", "timers")
+        "outbox", "inbox", "offers", "flows", "proofs", "timers", "positions", "totals",
+        "subjects")
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
 _TIMER = struct.Struct(">BQ")  # the timer (its index in TIMERS), the time it is due
-TIMERS = ("flows", "offers", "outbox", "sends")  # see tchain.flows.timers_of
+TIMERS = ("flows", "offers", "outbox", "sends", "answers")  # see tchain.flows.timers_of
 DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
 _ADOPT_ATTEMPTS = 100  # map sizes adopted in a row before a begin gives up
+BOOKS = "books"  # meta: the positions and totals cover every entry (a store made by this
+#                  version, or one whose books were rebuilt from its entries)
 MAX_READERS = 256  # LMDB reader slots, shared by every process that opens the store
 
 
@@ -180,6 +197,15 @@ class Reader:
         with self._txn.cursor(db=self._dbs["regulators"]) as cur:
             return [bytes(k).hex() for k in cur.iternext(keys=True, values=False)]
 
+    def books_kept(self) -> bool:
+        """Whether the positions and totals cover every entry (see BOOKS)."""
+        return self.meta(BOOKS) is not None
+
+    def count(self, db: str) -> int:
+        """The number of rows of a database: for the health check and the tests that count
+        what hostile traffic left behind."""
+        return int(self._txn.stat(self._dbs[db])["entries"])
+
     def meta(self, key: str) -> str | None:
         raw = self._get("meta", key.encode("ascii"))
         return None if raw is None else raw.decode("utf-8")
@@ -221,6 +247,50 @@ class Reader:
     def answer(self, message_id: str) -> bytes | None:
         """The answer already given to a peer's message, if it was seen before."""
         return self._get("inbox", bytes.fromhex(message_id))
+
+    def subject(self, entry_id: str) -> str | None:
+        """The first peer message that carried this hold, take or settlement, if one did."""
+        raw = self._get("subjects", bytes.fromhex(entry_id))
+        return None if raw is None else raw.hex()
+
+    def position(self, peer: str, asset: str) -> Position:
+        """What crossed between us and ``peer`` in ``asset`` (zeros if nothing did)."""
+        raw = self._get("positions", _position_key(asset, peer))
+        return Position() if raw is None else Position.from_bytes(raw)
+
+    def positions(self) -> list[tuple[str, str, Position]]:
+        """Every position kept: (peer, asset, position)."""
+        with self._txn.cursor(db=self._dbs["positions"]) as cur:
+            out = []
+            for key, value in cur:
+                asset, _, peer = bytes(key).decode("utf-8").partition("\0")
+                out.append((peer, asset, Position.from_bytes(bytes(value))))
+            return out
+
+    def total(self, asset: str) -> int:
+        """The sum of ``asset``'s balances over all our chains, as the books keep it."""
+        raw = self._get("totals", asset.encode("utf-8"))
+        return 0 if raw is None else int(raw)
+
+    def totals(self) -> dict[str, int]:
+        with self._txn.cursor(db=self._dbs["totals"]) as cur:
+            return {bytes(k).decode("utf-8"): int(bytes(v)) for k, v in cur}
+
+    def held_by_peers(self, asset: str) -> int:
+        """What all our peers hold of ``asset`` by our positions."""
+        prefix = asset.encode("utf-8") + b"\0"
+        held = 0
+        with self._txn.cursor(db=self._dbs["positions"]) as cur:
+            if cur.set_range(prefix):
+                for key, value in cur:
+                    if not bytes(key).startswith(prefix):
+                        break
+                    held += Position.from_bytes(bytes(value)).held
+        return held
+
+
+def _position_key(asset: str, peer: str) -> bytes:
+    return f"{asset}\0{peer}".encode()
 
 
 class _StoredHolds(Mapping[str, Hold]):
@@ -270,7 +340,60 @@ class _StoredHolds(Mapping[str, Hold]):
 
 
 class Writer(Reader):
-    """Read and write access inside one write transaction."""
+    """Read and write access inside one write transaction (one work of a group commit)."""
+
+    def __init__(self, txn: lmdb.Transaction, dbs: dict[str, Any]) -> None:
+        super().__init__(txn, dbs)
+        self._tally = Tally()
+
+    def append(self, entry: SignedEntry, state: ChainState, raw: bytes | None = None) -> None:
+        """Append a signed entry and its chain's state after it (``raw``: the state's bytes,
+        if made already); its balance changes count in the books."""
+        self.put_entry(state.chain, entry.height, entry.to_bytes())
+        self.put_state(state, raw)
+        self._tally.entry(entry.effects)
+
+    def move(self, peer: str, move: Move) -> None:
+        """Change the position with ``peer`` (tchain.books)."""
+        key = _position_key(move.asset, peer)
+        raw = self._get("positions", key)
+        after = (Position() if raw is None else Position.from_bytes(raw)).moved(move)
+        self._txn.put(key, after.to_bytes(), db=self._dbs["positions"])
+        self._tally.move(move)
+
+    def close_books(self) -> None:
+        """Refuse (BooksError) this work if it made or lost value; else keep the totals of
+        what it changed, and check them against the positions (the invariant itself, for
+        those assets). Works that only move value between our chains cost nothing here."""
+        tally = self._tally
+        tally.check()
+        for asset in tally.touched():
+            total = self.total(asset) + tally.chains[asset]
+            self._txn.put(asset.encode("utf-8"), str(total).encode("ascii"),
+                          db=self._dbs["totals"])
+            held = self.held_by_peers(asset)
+            if total + held:
+                raise BooksError(f"{asset}: {total} over our chains and {held} held by peers "
+                                 "do not sum to zero")
+
+    def put_subject(self, entry_id: str, message_id: str) -> None:
+        """Remember the first message that carried this hold, take or settlement."""
+        self._txn.put(bytes.fromhex(entry_id), bytes.fromhex(message_id),
+                      db=self._dbs["subjects"], overwrite=False)
+
+    def put_books(self, totals: Mapping[str, int],
+                  positions: Iterable[tuple[str, str, Position]]) -> None:
+        """Replace the books with ones rebuilt from the entries (validator.audit), and mark
+        them kept."""
+        for db in ("totals", "positions"):
+            self._txn.drop(self._dbs[db], delete=False)
+        for asset, total in totals.items():
+            self._txn.put(asset.encode("utf-8"), str(total).encode("ascii"),
+                          db=self._dbs["totals"])
+        for peer, asset, position in positions:
+            self._txn.put(_position_key(asset, peer), position.to_bytes(),
+                          db=self._dbs["positions"])
+        self.put_meta(BOOKS, "1")
 
     def put_state(self, state: ChainState, raw: bytes | None = None) -> None:
         """Store a chain's state (``raw``: its :meth:`ChainState.to_bytes`, if made already)
@@ -285,7 +408,8 @@ class Writer(Reader):
             self._txn.put(prefix + bytes.fromhex(hold_id), hold.to_bytes(), db=holds)
 
     def put_entry(self, chain_id: str, height: int, signed: bytes) -> None:
-        """Append an entry; refuse (StoreError) if the height already holds one."""
+        """Put an entry's bytes; refuse (StoreError) if the height already holds one. The
+        books do not see it: an entry that changes a balance goes through :meth:`append`."""
         key = _c(chain_id) + _HEIGHT.pack(height)
         if not self._txn.put(key, signed, db=self._dbs["entries"], overwrite=False):
             raise StoreError(f"chain {chain_id} already holds an entry at height {height}; "
@@ -335,14 +459,38 @@ class Writer(Reader):
     def delete_record(self, db: str, record_id: str) -> None:
         self._txn.delete(bytes.fromhex(record_id), db=self._dbs[_record_db(db)])
 
-    def put_answer(self, message_id: str, answer: bytes) -> None:
-        """Keep the answer to a peer's message: a second delivery gets these same bytes."""
-        if not self._txn.put(bytes.fromhex(message_id), answer, db=self._dbs["inbox"],
-                             overwrite=False):
+    def put_answer(self, message_id: str, answer: bytes, *, forget_at: int | None = None
+                   ) -> None:
+        """Keep the answer to a peer's message: a second delivery gets these same bytes.
+        ``forget_at``: from then on :meth:`Reader.due` lists it on the ``answers`` timer,
+        for :meth:`forget_answer`."""
+        key = bytes.fromhex(message_id)
+        if not self._txn.put(key, answer, db=self._dbs["inbox"], overwrite=False):
             raise StoreError(f"message {message_id} was already answered")
+        if forget_at is not None:
+            self._txn.put(_TIMER.pack(TIMERS.index("answers"), forget_at) + key, b"",
+                          db=self._dbs["timers"])
+
+    def forget_answer(self, message_id: str) -> None:
+        self._txn.delete(bytes.fromhex(message_id), db=self._dbs["inbox"])
+
+    def count_evidence(self, culprit: str) -> int:
+        """Count one more proof of misconduct kept against the key ``culprit``; return how
+        many there were before."""
+        key = f"evidence:{culprit}"
+        kept = int(self.meta(key) or 0)
+        self.put_meta(key, str(kept + 1))
+        return kept
 
     def put_meta(self, key: str, value: str) -> None:
         self._txn.put(key.encode("ascii"), value.encode("utf-8"), db=self._dbs["meta"])
+
+
+def _work(ticket: _Ticket, writer: Writer) -> Any:
+    """Run one work; it is refused (raises) if it broke the books."""
+    result = ticket.work(writer)
+    writer.close_books()
+    return result
 
 
 class Failed:
@@ -413,6 +561,9 @@ class Store:
                             max_readers=MAX_READERS)
             self._dbs = {name: env.open_db(name.encode("ascii")) for name in _DBS}
             _move_holds_apart(env, self._dbs)
+            if not exists:  # nothing written yet: its books are exact
+                with env.begin(write=True) as txn:
+                    txn.put(BOOKS.encode("ascii"), b"1", db=self._dbs["meta"])
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {self.path}: {e}") from e
         self._env, self._pid = env, os.getpid()
@@ -526,7 +677,7 @@ class Store:
         if len(batch) == 1:  # alone: no nested transaction needed, its error aborts the whole
             ticket = batch[0]
             try:
-                ticket.result, ticket.error = ticket.work(Writer(txn, self._dbs)), None
+                ticket.result, ticket.error = _work(ticket, Writer(txn, self._dbs)), None
             except lmdb.Error:
                 raise
             except Exception as e:
@@ -536,7 +687,7 @@ class Store:
         for ticket in batch:
             child = env.begin(write=True, parent=txn)
             try:
-                ticket.result, ticket.error = ticket.work(Writer(child, self._dbs)), None
+                ticket.result, ticket.error = _work(ticket, Writer(child, self._dbs)), None
             except lmdb.Error:
                 child.abort()
                 raise  # the store itself failed: the whole batch is retried or refused

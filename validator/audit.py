@@ -1,12 +1,14 @@
 """The audit: re-verify every chain of the bank from its signed entries, check the stored state
-against what the entries say, and check that each asset sums to zero over all chains once the
-value that crossed to or from peer banks is counted.
+against what the entries say, rebuild the books (tchain.books) from the entries and check them
+against the books the store keeps, and check that each asset sums to zero over all chains once
+what the peers hold of it is counted.
 
 Value crosses a bank's edge only in entries a peer's signature completes: a credit carrying a
-peer's payment brings it in, a settle (of a payment, an offer or a take) sends or brings it. So
-for every asset: the sum over chains minus the sum of those entries' balance changes is 0. The
-audit also checks that every open hold belongs to an open offer or a flow in progress (and every
-flow in progress still holds), and lists the flows still waiting on a peer.
+peer's payment brings it in, a settle (of a payment, an offer or a take) sends or brings it; the
+peer is the bank whose key signed that entry. So each peer's position in each asset is minus the
+sum of those entries' balance changes, and what is set aside for flows still open is what their
+holds hold. The audit also checks that every open hold belongs to an open offer or a flow in
+progress (and every flow in progress still holds), and lists the flows still waiting on a peer.
 
 It reads one consistent LMDB snapshot, so it may run while the validator serves.
 """
@@ -16,13 +18,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from tchain.books import Move, Position, opened
 from tchain.errors import VerificationError
 from tchain.ledger import Ledger
 from tchain.model import SignedEntry
-from tchain.store import Reader
+from tchain.state import Hold
+from tchain.store import Reader, Writer
 from tchain.verify import ChainVerifier
 
-__all__ = ["AuditReport", "audit"]
+__all__ = ["AuditReport", "audit", "rebuild_books"]
 
 PAGE = 1000
 
@@ -32,7 +36,8 @@ class AuditReport:
     chains: int = 0
     entries: int = 0
     totals: dict[str, int] = field(default_factory=dict)
-    crossed: dict[str, int] = field(default_factory=dict)
+    # (peer, asset) -> the position the entries give
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     held: dict[str, int] = field(default_factory=dict)
     in_flight: list[str] = field(default_factory=list)
     proofs: int = 0
@@ -42,16 +47,21 @@ class AuditReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def held_by_peers(self, asset: str) -> int:
+        """What all peers hold of ``asset`` by the positions the entries give."""
+        return sum(p.held for (_, a), p in self.positions.items() if a == asset)
+
 
 def audit(ledger: Ledger) -> AuditReport:
     """Audit every chain in ``ledger``'s store (see module docstring)."""
     report = AuditReport()
     totals: dict[str, int] = defaultdict(int)
     held: dict[str, int] = defaultdict(int)
-    crossed: dict[str, int] = defaultdict(int)
-    open_holds: dict[str, tuple[str, str]] = {}
+    positions: dict[tuple[str, str], Position] = defaultdict(Position)
+    open_holds: dict[str, tuple[str, Hold]] = {}
     key, name = ledger.validator.public_key, ledger.validator.name
     with ledger.store.read() as r:
+        peers = {p["key"]: p["name"] for p in r.peers()}
         after = None
         while ids := r.chain_ids(after, PAGE):
             after = ids[-1]
@@ -63,9 +73,18 @@ def audit(ledger: Ledger) -> AuditReport:
                     while page := r.entries(chain, start, PAGE):
                         for raw in page:
                             entry = verifier.feed(raw)
-                            if _crosses(entry, key):
-                                for effect in entry.effects:
-                                    crossed[effect.asset] += effect.balance
+                            peer_key = _crossed_with(entry, key)
+                            if peer_key is None:
+                                continue
+                            peer = peers.get(peer_key)
+                            if peer is None:
+                                report.problems.append(f"chain {chain}: entry {entry.height} "
+                                                       f"crosses with {peer_key}, no pinned "
+                                                       "peer's key")
+                                continue
+                            for effect in entry.effects:
+                                positions[peer, effect.asset] = positions[peer, effect.asset] \
+                                    .moved(Move(effect.asset, held=-effect.balance))
                         start += len(page)
                         report.entries += len(page)
                 except VerificationError as e:
@@ -79,9 +98,12 @@ def audit(ledger: Ledger) -> AuditReport:
                 for asset, balance in verifier.state.balances.items():
                     totals[asset] += balance.balance
                     held[asset] += balance.held
-                open_holds.update({h: (chain, hold.kind)
+                open_holds.update({h: (chain, hold)
                                    for h, hold in verifier.state.holds.items()})
-        report.problems += _check_holds(r, open_holds)
+        report.problems += _check_holds(r, {h: (c, hold.kind)
+                                            for h, (c, hold) in open_holds.items()})
+        _reserve(r, open_holds, positions)
+        report.problems += _check_books(r, totals, positions)
         for flow_id, flow in r.records("flows"):
             if flow["state"] in ("pending", "accepted", "awaiting_peer"):
                 report.in_flight.append(f"{flow['type']} {flow_id[:16]} {flow['state']} with "
@@ -89,12 +111,66 @@ def audit(ledger: Ledger) -> AuditReport:
             if flow["state"] == "defaulted":
                 report.in_flight.append(f"exchange {flow_id[:16]}: {flow['reason']} (proof kept)")
         report.proofs = len(r.records("proofs"))
-    report.totals, report.held, report.crossed = dict(totals), dict(held), dict(crossed)
-    for asset, total in sorted(totals.items()):
-        if total != crossed.get(asset, 0):
-            report.problems.append(f"{asset} sums to {total} over all chains, but "
-                                   f"{crossed.get(asset, 0)} crossed to or from peers")
+    report.totals, report.held = dict(totals), dict(held)
+    report.positions = {k: p for k, p in positions.items() if p != Position()}
+    for asset in sorted(set(totals) | {a for _, a in positions}):
+        total, by_peers = totals.get(asset, 0), report.held_by_peers(asset)
+        if total + by_peers:
+            report.problems.append(f"{asset} sums to {total} over all chains, but the peers "
+                                   f"hold {by_peers} of it by the entries that crossed")
     return report
+
+
+def _reserve(r: Reader, open_holds: dict[str, tuple[str, Hold]],
+             positions: dict[tuple[str, str], Position]) -> None:
+    """Add what the holds of flows still waiting on a peer set aside (tchain.books.opened)."""
+    for flow_id, flow in r.records("flows"):
+        if flow["type"] in ("transfer", "take") and flow["state"] in ("pending", "accepted") \
+                and flow_id in open_holds:
+            for move in opened(open_holds[flow_id][1]):
+                positions[flow["peer"], move.asset] = \
+                    positions[flow["peer"], move.asset].moved(move)
+
+
+def _check_books(r: Reader, totals: dict[str, int],
+                 positions: dict[tuple[str, str], Position]) -> list[str]:
+    """The books the store keeps are the books the entries give."""
+    if not r.books_kept():
+        return ["the store keeps no books yet (a store of an older version): they are "
+                "rebuilt from the entries when the validator next starts"]
+    problems = []
+    kept_totals = r.totals()
+    for asset in sorted(set(totals) | set(kept_totals)):
+        if totals.get(asset, 0) != kept_totals.get(asset, 0):
+            problems.append(f"{asset}: the books keep {kept_totals.get(asset, 0)} over our "
+                            f"chains, the chains sum to {totals.get(asset, 0)}")
+    kept = {(peer, asset): p for peer, asset, p in r.positions() if p != Position()}
+    for peer, asset in sorted(set(kept) | {k for k, p in positions.items() if p != Position()}):
+        want, have = positions.get((peer, asset), Position()), kept.get((peer, asset),
+                                                                        Position())
+        if want != have:
+            problems.append(f"position with {peer} in {asset}: the books keep {have}, the "
+                            f"entries give {want}")
+    return problems
+
+
+def rebuild_books(ledger: Ledger) -> bool:
+    """Give a store kept before the books (an older version's) the books its entries give,
+    once; False if it had them. Each process that starts a bank calls this; the first does
+    the work, in one write transaction (it reads every entry: a long one, once)."""
+    with ledger.store.read() as r:
+        if r.books_kept():
+            return False
+    report = audit(ledger)
+
+    def work(w: Writer) -> bool:
+        if w.books_kept():
+            return False
+        w.put_books(report.totals, [(peer, asset, p)
+                                    for (peer, asset), p in report.positions.items()])
+        return True
+
+    return ledger.store.write(work)
 
 
 def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]:
@@ -117,8 +193,10 @@ def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]
     return problems
 
 
-def _crosses(entry: SignedEntry, own_key: str) -> bool:
-    """Whether an entry moves value across the bank's edge (its other side is at a peer)."""
-    if entry.kind == "settle":
-        return True
-    return entry.kind == "credit" and entry.evidence[0]["entry"]["validator"] != own_key
+def _crossed_with(entry: SignedEntry, own_key: str) -> str | None:
+    """The key of the peer an entry moves value across the bank's edge with (the bank whose
+    entry its evidence is), or None if it moves none."""
+    if entry.kind not in ("settle", "credit"):
+        return None
+    peer_key: str = entry.evidence[0]["entry"]["validator"]
+    return None if peer_key == own_key else peer_key

@@ -15,6 +15,7 @@ from tchain.interbank import Interbank
 from tchain.ledger import Ledger, now_ms
 from tchain.state import ChainState
 from tchain.store import Reader
+from validator.audit import rebuild_books
 from validator.coalesce import Coalescer
 from validator.config import BankConfig, open_ledger
 from validator.sender import HANDOFF_MS, Sender
@@ -43,6 +44,7 @@ class Bank:
                                           handoff_ms=HANDOFF_MS, **store_options)
         self.key = self.ledger.validator.key
         self.interbank = Interbank(self.ledger, fault=fault)
+        rebuild_books(self.ledger)  # once, for a store of an older version
         self.sender = Sender(self.interbank)
         # One batch decided at a time in this process. A batch is a long stretch of Python
         # (some 30 ms for 200 intents): several at once in one worker only take turns at the

@@ -593,7 +593,8 @@ def test_a_batch_of_peer_messages_is_checked_ahead_and_refuses_only_the_forged(w
     message = dict(docs[12]["message"])
     hold = dict(message["hold"], sig="00" * 64)
     docs[12] = sign_message(b1.key, "transfer", B1, B2, message["time"], hold=hold,
-                            deadline=message["deadline"], kyc_required=False)
+                            payer=message["payer"], deadline=message["deadline"],
+                            kyc_required=False)
     answers = b2.interbank.receive_many(docs, b1.key.public_key)
     assert isinstance(answers[5], TChainError) and "not signed by its pinned key" in \
         answers[5].message

@@ -1,0 +1,135 @@
+"""What a bank checks of a peer's signed message before it believes it (docs/protocol.md §13).
+
+A pinned key proves which bank sent a message, never that what it says is true. The checks here
+need nothing but the message: that the customer's intent inside a hold or a take verifies under
+the key the peer's own key record names, and that the entry the peer signed agrees with that
+intent. A message that fails one could only come from a dishonest (or broken) bank: the
+refusal is a :class:`MisconductError`, and the message is kept as evidence that anyone can
+check again from the message alone (tchain.proofs, ``misconduct``).
+
+What the peer may hand us (its position) needs our books and is checked in the engine
+(tchain.books.check_incoming).
+"""
+
+from __future__ import annotations
+
+from tchain.errors import EncodingError, MisconductError, SignatureError
+from tchain.messages import SIGNERS, Message
+from tchain.model import Effect, PaymentBody, SignedEntry, TakeBody
+from tchain.records import KeyRecord
+
+__all__ = ["checked_hold", "checked_take", "credits_the_payee", "crossing", "fault",
+           "incoming"]
+
+
+def _bad(what: str) -> MisconductError:
+    return MisconductError(what, code="bad_request", status=400)
+
+
+def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEntry:
+    """The entry in ``field`` whose customer's intent verifies under the key the message's key
+    record names (the record signed by the sender, of the entry's chain, at the sender)."""
+    entry = message.entries[field]
+    signer = next(name for name, of in SIGNERS.items() if of == field)
+    record: KeyRecord = message.records[signer]
+    try:
+        record.verify(sender_key)
+    except SignatureError as e:
+        raise MisconductError(f"the {signer} record is not signed by {message.sender}",
+                              code="bad_signature", status=400) from e
+    if record.chain != entry.chain or record.validator != message.sender:
+        raise _bad(f"the {signer} record is of chain {record.chain} at {record.validator}, not "
+                   f"of the {field}'s chain {entry.chain} at {message.sender}")
+    intent = entry.intent
+    if intent is None or intent.type != entry.kind or intent.chain != entry.chain:
+        raise _bad(f"the {field} does not carry its owner's {entry.kind} intent for its chain")
+    try:
+        intent.verify(record.owner)
+    except SignatureError as e:
+        raise MisconductError(f"the {field}'s intent does not verify under the key "
+                              f"{record.owner} that {message.sender} gives for chain "
+                              f"{entry.chain}", code="bad_signature", status=400) from e
+    return entry
+
+
+def checked_hold(message: Message, sender_key: str) -> tuple[SignedEntry, PaymentBody]:
+    """A transfer's hold, its payer's signature checked, holding exactly what it pays.
+
+    Raises:
+        MisconductError: the hold or its payer's signature is not what it must be.
+    """
+    hold = _customer_intent(message, "hold", sender_key)
+    body = hold.intent.body if hold.intent is not None else None
+    if hold.kind != "payment" or not isinstance(body, PaymentBody):
+        raise _bad(f"a transfer carries a signed payment, got a {hold.kind}")
+    if hold.effects != (Effect(str(body.asset), 0, body.amount),):
+        raise _bad("the hold does not hold exactly what its payment pays")
+    return hold, body
+
+
+def checked_take(message: Message, sender_key: str) -> tuple[SignedEntry, TakeBody]:
+    """A take message's take, its taker's signature checked, holding exactly what it gives.
+
+    Raises:
+        MisconductError: the take or its taker's signature is not what it must be.
+    """
+    take = _customer_intent(message, "take", sender_key)
+    body = take.intent.body if take.intent is not None else None
+    if take.kind != "take" or not isinstance(body, TakeBody):
+        raise _bad(f"a take message carries a signed take, got a {take.kind}")
+    if take.effects != (Effect(str(body.sell.asset), 0, body.sell.amount),):
+        raise _bad("the take does not hold exactly what its taker gives")
+    return take, body
+
+
+def credits_the_payee(credit: SignedEntry, holding: SignedEntry) -> None:
+    """A peer's credit answering our hold credits the chain our payer paid.
+
+    Raises:
+        MisconductError: it credits another chain.
+    """
+    body = holding.intent.body if holding.intent is not None else None
+    if not isinstance(body, PaymentBody) or credit.chain != body.to:
+        raise _bad(f"the credit is to chain {credit.chain}, not to the payee the hold pays")
+
+
+def incoming(message: Message) -> tuple[str, int] | None:
+    """What a transfer or a take would give its receiver, (asset, amount): a hold's payment;
+    what a taker gives for the receiver's maker's offer. Its shape already checked."""
+    entry = message.entries.get("hold") or message.entries.get("take")
+    body = None if entry is None or entry.intent is None else entry.intent.body
+    if isinstance(body, PaymentBody):
+        return str(body.asset), body.amount
+    if isinstance(body, TakeBody):
+        return str(body.sell.asset), body.sell.amount
+    return None
+
+
+def crossing(message: Message) -> list[str]:
+    """Every asset a transfer or a take would move between the two banks, either way."""
+    entry = message.entries.get("hold") or message.entries.get("take")
+    body = None if entry is None or entry.intent is None else entry.intent.body
+    if isinstance(body, PaymentBody):
+        return [str(body.asset)]
+    if isinstance(body, TakeBody):
+        return [str(body.sell.asset), str(body.buy.asset)]
+    return []
+
+
+def fault(message: Message, sender_key: str) -> str | None:
+    """What is wrong with what a peer's message carries, found from the message alone (an
+    entry of its evidence that does not verify, a hold or take that does not hold what its
+    customer signed, an intent its customer did not sign), or None."""
+    try:
+        for entry in message.entries.values():
+            for index in range(len(entry.evidence)):
+                entry.evidence_entry(index).verify()
+    except (EncodingError, SignatureError) as e:
+        return f"evidence does not verify: {e}"
+    check = {"transfer": checked_hold, "take": checked_take}.get(message.type)
+    if check is not None:
+        try:
+            check(message, sender_key)
+        except MisconductError as e:
+            return e.message
+    return None

@@ -1,0 +1,371 @@
+"""A pinned peer is trusted to be a bank, not to be honest (docs/protocol.md §13).
+
+Bank 2 here is the liar: the tests sign with its real key whatever a dishonest bank could send
+bank 1 (holds of value it never had, intents nobody signed, one hold in many messages, takes
+paid in bank 1's own IOU) and check that bank 1 credits nothing it should not, keeps the
+evidence, and that its books (tchain.books) and its audit agree after every message.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tchain.books import Move, Position
+from tchain.encoding import parse
+from tchain.errors import BooksError, TChainError
+from tchain.intents import sign_intent
+from tchain.keys import SigningKey
+from tchain.messages import sign_message
+from tchain.model import SignedEntry
+from tchain.proofs import verify_proof
+from tchain.records import make_record
+from tests.helpers import Clock, sign_entry_as, snapshot
+from tests.interbank_net import Net, NetBank, pin, totals
+from validator.audit import audit, rebuild_books
+
+B1, B2 = "bank1.example", "bank2.example"
+USD, EUR = f"{B1}:USD", f"{B2}:EUR"
+
+
+@pytest.fixture
+def world(tmp_path):
+    clock = Clock()
+    b1 = NetBank(tmp_path / "b1", B1, clock)
+    b2 = NetBank(tmp_path / "b2", B2, clock)
+    pin(b1, b2)
+    return clock, b1, b2, Net(b1, b2)
+
+
+def books_sound(bank: NetBank) -> None:
+    """The bank's audit is clean: every chain verifies, and the books it keeps are the books
+    its entries give, each asset summing to zero with what the peers hold."""
+    report = audit(bank.ledger)
+    assert report.ok, report.problems
+
+
+def forged_hold(liar: NetBank, payee: str, asset: str, amount: int, *, now: int,
+                payer: SigningKey | None = None, held: int | None = None,
+                intent_sig: str | None = None) -> tuple[SignedEntry, dict]:
+    """A hold the liar signs for a customer of its own (made up, with a key it holds), and
+    its key record of that customer: what a dishonest bank can always make."""
+    payer = payer or SigningKey.generate()
+    chain = SigningKey.generate().public_key  # a chain id nobody registered
+    intent = sign_intent(payer, "payment", chain, 1, now, {
+        "to": payee, "to_validator": B1, "asset": asset, "amount": str(amount)})
+    if intent_sig is not None:
+        intent["sig"] = intent_sig
+    entry = {"chain": chain, "height": 1, "prev": "00" * 32, "time": now, "kind": "payment",
+             "intent": intent, "evidence": [], "validator": liar.key.public_key,
+             "effects": [{"asset": asset, "balance": "0",
+                          "held": str(amount if held is None else held)}]}
+    record = make_record(liar.key, address=f"mallory*{liar.name}", owner=payer.public_key,
+                         chain=chain, validator=liar.name)
+    return sign_entry_as(liar.key, entry), record
+
+
+def transfer(liar: NetBank, hold: SignedEntry, record: dict, now: int) -> dict:
+    return sign_message(liar.key, "transfer", liar.name, B1, now, hold=hold.doc, payer=record,
+                        deadline=now + 10_000, kyc_required=False)
+
+
+def receive(bank: NetBank, liar: NetBank, doc: dict) -> dict:
+    return parse(bank.interbank.receive(doc, liar.key.public_key))["message"]
+
+
+def test_a_peer_cannot_hand_back_our_iou_it_never_received(world):
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    before = snapshot(b1.ledger.store)
+    hold, record = forged_hold(b2, alice.chain, USD, 500, now=clock())
+    answer = receive(b1, b2, transfer(b2, hold, record, clock()))
+    assert answer["type"] == "refused" and answer["error"] == "position_exceeded"
+    assert snapshot(b1.ledger.store) == before
+    [proof] = b1.interbank.proofs()
+    summary = verify_proof(proof)
+    assert summary.culprit == b2.key.public_key and "attested" in summary.summary
+    books_sound(b1)
+
+
+@pytest.mark.parametrize("asset", ["bank3.example:USD", "nobody.example:GOLD",
+                                   "carol*bank3.example:PTS"])
+def test_a_peer_cannot_pay_in_a_third_bank_s_iou(world, asset):
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    before = snapshot(b1.ledger.store)
+    hold, record = forged_hold(b2, alice.chain, asset, 500, now=clock())
+    answer = receive(b1, b2, transfer(b2, hold, record, clock()))
+    assert answer["type"] == "refused" and answer["error"] == "foreign_asset"
+    assert snapshot(b1.ledger.store) == before
+    [proof] = b1.interbank.proofs()
+    assert "proven by the message" in verify_proof(proof).summary
+    books_sound(b1)
+
+
+def test_a_hold_whose_customer_never_signed_is_refused_and_kept_as_evidence(world):
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    before = snapshot(b1.ledger.store)
+    hold, record = forged_hold(b2, alice.chain, EUR, 500, now=clock(), intent_sig="00" * 64)
+    answer = receive(b1, b2, transfer(b2, hold, record, clock()))
+    assert answer["type"] == "refused" and answer["error"] == "bad_signature"
+    assert snapshot(b1.ledger.store) == before
+    [proof] = b1.interbank.proofs()
+    assert "does not verify" in verify_proof(proof).summary
+    # the same proof with a valid intent in it shows nothing: verify refuses it
+    books_sound(b1)
+
+
+def test_a_hold_that_holds_less_than_its_payment_pays_is_refused(world):
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    hold, record = forged_hold(b2, alice.chain, EUR, 500, now=clock(), held=1)
+    answer = receive(b1, b2, transfer(b2, hold, record, clock()))
+    assert answer["type"] == "refused" and answer["error"] == "bad_request"
+    assert verify_proof(b1.interbank.proofs()[0]).culprit == b2.key.public_key
+    assert b1.balance(alice, EUR) == (0, 0)
+
+
+def test_a_peer_pays_in_its_own_iou_freely_and_the_books_follow(world):
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    hold, record = forged_hold(b2, alice.chain, EUR, 500, now=clock())
+    assert receive(b1, b2, transfer(b2, hold, record, clock()))["type"] == "credited"
+    assert b1.balance(alice, EUR) == (500, 0)
+    with b1.ledger.store.read() as r:
+        assert r.position(B2, EUR) == Position(held=-500)  # we hold 500 of bank 2's IOU
+        assert r.total(EUR) == 500
+    books_sound(b1)
+
+
+def test_one_hold_is_credited_once_whatever_message_carries_it(world):
+    """The same signed hold re-wrapped in three transfers (new times, so new ids), one after
+    the other, through a batch, and from threads at once: one credit, the first answer."""
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    hold, record = forged_hold(b2, alice.chain, EUR, 500, now=clock())
+    first = b1.interbank.receive(transfer(b2, hold, record, clock()), b2.key.public_key)
+    clock.now += 1
+    again = b1.interbank.receive(transfer(b2, hold, record, clock()), b2.key.public_key)
+    assert again == first
+    docs = []
+    for _ in range(3):
+        clock.now += 1
+        docs.append(transfer(b2, hold, record, clock()))
+    assert b1.interbank.receive_many(docs, b2.key.public_key) == [first] * 3
+    answers: list[bytes] = []
+
+    def send(doc: dict) -> None:
+        answers.append(b1.interbank.receive(doc, b2.key.public_key))
+
+    racing = []
+    for _ in range(8):
+        clock.now += 1
+        racing.append(threading.Thread(target=send, args=(transfer(b2, hold, record,
+                                                                   clock()),)))
+    for t in racing:
+        t.start()
+    for t in racing:
+        t.join()
+    assert answers == [first] * 8
+    assert b1.balance(alice, EUR) == (500, 0)
+    books_sound(b1)
+
+
+def test_a_peer_hands_back_our_iou_up_to_what_it_holds(world):
+    _clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
+                                 "amount": "300"})
+    net.run()
+    with b1.ledger.store.read() as r:
+        assert r.position(B2, USD) == Position(held=300)
+    b2.submit(bob, "payment", {"to": alice.chain, "to_validator": B1, "asset": USD,
+                               "amount": "100"})
+    net.run()
+    assert b1.balance(alice, USD) == (800, 0) and b2.balance(bob, USD) == (200, 0)
+    with b1.ledger.store.read() as r:
+        assert r.position(B2, USD) == Position(held=200)
+    assert totals(b1, b2)[USD] == 0
+    books_sound(b1)
+    books_sound(b2)
+
+
+def test_a_peer_ahead_of_our_books_is_told_to_wait_not_accused(world):
+    """Bank 2 credits bob and bob pays back at once, before bank 1 has heard bank 2's
+    answer: bank 1's books do not show bank 2 holding it yet. That is a race, not a lie:
+    refused as position_pending, and no proof."""
+    _clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
+                                 "amount": "300"})
+    b1.loses_replies = False
+    b2.loses_replies = True  # bank 2 credits; its answer never reaches bank 1
+    net.run(rounds=1)
+    b2.loses_replies = False
+    assert b2.balance(bob, USD) == (300, 0)
+    [message] = b2.submit(bob, "payment", {"to": alice.chain, "to_validator": B1,
+                                           "asset": USD, "amount": "100"}).messages
+    with b2.ledger.store.read() as r:
+        doc = r.record("outbox", message)["message"]
+    answer = parse(b1.interbank.receive(doc, b2.key.public_key))["message"]
+    assert answer["type"] == "refused" and answer["error"] == "position_pending"
+    assert b1.interbank.proofs() == []
+    books_sound(b1)
+
+
+def test_a_take_paid_in_our_own_iou_the_peer_never_received_is_refused(world):
+    """Bank 1 issues EUR too; alice offers USD for bank 1's EUR; bank 2 forges a take that
+    pays her in bank 1's EUR, which bank 1 never sent it."""
+    clock, b1, b2, _net = world
+    b1_eur = f"{B1}:EUR"
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    offer = b1.submit(alice, "offer", {"sell": {"asset": USD, "amount": "100"},
+                                       "buy": {"asset": b1_eur, "amount": "90"},
+                                       "expires": clock() + 60_000}).outcome.entries[0]
+    taker = SigningKey.generate()
+    chain = SigningKey.generate().public_key
+    intent = sign_intent(taker, "take", chain, 1, clock(), {
+        "offer": offer.id, "validator": B1, "sell": {"asset": b1_eur, "amount": "90"},
+        "buy": {"asset": USD, "amount": "100"}})
+    take = sign_entry_as(b2.key, {
+        "chain": chain, "height": 1, "prev": "00" * 32, "time": clock(), "kind": "take",
+        "intent": intent, "evidence": [], "validator": b2.key.public_key,
+        "effects": [{"asset": b1_eur, "balance": "0", "held": "90"}]})
+    record = make_record(b2.key, address=f"mallory*{B2}", owner=taker.public_key,
+                         chain=chain, validator=B2)
+    before = snapshot(b1.ledger.store)
+    answer = receive(b1, b2, sign_message(b2.key, "take", B2, B1, clock(), take=take.doc,
+                                          taker=record, deadline=clock() + 10_000))
+    assert answer["type"] == "refused" and answer["error"] == "position_exceeded"
+    assert snapshot(b1.ledger.store) == before
+    assert b1.balance(alice, USD) == (1000, 100)  # the offer is still open, still funded
+    books_sound(b1)
+
+
+def test_a_customer_cannot_send_a_third_bank_s_iou_across(world):
+    _clock, b1, b2, _net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    before = snapshot(b1.ledger.store)
+    with pytest.raises(TChainError) as refused:
+        b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2,
+                                     "asset": "bank3.example:USD", "amount": "1"})
+    assert refused.value.code == "foreign_asset"
+    assert snapshot(b1.ledger.store) == before
+
+
+def test_a_credit_to_another_chain_than_the_payee_is_not_settled(world):
+    """Bank 2 answers our transfer with a credit to a chain of its own choosing: bank 1 does
+    not settle on it; the hold stays open, waiting for a true answer."""
+    clock, b1, b2, _net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    [message] = b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2,
+                                             "asset": USD, "amount": "300"}).messages
+    with b1.ledger.store.read() as r:
+        request = r.record("outbox", message)["message"]
+    hold = request["message"]["hold"]
+    credit = sign_entry_as(b2.key, {
+        "chain": SigningKey.generate().public_key, "height": 1, "prev": "00" * 32,
+        "time": clock(), "kind": "credit", "intent": None, "evidence": [hold],
+        "validator": b2.key.public_key,
+        "effects": [{"asset": USD, "balance": "300", "held": "0"}]})
+    lie = sign_message(b2.key, "credited", B2, B1, clock(), ref=message, credit=credit.doc)
+    with pytest.raises(TChainError, match="not to the payee"):
+        b1.interbank.apply_answer(message, lie)
+    assert b1.balance(alice, USD) == (1000, 300)
+    books_sound(b1)
+
+
+def test_a_write_that_makes_money_is_refused_by_the_store(world):
+    """Whatever the rules let through, the store refuses a write whose entries and position
+    moves do not balance: here a credit with no position move behind it."""
+    _clock, b1, _b2, _net = world
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    before = snapshot(b1.ledger.store)
+
+    def mint(w):
+        w.move(B2, Move(USD, held=5))  # says bank 2 holds 5 more, no entry says why
+
+    with pytest.raises(BooksError, match="value made or lost"):
+        b1.ledger.store.write(mint)
+    assert snapshot(b1.ledger.store) == before
+
+
+def test_refusals_are_forgotten_after_their_deadline_but_credits_are_kept(world):
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    refused_hold, record = forged_hold(b2, alice.chain, USD, 500, now=clock())
+    refused = transfer(b2, refused_hold, record, clock())
+    credited_hold, record2 = forged_hold(b2, alice.chain, EUR, 5, now=clock())
+    credited = transfer(b2, credited_hold, record2, clock())
+    receive(b1, b2, refused)
+    receive(b1, b2, credited)
+    with b1.ledger.store.read() as r:
+        assert r.count("inbox") == 2
+    clock.now += 15 * 60_000
+    b1.interbank.tick()
+    with b1.ledger.store.read() as r:
+        assert r.count("inbox") == 1  # the credit's answer is kept: a repeat gets it again
+    assert receive(b1, b2, credited)["type"] == "credited"
+    assert b1.balance(alice, EUR) == (5, 0)
+
+
+def test_evidence_kept_against_one_peer_is_bounded(world, monkeypatch):
+    import tchain.interbank
+
+    monkeypatch.setattr(tchain.interbank, "MAX_EVIDENCE", 3)
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    for _ in range(6):
+        clock.now += 1
+        hold, record = forged_hold(b2, alice.chain, USD, 500, now=clock())
+        assert receive(b1, b2, transfer(b2, hold, record, clock()))["type"] == "refused"
+    assert len(b1.interbank.proofs()) == 3
+
+
+def test_the_audit_finds_books_that_differ_from_the_entries(world):
+    _clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
+                                 "amount": "300"})
+    net.run()
+    books_sound(b1)
+
+    def tamper(w):
+        w.put_books({USD: -700}, [(B2, USD, Position(held=700))])
+
+    b1.ledger.store.write(tamper)
+    assert any("position with bank2.example" in p for p in audit(b1.ledger).problems)
+
+
+def test_a_store_without_books_gets_them_rebuilt_from_its_entries(world):
+    _clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
+                                 "amount": "300"})
+    net.run()
+    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
+                                 "amount": "50"})  # in flight
+
+    def forget(w):
+        w.put_books({}, [])
+        w._txn.delete(b"books", db=w._dbs["meta"])
+
+    b1.ledger.store.write(forget)
+    assert not audit(b1.ledger).ok
+    assert rebuild_books(b1.ledger) is True
+    assert rebuild_books(b1.ledger) is False
+    with b1.ledger.store.read() as r:
+        assert r.position(B2, USD) == Position(held=300, outgoing=50)
+    books_sound(b1)
+    net.run()
+    books_sound(b1)
+    assert totals(b1, b2)[USD] == 0
