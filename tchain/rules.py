@@ -363,17 +363,15 @@ def credit_transfer(v: Validator, payee: ChainState, hold: SignedEntry, now: int
                     kyc_required: bool = False) -> Outcome:
     """Credit a payee with a peer's signed hold of a payment to them (paper, Pic. 4).
 
-    The caller has checked that ``hold`` is signed by the pinned key of the peer it came from.
+    The caller has checked the hold (tchain.peer_claims.checked_hold: signed by the pinned
+    key of the peer it came from, by its payer, holding exactly what it pays) and that the
+    peer may give what it pays (tchain.books).
     """
     body = hold.intent.body if hold.intent is not None else None
-    if hold.kind != "payment" or not isinstance(body, PaymentBody):
-        raise RuleError(f"a transfer carries a signed payment, got a {hold.kind}",
-                        code="bad_request")
+    assert isinstance(body, PaymentBody)
     if body.to_validator != v.name or body.to != payee.chain:
         raise NotFoundError(f"the payment is for {body.to} at {body.to_validator}, not for a "
                             f"chain of {v.name}", code="unknown_chain")
-    if hold.effects != (Effect(str(body.asset), 0, body.amount),):
-        raise RuleError("the payment does not hold exactly its amount", code="bad_request")
     if kyc_required and not payee.kyc:
         raise RuleError(f"the payer may only pay KYC'd recipients and {payee.address} has no "
                         "KYC record", code="kyc_required")
