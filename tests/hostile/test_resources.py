@@ -146,7 +146,7 @@ class Hostile:
     def too_large(self, s: requests.Session, i: int) -> requests.Response:
         # on a connection of its own: the server refuses the body unread and may close it
         return requests.post(self.url("/v1/intents/batch"), data=self.huge,
-                             headers={"Connection": "close"})
+                             headers={"Connection": "close"}, timeout=30)
 
     def unpinned_peer(self, s: requests.Session, i: int) -> requests.Response:
         path = "/v1/peer/messages"
