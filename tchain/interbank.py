@@ -56,7 +56,7 @@ from tchain.model import SignedEntry
 from tchain.peer_claims import checked_hold, checked_take, credits_the_payee
 from tchain.proofs import misconduct_proof, non_settlement_proof
 from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
-from tchain.state import ChainState, closed_hold
+from tchain.state import ChainState, Hold, closed_hold
 from tchain.store import Failed, Reader, Writer
 
 T = TypeVar("T")
@@ -120,6 +120,18 @@ class Interbank:
     def _commit(self, w: Writer, outcome: Outcome) -> SignedEntry:
         [entry], [state] = outcome.entries, outcome.states
         w.append(entry, state)
+        return entry
+
+    def _close_with_peer(self, w: Writer, chain: ChainState, hold_id: str, peer: str,
+                         moves: Callable[[Hold], list[Move]], close: Callable[[], Outcome]
+                         ) -> SignedEntry:
+        """Commit the entry that closes a hold waiting on ``peer`` (``close`` refuses a hold
+        not open), and move our position with the peer as the flow ended (tchain.books)."""
+        hold = chain.holds.get(hold_id)
+        entry = self._commit(w, close())
+        assert hold is not None  # close() refused it otherwise
+        for move in moves(hold):
+            w.move(peer, move)
         return entry
 
     def _incoming(self, w: Writer, peer: str, asset: str, amount: int) -> None:
@@ -309,11 +321,8 @@ class Interbank:
         if flow["state"] == "settled":
             return self._own_entry(w, flow["chain"], flow["settled_height"])
         taker = self._state(w, flow["chain"])
-        hold = taker.holds.get(take_id)
-        ours = self._commit(w, settle_hold(self.v, taker, settlement, now))
-        assert hold is not None  # settle_hold refused it otherwise
-        for move in settled(hold):
-            w.move(flow["peer"], move)
+        ours = self._close_with_peer(w, taker, take_id, flow["peer"], settled,
+                                     lambda: settle_hold(self.v, taker, settlement, now))
         flow.update(state="settled", settled_height=ours.height, receipt=settlement.doc)
         keep(w, "flows", take_id, flow)
         if flow["message"] is not None:
@@ -435,11 +444,8 @@ class Interbank:
             return f"already {flow['state']}"
         chain = self._state(w, flow["chain"])
         credits_the_payee(peer_entry, self._own_entry(w, flow["chain"], flow["height"]))
-        hold = chain.holds.get(flow_id)
-        entry = self._commit(w, settle_hold(self.v, chain, peer_entry, now))
-        assert hold is not None  # settle_hold refused it otherwise
-        for move in settled(hold):
-            w.move(flow["peer"], move)
+        entry = self._close_with_peer(w, chain, flow_id, flow["peer"], settled,
+                                      lambda: settle_hold(self.v, chain, peer_entry, now))
         flow.update(state="settled", settled_height=entry.height, receipt=peer_entry.doc)
         keep(w, "flows", flow_id, flow)
         return "settled"
@@ -450,11 +456,8 @@ class Interbank:
             return f"already {flow['state']}"
         chain = self._state(w, flow["chain"])
         holding = self._own_entry(w, flow["chain"], flow["height"])
-        hold = chain.holds.get(flow_id)
-        entry = self._commit(w, release_hold(self.v, chain, holding, now))
-        assert hold is not None  # release_hold refused it otherwise
-        for move in released(hold):
-            w.move(flow["peer"], move)
+        entry = self._close_with_peer(w, chain, flow_id, flow["peer"], released,
+                                      lambda: release_hold(self.v, chain, holding, now))
         flow.update(state="released", released_height=entry.height, reason=reason)
         keep(w, "flows", flow_id, flow)
         if flow.get("message"):
@@ -638,8 +641,8 @@ def _sends(r: Reader, now: int) -> tuple[list[str], list[tuple[str, int]]]:
     return due, stale
 
 
-_DEADLINES = ("flows", "offers", "outbox", "answers")  # the timers a tick sees to ("sends":
-#                                                          the sender)
+# the timers a tick sees to (the sender sees to "sends")
+_DEADLINES = ("flows", "offers", "outbox", "answers")
 _TIMERS_KEPT = "timers"  # meta key: the timers index covers every record (see _keep_timers)
 
 
