@@ -73,8 +73,9 @@ def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
         time.sleep(0.1)
 
 
-def register(bank: LocalBank, name: str) -> Customer:
-    c = Customer(name)
+def register(bank: LocalBank, name: str, key: SigningKey | None = None) -> Customer:
+    """A customer registered at ``bank`` over HTTP (with ``key``, or a new one)."""
+    c = Customer(name) if key is None else Customer(name, key)
     r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
         c.key, name, now_ms(), kyc_record={"legal_name": name})))
     assert r.status_code == 201, r.text
