@@ -68,7 +68,9 @@ class Session:
         client = BankClient(url, self.key)
         document = verify_well_known(client.well_known())
         kyc = None if legal_name is None else {"legal_name": legal_name}
-        answer = client.register(register_request(self.key, name, now_ms(), kyc_record=kyc,
+        # Signed for the bank whose signed document this URL serves: no other bank takes it.
+        answer = client.register(register_request(self.key, name, now_ms(),
+                                                  bank=document["name"], kyc_record=kyc,
                                                   params=params))
         verifier = ChainVerifier(document["public_key"], document["name"])
         try:

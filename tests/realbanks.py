@@ -77,7 +77,7 @@ def register(bank: LocalBank, name: str, key: SigningKey | None = None) -> Custo
     """A customer registered at ``bank`` over HTTP (with ``key``, or a new one)."""
     c = Customer(name) if key is None else Customer(name, key)
     r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
-        c.key, name, now_ms(), kyc_record={"legal_name": name})))
+        c.key, name, now_ms(), bank=bank.name, kyc_record={"legal_name": name})))
     assert r.status_code == 201, r.text
     c.chain = SignedEntry.from_dict(r.json()).id
     return c

@@ -155,7 +155,8 @@ def test_a_second_valid_signature_over_the_same_intent_is_not_applied_twice(bank
 ])
 def test_a_small_order_or_non_canonical_key_cannot_register(banks, bad_key):
     b1, _ = banks
-    doc = register_request(SigningKey.generate(), "mallory", now_ms(), kyc_record=None)
+    doc = register_request(SigningKey.generate(), "mallory", now_ms(), bank=B1,
+                           kyc_record=None)
     body = _with_key(doc, bad_key)
     r = refused_and_unchanged(b1, lambda: requests.post(b1.url + "/v1/chains",
                                                         data=canonical(body), timeout=10), 400)

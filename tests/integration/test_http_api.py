@@ -49,7 +49,7 @@ def store_snapshot(bank) -> dict[str, Any]:
 
 def register(bank, name: str) -> Customer:
     customer = Customer(name)
-    r = post(bank, "/v1/chains", register_request(customer.key, name, now_ms(),
+    r = post(bank, "/v1/chains", register_request(customer.key, name, now_ms(), bank=BANK,
                                                   kyc_record={"legal_name": name}))
     assert r.status_code == 201, r.text
     customer.chain = SignedEntry.from_dict(r.json()).id
@@ -242,7 +242,8 @@ def test_regulator_lists_and_reads_every_chain(bank, people):
 
 
 def test_name_taken_is_a_conflict(bank, people):
-    doc = register_request(SigningKey.generate(), "alice", now_ms(), kyc_record=None)
+    doc = register_request(SigningKey.generate(), "alice", now_ms(), bank=BANK,
+                           kyc_record=None)
     refused(bank, lambda: post(bank, "/v1/chains", doc), 409, "conflict")
 
 
@@ -257,5 +258,6 @@ def test_every_error_is_json(bank, method, path, status, code):
 
 
 def test_register_intent_sent_to_intents_is_refused(bank):
-    doc = register_request(SigningKey.generate(), "zed", now_ms(), kyc_record=None)
+    doc = register_request(SigningKey.generate(), "zed", now_ms(), bank=BANK,
+                           kyc_record=None)
     refused(bank, lambda: post(bank, "/v1/intents", doc), 400, "bad_request")

@@ -21,7 +21,6 @@ from tests.fault_proxy import FaultProxy
 from tests.realbanks import (
     balance,
     eventually,
-    pay,
     read,
     register,
     signed_get,
@@ -66,8 +65,6 @@ def refused_and_unchanged(bank: LocalBank, send: Any, status: int, code: str
     return r
 
 
-@pytest.mark.xfail(strict=True, reason="a register intent names no bank yet: bank2 opens the "
-                   "chain (201)")
 def test_a_registration_signed_for_one_bank_is_refused_at_another(banks):
     b1, b2, _, _ = banks
     alice = register(b1, "alice")
@@ -128,7 +125,9 @@ def test_a_peer_banks_request_header_made_for_one_bank_is_refused_at_another(ban
     b1, b2, b3, proxy = banks
     payer, payee = register(b1, "payer"), register(b2, "payee")
     deposit(b1.config, "payer", "1000", "USD")
-    assert pay(b1, payer, payee, B2, 300, USD).status_code in (201, 202)
+    transfer = submit(b1, payer, "payment", {"to": payee.chain, "to_validator": B2,
+                                             "asset": USD, "amount": "300"})
+    assert transfer.status_code in (201, 202), transfer.text
     eventually(lambda: balance(b1, payer, USD) == (700, 0))
     r = submit(b1, payer, "offer", {"sell": {"asset": USD, "amount": "100"},
                                     "buy": {"asset": f"{B2}:EUR", "amount": "90"},

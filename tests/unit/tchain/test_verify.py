@@ -144,3 +144,18 @@ def test_same_entry_twice_is_not_an_equivocation(ledger, history):
     entry = SignedEntry.from_bytes(chain_entries(ledger, alice.chain)[1])
     with pytest.raises(VerificationError, match="same entry"):
         equivocation_proof(entry, entry)
+
+
+def test_a_genesis_that_registers_at_another_bank_is_refused(ledger, history):
+    """A validator that opened a chain from a registration signed for another bank (replayed
+    to it, or accepted by a bank that did not check) serves a genesis no verifier takes."""
+    alice, _ = history
+    genesis = copy.deepcopy(SignedEntry.from_bytes(chain_entries(ledger, alice.chain)[0]).doc)
+    intent = genesis["entry"]["intent"]
+    intent["intent"]["body"]["bank"] = "bank2.example"
+    intent["sig"] = alice.key.sign("intent", intent["intent"])
+    forged = resign(ledger.validator.key, genesis)
+    with pytest.raises(VerificationError, match=r"at bank2\.example, not at bank1\.example"):
+        verify_chain([forged], ledger.validator.public_key, BANK)
+    # The same entry is sound for a verifier of the bank it names: only the name differs.
+    verify_chain([forged], ledger.validator.public_key, "bank2.example")
