@@ -92,7 +92,7 @@ class Session:
 
     def _client(self) -> tuple[str, BankInfo, BankClient]:
         chain, bank = self.wallet.require_chain()
-        return chain, bank, BankClient(bank.url, self.key)
+        return chain, bank, BankClient(bank.url, self.key, bank=bank.name)
 
     def _local_verifier(self) -> tuple[ChainVerifier, list[SignedEntry]]:
         chain, bank = self.wallet.require_chain()

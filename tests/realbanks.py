@@ -103,7 +103,8 @@ def signed_get(bank: LocalBank, key: SigningKey, path: str, query: str = "",
     """A read signed by ``key`` (PROTOCOL.md §7)."""
     url = bank.url + path + (f"?{query}" if query else "")
     return requests.get(url, timeout=timeout, headers={
-        "Authorization": authorization_header(key, "GET", path, query, b"", now_ms())})
+        "Authorization": authorization_header(key, "GET", path, query, b"", now_ms(),
+                                              bank=bank.name)})
 
 
 def post_message(to: LocalBank, key: SigningKey, doc: dict[str, Any]) -> requests.Response:
@@ -111,7 +112,8 @@ def post_message(to: LocalBank, key: SigningKey, doc: dict[str, Any]) -> request
     body = canonical(doc)
     path = "/v1/peer/messages"
     return requests.post(to.url + path, data=body, timeout=10, headers={
-        "Authorization": authorization_header(key, "POST", path, "", body, now_ms())})
+        "Authorization": authorization_header(key, "POST", path, "", body, now_ms(),
+                                              bank=to.name)})
 
 
 def assert_chain_verifies(bank: LocalBank, c: Customer) -> None:

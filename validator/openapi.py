@@ -139,7 +139,10 @@ def openapi_document() -> dict[str, Any]:
         "WellKnown": {"type": "object", "required": ["document", "sig"],
                       "properties": {"document": OBJECT, "sig": HEX128}},
     }
-    security_read = "Requests signed by the caller: `Authorization: TChain key=, time=, sig=`"
+    security_read = ("Requests signed by the caller: `Authorization: TChain key=, time=, sig=`, "
+                     "the signature over the method, path, query, body hash, time and this "
+                     "bank's name (docs/protocol.md §7): a header made for another bank is "
+                     "refused")
     chain_id = _path_param("chain_id", "The chain's id (its genesis entry's id).")
     paths: dict[str, Any] = {
         "/openapi.json": {"get": {"summary": "This document.",

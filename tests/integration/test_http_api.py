@@ -34,7 +34,8 @@ def post(bank, path: str, body: Any) -> requests.Response:
 def get(bank, path: str, key: SigningKey | None = None, query: str = "") -> requests.Response:
     headers = {}
     if key is not None:
-        headers["Authorization"] = authorization_header(key, "GET", path, query, b"", now_ms())
+        headers["Authorization"] = authorization_header(key, "GET", path, query, b"", now_ms(),
+                                                        bank=BANK)
     return requests.get(bank.url + path + (f"?{query}" if query else ""), headers=headers,
                         timeout=10)
 
@@ -214,7 +215,7 @@ def test_unauthenticated_read_is_refused(bank, people):
 def test_signed_read_cannot_be_moved_to_another_path(bank, people):
     alice, bob = people
     header = authorization_header(alice.key, "GET", f"/v1/chains/{alice.chain}", "", b"",
-                                  now_ms())
+                                  now_ms(), bank=BANK)
     r = requests.get(f"{bank.url}/v1/chains/{bob.chain}", headers={"Authorization": header},
                      timeout=10)
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
@@ -223,7 +224,8 @@ def test_signed_read_cannot_be_moved_to_another_path(bank, people):
 def test_expired_read_signature_is_refused(bank, people):
     alice, _ = people
     path = f"/v1/chains/{alice.chain}"
-    header = authorization_header(alice.key, "GET", path, "", b"", now_ms() - 400_000)
+    header = authorization_header(alice.key, "GET", path, "", b"", now_ms() - 400_000,
+                                  bank=BANK)
     r = requests.get(bank.url + path, headers={"Authorization": header}, timeout=10)
     assert r.status_code == 401
 

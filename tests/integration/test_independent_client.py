@@ -67,10 +67,11 @@ class Client:
             self.seq += 1
         return r
 
-    def read(self, path: str, query: str = "") -> requests.Response:
+    def read(self, path: str, query: str = "", bank: str | None = None) -> requests.Response:
+        """A signed read of this client's bank, the header made for ``bank`` (default: it)."""
         t = now()
         doc = {"method": "GET", "path": path, "query": query,
-               "body": hashlib.sha256(b"").hexdigest(), "time": t}
+               "body": hashlib.sha256(b"").hexdigest(), "time": t, "bank": bank or self.bank}
         header = f"TChain key={self.pub}, time={t}, sig={sign(self.key, 'request', doc)}"
         return requests.get(self.url + path + (f"?{query}" if query else ""),
                             headers={"Authorization": header}, timeout=10)
@@ -136,6 +137,8 @@ def test_independent_client_registers_pays_reads_and_verifies(bank):
     refused = ann.pay(ben.chain, name, "999999", usd)
     assert refused.status_code == 422 and refused.json()["error"] == "insufficient_funds"
 
+    elsewhere = ann.read(f"/v1/chains/{ann.chain}", bank="other-bank.example")
+    assert elsewhere.status_code == 401 and elsewhere.json()["error"] == "unauthorized"
     for client, expected in ((ann, 5000 - 1234), (ben, 1234)):
         info = client.read(f"/v1/chains/{client.chain}").json()
         entries = client.read(f"/v1/chains/{client.chain}/entries", "from=0&limit=1000"

@@ -63,7 +63,7 @@ class SignedReads:
     def set(self, case, key, ctx):
         if case.method == "GET" and not case.query:
             case.headers = {**(case.headers or {}), "Authorization": authorization_header(
-                key, "GET", case.formatted_path, "", b"", now_ms())}
+                key, "GET", case.formatted_path, "", b"", now_ms(), bank=BANK)}
 
 
 @schema.parametrize()

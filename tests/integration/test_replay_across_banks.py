@@ -84,8 +84,6 @@ def test_a_registration_signed_for_one_bank_is_refused_at_another(banks):
     assert lookup.status_code == 404
 
 
-@pytest.mark.xfail(strict=True, reason="a request signature names no bank yet: bank2 serves "
-                   "the entries (200)")
 def test_a_customers_read_header_made_for_one_bank_is_refused_at_another(banks):
     b1, b2, _, _ = banks
     # One key owns a chain at each bank.
@@ -100,8 +98,6 @@ def test_a_customers_read_header_made_for_one_bank_is_refused_at_another(banks):
     assert "entries" not in r.json()
 
 
-@pytest.mark.xfail(strict=True, reason="a request signature names no bank yet: bank2 lists "
-                   "its chains (200)")
 def test_a_regulators_read_header_made_for_one_bank_is_refused_at_another(banks):
     b1, b2, _, _ = banks
     regulator = register(b1, "regulator-key-holder").key
@@ -116,9 +112,6 @@ def test_a_regulators_read_header_made_for_one_bank_is_refused_at_another(banks)
     assert "chains" not in r.json()
 
 
-@pytest.mark.xfail(strict=True, reason="a request signature names no bank yet: the header "
-                   "passes, and only the message's `to` refuses it (403; 200 with a refused "
-                   "answer in a batch)")
 def test_a_peer_banks_request_header_made_for_one_bank_is_refused_at_another(banks):
     """What bank1's outbox sender posted to bank2 (a transfer alone, an offer in a batch),
     replayed at bank3, where bank1 is a pinned peer too: refused at the header."""
