@@ -156,11 +156,12 @@ def _rate(seconds: float, step: Callable[[], Any]) -> float:
 def _ledger(path: Path, customers: int) -> tuple[Ledger, list[Customer]]:
     key = SigningKey.generate()
     ledger = Ledger(Store(path), Validator(key, BANK1))
-    ledger.register(register_request(key, BANK1, now_ms(), kyc_record={"legal_name": BANK1}))
+    ledger.register(register_request(key, BANK1, now_ms(), bank=BANK1,
+                                     kyc_record={"legal_name": BANK1}))
     people = []
     for i in range(customers):
         c = Customer(f"c{i}")
-        c.chain = ledger.register(register_request(c.key, c.name, now_ms(),
+        c.chain = ledger.register(register_request(c.key, c.name, now_ms(), bank=BANK1,
                                                    kyc_record={"legal_name": c.name})).id
         ledger.deposit(f"{c.name}*{BANK1}", f"{BANK1}:USD", 10**15)
         people.append(c)
@@ -228,7 +229,7 @@ def _register(bank: LocalBank, n: int, prefix: str, funded: bool) -> list[Custom
     for i in range(n):
         c = Customer(f"{prefix}{i}")
         r = requests.post(bank.url + "/v1/chains", timeout=30, data=canonical(register_request(
-            c.key, c.name, now_ms(), kyc_record={"legal_name": c.name})))
+            c.key, c.name, now_ms(), bank=bank.name, kyc_record={"legal_name": c.name})))
         r.raise_for_status()
         c.chain = SignedEntry.from_bytes(r.content).id
         if funded:

@@ -26,11 +26,14 @@ class BankClient:
     Args:
         url: the bank's API URL (``http://127.0.0.1:8701``).
         key: the wallet's key, for authenticated reads.
+        bank: the bank's name, for authenticated reads: each is signed for that bank only.
     """
 
-    def __init__(self, url: str, key: SigningKey | None = None) -> None:
+    def __init__(self, url: str, key: SigningKey | None = None, *, bank: str | None = None
+                 ) -> None:
         self.url = url.rstrip("/")
         self.key = key
+        self.bank = bank
         self._http = requests.Session()
         self.last_request_sig: str | None = None  # binds a signed answer to our request
 
@@ -40,10 +43,11 @@ class BankClient:
         data = b"" if body is None else canonical(body)
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if auth:
-            if self.key is None:
-                raise BankError("this read needs the wallet's key")
+            if self.key is None or self.bank is None:
+                raise BankError("this read needs the wallet's key and the bank's name")
             headers["Authorization"] = authorization_header(
-                self.key, method, urlsplit(self.url).path + path, qs, data, now_ms())
+                self.key, method, urlsplit(self.url).path + path, qs, data, now_ms(),
+                bank=self.bank)
             self.last_request_sig = request_signature(headers["Authorization"])
         url = f"{self.url}{path}" + (f"?{qs}" if qs else "")
         try:

@@ -68,7 +68,9 @@ class Session:
         client = BankClient(url, self.key)
         document = verify_well_known(client.well_known())
         kyc = None if legal_name is None else {"legal_name": legal_name}
-        answer = client.register(register_request(self.key, name, now_ms(), kyc_record=kyc,
+        # Signed for the bank whose signed document this URL serves: no other bank takes it.
+        answer = client.register(register_request(self.key, name, now_ms(),
+                                                  bank=document["name"], kyc_record=kyc,
                                                   params=params))
         verifier = ChainVerifier(document["public_key"], document["name"])
         try:
@@ -90,7 +92,7 @@ class Session:
 
     def _client(self) -> tuple[str, BankInfo, BankClient]:
         chain, bank = self.wallet.require_chain()
-        return chain, bank, BankClient(bank.url, self.key)
+        return chain, bank, BankClient(bank.url, self.key, bank=bank.name)
 
     def _local_verifier(self) -> tuple[ChainVerifier, list[SignedEntry]]:
         chain, bank = self.wallet.require_chain()

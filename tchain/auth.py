@@ -1,8 +1,9 @@
 """Authenticated requests (PROTOCOL.md §7): ``Authorization: TChain key=, time=, sig=``.
 
-The signature covers ``digest("request", {"method", "path", "query", "body", "time"})`` where
-``body`` is the hex SHA-256 of the raw body: so a signed header cannot be moved to another
-method, path, query or body, and expires after ``REQUEST_WINDOW_MS``.
+The signature covers ``digest("request", {"method", "path", "query", "body", "time", "bank"})``
+where ``body`` is the hex SHA-256 of the raw body and ``bank`` the name of the bank the request
+is sent to: so a signed header cannot be moved to another method, path, query, body or bank,
+and expires after ``REQUEST_WINDOW_MS``.
 """
 
 from __future__ import annotations
@@ -20,25 +21,28 @@ REQUEST_WINDOW_MS = 300_000
 _HEADER = re.compile(r"TChain key=([0-9a-f]{64}), time=([0-9]{1,16}), sig=([0-9a-f]{128})")
 
 
-def request_doc(method: str, path: str, query: str, body: bytes, time: int) -> dict[str, object]:
-    """The document a request signature covers."""
+def request_doc(method: str, path: str, query: str, body: bytes, time: int, *, bank: str
+                ) -> dict[str, object]:
+    """The document a request signature covers; ``bank`` is the name of the bank it is sent to."""
     return {"method": method.upper(), "path": path, "query": query, "body": sha256_hex(body),
-            "time": time}
+            "time": time, "bank": bank}
 
 
 def authorization_header(key: SigningKey, method: str, path: str, query: str, body: bytes,
-                         time: int) -> str:
-    """The ``Authorization`` header value for a request signed by ``key``."""
-    sig = key.sign("request", request_doc(method, path, query, body, time))
+                         time: int, *, bank: str) -> str:
+    """The ``Authorization`` header value for a request to bank ``bank`` signed by ``key``."""
+    sig = key.sign("request", request_doc(method, path, query, body, time, bank=bank))
     return f"TChain key={key.public_key}, time={time}, sig={sig}"
 
 
 def verify_authorization(header: str | None, method: str, path: str, query: str, body: bytes,
-                         now: int) -> str:
-    """Check an ``Authorization`` header; return the public key that signed the request.
+                         now: int, *, bank: str) -> str:
+    """Check an ``Authorization`` header sent to bank ``bank`` (this bank's name); return the
+    public key that signed the request.
 
     Raises:
-        AuthError: no header, a malformed one, an expired one or a bad signature (HTTP 401).
+        AuthError: no header, a malformed one, an expired one or a bad signature, one made
+            for another bank among them (HTTP 401).
     """
     if not header:
         raise AuthError("this read needs an Authorization: TChain key=..., time=..., sig=... "
@@ -52,9 +56,10 @@ def verify_authorization(header: str | None, method: str, path: str, query: str,
                         f"server's clock {now}")
     try:
         check_public_key(key)
-        verify(key, "request", request_doc(method, path, query, body, time), sig)
+        verify(key, "request", request_doc(method, path, query, body, time, bank=bank), sig)
     except SignatureError as e:
-        raise AuthError(f"request signature does not verify: {e.message}") from e
+        raise AuthError(f"request signature does not verify for a request to {bank}: "
+                        f"{e.message}") from e
     return key
 
 

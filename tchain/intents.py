@@ -27,13 +27,17 @@ def kyc_hash(record: dict[str, Any] | None) -> str | None:
     return None if record is None else sha256_hex(canonical(record))
 
 
-def register_request(key: SigningKey, name: str, time: int, *,
+def register_request(key: SigningKey, name: str, time: int, *, bank: str,
                      kyc_record: dict[str, Any] | None, params: dict[str, Any] | None = None
                      ) -> dict[str, Any]:
-    """The body of ``POST /v1/chains``: a signed register intent and the private KYC record."""
+    """The body of ``POST /v1/chains``: a signed register intent and the private KYC record.
+
+    ``bank`` is the name of the bank the chain is opened at; every other bank refuses the
+    intent, so the signed registration cannot be replayed elsewhere.
+    """
     intent = {"type": "register", "seq": 0, "time": time,
-              "body": {"name": name, "owner": key.public_key, "kyc": kyc_hash(kyc_record),
-                       "params": params or {}}}
+              "body": {"name": name, "bank": bank, "owner": key.public_key,
+                       "kyc": kyc_hash(kyc_record), "params": params or {}}}
     doc: dict[str, Any] = {"intent": intent, "sig": key.sign("intent", intent)}
     if kyc_record is not None:
         doc["kyc_record"] = kyc_record

@@ -106,7 +106,15 @@ def parse_params(value: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class RegisterBody:
+    """Open chain ``name`` at bank ``bank`` for key ``owner``; ``kyc`` hashes the KYC record.
+
+    The bank is named so that a signed registration opens the chain at that bank only. A
+    chain opened before registrations named their bank has ``bank`` None: such a register is
+    still read (its chain verifies), never accepted anew (tchain.rules.make_genesis).
+    """
+
     name: str
+    bank: str | None
     owner: str
     kyc: str | None
     params: dict[str, Any]
@@ -191,12 +199,13 @@ Body = (RegisterBody | PaymentBody | RedeemBody | RotateKeyBody | OfferBody | Ca
 
 def _parse_body(kind: str, body: Any) -> Body:
     if kind == "register":
-        b = _obj(body, "register body", {"name", "owner", "kyc", "params"})
+        b = _obj(body, "register body", {"name", "owner", "kyc", "params"}, frozenset({"bank"}))
         check_public_key(b["owner"])
         if b["kyc"] is not None and not is_hex(b["kyc"], 64):
             raise EncodingError(f"kyc must be the hex SHA-256 of the KYC record or null, "
                                 f"got {b['kyc']!r}")
-        return RegisterBody(_register_name(b["name"]), b["owner"], b["kyc"],
+        bank = None if "bank" not in b else parse_validator_name(b["bank"])
+        return RegisterBody(_register_name(b["name"]), bank, b["owner"], b["kyc"],
                             parse_params(b["params"]))
     if kind in ("payment", "issue"):
         b = _obj(body, f"{kind} body", {"to", "asset", "amount"},

@@ -99,6 +99,15 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
     if intent.type != "register" or not isinstance(intent.body, RegisterBody):
         raise EncodingError(f"POST /v1/chains takes a register intent, got {intent.type!r}")
     body = intent.body
+    # The registration is for this bank. First, so that one signed for another bank and
+    # replayed here is refused as that (bad_request) however old it is, at no signature check.
+    if body.bank is None:
+        raise RuleError(f"a register intent names the bank it opens the chain at ({v.name})",
+                        code="bad_request", status=400)
+    if body.bank != v.name:
+        raise RuleError(f"this register intent opens a chain at {body.bank}, not at {v.name}: "
+                        "a registration is refused at every bank but the one it names",
+                        code="bad_request", status=400)
     # 1. the signature verifies under the key being registered (proof of possession).
     intent.verify(body.owner)
     # 2. seq is 0 for a genesis.

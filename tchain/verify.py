@@ -6,7 +6,8 @@ state (not its entries), so a chain of any length verifies in flat memory, page 
 
 For each entry, in order:
   1. the entry's ``sig`` verifies under its ``validator`` key, and that key is the chain's;
-  2. ``height`` and ``prev`` link to the entry before (the genesis: height 0, the zeros);
+  2. ``height`` and ``prev`` link to the entry before (the genesis: height 0, the zeros, and a
+     register intent that names this validator's name as its bank);
   3. a non-null ``intent`` verifies under the chain's current owner key, names this chain, has
      the type the entry's kind says, and its ``seq`` is the last seq + 1;
   4. ``evidence`` verifies: a credit carries exactly one signed debit naming this chain, never
@@ -195,6 +196,10 @@ class ChainVerifier:
             raise VerificationError("the genesis must carry a register intent with seq 0")
         self._signed(intent.body.owner, intent.digest, intent.sig,
                      "the register intent's signature does not verify")
+        # None: a chain opened before registrations named their bank (see RegisterBody)
+        if intent.body.bank not in (None, self.validator_name):
+            raise VerificationError(f"the register intent opens the chain at "
+                                    f"{intent.body.bank}, not at {self.validator_name}")
         if entry.effects or entry.evidence:
             raise VerificationError("the genesis has no effects and no evidence")
         self.state = ChainState.genesis(entry, self.validator_name)

@@ -9,7 +9,8 @@ Each request meets one fault, drawn with the weights set by :meth:`FaultProxy.se
   blackhole   the connection is held open without an answer for ``hold`` seconds, then closed
   pass        no fault
 
-A proxy in front of one bank only cuts one direction of the traffic.
+A proxy in front of one bank only cuts one direction of the traffic. Every request that
+reaches the bank is kept in ``relayed`` (method, path, headers, body), for tests that replay one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class FaultProxy:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._healed = threading.Event()
+        self.relayed: list[tuple[str, str, dict[str, str], bytes]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -106,6 +108,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             try:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() in ("authorization", "content-type")}
+                with proxy._lock:
+                    proxy.relayed.append((self.command, self.path, headers, body))
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream.getresponse()
                 payload = answer.read()

@@ -53,7 +53,7 @@ def new_ledger(path: Path, clock: Clock | None = None, **store_options: Any) -> 
     """A bank ledger on a real LMDB store in ``path``, with its own chain registered."""
     key = SigningKey.generate()
     ledger = Ledger(Store(path, **store_options), Validator(key, BANK), clock=clock or Clock())
-    ledger.register(register_request(key, BANK, ledger.clock(),
+    ledger.register(register_request(key, BANK, ledger.clock(), bank=BANK,
                                      kyc_record={"legal_name": BANK}))
     return ledger
 
@@ -62,7 +62,7 @@ def join(ledger: Ledger, name: str, *, kyc: bool = True,
          params: dict[str, Any] | None = None) -> Customer:
     customer = Customer(name)
     genesis = ledger.register(register_request(
-        customer.key, name, ledger.clock(),
+        customer.key, name, ledger.clock(), bank=ledger.validator.name,
         kyc_record={"legal_name": name.title()} if kyc else None, params=params))
     customer.chain = genesis.id
     return customer

@@ -25,7 +25,7 @@ class NetBank:
         self.key = SigningKey.generate()
         self.ledger = Ledger(Store(path), Validator(self.key, name), clock=clock,
                              settle_deadline_ms=deadline_ms)
-        self.ledger.register(register_request(self.key, name, clock(),
+        self.ledger.register(register_request(self.key, name, clock(), bank=name,
                                               kyc_record={"legal_name": name}))
         self.interbank = Interbank(self.ledger, fault=fault)
         self.up = True
@@ -34,7 +34,8 @@ class NetBank:
     def join(self, name: str) -> Customer:
         c = Customer(name)
         c.chain = self.ledger.register(register_request(
-            c.key, name, self.ledger.clock(), kyc_record={"legal_name": name})).id
+            c.key, name, self.ledger.clock(), bank=self.name,
+            kyc_record={"legal_name": name})).id
         return c
 
     def deposit(self, c: Customer, amount: int, code: str = "USD") -> None:

@@ -73,10 +73,11 @@ def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
         time.sleep(0.1)
 
 
-def register(bank: LocalBank, name: str) -> Customer:
-    c = Customer(name)
+def register(bank: LocalBank, name: str, key: SigningKey | None = None) -> Customer:
+    """A customer registered at ``bank`` over HTTP (with ``key``, or a new one)."""
+    c = Customer(name) if key is None else Customer(name, key)
     r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
-        c.key, name, now_ms(), kyc_record={"legal_name": name})))
+        c.key, name, now_ms(), bank=bank.name, kyc_record={"legal_name": name})))
     assert r.status_code == 201, r.text
     c.chain = SignedEntry.from_dict(r.json()).id
     return c
@@ -102,7 +103,8 @@ def signed_get(bank: LocalBank, key: SigningKey, path: str, query: str = "",
     """A read signed by ``key`` (PROTOCOL.md §7)."""
     url = bank.url + path + (f"?{query}" if query else "")
     return requests.get(url, timeout=timeout, headers={
-        "Authorization": authorization_header(key, "GET", path, query, b"", now_ms())})
+        "Authorization": authorization_header(key, "GET", path, query, b"", now_ms(),
+                                              bank=bank.name)})
 
 
 def post_message(to: LocalBank, key: SigningKey, doc: dict[str, Any]) -> requests.Response:
@@ -110,7 +112,8 @@ def post_message(to: LocalBank, key: SigningKey, doc: dict[str, Any]) -> request
     body = canonical(doc)
     path = "/v1/peer/messages"
     return requests.post(to.url + path, data=body, timeout=10, headers={
-        "Authorization": authorization_header(key, "POST", path, "", body, now_ms())})
+        "Authorization": authorization_header(key, "POST", path, "", body, now_ms(),
+                                              bank=to.name)})
 
 
 def assert_chain_verifies(bank: LocalBank, c: Customer) -> None:

@@ -69,7 +69,7 @@ def _signer_key(*, charge: bool = True) -> str:
     """The key that signed this request (its Authorization header), charged to its budget."""
     key = verify_authorization(request.headers.get("Authorization"), request.method,
                                _raw_path(), request.query_string.decode("latin-1"),
-                               request.get_data(cache=True), now_ms())
+                               request.get_data(cache=True), now_ms(), bank=_bank().name)
     if charge:
         _charge(key)
     return key

@@ -118,5 +118,5 @@ def init_bank(data: str | os.PathLike[str], *, name: str, url: str,
 
 
 def _register_bank_chain(ledger: Ledger, key: SigningKey, name: str) -> None:
-    ledger.register(register_request(key, name, ledger.clock(),
+    ledger.register(register_request(key, name, ledger.clock(), bank=name,
                                       kyc_record={"legal_name": name, "kind": "bank"}))

@@ -80,6 +80,27 @@ def openapi_document() -> dict[str, Any]:
             "body": OBJECT,
         },
     }
+    # A register intent (docs/protocol.md §3): it names the bank it opens the chain at, and
+    # every other bank refuses it.
+    register_intent = {
+        **intent, "properties": {
+            **intent["properties"],
+            "type": {"type": "string", "enum": ["register"]},
+            "chain": {"nullable": True, "enum": [None], "description": "absent or null"},
+            "body": {"type": "object", "additionalProperties": False,
+                     "required": ["name", "bank", "owner", "kyc", "params"],
+                     "properties": {
+                         "name": {"type": "string", "description": "The customer's name "
+                                  "(for the bank's own chain, the bank's name)."},
+                         "bank": {"type": "string", "description": "The name of the bank "
+                                  "the chain is opened at: this bank's; any other is refused."},
+                         "owner": HEX64,
+                         "kyc": {**HEX64, "nullable": True, "description": "The hex SHA-256 "
+                                 "of the canonical KYC record sent beside it, or null."},
+                         "params": {"type": "object", "additionalProperties": False,
+                                    "properties": {"daily_limit": OBJECT,
+                                                   "kyc_recipients": {"type": "boolean"},
+                                                   "max_supply": OBJECT}}}}}}
     schemas = {
         "Error": {"type": "object", "required": ["error", "message"],
                   "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
@@ -88,7 +109,7 @@ def openapi_document() -> dict[str, Any]:
                          "properties": {"intent": intent, "sig": HEX128}},
         "RegisterRequest": {"type": "object", "additionalProperties": False,
                             "required": ["intent", "sig"],
-                            "properties": {"intent": intent, "sig": HEX128,
+                            "properties": {"intent": register_intent, "sig": HEX128,
                                            "kyc_record": {"type": "object", "nullable": True}}},
         "SignedEntry": {"type": "object", "additionalProperties": False,
                         "required": ["entry", "sig"],
@@ -118,7 +139,10 @@ def openapi_document() -> dict[str, Any]:
         "WellKnown": {"type": "object", "required": ["document", "sig"],
                       "properties": {"document": OBJECT, "sig": HEX128}},
     }
-    security_read = "Requests signed by the caller: `Authorization: TChain key=, time=, sig=`"
+    security_read = ("Requests signed by the caller: `Authorization: TChain key=, time=, sig=`, "
+                     "the signature over the method, path, query, body hash, time and this "
+                     "bank's name (docs/protocol.md §7): a header made for another bank is "
+                     "refused")
     chain_id = _path_param("chain_id", "The chain's id (its genesis entry's id).")
     paths: dict[str, Any] = {
         "/openapi.json": {"get": {"summary": "This document.",

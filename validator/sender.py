@@ -61,7 +61,7 @@ class Sender:
         path = urlsplit(url).path
         body = canonical(item["message"])
         header = authorization_header(self.ledger.validator.key, "POST", path, "", body,
-                                      self.ledger.clock())
+                                      self.ledger.clock(), bank=peer["name"])
         try:
             response = self.http.post(url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
                                       headers={"Authorization": header,
@@ -115,7 +115,7 @@ class Sender:
         # our own messages, as stored: not walked again for non-protocol values
         body = encode_built({"messages": [item["message"] for _, item in items]})
         header = authorization_header(self.ledger.validator.key, "POST", urlsplit(url).path,
-                                      "", body, self.ledger.clock())
+                                      "", body, self.ledger.clock(), bank=peer["name"])
         ids = [message_id for message_id, _ in items]
         try:
             response = self.http.post(url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),

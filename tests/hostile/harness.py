@@ -54,8 +54,8 @@ class HostilePeer:
         body = doc if isinstance(doc, bytes) else canonical(doc)
         self.sent.append(doc)
         return requests.post(self.target.url + path, data=body, timeout=30, headers={
-            "Authorization": authorization_header(self.key, "POST", path, "", body,
-                                                  now_ms())})
+            "Authorization": authorization_header(self.key, "POST", path, "", body, now_ms(),
+                                                  bank=self.target.name)})
 
     def answer_of(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Post one message; return the target's signed answer (its message part)."""

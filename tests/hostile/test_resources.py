@@ -94,7 +94,7 @@ class Hostile:
         forged = dict(stale, sig="00" * 64)
         self.forged = canonical(forged)
         self.taken = canonical(register_request(customer.key, customer.name, now_ms(),
-                                                kyc_record=None))
+                                                bank=bank.name, kyc_record=None))
         self.huge = b'{"intents": [' + b" " * (1 << 20) + b"]}"
         junk = peer.entry(chain=SigningKey.generate().public_key, kind="settle", intent=None,
                           effects=[{"asset": USD, "balance": "-1", "held": "-1"}])
@@ -132,12 +132,13 @@ class Hostile:
 
     def bad_read_signature(self, s: requests.Session, i: int) -> requests.Response:
         path = f"/v1/chains/{self.customer.chain}"
-        header = authorization_header(self.customer.key, "GET", path, "x=1", b"", now_ms())
+        header = authorization_header(self.customer.key, "GET", path, "x=1", b"", now_ms(),
+                                      bank=B1)
         return s.get(self.url(path), headers={"Authorization": header})
 
     def read_of_another_chain(self, s: requests.Session, i: int) -> requests.Response:
         path = f"/v1/chains/{self.customer.chain}/entries"
-        header = authorization_header(self.stranger, "GET", path, "", b"", now_ms())
+        header = authorization_header(self.stranger, "GET", path, "", b"", now_ms(), bank=B1)
         return s.get(self.url(path), headers={"Authorization": header})
 
     def name_taken(self, s: requests.Session, i: int) -> requests.Response:
@@ -152,20 +153,20 @@ class Hostile:
         path = "/v1/peer/messages"
         return s.post(self.url(path), data=self.unpinned, headers={
             "Authorization": authorization_header(self.stranger, "POST", path, "",
-                                                  self.unpinned, now_ms())})
+                                                  self.unpinned, now_ms(), bank=B1)})
 
     def malformed_peer_message(self, s: requests.Session, i: int) -> requests.Response:
         body = canonical({"message": {"type": "transfer", "n": i}, "sig": "00"})
         path = "/v1/peer/messages"
         return s.post(self.url(path), data=body, headers={"Authorization": authorization_header(
-            self.peer.key, "POST", path, "", body, now_ms())})
+            self.peer.key, "POST", path, "", body, now_ms(), bank=B1)})
 
     def peer_lie(self, s: requests.Session, i: int) -> requests.Response:
         hold, payer = self.peer.forged_hold(self.customer.chain, USD, 10**9 + i)
         body = canonical(self.peer.transfer(hold, payer))
         path = "/v1/peer/messages"
         return s.post(self.url(path), data=body, headers={"Authorization": authorization_header(
-            self.peer.key, "POST", path, "", body, now_ms())})
+            self.peer.key, "POST", path, "", body, now_ms(), bank=B1)})
 
     def unknown_route(self, s: requests.Session, i: int) -> requests.Response:
         return s.get(self.url(f"/v1/nothing/{i}"))

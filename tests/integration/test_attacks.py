@@ -18,7 +18,7 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header, request_doc
-from tchain.encoding import canonical
+from tchain.encoding import canonical, parse
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.ledger import now_ms
@@ -155,7 +155,8 @@ def test_a_second_valid_signature_over_the_same_intent_is_not_applied_twice(bank
 ])
 def test_a_small_order_or_non_canonical_key_cannot_register(banks, bad_key):
     b1, _ = banks
-    doc = register_request(SigningKey.generate(), "mallory", now_ms(), kyc_record=None)
+    doc = register_request(SigningKey.generate(), "mallory", now_ms(), bank=B1,
+                           kyc_record=None)
     body = _with_key(doc, bad_key)
     r = refused_and_unchanged(b1, lambda: requests.post(b1.url + "/v1/chains",
                                                         data=canonical(body), timeout=10), 400)
@@ -190,7 +191,7 @@ def test_a_signature_made_for_one_domain_is_refused_in_another(banks):
     # A read whose header signature was made in the "intent" domain.
     path = f"/v1/chains/{alice.chain}"
     t = now_ms()
-    sig = alice.key.sign("intent", request_doc("GET", path, "", b"", t))
+    sig = alice.key.sign("intent", request_doc("GET", path, "", b"", t, bank=B1))
     header = f"TChain key={alice.key.public_key}, time={t}, sig={sig}"
     r = refused_and_unchanged(b1, lambda: requests.get(
         b1.url + path, headers={"Authorization": header}, timeout=10), 401)
@@ -210,10 +211,26 @@ def test_a_body_changed_under_a_valid_header_is_refused(banks):
                                         entry=entry))
     sent = canonical(sign_message(key, "offer_closed", B2, B1, now_ms(), offer="11" * 32,
                                   entry=entry))
-    header = authorization_header(key, "POST", path, "", signed_for, now_ms())
+    header = authorization_header(key, "POST", path, "", signed_for, now_ms(), bank=B1)
     r = refused_and_unchanged(b1, lambda: requests.post(
         b1.url + path, data=sent, headers={"Authorization": header}, timeout=10), 401)
     assert r.json()["error"] == "unauthorized"
+
+
+def test_a_peer_message_under_a_header_made_for_another_bank_is_refused(banks):
+    """bank2's message to bank1, well signed, under a header bank2 made for bank3: refused
+    at the header (401), before the message is read; the same message under a header made for
+    bank1 is taken."""
+    b1, b2 = banks
+    key = b2.config.signing_key()
+    path = "/v1/peer/messages"
+    body = canonical(sign_message(key, "offer_closed", B2, B1, now_ms(), offer="22" * 32,
+                                  entry=some_entry(b1)))
+    for_b3 = authorization_header(key, "POST", path, "", body, now_ms(), bank="bank3.example")
+    r = refused_and_unchanged(b1, lambda: requests.post(
+        b1.url + path, data=body, headers={"Authorization": for_b3}, timeout=10), 401)
+    assert r.json()["error"] == "unauthorized" and B1 in r.json()["message"]
+    assert post_message(b1, key, parse(body)).status_code == 200
 
 
 def test_peer_message_replays_to_every_worker_after_a_restart_and_after_the_deadline(banks):

@@ -34,7 +34,8 @@ def post(bank, path: str, body: Any) -> requests.Response:
 def get(bank, path: str, key: SigningKey | None = None, query: str = "") -> requests.Response:
     headers = {}
     if key is not None:
-        headers["Authorization"] = authorization_header(key, "GET", path, query, b"", now_ms())
+        headers["Authorization"] = authorization_header(key, "GET", path, query, b"", now_ms(),
+                                                        bank=BANK)
     return requests.get(bank.url + path + (f"?{query}" if query else ""), headers=headers,
                         timeout=10)
 
@@ -49,7 +50,7 @@ def store_snapshot(bank) -> dict[str, Any]:
 
 def register(bank, name: str) -> Customer:
     customer = Customer(name)
-    r = post(bank, "/v1/chains", register_request(customer.key, name, now_ms(),
+    r = post(bank, "/v1/chains", register_request(customer.key, name, now_ms(), bank=BANK,
                                                   kyc_record={"legal_name": name}))
     assert r.status_code == 201, r.text
     customer.chain = SignedEntry.from_dict(r.json()).id
@@ -214,7 +215,7 @@ def test_unauthenticated_read_is_refused(bank, people):
 def test_signed_read_cannot_be_moved_to_another_path(bank, people):
     alice, bob = people
     header = authorization_header(alice.key, "GET", f"/v1/chains/{alice.chain}", "", b"",
-                                  now_ms())
+                                  now_ms(), bank=BANK)
     r = requests.get(f"{bank.url}/v1/chains/{bob.chain}", headers={"Authorization": header},
                      timeout=10)
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
@@ -223,7 +224,8 @@ def test_signed_read_cannot_be_moved_to_another_path(bank, people):
 def test_expired_read_signature_is_refused(bank, people):
     alice, _ = people
     path = f"/v1/chains/{alice.chain}"
-    header = authorization_header(alice.key, "GET", path, "", b"", now_ms() - 400_000)
+    header = authorization_header(alice.key, "GET", path, "", b"", now_ms() - 400_000,
+                                  bank=BANK)
     r = requests.get(bank.url + path, headers={"Authorization": header}, timeout=10)
     assert r.status_code == 401
 
@@ -242,7 +244,8 @@ def test_regulator_lists_and_reads_every_chain(bank, people):
 
 
 def test_name_taken_is_a_conflict(bank, people):
-    doc = register_request(SigningKey.generate(), "alice", now_ms(), kyc_record=None)
+    doc = register_request(SigningKey.generate(), "alice", now_ms(), bank=BANK,
+                           kyc_record=None)
     refused(bank, lambda: post(bank, "/v1/chains", doc), 409, "conflict")
 
 
@@ -257,5 +260,6 @@ def test_every_error_is_json(bank, method, path, status, code):
 
 
 def test_register_intent_sent_to_intents_is_refused(bank):
-    doc = register_request(SigningKey.generate(), "zed", now_ms(), kyc_record=None)
+    doc = register_request(SigningKey.generate(), "zed", now_ms(), bank=BANK,
+                           kyc_record=None)
     refused(bank, lambda: post(bank, "/v1/intents", doc), 400, "bad_request")

@@ -34,27 +34,27 @@ def now() -> int:
 
 
 class Client:
-    def __init__(self, url: str, name: str) -> None:
-        self.url, self.name = url, name
+    def __init__(self, url: str, bank: str, name: str) -> None:
+        self.url, self.bank, self.name = url, bank, name
         self.key = nacl.signing.SigningKey.generate()
         self.pub = self.key.verify_key.encode().hex()
         self.chain = ""
         self.seq = 0
 
-    def register(self) -> dict:
+    def register(self, bank: str | None = None) -> requests.Response:
+        """Register at this client's bank, signing the intent for ``bank`` (default: it)."""
         kyc = {"legal_name": self.name.title(), "country": "UA"}
         intent = {"type": "register", "seq": 0, "time": now(),
-                  "body": {"name": self.name, "owner": self.pub,
+                  "body": {"name": self.name, "bank": bank or self.bank, "owner": self.pub,
                            "kyc": hashlib.sha256(rfc8785.dumps(kyc)).hexdigest(),
                            "params": {}}}
         # Sent pretty-printed with keys out of order: the server re-canonicalizes.
         body = json.dumps({"sig": sign(self.key, "intent", intent), "kyc_record": kyc,
                            "intent": intent}, indent=3)
         r = requests.post(self.url + "/v1/chains", data=body, timeout=10)
-        assert r.status_code == 201, r.text
-        genesis = r.json()
-        self.chain = digest("entry", genesis["entry"]).hex()
-        return genesis
+        if r.status_code == 201:
+            self.chain = digest("entry", r.json()["entry"]).hex()
+        return r
 
     def pay(self, to_chain: str, bank: str, amount: str, asset: str) -> requests.Response:
         intent = {"type": "payment", "chain": self.chain, "seq": self.seq + 1, "time": now(),
@@ -67,17 +67,19 @@ class Client:
             self.seq += 1
         return r
 
-    def read(self, path: str, query: str = "") -> requests.Response:
+    def read(self, path: str, query: str = "", bank: str | None = None) -> requests.Response:
+        """A signed read of this client's bank, the header made for ``bank`` (default: it)."""
         t = now()
         doc = {"method": "GET", "path": path, "query": query,
-               "body": hashlib.sha256(b"").hexdigest(), "time": t}
+               "body": hashlib.sha256(b"").hexdigest(), "time": t, "bank": bank or self.bank}
         header = f"TChain key={self.pub}, time={t}, sig={sign(self.key, 'request', doc)}"
         return requests.get(self.url + path + (f"?{query}" if query else ""),
                             headers={"Authorization": header}, timeout=10)
 
 
-def verify_chain(entries: list, validator_key: str, owner: str) -> dict[str, int]:
-    """PROTOCOL.md §5, steps 1-3 and balances, written from the page."""
+def verify_chain(entries: list, validator_key: str, bank: str, owner: str) -> dict[str, int]:
+    """PROTOCOL.md §5, steps 1-3 and balances, written from the page; and the genesis's
+    register intent names the bank (§3)."""
     balances: dict[str, int] = {}
     prev, seq = "0" * 64, 0
     chain_id = None
@@ -88,6 +90,7 @@ def verify_chain(entries: list, validator_key: str, owner: str) -> dict[str, int
         assert entry["height"] == height and entry["prev"] == prev                # (2)
         if height == 0:
             assert entry["chain"] is None and entry["kind"] == "genesis"
+            assert entry["intent"]["intent"]["body"]["bank"] == bank
             chain_id = digest("entry", entry).hex()
         else:
             assert entry["chain"] == chain_id
@@ -114,9 +117,11 @@ def test_independent_client_registers_pays_reads_and_verifies(bank):
     name, key = document["name"], document["public_key"]
     usd = f"{name}:USD"
 
-    ann, ben = Client(bank.url, "ann-indep"), Client(bank.url, "ben-indep")
-    ann.register()
-    ben.register()
+    ann, ben = Client(bank.url, name, "ann-indep"), Client(bank.url, name, "ben-indep")
+    elsewhere = ann.register(bank="other-bank.example")  # signed for another bank: refused
+    assert elsewhere.status_code == 400 and elsewhere.json()["error"] == "bad_request"
+    assert ann.register().status_code == 201
+    assert ben.register().status_code == 201
     record = requests.get(bank.url + "/federation",
                           params={"type": "name", "q": f"ben-indep*{name}"}, timeout=10).json()
     check(key, "record", record["record"], record["sig"])
@@ -132,10 +137,12 @@ def test_independent_client_registers_pays_reads_and_verifies(bank):
     refused = ann.pay(ben.chain, name, "999999", usd)
     assert refused.status_code == 422 and refused.json()["error"] == "insufficient_funds"
 
+    elsewhere = ann.read(f"/v1/chains/{ann.chain}", bank="other-bank.example")
+    assert elsewhere.status_code == 401 and elsewhere.json()["error"] == "unauthorized"
     for client, expected in ((ann, 5000 - 1234), (ben, 1234)):
         info = client.read(f"/v1/chains/{client.chain}").json()
         entries = client.read(f"/v1/chains/{client.chain}/entries", "from=0&limit=1000"
                               ).json()["entries"]
-        assert verify_chain(entries, key, client.pub) == {usd: expected}
+        assert verify_chain(entries, key, name, client.pub) == {usd: expected}
         assert info["balances"][usd]["balance"] == str(expected)
         assert info["height"] == len(entries) - 1

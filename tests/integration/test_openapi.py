@@ -35,7 +35,7 @@ def app(tmp_path_factory):
     app = create_app({"DATA_DIR": str(data), "RATE_LIMIT": 0})
     client = app.test_client()
     answer = client.post("/v1/chains", data=canonical(register_request(
-        CUSTOMER, "alice", now_ms(), kyc_record={"legal_name": "Alice"})))
+        CUSTOMER, "alice", now_ms(), bank=BANK, kyc_record={"legal_name": "Alice"})))
     assert answer.status_code == 201
     app.extensions["tchain.bank"].ledger.deposit(f"alice*{BANK}", f"{BANK}:USD", 100)
     return app
@@ -63,7 +63,7 @@ class SignedReads:
     def set(self, case, key, ctx):
         if case.method == "GET" and not case.query:
             case.headers = {**(case.headers or {}), "Authorization": authorization_header(
-                key, "GET", case.formatted_path, "", b"", now_ms())}
+                key, "GET", case.formatted_path, "", b"", now_ms(), bank=BANK)}
 
 
 @schema.parametrize()

@@ -102,7 +102,8 @@ def test_customer_clock_skew_within_the_window_is_accepted_beyond_it_refused(tmp
         for skew, status in ((REQUEST_WINDOW_MS - margin, 200), (-REQUEST_WINDOW_MS + margin, 200),
                              (REQUEST_WINDOW_MS + margin, 401),
                              (-REQUEST_WINDOW_MS - margin, 401)):
-            header = authorization_header(alice.key, "GET", path, "", b"", now_ms() + skew)
+            header = authorization_header(alice.key, "GET", path, "", b"", now_ms() + skew,
+                                          bank=name)
             r = requests.get(bank.url + path, headers={"Authorization": header}, timeout=10)
             assert r.status_code == status, (skew, r.text)
 

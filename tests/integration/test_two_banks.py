@@ -104,7 +104,8 @@ def test_payment_to_an_unknown_payee_is_refused_by_the_peer_and_released(banks):
     assert "refused" in r.json()["flow"]["reason"]
     path = f"/v1/flows/{r.json()['flow']['id']}"
     shown = requests.get(b1.url + path, timeout=10, headers={"Authorization":
-                         authorization_header(dave.key, "GET", path, "", b"", now_ms())})
+                         authorization_header(dave.key, "GET", path, "", b"", now_ms(),
+                                              bank=B1)})
     assert shown.json()["state"] == "released" and "refused" in shown.json()["reason"]
     assert balance(b1, dave, USD) == (1000, 0)
     assert_chain_verifies(b1, dave)
@@ -282,7 +283,8 @@ def test_a_bank_that_does_not_settle_leaves_a_verifiable_proof(banks, tmp_path):
     def proofs() -> list[Any]:
         path = "/v1/proofs"
         got = requests.get(b1.url + path, timeout=10, headers={"Authorization":
-                           authorization_header(regulator, "GET", path, "", b"", now_ms())})
+                           authorization_header(regulator, "GET", path, "", b"", now_ms(),
+                                                bank=B1)})
         assert got.status_code == 200, got.text
         return list(got.json()["proofs"])
 

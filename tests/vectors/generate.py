@@ -56,10 +56,12 @@ def chain_vector() -> dict[str, Any]:
         clock = iter(range(T0, T0 + 1000, 100))
         ledger = Ledger(Store(Path(tmp)), Validator(keys["bank"], BANK),
                         clock=lambda: next(clock))
-        ledger.register(register_request(keys["bank"], BANK, T0, kyc_record={"legal_name": BANK}))
-        alice = ledger.register(register_request(keys["alice"], "alice", T0,
+        ledger.register(register_request(keys["bank"], BANK, T0, bank=BANK,
+                                         kyc_record={"legal_name": BANK}))
+        alice = ledger.register(register_request(keys["alice"], "alice", T0, bank=BANK,
                                                  kyc_record={"legal_name": "Alice Example"}))
-        bob = ledger.register(register_request(keys["bob"], "bob", T0, kyc_record=None))
+        bob = ledger.register(register_request(keys["bob"], "bob", T0, bank=BANK,
+                                               kyc_record=None))
         ledger.deposit(f"alice*{BANK}", USD, 100000)
         ledger.submit(sign_intent(keys["alice"], "payment", alice.id, 1, T0 + 500,
                                   {"to": bob.id, "to_validator": BANK, "asset": USD,

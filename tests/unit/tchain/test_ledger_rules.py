@@ -179,8 +179,9 @@ def test_redeem_returns_units_to_the_issuer(ledger: Ledger, funded):
 
 def test_register_name_and_key_are_unique(ledger: Ledger):
     alice = join(ledger, "alice")
-    for doc in (register_request(SigningKey.generate(), "alice", T0, kyc_record=None),
-                register_request(alice.key, "alice2", T0, kyc_record=None)):
+    for doc in (register_request(SigningKey.generate(), "alice", T0, bank=BANK,
+                                 kyc_record=None),
+                register_request(alice.key, "alice2", T0, bank=BANK, kyc_record=None)):
         before = snapshot(ledger.store)
         with pytest.raises(TChainError) as info:
             ledger.register(doc)
@@ -188,15 +189,45 @@ def test_register_name_and_key_are_unique(ledger: Ledger):
         assert snapshot(ledger.store) == before
 
 
+@pytest.mark.parametrize("time", [T0, T0 - 10 * TIME_WINDOW_MS], ids=["fresh", "stale"])
+def test_register_signed_for_another_bank_is_refused_and_writes_nothing(ledger: Ledger, time):
+    """A registration names its bank: one signed for bank2 never opens a chain here, and is
+    refused as that (not as stale) however old it is."""
+    key = SigningKey.generate()
+    doc = register_request(key, "alice", time, bank="bank2.example",
+                           kyc_record={"legal_name": "Alice"})
+    before = snapshot(ledger.store)
+    with pytest.raises(TChainError) as info:
+        ledger.register(doc)
+    assert (info.value.code, info.value.status) == ("bad_request", 400)
+    assert "bank2.example" in info.value.message
+    assert snapshot(ledger.store) == before
+    with ledger.store.read() as r:
+        assert r.chain_by_owner(key.public_key) is None and r.chain_by_name("alice") is None
+
+
+def test_register_that_names_no_bank_is_refused(ledger: Ledger):
+    key = SigningKey.generate()
+    doc = register_request(key, "alice", T0, bank=BANK, kyc_record=None)
+    del doc["intent"]["body"]["bank"]
+    doc["sig"] = key.sign("intent", doc["intent"])
+    before = snapshot(ledger.store)
+    with pytest.raises(TChainError, match="names the bank") as info:
+        ledger.register(doc)
+    assert info.value.code == "bad_request"
+    assert snapshot(ledger.store) == before
+
+
 def test_register_refuses_kyc_record_that_does_not_match_its_hash(ledger: Ledger):
-    doc = register_request(SigningKey.generate(), "eve", T0, kyc_record={"legal_name": "Eve"})
+    doc = register_request(SigningKey.generate(), "eve", T0, bank=BANK,
+                           kyc_record={"legal_name": "Eve"})
     doc["kyc_record"] = {"legal_name": "Someone Else"}
     with pytest.raises(TChainError, match="hashes to"):
         ledger.register(doc)
 
 
 def test_register_refuses_small_order_key(ledger: Ledger):
-    doc = register_request(SigningKey.generate(), "eve", T0, kyc_record=None)
+    doc = register_request(SigningKey.generate(), "eve", T0, bank=BANK, kyc_record=None)
     doc["intent"]["body"]["owner"] = "01" + "00" * 31
     with pytest.raises(TChainError) as info:
         ledger.register(doc)

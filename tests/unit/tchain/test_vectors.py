@@ -17,6 +17,7 @@ from tests.vectors.generate import canonical_vectors, chain_vector
 VECTORS = Path(__file__).parents[2] / "vectors"
 CANONICAL = json.loads((VECTORS / "canonical.json").read_text("utf-8"))
 CHAIN = json.loads((VECTORS / "chain.json").read_text("utf-8"))
+PROTOCOL = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text("utf-8")
 
 
 @pytest.mark.parametrize("vector", CANONICAL, ids=[v["name"] for v in CANONICAL])
@@ -44,3 +45,16 @@ def test_stored_bytes_are_the_canonical_form_of_the_signed_entry():
         entry = SignedEntry.from_dict(doc)
         assert entry.to_bytes() == canonical(doc)
         assert SignedEntry.from_bytes(entry.to_bytes()) == entry
+
+
+def test_the_protocol_page_prints_the_golden_values():
+    """docs/protocol.md §9 shows the vectors byte for byte: the genesis, the ids, the table."""
+    section = PROTOCOL[PROTOCOL.index("## 9. Golden vectors"):PROTOCOL.index("## 10.")]
+    assert "```json\n" + json.dumps(CHAIN["entries"][0], indent=2) + "\n```" in section
+    assert f"`{CHAIN['chain']}`" in section and f"`{CHAIN['validator_key']}`" in section
+    for entry_id in CHAIN["entry_ids"]:
+        assert f"`{entry_id[:8]}…{entry_id[-4:]}`" in section
+    printed = [v for v in CANONICAL if f"| {v['name']} |" in section]
+    assert len(printed) >= 5
+    for vector in printed:
+        assert f"| `{vector['canonical_hex']}` | `{vector['digest_hex']}` |" in section

@@ -12,7 +12,7 @@ from tchain.keys import SigningKey
 from tchain.model import SignedEntry
 from tchain.proofs import equivocation_proof, verify_proof
 from tchain.verify import ChainVerifier, verify_chain
-from tests.helpers import BANK, USD, join, submit
+from tests.helpers import BANK, T0, USD, join, sign_entry_as, submit
 
 
 def chain_entries(ledger, chain):
@@ -144,3 +144,32 @@ def test_same_entry_twice_is_not_an_equivocation(ledger, history):
     entry = SignedEntry.from_bytes(chain_entries(ledger, alice.chain)[1])
     with pytest.raises(VerificationError, match="same entry"):
         equivocation_proof(entry, entry)
+
+
+def test_a_genesis_that_registers_at_another_bank_is_refused(ledger, history):
+    """A validator that opened a chain from a registration signed for another bank (replayed
+    to it, or accepted by a bank that did not check) serves a genesis no verifier takes."""
+    alice, _ = history
+    genesis = copy.deepcopy(SignedEntry.from_bytes(chain_entries(ledger, alice.chain)[0]).doc)
+    intent = genesis["entry"]["intent"]
+    intent["intent"]["body"]["bank"] = "bank2.example"
+    intent["sig"] = alice.key.sign("intent", intent["intent"])
+    forged = resign(ledger.validator.key, genesis)
+    with pytest.raises(VerificationError, match=r"at bank2\.example, not at bank1\.example"):
+        verify_chain([forged], ledger.validator.public_key, BANK)
+    # The same entry is sound for a verifier of the bank it names: only the name differs.
+    verify_chain([forged], ledger.validator.public_key, "bank2.example")
+
+
+def test_a_chain_opened_before_registrations_named_their_bank_still_verifies():
+    """A genesis of an older version (its register names no bank) verifies; only new
+    registrations must name theirs (test_ledger_rules)."""
+    bank, alice = SigningKey(b"\x01" * 32), SigningKey(b"\x02" * 32)
+    intent = {"type": "register", "seq": 0, "time": T0,
+              "body": {"name": "alice", "owner": alice.public_key, "kyc": None, "params": {}}}
+    genesis = sign_entry_as(bank, {
+        "chain": None, "height": 0, "prev": "0" * 64, "time": T0, "kind": "genesis",
+        "intent": {"intent": intent, "sig": alice.sign("intent", intent)}, "effects": [],
+        "evidence": [], "validator": bank.public_key})
+    state = verify_chain([genesis], bank.public_key, BANK, genesis.id)
+    assert state.name == "alice"
