@@ -23,12 +23,13 @@ from tchain.keys import SigningKey
 from tchain.ledger import now_ms
 from tchain.messages import sign_message
 from tchain.store import MAX_READERS, Store
+from tests.campaign import report, scale
 from tests.hostile.conftest import B1
 from tests.hostile.harness import HostilePeer, books_balance
 from tests.realbanks import read, register, submit
 from validator.operator import deposit
 
-REQUESTS = 10_000
+REQUESTS = scale(10_000, 100_000)
 CLIENTS = 8
 USD = f"{B1}:USD"
 
@@ -237,6 +238,9 @@ def test_ten_thousand_refused_requests_leave_nothing_behind(target):
     assert {db: n for db, n in grown.items() if db not in ("inbox", "proofs")} == \
         dict.fromkeys(("outbox", "subjects", "flows", "offers", "states", "entries"), 0), grown
     books_balance(bank)
+    report("refused requests", requests=REQUESTS, kinds=len(target.kinds),
+           statuses=dict(sorted(Counter(s for _, s in statuses.elements()).items())),
+           before=before, after=after, rows_grown=grown)
     # and the bank still serves: a real payment goes through
     alice, bob = register(bank, "after-alice"), register(bank, "after-bob")
     deposit(bank.config, "after-alice", "100", "USD")
