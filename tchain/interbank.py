@@ -198,15 +198,14 @@ class Interbank:
                 answer = self._answer(message, "refused", now, error=e.code, reason=e.message)
                 if isinstance(e, MisconductError):
                     self._keep_evidence(w, message, peer["key"], e, now)
-                # a refusal is kept while the sender may still repeat the message, then let
-                # go: repeated after that, the message is refused again (expired, say)
+                # a refusal is kept while the sender may still repeat the message (or carry
+                # its hold in another), then let go: after that it is decided again (and a
+                # transfer or take past its deadline refused again)
                 keep_until = max(message.time, message.fields.get("deadline", 0))
-                w.put_answer(message.id, answer.raw,
+                w.put_answer(message.id, answer.raw, subject=subject,
                              forget_at=keep_until + CLOCK_MARGIN_MS + ANSWER_KEPT_MS)
                 return answer.raw
-            w.put_answer(message.id, answer.raw)
-            if subject is not None:
-                w.put_subject(subject, message.id)
+            w.put_answer(message.id, answer.raw, subject=subject)
             return answer.raw
 
         return work
@@ -507,8 +506,7 @@ class Interbank:
                 w.clear_due("sends", message_id, at)
             done: list[str] = []
             for message_id, at in w.due("answers", now):
-                w.clear_due("answers", message_id, at)
-                w.forget_answer(message_id)
+                w.forget_answer(message_id, at)
             for flow_id, flow in self._due(w, "flows", now):
                 if _flow_expired(flow, now):
                     done.append(self._expire_flow(w, flow_id, flow))

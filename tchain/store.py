@@ -376,11 +376,6 @@ class Writer(Reader):
                 raise BooksError(f"{asset}: {total} over our chains and {held} held by peers "
                                  "do not sum to zero")
 
-    def put_subject(self, entry_id: str, message_id: str) -> None:
-        """Remember the first message that carried this hold, take or settlement."""
-        self._txn.put(bytes.fromhex(entry_id), bytes.fromhex(message_id),
-                      db=self._dbs["subjects"], overwrite=False)
-
     def put_books(self, totals: Mapping[str, int],
                   positions: Iterable[tuple[str, str, Position]]) -> None:
         """Replace the books with ones rebuilt from the entries (validator.audit), and mark
@@ -459,20 +454,32 @@ class Writer(Reader):
     def delete_record(self, db: str, record_id: str) -> None:
         self._txn.delete(bytes.fromhex(record_id), db=self._dbs[_record_db(db)])
 
-    def put_answer(self, message_id: str, answer: bytes, *, forget_at: int | None = None
-                   ) -> None:
-        """Keep the answer to a peer's message: a second delivery gets these same bytes.
-        ``forget_at``: from then on :meth:`Reader.due` lists it on the ``answers`` timer,
-        for :meth:`forget_answer`."""
+    def put_answer(self, message_id: str, answer: bytes, *, subject: str | None = None,
+                   forget_at: int | None = None) -> None:
+        """Keep the answer to a peer's message: a second delivery gets these same bytes, and
+        so does any message that carries the same ``subject`` (a hold, take or settlement
+        id) if it is the first to carry it. ``forget_at``: from then on :meth:`Reader.due`
+        lists it on the ``answers`` timer, for :meth:`forget_answer`."""
         key = bytes.fromhex(message_id)
         if not self._txn.put(key, answer, db=self._dbs["inbox"], overwrite=False):
             raise StoreError(f"message {message_id} was already answered")
+        about = b"" if subject is None else bytes.fromhex(subject)
+        if about:
+            self._txn.put(about, key, db=self._dbs["subjects"], overwrite=False)
         if forget_at is not None:
-            self._txn.put(_TIMER.pack(TIMERS.index("answers"), forget_at) + key, b"",
+            self._txn.put(_TIMER.pack(TIMERS.index("answers"), forget_at) + key, about,
                           db=self._dbs["timers"])
 
-    def forget_answer(self, message_id: str) -> None:
-        self._txn.delete(bytes.fromhex(message_id), db=self._dbs["inbox"])
+    def forget_answer(self, message_id: str, at: int) -> None:
+        """Let go of an answer put with ``forget_at`` = ``at``, and of its subject if it was
+        the first to carry it."""
+        key = bytes.fromhex(message_id)
+        timer = _TIMER.pack(TIMERS.index("answers"), at) + key
+        about = self._get("timers", timer)
+        if about and self._get("subjects", about) == key:
+            self._txn.delete(about, db=self._dbs["subjects"])
+        self._txn.delete(timer, db=self._dbs["timers"])
+        self._txn.delete(key, db=self._dbs["inbox"])
 
     def count_evidence(self, culprit: str) -> int:
         """Count one more proof of misconduct kept against the key ``culprit``; return how

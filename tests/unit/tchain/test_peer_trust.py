@@ -312,6 +312,7 @@ def test_refusals_are_forgotten_after_their_deadline_but_credits_are_kept(world)
     b1.interbank.tick()
     with b1.ledger.store.read() as r:
         assert r.count("inbox") == 1  # the credit's answer is kept: a repeat gets it again
+        assert r.count("subjects") == 1 and r.count("timers") == 0
     assert receive(b1, b2, credited)["type"] == "credited"
     assert b1.balance(alice, EUR) == (5, 0)
 
@@ -369,3 +370,22 @@ def test_a_store_without_books_gets_them_rebuilt_from_its_entries(world):
     net.run()
     books_sound(b1)
     assert totals(b1, b2)[USD] == 0
+
+
+def test_a_refused_hold_in_a_new_message_gets_the_refusal_again(world):
+    """Answered is answered, refused too: the same hold re-wrapped gets the first refusal
+    while it is kept, even once the peer would hold enough to be credited."""
+    clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    hold, record = forged_hold(b2, alice.chain, USD, 100, now=clock())
+    first = b1.interbank.receive(transfer(b2, hold, record, clock()), b2.key.public_key)
+    assert parse(first)["message"]["error"] == "position_exceeded"
+    b1.deposit(alice, 1000)
+    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
+                                 "amount": "300"})
+    net.run()  # bank 2 now holds 300 of bank 1's USD
+    clock.now += 1
+    again = b1.interbank.receive(transfer(b2, hold, record, clock()), b2.key.public_key)
+    assert again == first
+    assert b1.balance(alice, USD) == (700, 0)
+    books_sound(b1)
