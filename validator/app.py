@@ -45,6 +45,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             ``RATE_LIMIT`` (requests per second per key, 0 for none) and ``RATE_BURST``.
     """
     app = Flask("validator")
+    # A path is routed as sent: werkzeug would answer "//v1/chains" with a redirect (an HTML
+    # page) to "/v1/chains", and a signed request's path is the path as sent. Set before the
+    # routes are added: each rule reads it when it is bound.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, DATA_DIR=None, STORE_OPTIONS={},
                             SETTLE_DEADLINE=None, FAULT=None, RATE_LIMIT=DEFAULT_RATE,
                             RATE_BURST=DEFAULT_BURST)

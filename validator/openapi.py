@@ -53,9 +53,9 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
             "schema": HEX64}
 
 
-def _query_int(name: str, maximum: int, description: str) -> dict[str, Any]:
+def _query_int(name: str, maximum: int, description: str, minimum: int = 0) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": "integer", "minimum": 0, "maximum": maximum}}
+            "schema": {"type": "integer", "minimum": minimum, "maximum": maximum}}
 
 
 def _batch_body(field: str, item: str) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def openapi_document() -> dict[str, Any]:
                  "properties": {"chains": {"type": "array", "items": HEX64},
                                 "next": HEX64}}, "a page of chain ids"),
                 params=[{"name": "after", "in": "query", "required": False, "schema": HEX64},
-                        _query_int("limit", 1000, "Page size.")])},
+                        _query_int("limit", 1000, "Page size.", minimum=1)])},
         "/v1/intents": {"post": {
             "summary": "Submit a signed intent; 201 with the entries made, 202 while a peer "
                        "bank has yet to do its side.",
@@ -183,7 +183,7 @@ def openapi_document() -> dict[str, Any]:
         "/v1/chains/{chain_id}/entries": _signed_read(
             "A page of a chain's signed entries.", _json(_ref("Entries"), "entries"),
             params=[chain_id, _query_int("from", MAX_INT, "First height."),
-                    _query_int("limit", 1000, "Page size.")]),
+                    _query_int("limit", 1000, "Page size.", minimum=1)]),
         "/v1/flows/{flow_id}": _signed_read(
             "Where a cross-bank payment or take stands.", _json(_ref("Flow"), "flow"),
             params=[_path_param("flow_id", "The id of the entry that opened the flow.")]),
