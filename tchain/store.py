@@ -222,6 +222,10 @@ class Reader:
         """The answer already given to a peer's message, if it was seen before."""
         return self._get("inbox", bytes.fromhex(message_id))
 
+    def count(self, db: str) -> int:
+        """How many records ``db`` holds (the outbox's backlog, for the health check)."""
+        return int(self._txn.stat(self._dbs[_record_db(db)])["entries"])
+
 
 class _StoredHolds(Mapping[str, Hold]):
     """A chain's open holds as one transaction sees them, looked up one at a time."""
@@ -582,6 +586,11 @@ class Store:
                     raise
         return env.begin(write=write)  # one more try; a failure now is the store's error
 
+    @property
+    def is_open(self) -> bool:
+        """Whether this process has the environment open (it opens on first use)."""
+        return self._env is not None and self._pid == os.getpid()
+
     def reader_slots(self) -> int:
         """The LMDB reader slots taken now, by every process of the bank (of MAX_READERS):
         for the health check and the tests that count what hostile traffic left behind."""
@@ -624,7 +633,7 @@ _BUCKET = struct.Struct(">dQ")  # tokens left, time of the last update (ms)
 
 
 class RateBuckets:
-    """Token buckets per key, shared by every process of a bank (all its gunicorn workers).
+    """Token buckets per key, shared by every process of a bank (all its workers).
 
     A separate, small LMDB environment with sync off: a bucket is not money, losing the last
     seconds of it in a crash costs nothing, and a rate check must not wait for a disk flush or

@@ -144,9 +144,18 @@ def snapshot_from(r: Any) -> dict[str, Any]:
 
 
 def worker_pids(bank: LocalBank) -> list[int]:
-    """The gunicorn workers of a running bank: the master's children but the outbox sender."""
+    """The workers of a running bank: the master's children but the outbox sender (whose pid
+    ``GET /health`` gives)."""
     assert bank.process is not None
     pid = bank.process.pid
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children
-            if b"validator.sender" not in Path(f"/proc/{c}/cmdline").read_bytes()]
+    sender = health(bank)["sender"]["pid"]
+    return [int(c) for c in children if int(c) != sender]
+
+
+def health(bank: LocalBank) -> dict[str, Any]:
+    """The bank's ``GET /health`` report (200 or 503)."""
+    r = requests.get(bank.url + "/health", timeout=10)
+    assert r.status_code in (200, 503), r.text
+    return dict(r.json())
+

@@ -117,12 +117,39 @@ def openapi_document() -> dict[str, Any]:
                    "properties": {"record": OBJECT, "sig": HEX128}},
         "WellKnown": {"type": "object", "required": ["document", "sig"],
                       "properties": {"document": OBJECT, "sig": HEX128}},
+        "Health": {"type": "object",
+                   "required": ["status", "problems", "store", "sender", "readers", "outbox"],
+                   "properties": {
+                       "status": {"type": "string", "enum": ["ok", "degraded"]},
+                       "problems": {"type": "array", "items": {"type": "string"}},
+                       "store": {"type": "object", "required": ["open", "ok"],
+                                 "properties": {"open": {"type": "boolean"},
+                                                "ok": {"type": "boolean"}}},
+                       "sender": {"type": "object", "nullable": True,
+                                  "required": ["alive", "pid", "restarts", "last_beat_ms_ago"],
+                                  "properties": {
+                                      "alive": {"type": "boolean"},
+                                      "pid": {"type": "integer", "nullable": True},
+                                      "restarts": {"type": "integer", "minimum": 0},
+                                      "last_beat_ms_ago": {"type": "integer"}}},
+                       "readers": {"type": "object", "required": ["in_use", "max"],
+                                   "properties": {
+                                       "in_use": {"type": "integer", "nullable": True},
+                                       "max": {"type": "integer"}}},
+                       "outbox": {"type": "object", "required": ["backlog"],
+                                  "properties": {"backlog": {"type": "integer",
+                                                             "nullable": True}}}}},
     }
     security_read = "Requests signed by the caller: `Authorization: TChain key=, time=, sig=`"
     chain_id = _path_param("chain_id", "The chain's id (its genesis entry's id).")
     paths: dict[str, Any] = {
         "/openapi.json": {"get": {"summary": "This document.",
                                   "responses": {"200": _json(OBJECT, "OpenAPI 3.0")}}},
+        "/health": {"get": {
+            "summary": "Whether the bank can do its work: its store, its outbox sender, its "
+                       "store's reader slots and its outbox backlog; 503 when degraded.",
+            "responses": {"200": _json(_ref("Health"), "ok"),
+                          "503": _json(_ref("Health"), "degraded: see problems")}}},
         "/.well-known/tchain.json": {"get": {
             "summary": "The bank's signed name, key, chain, URL, assets and peers.",
             "responses": _responses({"200": _json(_ref("WellKnown"), "signed document")},

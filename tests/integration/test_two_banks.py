@@ -1,4 +1,4 @@
-"""Cross-bank flows between real validators on loopback (gunicorn, LMDB, the outbox sender).
+"""Cross-bank flows between real validators on loopback (LMDB, the outbox sender).
 
 Three banks: bank1 and bank2 honest, bank3 started with ``--fault skip-settle``. After every
 test each asset that no cheat touched sums to zero over all chains of all banks.
