@@ -159,3 +159,10 @@ def health(bank: LocalBank) -> dict[str, Any]:
     assert r.status_code in (200, 503), r.text
     return dict(r.json())
 
+
+def shadow_core(directory: Path) -> Path:
+    """Make ``directory`` hold a folder named ``tchain`` with an empty ``__init__.py``: what a
+    process importing from its working directory would take for the project's core."""
+    (directory / "tchain").mkdir(parents=True, exist_ok=True)
+    (directory / "tchain" / "__init__.py").write_text("")
+    return directory

@@ -131,7 +131,7 @@ def test_serve_refuses_a_port_already_in_use_and_the_running_bank_keeps_it(tmp_p
     with LocalBank(tmp_path / "bank1", "bank1.example") as first:
         second = LocalBank(tmp_path / "bank2", "bank2.example")
         run = subprocess.run(
-            [sys.executable, "-m", "cli", "validator", "serve", "--data", str(second.data),
+            [sys.executable, "-P", "-m", "cli", "validator", "serve", "--data", str(second.data),
              "--host", "127.0.0.1", "--port", str(first.port)],
             capture_output=True, text=True, timeout=60)
         assert run.returncode == 1, run.stderr

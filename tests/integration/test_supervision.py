@@ -1,5 +1,6 @@
 """The operator's processes, supervised: the outbox sender started again when it dies, one
-``serve`` per data directory, a graceful stop, and ``GET /health`` saying what runs."""
+``serve`` per data directory, nothing imported from the working directory, a graceful stop,
+and ``GET /health`` saying what runs."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tchain.encoding import canonical
 from tchain.intents import sign_intent
 from tchain.ledger import now_ms
 from tests.fault_proxy import FaultProxy
-from tests.realbanks import balance, eventually, health, pay, register, totals
+from tests.realbanks import balance, eventually, health, pay, register, shadow_core, totals
 from validator.operator import deposit
 from validator.peers import add_peer
 
@@ -94,7 +95,7 @@ def test_health_is_degraded_while_the_sender_is_gone_and_ok_again_after(tmp_path
 def test_a_second_serve_on_the_same_data_is_refused_in_one_sentence(tmp_path):
     with LocalBank(tmp_path / "bank", B1) as bank:
         second = subprocess.Popen(
-            [sys.executable, "-m", "cli", "validator", "serve", "--data", str(bank.data),
+            [sys.executable, "-P", "-m", "cli", "validator", "serve", "--data", str(bank.data),
              "--port", str(free_port())],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
@@ -108,6 +109,18 @@ def test_a_second_serve_on_the_same_data_is_refused_in_one_sentence(tmp_path):
                f"{bank.process.pid})" in stderr
         assert len(stderr.strip().splitlines()) == 1, stderr
         assert health(bank)["status"] == "ok"  # the first one serves on
+
+
+def test_serve_imports_nothing_from_its_working_directory(tmp_path, monkeypatch):
+    """Started from a directory holding a folder named tchain, the bank and its sender run."""
+    monkeypatch.chdir(shadow_core(tmp_path / "home"))
+    with LocalBank(tmp_path / "bank", B1) as bank:
+        alice = register(bank, "alice")
+        assert alice.chain
+        report = eventually(lambda: (h := health(bank))["sender"]["last_beat_ms_ago"] < 1_000
+                            and h, timeout=20)
+        assert report["status"] == "ok" and report["sender"]["restarts"] == 0
+    assert "Error" not in bank.log.read_text()
 
 
 @pytest.mark.parametrize("how", ["SIGTERM to the master", "SIGINT to the group"])
