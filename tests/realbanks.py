@@ -21,7 +21,10 @@ from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.store import Store
 from tchain.verify import verify_chain
+from tests.fault_proxy import FaultProxy
 from tests.helpers import Customer
+from validator.operator import deposit
+from validator.peers import add_peer
 
 
 def store_of(bank: LocalBank) -> Store:
@@ -141,6 +144,22 @@ def assert_every_chain_sound(bank: LocalBank) -> int:
 def snapshot_from(r: Any) -> dict[str, Any]:
     return {c: (r.state(c).to_dict(), tuple(r.entries(c, 0, 10**6)))
             for c in r.chain_ids(None, 10**6)}
+
+
+def pay_across_held(b1: LocalBank, b2: LocalBank, proxy: FaultProxy
+                    ) -> tuple[Customer, Customer, dict[str, Any]]:
+    """Pin ``b1`` and ``b2`` (``b2`` behind ``proxy``), open alice at ``b1`` with 1000 of its USD
+    and bob at ``b2``, and have the proxy hold every request to ``b2`` open: returns alice, bob
+    and alice's signed payment of 300 to bob, not sent yet."""
+    add_peer(b1.config, proxy.url)
+    add_peer(b2.config, b1.url)
+    alice, bob = register(b1, "alice"), register(b2, "bob")
+    deposit(b1.config, "alice", "1000", "USD")
+    proxy.set(blackhole=1.0)
+    doc = sign_intent(alice.key, "payment", alice.chain, 1, now_ms(),
+                      {"to": bob.chain, "to_validator": b2.name, "asset": f"{b1.name}:USD",
+                       "amount": "300"})
+    return alice, bob, doc
 
 
 def worker_pids(bank: LocalBank) -> list[int]:

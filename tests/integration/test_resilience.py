@@ -23,6 +23,7 @@ from tests.realbanks import (
     balance,
     eventually,
     pay,
+    pay_across_held,
     read,
     register,
     signed_get,
@@ -31,7 +32,6 @@ from tests.realbanks import (
     worker_pids,
 )
 from validator.operator import deposit, run_audit
-from validator.peers import add_peer
 
 FULL = "full.example"
 
@@ -121,14 +121,7 @@ def test_a_worker_killed_mid_request_loses_nothing(tmp_path):
     proxy.start(b2.port)
     try:
         with b1, b2:
-            add_peer(b1.config, proxy.url)
-            add_peer(b2.config, b1.url)
-            alice, bob = register(b1, "alice"), register(b2, "bob")
-            deposit(b1.config, "alice", "1000", "USD")
-            proxy.set(blackhole=1.0)
-            doc = sign_intent(alice.key, "payment", alice.chain, 1, now_ms(),
-                              {"to": bob.chain, "to_validator": b2_name, "asset": usd,
-                               "amount": "300"})
+            alice, bob, doc = pay_across_held(b1, b2, proxy)
             answers: list[Any] = []
 
             def customer() -> None:

@@ -17,10 +17,17 @@ import requests
 
 from cli.local import LocalBank, free_port
 from tchain.encoding import canonical
-from tchain.intents import sign_intent
-from tchain.ledger import now_ms
 from tests.fault_proxy import FaultProxy
-from tests.realbanks import balance, eventually, health, pay, register, shadow_core, totals
+from tests.realbanks import (
+    balance,
+    eventually,
+    health,
+    pay,
+    pay_across_held,
+    register,
+    shadow_core,
+    totals,
+)
 from validator.operator import deposit
 from validator.peers import add_peer
 
@@ -134,14 +141,7 @@ def test_a_stop_lets_the_request_in_progress_finish_and_leaves_nothing(tmp_path,
     try:
         with b2:
             b1.start()
-            add_peer(b1.config, proxy.url)
-            add_peer(b2.config, b1.url)
-            alice, bob = register(b1, "alice"), register(b2, "bob")
-            deposit(b1.config, "alice", "1000", "USD")
-            proxy.set(blackhole=1.0)
-            doc = sign_intent(alice.key, "payment", alice.chain, 1, now_ms(),
-                              {"to": bob.chain, "to_validator": B2, "asset": USD,
-                               "amount": "300"})
+            alice, _, doc = pay_across_held(b1, b2, proxy)
             answers: list[Any] = []
             customer = threading.Thread(target=lambda: answers.append(requests.post(
                 b1.url + "/v1/intents", data=canonical(doc), timeout=30)))

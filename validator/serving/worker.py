@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 from validator.app import create_app
@@ -33,19 +34,17 @@ BEAT_EVERY = 1.0  # s
 GRACEFUL = 10.0  # s a stopping worker gives the requests in progress
 
 
+@dataclass(frozen=True)
 class WorkerOptions:
     """What every worker is started with (the same for all, made by the master)."""
 
-    def __init__(self, *, data: str, app_config: dict[str, Any], threads: int,
-                 limits: Limits, access_log: bool, table: WorkerTable,
-                 sender: SenderStatus) -> None:
-        self.data = data
-        self.app_config = app_config
-        self.threads = threads
-        self.limits = limits
-        self.access_log = access_log
-        self.table = table
-        self.sender = sender
+    data: str
+    app_config: dict[str, Any]
+    threads: int
+    limits: Limits
+    access_log: bool
+    table: WorkerTable
+    sender: SenderStatus
 
 
 def run_worker(listener: socket.socket, options: WorkerOptions) -> int:
