@@ -2,8 +2,9 @@
 
 Its turn: no other live worker has fewer connections open (validator/serving/table.py says
 why). Out of turn, it stops watching the socket and looks again every :data:`ASLEEP` (the
-others' counts move without waking it); it takes a connection anyway once it has seen one
-wait :data:`PATIENCE`, since the others may be stuck or gone.
+others' counts move without waking it), every :data:`ASLEEP_WHILE_WAITING` while connections
+wait (in a burst the workers take turns at that pace); it takes a connection anyway once it
+has seen one wait :data:`PATIENCE`, since the others may be stuck or gone.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from collections.abc import Callable
 
 from validator.serving.table import WorkerTable
 
-__all__ = ["ASLEEP", "PATIENCE", "Acceptor"]
+__all__ = ["ASLEEP", "ASLEEP_WHILE_WAITING", "PATIENCE", "Acceptor"]
 
 log = logging.getLogger("tchain.serving")
 
 PATIENCE = 0.05  # s: how long a busier worker leaves a waiting connection to the others
 ASLEEP = 0.01  # s: how often a worker out of turn looks again
+ASLEEP_WHILE_WAITING = 0.001  # s: ... while connections wait to be taken
 OUT_OF_DESCRIPTORS = 0.5  # s without accepting after the process ran out of descriptors
 _NO_ROOM = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
@@ -67,7 +69,7 @@ class Acceptor:
         turn = self._my_turn(self._table.fewest_elsewhere(self._slot))
         self._watch(turn)
         if not turn:
-            self._look_again(ASLEEP)
+            self._look_again(ASLEEP if self._waiting_since is None else ASLEEP_WHILE_WAITING)
 
     def _look_again(self, delay: float) -> None:
         if self._again is None:
