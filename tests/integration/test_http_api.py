@@ -266,6 +266,8 @@ def test_a_chain_paying_itself_is_a_bad_request_with_status_400(bank, people):
 
 @pytest.mark.parametrize(("method", "path", "status", "code"), [
     ("GET", "/no/such/thing", 404, "not_found"),
+    ("GET", "//v1/chains", 404, "not_found"),  # was routed as /v1/chains
+    ("GET", "//.well-known/tchain.json", 404, "not_found"),
     ("GET", "/v1//chains", 404, "not_found"),  # was a redirect, an HTML page
     ("DELETE", "/v1/intents", 405, "method_not_allowed"),
     ("GET", "/v1/chains/not-a-chain-id/entries", 401, "unauthorized"),
