@@ -48,9 +48,10 @@ def send_all(sock: socket.socket, data: bytes) -> bool:
     return True
 
 
-def read_answer(sock: socket.socket, timeout: float = 15.0) -> Answer:
-    """Read one answer (a Content-Length body); then whether the server closed the
-    connection, looking for that a moment if it said ``Connection: close``."""
+def read_answer(sock: socket.socket, timeout: float = 15.0, *, to_head: bool = False) -> Answer:
+    """Read one answer (a Content-Length body, none ``to_head``: an answer to HEAD); then
+    whether the server closed the connection, looking for that a moment if it said
+    ``Connection: close``."""
     sock.settimeout(timeout)
     data = b""
     while b"\r\n\r\n" not in data:
@@ -65,7 +66,7 @@ def read_answer(sock: socket.socket, timeout: float = 15.0) -> Answer:
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
+    length = 0 if to_head else int(headers.get("content-length", "0"))
     while len(body) < length:
         chunk = sock.recv(65536)
         if not chunk:
