@@ -8,8 +8,12 @@ from __future__ import annotations
 import json
 import socket
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
+
+# Bytes read past one answer (the next pipelined answer's), kept for the next read.
+_unread: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -53,7 +57,7 @@ def read_answer(sock: socket.socket, timeout: float = 15.0, *, to_head: bool = F
     whether the server closed the connection, looking for that a moment if it said
     ``Connection: close``."""
     sock.settimeout(timeout)
-    data = b""
+    data = _unread.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
@@ -72,6 +76,8 @@ def read_answer(sock: socket.socket, timeout: float = 15.0, *, to_head: bool = F
         if not chunk:
             raise ConnectionError("closed in the middle of the answer")
         body += chunk
+    if body[length:]:
+        _unread[sock] = body[length:]
     closed = False
     if headers.get("connection", "").lower() == "close":
         closed = wait_closed(sock, timeout)
