@@ -1,6 +1,6 @@
 """``tchain demo``: the whole story on loopback, no set-up, in well under a minute.
 
-Three real banks (``tchain validator serve`` under gunicorn, LMDB in a temporary directory) on
+Three real banks (``tchain validator serve``, LMDB in a temporary directory) on
 127.0.0.1: bank1 and bank2 honest and peers of each other, bank3 a peer of bank1 started with
 ``--fault skip-settle``. Real wallets with encrypted keys, every entry verified by the wallets;
 each step prints one line and any failure ends the demo with exit 1.
@@ -97,7 +97,7 @@ def demo(keep: bool) -> None:
     b1, b2, b3 = banks
     try:
         for bank, note in ((b1, ""), (b2, ""), (b3, ", started with --fault skip-settle")):
-            story.do(f"start {bank.name} on {bank.url} (gunicorn, LMDB{note})", bank.start)
+            story.do(f"start {bank.name} on {bank.url} (LMDB{note})", bank.start)
         for a, b in ((b1, b2), (b1, b3)):
             story.do(f"{a.name} and {b.name} pin each other's keys",
                      lambda a=a, b=b: (add_peer(a.config, b.url), add_peer(b.config, a.url)))

@@ -1,7 +1,9 @@
 """Run a real validator on loopback as a child process: for ``tchain demo`` and the tests.
 
-The bank is a real ``tchain validator serve`` (gunicorn, LMDB) on 127.0.0.1 and a free port;
-stopping it terminates the whole process group, so no worker outlives it.
+The bank is a real ``tchain validator serve`` (its master, workers and outbox sender, LMDB) on
+127.0.0.1 and a free port; stopping it terminates the whole process group, so no worker
+outlives it. The server runs as ``python -P``: nothing is imported from the working directory,
+whatever folders it holds.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class LocalBank:
     def start(self, timeout: float = 20.0) -> LocalBank:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cli", "validator", "serve", "--data", str(self.data),
+                [sys.executable, "-P", "-m", "cli", "validator", "serve", "--data", str(self.data),
                  "--host", "127.0.0.1", "--port", str(self.port),
                  "--workers", str(self.workers), *self._extra_args()],
                 stdout=log, stderr=log, start_new_session=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 
 import click
@@ -51,12 +53,14 @@ def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str,
 @click.option("--port", type=click.IntRange(1, 65535),
               help="Port to listen on [default: the port of the bank's URL].")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="gunicorn worker processes.")
+              help="Worker processes: each reads its connections on one event loop and runs "
+                   "complete requests on its threads.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               help="Request threads per worker; the requests a worker has in flight at once "
                    "share one LMDB commit (group commit).")
 @click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
-              help="Seconds before gunicorn restarts a stuck worker.")
+              help="Seconds a worker's event loop may go without beating before the master "
+                   "kills it and starts another.")
 @click.option("--access-log", is_flag=True, help="Log every request to stderr.")
 @click.option("--settle-deadline", default=30.0, show_default=True,
               type=click.FloatRange(0.5, 86_400),
@@ -75,28 +79,33 @@ def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str,
               help="FOR DEMONSTRATIONS AND TESTS ONLY: make this bank cheat. skip-settle "
                    "accepts takes of peers' offers and never settles them, so the peer "
                    "records a non-settlement proof.")
-def serve(data: Path, host: str, port: int | None, workers: int, threads: int, timeout: int,
-          access_log: bool, settle_deadline: float, max_store_size: int | None,
-          rate_limit: float, rate_burst: int, fault: str | None) -> None:
-    """Serve the bank's API under gunicorn until stopped (SIGTERM or Ctrl-C), with the
-    outbox sender beside it."""
-    from validator.server import check_free
-    from validator.server import serve as run
+@click.pass_context
+def serve(ctx: click.Context, data: Path, host: str, port: int | None, workers: int,
+          threads: int, timeout: int, access_log: bool, settle_deadline: float,
+          max_store_size: int | None, rate_limit: float, rate_burst: int,
+          fault: str | None) -> None:
+    """Serve the bank's API until stopped (SIGTERM or Ctrl-C): a master process that keeps
+    the workers and the outbox sender running."""
+    from validator.serving import Master
 
     config = BankConfig.load(data)
     port = port or config.port
-    check_free(host, port)  # before saying "serving": a taken port is one sentence, exit 1
+    # Before saying "serving": a directory already served or a port taken is one sentence.
+    master = Master(str(data), host=host, port=port, workers=workers, threads=threads,
+                    timeout=timeout, access_log=access_log, app_config={
+                        "SETTLE_DEADLINE": settle_deadline, "FAULT": fault,
+                        "RATE_LIMIT": rate_limit, "RATE_BURST": rate_burst,
+                        "STORE_OPTIONS": {} if max_store_size is None else {
+                            "max_map_size": max_store_size}})
     click.echo(f"serving {config.name} on http://{host}:{port} with {workers} workers of "
                f"{threads} threads", err=True)
     if fault:
         click.echo(f"WARNING: --fault {fault}: {config.name} will cheat on purpose. This is for "
                    "demonstrations and tests; never run a real bank with it.", err=True)
-    run(str(data), host=host, port=port, workers=workers, threads=threads, timeout=timeout,
-        access_log=access_log, app_config={
-            "SETTLE_DEADLINE": settle_deadline, "FAULT": fault, "RATE_LIMIT": rate_limit,
-            "RATE_BURST": rate_burst,
-            "STORE_OPTIONS": {} if max_store_size is None else {
-                "max_map_size": max_store_size}})
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: "
+                               "%(message)s")
+    ctx.exit(master.run())
 
 
 @validator.command("deposit")

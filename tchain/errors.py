@@ -49,6 +49,8 @@ class TChainError(Exception):
             self.code = code
         if status is not None:
             self.status = status
+        if self.code == "bad_request":  # PROTOCOL.md §6: always 400, whatever raised it
+            self.status = 400
         self.detail = detail
 
     def to_dict(self) -> dict[str, Any]:

@@ -740,6 +740,11 @@ class Store:
                     raise
         return env.begin(write=write)  # one more try; a failure now is the store's error
 
+    @property
+    def is_open(self) -> bool:
+        """Whether this process has the environment open (it opens on first use)."""
+        return self._env is not None and self._pid == os.getpid()
+
     def reader_slots(self) -> int:
         """The LMDB reader slots taken now, by every process of the bank (of MAX_READERS):
         for the health check and the tests that count what hostile traffic left behind."""
@@ -782,7 +787,7 @@ _BUCKET = struct.Struct(">dQ")  # tokens left, time of the last update (ms)
 
 
 class RateBuckets:
-    """Token buckets per key, shared by every process of a bank (all its gunicorn workers).
+    """Token buckets per key, shared by every process of a bank (all its workers).
 
     A separate, small LMDB environment with sync off: a bucket is not money, losing the last
     seconds of it in a crash costs nothing, and a rate check must not wait for a disk flush or

@@ -21,7 +21,10 @@ from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.store import Store
 from tchain.verify import verify_chain
+from tests.fault_proxy import FaultProxy
 from tests.helpers import Customer
+from validator.operator import deposit
+from validator.peers import add_peer
 
 
 def store_of(bank: LocalBank) -> Store:
@@ -146,10 +149,42 @@ def snapshot_from(r: Any) -> dict[str, Any]:
             for c in r.chain_ids(None, 10**6)}
 
 
+def pay_across_held(b1: LocalBank, b2: LocalBank, proxy: FaultProxy
+                    ) -> tuple[Customer, Customer, dict[str, Any]]:
+    """Pin ``b1`` and ``b2`` (``b2`` behind ``proxy``), open alice at ``b1`` with 1000 of its USD
+    and bob at ``b2``, and have the proxy hold every request to ``b2`` open: returns alice, bob
+    and alice's signed payment of 300 to bob, not sent yet."""
+    add_peer(b1.config, proxy.url)
+    add_peer(b2.config, b1.url)
+    alice, bob = register(b1, "alice"), register(b2, "bob")
+    deposit(b1.config, "alice", "1000", "USD")
+    proxy.set(blackhole=1.0)
+    doc = sign_intent(alice.key, "payment", alice.chain, 1, now_ms(),
+                      {"to": bob.chain, "to_validator": b2.name, "asset": f"{b1.name}:USD",
+                       "amount": "300"})
+    return alice, bob, doc
+
+
 def worker_pids(bank: LocalBank) -> list[int]:
-    """The gunicorn workers of a running bank: the master's children but the outbox sender."""
+    """The workers of a running bank: the master's children but the outbox sender (whose pid
+    ``GET /health`` gives)."""
     assert bank.process is not None
     pid = bank.process.pid
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children
-            if b"validator.sender" not in Path(f"/proc/{c}/cmdline").read_bytes()]
+    sender = health(bank)["sender"]["pid"]
+    return [int(c) for c in children if int(c) != sender]
+
+
+def health(bank: LocalBank) -> dict[str, Any]:
+    """The bank's ``GET /health`` report (200 or 503)."""
+    r = requests.get(bank.url + "/health", timeout=10)
+    assert r.status_code in (200, 503), r.text
+    return dict(r.json())
+
+
+def shadow_core(directory: Path) -> Path:
+    """Make ``directory`` hold a folder named ``tchain`` with an empty ``__init__.py``: what a
+    process importing from its working directory would take for the project's core."""
+    (directory / "tchain").mkdir(parents=True, exist_ok=True)
+    (directory / "tchain" / "__init__.py").write_text("")
+    return directory

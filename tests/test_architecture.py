@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-SHELL_LIBRARIES = {"flask", "werkzeug", "requests", "click", "gunicorn"}
+SHELL_LIBRARIES = {"flask", "werkzeug", "requests", "click", "h11"}
 OUR_SHELLS = {"validator", "cli", "federation"}
 
 

@@ -101,12 +101,13 @@ def _chain_id(value: str) -> str:
     return value
 
 
-def _int_arg(name: str, default: int, maximum: int) -> int:
+def _int_arg(name: str, default: int, maximum: int, minimum: int = 0) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 16 or int(raw) > maximum:
-        raise EncodingError(f"query {name} must be an integer 0..{maximum}, got {raw!r}")
+    if not raw.isdigit() or len(raw) > 16 or not minimum <= int(raw) <= maximum:
+        raise EncodingError(f"query {name} must be an integer {minimum}..{maximum}, got "
+                            f"{raw!r}")
     return int(raw)
 
 
@@ -277,7 +278,7 @@ def chain(chain_id: str) -> Response:
 def entries(chain_id: str) -> Response:
     key = _signer_key()
     start = _int_arg("from", 0, 2**53 - 1)
-    limit = _int_arg("limit", MAX_PAGE, MAX_PAGE)
+    limit = _int_arg("limit", MAX_PAGE, MAX_PAGE, minimum=1)
     bank = _bank()
     with bank.ledger.store.read() as r:
         bank.readable_state(r, _chain_id(chain_id), key)
@@ -289,7 +290,7 @@ def entries(chain_id: str) -> Response:
 def chains() -> Response:
     key = _signer_key()
     after = request.args.get("after")
-    limit = _int_arg("limit", MAX_PAGE, MAX_PAGE)
+    limit = _int_arg("limit", MAX_PAGE, MAX_PAGE, minimum=1)
     bank = _bank()
     with bank.ledger.store.read() as r:
         bank.require_regulator(r, key)

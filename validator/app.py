@@ -10,16 +10,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, NotFound
 
 import federation
 from tchain.encoding import canonical
 from tchain.errors import RateLimitedError, TChainError
-from validator import api, openapi
+from validator import api, health, openapi
 from validator.bank import Bank
 from validator.config import BankConfig
-from validator.errors import ConfigError
+from validator.errors import HTTP_ERROR_CODES, ConfigError
 from validator.ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 
 __all__ = ["create_app"]
@@ -27,9 +27,6 @@ __all__ = ["create_app"]
 log = logging.getLogger("tchain.validator")
 
 MAX_BODY = 1 << 20
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "too_large",
-               415: "unsupported_media_type", 429: "rate_limited", 503: "unavailable"}
 
 
 def _error(status: int, body: dict[str, Any]) -> Response:
@@ -45,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             ``RATE_LIMIT`` (requests per second per key, 0 for none) and ``RATE_BURST``.
     """
     app = Flask("validator")
+    _route_paths_as_sent(app)
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, DATA_DIR=None, STORE_OPTIONS={},
                             SETTLE_DEADLINE=None, FAULT=None, RATE_LIMIT=DEFAULT_RATE,
                             RATE_BURST=DEFAULT_BURST)
@@ -67,8 +65,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(federation.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(health.blueprint)
     _register_error_handlers(app)
     return app
+
+
+def _route_paths_as_sent(app: Flask) -> None:
+    """A path with an empty segment is not found, rather than taken for another: werkzeug
+    answers "/v1//chains" with a redirect (an HTML page) to "/v1/chains", and routes
+    "//v1/chains" as "/v1/chains" (it strips leading slashes), while a signed request signs
+    the path as sent. Called before the routes are added: each rule reads merge_slashes when
+    it is bound."""
+    app.url_map.merge_slashes = False
+
+    @app.before_request
+    def refuse_empty_segments() -> None:
+        if "//" in request.environ.get("PATH_INFO", ""):
+            raise NotFound()
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -87,7 +100,7 @@ def _register_error_handlers(app: Flask) -> None:
         message = e.description or e.name
         if status == 413:
             message = f"request body is larger than the {MAX_BODY} bytes accepted"
-        response = _error(status, {"error": _HTTP_CODES.get(status, f"http_{status}"),
+        response = _error(status, {"error": HTTP_ERROR_CODES.get(status, f"http_{status}"),
                                    "message": message})
         allow = e.get_response().headers.get("Allow") if status == 405 else None
         if allow:

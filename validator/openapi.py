@@ -53,9 +53,9 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
             "schema": HEX64}
 
 
-def _query_int(name: str, maximum: int, description: str) -> dict[str, Any]:
+def _query_int(name: str, maximum: int, description: str, minimum: int = 0) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": "integer", "minimum": 0, "maximum": maximum}}
+            "schema": {"type": "integer", "minimum": minimum, "maximum": maximum}}
 
 
 def _batch_body(field: str, item: str) -> dict[str, Any]:
@@ -138,6 +138,28 @@ def openapi_document() -> dict[str, Any]:
                    "properties": {"record": OBJECT, "sig": HEX128}},
         "WellKnown": {"type": "object", "required": ["document", "sig"],
                       "properties": {"document": OBJECT, "sig": HEX128}},
+        "Health": {"type": "object",
+                   "required": ["status", "problems", "store", "sender", "readers", "outbox"],
+                   "properties": {
+                       "status": {"type": "string", "enum": ["ok", "degraded"]},
+                       "problems": {"type": "array", "items": {"type": "string"}},
+                       "store": {"type": "object", "required": ["open", "ok"],
+                                 "properties": {"open": {"type": "boolean"},
+                                                "ok": {"type": "boolean"}}},
+                       "sender": {"type": "object", "nullable": True,
+                                  "required": ["alive", "pid", "restarts", "last_beat_ms_ago"],
+                                  "properties": {
+                                      "alive": {"type": "boolean"},
+                                      "pid": {"type": "integer", "nullable": True},
+                                      "restarts": {"type": "integer", "minimum": 0},
+                                      "last_beat_ms_ago": {"type": "integer"}}},
+                       "readers": {"type": "object", "required": ["in_use", "max"],
+                                   "properties": {
+                                       "in_use": {"type": "integer", "nullable": True},
+                                       "max": {"type": "integer"}}},
+                       "outbox": {"type": "object", "required": ["backlog"],
+                                  "properties": {"backlog": {"type": "integer",
+                                                             "nullable": True}}}}},
     }
     security_read = ("Requests signed by the caller: `Authorization: TChain key=, time=, sig=`, "
                      "the signature over the method, path, query, body hash, time and this "
@@ -147,6 +169,11 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/openapi.json": {"get": {"summary": "This document.",
                                   "responses": {"200": _json(OBJECT, "OpenAPI 3.0")}}},
+        "/health": {"get": {
+            "summary": "Whether the bank can do its work: its store, its outbox sender, its "
+                       "store's reader slots and its outbox backlog; 503 when degraded.",
+            "responses": {"200": _json(_ref("Health"), "ok"),
+                          "503": _json(_ref("Health"), "degraded: see problems")}}},
         "/.well-known/tchain.json": {"get": {
             "summary": "The bank's signed name, key, chain, URL, assets and peers.",
             "responses": _responses({"200": _json(_ref("WellKnown"), "signed document")},
@@ -181,7 +208,7 @@ def openapi_document() -> dict[str, Any]:
                  "properties": {"chains": {"type": "array", "items": HEX64},
                                 "next": HEX64}}, "a page of chain ids"),
                 params=[{"name": "after", "in": "query", "required": False, "schema": HEX64},
-                        _query_int("limit", 1000, "Page size.")])},
+                        _query_int("limit", 1000, "Page size.", minimum=1)])},
         "/v1/intents": {"post": {
             "summary": "Submit a signed intent; 201 with the entries made, 202 while a peer "
                        "bank has yet to do its side.",
@@ -207,7 +234,7 @@ def openapi_document() -> dict[str, Any]:
         "/v1/chains/{chain_id}/entries": _signed_read(
             "A page of a chain's signed entries.", _json(_ref("Entries"), "entries"),
             params=[chain_id, _query_int("from", MAX_INT, "First height."),
-                    _query_int("limit", 1000, "Page size.")]),
+                    _query_int("limit", 1000, "Page size.", minimum=1)]),
         "/v1/flows/{flow_id}": _signed_read(
             "Where a cross-bank payment or take stands.", _json(_ref("Flow"), "flow"),
             params=[_path_param("flow_id", "The id of the entry that opened the flow.")]),

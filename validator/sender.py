@@ -1,9 +1,10 @@
 """The outbox sender: delivers queued peer messages and runs the flows' deadlines.
 
-It runs as one process beside the gunicorn workers (started by ``tchain validator serve``), and a
-worker that has just queued a message also tries it once at once, so a payment between two live
-banks completes within the customer's request. Both may deliver the same message: the peer
-answers a repeat with the same bytes and :meth:`Interbank.apply_answer` applies an answer once.
+It runs as one process beside the workers (forked and kept running by ``tchain validator
+serve``'s master, validator/serving/master.py), and a worker that has just queued a message
+also tries it once at once, so a payment between two live banks completes within the
+customer's request. Both may deliver the same message: the peer answers a repeat with the same
+bytes and :meth:`Interbank.apply_answer` applies an answer once.
 
 No HTTP call is ever made inside a write transaction: the sender reads the message, closes the
 read, posts, and only then opens a write to apply the answer or count the failure.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -162,9 +163,15 @@ class Sender:
             log.warning("%s", line)
         self.deliver_all(self.interbank.due())
 
-    def run(self, stop: threading.Event, interval: float = 0.2) -> None:
-        """Loop until ``stop`` is set; a failing round is logged, never fatal."""
+    def run(self, stop: threading.Event, interval: float = 0.2,
+            heartbeat: Callable[[], bool] = lambda: True) -> None:
+        """Loop until ``stop`` is set; a failing round is logged, never fatal.
+        ``heartbeat`` is called as each round begins (the master shows its time in
+        ``GET /health``); the loop ends when it answers False (the master is gone)."""
         while not stop.is_set():
+            if not heartbeat():
+                log.error("the master is gone; the sender stops")
+                return
             try:
                 self.run_once()
             except Exception:  # keep sending: one bad round must not stop the bank's outbox
@@ -172,14 +179,13 @@ class Sender:
             stop.wait(interval)
 
 
-def run_sender(data: str, app_config: dict[str, Any]) -> None:
+def run_sender(data: str, app_config: dict[str, Any],
+               heartbeat: Callable[[], bool] = lambda: True) -> None:
     """The sender process's main: build the bank from its data directory and loop until
-    SIGTERM."""
+    SIGTERM or SIGINT (see :meth:`Sender.run` for ``heartbeat``)."""
     from validator.bank import Bank
     from validator.config import BankConfig
 
-    logging.basicConfig(level=logging.INFO,
-                        format="[%(asctime)s] [sender] [%(levelname)s] %(message)s")
     bank = Bank(BankConfig.load(data), settle_deadline=app_config.get("SETTLE_DEADLINE"),
                 fault=app_config.get("FAULT"), **app_config.get("STORE_OPTIONS", {}))
     stop = threading.Event()
@@ -188,11 +194,4 @@ def run_sender(data: str, app_config: dict[str, Any]) -> None:
     if bank.interbank.fault:
         log.warning("FAULT %s: this bank cheats on purpose, for demonstrations and tests",
                     bank.interbank.fault)
-    bank.sender.run(stop)
-
-
-if __name__ == "__main__":  # started by validator.server: python -m validator.sender DATA CONFIG
-    import json
-    import sys
-
-    run_sender(sys.argv[1], json.loads(sys.argv[2]))
+    bank.sender.run(stop, heartbeat=heartbeat)

@@ -13,11 +13,15 @@ import sys
 from pathlib import Path
 
 from cli.bench import KEYS
+from tests.realbanks import shadow_core
 
 
-def _bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", "bench", "--quick", *args],
-                          capture_output=True, text=True, timeout=300, check=False)
+def _bench(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run from a directory holding a folder named tchain: the servers and load generators
+    the bench starts import nothing from it."""
+    return subprocess.run([sys.executable, "-P", "-m", "cli", "bench", "--quick", *args],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          cwd=shadow_core(cwd))
 
 
 def _left_behind(stderr: str) -> Path:
@@ -26,8 +30,8 @@ def _left_behind(stderr: str) -> Path:
     return Path(found.group(1))
 
 
-def test_bench_quick_prints_every_figure_and_leaves_nothing_running():
-    run = _bench()
+def test_bench_quick_prints_every_figure_and_leaves_nothing_running(tmp_path):
+    run = _bench(tmp_path)
     assert run.returncode == 0, run.stderr
     for key in KEYS:
         line = next((x for x in run.stdout.splitlines() if x.startswith(key + " ")), None)
@@ -40,8 +44,8 @@ def test_bench_quick_prints_every_figure_and_leaves_nothing_running():
     assert servers.stdout == "", f"bench left processes running: {servers.stdout}"
 
 
-def test_bench_json_is_one_object_with_exactly_the_documented_keys():
-    run = _bench("--json")
+def test_bench_json_is_one_object_with_exactly_the_documented_keys(tmp_path):
+    run = _bench(tmp_path, "--json")
     assert run.returncode == 0, run.stderr
     figures = json.loads(run.stdout)
     assert list(figures) == list(KEYS)

@@ -1,7 +1,7 @@
 """Fault campaign 1: the validator killed with SIGKILL under load, many times.
 
 Concurrent customers pay each other over HTTP; at a random moment the whole process group
-(gunicorn master, workers, outbox sender) is killed with SIGKILL, the bank restarted, and:
+(master, workers, outbox sender) is killed with SIGKILL, the bank restarted, and:
 every entry a client received signed is present at its height with the same bytes, every chain
 verifies, no height holds two entries, every asset sums to zero and the audit passes.
 """

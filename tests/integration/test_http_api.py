@@ -249,13 +249,34 @@ def test_name_taken_is_a_conflict(bank, people):
     refused(bank, lambda: post(bank, "/v1/chains", doc), 409, "conflict")
 
 
+@pytest.mark.parametrize("limit", ["0", "1001", "-1", "x"])
+def test_a_page_limit_outside_1_to_1000_is_a_bad_request(bank, people, limit):
+    """limit=0 answered 500 (a page of none has no last id to go on from)."""
+    alice, _ = people
+    regulator = SigningKey.generate()
+    add_regulator(bank.config, regulator.public_key)
+    for key, path in ((regulator, "/v1/chains"), (alice.key, f"/v1/chains/{alice.chain}/entries")):
+        refused(bank, lambda k=key, p=path: get(bank, p, k, f"limit={limit}"), 400,
+                "bad_request")
+
+
+def test_a_chain_paying_itself_is_a_bad_request_with_status_400(bank, people):
+    """A rule's refusal with the code bad_request is a 400, as PROTOCOL.md §6 fixes (it was
+    422, the status of the rule errors' class)."""
+    alice, _ = people
+    refused(bank, lambda: pay(bank, alice, alice, "1"), 400, "bad_request")
+
+
 @pytest.mark.parametrize(("method", "path", "status", "code"), [
     ("GET", "/no/such/thing", 404, "not_found"),
+    ("GET", "//v1/chains", 404, "not_found"),  # was routed as /v1/chains
+    ("GET", "//.well-known/tchain.json", 404, "not_found"),
+    ("GET", "/v1//chains", 404, "not_found"),  # was a redirect, an HTML page
     ("DELETE", "/v1/intents", 405, "method_not_allowed"),
     ("GET", "/v1/chains/not-a-chain-id/entries", 401, "unauthorized"),
 ])
 def test_every_error_is_json(bank, method, path, status, code):
-    r = requests.request(method, bank.url + path, timeout=10)
+    r = requests.request(method, bank.url + path, timeout=10, allow_redirects=False)
     assert r.status_code == status and r.json()["error"] == code
 
 

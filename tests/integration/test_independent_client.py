@@ -127,7 +127,7 @@ def test_independent_client_registers_pays_reads_and_verifies(bank):
     check(key, "record", record["record"], record["sig"])
     assert record["record"]["chain"] == ben.chain
 
-    subprocess.run([sys.executable, "-m", "cli", "validator", "deposit", "--data",
+    subprocess.run([sys.executable, "-P", "-m", "cli", "validator", "deposit", "--data",
                     str(bank.data), f"ann-indep*{name}", "5000", usd], check=True,
                    capture_output=True, timeout=60)
 

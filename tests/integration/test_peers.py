@@ -14,8 +14,8 @@ from federation.records import verify_well_known
 
 
 def tchain(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], text=True, capture_output=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run([sys.executable, "-P", "-m", "cli", *args], text=True,
+                          capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""Fault campaigns 3 and 4 against real validators: the disk fills; clocks disagree; gunicorn
-kills a worker mid-request."""
+"""Fault campaigns 3 and 4 against real validators: the disk fills; clocks disagree; the master
+kills a worker stuck mid-request."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.realbanks import (
     balance,
     eventually,
     pay,
+    pay_across_held,
     read,
     register,
     signed_get,
@@ -31,7 +32,6 @@ from tests.realbanks import (
     worker_pids,
 )
 from validator.operator import deposit, run_audit
-from validator.peers import add_peer
 
 FULL = "full.example"
 
@@ -109,26 +109,20 @@ def test_customer_clock_skew_within_the_window_is_accepted_beyond_it_refused(tmp
 
 
 def test_a_worker_killed_mid_request_loses_nothing(tmp_path):
-    """The peer holds bank 1's at-once delivery open; meanwhile both of bank 1's workers are
-    killed (SIGKILL) inside the customer's request, after the hold committed. The customer
-    gets no answer; the payment completes through the outbox once the peer answers, and the
-    intent, sent again, is refused as a replay."""
+    """The peer holds bank 1's at-once delivery open; meanwhile both of bank 1's workers freeze
+    (SIGSTOP) inside the customer's request, after the hold committed, and the master kills
+    them once their event loops have not beaten for --timeout. The customer gets no answer;
+    the payment completes through the outbox once the peer answers, and the intent, sent
+    again, is refused as a replay."""
     b1_name, b2_name = "bank1.example", "bank2.example"
     usd = f"{b1_name}:USD"
     proxy = FaultProxy(hold=4.0)
-    b1 = LocalBank(tmp_path / "b1", b1_name)
+    b1 = LocalBank(tmp_path / "b1", b1_name, extra_args=("--timeout", "2"))
     b2 = LocalBank(tmp_path / "b2", b2_name, public_url=proxy.url)
     proxy.start(b2.port)
     try:
         with b1, b2:
-            add_peer(b1.config, proxy.url)
-            add_peer(b2.config, b1.url)
-            alice, bob = register(b1, "alice"), register(b2, "bob")
-            deposit(b1.config, "alice", "1000", "USD")
-            proxy.set(blackhole=1.0)
-            doc = sign_intent(alice.key, "payment", alice.chain, 1, now_ms(),
-                              {"to": bob.chain, "to_validator": b2_name, "asset": usd,
-                               "amount": "300"})
+            alice, bob, doc = pay_across_held(b1, b2, proxy)
             answers: list[Any] = []
 
             def customer() -> None:
@@ -141,8 +135,9 @@ def test_a_worker_killed_mid_request_loses_nothing(tmp_path):
             request = threading.Thread(target=customer)
             request.start()
             eventually(lambda: balance(b1, alice, usd) == (1000, 300), timeout=10)
-            for pid in worker_pids(b1):  # the request is in the peer's hands: kill them
-                os.kill(pid, signal.SIGKILL)
+            frozen = worker_pids(b1)
+            for pid in frozen:  # the request is in the peer's hands: freeze them
+                os.kill(pid, signal.SIGSTOP)
             request.join(30)
             assert len(answers) == 1 and isinstance(answers[0], requests.ConnectionError), \
                 f"the customer should have had no answer, got {answers}"
@@ -156,6 +151,10 @@ def test_a_worker_killed_mid_request_loses_nothing(tmp_path):
             assert totals(b1, b2)[usd] == 0
             for bank in (b1, b2):
                 assert_every_chain_sound(bank)
-            assert "was sent SIGKILL" in b1.log.read_text()  # gunicorn saw its workers die
+            log = b1.log.read_text()
+            for pid in frozen:  # the master saw them stuck, killed them and started others
+                assert f"worker {pid}: its event loop has not beaten for" in log
+                assert f"worker {pid} was killed by SIGKILL" in log
+            assert not set(frozen) & set(worker_pids(b1))
     finally:
         proxy.close()

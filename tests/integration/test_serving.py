@@ -126,12 +126,12 @@ def test_a_worker_takes_its_turn_when_the_other_does_not_take_a_connection(tmp_p
 
 
 def test_serve_refuses_a_port_already_in_use_and_the_running_bank_keeps_it(tmp_path):
-    """A second validator on a taken port exits 1 with one sentence, at once (gunicorn alone
-    would try for five seconds, then log its own error), and the first bank keeps it."""
+    """A second validator on a taken port exits 1 with one sentence, at once, and the first
+    bank keeps it."""
     with LocalBank(tmp_path / "bank1", "bank1.example") as first:
         second = LocalBank(tmp_path / "bank2", "bank2.example")
         run = subprocess.run(
-            [sys.executable, "-m", "cli", "validator", "serve", "--data", str(second.data),
+            [sys.executable, "-P", "-m", "cli", "validator", "serve", "--data", str(second.data),
              "--host", "127.0.0.1", "--port", str(first.port)],
             capture_output=True, text=True, timeout=60)
         assert run.returncode == 1, run.stderr

@@ -1,4 +1,4 @@
-"""Cross-bank flows between real validators on loopback (gunicorn, LMDB, the outbox sender).
+"""Cross-bank flows between real validators on loopback (LMDB, the outbox sender).
 
 Three banks: bank1 and bank2 honest, bank3 started with ``--fault skip-settle``. After every
 test each asset that no cheat touched sums to zero over all chains of all banks.
@@ -294,7 +294,7 @@ def test_a_bank_that_does_not_settle_leaves_a_verifiable_proof(banks, tmp_path):
     assert proof["answers"], "bank3's signed 'pending' answers belong in the proof"
     good = tmp_path / "proof.json"
     good.write_bytes(canonical(proof))
-    ok = subprocess.run([sys.executable, "-m", "cli", "proof", "verify", str(good)],
+    ok = subprocess.run([sys.executable, "-P", "-m", "cli", "proof", "verify", str(good)],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and ok.stdout.startswith("valid non_settlement proof"), ok.stderr
     raw = bytearray(canonical(proof))
@@ -302,10 +302,10 @@ def test_a_bank_that_does_not_settle_leaves_a_verifiable_proof(banks, tmp_path):
     raw[i] = ord("1") if raw[i] != ord("1") else ord("2")
     bad = tmp_path / "tampered.json"
     bad.write_bytes(bytes(raw))
-    refused = subprocess.run([sys.executable, "-m", "cli", "proof", "verify", str(bad)],
+    refused = subprocess.run([sys.executable, "-P", "-m", "cli", "proof", "verify", str(bad)],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "signature" in refused.stderr
-    listed = subprocess.run([sys.executable, "-m", "cli", "validator", "proofs", "--data",
+    listed = subprocess.run([sys.executable, "-P", "-m", "cli", "validator", "proofs", "--data",
                              str(b1.data), "--json"], capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and proof["sig"] in listed.stdout
     # The cheat is exactly what the proof documents: pat paid 400 GBP that quinn never got,

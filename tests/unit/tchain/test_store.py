@@ -73,7 +73,7 @@ def _count_entries(path, chain, queue):
 
 
 def test_another_process_sees_committed_entries(ledger):
-    """A second process (as a gunicorn worker is) opens the same environment and reads."""
+    """A second process (as a worker of `serve` is) opens the same environment and reads."""
     alice, bob = join(ledger, "alice"), join(ledger, "bob")
     ledger.deposit(f"alice*{BANK}", USD, 10)
     submit(ledger, alice, alice.payment(bob, "3"))
@@ -161,7 +161,7 @@ def _grow_from_child(path, size):
 
 
 def test_a_map_grown_by_another_process_is_adopted_once_no_read_is_open(tmp_path):
-    """Another process (a second gunicorn worker) grows the map past this one's mapping: the
+    """Another process (a second worker of `serve`) grows the map past this one's mapping: the
     next transaction here adopts the new size, and waits to do it until this process's other
     open read has ended (remapping under an open transaction would pull its pages away)."""
     store = Store(tmp_path / "s", map_size=64 * 1024)
@@ -220,7 +220,7 @@ for trial in range(40):
 
 
 def test_threads_that_open_the_rate_buckets_together_share_one_environment(tmp_path):
-    # Two opens of one LMDB environment in a process hung or freed memory twice (a gunicorn
+    # Two opens of one LMDB environment in a process hung or freed memory twice (a
     # worker's first requests, on its threads); run in a child so a crash fails only this test.
     run = subprocess.run([sys.executable, "-c", _FIRST_TAKES, str(tmp_path)],
                          capture_output=True, text=True, timeout=60)

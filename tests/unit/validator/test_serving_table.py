@@ -1,4 +1,5 @@
-"""The table of open connections the validator's workers take turns by."""
+"""The table the validator's workers share with the master: open connections, which the workers
+take turns by, and the beats of their event loops, by which the master tells a stuck one."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from validator.workers import ConnectionTable
+from validator.serving.table import WorkerTable
 
 
 def _gone_pid() -> int:
@@ -19,7 +20,7 @@ def _gone_pid() -> int:
 
 
 def test_a_worker_sees_the_fewest_connections_of_the_other_live_workers():
-    table = ConnectionTable(4)
+    table = WorkerTable(4)
     sibling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         mine, theirs = table.claim(os.getpid()), table.claim(sibling.pid)
@@ -40,7 +41,7 @@ def test_a_worker_sees_the_fewest_connections_of_the_other_live_workers():
 
 
 def test_a_new_worker_takes_the_slot_of_one_that_is_gone():
-    table = ConnectionTable(2)
+    table = WorkerTable(2)
     first = table.claim(os.getpid())
     gone = table.claim(_gone_pid())
     table.publish(gone, 9)
@@ -53,3 +54,17 @@ def test_a_new_worker_takes_the_slot_of_one_that_is_gone():
     finally:
         replacement.kill()
         replacement.wait()
+
+
+def test_a_worker_whose_loop_stops_beating_is_found_silent(monkeypatch):
+    table = WorkerTable(2)
+    clock = [1000.0]
+    monkeypatch.setattr("validator.serving.table.time.monotonic", lambda: clock[0])
+    quiet, beating = table.claim(os.getpid()), table.claim(os.getppid())
+    clock[0] += 5
+    table.beat(beating)
+    clock[0] += 26
+    assert table.silent(30) == [(os.getpid(), 31.0)]  # claimed counts as a beat
+    table.release(quiet)
+    assert table.silent(30) == []  # a released slot is nobody's
+    assert table.silent(20) == [(os.getppid(), 26.0)]
