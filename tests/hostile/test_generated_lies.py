@@ -115,7 +115,7 @@ def _must_refuse(b1: Any, lie: tuple[Any, ...]) -> set[str]:
     issuer = UAI.parse(asset).issuer_validator
     if issuer not in (B1, B2):
         return {"foreign_asset"}
-    amount = lie[4] if kind == "mutate" else lie[2]
+    amount = 10 + lie[1] if kind == "mutate" else lie[2]  # a mutated hold keeps its amount
     if issuer == B1:
         position = read(b1, lambda r: r.position(B2, asset))
         if amount > position.held - position.incoming + position.outgoing:

@@ -81,7 +81,8 @@ def baseline(bank: LocalBank) -> dict[int, tuple[int, int]]:
     for session in connections:
         path = f"/v1/chains/{alice.chain}"
         r = session.get(bank.url + path, timeout=10, headers={
-            "Authorization": authorization_header(alice.key, "GET", path, "", b"", now_ms())})
+            "Authorization": authorization_header(alice.key, "GET", path, "", b"", now_ms(),
+                                                  bank=bank.name)})
         assert r.status_code == 200, r.text
         session.get(bank.url + "/health", timeout=10)
     for session in connections:
