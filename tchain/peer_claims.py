@@ -58,12 +58,8 @@ def checked_hold(message: Message, sender_key: str) -> tuple[SignedEntry, Paymen
     Raises:
         MisconductError: the hold or its payer's signature is not what it must be.
     """
-    hold = _customer_intent(message, "hold", sender_key)
-    body = hold.intent.body if hold.intent is not None else None
-    if hold.kind != "payment" or not isinstance(body, PaymentBody):
-        raise _bad(f"a transfer carries a signed payment, got a {hold.kind}")
-    if hold.effects != (Effect(str(body.asset), 0, body.amount),):
-        raise _bad("the hold does not hold exactly what its payment pays")
+    hold, body = _holding(message, "hold", "payment", sender_key)
+    assert isinstance(body, PaymentBody)
     return hold, body
 
 
@@ -73,13 +69,24 @@ def checked_take(message: Message, sender_key: str) -> tuple[SignedEntry, TakeBo
     Raises:
         MisconductError: the take or its taker's signature is not what it must be.
     """
-    take = _customer_intent(message, "take", sender_key)
-    body = take.intent.body if take.intent is not None else None
-    if take.kind != "take" or not isinstance(body, TakeBody):
-        raise _bad(f"a take message carries a signed take, got a {take.kind}")
-    if take.effects != (Effect(str(body.sell.asset), 0, body.sell.amount),):
-        raise _bad("the take does not hold exactly what its taker gives")
+    take, body = _holding(message, "take", "take", sender_key)
+    assert isinstance(body, TakeBody)
     return take, body
+
+
+def _holding(message: Message, field: str, kind: str, sender_key: str
+             ) -> tuple[SignedEntry, PaymentBody | TakeBody]:
+    """The entry in ``field``: of ``kind``, its customer's intent checked, and holding exactly
+    what that intent gives (a payment's amount, a take's ``sell``)."""
+    entry = _customer_intent(message, field, sender_key)
+    body = entry.intent.body if entry.intent is not None else None
+    if entry.kind != kind or not isinstance(body, PaymentBody | TakeBody):
+        raise _bad(f"a {message.type} message carries a signed {kind}, got a {entry.kind}")
+    gives = (body.asset, body.amount) if isinstance(body, PaymentBody) else \
+        (body.sell.asset, body.sell.amount)
+    if entry.effects != (Effect(str(gives[0]), 0, gives[1]),):
+        raise _bad(f"the {field} does not hold exactly what its {kind} gives")
+    return entry, body
 
 
 def credits_the_payee(credit: SignedEntry, holding: SignedEntry) -> None:

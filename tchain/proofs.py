@@ -106,16 +106,22 @@ def _entries(proof: dict[str, Any]) -> tuple[SignedEntry, SignedEntry, SignedEnt
     return offer, take, settlement
 
 
-def _verify_non_settlement(proof: dict[str, Any]) -> ProofSummary:
-    # 1. the shape, and the reporter's signature over everything else.
-    if set(proof) != _NON_SETTLEMENT:
-        raise VerificationError(f"a non-settlement proof has exactly the fields "
-                                f"{', '.join(sorted(_NON_SETTLEMENT))}")
+def _signed_by_reporter(proof: dict[str, Any], fields: set[str]) -> None:
+    """Step 1 of a reporter's proof: exactly ``fields``, and the reporter's signature over
+    all of them but ``sig``."""
+    if set(proof) != fields:
+        raise VerificationError(f"a {proof['type']} proof has exactly the fields "
+                                f"{', '.join(sorted(fields))}")
     unsigned = {k: v for k, v in proof.items() if k != "sig"}
     try:
         verify(proof["reporter"], "proof", unsigned, proof["sig"])
     except (SignatureError, EncodingError) as e:
         raise VerificationError(f"the reporter's signature does not verify: {e}") from e
+
+
+def _verify_non_settlement(proof: dict[str, Any]) -> ProofSummary:
+    # 1. the shape, and the reporter's signature over everything else.
+    _signed_by_reporter(proof, _NON_SETTLEMENT)
     if proof["reporter"] == proof["culprit"]:
         raise VerificationError("a bank cannot report itself")
     # 2. the three entries, each signed by the bank the story says.
@@ -181,14 +187,7 @@ def misconduct_proof(key: SigningKey, *, reporter: str, culprit_key: str, messag
 
 def _verify_misconduct(proof: dict[str, Any]) -> ProofSummary:
     # 1. the shape, and the reporter's signature over everything else.
-    if set(proof) != _MISCONDUCT:
-        raise VerificationError(f"a misconduct proof has exactly the fields "
-                                f"{', '.join(sorted(_MISCONDUCT))}")
-    unsigned = {k: v for k, v in proof.items() if k != "sig"}
-    try:
-        verify(proof["reporter"], "proof", unsigned, proof["sig"])
-    except (SignatureError, EncodingError) as e:
-        raise VerificationError(f"the reporter's signature does not verify: {e}") from e
+    _signed_by_reporter(proof, _MISCONDUCT)
     culprit, reporter = proof["culprit"], proof["reporter_name"]
     # 2. the message, signed by the culprit, to the reporter.
     try:

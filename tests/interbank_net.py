@@ -111,6 +111,16 @@ class Net:
                 return
 
 
+def two_banks(path: Path) -> tuple[Clock, NetBank, NetBank, Net]:
+    """bank1.example and bank2.example, pinned to each other, on one clock, and the net
+    between them."""
+    clock = Clock()
+    b1 = NetBank(path / "b1", "bank1.example", clock)
+    b2 = NetBank(path / "b2", "bank2.example", clock)
+    pin(b1, b2)
+    return clock, b1, b2, Net(b1, b2)
+
+
 def totals(*banks: NetBank) -> dict[str, int]:
     """Each asset's balance summed over every chain of every bank."""
     out: dict[str, int] = defaultdict(int)

@@ -26,9 +26,10 @@ from tchain.model import SignedEntry
 from tchain.records import make_record
 from tchain.values import UAI
 from tests.helpers import sign_entry_as
-from tests.realbanks import read
+from tests.realbanks import read, register, submit
 from validator.audit import audit
 from validator.config import open_ledger
+from validator.operator import deposit
 
 PEER_PATH = "/v1/peer/messages"
 
@@ -114,6 +115,18 @@ class HostilePeer:
         at = now_ms()
         return sign_message(self.key, "take", self.name, self.target.name, at, take=take.doc,
                             taker=self.record(chain, taker.public_key), deadline=at + 30_000)
+
+
+def open_offer(bank: LocalBank, maker: str, sell: tuple[str, str], buy: tuple[str, str]
+               ) -> SignedEntry:
+    """A real offer of a new customer of ``bank``, funded by a deposit of what it sells."""
+    customer = register(bank, maker)
+    deposit(bank.config, maker, "100000", sell[0].rpartition(":")[2])
+    r = submit(bank, customer, "offer", {"sell": {"asset": sell[0], "amount": sell[1]},
+                                         "buy": {"asset": buy[0], "amount": buy[1]},
+                                         "expires": now_ms() + 3_600_000})
+    assert r.status_code == 201, r.text
+    return SignedEntry.from_dict(r.json()["entries"][0])
 
 
 def books_balance(bank: LocalBank) -> dict[str, int]:

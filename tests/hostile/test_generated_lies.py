@@ -16,12 +16,11 @@ from tchain.encoding import parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
 from tchain.ledger import now_ms
-from tchain.model import SignedEntry
 from tchain.values import UAI
 from tests.campaign import report, scale
 from tests.helpers import Customer
 from tests.hostile.conftest import B1, B2
-from tests.hostile.harness import HostilePeer, audit_clean, books_balance
+from tests.hostile.harness import HostilePeer, audit_clean, books_balance, open_offer
 from tests.realbanks import read, register, submit
 from validator.operator import deposit
 
@@ -44,13 +43,7 @@ class Material:
                                               "asset": EUR2, "amount": str(10 + i)})
             assert r.status_code in (201, 202), r.text
             self.holds.append((payer, r.json()["entries"][0]))
-        maker = register(b1, "gen-maker")
-        deposit(b1.config, "gen-maker", "100000", "USD")
-        r = submit(b1, maker, "offer", {"sell": {"asset": USD, "amount": "100"},
-                                        "buy": {"asset": EUR2, "amount": "90"},
-                                        "expires": now_ms() + 3_600_000})
-        assert r.status_code == 201, r.text
-        self.offer = SignedEntry.from_dict(r.json()["entries"][0])
+        self.offer = open_offer(b1, "gen-maker", (USD, "100"), (EUR2, "90"))
         self.sent: list[dict[str, Any]] = []
 
 

@@ -10,10 +10,9 @@ import pytest
 from tchain.encoding import parse
 from tchain.keys import SigningKey
 from tchain.ledger import now_ms
-from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
 from tests.hostile.conftest import B1, B2
-from tests.hostile.harness import books_balance
+from tests.hostile.harness import books_balance, open_offer
 from tests.realbanks import balance, eventually, read, register, snapshot_from, submit
 from validator.operator import deposit
 
@@ -55,19 +54,13 @@ def test_a_hold_whose_payer_signature_is_zeros_credits_nothing(pair, liar):
 
 def test_a_forged_take_paying_in_our_own_eur_is_refused(pair, liar):
     b1, _b2 = pair
-    maker = register(b1, "maker")
-    deposit(b1.config, "maker", "1000", "USD")
-    r = submit(b1, maker, "offer", {"sell": {"asset": USD, "amount": "100"},
-                                    "buy": {"asset": EUR1, "amount": "90"},
-                                    "expires": now_ms() + 600_000})
-    assert r.status_code == 201, r.text
-    offer = SignedEntry.from_dict(r.json()["entries"][0])
+    offer = open_offer(b1, "maker", (USD, "100"), (EUR1, "90"))
     before = read(b1, snapshot_from)
     answer = liar.answer_of(liar.forged_take(offer, {"asset": EUR1, "amount": "90"},
                                              {"asset": USD, "amount": "100"}))
     assert (answer["type"], answer["error"]) == ("refused", "position_exceeded")
     assert read(b1, snapshot_from) == before
-    assert balance(b1, maker, USD) == (1000, 100)  # still offered, still funded
+    assert read(b1, lambda r: r.state(offer.chain).balances[USD].held) == 100  # still open
 
 
 def test_one_hold_in_many_messages_is_credited_once(pair, liar):

@@ -19,7 +19,7 @@ from tchain.model import Effect, SignedEntry
 from tchain.proofs import verify_proof
 from tchain.verify import verify_chain
 from tests.helpers import Clock, sign_entry_as, snapshot
-from tests.interbank_net import Net, NetBank, pin, totals
+from tests.interbank_net import Net, NetBank, pin, totals, two_banks
 
 B1, B2 = "bank1.example", "bank2.example"
 USD, EUR = f"{B1}:USD", f"{B2}:EUR"
@@ -27,11 +27,7 @@ USD, EUR = f"{B1}:USD", f"{B2}:EUR"
 
 @pytest.fixture
 def world(tmp_path):
-    clock = Clock()
-    b1 = NetBank(tmp_path / "b1", B1, clock)
-    b2 = NetBank(tmp_path / "b2", B2, clock)
-    pin(b1, b2)
-    return clock, b1, b2, Net(b1, b2)
+    return two_banks(tmp_path)
 
 
 def chain_ok(bank: NetBank, customer) -> None:

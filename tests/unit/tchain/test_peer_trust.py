@@ -21,8 +21,8 @@ from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
 from tchain.records import make_record
-from tests.helpers import Clock, sign_entry_as, snapshot
-from tests.interbank_net import Net, NetBank, pin, totals
+from tests.helpers import sign_entry_as, snapshot
+from tests.interbank_net import NetBank, totals, two_banks
 from validator.audit import audit, rebuild_books
 
 B1, B2 = "bank1.example", "bank2.example"
@@ -31,11 +31,7 @@ USD, EUR = f"{B1}:USD", f"{B2}:EUR"
 
 @pytest.fixture
 def world(tmp_path):
-    clock = Clock()
-    b1 = NetBank(tmp_path / "b1", B1, clock)
-    b2 = NetBank(tmp_path / "b2", B2, clock)
-    pin(b1, b2)
-    return clock, b1, b2, Net(b1, b2)
+    return two_banks(tmp_path)
 
 
 def books_sound(bank: NetBank) -> None:
@@ -43,6 +39,17 @@ def books_sound(bank: NetBank) -> None:
     its entries give, each asset summing to zero with what the peers hold."""
     report = audit(bank.ledger)
     assert report.ok, report.problems
+
+
+def paid_across(world, amount: int):
+    """alice at bank 1 (1000 USD deposited) has paid bob at bank 2 ``amount`` USD, settled."""
+    _clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
+                                 "amount": str(amount)})
+    net.run()
+    return alice, bob
 
 
 def forged_hold(liar: NetBank, payee: str, asset: str, amount: int, *, now: int,
@@ -74,57 +81,30 @@ def receive(bank: NetBank, liar: NetBank, doc: dict) -> dict:
     return parse(bank.interbank.receive(doc, liar.key.public_key))["message"]
 
 
-def test_a_peer_cannot_hand_back_our_iou_it_never_received(world):
+@pytest.mark.parametrize(("asset", "forged", "code", "shown"), [
+    # bank 1's own IOU, which bank 1 never sent bank 2: only bank 1's books show it
+    (USD, {}, "position_exceeded", "attested"),
+    # IOUs of a third bank, of a bank nobody pins, of a third bank's customer
+    ("bank3.example:USD", {}, "foreign_asset", "proven by the message"),
+    ("nobody.example:GOLD", {}, "foreign_asset", "proven by the message"),
+    ("carol*bank3.example:PTS", {}, "foreign_asset", "proven by the message"),
+    # a payer intent nobody signed; a hold of less than its payment pays
+    (EUR, {"intent_sig": "00" * 64}, "bad_signature", "does not verify"),
+    (EUR, {"held": 1}, "bad_request", "does not hold exactly"),
+])
+def test_a_lying_hold_credits_nothing_and_is_kept_as_evidence(world, asset, forged, code,
+                                                              shown):
     clock, b1, b2, _net = world
     alice = b1.join("alice")
     before = snapshot(b1.ledger.store)
-    hold, record = forged_hold(b2, alice.chain, USD, 500, now=clock())
+    hold, record = forged_hold(b2, alice.chain, asset, 500, now=clock(), **forged)
     answer = receive(b1, b2, transfer(b2, hold, record, clock()))
-    assert answer["type"] == "refused" and answer["error"] == "position_exceeded"
+    assert answer["type"] == "refused" and answer["error"] == code
     assert snapshot(b1.ledger.store) == before
     [proof] = b1.interbank.proofs()
     summary = verify_proof(proof)
-    assert summary.culprit == b2.key.public_key and "attested" in summary.summary
+    assert summary.culprit == b2.key.public_key and shown in summary.summary
     books_sound(b1)
-
-
-@pytest.mark.parametrize("asset", ["bank3.example:USD", "nobody.example:GOLD",
-                                   "carol*bank3.example:PTS"])
-def test_a_peer_cannot_pay_in_a_third_bank_s_iou(world, asset):
-    clock, b1, b2, _net = world
-    alice = b1.join("alice")
-    before = snapshot(b1.ledger.store)
-    hold, record = forged_hold(b2, alice.chain, asset, 500, now=clock())
-    answer = receive(b1, b2, transfer(b2, hold, record, clock()))
-    assert answer["type"] == "refused" and answer["error"] == "foreign_asset"
-    assert snapshot(b1.ledger.store) == before
-    [proof] = b1.interbank.proofs()
-    assert "proven by the message" in verify_proof(proof).summary
-    books_sound(b1)
-
-
-def test_a_hold_whose_customer_never_signed_is_refused_and_kept_as_evidence(world):
-    clock, b1, b2, _net = world
-    alice = b1.join("alice")
-    before = snapshot(b1.ledger.store)
-    hold, record = forged_hold(b2, alice.chain, EUR, 500, now=clock(), intent_sig="00" * 64)
-    answer = receive(b1, b2, transfer(b2, hold, record, clock()))
-    assert answer["type"] == "refused" and answer["error"] == "bad_signature"
-    assert snapshot(b1.ledger.store) == before
-    [proof] = b1.interbank.proofs()
-    assert "does not verify" in verify_proof(proof).summary
-    # the same proof with a valid intent in it shows nothing: verify refuses it
-    books_sound(b1)
-
-
-def test_a_hold_that_holds_less_than_its_payment_pays_is_refused(world):
-    clock, b1, b2, _net = world
-    alice = b1.join("alice")
-    hold, record = forged_hold(b2, alice.chain, EUR, 500, now=clock(), held=1)
-    answer = receive(b1, b2, transfer(b2, hold, record, clock()))
-    assert answer["type"] == "refused" and answer["error"] == "bad_request"
-    assert verify_proof(b1.interbank.proofs()[0]).culprit == b2.key.public_key
-    assert b1.balance(alice, EUR) == (0, 0)
 
 
 def test_a_peer_pays_in_its_own_iou_freely_and_the_books_follow(world):
@@ -175,11 +155,7 @@ def test_one_hold_is_credited_once_whatever_message_carries_it(world):
 
 def test_a_peer_hands_back_our_iou_up_to_what_it_holds(world):
     _clock, b1, b2, net = world
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
-                                 "amount": "300"})
-    net.run()
+    alice, bob = paid_across(world, 300)
     with b1.ledger.store.read() as r:
         assert r.position(B2, USD) == Position(held=300)
     b2.submit(bob, "payment", {"to": alice.chain, "to_validator": B1, "asset": USD,
@@ -331,12 +307,8 @@ def test_evidence_kept_against_one_peer_is_bounded(world, monkeypatch):
 
 
 def test_the_audit_finds_books_that_differ_from_the_entries(world):
-    _clock, b1, b2, net = world
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
-                                 "amount": "300"})
-    net.run()
+    _clock, b1, _b2, _net = world
+    _alice, _bob = paid_across(world, 300)
     books_sound(b1)
 
     def tamper(w):
@@ -348,11 +320,7 @@ def test_the_audit_finds_books_that_differ_from_the_entries(world):
 
 def test_a_store_without_books_gets_them_rebuilt_from_its_entries(world):
     _clock, b1, b2, net = world
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
-                                 "amount": "300"})
-    net.run()
+    alice, bob = paid_across(world, 300)
     b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2, "asset": USD,
                                  "amount": "50"})  # in flight
 
