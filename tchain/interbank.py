@@ -195,7 +195,9 @@ class Interbank:
             try:
                 answer = _HANDLERS[message.type](self, w, message, peer["key"], now)
             except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
-                answer = self._answer(message, "refused", now, error=e.code, reason=e.message)
+                # an entry that does not verify is a malformed request, in the codes of §6
+                code = "bad_request" if isinstance(e, VerificationError) else e.code
+                answer = self._answer(message, "refused", now, error=code, reason=e.message)
                 if isinstance(e, MisconductError):
                     self._keep_evidence(w, message, peer["key"], e, now)
                 # a refusal is kept while the sender may still repeat the message (or carry

@@ -217,7 +217,9 @@ def closed_hold(entry: SignedEntry) -> str | None:
 
 def _closed_hold(entry: SignedEntry, peer: SignedEntry | None) -> str | None:
     if entry.kind == "cancel":
-        assert entry.intent is not None and isinstance(entry.intent.body, CancelBody)
+        if entry.intent is None or not isinstance(entry.intent.body, CancelBody):
+            raise VerificationError(f"entry {entry.height} (cancel) must carry its owner's "
+                                    "cancel intent")
         return entry.intent.body.offer
     if entry.kind == "release":
         return _evidence(entry).id

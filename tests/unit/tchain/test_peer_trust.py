@@ -357,3 +357,20 @@ def test_a_refused_hold_in_a_new_message_gets_the_refusal_again(world):
     assert again == first
     assert b1.balance(alice, USD) == (700, 0)
     books_sound(b1)
+
+
+@pytest.mark.parametrize("kind", ["cancel", "payment", "offer", "take", "rotate_key",
+                                  "release", "settle"])
+def test_an_offer_closed_by_an_entry_that_carries_nothing_is_refused_not_a_crash(world, kind):
+    """Found by the outside attacker: an offer_closed whose entry was a cancel with no
+    intent answered 500 (an assert in the core)."""
+    clock, b1, b2, _net = world
+    entry = sign_entry_as(b2.key, {
+        "chain": SigningKey.generate().public_key, "height": 5, "prev": "e" * 64,
+        "time": clock(), "kind": kind, "intent": None, "effects": [], "evidence": [],
+        "validator": b2.key.public_key})
+    before = snapshot(b1.ledger.store)
+    answer = receive(b1, b2, sign_message(b2.key, "offer_closed", B2, B1, clock(),
+                                          offer="a" * 64, entry=entry.doc))
+    assert answer["type"] == "refused" and answer["error"] == "bad_request"
+    assert snapshot(b1.ledger.store) == before
