@@ -91,6 +91,8 @@ def parse(data: bytes | str) -> Any:
         raise EncodingError("JSON nests too deeply") from e
     if _skip_ws(text, end) != len(text):
         raise EncodingError("invalid JSON: extra data after the value")
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(value)
     # The decoder's hooks have refused floats, constants and integers out of range, and JSON
     # keys are strings: of check_value's rules only the depth is left, and a text with at
     # most _MAX_DEPTH brackets cannot nest deeper (counted in C; brackets inside strings
@@ -98,6 +100,30 @@ def parse(data: bytes | str) -> Any:
     if text.count("{") + text.count("[") > _MAX_DEPTH:
         check_value(value)
     return value
+
+
+# A \uD800-\uDFFF escape: JSON lets a text spell half of a UTF-16 pair alone, which is no
+# Unicode character at all; a pair the decoder joined into one character is fine.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    """Refuse a string or key holding a lone surrogate (PROTOCOL.md §1: strings are UTF-8,
+    and a lone surrogate has no UTF-8 form, so no two parties could agree on its bytes)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise EncodingError("a string holds a lone surrogate (\\ud800-\\udfff "
+                                    "without its pair), which is not Unicode text") from e
 
 
 def _skip_ws(text: str, pos: int) -> int:

@@ -134,6 +134,13 @@ class Interbank:
             w.move(peer, move)
         return entry
 
+    def _not_ours(self, r: Reader, entry: SignedEntry) -> None:
+        """A peer's entry is on a chain of the peer's, never on one registered here."""
+        if entry.chain is not None and r.state_bytes(entry.chain) is not None:
+            raise RuleError(f"the {entry.kind} names chain {entry.chain}, which is registered "
+                            f"at {self.v.name}, not at the peer", code="bad_request",
+                            status=400)
+
     def _incoming(self, w: Writer, peer: str, asset: str, amount: int) -> None:
         """May ``peer`` give us this now (tchain.books)? A third bank's asset, or more of ours
         than the peer could hold, is misconduct: only a dishonest bank sends it."""
@@ -227,6 +234,7 @@ class Interbank:
         customer signed, of value it may give us (tchain.books), in time."""
         self._peer_entry(m, "hold", peer_key)
         hold, body = checked_hold(m, peer_key)
+        self._not_ours(w, hold)
         asset = str(body.asset)
         self._incoming(w, m.sender, asset, body.amount)
         if now > m.fields["deadline"]:
@@ -261,6 +269,7 @@ class Interbank:
         """We are the maker's bank: the first valid take settles the offer; later ones lose."""
         self._peer_entry(m, "take", peer_key)
         take, body = checked_take(m, peer_key)
+        self._not_ours(w, take)
         if body.validator != self.v.name:
             raise RuleError(f"the take is of an offer made at {body.validator}, not here",
                             code="bad_request")
@@ -587,11 +596,13 @@ class Interbank:
 
 
 def _subject(message: Message) -> str | None:
-    """The id of the hold, take or settlement a request carries: what must be credited or
-    settled once, whatever message carries it."""
+    """What a request asks to be credited or settled once, whatever message carries it: the
+    customer's intent inside its hold or take (one debit, however many entries a dishonest
+    bank wraps it in), or the settlement's id."""
     for field in ("hold", "take", "settlement"):
-        if field in message.entries:
-            return message.entries[field].id
+        entry = message.entries.get(field)
+        if entry is not None:
+            return entry.id if entry.intent is None else entry.intent.id
     return None
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from tchain.errors import EncodingError, MisconductError, SignatureError
 from tchain.messages import SIGNERS, Message
-from tchain.model import Effect, PaymentBody, SignedEntry, TakeBody
+from tchain.model import GENESIS_PREV, Effect, PaymentBody, SignedEntry, TakeBody
 from tchain.records import KeyRecord
 
 __all__ = ["checked_hold", "checked_take", "credits_the_payee", "crossing", "fault",
@@ -43,6 +43,12 @@ def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEnt
     intent = entry.intent
     if intent is None or intent.type != entry.kind or intent.chain != entry.chain:
         raise _bad(f"the {field} does not carry its owner's {entry.kind} intent for its chain")
+    # found by the outside attacker: holds that no chain could hold were credited
+    if entry.height < 1 or entry.prev == GENESIS_PREV or entry.evidence or \
+            not 1 <= intent.seq <= entry.height:
+        raise _bad(f"the {field} cannot stand in a chain: a {entry.kind} at height "
+                   f"{entry.height} after {entry.prev[:16]}, with {len(entry.evidence)} "
+                   f"evidence entries and its intent's seq {intent.seq}")
     try:
         intent.verify(record.owner)
     except SignatureError as e:

@@ -10,6 +10,7 @@ signed again, answers posted as requests. After every message the honest bank's 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,9 +78,9 @@ class HostilePeer:
               height: int = 1, time: int | None = None) -> SignedEntry:
         """An entry signed by bank 2's key, outside any rule: what a cheat can sign."""
         return sign_entry_as(self.key, {
-            "chain": chain, "height": height, "prev": "00" * 32, "time": time or now_ms(),
-            "kind": kind, "intent": intent, "effects": effects, "evidence": evidence or [],
-            "validator": self.key.public_key})
+            "chain": chain, "height": height, "prev": os.urandom(32).hex(),
+            "time": time or now_ms(), "kind": kind, "intent": intent, "effects": effects,
+            "evidence": evidence or [], "validator": self.key.public_key})
 
     def forged_hold(self, payee: str, asset: str, amount: int, *, held: int | None = None,
                     intent_sig: str | None = None, to_bank: str | None = None

@@ -145,9 +145,19 @@ def test_keys_beyond_the_bmp_sort_by_utf16_code_units_as_rfc8785_asks():
         '{"\U0001f600":2,"\ufb01":1}'.encode()
 
 
-def test_a_lone_surrogate_in_a_key_is_an_encoding_error_not_a_crash():
+@pytest.mark.parametrize("body", [b'{"\\ud800": 1}', b'{"a": "x\\udfff"}',
+                                  b'[{"b": ["\\uDBFF"]}]', b'"\\ud83d\\u0041"'])
+def test_a_lone_surrogate_is_refused_when_parsed(body):
+    """Found by the outside attacker: a key \\ud800 in any request's body answered 500 (the
+    error's own message could not be written); a lone surrogate is no Unicode text."""
+    with pytest.raises(EncodingError, match="lone surrogate"):
+        parse(body)
+    assert parse(b'"\\ud83d\\ude00"') == "\U0001f600"  # a pair is one character
+
+
+def test_a_lone_surrogate_in_a_built_key_is_an_encoding_error_not_a_crash():
     with pytest.raises(EncodingError, match="cannot canonicalize"):
-        canonical(parse(b'{"\\ud800": 1}'))
+        canonical({"\ud800": 1})
 
 
 @settings(max_examples=500, deadline=None)

@@ -8,6 +8,7 @@ evidence, and that its books (tchain.books) and its audit agree after every mess
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -54,19 +55,20 @@ def paid_across(world, amount: int):
 
 def forged_hold(liar: NetBank, payee: str, asset: str, amount: int, *, now: int,
                 payer: SigningKey | None = None, held: int | None = None,
-                intent_sig: str | None = None) -> tuple[SignedEntry, dict]:
+                intent_sig: str | None = None, chain: str | None = None, seq: int = 1,
+                **entry_fields: object) -> tuple[SignedEntry, dict]:
     """A hold the liar signs for a customer of its own (made up, with a key it holds), and
     its key record of that customer: what a dishonest bank can always make."""
     payer = payer or SigningKey.generate()
-    chain = SigningKey.generate().public_key  # a chain id nobody registered
-    intent = sign_intent(payer, "payment", chain, 1, now, {
+    chain = chain or SigningKey.generate().public_key  # a chain id nobody registered
+    intent = sign_intent(payer, "payment", chain, seq, now, {
         "to": payee, "to_validator": B1, "asset": asset, "amount": str(amount)})
     if intent_sig is not None:
         intent["sig"] = intent_sig
-    entry = {"chain": chain, "height": 1, "prev": "00" * 32, "time": now, "kind": "payment",
-             "intent": intent, "evidence": [], "validator": liar.key.public_key,
+    entry = {"chain": chain, "height": 1, "prev": os.urandom(32).hex(), "time": now,
+             "kind": "payment", "intent": intent, "evidence": [], "validator": liar.key.public_key,
              "effects": [{"asset": asset, "balance": "0",
-                          "held": str(amount if held is None else held)}]}
+                          "held": str(amount if held is None else held)}], **entry_fields}
     record = make_record(liar.key, address=f"mallory*{liar.name}", owner=payer.public_key,
                          chain=chain, validator=liar.name)
     return sign_entry_as(liar.key, entry), record
@@ -209,7 +211,7 @@ def test_a_take_paid_in_our_own_iou_the_peer_never_received_is_refused(world):
         "offer": offer.id, "validator": B1, "sell": {"asset": b1_eur, "amount": "90"},
         "buy": {"asset": USD, "amount": "100"}})
     take = sign_entry_as(b2.key, {
-        "chain": chain, "height": 1, "prev": "00" * 32, "time": clock(), "kind": "take",
+        "chain": chain, "height": 1, "prev": os.urandom(32).hex(), "time": clock(), "kind": "take",
         "intent": intent, "evidence": [], "validator": b2.key.public_key,
         "effects": [{"asset": b1_eur, "balance": "0", "held": "90"}]})
     record = make_record(b2.key, address=f"mallory*{B2}", owner=taker.public_key,
@@ -246,7 +248,7 @@ def test_a_credit_to_another_chain_than_the_payee_is_not_settled(world):
         request = r.record("outbox", message)["message"]
     hold = request["message"]["hold"]
     credit = sign_entry_as(b2.key, {
-        "chain": SigningKey.generate().public_key, "height": 1, "prev": "00" * 32,
+        "chain": SigningKey.generate().public_key, "height": 1, "prev": os.urandom(32).hex(),
         "time": clock(), "kind": "credit", "intent": None, "evidence": [hold],
         "validator": b2.key.public_key,
         "effects": [{"asset": USD, "balance": "300", "held": "0"}]})
@@ -374,3 +376,41 @@ def test_an_offer_closed_by_an_entry_that_carries_nothing_is_refused_not_a_crash
                                           offer="a" * 64, entry=entry.doc))
     assert answer["type"] == "refused" and answer["error"] == "bad_request"
     assert snapshot(b1.ledger.store) == before
+
+
+@pytest.mark.parametrize("wrong", [{"height": 0}, {"prev": "0" * 64}, {"seq": 2},
+                                   {"evidence": "a hold"}, {"chain": "alice's"}])
+def test_a_hold_no_chain_could_hold_is_not_credited(world, wrong):
+    """Found by the outside attacker: holds at height 0, after the zeros, carrying evidence,
+    or on a chain registered at the payee's bank were credited."""
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    if wrong.get("evidence"):
+        real, _ = forged_hold(b2, alice.chain, EUR, 1, now=clock())
+        wrong = {"evidence": [real.doc]}
+    if wrong.get("chain"):
+        wrong = {"chain": alice.chain}
+    before = snapshot(b1.ledger.store)
+    hold, record = forged_hold(b2, alice.chain, EUR, 500, now=clock(), **wrong)
+    answer = receive(b1, b2, transfer(b2, hold, record, clock()))
+    assert answer["type"] == "refused" and answer["error"] == "bad_request"
+    assert snapshot(b1.ledger.store) == before
+
+
+def test_one_intent_in_many_holds_is_credited_once(world):
+    """Found by the outside attacker: one payer intent wrapped in three holds (two of them
+    at one chain and height) was credited three times."""
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    payer = SigningKey.generate()
+    first, record = forged_hold(b2, alice.chain, EUR, 7, now=clock(), payer=payer)
+    intent = first.doc["entry"]["intent"]
+    answers = []
+    for height, time in ((1, clock() + 5), (2, clock())):
+        hold = sign_entry_as(b2.key, {**first.doc["entry"], "height": height, "time": time,
+                                      "intent": intent})
+        answers.append(b1.interbank.receive(transfer(b2, hold, record, clock() + height),
+                                            b2.key.public_key))
+    assert b1.interbank.receive(transfer(b2, first, record, clock()),
+                                b2.key.public_key) == answers[0] == answers[1]
+    assert b1.balance(alice, EUR) == (7, 0)
