@@ -12,6 +12,8 @@ from tchain.errors import EncodingError, NotFoundError
 from tchain.keys import is_hex
 from tchain.values import UAI, parse_address
 
+OFFERS_PAGE = 1000  # offers listed at most at once: a listing costs what it lists
+
 __all__ = ["FederationSource", "blueprint"]
 
 blueprint = Blueprint("federation", __name__)
@@ -30,8 +32,10 @@ class FederationSource(Protocol):
     def record_by_id(self, key_or_chain: str) -> dict[str, Any] | None:
         """The signed record of an owner key or chain id here, or None."""
 
-    def offers(self, asset: str | None) -> list[dict[str, Any]]:
-        """Open offers known here (its own and its peers') selling or buying ``asset``."""
+    def offers(self, asset: str | None, after: str | None, limit: int
+               ) -> list[dict[str, Any]]:
+        """Open offers known here (its own and its peers') selling or buying ``asset``, up
+        to ``limit`` in id order from after the offer id ``after``."""
 
 
 def _source() -> FederationSource:
@@ -75,8 +79,16 @@ def federation() -> Response:
 
 @blueprint.get("/v1/offers")
 def offers() -> Response:
-    """Offers by UAI, each with the signed offer entry that proves it is funded."""
+    """Offers by UAI, each with the signed offer entry that proves it is funded; a page of at
+    most OFFERS_PAGE, with ``next`` (the ``after`` of the next page) when it is full."""
     asset = request.args.get("asset")
     if asset is not None:
         UAI.parse(asset)
-    return _json({"offers": _source().offers(asset)})
+    after = request.args.get("after")
+    if after is not None and not is_hex(after, 64):
+        raise EncodingError(f"after must be an offer id (64 lowercase hex), got {after!r}")
+    found = _source().offers(asset, after, OFFERS_PAGE)
+    page: dict[str, Any] = {"offers": found}
+    if len(found) == OFFERS_PAGE:
+        page["next"] = found[-1]["id"]
+    return _json(page)

@@ -40,7 +40,7 @@ from tchain.errors import (
 )
 from tchain.model import Effect
 from tchain.state import Hold
-from tchain.values import UAI, parse_delta
+from tchain.values import UAI
 
 __all__ = ["Move", "Position", "Tally", "check_crossing", "check_incoming", "crossing_side",
            "opened", "released", "settled"]
@@ -73,9 +73,8 @@ class Position:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Position:
-        d = parse(raw)
-        return cls(parse_delta(d["held"]), parse_delta(d["incoming"]),
-                   parse_delta(d["outgoing"]))
+        d = parse(raw)  # our own record: a sum over many chains may pass 38 digits
+        return cls(int(d["held"]), int(d["incoming"]), int(d["outgoing"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,14 +43,13 @@ def backoff_ms(attempts: int) -> int:
 def timers_of(db: str, record: dict[str, Any]) -> dict[str, int]:
     """When a record will need the clock, by timer (see Store TIMERS): ``sends``, when an
     outbox message is next to be sent; ``flows``, an exchange the peer has not settled, past
-    its deadline; ``offers``, an open offer, once expired; ``outbox``, news of an offer (no
+    its deadline; ``offers``, an offer, once expired; ``outbox``, news of an offer (no
     flow), once stale beyond the clocks' margin."""
     if db == "flows":
         if record["type"] == "exchange" and record["state"] == "awaiting_peer":
             return {"flows": int(record["deadline"]) + 1}
-    elif db == "offers":
-        if record["state"] == "open":
-            return {"offers": int(record["expires"])}
+    elif db == "offers":  # ours to release if still open; a peer's to let go
+        return {"offers": int(record["expires"])}
     elif db == "outbox":
         timers = {"sends": int(record["next_try"])}
         if record["flow"] is None and record["give_up"] is not None:

@@ -52,7 +52,7 @@ from tchain.flows import (
 from tchain.keys import check_ahead
 from tchain.ledger import Ledger
 from tchain.messages import Message, signed_message
-from tchain.model import SignedEntry
+from tchain.model import Effect, OfferBody, SignedEntry
 from tchain.peer_claims import checked_hold, checked_take, credits_the_payee
 from tchain.proofs import misconduct_proof, non_settlement_proof
 from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
@@ -67,6 +67,7 @@ __all__ = ["FAULTS", "Interbank"]
 FAULTS = frozenset({"skip-settle"})
 ANSWER_KEPT_MS = 600_000  # a refusal outlives its message's deadline by this, then goes
 MAX_EVIDENCE = 100  # misconduct proofs kept per peer
+MAX_DEADLINE_MS = 86_400_000  # a peer's message is worth answering again for a day at most
 
 
 class Interbank:
@@ -196,10 +197,11 @@ class Interbank:
             if message.type not in _HANDLERS:
                 raise EncodingError(f"a {message.type} is an answer, not a request")
             subject = _subject(message)
-            first = None if subject is None else w.subject(subject)
-            if first is not None and (answered := w.answer(first)) is not None:
-                return answered  # the same hold, take or settlement in a new message
             try:
+                self._believable(message, peer["key"])
+                first = None if subject is None else w.subject(subject)
+                if first is not None and (answered := w.answer(first)) is not None:
+                    return answered  # the same intent or settlement in another message
                 answer = _HANDLERS[message.type](self, w, message, peer["key"], now)
             except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
                 # an entry that does not verify is a malformed request, in the codes of §6
@@ -210,7 +212,10 @@ class Interbank:
                 # a refusal is kept while the sender may still repeat the message (or carry
                 # its hold in another), then let go: after that it is decided again (and a
                 # transfer or take past its deadline refused again)
-                keep_until = max(message.time, message.fields.get("deadline", 0))
+                # (a deadline a peer sets far off keeps it no longer than a day: found by the
+                # outside attacker, whose refused messages named deadlines ten years out)
+                keep_until = min(max(message.time, message.fields.get("deadline", 0)),
+                                 now + MAX_DEADLINE_MS)
                 w.put_answer(message.id, answer.raw, subject=subject,
                              forget_at=keep_until + CLOCK_MARGIN_MS + ANSWER_KEPT_MS)
                 return answer.raw
@@ -218,6 +223,16 @@ class Interbank:
             return answer.raw
 
         return work
+
+    def _believable(self, message: Message, peer_key: str) -> None:
+        """What the message carries is the peer's, and a hold's or take's customer signed
+        it (tchain.peer_claims), before anything else: a lie wrapped around an intent already
+        answered is still a lie, refused and kept as one."""
+        for field in message.entries:
+            self._peer_entry(message, field, peer_key)
+        check = _CLAIMS.get(message.type)
+        if check is not None:
+            check(message, peer_key)
 
     def _keep_evidence(self, w: Writer, message: Message, peer_key: str,
                        error: MisconductError, now: int) -> None:
@@ -247,10 +262,19 @@ class Interbank:
         return self._answer(m, "credited", now, credit=credit)
 
     def _on_offer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
+        """A peer's offer, kept and listed if our customers could take it: one that holds
+        what it sells, both assets IOUs of the peer or of us (tchain.books), still open."""
         offer = self._peer_entry(m, "offer", peer_key)
-        if offer.kind != "offer":
-            raise RuleError(f"an offer message carries an offer entry, got a {offer.kind}",
-                            code="bad_request")
+        body = offer.intent.body if offer.intent is not None else None
+        if offer.kind != "offer" or not isinstance(body, OfferBody) or \
+                offer.effects != (Effect(str(body.sell.asset), 0, body.sell.amount),):
+            raise RuleError(f"an offer message carries an offer entry that holds what it "
+                            f"sells, got a {offer.kind} with {len(offer.effects)} effects",
+                            code="bad_request", status=400)
+        check_crossing(self.v.name, m.sender, str(body.sell.asset), str(body.buy.asset))
+        if body.expires <= now:
+            raise RuleError(f"offer {offer.id} expired at {body.expires}", code="offer_closed",
+                            status=409)
         if w.record("offers", offer.id) is None:
             keep(w, "offers", offer.id, offer_record(m.sender, offer))
         return self._answer(m, "ack", now)
@@ -522,7 +546,11 @@ class Interbank:
                 if _flow_expired(flow, now):
                     done.append(self._expire_flow(w, flow_id, flow))
             for offer_id, record in self._due(w, "offers", now):
-                if self._own_offer_expired(record, now):
+                if now < record["expires"]:
+                    continue  # a time set before, for a record put again since
+                if record["validator"] != self.v.name:
+                    w.delete_record("offers", offer_id)  # a peer's, nobody may take it now
+                elif record["state"] == "open":
                     offer = SignedEntry.from_dict(record["offer"])
                     chain = self._state(w, offer.chain)
                     entry = self._commit(w, release_hold(self.v, chain, offer, now))
@@ -550,9 +578,6 @@ class Interbank:
                 found.append((record_id, record))
         return found
 
-    def _own_offer_expired(self, record: dict[str, Any], now: int) -> bool:
-        return _past("offers", record, now) and record["validator"] == self.v.name
-
     def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any]) -> str:
         """An exchange the peer did not settle by its deadline: record the proof. The settle
         message stays in the outbox: a peer that settles late still completes the exchange."""
@@ -576,15 +601,18 @@ class Interbank:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def offers(self, asset: str | None) -> list[dict[str, Any]]:
-        """Open offers known here that sell or buy ``asset`` (all when None)."""
+    def offers(self, asset: str | None, after: str | None = None,
+               limit: int = 1000) -> list[dict[str, Any]]:
+        """Open offers known here that sell or buy ``asset`` (all when None), up to ``limit``
+        in id order from after ``after``: read from their index, so a page costs what it
+        lists (found by the outside attacker: reading every offer ever seen, a public
+        listing stalled the bank)."""
         now = self.ledger.clock()
         with self.ledger.store.read() as r:
-            records = r.records("offers")
+            records = [(oid, r.record("offers", oid))
+                       for oid in r.open_offers(asset, after, limit)]
         return [{"id": oid, "validator": rec["validator"], "offer": rec["offer"]}
-                for oid, rec in records
-                if rec["state"] == "open" and rec["expires"] > now
-                and (asset is None or asset in (rec["sell"], rec["buy"]))]
+                for oid, rec in records if rec is not None and rec["expires"] > now]
 
     def proofs(self) -> list[dict[str, Any]]:
         with self.ledger.store.read() as r:
@@ -666,6 +694,7 @@ def _keep_timers(w: Writer) -> None:
     w.put_meta(_TIMERS_KEPT, "1")
 
 
+_CLAIMS = {"transfer": checked_hold, "take": checked_take}
 _HANDLERS = {
     "transfer": Interbank._on_transfer,
     "offer": Interbank._on_offer,

@@ -44,6 +44,7 @@ from tchain.model import (
     Terms,
 )
 from tchain.state import DAY_MS, Balance, ChainState, available, closing_effects, settled_by
+from tchain.values import MAX_AMOUNT, UAI
 
 __all__ = ["MAX_OFFER_MS", "TIME_WINDOW_MS", "Outcome", "Validator", "credit_transfer",
            "decide", "make_genesis", "release_hold", "settle_hold"]
@@ -74,7 +75,14 @@ class Outcome:
 
 def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedIntent | None,
            effects: list[Effect], evidence: list[SignedEntry]) -> SignedEntry:
-    """The next entry of ``state``'s chain, signed by the validator."""
+    """The next entry of ``state``'s chain, signed by the validator; refused (before it is
+    signed) if it would take a balance or a hold of the chain past what an amount can say."""
+    for effect in effects:
+        before = state.balances.get(effect.asset, Balance())
+        if max(abs(before.balance + effect.balance), before.held + effect.held) > MAX_AMOUNT:
+            raise RuleError(f"the {kind} would take {state.address}'s {effect.asset} past "
+                            f"{MAX_AMOUNT}, the most an amount of 38 digits says",
+                            code="limit_exceeded", limit=str(MAX_AMOUNT))
     return SignedEntry.sign(v.key, chain=state.chain, height=state.height + 1, prev=state.head,
                             time=now, kind=kind, intent=intent, effects=tuple(effects),
                             evidence=tuple(evidence))
@@ -203,9 +211,26 @@ def _counterparty_here(v: Validator, to_validator: str | None, to: str,
 
 
 def _check_can_give(chain: ChainState, asset: str, amount: int) -> None:
-    """An exchange may sell the chain's own asset (its liability grows), else only funds."""
-    if not chain.issues(asset):
+    """An exchange may sell the chain's own asset (its liability grows, within its max
+    supply), else only funds."""
+    if chain.issues(asset):
+        _check_supply(chain, asset, amount, "selling")
+    else:
         _check_funds(chain, asset, amount)
+
+
+def _check_supply(chain: ChainState, asset: str, amount: int, doing: str) -> None:
+    """The issuer's own asset out, with ``amount`` more and all it holds for open offers
+    (which may yet settle), stays within the chain's ``max_supply``. Found by the outside
+    attacker: an issuer refused an issue past its supply sold the same amount by an offer."""
+    ceiling = chain.params.get("max_supply", {}).get(UAI.parse(asset).code)
+    if ceiling is None:
+        return
+    own = chain.balances.get(asset, Balance())
+    outstanding = -own.balance + own.held + amount
+    if outstanding > int(ceiling):
+        raise RuleError(f"{doing} {amount} would put {outstanding} {asset} out; the chain's "
+                        f"max supply is {ceiling}", code="limit_exceeded", limit=str(ceiling))
 
 
 def _check_funds(chain: ChainState, asset: str, amount: int) -> None:
@@ -257,12 +282,7 @@ def _transfer(v: Validator, intent: SignedIntent, body: PaymentBody, chain: Chai
         if not chain.issues(asset):
             raise ForbiddenError(f"only {body.asset.issuer} may issue {asset}; this chain is "
                                  f"{chain.address}")
-        ceiling = chain.params.get("max_supply", {}).get(body.asset.code)
-        outstanding = -chain.balances.get(asset, Balance()).balance + body.amount
-        if ceiling is not None and outstanding > int(ceiling):
-            raise RuleError(f"issuing {body.amount} would put {outstanding} {asset} out; the "
-                            f"chain's max supply is {ceiling}", code="limit_exceeded",
-                            limit=str(ceiling))
+        _check_supply(chain, asset, body.amount, "issuing")
     else:
         _check_funds(chain, asset, body.amount)
         _check_daily_limit(chain, asset, body.amount, now)

@@ -24,7 +24,7 @@ from tchain.model import (
     TakeBody,
     Terms,
 )
-from tchain.values import UAI
+from tchain.values import MAX_AMOUNT, UAI
 
 __all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "address_of", "available",
            "check_settle_evidence", "closed_hold", "closing_effects", "settled_by"]
@@ -359,6 +359,9 @@ class ChainState:
             if new.held < 0:
                 raise VerificationError(f"entry {entry.height} releases more {effect.asset} "
                                         f"than is held ({old.held})")
+            if max(abs(new.balance), new.held) > MAX_AMOUNT:
+                raise VerificationError(f"entry {entry.height} takes {effect.asset} past "
+                                        f"{MAX_AMOUNT}, the most an amount can say")
             if new.available < 0 and not self.issues(effect.asset):
                 raise VerificationError(f"entry {entry.height} leaves {effect.asset} available "
                                         f"at {new.available}, below zero")

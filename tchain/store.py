@@ -40,6 +40,9 @@ Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
   subjects  entry id (32)              -> the id of the first peer message that carried that
                                           hold, take or settlement: one answer per debit,
                                           whatever message carries it again
+  open_offers UAI | 0 | offer id (32)  -> b"" (each open offer under the two assets it
+                                          trades and under "*": a listing costs what it
+                                          lists, not every offer ever seen)
 
 The books (positions and totals) are kept by the store itself: every write that appends
 entries or moves a position is checked, before it commits, to make and lose no value
@@ -72,7 +75,7 @@ __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 T = TypeVar("T")
 _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "meta", "peers",
         "outbox", "inbox", "offers", "flows", "proofs", "timers", "positions", "totals",
-        "subjects")
+        "subjects", "open_offers")
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
@@ -96,6 +99,30 @@ def _record_db(db: str) -> str:
 
 
 _HOLDS_APART = b"holds_apart"  # meta: every chain's holds are in the holds database
+_OFFERS_LISTED = b"offers_listed"  # meta: every open offer is in the open_offers index
+ALL_OFFERS = "*"  # the open_offers key every open offer is listed under
+
+
+def _offer_keys(offer_id: bytes, record: Mapping[str, Any]) -> list[bytes]:
+    return [f"{name}\0".encode() + offer_id
+            for name in (record["sell"], record["buy"], ALL_OFFERS)]
+
+
+def _list_open_offers(env: lmdb.Environment, dbs: dict[str, Any]) -> None:
+    """Stores written before the open_offers index: list their open offers in it, once."""
+    with env.begin() as txn:
+        if txn.get(_OFFERS_LISTED, db=dbs["meta"]) is not None:
+            return
+    with env.begin(write=True) as txn:
+        if txn.get(_OFFERS_LISTED, db=dbs["meta"]) is not None:
+            return
+        with txn.cursor(db=dbs["offers"]) as cur:
+            listed = [(bytes(k), json.loads(bytes(v))) for k, v in cur]
+        for offer_id, record in listed:
+            if record["state"] == "open":
+                for key in _offer_keys(offer_id, record):
+                    txn.put(key, b"", db=dbs["open_offers"])
+        txn.put(_OFFERS_LISTED, b"", db=dbs["meta"])
 
 
 def _move_holds_apart(env: lmdb.Environment, dbs: dict[str, Any]) -> None:
@@ -229,6 +256,22 @@ class Reader:
         """Every record of ``db`` with its hex id, in id order."""
         with self._txn.cursor(db=self._dbs[_record_db(db)]) as cur:
             return [(bytes(k).hex(), dict(json.loads(bytes(v)))) for k, v in cur]
+
+    def open_offers(self, asset: str | None, after: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` ids of open offers that trade ``asset`` (any, when None), in id
+        order, from after ``after``."""
+        prefix = f"{ALL_OFFERS if asset is None else asset}\0".encode()
+        start = prefix + (bytes.fromhex(after) if after else b"")
+        out: list[str] = []
+        with self._txn.cursor(db=self._dbs["open_offers"]) as cur:
+            if cur.set_range(start):
+                for key in cur.iternext(keys=True, values=False):
+                    if len(out) >= limit or not bytes(key).startswith(prefix):
+                        break
+                    offer_id = bytes(key[len(prefix):]).hex()
+                    if offer_id != after:
+                        out.append(offer_id)
+        return out
 
     def due(self, timer: str, now: int) -> list[tuple[str, int]]:
         """The records put with a time on ``timer`` (one of TIMERS) that has come by ``now``,
@@ -442,6 +485,12 @@ class Writer(Reader):
         key = bytes.fromhex(record_id)
         # a record is built here from parts already checked (see encode_built)
         self._txn.put(key, encode_built(record), db=self._dbs[_record_db(db)])
+        if db == "offers":
+            for listed in _offer_keys(key, record):
+                if record["state"] == "open":
+                    self._txn.put(listed, b"", db=self._dbs["open_offers"])
+                else:
+                    self._txn.delete(listed, db=self._dbs["open_offers"])
         for timer, at in timers:
             self._txn.put(_TIMER.pack(TIMERS.index(timer), at) + key, b"",
                           db=self._dbs["timers"])
@@ -452,7 +501,11 @@ class Writer(Reader):
                          db=self._dbs["timers"])
 
     def delete_record(self, db: str, record_id: str) -> None:
-        self._txn.delete(bytes.fromhex(record_id), db=self._dbs[_record_db(db)])
+        key = bytes.fromhex(record_id)
+        if db == "offers" and (record := self.record(db, record_id)) is not None:
+            for listed in _offer_keys(key, record):
+                self._txn.delete(listed, db=self._dbs["open_offers"])
+        self._txn.delete(key, db=self._dbs[_record_db(db)])
 
     def put_answer(self, message_id: str, answer: bytes, *, subject: str | None = None,
                    forget_at: int | None = None) -> None:
@@ -568,6 +621,7 @@ class Store:
                             max_readers=MAX_READERS)
             self._dbs = {name: env.open_db(name.encode("ascii")) for name in _DBS}
             _move_holds_apart(env, self._dbs)
+            _list_open_offers(env, self._dbs)
             if not exists:  # nothing written yet: its books are exact
                 with env.begin(write=True) as txn:
                     txn.put(BOOKS.encode("ascii"), b"1", db=self._dbs["meta"])

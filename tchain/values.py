@@ -13,6 +13,7 @@ from typing import Any
 from tchain.errors import EncodingError
 
 __all__ = [
+    "MAX_AMOUNT",
     "UAI",
     "parse_address",
     "parse_amount",
@@ -25,6 +26,7 @@ __all__ = [
 # Matched whole (fullmatch): "^...$" let "100\n" through, as "$" matches before a final
 # newline (and int() then read it as 100).
 _AMOUNT = re.compile(r"(0|[1-9][0-9]{0,37})")
+MAX_AMOUNT = 10**38 - 1  # the most an amount of 38 digits says; no balance may pass it
 _DELTA = re.compile(r"(0|-?[1-9][0-9]{0,37})")
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"

@@ -13,10 +13,17 @@ from flask import Blueprint, Response, current_app, request
 
 from tchain.auth import request_signature, verify_authorization
 from tchain.encoding import canonical, parse
-from tchain.errors import EncodingError, NotFoundError, RateLimitedError, TChainError
+from tchain.errors import (
+    EncodingError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    TChainError,
+)
 from tchain.keys import is_hex
 from tchain.ledger import Submitted, now_ms
 from tchain.model import SignedIntent
+from tchain.rules import TIME_WINDOW_MS
 from tchain.status import sign_status
 from tchain.store import Reader
 from validator.bank import Bank
@@ -76,9 +83,11 @@ def _signer_key(*, charge: bool = True) -> str:
 
 
 def _charge_intent_owner(doc: Any) -> None:
-    """Charge a well-signed intent to its chain's owner; anything else is left for the ledger
-    to refuse (and is not charged: nobody spends another's budget by naming their chain).
-    With no limit set, nothing is parsed or verified here: the ledger does both."""
+    """Charge a well-signed intent that could still be accepted to its chain's owner; anything
+    else is left for the ledger to refuse, uncharged: nobody spends another's budget by naming
+    their chain, nor by replaying an intent of theirs they saw (an offer's, from
+    ``GET /v1/offers``; found by the outside attacker, who locked a maker out with 429s that
+    way). With no limit set, nothing is parsed or verified here: the ledger does both."""
     if not _limiter().enabled:
         return
     try:
@@ -87,8 +96,9 @@ def _charge_intent_owner(doc: Any) -> None:
             return
         with _bank().ledger.store.read() as r:
             state = r.state(intent.chain)
-        if state is None:
-            return
+        if state is None or intent.seq <= state.seq or \
+                abs(intent.time - now_ms()) > TIME_WINDOW_MS:
+            return  # not its owner asking: a replay, or nothing the ledger will take
         intent.verify(state.owner)
     except TChainError:
         return
@@ -105,7 +115,10 @@ def _int_arg(name: str, default: int, maximum: int, minimum: int = 0) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 16 or not minimum <= int(raw) <= maximum:
+    # ASCII digits only: int() also reads other scripts' digits (U+0661, found by the outside
+    # attacker), which no client signs as such
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16 or \
+            not minimum <= int(raw) <= maximum:
         raise EncodingError(f"query {name} must be an integer {minimum}..{maximum}, got "
                             f"{raw!r}")
     return int(raw)
@@ -208,7 +221,11 @@ def flow(flow_id: str) -> Response:
     if record is None:
         raise NotFoundError(f"no cross-bank flow {flow_id} at {bank.name}", code="not_found")
     with bank.ledger.store.read() as r:
-        bank.readable_state(r, record["chain"], key)
+        try:
+            bank.readable_state(r, record["chain"], key)
+        except ForbiddenError as e:  # without naming the chain (the outside attacker saw it)
+            raise ForbiddenError(f"key {key} may not read flow {flow_id}: only the owner of "
+                                 "the chain it holds on and the bank's regulators may") from e
     return _json({"id": flow_id, "type": record["type"], "state": record["state"],
                   "peer": record["peer"], "deadline": record["deadline"],
                   "reason": record["reason"]})

@@ -119,5 +119,6 @@ class Bank:
 
     # --- offers ---------------------------------------------------------------------------
 
-    def offers(self, asset: str | None) -> list[dict[str, Any]]:
-        return self.interbank.offers(asset)
+    def offers(self, asset: str | None, after: str | None, limit: int
+               ) -> list[dict[str, Any]]:
+        return self.interbank.offers(asset, after, limit)

@@ -189,12 +189,16 @@ def openapi_document() -> dict[str, Any]:
                                     ("400", "404", "503"))}},
         "/v1/offers": {"get": {
             "summary": "Open offers known here selling or buying an asset, each with its "
-                       "signed, funded offer entry.",
+                       "signed, funded offer entry; at most 1000, with `next` (the `after` "
+                       "of the next page) when the page is full.",
             "parameters": [{"name": "asset", "in": "query", "required": False,
-                            "schema": {"type": "string", "minLength": 1}}],
+                            "schema": {"type": "string", "minLength": 1}},
+                           {"name": "after", "in": "query", "required": False,
+                            "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
             "responses": _responses({"200": _json(
                 {"type": "object", "required": ["offers"],
-                 "properties": {"offers": {"type": "array", "items": OBJECT}}}, "offers")},
+                 "properties": {"offers": {"type": "array", "items": OBJECT},
+                                "next": {"type": "string"}}}, "offers")},
                 ("400", "503"))}},
         "/v1/chains": {
             "post": {"summary": "Register a chain: a self-signed register intent and the "

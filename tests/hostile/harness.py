@@ -26,7 +26,7 @@ from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.records import make_record
 from tchain.values import UAI
-from tests.helpers import sign_entry_as
+from tests.helpers import Customer, sign_entry_as
 from tests.realbanks import read, register, submit
 from validator.audit import audit
 from validator.config import open_ledger
@@ -119,15 +119,16 @@ class HostilePeer:
 
 
 def open_offer(bank: LocalBank, maker: str, sell: tuple[str, str], buy: tuple[str, str]
-               ) -> SignedEntry:
-    """A real offer of a new customer of ``bank``, funded by a deposit of what it sells."""
+               ) -> tuple[Customer, SignedEntry]:
+    """A real offer of a new customer of ``bank`` (its maker, the offer entry), funded by a
+    deposit of what it sells."""
     customer = register(bank, maker)
     deposit(bank.config, maker, "100000", sell[0].rpartition(":")[2])
     r = submit(bank, customer, "offer", {"sell": {"asset": sell[0], "amount": sell[1]},
                                          "buy": {"asset": buy[0], "amount": buy[1]},
                                          "expires": now_ms() + 3_600_000})
     assert r.status_code == 201, r.text
-    return SignedEntry.from_dict(r.json()["entries"][0])
+    return customer, SignedEntry.from_dict(r.json()["entries"][0])
 
 
 def books_balance(bank: LocalBank) -> dict[str, int]:

@@ -43,7 +43,7 @@ class Material:
                                               "asset": EUR2, "amount": str(10 + i)})
             assert r.status_code in (201, 202), r.text
             self.holds.append((payer, r.json()["entries"][0]))
-        self.offer = open_offer(b1, "gen-maker", (USD, "100"), (EUR2, "90"))
+        _, self.offer = open_offer(b1, "gen-maker", (USD, "100"), (EUR2, "90"))
         self.sent: list[dict[str, Any]] = []
 
 

@@ -54,7 +54,7 @@ def test_a_hold_whose_payer_signature_is_zeros_credits_nothing(pair, liar):
 
 def test_a_forged_take_paying_in_our_own_eur_is_refused(pair, liar):
     b1, _b2 = pair
-    offer = open_offer(b1, "maker", (USD, "100"), (EUR1, "90"))
+    _, offer = open_offer(b1, "maker", (USD, "100"), (EUR1, "90"))
     before = read(b1, snapshot_from)
     answer = liar.answer_of(liar.forged_take(offer, {"asset": EUR1, "amount": "90"},
                                              {"asset": USD, "amount": "100"}))

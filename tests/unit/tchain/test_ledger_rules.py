@@ -167,6 +167,24 @@ def test_only_the_issuer_may_issue_and_within_max_supply(ledger: Ledger):
     assert asset_totals(ledger.store)[points] == 0
 
 
+def test_an_issuer_cannot_sell_past_its_max_supply_by_an_offer(ledger: Ledger):
+    """Found by the outside attacker: an issuer refused an issue past its max supply sold
+    5,000 of its asset by an offer, and the offer settled."""
+    alice = join(ledger, "alice", params={"max_supply": {"POINTS": "100"}})
+    points = f"alice*{BANK}:POINTS"
+    sell = {"sell": {"asset": points, "amount": "60"}, "buy": {"asset": USD, "amount": "1"},
+            "expires": T0 + 60_000}
+    submit(ledger, alice, alice.intent("offer", sell))
+    # 60 held for the open offer, which may yet settle: 41 more would pass 100
+    refused(ledger, alice.intent("offer", {**sell, "sell": {"asset": points,
+                                                            "amount": "41"}}),
+            "limit_exceeded")
+    refused(ledger, alice.intent("issue", {"to": join(ledger, "bob").chain, "asset": points,
+                                           "amount": "41"}), "limit_exceeded")
+    submit(ledger, alice, alice.intent("offer", {**sell, "sell": {"asset": points,
+                                                                  "amount": "40"}}))
+
+
 def test_redeem_returns_units_to_the_issuer(ledger: Ledger, funded):
     alice, _ = funded
     submit(ledger, alice, alice.intent("redeem", {"asset": USD, "amount": "400"}))
@@ -303,3 +321,19 @@ def test_a_plan_that_needs_holds_is_decided_in_the_transaction(ledger, funded, m
     assert looked_up == [None]  # only the decision inside the transaction got that far
     assert ledger.state(alice.chain).balances[USD].balance == 700
     assert asset_totals(ledger.store) == {USD: 0}
+
+
+def test_no_balance_passes_what_an_amount_can_say(ledger: Ledger):
+    """Found by the outside attacker: an issuer issued 10**38 - 1 three times, the balances
+    passed 38 digits, and the payee's cross-bank payments then stuck at its peer."""
+    alice = join(ledger, "alice")
+    carol = join(ledger, "carol")
+    big = f"alice*{BANK}:BIG"
+    most = str(10**38 - 1)
+    submit(ledger, alice, alice.intent("issue", {"to": carol.chain, "asset": big,
+                                                 "amount": most}))
+    before = snapshot(ledger.store)
+    refused(ledger, alice.intent("issue", {"to": carol.chain, "asset": big, "amount": "1"}),
+            "limit_exceeded")
+    assert snapshot(ledger.store) == before
+    assert ledger.state(carol.chain).balances[big].balance == 10**38 - 1

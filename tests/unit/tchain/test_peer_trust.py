@@ -414,3 +414,54 @@ def test_one_intent_in_many_holds_is_credited_once(world):
     assert b1.interbank.receive(transfer(b2, first, record, clock()),
                                 b2.key.public_key) == answers[0] == answers[1]
     assert b1.balance(alice, EUR) == (7, 0)
+
+
+def _peer_offer(b2: NetBank, now: int, *, intent: bool = True, held: str = "100",
+                sell: str = EUR, expires: int | None = None) -> dict:
+    maker = SigningKey.generate()
+    chain = SigningKey.generate().public_key
+    body = {"sell": {"asset": sell, "amount": "100"}, "buy": {"asset": USD, "amount": "90"},
+            "expires": expires or now + 60_000}
+    entry = sign_entry_as(b2.key, {
+        "chain": chain, "height": 1, "prev": os.urandom(32).hex(), "time": now,
+        "kind": "offer", "evidence": [], "validator": b2.key.public_key,
+        "intent": sign_intent(maker, "offer", chain, 1, now, body) if intent else None,
+        "effects": [{"asset": sell, "balance": "0", "held": held}]})
+    return sign_message(b2.key, "offer", B2, B1, now, offer=entry.doc)
+
+
+@pytest.mark.parametrize(("offer", "code"), [
+    ({"intent": False}, "bad_request"),   # found by the outside attacker: a 500
+    ({"held": "1"}, "bad_request"),       # sells 100, holds 1: listed before
+    ({"sell": "bank3.example:USD"}, "foreign_asset"),  # no customer here could get it
+    ({"expires": 1}, "offer_closed"),
+])
+def test_a_peer_offer_nobody_here_could_take_is_refused_and_not_listed(world, offer, code):
+    clock, b1, b2, _net = world
+    answer = receive(b1, b2, _peer_offer(b2, clock(), **offer))
+    assert answer["type"] == "refused" and answer["error"] == code
+    assert b1.interbank.offers(None) == []
+    assert receive(b1, b2, _peer_offer(b2, clock()))["type"] == "ack"
+    assert len(b1.interbank.offers(None)) == 1
+
+
+def test_listing_offers_costs_what_it_lists_and_a_peer_s_offers_go_when_they_expire(world):
+    """Found by the outside attacker: GET /v1/offers read every offer ever seen, closed or
+    not, so 2,000 forged offers slowed every listing for good, and 300 connections asking
+    for it stalled the bank. Now a listing reads the open ones it lists, a page at a time,
+    and a peer's offer is let go when it expires."""
+    clock, b1, b2, _net = world
+    for i in range(30):
+        assert receive(b1, b2, _peer_offer(b2, clock() + i))["type"] == "ack"
+    everything = b1.interbank.offers(None)
+    assert len(everything) == 30
+    page = b1.interbank.offers(USD, limit=10)
+    assert [o["id"] for o in page] == sorted(o["id"] for o in everything)[:10]
+    assert [o["id"] for o in b1.interbank.offers(USD, page[-1]["id"], 10)] == \
+        sorted(o["id"] for o in everything)[10:20]
+    assert b1.interbank.offers("bank2.example:GBP") == []
+    clock.now += 61_000
+    b1.interbank.tick()
+    assert b1.interbank.offers(None) == []
+    with b1.ledger.store.read() as r:
+        assert r.count("offers") == 0 and r.count("open_offers") == 0

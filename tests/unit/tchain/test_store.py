@@ -236,7 +236,8 @@ def test_due_finds_the_records_whose_time_has_come_earliest_first_and_no_others(
         for i in range(300):
             w.put_record("flows", f"{i:064x}", {"i": i},
                          timers=[("flows", 1_000 + (i * 7919) % 300)])
-        w.put_record("offers", "ff" * 32, {"i": 1}, timers=[("offers", 0)])  # another timer
+        w.put_record("offers", "ff" * 32, {"state": "closed", "sell": "a:X", "buy": "b:Y"},
+                     timers=[("offers", 0)])  # another timer
         w.put_record("flows", "ee" * 32, {"i": 2})  # no time: never due
 
     store.write(put)
