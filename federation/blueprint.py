@@ -12,7 +12,7 @@ from tchain.errors import EncodingError, NotFoundError
 from tchain.keys import is_hex
 from tchain.values import UAI, parse_address
 
-OFFERS_PAGE = 1000  # offers listed at most at once: a listing costs what it lists
+OFFERS_PAGE = 100  # offers listed at most at once: a page of a public listing stays cheap
 
 __all__ = ["FederationSource", "blueprint"]
 

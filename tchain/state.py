@@ -201,9 +201,12 @@ NOT_READ = Holds(_NotRead())
 def _evidence(entry: SignedEntry, index: int = 0) -> SignedEntry:
     try:
         return entry.evidence_entry(index)
-    except (IndexError, EncodingError) as e:
+    except IndexError as e:
         raise VerificationError(f"entry {entry.height} ({entry.kind}) needs a signed entry as "
-                                f"evidence {index}: {e}") from e
+                                f"evidence {index}, and carries {len(entry.evidence)}") from e
+    except EncodingError as e:
+        raise VerificationError(f"entry {entry.height} ({entry.kind}) needs a signed entry as "
+                                f"evidence {index}: {e.message}") from e
 
 
 def closed_hold(entry: SignedEntry) -> str | None:

@@ -189,7 +189,7 @@ def openapi_document() -> dict[str, Any]:
                                     ("400", "404", "503"))}},
         "/v1/offers": {"get": {
             "summary": "Open offers known here selling or buying an asset, each with its "
-                       "signed, funded offer entry; at most 1000, with `next` (the `after` "
+                       "signed, funded offer entry; at most 100, with `next` (the `after` "
                        "of the next page) when the page is full.",
             "parameters": [{"name": "asset", "in": "query", "required": False,
                             "schema": {"type": "string", "minLength": 1}},
