@@ -31,7 +31,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from tchain.encoding import encode_built, parse
+import orjson
+
+from tchain.encoding import encode_built
 from tchain.errors import (
     BooksError,
     ForeignAssetError,
@@ -73,7 +75,7 @@ class Position:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Position:
-        d = parse(raw)  # our own record: a sum over many chains may pass 38 digits
+        d = orjson.loads(raw)  # our own record: a sum over many chains may pass 38 digits
         return cls(int(d["held"]), int(d["incoming"]), int(d["outgoing"]))
 
 

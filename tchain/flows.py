@@ -23,7 +23,7 @@ from tchain.books import opened
 from tchain.keys import SigningKey
 from tchain.messages import signed_message
 from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, TakeBody
-from tchain.records import make_record
+from tchain.records import KeyRecord, make_record
 from tchain.state import ChainState, closed_hold
 from tchain.store import Reader, Writer
 
@@ -116,7 +116,8 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     if entry.kind == "payment" and entry.id in after.holds and isinstance(body, PaymentBody):
         assert body.to_validator is not None
         return [_start_held_flow(key, name, w, "transfer", body.to_validator, entry, after,
-                                 now + settle_deadline_ms, now, first_try, extra={},
+                                 now + settle_deadline_ms, now, first_try,
+                                 extra={"payee": body.to},
                                  hold=entry, payer=_signer(key, name, after),
                                  kyc_required=bool(after.params.get("kyc_recipients")))]
     if entry.kind == "take" and isinstance(body, TakeBody):
@@ -133,10 +134,21 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     return []
 
 
-def _signer(key: SigningKey, name: str, chain: ChainState) -> dict[str, Any]:
-    """Our signed key record of the chain whose owner signed the intent we send a peer."""
-    return make_record(key, address=chain.address, owner=chain.owner, chain=chain.chain,
-                       validator=name)
+def _signer(key: SigningKey, name: str, chain: ChainState) -> KeyRecord:
+    """Our signed key record of the chain whose owner signed the intent we send a peer (made
+    once for each payer seen lately: the same record goes with each of its payments)."""
+    made = (key.public_key, name, chain.chain, chain.owner, chain.address)
+    record = _RECORDS.get(made)
+    if record is None:
+        if len(_RECORDS) >= _RECORDS_KEPT:
+            _RECORDS.clear()
+        record = _RECORDS[made] = KeyRecord.from_dict(make_record(
+            key, address=chain.address, owner=chain.owner, chain=chain.chain, validator=name))
+    return record
+
+
+_RECORDS: dict[tuple[str, str, str, str, str], KeyRecord] = {}
+_RECORDS_KEPT = 4096
 
 
 def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: str, peer: str,

@@ -52,7 +52,7 @@ from tchain.flows import (
 from tchain.keys import check_ahead
 from tchain.ledger import Ledger
 from tchain.messages import Message, signed_message
-from tchain.model import Effect, OfferBody, SignedEntry
+from tchain.model import Effect, OfferBody, PaymentBody, SignedEntry
 from tchain.peer_claims import checked_hold, checked_take, credits_the_payee
 from tchain.proofs import misconduct_proof, non_settlement_proof
 from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
@@ -88,9 +88,11 @@ class Interbank:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _peer_entry(self, message: Message, field: str, peer_key: str) -> SignedEntry:
+    def _peer_entry(self, r: Reader, message: Message, field: str, peer_key: str
+                    ) -> SignedEntry:
         """The entry in ``field``, signed by the peer, and every entry in its evidence signed
-        by the key it names (as a chain's verifier will check them once we keep it)."""
+        by the key it names (as a chain's verifier will check them once we keep it): an entry
+        of ours by being the very bytes we keep, the others by their signature."""
         entry = message.entries[field]
         try:
             entry.verify(peer_key)
@@ -99,7 +101,11 @@ class Interbank:
                                  f"{message.sender}'s pinned key") from e
         try:
             for index in range(len(entry.evidence)):
-                entry.evidence_entry(index).verify()
+                evidence = entry.evidence_entry(index)
+                if evidence.validator == self.v.public_key and evidence.chain is not None and \
+                        r.entry(evidence.chain, evidence.height) == evidence.raw:
+                    evidence.verified()
+                evidence.verify()
         except (EncodingError, SignatureError) as e:
             raise MisconductError(f"the evidence in the {field} of the {message.type} message "
                                   f"does not verify: {e}", code="bad_signature",
@@ -134,6 +140,15 @@ class Interbank:
         for move in moves(hold):
             w.move(peer, move)
         return entry
+
+    def _payee(self, r: Reader, flow: dict[str, Any]) -> str:
+        """The chain a transfer flow pays (kept in the flow; a flow recorded before it was,
+        from the intent of the entry that holds)."""
+        if "payee" in flow:
+            return str(flow["payee"])
+        holding = self._own_entry(r, flow["chain"], flow["height"])
+        body = holding.intent.body if holding.intent is not None else None
+        return body.to if isinstance(body, PaymentBody) else ""
 
     def _not_ours(self, r: Reader, entry: SignedEntry) -> None:
         """A peer's entry is on a chain of the peer's, never on one registered here."""
@@ -198,7 +213,7 @@ class Interbank:
                 raise EncodingError(f"a {message.type} is an answer, not a request")
             subject = _subject(message)
             try:
-                self._believable(message, peer["key"])
+                self._believable(w, message, peer["key"])
                 first = None if subject is None else w.subject(subject)
                 if first is not None and (answered := w.answer(first)) is not None:
                     return answered  # the same intent or settlement in another message
@@ -224,12 +239,12 @@ class Interbank:
 
         return work
 
-    def _believable(self, message: Message, peer_key: str) -> None:
+    def _believable(self, r: Reader, message: Message, peer_key: str) -> None:
         """What the message carries is the peer's, and a hold's or take's customer signed
         it (tchain.peer_claims), before anything else: a lie wrapped around an intent already
         answered is still a lie, refused and kept as one."""
         for field in message.entries:
-            self._peer_entry(message, field, peer_key)
+            self._peer_entry(r, message, field, peer_key)
         check = _CLAIMS.get(message.type)
         if check is not None:
             check(message, peer_key)
@@ -247,8 +262,7 @@ class Interbank:
     def _on_transfer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """We are the payee's bank: credit the payee if the payer's bank shows a hold its
         customer signed, of value it may give us (tchain.books), in time."""
-        self._peer_entry(m, "hold", peer_key)
-        hold, body = checked_hold(m, peer_key)
+        hold, body = checked_hold(m, peer_key)  # (believed: see _believable)
         self._not_ours(w, hold)
         asset = str(body.asset)
         self._incoming(w, m.sender, asset, body.amount)
@@ -264,7 +278,7 @@ class Interbank:
     def _on_offer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """A peer's offer, kept and listed if our customers could take it: one that holds
         what it sells, both assets IOUs of the peer or of us (tchain.books), still open."""
-        offer = self._peer_entry(m, "offer", peer_key)
+        offer = m.entries["offer"]  # (believed: see _believable)
         body = offer.intent.body if offer.intent is not None else None
         if offer.kind != "offer" or not isinstance(body, OfferBody) or \
                 offer.effects != (Effect(str(body.sell.asset), 0, body.sell.amount),):
@@ -280,7 +294,7 @@ class Interbank:
         return self._answer(m, "ack", now)
 
     def _on_offer_closed(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
-        closing = self._peer_entry(m, "entry", peer_key)
+        closing = m.entries["entry"]  # (believed: see _believable)
         if closed_hold(closing) != m.fields["offer"]:
             raise RuleError("the entry does not close that offer", code="bad_request")
         record = w.record("offers", m.fields["offer"])
@@ -291,8 +305,7 @@ class Interbank:
 
     def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """We are the maker's bank: the first valid take settles the offer; later ones lose."""
-        self._peer_entry(m, "take", peer_key)
-        take, body = checked_take(m, peer_key)
+        take, body = checked_take(m, peer_key)  # (believed: see _believable)
         self._not_ours(w, take)
         if body.validator != self.v.name:
             raise RuleError(f"the take is of an offer made at {body.validator}, not here",
@@ -332,7 +345,7 @@ class Interbank:
 
     def _on_settle(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """We are the taker's bank: the maker's bank settled; settle our taker's side."""
-        settlement = self._peer_entry(m, "settlement", peer_key)
+        settlement = m.entries["settlement"]  # (believed: see _believable)
         evidence = [settlement.evidence_entry(i) for i in range(len(settlement.evidence))]
         if settlement.kind != "settle" or len(evidence) != 1 or \
                 evidence[0].validator != self.v.public_key or evidence[0].kind != "take":
@@ -450,9 +463,9 @@ class Interbank:
                                  f"{peer} refused: {answer.fields['reason']}")
         if answer.type == "credited":
             return self._finish(w, item["flow"], flow,
-                                self._peer_entry(answer, "credit", peer_key), now)
+                                self._peer_entry(w, answer, "credit", peer_key), now)
         if answer.type == "take_accepted":
-            settlement = self._peer_entry(answer, "settlement", peer_key)
+            settlement = self._peer_entry(w, answer, "settlement", peer_key)
             if self.fault == "skip-settle":
                 flow.update(state="accepted")
                 keep(w, "flows", item["flow"], flow)
@@ -460,7 +473,7 @@ class Interbank:
             self._settle_take(w, item["flow"], settlement, now)
             return "settled"
         if answer.type == "settled":
-            receipt = self._peer_entry(answer, "settlement", peer_key)
+            receipt = self._peer_entry(w, answer, "settlement", peer_key)
             if closed_hold(receipt) != item["flow"]:
                 raise ForbiddenError("the peer's settlement settles another take")
             late = flow["state"] == "defaulted"
@@ -477,7 +490,7 @@ class Interbank:
         if flow["state"] != "pending":
             return f"already {flow['state']}"
         chain = self._state(w, flow["chain"])
-        credits_the_payee(peer_entry, self._own_entry(w, flow["chain"], flow["height"]))
+        credits_the_payee(peer_entry, self._payee(w, flow))
         entry = self._close_with_peer(w, chain, flow_id, flow["peer"], settled,
                                       lambda: settle_hold(self.v, chain, peer_entry, now))
         flow.update(state="settled", settled_height=entry.height, receipt=peer_entry.doc)

@@ -45,10 +45,21 @@ def check_public_key(public_key: Any) -> bytes:
     if not is_hex(public_key, 64):
         raise SignatureError(f"public key must be 64 lowercase hex characters, got {public_key!r}")
     raw = bytes.fromhex(public_key)
+    if public_key in _VALID_KEYS:
+        return raw
     if not nacl.bindings.crypto_core_ed25519_is_valid_point(raw):
         raise SignatureError(f"public key {public_key} is not a valid Ed25519 point "
                              "(non-canonical or of small order)")
+    if len(_VALID_KEYS) >= _VALID_KEYS_KEPT:  # no order to keep: forget them all
+        _VALID_KEYS.clear()
+    _VALID_KEYS.add(public_key)
     return raw
+
+
+# Keys found valid lately: the point check costs as much as a signature check, and a bank
+# meets the same keys again and again (its customers, its peers' payers).
+_VALID_KEYS: set[str] = set()
+_VALID_KEYS_KEPT = 4096
 
 
 def verify_digest(public_key: str, message_digest: bytes, signature: Any) -> None:

@@ -68,11 +68,13 @@ def signed_message(key: SigningKey, type_: str, sender: str, to: str, time: int,
     """:func:`sign_message`, parsed: its shape checked as a peer would check it (never send
     what it would refuse), and signed over the digest that check made. Its values are this
     bank's own (entries it parsed or signed, its clock, its words), so they are not walked
-    again for non-protocol JSON. An entry may be given as the :class:`SignedEntry` itself:
-    it is then neither parsed nor encoded again (its canonical bytes are spliced in)."""
-    known = {name: value for name, value in fields.items() if isinstance(value, SignedEntry)}
+    again for non-protocol JSON. An entry may be given as the :class:`SignedEntry` itself,
+    and a key record as the :class:`KeyRecord`: it is then not parsed again (an entry's
+    canonical bytes are spliced in)."""
+    known = {name: value for name, value in fields.items()
+             if isinstance(value, SignedEntry | KeyRecord)}
     message = {"type": type_, "from": sender, "to": to, "time": time,
-               **{name: value.doc if isinstance(value, SignedEntry) else value
+               **{name: value.doc if isinstance(value, SignedEntry | KeyRecord) else value
                   for name, value in fields.items()}}
     unsigned = Message.build({"message": message, "sig": _NO_SIG}, checked=True, known=known)
     signed = {"message": message, "sig": key.sign_digest(unsigned.digest)}
@@ -107,7 +109,7 @@ class Message:
 
     @classmethod
     def build(cls, doc: Any, *, checked: bool,
-              known: Mapping[str, SignedEntry] | None = None) -> Message:
+              known: Mapping[str, SignedEntry | KeyRecord] | None = None) -> Message:
         """:meth:`from_dict`, with the entries in ``known`` already parsed (signed_message).
 
         The message's canonical bytes are put together from its fields' own: each entry's
@@ -143,11 +145,12 @@ class Message:
         if not is_hex(doc["sig"], 128):
             raise EncodingError("message sig must be 128 lowercase hex characters")
         known = known or {}
-        entries = {name: known[name] if name in known else
+        entries = {name: entry if isinstance(entry := known.get(name), SignedEntry) else
                    SignedEntry.from_dict(m[name], checked=checked)
                    for name in _ENTRY_FIELDS
                    if name in m and not (name == "offer" and m["type"] == "offer_closed")}
-        records = {name: KeyRecord.from_dict(m[name]) for name in SIGNERS if name in m}
+        records = {name: record if isinstance(record := known.get(name), KeyRecord) else
+                   KeyRecord.from_dict(m[name]) for name in SIGNERS if name in m}
         # every value checked: the entries by their parse, plain scalars need nothing, the
         # others (a reason with a quote in it, say) are checked by canonical()
         encode = encode_built if checked else canonical

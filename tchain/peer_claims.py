@@ -95,15 +95,15 @@ def _holding(message: Message, field: str, kind: str, sender_key: str
     return entry, body
 
 
-def credits_the_payee(credit: SignedEntry, holding: SignedEntry) -> None:
-    """A peer's credit answering our hold credits the chain our payer paid.
+def credits_the_payee(credit: SignedEntry, payee: str) -> None:
+    """A peer's credit answering our hold credits ``payee``, the chain our payer paid.
 
     Raises:
         MisconductError: it credits another chain.
     """
-    body = holding.intent.body if holding.intent is not None else None
-    if not isinstance(body, PaymentBody) or credit.chain != body.to:
-        raise _bad(f"the credit is to chain {credit.chain}, not to the payee the hold pays")
+    if credit.chain != payee:
+        raise _bad(f"the credit is to chain {credit.chain}, not to the payee {payee} the hold "
+                   "pays")
 
 
 def incoming(message: Message) -> tuple[str, int] | None:
