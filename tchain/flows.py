@@ -108,11 +108,15 @@ def broadcast(w: Writer, key: SigningKey, sender: str, type_: str, now: int, *,
 
 
 def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
-                entry: SignedEntry, after: ChainState, now: int, settle_deadline_ms: int, *,
-                first_try: int) -> list[str]:
+                entries: tuple[SignedEntry, ...], after: ChainState, now: int,
+                settle_deadline_ms: int, *, first_try: int) -> list[str]:
     """Record and queue what an accepted intent starts beyond this bank; return message ids
-    (the sender tries them from ``first_try`` on: see enqueue)."""
+    (the sender tries them from ``first_try`` on: see enqueue). ``entries``: what it made,
+    the owner's first; ``after``: the owner's chain after that first entry."""
     body = intent.body
+    entry = entries[0]
+    if entry.kind == "take" and isinstance(body, TakeBody) and body.validator == name:
+        return close_offer(key, name, w, entries[1], now, first_try=first_try)  # here, done
     if entry.kind == "payment" and entry.id in after.holds and isinstance(body, PaymentBody):
         assert body.to_validator is not None
         return [_start_held_flow(key, name, w, "transfer", body.to_validator, entry, after,

@@ -55,7 +55,7 @@ from tchain.messages import Message, signed_message
 from tchain.model import Effect, OfferBody, PaymentBody, SignedEntry
 from tchain.peer_claims import checked_hold, checked_take, credits_the_payee
 from tchain.proofs import misconduct_proof, non_settlement_proof
-from tchain.rules import Outcome, credit_transfer, release_hold, settle_hold
+from tchain.rules import MAX_OFFER_MS, Outcome, credit_transfer, release_hold, settle_hold
 from tchain.state import ChainState, Hold, closed_hold
 from tchain.store import Failed, Reader, Writer
 
@@ -298,7 +298,13 @@ class Interbank:
         if closed_hold(closing) != m.fields["offer"]:
             raise RuleError("the entry does not close that offer", code="bad_request")
         record = w.record("offers", m.fields["offer"])
-        if record is not None and record["validator"] == m.sender:
+        if record is None:
+            # the news of the close outran the offer's (a retry, or an exchange at the peer
+            # right after the offer): remember it closed, so the offer is not listed when it
+            # comes; let go when no offer made then could still be open
+            record = {"validator": m.sender, "state": "closed", "offer": None,
+                      "expires": closing.time + MAX_OFFER_MS, "sell": "", "buy": ""}
+        if record["validator"] == m.sender:
             record["state"] = "closed"
             keep(w, "offers", m.fields["offer"], record)
         return self._answer(m, "ack", now)

@@ -30,6 +30,7 @@ from tchain.flows import peer_names, start_flows
 from tchain.intents import sign_intent
 from tchain.keys import check_ahead
 from tchain.model import (
+    OfferBody,
     PaymentBody,
     RedeemBody,
     RotateKeyBody,
@@ -270,7 +271,7 @@ class Ledger:
             return Submitted(None, e)
         self._write(w, outcome, intent, chain)
         messages = start_flows(self.validator.key, self.validator.name, w, intent,
-                               outcome.entries[0], outcome.states[0], now,
+                               outcome.entries, outcome.states[0], now,
                                self.settle_deadline_ms, first_try=now + self.handoff_ms)
         return Submitted(outcome, None, tuple(messages))
 
@@ -278,17 +279,19 @@ class Ledger:
         """The pinned peers, read only for an intent that reaches beyond this bank (the
         co-signing path of an intra-bank payment does not touch the peers database)."""
         body = intent.body
-        crosses = isinstance(body, TakeBody) or (
+        crosses = isinstance(body, TakeBody | OfferBody) or (
             isinstance(body, PaymentBody) and body.to_validator not in (None, self.validator.name))
         return peer_names(r) if crosses else frozenset()
 
     def _offer_for(self, r: Reader, intent: SignedIntent) -> SignedEntry | None:
-        """For a take: the offer it names, as spread by its bank and checked against its key."""
+        """For a take: the offer it names, as spread by its bank (or made here) and checked
+        against that bank's key."""
         body = intent.body
         if not isinstance(body, TakeBody):
             return None
         record = r.record("offers", body.offer)
-        peer = r.peer(body.validator)
+        peer = {"key": self.validator.public_key} if body.validator == self.validator.name \
+            else r.peer(body.validator)
         if record is None or peer is None or record["validator"] != body.validator:
             return None
         if record["state"] != "open":
@@ -319,6 +322,11 @@ class Ledger:
         if isinstance(body, RedeemBody):
             issuer_chain = self.chain_of_address(r, body.asset.issuer)
             return None if issuer_chain is None else r.state(issuer_chain)
+        if isinstance(body, TakeBody) and body.validator == self.validator.name:
+            # the maker of an offer made here: the exchange settles both chains at once
+            record = r.record("offers", body.offer)
+            if record is not None and record["validator"] == self.validator.name:
+                return r.state(SignedEntry.from_dict(record["offer"]).chain_id)
         return None
 
     def _check_new_owner(self, r: Reader, intent: SignedIntent) -> None:
@@ -329,8 +337,11 @@ class Ledger:
 
     def _write(self, w: Writer, outcome: Outcome, intent: SignedIntent,
                before: ChainState) -> None:
-        for entry, state in zip(outcome.entries, outcome.states, strict=True):
-            w.append(entry, state)
+        # a chain's state is put once, after its last entry: an exchange here writes two
+        # entries on the taker's chain, and its states' holds are changes since the read
+        last = {state.chain: i for i, state in enumerate(outcome.states)}
+        for i, (entry, state) in enumerate(zip(outcome.entries, outcome.states, strict=True)):
+            w.append(entry, state if last[state.chain] == i else None)
         if isinstance(intent.body, RotateKeyBody):
             w.delete_owner(before.owner)
             w.put_owner(intent.body.owner, before.chain)

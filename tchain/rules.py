@@ -160,6 +160,8 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
         position: for a take, our position with the offer's bank in the asset the taker
             gets (tchain.books): that bank may give us our own IOU only out of what it holds.
 
+    ``counterparty`` is, for a take of an offer made here, the maker's chain.
+
     Raises:
         SignatureError, RuleError, NotFoundError, ForbiddenError, EncodingError.
     """
@@ -184,11 +186,12 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
             return _transfer_out(v, intent, body, chain, now, peers)
         return _transfer(v, intent, body, chain, counterparty, now)
     if isinstance(body, OfferBody):
-        return _offer(v, intent, body, chain, now)
+        return _offer(v, intent, body, chain, now, peers)
     if isinstance(body, CancelBody):
         return _cancel(v, intent, body, chain, now)
     if isinstance(body, TakeBody):
-        return _take(v, intent, body, chain, now, peers, offer, position or Position())
+        return _take(v, intent, body, chain, now, peers, offer, position or Position(),
+                     counterparty)
     if isinstance(body, RedeemBody):
         return _redeem(v, intent, body, chain, counterparty, now)
     if isinstance(body, RotateKeyBody):
@@ -338,11 +341,18 @@ def _transfer_out(v: Validator, intent: SignedIntent, body: PaymentBody, chain: 
 
 
 def _offer(v: Validator, intent: SignedIntent, body: OfferBody, chain: ChainState,
-           now: int) -> Outcome:
-    """An offer is funded: its sold amount is held until it is taken, cancelled or expires."""
+           now: int, peers: frozenset[str]) -> Outcome:
+    """An offer is funded: its sold amount is held until it is taken, cancelled or expires.
+    What it buys is an IOU of this bank or of a bank it trusts: nobody could pay in any other
+    (a new user found funds held for an offer nobody could ever take)."""
     if not now < body.expires <= now + MAX_OFFER_MS:
         raise RuleError(f"an offer expires after now ({now}) and within {MAX_OFFER_MS} ms, "
                         f"got {body.expires}", code="bad_request")
+    issuer = body.buy.asset.issuer_validator
+    if issuer != v.name and issuer not in peers:
+        raise RuleError(f"the offer buys {body.buy.asset}, an IOU of {issuer}, which is neither "
+                        f"{v.name} nor a bank it trusts: nobody could pay in it",
+                        code="unknown_validator")
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     return _hold_entry(v, intent, chain, body.sell, now)
 
@@ -359,15 +369,13 @@ def _cancel(v: Validator, intent: SignedIntent, body: CancelBody, chain: ChainSt
 
 
 def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState, now: int,
-          peers: frozenset[str], offer: SignedEntry | None, position: Position) -> Outcome:
-    """The taker's side: hold what they give until the maker's bank settles or refuses.
-
-    Both assets must be IOUs of the two banks, and the maker's bank may sell us our own IOU
-    only out of what it holds of it (tchain.books): else the taker would give for nothing."""
-    if body.validator == v.name:
-        raise RuleError(f"offer {body.offer} is at {v.name} itself; taking an offer of your own "
-                        "bank is not supported yet", code="bad_request")
-    if body.validator not in peers:
+          peers: frozenset[str], offer: SignedEntry | None, position: Position,
+          maker: ChainState | None) -> Outcome:
+    """The taker's side of a peer's offer: hold what they give until the maker's bank settles
+    or refuses. Both assets must be IOUs of the two banks, and the maker's bank may sell us
+    our own IOU only out of what it holds of it (tchain.books): else the taker would give for
+    nothing. An offer made here is exchanged at once (:func:`_exchange_here`)."""
+    if body.validator != v.name and body.validator not in peers:
         raise RuleError(f"bank {body.validator} is not a trusted peer of {v.name}",
                         code="unknown_validator")
     offer_body = None if offer is None or offer.intent is None else offer.intent.body
@@ -380,10 +388,47 @@ def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState,
     if now >= offer_body.expires:
         raise RuleError(f"offer {body.offer} expired at {offer_body.expires}",
                         code="offer_closed", status=409)
+    _check_can_give(chain, str(body.sell.asset), body.sell.amount)
+    if body.validator == v.name:
+        return _exchange_here(v, intent, body, chain, maker, offer, now)
     check_crossing(v.name, body.validator, str(body.sell.asset))
     check_incoming(v.name, body.validator, str(body.buy.asset), body.buy.amount, position)
-    _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     return _hold_entry(v, intent, chain, body.sell, now)
+
+
+def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: ChainState,
+                   maker: ChainState | None, offer: SignedEntry, now: int) -> Outcome:
+    """Two customers of this bank exchange (paper §5.1), in one write: the taker's take, the
+    maker's settle with the take as evidence, and the taker's settle with the maker's as
+    evidence: the same three entries two banks would make, so a chain proves itself the same
+    way whichever bank the other side is at.
+
+    Raises:
+        NotFoundError: the maker's chain is not here. RuleError: a chain taking its own offer,
+            or the offer no longer open (offer_closed).
+    """
+    if maker is None or maker.chain != offer.chain_id:
+        raise NotFoundError(f"offer {body.offer} is not open at {v.name}", code="unknown_offer")
+    if maker.chain == taker.chain:
+        raise RuleError(f"offer {body.offer} is this chain's own; cancel it rather than take it",
+                        code="bad_request")
+    take = _entry(v, taker, now, "take", intent, [Effect(str(body.sell.asset), 0,
+                                                         body.sell.amount)], [])
+    try:
+        holding = taker.advance(take)
+        offered = maker.holds.get(offer.id)
+        if offered is None:
+            raise RuleError(f"offer {body.offer} is no longer open", code="offer_closed",
+                            status=409)
+        sold = _entry(v, maker, now, "settle", None, list(closing_effects(offered, "settle")),
+                      [take])
+        maker_after = maker.advance(sold)
+        bought = _entry(v, holding, now, "settle", None,
+                        list(closing_effects(holding.holds[take.id], "settle")), [sold])
+        taker_after = holding.advance(bought)
+    except VerificationError as e:  # the checks above should make this unreachable
+        raise RuleError(str(e), code="insufficient_funds") from e
+    return Outcome((take, sold, bought), (holding, maker_after, taker_after))
 
 
 # --- entries the validator makes on its own: the other halves of cross-bank flows -----------

@@ -389,11 +389,14 @@ class Writer(Reader):
         super().__init__(txn, dbs)
         self._tally = Tally()
 
-    def append(self, entry: SignedEntry, state: ChainState, raw: bytes | None = None) -> None:
+    def append(self, entry: SignedEntry, state: ChainState | None, raw: bytes | None = None
+               ) -> None:
         """Append a signed entry and its chain's state after it (``raw``: the state's bytes,
-        if made already); its balance changes count in the books."""
-        self.put_entry(state.chain, entry.height, entry.to_bytes())
-        self.put_state(state, raw)
+        if made already; None: a later entry of this write puts the chain's state); its
+        balance changes count in the books."""
+        self.put_entry(entry.chain_id, entry.height, entry.to_bytes())
+        if state is not None:
+            self.put_state(state, raw)
         self._tally.entry(entry.effects)
 
     def move(self, peer: str, move: Move) -> None:

@@ -20,6 +20,7 @@ from tchain.proofs import verify_proof
 from tchain.verify import verify_chain
 from tests.helpers import Clock, sign_entry_as, snapshot
 from tests.interbank_net import Net, NetBank, pin, totals, two_banks
+from validator.audit import audit
 
 B1, B2 = "bank1.example", "bank2.example"
 USD, EUR = f"{B1}:USD", f"{B2}:EUR"
@@ -256,7 +257,7 @@ def test_cancel_and_expiry_release_the_offer_everywhere(world):
     ("take", {"offer": "cd" * 32, "validator": B2, "sell": {"asset": USD, "amount": "1"},
               "buy": {"asset": EUR, "amount": "1"}}, "unknown_offer"),
     ("take", {"offer": "cd" * 32, "validator": B1, "sell": {"asset": USD, "amount": "1"},
-              "buy": {"asset": EUR, "amount": "1"}}, "bad_request"),
+              "buy": {"asset": EUR, "amount": "1"}}, "unknown_offer"),  # here, but unknown
 ])
 def test_refused_cross_bank_intents_change_nothing(world, type_, body, code):
     clock, b1, _b2, _net = world
@@ -624,3 +625,97 @@ def test_every_message_s_spliced_bytes_are_its_canonical_bytes(world):
             assert message.raw == rfc8785.dumps(doc)
     for _, answer in net.delivered:  # what a peer stores and serves again
         assert answer == rfc8785.dumps(parse(answer))
+
+
+# --- an exchange between two customers of one bank (paper §5.1) --------------------------------
+
+def test_two_customers_of_one_bank_exchange_at_once_and_the_peers_hear_the_offer_closed(world):
+    """A new user found that a customer could not take an offer of their own bank ("not
+    supported yet"): the paper's simplest exchange. Now the take, the maker's settle and the
+    taker's settle are written in one transaction, the chains prove it as they would across
+    banks, the offer closes everywhere, and a second take finds it closed."""
+    _clock, b1, b2, net = world
+    alice, _bob, offer = exchange_world(world)  # alice at bank 1 sells 100 USD for 90 EUR
+    carol, dave = b1.join("carol"), b1.join("dave")
+    b1.deposit(carol, 500, "EUR")
+    net.run()
+    assert [o["id"] for o in b2.interbank.offers(USD)] == [offer.id]
+    b1_eur = f"{B1}:EUR"
+    here = b1.submit(alice, "offer", {"sell": {"asset": USD, "amount": "40"},
+                                      "buy": {"asset": b1_eur, "amount": "30"},
+                                      "expires": _clock.now + 60_000}).outcome.entries[0]
+    terms = {"offer": here.id, "validator": B1, "sell": {"asset": b1_eur, "amount": "30"},
+             "buy": {"asset": USD, "amount": "40"}}
+    before_totals = totals(b1, b2)
+    result = b1.submit(carol, "take", terms)
+    take, sold, bought = result.outcome.entries
+    assert (take.kind, sold.kind, bought.kind) == ("take", "settle", "settle")
+    assert b1.balance(alice, USD) == (960, 100)  # 40 sold; the first offer still holds 100
+    assert b1.balance(alice, b1_eur) == (30, 0)
+    assert b1.balance(carol, b1_eur) == (470, 0) and b1.balance(carol, USD) == (40, 0)
+    assert totals(b1, b2) == before_totals
+    net.run()
+    assert here.id not in [o["id"] for o in b2.interbank.offers(USD)]
+    b1.deposit(dave, 100, "EUR")
+    with pytest.raises(TChainError) as closed:
+        b1.submit(dave, "take", terms)
+    assert closed.value.code == "offer_closed"
+    for c in (alice, carol):
+        chain_ok(b1, c)
+    assert audit(b1.ledger).ok, audit(b1.ledger).problems
+
+
+def test_a_chain_cannot_take_its_own_offer(world):
+    clock, b1, _b2, _net = world
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    b1.deposit(alice, 100, "EUR")
+    offer = b1.submit(alice, "offer", {"sell": {"asset": USD, "amount": "40"},
+                                       "buy": {"asset": f"{B1}:EUR", "amount": "30"},
+                                       "expires": clock.now + 60_000}).outcome.entries[0]
+    before = snapshot(b1.ledger.store)
+    with pytest.raises(TChainError) as refused:
+        b1.submit(alice, "take", {"offer": offer.id, "validator": B1,
+                                  "sell": {"asset": f"{B1}:EUR", "amount": "30"},
+                                  "buy": {"asset": USD, "amount": "40"}})
+    assert refused.value.code == "bad_request"
+    assert snapshot(b1.ledger.store) == before
+
+
+@pytest.mark.parametrize("bank", ["bank9.example", "nobody.example"])
+def test_an_offer_to_buy_an_iou_of_a_bank_nobody_here_trusts_is_refused(world, bank):
+    """A new user found funds held for an offer nobody could ever take."""
+    clock, b1, _b2, _net = world
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    before = snapshot(b1.ledger.store)
+    with pytest.raises(TChainError) as refused:
+        b1.submit(alice, "offer", {"sell": {"asset": USD, "amount": "40"},
+                                   "buy": {"asset": f"{bank}:GOLD", "amount": "1"},
+                                   "expires": clock.now + 60_000})
+    assert refused.value.code == "unknown_validator"
+    assert snapshot(b1.ledger.store) == before
+
+
+def test_news_of_a_close_that_outruns_the_offer_keeps_it_unlisted(world):
+    """An offer taken here at once queues its news and its close together; a peer that gets
+    the close first must not list the offer when it comes."""
+    clock, b1, b2, net = world
+    alice, carol = b1.join("alice"), b1.join("carol")
+    b1.deposit(alice, 1000)
+    b1.deposit(carol, 500, "EUR")
+    offer = b1.submit(alice, "offer", {"sell": {"asset": USD, "amount": "40"},
+                                       "buy": {"asset": f"{B1}:EUR", "amount": "30"},
+                                       "expires": clock.now + 60_000}).outcome.entries[0]
+    b1.submit(carol, "take", {"offer": offer.id, "validator": B1,
+                              "sell": {"asset": f"{B1}:EUR", "amount": "30"},
+                              "buy": {"asset": USD, "amount": "40"}})
+    with b1.ledger.store.read() as r:
+        queued = {item["message"]["message"]["type"]: mid for mid, item in r.records("outbox")}
+    assert net.deliver(b1, queued["offer_closed"]) == "ack"
+    assert net.deliver(b1, queued["offer"]) == "ack"
+    assert b2.interbank.offers(None) == []
+    clock.now += 31 * 86_400_000
+    b2.interbank.tick()  # and the memory of the close goes when no such offer could be open
+    with b2.ledger.store.read() as r:
+        assert r.count("offers") == 0
