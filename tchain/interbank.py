@@ -558,7 +558,7 @@ class Interbank:
                 _keep_timers(w)
             for message_id, at in _sends(w, now)[1]:
                 w.clear_due("sends", message_id, at)
-            done: list[str] = []
+            done = self.ledger.complete_recoveries(w, now)
             for message_id, at in w.due("answers", now):
                 w.forget_answer(message_id, at)
             for flow_id, flow in self._due(w, "flows", now):
@@ -700,7 +700,7 @@ def _sends(r: Reader, now: int) -> tuple[list[str], list[tuple[str, int]]]:
 
 
 # the timers a tick sees to (the sender sees to "sends")
-_DEADLINES = ("flows", "offers", "outbox", "answers")
+_DEADLINES = ("flows", "offers", "outbox", "answers", "recoveries")
 _TIMERS_KEPT = "timers"  # meta key: the timers index covers every record (see _keep_timers)
 
 

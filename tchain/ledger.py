@@ -30,15 +30,24 @@ from tchain.flows import peer_names, start_flows
 from tchain.intents import sign_intent
 from tchain.keys import check_ahead
 from tchain.model import (
+    CancelRecoveryBody,
     OfferBody,
     PaymentBody,
+    RecoverBody,
     RedeemBody,
     RotateKeyBody,
     SignedEntry,
     SignedIntent,
     TakeBody,
 )
-from tchain.rules import Outcome, Validator, decide, make_genesis
+from tchain.rules import (
+    Outcome,
+    Validator,
+    complete_recovery,
+    decide,
+    make_genesis,
+    recover,
+)
 from tchain.state import ChainState, Holds
 from tchain.store import Reader, Store, Writer
 from tchain.values import UAI
@@ -335,6 +344,66 @@ class Ledger:
             raise RuleError(f"key {intent.body.owner} already owns a chain here",
                             code="conflict", status=409)
 
+    # --- recovering a lost key --------------------------------------------------------------
+
+    def recover(self, chain_id: str, doc: Any) -> tuple[SignedEntry, ChainState]:
+        """Start the recovery of a chain's key from ``{"intent": <recover>, "sig",
+        "kyc_record"}``; return the recover entry and the chain's state after it (its
+        ``recovery`` says when it takes effect). See tchain.rules.recover.
+
+        Raises:
+            TChainError: the error of the failed check (nothing written).
+        """
+        if not isinstance(doc, dict):
+            raise EncodingError("a recovery is a JSON object {intent, sig, kyc_record}")
+        extra = doc.keys() - {"intent", "sig", "kyc_record"}
+        if extra:
+            raise EncodingError(f"a recovery has unknown field(s) {', '.join(sorted(extra))}")
+        intent = SignedIntent.from_dict({"intent": doc.get("intent"), "sig": doc.get("sig")})
+        body = intent.body
+        if not isinstance(body, RecoverBody) or intent.chain != chain_id:
+            raise EncodingError(f"POST /v1/chains/{chain_id}/recovery takes a recover intent "
+                                "naming that chain")
+        kyc = doc.get("kyc_record")
+        shown = None if kyc is None else canonical(kyc)
+        now = self.clock()
+
+        def work(w: Writer) -> tuple[SignedEntry, ChainState]:
+            chain = w.state(chain_id)
+            if chain is None:
+                raise NotFoundError(f"chain {chain_id} is not registered at "
+                                    f"{self.validator.name}", code="unknown_chain")
+            if w.chain_by_owner(body.owner) is not None:
+                raise RuleError(f"key {body.owner} already owns a chain at "
+                                f"{self.validator.name}", code="conflict", status=409)
+            outcome = recover(self.validator, intent, chain, shown, w.kyc(chain_id), now)
+            [entry], [after] = outcome.entries, outcome.states
+            assert after.recovery is not None
+            w.append(entry, after)
+            w.put_owner(body.owner, chain_id)  # taken meanwhile: nobody registers it
+            w.set_due("recoveries", chain_id, after.recovery.at)
+            return entry, after
+
+        return self.store.write(work)
+
+    def complete_recoveries(self, w: Writer, now: int) -> list[str]:
+        """Inside a write (the clock's tick): give each chain whose recovery has waited its
+        delay uncancelled to its new key; a line for each."""
+        done = []
+        for chain_id, at in w.due("recoveries", now):
+            w.clear_due("recoveries", chain_id, at)
+            chain = w.state(chain_id)
+            if chain is None or chain.recovery is None or chain.recovery.at > now:
+                continue  # cancelled meanwhile
+            raw = w.entry(chain_id, chain.recovery.height)
+            assert raw is not None, f"the recover entry of chain {chain_id} is not stored"
+            outcome = complete_recovery(self.validator, chain, SignedEntry.from_bytes(raw), now)
+            [entry], [after] = outcome.entries, outcome.states
+            w.append(entry, after)
+            w.delete_owner(chain.owner)
+            done.append(f"chain {chain_id} recovered: key {after.owner} owns it now")
+        return done
+
     def _write(self, w: Writer, outcome: Outcome, intent: SignedIntent,
                before: ChainState) -> None:
         # a chain's state is put once, after its last entry: an exchange here writes two
@@ -345,6 +414,8 @@ class Ledger:
         if isinstance(intent.body, RotateKeyBody):
             w.delete_owner(before.owner)
             w.put_owner(intent.body.owner, before.chain)
+        if isinstance(intent.body, CancelRecoveryBody) and before.recovery is not None:
+            w.delete_owner(before.recovery.owner)  # the key it had kept for the recovery
 
     # --- the bank's own chain -------------------------------------------------------------
 

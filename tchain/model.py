@@ -20,9 +20,11 @@ __all__ = [
     "GENESIS_PREV",
     "INTENT_TYPES",
     "CancelBody",
+    "CancelRecoveryBody",
     "Effect",
     "OfferBody",
     "PaymentBody",
+    "RecoverBody",
     "RedeemBody",
     "RegisterBody",
     "RotateKeyBody",
@@ -34,11 +36,14 @@ __all__ = [
 
 GENESIS_PREV = "0" * 64
 INTENT_TYPES = frozenset({"register", "payment", "issue", "redeem", "offer", "cancel", "take",
-                          "rotate_key"})
+                          "rotate_key", "recover", "cancel_recovery"})
 ENTRY_KINDS = frozenset({"genesis", "payment", "issue", "redeem", "credit", "rotate_key",
-                         "offer", "cancel", "take", "settle", "release"})
+                         "offer", "cancel", "take", "settle", "release", "recover",
+                         "cancel_recovery", "recovered"})
 MAX_MEMO = 256
-PARAM_KEYS = frozenset({"daily_limit", "kyc_recipients", "max_supply"})
+PARAM_KEYS = frozenset({"daily_limit", "kyc_recipients", "max_supply", "recovery_delay"})
+RECOVERY_DELAY_MS = 7 * 86_400_000  # a recovery's wait when the chain's params name none
+MAX_RECOVERY_DELAY_MS = 365 * 86_400_000
 
 
 def _obj(value: Any, what: str, required: set[str], optional: frozenset[str] = frozenset()
@@ -90,7 +95,9 @@ def parse_params(value: Any) -> dict[str, Any]:
 
     ``daily_limit``: {UAI: amount} most the chain may send per UTC day;
     ``kyc_recipients``: true if every recipient must have a KYC record at its bank;
-    ``max_supply``: {CODE: amount} most of the chain's own asset it may have outstanding.
+    ``max_supply``: {CODE: amount} most of the chain's own asset it may have outstanding;
+    ``recovery_delay``: ms (a string of digits) a recovery of the chain's key waits before it
+    takes effect, while the current key may cancel it (RECOVERY_DELAY_MS when absent).
     """
     params = _obj(value, "params", set(), PARAM_KEYS)
     if "daily_limit" in params:
@@ -101,6 +108,10 @@ def parse_params(value: Any) -> dict[str, Any]:
         _amount_map(params["max_supply"], "params.max_supply", code)
     if "kyc_recipients" in params and not isinstance(params["kyc_recipients"], bool):
         raise EncodingError("params.kyc_recipients must be true or false")
+    if "recovery_delay" in params and \
+            parse_positive_amount(params["recovery_delay"], "params.recovery_delay") > \
+            MAX_RECOVERY_DELAY_MS:
+        raise EncodingError(f"params.recovery_delay is at most {MAX_RECOVERY_DELAY_MS} ms")
     return params
 
 
@@ -180,6 +191,21 @@ class CancelBody:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoverBody:
+    """Make ``owner`` the chain's key, the current one being lost: signed by ``owner``, shown
+    with the chain's KYC record, effective only after the chain's recovery delay."""
+
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRecoveryBody:
+    """The current owner refuses the pending recovery ``recovery`` (the recover entry's id)."""
+
+    recovery: str
+
+
+@dataclass(frozen=True, slots=True)
 class TakeBody:
     """Take offer ``offer`` made at bank ``validator``: the taker gives ``sell`` and gets ``buy``.
 
@@ -194,7 +220,7 @@ class TakeBody:
 
 
 Body = (RegisterBody | PaymentBody | RedeemBody | RotateKeyBody | OfferBody | CancelBody
-        | TakeBody)
+        | TakeBody | RecoverBody | CancelRecoveryBody)
 
 
 def _parse_body(kind: str, body: Any) -> Body:
@@ -227,6 +253,13 @@ def _parse_body(kind: str, body: Any) -> Body:
     if kind == "cancel":
         b = _obj(body, "cancel body", {"offer"})
         return CancelBody(_chain_id(b["offer"], "offer"))
+    if kind == "recover":
+        b = _obj(body, "recover body", {"owner"})
+        check_public_key(b["owner"])
+        return RecoverBody(b["owner"])
+    if kind == "cancel_recovery":
+        b = _obj(body, "cancel_recovery body", {"recovery"})
+        return CancelRecoveryBody(_chain_id(b["recovery"], "recovery"))
     raise EncodingError(f"intent type {kind!r} is not supported by this validator yet")
 
 

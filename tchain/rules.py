@@ -32,9 +32,11 @@ from tchain.keys import SigningKey
 from tchain.model import (
     GENESIS_PREV,
     CancelBody,
+    CancelRecoveryBody,
     Effect,
     OfferBody,
     PaymentBody,
+    RecoverBody,
     RedeemBody,
     RegisterBody,
     RotateKeyBody,
@@ -46,8 +48,9 @@ from tchain.model import (
 from tchain.state import DAY_MS, Balance, ChainState, available, closing_effects, settled_by
 from tchain.values import MAX_AMOUNT, UAI
 
-__all__ = ["MAX_OFFER_MS", "TIME_WINDOW_MS", "Outcome", "Validator", "credit_transfer",
-           "decide", "make_genesis", "release_hold", "settle_hold"]
+__all__ = ["MAX_OFFER_MS", "TIME_WINDOW_MS", "Outcome", "Validator", "complete_recovery",
+           "credit_transfer", "decide", "make_genesis", "recover", "release_hold",
+           "settle_hold"]
 
 TIME_WINDOW_MS = 300_000
 MAX_OFFER_MS = 30 * 86_400_000  # an offer stays open at most 30 days
@@ -199,6 +202,15 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
             raise RuleError("the new owner key is the current one", code="bad_request")
         entry = _entry(v, chain, now, "rotate_key", intent, [], [])
         return Outcome((entry,), (chain.advance(entry),))
+    if isinstance(body, CancelRecoveryBody):
+        if chain.recovery is None or chain.recovery.entry != body.recovery:
+            raise NotFoundError(f"no recovery {body.recovery} is pending on chain {chain.chain}",
+                                code="not_found")
+        entry = _entry(v, chain, now, "cancel_recovery", intent, [], [])
+        return Outcome((entry,), (chain.advance(entry),))
+    if isinstance(body, RecoverBody):
+        raise RuleError("a recover intent goes to POST /v1/chains/<id>/recovery with the "
+                        "chain's KYC record", code="bad_request", status=400)
     raise EncodingError(f"intent type {intent.type!r} is not supported by this validator yet")
 
 
@@ -429,6 +441,60 @@ def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: Ch
     except VerificationError as e:  # the checks above should make this unreachable
         raise RuleError(str(e), code="insufficient_funds") from e
     return Outcome((take, sold, bought), (holding, maker_after, taker_after))
+
+
+# --- recovering a lost key with the bank's help ------------------------------------------------
+
+def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: bytes | None,
+            kept_kyc: bytes | None, now: int) -> Outcome:
+    """A new key asks for a chain whose key was lost (the paper gives the bank the KYC and
+    second-factor role): it signs a ``recover`` intent, and shows the KYC record whose hash
+    the chain's genesis holds; the entry takes effect only after the chain's recovery delay,
+    during which the current key may cancel it (a thief with the KYC record gets nothing if
+    the owner is watching).
+
+    ``kyc_record``: the canonical bytes of the record shown; ``kept_kyc``: the bank's own copy.
+
+    Raises:
+        SignatureError, RuleError, ForbiddenError: naming the failed check.
+    """
+    body = intent.body
+    if not isinstance(body, RecoverBody) or intent.chain != chain.chain:
+        raise EncodingError(f"a recovery of chain {chain.chain} is a recover intent naming it")
+    # 1. the signature, by the key that asks to own the chain (proof of possession).
+    intent.verify(body.owner)
+    # 2. seq 0: it is not the owner's, and does not take the owner's next seq.
+    if intent.seq != 0:
+        raise RuleError(f"seq {intent.seq} must be 0 for recover", code="bad_seq", status=409,
+                        expected=0)
+    # 3. time.
+    _check_time(intent, now)
+    # 4. the KYC record the chain was opened with, and nothing pending already.
+    if kept_kyc is None:
+        raise ForbiddenError(f"chain {chain.chain} was opened without a KYC record: its bank "
+                             "cannot tell its owner, and it cannot be recovered")
+    if kyc_record != kept_kyc:
+        raise ForbiddenError(f"the KYC record shown is not the one chain {chain.chain} was "
+                             "opened with")
+    if chain.recovery is not None:
+        raise RuleError(f"a recovery of chain {chain.chain} is pending already (entry "
+                        f"{chain.recovery.entry}, effective at {chain.recovery.at})",
+                        code="conflict", status=409)
+    if body.owner == chain.owner:
+        raise RuleError("the key to recover to is the chain's current key", code="bad_request",
+                        status=400)
+    entry = _entry(v, chain, now, "recover", intent, [], [])
+    return Outcome((entry,), (chain.advance(entry),))
+
+
+def complete_recovery(v: Validator, chain: ChainState, asked: SignedEntry, now: int
+                      ) -> Outcome:
+    """The recovery ``asked`` for has waited its delay uncancelled: its key owns the chain."""
+    entry = _entry(v, chain, now, "recovered", None, [], [asked])
+    try:
+        return Outcome((entry,), (chain.advance(entry),))
+    except VerificationError as e:
+        raise RuleError(e.message, code="conflict", status=409) from e
 
 
 # --- entries the validator makes on its own: the other halves of cross-bank flows -----------

@@ -15,9 +15,12 @@ from typing import Any
 from tchain.encoding import encode_built
 from tchain.errors import EncodingError, StoreError, VerificationError
 from tchain.model import (
+    RECOVERY_DELAY_MS,
     CancelBody,
+    CancelRecoveryBody,
     Effect,
     OfferBody,
+    RecoverBody,
     RegisterBody,
     RotateKeyBody,
     SignedEntry,
@@ -289,10 +292,25 @@ def _opened_hold(entry: SignedEntry) -> Hold | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Recovery:
+    """A recovery of a chain's key waiting to take effect: the ``recover`` entry (its id and
+    height) that asked for it, the key it makes the owner, and from when (ms)."""
+
+    entry: str
+    height: int
+    owner: str
+    at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entry": self.entry, "height": self.height, "owner": self.owner, "at": self.at}
+
+
+@dataclass(frozen=True, slots=True)
 class ChainState:
     """Everything the rules need to know about a chain, without reading its entries.
 
-    ``spent`` is what left the chain today (UTC day ``spent_day``), for the daily limit.
+    ``spent`` is what left the chain today (UTC day ``spent_day``), for the daily limit;
+    ``recovery`` a recovery of its key waiting to take effect, if one is.
     """
 
     chain: str
@@ -308,6 +326,7 @@ class ChainState:
     spent_day: int = 0
     spent: dict[str, int] = field(default_factory=dict)
     holds: Holds = field(default_factory=Holds)
+    recovery: Recovery | None = None
 
     @classmethod
     def genesis(cls, entry: SignedEntry, validator_name: str) -> ChainState:
@@ -373,18 +392,50 @@ class ChainState:
                 # a cross-bank payment holds rather than debits: it counts when it is made
                 sent = -effect.balance if effect.balance < 0 else effect.held
                 spent[effect.asset] = spent.get(effect.asset, 0) + sent
-        owner = self.owner
+        owner, recovery = self._owner_after(entry)
         seq = self.seq
-        if entry.intent is not None:
+        if entry.intent is not None and entry.kind != "recover":  # its new key's, not ours
             seq = entry.intent.seq
             if isinstance(entry.intent.body, RotateKeyBody):
                 owner = entry.intent.body.owner
         return ChainState(self.chain, owner, self.name, self.address, entry.height, entry.id,
-                          seq, self.kyc, self.params, balances, day, spent, holds)
+                          seq, self.kyc, self.params, balances, day, spent, holds, recovery)
+
+    def _owner_after(self, entry: SignedEntry) -> tuple[str, Recovery | None]:
+        """The owner key and the pending recovery after ``entry``: a ``recover`` starts one,
+        a ``cancel_recovery`` of it ends it, a ``recovered`` (no earlier than it may) makes
+        its key the owner.
+
+        Raises:
+            VerificationError: a recovery started while one is pending, or ended or completed
+                by an entry that does not name it (or comes too early).
+        """
+        pending = self.recovery
+        body = entry.intent.body if entry.intent is not None else None
+        if entry.kind == "recover" and isinstance(body, RecoverBody):
+            if pending is not None:
+                raise VerificationError(f"entry {entry.height}: a recovery is pending already "
+                                        f"(entry {pending.entry})")
+            if body.owner == self.owner:
+                raise VerificationError(f"entry {entry.height}: a recovery to the current key")
+            delay = int(self.params.get("recovery_delay", RECOVERY_DELAY_MS))
+            return self.owner, Recovery(entry.id, entry.height, body.owner, entry.time + delay)
+        if entry.kind == "cancel_recovery" and isinstance(body, CancelRecoveryBody):
+            if pending is None or body.recovery != pending.entry:
+                raise VerificationError(f"entry {entry.height}: no pending recovery "
+                                        f"{body.recovery} to cancel")
+            return self.owner, None
+        if entry.kind == "recovered":
+            asked = _evidence(entry)
+            if pending is None or asked.id != pending.entry or entry.time < pending.at:
+                raise VerificationError(f"entry {entry.height}: a recovered entry must carry "
+                                        "the pending recover entry, no earlier than its delay")
+            return pending.owner, None
+        return self.owner, pending
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form but the holds, which the store keeps one by one (see Holds)."""
-        return {
+        d = {
             "chain": self.chain, "owner": self.owner, "name": self.name,
             "address": self.address, "height": self.height, "head": self.head, "seq": self.seq,
             "kyc": self.kyc, "params": self.params,
@@ -392,6 +443,9 @@ class ChainState:
             "spent_day": self.spent_day,
             "spent": {a: str(v) for a, v in self.spent.items()},
         }
+        if self.recovery is not None:
+            d["recovery"] = self.recovery.to_dict()
+        return d
 
     def to_bytes(self) -> bytes:
         """The stored bytes: canonical, so equal states are equal bytes. A head moves with
@@ -413,7 +467,7 @@ class ChainState:
     def with_holds(self, holds: Holds) -> ChainState:
         return ChainState(self.chain, self.owner, self.name, self.address, self.height,
                           self.head, self.seq, self.kyc, self.params, self.balances,
-                          self.spent_day, self.spent, holds)
+                          self.spent_day, self.spent, holds, self.recovery)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ChainState:
@@ -426,4 +480,5 @@ class ChainState:
                       for a, b in d["balances"].items()},
             spent_day=d["spent_day"], spent={a: int(v) for a, v in d["spent"].items()},
             holds=NOT_READ,
+            recovery=None if "recovery" not in d else Recovery(**d["recovery"]),
         )

@@ -80,7 +80,8 @@ _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "m
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
 _TIMER = struct.Struct(">BQ")  # the timer (its index in TIMERS), the time it is due
-TIMERS = ("flows", "offers", "outbox", "sends", "answers")  # see tchain.flows.timers_of
+# see tchain.flows.timers_of; "recoveries": a chain's pending recovery of its key is due
+TIMERS = ("flows", "offers", "outbox", "sends", "answers", "recoveries")
 DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
 _ADOPT_ATTEMPTS = 100  # map sizes adopted in a row before a begin gives up
 BOOKS = "books"  # meta: the positions and totals cover every entry (a store made by this
@@ -497,6 +498,11 @@ class Writer(Reader):
         for timer, at in timers:
             self._txn.put(_TIMER.pack(TIMERS.index(timer), at) + key, b"",
                           db=self._dbs["timers"])
+
+    def set_due(self, timer: str, record_id: str, at: int) -> None:
+        """Have :meth:`Reader.due` list ``record_id`` on ``timer`` from ``at`` on."""
+        self._txn.put(_TIMER.pack(TIMERS.index(timer), at) + bytes.fromhex(record_id), b"",
+                      db=self._dbs["timers"])
 
     def clear_due(self, timer: str, record_id: str, at: int) -> None:
         """Forget one time :meth:`Reader.due` gave (it has been seen to)."""

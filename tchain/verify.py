@@ -39,6 +39,7 @@ from tchain.model import (
     Effect,
     OfferBody,
     PaymentBody,
+    RecoverBody,
     RedeemBody,
     RegisterBody,
     SignedEntry,
@@ -83,7 +84,8 @@ class DeferredSignatures:
         """Check them all here (see first_invalid and refuse)."""
         self.refuse(first_invalid(self.signatures))
 
-_OWNER_KINDS = {"payment", "issue", "redeem", "rotate_key", "offer", "cancel", "take"}
+_OWNER_KINDS = {"payment", "issue", "redeem", "rotate_key", "offer", "cancel", "take",
+                "cancel_recovery"}
 _CLOSING_KINDS = {"cancel", "settle", "release"}
 
 
@@ -208,6 +210,15 @@ class ChainVerifier:
         assert self.state is not None
         h = entry.height
         intent = entry.intent
+        if entry.kind == "recover":  # signed by the key it recovers the chain to, not ours
+            if intent is None or not isinstance(intent.body, RecoverBody) or \
+                    intent.chain != self.state.chain or intent.seq != 0:
+                raise VerificationError(f"entry {h} (recover) needs a recover intent for this "
+                                        "chain with seq 0")
+            self._signed(intent.body.owner, intent.digest, intent.sig,
+                         "entry {}: the recover intent does not verify under the key {}", h,
+                         intent.body.owner)
+            return
         if entry.kind not in _OWNER_KINDS:
             if intent is not None:
                 raise VerificationError(f"entry {h} ({entry.kind}) must not carry an intent")
@@ -231,6 +242,9 @@ class ChainVerifier:
         expected: tuple[Effect, ...]
         if entry.kind == "credit":
             expected = (self._credit_effect(entry),)
+        elif entry.kind == "recovered":
+            self._check_own_evidence(entry)
+            expected = ()
         elif entry.kind in _CLOSING_KINDS:
             self._check_closing_evidence(entry)
             return  # ChainState.advance checks them against the hold they close
@@ -279,6 +293,25 @@ class ChainVerifier:
         if entry.kind == "release" and (other.validator != self.validator_key or
                                         other.chain != self.state.chain):
             raise VerificationError(f"entry {h}: a release carries an entry of this chain")
+
+    def _check_own_evidence(self, entry: SignedEntry) -> None:
+        """A recovered entry carries the recover entry of this chain it completes (its id is
+        checked against the pending one by ChainState.advance)."""
+        assert self.state is not None
+        h = entry.height
+        try:
+            if len(entry.evidence) != 1:
+                raise EncodingError(f"it carries {len(entry.evidence)} entries")
+            asked = entry.evidence_entry(0)
+        except EncodingError as e:
+            raise VerificationError(f"entry {h}: a recovered entry carries its recover entry: "
+                                    f"{e.message}") from e
+        if asked.validator != self.validator_key or asked.chain != self.state.chain or \
+                asked.kind != "recover":
+            raise VerificationError(f"entry {h}: the evidence is not a recover entry of this "
+                                    "chain")
+        self._signed(asked.validator, asked.digest, asked.sig,
+                     "entry {}: the evidence does not verify: the signature of {.id}", h, asked)
 
     def _credit_effect(self, entry: SignedEntry) -> Effect:
         assert self.state is not None

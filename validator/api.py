@@ -130,6 +130,18 @@ def register() -> Response:
     return Response(genesis.to_bytes(), status=201, mimetype="application/json")
 
 
+@blueprint.post("/chains/<chain_id>/recovery")
+def recovery(chain_id: str) -> Response:
+    """A new key asks for a chain whose key was lost, with its KYC record: 202 with the
+    ``recover`` entry and when it takes effect, unless the current key cancels it first."""
+    entry, after = _bank().ledger.recover(_chain_id(chain_id), _body())
+    assert after.recovery is not None
+    summary = canonical({"entry": entry.id, "owner": after.recovery.owner,
+                         "effective": after.recovery.at})
+    return Response(b'{"entries":[' + entry.to_bytes() + b'],"recovery":' + summary + b"}",
+                    status=202, mimetype="application/json")
+
+
 @blueprint.post("/intents")
 def submit() -> Response:
     """201 with the entries made; for a flow with a peer bank, the peer is tried at once and

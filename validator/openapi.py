@@ -232,6 +232,20 @@ def openapi_document() -> dict[str, Any]:
                      "type": "object", "required": ["status"],
                      "properties": {"status": {"type": "integer"}}}}}},
                 "one result per intent")}, ("400", "413", "503"))}},
+        "/v1/chains/{chain_id}/recovery": {"post": {
+            "summary": "A new key asks for a chain whose key was lost: a recover intent signed "
+                       "by the new key, seq 0, and the chain's KYC record. Effective after the "
+                       "chain's recovery delay unless its current key cancels it.",
+            "parameters": [chain_id],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["intent", "sig", "kyc_record"],
+                "properties": {"intent": OBJECT, "sig": {"type": "string"},
+                               "kyc_record": OBJECT}}}}},
+            "responses": _responses({"202": _json(
+                {"type": "object", "required": ["entries", "recovery"],
+                 "properties": {"entries": {"type": "array", "items": _ref("SignedEntry")},
+                                "recovery": OBJECT}}, "the recover entry")},
+                ("400", "403", "404", "409", "413", "503"))}},
         "/v1/chains/{chain_id}": _signed_read(
             "A chain's status, signed by the bank and bound to this request.",
             _json(_ref("ChainStatus"), "signed status"), params=[chain_id]),

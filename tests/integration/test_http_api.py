@@ -15,13 +15,14 @@ import requests
 from federation.records import verify_record, verify_well_known
 from tchain.auth import authorization_header
 from tchain.encoding import canonical
-from tchain.intents import register_request
+from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.store import Store
 from tchain.verify import verify_chain
 from tests.helpers import BANK, USD, Customer, snapshot
+from tests.realbanks import eventually, read, signed_get
 from validator.operator import add_regulator, deposit
 
 
@@ -284,3 +285,25 @@ def test_register_intent_sent_to_intents_is_refused(bank):
     doc = register_request(SigningKey.generate(), "zed", now_ms(), bank=BANK,
                            kyc_record=None)
     refused(bank, lambda: post(bank, "/v1/intents", doc), 400, "bad_request")
+
+
+def test_a_lost_key_is_recovered_over_http_and_the_bank_hands_it_over_on_time(bank):
+    """The recovery endpoint, and the bank's clock handing the chain over after the delay."""
+    old, new = SigningKey.generate(), SigningKey.generate()
+    kyc = {"legal_name": "Rhea"}
+    r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
+        old, "rhea", now_ms(), bank=bank.name, kyc_record=kyc,
+        params={"recovery_delay": "1500"})))
+    assert r.status_code == 201, r.text
+    chain = SignedEntry.from_dict(r.json()).id
+    intent = sign_intent(new, "recover", chain, 0, now_ms(), {"owner": new.public_key})
+    wrong = requests.post(f"{bank.url}/v1/chains/{chain}/recovery", timeout=10,
+                          data=canonical({**intent, "kyc_record": {"legal_name": "Rhe"}}))
+    assert (wrong.status_code, wrong.json()["error"]) == (403, "forbidden"), wrong.text
+    asked = requests.post(f"{bank.url}/v1/chains/{chain}/recovery", timeout=10,
+                          data=canonical({**intent, "kyc_record": kyc}))
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["recovery"]["owner"] == new.public_key
+    eventually(lambda: read(bank, lambda r: r.state(chain).owner) == new.public_key)
+    assert signed_get(bank, new, f"/v1/chains/{chain}").status_code == 200
+    assert signed_get(bank, old, f"/v1/chains/{chain}").status_code == 403

@@ -1,0 +1,135 @@
+"""Recovering a lost key with the bank's help (the paper's KYC-and-2FA role): a new key asks
+with the chain's KYC record, waits the chain's recovery delay, and the current key may cancel;
+the offline verifier follows the owner change."""
+
+from __future__ import annotations
+
+import pytest
+
+from tchain.encoding import canonical
+from tchain.errors import TChainError
+from tchain.intents import register_request, sign_intent
+from tchain.interbank import Interbank
+from tchain.keys import SigningKey
+from tchain.model import SignedEntry
+from tchain.verify import verify_chain
+from tests.helpers import BANK, USD, Customer, join, sign_entry_as, snapshot, submit
+
+DELAY = 60_000
+KYC = {"legal_name": "Alice", "id": "X123"}
+
+
+@pytest.fixture
+def alice(ledger):
+    c = Customer("alice")
+    c.chain = ledger.register(register_request(
+        c.key, "alice", ledger.clock(), bank=BANK, kyc_record=KYC,
+        params={"recovery_delay": str(DELAY)})).id
+    ledger.deposit(f"alice*{BANK}", USD, 1000)
+    return c
+
+
+def ask(ledger, chain: str, new: SigningKey, kyc=KYC, *, seq: int = 0,
+        signer: SigningKey | None = None):
+    intent = sign_intent(signer or new, "recover", chain, seq, ledger.clock(),
+                         {"owner": new.public_key})
+    return ledger.recover(chain, {**intent, "kyc_record": kyc})
+
+
+def chain_of(ledger, chain: str) -> list[bytes]:
+    with ledger.store.read() as r:
+        return r.entries(chain, 0, 10**6)
+
+
+def test_a_lost_key_is_recovered_after_the_delay_and_the_verifier_follows(ledger, clock, alice):
+    bob = join(ledger, "bob")
+    new = SigningKey.generate()
+    entry, after = ask(ledger, alice.chain, new)
+    assert entry.kind == "recover" and after.recovery.at == clock.now + DELAY
+    # during the delay the old key still owns the chain; the new one does not yet
+    submit(ledger, alice, alice.payment(bob, "10"))
+    with pytest.raises(TChainError) as early:
+        ledger.submit(sign_intent(new, "payment", alice.chain, alice.seq + 1, clock(), {
+            "to": bob.chain, "to_validator": BANK, "asset": USD, "amount": "1"}))
+    assert early.value.code == "bad_signature"
+    clock.now += DELAY
+    assert any("recovered" in line for line in Interbank(ledger).tick())
+    with ledger.store.read() as r:
+        assert r.chain_by_owner(new.public_key) == alice.chain
+        assert r.chain_by_owner(alice.key.public_key) is None
+    # now the new key owns it, the old one is refused
+    with pytest.raises(TChainError) as old:
+        ledger.submit(alice.payment(bob, "1"))
+    assert old.value.code == "bad_signature"
+    alice.key = new
+    submit(ledger, alice, alice.payment(bob, "5"))
+    key = ledger.validator.public_key
+    state = verify_chain(chain_of(ledger, alice.chain), key, BANK, alice.chain)
+    assert state.owner == new.public_key and state.balances[USD].balance == 985
+    kinds = [SignedEntry.from_bytes(raw).kind for raw in chain_of(ledger, alice.chain)]
+    assert kinds[-4:] == ["recover", "payment", "recovered", "payment"]
+
+
+def test_the_current_key_cancels_a_recovery_it_did_not_ask_for(ledger, clock, alice):
+    thief = SigningKey.generate()
+    entry, _ = ask(ledger, alice.chain, thief)  # someone with alice's KYC record
+    submit(ledger, alice, alice.intent("cancel_recovery", {"recovery": entry.id}, time=clock()))
+    clock.now += DELAY + 1
+    assert Interbank(ledger).tick() == []
+    with ledger.store.read() as r:
+        assert r.chain_by_owner(thief.public_key) is None  # kept for the recovery, let go
+        assert r.chain_by_owner(alice.key.public_key) == alice.chain
+    submit(ledger, alice, alice.intent("rotate_key", {"owner": SigningKey.generate().public_key},
+                                       time=clock()))
+    verify_chain(chain_of(ledger, alice.chain), ledger.validator.public_key, BANK, alice.chain)
+
+
+@pytest.mark.parametrize(("case", "code"), [
+    ("wrong_kyc", "forbidden"), ("no_kyc_at_register", "forbidden"),
+    ("signed_by_another_key", "bad_signature"), ("seq_not_zero", "bad_seq"),
+    ("pending_already", "conflict"), ("key_owns_a_chain", "conflict"),
+    ("to_the_current_key", "conflict"),
+])
+def test_a_recovery_that_must_not_be_is_refused_and_writes_nothing(ledger, clock, alice, case,
+                                                                   code):
+    new = SigningKey.generate()
+    chain, kyc, kwargs = alice.chain, KYC, {}
+    if case == "wrong_kyc":
+        kyc = {"legal_name": "Alice", "id": "X124"}
+    elif case == "no_kyc_at_register":
+        chain = join(ledger, "nokyc", kyc=False).chain
+    elif case == "signed_by_another_key":
+        kwargs = {"signer": SigningKey.generate()}
+    elif case == "seq_not_zero":
+        kwargs = {"seq": alice.seq + 1}
+    elif case == "pending_already":
+        ask(ledger, alice.chain, SigningKey.generate())
+    elif case == "key_owns_a_chain":
+        new = join(ledger, "bob").key
+    elif case == "to_the_current_key":
+        new = alice.key
+    before = snapshot(ledger.store)
+    with pytest.raises(TChainError) as refused:
+        ask(ledger, chain, new, kyc, **kwargs)
+    assert refused.value.code == code, refused.value.message
+    assert snapshot(ledger.store) == before
+
+
+def test_the_verifier_refuses_a_recovered_entry_before_the_delay(ledger, clock, alice):
+    """A bank that hands a chain to a new key early signs what the owner's wallet refuses."""
+    entry, after = ask(ledger, alice.chain, SigningKey.generate())
+    early = sign_entry_as(ledger.validator.key, {
+        "chain": alice.chain, "height": after.height + 1, "prev": after.head,
+        "time": clock.now + DELAY - 1, "kind": "recovered", "intent": None, "effects": [],
+        "evidence": [entry.doc], "validator": ledger.validator.public_key})
+    entries = [*chain_of(ledger, alice.chain), canonical(early.doc)]
+    with pytest.raises(TChainError, match="no earlier than its delay"):
+        verify_chain(entries, ledger.validator.public_key, BANK, alice.chain)
+
+
+def test_a_recover_intent_sent_as_an_ordinary_intent_is_refused(ledger, clock, alice):
+    new = SigningKey.generate()
+    intent = sign_intent(new, "recover", alice.chain, 0, clock(), {"owner": new.public_key})
+    with pytest.raises(TChainError) as refused:
+        ledger.submit(intent)
+    assert refused.value.code in ("bad_signature", "bad_request")
