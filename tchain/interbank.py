@@ -53,9 +53,16 @@ from tchain.keys import check_ahead
 from tchain.ledger import Ledger
 from tchain.messages import Message, signed_message
 from tchain.model import Effect, OfferBody, PaymentBody, SignedEntry
-from tchain.peer_claims import checked_hold, checked_take, credits_the_payee
+from tchain.peer_claims import checked_hold, checked_take, credits_the_payee, standing
 from tchain.proofs import misconduct_proof, non_settlement_proof
-from tchain.rules import MAX_OFFER_MS, Outcome, credit_transfer, release_hold, settle_hold
+from tchain.rules import (
+    MAX_OFFER_MS,
+    TIME_WINDOW_MS,
+    Outcome,
+    credit_transfer,
+    release_hold,
+    settle_hold,
+)
 from tchain.state import ChainState, Hold, closed_hold
 from tchain.store import Failed, Reader, Writer
 
@@ -284,6 +291,12 @@ class Interbank:
                 offer.effects != (Effect(str(body.sell.asset), 0, body.sell.amount),):
             raise RuleError(f"an offer message carries an offer entry that holds what it "
                             f"sells, got a {offer.kind} with {len(offer.effects)} effects",
+                            code="bad_request", status=400)
+        intent = standing(offer, "offer")
+        if not offer.time - TIME_WINDOW_MS <= intent.time <= offer.time + TIME_WINDOW_MS or \
+                not offer.time < body.expires <= offer.time + MAX_OFFER_MS:
+            raise RuleError(f"the offer's intent ({intent.time}) or expiry ({body.expires}) is "
+                            f"not what its bank could have signed at {offer.time}",
                             code="bad_request", status=400)
         check_crossing(self.v.name, m.sender, str(body.sell.asset), str(body.buy.asset))
         if body.expires <= now:

@@ -110,8 +110,11 @@ class Ledger:
 
     # --- registering chains ---------------------------------------------------------------
 
-    def register(self, doc: Any) -> SignedEntry:
+    def register(self, doc: Any, *, admit: Callable[[], None] | None = None) -> SignedEntry:
         """Open a chain from ``{"intent": <register>, "sig", "kyc_record"}``; return its genesis.
+
+        ``admit`` is asked last, once every check has passed, and may refuse (the bank's budget
+        for registrations): so a refused registration spends none of it.
 
         Raises:
             TChainError: ``conflict`` (409) when the name or the key is taken, or the error of
@@ -133,6 +136,8 @@ class Ledger:
             if w.chain_by_owner(state.owner) is not None:
                 raise RuleError(f"key {state.owner} already owns a chain at "
                                 f"{self.validator.name}", code="conflict", status=409)
+            if admit is not None:
+                admit()
             w.put_name(state.name, state.chain)
             w.put_owner(state.owner, state.chain)
             if kyc_record is not None:

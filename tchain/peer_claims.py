@@ -13,13 +13,13 @@ What the peer may hand us (its position) needs our books and is checked in the e
 
 from __future__ import annotations
 
-from tchain.errors import EncodingError, MisconductError, SignatureError
+from tchain.errors import EncodingError, MisconductError, RuleError, SignatureError
 from tchain.messages import SIGNERS, Message
-from tchain.model import GENESIS_PREV, Effect, PaymentBody, SignedEntry, TakeBody
+from tchain.model import GENESIS_PREV, Effect, PaymentBody, SignedEntry, SignedIntent, TakeBody
 from tchain.records import KeyRecord
 
 __all__ = ["checked_hold", "checked_take", "credits_the_payee", "crossing", "fault",
-           "incoming"]
+           "incoming", "standing"]
 
 
 def _bad(what: str) -> MisconductError:
@@ -40,15 +40,10 @@ def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEnt
     if record.chain != entry.chain or record.validator != message.sender:
         raise _bad(f"the {signer} record is of chain {record.chain} at {record.validator}, not "
                    f"of the {field}'s chain {entry.chain} at {message.sender}")
-    intent = entry.intent
-    if intent is None or intent.type != entry.kind or intent.chain != entry.chain:
-        raise _bad(f"the {field} does not carry its owner's {entry.kind} intent for its chain")
-    # found by the outside attacker: holds that no chain could hold were credited
-    if entry.height < 1 or entry.prev == GENESIS_PREV or entry.evidence or \
-            not 1 <= intent.seq <= entry.height:
-        raise _bad(f"the {field} cannot stand in a chain: a {entry.kind} at height "
-                   f"{entry.height} after {entry.prev[:16]}, with {len(entry.evidence)} "
-                   f"evidence entries and its intent's seq {intent.seq}")
+    try:
+        intent = standing(entry, field)
+    except RuleError as e:
+        raise _bad(e.message) from e
     try:
         intent.verify(record.owner)
     except SignatureError as e:
@@ -56,6 +51,29 @@ def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEnt
                               f"{record.owner} that {message.sender} gives for chain "
                               f"{entry.chain}", code="bad_signature", status=400) from e
     return entry
+
+
+def standing(entry: SignedEntry, field: str) -> SignedIntent:
+    """The owner's intent inside a peer's entry that a chain could hold: it carries its
+    owner's intent of its kind for its chain, stands after a genesis (height 1 or more, a
+    prev that is not the zeros), carries no evidence, and its intent's seq is one a chain of
+    that height could have reached. Found by the outside attacker: holds, and then offers,
+    that no chain could hold were credited and listed.
+
+    Raises:
+        RuleError: naming what cannot be (bad_request).
+    """
+    intent = entry.intent
+    if intent is None or intent.type != entry.kind or intent.chain != entry.chain:
+        raise RuleError(f"the {field} does not carry its owner's {entry.kind} intent for its "
+                        "chain", code="bad_request", status=400)
+    if entry.height < 1 or entry.prev == GENESIS_PREV or entry.evidence or \
+            not 1 <= intent.seq <= entry.height:
+        raise RuleError(f"the {field} cannot stand in a chain: a {entry.kind} at height "
+                        f"{entry.height} after {entry.prev[:16]}, with {len(entry.evidence)} "
+                        f"evidence entries and its intent's seq {intent.seq}",
+                        code="bad_request", status=400)
+    return intent
 
 
 def checked_hold(message: Message, sender_key: str) -> tuple[SignedEntry, PaymentBody]:

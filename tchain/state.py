@@ -32,6 +32,8 @@ from tchain.values import MAX_AMOUNT, UAI
 __all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "address_of", "available",
            "check_settle_evidence", "closed_hold", "closing_effects", "settled_by"]
 
+# Entry kinds whose value sent counts against the chain's daily limit.
+SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take"})
 # Entry kinds that open a hold (a cross-bank payment, an offer, a take) and that close one.
 OPENING_KINDS = frozenset({"payment", "offer", "take"})
 CLOSING_KINDS = frozenset({"cancel", "release", "settle"})
@@ -95,7 +97,9 @@ def available(state: ChainState, asset: str) -> int:
 class Hold:
     """Value set aside by one entry (``height``) until a later entry settles or releases it.
 
-    ``get`` is what the chain receives when an offer or take settles (None for a payment).
+    ``get`` is what the chain receives when an offer or take settles (None for a payment);
+    ``day`` the UTC day it was opened on (None for holds kept before it was recorded): what it
+    counted against the day's limit comes back if it is released that day.
     """
 
     kind: str
@@ -103,6 +107,7 @@ class Hold:
     asset: str
     amount: int
     get: Terms | None = None
+    day: int | None = None
 
     def to_bytes(self) -> bytes:
         """The stored bytes (canonical), under the id of the entry that opened the hold."""
@@ -117,13 +122,15 @@ class Hold:
                              "amount": str(self.amount)}
         if self.get is not None:
             d["get"] = self.get.to_dict()
+        if self.day is not None:
+            d["day"] = self.day
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Hold:
         get = None if "get" not in d else Terms(UAI.parse(d["get"]["asset"]),
                                                  int(d["get"]["amount"]))
-        return cls(d["kind"], d["height"], d["asset"], int(d["amount"]), get)
+        return cls(d["kind"], d["height"], d["asset"], int(d["amount"]), get, d.get("day"))
 
 
 class Holds(Mapping[str, Hold]):
@@ -288,7 +295,8 @@ def _opened_hold(entry: SignedEntry) -> Hold | None:
         return None  # a payment inside the bank holds nothing
     body = entry.intent.body if entry.intent is not None else None
     get = body.buy if isinstance(body, OfferBody | TakeBody) else None
-    return Hold(entry.kind, entry.height, held[0].asset, held[0].held, get)
+    return Hold(entry.kind, entry.height, held[0].asset, held[0].held, get,
+                entry.time // DAY_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +364,7 @@ class ChainState:
         holds = self.holds
         peer = _evidence(entry) if entry.kind == "settle" else None  # parsed once
         closes = _closed_hold(entry, peer)
+        hold = None
         if closes is not None:
             hold = holds.get(closes)
             if hold is None:
@@ -388,10 +397,15 @@ class ChainState:
                 raise VerificationError(f"entry {entry.height} leaves {effect.asset} available "
                                         f"at {new.available}, below zero")
             balances[effect.asset] = new
-            if entry.kind in ("payment", "redeem"):
-                # a cross-bank payment holds rather than debits: it counts when it is made
+            if entry.kind in SENDING_KINDS:
+                # a cross-bank payment, an offer and a take hold rather than debit: they count
+                # when they are made (found by the outside attacker: a chain at its limit sold
+                # 500 by an offer)
                 sent = -effect.balance if effect.balance < 0 else effect.held
                 spent[effect.asset] = spent.get(effect.asset, 0) + sent
+        if hold is not None and hold.day == day and entry.kind in ("release", "cancel"):
+            # nothing went: what the hold counted today comes back
+            spent[hold.asset] = max(0, spent.get(hold.asset, 0) - hold.amount)
         owner, recovery = self._owner_after(entry)
         seq = self.seq
         if entry.intent is not None and entry.kind != "recover":  # its new key's, not ours

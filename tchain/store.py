@@ -858,7 +858,12 @@ class RateBuckets:
     forgotten and start full again.
     """
 
-    MAP_SIZE = 8 << 20
+    MAP_SIZE = 32 << 20
+    # Buckets kept at most, well below what the map holds (about 7,500 a MiB): past it, idle
+    # ones (full again) are let go, and if none is, a new key shares one overflow bucket.
+    # Found by the outside attacker: at a full map every new key's request failed.
+    CAPACITY = 100_000
+    OVERFLOW = b"\0overflow"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -866,6 +871,7 @@ class RateBuckets:
         self._pid = -1
         # LMDB must not be opened twice in one process: threads that find it closed take turns.
         self._open_lock = threading.Lock()
+        self._scan_after = 0  # ms: when idle buckets may be looked for again
 
     def _open(self) -> lmdb.Environment:
         env, pid = self._env, self._pid
@@ -886,12 +892,26 @@ class RateBuckets:
         k = key.encode("utf-8")[:500]
         try:
             with env.begin(write=True) as txn:
+                if txn.get(k) is None and txn.stat(env.open_db())["entries"] >= self.CAPACITY \
+                        and not self._let_idle_go(txn, now_ms, rate, burst):
+                    k = self.OVERFLOW
                 return self._take(txn, k, now_ms, rate, burst)
         except lmdb.MapFullError:
-            with env.begin(write=True) as txn:
-                txn.drop(env.open_db(), delete=False)
-            with env.begin(write=True) as txn:
-                return self._take(txn, k, now_ms, rate, burst)
+            return 0  # a budget is not money: better to serve than to fail
+
+    def _let_idle_go(self, txn: lmdb.Transaction, now_ms: int, rate: float, burst: float
+                     ) -> bool:
+        """Forget buckets that are full again (nothing to remember); whether any went. At
+        most a scan per second: an attacker's keys keep the buckets busy, not the scans."""
+        if now_ms < self._scan_after:
+            return False
+        self._scan_after = now_ms + 1000
+        idle = [bytes(k) for k, v in txn.cursor()
+                if min(burst, _BUCKET.unpack(v)[0] + max(0, now_ms - _BUCKET.unpack(v)[1])
+                       * rate / 1000) >= burst]
+        for k in idle:
+            txn.delete(k)
+        return bool(idle)
 
     @staticmethod
     def _take(txn: lmdb.Transaction, k: bytes, now_ms: int, rate: float, burst: float) -> int:

@@ -27,7 +27,7 @@ from tchain.rules import TIME_WINDOW_MS
 from tchain.status import sign_status
 from tchain.store import Reader
 from validator.bank import Bank
-from validator.ratelimit import RateLimiter
+from validator.ratelimit import STRANGERS, RateLimiter
 
 __all__ = ["blueprint"]
 
@@ -72,13 +72,26 @@ def _charge(key: str) -> None:
     _limiter().charge(key)
 
 
+def _charge_signer(key: str) -> None:
+    """Charge a key that signed a request: to its own budget if it is someone here (a chain's
+    owner, a regulator, a peer), else to the one budget all strangers share. Anyone can make
+    keys: found by the outside attacker, 75,000 fresh keys each reading a chain not theirs
+    filled the budgets' store and then new customers' requests failed."""
+    if not _limiter().enabled:
+        return
+    with _bank().ledger.store.read() as r:
+        known = r.chain_by_owner(key) is not None or r.is_regulator(key) or \
+            any(p["key"] == key for p in r.peers())
+    _charge(key if known else STRANGERS)
+
+
 def _signer_key(*, charge: bool = True) -> str:
     """The key that signed this request (its Authorization header), charged to its budget."""
     key = verify_authorization(request.headers.get("Authorization"), request.method,
                                _raw_path(), request.query_string.decode("latin-1"),
                                request.get_data(cache=True), now_ms(), bank=_bank().name)
     if charge:
-        _charge(key)
+        _charge_signer(key)
     return key
 
 
@@ -126,7 +139,7 @@ def _int_arg(name: str, default: int, maximum: int, minimum: int = 0) -> int:
 
 @blueprint.post("/chains")
 def register() -> Response:
-    genesis = _bank().ledger.register(_body())
+    genesis = _bank().ledger.register(_body(), admit=_limiter().charge_registration)
     return Response(genesis.to_bytes(), status=201, mimetype="application/json")
 
 
@@ -275,8 +288,9 @@ def _peer_key() -> str:
     key = _signer_key(charge=False)
     if _limiter().enabled:
         with _bank().ledger.store.read() as r:
-            if all(p["key"] != key for p in r.peers()):
-                _charge(key)
+            pinned = any(p["key"] == key for p in r.peers())
+        if not pinned:
+            _charge(STRANGERS)
     return key
 
 

@@ -22,6 +22,15 @@ __all__ = ["DEFAULT_BURST", "DEFAULT_RATE", "RateLimiter"]
 DEFAULT_RATE = 50.0
 DEFAULT_BURST = 100
 LIMITS_DIR = "limits"
+# The budget every key that is nobody here (no chain's owner, regulator or peer) shares:
+# anyone can make keys, so a budget each would let them fill the store of budgets.
+STRANGERS = "strangers"
+# The budget every registration shares: a registration needs no key here, so only a budget of
+# its own bounds how fast anyone can fill the disk with chains (limits per network address
+# belong to the reverse proxy in front).
+REGISTRATIONS = "registrations"
+REGISTRATION_RATE = 5.0
+REGISTRATION_BURST = 50
 
 
 class RateLimiter:
@@ -49,3 +58,18 @@ class RateLimiter:
             raise RateLimitedError(
                 f"key {key} made more than {self.rate:g} requests per second (bursts of "
                 f"{self.burst}); try again in {wait} ms", retry_after_ms=wait)
+
+    def charge_registration(self) -> None:
+        """Spend one registration of the bank's budget for them (REGISTRATIONS).
+
+        Raises:
+            RateLimitedError: registrations come faster than the bank takes them (429).
+        """
+        if self._buckets is None:
+            return
+        wait = self._buckets.take(REGISTRATIONS, now_ms(), REGISTRATION_RATE,
+                                  REGISTRATION_BURST)
+        if wait:
+            raise RateLimitedError(
+                f"registrations at this bank come faster than {REGISTRATION_RATE:g} a second "
+                f"(bursts of {REGISTRATION_BURST}); try again in {wait} ms", retry_after_ms=wait)

@@ -70,3 +70,35 @@ def test_a_stranger_asking_for_a_flow_is_not_told_its_chain(pair):
     r = requests.get(b1.url + path, timeout=10, headers={"Authorization": authorization_header(
         stranger, "GET", path, "", b"", now_ms(), bank=B1)})
     assert r.status_code == 403 and payer.chain not in r.text, r.text
+
+
+def test_fresh_keys_share_one_budget_and_cannot_crowd_out_customers(pair):
+    """Found by the second outside attacker: 75,000 reads, each signed by a fresh key,
+    filled the store of budgets and then new customers' requests failed (500). Keys that are
+    nobody here now share one budget; customers keep theirs."""
+    b1, _b2 = pair
+    alice = register(b1, "budgeted")
+    path = f"/v1/chains/{alice.chain}"
+    codes = [signed_get(b1, SigningKey.generate(), path).status_code for _ in range(150)]
+    assert set(codes) == {403, 429}, codes  # one budget: a key of its own would never be
+    assert signed_get(b1, alice.key, path).status_code == 200
+    newcomer = register(b1, "newcomer")
+    assert signed_get(b1, newcomer.key, f"/v1/chains/{newcomer.chain}").status_code == 200
+
+
+def test_a_kyc_record_past_its_bound_is_refused_and_registrations_share_a_budget(tmp_path):
+    """Found by the second outside attacker: registrations with a 1 MB KYC record each, from
+    fresh keys, filled the disk at 62 MB a second."""
+    from cli.local import LocalBank
+    from tchain.intents import register_request
+
+    with LocalBank(tmp_path / "b", "bank9.example") as bank:
+        key = SigningKey.generate()
+        huge = {"legal_name": "x" * 20_000}
+        r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(
+            register_request(key, "huge", now_ms(), bank=bank.name, kyc_record=huge)))
+        assert (r.status_code, r.json()["error"]) == (400, "bad_request"), r.text
+        codes = [requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(
+            register_request(SigningKey.generate(), f"c{i}", now_ms(), bank=bank.name,
+                             kyc_record=None))).status_code for i in range(80)]
+        assert set(codes) == {201, 429} and 45 <= codes.count(201) <= 60, codes

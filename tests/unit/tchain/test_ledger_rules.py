@@ -145,6 +145,25 @@ def test_daily_limit_is_enforced_and_resets_next_day(ledger: Ledger, clock: Cloc
     submit(ledger, carol, carol.payment(dave, "500", time=clock.now))
 
 
+def test_the_daily_limit_counts_offers_and_gives_back_what_was_released(ledger: Ledger,
+                                                                         clock: Clock):
+    """Found by the outside attacker: a chain at its daily limit sold 500 by an offer (a
+    thief with the key could empty it at any price); a new user's released cross-bank
+    payment still counted against the day."""
+    carol = join(ledger, "carol", params={"daily_limit": {USD: "500"}})
+    dave = join(ledger, "dave")
+    ledger.deposit(f"carol*{BANK}", USD, 2000)
+    eur = f"{BANK}:EUR"
+    offer = {"sell": {"asset": USD, "amount": "400"}, "buy": {"asset": eur, "amount": "1"},
+             "expires": clock.now + 60_000}
+    [made] = submit(ledger, carol, carol.intent("offer", offer, time=clock.now))
+    refused(ledger, carol.payment(dave, "101", time=clock.now), "limit_exceeded")
+    refused(ledger, carol.intent("offer", {**offer, "sell": {"asset": USD, "amount": "101"}},
+                                 time=clock.now), "limit_exceeded")
+    submit(ledger, carol, carol.intent("cancel", {"offer": made.id}, time=clock.now))
+    submit(ledger, carol, carol.payment(dave, "500", time=clock.now))  # the 400 came back
+
+
 def test_kyc_recipients_param_refuses_recipient_without_kyc(ledger: Ledger):
     strict = join(ledger, "strict", params={"kyc_recipients": True})
     anon = join(ledger, "anon", kyc=False)

@@ -417,15 +417,22 @@ def test_one_intent_in_many_holds_is_credited_once(world):
 
 
 def _peer_offer(b2: NetBank, now: int, *, intent: bool = True, held: str = "100",
-                sell: str = EUR, expires: int | None = None) -> dict:
+                sell: str = EUR, expires: int | None = None, seq: int = 1,
+                other_chain: bool = False, intent_time: int | None = None,
+                made: int | None = None) -> dict:
+    """A peer's offer message, as bank 2 signs it at ``made`` (``now``), with what a test
+    wants wrong in it."""
+    made = now if made is None else made
     maker = SigningKey.generate()
     chain = SigningKey.generate().public_key
     body = {"sell": {"asset": sell, "amount": "100"}, "buy": {"asset": USD, "amount": "90"},
-            "expires": expires or now + 60_000}
+            "expires": expires or made + 60_000}
+    named = SigningKey.generate().public_key if other_chain else chain
     entry = sign_entry_as(b2.key, {
-        "chain": chain, "height": 1, "prev": os.urandom(32).hex(), "time": now,
+        "chain": chain, "height": 1, "prev": os.urandom(32).hex(), "time": made,
         "kind": "offer", "evidence": [], "validator": b2.key.public_key,
-        "intent": sign_intent(maker, "offer", chain, 1, now, body) if intent else None,
+        "intent": sign_intent(maker, "offer", named, seq, intent_time or made, body)
+        if intent else None,
         "effects": [{"asset": sell, "balance": "0", "held": held}]})
     return sign_message(b2.key, "offer", B2, B1, now, offer=entry.doc)
 
@@ -434,7 +441,11 @@ def _peer_offer(b2: NetBank, now: int, *, intent: bool = True, held: str = "100"
     ({"intent": False}, "bad_request"),   # found by the outside attacker: a 500
     ({"held": "1"}, "bad_request"),       # sells 100, holds 1: listed before
     ({"sell": "bank3.example:USD"}, "foreign_asset"),  # no customer here could get it
-    ({"expires": 1}, "offer_closed"),
+    # found by the second outside attacker: listed though no chain could hold them
+    ({"other_chain": True}, "bad_request"), ({"seq": 0}, "bad_request"),
+    ({"intent_time": 10**13}, "bad_request"), ({"expires": 10**13}, "bad_request"),
+    ({"expires": 1}, "bad_request"),      # expired before it was made
+    ({"made": 1_000}, "offer_closed"),    # made well, but long expired
 ])
 def test_a_peer_offer_nobody_here_could_take_is_refused_and_not_listed(world, offer, code):
     clock, b1, b2, _net = world

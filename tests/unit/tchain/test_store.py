@@ -16,7 +16,7 @@ from tchain.encoding import canonical, parse
 from tchain.errors import StoreError, StoreFullError
 from tchain.model import Terms
 from tchain.state import ChainState, Hold
-from tchain.store import Reader, Store
+from tchain.store import RateBuckets, Reader, Store
 from tchain.values import UAI
 from tests.helpers import BANK, USD, join, new_ledger, snapshot, submit
 
@@ -356,3 +356,21 @@ def test_a_read_whose_objects_outlive_it_holds_no_reader_slot(ledger):
             dict(kept[0].holds)
     finally:
         gc.enable()
+
+
+def test_rate_buckets_never_fill_whatever_the_keys(tmp_path, monkeypatch):
+    """Found by the outside attacker: 75,000 fresh keys filled the budgets' map, and from then
+    on most new keys' requests failed (500). Past a cap, idle buckets go; if none is idle, new
+    keys share one overflow bucket; a full map is served, not failed."""
+    monkeypatch.setattr(RateBuckets, "CAPACITY", 50)
+    buckets = RateBuckets(tmp_path / "limits")
+    for i in range(50):  # 50 keys, each with its budget all but spent: none idle
+        for _ in range(3):
+            buckets.take(f"busy{i}", 1_000, rate=1, burst=3)
+    assert buckets.take("new-a", 1_000, rate=1, burst=3) == 0  # into the overflow bucket
+    assert buckets.take("new-b", 1_000, rate=1, burst=3) == 0
+    assert buckets.take("new-c", 1_000, rate=1, burst=3) == 0
+    assert buckets.take("new-d", 1_000, rate=1, burst=3) > 0   # the overflow's budget, shared
+    # ten seconds on, the busy buckets are full again: idle, they go, and new keys get their own
+    assert buckets.take("new-e", 11_000, rate=1, burst=3) == 0
+    assert buckets.take("busy0", 11_000, rate=1, burst=3) == 0
