@@ -8,7 +8,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from cli.errors import BankError
+from cli.errors import BankError, CliError, UnreachableError
 from tchain.auth import authorization_header, request_signature
 from tchain.encoding import canonical, parse
 from tchain.errors import EncodingError
@@ -27,13 +27,16 @@ class BankClient:
         url: the bank's API URL (``http://127.0.0.1:8701``).
         key: the wallet's key, for authenticated reads.
         bank: the bank's name, for authenticated reads: each is signed for that bank only.
+        label: how the customer knows this bank (``your bank bank1.example``), for the error
+            that says it cannot be reached: whose bank is down matters to what to do next.
     """
 
-    def __init__(self, url: str, key: SigningKey | None = None, *, bank: str | None = None
-                 ) -> None:
+    def __init__(self, url: str, key: SigningKey | None = None, *, bank: str | None = None,
+                 label: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.key = key
         self.bank = bank
+        self.label = label or "the bank"
         self._http = requests.Session()
         self.last_request_sig: str | None = None  # binds a signed answer to our request
 
@@ -44,7 +47,8 @@ class BankClient:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if auth:
             if self.key is None or self.bank is None:
-                raise BankError("this read needs the wallet's key and the bank's name")
+                raise CliError(f"{method} {path} must be signed, with the wallet's key and "
+                               "for the bank's name, and this client has no key or name")
             headers["Authorization"] = authorization_header(
                 self.key, method, urlsplit(self.url).path + path, qs, data, now_ms(),
                 bank=self.bank)
@@ -53,8 +57,11 @@ class BankClient:
         try:
             response = self._http.request(method, url, data=data or None, headers=headers,
                                           timeout=TIMEOUT)
+        except (requests.ConnectionError, requests.Timeout) as e:
+            raise UnreachableError(f"cannot reach {self.label} at {self.url}: "
+                                   f"{_why_unreachable(e)}") from e
         except requests.RequestException as e:
-            raise BankError(f"cannot reach the bank at {self.url}: {type(e).__name__}") from e
+            raise BankError(f"cannot ask {self.label} at {self.url}: {e}") from e
         try:
             answer = parse(response.content)
         except EncodingError as e:
@@ -108,3 +115,11 @@ class BankClient:
             raise BankError(f"the bank's entries answer is not {{\"entries\": [...]}}: "
                             f"{json.dumps(answer)[:80]}")
         return list(answer["entries"])
+
+
+def _why_unreachable(e: requests.RequestException) -> str:
+    if isinstance(e, requests.Timeout):
+        return f"no answer within {TIMEOUT} s"
+    if "refused" in str(e).lower():
+        return "the connection was refused"
+    return "the connection failed"

@@ -15,37 +15,51 @@ from cli.bench import bench
 from cli.chainfile import export_chain, import_chain
 from cli.common import entries_json, moved, open_session, when
 from cli.demo import demo
-from cli.errors import BankError, CliError
+from cli.errors import BankError, UnreachableError
 from cli.offers import offer
 from cli.operator import validator
 from cli.options import json_option, passphrase
-from cli.output import emit, table
+from cli.output import emit, emit_error, table
+from cli.params import ADDRESS, AMOUNT, ASSET, BANK_URL, DAILY_LIMIT, NAME
 from cli.session import load_proof, lookup
 from cli.wallet import Wallet, default_wallet_path
 from tchain.errors import TChainError
 from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
-from tchain.values import UAI, parse_positive_amount
 
 __all__ = ["main", "root"]
 
 class _Root(click.Group):
-    """Turns every library error into one plain sentence and exit 1."""
+    """Turns every library error into one plain sentence and its exit code (1 refused or
+    failed, 2 bad usage); under ``--json``, into one JSON object, usage errors too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # A subcommand's own --json is parsed with it: remember it for a usage error before.
+        ctx.meta["tchain.json"] = "--json" in args
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:
+            if not ctx.meta.get("tchain.json") and not (ctx.obj or {}).get("json"):
+                raise
+            emit_error(ctx, {"error": "usage", "message": e.format_message()}, "")
+            ctx.exit(2)
         except (TChainError, OSError) as e:
             if (ctx.obj or {}).get("verbose"):
                 raise
             if isinstance(e, TChainError):
-                message = e.message
-                if isinstance(e, BankError) and e.code != BankError.code:
-                    message += f" ({e.code})"
+                data = {"error": e.code, "message": e.message, **e.detail}
+                text = e.message
+                if isinstance(e, BankError) and e.code not in (BankError.code,
+                                                                UnreachableError.code):
+                    text += f" ({e.code})"
             else:
-                message = f"{e.strerror}: {e.filename}" if e.filename else str(e)
-            click.echo(f"error: {message}", err=True)
-            ctx.exit(1)
+                text = f"{e.strerror}: {e.filename}" if e.filename else str(e)
+                data = {"error": "os_error", "message": text}
+            emit_error(ctx, data, text)
+            ctx.exit(getattr(e, "exit_code", 1))
 
 
 @click.group(cls=_Root)
@@ -97,35 +111,25 @@ def wallet_create(ctx: click.Context, force: bool) -> None:
          f"created wallet {w.path}\npublic key {w.public_key}")
 
 
-def _limit_pairs(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        asset, sep, amount = value.partition("=")
-        if not sep:
-            raise CliError(f"--daily-limit takes UAI=AMOUNT, got {value!r}")
-        out[str(UAI.parse(asset))] = str(parse_positive_amount(amount))
-    return out
-
-
 @root.command()
-@click.argument("name")
-@click.option("--validator", "url", required=True, envvar="TCHAIN_VALIDATOR",
-              help="The bank's API URL.")
+@click.argument("name", type=NAME)
+@click.option("--validator", "url", required=True, envvar="TCHAIN_VALIDATOR", type=BANK_URL,
+              help="The bank's API URL, like http://127.0.0.1:8701.")
 @click.option("--legal-name", help="Your legal name for the bank's KYC record "
                                    "[default: NAME].")
 @click.option("--no-kyc", is_flag=True, help="Register without a KYC record.")
-@click.option("--daily-limit", multiple=True, metavar="UAI=AMOUNT",
+@click.option("--daily-limit", multiple=True, type=DAILY_LIMIT,
               help="Most this chain may send of an asset per UTC day (repeatable).")
 @click.option("--kyc-recipients", is_flag=True,
               help="Only allow payments to recipients with a KYC record.")
 @json_option
 @click.pass_context
 def register(ctx: click.Context, name: str, url: str, legal_name: str | None, no_kyc: bool,
-             daily_limit: tuple[str, ...], kyc_recipients: bool) -> None:
+             daily_limit: tuple[tuple[str, str], ...], kyc_recipients: bool) -> None:
     """Open your chain at a bank as NAME; prints your address."""
     params: dict[str, Any] = {}
     if daily_limit:
-        params["daily_limit"] = _limit_pairs(daily_limit)
+        params["daily_limit"] = dict(daily_limit)
     if kyc_recipients:
         params["kyc_recipients"] = True
     session = open_session(ctx)
@@ -151,7 +155,8 @@ def balance(ctx: click.Context) -> None:
 
 
 @root.command()
-@click.option("--limit", default=20, show_default=True, help="How many recent entries.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="How many recent entries.")
 @json_option
 @click.pass_context
 def history(ctx: click.Context, limit: int) -> None:
@@ -163,9 +168,9 @@ def history(ctx: click.Context, limit: int) -> None:
 
 
 @root.command()
-@click.argument("address")
-@click.argument("amount")
-@click.argument("uai")
+@click.argument("address", type=ADDRESS)
+@click.argument("amount", type=AMOUNT)
+@click.argument("uai", type=ASSET)
 @click.option("--memo", help="A note for the recipient (at most 256 characters).")
 @json_option
 @click.pass_context
@@ -177,8 +182,9 @@ def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | Non
 
 @root.command()
 @click.argument("code")
-@click.argument("amount")
-@click.option("--to", "to_address", required=True, help="The address that receives the units.")
+@click.argument("amount", type=AMOUNT)
+@click.option("--to", "to_address", required=True, type=ADDRESS,
+              help="The address that receives the units.")
 @click.option("--memo", help="A note for the recipient.")
 @json_option
 @click.pass_context
@@ -189,8 +195,8 @@ def issue(ctx: click.Context, code: str, amount: str, to_address: str, memo: str
 
 
 @root.command()
-@click.argument("amount")
-@click.argument("uai")
+@click.argument("amount", type=AMOUNT)
+@click.argument("uai", type=ASSET)
 @click.option("--memo", help="A note for the issuer.")
 @json_option
 @click.pass_context
@@ -254,8 +260,8 @@ def import_cmd(ctx: click.Context, file: Path) -> None:
 
 
 @root.command("lookup")
-@click.argument("address")
-@click.option("--validator", "url", envvar="TCHAIN_VALIDATOR",
+@click.argument("address", type=ADDRESS)
+@click.option("--validator", "url", envvar="TCHAIN_VALIDATOR", type=BANK_URL,
               help="The bank to ask [default: your wallet's bank].")
 @json_option
 @click.pass_context

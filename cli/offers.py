@@ -7,6 +7,7 @@ import click
 from cli.common import moved, open_session, when
 from cli.options import json_option
 from cli.output import emit, table
+from cli.params import AMOUNT, ASSET
 
 __all__ = ["offer"]
 
@@ -17,10 +18,10 @@ def offer() -> None:
 
 
 @offer.command("create")
-@click.option("--sell", nargs=2, required=True, metavar="AMOUNT UAI",
+@click.option("--sell", type=(AMOUNT, ASSET), required=True, metavar="AMOUNT UAI",
               help="What you give: AMOUNT (minor units) of UAI; it is held until the offer "
                    "closes.")
-@click.option("--buy", nargs=2, required=True, metavar="AMOUNT UAI",
+@click.option("--buy", type=(AMOUNT, ASSET), required=True, metavar="AMOUNT UAI",
               help="What you want for it, all at once.")
 @click.option("--expires-in", default=3600.0, show_default=True,
               type=click.FloatRange(1, 30 * 86_400), help="Seconds the offer stays open.")
@@ -35,7 +36,7 @@ def create(ctx: click.Context, sell: tuple[str, str], buy: tuple[str, str],
 
 
 @offer.command("list")
-@click.option("--asset", metavar="UAI", help="Only offers that sell or buy this asset.")
+@click.option("--asset", type=ASSET, metavar="UAI", help="Only offers that sell or buy this asset.")
 @json_option
 @click.pass_context
 def list_offers(ctx: click.Context, asset: str | None) -> None:

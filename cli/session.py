@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cli.banks import Banks
 from cli.client import BankClient
 from cli.errors import BankError, SecurityError, WalletError
 from cli.parallel_verify import default_workers, verify_all
@@ -57,6 +58,7 @@ class Session:
     def __init__(self, wallet: Wallet, key: SigningKey) -> None:
         self.wallet = wallet
         self.key = key
+        self._banks: Banks | None = None
 
     # --- registering --------------------------------------------------------------------
 
@@ -92,7 +94,8 @@ class Session:
 
     def _client(self) -> tuple[str, BankInfo, BankClient]:
         chain, bank = self.wallet.require_chain()
-        return chain, bank, BankClient(bank.url, self.key, bank=bank.name)
+        return chain, bank, BankClient(bank.url, self.key, bank=bank.name,
+                                       label=f"your bank {bank.name}")
 
     def _local_verifier(self) -> tuple[ChainVerifier, list[SignedEntry]]:
         chain, bank = self.wallet.require_chain()
@@ -190,12 +193,26 @@ class Session:
 
     # --- moving value -----------------------------------------------------------------------
 
-    def _submit(self, type_: str, body: dict[str, Any]) -> Submission:
+    def _submit(self, type_: str, body: dict[str, Any], *, spends: str | None = None
+                ) -> Submission:
+        """Sign the intent for the next seq of the verified chain, submit it, keep our entry.
+
+        ``spends`` is the asset the intent gives away: one the chain never held is refused
+        here, in the customer's words, before anything is signed.
+        """
         chain, _, client = self._client()
         synced = self.sync()
         verifier = synced.verifier
-        doc = sign_intent(self.key, type_, chain, synced.state.seq + 1, now_ms(), body)
-        answer = client.submit(doc)
+        state = synced.state
+        if spends is not None and spends not in state.balances and not state.issues(spends):
+            held = ", ".join(sorted(state.balances)) or "nothing yet"
+            raise BankError(f"you hold no {spends}; your chain holds {held}",
+                            code="unknown_asset")
+        doc = sign_intent(self.key, type_, chain, state.seq + 1, now_ms(), body)
+        try:
+            answer = client.submit(doc)
+        except BankError as e:
+            raise _said_to_you(e, chain) from e
         entries = answer.get("entries") if isinstance(answer, dict) else None
         if not isinstance(entries, list) or not entries:
             raise BankError("the bank accepted the intent but returned no entries")
@@ -210,31 +227,16 @@ class Session:
         return Submission([SignedEntry.from_dict(e) for e in entries],
                           flow if isinstance(flow, dict) else None)
 
-    def peers(self) -> dict[str, dict[str, str]]:
-        """The banks our bank trusts, from its signed well-known (checked against its key)."""
-        _, bank, client = self._client()
-        document = verify_well_known(client.well_known())
-        if document["public_key"] != bank.key:
-            raise SecurityError(f"{bank.url} now serves key {document['public_key']}, not the "
-                                f"key {bank.key} this wallet registered with")
-        return {p["name"]: p for p in document["peers"]}
-
-    def bank_of(self, name: str) -> tuple[str, str]:
-        """The URL and pinned key of bank ``name``: ours, or a peer ours trusts."""
-        _, bank, _ = self._client()
-        if name == bank.name:
-            return bank.url, bank.key
-        peer = self.peers().get(name)
-        if peer is None:
-            raise BankError(f"{name} is not a peer of {bank.name}; payments and offers reach "
-                            "only the banks your bank trusts", code="unknown_validator")
-        return peer["url"], peer["key"]
+    def banks(self) -> Banks:
+        """Our bank, whose key the wallet pinned, and the banks it trusts."""
+        if self._banks is None:
+            _, bank = self.wallet.require_chain()
+            self._banks = Banks(bank.url, name=bank.name, key=bank.key, mine=True)
+        return self._banks
 
     def resolve(self, address: str) -> dict[str, Any]:
         """The signed federation record of ``address``, checked against its bank's key."""
-        _, bank_name = parse_address(address)
-        url, key = self.bank_of(bank_name)
-        return verify_record(BankClient(url).lookup("name", address), key)
+        return self.banks().record(address)
 
     def pay(self, address: str, amount: str, asset: str, memo: str | None = None
             ) -> Submission:
@@ -243,7 +245,7 @@ class Session:
                 "asset": str(UAI.parse(asset)), "amount": _amount(amount)}
         if memo:
             body["memo"] = memo
-        return self._submit("payment", body)
+        return self._submit("payment", body, spends=body["asset"])
 
     def issue(self, code: str, amount: str, to_address: str, memo: str | None = None
               ) -> Submission:
@@ -261,7 +263,7 @@ class Session:
         body = {"asset": str(UAI.parse(asset)), "amount": _amount(amount)}
         if memo:
             body["memo"] = memo
-        return self._submit("redeem", body)
+        return self._submit("redeem", body, spends=body["asset"])
 
     # --- offers -------------------------------------------------------------------------------
 
@@ -271,13 +273,13 @@ class Session:
         body = {"sell": {"asset": str(UAI.parse(sell[1])), "amount": _amount(sell[0])},
                 "buy": {"asset": str(UAI.parse(buy[1])), "amount": _amount(buy[0])},
                 "expires": now_ms() + int(expires_in * 1000)}
-        return self._submit("offer", body)
+        return self._submit("offer", body, spends=body["sell"]["asset"])
 
     def offers(self, asset: str | None) -> list[dict[str, Any]]:
         """Open offers our bank knows, each checked against its bank's pinned key."""
         _, bank, client = self._client()
         answer = client.offers(None if asset is None else str(UAI.parse(asset)))
-        keys = {bank.name: bank.key, **{n: p["key"] for n, p in self.peers().items()}}
+        keys = {bank.name: bank.key, **{n: p.key for n, p in self.banks().peers().items()}}
         out = []
         for item in answer:
             offer = SignedEntry.from_dict(item["offer"])
@@ -301,7 +303,8 @@ class Session:
             raise BankError(f"offer {offer_id} is not open at your bank", code="unknown_offer")
         offer = match[0]
         return self._submit("take", {"offer": offer_id, "validator": offer["validator"],
-                                     "sell": offer["buy"], "buy": offer["sell"]})
+                                     "sell": offer["buy"], "buy": offer["sell"]},
+                            spends=offer["buy"]["asset"])
 
     def flow(self, entry_id: str) -> dict[str, Any]:
         """Where a payment or take across banks stands (the entry that opened it)."""
@@ -313,6 +316,13 @@ class Session:
 
     def cancel(self, offer_id: str) -> Submission:
         return self._submit("cancel", {"offer": offer_id})
+
+
+def _said_to_you(e: BankError, chain: str) -> BankError:
+    """The bank's refusal with our own chain's id said as "your chain": the customer never
+    typed that id, and it reads like someone else's."""
+    message = e.message.replace(f"chain {chain}", "your chain").replace(chain, "your chain")
+    return type(e)(message, code=e.code, status=e.status, **e.detail)
 
 
 def _amount(text: str) -> str:
