@@ -6,6 +6,7 @@ import datetime as dt
 
 import click
 
+from cli.errors import NotDoneError
 from cli.options import passphrase
 from cli.output import emit
 from cli.session import Session, Submission
@@ -29,16 +30,24 @@ def entries_json(entries: list[SignedEntry]) -> list[dict[str, object]]:
              "effects": [x.to_dict() for x in e.effects]} for e in entries]
 
 
-def moved(ctx: click.Context, done: Submission, what: str) -> None:
-    """Print what a submitted intent did; for a flow with a peer bank, where it stands."""
+def moved(ctx: click.Context, done: Submission, did: str, not_done: str) -> None:
+    """Print what a submitted intent did; for a flow with a peer bank, where it stands.
+
+    ``did`` says what was asked, as done (``paid 5 ... to ...``); ``not_done`` the same, as not
+    done (``5 ... was not paid to ...``), for a flow the other bank refused, which is an error
+    (exit 1) though the bank signed our entry: what was asked did not happen.
+    """
     mine = done.entries[0]
-    text = f"{what}: entry {mine.height} of your chain, signed by your bank ({mine.id[:16]})"
+    data = {"entries": entries_json(done.entries), "entry": mine.id, "flow": done.flow}
     flow = done.flow
+    if flow is not None and flow["state"] == "released":
+        raise NotDoneError(f"{not_done}: {flow['reason']}; what entry {mine.height} of your "
+                           "chain held for it was released", **data)
+    text = f"{did}: entry {mine.height} of your chain, signed by your bank ({mine.id[:16]})"
     if flow is not None:
         text += {
             "settled": f"\nsettled: {flow['peer']} signed its side too",
             "pending": f"\npending: held until {flow['peer']} signs its side (it has until "
                        f"{when(flow['deadline'])} UTC); check with `tchain balance`",
-            "released": f"\nnot done, the hold was released: {flow['reason']}",
         }.get(flow["state"], f"\n{flow['state']}")
-    emit(ctx, {"entries": entries_json(done.entries), "entry": mine.id, "flow": flow}, text)
+    emit(ctx, data, text)

@@ -8,6 +8,7 @@ __all__ = [
     "BankError",
     "CliError",
     "DamagedCopyError",
+    "NotDoneError",
     "SecurityError",
     "UnreachableError",
     "WalletBusyError",
@@ -56,6 +57,13 @@ class UnreachableError(BankError):
     """A bank did not answer at all (refused connection, timeout): nothing was done there."""
 
     code = "unreachable"
+
+
+class NotDoneError(CliError):
+    """The bank signed the intent, but the bank on the other side refused the flow it began
+    and what was held for it was released: what was asked did not happen."""
+
+    code = "released"
 
 
 class SecurityError(CliError):

@@ -177,7 +177,8 @@ def history(ctx: click.Context, limit: int) -> None:
 def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | None) -> None:
     """Pay AMOUNT (minor units) of asset UAI to ADDRESS (alice*bank1.example)."""
     done = open_session(ctx).pay(address, amount, uai, memo)
-    moved(ctx, done, f"paid {amount} {uai} to {address}")
+    moved(ctx, done, f"paid {amount} {uai} to {address}",
+          f"{amount} {uai} was not paid to {address}")
 
 
 @root.command()
@@ -191,7 +192,8 @@ def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | Non
 def issue(ctx: click.Context, code: str, amount: str, to_address: str, memo: str | None) -> None:
     """Issue AMOUNT of your own asset CODE (yourname*bank:CODE) to an address."""
     done = open_session(ctx).issue(code, amount, to_address, memo)
-    moved(ctx, done, f"issued {amount} {code} to {to_address}")
+    moved(ctx, done, f"issued {amount} {code} to {to_address}",
+          f"{amount} {code} was not issued to {to_address}")
 
 
 @root.command()
@@ -203,7 +205,7 @@ def issue(ctx: click.Context, code: str, amount: str, to_address: str, memo: str
 def redeem(ctx: click.Context, amount: str, uai: str, memo: str | None) -> None:
     """Give AMOUNT of asset UAI back to its issuer (a withdrawal, for a bank's IOU)."""
     done = open_session(ctx).redeem(amount, uai, memo)
-    moved(ctx, done, f"redeemed {amount} {uai}")
+    moved(ctx, done, f"redeemed {amount} {uai}", f"{amount} {uai} was not redeemed")
 
 
 @root.command()

@@ -32,7 +32,7 @@ def create(ctx: click.Context, sell: tuple[str, str], buy: tuple[str, str],
     """Offer to sell --sell for --buy; your bank holds what you sell and tells its peers."""
     done = open_session(ctx).offer(sell, buy, expires_in)
     moved(ctx, done, f"offer {done.entries[0].id} made: {sell[0]} {sell[1]} for "
-                     f"{buy[0]} {buy[1]}")
+                     f"{buy[0]} {buy[1]}", "the offer was not made")
 
 
 @offer.command("list")
@@ -56,7 +56,7 @@ def list_offers(ctx: click.Context, asset: str | None) -> None:
 def take(ctx: click.Context, offer_id: str) -> None:
     """Take the whole offer OFFER_ID: give what it buys, get what it sells."""
     done = open_session(ctx).take(offer_id)
-    moved(ctx, done, f"took offer {offer_id}")
+    moved(ctx, done, f"took offer {offer_id}", f"offer {offer_id} was not taken")
 
 
 @offer.command("cancel")
@@ -66,4 +66,4 @@ def take(ctx: click.Context, offer_id: str) -> None:
 def cancel(ctx: click.Context, offer_id: str) -> None:
     """Withdraw your open offer OFFER_ID; what it held is yours to spend again."""
     done = open_session(ctx).cancel(offer_id)
-    moved(ctx, done, f"cancelled offer {offer_id}")
+    moved(ctx, done, f"cancelled offer {offer_id}", f"offer {offer_id} was not cancelled")

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from cli.local import LocalBank
 from cli.main import root
+from tests.fault_proxy import FaultProxy
 from validator.peers import add_peer
 
 B1, B2 = "bank1.example", "bank2.example"
@@ -52,11 +53,13 @@ def start(args: list[str], wallet: Path, env: dict[str, str] | None = None
                             stdin=subprocess.DEVNULL)
 
 
-def customer(base: Path, name: str, bank: LocalBank, deposit: str | None = None) -> Path:
-    """A wallet registered as ``name`` at ``bank`` (with ``deposit`` of its first asset)."""
+def customer(base: Path, name: str, bank: LocalBank, deposit: str | None = None,
+             *register: str) -> Path:
+    """A wallet registered as ``name`` at ``bank`` (with ``deposit`` of its first asset; the
+    options ``register`` to ``tchain register``)."""
     path = base / f"{name}.json"
     ok("wallet", "create", wallet=path)
-    ok("register", name, "--validator", bank.url, wallet=path)
+    ok("register", name, "--validator", bank.url, *register, wallet=path)
     if deposit is not None:
         ok("validator", "deposit", "--data", str(bank.data), f"{name}*{bank.name}", deposit,
            bank.config.assets[0])
@@ -64,16 +67,23 @@ def customer(base: Path, name: str, bank: LocalBank, deposit: str | None = None)
 
 
 @contextmanager
-def two_banks(base: Path) -> Iterator[tuple[LocalBank, LocalBank]]:
-    """bank1 (USD) and bank2 (EUR) on 127.0.0.1, each pinning the other; stopped after."""
-    b1 = LocalBank(base / "bank1", B1, assets=("USD",))
+def two_banks(base: Path, proxy: FaultProxy | None = None
+              ) -> Iterator[tuple[LocalBank, LocalBank]]:
+    """bank1 (USD) and bank2 (EUR) on 127.0.0.1, each pinning the other; stopped after.
+
+    With ``proxy``, bank2 reaches bank1 only through it (bank1's public URL), so a test can
+    cut what bank2 tells bank1 while its customers still reach both.
+    """
+    b1 = LocalBank(base / "bank1", B1, assets=("USD",),
+                   public_url=None if proxy is None else proxy.url)
     b2 = LocalBank(base / "bank2", B2, assets=("EUR",))
+    if proxy is not None:
+        proxy.start(b1.port)
     try:
-        b1.start()
-        b2.start()
-        add_peer(b1.config, b2.url)
-        add_peer(b2.config, b1.url)
-        yield b1, b2
+        with b1, b2:
+            add_peer(b1.config, b2.url)
+            add_peer(b2.config, b1.url if proxy is None else proxy.url)
+            yield b1, b2
     finally:
-        b1.stop()
-        b2.stop()
+        if proxy is not None:
+            proxy.close()
