@@ -11,14 +11,27 @@ from cli.options import passphrase
 from cli.output import emit
 from cli.session import Session, Submission
 from cli.wallet import Wallet
+from cli.walletlock import wallet_lock
 from tchain.model import SignedEntry
 
-__all__ = ["entries_json", "moved", "open_session", "when"]
+__all__ = ["entries_json", "hold_wallet", "moved", "open_session", "when"]
+
+
+def hold_wallet(ctx: click.Context) -> None:
+    """Hold the wallet for the rest of the command: one command at a time writes the wallet
+    and its copy of the chain (cli.walletlock); the others wait their turn."""
+    if not ctx.obj.get("held"):
+        ctx.find_root().with_resource(wallet_lock(ctx.obj["wallet"], ctx.obj["lock_wait"]))
+        ctx.obj["held"] = True
 
 
 def open_session(ctx: click.Context) -> Session:
+    """The wallet, held for this command and unlocked (the passphrase is asked first, so that
+    no one waits on a prompt)."""
+    secret = passphrase()
+    hold_wallet(ctx)
     wallet = Wallet.load(ctx.obj["wallet"])
-    return Session(wallet, wallet.unlock(passphrase()))
+    return Session(wallet, wallet.unlock(secret))
 
 
 def when(ms: int) -> str:

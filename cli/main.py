@@ -13,7 +13,7 @@ import click
 
 from cli.bench import bench
 from cli.chainfile import export_chain, import_chain
-from cli.common import entries_json, moved, open_session, when
+from cli.common import entries_json, hold_wallet, moved, open_session, when
 from cli.demo import demo
 from cli.errors import BankError, UnreachableError
 from cli.offers import offer
@@ -23,6 +23,7 @@ from cli.output import emit, emit_error, table
 from cli.params import ADDRESS, AMOUNT, ASSET, BANK_URL, DAILY_LIMIT, NAME
 from cli.session import load_proof, lookup
 from cli.wallet import Wallet, default_wallet_path
+from cli.walletlock import DEFAULT_WAIT
 from tchain.errors import TChainError
 from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
@@ -68,12 +69,18 @@ class _Root(click.Group):
               help="Wallet file [env TCHAIN_WALLET; default ~/.tchain/wallet.json].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.option("--lock-wait", type=click.FloatRange(min=0), default=DEFAULT_WAIT,
+              show_default=True, envvar="TCHAIN_LOCK_WAIT", metavar="SECONDS",
+              help="How long to wait for another command using the same wallet "
+                   "[env TCHAIN_LOCK_WAIT].")
 @click.version_option(package_name="tchain")
 @click.pass_context
-def root(ctx: click.Context, wallet_path: Path | None, as_json: bool, verbose: bool) -> None:
+def root(ctx: click.Context, wallet_path: Path | None, as_json: bool, verbose: bool,
+         lock_wait: float) -> None:
     """TChain: your own ledger, co-signed by your bank."""
     ctx.ensure_object(dict)
-    ctx.obj.update(wallet=wallet_path or default_wallet_path(), verbose=verbose)
+    ctx.obj.update(wallet=wallet_path or default_wallet_path(), verbose=verbose,
+                   lock_wait=lock_wait)
     ctx.obj.setdefault("json", as_json)
 
 
@@ -106,7 +113,9 @@ def wallet() -> None:
 @click.pass_context
 def wallet_create(ctx: click.Context, force: bool) -> None:
     """Create a new wallet with a fresh key, encrypted by a passphrase."""
-    w, _ = Wallet.create(ctx.obj["wallet"], passphrase(confirm=True), force=force)
+    secret = passphrase(confirm=True)
+    hold_wallet(ctx)
+    w, _ = Wallet.create(ctx.obj["wallet"], secret, force=force)
     emit(ctx, {"wallet": str(w.path), "public_key": w.public_key},
          f"created wallet {w.path}\npublic key {w.public_key}")
 
@@ -220,11 +229,24 @@ def flow(ctx: click.Context, entry_id: str) -> None:
 
 
 @root.command()
+@click.option("--rebuild", is_flag=True,
+              help="Fetch your whole chain again and verify it from its genesis: mends a copy "
+                   "that is missing or does not verify (the old copy is kept beside it).")
 @json_option
 @click.pass_context
-def sync(ctx: click.Context) -> None:
+def sync(ctx: click.Context, rebuild: bool) -> None:
     """Fetch new entries from your bank, verify them and keep them."""
-    report = open_session(ctx).sync()
+    session = open_session(ctx)
+    if rebuild:
+        report, kept_old = session.rebuild()
+        kept = f"; the old copy is kept as {kept_old}" if kept_old else ""
+        emit(ctx, {"height": report.state.height, "rebuilt": True, "entries": report.new_entries,
+                   "old_copy": None if kept_old is None else str(kept_old)},
+             f"rebuilt your copy from {session.wallet.require_chain()[1].name}: "
+             f"{report.new_entries} entries verified from the genesis, height "
+             f"{report.state.height}{kept}")
+        return
+    report = session.sync()
     emit(ctx, {"height": report.state.height, "new_entries": report.new_entries},
          f"synced: {report.new_entries} new entries, height {report.state.height}, verified")
 
@@ -246,6 +268,7 @@ def verify(ctx: click.Context) -> None:
 def export_cmd(ctx: click.Context, file: Path) -> None:
     """Write your verified chain to FILE (signed entries, one per line): a backup anyone can
     verify with the bank's key."""
+    hold_wallet(ctx)
     count = export_chain(Wallet.load(ctx.obj["wallet"]), file)
     emit(ctx, {"entries": count, "file": str(file)}, f"exported {count} entries to {file}")
 
@@ -257,6 +280,7 @@ def export_cmd(ctx: click.Context, file: Path) -> None:
 def import_cmd(ctx: click.Context, file: Path) -> None:
     """Restore your chain from an export: every entry is verified first, and nothing is kept
     unless the whole file agrees with what the wallet holds."""
+    hold_wallet(ctx)
     added = import_chain(Wallet.load(ctx.obj["wallet"]), file)
     emit(ctx, {"added": added, "file": str(file)}, f"imported {added} new entries from {file}")
 

@@ -14,26 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from cli.banks import Banks
+from cli.chainsync import catch_up, keep, open_copy, pull, rebuild
 from cli.client import BankClient
 from cli.errors import BankError, SecurityError, WalletError
-from cli.parallel_verify import default_workers, verify_all
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_record, verify_well_known
-from tchain.encoding import canonical, parse
+from tchain.encoding import parse
 from tchain.errors import EncodingError, SignatureError, VerificationError
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.ledger import now_ms
 from tchain.model import SignedEntry
-from tchain.proofs import equivocation_proof
 from tchain.state import ChainState
-from tchain.status import verify_status
 from tchain.values import UAI, parse_address, parse_positive_amount
 from tchain.verify import ChainVerifier
 
 __all__ = ["Session", "Submission", "SyncReport"]
-
-PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -84,8 +80,7 @@ class Session:
             raise SecurityError("the bank's genesis names another owner key")
         bank = BankInfo(document["name"], url.rstrip("/"), document["public_key"],
                         document["chain"])
-        self.wallet.chain_file.unlink(missing_ok=True)
-        self.wallet.append_entries([genesis.to_bytes()])
+        self.wallet.replace_entries([genesis.to_bytes()])
         self.wallet = self.wallet.registered(name=name, chain=genesis.id,
                                              address=verifier.state.address, bank=bank)
         return verifier.state.address
@@ -97,90 +92,22 @@ class Session:
         return chain, bank, BankClient(bank.url, self.key, bank=bank.name,
                                        label=f"your bank {bank.name}")
 
-    def _local_verifier(self) -> tuple[ChainVerifier, list[SignedEntry]]:
-        chain, bank = self.wallet.require_chain()
-        verifier = ChainVerifier(bank.key, bank.name, chain)
-        entries = self.wallet.local_entries()
-        try:
-            held = verify_all(verifier, entries, workers=default_workers(len(entries)))
-        except VerificationError as e:
-            raise SecurityError(f"the wallet's own copy of the chain does not verify: "
-                                f"{e.message}") from e
-        if not held:
-            raise WalletError(f"the local copy {self.wallet.chain_file} is empty")
-        return verifier, held
-
     def sync(self, *, full: bool = False) -> SyncReport:
         """Fetch new entries, verify each, keep them; compare what overlaps what we hold.
 
         With ``full`` the bank's whole chain is fetched and compared entry by entry.
         """
-        chain, bank, client = self._client()
-        verifier, held = self._local_verifier()
-        start = 0 if full else held[-1].height
-        new: list[bytes] = []
-        while True:
-            page = client.entries(chain, start, PAGE)
-            for item in page:
-                self._take(verifier, held, item, new, bank)
-            if len(page) < PAGE:
-                break
-            start += len(page)
-        # The bank must not serve less than we hold (rollback) or a head we do not know.
-        answer, request = client.chain(chain)
-        try:
-            info = verify_status(bank.key, answer, request=request)
-        except VerificationError as e:
-            raise SecurityError(f"the bank's chain status is refused: {e.message}") from e
-        state = verifier.state
-        assert state is not None
-        if not isinstance(info, dict) or info.get("height") != state.height \
-                or info.get("head") != state.head:
-            raise SecurityError(
-                f"the bank reports height {_get(info, 'height')} head {_get(info, 'head')}, but "
-                f"the verified chain is at height {state.height} head {state.head}: the bank "
-                "is serving a rolled-back or inconsistent chain")
-        expected = {a: b.to_dict() for a, b in state.balances.items()}
-        if info.get("balances") != expected:
-            raise SecurityError(f"the bank reports balances {info.get('balances')} but the "
-                                f"verified chain gives {expected}")
-        self.wallet.append_entries(new)
-        return SyncReport(state, len(new), verifier)
+        _, _, client = self._client()
+        copy = open_copy(self.wallet)
+        pull(self.wallet, client, copy, 0 if full else copy.entries[-1].height)
+        return SyncReport(copy.state, keep(self.wallet, copy), copy.verifier)
 
-    def _take(self, verifier: ChainVerifier, held: list[SignedEntry], item: Any,
-              new: list[bytes], bank: BankInfo) -> None:
-        try:
-            served = SignedEntry.from_dict(item)
-        except EncodingError as e:
-            raise SecurityError(f"the bank served a malformed entry: {e.message}") from e
-        if served.height < len(held):
-            mine = held[served.height]
-            if served.id != mine.id:
-                self._equivocation(mine, served, bank)
-            return
-        if served.height != verifier.height + 1:
-            raise SecurityError(f"the bank served height {served.height} where "
-                                f"{verifier.height + 1} was due")
-        try:
-            verifier.feed(served)
-        except VerificationError as e:
-            raise SecurityError(f"the bank served an entry that does not verify: "
-                                f"{e.message}") from e
-        new.append(served.to_bytes())
-
-    def _equivocation(self, mine: SignedEntry, served: SignedEntry, bank: BankInfo) -> None:
-        try:
-            served.verify(bank.key)
-        except (SignatureError, EncodingError) as e:
-            raise SecurityError(f"the bank served a different entry at height {served.height}, "
-                                "with a signature that does not verify") from e
-        proof = equivocation_proof(mine, served)
-        path = self.wallet.path.with_name(
-            f"equivocation-{mine.chain_id[:16]}-{mine.height}.json")
-        path.write_bytes(canonical(proof) + b"\n")
-        raise SecurityError(
-            f"SECURITY: bank {bank.name} signed two different entries at height {mine.height} "
-            f"of your chain; the proof is in {path}. Do not trust this bank's answers.")
+    def rebuild(self) -> tuple[SyncReport, Path | None]:
+        """Make the copy anew from the bank's chain, verified from its genesis (chainsync);
+        return the report and where the old copy was kept."""
+        _, _, client = self._client()
+        copy, kept_old = rebuild(self.wallet, client, {self.key.public_key})
+        return SyncReport(copy.state, len(copy.entries), copy.verifier), kept_old
 
     def verify(self) -> SyncReport:
         """Verify the local copy offline, then compare it in full with what the bank serves."""
@@ -201,9 +128,10 @@ class Session:
         here, in the customer's words, before anything is signed.
         """
         chain, _, client = self._client()
-        synced = self.sync()
-        verifier = synced.verifier
-        state = synced.state
+        copy = open_copy(self.wallet)
+        pull(self.wallet, client, copy, copy.entries[-1].height)
+        keep(self.wallet, copy)
+        state = copy.state
         if spends is not None and spends not in state.balances and not state.issues(spends):
             held = ", ".join(sorted(state.balances)) or "nothing yet"
             raise BankError(f"you hold no {spends}; your chain holds {held}",
@@ -217,15 +145,15 @@ class Session:
         if not isinstance(entries, list) or not entries:
             raise BankError("the bank accepted the intent but returned no entries")
         try:
-            mine = verifier.feed(entries[0])
-        except VerificationError as e:
-            raise SecurityError(f"the bank's signed entry does not verify: {e.message}") from e
-        if mine.intent is None or mine.intent.doc != doc:
+            made = [SignedEntry.from_dict(e) for e in entries]
+        except EncodingError as e:
+            raise SecurityError(f"the bank answered with a malformed entry: {e.message}") from e
+        if made[0].intent is None or made[0].intent.doc != doc:
             raise SecurityError("the bank's entry does not carry the intent this wallet signed")
-        self.wallet.append_entries([mine.to_bytes()])
+        catch_up(self.wallet, client, copy, made[0])
+        keep(self.wallet, copy)
         flow = answer.get("flow")
-        return Submission([SignedEntry.from_dict(e) for e in entries],
-                          flow if isinstance(flow, dict) else None)
+        return Submission(made, flow if isinstance(flow, dict) else None)
 
     def banks(self) -> Banks:
         """Our bank, whose key the wallet pinned, and the banks it trusts."""
@@ -327,10 +255,6 @@ def _said_to_you(e: BankError, chain: str) -> BankError:
 
 def _amount(text: str) -> str:
     return str(parse_positive_amount(text))
-
-
-def _get(info: Any, key: str) -> Any:
-    return info.get(key) if isinstance(info, dict) else None
 
 
 def lookup(url: str, address: str) -> dict[str, Any]:

@@ -1,14 +1,14 @@
 """The wallet: an encrypted Ed25519 key and a local, verified copy of the customer's chain.
 
 The key is sealed with a key derived from the passphrase by argon2id (``nacl.pwhash``) in a
-SecretBox. The chain copy is a file of signed entries, one canonical JSON per line, appended and
-fsynced as entries are verified: it is what lets the wallet notice a bank that rewrites history.
+SecretBox. The chain copy is a file of signed entries, one canonical JSON per line, written as
+entries are verified: it is what lets the wallet notice a bank that rewrites history. Both files
+are written whole (cli.atomic), by one command at a time (cli.walletlock).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import nacl.pwhash
 import nacl.secret
 import nacl.utils
 
+from cli.atomic import write_atomically
 from cli.errors import WalletError
 from tchain.keys import SigningKey
 
@@ -92,18 +93,10 @@ class Wallet:
 
     def save(self) -> None:
         """Write the wallet atomically (temp file, fsync, rename), readable by its owner only."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"version": WALLET_VERSION, "public_key": self.public_key, "sealed": self.sealed,
                 "name": self.name, "chain": self.chain, "address": self.address,
                 "bank": None if self.bank is None else asdict(self.bank)}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_atomically(self.path, (json.dumps(data, indent=2) + "\n").encode())
 
     def unlock(self, passphrase: str) -> SigningKey:
         s = self.sealed
@@ -142,10 +135,11 @@ class Wallet:
             return []
 
     def append_entries(self, entries: list[bytes]) -> None:
-        """Append verified entries, durably."""
-        if not entries:
-            return
-        with open(self.chain_file, "ab") as f:
-            f.write(b"".join(e + b"\n" for e in entries))
-            f.flush()
-            os.fsync(f.fileno())
+        """Add verified entries to the copy, which is written whole: a crash leaves the copy
+        as it was or with all of them, never with part of a line."""
+        if entries:
+            self.replace_entries(self.local_entries() + entries)
+
+    def replace_entries(self, entries: list[bytes]) -> None:
+        """Make the copy exactly ``entries`` (verified by the caller), atomically."""
+        write_atomically(self.chain_file, b"".join(e + b"\n" for e in entries))
