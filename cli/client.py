@@ -58,8 +58,11 @@ class BankClient:
             response = self._http.request(method, url, data=data or None, headers=headers,
                                           timeout=TIMEOUT)
         except (requests.ConnectionError, requests.Timeout) as e:
-            raise UnreachableError(f"cannot reach {self.label} at {self.url}: "
-                                   f"{_why_unreachable(e)}") from e
+            why = _why_unreachable(e)
+            if method == "POST" and isinstance(e, requests.ReadTimeout):
+                why += (", and what was sent may have been done: `tchain sync` will show it "
+                        "once the bank answers")
+            raise UnreachableError(f"cannot reach {self.label} at {self.url}: {why}") from e
         except requests.RequestException as e:
             raise BankError(f"cannot ask {self.label} at {self.url}: {e}") from e
         try:

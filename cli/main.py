@@ -19,9 +19,9 @@ from cli.errors import BankError, UnreachableError
 from cli.offers import offer
 from cli.operator import validator
 from cli.options import json_option, passphrase
-from cli.output import emit, emit_error, table
+from cli.output import emit, emit_error, note, table
 from cli.params import ADDRESS, AMOUNT, ASSET, BANK_URL, DAILY_LIMIT, NAME
-from cli.session import load_proof, lookup
+from cli.session import SyncReport, load_proof, lookup
 from cli.wallet import Wallet, default_wallet_path
 from cli.walletlock import DEFAULT_WAIT
 from tchain.errors import TChainError
@@ -148,18 +148,35 @@ def register(ctx: click.Context, name: str, url: str, legal_name: str | None, no
          f"registered {address}\nchain {session.wallet.chain}")
 
 
+def _as_of(ctx: click.Context, report: SyncReport) -> str:
+    """How current a read is: verified with the bank now, or the copy as it stood (said on
+    stderr too, with why the bank was not asked)."""
+    if report.offline is None:
+        return f"height {report.state.height}, verified"
+    note(ctx, f"{report.offline}; this is your own verified copy")
+    return f"as of height {report.state.height}; bank unreachable"
+
+
+def _offline(report: SyncReport) -> dict[str, Any]:
+    out: dict[str, Any] = {"offline": report.offline is not None}
+    if report.offline is not None:
+        out["reason"] = report.offline
+    return out
+
+
 @root.command()
 @json_option
 @click.pass_context
 def balance(ctx: click.Context) -> None:
-    """Show your balances, verified against your copy of the chain."""
-    report = open_session(ctx).sync()
+    """Show your balances, from your own verified copy of your chain (synced with your bank
+    when it answers)."""
+    report = open_session(ctx).read()
     balances = {a: b.to_dict() for a, b in sorted(report.state.balances.items())}
     rows = [[a, b["balance"], b["held"], str(int(b["balance"]) - int(b["held"]))]
             for a, b in balances.items()]
     emit(ctx, {"address": report.state.address, "height": report.state.height,
-               "balances": balances},
-         f"{report.state.address} (height {report.state.height}, verified)\n"
+               "balances": balances, **_offline(report)},
+         f"{report.state.address} ({_as_of(ctx, report)})\n"
          + table(["asset", "balance", "held", "available"], rows))
 
 
@@ -170,10 +187,13 @@ def balance(ctx: click.Context) -> None:
 @click.pass_context
 def history(ctx: click.Context, limit: int) -> None:
     """Show your chain's recent entries, verified."""
-    entries = open_session(ctx).history()[-limit:]
-    emit(ctx, {"entries": entries_json(entries)},
-         table(["height", "time (UTC)", "kind", "asset", "delta", "counterparty", "memo"],
-               [_entry_row(e) for e in entries]))
+    entries, report = open_session(ctx).history()
+    entries = entries[-limit:]
+    header = "" if report.offline is None else f"{report.state.address} " \
+        f"({_as_of(ctx, report)})\n"
+    emit(ctx, {"entries": entries_json(entries), **_offline(report)},
+         header + table(["height", "time (UTC)", "kind", "asset", "delta", "counterparty",
+                         "memo"], [_entry_row(e) for e in entries]))
 
 
 @root.command()
@@ -257,8 +277,12 @@ def sync(ctx: click.Context, rebuild: bool) -> None:
 def verify(ctx: click.Context) -> None:
     """Verify your whole chain offline and compare it with every entry the bank serves."""
     report = open_session(ctx).verify()
-    emit(ctx, {"valid": True, "height": report.state.height, "head": report.state.head},
-         f"valid: {report.state.height + 1} entries verified, head {report.state.head}")
+    compared = "" if report.offline is None else \
+        f" ({_as_of(ctx, report)}: not compared with your bank)"
+    emit(ctx, {"valid": True, "height": report.state.height, "head": report.state.head,
+               "compared": report.offline is None, **_offline(report)},
+         f"valid: {report.state.height + 1} entries verified, head {report.state.head}"
+         + compared)
 
 
 @root.command("export")

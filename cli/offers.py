@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from cli.common import moved, open_session, when
+from cli.errors import UnreachableError
 from cli.options import json_option
-from cli.output import emit, table
+from cli.output import emit, note, table
 from cli.params import AMOUNT, ASSET
 
 __all__ = ["offer"]
@@ -40,13 +41,25 @@ def create(ctx: click.Context, sell: tuple[str, str], buy: tuple[str, str],
 @json_option
 @click.pass_context
 def list_offers(ctx: click.Context, asset: str | None) -> None:
-    """List the open offers your bank knows (its own and its peers'), signatures checked."""
-    found = open_session(ctx).offers(asset)
+    """List the open offers your bank knows (its own and its peers'), signatures checked;
+    with your bank unreachable, your own open offers from your verified copy."""
+    session = open_session(ctx)
+    header, offline = "", None
+    try:
+        found = session.offers(asset)
+    except UnreachableError as e:
+        report = session.read()
+        found = [o for o in session.own_offers(report.state)
+                 if asset is None or asset in (o["sell"]["asset"], o["buy"]["asset"])]
+        offline = {"offline": True, "reason": e.message}
+        note(ctx, f"{e.message}; these are your own open offers, from your verified copy")
+        header = (f"your own open offers (as of height {report.state.height}; bank "
+                  "unreachable, other banks' offers need it)\n")
     rows = [[o["id"], o["validator"], f"{o['sell']['amount']} {o['sell']['asset']}",
              f"{o['buy']['amount']} {o['buy']['asset']}", when(o["expires"])] for o in found]
-    emit(ctx, {"offers": found},
-         table(["offer", "bank", "sells", "for", "expires (UTC)"], rows) if rows
-         else "no open offers")
+    emit(ctx, {"offers": found, **(offline or {"offline": False})},
+         header + (table(["offer", "bank", "sells", "for", "expires (UTC)"], rows) if rows
+                   else "no open offers"))
 
 
 @offer.command("take")

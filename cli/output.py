@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-__all__ = ["emit", "emit_error", "table"]
+__all__ = ["emit", "emit_error", "note", "table"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -36,3 +36,9 @@ def emit_error(ctx: click.Context, data: dict[str, Any], text: str) -> None:
         click.echo(json.dumps(data, sort_keys=True), err=True)
     else:
         click.echo(f"error: {text}", err=True)
+
+
+def note(ctx: click.Context, text: str) -> None:
+    """A remark on stderr beside a result (not under ``--json``, whose result says it)."""
+    if not ctx.obj.get("json"):
+        click.echo(f"note: {text}", err=True)

@@ -16,7 +16,7 @@ from typing import Any
 from cli.banks import Banks
 from cli.chainsync import catch_up, keep, open_copy, pull, rebuild
 from cli.client import BankClient
-from cli.errors import BankError, SecurityError, WalletError
+from cli.errors import BankError, SecurityError, UnreachableError, WalletError
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_record, verify_well_known
 from tchain.encoding import parse
@@ -34,9 +34,13 @@ __all__ = ["Session", "Submission", "SyncReport"]
 
 @dataclass(frozen=True)
 class SyncReport:
+    """The verified chain after a sync; ``offline`` says why the bank was not asked (it
+    could not be reached) when the report is the wallet's own copy as it stood."""
+
     state: ChainState
     new_entries: int
     verifier: ChainVerifier
+    offline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,14 +113,24 @@ class Session:
         copy, kept_old = rebuild(self.wallet, client, {self.key.public_key})
         return SyncReport(copy.state, len(copy.entries), copy.verifier), kept_old
 
-    def verify(self) -> SyncReport:
-        """Verify the local copy offline, then compare it in full with what the bank serves."""
-        return self.sync(full=True)
+    def read(self, *, full: bool = False) -> SyncReport:
+        """What reads show: a sync when the bank answers; when it cannot be reached, the
+        wallet's own verified copy as it stands (the report says why, in ``offline``)."""
+        try:
+            return self.sync(full=full)
+        except UnreachableError as e:
+            copy = open_copy(self.wallet)
+            return SyncReport(copy.state, 0, copy.verifier, offline=e.message)
 
-    def history(self) -> list[SignedEntry]:
-        """The chain's entries, after a sync that verified every one of them."""
-        self.sync()
-        return [SignedEntry.from_bytes(raw) for raw in self.wallet.local_entries()]
+    def verify(self) -> SyncReport:
+        """Verify the local copy offline, then compare it in full with what the bank serves
+        (when it can be reached: see ``offline``)."""
+        return self.read(full=True)
+
+    def history(self) -> tuple[list[SignedEntry], SyncReport]:
+        """The chain's entries, every one verified, and the read that verified them."""
+        report = self.read()
+        return [SignedEntry.from_bytes(raw) for raw in self.wallet.local_entries()], report
 
     # --- moving value -----------------------------------------------------------------------
 
@@ -166,9 +180,17 @@ class Session:
         """The signed federation record of ``address``, checked against its bank's key."""
         return self.banks().record(address)
 
+    def _payee(self, address: str, nothing_done: str) -> dict[str, Any]:
+        """The payee's record, from its own bank: when that bank is down, the error names it,
+        not ours, and says that nothing was done."""
+        try:
+            return self.resolve(address)
+        except UnreachableError as e:
+            raise UnreachableError(f"{e.message}; {nothing_done}") from e
+
     def pay(self, address: str, amount: str, asset: str, memo: str | None = None
             ) -> Submission:
-        record = self.resolve(address)
+        record = self._payee(address, "nothing was paid")
         body = {"to": record["chain"], "to_validator": record["validator"],
                 "asset": str(UAI.parse(asset)), "amount": _amount(amount)}
         if memo:
@@ -180,7 +202,7 @@ class Session:
         if self.wallet.address is None:
             raise WalletError("this wallet has no chain yet")
         asset = str(UAI.parse(f"{self.wallet.address}:{code}"))
-        record = self.resolve(to_address)
+        record = self._payee(to_address, "nothing was issued")
         body = {"to": record["chain"], "to_validator": record["validator"], "asset": asset,
                 "amount": _amount(amount)}
         if memo:
@@ -202,6 +224,22 @@ class Session:
                 "buy": {"asset": str(UAI.parse(buy[1])), "amount": _amount(buy[0])},
                 "expires": now_ms() + int(expires_in * 1000)}
         return self._submit("offer", body, spends=body["sell"]["asset"])
+
+    def own_offers(self, state: ChainState) -> list[dict[str, Any]]:
+        """This chain's open offers, from its verified copy alone: what ``offer list`` can
+        still show when the bank cannot be reached."""
+        _, bank = self.wallet.require_chain()
+        entries = self.wallet.local_entries()
+        out = []
+        for offer_id, hold in state.holds.items():
+            if hold.kind != "offer":
+                continue
+            entry = SignedEntry.from_bytes(entries[hold.height])
+            assert entry.intent is not None and entry.id == offer_id
+            body = entry.intent.doc["intent"]["body"]
+            out.append({"id": offer_id, "validator": bank.name, "sell": body["sell"],
+                        "buy": body["buy"], "expires": body["expires"]})
+        return sorted(out, key=lambda o: o["id"])
 
     def offers(self, asset: str | None) -> list[dict[str, Any]]:
         """Open offers our bank knows, each checked against its bank's pinned key."""
