@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from cli.banks import Banks
 from cli.bench import bench
 from cli.chainfile import export_chain, import_chain
 from cli.common import entries_json, hold_wallet, moved, open_session, when
@@ -21,7 +22,7 @@ from cli.operator import validator
 from cli.options import json_option, passphrase
 from cli.output import emit, emit_error, note, table
 from cli.params import ADDRESS, AMOUNT, ASSET, BANK_URL, DAILY_LIMIT, NAME
-from cli.session import SyncReport, load_proof, lookup
+from cli.session import SyncReport, load_proof
 from cli.wallet import Wallet, default_wallet_path
 from cli.walletlock import DEFAULT_WAIT
 from tchain.errors import TChainError
@@ -312,15 +313,18 @@ def import_cmd(ctx: click.Context, file: Path) -> None:
 @root.command("lookup")
 @click.argument("address", type=ADDRESS)
 @click.option("--validator", "url", envvar="TCHAIN_VALIDATOR", type=BANK_URL,
-              help="The bank to ask [default: your wallet's bank].")
+              help="The bank to start from [default: your wallet's bank].")
 @json_option
 @click.pass_context
 def lookup_cmd(ctx: click.Context, address: str, url: str | None) -> None:
-    """Resolve ADDRESS through its bank's federation endpoint (the record is verified)."""
+    """Resolve ADDRESS at its own bank, found through yours (or the bank at --validator) as
+    payments find it; the record is checked against the key your bank pinned for it."""
     if url is None:
         _, bank = Wallet.load(ctx.obj["wallet"]).require_chain()
-        url = bank.url
-    record = lookup(url, address)
+        banks = Banks(bank.url, name=bank.name, key=bank.key, mine=True)
+    else:
+        banks = Banks(url)
+    record = banks.record(address)
     emit(ctx, record, table(["field", "value"], sorted(record.items())))
 
 

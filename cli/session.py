@@ -18,7 +18,7 @@ from cli.chainsync import catch_up, keep, open_copy, pull, rebuild
 from cli.client import BankClient
 from cli.errors import BankError, SecurityError, UnreachableError, WalletError
 from cli.wallet import BankInfo, Wallet
-from federation.records import verify_record, verify_well_known
+from federation.records import verify_well_known
 from tchain.encoding import parse
 from tchain.errors import EncodingError, SignatureError, VerificationError
 from tchain.intents import register_request, sign_intent
@@ -26,7 +26,7 @@ from tchain.keys import SigningKey
 from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.state import ChainState
-from tchain.values import UAI, parse_address, parse_positive_amount
+from tchain.values import UAI, parse_positive_amount
 from tchain.verify import ChainVerifier
 
 __all__ = ["Session", "Submission", "SyncReport"]
@@ -293,14 +293,6 @@ def _said_to_you(e: BankError, chain: str) -> BankError:
 
 def _amount(text: str) -> str:
     return str(parse_positive_amount(text))
-
-
-def lookup(url: str, address: str) -> dict[str, Any]:
-    """Resolve an address at the bank at ``url``, checking the record against its key."""
-    parse_address(address)
-    client = BankClient(url)
-    document = verify_well_known(client.well_known())
-    return verify_record(client.lookup("name", address), document["public_key"])
 
 
 def load_proof(path: Path) -> Any:
