@@ -91,10 +91,18 @@ class BankClient:
         return self._call("POST", "/v1/intents", body=intent)
 
     def offers(self, asset: str | None) -> list[Any]:
-        answer = self._call("GET", "/v1/offers", query={"asset": asset} if asset else None)
-        if not isinstance(answer, dict) or not isinstance(answer.get("offers"), list):
-            raise BankError("the bank's offers answer is not {\"offers\": [...]}")
-        return list(answer["offers"])
+        """Every open offer the bank lists (of ``asset``), page after page."""
+        found: list[Any] = []
+        after: str | None = None
+        while True:
+            query = {k: v for k, v in (("asset", asset), ("after", after)) if v is not None}
+            answer = self._call("GET", "/v1/offers", query=query or None)
+            if not isinstance(answer, dict) or not isinstance(answer.get("offers"), list):
+                raise BankError("the bank's offers answer is not {\"offers\": [...]}")
+            found += answer["offers"]
+            after = answer.get("next")
+            if not isinstance(after, str) or not answer["offers"]:
+                return found
 
     def flow(self, flow_id: str) -> Any:
         return self._call("GET", f"/v1/flows/{flow_id}", auth=True)

@@ -61,6 +61,7 @@ def moved(ctx: click.Context, done: Submission, did: str, not_done: str) -> None
         text += {
             "settled": f"\nsettled: {flow['peer']} signed its side too",
             "pending": f"\npending: held until {flow['peer']} signs its side (it has until "
-                       f"{when(flow['deadline'])} UTC); check with `tchain balance`",
+                       f"{when(flow['deadline'])} UTC); see where it stands with "
+                       f"`tchain flow {mine.id[:16]}`",
         }.get(flow["state"], f"\n{flow['state']}")
     emit(ctx, data, text)

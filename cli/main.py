@@ -243,7 +243,8 @@ def redeem(ctx: click.Context, amount: str, uai: str, memo: str | None) -> None:
 @json_option
 @click.pass_context
 def flow(ctx: click.Context, entry_id: str) -> None:
-    """Show where a payment or take across banks stands: ENTRY_ID is the entry it made."""
+    """Show where a payment or take across banks stands: ENTRY_ID is any unique start of the
+    id of an entry it made (the 16 characters `tchain pay` prints will do)."""
     state = open_session(ctx).flow(entry_id)
     reason = f": {state['reason']}" if state.get("reason") else ""
     emit(ctx, state, f"{state['type']} with {state['peer']}: {state['state']}{reason}")

@@ -9,6 +9,7 @@ from cli.errors import UnreachableError
 from cli.options import json_option
 from cli.output import emit, note, table
 from cli.params import AMOUNT, ASSET
+from cli.session import Submission
 
 __all__ = ["offer"]
 
@@ -55,7 +56,7 @@ def list_offers(ctx: click.Context, asset: str | None) -> None:
         note(ctx, f"{e.message}; these are your own open offers, from your verified copy")
         header = (f"your own open offers (as of height {report.state.height}; bank "
                   "unreachable, other banks' offers need it)\n")
-    rows = [[o["id"], o["validator"], f"{o['sell']['amount']} {o['sell']['asset']}",
+    rows = [[o["id"][:16], o["validator"], f"{o['sell']['amount']} {o['sell']['asset']}",
              f"{o['buy']['amount']} {o['buy']['asset']}", when(o["expires"])] for o in found]
     emit(ctx, {"offers": found, **(offline or {"offline": False})},
          header + (table(["offer", "bank", "sells", "for", "expires (UTC)"], rows) if rows
@@ -67,9 +68,11 @@ def list_offers(ctx: click.Context, asset: str | None) -> None:
 @json_option
 @click.pass_context
 def take(ctx: click.Context, offer_id: str) -> None:
-    """Take the whole offer OFFER_ID: give what it buys, get what it sells."""
+    """Take the whole offer OFFER_ID (any unique start of its id, as `offer list` shows it):
+    give what it buys, get what it sells."""
     done = open_session(ctx).take(offer_id)
-    moved(ctx, done, f"took offer {offer_id}", f"offer {offer_id} was not taken")
+    full = _offer_named(done)
+    moved(ctx, done, f"took offer {full}", f"offer {full} was not taken")
 
 
 @offer.command("cancel")
@@ -77,6 +80,15 @@ def take(ctx: click.Context, offer_id: str) -> None:
 @json_option
 @click.pass_context
 def cancel(ctx: click.Context, offer_id: str) -> None:
-    """Withdraw your open offer OFFER_ID; what it held is yours to spend again."""
+    """Withdraw your open offer OFFER_ID (any unique start of its id); what it held is yours
+    to spend again."""
     done = open_session(ctx).cancel(offer_id)
-    moved(ctx, done, f"cancelled offer {offer_id}", f"offer {offer_id} was not cancelled")
+    full = _offer_named(done)
+    moved(ctx, done, f"cancelled offer {full}", f"offer {full} was not cancelled")
+
+
+def _offer_named(done: Submission) -> str:
+    """The whole id of the offer a take or cancel named (the customer may have typed less)."""
+    intent = done.entries[0].intent
+    assert intent is not None, "the session checked the entry carries our intent"
+    return str(intent.doc["intent"]["body"]["offer"])

@@ -17,6 +17,8 @@ from cli.banks import Banks
 from cli.chainsync import catch_up, keep, open_copy, pull, rebuild
 from cli.client import BankClient
 from cli.errors import BankError, SecurityError, UnreachableError, WalletError
+from cli.flowids import resolve_flow
+from cli.shortids import resolve_prefix
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_well_known
 from tchain.encoding import parse
@@ -262,25 +264,47 @@ class Session:
                         "buy": body["buy"], "expires": body["expires"]})
         return out
 
-    def take(self, offer_id: str) -> Submission:
-        """Take a whole offer: give what it buys, get what it sells."""
-        match = [o for o in self.offers(None) if o["id"] == offer_id]
-        if not match:
-            raise BankError(f"offer {offer_id} is not open at your bank", code="unknown_offer")
-        offer = match[0]
+    def take(self, typed: str) -> Submission:
+        """Take a whole offer (any unique start of its id): give what it buys, get what it
+        sells."""
+        listed = {o["id"]: o for o in self.offers(None)}
+        offer = resolve_prefix(typed, listed, "offer")
+        if offer is None:
+            raise BankError(f"offer {typed} is not open at your bank: no offer it lists has "
+                            "an id starting so", code="unknown_offer")
+        offer_id = offer["id"]
         return self._submit("take", {"offer": offer_id, "validator": offer["validator"],
                                      "sell": offer["buy"], "buy": offer["sell"]},
                             spends=offer["buy"]["asset"])
 
-    def flow(self, entry_id: str) -> dict[str, Any]:
-        """Where a payment or take across banks stands (the entry that opened it)."""
-        _, _, client = self._client()
-        answer = client.flow(entry_id)
+    def flow(self, typed: str) -> dict[str, Any]:
+        """Where a payment or take across banks stands: ``typed`` is any unique start of the id
+        of an entry in it (the one `tchain pay` printed, its settle or release)."""
+        _, bank, client = self._client()
+        report = self.sync()
+        entries = [SignedEntry.from_bytes(raw) for raw in self.wallet.local_entries()]
+        flow_id, entry = resolve_flow(typed, entries)
+        if entry is None:
+            raise BankError(f"no entry of your chain starts with {typed} (your chain is at "
+                            f"height {report.state.height}); `tchain history --json` lists "
+                            "their ids", code="not_found")
+        if flow_id is None:
+            raise BankError(f"no cross-bank flow at entry {entry.height} of your chain "
+                            f"({entry.kind}): only a payment to another bank's customer and "
+                            "a take of another bank's offer make one, and what they do shows "
+                            "in your chain", code="not_found")
+        answer = client.flow(flow_id)
         if not isinstance(answer, dict) or "state" not in answer:
-            raise BankError("the bank's flow answer has no state")
+            raise BankError(f"{bank.name}'s flow answer has no state")
         return answer
 
-    def cancel(self, offer_id: str) -> Submission:
+    def cancel(self, typed: str) -> Submission:
+        """Cancel our open offer whose id starts with ``typed``."""
+        open_offers = {o["id"]: o["id"] for o in self.own_offers(self.sync().state)}
+        offer_id = resolve_prefix(typed, open_offers, "offer")
+        if offer_id is None:
+            raise BankError(f"you have no open offer whose id starts with {typed}",
+                            code="unknown_offer")
         return self._submit("cancel", {"offer": offer_id})
 
 

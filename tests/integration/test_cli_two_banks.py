@@ -5,10 +5,12 @@ id the CLI printed."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from tests.realwallets import B1, B2, customer, ok, run, two_banks
+from tests.realbanks import eventually
+from tests.realwallets import B1, B2, EUR, USD, customer, ok, run, two_banks
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +42,57 @@ def test_lookup_of_a_bank_yours_does_not_trust_says_so(world):
 def test_lookup_of_an_unknown_customer_names_the_bank_asked(world):
     refused = run("lookup", f"nobody*{B2}", wallet=world["alice"])
     assert refused.exit_code == 1 and f"nobody*{B2} is not known at {B2}" in refused.stderr
+
+
+def short_id(printed: str) -> str:
+    """The id a command printed in brackets: what a person copies."""
+    return re.search(r"\(([0-9a-f]{16})\)", printed).group(1)
+
+
+def test_flow_takes_the_short_id_pay_printed(world):
+    paid = ok("pay", f"carol*{B2}", "10", USD, wallet=world["alice"]).stdout
+    entry = short_id(paid)
+    assert f"tchain flow {entry}" not in paid or "pending" in paid
+    for typed in (entry, entry[:8], entry.upper()):
+        shown = ok("flow", typed, wallet=world["alice"]).stdout
+        assert shown.startswith(f"transfer with {B2}: settled")
+
+
+def test_flow_of_an_exchange_from_either_side(world):
+    alice, carol = world["alice"], world["carol"]
+    made = json.loads(ok("offer", "create", "--sell", "30", EUR, "--buy", "20", USD, "--json",
+                         wallet=carol).stdout)["entry"]
+    listed = eventually(lambda: [row for row in ok("offer", "list", wallet=alice).stdout
+                                 .splitlines() if row.startswith(made[:16])])
+    taken = ok("offer", "take", listed[0].split()[0], wallet=alice).stdout
+    assert "settled" in taken
+    assert ok("flow", short_id(taken), wallet=alice).stdout.startswith(f"take with {B2}: settled")
+    settle = eventually(lambda: [e for e in json.loads(ok("history", "--json", wallet=carol)
+                                                       .stdout)["entries"]
+                                 if e["kind"] == "settle"])[-1]
+    assert ok("flow", settle["id"][:10], wallet=carol).stdout.startswith(f"exchange with {B1}")
+
+
+def test_flow_errors_speak_of_what_was_typed(world):
+    alice = world["alice"]
+    bad = run("flow", "zz", wallet=alice)
+    assert bad.exit_code == 2 and "'zz' is not an entry id" in bad.stderr
+    deposit = json.loads(ok("history", "--json", wallet=alice).stdout)["entries"][1]
+    not_flow = run("flow", deposit["id"][:12], wallet=alice)
+    assert not_flow.exit_code == 1
+    [line] = not_flow.stderr.splitlines()
+    assert "no cross-bank flow" in line and "entry 1 of your chain (credit)" in line
+    ids = {e["id"] for e in json.loads(ok("history", "--json", wallet=alice).stdout)["entries"]}
+    unknown = next(p for p in (f"{n:04x}" for n in range(65536))
+                   if not any(i.startswith(p) for i in ids))
+    none = run("flow", unknown, wallet=alice)
+    assert none.exit_code == 1 and f"no entry of your chain starts with {unknown}" in none.stderr
+
+
+def test_offer_cancel_takes_a_short_id(world):
+    carol = world["carol"]
+    made = json.loads(ok("offer", "create", "--sell", "5", EUR, "--buy", "5", USD, "--json",
+                         wallet=carol).stdout)["entry"]
+    ok("offer", "cancel", made[:12], wallet=carol)
+    held = json.loads(ok("balance", "--json", wallet=carol).stdout)["balances"][EUR]["held"]
+    assert held == "0"
