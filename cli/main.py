@@ -14,9 +14,11 @@ import click
 from cli.banks import Banks
 from cli.bench import bench
 from cli.chainfile import export_chain, import_chain
-from cli.common import entries_json, hold_wallet, moved, open_session, when
+from cli.common import hold_wallet, moved, open_session, when
+from cli.counterparties import party_of
 from cli.demo import demo
 from cli.errors import BankError, UnreachableError
+from cli.history import HEADERS, history_rows
 from cli.offers import offer
 from cli.operator import validator
 from cli.options import json_option, passphrase
@@ -26,7 +28,6 @@ from cli.session import SyncReport, load_proof
 from cli.wallet import Wallet, default_wallet_path
 from cli.walletlock import DEFAULT_WAIT
 from tchain.errors import TChainError
-from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
 
 __all__ = ["main", "root"]
@@ -83,22 +84,6 @@ def root(ctx: click.Context, wallet_path: Path | None, as_json: bool, verbose: b
     ctx.obj.update(wallet=wallet_path or default_wallet_path(), verbose=verbose,
                    lock_wait=lock_wait)
     ctx.obj.setdefault("json", as_json)
-
-
-def _entry_row(e: SignedEntry) -> list[Any]:
-    effect = e.effects[0] if e.effects else None
-    delta = "" if effect is None else (effect.balance if effect.balance or not effect.held
-                                       else f"held {effect.held:+d}")
-    body = e.intent.doc["intent"]["body"] if e.intent else None
-    memo = body.get("memo", "") if body else ""
-    if e.kind == "credit" and e.evidence:
-        other = "from " + str(e.evidence[0]["entry"]["chain"])[:12]
-    elif body and "to" in body:
-        other = "to " + str(body["to"])[:12]
-    else:
-        other = ""
-    return [e.height, when(e.time), e.kind, effect.asset if effect else "",
-            delta, other, memo]
 
 
 # --- wallet and customer commands --------------------------------------------------------
@@ -188,13 +173,16 @@ def balance(ctx: click.Context) -> None:
 @click.pass_context
 def history(ctx: click.Context, limit: int) -> None:
     """Show your chain's recent entries, verified."""
-    entries, report = open_session(ctx).history()
+    session = open_session(ctx)
+    entries, report = session.history()
     entries = entries[-limit:]
+    names = session.addresses([p for p in map(party_of, entries) if p is not None],
+                              ask=report.offline is None)
+    rows, as_json = history_rows(entries, names, when)
     header = "" if report.offline is None else f"{report.state.address} " \
         f"({_as_of(ctx, report)})\n"
-    emit(ctx, {"entries": entries_json(entries), **_offline(report)},
-         header + table(["height", "time (UTC)", "kind", "asset", "delta", "counterparty",
-                         "memo"], [_entry_row(e) for e in entries]))
+    emit(ctx, {"entries": as_json, **_offline(report)},
+         header + table(HEADERS, rows))
 
 
 @root.command()

@@ -16,11 +16,12 @@ from typing import Any
 from cli.banks import Banks
 from cli.chainsync import catch_up, keep, open_copy, pull, rebuild
 from cli.client import BankClient
+from cli.counterparties import Party
 from cli.errors import BankError, SecurityError, UnreachableError, WalletError
 from cli.flowids import resolve_flow
 from cli.shortids import resolve_prefix
 from cli.wallet import BankInfo, Wallet
-from federation.records import verify_well_known
+from federation.records import verify_record, verify_well_known
 from tchain.encoding import parse
 from tchain.errors import EncodingError, SignatureError, VerificationError
 from tchain.intents import register_request, sign_intent
@@ -134,6 +135,37 @@ class Session:
         report = self.read()
         return [SignedEntry.from_bytes(raw) for raw in self.wallet.local_entries()], report
 
+    def addresses(self, parties: list[Party], *, ask: bool = True) -> dict[str, str]:
+        """The addresses of the chains ``parties`` name: from the wallet, and (with ``ask``)
+        from each chain's bank (``GET /federation?type=id``), checked against the key our
+        bank pinned for it and kept in the wallet. A chain whose bank cannot be asked now is
+        left out."""
+        chain, _ = self.wallet.require_chain()
+        known = {**self.wallet.addresses, chain: self.wallet.address or chain}
+        wanted = {p.chain: p for p in parties if p.chain is not None and p.chain not in known}
+        if not wanted or not ask:
+            return known
+        learned: dict[str, str] = {}
+        try:
+            banks = [self.banks().home(), *self.banks().peers().values()]
+        except BankError:
+            return known  # our bank cannot say who its peers are now: ask another time
+        for wanted_chain, party in wanted.items():
+            at = next((b for b in banks if b.key == party.bank_key or
+                       b.name == party.bank_name), None)
+            if at is None:
+                continue
+            try:
+                record = verify_record(self.banks().client(at).lookup("id", wanted_chain),
+                                       at.key)
+            except (BankError, VerificationError):
+                continue
+            if record.get("chain") == wanted_chain and isinstance(record.get("address"), str):
+                learned[wanted_chain] = record["address"]
+        if learned:
+            self.wallet = self.wallet.remember(learned)
+        return {**known, **learned}
+
     # --- moving value -----------------------------------------------------------------------
 
     def _submit(self, type_: str, body: dict[str, Any], *, spends: str | None = None
@@ -186,9 +218,12 @@ class Session:
         """The payee's record, from its own bank: when that bank is down, the error names it,
         not ours, and says that nothing was done."""
         try:
-            return self.resolve(address)
+            record = self.resolve(address)
         except UnreachableError as e:
             raise UnreachableError(f"{e.message}; {nothing_done}") from e
+        if record["chain"] not in self.wallet.addresses:  # what history will call it
+            self.wallet = self.wallet.remember({record["chain"]: address})
+        return record
 
     def pay(self, address: str, amount: str, asset: str, memo: str | None = None
             ) -> Submission:

@@ -9,7 +9,7 @@ are written whole (cli.atomic), by one command at a time (cli.walletlock).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ class BankInfo:
 
 @dataclass(frozen=True)
 class Wallet:
+    """The wallet file. ``addresses`` are the addresses of other chains, by chain id, as
+    their banks' signed records gave them: what history shows instead of ids."""
+
     path: Path
     public_key: str
     sealed: dict[str, Any]
@@ -51,6 +54,7 @@ class Wallet:
     chain: str | None = None
     address: str | None = None
     bank: BankInfo | None = None
+    addresses: dict[str, str] = field(default_factory=dict)
 
     # --- files -----------------------------------------------------------------------------
 
@@ -87,7 +91,8 @@ class Wallet:
                 raise WalletError(f"wallet version {raw['version']} is not {WALLET_VERSION}")
             bank = BankInfo(**raw["bank"]) if raw.get("bank") else None
             return cls(path, raw["public_key"], raw["sealed"], raw.get("name"),
-                       raw.get("chain"), raw.get("address"), bank)
+                       raw.get("chain"), raw.get("address"), bank,
+                       dict(raw.get("addresses") or {}))
         except (KeyError, TypeError) as e:
             raise WalletError(f"the wallet {path} is damaged: missing {e}") from e
 
@@ -95,7 +100,8 @@ class Wallet:
         """Write the wallet atomically (temp file, fsync, rename), readable by its owner only."""
         data = {"version": WALLET_VERSION, "public_key": self.public_key, "sealed": self.sealed,
                 "name": self.name, "chain": self.chain, "address": self.address,
-                "bank": None if self.bank is None else asdict(self.bank)}
+                "bank": None if self.bank is None else asdict(self.bank),
+                "addresses": self.addresses}
         write_atomically(self.path, (json.dumps(data, indent=2) + "\n").encode())
 
     def unlock(self, passphrase: str) -> SigningKey:
@@ -112,6 +118,12 @@ class Wallet:
 
     def registered(self, *, name: str, chain: str, address: str, bank: BankInfo) -> Wallet:
         wallet = replace(self, name=name, chain=chain, address=address, bank=bank)
+        wallet.save()
+        return wallet
+
+    def remember(self, addresses: dict[str, str]) -> Wallet:
+        """The wallet with these chains' addresses kept too (saved)."""
+        wallet = replace(self, addresses={**self.addresses, **addresses})
         wallet.save()
         return wallet
 

@@ -96,3 +96,45 @@ def test_offer_cancel_takes_a_short_id(world):
     ok("offer", "cancel", made[:12], wallet=carol)
     held = json.loads(ok("balance", "--json", wallet=carol).stdout)["balances"][EUR]["held"]
     assert held == "0"
+
+
+def rows_of(history: str, height: int) -> list[str]:
+    return [row for row in history.splitlines()[2:] if row.split()[0] == str(height)]
+
+
+def test_history_shows_every_effect_and_names_counterparties_by_address(world):
+    alice, carol = world["alice"], world["carol"]
+    ok("pay", f"carol*{B2}", "7", USD, "--memo", "lunch", wallet=alice)
+    made = json.loads(ok("offer", "create", "--sell", "11", EUR, "--buy", "13", USD, "--json",
+                         wallet=carol).stdout)["entry"]
+    eventually(lambda: made[:16] in ok("offer", "list", wallet=alice).stdout)
+    ok("offer", "take", made[:16], wallet=alice)
+    entries = json.loads(ok("history", "--json", wallet=alice).stdout)["entries"]
+    settle = entries[-1]
+    assert settle["kind"] == "settle" and settle["counterparty"] == f"carol*{B2}"
+    history = ok("history", "--limit", "50", wallet=alice).stdout
+    legs = rows_of(history, settle["height"])
+    assert len(legs) == 2  # what the exchange gave and what it got, each on a row
+    assert any(EUR in row and "+11" in row for row in legs)
+    assert any(USD in row and "-13" in row for row in legs)
+    assert all(f"carol*{B2}" in row for row in legs)
+    deposit = rows_of(history, 1)
+    assert f"from {B1}" in deposit[0]
+    [lunch] = [row for row in history.splitlines() if "lunch" in row]
+    assert f"to carol*{B2}" in lunch
+    carol_chain = json.loads(carol.read_text())["chain"]
+    assert carol_chain[:12] not in history
+    theirs = ok("history", "--limit", "50", wallet=carol).stdout
+    assert f"from alice*{B1}" in theirs and f"with alice*{B1}" in theirs
+
+
+def test_history_names_counterparties_from_the_wallet_when_their_bank_is_down(world):
+    alice = world["alice"]
+    ok("pay", f"carol*{B2}", "3", USD, wallet=alice)
+    ok("history", wallet=alice)
+    world["b2"].stop()
+    try:
+        history = ok("history", wallet=alice).stdout
+    finally:
+        world["b2"].start()
+    assert f"to carol*{B2}" in history
