@@ -8,7 +8,8 @@ import click
 
 from cli.errors import NotDoneError
 from cli.options import passphrase
-from cli.output import emit
+from cli.output import emit, note
+from cli.rotation import finish_rotation
 from cli.session import Session, Submission
 from cli.wallet import Wallet
 from cli.walletlock import wallet_lock
@@ -25,13 +26,19 @@ def hold_wallet(ctx: click.Context) -> None:
         ctx.obj["held"] = True
 
 
-def open_session(ctx: click.Context) -> Session:
-    """The wallet, held for this command and unlocked (the passphrase is asked first, so that
-    no one waits on a prompt)."""
-    secret = passphrase()
+def open_session(ctx: click.Context, secret: str | None = None) -> Session:
+    """The wallet, held for this command and unlocked (the passphrase, ``secret`` if the
+    command has it already, is asked first, so that no one waits on a prompt); a key rotation
+    an interrupted command left pending is settled first, as far as can be (cli.rotation)."""
+    if secret is None:
+        secret = passphrase()
     hold_wallet(ctx)
     wallet = Wallet.load(ctx.obj["wallet"])
-    return Session(wallet, wallet.unlock(secret))
+    session = Session(wallet, wallet.unlock(secret), pending_key=wallet.unlock_pending(secret))
+    settled = finish_rotation(session)
+    if settled is not None:
+        note(ctx, settled)
+    return session
 
 
 def when(ms: int) -> str:

@@ -24,6 +24,7 @@ from cli.operator import validator
 from cli.options import json_option, passphrase
 from cli.output import emit, emit_error, note, table
 from cli.params import ADDRESS, AMOUNT, ASSET, BANK_URL, DAILY_LIMIT, NAME
+from cli.rotation import rotate
 from cli.session import SyncReport, load_proof
 from cli.wallet import Wallet, default_wallet_path
 from cli.walletlock import DEFAULT_WAIT
@@ -104,6 +105,21 @@ def wallet_create(ctx: click.Context, force: bool) -> None:
     w, _ = Wallet.create(ctx.obj["wallet"], secret, force=force)
     emit(ctx, {"wallet": str(w.path), "public_key": w.public_key},
          f"created wallet {w.path}\npublic key {w.public_key}")
+
+
+@wallet.command("rotate")
+@json_option
+@click.pass_context
+def wallet_rotate(ctx: click.Context) -> None:
+    """Give your chain a new owner key: the wallet keeps the new key once your bank's signed
+    rotation verifies, and the old one no longer signs for your chain."""
+    secret = passphrase()
+    session = open_session(ctx, secret)
+    entry = rotate(session, secret)
+    emit(ctx, {"public_key": session.key.public_key, "entry": entry.id, "height": entry.height},
+         f"rotated: your chain's owner key is now {session.key.public_key} (entry "
+         f"{entry.height} of your chain, signed by your bank); the old key no longer signs "
+         "for it")
 
 
 @root.command()

@@ -58,9 +58,11 @@ class Submission:
 class Session:
     """A wallet unlocked for use."""
 
-    def __init__(self, wallet: Wallet, key: SigningKey) -> None:
+    def __init__(self, wallet: Wallet, key: SigningKey, *,
+                 pending_key: SigningKey | None = None) -> None:
         self.wallet = wallet
         self.key = key
+        self.pending_key = pending_key  # a rotation not confirmed yet (cli.rotation)
         self._banks: Banks | None = None
 
     # --- registering --------------------------------------------------------------------
@@ -113,7 +115,8 @@ class Session:
         """Make the copy anew from the bank's chain, verified from its genesis (chainsync);
         return the report and where the old copy was kept."""
         _, _, client = self._client()
-        copy, kept_old = rebuild(self.wallet, client, {self.key.public_key})
+        owners = {k.public_key for k in (self.key, self.pending_key) if k is not None}
+        copy, kept_old = rebuild(self.wallet, client, owners)
         return SyncReport(copy.state, len(copy.entries), copy.verifier), kept_old
 
     def read(self, *, full: bool = False) -> SyncReport:
