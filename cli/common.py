@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import click
 
@@ -58,7 +59,8 @@ def moved(ctx: click.Context, done: Submission, did: str, not_done: str) -> None
     (exit 1) though the bank signed our entry: what was asked did not happen.
     """
     mine = done.entries[0]
-    data = {"entries": entries_json(done.entries), "entry": mine.id, "flow": done.flow}
+    data: dict[str, Any] = {"entries": entries_json(done.entries), "entry": mine.id,
+                            "flow": done.flow}
     flow = done.flow
     if flow is not None and flow["state"] == "released":
         raise NotDoneError(f"{not_done}: {flow['reason']}; what entry {mine.height} of your "

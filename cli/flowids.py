@@ -42,8 +42,8 @@ def resolve_flow(typed: str, entries: list[SignedEntry]) -> tuple[str | None, Si
         stands_for[entry.id] = key
         stands_for.setdefault(key, key)
         first.setdefault(key, entry)
-    key = resolve_prefix(typed, stands_for, "entry")
-    if key is None:
+    found = resolve_prefix(typed, stands_for, "entry")
+    if found is None:
         return None, None
-    entry = first[key]
-    return (key if flow_of(entry) is not None else None), entry
+    entry = first[found]
+    return (found if flow_of(entry) is not None else None), entry

@@ -260,10 +260,11 @@ class Session:
     def offer(self, sell: tuple[str, str], buy: tuple[str, str], expires_in: float
               ) -> Submission:
         """Offer to sell ``sell`` = (amount, UAI) for ``buy``, open for ``expires_in`` s."""
-        body = {"sell": {"asset": str(UAI.parse(sell[1])), "amount": _amount(sell[0])},
+        selling = str(UAI.parse(sell[1]))
+        body = {"sell": {"asset": selling, "amount": _amount(sell[0])},
                 "buy": {"asset": str(UAI.parse(buy[1])), "amount": _amount(buy[0])},
                 "expires": now_ms() + int(expires_in * 1000)}
-        return self._submit("offer", body, spends=body["sell"]["asset"])
+        return self._submit("offer", body, spends=selling)
 
     def own_offers(self, state: ChainState) -> list[dict[str, Any]]:
         """This chain's open offers, from its verified copy alone: what ``offer list`` can
