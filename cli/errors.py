@@ -35,6 +35,8 @@ class BadUsageError(CliError):
 class WalletError(CliError):
     """The wallet file is missing, damaged, or the passphrase is wrong."""
 
+    code = "wallet_error"
+
 
 class DamagedCopyError(WalletError):
     """The wallet's own copy of its chain is missing or does not verify: only a rebuild from
@@ -52,6 +54,8 @@ class WalletBusyError(WalletError):
 class BankError(CliError):
     """The bank refused a request (carries its code and message) or could not be reached."""
 
+    code = "bank_error"
+
 
 class UnreachableError(BankError):
     """A bank did not answer at all (refused connection, timeout): nothing was done there."""
@@ -68,3 +72,5 @@ class NotDoneError(CliError):
 
 class SecurityError(CliError):
     """The bank served something that contradicts what this wallet already verified."""
+
+    code = "security"

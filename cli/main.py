@@ -40,7 +40,13 @@ class _Root(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # A subcommand's own --json is parsed with it: remember it for a usage error before.
         ctx.meta["tchain.json"] = "--json" in args
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            if not ctx.meta["tchain.json"]:
+                raise
+            emit_error(ctx, {"error": "usage", "message": e.format_message()}, "")
+            ctx.exit(2)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -102,6 +102,10 @@ def test_errors_under_json_are_json(alice):
     assert json.loads(usage.stderr)["error"] == "usage"
     root_flag = run("--json", "history", "--limit", "0", wallet=alice)
     assert root_flag.exit_code == 2 and json.loads(root_flag.stderr)["error"] == "usage"
+    root_option = run("--json", "--no-such-option", "balance", wallet=alice)
+    assert root_option.exit_code == 2 and json.loads(root_option.stderr)["error"] == "usage"
+    wallet = run("--json", "balance", wallet=alice.with_name("nowhere.json"))
+    assert wallet.exit_code == 1 and json.loads(wallet.stderr)["error"] == "wallet_error"
 
 
 def test_a_signed_request_without_a_key_says_signed_not_read():
