@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli.atomic import write_atomically
 from cli.errors import SecurityError, WalletError
+from cli.localcopy import verified_copy
 from cli.wallet import Wallet
 from tchain.errors import TChainError
 from tchain.model import SignedEntry
@@ -26,12 +28,15 @@ MAX_LINE_BYTES = 1 << 20  # a signed entry is far smaller; the server refuses la
 
 
 def export_chain(wallet: Wallet, path: Path) -> int:
-    """Write the wallet's verified copy to ``path``; return the number of entries."""
-    entries = wallet.local_entries()
-    if not entries:
-        raise WalletError("this wallet holds no chain to export")
+    """Write the wallet's copy to ``path``, once it verifies; return the number of entries.
+
+    Raises:
+        DamagedCopyError: the copy does not verify (nothing is written: an export is a
+            backup, and a broken one would fail the day it is needed).
+    """
+    _, entries = verified_copy(wallet)
     try:
-        path.write_bytes(b"".join(e + b"\n" for e in entries))
+        write_atomically(path, b"".join(e.to_bytes() + b"\n" for e in entries))
     except OSError as e:
         raise WalletError(f"cannot write {path}: {e.strerror}") from e
     return len(entries)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from cli.errors import BankError
+from cli.errors import BankError, CliError, UnreachableError
 from tchain.auth import authorization_header, request_signature
 from tchain.encoding import canonical, parse
 from tchain.errors import EncodingError
@@ -27,13 +27,16 @@ class BankClient:
         url: the bank's API URL (``http://127.0.0.1:8701``).
         key: the wallet's key, for authenticated reads.
         bank: the bank's name, for authenticated reads: each is signed for that bank only.
+        label: how the customer knows this bank (``your bank bank1.example``), for the error
+            that says it cannot be reached: whose bank is down matters to what to do next.
     """
 
-    def __init__(self, url: str, key: SigningKey | None = None, *, bank: str | None = None
-                 ) -> None:
+    def __init__(self, url: str, key: SigningKey | None = None, *, bank: str | None = None,
+                 label: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.key = key
         self.bank = bank
+        self.label = label or "the bank"
         self._http = requests.Session()
         self.last_request_sig: str | None = None  # binds a signed answer to our request
 
@@ -44,7 +47,8 @@ class BankClient:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if auth:
             if self.key is None or self.bank is None:
-                raise BankError("this read needs the wallet's key and the bank's name")
+                raise CliError(f"{method} {path} must be signed, with the wallet's key and "
+                               "for the bank's name, and this client has no key or name")
             headers["Authorization"] = authorization_header(
                 self.key, method, urlsplit(self.url).path + path, qs, data, now_ms(),
                 bank=self.bank)
@@ -53,8 +57,14 @@ class BankClient:
         try:
             response = self._http.request(method, url, data=data or None, headers=headers,
                                           timeout=TIMEOUT)
+        except (requests.ConnectionError, requests.Timeout) as e:
+            why = _why_unreachable(e)
+            if method == "POST" and isinstance(e, requests.ReadTimeout):
+                why += (", and what was sent may have been done: `tchain sync` will show it "
+                        "once the bank answers")
+            raise UnreachableError(f"cannot reach {self.label} at {self.url}: {why}") from e
         except requests.RequestException as e:
-            raise BankError(f"cannot reach the bank at {self.url}: {type(e).__name__}") from e
+            raise BankError(f"cannot ask {self.label} at {self.url}: {e}") from e
         try:
             answer = parse(response.content)
         except EncodingError as e:
@@ -81,10 +91,18 @@ class BankClient:
         return self._call("POST", "/v1/intents", body=intent)
 
     def offers(self, asset: str | None) -> list[Any]:
-        answer = self._call("GET", "/v1/offers", query={"asset": asset} if asset else None)
-        if not isinstance(answer, dict) or not isinstance(answer.get("offers"), list):
-            raise BankError("the bank's offers answer is not {\"offers\": [...]}")
-        return list(answer["offers"])
+        """Every open offer the bank lists (of ``asset``), page after page."""
+        found: list[Any] = []
+        after: str | None = None
+        while True:
+            query = {k: v for k, v in (("asset", asset), ("after", after)) if v is not None}
+            answer = self._call("GET", "/v1/offers", query=query or None)
+            if not isinstance(answer, dict) or not isinstance(answer.get("offers"), list):
+                raise BankError("the bank's offers answer is not {\"offers\": [...]}")
+            found += answer["offers"]
+            after = answer.get("next")
+            if not isinstance(after, str) or not answer["offers"]:
+                return found
 
     def flow(self, flow_id: str) -> Any:
         return self._call("GET", f"/v1/flows/{flow_id}", auth=True)
@@ -108,3 +126,11 @@ class BankClient:
             raise BankError(f"the bank's entries answer is not {{\"entries\": [...]}}: "
                             f"{json.dumps(answer)[:80]}")
         return list(answer["entries"])
+
+
+def _why_unreachable(e: requests.RequestException) -> str:
+    if isinstance(e, requests.Timeout):
+        return f"no answer within {TIMEOUT} s"
+    if "refused" in str(e).lower():
+        return "the connection was refused"
+    return "the connection failed"

@@ -5,8 +5,11 @@ from __future__ import annotations
 import click
 
 from cli.common import moved, open_session, when
+from cli.errors import UnreachableError
 from cli.options import json_option
-from cli.output import emit, table
+from cli.output import emit, note, table
+from cli.params import AMOUNT, ASSET
+from cli.session import Submission
 
 __all__ = ["offer"]
 
@@ -17,10 +20,10 @@ def offer() -> None:
 
 
 @offer.command("create")
-@click.option("--sell", nargs=2, required=True, metavar="AMOUNT UAI",
+@click.option("--sell", type=(AMOUNT, ASSET), required=True, metavar="AMOUNT UAI",
               help="What you give: AMOUNT (minor units) of UAI; it is held until the offer "
                    "closes.")
-@click.option("--buy", nargs=2, required=True, metavar="AMOUNT UAI",
+@click.option("--buy", type=(AMOUNT, ASSET), required=True, metavar="AMOUNT UAI",
               help="What you want for it, all at once.")
 @click.option("--expires-in", default=3600.0, show_default=True,
               type=click.FloatRange(1, 30 * 86_400), help="Seconds the offer stays open.")
@@ -31,21 +34,33 @@ def create(ctx: click.Context, sell: tuple[str, str], buy: tuple[str, str],
     """Offer to sell --sell for --buy; your bank holds what you sell and tells its peers."""
     done = open_session(ctx).offer(sell, buy, expires_in)
     moved(ctx, done, f"offer {done.entries[0].id} made: {sell[0]} {sell[1]} for "
-                     f"{buy[0]} {buy[1]}")
+                     f"{buy[0]} {buy[1]}", "the offer was not made")
 
 
 @offer.command("list")
-@click.option("--asset", metavar="UAI", help="Only offers that sell or buy this asset.")
+@click.option("--asset", type=ASSET, metavar="UAI", help="Only offers that sell or buy this asset.")
 @json_option
 @click.pass_context
 def list_offers(ctx: click.Context, asset: str | None) -> None:
-    """List the open offers your bank knows (its own and its peers'), signatures checked."""
-    found = open_session(ctx).offers(asset)
-    rows = [[o["id"], o["validator"], f"{o['sell']['amount']} {o['sell']['asset']}",
+    """List the open offers your bank knows (its own and its peers'), signatures checked;
+    with your bank unreachable, your own open offers from your verified copy."""
+    session = open_session(ctx)
+    header, offline = "", None
+    try:
+        found = session.offers(asset)
+    except UnreachableError as e:
+        report = session.read()
+        found = [o for o in session.own_offers(report.state)
+                 if asset is None or asset in (o["sell"]["asset"], o["buy"]["asset"])]
+        offline = {"offline": True, "reason": e.message}
+        note(ctx, f"{e.message}; these are your own open offers, from your verified copy")
+        header = (f"your own open offers (as of height {report.state.height}; bank "
+                  "unreachable, other banks' offers need it)\n")
+    rows = [[o["id"][:16], o["validator"], f"{o['sell']['amount']} {o['sell']['asset']}",
              f"{o['buy']['amount']} {o['buy']['asset']}", when(o["expires"])] for o in found]
-    emit(ctx, {"offers": found},
-         table(["offer", "bank", "sells", "for", "expires (UTC)"], rows) if rows
-         else "no open offers")
+    emit(ctx, {"offers": found, **(offline or {"offline": False})},
+         header + (table(["offer", "bank", "sells", "for", "expires (UTC)"], rows) if rows
+                   else "no open offers"))
 
 
 @offer.command("take")
@@ -53,9 +68,11 @@ def list_offers(ctx: click.Context, asset: str | None) -> None:
 @json_option
 @click.pass_context
 def take(ctx: click.Context, offer_id: str) -> None:
-    """Take the whole offer OFFER_ID: give what it buys, get what it sells."""
+    """Take the whole offer OFFER_ID (any unique start of its id, as `offer list` shows it):
+    give what it buys, get what it sells."""
     done = open_session(ctx).take(offer_id)
-    moved(ctx, done, f"took offer {offer_id}")
+    full = _offer_named(done)
+    moved(ctx, done, f"took offer {full}", f"offer {full} was not taken")
 
 
 @offer.command("cancel")
@@ -63,6 +80,15 @@ def take(ctx: click.Context, offer_id: str) -> None:
 @json_option
 @click.pass_context
 def cancel(ctx: click.Context, offer_id: str) -> None:
-    """Withdraw your open offer OFFER_ID; what it held is yours to spend again."""
+    """Withdraw your open offer OFFER_ID (any unique start of its id); what it held is yours
+    to spend again."""
     done = open_session(ctx).cancel(offer_id)
-    moved(ctx, done, f"cancelled offer {offer_id}")
+    full = _offer_named(done)
+    moved(ctx, done, f"cancelled offer {full}", f"offer {full} was not cancelled")
+
+
+def _offer_named(done: Submission) -> str:
+    """The whole id of the offer a take or cancel named (the customer may have typed less)."""
+    intent = done.entries[0].intent
+    assert intent is not None, "the session checked the entry carries our intent"
+    return str(intent.doc["intent"]["body"]["offer"])

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-__all__ = ["emit", "table"]
+__all__ = ["emit", "emit_error", "note", "table"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -27,3 +27,18 @@ def emit(ctx: click.Context, data: Any, text: str) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
     else:
         click.echo(text)
+
+
+def emit_error(ctx: click.Context, data: dict[str, Any], text: str) -> None:
+    """Print an error on stderr: ``data`` (``{"error": code, "message", ...}``) as one line of
+    JSON when ``--json`` was given anywhere on the command line, else ``error: text``."""
+    if (ctx.obj or {}).get("json") or ctx.find_root().meta.get("tchain.json"):
+        click.echo(json.dumps(data, sort_keys=True), err=True)
+    else:
+        click.echo(f"error: {text}", err=True)
+
+
+def note(ctx: click.Context, text: str) -> None:
+    """A remark on stderr beside a result (not under ``--json``, whose result says it)."""
+    if not ctx.obj.get("json"):
+        click.echo(f"note: {text}", err=True)

@@ -13,33 +13,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cli.banks import Banks
+from cli.chainsync import catch_up, keep, open_copy, pull, rebuild
 from cli.client import BankClient
-from cli.errors import BankError, SecurityError, WalletError
-from cli.parallel_verify import default_workers, verify_all
+from cli.counterparties import Party
+from cli.errors import BankError, SecurityError, UnreachableError, WalletError
+from cli.flowids import resolve_flow
+from cli.shortids import resolve_prefix
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_record, verify_well_known
-from tchain.encoding import canonical, parse
+from tchain.encoding import parse
 from tchain.errors import EncodingError, SignatureError, VerificationError
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.ledger import now_ms
 from tchain.model import SignedEntry
-from tchain.proofs import equivocation_proof
 from tchain.state import ChainState
-from tchain.status import verify_status
-from tchain.values import UAI, parse_address, parse_positive_amount
+from tchain.values import UAI, parse_positive_amount
 from tchain.verify import ChainVerifier
 
 __all__ = ["Session", "Submission", "SyncReport"]
 
-PAGE = 1000
-
 
 @dataclass(frozen=True)
 class SyncReport:
+    """The verified chain after a sync; ``offline`` says why the bank was not asked (it
+    could not be reached) when the report is the wallet's own copy as it stood."""
+
     state: ChainState
     new_entries: int
     verifier: ChainVerifier
+    offline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,12 @@ class Submission:
 class Session:
     """A wallet unlocked for use."""
 
-    def __init__(self, wallet: Wallet, key: SigningKey) -> None:
+    def __init__(self, wallet: Wallet, key: SigningKey, *,
+                 pending_key: SigningKey | None = None) -> None:
         self.wallet = wallet
         self.key = key
+        self.pending_key = pending_key  # a rotation not confirmed yet (cli.rotation)
+        self._banks: Banks | None = None
 
     # --- registering --------------------------------------------------------------------
 
@@ -82,8 +89,7 @@ class Session:
             raise SecurityError("the bank's genesis names another owner key")
         bank = BankInfo(document["name"], url.rstrip("/"), document["public_key"],
                         document["chain"])
-        self.wallet.chain_file.unlink(missing_ok=True)
-        self.wallet.append_entries([genesis.to_bytes()])
+        self.wallet.replace_entries([genesis.to_bytes()])
         self.wallet = self.wallet.registered(name=name, chain=genesis.id,
                                              address=verifier.state.address, bank=bank)
         return verifier.state.address
@@ -92,165 +98,151 @@ class Session:
 
     def _client(self) -> tuple[str, BankInfo, BankClient]:
         chain, bank = self.wallet.require_chain()
-        return chain, bank, BankClient(bank.url, self.key, bank=bank.name)
-
-    def _local_verifier(self) -> tuple[ChainVerifier, list[SignedEntry]]:
-        chain, bank = self.wallet.require_chain()
-        verifier = ChainVerifier(bank.key, bank.name, chain)
-        entries = self.wallet.local_entries()
-        try:
-            held = verify_all(verifier, entries, workers=default_workers(len(entries)))
-        except VerificationError as e:
-            raise SecurityError(f"the wallet's own copy of the chain does not verify: "
-                                f"{e.message}") from e
-        if not held:
-            raise WalletError(f"the local copy {self.wallet.chain_file} is empty")
-        return verifier, held
+        return chain, bank, BankClient(bank.url, self.key, bank=bank.name,
+                                       label=f"your bank {bank.name}")
 
     def sync(self, *, full: bool = False) -> SyncReport:
         """Fetch new entries, verify each, keep them; compare what overlaps what we hold.
 
         With ``full`` the bank's whole chain is fetched and compared entry by entry.
         """
-        chain, bank, client = self._client()
-        verifier, held = self._local_verifier()
-        start = 0 if full else held[-1].height
-        new: list[bytes] = []
-        while True:
-            page = client.entries(chain, start, PAGE)
-            for item in page:
-                self._take(verifier, held, item, new, bank)
-            if len(page) < PAGE:
-                break
-            start += len(page)
-        # The bank must not serve less than we hold (rollback) or a head we do not know.
-        answer, request = client.chain(chain)
-        try:
-            info = verify_status(bank.key, answer, request=request)
-        except VerificationError as e:
-            raise SecurityError(f"the bank's chain status is refused: {e.message}") from e
-        state = verifier.state
-        assert state is not None
-        if not isinstance(info, dict) or info.get("height") != state.height \
-                or info.get("head") != state.head:
-            raise SecurityError(
-                f"the bank reports height {_get(info, 'height')} head {_get(info, 'head')}, but "
-                f"the verified chain is at height {state.height} head {state.head}: the bank "
-                "is serving a rolled-back or inconsistent chain")
-        expected = {a: b.to_dict() for a, b in state.balances.items()}
-        if info.get("balances") != expected:
-            raise SecurityError(f"the bank reports balances {info.get('balances')} but the "
-                                f"verified chain gives {expected}")
-        self.wallet.append_entries(new)
-        return SyncReport(state, len(new), verifier)
+        _, _, client = self._client()
+        copy = open_copy(self.wallet)
+        pull(self.wallet, client, copy, 0 if full else copy.entries[-1].height)
+        return SyncReport(copy.state, keep(self.wallet, copy), copy.verifier)
 
-    def _take(self, verifier: ChainVerifier, held: list[SignedEntry], item: Any,
-              new: list[bytes], bank: BankInfo) -> None:
-        try:
-            served = SignedEntry.from_dict(item)
-        except EncodingError as e:
-            raise SecurityError(f"the bank served a malformed entry: {e.message}") from e
-        if served.height < len(held):
-            mine = held[served.height]
-            if served.id != mine.id:
-                self._equivocation(mine, served, bank)
-            return
-        if served.height != verifier.height + 1:
-            raise SecurityError(f"the bank served height {served.height} where "
-                                f"{verifier.height + 1} was due")
-        try:
-            verifier.feed(served)
-        except VerificationError as e:
-            raise SecurityError(f"the bank served an entry that does not verify: "
-                                f"{e.message}") from e
-        new.append(served.to_bytes())
+    def rebuild(self) -> tuple[SyncReport, Path | None]:
+        """Make the copy anew from the bank's chain, verified from its genesis (chainsync);
+        return the report and where the old copy was kept."""
+        _, _, client = self._client()
+        owners = {k.public_key for k in (self.key, self.pending_key) if k is not None}
+        copy, kept_old = rebuild(self.wallet, client, owners)
+        return SyncReport(copy.state, len(copy.entries), copy.verifier), kept_old
 
-    def _equivocation(self, mine: SignedEntry, served: SignedEntry, bank: BankInfo) -> None:
+    def read(self, *, full: bool = False) -> SyncReport:
+        """What reads show: a sync when the bank answers; when it cannot be reached, the
+        wallet's own verified copy as it stands (the report says why, in ``offline``)."""
         try:
-            served.verify(bank.key)
-        except (SignatureError, EncodingError) as e:
-            raise SecurityError(f"the bank served a different entry at height {served.height}, "
-                                "with a signature that does not verify") from e
-        proof = equivocation_proof(mine, served)
-        path = self.wallet.path.with_name(
-            f"equivocation-{mine.chain_id[:16]}-{mine.height}.json")
-        path.write_bytes(canonical(proof) + b"\n")
-        raise SecurityError(
-            f"SECURITY: bank {bank.name} signed two different entries at height {mine.height} "
-            f"of your chain; the proof is in {path}. Do not trust this bank's answers.")
+            return self.sync(full=full)
+        except UnreachableError as e:
+            copy = open_copy(self.wallet)
+            return SyncReport(copy.state, 0, copy.verifier, offline=e.message)
 
     def verify(self) -> SyncReport:
-        """Verify the local copy offline, then compare it in full with what the bank serves."""
-        return self.sync(full=True)
+        """Verify the local copy offline, then compare it in full with what the bank serves
+        (when it can be reached: see ``offline``)."""
+        return self.read(full=True)
 
-    def history(self) -> list[SignedEntry]:
-        """The chain's entries, after a sync that verified every one of them."""
-        self.sync()
-        return [SignedEntry.from_bytes(raw) for raw in self.wallet.local_entries()]
+    def history(self) -> tuple[list[SignedEntry], SyncReport]:
+        """The chain's entries, every one verified, and the read that verified them."""
+        report = self.read()
+        return [SignedEntry.from_bytes(raw) for raw in self.wallet.local_entries()], report
+
+    def addresses(self, parties: list[Party], *, ask: bool = True) -> dict[str, str]:
+        """The addresses of the chains ``parties`` name: from the wallet, and (with ``ask``)
+        from each chain's bank (``GET /federation?type=id``), checked against the key our
+        bank pinned for it and kept in the wallet. A chain whose bank cannot be asked now is
+        left out."""
+        chain, _ = self.wallet.require_chain()
+        known = {**self.wallet.addresses, chain: self.wallet.address or chain}
+        wanted = {p.chain: p for p in parties if p.chain is not None and p.chain not in known}
+        if not wanted or not ask:
+            return known
+        learned: dict[str, str] = {}
+        try:
+            banks = [self.banks().home(), *self.banks().peers().values()]
+        except BankError:
+            return known  # our bank cannot say who its peers are now: ask another time
+        for wanted_chain, party in wanted.items():
+            at = next((b for b in banks if b.key == party.bank_key or
+                       b.name == party.bank_name), None)
+            if at is None:
+                continue
+            try:
+                record = verify_record(self.banks().client(at).lookup("id", wanted_chain),
+                                       at.key)
+            except (BankError, VerificationError):
+                continue
+            if record.get("chain") == wanted_chain and isinstance(record.get("address"), str):
+                learned[wanted_chain] = record["address"]
+        if learned:
+            self.wallet = self.wallet.remember(learned)
+        return {**known, **learned}
 
     # --- moving value -----------------------------------------------------------------------
 
-    def _submit(self, type_: str, body: dict[str, Any]) -> Submission:
+    def _submit(self, type_: str, body: dict[str, Any], *, spends: str | None = None
+                ) -> Submission:
+        """Sign the intent for the next seq of the verified chain, submit it, keep our entry.
+
+        ``spends`` is the asset the intent gives away: one the chain never held is refused
+        here, in the customer's words, before anything is signed.
+        """
         chain, _, client = self._client()
-        synced = self.sync()
-        verifier = synced.verifier
-        doc = sign_intent(self.key, type_, chain, synced.state.seq + 1, now_ms(), body)
-        answer = client.submit(doc)
+        copy = open_copy(self.wallet)
+        pull(self.wallet, client, copy, copy.entries[-1].height)
+        keep(self.wallet, copy)
+        state = copy.state
+        if spends is not None and spends not in state.balances and not state.issues(spends):
+            held = ", ".join(sorted(state.balances)) or "nothing yet"
+            raise BankError(f"you hold no {spends}; your chain holds {held}",
+                            code="unknown_asset")
+        doc = sign_intent(self.key, type_, chain, state.seq + 1, now_ms(), body)
+        try:
+            answer = client.submit(doc)
+        except BankError as e:
+            raise _said_to_you(e, chain) from e
         entries = answer.get("entries") if isinstance(answer, dict) else None
         if not isinstance(entries, list) or not entries:
             raise BankError("the bank accepted the intent but returned no entries")
         try:
-            mine = verifier.feed(entries[0])
-        except VerificationError as e:
-            raise SecurityError(f"the bank's signed entry does not verify: {e.message}") from e
-        if mine.intent is None or mine.intent.doc != doc:
+            made = [SignedEntry.from_dict(e) for e in entries]
+        except EncodingError as e:
+            raise SecurityError(f"the bank answered with a malformed entry: {e.message}") from e
+        if made[0].intent is None or made[0].intent.doc != doc:
             raise SecurityError("the bank's entry does not carry the intent this wallet signed")
-        self.wallet.append_entries([mine.to_bytes()])
+        catch_up(self.wallet, client, copy, made[0])
+        keep(self.wallet, copy)
         flow = answer.get("flow")
-        return Submission([SignedEntry.from_dict(e) for e in entries],
-                          flow if isinstance(flow, dict) else None)
+        return Submission(made, flow if isinstance(flow, dict) else None)
 
-    def peers(self) -> dict[str, dict[str, str]]:
-        """The banks our bank trusts, from its signed well-known (checked against its key)."""
-        _, bank, client = self._client()
-        document = verify_well_known(client.well_known())
-        if document["public_key"] != bank.key:
-            raise SecurityError(f"{bank.url} now serves key {document['public_key']}, not the "
-                                f"key {bank.key} this wallet registered with")
-        return {p["name"]: p for p in document["peers"]}
-
-    def bank_of(self, name: str) -> tuple[str, str]:
-        """The URL and pinned key of bank ``name``: ours, or a peer ours trusts."""
-        _, bank, _ = self._client()
-        if name == bank.name:
-            return bank.url, bank.key
-        peer = self.peers().get(name)
-        if peer is None:
-            raise BankError(f"{name} is not a peer of {bank.name}; payments and offers reach "
-                            "only the banks your bank trusts", code="unknown_validator")
-        return peer["url"], peer["key"]
+    def banks(self) -> Banks:
+        """Our bank, whose key the wallet pinned, and the banks it trusts."""
+        if self._banks is None:
+            _, bank = self.wallet.require_chain()
+            self._banks = Banks(bank.url, name=bank.name, key=bank.key, mine=True)
+        return self._banks
 
     def resolve(self, address: str) -> dict[str, Any]:
         """The signed federation record of ``address``, checked against its bank's key."""
-        _, bank_name = parse_address(address)
-        url, key = self.bank_of(bank_name)
-        return verify_record(BankClient(url).lookup("name", address), key)
+        return self.banks().record(address)
+
+    def _payee(self, address: str, nothing_done: str) -> dict[str, Any]:
+        """The payee's record, from its own bank: when that bank is down, the error names it,
+        not ours, and says that nothing was done."""
+        try:
+            record = self.resolve(address)
+        except UnreachableError as e:
+            raise UnreachableError(f"{e.message}; {nothing_done}") from e
+        if record["chain"] not in self.wallet.addresses:  # what history will call it
+            self.wallet = self.wallet.remember({record["chain"]: address})
+        return record
 
     def pay(self, address: str, amount: str, asset: str, memo: str | None = None
             ) -> Submission:
-        record = self.resolve(address)
+        record = self._payee(address, "nothing was paid")
         body = {"to": record["chain"], "to_validator": record["validator"],
                 "asset": str(UAI.parse(asset)), "amount": _amount(amount)}
         if memo:
             body["memo"] = memo
-        return self._submit("payment", body)
+        return self._submit("payment", body, spends=body["asset"])
 
     def issue(self, code: str, amount: str, to_address: str, memo: str | None = None
               ) -> Submission:
         if self.wallet.address is None:
             raise WalletError("this wallet has no chain yet")
         asset = str(UAI.parse(f"{self.wallet.address}:{code}"))
-        record = self.resolve(to_address)
+        record = self._payee(to_address, "nothing was issued")
         body = {"to": record["chain"], "to_validator": record["validator"], "asset": asset,
                 "amount": _amount(amount)}
         if memo:
@@ -261,23 +253,40 @@ class Session:
         body = {"asset": str(UAI.parse(asset)), "amount": _amount(amount)}
         if memo:
             body["memo"] = memo
-        return self._submit("redeem", body)
+        return self._submit("redeem", body, spends=body["asset"])
 
     # --- offers -------------------------------------------------------------------------------
 
     def offer(self, sell: tuple[str, str], buy: tuple[str, str], expires_in: float
               ) -> Submission:
         """Offer to sell ``sell`` = (amount, UAI) for ``buy``, open for ``expires_in`` s."""
-        body = {"sell": {"asset": str(UAI.parse(sell[1])), "amount": _amount(sell[0])},
+        selling = str(UAI.parse(sell[1]))
+        body = {"sell": {"asset": selling, "amount": _amount(sell[0])},
                 "buy": {"asset": str(UAI.parse(buy[1])), "amount": _amount(buy[0])},
                 "expires": now_ms() + int(expires_in * 1000)}
-        return self._submit("offer", body)
+        return self._submit("offer", body, spends=selling)
+
+    def own_offers(self, state: ChainState) -> list[dict[str, Any]]:
+        """This chain's open offers, from its verified copy alone: what ``offer list`` can
+        still show when the bank cannot be reached."""
+        _, bank = self.wallet.require_chain()
+        entries = self.wallet.local_entries()
+        out = []
+        for offer_id, hold in state.holds.items():
+            if hold.kind != "offer":
+                continue
+            entry = SignedEntry.from_bytes(entries[hold.height])
+            assert entry.intent is not None and entry.id == offer_id
+            body = entry.intent.doc["intent"]["body"]
+            out.append({"id": offer_id, "validator": bank.name, "sell": body["sell"],
+                        "buy": body["buy"], "expires": body["expires"]})
+        return sorted(out, key=lambda o: o["id"])
 
     def offers(self, asset: str | None) -> list[dict[str, Any]]:
         """Open offers our bank knows, each checked against its bank's pinned key."""
         _, bank, client = self._client()
         answer = client.offers(None if asset is None else str(UAI.parse(asset)))
-        keys = {bank.name: bank.key, **{n: p["key"] for n, p in self.peers().items()}}
+        keys = {bank.name: bank.key, **{n: p.key for n, p in self.banks().peers().items()}}
         out = []
         for item in answer:
             offer = SignedEntry.from_dict(item["offer"])
@@ -294,41 +303,59 @@ class Session:
                         "buy": body["buy"], "expires": body["expires"]})
         return out
 
-    def take(self, offer_id: str) -> Submission:
-        """Take a whole offer: give what it buys, get what it sells."""
-        match = [o for o in self.offers(None) if o["id"] == offer_id]
-        if not match:
-            raise BankError(f"offer {offer_id} is not open at your bank", code="unknown_offer")
-        offer = match[0]
+    def take(self, typed: str) -> Submission:
+        """Take a whole offer (any unique start of its id): give what it buys, get what it
+        sells."""
+        listed = {o["id"]: o for o in self.offers(None)}
+        offer = resolve_prefix(typed, listed, "offer")
+        if offer is None:
+            raise BankError(f"offer {typed} is not open at your bank: no offer it lists has "
+                            "an id starting so", code="unknown_offer")
+        offer_id = offer["id"]
         return self._submit("take", {"offer": offer_id, "validator": offer["validator"],
-                                     "sell": offer["buy"], "buy": offer["sell"]})
+                                     "sell": offer["buy"], "buy": offer["sell"]},
+                            spends=offer["buy"]["asset"])
 
-    def flow(self, entry_id: str) -> dict[str, Any]:
-        """Where a payment or take across banks stands (the entry that opened it)."""
-        _, _, client = self._client()
-        answer = client.flow(entry_id)
+    def flow(self, typed: str) -> dict[str, Any]:
+        """Where a payment or take across banks stands: ``typed`` is any unique start of the id
+        of an entry in it (the one `tchain pay` printed, its settle or release)."""
+        _, bank, client = self._client()
+        report = self.sync()
+        entries = [SignedEntry.from_bytes(raw) for raw in self.wallet.local_entries()]
+        flow_id, entry = resolve_flow(typed, entries)
+        if entry is None:
+            raise BankError(f"no entry of your chain starts with {typed} (your chain is at "
+                            f"height {report.state.height}); `tchain history --json` lists "
+                            "their ids", code="not_found")
+        if flow_id is None:
+            raise BankError(f"no cross-bank flow at entry {entry.height} of your chain "
+                            f"({entry.kind}): only a payment to another bank's customer and "
+                            "a take of another bank's offer make one, and what they do shows "
+                            "in your chain", code="not_found")
+        answer = client.flow(flow_id)
         if not isinstance(answer, dict) or "state" not in answer:
-            raise BankError("the bank's flow answer has no state")
+            raise BankError(f"{bank.name}'s flow answer has no state")
         return answer
 
-    def cancel(self, offer_id: str) -> Submission:
+    def cancel(self, typed: str) -> Submission:
+        """Cancel our open offer whose id starts with ``typed``."""
+        open_offers = {o["id"]: o["id"] for o in self.own_offers(self.sync().state)}
+        offer_id = resolve_prefix(typed, open_offers, "offer")
+        if offer_id is None:
+            raise BankError(f"you have no open offer whose id starts with {typed}",
+                            code="unknown_offer")
         return self._submit("cancel", {"offer": offer_id})
+
+
+def _said_to_you(e: BankError, chain: str) -> BankError:
+    """The bank's refusal with our own chain's id said as "your chain": the customer never
+    typed that id, and it reads like someone else's."""
+    message = e.message.replace(f"chain {chain}", "your chain").replace(chain, "your chain")
+    return type(e)(message, code=e.code, status=e.status, **e.detail)
 
 
 def _amount(text: str) -> str:
     return str(parse_positive_amount(text))
-
-
-def _get(info: Any, key: str) -> Any:
-    return info.get(key) if isinstance(info, dict) else None
-
-
-def lookup(url: str, address: str) -> dict[str, Any]:
-    """Resolve an address at the bank at ``url``, checking the record against its key."""
-    parse_address(address)
-    client = BankClient(url)
-    document = verify_well_known(client.well_known())
-    return verify_record(client.lookup("name", address), document["public_key"])
 
 
 def load_proof(path: Path) -> Any:

@@ -1,15 +1,15 @@
 """The wallet: an encrypted Ed25519 key and a local, verified copy of the customer's chain.
 
 The key is sealed with a key derived from the passphrase by argon2id (``nacl.pwhash``) in a
-SecretBox. The chain copy is a file of signed entries, one canonical JSON per line, appended and
-fsynced as entries are verified: it is what lets the wallet notice a bank that rewrites history.
+SecretBox. The chain copy is a file of signed entries, one canonical JSON per line, written as
+entries are verified: it is what lets the wallet notice a bank that rewrites history. Both files
+are written whole (cli.atomic), by one command at a time (cli.walletlock).
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,11 @@ import nacl.pwhash
 import nacl.secret
 import nacl.utils
 
+from cli.atomic import write_atomically
 from cli.errors import WalletError
 from tchain.keys import SigningKey
 
-__all__ = ["BankInfo", "Wallet", "default_wallet_path"]
+__all__ = ["BankInfo", "PendingKey", "Wallet", "default_wallet_path", "seal"]
 
 _KDF = nacl.pwhash.argon2id
 WALLET_VERSION = 1
@@ -42,7 +43,22 @@ class BankInfo:
 
 
 @dataclass(frozen=True)
+class PendingKey:
+    """A new owner key sealed and kept beside the current one while its ``rotate_key``
+    intent (signed by the current key) is not yet confirmed by the bank (cli.rotation)."""
+
+    public_key: str
+    sealed: dict[str, Any]
+    intent: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Wallet:
+    """The wallet file. ``addresses`` are the addresses of other chains, by chain id, as
+    their banks' signed records gave them: what history shows instead of ids. ``pending`` is
+    a key rotation begun and not yet confirmed: until it is, ``public_key`` stays the key that
+    signs."""
+
     path: Path
     public_key: str
     sealed: dict[str, Any]
@@ -50,6 +66,8 @@ class Wallet:
     chain: str | None = None
     address: str | None = None
     bank: BankInfo | None = None
+    addresses: dict[str, str] = field(default_factory=dict)
+    pending: PendingKey | None = None
 
     # --- files -----------------------------------------------------------------------------
 
@@ -62,12 +80,7 @@ class Wallet:
         if not passphrase:
             raise WalletError("the passphrase must not be empty")
         key = SigningKey.generate()
-        salt = nacl.utils.random(_KDF.SALTBYTES)
-        ops, mem = _KDF.OPSLIMIT_INTERACTIVE, _KDF.MEMLIMIT_INTERACTIVE
-        box = nacl.secret.SecretBox(_KDF.kdf(32, passphrase.encode(), salt, ops, mem))
-        sealed = {"kdf": "argon2id", "opslimit": ops, "memlimit": mem, "salt": salt.hex(),
-                  "box": bytes(box.encrypt(key.seed)).hex()}
-        wallet = cls(path, key.public_key, sealed)
+        wallet = cls(path, key.public_key, seal(key, passphrase))
         wallet.save()
         wallet.chain_file.unlink(missing_ok=True)
         return wallet, key
@@ -85,40 +98,62 @@ class Wallet:
             if raw["version"] != WALLET_VERSION:
                 raise WalletError(f"wallet version {raw['version']} is not {WALLET_VERSION}")
             bank = BankInfo(**raw["bank"]) if raw.get("bank") else None
+            pending = PendingKey(**raw["pending"]) if raw.get("pending") else None
             return cls(path, raw["public_key"], raw["sealed"], raw.get("name"),
-                       raw.get("chain"), raw.get("address"), bank)
+                       raw.get("chain"), raw.get("address"), bank,
+                       dict(raw.get("addresses") or {}), pending)
         except (KeyError, TypeError) as e:
             raise WalletError(f"the wallet {path} is damaged: missing {e}") from e
 
     def save(self) -> None:
         """Write the wallet atomically (temp file, fsync, rename), readable by its owner only."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"version": WALLET_VERSION, "public_key": self.public_key, "sealed": self.sealed,
                 "name": self.name, "chain": self.chain, "address": self.address,
-                "bank": None if self.bank is None else asdict(self.bank)}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+                "bank": None if self.bank is None else asdict(self.bank),
+                "addresses": self.addresses,
+                "pending": None if self.pending is None else asdict(self.pending)}
+        write_atomically(self.path, (json.dumps(data, indent=2) + "\n").encode())
 
     def unlock(self, passphrase: str) -> SigningKey:
-        s = self.sealed
-        try:
-            box = nacl.secret.SecretBox(_KDF.kdf(32, passphrase.encode(), bytes.fromhex(s["salt"]),
-                                                 s["opslimit"], s["memlimit"]))
-            key = SigningKey(box.decrypt(bytes.fromhex(s["box"])))
-        except nacl.exceptions.CryptoError as e:
-            raise WalletError("wrong passphrase for this wallet") from e
-        if key.public_key != self.public_key:
-            raise WalletError("the wallet's key does not match its public key; it is damaged")
-        return key
+        return _open(self.sealed, self.public_key, passphrase)
+
+    def unlock_pending(self, passphrase: str) -> SigningKey | None:
+        """The key a rotation begun and not confirmed would make the owner, if there is one."""
+        if self.pending is None:
+            return None
+        return _open(self.pending.sealed, self.pending.public_key, passphrase)
+
+    def rotating(self, key: SigningKey, sealed: dict[str, Any], intent: dict[str, Any]
+                 ) -> Wallet:
+        """The wallet with ``key`` kept aside (saved) before its rotation is sent: from here
+        a crash loses neither key."""
+        wallet = replace(self, pending=PendingKey(key.public_key, sealed, intent))
+        wallet.save()
+        return wallet
+
+    def promote(self) -> Wallet:
+        """The wallet whose key is the pending one, once the bank's rotate_key entry verified
+        (saved in one atomic write: the old key goes with the same write)."""
+        assert self.pending is not None
+        wallet = replace(self, public_key=self.pending.public_key, sealed=self.pending.sealed,
+                         pending=None)
+        wallet.save()
+        return wallet
+
+    def drop_pending(self) -> Wallet:
+        """The wallet without its pending key, once its rotation can never be applied."""
+        wallet = replace(self, pending=None)
+        wallet.save()
+        return wallet
 
     def registered(self, *, name: str, chain: str, address: str, bank: BankInfo) -> Wallet:
         wallet = replace(self, name=name, chain=chain, address=address, bank=bank)
+        wallet.save()
+        return wallet
+
+    def remember(self, addresses: dict[str, str]) -> Wallet:
+        """The wallet with these chains' addresses kept too (saved)."""
+        wallet = replace(self, addresses={**self.addresses, **addresses})
         wallet.save()
         return wallet
 
@@ -142,10 +177,33 @@ class Wallet:
             return []
 
     def append_entries(self, entries: list[bytes]) -> None:
-        """Append verified entries, durably."""
-        if not entries:
-            return
-        with open(self.chain_file, "ab") as f:
-            f.write(b"".join(e + b"\n" for e in entries))
-            f.flush()
-            os.fsync(f.fileno())
+        """Add verified entries to the copy, which is written whole: a crash leaves the copy
+        as it was or with all of them, never with part of a line."""
+        if entries:
+            self.replace_entries(self.local_entries() + entries)
+
+    def replace_entries(self, entries: list[bytes]) -> None:
+        """Make the copy exactly ``entries`` (verified by the caller), atomically."""
+        write_atomically(self.chain_file, b"".join(e + b"\n" for e in entries))
+
+
+def seal(key: SigningKey, passphrase: str) -> dict[str, Any]:
+    """``key`` sealed by a key argon2id derives from ``passphrase``."""
+    salt = nacl.utils.random(_KDF.SALTBYTES)
+    ops, mem = _KDF.OPSLIMIT_INTERACTIVE, _KDF.MEMLIMIT_INTERACTIVE
+    box = nacl.secret.SecretBox(_KDF.kdf(32, passphrase.encode(), salt, ops, mem))
+    return {"kdf": "argon2id", "opslimit": ops, "memlimit": mem, "salt": salt.hex(),
+            "box": bytes(box.encrypt(key.seed)).hex()}
+
+
+def _open(sealed: dict[str, Any], public_key: str, passphrase: str) -> SigningKey:
+    try:
+        box = nacl.secret.SecretBox(_KDF.kdf(32, passphrase.encode(),
+                                             bytes.fromhex(sealed["salt"]), sealed["opslimit"],
+                                             sealed["memlimit"]))
+        key = SigningKey(box.decrypt(bytes.fromhex(sealed["box"])))
+    except nacl.exceptions.CryptoError as e:
+        raise WalletError("wrong passphrase for this wallet") from e
+    if key.public_key != public_key:
+        raise WalletError("the wallet's key does not match its public key; it is damaged")
+    return key

@@ -12,6 +12,7 @@ import pytest
 from cli.errors import SecurityError, WalletError
 from cli.session import Session
 from cli.wallet import BankInfo, Wallet
+from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.status import sign_status
 from tests.helpers import BANK, USD, join, submit
@@ -166,3 +167,87 @@ def test_wallet_refuses_a_spliced_chain(tmp_path, ledger, paid):
     with pytest.raises(SecurityError, match="does not verify"):
         session.sync()
     assert len(wallet.local_entries()) == 1
+
+
+def test_a_crash_before_the_rename_leaves_the_copy_whole(tmp_path, ledger, paid, monkeypatch):
+    """The copy is written whole to a temporary file and renamed over the old one: a crash
+    before the rename leaves the old copy as it was, not half a line longer."""
+    alice, _ = paid
+    _, wallet = session_for(tmp_path, ledger, alice, 2, FakeBank(ledger))
+    before = wallet.chain_file.read_bytes()
+    with ledger.store.read() as r:
+        third = r.entries(alice.chain, 2, 1)
+
+    def crash(*_args):
+        raise OSError("the machine stopped here")
+
+    monkeypatch.setattr("cli.atomic.os.replace", crash)
+    with pytest.raises(OSError):
+        wallet.append_entries(third)
+    assert wallet.chain_file.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+class GrowingBank(FakeBank):
+    """An honest bank at which bob pays alice while her wallet reads her chain: after it has
+    served her entries and before it answers her status (what any incoming credit can do)."""
+
+    def __init__(self, ledger, payer, payee) -> None:
+        super().__init__(ledger)
+        self.payer, self.payee = payer, payee
+
+    def chain(self, chain):
+        if self.payer is not None:
+            submit(self.ledger, self.payer, self.payer.payment(self.payee, "1"))
+            self.payer = None
+        return super().chain(chain)
+
+
+def test_a_credit_arriving_while_the_wallet_syncs_is_no_alarm(tmp_path, ledger, paid):
+    alice, bob = paid
+    session, wallet = session_for(tmp_path, ledger, alice, 3, GrowingBank(ledger, bob, alice))
+    report = session.sync()
+    assert report.new_entries == 1 and report.state.height == 3
+    assert len(wallet.local_entries()) == 4
+
+
+class CreditFirstBank(FakeBank):
+    """An honest bank at which bob pays alice just before her own intent arrives."""
+
+    def __init__(self, ledger, payer, payee) -> None:
+        super().__init__(ledger)
+        self.payer, self.payee = payer, payee
+
+    def submit(self, doc):
+        submit(self.ledger, self.payer,
+               self.payer.payment(self.payee, "1", time=self.ledger.clock()))
+        return {"entries": [e.doc for e in self.ledger.submit(doc).entries]}
+
+
+def test_a_credit_arriving_before_our_intent_is_no_alarm(tmp_path, ledger, paid, clock):
+    alice, bob = paid
+    clock.now = now_ms()  # the wallet signs with the real time
+    session, wallet = session_for(tmp_path, ledger, alice, 3, CreditFirstBank(ledger, bob,
+                                                                               alice))
+    done = session._submit("payment", {"to": bob.chain, "to_validator": BANK, "asset": USD,
+                                       "amount": "2"})
+    assert done.entries[0].height == 4
+    assert [SignedEntry.from_bytes(e).height for e in wallet.local_entries()] == [0, 1, 2, 3, 4]
+
+
+class AheadBank(FakeBank):
+    """Reports, validly signed, a height one past the entries it serves."""
+
+    def status(self, chain):
+        return {**super().status(chain), "height": super().status(chain)["height"] + 1}
+
+
+def test_a_status_ahead_of_every_entry_served_is_refused(tmp_path, ledger, paid):
+    """Entries that come while the wallet reads are fetched; a height the bank never serves
+    is its fault, not a chain still growing."""
+    alice, _ = paid
+    session, wallet = session_for(tmp_path, ledger, alice, 3, AheadBank(ledger))
+    before = wallet.chain_file.read_bytes()
+    with pytest.raises(SecurityError, match="serves your chain only up to height 2"):
+        session.sync()
+    assert wallet.chain_file.read_bytes() == before
