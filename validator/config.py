@@ -8,14 +8,16 @@ Layout of ``--data DIR``:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tchain.errors import EncodingError
+from tchain.errors import EncodingError, StoreError
 from tchain.intents import register_request
 from tchain.keys import SigningKey
 from tchain.ledger import Ledger
@@ -51,6 +53,14 @@ class BankConfig:
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot read {path / CONFIG_FILE}: {e}") from e
         return cls(path, raw["name"], raw["url"], tuple(raw["assets"]))
+
+    def save(self) -> None:
+        """Write ``config.json`` whole: to a new file renamed over the old, so that a process
+        reading it (a worker, an operator's command) sees the old or the new, never half."""
+        new = self.data / f".{CONFIG_FILE}.new"
+        new.write_text(json.dumps({"name": self.name, "url": self.url,
+                                   "assets": list(self.assets)}, indent=2) + "\n")
+        os.replace(new, self.data / CONFIG_FILE)
 
     def signing_key(self) -> SigningKey:
         try:
@@ -89,6 +99,10 @@ def init_bank(data: str | os.PathLike[str], *, name: str, url: str,
               assets: tuple[str, ...] = ("USD",)) -> BankConfig:
     """Create a new bank: key, config, store, and the bank's own chain (its IOUs live there).
 
+    Every argument is checked before anything is written, and a failure after that (the store
+    cannot be made) takes back what this call wrote: the folders it made, the key, the config,
+    the store. What ``data`` held before is left as it was.
+
     Raises:
         ConfigError: if ``data`` already holds a bank, or an argument is invalid.
     """
@@ -99,22 +113,67 @@ def init_bank(data: str | os.PathLike[str], *, name: str, url: str,
             UAI.parse(f"{name}:{code}")
     except EncodingError as e:
         raise ConfigError(e.message) from e
+    config = BankConfig(path, name, _check_url(url), tuple(dict.fromkeys(assets)))
     if (path / CONFIG_FILE).exists() or (path / KEY_FILE).exists():
         raise ConfigError(f"{path} already holds a validator; refusing to overwrite its key")
-    path.mkdir(parents=True, exist_ok=True)
-    config = BankConfig(path, name, _check_url(url), tuple(dict.fromkeys(assets)))
-    key = SigningKey.generate()
-    fd = os.open(path / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.seed.hex() + "\n")
-    (path / CONFIG_FILE).write_text(json.dumps(
-        {"name": config.name, "url": config.url, "assets": list(config.assets)}, indent=2) + "\n")
-    ledger = Ledger(Store(config.ledger_path), Validator(key, name))
+    made = _Made(path)
     try:
-        _register_bank_chain(ledger, key, name)
-    finally:
-        ledger.store.close()
+        made.folders()
+        key = SigningKey.generate()
+        made.file(KEY_FILE)
+        fd = os.open(path / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key.seed.hex() + "\n")
+        made.file(CONFIG_FILE)
+        made.file(f".{CONFIG_FILE}.new")
+        config.save()
+        made.store(config.ledger_path)
+        ledger = Ledger(Store(config.ledger_path), Validator(key, name))
+        try:
+            _register_bank_chain(ledger, key, name)
+        finally:
+            ledger.store.close()
+    except BaseException as e:
+        made.undo()
+        if isinstance(e, OSError):
+            raise ConfigError(f"cannot create the bank in {path}: {e.strerror or e}"
+                              f"{f' ({e.filename})' if e.filename else ''}") from e
+        if isinstance(e, StoreError):
+            raise ConfigError(f"cannot create the bank's store in {config.ledger_path}: "
+                              f"{e.message}") from e
+        raise
     return config
+
+
+class _Made:
+    """What init_bank made so far, to take back if it fails."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._folders: list[Path] = []  # made here, outermost first
+        self._files: list[Path] = []
+        self._store: Path | None = None
+
+    def folders(self) -> None:
+        missing = [p for p in (self._path, *self._path.parents) if not p.exists()]
+        self._folders = list(reversed(missing))
+        self._path.mkdir(parents=True, exist_ok=True)
+
+    def file(self, name: str) -> None:
+        self._files.append(self._path / name)
+
+    def store(self, path: Path) -> None:
+        if not path.exists():
+            self._store = path
+
+    def undo(self) -> None:
+        if self._store is not None:
+            shutil.rmtree(self._store, ignore_errors=True)
+        for file in self._files:
+            file.unlink(missing_ok=True)
+        for folder in reversed(self._folders):
+            with contextlib.suppress(OSError):  # not empty: something else is in it now
+                folder.rmdir()
 
 
 def _register_bank_chain(ledger: Ledger, key: SigningKey, name: str) -> None:

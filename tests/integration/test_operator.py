@@ -1,0 +1,67 @@
+"""The operator's commands (``tchain validator ...``) on real data directories, through the real
+command line in-process (click's CliRunner): each refusal one sentence and exit 1, and nothing
+left half done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import root
+from validator.config import init_bank
+
+BANK = "bank1.example"
+
+
+def tchain(*args: str) -> Result:
+    return CliRunner().invoke(root, list(args), catch_exceptions=False)
+
+
+def refused(result: Result, *words: str) -> str:
+    """The command refused in one sentence on stderr, exit 1, no traceback; returns it."""
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    line = result.stderr
+    assert line.startswith("error: ") and line.count("\n") == 1, line
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in line, line
+    return line
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "bank1"
+    init_bank(path, name=BANK, url="http://127.0.0.1:9")
+    return path
+
+
+# --- init ------------------------------------------------------------------------------------
+
+def test_init_that_fails_leaves_no_folder_behind(tmp_path):
+    target = tmp_path / "new" / "banks" / "bank1"
+    result = tchain("validator", "init", "--data", str(target), "--name", BANK,
+                    "--url", "ftp://127.0.0.1:8701")
+    refused(result, "--url")
+    assert not (tmp_path / "new").exists()
+
+
+def test_init_that_fails_half_way_leaves_the_folder_as_it_was(tmp_path):
+    """The store cannot be made (a file is where it would go): the key and the config init
+    had written are taken back, and what the folder held before is left alone."""
+    target = tmp_path / "bank1"
+    target.mkdir()
+    (target / "ledger").write_text("not a store\n")
+    result = tchain("validator", "init", "--data", str(target), "--name", BANK,
+                    "--url", "http://127.0.0.1:8701")
+    refused(result)
+    assert sorted(p.name for p in target.iterdir()) == ["ledger"]
+    assert (target / "ledger").read_text() == "not a store\n"
+
+
+def test_init_still_refuses_to_overwrite_a_bank(data):
+    before = (data / "validator.key").read_bytes()
+    refused(tchain("validator", "init", "--data", str(data), "--name", BANK,
+                   "--url", "http://127.0.0.1:8701"), "already holds a validator")
+    assert (data / "validator.key").read_bytes() == before
