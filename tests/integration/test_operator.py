@@ -4,6 +4,9 @@ left half done."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,37 @@ def test_init_still_refuses_to_overwrite_a_bank(data):
     refused(tchain("validator", "init", "--data", str(data), "--name", BANK,
                    "--url", "http://127.0.0.1:8701"), "already holds a validator")
     assert (data / "validator.key").read_bytes() == before
+
+
+# --- peers -----------------------------------------------------------------------------------
+
+def test_peer_add_to_a_dead_url_is_one_plain_sentence(data):
+    line = refused(tchain("validator", "peer", "add", "--data", str(data),
+                          "http://127.0.0.1:9"), "http://127.0.0.1:9")
+    for noise in ("HTTPConnectionPool", "urllib3", "Max retries", "NewConnectionError",
+                  "object at 0x"):
+        assert noise not in line, line
+
+
+def test_peer_add_to_a_host_that_does_not_resolve_says_so(data):
+    line = refused(tchain("validator", "peer", "add", "--data", str(data),
+                          "http://no-such-host.invalid"), "no-such-host.invalid", "resolve")
+    assert "HTTPConnectionPool" not in line and "Max retries" not in line
+
+
+def test_peer_add_to_a_server_that_is_no_bank_says_so(data, tmp_path):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        refused(tchain("validator", "peer", "add", "--data", str(data), url), url, "404")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -63,5 +63,5 @@ def test_an_impostor_with_a_pinned_name_and_another_key_is_refused(banks, tmp_pa
 def test_an_unreachable_peer_is_a_clean_error(banks):
     b1, _ = banks
     result = tchain("validator", "peer", "add", "--data", str(b1.data), "http://127.0.0.1:9")
-    assert result.returncode == 1 and result.stderr.startswith("error: cannot fetch")
+    assert result.returncode == 1 and result.stderr.startswith("error: cannot reach")
     assert "Traceback" not in result.stderr
