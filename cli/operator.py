@@ -14,7 +14,7 @@ from tchain.interbank import FAULTS
 from tchain.proofs import verify_proof
 from validator.config import BankConfig, init_bank
 from validator.operator import add_regulator, deposit, list_proofs, run_audit
-from validator.peers import add_peer
+from validator.peers import add_peer, list_peers, remove_peer
 from validator.ratelimit import DEFAULT_BURST, DEFAULT_RATE
 
 __all__ = ["validator"]
@@ -142,6 +142,39 @@ def peer_add(ctx: click.Context, data: Path, url: str) -> None:
     emit(ctx, {**record, "added": added},
          f"peer {record['name']} {'pinned' if added else 'was already pinned'} with key "
          f"{record['key']}")
+
+
+@peer.command("list")
+@data_option
+@json_option
+@click.pass_context
+def peer_list(ctx: click.Context, data: Path) -> None:
+    """List the peer banks this bank trusts, with their pinned keys."""
+    peers = list_peers(BankConfig.load(data))
+    emit(ctx, peers, table(["name", "url", "key"], [[p["name"], p["url"], p["key"]]
+                                                     for p in peers]) if peers else "no peers")
+
+
+@peer.command("remove")
+@data_option
+@click.argument("name")
+@click.option("--force", is_flag=True,
+              help="Remove it even while flows with it are in flight or the position with it "
+                   "is not zero (they stay as they are until it is pinned again).")
+@json_option
+@click.pass_context
+def peer_remove(ctx: click.Context, data: Path, name: str, force: bool) -> None:
+    """Stop trusting the peer bank NAME (refused while money is between the two banks)."""
+    removal = remove_peer(BankConfig.load(data), name, force=force)
+    if removal.owed:
+        click.echo(f"WARNING: {name} was removed with {removal.owed}. Nothing was undone: the "
+                   "holds stay open, the sender keeps their messages until the peer is pinned "
+                   "again, and the positions stay in the books (validator audit lists them).",
+                   err=True)
+    emit(ctx, {**removal.record, "removed": True, "in_flight": removal.in_flight,
+               "positions": [{"asset": a, "held": str(p.held), "incoming": str(p.incoming),
+                              "outgoing": str(p.outgoing)} for a, p in removal.positions]},
+         f"peer {name} removed (its key {removal.record['key']} is no longer trusted)")
 
 
 @validator.group()

@@ -25,6 +25,8 @@ Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
   regulators  key (32 bytes)           -> b"" (keys allowed to read every chain)
   meta      ascii key                  -> value (the bank chain id, ...)
   peers     peer bank name (utf-8)     -> pinned peer record (JSON: name, key, url, chain)
+  former_peers  key (32 bytes)         -> the record of a peer no longer pinned (JSON): the
+                                          entries that crossed with it still name its key
   outbox    message id (32)            -> a message waiting for its peer (JSON, see ledger)
   inbox     message id (32)            -> the answer given to a peer's message (exact bytes)
   offers    offer entry id (32)        -> an offer known here, ours or a peer's (JSON)
@@ -75,7 +77,7 @@ __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 T = TypeVar("T")
 _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "meta", "peers",
         "outbox", "inbox", "offers", "flows", "proofs", "timers", "positions", "totals",
-        "subjects", "open_offers")
+        "subjects", "open_offers", "former_peers")
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
@@ -245,6 +247,11 @@ class Reader:
     def peers(self) -> list[dict[str, Any]]:
         """Every pinned peer, by name."""
         with self._txn.cursor(db=self._dbs["peers"]) as cur:
+            return [dict(json.loads(bytes(v))) for v in cur.iternext(keys=False, values=True)]
+
+    def former_peers(self) -> list[dict[str, Any]]:
+        """The records of peers pinned once and removed since (by the operator)."""
+        with self._txn.cursor(db=self._dbs["former_peers"]) as cur:
             return [dict(json.loads(bytes(v))) for v in cur.iternext(keys=False, values=True)]
 
     def record(self, db: str, record_id: str) -> dict[str, Any] | None:
@@ -477,6 +484,16 @@ class Writer(Reader):
     def put_peer(self, record: dict[str, Any]) -> None:
         """Pin a peer bank (its name, key, url and chain)."""
         self._txn.put(record["name"].encode("utf-8"), canonical(record), db=self._dbs["peers"])
+
+    def delete_peer(self, name: str) -> dict[str, Any] | None:
+        """Unpin a peer bank; its record is kept among the former peers, by key. Returns the
+        record, or None if it was not pinned."""
+        record = self.peer(name)
+        if record is not None:
+            self._txn.delete(name.encode("utf-8"), db=self._dbs["peers"])
+            self._txn.put(bytes.fromhex(record["key"]), canonical(record),
+                          db=self._dbs["former_peers"])
+        return record
 
     def put_record(self, db: str, record_id: str, record: dict[str, Any], *,
                    timers: Iterable[tuple[str, int]] = ()) -> None:

@@ -1,24 +1,40 @@
-"""Peer trust: pinning another bank's name and key from its signed well-known document.
+"""Peer trust: pinning another bank's name and key from its signed well-known document, and
+letting a peer go.
 
 The paper leaves establishing trust between validators outside the system (§3.1, 3-4); here an
 operator decides to trust a peer by URL, and we pin what that URL's signed document says. Once
 pinned, a peer's key never changes silently: re-adding with another key is refused.
+
+Letting a peer go must not strand money (docs/protocol.md §13): while a flow with it is in
+flight, or our position with it is not zero, the bank still owes it or is owed by it, and only
+the peer's messages can settle that. So removing it is refused then, unless the operator
+forces it; even then nothing is undone: the holds stay open, the flows' messages stay in the
+outbox (the sender keeps them until the peer is pinned again) and the positions stay in the
+books. The peer's key is remembered among the former peers: the entries that crossed with it
+name it, and the audit must still know whose it was.
 """
 
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 from federation.records import WELL_KNOWN_PATH, verify_well_known
+from tchain.books import Position
 from tchain.errors import VerificationError
-from tchain.store import Writer
+from tchain.store import Reader, Writer
 from validator.config import BankConfig, open_ledger
 from validator.errors import ValidatorError
 
-__all__ = ["PeerError", "add_peer", "fetch_well_known"]
+__all__ = ["PeerError", "Removal", "add_peer", "fetch_well_known", "list_peers", "remove_peer"]
+
+# The states of a flow that still waits on its peer (tchain/flows.py): a transfer or take
+# holding our customer's value, an exchange whose peer has not settled (a defaulted one still
+# may, and its settle message is still being sent).
+IN_FLIGHT = ("pending", "accepted", "awaiting_peer", "defaulted")
 
 TIMEOUT = 10
 
@@ -116,3 +132,82 @@ def add_peer(config: BankConfig, url: str) -> tuple[dict[str, Any], bool]:
         return record, ledger.store.write(work)
     finally:
         ledger.store.close()
+
+
+def list_peers(config: BankConfig) -> list[dict[str, Any]]:
+    """The pinned peers' records (name, key, url, chain), by name."""
+    ledger = open_ledger(config)
+    try:
+        with ledger.store.read() as r:
+            return sorted(r.peers(), key=lambda p: str(p["name"]))
+    finally:
+        ledger.store.close()
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A peer let go: its record, and what was still between the two banks (``--force``)."""
+
+    record: dict[str, Any]
+    in_flight: list[str]
+    positions: list[tuple[str, Position]]
+
+    @property
+    def owed(self) -> str:
+        """What was still between the banks, in words ("" if nothing)."""
+        parts = []
+        if self.in_flight:
+            parts.append(f"{len(self.in_flight)} flow{'s' * (len(self.in_flight) > 1)} in "
+                         f"flight ({', '.join(self.in_flight)})")
+        if self.positions:
+            parts.append("positions not zero (" + ", ".join(
+                f"{asset} held {p.held}, incoming {p.incoming}, outgoing {p.outgoing}"
+                for asset, p in self.positions) + ")")
+        return " and ".join(parts)
+
+
+def remove_peer(config: BankConfig, name: str, *, force: bool = False) -> Removal:
+    """Stop trusting the peer bank ``name``.
+
+    Refused while money is between the two banks (a flow in flight, a position not zero)
+    unless ``force``; see the module docstring for what stays. Its offers are no longer listed
+    here (nobody here could take them), and news of our offers waiting for it is dropped.
+
+    Raises:
+        PeerError: not pinned, or money is between the banks and ``force`` is not given.
+    """
+    ledger = open_ledger(config)
+
+    def work(w: Writer) -> Removal:
+        record = w.peer(name)
+        if record is None:
+            pinned = ", ".join(sorted(p["name"] for p in w.peers())) or "none"
+            raise PeerError(f"{name} is not a pinned peer of {config.name} (pinned: {pinned})")
+        removal = Removal(record, _in_flight(w, name), _positions(w, name))
+        if removal.owed and not force:
+            raise PeerError(f"{name} cannot be removed while money is between the two banks: "
+                            f"{removal.owed}; let them settle, or pass --force")
+        w.delete_peer(name)
+        for offer_id, offer in w.records("offers"):
+            if offer["validator"] == name and offer["state"] == "open":
+                w.put_record("offers", offer_id, {**offer, "state": "closed"})
+        for message_id, item in w.records("outbox"):
+            if item["peer"] == name and item["flow"] is None:
+                w.delete_record("outbox", message_id)
+        return removal
+
+    try:
+        return ledger.store.write(work)
+    finally:
+        ledger.store.close()
+
+
+def _in_flight(r: Reader, peer: str) -> list[str]:
+    return [f"{flow['type']} {flow_id[:16]} {flow['state']}"
+            for flow_id, flow in r.records("flows")
+            if flow["peer"] == peer and flow["state"] in IN_FLIGHT]
+
+
+def _positions(r: Reader, peer: str) -> list[tuple[str, Position]]:
+    return sorted(((asset, p) for name, asset, p in r.positions()
+                   if name == peer and p != Position()), key=lambda kept: kept[0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import threading
 from pathlib import Path
 
@@ -102,3 +103,16 @@ def test_peer_add_to_a_server_that_is_no_bank_says_so(data, tmp_path):
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_peer_list_of_a_bank_with_no_peers(data):
+    result = tchain("validator", "peer", "list", "--data", str(data))
+    assert result.exit_code == 0, result.output
+    assert "no peers" in result.stdout
+    listed = tchain("validator", "peer", "list", "--data", str(data), "--json")
+    assert json.loads(listed.stdout) == []
+
+
+def test_removing_a_peer_that_is_not_pinned_is_refused(data):
+    refused(tchain("validator", "peer", "remove", "--data", str(data), "bank9.example"),
+            "bank9.example", "not")
