@@ -13,7 +13,14 @@ from cli.output import emit, table
 from tchain.interbank import FAULTS
 from tchain.proofs import verify_proof
 from validator.config import BankConfig, init_bank
-from validator.operator import add_regulator, deposit, list_proofs, run_audit
+from validator.operator import (
+    add_regulator,
+    deposit,
+    list_proofs,
+    list_regulators,
+    remove_regulator,
+    run_audit,
+)
 from validator.peers import add_peer, list_peers, remove_peer
 from validator.ratelimit import DEFAULT_BURST, DEFAULT_RATE
 
@@ -192,6 +199,27 @@ def regulator_add(ctx: click.Context, data: Path, public_key: str) -> None:
     added = add_regulator(BankConfig.load(data), public_key)
     emit(ctx, {"public_key": public_key, "added": added},
          f"regulator {public_key} {'added' if added else 'was already registered'}")
+
+
+@regulator.command("list")
+@data_option
+@json_option
+@click.pass_context
+def regulator_list(ctx: click.Context, data: Path) -> None:
+    """List the regulator keys that may read every chain at this bank."""
+    keys = list_regulators(BankConfig.load(data))
+    emit(ctx, keys, "\n".join(keys) if keys else "no regulators")
+
+
+@regulator.command("remove")
+@data_option
+@click.argument("public_key")
+@json_option
+@click.pass_context
+def regulator_remove(ctx: click.Context, data: Path, public_key: str) -> None:
+    """Take back PUBLIC_KEY's right to read every chain (from its next request on)."""
+    remove_regulator(BankConfig.load(data), public_key)
+    emit(ctx, {"public_key": public_key, "removed": True}, f"regulator {public_key} removed")
 
 
 @validator.command("audit")

@@ -495,6 +495,10 @@ class Writer(Reader):
                           db=self._dbs["former_peers"])
         return record
 
+    def delete_regulator(self, key: str) -> bool:
+        """Let a regulator key go; False if it was not registered."""
+        return bool(self._txn.delete(bytes.fromhex(key), db=self._dbs["regulators"]))
+
     def put_record(self, db: str, record_id: str, record: dict[str, Any], *,
                    timers: Iterable[tuple[str, int]] = ()) -> None:
         """Keep a record; :meth:`Reader.due` finds it on each (timer, time) from that time on

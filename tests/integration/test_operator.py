@@ -116,3 +116,21 @@ def test_peer_list_of_a_bank_with_no_peers(data):
 def test_removing_a_peer_that_is_not_pinned_is_refused(data):
     refused(tchain("validator", "peer", "remove", "--data", str(data), "bank9.example"),
             "bank9.example", "not")
+
+
+# --- regulators ------------------------------------------------------------------------------
+
+def test_regulators_are_listed_and_removed(data):
+    key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    assert tchain("validator", "regulator", "add", "--data", str(data), key).exit_code == 0
+    listed = tchain("validator", "regulator", "list", "--data", str(data), "--json")
+    assert json.loads(listed.stdout) == [key]
+    assert key in tchain("validator", "regulator", "list", "--data", str(data)).stdout
+    removed = tchain("validator", "regulator", "remove", "--data", str(data), key, "--json")
+    assert removed.exit_code == 0 and json.loads(removed.stdout)["removed"] is True
+    assert json.loads(tchain("validator", "regulator", "list", "--data", str(data),
+                             "--json").stdout) == []
+    again = tchain("validator", "regulator", "remove", "--data", str(data), key)
+    refused(again, key, "not a regulator")
+    bad = tchain("validator", "regulator", "remove", "--data", str(data), "zz")
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
