@@ -12,7 +12,7 @@ from cli.options import ByteSize, json_option
 from cli.output import emit, table
 from tchain.interbank import FAULTS
 from tchain.proofs import verify_proof
-from validator.config import BankConfig, init_bank
+from validator.config import BankConfig, add_asset, init_bank
 from validator.operator import (
     add_regulator,
     deposit,
@@ -131,6 +131,36 @@ def deposit_cmd(ctx: click.Context, data: Path, address: str, amount: str, uai: 
     emit(ctx, {"entries": [e.id for e in outcome.entries], "chain": credit.chain_id,
                "height": credit.height},
          f"deposited {amount} {uai} to {address} (entry {credit.height} of its chain)")
+
+
+@validator.group()
+def asset() -> None:
+    """Manage the assets the bank issues IOUs of."""
+
+
+@asset.command("add")
+@data_option
+@click.argument("code")
+@json_option
+@click.pass_context
+def asset_add(ctx: click.Context, data: Path, code: str) -> None:
+    """Issue IOUs of CODE too (bank:CODE): deposits of it, and the well-known lists it."""
+    config, added = add_asset(BankConfig.load(data), code)
+    uai = f"{config.name}:{code}"
+    emit(ctx, {"asset": uai, "added": added, "assets": [f"{config.name}:{a}"
+                                                         for a in config.assets]},
+         f"{uai} {'added' if added else 'was already issued here'}")
+
+
+@asset.command("list")
+@data_option
+@json_option
+@click.pass_context
+def asset_list(ctx: click.Context, data: Path) -> None:
+    """List the assets the bank issues IOUs of."""
+    config = BankConfig.load(data)
+    uais = [f"{config.name}:{a}" for a in config.assets]
+    emit(ctx, uais, "\n".join(uais))
 
 
 @validator.group()

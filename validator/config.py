@@ -9,6 +9,7 @@ Layout of ``--data DIR``:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from tchain.store import Store
 from tchain.values import UAI, parse_validator_name
 from validator.errors import ConfigError
 
-__all__ = ["BankConfig", "init_bank", "open_ledger"]
+__all__ = ["BankConfig", "add_asset", "init_bank", "open_ledger"]
 
 CONFIG_FILE = "config.json"
 KEY_FILE = "validator.key"
@@ -174,6 +175,27 @@ class _Made:
         for folder in reversed(self._folders):
             with contextlib.suppress(OSError):  # not empty: something else is in it now
                 folder.rmdir()
+
+
+def add_asset(config: BankConfig, code: str) -> tuple[BankConfig, bool]:
+    """Let the bank issue IOUs of ``code`` too (``<bank>:<code>``); a running bank lists it in
+    its well-known document from its next answer on (Bank.assets).
+
+    Returns:
+        The config after, and whether the asset is new.
+
+    Raises:
+        ConfigError: ``code`` is not an asset code (1..12 of A-Z and 0-9).
+    """
+    try:
+        UAI.parse(f"{config.name}:{code}")
+    except EncodingError as e:
+        raise ConfigError(e.message) from e
+    if code in config.assets:
+        return config, False
+    after = dataclasses.replace(config, assets=(*config.assets, code))
+    after.save()
+    return after, True
 
 
 def _register_bank_chain(ledger: Ledger, key: SigningKey, name: str) -> None:

@@ -11,10 +11,15 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner, Result
 
+from cli.local import LocalBank
 from cli.main import root
-from validator.config import init_bank
+from federation.records import verify_well_known
+from tchain.intents import register_request
+from tchain.keys import SigningKey
+from validator.config import BankConfig, init_bank, open_ledger
 
 BANK = "bank1.example"
 
@@ -134,3 +139,42 @@ def test_regulators_are_listed_and_removed(data):
     refused(again, key, "not a regulator")
     bad = tchain("validator", "regulator", "remove", "--data", str(data), "zz")
     assert bad.exit_code == 1 and "Traceback" not in bad.output
+
+
+# --- assets ----------------------------------------------------------------------------------
+
+def test_an_asset_added_after_init_can_be_deposited(data):
+    ledger = open_ledger(BankConfig.load(data))
+    try:
+        key = SigningKey.generate()
+        ledger.register(register_request(key, "alice", ledger.clock(), bank=BANK,
+                                          kyc_record={"legal_name": "Alice"}))
+    finally:
+        ledger.store.close()
+    refused(tchain("validator", "deposit", "--data", str(data), "alice", "100", "EUR"),
+            "EUR")
+    added = tchain("validator", "asset", "add", "--data", str(data), "EUR", "--json")
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout) == {"asset": f"{BANK}:EUR", "added": True,
+                                        "assets": [f"{BANK}:USD", f"{BANK}:EUR"]}
+    ok = tchain("validator", "deposit", "--data", str(data), "alice", "100", "EUR")
+    assert ok.exit_code == 0, ok.output
+    again = tchain("validator", "asset", "add", "--data", str(data), "EUR")
+    assert again.exit_code == 0 and "already" in again.stdout
+    listed = tchain("validator", "asset", "list", "--data", str(data), "--json")
+    assert json.loads(listed.stdout) == [f"{BANK}:USD", f"{BANK}:EUR"]
+
+
+@pytest.mark.parametrize("code", ["eur", "EURO-1", "", "ABCDEFGHIJKLM"])
+def test_an_asset_code_that_is_not_one_is_refused(data, code):
+    before = (data / "config.json").read_bytes()
+    result = tchain("validator", "asset", "add", "--data", str(data), code)
+    assert result.exit_code in (1, 2) and "Traceback" not in result.output
+    assert (data / "config.json").read_bytes() == before
+
+
+def test_an_asset_added_while_the_bank_serves_is_in_its_well_known_at_once(tmp_path):
+    with LocalBank(tmp_path / "bank1", BANK) as bank:
+        assert tchain("validator", "asset", "add", "--data", str(bank.data), "GBP").exit_code == 0
+        signed = requests.get(bank.url + "/.well-known/tchain.json", timeout=10).json()
+        assert verify_well_known(signed)["assets"] == [f"{BANK}:USD", f"{BANK}:GBP"]
