@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from cli.options import ByteSize, json_option
 from cli.output import emit, table
+from tchain.encoding import canonical
 from tchain.interbank import FAULTS
 from tchain.proofs import verify_proof
 from validator.config import BankConfig, add_asset, init_bank
 from validator.operator import (
     add_regulator,
+    bank_names,
     deposit,
     list_proofs,
     list_regulators,
@@ -282,11 +286,33 @@ def audit(ctx: click.Context, data: Path) -> None:
 
 @validator.command("proofs")
 @data_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each proof to a file of its own in this folder (made if missing): "
+                   "the file `tchain proof verify FILE` checks.")
 @json_option
 @click.pass_context
-def proofs(ctx: click.Context, data: Path) -> None:
-    """List the proofs of misbehaviour this bank holds against its peers."""
-    found = list_proofs(BankConfig.load(data))
-    summaries = [verify_proof(p) for p in found]
-    emit(ctx, found, "\n".join(f"{s.type}: {s.summary}" for s in summaries)
-         if summaries else "no proofs")
+def proofs(ctx: click.Context, data: Path, out: Path | None) -> None:
+    """List the proofs of misbehaviour this bank holds against its peers; --json prints them
+    as a list of proof documents, --out writes them one to a file."""
+    config = BankConfig.load(data)
+    found = list_proofs(config)
+    names = bank_names(config)
+    lines = []
+    for proof in found:
+        summary = verify_proof(proof, names=names)
+        lines.append(f"{summary.type}: {summary.summary}")
+        if out is not None:
+            lines.append(f"  written to {write_proof(out, proof)}")
+    if found and out is None:
+        lines.append("(--out DIR writes each to a file that `tchain proof verify FILE` checks)")
+    emit(ctx, found, "\n".join(lines) if found else "no proofs")
+
+
+def write_proof(folder: Path, proof: dict[str, Any]) -> Path:
+    """Write one proof document as its canonical JSON, named by its type and its digest (the
+    same proof is written to the same file, again and again)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = canonical(proof)
+    path = folder / f"{proof['type']}-{hashlib.sha256(raw).hexdigest()[:16]}.json"
+    path.write_bytes(raw + b"\n")
+    return path

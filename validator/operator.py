@@ -16,8 +16,8 @@ from tchain.values import UAI, parse_positive_amount
 from validator.audit import AuditReport, audit
 from validator.config import BankConfig, open_ledger
 
-__all__ = ["add_regulator", "deposit", "list_proofs", "list_regulators", "remove_regulator",
-           "run_audit"]
+__all__ = ["add_regulator", "bank_names", "deposit", "list_proofs", "list_regulators",
+           "remove_regulator", "run_audit"]
 
 
 def deposit(config: BankConfig, address: str, amount: str, asset: str,
@@ -83,6 +83,19 @@ def run_audit(config: BankConfig) -> AuditReport:
         return audit(ledger)
     finally:
         ledger.store.close()
+
+
+def bank_names(config: BankConfig) -> dict[str, str]:
+    """The banks this bank knows, name by key: itself, its peers and its former peers (a
+    proof may be about a peer let go since)."""
+    ledger = open_ledger(config)
+    try:
+        with ledger.store.read() as r:
+            known = [*r.former_peers(), *r.peers()]
+    finally:
+        ledger.store.close()
+    return {**{p["key"]: p["name"] for p in known},
+            ledger.validator.public_key: config.name}
 
 
 def list_proofs(config: BankConfig) -> list[dict[str, Any]]:
