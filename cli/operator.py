@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +36,30 @@ data_option = click.option("--data", required=True, envvar="TCHAIN_DATA",
                            help="The bank's data directory [env TCHAIN_DATA].")
 
 
+def on_bank(group: click.Group, name: str) -> Callable[[Callable[..., None]], click.Command]:
+    """A command of ``group`` named ``name`` that works on a bank's data directory: it takes
+    ``--data`` and ``--json``, and the context first."""
+    def command(f: Callable[..., None]) -> click.Command:
+        return group.command(name)(data_option(json_option(click.pass_context(f))))
+    return command
+
+
 @click.group()
 def validator() -> None:
     """Run a bank: init, serve, deposit, regulators, audit."""
 
 
-@validator.command("init")
-@data_option
+@on_bank(validator, "init")
 @click.option("--name", required=True, help="The bank's name, a DNS name: bank1.example.")
 @click.option("--url", required=True, help="The API URL customers and peers reach it at.")
 @click.option("--asset", "assets", multiple=True, default=("USD",), show_default=True,
               help="An asset CODE the bank issues IOUs of (repeatable).")
-@json_option
-@click.pass_context
 def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str, ...]) -> None:
     """Create a new bank: its key, its store and its own chain."""
     config = init_bank(data, name=name, url=url, assets=assets)
     key = config.signing_key().public_key
     emit(ctx, {"name": config.name, "url": config.url, "public_key": key,
-               "assets": [f"{name}:{a}" for a in config.assets]},
+               "assets": config.uais},
          f"initialised {config.name} in {data}\npublic key {key}\nserve it with: "
          f"tchain validator serve --data {data}")
 
@@ -119,14 +125,11 @@ def serve(ctx: click.Context, data: Path, host: str, port: int | None, workers: 
     ctx.exit(master.run())
 
 
-@validator.command("deposit")
-@data_option
+@on_bank(validator, "deposit")
 @click.argument("address")
 @click.argument("amount")
 @click.argument("uai")
 @click.option("--memo", help="A note on the deposit.")
-@json_option
-@click.pass_context
 def deposit_cmd(ctx: click.Context, data: Path, address: str, amount: str, uai: str,
                 memo: str | None) -> None:
     """Issue the bank's IOU: AMOUNT (minor units) of UAI (or CODE) to ADDRESS."""
@@ -142,29 +145,21 @@ def asset() -> None:
     """Manage the assets the bank issues IOUs of."""
 
 
-@asset.command("add")
-@data_option
+@on_bank(asset, "list")
+def asset_list(ctx: click.Context, data: Path) -> None:
+    """List the assets the bank issues IOUs of."""
+    uais = BankConfig.load(data).uais
+    emit(ctx, uais, "\n".join(uais))
+
+
+@on_bank(asset, "add")
 @click.argument("code")
-@json_option
-@click.pass_context
 def asset_add(ctx: click.Context, data: Path, code: str) -> None:
     """Issue IOUs of CODE too (bank:CODE): deposits of it, and the well-known lists it."""
     config, added = add_asset(BankConfig.load(data), code)
     uai = f"{config.name}:{code}"
-    emit(ctx, {"asset": uai, "added": added, "assets": [f"{config.name}:{a}"
-                                                         for a in config.assets]},
+    emit(ctx, {"asset": uai, "added": added, "assets": config.uais},
          f"{uai} {'added' if added else 'was already issued here'}")
-
-
-@asset.command("list")
-@data_option
-@json_option
-@click.pass_context
-def asset_list(ctx: click.Context, data: Path) -> None:
-    """List the assets the bank issues IOUs of."""
-    config = BankConfig.load(data)
-    uais = [f"{config.name}:{a}" for a in config.assets]
-    emit(ctx, uais, "\n".join(uais))
 
 
 @validator.group()
@@ -172,11 +167,8 @@ def peer() -> None:
     """Manage the peer banks this bank trusts."""
 
 
-@peer.command("add")
-@data_option
+@on_bank(peer, "add")
 @click.argument("url")
-@json_option
-@click.pass_context
 def peer_add(ctx: click.Context, data: Path, url: str) -> None:
     """Trust the bank at URL: pin the name and key its signed well-known document gives."""
     record, added = add_peer(BankConfig.load(data), url)
@@ -185,10 +177,7 @@ def peer_add(ctx: click.Context, data: Path, url: str) -> None:
          f"{record['key']}")
 
 
-@peer.command("list")
-@data_option
-@json_option
-@click.pass_context
+@on_bank(peer, "list")
 def peer_list(ctx: click.Context, data: Path) -> None:
     """List the peer banks this bank trusts, with their pinned keys."""
     peers = list_peers(BankConfig.load(data))
@@ -196,14 +185,11 @@ def peer_list(ctx: click.Context, data: Path) -> None:
                                                      for p in peers]) if peers else "no peers")
 
 
-@peer.command("remove")
-@data_option
+@on_bank(peer, "remove")
 @click.argument("name")
 @click.option("--force", is_flag=True,
               help="Remove it even while flows with it are in flight or the position with it "
                    "is not zero (they stay as they are until it is pinned again).")
-@json_option
-@click.pass_context
 def peer_remove(ctx: click.Context, data: Path, name: str, force: bool) -> None:
     """Stop trusting the peer bank NAME (refused while money is between the two banks)."""
     removal = remove_peer(BankConfig.load(data), name, force=force)
@@ -223,11 +209,8 @@ def regulator() -> None:
     """Manage the regulator keys that may read every chain."""
 
 
-@regulator.command("add")
-@data_option
+@on_bank(regulator, "add")
 @click.argument("public_key")
-@json_option
-@click.pass_context
 def regulator_add(ctx: click.Context, data: Path, public_key: str) -> None:
     """Let PUBLIC_KEY (64 hex) read every chain at this bank."""
     added = add_regulator(BankConfig.load(data), public_key)
@@ -235,31 +218,22 @@ def regulator_add(ctx: click.Context, data: Path, public_key: str) -> None:
          f"regulator {public_key} {'added' if added else 'was already registered'}")
 
 
-@regulator.command("list")
-@data_option
-@json_option
-@click.pass_context
+@on_bank(regulator, "list")
 def regulator_list(ctx: click.Context, data: Path) -> None:
     """List the regulator keys that may read every chain at this bank."""
     keys = list_regulators(BankConfig.load(data))
     emit(ctx, keys, "\n".join(keys) if keys else "no regulators")
 
 
-@regulator.command("remove")
-@data_option
+@on_bank(regulator, "remove")
 @click.argument("public_key")
-@json_option
-@click.pass_context
 def regulator_remove(ctx: click.Context, data: Path, public_key: str) -> None:
     """Take back PUBLIC_KEY's right to read every chain (from its next request on)."""
     remove_regulator(BankConfig.load(data), public_key)
     emit(ctx, {"public_key": public_key, "removed": True}, f"regulator {public_key} removed")
 
 
-@validator.command("audit")
-@data_option
-@json_option
-@click.pass_context
+@on_bank(validator, "audit")
 def audit(ctx: click.Context, data: Path) -> None:
     """Re-verify every chain and check that each asset sums to zero; exit 1 if not."""
     report = run_audit(BankConfig.load(data))
@@ -284,13 +258,10 @@ def audit(ctx: click.Context, data: Path) -> None:
         ctx.exit(1)
 
 
-@validator.command("proofs")
-@data_option
+@on_bank(validator, "proofs")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write each proof to a file of its own in this folder (made if missing): "
                    "the file `tchain proof verify FILE` checks.")
-@json_option
-@click.pass_context
 def proofs(ctx: click.Context, data: Path, out: Path | None) -> None:
     """List the proofs of misbehaviour this bank holds against its peers; --json prints them
     as a list of proof documents, --out writes them one to a file."""

@@ -71,6 +71,11 @@ class BankConfig:
         return SigningKey(seed)
 
     @property
+    def uais(self) -> list[str]:
+        """The assets the bank issues, by their UAIs (``bank1.example:USD``)."""
+        return [f"{self.name}:{code}" for code in self.assets]
+
+    @property
     def ledger_path(self) -> Path:
         return self.data / LEDGER_DIR
 
