@@ -59,6 +59,7 @@ import json
 import os
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -248,6 +249,13 @@ class Reader:
         """Every pinned peer, by name."""
         with self._txn.cursor(db=self._dbs["peers"]) as cur:
             return [dict(json.loads(bytes(v))) for v in cur.iternext(keys=False, values=True)]
+
+    def open_holds(self) -> list[tuple[str, str, Hold]]:
+        """Every open hold of every chain, as (chain id, hold id, hold): what is held now,
+        not every flow ever kept (for the metrics)."""
+        with self._txn.cursor(db=self._dbs["holds"]) as cur:
+            return [(bytes(k[:32]).hex(), bytes(k[32:]).hex(), Hold.from_bytes(bytes(v)))
+                    for k, v in cur]
 
     def former_peers(self) -> list[dict[str, Any]]:
         """The records of peers pinned once and removed since (by the operator)."""
@@ -611,6 +619,9 @@ class Store:
         self._env: lmdb.Environment | None = None
         self._dbs: dict[str, Any] = {}
         self._pid = -1
+        # Told how long each group commit took and how many works it held (the server's
+        # metrics); called by the committing thread after the commit, outside every lock.
+        self.on_commit: Callable[[float, int], None] | None = None
         # The thread that holds the commit lock commits every write queued meanwhile (group
         # commit); reads never wait for it, LMDB's readers see the last commit meanwhile.
         self._commit_lock = threading.Lock()
@@ -699,13 +710,18 @@ class Store:
         tickets = [_Ticket(work) for work in works]
         with self._lock:
             self._queue.extend(tickets)
+        took: tuple[float, int] | None = None
         with self._commit_lock:
             # The committing thread takes the whole queue and settles it before it lets go:
             # ours are settled, or still queued and ours to commit now.
             with self._lock:
                 batch, self._queue = self._queue, []
             if batch:
+                started = time.perf_counter()
                 self._commit(batch)
+                took = time.perf_counter() - started, len(batch)
+        if took is not None and self.on_commit is not None:
+            self.on_commit(*took)
         return [t.result if t.error is None else Failed(t.error) for t in tickets]
 
     def _commit(self, batch: list[_Ticket]) -> None:

@@ -174,6 +174,13 @@ def openapi_document() -> dict[str, Any]:
                        "store's reader slots and its outbox backlog; 503 when degraded.",
             "responses": {"200": _json(_ref("Health"), "ok"),
                           "503": _json(_ref("Health"), "degraded: see problems")}}},
+        "/metrics": {"get": {
+            "summary": "What the bank is doing, in Prometheus' text format: requests by "
+                       "endpoint and status, intents accepted and refused by code, commit "
+                       "latency, the outbox waiting for each peer, flows in flight, holds "
+                       "open, proofs kept, reader slots.",
+            "responses": {"200": {"description": "Prometheus text exposition", "content": {
+                "text/plain": {"schema": {"type": "string"}}}}}}},
         "/.well-known/tchain.json": {"get": {
             "summary": "The bank's signed name, key, chain, URL, assets and peers.",
             "responses": _responses({"200": _json(_ref("WellKnown"), "signed document")},

@@ -99,8 +99,10 @@ class HTTPConnection:
     it."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 respond: Respond, limits: Limits, *, access_log: bool = False) -> None:
+                 respond: Respond, limits: Limits, *, access_log: bool = False,
+                 refused: Callable[[int], None] | None = None) -> None:
         self._reader = reader
+        self._refused = refused  # told the status of each answer this layer makes itself
         self._writer = writer
         self._respond = respond
         self._limits = limits
@@ -249,6 +251,8 @@ class HTTPConnection:
             return await self._respond(head, body, self._client)
         except Exception:  # the application answers its own errors: this is our bug
             log.exception("the application raised instead of answering")
+            if self._refused is not None:
+                self._refused(500)
             return error_answer(500, "internal error; the bank's log has the details")
 
     async def _send(self, answer: Answer, *, closing: bool) -> None:
@@ -269,6 +273,8 @@ class HTTPConnection:
 
     async def _refuse(self, answer: Answer) -> None:
         """Send a refusal if the protocol still allows an answer, then close gently."""
+        if self._refused is not None:
+            self._refused(answer.status)
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             try:
                 await self._send(answer, closing=True)
