@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli.options import ByteSize, json_option
+from cli.options import json_option
 from cli.output import emit, table
+from cli.serve import serve
 from tchain.encoding import canonical
-from tchain.interbank import FAULTS
 from tchain.proofs import verify_proof
 from validator.config import BankConfig, add_asset, init_bank
 from validator.operator import (
@@ -27,7 +25,6 @@ from validator.operator import (
     run_audit,
 )
 from validator.peers import add_peer, list_peers, remove_peer
-from validator.ratelimit import DEFAULT_BURST, DEFAULT_RATE
 
 __all__ = ["validator"]
 
@@ -49,6 +46,9 @@ def validator() -> None:
     """Run a bank: init, serve, deposit, regulators, audit."""
 
 
+validator.add_command(serve)
+
+
 @on_bank(validator, "init")
 @click.option("--name", required=True, help="The bank's name, a DNS name: bank1.example.")
 @click.option("--url", required=True, help="The API URL customers and peers reach it at.")
@@ -62,67 +62,6 @@ def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str,
                "assets": config.uais},
          f"initialised {config.name} in {data}\npublic key {key}\nserve it with: "
          f"tchain validator serve --data {data}")
-
-
-@validator.command("serve")
-@data_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535),
-              help="Port to listen on [default: the port of the bank's URL].")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes: each reads its connections on one event loop and runs "
-                   "complete requests on its threads.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="Request threads per worker; the requests a worker has in flight at once "
-                   "share one LMDB commit (group commit).")
-@click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
-              help="Seconds a worker's event loop may go without beating before the master "
-                   "kills it and starts another.")
-@click.option("--access-log", is_flag=True, help="Log every request to stderr.")
-@click.option("--settle-deadline", default=30.0, show_default=True,
-              type=click.FloatRange(0.5, 86_400),
-              help="Seconds a peer bank has to do its side of a payment or an exchange.")
-@click.option("--max-store-size", type=ByteSize(),
-              help="Never grow the LMDB store past this size (bytes, or 512K, 64M, 2G); "
-                   "writes past it get 503 storage_full while reads go on [default: until "
-                   "the disk is full].")
-@click.option("--rate-limit", default=DEFAULT_RATE, show_default=True,
-              type=click.FloatRange(0, 1e6),
-              help="Requests per second each customer key may make (shared by all workers); "
-                   "0 for no limit.")
-@click.option("--rate-burst", default=DEFAULT_BURST, show_default=True,
-              type=click.IntRange(1, 10**6), help="Requests a key may make at once.")
-@click.option("--fault", type=click.Choice(sorted(FAULTS)),
-              help="FOR DEMONSTRATIONS AND TESTS ONLY: make this bank cheat. skip-settle "
-                   "accepts takes of peers' offers and never settles them, so the peer "
-                   "records a non-settlement proof.")
-@click.pass_context
-def serve(ctx: click.Context, data: Path, host: str, port: int | None, workers: int,
-          threads: int, timeout: int, access_log: bool, settle_deadline: float,
-          max_store_size: int | None, rate_limit: float, rate_burst: int,
-          fault: str | None) -> None:
-    """Serve the bank's API until stopped (SIGTERM or Ctrl-C): a master process that keeps
-    the workers and the outbox sender running."""
-    from validator.serving import Master
-
-    config = BankConfig.load(data)
-    port = port or config.port
-    # Before saying "serving": a directory already served or a port taken is one sentence.
-    master = Master(str(data), host=host, port=port, workers=workers, threads=threads,
-                    timeout=timeout, access_log=access_log, app_config={
-                        "SETTLE_DEADLINE": settle_deadline, "FAULT": fault,
-                        "RATE_LIMIT": rate_limit, "RATE_BURST": rate_burst,
-                        "STORE_OPTIONS": {} if max_store_size is None else {
-                            "max_map_size": max_store_size}})
-    click.echo(f"serving {config.name} on http://{host}:{port} with {workers} workers of "
-               f"{threads} threads", err=True)
-    if fault:
-        click.echo(f"WARNING: --fault {fault}: {config.name} will cheat on purpose. This is for "
-                   "demonstrations and tests; never run a real bank with it.", err=True)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: "
-                               "%(message)s")
-    ctx.exit(master.run())
 
 
 @on_bank(validator, "deposit")

@@ -137,8 +137,12 @@ class HTTPConnection:
                 answer = await self._answer(head, body)
                 await self._send(answer, closing=self._closing)
                 if self._access_log:
-                    log.info('%s "%s %s" %d %d', self._client[0], head.method.decode(),
-                             head.target.decode("latin-1"), answer.status, len(answer.body))
+                    method, target = head.method.decode(), head.target.decode("latin-1")
+                    log.info('%s "%s %s" %d %d', self._client[0], method, target,
+                             answer.status, len(answer.body),
+                             extra={"client": self._client[0], "method": method,
+                                    "target": target, "status": answer.status,
+                                    "bytes": len(answer.body)})
                 if self._h11.our_state is h11.MUST_CLOSE:
                     return
                 self._h11.start_next_cycle()
