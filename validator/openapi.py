@@ -136,6 +136,12 @@ def openapi_document() -> dict[str, Any]:
                                        "sig": HEX128}},
         "Record": {"type": "object", "required": ["record", "sig"],
                    "properties": {"record": OBJECT, "sig": HEX128}},
+        "Sep2Record": {"type": "object", "additionalProperties": False,
+                       "required": ["stellar_address", "account_id", "chain", "validator",
+                                    "sig"],
+                       "properties": {"stellar_address": {"type": "string"},
+                                      "account_id": HEX64, "chain": HEX64,
+                                      "validator": {"type": "string"}, "sig": HEX128}},
         "WellKnown": {"type": "object", "required": ["document", "sig"],
                       "properties": {"document": OBJECT, "sig": HEX128}},
         "Health": {"type": "object",
@@ -193,6 +199,22 @@ def openapi_document() -> dict[str, Any]:
                 {"name": "q", "in": "query", "required": True,
                  "schema": {"type": "string", "minLength": 1}}],
             "responses": _responses({"200": _json(_ref("Record"), "signed record")},
+                                    ("400", "404", "503"))}},
+        "/.well-known/stellar.toml": {"get": {
+            "summary": "SEP-1: where the bank's SEP-2 federation server is, and its key as a "
+                       "Stellar strkey (docs/protocol.md §7).",
+            "responses": _responses({"200": {"description": "TOML", "content": {
+                "text/plain": {"schema": {"type": "string"}}}}}, ("404", "503"))}},
+        "/federation/sep2": {"get": {
+            "summary": "The federation lookup in SEP-2's flat shape, for Stellar wallets: "
+                       "stellar_address and account_id (the owner's key in hex), chain, "
+                       "validator, and the bank's signature over the TChain record.",
+            "parameters": [
+                {"name": "type", "in": "query", "required": True,
+                 "schema": {"type": "string", "enum": ["name", "id"]}},
+                {"name": "q", "in": "query", "required": True,
+                 "schema": {"type": "string", "minLength": 1}}],
+            "responses": _responses({"200": _json(_ref("Sep2Record"), "flat record")},
                                     ("400", "404", "503"))}},
         "/v1/offers": {"get": {
             "summary": "Open offers known here selling or buying an asset, each with its "
