@@ -33,6 +33,11 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
 def _responses(ok: dict[str, dict[str, Any]], errors: tuple[str, ...]) -> dict[str, Any]:
     out = dict(ok)
     for status in errors:
@@ -172,6 +177,10 @@ def openapi_document() -> dict[str, Any]:
                      "bank's name (docs/protocol.md §7): a header made for another bank is "
                      "refused")
     chain_id = _path_param("chain_id", "The chain's id (its genesis entry's id).")
+    lookup = [{"name": "type", "in": "query", "required": True,
+               "schema": {"type": "string", "enum": ["name", "id"]}},
+              {"name": "q", "in": "query", "required": True,
+               "schema": {"type": "string", "minLength": 1}}]
     paths: dict[str, Any] = {
         "/openapi.json": {"get": {"summary": "This document.",
                                   "responses": {"200": _json(OBJECT, "OpenAPI 3.0")}}},
@@ -185,35 +194,25 @@ def openapi_document() -> dict[str, Any]:
                        "endpoint and status, intents accepted and refused by code, commit "
                        "latency, the outbox waiting for each peer, flows in flight, holds "
                        "open, proofs kept, reader slots.",
-            "responses": {"200": {"description": "Prometheus text exposition", "content": {
-                "text/plain": {"schema": {"type": "string"}}}}}}},
+            "responses": {"200": _text("Prometheus text exposition")}}},
         "/.well-known/tchain.json": {"get": {
             "summary": "The bank's signed name, key, chain, URL, assets and peers.",
             "responses": _responses({"200": _json(_ref("WellKnown"), "signed document")},
                                     ("404", "503"))}},
         "/federation": {"get": {
             "summary": "Resolve a customer's address (type=name) or key or chain (type=id).",
-            "parameters": [
-                {"name": "type", "in": "query", "required": True,
-                 "schema": {"type": "string", "enum": ["name", "id"]}},
-                {"name": "q", "in": "query", "required": True,
-                 "schema": {"type": "string", "minLength": 1}}],
+            "parameters": lookup,
             "responses": _responses({"200": _json(_ref("Record"), "signed record")},
                                     ("400", "404", "503"))}},
         "/.well-known/stellar.toml": {"get": {
             "summary": "SEP-1: where the bank's SEP-2 federation server is, and its key as a "
                        "Stellar strkey (docs/protocol.md §7).",
-            "responses": _responses({"200": {"description": "TOML", "content": {
-                "text/plain": {"schema": {"type": "string"}}}}}, ("404", "503"))}},
+            "responses": _responses({"200": _text("TOML")}, ("404", "503"))}},
         "/federation/sep2": {"get": {
             "summary": "The federation lookup in SEP-2's flat shape, for Stellar wallets: "
                        "stellar_address and account_id (the owner's key in hex), chain, "
                        "validator, and the bank's signature over the TChain record.",
-            "parameters": [
-                {"name": "type", "in": "query", "required": True,
-                 "schema": {"type": "string", "enum": ["name", "id"]}},
-                {"name": "q", "in": "query", "required": True,
-                 "schema": {"type": "string", "minLength": 1}}],
+            "parameters": lookup,
             "responses": _responses({"200": _json(_ref("Sep2Record"), "flat record")},
                                     ("400", "404", "503"))}},
         "/v1/offers": {"get": {
