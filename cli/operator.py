@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from cli.options import json_option
+from cli.options import data_option, json_option
 from cli.output import emit, table
 from cli.serve import serve
 from tchain.encoding import canonical
@@ -28,11 +28,6 @@ from validator.peers import add_peer, list_peers, remove_peer
 
 __all__ = ["validator"]
 
-data_option = click.option("--data", required=True, envvar="TCHAIN_DATA",
-                           type=click.Path(file_okay=False, path_type=Path),
-                           help="The bank's data directory [env TCHAIN_DATA].")
-
-
 def on_bank(group: click.Group, name: str) -> Callable[[Callable[..., None]], click.Command]:
     """A command of ``group`` named ``name`` that works on a bank's data directory: it takes
     ``--data`` and ``--json``, and the context first."""
@@ -43,7 +38,7 @@ def on_bank(group: click.Group, name: str) -> Callable[[Callable[..., None]], cl
 
 @click.group()
 def validator() -> None:
-    """Run a bank: init, serve, deposit, regulators, audit."""
+    """Run a bank: init, serve, deposit; its assets, peers and regulators; audit, proofs."""
 
 
 validator.add_command(serve)

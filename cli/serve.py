@@ -28,7 +28,7 @@ import click
 from click.core import ParameterSource
 from pythonjsonlogger.json import JsonFormatter
 
-from cli.options import ByteSize
+from cli.options import ByteSize, data_option
 from cli.output import emit, table
 from tchain.interbank import FAULTS
 from validator.config import BankConfig
@@ -54,9 +54,7 @@ def _setting(name: str, *decls: str, **attrs: Any) -> Any:
 
 
 @click.command("serve")
-@click.option("--data", required=True, envvar="TCHAIN_DATA",
-              type=click.Path(file_okay=False, path_type=Path),
-              help="The bank's data directory [env TCHAIN_DATA].")
+@data_option
 @click.option("--config", "config_file", envvar="TCHAIN_CONFIG",
               type=click.Path(dir_okay=False, path_type=Path),
               help=f"The config file whose [serve] table gives settings no flag or "
