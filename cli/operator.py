@@ -2,120 +2,68 @@
 
 from __future__ import annotations
 
-import logging
-import sys
+import hashlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from cli.options import ByteSize, json_option
+from cli.options import data_option, json_option
 from cli.output import emit, table
-from tchain.interbank import FAULTS
+from cli.serve import serve
+from tchain.encoding import canonical
 from tchain.proofs import verify_proof
-from validator.config import BankConfig, init_bank
-from validator.operator import add_regulator, deposit, list_proofs, run_audit
-from validator.peers import add_peer
-from validator.ratelimit import DEFAULT_BURST, DEFAULT_RATE
+from validator.config import BankConfig, add_asset, init_bank
+from validator.operator import (
+    add_regulator,
+    bank_names,
+    deposit,
+    list_proofs,
+    list_regulators,
+    remove_regulator,
+    run_audit,
+)
+from validator.peers import add_peer, list_peers, remove_peer
 
 __all__ = ["validator"]
 
-data_option = click.option("--data", required=True, envvar="TCHAIN_DATA",
-                           type=click.Path(file_okay=False, path_type=Path),
-                           help="The bank's data directory [env TCHAIN_DATA].")
+def on_bank(group: click.Group, name: str) -> Callable[[Callable[..., None]], click.Command]:
+    """A command of ``group`` named ``name`` that works on a bank's data directory: it takes
+    ``--data`` and ``--json``, and the context first."""
+    def command(f: Callable[..., None]) -> click.Command:
+        return group.command(name)(data_option(json_option(click.pass_context(f))))
+    return command
 
 
 @click.group()
 def validator() -> None:
-    """Run a bank: init, serve, deposit, regulators, audit."""
+    """Run a bank: init, serve, deposit; its assets, peers and regulators; audit, proofs."""
 
 
-@validator.command("init")
-@data_option
+validator.add_command(serve)
+
+
+@on_bank(validator, "init")
 @click.option("--name", required=True, help="The bank's name, a DNS name: bank1.example.")
 @click.option("--url", required=True, help="The API URL customers and peers reach it at.")
 @click.option("--asset", "assets", multiple=True, default=("USD",), show_default=True,
               help="An asset CODE the bank issues IOUs of (repeatable).")
-@json_option
-@click.pass_context
 def init(ctx: click.Context, data: Path, name: str, url: str, assets: tuple[str, ...]) -> None:
     """Create a new bank: its key, its store and its own chain."""
     config = init_bank(data, name=name, url=url, assets=assets)
     key = config.signing_key().public_key
     emit(ctx, {"name": config.name, "url": config.url, "public_key": key,
-               "assets": [f"{name}:{a}" for a in config.assets]},
+               "assets": config.uais},
          f"initialised {config.name} in {data}\npublic key {key}\nserve it with: "
          f"tchain validator serve --data {data}")
 
 
-@validator.command("serve")
-@data_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535),
-              help="Port to listen on [default: the port of the bank's URL].")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes: each reads its connections on one event loop and runs "
-                   "complete requests on its threads.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="Request threads per worker; the requests a worker has in flight at once "
-                   "share one LMDB commit (group commit).")
-@click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
-              help="Seconds a worker's event loop may go without beating before the master "
-                   "kills it and starts another.")
-@click.option("--access-log", is_flag=True, help="Log every request to stderr.")
-@click.option("--settle-deadline", default=30.0, show_default=True,
-              type=click.FloatRange(0.5, 86_400),
-              help="Seconds a peer bank has to do its side of a payment or an exchange.")
-@click.option("--max-store-size", type=ByteSize(),
-              help="Never grow the LMDB store past this size (bytes, or 512K, 64M, 2G); "
-                   "writes past it get 503 storage_full while reads go on [default: until "
-                   "the disk is full].")
-@click.option("--rate-limit", default=DEFAULT_RATE, show_default=True,
-              type=click.FloatRange(0, 1e6),
-              help="Requests per second each customer key may make (shared by all workers); "
-                   "0 for no limit.")
-@click.option("--rate-burst", default=DEFAULT_BURST, show_default=True,
-              type=click.IntRange(1, 10**6), help="Requests a key may make at once.")
-@click.option("--fault", type=click.Choice(sorted(FAULTS)),
-              help="FOR DEMONSTRATIONS AND TESTS ONLY: make this bank cheat. skip-settle "
-                   "accepts takes of peers' offers and never settles them, so the peer "
-                   "records a non-settlement proof.")
-@click.pass_context
-def serve(ctx: click.Context, data: Path, host: str, port: int | None, workers: int,
-          threads: int, timeout: int, access_log: bool, settle_deadline: float,
-          max_store_size: int | None, rate_limit: float, rate_burst: int,
-          fault: str | None) -> None:
-    """Serve the bank's API until stopped (SIGTERM or Ctrl-C): a master process that keeps
-    the workers and the outbox sender running."""
-    from validator.serving import Master
-
-    config = BankConfig.load(data)
-    port = port or config.port
-    # Before saying "serving": a directory already served or a port taken is one sentence.
-    master = Master(str(data), host=host, port=port, workers=workers, threads=threads,
-                    timeout=timeout, access_log=access_log, app_config={
-                        "SETTLE_DEADLINE": settle_deadline, "FAULT": fault,
-                        "RATE_LIMIT": rate_limit, "RATE_BURST": rate_burst,
-                        "STORE_OPTIONS": {} if max_store_size is None else {
-                            "max_map_size": max_store_size}})
-    click.echo(f"serving {config.name} on http://{host}:{port} with {workers} workers of "
-               f"{threads} threads", err=True)
-    if fault:
-        click.echo(f"WARNING: --fault {fault}: {config.name} will cheat on purpose. This is for "
-                   "demonstrations and tests; never run a real bank with it.", err=True)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: "
-                               "%(message)s")
-    ctx.exit(master.run())
-
-
-@validator.command("deposit")
-@data_option
+@on_bank(validator, "deposit")
 @click.argument("address")
 @click.argument("amount")
 @click.argument("uai")
 @click.option("--memo", help="A note on the deposit.")
-@json_option
-@click.pass_context
 def deposit_cmd(ctx: click.Context, data: Path, address: str, amount: str, uai: str,
                 memo: str | None) -> None:
     """Issue the bank's IOU: AMOUNT (minor units) of UAI (or CODE) to ADDRESS."""
@@ -127,15 +75,34 @@ def deposit_cmd(ctx: click.Context, data: Path, address: str, amount: str, uai: 
 
 
 @validator.group()
+def asset() -> None:
+    """Manage the assets the bank issues IOUs of."""
+
+
+@on_bank(asset, "list")
+def asset_list(ctx: click.Context, data: Path) -> None:
+    """List the assets the bank issues IOUs of."""
+    uais = BankConfig.load(data).uais
+    emit(ctx, uais, "\n".join(uais))
+
+
+@on_bank(asset, "add")
+@click.argument("code")
+def asset_add(ctx: click.Context, data: Path, code: str) -> None:
+    """Issue IOUs of CODE too (bank:CODE): deposits of it, and the well-known lists it."""
+    config, added = add_asset(BankConfig.load(data), code)
+    uai = f"{config.name}:{code}"
+    emit(ctx, {"asset": uai, "added": added, "assets": config.uais},
+         f"{uai} {'added' if added else 'was already issued here'}")
+
+
+@validator.group()
 def peer() -> None:
     """Manage the peer banks this bank trusts."""
 
 
-@peer.command("add")
-@data_option
+@on_bank(peer, "add")
 @click.argument("url")
-@json_option
-@click.pass_context
 def peer_add(ctx: click.Context, data: Path, url: str) -> None:
     """Trust the bank at URL: pin the name and key its signed well-known document gives."""
     record, added = add_peer(BankConfig.load(data), url)
@@ -144,16 +111,40 @@ def peer_add(ctx: click.Context, data: Path, url: str) -> None:
          f"{record['key']}")
 
 
+@on_bank(peer, "list")
+def peer_list(ctx: click.Context, data: Path) -> None:
+    """List the peer banks this bank trusts, with their pinned keys."""
+    peers = list_peers(BankConfig.load(data))
+    emit(ctx, peers, table(["name", "url", "key"], [[p["name"], p["url"], p["key"]]
+                                                     for p in peers]) if peers else "no peers")
+
+
+@on_bank(peer, "remove")
+@click.argument("name")
+@click.option("--force", is_flag=True,
+              help="Remove it even while flows with it are in flight or the position with it "
+                   "is not zero (they stay as they are until it is pinned again).")
+def peer_remove(ctx: click.Context, data: Path, name: str, force: bool) -> None:
+    """Stop trusting the peer bank NAME (refused while money is between the two banks)."""
+    removal = remove_peer(BankConfig.load(data), name, force=force)
+    if removal.owed:
+        click.echo(f"WARNING: {name} was removed with {removal.owed}. Nothing was undone: the "
+                   "holds stay open, the sender keeps their messages until the peer is pinned "
+                   "again, and the positions stay in the books (validator audit lists them).",
+                   err=True)
+    emit(ctx, {**removal.record, "removed": True, "in_flight": removal.in_flight,
+               "positions": [{"asset": a, "held": str(p.held), "incoming": str(p.incoming),
+                              "outgoing": str(p.outgoing)} for a, p in removal.positions]},
+         f"peer {name} removed (its key {removal.record['key']} is no longer trusted)")
+
+
 @validator.group()
 def regulator() -> None:
     """Manage the regulator keys that may read every chain."""
 
 
-@regulator.command("add")
-@data_option
+@on_bank(regulator, "add")
 @click.argument("public_key")
-@json_option
-@click.pass_context
 def regulator_add(ctx: click.Context, data: Path, public_key: str) -> None:
     """Let PUBLIC_KEY (64 hex) read every chain at this bank."""
     added = add_regulator(BankConfig.load(data), public_key)
@@ -161,10 +152,22 @@ def regulator_add(ctx: click.Context, data: Path, public_key: str) -> None:
          f"regulator {public_key} {'added' if added else 'was already registered'}")
 
 
-@validator.command("audit")
-@data_option
-@json_option
-@click.pass_context
+@on_bank(regulator, "list")
+def regulator_list(ctx: click.Context, data: Path) -> None:
+    """List the regulator keys that may read every chain at this bank."""
+    keys = list_regulators(BankConfig.load(data))
+    emit(ctx, keys, "\n".join(keys) if keys else "no regulators")
+
+
+@on_bank(regulator, "remove")
+@click.argument("public_key")
+def regulator_remove(ctx: click.Context, data: Path, public_key: str) -> None:
+    """Take back PUBLIC_KEY's right to read every chain (from its next request on)."""
+    remove_regulator(BankConfig.load(data), public_key)
+    emit(ctx, {"public_key": public_key, "removed": True}, f"regulator {public_key} removed")
+
+
+@on_bank(validator, "audit")
 def audit(ctx: click.Context, data: Path) -> None:
     """Re-verify every chain and check that each asset sums to zero; exit 1 if not."""
     report = run_audit(BankConfig.load(data))
@@ -189,13 +192,32 @@ def audit(ctx: click.Context, data: Path) -> None:
         ctx.exit(1)
 
 
-@validator.command("proofs")
-@data_option
-@json_option
-@click.pass_context
-def proofs(ctx: click.Context, data: Path) -> None:
-    """List the proofs of misbehaviour this bank holds against its peers."""
-    found = list_proofs(BankConfig.load(data))
-    summaries = [verify_proof(p) for p in found]
-    emit(ctx, found, "\n".join(f"{s.type}: {s.summary}" for s in summaries)
-         if summaries else "no proofs")
+@on_bank(validator, "proofs")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each proof to a file of its own in this folder (made if missing): "
+                   "the file `tchain proof verify FILE` checks.")
+def proofs(ctx: click.Context, data: Path, out: Path | None) -> None:
+    """List the proofs of misbehaviour this bank holds against its peers; --json prints them
+    as a list of proof documents, --out writes them one to a file."""
+    config = BankConfig.load(data)
+    found = list_proofs(config)
+    names = bank_names(config)
+    lines = []
+    for proof in found:
+        summary = verify_proof(proof, names=names)
+        lines.append(f"{summary.type}: {summary.summary}")
+        if out is not None:
+            lines.append(f"  written to {write_proof(out, proof)}")
+    if found and out is None:
+        lines.append("(--out DIR writes each to a file that `tchain proof verify FILE` checks)")
+    emit(ctx, found, "\n".join(lines) if found else "no proofs")
+
+
+def write_proof(folder: Path, proof: dict[str, Any]) -> Path:
+    """Write one proof document as its canonical JSON, named by its type and its digest (the
+    same proof is written to the same file, again and again)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = canonical(proof)
+    path = folder / f"{proof['type']}-{hashlib.sha256(raw).hexdigest()[:16]}.json"
+    path.write_bytes(raw + b"\n")
+    return path

@@ -1,16 +1,23 @@
-"""Helpers shared by the command modules: ``--json`` and the passphrase."""
+"""Helpers shared by the command modules: ``--json``, the operator's ``--data`` and the
+passphrase."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import click
 
-__all__ = ["ByteSize", "json_option", "passphrase"]
+__all__ = ["ByteSize", "data_option", "json_option", "passphrase"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+data_option = click.option("--data", required=True, envvar="TCHAIN_DATA",
+                           type=click.Path(file_okay=False, path_type=Path),
+                           help="The bank's data directory [env TCHAIN_DATA].")
 
 
 def json_option(f: F) -> F:

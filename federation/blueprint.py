@@ -1,5 +1,6 @@
 """The federation endpoints: ``/.well-known/tchain.json``, ``/federation`` and offer discovery
-(``/v1/offers?asset=UAI``)."""
+(``/v1/offers?asset=UAI``); for wallets that speak Stellar's federation,
+``/.well-known/stellar.toml`` and ``/federation/sep2`` (federation/stellar.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any, Protocol
 
 from flask import Blueprint, Response, current_app, request
 
+from federation import stellar
 from tchain.encoding import canonical
 from tchain.errors import EncodingError, NotFoundError
 from tchain.keys import is_hex
@@ -60,6 +62,29 @@ def well_known() -> Response:
 
 @blueprint.get("/federation")
 def federation() -> Response:
+    return _json(_lookup())
+
+
+@blueprint.get(stellar.SEP2_PATH)
+def federation_sep2() -> Response:
+    """The same lookup, answered in SEP-2's flat shape (federation/stellar.py); SEP-2's
+    txid and forward lookups are refused as any other type is (400: a bank has no Stellar
+    transactions to look up, nor payments to forward)."""
+    response = _json(stellar.sep2_answer(_lookup()))
+    response.headers["Cache-Control"] = "no-store"  # SEP-2: answers are not to be cached
+    return response
+
+
+@blueprint.get(stellar.STELLAR_TOML_PATH)
+def stellar_toml() -> Response:
+    document = _source().well_known()["document"]
+    return Response(stellar.stellar_toml(name=document["name"],
+                                         public_key=document["public_key"],
+                                         api_url=document["api_url"]), mimetype="text/plain")
+
+
+def _lookup() -> dict[str, Any]:
+    """The signed record ``type=name&q=ADDRESS`` or ``type=id&q=KEY_OR_CHAIN`` asks for."""
     kind = request.args.get("type")
     query = request.args.get("q")
     if kind not in ("name", "id") or not query:
@@ -74,7 +99,7 @@ def federation() -> Response:
         record = _source().record_by_id(query)
     if record is None:
         raise NotFoundError(f"{query} is not known here")
-    return _json(record)
+    return record
 
 
 @blueprint.get("/v1/offers")

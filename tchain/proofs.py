@@ -20,6 +20,7 @@ deadline included) makes the proof invalid.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,9 @@ from tchain.values import UAI, parse_amount
 __all__ = ["ProofSummary", "equivocation_proof", "misconduct_proof", "non_settlement_proof",
            "unsettled", "verify_proof"]
 
+# The names of the banks a reader knows, by key: only for the summaries.
+Names = Mapping[str, str]
+
 _NON_SETTLEMENT = {"type", "reporter", "culprit", "offer", "take", "settlement", "deadline",
                    "answers", "sig"}
 
@@ -47,6 +51,11 @@ class ProofSummary:
     summary: str
 
 
+def _bank(key: str, names: Names) -> str:
+    """A bank as a summary calls it: by the name the reader knows it by, else by its key."""
+    return names.get(key) or f"validator {key}"
+
+
 def equivocation_proof(a: SignedEntry, b: SignedEntry) -> dict[str, Any]:
     """Package two conflicting entries as a proof document (checked before it is returned)."""
     proof = {"type": "equivocation", "validator": a.validator, "chain": a.chain_id,
@@ -55,7 +64,7 @@ def equivocation_proof(a: SignedEntry, b: SignedEntry) -> dict[str, Any]:
     return proof
 
 
-def _verify_equivocation(proof: dict[str, Any]) -> ProofSummary:
+def _verify_equivocation(proof: dict[str, Any], names: Names) -> ProofSummary:
     if set(proof) != {"type", "validator", "chain", "height", "entries"}:
         raise VerificationError("an equivocation proof has exactly type, validator, chain, "
                                 "height and entries")
@@ -77,7 +86,7 @@ def _verify_equivocation(proof: dict[str, Any]) -> ProofSummary:
     if a.id == b.id:
         raise VerificationError("the two entries are the same entry")
     return ProofSummary("equivocation", a.validator,
-                        f"validator {a.validator} signed two different entries at height "
+                        f"{_bank(a.validator, names)} signed two different entries at height "
                         f"{a.height} of chain {a.chain}")
 
 
@@ -119,7 +128,7 @@ def _signed_by_reporter(proof: dict[str, Any], fields: set[str]) -> None:
         raise VerificationError(f"the reporter's signature does not verify: {e}") from e
 
 
-def _verify_non_settlement(proof: dict[str, Any]) -> ProofSummary:
+def _verify_non_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
     # 1. the shape, and the reporter's signature over everything else.
     _signed_by_reporter(proof, _NON_SETTLEMENT)
     if proof["reporter"] == proof["culprit"]:
@@ -163,9 +172,10 @@ def _verify_non_settlement(proof: dict[str, Any]) -> ProofSummary:
     last = max((Message.from_dict(d).time for d in answers), default=None)
     since = "no answer" if last is None else f"its last of {len(answers)} answer(s) at {last}"
     return ProofSummary("non_settlement", take.validator,
-                        f"validator {take.validator} took offer {offer.id} of validator "
-                        f"{offer.validator}, which settled its side at {settlement.time}; it "
-                        f"did not settle by the deadline {deadline} ({since})")
+                        f"{_bank(take.validator, names)} took offer {offer.id} of "
+                        f"{_bank(offer.validator, names)}, which settled its side at "
+                        f"{settlement.time}; it did not settle by the deadline {deadline} "
+                        f"({since})")
 
 
 _MISCONDUCT = {"type", "reporter", "reporter_name", "culprit", "error", "reason", "detail",
@@ -185,7 +195,7 @@ def misconduct_proof(key: SigningKey, *, reporter: str, culprit_key: str, messag
     return proof
 
 
-def _verify_misconduct(proof: dict[str, Any]) -> ProofSummary:
+def _verify_misconduct(proof: dict[str, Any], names: Names) -> ProofSummary:
     # 1. the shape, and the reporter's signature over everything else.
     _signed_by_reporter(proof, _MISCONDUCT)
     culprit, reporter = proof["culprit"], proof["reporter_name"]
@@ -198,7 +208,7 @@ def _verify_misconduct(proof: dict[str, Any]) -> ProofSummary:
     if message.to != reporter or message.sender == reporter:
         raise VerificationError(f"the message is from {message.sender} to {message.to}, not "
                                 f"from a peer to {reporter}")
-    who = f"{message.sender} ({culprit})"
+    who = names.get(culprit) or f"{message.sender} ({culprit})"
     # 3. what it broke, checked again from the message where the message alone shows it.
     code = proof["error"]
     if code in ("bad_signature", "bad_request"):
@@ -237,8 +247,14 @@ _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_no
               "misconduct": _verify_misconduct}
 
 
-def verify_proof(proof: Any) -> ProofSummary:
+def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:
     """Check a proof document offline.
+
+    Args:
+        proof: the document.
+        names: the names of the banks the reader knows, by key (a bank knows its own and its
+            peers'): the summary names those banks by them, and any other by its key. What
+            is checked does not depend on them.
 
     Raises:
         VerificationError: saying why the proof does not hold.
@@ -246,7 +262,7 @@ def verify_proof(proof: Any) -> ProofSummary:
     if not isinstance(proof, dict) or proof.get("type") not in _VERIFIERS:
         raise VerificationError(f"a proof is an object whose type is one of "
                                 f"{sorted(_VERIFIERS)}")
-    return _VERIFIERS[proof["type"]](proof)
+    return _VERIFIERS[proof["type"]](proof, names or {})
 
 
 def unsettled(proofs: list[dict[str, Any]]) -> dict[str, int]:

@@ -25,6 +25,8 @@ Databases (keys fixed-width where they can be; ``C`` = 32-byte chain id):
   regulators  key (32 bytes)           -> b"" (keys allowed to read every chain)
   meta      ascii key                  -> value (the bank chain id, ...)
   peers     peer bank name (utf-8)     -> pinned peer record (JSON: name, key, url, chain)
+  former_peers  key (32 bytes)         -> the record of a peer no longer pinned (JSON): the
+                                          entries that crossed with it still name its key
   outbox    message id (32)            -> a message waiting for its peer (JSON, see ledger)
   inbox     message id (32)            -> the answer given to a peer's message (exact bytes)
   offers    offer entry id (32)        -> an offer known here, ours or a peer's (JSON)
@@ -57,6 +59,7 @@ import json
 import os
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,7 +78,7 @@ __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 T = TypeVar("T")
 _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "meta", "peers",
         "outbox", "inbox", "offers", "flows", "proofs", "timers", "positions", "totals",
-        "subjects", "open_offers")
+        "subjects", "open_offers", "former_peers")
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
@@ -246,6 +249,18 @@ class Reader:
     def peers(self) -> list[dict[str, Any]]:
         """Every pinned peer, by name."""
         with self._txn.cursor(db=self._dbs["peers"]) as cur:
+            return [dict(json.loads(bytes(v))) for v in cur.iternext(keys=False, values=True)]
+
+    def open_holds(self) -> list[tuple[str, str, Hold]]:
+        """Every open hold of every chain, as (chain id, hold id, hold): what is held now,
+        not every flow ever kept (for the metrics)."""
+        with self._txn.cursor(db=self._dbs["holds"]) as cur:
+            return [(bytes(k[:32]).hex(), bytes(k[32:]).hex(), Hold.from_bytes(bytes(v)))
+                    for k, v in cur]
+
+    def former_peers(self) -> list[dict[str, Any]]:
+        """The records of peers pinned once and removed since (by the operator)."""
+        with self._txn.cursor(db=self._dbs["former_peers"]) as cur:
             return [dict(json.loads(bytes(v))) for v in cur.iternext(keys=False, values=True)]
 
     def record(self, db: str, record_id: str) -> dict[str, Any] | None:
@@ -482,6 +497,20 @@ class Writer(Reader):
         """Pin a peer bank (its name, key, url and chain)."""
         self._txn.put(record["name"].encode("utf-8"), canonical(record), db=self._dbs["peers"])
 
+    def delete_peer(self, name: str) -> dict[str, Any] | None:
+        """Unpin a peer bank; its record is kept among the former peers, by key. Returns the
+        record, or None if it was not pinned."""
+        record = self.peer(name)
+        if record is not None:
+            self._txn.delete(name.encode("utf-8"), db=self._dbs["peers"])
+            self._txn.put(bytes.fromhex(record["key"]), canonical(record),
+                          db=self._dbs["former_peers"])
+        return record
+
+    def delete_regulator(self, key: str) -> bool:
+        """Let a regulator key go; False if it was not registered."""
+        return bool(self._txn.delete(bytes.fromhex(key), db=self._dbs["regulators"]))
+
     def put_record(self, db: str, record_id: str, record: dict[str, Any], *,
                    timers: Iterable[tuple[str, int]] = ()) -> None:
         """Keep a record; :meth:`Reader.due` finds it on each (timer, time) from that time on
@@ -599,6 +628,9 @@ class Store:
         self._env: lmdb.Environment | None = None
         self._dbs: dict[str, Any] = {}
         self._pid = -1
+        # Told how long each group commit took and how many works it held (the server's
+        # metrics); called by the committing thread after the commit, outside every lock.
+        self.on_commit: Callable[[float, int], None] | None = None
         # The thread that holds the commit lock commits every write queued meanwhile (group
         # commit); reads never wait for it, LMDB's readers see the last commit meanwhile.
         self._commit_lock = threading.Lock()
@@ -687,13 +719,18 @@ class Store:
         tickets = [_Ticket(work) for work in works]
         with self._lock:
             self._queue.extend(tickets)
+        took: tuple[float, int] | None = None
         with self._commit_lock:
             # The committing thread takes the whole queue and settles it before it lets go:
             # ours are settled, or still queued and ours to commit now.
             with self._lock:
                 batch, self._queue = self._queue, []
             if batch:
+                started = time.perf_counter()
                 self._commit(batch)
+                took = time.perf_counter() - started, len(batch)
+        if took is not None and self.on_commit is not None:
+            self.on_commit(*took)
         return [t.result if t.error is None else Failed(t.error) for t in tickets]
 
     def _commit(self, batch: list[_Ticket]) -> None:

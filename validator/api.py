@@ -7,6 +7,8 @@ decoded and re-encoded.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -27,6 +29,7 @@ from tchain.rules import TIME_WINDOW_MS
 from tchain.status import sign_status
 from tchain.store import Reader
 from validator.bank import Bank
+from validator.metrics import Metrics
 from validator.ratelimit import STRANGERS, RateLimiter
 
 __all__ = ["blueprint"]
@@ -137,9 +140,27 @@ def _int_arg(name: str, default: int, maximum: int, minimum: int = 0) -> int:
     return int(raw)
 
 
+def _metrics() -> Metrics:
+    metrics: Metrics = current_app.extensions["tchain.metrics"]
+    return metrics
+
+
+@contextmanager
+def _counted() -> Iterator[None]:
+    """Count the intent of this request: refused with the code of the error that escapes
+    (accepted is counted by the caller, once it is)."""
+    try:
+        yield
+    except TChainError as e:
+        _metrics().intents(refused=[e.code])
+        raise
+
+
 @blueprint.post("/chains")
 def register() -> Response:
-    genesis = _bank().ledger.register(_body(), admit=_limiter().charge_registration)
+    with _counted():
+        genesis = _bank().ledger.register(_body(), admit=_limiter().charge_registration)
+    _metrics().intents(accepted=1)
     return Response(genesis.to_bytes(), status=201, mimetype="application/json")
 
 
@@ -160,11 +181,13 @@ def submit() -> Response:
     """201 with the entries made; for a flow with a peer bank, the peer is tried at once and
     the answer is 201 if it did its side in that time, else 202 (the sender goes on trying)."""
     bank = _bank()
-    doc = _body()
-    _charge_intent_owner(doc)
-    result = bank.singles.submit(doc)  # decided with the others waiting; _body() parsed it
-    if result.error is not None:
-        raise result.error
+    with _counted():
+        doc = _body()
+        _charge_intent_owner(doc)
+        result = bank.singles.submit(doc)  # decided with the others waiting; _body() parsed it
+        if result.error is not None:
+            raise result.error
+    _metrics().intents(accepted=1)
     bank.sender.deliver_all(result.messages)
     [(status, body)] = _accepted(bank, [result])
     return Response(body, status=status, mimetype="application/json")
@@ -192,6 +215,9 @@ def submit_batch() -> Response:
     with bank.deciding_batch:
         results = bank.ledger.submit_many(
             [x for i, x in enumerate(intents) if i not in refused], checked=True)  # parsed
+    _metrics().intents(accepted=sum(r.error is None for r in results),
+                       refused=[e.code for e in refused.values()] +
+                       [r.error.code for r in results if r.error is not None])
     bank.sender.deliver_all([m for r in results for m in r.messages])
     accepted = iter(_accepted(bank, [r for r in results if r.error is None]))
     answers, decided = [], iter(results)

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 import federation
 from tchain.encoding import canonical
 from tchain.errors import RateLimitedError, TChainError
-from validator import api, health, openapi
+from validator import api, health, metrics, openapi
 from validator.bank import Bank
 from validator.config import BankConfig
 from validator.errors import HTTP_ERROR_CODES, ConfigError
@@ -39,13 +39,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Args:
         config: overrides; ``DATA_DIR`` (the bank's data directory) is required here or as
             ``TCHAIN_DATA_DIR``. ``STORE_OPTIONS`` passes options to the LMDB store;
-            ``RATE_LIMIT`` (requests per second per key, 0 for none) and ``RATE_BURST``.
+            ``RATE_LIMIT`` (requests per second per key, 0 for none) and ``RATE_BURST``;
+            ``METRICS_DIR``, the folder the workers of ``serve`` count in (None: in memory,
+            validator/metrics.py).
     """
     app = Flask("validator")
     _route_paths_as_sent(app)
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, DATA_DIR=None, STORE_OPTIONS={},
                             SETTLE_DEADLINE=None, FAULT=None, RATE_LIMIT=DEFAULT_RATE,
-                            RATE_BURST=DEFAULT_BURST)
+                            RATE_BURST=DEFAULT_BURST, METRICS_DIR=None)
     app.config.from_prefixed_env("TCHAIN")
     if config:
         app.config.from_mapping(config)
@@ -66,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(health.blueprint)
+    metrics.install(app, app.config["METRICS_DIR"])
     _register_error_handlers(app)
     return app
 

@@ -61,7 +61,8 @@ def audit(ledger: Ledger) -> AuditReport:
     open_holds: dict[str, tuple[str, Hold]] = {}
     key, name = ledger.validator.public_key, ledger.validator.name
     with ledger.store.read() as r:
-        peers = {p["key"]: p["name"] for p in r.peers()}
+        # a peer removed since still signed the entries that crossed with it then
+        peers = {p["key"]: p["name"] for p in [*r.former_peers(), *r.peers()]}
         after = None
         while ids := r.chain_ids(after, PAGE):
             after = ids[-1]

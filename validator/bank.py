@@ -17,12 +17,23 @@ from tchain.state import ChainState
 from tchain.store import Reader
 from validator.audit import rebuild_books
 from validator.coalesce import Coalescer
-from validator.config import BankConfig, open_ledger
+from validator.config import CONFIG_FILE, BankConfig, open_ledger
+from validator.errors import ConfigError
 from validator.sender import HANDOFF_MS, Sender
 
 DEFAULT_SETTLE_DEADLINE = 30  # seconds a peer has to do its side of a cross-bank flow
 
 __all__ = ["Bank"]
+
+
+def _changed(config: BankConfig) -> tuple[int, int]:
+    """Which config file is there and when it last changed (a saved config is a new file,
+    BankConfig.save); zeros if it cannot be seen."""
+    try:
+        seen = (config.data / CONFIG_FILE).stat()
+    except OSError:
+        return 0, 0
+    return seen.st_ino, seen.st_mtime_ns
 
 
 class Bank:
@@ -55,6 +66,21 @@ class Bank:
         self.deciding_batch = threading.Lock()
         # Single intents arriving together, decided together (validator/coalesce.py).
         self.singles = Coalescer(self.ledger)
+        self._assets = (config.assets, _changed(config))
+
+    def assets(self) -> tuple[str, ...]:
+        """The codes of the assets the bank issues, as its config says now: `validator asset
+        add` adds one while the bank serves (a stat of the config a call, read again only
+        when it changed)."""
+        assets, seen = self._assets
+        now = _changed(self.config)
+        if now != seen:
+            try:
+                assets = BankConfig.load(self.config.data).assets
+            except ConfigError:
+                return assets  # being replaced right now: the last one read stands
+            self._assets = (assets, now)
+        return assets
 
     @property
     def name(self) -> str:
@@ -69,7 +95,7 @@ class Bank:
         with self.ledger.store.read() as r:
             peers = [{"name": p["name"], "key": p["key"], "url": p["url"]} for p in r.peers()]
         return make_well_known(self.key, name=self.name, chain=chain, api_url=self.config.url,
-                               assets=[f"{self.name}:{code}" for code in self.config.assets],
+                               assets=[f"{self.name}:{code}" for code in self.assets()],
                                peers=peers, now=now_ms())
 
     def _record(self, state: ChainState) -> dict[str, Any]:

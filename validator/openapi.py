@@ -33,6 +33,11 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
 def _responses(ok: dict[str, dict[str, Any]], errors: tuple[str, ...]) -> dict[str, Any]:
     out = dict(ok)
     for status in errors:
@@ -136,6 +141,12 @@ def openapi_document() -> dict[str, Any]:
                                        "sig": HEX128}},
         "Record": {"type": "object", "required": ["record", "sig"],
                    "properties": {"record": OBJECT, "sig": HEX128}},
+        "Sep2Record": {"type": "object", "additionalProperties": False,
+                       "required": ["stellar_address", "account_id", "chain", "validator",
+                                    "sig"],
+                       "properties": {"stellar_address": {"type": "string"},
+                                      "account_id": HEX64, "chain": HEX64,
+                                      "validator": {"type": "string"}, "sig": HEX128}},
         "WellKnown": {"type": "object", "required": ["document", "sig"],
                       "properties": {"document": OBJECT, "sig": HEX128}},
         "Health": {"type": "object",
@@ -166,6 +177,10 @@ def openapi_document() -> dict[str, Any]:
                      "bank's name (docs/protocol.md §7): a header made for another bank is "
                      "refused")
     chain_id = _path_param("chain_id", "The chain's id (its genesis entry's id).")
+    lookup = [{"name": "type", "in": "query", "required": True,
+               "schema": {"type": "string", "enum": ["name", "id"]}},
+              {"name": "q", "in": "query", "required": True,
+               "schema": {"type": "string", "minLength": 1}}]
     paths: dict[str, Any] = {
         "/openapi.json": {"get": {"summary": "This document.",
                                   "responses": {"200": _json(OBJECT, "OpenAPI 3.0")}}},
@@ -174,18 +189,31 @@ def openapi_document() -> dict[str, Any]:
                        "store's reader slots and its outbox backlog; 503 when degraded.",
             "responses": {"200": _json(_ref("Health"), "ok"),
                           "503": _json(_ref("Health"), "degraded: see problems")}}},
+        "/metrics": {"get": {
+            "summary": "What the bank is doing, in Prometheus' text format: requests by "
+                       "endpoint and status, intents accepted and refused by code, commit "
+                       "latency, the outbox waiting for each peer, flows in flight, holds "
+                       "open, proofs kept, reader slots.",
+            "responses": {"200": _text("Prometheus text exposition")}}},
         "/.well-known/tchain.json": {"get": {
             "summary": "The bank's signed name, key, chain, URL, assets and peers.",
             "responses": _responses({"200": _json(_ref("WellKnown"), "signed document")},
                                     ("404", "503"))}},
         "/federation": {"get": {
             "summary": "Resolve a customer's address (type=name) or key or chain (type=id).",
-            "parameters": [
-                {"name": "type", "in": "query", "required": True,
-                 "schema": {"type": "string", "enum": ["name", "id"]}},
-                {"name": "q", "in": "query", "required": True,
-                 "schema": {"type": "string", "minLength": 1}}],
+            "parameters": lookup,
             "responses": _responses({"200": _json(_ref("Record"), "signed record")},
+                                    ("400", "404", "503"))}},
+        "/.well-known/stellar.toml": {"get": {
+            "summary": "SEP-1: where the bank's SEP-2 federation server is, and its key as a "
+                       "Stellar strkey (docs/protocol.md §7).",
+            "responses": _responses({"200": _text("TOML")}, ("404", "503"))}},
+        "/federation/sep2": {"get": {
+            "summary": "The federation lookup in SEP-2's flat shape, for Stellar wallets: "
+                       "stellar_address and account_id (the owner's key in hex), chain, "
+                       "validator, and the bank's signature over the TChain record.",
+            "parameters": lookup,
+            "responses": _responses({"200": _json(_ref("Sep2Record"), "flat record")},
                                     ("400", "404", "503"))}},
         "/v1/offers": {"get": {
             "summary": "Open offers known here selling or buying an asset, each with its "

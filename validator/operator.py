@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tchain.errors import RuleError
+from tchain.errors import NotFoundError, RuleError
 from tchain.keys import check_public_key
 from tchain.rules import Outcome
 from tchain.store import Writer
@@ -16,7 +16,8 @@ from tchain.values import UAI, parse_positive_amount
 from validator.audit import AuditReport, audit
 from validator.config import BankConfig, open_ledger
 
-__all__ = ["add_regulator", "deposit", "run_audit"]
+__all__ = ["add_regulator", "bank_names", "deposit", "list_proofs", "list_regulators",
+           "remove_regulator", "run_audit"]
 
 
 def deposit(config: BankConfig, address: str, amount: str, asset: str,
@@ -49,12 +50,52 @@ def add_regulator(config: BankConfig, public_key: str) -> bool:
         ledger.store.close()
 
 
+def list_regulators(config: BankConfig) -> list[str]:
+    """The regulator keys that may read every chain."""
+    ledger = open_ledger(config)
+    try:
+        with ledger.store.read() as r:
+            return r.regulators()
+    finally:
+        ledger.store.close()
+
+
+def remove_regulator(config: BankConfig, public_key: str) -> None:
+    """Take back a regulator key's right to read every chain (at once: each read checks it).
+
+    Raises:
+        NotFoundError: the key is not a regulator here.
+    """
+    check_public_key(public_key)
+    ledger = open_ledger(config)
+    try:
+        def work(w: Writer) -> bool:
+            return w.delete_regulator(public_key)
+        if not ledger.store.write(work):
+            raise NotFoundError(f"{public_key} is not a regulator of {config.name}")
+    finally:
+        ledger.store.close()
+
+
 def run_audit(config: BankConfig) -> AuditReport:
     ledger = open_ledger(config)
     try:
         return audit(ledger)
     finally:
         ledger.store.close()
+
+
+def bank_names(config: BankConfig) -> dict[str, str]:
+    """The banks this bank knows, name by key: itself, its peers and its former peers (a
+    proof may be about a peer let go since)."""
+    ledger = open_ledger(config)
+    try:
+        with ledger.store.read() as r:
+            known = [*r.former_peers(), *r.peers()]
+    finally:
+        ledger.store.close()
+    return {**{p["key"]: p["name"] for p in known},
+            ledger.validator.public_key: config.name}
 
 
 def list_proofs(config: BankConfig) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from tchain.store import Store
 from tchain.verify import verify_chain
 from tests.helpers import BANK, USD, Customer, snapshot
 from tests.realbanks import eventually, read, signed_get
-from validator.operator import add_regulator, deposit
+from validator.operator import add_regulator, deposit, remove_regulator
 
 
 def post(bank, path: str, body: Any) -> requests.Response:
@@ -242,6 +242,16 @@ def test_regulator_lists_and_reads_every_chain(bank, people):
     first = get(bank, "/v1/chains", regulator, "limit=1").json()
     second = get(bank, "/v1/chains", regulator, f"limit=1&after={first['next']}").json()
     assert first["chains"] != second["chains"]
+
+
+def test_a_removed_regulator_reads_nothing_from_its_next_request(bank, people):
+    _, bob = people
+    regulator = SigningKey.generate()
+    add_regulator(bank.config, regulator.public_key)
+    assert get(bank, f"/v1/chains/{bob.chain}", regulator).status_code == 200
+    remove_regulator(bank.config, regulator.public_key)
+    refused(bank, lambda: get(bank, f"/v1/chains/{bob.chain}", regulator), 403, "forbidden")
+    refused(bank, lambda: get(bank, "/v1/chains", regulator), 403, "forbidden")
 
 
 def test_name_taken_is_a_conflict(bank, people):

@@ -19,14 +19,21 @@ CONNECTIONS = 24
 
 
 def _sockets(pid: int) -> set[str]:
-    """The sockets a process holds open, as ``socket:[inode]``."""
+    """The TCP sockets a process holds open, as ``socket:[inode]``. Its Unix sockets are
+    left out: a worker that is still starting makes its event loop's socket pair after it is
+    forked, and taken for a connection that one never closed."""
+    tcp = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            tcp.update(f"socket:[{row.split()[9]}]" for row in rows)
     found = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:  # closed meanwhile
             continue
-        if target.startswith("socket:"):
+        if target in tcp:
             found.add(target)
     return found
 

@@ -308,6 +308,22 @@ def test_a_bank_that_does_not_settle_leaves_a_verifiable_proof(banks, tmp_path):
     listed = subprocess.run([sys.executable, "-P", "-m", "cli", "validator", "proofs", "--data",
                              str(b1.data), "--json"], capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and proof["sig"] in listed.stdout
+    # For people: the banks by name, not by key; and a file per proof, each one that
+    # `tchain proof verify` checks (the JSON list is not one proof document).
+    out = tmp_path / "proofs"
+    shown = subprocess.run([sys.executable, "-P", "-m", "cli", "validator", "proofs", "--data",
+                            str(b1.data), "--out", str(out)], capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert B3 in shown.stdout and B1 in shown.stdout
+    for bank in (b1, b3):
+        assert bank.config.signing_key().public_key not in shown.stdout, shown.stdout
+    [written] = out.iterdir()
+    assert str(written) in shown.stdout
+    checked = subprocess.run([sys.executable, "-P", "-m", "cli", "proof", "verify",
+                              str(written)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and checked.stdout.startswith("valid non_settlement"), \
+        checked.stderr
     # The cheat is exactly what the proof documents: pat paid 400 GBP that quinn never got,
     # and holds 300 of bank3's USD that bank3 never took from quinn.
     t = totals(b1, b3)

@@ -99,8 +99,10 @@ class HTTPConnection:
     it."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 respond: Respond, limits: Limits, *, access_log: bool = False) -> None:
+                 respond: Respond, limits: Limits, *, access_log: bool = False,
+                 refused: Callable[[int], None] | None = None) -> None:
         self._reader = reader
+        self._refused = refused  # told the status of each answer this layer makes itself
         self._writer = writer
         self._respond = respond
         self._limits = limits
@@ -135,8 +137,12 @@ class HTTPConnection:
                 answer = await self._answer(head, body)
                 await self._send(answer, closing=self._closing)
                 if self._access_log:
-                    log.info('%s "%s %s" %d %d', self._client[0], head.method.decode(),
-                             head.target.decode("latin-1"), answer.status, len(answer.body))
+                    method, target = head.method.decode(), head.target.decode("latin-1")
+                    log.info('%s "%s %s" %d %d', self._client[0], method, target,
+                             answer.status, len(answer.body),
+                             extra={"client": self._client[0], "method": method,
+                                    "target": target, "status": answer.status,
+                                    "bytes": len(answer.body)})
                 if self._h11.our_state is h11.MUST_CLOSE:
                     return
                 self._h11.start_next_cycle()
@@ -249,6 +255,8 @@ class HTTPConnection:
             return await self._respond(head, body, self._client)
         except Exception:  # the application answers its own errors: this is our bug
             log.exception("the application raised instead of answering")
+            if self._refused is not None:
+                self._refused(500)
             return error_answer(500, "internal error; the bank's log has the details")
 
     async def _send(self, answer: Answer, *, closing: bool) -> None:
@@ -269,6 +277,8 @@ class HTTPConnection:
 
     async def _refuse(self, answer: Answer) -> None:
         """Send a refusal if the protocol still allows an answer, then close gently."""
+        if self._refused is not None:
+            self._refused(answer.status)
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             try:
                 await self._send(answer, closing=True)

@@ -9,6 +9,8 @@ listening socket, forks the workers and the outbox sender, and keeps them runnin
   (SIGKILL) and started again. A worker that cannot build the app stops the whole server.
 - The outbox sender runs as a process of its own; when it dies it is started again after a
   backoff (validator/serving/supervision.py). Each death and each start is logged.
+- The workers count what they answer in files of the bank's ``metrics/`` folder, emptied at
+  each start (validator/metrics.py).
 - Every child is forked, never a new interpreter: nothing is imported from the working
   directory, and the children start with the modules already loaded. The master never opens
   the store, so no LMDB environment crosses a fork.
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from validator.errors import AddressInUseError, DataDirInUseError
+from validator.metrics import prepare_folder
 from validator.sender import run_sender
 from validator.serving.connection import Limits
 from validator.serving.supervision import Backoff, SenderStatus
@@ -80,10 +83,12 @@ class Master:
                  app_config: dict[str, Any] | None = None, limits: Limits | None = None) -> None:
         self._lock = _lock(Path(data))
         self._listener = _listen(host, port)
+        # Emptied now that no other process of this bank can be counting there.
+        app_config = {**(app_config or {}), "METRICS_DIR": prepare_folder(data)}
         self._timeout = timeout
         self._sender_status = SenderStatus()
         self._options = WorkerOptions(
-            data=data, app_config=app_config or {}, threads=threads,
+            data=data, app_config=app_config, threads=threads,
             limits=limits or Limits(), access_log=access_log,
             table=WorkerTable(max(2 * workers, 4)), sender=self._sender_status)
         self._children = [_Child("worker", self._worker_main) for _ in range(workers)]

@@ -72,6 +72,8 @@ class _Worker:
         self._slot = slot
         self._master = os.getppid()
         self._connections: dict[asyncio.Task[None], HTTPConnection] = {}
+        metrics = app.extensions["tchain.metrics"]
+        self._refused = lambda status: metrics.answered("(server)", status)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -109,7 +111,8 @@ class _Worker:
             sock.close()
             return
         connection = HTTPConnection(reader, writer, self._respond, self._options.limits,
-                                    access_log=self._options.access_log)
+                                    access_log=self._options.access_log,
+                                    refused=self._refused)
         task = asyncio.current_task()
         assert task is not None
         self._connections[task] = connection
