@@ -81,10 +81,11 @@ def test_the_people_output_says_where_each_setting_came_from(data):
 ])
 def test_a_bad_config_file_is_one_sentence_and_exit_1(data, text, said):
     (data / "serve.toml").write_text(text)
-    result = settings(data)
+    result = settings(data)  # under --json: the error is one JSON object, one line
     assert result.exit_code == 1, result.output
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-    assert said in result.stderr and "serve.toml" in result.stderr
+    error = json.loads(result.stderr)
+    assert error["error"] == "config_error" and result.stderr.count("\n") == 1
+    assert said in error["message"] and "serve.toml" in error["message"]
     assert "Traceback" not in result.output
 
 
