@@ -4,11 +4,13 @@ and ``GET /health`` saying what runs."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +172,23 @@ def test_a_stop_lets_the_request_in_progress_finish_and_leaves_nothing(tmp_path,
 
 def _children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.parametrize("storm", range(3))
+def test_a_storm_of_stop_signals_is_one_stop_without_a_traceback(tmp_path, storm):
+    """The group's SIGTERM and the master's arrive at a worker together, and an impatient
+    operator sends more: each worker stops once, and no late signal finds a closing event loop
+    (a signal written to the loop's closed wakeup pipe prints a traceback to the log)."""
+    bank = LocalBank(tmp_path / "b1", B1, workers=4)
+    bank.start()
+    assert bank.process is not None
+    group = bank.process.pid
+    try:
+        while bank.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGTERM)
+            time.sleep(0.0005)
+        assert bank.process.returncode == 0
+    finally:
+        bank.stop()
+    assert "Traceback" not in bank.log.read_text()

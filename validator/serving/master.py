@@ -115,6 +115,10 @@ class Master:
                 self._kill_silent_workers()
             self._stop_children()
         finally:
+            # Stopping is decided: a late SIGTERM (an operator's second, the group's) must not
+            # kill the interpreter as it exits, which restores the default handlers.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_IGN)
             signal.set_wakeup_fd(-1)
             for fd in self._wakeup:
                 os.close(fd)

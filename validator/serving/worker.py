@@ -99,6 +99,7 @@ class _Worker:
         finally:
             beating.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+            _ignore_further_stops(loop)
 
     def _connected(self, sock: socket.socket) -> None:
         task = asyncio.get_running_loop().create_task(self._serve(sock))
@@ -132,3 +133,20 @@ class _Worker:
                 stop.set()
                 return
             await asyncio.sleep(BEAT_EVERY)
+
+
+_STOPS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _ignore_further_stops(loop: asyncio.AbstractEventLoop) -> None:
+    """Leave the stop signals ignored before the loop closes: the group's SIGTERM and the
+    master's arrive together, and one that comes after the loop closed its wakeup pipe but
+    before it dropped its handlers is written to a closed descriptor (a traceback in the log).
+    The signals are blocked while the handlers change hands, so none meets the default."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        for sig in _STOPS:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
