@@ -90,6 +90,9 @@ class BankClient:
     def submit(self, intent: dict[str, Any]) -> Any:
         return self._call("POST", "/v1/intents", body=intent)
 
+    def recover(self, chain_id: str, request: dict[str, Any]) -> Any:
+        return self._call("POST", f"/v1/chains/{chain_id}/recovery", body=request)
+
     def offers(self, asset: str | None) -> list[Any]:
         """Every open offer the bank lists (of ``asset``), page after page."""
         found: list[Any] = []

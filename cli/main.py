@@ -30,6 +30,7 @@ from cli.wallet import Wallet, default_wallet_path
 from cli.walletlock import DEFAULT_WAIT
 from tchain.errors import TChainError
 from tchain.proofs import verify_proof
+from tchain.state import ChainState
 
 __all__ = ["main", "root"]
 
@@ -128,6 +129,41 @@ def wallet_rotate(ctx: click.Context) -> None:
          "for it")
 
 
+@wallet.command("recover")
+@click.argument("address")
+@click.option("--validator", "url", required=True, envvar="TCHAIN_VALIDATOR", type=BANK_URL,
+              help="The bank of ADDRESS, like http://127.0.0.1:8701.")
+@click.option("--legal-name", required=True,
+              help="The legal name of your KYC record at registration (by default your name).")
+@json_option
+@click.pass_context
+def wallet_recover(ctx: click.Context, address: str, url: str, legal_name: str) -> None:
+    """Ask your bank to give the chain ADDRESS, whose key you lost, to this new wallet's key:
+    it takes effect after the chain's recovery delay, unless the old key cancels it."""
+    session = open_session(ctx)
+    chain, effective = session.ask_recovery(address, url, legal_name=legal_name)
+    emit(ctx, {"chain": chain, "effective": effective, "public_key": session.key.public_key},
+         f"asked {address}'s bank for your chain: this wallet's key owns it from "
+         f"{when(effective)}, unless its old key cancels first; then run "
+         "`tchain sync --rebuild`")
+
+
+@root.group()
+def recovery() -> None:
+    """A recovery of your chain's key that someone asked for."""
+
+
+@recovery.command("cancel")
+@json_option
+@click.pass_context
+def recovery_cancel(ctx: click.Context) -> None:
+    """Refuse the pending recovery of your chain's key (you still hold your key)."""
+    done = open_session(ctx).cancel_recovery()
+    entry = done.entries[0]
+    emit(ctx, {"entry": entry.id, "height": entry.height},
+         f"cancelled: the recovery of your chain's key is refused (entry {entry.height})")
+
+
 @root.command()
 @click.argument("name", type=NAME)
 @click.option("--validator", "url", required=True, envvar="TCHAIN_VALIDATOR", type=BANK_URL,
@@ -139,12 +175,18 @@ def wallet_rotate(ctx: click.Context) -> None:
               help="Most this chain may send of an asset per UTC day (repeatable).")
 @click.option("--kyc-recipients", is_flag=True,
               help="Only allow payments to recipients with a KYC record.")
+@click.option("--recovery-delay", type=click.FloatRange(1, 365 * 86_400),
+              help="Seconds a recovery of your key with your bank's help waits before it "
+                   "takes effect, while your key may cancel it [default: 7 days].")
 @json_option
 @click.pass_context
 def register(ctx: click.Context, name: str, url: str, legal_name: str | None, no_kyc: bool,
-             daily_limit: tuple[tuple[str, str], ...], kyc_recipients: bool) -> None:
+             daily_limit: tuple[tuple[str, str], ...], kyc_recipients: bool,
+             recovery_delay: float | None) -> None:
     """Open your chain at a bank as NAME; prints your address."""
     params: dict[str, Any] = {}
+    if recovery_delay is not None:
+        params["recovery_delay"] = str(int(recovery_delay * 1000))
     if daily_limit:
         params["daily_limit"] = dict(daily_limit)
     if kyc_recipients:
@@ -154,6 +196,16 @@ def register(ctx: click.Context, name: str, url: str, legal_name: str | None, no
                                 params=params)
     emit(ctx, {"address": address, "chain": session.wallet.chain},
          f"registered {address}\nchain {session.wallet.chain}")
+
+
+def _warn_of_recovery(state: ChainState) -> None:
+    """Someone asked the bank for this chain with its KYC record: the owner must know now,
+    while the old key can still refuse it."""
+    pending = state.recovery
+    if pending is not None:
+        click.echo(f"WARNING: someone asked your bank to give your chain to the key "
+                   f"{pending.owner}, from {when(pending.at)}; if it was not you, run "
+                   "`tchain recovery cancel` before then", err=True)
 
 
 def _as_of(ctx: click.Context, report: SyncReport) -> str:
@@ -179,6 +231,7 @@ def balance(ctx: click.Context) -> None:
     """Show your balances, from your own verified copy of your chain (synced with your bank
     when it answers)."""
     report = open_session(ctx).read()
+    _warn_of_recovery(report.state)
     balances = {a: b.to_dict() for a, b in sorted(report.state.balances.items())}
     rows = [[a, b["balance"], b["held"], str(int(b["balance"]) - int(b["held"]))]
             for a, b in balances.items()]
@@ -279,6 +332,7 @@ def sync(ctx: click.Context, rebuild: bool) -> None:
              f"{report.state.height}{kept}")
         return
     report = session.sync()
+    _warn_of_recovery(report.state)
     emit(ctx, {"height": report.state.height, "new_entries": report.new_entries},
          f"synced: {report.new_entries} new entries, height {report.state.height}, verified")
 

@@ -94,6 +94,36 @@ class Session:
                                              address=verifier.state.address, bank=bank)
         return verifier.state.address
 
+    def ask_recovery(self, address: str, url: str, *, legal_name: str) -> tuple[str, int]:
+        """Ask the bank at ``url`` to give the chain of ``address`` to this (new) wallet's
+        key, with the chain's KYC record; return the chain id and when the key will own it
+        (ms), unless the chain's current key cancels first. The wallet keeps the chain, with
+        no copy yet: ``sync --rebuild`` fetches and verifies it once the key owns it."""
+        if self.wallet.chain is not None:
+            raise WalletError(f"this wallet already has the chain {self.wallet.address}; "
+                              "recover into a new wallet (tchain --wallet NEW wallet create)")
+        client = BankClient(url, self.key)
+        document = verify_well_known(client.well_known())
+        record = verify_record(client.lookup("name", address), document["public_key"])
+        intent = sign_intent(self.key, "recover", record["chain"], 0, now_ms(),
+                             {"owner": self.key.public_key})
+        answer = client.recover(record["chain"], {**intent,
+                                                   "kyc_record": {"legal_name": legal_name}})
+        bank = BankInfo(document["name"], url.rstrip("/"), document["public_key"],
+                        document["chain"])
+        self.wallet.replace_entries([])
+        self.wallet = self.wallet.registered(name=address.partition("*")[0],
+                                             chain=record["chain"], address=address, bank=bank)
+        return record["chain"], int(answer["recovery"]["effective"])
+
+    def cancel_recovery(self) -> Submission:
+        """Refuse the recovery of this chain's key that someone asked for (seen on sync)."""
+        report = self.sync()
+        pending = report.state.recovery
+        if pending is None:
+            raise WalletError("no recovery of your chain's key is pending")
+        return self._submit("cancel_recovery", {"recovery": pending.entry})
+
     # --- syncing and verifying ------------------------------------------------------------
 
     def _client(self) -> tuple[str, BankInfo, BankClient]:
