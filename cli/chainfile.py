@@ -17,6 +17,7 @@ from cli.atomic import write_atomically
 from cli.errors import SecurityError, WalletError
 from cli.localcopy import verified_copy
 from cli.wallet import Wallet
+from cli.walletlock import lock_path
 from tchain.errors import TChainError
 from tchain.model import SignedEntry
 from tchain.verify import ChainVerifier
@@ -34,12 +35,25 @@ def export_chain(wallet: Wallet, path: Path) -> int:
         DamagedCopyError: the copy does not verify (nothing is written: an export is a
             backup, and a broken one would fail the day it is needed).
     """
+    _refuse_to_replace(wallet, path)
     _, entries = verified_copy(wallet)
     try:
         write_atomically(path, b"".join(e.to_bytes() + b"\n" for e in entries))
     except OSError as e:
         raise WalletError(f"cannot write {path}: {e.strerror}") from e
     return len(entries)
+
+
+def _refuse_to_replace(wallet: Wallet, path: Path) -> None:
+    """An export is written by rename: it must not replace the wallet's own files (the third
+    outside attacker exported over the wallet and lost its sealed key) nor anything that is
+    not a plain file (as root, a rename replaced /dev/full)."""
+    target = path.resolve()
+    own = {wallet.path, wallet.chain_file, lock_path(wallet.path)}
+    if target in {p.resolve() for p in own}:
+        raise WalletError(f"{path} is one of your wallet's own files; export to another file")
+    if path.exists() and not path.is_file():
+        raise WalletError(f"{path} is not a plain file; export to a file")
 
 
 def import_chain(wallet: Wallet, path: Path) -> int:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import click
 
 from cli.errors import NotDoneError
 from cli.options import passphrase
-from cli.output import emit, note
+from cli.output import emit, note, when
 from cli.rotation import finish_rotation
 from cli.session import Session, Submission
 from cli.wallet import Wallet
@@ -40,10 +39,6 @@ def open_session(ctx: click.Context, secret: str | None = None) -> Session:
     if settled is not None:
         note(ctx, settled)
     return session
-
-
-def when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def entries_json(entries: list[SignedEntry]) -> list[dict[str, object]]:

@@ -14,7 +14,7 @@ import click
 from cli.banks import Banks
 from cli.bench import bench
 from cli.chainfile import export_chain, import_chain
-from cli.common import hold_wallet, moved, open_session, when
+from cli.common import hold_wallet, moved, open_session
 from cli.counterparties import party_of
 from cli.demo import demo
 from cli.errors import BankError, UnreachableError
@@ -22,8 +22,9 @@ from cli.history import HEADERS, history_rows
 from cli.offers import offer
 from cli.operator import validator
 from cli.options import json_option, passphrase
-from cli.output import emit, emit_error, note, table
+from cli.output import emit, emit_error, note, table, when
 from cli.params import ADDRESS, AMOUNT, ASSET, BANK_URL, DAILY_LIMIT, NAME
+from cli.recoverycode import readable
 from cli.rotation import rotate
 from cli.session import SyncReport, load_proof
 from cli.wallet import Wallet, default_wallet_path
@@ -135,13 +136,17 @@ def wallet_rotate(ctx: click.Context) -> None:
               help="The bank of ADDRESS, like http://127.0.0.1:8701.")
 @click.option("--legal-name", required=True,
               help="The legal name of your KYC record at registration (by default your name).")
+@click.option("--recovery-code", required=True,
+              help="The recovery code `tchain register` printed (dashes and case do not matter).")
 @json_option
 @click.pass_context
-def wallet_recover(ctx: click.Context, address: str, url: str, legal_name: str) -> None:
+def wallet_recover(ctx: click.Context, address: str, url: str, legal_name: str,
+                   recovery_code: str) -> None:
     """Ask your bank to give the chain ADDRESS, whose key you lost, to this new wallet's key:
     it takes effect after the chain's recovery delay, unless the old key cancels it."""
     session = open_session(ctx)
-    chain, effective = session.ask_recovery(address, url, legal_name=legal_name)
+    chain, effective = session.ask_recovery(address, url, legal_name=legal_name,
+                                            recovery_code=recovery_code)
     emit(ctx, {"chain": chain, "effective": effective, "public_key": session.key.public_key},
          f"asked {address}'s bank for your chain: this wallet's key owns it from "
          f"{when(effective)}, unless its old key cancels first; then run "
@@ -192,10 +197,15 @@ def register(ctx: click.Context, name: str, url: str, legal_name: str | None, no
     if kyc_recipients:
         params["kyc_recipients"] = True
     session = open_session(ctx)
-    address = session.register(name, url, legal_name=None if no_kyc else (legal_name or name),
-                                params=params)
-    emit(ctx, {"address": address, "chain": session.wallet.chain},
-         f"registered {address}\nchain {session.wallet.chain}")
+    address, code = session.register(name, url,
+                                      legal_name=None if no_kyc else (legal_name or name),
+                                      params=params)
+    text = f"registered {address}\nchain {session.wallet.chain}"
+    if code is not None:
+        text += (f"\nrecovery code {readable(code)}\n"
+                 "Write it down and keep it away from this computer: with your legal name it "
+                 "is what your bank asks for if you lose this wallet's key. It is shown once.")
+    emit(ctx, {"address": address, "chain": session.wallet.chain, "recovery_code": code}, text)
 
 
 def _warn_of_recovery(state: ChainState) -> None:

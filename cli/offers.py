@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from cli.common import moved, open_session, when
+from cli.common import moved, open_session
 from cli.errors import UnreachableError
 from cli.options import json_option
-from cli.output import emit, note, table
+from cli.output import emit, note, table, when
 from cli.params import AMOUNT, ASSET
 from cli.session import Submission
 

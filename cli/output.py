@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
-__all__ = ["emit", "emit_error", "note", "table"]
+__all__ = ["emit", "emit_error", "note", "table", "when"]
+
+
+def when(ms: int) -> str:
+    """A time of the protocol (ms since the epoch) as people read it, in UTC."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

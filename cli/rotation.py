@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from cli.chainsync import catch_up, keep, open_copy, pull
 from cli.errors import BankError, DamagedCopyError, SecurityError, UnreachableError, WalletError
+from cli.output import when
 from cli.wallet import seal
 from tchain.errors import EncodingError
 from tchain.intents import sign_intent
@@ -49,6 +50,12 @@ def rotate(session: Session, passphrase: str) -> SignedEntry:
     if copy.state.owner != session.key.public_key:
         raise WalletError(f"your chain is owned by the key {copy.state.owner}, not by this "
                           "wallet's key: it cannot rotate it")
+    if copy.state.recovery is not None:
+        # a rotation does not stop a recovery: its key would own the chain all the same (the
+        # third outside attacker's owner rotated, was told all was well, and lost the chain)
+        raise WalletError(f"someone asked your bank to give your chain to the key "
+                          f"{copy.state.recovery.owner} from {when(copy.state.recovery.at)}; a "
+                          "new key does not stop that: run `tchain recovery cancel` first")
     if session.wallet.pending is not None and session.pending_key is not None:
         new_key, doc = session.pending_key, session.wallet.pending.intent
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cli.banks import Banks
 from cli.chainsync import catch_up, keep, open_copy, pull, rebuild
@@ -19,6 +19,7 @@ from cli.client import BankClient
 from cli.counterparties import Party
 from cli.errors import BankError, SecurityError, UnreachableError, WalletError
 from cli.flowids import resolve_flow
+from cli.recoverycode import new_recovery_code, typed_code
 from cli.shortids import resolve_prefix
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_record, verify_well_known
@@ -32,7 +33,12 @@ from tchain.state import ChainState
 from tchain.values import UAI, parse_positive_amount
 from tchain.verify import ChainVerifier
 
-__all__ = ["Session", "Submission", "SyncReport"]
+__all__ = ["Registered", "Session", "Submission", "SyncReport"]
+
+
+class Registered(NamedTuple):
+    address: str
+    recovery_code: str | None  # None: registered without a KYC record
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,15 @@ class Session:
     # --- registering --------------------------------------------------------------------
 
     def register(self, name: str, url: str, *, legal_name: str | None,
-                 params: dict[str, Any] | None = None) -> str:
-        """Open this wallet's chain at the bank at ``url``; return the address."""
+                 params: dict[str, Any] | None = None) -> Registered:
+        """Open this wallet's chain at the bank at ``url``; return the address and, with a
+        KYC record, the recovery code in it (cli.recoverycode), to be shown once."""
         if self.wallet.chain is not None:
             raise WalletError(f"this wallet already has the chain {self.wallet.address}")
         client = BankClient(url, self.key)
         document = verify_well_known(client.well_known())
-        kyc = None if legal_name is None else {"legal_name": legal_name}
+        code = None if legal_name is None else new_recovery_code()
+        kyc = None if legal_name is None else {"legal_name": legal_name, "recovery_code": code}
         # Signed for the bank whose signed document this URL serves: no other bank takes it.
         answer = client.register(register_request(self.key, name, now_ms(),
                                                   bank=document["name"], kyc_record=kyc,
@@ -92,9 +100,10 @@ class Session:
         self.wallet.replace_entries([genesis.to_bytes()])
         self.wallet = self.wallet.registered(name=name, chain=genesis.id,
                                              address=verifier.state.address, bank=bank)
-        return verifier.state.address
+        return Registered(verifier.state.address, code)
 
-    def ask_recovery(self, address: str, url: str, *, legal_name: str) -> tuple[str, int]:
+    def ask_recovery(self, address: str, url: str, *, legal_name: str, recovery_code: str
+                     ) -> tuple[str, int]:
         """Ask the bank at ``url`` to give the chain of ``address`` to this (new) wallet's
         key, with the chain's KYC record; return the chain id and when the key will own it
         (ms), unless the chain's current key cancels first. The wallet keeps the chain, with
@@ -107,8 +116,8 @@ class Session:
         record = verify_record(client.lookup("name", address), document["public_key"])
         intent = sign_intent(self.key, "recover", record["chain"], 0, now_ms(),
                              {"owner": self.key.public_key})
-        answer = client.recover(record["chain"], {**intent,
-                                                   "kyc_record": {"legal_name": legal_name}})
+        kyc = {"legal_name": legal_name, "recovery_code": typed_code(recovery_code)}
+        answer = client.recover(record["chain"], {**intent, "kyc_record": kyc})
         bank = BankInfo(document["name"], url.rstrip("/"), document["public_key"],
                         document["chain"])
         self.wallet.replace_entries([])

@@ -19,7 +19,7 @@ from typing import Any
 
 from tchain.books import Position, check_crossing, check_incoming
 from tchain.digest import sha256_hex
-from tchain.encoding import canonical
+from tchain.encoding import canonical, parse
 from tchain.errors import (
     EncodingError,
     ForbiddenError,
@@ -48,9 +48,9 @@ from tchain.model import (
 from tchain.state import DAY_MS, Balance, ChainState, available, closing_effects, settled_by
 from tchain.values import MAX_AMOUNT, UAI
 
-__all__ = ["MAX_OFFER_MS", "TIME_WINDOW_MS", "Outcome", "Validator", "complete_recovery",
-           "credit_transfer", "decide", "make_genesis", "recover", "release_hold",
-           "settle_hold"]
+__all__ = ["MAX_OFFER_MS", "RECOVERY_CODE_MIN", "TIME_WINDOW_MS", "Outcome", "Validator",
+           "complete_recovery", "credit_transfer", "decide", "has_recovery_code",
+           "make_genesis", "recover", "release_hold", "settle_hold"]
 
 TIME_WINDOW_MS = 300_000
 MAX_KYC_BYTES = 16_384  # a KYC record is a few fields: name, birth date, document numbers
@@ -183,6 +183,11 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
     except SignatureError as e:
         raise SignatureError(f"intent signature does not verify under the owner key "
                              f"{chain.owner} of chain {chain.chain}") from e
+    if chain.recovery is not None and now >= chain.recovery.at:
+        # the clock's tick writes the ``recovered`` entry soon; from its time on the old key
+        # signs nothing, not even a cancel (found by the third outside attacker)
+        raise ForbiddenError(f"the key of chain {chain.chain} changed at {chain.recovery.at}: "
+                             f"a recovery took effect, and key {chain.recovery.owner} owns it")
     # 2. seq: no replay, no reorder, no gap.
     if intent.seq != chain.seq + 1:
         raise RuleError(f"seq {intent.seq} must be {chain.seq + 1}", code="bad_seq",
@@ -454,6 +459,16 @@ def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: Ch
 
 # --- recovering a lost key with the bank's help ------------------------------------------------
 
+RECOVERY_CODE_MIN = 26  # characters: 128 bits in base32, as the wallet makes them
+
+
+def has_recovery_code(kyc_record: Any) -> bool:
+    """Whether a KYC record holds a ``recovery_code`` long enough not to be guessed, the
+    secret part of what a recovery shows (§3)."""
+    code = kyc_record.get("recovery_code") if isinstance(kyc_record, dict) else None
+    return isinstance(code, str) and len(code) >= RECOVERY_CODE_MIN
+
+
 def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: bytes | None,
             kept_kyc: bytes | None, now: int) -> Outcome:
     """A new key asks for a chain whose key was lost (the paper gives the bank the KYC and
@@ -478,10 +493,20 @@ def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: b
                         expected=0)
     # 3. time.
     _check_time(intent, now)
-    # 4. the KYC record the chain was opened with, and nothing pending already.
+    # 4. a chain a stranger could not guess the record of: a customer's, whose KYC record
+    #    holds a recovery code (the third outside attacker recovered chains whose records
+    #    named only a person, and the bank's own chain, the issuer of its IOUs).
+    if chain.owner == v.public_key:
+        raise ForbiddenError(f"chain {chain.chain} is the bank's own: its key is the "
+                             "operator's, and it cannot be recovered")
     if kept_kyc is None:
         raise ForbiddenError(f"chain {chain.chain} was opened without a KYC record: its bank "
                              "cannot tell its owner, and it cannot be recovered")
+    if not has_recovery_code(parse(kept_kyc)):
+        raise ForbiddenError(f"the KYC record of chain {chain.chain} holds no recovery code "
+                             f"of at least {RECOVERY_CODE_MIN} characters: a record that only "
+                             "names a person can be guessed, and the chain cannot be recovered")
+    # 5. the KYC record the chain was opened with; nothing pending; no recover sent again.
     if kyc_record != kept_kyc:
         raise ForbiddenError(f"the KYC record shown is not the one chain {chain.chain} was "
                              "opened with")
@@ -489,6 +514,10 @@ def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: b
         raise RuleError(f"a recovery of chain {chain.chain} is pending already (entry "
                         f"{chain.recovery.entry}, effective at {chain.recovery.at})",
                         code="conflict", status=409)
+    if intent.time <= chain.last_recover:
+        raise RuleError(f"this recover is no later than chain {chain.chain}'s last "
+                        f"({chain.last_recover}): a recover is used once", code="conflict",
+                        status=409)
     if body.owner == chain.owner:
         raise RuleError("the key to recover to is the chain's current key", code="bad_request",
                         status=400)

@@ -318,7 +318,9 @@ class ChainState:
     """Everything the rules need to know about a chain, without reading its entries.
 
     ``spent`` is what left the chain today (UTC day ``spent_day``), for the daily limit;
-    ``recovery`` a recovery of its key waiting to take effect, if one is.
+    ``recovery`` a recovery of its key waiting to take effect, if one is; ``last_recover``
+    the time of the newest ``recover`` intent the chain took (0: none), so that a recover
+    cancelled cannot be sent again while its time is still fresh.
     """
 
     chain: str
@@ -335,6 +337,7 @@ class ChainState:
     spent: dict[str, int] = field(default_factory=dict)
     holds: Holds = field(default_factory=Holds)
     recovery: Recovery | None = None
+    last_recover: int = 0
 
     @classmethod
     def genesis(cls, entry: SignedEntry, validator_name: str) -> ChainState:
@@ -406,46 +409,56 @@ class ChainState:
         if hold is not None and hold.day == day and entry.kind in ("release", "cancel"):
             # nothing went: what the hold counted today comes back
             spent[hold.asset] = max(0, spent.get(hold.asset, 0) - hold.amount)
-        owner, recovery = self._owner_after(entry)
+        owner, recovery, last_recover = self._owner_after(entry)
         seq = self.seq
         if entry.intent is not None and entry.kind != "recover":  # its new key's, not ours
             seq = entry.intent.seq
             if isinstance(entry.intent.body, RotateKeyBody):
                 owner = entry.intent.body.owner
         return ChainState(self.chain, owner, self.name, self.address, entry.height, entry.id,
-                          seq, self.kyc, self.params, balances, day, spent, holds, recovery)
+                          seq, self.kyc, self.params, balances, day, spent, holds, recovery,
+                          last_recover)
 
-    def _owner_after(self, entry: SignedEntry) -> tuple[str, Recovery | None]:
+    def _owner_after(self, entry: SignedEntry) -> tuple[str, Recovery | None, int]:
         """The owner key and the pending recovery after ``entry``: a ``recover`` starts one,
         a ``cancel_recovery`` of it ends it, a ``recovered`` (no earlier than it may) makes
-        its key the owner.
+        its key the owner; the newest recover intent's time.
 
         Raises:
-            VerificationError: a recovery started while one is pending, or ended or completed
-                by an entry that does not name it (or comes too early).
+            VerificationError: a recovery started while one is pending, or with a recover no
+                later than the last; ended or completed by an entry that does not name it (or
+                comes too early); an entry signed by the old key once the recovery's time came.
         """
         pending = self.recovery
         body = entry.intent.body if entry.intent is not None else None
+        if pending is not None and entry.time >= pending.at and entry.intent is not None:
+            raise VerificationError(f"entry {entry.height} is signed for the chain's old key "
+                                    f"after its recovery took effect at {pending.at}")
         if entry.kind == "recover" and isinstance(body, RecoverBody):
+            assert entry.intent is not None
+            if entry.intent.time <= self.last_recover:
+                raise VerificationError(f"entry {entry.height}: a recover intent no later than "
+                                        f"the chain's last ({self.last_recover}): a replay")
             if pending is not None:
                 raise VerificationError(f"entry {entry.height}: a recovery is pending already "
                                         f"(entry {pending.entry})")
             if body.owner == self.owner:
                 raise VerificationError(f"entry {entry.height}: a recovery to the current key")
             delay = int(self.params.get("recovery_delay", RECOVERY_DELAY_MS))
-            return self.owner, Recovery(entry.id, entry.height, body.owner, entry.time + delay)
+            return (self.owner, Recovery(entry.id, entry.height, body.owner, entry.time + delay),
+                    entry.intent.time)
         if entry.kind == "cancel_recovery" and isinstance(body, CancelRecoveryBody):
             if pending is None or body.recovery != pending.entry:
                 raise VerificationError(f"entry {entry.height}: no pending recovery "
                                         f"{body.recovery} to cancel")
-            return self.owner, None
+            return self.owner, None, self.last_recover
         if entry.kind == "recovered":
             asked = _evidence(entry)
             if pending is None or asked.id != pending.entry or entry.time < pending.at:
                 raise VerificationError(f"entry {entry.height}: a recovered entry must carry "
                                         "the pending recover entry, no earlier than its delay")
-            return pending.owner, None
-        return self.owner, pending
+            return pending.owner, None, self.last_recover
+        return self.owner, pending, self.last_recover
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form but the holds, which the store keeps one by one (see Holds)."""
@@ -459,6 +472,8 @@ class ChainState:
         }
         if self.recovery is not None:
             d["recovery"] = self.recovery.to_dict()
+        if self.last_recover:
+            d["last_recover"] = self.last_recover
         return d
 
     def to_bytes(self) -> bytes:
@@ -481,7 +496,7 @@ class ChainState:
     def with_holds(self, holds: Holds) -> ChainState:
         return ChainState(self.chain, self.owner, self.name, self.address, self.height,
                           self.head, self.seq, self.kyc, self.params, self.balances,
-                          self.spent_day, self.spent, holds, self.recovery)
+                          self.spent_day, self.spent, holds, self.recovery, self.last_recover)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ChainState:
@@ -495,4 +510,5 @@ class ChainState:
             spent_day=d["spent_day"], spent={a: int(v) for a, v in d["spent"].items()},
             holds=NOT_READ,
             recovery=None if "recovery" not in d else Recovery(**d["recovery"]),
+            last_recover=d.get("last_recover", 0),
         )

@@ -114,6 +114,8 @@ class Bank:
             if state is None:
                 chain = r.chain_by_owner(key_or_chain)
                 state = None if chain is None else r.state(chain)
+                if state is not None and state.owner != key_or_chain:
+                    state = None  # a key a recovery waits to give the chain to: not yet its
         return None if state is None else self._record(state)
 
     # --- authenticated reads ------------------------------------------------------------

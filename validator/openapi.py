@@ -273,7 +273,7 @@ def openapi_document() -> dict[str, Any]:
                 {"type": "object", "required": ["entries", "recovery"],
                  "properties": {"entries": {"type": "array", "items": _ref("SignedEntry")},
                                 "recovery": OBJECT}}, "the recover entry")},
-                ("400", "403", "404", "409", "413", "503"))}},
+                ("400", "403", "404", "409", "413", "429", "503"))}},
         "/v1/chains/{chain_id}": _signed_read(
             "A chain's status, signed by the bank and bound to this request.",
             _json(_ref("ChainStatus"), "signed status"), params=[chain_id]),

@@ -300,10 +300,10 @@ def test_register_intent_sent_to_intents_is_refused(bank):
 def test_a_lost_key_is_recovered_over_http_and_the_bank_hands_it_over_on_time(bank):
     """The recovery endpoint, and the bank's clock handing the chain over after the delay."""
     old, new = SigningKey.generate(), SigningKey.generate()
-    kyc = {"legal_name": "Rhea"}
+    kyc = {"legal_name": "Rhea", "recovery_code": "K7Q2M4RZ8XW3N6PBT5VJC9HDLA"}
     r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
         old, "rhea", now_ms(), bank=bank.name, kyc_record=kyc,
-        params={"recovery_delay": "1500"})))
+        params={"recovery_delay": "3000"})))
     assert r.status_code == 201, r.text
     chain = SignedEntry.from_dict(r.json()).id
     intent = sign_intent(new, "recover", chain, 0, now_ms(), {"owner": new.public_key})
@@ -314,6 +314,31 @@ def test_a_lost_key_is_recovered_over_http_and_the_bank_hands_it_over_on_time(ba
                           data=canonical({**intent, "kyc_record": kyc}))
     assert asked.status_code == 202, asked.text
     assert asked.json()["recovery"]["owner"] == new.public_key
+    # the key a recovery waits to give the chain to is nobody's yet (the third attacker)
+    pending = requests.get(f"{bank.url}/federation", params={"type": "id", "q": new.public_key},
+                           timeout=10)
+    assert pending.status_code == 404, pending.text
     eventually(lambda: read(bank, lambda r: r.state(chain).owner) == new.public_key)
     assert signed_get(bank, new, f"/v1/chains/{chain}").status_code == 200
     assert signed_get(bank, old, f"/v1/chains/{chain}").status_code == 403
+
+
+def test_guesses_at_a_chains_kyc_record_are_few_whatever_keys_sign_them(bank):
+    """The third outside attacker guessed a customer's KYC record 201 times in 0.7 s, each
+    guess signed by a fresh key: a chain's recovery has a budget of its own."""
+    kyc = {"legal_name": "Vera", "recovery_code": "Q2M4RZ8XW3N6PBT5VJC9HDLAK7"}
+    r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
+        SigningKey.generate(), "vera", now_ms(), bank=bank.name, kyc_record=kyc)))
+    chain = SignedEntry.from_dict(r.json()).id
+    answers = []
+    for n in range(7):
+        guess = SigningKey.generate()
+        intent = sign_intent(guess, "recover", chain, 0, now_ms(), {"owner": guess.public_key})
+        answers.append(requests.post(
+            f"{bank.url}/v1/chains/{chain}/recovery", timeout=10,
+            data=canonical({**intent, "kyc_record": {"legal_name": "Vera",
+                                                     "recovery_code": f"{n:026d}"}})))
+    codes = [(a.status_code, a.json()["error"]) for a in answers]
+    assert codes[:5] == [(403, "forbidden")] * 5, codes
+    assert codes[5:] == [(429, "rate_limited")] * 2, codes
+    assert int(answers[-1].headers["Retry-After"]) > 0

@@ -16,7 +16,7 @@ from tchain.verify import verify_chain
 from tests.helpers import BANK, USD, Customer, join, sign_entry_as, snapshot, submit
 
 DELAY = 60_000
-KYC = {"legal_name": "Alice", "id": "X123"}
+KYC = {"legal_name": "Alice", "id": "X123", "recovery_code": "K7Q2M4RZ8XW3N6PBT5VJC9HDLA"}
 
 
 @pytest.fixture
@@ -88,7 +88,9 @@ def test_the_current_key_cancels_a_recovery_it_did_not_ask_for(ledger, clock, al
     ("wrong_kyc", "forbidden"), ("no_kyc_at_register", "forbidden"),
     ("signed_by_another_key", "bad_signature"), ("seq_not_zero", "bad_seq"),
     ("pending_already", "conflict"), ("key_owns_a_chain", "conflict"),
-    ("to_the_current_key", "conflict"),
+    ("to_the_current_key", "conflict"), ("no_recovery_code", "forbidden"),
+    ("a_short_recovery_code", "forbidden"), ("the_banks_own_chain", "forbidden"),
+    ("sent_again_after_its_cancel", "conflict"),
 ])
 def test_a_recovery_that_must_not_be_is_refused_and_writes_nothing(ledger, clock, alice, case,
                                                                    code):
@@ -108,6 +110,28 @@ def test_a_recovery_that_must_not_be_is_refused_and_writes_nothing(ledger, clock
         new = join(ledger, "bob").key
     elif case == "to_the_current_key":
         new = alice.key
+    elif case in ("no_recovery_code", "a_short_recovery_code"):
+        # a record that names only a person is guessed: the third outside attacker took a
+        # chain knowing its address alone
+        kyc = {"legal_name": "Carol"} if case == "no_recovery_code" else \
+            {"legal_name": "Carol", "recovery_code": "K7Q2M4RZ8XW3N6PBT5VJC9HDL"}
+        chain = ledger.register(register_request(
+            SigningKey.generate(), "carol", clock(), bank=BANK, kyc_record=kyc)).id
+    elif case == "the_banks_own_chain":
+        # its record is {"legal_name": <the bank>, "kind": "bank"}, found offline
+        chain, kyc = ledger.bank_chain(), {"legal_name": BANK, "kind": "bank"}
+    elif case == "sent_again_after_its_cancel":
+        intent = sign_intent(new, "recover", chain, 0, clock(), {"owner": new.public_key})
+        entry, _ = ledger.recover(chain, {**intent, "kyc_record": kyc})
+        submit(ledger, alice, alice.intent("cancel_recovery", {"recovery": entry.id},
+                                           time=clock()))
+        clock.now += 1
+        before = snapshot(ledger.store)
+        with pytest.raises(TChainError) as again:
+            ledger.recover(chain, {**intent, "kyc_record": kyc})
+        assert again.value.code == code, again.value.message
+        assert snapshot(ledger.store) == before
+        return
     before = snapshot(ledger.store)
     with pytest.raises(TChainError) as refused:
         ask(ledger, chain, new, kyc, **kwargs)
@@ -133,3 +157,54 @@ def test_a_recover_intent_sent_as_an_ordinary_intent_is_refused(ledger, clock, a
     with pytest.raises(TChainError) as refused:
         ledger.submit(intent)
     assert refused.value.code in ("bad_signature", "bad_request")
+
+
+def test_once_its_time_comes_the_old_key_signs_nothing_before_the_tick(ledger, clock, alice):
+    """The ``recovered`` entry is written by the clock's tick, a little after the time the
+    recovery takes effect; meanwhile the old key's payments and its cancel are refused (the
+    third outside attacker paid with the old key 10-137 ms after ``effective``)."""
+    bob = join(ledger, "bob")
+    entry, after = ask(ledger, alice.chain, SigningKey.generate())
+    clock.now = after.recovery.at
+    before = snapshot(ledger.store)
+    for intent in (alice.payment(bob, "1"),
+                   alice.intent("cancel_recovery", {"recovery": entry.id}, time=clock())):
+        with pytest.raises(TChainError) as late:
+            ledger.submit(intent)
+        assert late.value.code == "forbidden", late.value.message
+    assert snapshot(ledger.store) == before
+
+
+def test_the_verifier_refuses_the_old_keys_entry_after_the_recovery_took_effect(
+        ledger, clock, alice):
+    """A bank that lets the old key spend past ``effective`` signs what wallets refuse."""
+    bob = join(ledger, "bob")
+    _, after = ask(ledger, alice.chain, SigningKey.generate())
+    intent = alice.payment(bob, "1")
+    late = sign_entry_as(ledger.validator.key, {
+        "chain": alice.chain, "height": after.height + 1, "prev": after.head,
+        "time": after.recovery.at, "kind": "payment", "intent": intent,
+        "effects": [{"asset": USD, "balance": "-1", "held": "0"}], "evidence": [],
+        "validator": ledger.validator.public_key})
+    entries = [*chain_of(ledger, alice.chain), canonical(late.doc)]
+    with pytest.raises(TChainError, match="after its recovery took effect"):
+        verify_chain(entries, ledger.validator.public_key, BANK, alice.chain)
+
+
+def test_the_verifier_refuses_a_recover_sent_again(ledger, clock, alice):
+    """One recover intent, cancelled, then written again by a bank: a replay wallets refuse."""
+    new = SigningKey.generate()
+    intent = sign_intent(new, "recover", alice.chain, 0, clock(), {"owner": new.public_key})
+    entry, _ = ledger.recover(alice.chain, {**intent, "kyc_record": KYC})
+    after = submit(ledger, alice, alice.intent("cancel_recovery", {"recovery": entry.id},
+                                               time=clock()))
+    with ledger.store.read() as r:
+        head = r.state(alice.chain)
+    again = sign_entry_as(ledger.validator.key, {
+        "chain": alice.chain, "height": head.height + 1, "prev": head.head,
+        "time": clock.now + 1, "kind": "recover", "intent": intent, "effects": [],
+        "evidence": [], "validator": ledger.validator.public_key})
+    entries = [*chain_of(ledger, alice.chain), canonical(again.doc)]
+    with pytest.raises(TChainError, match="a replay"):
+        verify_chain(entries, ledger.validator.public_key, BANK, alice.chain)
+    assert after is not None
