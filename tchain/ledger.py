@@ -19,12 +19,15 @@ from typing import Any
 from tchain.books import Position
 from tchain.encoding import canonical
 from tchain.errors import (
+    ConflictError,
     EncodingError,
     NotFoundError,
-    RuleError,
+    OfferClosedError,
     SignatureError,
     StoreError,
     TChainError,
+    UnknownAssetError,
+    UnknownChainError,
 )
 from tchain.flows import peer_names, start_flows
 from tchain.intents import sign_intent
@@ -131,11 +134,10 @@ class Ledger:
 
         def work(w: Writer) -> SignedEntry:
             if w.chain_by_name(state.name) is not None:
-                raise RuleError(f"name {state.name!r} is taken at {self.validator.name}",
-                                code="conflict", status=409)
+                raise ConflictError(f"name {state.name!r} is taken at {self.validator.name}")
             if w.chain_by_owner(state.owner) is not None:
-                raise RuleError(f"key {state.owner} already owns a chain at "
-                                f"{self.validator.name}", code="conflict", status=409)
+                raise ConflictError(f"key {state.owner} already owns a chain at "
+                                    f"{self.validator.name}")
             if admit is not None:
                 admit()
             w.put_name(state.name, state.chain)
@@ -275,8 +277,8 @@ class Ledger:
             assert intent.chain is not None
             chain = w.state(intent.chain)
             if chain is None:
-                raise NotFoundError(f"chain {intent.chain} is not registered at "
-                                    f"{self.validator.name}", code="unknown_chain")
+                raise UnknownChainError(f"chain {intent.chain} is not registered at "
+                                        f"{self.validator.name}")
             outcome = decide(self.validator, intent, chain, self._counterparty(w, intent), now,
                              peers=self._peers_for(w, intent), offer=self._offer_for(w, intent),
                              position=self._position_for(w, intent))
@@ -309,8 +311,7 @@ class Ledger:
         if record is None or peer is None or record["validator"] != body.validator:
             return None
         if record["state"] != "open":
-            raise RuleError(f"offer {body.offer} is no longer open", code="offer_closed",
-                            status=409)
+            raise OfferClosedError(f"offer {body.offer} is no longer open")
         offer = SignedEntry.from_dict(record["offer"])
         try:
             offer.verify(peer["key"])
@@ -346,8 +347,7 @@ class Ledger:
     def _check_new_owner(self, r: Reader, intent: SignedIntent) -> None:
         if isinstance(intent.body, RotateKeyBody) and \
                 r.chain_by_owner(intent.body.owner) is not None:
-            raise RuleError(f"key {intent.body.owner} already owns a chain here",
-                            code="conflict", status=409)
+            raise ConflictError(f"key {intent.body.owner} already owns a chain here")
 
     # --- recovering a lost key --------------------------------------------------------------
 
@@ -376,11 +376,11 @@ class Ledger:
         def work(w: Writer) -> tuple[SignedEntry, ChainState]:
             chain = w.state(chain_id)
             if chain is None:
-                raise NotFoundError(f"chain {chain_id} is not registered at "
-                                    f"{self.validator.name}", code="unknown_chain")
+                raise UnknownChainError(f"chain {chain_id} is not registered at "
+                                        f"{self.validator.name}")
             if w.chain_by_owner(body.owner) is not None:
-                raise RuleError(f"key {body.owner} already owns a chain at "
-                                f"{self.validator.name}", code="conflict", status=409)
+                raise ConflictError(f"key {body.owner} already owns a chain at "
+                                    f"{self.validator.name}")
             outcome = recover(self.validator, intent, chain, shown, w.kyc(chain_id), now)
             [entry], [after] = outcome.entries, outcome.states
             assert after.recovery is not None
@@ -433,16 +433,16 @@ class Ledger:
         """
         uai = UAI.parse(asset)
         if uai.issuer != self.validator.name:
-            raise RuleError(f"a deposit pays the bank's own IOU ({self.validator.name}:CODE), "
-                            f"got {asset}", code="unknown_asset")
+            raise UnknownAssetError(
+                f"a deposit pays the bank's own IOU ({self.validator.name}:CODE), "
+                f"got {asset}")
         now = self.clock()
 
         def work(w: Writer) -> Outcome:
             bank = self._bank_state(w)
             to = self.chain_of_address(w, to_address)
             if to is None:
-                raise NotFoundError(f"{to_address} is not registered at {self.validator.name}",
-                                    code="unknown_chain")
+                raise UnknownChainError(f"{to_address} is not registered at {self.validator.name}")
             body: dict[str, Any] = {"to": to, "to_validator": self.validator.name,
                                     "asset": asset, "amount": str(amount)}
             if memo:
@@ -483,8 +483,7 @@ class Ledger:
             if state is not None:
                 state = state.with_holds(Holds(dict(state.holds)))
         if state is None:
-            raise NotFoundError(f"chain {chain_id} is not registered at {self.validator.name}",
-                                code="unknown_chain")
+            raise UnknownChainError(f"chain {chain_id} is not registered at {self.validator.name}")
         return state
 
     def bank_chain(self) -> str | None:

@@ -270,7 +270,7 @@ def flow(flow_id: str) -> Response:
     bank = _bank()
     record = bank.interbank.flow(_chain_id(flow_id))
     if record is None:
-        raise NotFoundError(f"no cross-bank flow {flow_id} at {bank.name}", code="not_found")
+        raise NotFoundError(f"no cross-bank flow {flow_id} at {bank.name}")
     with bank.ledger.store.read() as r:
         try:
             bank.readable_state(r, record["chain"], key)
