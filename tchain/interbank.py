@@ -59,18 +59,19 @@ from tchain.flows import (
 from tchain.keys import check_ahead
 from tchain.ledger import Ledger
 from tchain.messages import Message, signed_message
-from tchain.model import Effect, OfferBody, PaymentBody, SignedEntry
+from tchain.model import OfferBody, PaymentBody, SignedEntry
 from tchain.peer_claims import checked_hold, checked_take, credits_the_payee, standing
 from tchain.proofs import misconduct_proof, non_settlement_proof
 from tchain.rules import (
     MAX_OFFER_MS,
     TIME_WINDOW_MS,
     Outcome,
+    check_offer_open,
     credit_transfer,
     release_hold,
     settle_hold,
 )
-from tchain.state import ChainState, Hold, closed_hold
+from tchain.state import ChainState, Hold, closed_hold, entry_effects
 from tchain.store import Failed, Reader, Writer
 
 T = TypeVar("T")
@@ -294,7 +295,7 @@ class Interbank:
         offer = m.entries["offer"]  # (believed: see _believable)
         body = offer.intent.body if offer.intent is not None else None
         if offer.kind != "offer" or not isinstance(body, OfferBody) or \
-                offer.effects != (Effect(str(body.sell.asset), 0, body.sell.amount),):
+                offer.effects != entry_effects("offer", body, m.sender):
             raise BadRequestRuleError(
                 f"an offer message carries an offer entry that holds what it "
                 f"sells, got a {offer.kind} with {len(offer.effects)} effects")
@@ -341,8 +342,7 @@ class Interbank:
         record = w.record("offers", body.offer)
         if record is None or record["validator"] != self.v.name:
             raise UnknownOfferError(f"offer {body.offer} was not made at {self.v.name}")
-        if record["state"] != "open" or now >= record["expires"]:
-            raise OfferClosedError(f"offer {body.offer} is no longer open")
+        check_offer_open(body.offer, record, now)
         if now > m.fields["deadline"]:
             raise ExpiredError(f"the take's deadline {m.fields['deadline']} has passed")
         offer = SignedEntry.from_dict(record["offer"])

@@ -22,7 +22,6 @@ from tchain.errors import (
     ConflictError,
     EncodingError,
     NotFoundError,
-    OfferClosedError,
     SignatureError,
     StoreError,
     TChainError,
@@ -46,6 +45,7 @@ from tchain.model import (
 from tchain.rules import (
     Outcome,
     Validator,
+    check_offer_open,
     complete_recovery,
     decide,
     make_genesis,
@@ -310,8 +310,7 @@ class Ledger:
             else r.peer(body.validator)
         if record is None or peer is None or record["validator"] != body.validator:
             return None
-        if record["state"] != "open":
-            raise OfferClosedError(f"offer {body.offer} is no longer open")
+        check_offer_open(body.offer, record)
         offer = SignedEntry.from_dict(record["offer"])
         try:
             offer.verify(peer["key"])

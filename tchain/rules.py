@@ -14,6 +14,7 @@ then the entries are made, signed and checked against the balance rule (PROTOCOL
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,14 +55,21 @@ from tchain.model import (
     SignedEntry,
     SignedIntent,
     TakeBody,
-    Terms,
 )
-from tchain.state import DAY_MS, Balance, ChainState, available, closing_effects, settled_by
+from tchain.state import (
+    DAY_MS,
+    Balance,
+    ChainState,
+    available,
+    closing_effects,
+    entry_effects,
+    settled_by,
+)
 from tchain.values import MAX_AMOUNT, UAI
 
-__all__ = ["MAX_OFFER_MS", "TIME_WINDOW_MS", "Outcome", "Validator", "complete_recovery",
-           "credit_transfer", "decide", "make_genesis", "recover", "release_hold",
-           "settle_hold"]
+__all__ = ["MAX_OFFER_MS", "TIME_WINDOW_MS", "Outcome", "Validator", "check_offer_open",
+           "complete_recovery", "credit_transfer", "decide", "make_genesis", "recover",
+           "release_hold", "settle_hold"]
 
 TIME_WINDOW_MS = 300_000
 MAX_KYC_BYTES = 16_384  # a KYC record is a few fields: name, birth date, document numbers
@@ -89,7 +97,7 @@ class Outcome:
 
 
 def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedIntent | None,
-           effects: list[Effect], evidence: list[SignedEntry]) -> SignedEntry:
+           effects: Sequence[Effect], evidence: list[SignedEntry]) -> SignedEntry:
     """The next entry of ``state``'s chain, signed by the validator; refused (before it is
     signed) if it would take a balance or a hold of the chain past what an amount can say."""
     for effect in effects:
@@ -290,12 +298,12 @@ def _check_kyc(chain: ChainState, recipient: ChainState) -> None:
 
 
 def _debit_and_credit(v: Validator, kind: str, intent: SignedIntent, chain: ChainState,
-                      to: ChainState, asset: str, amount: int, now: int) -> Outcome:
-    debit = _entry(v, chain, now, kind, intent, [Effect(asset, -amount, 0)], [])
+                      to: ChainState, now: int) -> Outcome:
+    debit = _entry(v, chain, now, kind, intent, entry_effects(kind, intent.body, v.name), [])
     try:
         after = chain.advance(debit)
         credit = _entry(v, to, now, "credit", None,
-                        [Effect(asset, amount, 0)], [debit])
+                        entry_effects("credit", intent.body, v.name), [debit])
         to_after = to.advance(credit)
     except VerificationError as e:  # the checks above should make this unreachable
         raise InsufficientFundsError(str(e)) from e
@@ -317,7 +325,7 @@ def _transfer(v: Validator, intent: SignedIntent, body: PaymentBody, chain: Chai
         _check_funds(chain, asset, body.amount)
         _check_daily_limit(chain, asset, body.amount, now)
     _check_kyc(chain, to)
-    return _debit_and_credit(v, intent.type, intent, chain, to, asset, body.amount, now)
+    return _debit_and_credit(v, intent.type, intent, chain, to, now)
 
 
 def _redeem(v: Validator, intent: SignedIntent, body: RedeemBody, chain: ChainState,
@@ -334,14 +342,13 @@ def _redeem(v: Validator, intent: SignedIntent, body: RedeemBody, chain: ChainSt
         raise UnknownChainError(f"issuer {body.asset.issuer} is not registered at {v.name}")
     _check_funds(chain, asset, body.amount)
     _check_daily_limit(chain, asset, body.amount, now)
-    return _debit_and_credit(v, "redeem", intent, chain, issuer, asset, body.amount, now)
+    return _debit_and_credit(v, "redeem", intent, chain, issuer, now)
 
 
 
-def _hold_entry(v: Validator, intent: SignedIntent, chain: ChainState, terms: Terms,
-                now: int) -> Outcome:
+def _hold_entry(v: Validator, intent: SignedIntent, chain: ChainState, now: int) -> Outcome:
     entry = _entry(v, chain, now, intent.type, intent,
-                   [Effect(str(terms.asset), 0, terms.amount)], [])
+                   entry_effects(intent.type, intent.body, v.name), [])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:  # the checks before should make this unreachable
@@ -366,7 +373,7 @@ def _transfer_out(v: Validator, intent: SignedIntent, body: PaymentBody, chain: 
     check_crossing(v.name, body.to_validator, asset)
     _check_funds(chain, asset, body.amount)
     _check_daily_limit(chain, asset, body.amount, now)
-    return _hold_entry(v, intent, chain, Terms(body.asset, body.amount), now)
+    return _hold_entry(v, intent, chain, now)
 
 
 def _offer(v: Validator, intent: SignedIntent, body: OfferBody, chain: ChainState,
@@ -385,7 +392,7 @@ def _offer(v: Validator, intent: SignedIntent, body: OfferBody, chain: ChainStat
             f"{v.name} nor a bank it trusts: nobody could pay in it")
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     _check_daily_limit(chain, str(body.sell.asset), body.sell.amount, now)
-    return _hold_entry(v, intent, chain, body.sell, now)
+    return _hold_entry(v, intent, chain, now)
 
 
 def _cancel(v: Validator, intent: SignedIntent, body: CancelBody, chain: ChainState,
@@ -422,7 +429,19 @@ def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState,
         return _exchange_here(v, intent, body, chain, maker, offer, now)
     check_crossing(v.name, body.validator, str(body.sell.asset))
     check_incoming(v.name, body.validator, str(body.buy.asset), body.buy.amount, position)
-    return _hold_entry(v, intent, chain, body.sell, now)
+    return _hold_entry(v, intent, chain, now)
+
+
+def check_offer_open(offer_id: str, record: Mapping[str, Any], now: int | None = None) -> None:
+    """Refuse to take an offer its record (tchain.flows.offer_record) says is no longer open:
+    taken or cancelled, or, given ``now``, expired (the maker's bank, settling at once;
+    a taker's bank leaves the expiry to :func:`decide`, which names it).
+
+    Raises:
+        OfferClosedError: it is not open.
+    """
+    if record["state"] != "open" or (now is not None and now >= record["expires"]):
+        raise OfferClosedError(f"offer {offer_id} is no longer open")
 
 
 def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: ChainState,
@@ -441,8 +460,7 @@ def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: Ch
     if maker.chain == taker.chain:
         raise BadRequestRuleError(
             f"offer {body.offer} is this chain's own; cancel it rather than take it")
-    take = _entry(v, taker, now, "take", intent, [Effect(str(body.sell.asset), 0,
-                                                         body.sell.amount)], [])
+    take = _entry(v, taker, now, "take", intent, entry_effects("take", body, v.name), [])
     try:
         holding = taker.advance(take)
         offered = maker.holds.get(offer.id)
@@ -531,7 +549,7 @@ def credit_transfer(v: Validator, payee: ChainState, hold: SignedEntry, now: int
             f"the payer may only pay KYC'd recipients and {payee.address} has no "
             "KYC record")
     credit = _entry(v, payee, now, "credit", None,
-                    [Effect(str(body.asset), body.amount, 0)], [hold])
+                    entry_effects("credit", body, v.name), [hold])
     return Outcome((credit,), (payee.advance(credit),))
 
 
