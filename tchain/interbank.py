@@ -198,13 +198,14 @@ class Interbank:
             raise answer
         return answer
 
-    def receive_many(self, docs: list[Any], requester_key: str, *, checked: bool = False
+    def receive_many(self, docs: list[Any], requester_key: str, *,
+                     read: Callable[[Any], Message] = Message.from_dict
                      ) -> list[bytes | TChainError]:
         """Apply many of a peer's messages in one group commit; each answered (or refused with
-        its error) on its own, as :meth:`receive` would. ``checked``: the documents came out
-        of :func:`parse` (see SignedEntry.from_dict)."""
+        its error) on its own, as :meth:`receive` would. ``read``: Message.trusted for
+        documents that came out of :func:`parse`."""
         now = self.ledger.clock()
-        messages = [_parsed(doc, checked) for doc in docs]
+        messages = [_parsed(doc, read) for doc in docs]
         self._verify_ahead([m for m in messages if isinstance(m, Message)])
         return self._each(messages, lambda m: self._receive_work(_unparsed(m), requester_key,
                                                                  now))
@@ -410,12 +411,13 @@ class Interbank:
             raise done
         return done
 
-    def apply_answers(self, answers: list[tuple[str, Any]], *, checked: bool = False
+    def apply_answers(self, answers: list[tuple[str, Any]], *,
+                      read: Callable[[Any], Message] = Message.from_dict
                       ) -> list[str | TChainError]:
         """Apply many answers (outbox message id, answer) in one group commit, each on its own
-        as :meth:`apply_answer` would. ``checked`` as for :meth:`receive_many`."""
+        as :meth:`apply_answer` would. ``read`` as for :meth:`receive_many`."""
         now = self.ledger.clock()
-        parsed = [(message_id, _parsed(doc, checked)) for message_id, doc in answers]
+        parsed = [(message_id, _parsed(doc, read)) for message_id, doc in answers]
         self._verify_ahead([m for _, m in parsed if isinstance(m, Message)])
         return self._each(parsed, lambda a: self._answer_work(a[0], _unparsed(a[1]), now))
 
@@ -673,9 +675,9 @@ def _past(timer: str, record: dict[str, Any], now: int) -> bool:
     return at is not None and now >= at
 
 
-def _parsed(doc: Any, checked: bool) -> Message | TChainError:
+def _parsed(doc: Any, read: Callable[[Any], Message]) -> Message | TChainError:
     try:
-        return Message.from_dict(doc, checked=checked)
+        return read(doc)
     except TChainError as e:
         return e
 

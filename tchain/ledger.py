@@ -157,16 +157,19 @@ class Ledger:
         """Decide one signed intent and commit its entries; raise its error if refused."""
         return self.submit_one(doc).outcome  # type: ignore[return-value]
 
-    def submit_one(self, doc: Any, *, checked: bool = False) -> Submitted:
+    def submit_one(self, doc: Any, *,
+                   read: Callable[[Any], SignedIntent] = SignedIntent.from_dict) -> Submitted:
         """Decide one signed intent; raise its error if refused, else return the result with
         the ids of the peer messages it queued."""
-        [result] = self.submit_many([doc], checked=checked)
+        [result] = self.submit_many([doc], read=read)
         if result.error is not None:
             raise result.error
         assert result.outcome is not None
         return result
 
-    def submit_many(self, docs: Sequence[Any], *, checked: bool = False) -> list[Submitted]:
+    def submit_many(self, docs: Sequence[Any], *,
+                    read: Callable[[Any], SignedIntent] = SignedIntent.from_dict
+                    ) -> list[Submitted]:
         """Decide many signed intents and commit them in one write transaction and one fsync.
 
         Intents are decided in order, each seeing the ones before it; each is accepted or
@@ -180,12 +183,12 @@ class Ledger:
         takes, cross-bank payments) or rotate a key are decided inside it, with their
         signatures already verified.
 
-        ``checked``: the documents came out of :func:`parse` (see SignedIntent.from_dict).
+        ``read``: SignedIntent.trusted for documents that came out of :func:`parse`.
         """
         parsed: list[SignedIntent | TChainError] = []
         for doc in docs:
             try:
-                parsed.append(SignedIntent.from_dict(doc, checked=checked))
+                parsed.append(read(doc))
             except TChainError as e:
                 parsed.append(e)
         now = self.clock()

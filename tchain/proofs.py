@@ -157,7 +157,7 @@ def _verify_non_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
     except VerificationError as e:
         raise VerificationError(f"the take does not match the offer: {e.message}") from e
     if settlement.kind != "settle" or settlement.chain != offer.chain_id or \
-            [SignedEntry.from_dict(x, checked=True).id
+            [SignedEntry.trusted(x).id
              for x in settlement.evidence] != [take.id] or \
             settlement.effects != closing_effects(hold, "settle"):
         raise VerificationError("the settlement is not the maker's settlement of this take")
