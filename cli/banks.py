@@ -15,6 +15,7 @@ from typing import Any
 from cli.client import BankClient
 from cli.errors import BadUsageError, BankError, SecurityError
 from federation.records import verify_record, verify_well_known
+from tchain.errors import NotFoundError, UnknownValidatorError
 from tchain.values import parse_address
 
 __all__ = ["Bank", "Banks"]
@@ -105,7 +106,7 @@ class Banks:
         trusted = ", ".join(sorted(peers)) or "none"
         raise BankError(f"{whose} is not a bank {home.name} trusts; payments, offers and "
                         f"lookups reach only {home.name} and its peers ({trusted})",
-                        code="unknown_validator")
+                        code=UnknownValidatorError.code)
 
     def record(self, address: str) -> dict[str, Any]:
         """The signed federation record of ``address``, asked of the address's own bank and
@@ -116,9 +117,10 @@ class Banks:
         try:
             answer = self.client(bank, label=label).lookup("name", address)
         except BankError as e:
-            if e.code != "not_found":
+            if e.code != NotFoundError.code:
                 raise
-            raise BankError(f"{address} is not known at {bank.name}", code="not_found") from e
+            raise BankError(f"{address} is not known at {bank.name}",
+                            code=NotFoundError.code) from e
         record = verify_record(answer, bank.key)
         if record.get("address") != address:
             raise SecurityError(f"{bank.name} answered for {record.get('address')} when asked "

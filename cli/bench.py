@@ -51,7 +51,7 @@ BANK1, BANK2 = "bank1.example", "bank2.example"
 PAGE = 1000
 CROSS_PAYERS = 8  # customers of bank 1 paying customers of bank 2 at once
 CROSS_BATCH = 100  # intents per request
-FILLER = b'{"filler":true}'  # bytes standing in for entries in the scale table (see _scale)
+FILLER = canonical({"filler": True})  # bytes standing in for entries in the scale table (_scale)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,14 @@ from cli.shortids import resolve_prefix
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_record, verify_well_known
 from tchain.encoding import parse
-from tchain.errors import EncodingError, SignatureError, VerificationError
+from tchain.errors import (
+    EncodingError,
+    NotFoundError,
+    SignatureError,
+    UnknownAssetError,
+    UnknownOfferError,
+    VerificationError,
+)
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.ledger import now_ms
@@ -225,7 +232,7 @@ class Session:
         if spends is not None and spends not in state.balances and not state.issues(spends):
             held = ", ".join(sorted(state.balances)) or "nothing yet"
             raise BankError(f"you hold no {spends}; your chain holds {held}",
-                            code="unknown_asset")
+                            code=UnknownAssetError.code)
         doc = sign_intent(self.key, type_, chain, state.seq + 1, now_ms(), body)
         try:
             answer = client.submit(doc)
@@ -349,7 +356,7 @@ class Session:
         offer = resolve_prefix(typed, listed, "offer")
         if offer is None:
             raise BankError(f"offer {typed} is not open at your bank: no offer it lists has "
-                            "an id starting so", code="unknown_offer")
+                            "an id starting so", code=UnknownOfferError.code)
         offer_id = offer["id"]
         return self._submit("take", {"offer": offer_id, "validator": offer["validator"],
                                      "sell": offer["buy"], "buy": offer["sell"]},
@@ -365,12 +372,12 @@ class Session:
         if entry is None:
             raise BankError(f"no entry of your chain starts with {typed} (your chain is at "
                             f"height {report.state.height}); `tchain history --json` lists "
-                            "their ids", code="not_found")
+                            "their ids", code=NotFoundError.code)
         if flow_id is None:
             raise BankError(f"no cross-bank flow at entry {entry.height} of your chain "
                             f"({entry.kind}): only a payment to another bank's customer and "
                             "a take of another bank's offer make one, and what they do shows "
-                            "in your chain", code="not_found")
+                            "in your chain", code=NotFoundError.code)
         answer = client.flow(flow_id)
         if not isinstance(answer, dict) or "state" not in answer:
             raise BankError(f"{bank.name}'s flow answer has no state")
@@ -382,7 +389,7 @@ class Session:
         offer_id = resolve_prefix(typed, open_offers, "offer")
         if offer_id is None:
             raise BankError(f"you have no open offer whose id starts with {typed}",
-                            code="unknown_offer")
+                            code=UnknownOfferError.code)
         return self._submit("cancel", {"offer": offer_id})
 
 

@@ -31,9 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-import orjson
-
-from tchain.encoding import encode_built
+from tchain.encoding import encode_built, parse_own
 from tchain.errors import (
     BooksError,
     ForeignAssetError,
@@ -75,7 +73,7 @@ class Position:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Position:
-        d = orjson.loads(raw)  # our own record: a sum over many chains may pass 38 digits
+        d = parse_own(raw)  # our own record: a sum over many chains may pass 38 digits
         return cls(int(d["held"]), int(d["incoming"]), int(d["outgoing"]))
 
 

@@ -19,7 +19,7 @@ import rfc8785
 from tchain.errors import EncodingError
 
 __all__ = ["MAX_SAFE_INTEGER", "canonical", "check_value", "encode_built", "encode_scalar",
-           "parse"]
+           "envelope", "leading", "parse", "parse_own", "splice"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _MAX_DEPTH = 64
@@ -223,3 +223,92 @@ def encode_scalar(value: Any) -> bytes | None:
     if kind is bool:
         return b"true" if value else b"false"
     return b"null" if value is None else None
+
+
+# --- documents put together from parts already encoded ----------------------------------------
+#
+# A signed entry holds a signed intent and other signed entries; a peer message holds entries.
+# Each part was encoded (and its bytes hashed) when it was parsed or signed: encoding the whole
+# again would cost most of a payment's encoding. So the parts' bytes are spliced in, here and
+# only here; tests/unit/tchain/test_encoding.py holds what this makes to the reference
+# encoder's bytes of the whole document.
+
+_KEYS: dict[str, bytes] = {}  # the encoded names of object keys met lately (a few dozen)
+
+
+def _key(name: str) -> bytes:
+    encoded = _KEYS.get(name)
+    if encoded is None:
+        encoded = encode_scalar(name) or encode_built(name)
+        if len(_KEYS) < 1024:
+            _KEYS[name] = encoded
+    return encoded
+
+
+def _utf16(name: str) -> bytes:
+    return name.encode("utf-16-be", "surrogatepass")
+
+
+def _fragment(value: Any) -> orjson.Fragment:
+    if type(value) is bytes:
+        return orjson.Fragment(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def splice(value: Any) -> bytes:
+    """The canonical bytes of a value built from checked parts, some of them already encoded:
+    a ``bytes`` leaf is taken to be the canonical bytes of one JSON value (a signed entry's
+    ``raw``, say) and put in as it is; everything else is encoded as :func:`encode_built`
+    would. Keys are sorted as RFC 8785 sorts them, by UTF-16 code units.
+
+    Raises:
+        EncodingError: as :func:`encode_built`.
+    """
+    try:  # the parts in as orjson fragments: one call in C, as fast as joining them by hand
+        raw = orjson.dumps(value, default=_fragment, option=_FAST_OPTIONS)
+    except orjson.JSONEncodeError:
+        raw = None
+    if raw is not None and (raw.isascii() or not _NEEDS_REFERENCE.search(raw)):
+        return raw
+    return _splice(value)
+
+
+def _splice(value: Any) -> bytes:
+    """:func:`splice` by hand, for what orjson may not write as RFC 8785 does (a code point
+    from U+D800 up, in the parts or around them)."""
+    kind = type(value)
+    if kind is bytes:
+        return value  # type: ignore[no-any-return]
+    if kind is dict:
+        keys = sorted(value)
+        if not all(name.isascii() for name in keys):
+            keys.sort(key=_utf16)
+        return b"{" + b",".join([_key(name) + b":" + _splice(value[name]) for name in keys]) \
+            + b"}"
+    if kind is list or kind is tuple:
+        return b"[" + b",".join([_splice(item) for item in value]) + b"]"
+    return encode_scalar(value) or encode_built(value)
+
+
+def envelope(name: str, document: bytes, sig: str) -> bytes:
+    """The canonical bytes of a signed document ``{name: document, "sig": sig}`` from the
+    document's canonical bytes: what :func:`splice` makes of it, without its walk (every
+    intent and entry parsed or signed makes one). ``name`` sorts before ``sig`` (intent,
+    entry, message, record) and ``sig`` is hex, so the order and the escapes are fixed."""
+    return b'{"' + name.encode("ascii") + b'":' + document + b',"sig":"' + \
+        sig.encode("ascii") + b'"}'
+
+
+def leading(name: str, value: Any, document: bytes) -> bytes:
+    """An encoded object with the field ``name`` put in front of the others: not canonical
+    (its keys out of order), for answers that are read, never signed or hashed (a batch
+    result's ``status`` leads, docs/protocol.md §7). ``document`` is an encoded object."""
+    rest = document[1:]
+    return b"{" + _key(name) + b":" + splice(value) + (b"," + rest if rest != b"}" else rest)
+
+
+def parse_own(data: bytes) -> Any:
+    """Parse JSON this package wrote itself (a record read back from our own store), without
+    the protocol's limits: such a record may hold what no protocol document does (a sum over
+    many chains past 2^53)."""
+    return orjson.loads(data)

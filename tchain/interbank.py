@@ -29,15 +29,22 @@ from typing import Any, TypeVar
 
 from tchain.books import Move, check_crossing, check_incoming, released, settled
 from tchain.errors import (
+    BadRequestError,
+    BadRequestRuleError,
     EncodingError,
+    ExpiredError,
     ForbiddenError,
     ForeignAssetError,
     MisconductError,
     NotFoundError,
+    OfferClosedError,
     PositionError,
     RuleError,
     SignatureError,
     TChainError,
+    UnknownChainError,
+    UnknownOfferError,
+    UnknownTakeError,
     VerificationError,
 )
 from tchain.flows import (
@@ -52,18 +59,19 @@ from tchain.flows import (
 from tchain.keys import check_ahead
 from tchain.ledger import Ledger
 from tchain.messages import Message, signed_message
-from tchain.model import Effect, OfferBody, PaymentBody, SignedEntry
+from tchain.model import OfferBody, PaymentBody, SignedEntry
 from tchain.peer_claims import checked_hold, checked_take, credits_the_payee, standing
 from tchain.proofs import misconduct_proof, non_settlement_proof
 from tchain.rules import (
     MAX_OFFER_MS,
     TIME_WINDOW_MS,
     Outcome,
+    check_offer_open,
     credit_transfer,
     release_hold,
     settle_hold,
 )
-from tchain.state import ChainState, Hold, closed_hold
+from tchain.state import ChainState, Hold, closed_hold, entry_effects
 from tchain.store import Failed, Reader, Writer
 
 T = TypeVar("T")
@@ -114,9 +122,9 @@ class Interbank:
                     evidence.verified()
                 evidence.verify()
         except (EncodingError, SignatureError) as e:
-            raise MisconductError(f"the evidence in the {field} of the {message.type} message "
-                                  f"does not verify: {e}", code="bad_signature",
-                                  status=400) from e
+            raise MisconductError.of(SignatureError(f"the evidence in the {field} of the "
+                                                    f"{message.type} message does not verify: "
+                                                    f"{e}")) from e
         return entry
 
     def _own_entry(self, r: Reader, chain: str, height: int) -> SignedEntry:
@@ -127,8 +135,7 @@ class Interbank:
     def _state(self, r: Reader, chain: str | None) -> ChainState:
         state = None if chain is None else r.state(chain)
         if state is None:
-            raise NotFoundError(f"chain {chain} is not registered at {self.v.name}",
-                                code="unknown_chain")
+            raise UnknownChainError(f"chain {chain} is not registered at {self.v.name}")
         return state
 
     def _commit(self, w: Writer, outcome: Outcome) -> SignedEntry:
@@ -160,9 +167,9 @@ class Interbank:
     def _not_ours(self, r: Reader, entry: SignedEntry) -> None:
         """A peer's entry is on a chain of the peer's, never on one registered here."""
         if entry.chain is not None and r.state_bytes(entry.chain) is not None:
-            raise RuleError(f"the {entry.kind} names chain {entry.chain}, which is registered "
-                            f"at {self.v.name}, not at the peer", code="bad_request",
-                            status=400)
+            raise BadRequestRuleError(
+                f"the {entry.kind} names chain {entry.chain}, which is registered "
+                f"at {self.v.name}, not at the peer")
 
     def _incoming(self, w: Writer, peer: str, asset: str, amount: int) -> None:
         """May ``peer`` give us this now (tchain.books)? A third bank's asset, or more of ours
@@ -191,13 +198,14 @@ class Interbank:
             raise answer
         return answer
 
-    def receive_many(self, docs: list[Any], requester_key: str, *, checked: bool = False
+    def receive_many(self, docs: list[Any], requester_key: str, *,
+                     read: Callable[[Any], Message] = Message.from_dict
                      ) -> list[bytes | TChainError]:
         """Apply many of a peer's messages in one group commit; each answered (or refused with
-        its error) on its own, as :meth:`receive` would. ``checked``: the documents came out
-        of :func:`parse` (see SignedEntry.from_dict)."""
+        its error) on its own, as :meth:`receive` would. ``read``: Message.trusted for
+        documents that came out of :func:`parse`."""
         now = self.ledger.clock()
-        messages = [_parsed(doc, checked) for doc in docs]
+        messages = [_parsed(doc, read) for doc in docs]
         self._verify_ahead([m for m in messages if isinstance(m, Message)])
         return self._each(messages, lambda m: self._receive_work(_unparsed(m), requester_key,
                                                                  now))
@@ -227,7 +235,7 @@ class Interbank:
                 answer = _HANDLERS[message.type](self, w, message, peer["key"], now)
             except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
                 # an entry that does not verify is a malformed request, in the codes of §6
-                code = "bad_request" if isinstance(e, VerificationError) else e.code
+                code = BadRequestError.code if isinstance(e, VerificationError) else e.code
                 answer = self._answer(message, "refused", now, error=code, reason=e.message)
                 if isinstance(e, MisconductError):
                     self._keep_evidence(w, message, peer["key"], e, now)
@@ -274,8 +282,8 @@ class Interbank:
         asset = str(body.asset)
         self._incoming(w, m.sender, asset, body.amount)
         if now > m.fields["deadline"]:
-            raise RuleError(f"the transfer's deadline {m.fields['deadline']} has passed "
-                            f"(it is {now} here)", code="expired")
+            raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
+                               f"(it is {now} here)")
         payee = self._state(w, body.to)
         credit = self._commit(w, credit_transfer(self.v, payee, hold, now,
                                                  kyc_required=m.fields["kyc_required"]))
@@ -288,20 +296,19 @@ class Interbank:
         offer = m.entries["offer"]  # (believed: see _believable)
         body = offer.intent.body if offer.intent is not None else None
         if offer.kind != "offer" or not isinstance(body, OfferBody) or \
-                offer.effects != (Effect(str(body.sell.asset), 0, body.sell.amount),):
-            raise RuleError(f"an offer message carries an offer entry that holds what it "
-                            f"sells, got a {offer.kind} with {len(offer.effects)} effects",
-                            code="bad_request", status=400)
+                offer.effects != entry_effects("offer", body, m.sender):
+            raise BadRequestRuleError(
+                f"an offer message carries an offer entry that holds what it "
+                f"sells, got a {offer.kind} with {len(offer.effects)} effects")
         intent = standing(offer, "offer")
         if not offer.time - TIME_WINDOW_MS <= intent.time <= offer.time + TIME_WINDOW_MS or \
                 not offer.time < body.expires <= offer.time + MAX_OFFER_MS:
-            raise RuleError(f"the offer's intent ({intent.time}) or expiry ({body.expires}) is "
-                            f"not what its bank could have signed at {offer.time}",
-                            code="bad_request", status=400)
+            raise BadRequestRuleError(
+                f"the offer's intent ({intent.time}) or expiry ({body.expires}) is "
+                f"not what its bank could have signed at {offer.time}")
         check_crossing(self.v.name, m.sender, str(body.sell.asset), str(body.buy.asset))
         if body.expires <= now:
-            raise RuleError(f"offer {offer.id} expired at {body.expires}", code="offer_closed",
-                            status=409)
+            raise OfferClosedError(f"offer {offer.id} expired at {body.expires}")
         if w.record("offers", offer.id) is None:
             keep(w, "offers", offer.id, offer_record(m.sender, offer))
         return self._answer(m, "ack", now)
@@ -309,7 +316,7 @@ class Interbank:
     def _on_offer_closed(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         closing = m.entries["entry"]  # (believed: see _believable)
         if closed_hold(closing) != m.fields["offer"]:
-            raise RuleError("the entry does not close that offer", code="bad_request")
+            raise BadRequestRuleError("the entry does not close that offer")
         record = w.record("offers", m.fields["offer"])
         if record is None:
             # the news of the close outran the offer's (a retry, or an exchange at the peer
@@ -327,8 +334,7 @@ class Interbank:
         take, body = checked_take(m, peer_key)  # (believed: see _believable)
         self._not_ours(w, take)
         if body.validator != self.v.name:
-            raise RuleError(f"the take is of an offer made at {body.validator}, not here",
-                            code="bad_request")
+            raise BadRequestRuleError(f"the take is of an offer made at {body.validator}, not here")
         try:
             check_crossing(self.v.name, m.sender, str(body.buy.asset))
         except ForeignAssetError as e:
@@ -336,14 +342,10 @@ class Interbank:
         self._incoming(w, m.sender, str(body.sell.asset), body.sell.amount)
         record = w.record("offers", body.offer)
         if record is None or record["validator"] != self.v.name:
-            raise NotFoundError(f"offer {body.offer} was not made at {self.v.name}",
-                                code="unknown_offer")
-        if record["state"] != "open" or now >= record["expires"]:
-            raise RuleError(f"offer {body.offer} is no longer open", code="offer_closed",
-                            status=409)
+            raise UnknownOfferError(f"offer {body.offer} was not made at {self.v.name}")
+        check_offer_open(body.offer, record, now)
         if now > m.fields["deadline"]:
-            raise RuleError(f"the take's deadline {m.fields['deadline']} has passed",
-                            code="expired")
+            raise ExpiredError(f"the take's deadline {m.fields['deadline']} has passed")
         offer = SignedEntry.from_dict(record["offer"])
         maker = self._state(w, offer.chain)
         settlement = self._commit(w, settle_hold(self.v, maker, take, now))
@@ -368,8 +370,9 @@ class Interbank:
         evidence = [settlement.evidence_entry(i) for i in range(len(settlement.evidence))]
         if settlement.kind != "settle" or len(evidence) != 1 or \
                 evidence[0].validator != self.v.public_key or evidence[0].kind != "take":
-            raise RuleError("a settle message carries the maker's settlement of one of our "
-                            "takes", code="bad_request")
+            raise BadRequestRuleError(
+                "a settle message carries the maker's settlement of one of our "
+                "takes")
         take_id = evidence[0].id
         if self.fault == "skip-settle":
             return self._answer(m, "pending", now,
@@ -382,8 +385,7 @@ class Interbank:
         """Settle our taker's side once; a second call returns the same settle entry."""
         flow = w.record("flows", take_id)
         if flow is None or flow["type"] != "take":
-            raise NotFoundError(f"take {take_id} was not made at {self.v.name}",
-                                code="unknown_take")
+            raise UnknownTakeError(f"take {take_id} was not made at {self.v.name}")
         if flow["state"] == "settled":
             return self._own_entry(w, flow["chain"], flow["settled_height"])
         taker = self._state(w, flow["chain"])
@@ -409,12 +411,13 @@ class Interbank:
             raise done
         return done
 
-    def apply_answers(self, answers: list[tuple[str, Any]], *, checked: bool = False
+    def apply_answers(self, answers: list[tuple[str, Any]], *,
+                      read: Callable[[Any], Message] = Message.from_dict
                       ) -> list[str | TChainError]:
         """Apply many answers (outbox message id, answer) in one group commit, each on its own
-        as :meth:`apply_answer` would. ``checked`` as for :meth:`receive_many`."""
+        as :meth:`apply_answer` would. ``read`` as for :meth:`receive_many`."""
         now = self.ledger.clock()
-        parsed = [(message_id, _parsed(doc, checked)) for message_id, doc in answers]
+        parsed = [(message_id, _parsed(doc, read)) for message_id, doc in answers]
         self._verify_ahead([m for _, m in parsed if isinstance(m, Message)])
         return self._each(parsed, lambda a: self._answer_work(a[0], _unparsed(a[1]), now))
 
@@ -672,9 +675,9 @@ def _past(timer: str, record: dict[str, Any], now: int) -> bool:
     return at is not None and now >= at
 
 
-def _parsed(doc: Any, checked: bool) -> Message | TChainError:
+def _parsed(doc: Any, read: Callable[[Any], Message]) -> Message | TChainError:
     try:
-        return Message.from_dict(doc, checked=checked)
+        return read(doc)
     except TChainError as e:
         return e
 

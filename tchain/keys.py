@@ -11,7 +11,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import nacl.bindings
 import nacl.exceptions
@@ -20,8 +20,11 @@ import nacl.signing
 from tchain.digest import digest
 from tchain.errors import SignatureError
 
-__all__ = ["Ahead", "SigningKey", "check_ahead", "check_public_key", "is_hex",
-           "valid_signatures", "verify", "verify_digest"]
+__all__ = ["SIGNATURES", "Ahead", "Check", "SignatureCache", "SigningKey", "Verified",
+           "check_ahead", "check_public_key", "is_hex", "valid_signatures", "verify",
+           "verify_digest"]
+
+T = TypeVar("T")
 
 # fullmatch, not ^...$: "$" also matches before a final newline, and bytes.fromhex skips
 # whitespace, so "<hex>\n" passed for a signature and verified.
@@ -50,16 +53,69 @@ def check_public_key(public_key: Any) -> bytes:
     if not nacl.bindings.crypto_core_ed25519_is_valid_point(raw):
         raise SignatureError(f"public key {public_key} is not a valid Ed25519 point "
                              "(non-canonical or of small order)")
-    if len(_VALID_KEYS) >= _VALID_KEYS_KEPT:  # no order to keep: forget them all
-        _VALID_KEYS.clear()
     _VALID_KEYS.add(public_key)
     return raw
 
 
+class Verified(Generic[T]):
+    """What was found valid lately: a bounded set, forgotten all at once when full (there is
+    no order worth keeping). Only what passed its check goes in, so finding it here stands
+    for the check. The one cache of checks in the core: of signatures (:data:`SIGNATURES`)
+    and of keys' points."""
+
+    __slots__ = ("_items", "_kept")
+
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+        self._items: set[T] = set()
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def add(self, item: T) -> None:
+        """Remember ``item`` as found valid."""
+        if len(self._items) >= self._kept:
+            self._items.clear()
+        self._items.add(item)
+
+
+# A signature check: (public key in hex, the 32 digest bytes, the signature in hex).
+Check = tuple[str, bytes, str]
+
+
+class SignatureCache(Verified[Check]):
+    """Signature checks found valid lately, whatever object carried them: a signed intent
+    checked ahead of the write transaction, a peer's record of a payer that comes with every
+    payment of that payer, an entry met again in evidence. A signature check is the dearest
+    part of taking a payment; a hit here costs a set lookup."""
+
+    __slots__ = ()
+
+    def verify(self, public_key: str, message_digest: bytes, signature: str) -> None:
+        """:func:`verify_digest`, once for each check.
+
+        Raises:
+            SignatureError: when the signature is malformed or does not verify.
+        """
+        check = (public_key, message_digest, signature)
+        if check not in self._items:
+            verify_digest(public_key, message_digest, signature)
+            self.add(check)
+
+    def ahead(self, public_key: str, message_digest: bytes, signature: str) -> list[Ahead]:
+        """The check :meth:`verify` will need, for :func:`check_ahead`: none if made."""
+        check = (public_key, message_digest, signature)
+        if check in self._items:
+            return []
+        return [(check, lambda: self.add(check))]
+
+
 # Keys found valid lately: the point check costs as much as a signature check, and a bank
 # meets the same keys again and again (its customers, its peers' payers).
-_VALID_KEYS: set[str] = set()
-_VALID_KEYS_KEPT = 4096
+_VALID_KEYS: Verified[str] = Verified(4096)
+# Signatures found valid lately (16384 checks: a few MB; a batch of 1000 intents and the
+# messages of a busy peer fit many times over).
+SIGNATURES = SignatureCache(16384)
 
 
 def verify_digest(public_key: str, message_digest: bytes, signature: Any) -> None:

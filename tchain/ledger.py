@@ -19,12 +19,14 @@ from typing import Any
 from tchain.books import Position
 from tchain.encoding import canonical
 from tchain.errors import (
+    ConflictError,
     EncodingError,
     NotFoundError,
-    RuleError,
     SignatureError,
     StoreError,
     TChainError,
+    UnknownAssetError,
+    UnknownChainError,
 )
 from tchain.flows import peer_names, start_flows
 from tchain.intents import sign_intent
@@ -43,6 +45,7 @@ from tchain.model import (
 from tchain.rules import (
     Outcome,
     Validator,
+    check_offer_open,
     complete_recovery,
     decide,
     make_genesis,
@@ -131,11 +134,10 @@ class Ledger:
 
         def work(w: Writer) -> SignedEntry:
             if w.chain_by_name(state.name) is not None:
-                raise RuleError(f"name {state.name!r} is taken at {self.validator.name}",
-                                code="conflict", status=409)
+                raise ConflictError(f"name {state.name!r} is taken at {self.validator.name}")
             if w.chain_by_owner(state.owner) is not None:
-                raise RuleError(f"key {state.owner} already owns a chain at "
-                                f"{self.validator.name}", code="conflict", status=409)
+                raise ConflictError(f"key {state.owner} already owns a chain at "
+                                    f"{self.validator.name}")
             if admit is not None:
                 admit()
             w.put_name(state.name, state.chain)
@@ -155,16 +157,19 @@ class Ledger:
         """Decide one signed intent and commit its entries; raise its error if refused."""
         return self.submit_one(doc).outcome  # type: ignore[return-value]
 
-    def submit_one(self, doc: Any, *, checked: bool = False) -> Submitted:
+    def submit_one(self, doc: Any, *,
+                   read: Callable[[Any], SignedIntent] = SignedIntent.from_dict) -> Submitted:
         """Decide one signed intent; raise its error if refused, else return the result with
         the ids of the peer messages it queued."""
-        [result] = self.submit_many([doc], checked=checked)
+        [result] = self.submit_many([doc], read=read)
         if result.error is not None:
             raise result.error
         assert result.outcome is not None
         return result
 
-    def submit_many(self, docs: Sequence[Any], *, checked: bool = False) -> list[Submitted]:
+    def submit_many(self, docs: Sequence[Any], *,
+                    read: Callable[[Any], SignedIntent] = SignedIntent.from_dict
+                    ) -> list[Submitted]:
         """Decide many signed intents and commit them in one write transaction and one fsync.
 
         Intents are decided in order, each seeing the ones before it; each is accepted or
@@ -178,12 +183,12 @@ class Ledger:
         takes, cross-bank payments) or rotate a key are decided inside it, with their
         signatures already verified.
 
-        ``checked``: the documents came out of :func:`parse` (see SignedIntent.from_dict).
+        ``read``: SignedIntent.trusted for documents that came out of :func:`parse`.
         """
         parsed: list[SignedIntent | TChainError] = []
         for doc in docs:
             try:
-                parsed.append(SignedIntent.from_dict(doc, checked=checked))
+                parsed.append(read(doc))
             except TChainError as e:
                 parsed.append(e)
         now = self.clock()
@@ -275,8 +280,8 @@ class Ledger:
             assert intent.chain is not None
             chain = w.state(intent.chain)
             if chain is None:
-                raise NotFoundError(f"chain {intent.chain} is not registered at "
-                                    f"{self.validator.name}", code="unknown_chain")
+                raise UnknownChainError(f"chain {intent.chain} is not registered at "
+                                        f"{self.validator.name}")
             outcome = decide(self.validator, intent, chain, self._counterparty(w, intent), now,
                              peers=self._peers_for(w, intent), offer=self._offer_for(w, intent),
                              position=self._position_for(w, intent))
@@ -308,9 +313,7 @@ class Ledger:
             else r.peer(body.validator)
         if record is None or peer is None or record["validator"] != body.validator:
             return None
-        if record["state"] != "open":
-            raise RuleError(f"offer {body.offer} is no longer open", code="offer_closed",
-                            status=409)
+        check_offer_open(body.offer, record)
         offer = SignedEntry.from_dict(record["offer"])
         try:
             offer.verify(peer["key"])
@@ -346,8 +349,7 @@ class Ledger:
     def _check_new_owner(self, r: Reader, intent: SignedIntent) -> None:
         if isinstance(intent.body, RotateKeyBody) and \
                 r.chain_by_owner(intent.body.owner) is not None:
-            raise RuleError(f"key {intent.body.owner} already owns a chain here",
-                            code="conflict", status=409)
+            raise ConflictError(f"key {intent.body.owner} already owns a chain here")
 
     # --- recovering a lost key --------------------------------------------------------------
 
@@ -376,11 +378,11 @@ class Ledger:
         def work(w: Writer) -> tuple[SignedEntry, ChainState]:
             chain = w.state(chain_id)
             if chain is None:
-                raise NotFoundError(f"chain {chain_id} is not registered at "
-                                    f"{self.validator.name}", code="unknown_chain")
+                raise UnknownChainError(f"chain {chain_id} is not registered at "
+                                        f"{self.validator.name}")
             if w.chain_by_owner(body.owner) is not None:
-                raise RuleError(f"key {body.owner} already owns a chain at "
-                                f"{self.validator.name}", code="conflict", status=409)
+                raise ConflictError(f"key {body.owner} already owns a chain at "
+                                    f"{self.validator.name}")
             outcome = recover(self.validator, intent, chain, shown, w.kyc(chain_id), now)
             [entry], [after] = outcome.entries, outcome.states
             assert after.recovery is not None
@@ -433,16 +435,16 @@ class Ledger:
         """
         uai = UAI.parse(asset)
         if uai.issuer != self.validator.name:
-            raise RuleError(f"a deposit pays the bank's own IOU ({self.validator.name}:CODE), "
-                            f"got {asset}", code="unknown_asset")
+            raise UnknownAssetError(
+                f"a deposit pays the bank's own IOU ({self.validator.name}:CODE), "
+                f"got {asset}")
         now = self.clock()
 
         def work(w: Writer) -> Outcome:
             bank = self._bank_state(w)
             to = self.chain_of_address(w, to_address)
             if to is None:
-                raise NotFoundError(f"{to_address} is not registered at {self.validator.name}",
-                                    code="unknown_chain")
+                raise UnknownChainError(f"{to_address} is not registered at {self.validator.name}")
             body: dict[str, Any] = {"to": to, "to_validator": self.validator.name,
                                     "asset": asset, "amount": str(amount)}
             if memo:
@@ -483,8 +485,7 @@ class Ledger:
             if state is not None:
                 state = state.with_holds(Holds(dict(state.holds)))
         if state is None:
-            raise NotFoundError(f"chain {chain_id} is not registered at {self.validator.name}",
-                                code="unknown_chain")
+            raise UnknownChainError(f"chain {chain_id} is not registered at {self.validator.name}")
         return state
 
     def bank_chain(self) -> str | None:

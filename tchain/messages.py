@@ -27,9 +27,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tchain.digest import digest_canonical
-from tchain.encoding import canonical, encode_built, encode_scalar
+from tchain.encoding import check_value, envelope, splice
 from tchain.errors import EncodingError, SignatureError
-from tchain.keys import Ahead, SigningKey, is_hex, verify_digest
+from tchain.keys import SIGNATURES, Ahead, SigningKey, is_hex
 from tchain.model import SignedEntry
 from tchain.records import KeyRecord
 from tchain.values import parse_validator_name
@@ -76,7 +76,7 @@ def signed_message(key: SigningKey, type_: str, sender: str, to: str, time: int,
     message = {"type": type_, "from": sender, "to": to, "time": time,
                **{name: value.doc if isinstance(value, SignedEntry | KeyRecord) else value
                   for name, value in fields.items()}}
-    unsigned = Message.build({"message": message, "sig": _NO_SIG}, checked=True, known=known)
+    unsigned = Message._read({"message": message, "sig": _NO_SIG}, trusted=True, known=known)
     signed = {"message": message, "sig": key.sign_digest(unsigned.digest)}
     return replace(unsigned, doc=signed)
 
@@ -98,24 +98,29 @@ class Message:
     records: dict[str, KeyRecord] = field(repr=False)  # by field: payer, taker
     digest: bytes = field(repr=False)
     body: bytes = field(repr=False)  # the canonical bytes of doc["message"]
-    # The keys its signature was found valid under (checked ahead of the write transaction).
-    verified_under: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, doc: Any, *, checked: bool = False) -> Message:
-        """Validate a signed message's shape (not its signature: see :meth:`verify`);
-        ``checked`` as for :meth:`SignedEntry.from_dict` (a message this bank stored)."""
-        return cls.build(doc, checked=checked)
+    def from_dict(cls, doc: Any) -> Message:
+        """Validate a signed message's shape (not its signature: see :meth:`verify`), from
+        any document."""
+        return cls._read(doc, trusted=False)
 
     @classmethod
-    def build(cls, doc: Any, *, checked: bool,
+    def trusted(cls, doc: Any) -> Message:
+        """:meth:`from_dict` for a document known to be protocol JSON (out of
+        :func:`tchain.encoding.parse`, or a message this bank stored; see
+        :meth:`SignedEntry.trusted`)."""
+        return cls._read(doc, trusted=True)
+
+    @classmethod
+    def _read(cls, doc: Any, *, trusted: bool,
               known: Mapping[str, SignedEntry | KeyRecord] | None = None) -> Message:
-        """:meth:`from_dict`, with the entries in ``known`` already parsed (signed_message).
+        """The message, with the entries in ``known`` already parsed (signed_message).
 
-        The message's canonical bytes are put together from its fields' own: each entry's
-        ``raw`` (made when it was parsed) and each other value encoded alone, in JCS key
-        order (the keys are the fixed ASCII names checked here). So the entries, most of a
-        message's bytes, are encoded once, when parsed, not again inside the message.
+        The message's canonical bytes are put together from its fields' own by
+        :func:`splice`: each entry's ``raw`` (made when it was parsed) and each other value.
+        So the entries, most of a message's bytes, are encoded once, when parsed, not again
+        inside the message.
         """
         if not isinstance(doc, dict) or set(doc) != {"message", "sig"}:
             raise EncodingError("a peer message is an object with exactly message and sig")
@@ -145,20 +150,20 @@ class Message:
         if not is_hex(doc["sig"], 128):
             raise EncodingError("message sig must be 128 lowercase hex characters")
         known = known or {}
+        read_entry = SignedEntry.trusted if trusted else SignedEntry.from_dict
         entries = {name: entry if isinstance(entry := known.get(name), SignedEntry) else
-                   SignedEntry.from_dict(m[name], checked=checked)
+                   read_entry(m[name])
                    for name in _ENTRY_FIELDS
                    if name in m and not (name == "offer" and m["type"] == "offer_closed")}
         records = {name: record if isinstance(record := known.get(name), KeyRecord) else
                    KeyRecord.from_dict(m[name]) for name in SIGNERS if name in m}
-        # every value checked: the entries by their parse, plain scalars need nothing, the
-        # others (a reason with a quote in it, say) are checked by canonical()
-        encode = encode_built if checked else canonical
-        body = b"{" + b",".join(
-            b'"' + name.encode("ascii") + b'":' +
-            (entries[name].raw if name in entries else
-             encode_scalar(m[name]) or encode(m[name]))
-            for name in sorted(m)) + b"}"
+        # every value checked: the entries by their parse, the others here
+        if not trusted:
+            for name in sorted(m):
+                if name not in entries and type(m[name]) is not str:
+                    check_value(m[name])
+        body = splice({name: entries[name].raw if name in entries else value
+                       for name, value in m.items()})
         fields = {k: v for k, v in m.items() if k not in _HEAD}
         return cls(doc, m["type"], m["from"], m["to"], m["time"], fields, entries, records,
                    digest_canonical("message", body), body)
@@ -169,26 +174,22 @@ class Message:
 
     @property
     def raw(self) -> bytes:
-        """The canonical bytes of the signed message (JCS: "message" sorts before "sig")."""
-        sig: str = self.doc["sig"]
-        return b'{"message":' + self.body + b',"sig":"' + sig.encode("ascii") + b'"}'
+        """The canonical bytes of the signed message."""
+        return envelope("message", self.body, self.doc["sig"])
 
     def verify(self, key: str) -> None:
-        """Check the message is signed by ``key`` (raises SignatureError); once per key."""
-        if key in self.verified_under:
-            return
+        """Check the message is signed by ``key`` (raises SignatureError); once
+        (keys.SIGNATURES)."""
         try:
-            verify_digest(key, self.digest, self.doc["sig"])
+            SIGNATURES.verify(key, self.digest, self.doc["sig"])
         except SignatureError as e:
             raise SignatureError(f"{self.type} message from {self.sender} is not signed by its "
                                  f"pinned key {key}") from e
-        self.verified_under.add(key)
 
     def verify_ahead(self, key: str) -> list[Ahead]:
         """The checks :meth:`verify` (under ``key``) and the verify of each entry it carries
         will need, for keys.check_ahead."""
-        mine: list[Ahead] = [] if key in self.verified_under else [
-            ((key, self.digest, self.doc["sig"]), lambda: self.verified_under.add(key))]
+        mine = SIGNATURES.ahead(key, self.digest, self.doc["sig"])
         signers = [check for name, record in self.records.items()
                    for check in record.verify_ahead(key) + _intent_ahead(
                        self.entries.get(SIGNERS[name]), record.owner)]

@@ -7,13 +7,14 @@ outright rather than silently dropped, so what we hash is what was signed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tchain.digest import digest_canonical
-from tchain.encoding import canonical, check_value, encode_built, encode_scalar, parse
+from tchain.encoding import canonical, check_value, encode_built, envelope, parse, splice
 from tchain.errors import EncodingError, SignatureError
-from tchain.keys import Ahead, SigningKey, check_public_key, is_hex, verify_digest
+from tchain.keys import SIGNATURES, Ahead, SigningKey, check_public_key, is_hex
 from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, parse_validator_name
 
 __all__ = [
@@ -300,18 +301,23 @@ class SignedIntent:
     sig: str
     digest: bytes = field(repr=False)
     raw: bytes = field(repr=False)
-    # The owner keys this signature was found valid under: the HTTP shell verifies before the
-    # write transaction, and the rules inside it then cost no second verification.
-    verified_under: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, doc: Any, *, checked: bool = False) -> SignedIntent:
-        """Validate a signed intent's shape (not its signature: that needs the owner key).
+    def from_dict(cls, doc: Any) -> SignedIntent:
+        """Validate a signed intent's shape (not its signature: that needs the owner key),
+        from any document: whatever in it is not protocol JSON is refused."""
+        return cls._read(doc, canonical)
 
-        ``checked``: the caller vouches that ``doc`` is protocol JSON (it came out of
-        :func:`parse`, or is part of a document already checked), so the walk that refuses
-        anything else is not made again.
-        """
+    @classmethod
+    def trusted(cls, doc: Any) -> SignedIntent:
+        """:meth:`from_dict` for a document known to be protocol JSON: out of
+        :func:`parse` (which refused anything else), part of a document checked whole, or
+        read back from our own store. Its shape is checked all the same; the walk that
+        refuses what is not JSON is not made again."""
+        return cls._read(doc, encode_built)
+
+    @classmethod
+    def _read(cls, doc: Any, encode: Callable[[Any], bytes]) -> SignedIntent:
         _obj(doc, "signed intent", {"intent", "sig"})
         intent = _obj(doc["intent"], "intent", {"type", "seq", "time", "body"},
                       frozenset({"chain"}))
@@ -332,15 +338,14 @@ class SignedIntent:
         body = _parse_body(kind, intent["body"])
         if not is_hex(doc["sig"], 128):
             raise EncodingError(f"sig must be 128 lowercase hex characters, got {doc['sig']!r}")
-        intent_bytes = encode_built(intent) if checked else canonical(intent)
-        # JCS of {"intent": I, "sig": S} ("intent" sorts before "sig")
-        raw = b'{"intent":' + intent_bytes + b',"sig":"' + doc["sig"].encode("ascii") + b'"}'
+        intent_bytes = encode(intent)
         return cls(doc, kind, chain, seq, time, body, doc["sig"],
-                   digest_canonical("intent", intent_bytes), raw)
+                   digest_canonical("intent", intent_bytes),
+                   envelope("intent", intent_bytes, doc["sig"]))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedIntent:
-        return cls.from_dict(parse(data), checked=True)
+        return cls.trusted(parse(data))
 
     @property
     def id(self) -> str:
@@ -348,16 +353,14 @@ class SignedIntent:
         return self.digest.hex()
 
     def verify_ahead(self, owner: str) -> list[Ahead]:
-        """The check :meth:`verify` (under ``owner``) will need, for keys.check_ahead."""
-        if owner in self.verified_under:
-            return []
-        return [((owner, self.digest, self.sig), lambda: self.verified_under.add(owner))]
+        """The check :meth:`verify` (under ``owner``) will need, for keys.check_ahead: the
+        HTTP shell verifies before the write transaction, and the rules inside it then cost
+        no second verification."""
+        return SIGNATURES.ahead(owner, self.digest, self.sig)
 
     def verify(self, owner: str) -> None:
-        """Check the owner's signature (raises SignatureError); once per owner key."""
-        if owner not in self.verified_under:
-            verify_digest(owner, self.digest, self.sig)
-            self.verified_under.add(owner)
+        """Check the owner's signature (raises SignatureError); once (keys.SIGNATURES)."""
+        SIGNATURES.verify(owner, self.digest, self.sig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,13 +375,8 @@ class Effect:
         return {"asset": self.asset, "balance": str(self.balance), "held": str(self.held)}
 
     def to_bytes(self) -> bytes:
-        """Its canonical bytes ("asset" < "balance" < "held"), without the encoder when the
-        asset is plain (a UAI always is: ASCII names and codes)."""
-        asset = encode_scalar(self.asset)
-        if asset is None:
-            return encode_built(self.to_dict())
-        return b'{"asset":' + asset + b',"balance":"' + str(self.balance).encode("ascii") + \
-            b'","held":"' + str(self.held).encode("ascii") + b'"}'
+        """Its canonical bytes."""
+        return splice(self.to_dict())
 
     @classmethod
     def from_dict(cls, value: Any) -> Effect:
@@ -409,8 +407,6 @@ class SignedEntry:
     # state and the verifier in turn.
     _evidence: dict[int, SignedEntry] = field(default_factory=dict, init=False, compare=False,
                                               repr=False)
-    # Whether its signature was found valid already (see verify_ahead).
-    _verified: bool = field(default=False, init=False, compare=False, repr=False)
 
     def evidence_entry(self, index: int) -> SignedEntry:
         """Evidence item ``index`` parsed (it is part of this entry, so already checked).
@@ -421,17 +417,23 @@ class SignedEntry:
         """
         parsed = self._evidence.get(index)
         if parsed is None:
-            parsed = self._evidence[index] = SignedEntry.from_dict(self.evidence[index],
-                                                                   checked=True)
+            parsed = self._evidence[index] = SignedEntry.trusted(self.evidence[index])
         return parsed
 
     @classmethod
-    def from_dict(cls, doc: Any, *, checked: bool = False) -> SignedEntry:
-        """Validate a signed entry's shape (not its signature: see :meth:`verify`).
+    def from_dict(cls, doc: Any) -> SignedEntry:
+        """Validate a signed entry's shape (not its signature: see :meth:`verify`), from any
+        document; the intent inside is checked with the entry, once."""
+        return cls._read(doc, canonical)
 
-        ``checked``: as for :meth:`SignedIntent.from_dict`; the intent inside is checked with
-        the entry, once.
-        """
+    @classmethod
+    def trusted(cls, doc: Any) -> SignedEntry:
+        """:meth:`from_dict` for a document known to be protocol JSON (see
+        :meth:`SignedIntent.trusted`)."""
+        return cls._read(doc, encode_built)
+
+    @classmethod
+    def _read(cls, doc: Any, encode: Callable[[Any], bytes]) -> SignedEntry:
         _obj(doc, "signed entry", {"entry", "sig"})
         e = _obj(doc["entry"], "entry", {"chain", "height", "prev", "time", "kind", "intent",
                                         "effects", "evidence", "validator"})
@@ -450,14 +452,12 @@ class SignedEntry:
             _obj(item, "evidence item", {"entry", "sig"})
         if not is_hex(doc["sig"], 128):
             raise EncodingError(f"sig must be 128 lowercase hex characters, got {doc['sig']!r}")
-        entry_bytes = encode_built(e) if checked else canonical(e)
-        intent = None if e["intent"] is None else SignedIntent.from_dict(e["intent"],
-                                                                         checked=True)
-        # JCS of {"entry": E, "sig": S} is exactly this ("entry" sorts before "sig").
-        raw = b'{"entry":' + entry_bytes + b',"sig":"' + doc["sig"].encode("ascii") + b'"}'
+        entry_bytes = encode(e)
+        intent = None if e["intent"] is None else SignedIntent.trusted(e["intent"])
         return cls(doc, chain, height, e["prev"], _int(e["time"], "time"), kind, intent,
                    tuple(Effect.from_dict(x) for x in e["effects"]), tuple(e["evidence"]),
-                   e["validator"], doc["sig"], digest_canonical("entry", entry_bytes), raw)
+                   e["validator"], doc["sig"], digest_canonical("entry", entry_bytes),
+                   envelope("entry", entry_bytes, doc["sig"]))
 
     @classmethod
     def sign(cls, key: SigningKey, *, chain: str | None, height: int, prev: str, time: int,
@@ -466,25 +466,20 @@ class SignedEntry:
         """Make and sign an entry from checked parts (this validator's own entries).
 
         Its canonical bytes are put together from the parts' own canonical bytes (the intent's
-        and the evidence's ``raw``), in JCS key order, rather than by encoding the nested
+        and the evidence's ``raw``) by :func:`splice`, rather than by encoding the nested
         documents again; a verifier re-encodes the parsed entry and checks the signature over
         that, so any difference from RFC 8785 would fail every chain's verification.
         """
         validator = key.public_key
         effect_dicts = [e.to_dict() for e in effects]
-        entry_bytes = b"".join((
-            b'{"chain":', b"null" if chain is None else b'"' + chain.encode("ascii") + b'"',
-            b',"effects":[', b",".join([e.to_bytes() for e in effects]), b"]",
-            b',"evidence":[', b",".join(e.raw for e in evidence),
-            b'],"height":', str(height).encode("ascii"),
-            b',"intent":', b"null" if intent is None else intent.raw,
-            b',"kind":"', kind.encode("ascii"),
-            b'","prev":"', prev.encode("ascii"),
-            b'","time":', str(time).encode("ascii"),
-            b',"validator":"', validator.encode("ascii"), b'"}'))
+        entry_bytes = splice({
+            "chain": chain, "height": height, "prev": prev, "time": time, "kind": kind,
+            "intent": None if intent is None else intent.raw,
+            "effects": [e.to_bytes() for e in effects], "evidence": [e.raw for e in evidence],
+            "validator": validator})
         entry_digest = digest_canonical("entry", entry_bytes)
         sig = key.sign_digest(entry_digest)
-        raw = b'{"entry":' + entry_bytes + b',"sig":"' + sig.encode("ascii") + b'"}'
+        raw = envelope("entry", entry_bytes, sig)
         evidence_docs = tuple(e.doc for e in evidence)
         doc = {"entry": {"chain": chain, "height": height, "prev": prev, "time": time,
                          "kind": kind, "intent": None if intent is None else intent.doc,
@@ -497,7 +492,7 @@ class SignedEntry:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedEntry:
-        return cls.from_dict(parse(data), checked=True)
+        return cls.trusted(parse(data))
 
     @property
     def id(self) -> str:
@@ -514,18 +509,17 @@ class SignedEntry:
         return self.raw
 
     def verify(self, validator: str | None = None) -> None:
-        """Check the validator's signature (once), and that it is ``validator``'s when given."""
+        """Check the validator's signature (once, keys.SIGNATURES), and that it is
+        ``validator``'s when given."""
         if validator is not None and self.validator != validator:
             raise SignatureError(f"entry is signed by {self.validator}, expected {validator}")
-        if not self._verified:
-            verify_digest(self.validator, self.digest, self.sig)
-            self.verified()
+        SIGNATURES.verify(self.validator, self.digest, self.sig)
 
     def verify_ahead(self) -> list[Ahead]:
         """The check :meth:`verify` will need, for keys.check_ahead."""
-        return [] if self._verified else [((self.validator, self.digest, self.sig),
-                                            self.verified)]
+        return SIGNATURES.ahead(self.validator, self.digest, self.sig)
 
     def verified(self) -> None:
-        """Its signature was found valid: verify() is free from now on."""
-        object.__setattr__(self, "_verified", True)
+        """Its signature is known valid (the very bytes we keep of our own entry): verify()
+        is free from now on."""
+        SIGNATURES.add((self.validator, self.digest, self.sig))

@@ -13,7 +13,14 @@ What the peer may hand us (its position) needs our books and is checked in the e
 
 from __future__ import annotations
 
-from tchain.errors import EncodingError, MisconductError, RuleError, SignatureError
+from tchain.errors import (
+    BadRequestError,
+    BadRequestRuleError,
+    EncodingError,
+    MisconductError,
+    RuleError,
+    SignatureError,
+)
 from tchain.messages import SIGNERS, Message
 from tchain.model import GENESIS_PREV, Effect, PaymentBody, SignedEntry, SignedIntent, TakeBody
 from tchain.records import KeyRecord
@@ -23,7 +30,7 @@ __all__ = ["checked_hold", "checked_take", "credits_the_payee", "crossing", "fau
 
 
 def _bad(what: str) -> MisconductError:
-    return MisconductError(what, code="bad_request", status=400)
+    return MisconductError.of(BadRequestError(what))
 
 
 def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEntry:
@@ -35,8 +42,8 @@ def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEnt
     try:
         record.verify(sender_key)
     except SignatureError as e:
-        raise MisconductError(f"the {signer} record is not signed by {message.sender}",
-                              code="bad_signature", status=400) from e
+        raise MisconductError.of(SignatureError(f"the {signer} record is not signed by "
+                                                f"{message.sender}")) from e
     if record.chain != entry.chain or record.validator != message.sender:
         raise _bad(f"the {signer} record is of chain {record.chain} at {record.validator}, not "
                    f"of the {field}'s chain {entry.chain} at {message.sender}")
@@ -47,9 +54,9 @@ def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEnt
     try:
         intent.verify(record.owner)
     except SignatureError as e:
-        raise MisconductError(f"the {field}'s intent does not verify under the key "
-                              f"{record.owner} that {message.sender} gives for chain "
-                              f"{entry.chain}", code="bad_signature", status=400) from e
+        raise MisconductError.of(SignatureError(f"the {field}'s intent does not verify under the "
+                                                f"key {record.owner} that {message.sender} "
+                                                f"gives for chain {entry.chain}")) from e
     return entry
 
 
@@ -65,14 +72,15 @@ def standing(entry: SignedEntry, field: str) -> SignedIntent:
     """
     intent = entry.intent
     if intent is None or intent.type != entry.kind or intent.chain != entry.chain:
-        raise RuleError(f"the {field} does not carry its owner's {entry.kind} intent for its "
-                        "chain", code="bad_request", status=400)
+        raise BadRequestRuleError(
+            f"the {field} does not carry its owner's {entry.kind} intent for its "
+            "chain")
     if entry.height < 1 or entry.prev == GENESIS_PREV or entry.evidence or \
             not 1 <= intent.seq <= entry.height:
-        raise RuleError(f"the {field} cannot stand in a chain: a {entry.kind} at height "
-                        f"{entry.height} after {entry.prev[:16]}, with {len(entry.evidence)} "
-                        f"evidence entries and its intent's seq {intent.seq}",
-                        code="bad_request", status=400)
+        raise BadRequestRuleError(
+            f"the {field} cannot stand in a chain: a {entry.kind} at height "
+            f"{entry.height} after {entry.prev[:16]}, with {len(entry.evidence)} "
+            f"evidence entries and its intent's seq {intent.seq}")
     return intent
 
 

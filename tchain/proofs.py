@@ -24,7 +24,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tchain.errors import EncodingError, SignatureError, TChainError, VerificationError
+from tchain.errors import (
+    BadRequestError,
+    EncodingError,
+    ForeignAssetError,
+    PositionError,
+    SignatureError,
+    TChainError,
+    VerificationError,
+)
 from tchain.keys import SigningKey, verify
 from tchain.messages import Message
 from tchain.model import OfferBody, SignedEntry, TakeBody
@@ -149,7 +157,7 @@ def _verify_non_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
     except VerificationError as e:
         raise VerificationError(f"the take does not match the offer: {e.message}") from e
     if settlement.kind != "settle" or settlement.chain != offer.chain_id or \
-            [SignedEntry.from_dict(x, checked=True).id
+            [SignedEntry.trusted(x).id
              for x in settlement.evidence] != [take.id] or \
             settlement.effects != closing_effects(hold, "settle"):
         raise VerificationError("the settlement is not the maker's settlement of this take")
@@ -211,7 +219,7 @@ def _verify_misconduct(proof: dict[str, Any], names: Names) -> ProofSummary:
     who = names.get(culprit) or f"{message.sender} ({culprit})"
     # 3. what it broke, checked again from the message where the message alone shows it.
     code = proof["error"]
-    if code in ("bad_signature", "bad_request"):
+    if code in (SignatureError.code, BadRequestError.code):
         found = fault(message, culprit)
         if found is None:
             raise VerificationError(f"the {message.type} message does not show {code}: what "
@@ -219,7 +227,7 @@ def _verify_misconduct(proof: dict[str, Any], names: Names) -> ProofSummary:
         return ProofSummary("misconduct", culprit,
                             f"{who} signed a {message.type} that {reporter} cannot take: "
                             f"{found} (proven by the message)")
-    if code == "foreign_asset":
+    if code == ForeignAssetError.code:
         foreign = [a for a in crossing(message)
                    if UAI.parse(a).issuer_validator not in (reporter, message.sender)]
         if not foreign:
@@ -227,7 +235,7 @@ def _verify_misconduct(proof: dict[str, Any], names: Names) -> ProofSummary:
         return ProofSummary("misconduct", culprit,
                             f"{who} sent {reporter} a {message.type} of {foreign[0]}, an IOU of "
                             "neither bank (proven by the message)")
-    if code == "position_exceeded":
+    if code == PositionError.code:
         given = incoming(message)
         detail = proof["detail"]
         if not isinstance(detail, dict) or set(detail) != {"held"}:

@@ -14,7 +14,7 @@ from typing import Any
 
 from tchain.digest import digest
 from tchain.errors import EncodingError, SignatureError
-from tchain.keys import Ahead, SigningKey, check_public_key, is_hex, verify_digest
+from tchain.keys import SIGNATURES, Ahead, SigningKey, check_public_key, is_hex
 from tchain.values import parse_address, parse_validator_name
 
 __all__ = ["KeyRecord", "make_record", "verify_record"]
@@ -39,8 +39,6 @@ class KeyRecord:
     chain: str
     validator: str
     digest: bytes = field(repr=False)
-    # The keys its signature was found valid under (see SignedIntent.verified_under).
-    verified_under: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, signed: Any) -> KeyRecord:
@@ -66,36 +64,14 @@ class KeyRecord:
                    record["validator"], digest("record", record))
 
     def verify(self, key: str) -> None:
-        """Check the record is signed by ``key`` (raises SignatureError); once per key, and
-        once for all the copies of a record seen lately (see _SEEN)."""
-        if key not in self.verified_under and not self._seen(key):
-            verify_digest(key, self.digest, self.doc["sig"])
-            self._verified(key)
+        """Check the record is signed by ``key`` (raises SignatureError); once for all the
+        copies of a record seen lately (keys.SIGNATURES): a peer sends the same payer's
+        record with every payment of that payer."""
+        SIGNATURES.verify(key, self.digest, self.doc["sig"])
 
     def verify_ahead(self, key: str) -> list[Ahead]:
         """The check :meth:`verify` will need, for keys.check_ahead."""
-        if key in self.verified_under or self._seen(key):
-            return []
-        return [((key, self.digest, self.doc["sig"]), lambda: self._verified(key))]
-
-    def _seen(self, key: str) -> bool:
-        if (key, self.digest, self.doc["sig"]) in _SEEN:
-            self.verified_under.add(key)
-            return True
-        return False
-
-    def _verified(self, key: str) -> None:
-        self.verified_under.add(key)
-        if len(_SEEN) >= _SEEN_KEPT:  # no order to keep: forget them all
-            _SEEN.clear()
-        _SEEN.add((key, self.digest, self.doc["sig"]))
-
-
-# Records whose signature was found valid lately, as (key, digest, signature): a peer sends
-# the same payer's record with every payment of that payer, and a signature check is the
-# dearest part of taking one.
-_SEEN: set[tuple[str, bytes, str]] = set()
-_SEEN_KEPT = 4096
+        return SIGNATURES.ahead(key, self.digest, self.doc["sig"])
 
 
 def verify_record(signed: Any, validator_key: str) -> dict[str, Any]:

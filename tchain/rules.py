@@ -14,6 +14,7 @@ then the entries are made, signed and checked against the balance rule (PROTOCOL
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,22 @@ from tchain.books import Position, check_crossing, check_incoming
 from tchain.digest import sha256_hex
 from tchain.encoding import canonical, parse
 from tchain.errors import (
+    BadRequestRuleError,
+    BadSeqError,
+    ConflictError,
     EncodingError,
     ForbiddenError,
+    InsufficientFundsError,
+    KycRequiredError,
+    LimitExceededError,
     NotFoundError,
-    RuleError,
+    OfferClosedError,
     SignatureError,
+    StaleTimeError,
+    UnknownAssetError,
+    UnknownChainError,
+    UnknownOfferError,
+    UnknownValidatorError,
     VerificationError,
 )
 from tchain.keys import SigningKey
@@ -43,14 +55,21 @@ from tchain.model import (
     SignedEntry,
     SignedIntent,
     TakeBody,
-    Terms,
 )
-from tchain.state import DAY_MS, Balance, ChainState, available, closing_effects, settled_by
+from tchain.state import (
+    DAY_MS,
+    Balance,
+    ChainState,
+    available,
+    closing_effects,
+    entry_effects,
+    settled_by,
+)
 from tchain.values import MAX_AMOUNT, UAI
 
 __all__ = ["MAX_OFFER_MS", "RECOVERY_CODE_MIN", "TIME_WINDOW_MS", "Outcome", "Validator",
-           "complete_recovery", "credit_transfer", "decide", "has_recovery_code",
-           "make_genesis", "recover", "release_hold", "settle_hold"]
+           "check_offer_open", "complete_recovery", "credit_transfer", "decide",
+           "has_recovery_code", "make_genesis", "recover", "release_hold", "settle_hold"]
 
 TIME_WINDOW_MS = 300_000
 MAX_KYC_BYTES = 16_384  # a KYC record is a few fields: name, birth date, document numbers
@@ -78,15 +97,15 @@ class Outcome:
 
 
 def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedIntent | None,
-           effects: list[Effect], evidence: list[SignedEntry]) -> SignedEntry:
+           effects: Sequence[Effect], evidence: list[SignedEntry]) -> SignedEntry:
     """The next entry of ``state``'s chain, signed by the validator; refused (before it is
     signed) if it would take a balance or a hold of the chain past what an amount can say."""
     for effect in effects:
         before = state.balances.get(effect.asset, Balance())
         if max(abs(before.balance + effect.balance), before.held + effect.held) > MAX_AMOUNT:
-            raise RuleError(f"the {kind} would take {state.address}'s {effect.asset} past "
-                            f"{MAX_AMOUNT}, the most an amount of 38 digits says",
-                            code="limit_exceeded", limit=str(MAX_AMOUNT))
+            raise LimitExceededError(
+                f"the {kind} would take {state.address}'s {effect.asset} past "
+                f"{MAX_AMOUNT}, the most an amount of 38 digits says", limit=str(MAX_AMOUNT))
     return SignedEntry.sign(v.key, chain=state.chain, height=state.height + 1, prev=state.head,
                             time=now, kind=kind, intent=intent, effects=tuple(effects),
                             evidence=tuple(evidence))
@@ -94,9 +113,9 @@ def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedI
 
 def _check_time(intent: SignedIntent, now: int) -> None:
     if abs(intent.time - now) > TIME_WINDOW_MS:
-        raise RuleError(f"intent time {intent.time} is {abs(intent.time - now)} ms from the "
-                        f"validator's clock {now}; at most {TIME_WINDOW_MS} ms is accepted",
-                        code="stale_time", status=400, validator_time=now)
+        raise StaleTimeError(
+            f"intent time {intent.time} is {abs(intent.time - now)} ms from the "
+            f"validator's clock {now}; at most {TIME_WINDOW_MS} ms is accepted", validator_time=now)
 
 
 def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
@@ -114,18 +133,17 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
     # The registration is for this bank. First, so that one signed for another bank and
     # replayed here is refused as that (bad_request) however old it is, at no signature check.
     if body.bank is None:
-        raise RuleError(f"a register intent names the bank it opens the chain at ({v.name})",
-                        code="bad_request", status=400)
+        raise BadRequestRuleError(
+            f"a register intent names the bank it opens the chain at ({v.name})")
     if body.bank != v.name:
-        raise RuleError(f"this register intent opens a chain at {body.bank}, not at {v.name}: "
-                        "a registration is refused at every bank but the one it names",
-                        code="bad_request", status=400)
+        raise BadRequestRuleError(
+            f"this register intent opens a chain at {body.bank}, not at {v.name}: "
+            "a registration is refused at every bank but the one it names")
     # 1. the signature verifies under the key being registered (proof of possession).
     intent.verify(body.owner)
     # 2. seq is 0 for a genesis.
     if intent.seq != 0:
-        raise RuleError(f"seq {intent.seq} must be 0 for register", code="bad_seq",
-                        status=409, expected=0)
+        raise BadSeqError(f"seq {intent.seq} must be 0 for register", expected=0)
     # 3. time.
     _check_time(intent, now)
     # 4. the KYC record matches the hash the owner signed; it never goes into the chain, and
@@ -190,8 +208,7 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
                              f"a recovery took effect, and key {chain.recovery.owner} owns it")
     # 2. seq: no replay, no reorder, no gap.
     if intent.seq != chain.seq + 1:
-        raise RuleError(f"seq {intent.seq} must be {chain.seq + 1}", code="bad_seq",
-                        status=409, expected=chain.seq + 1)
+        raise BadSeqError(f"seq {intent.seq} must be {chain.seq + 1}", expected=chain.seq + 1)
     # 3. time.
     _check_time(intent, now)
     # 4. the type's own rules.
@@ -211,29 +228,27 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
         return _redeem(v, intent, body, chain, counterparty, now)
     if isinstance(body, RotateKeyBody):
         if body.owner == chain.owner:
-            raise RuleError("the new owner key is the current one", code="bad_request")
+            raise BadRequestRuleError("the new owner key is the current one")
         entry = _entry(v, chain, now, "rotate_key", intent, [], [])
         return Outcome((entry,), (chain.advance(entry),))
     if isinstance(body, CancelRecoveryBody):
         if chain.recovery is None or chain.recovery.entry != body.recovery:
-            raise NotFoundError(f"no recovery {body.recovery} is pending on chain {chain.chain}",
-                                code="not_found")
+            raise NotFoundError(f"no recovery {body.recovery} is pending on chain {chain.chain}")
         entry = _entry(v, chain, now, "cancel_recovery", intent, [], [])
         return Outcome((entry,), (chain.advance(entry),))
     if isinstance(body, RecoverBody):
-        raise RuleError("a recover intent goes to POST /v1/chains/<id>/recovery with the "
-                        "chain's KYC record", code="bad_request", status=400)
+        raise BadRequestRuleError("a recover intent goes to POST /v1/chains/<id>/recovery with the "
+                                  "chain's KYC record")
     raise EncodingError(f"intent type {intent.type!r} is not supported by this validator yet")
 
 
 def _counterparty_here(v: Validator, to_validator: str | None, to: str,
                        counterparty: ChainState | None) -> ChainState:
     if to_validator is not None and to_validator != v.name:
-        raise RuleError(f"recipient bank {to_validator} is not a trusted peer of {v.name}",
-                        code="unknown_validator", status=422)
+        raise UnknownValidatorError(
+            f"recipient bank {to_validator} is not a trusted peer of {v.name}")
     if counterparty is None or counterparty.chain != to:
-        raise NotFoundError(f"recipient chain {to} is not registered at {v.name}",
-                            code="unknown_chain")
+        raise UnknownChainError(f"recipient chain {to} is not registered at {v.name}")
     return counterparty
 
 
@@ -256,17 +271,18 @@ def _check_supply(chain: ChainState, asset: str, amount: int, doing: str) -> Non
     own = chain.balances.get(asset, Balance())
     outstanding = -own.balance + own.held + amount
     if outstanding > int(ceiling):
-        raise RuleError(f"{doing} {amount} would put {outstanding} {asset} out; the chain's "
-                        f"max supply is {ceiling}", code="limit_exceeded", limit=str(ceiling))
+        raise LimitExceededError(
+            f"{doing} {amount} would put {outstanding} {asset} out; the chain's "
+            f"max supply is {ceiling}", limit=str(ceiling))
 
 
 def _check_funds(chain: ChainState, asset: str, amount: int) -> None:
     if asset not in chain.balances:
-        raise RuleError(f"chain {chain.chain} holds no {asset}", code="unknown_asset")
+        raise UnknownAssetError(f"chain {chain.chain} holds no {asset}")
     have = available(chain, asset)
     if have < amount:
-        raise RuleError(f"amount {amount} of {asset} exceeds the available {have}",
-                        code="insufficient_funds", available=str(have))
+        raise InsufficientFundsError(
+            f"amount {amount} of {asset} exceeds the available {have}", available=str(have))
 
 
 def _check_daily_limit(chain: ChainState, asset: str, amount: int, now: int) -> None:
@@ -275,27 +291,27 @@ def _check_daily_limit(chain: ChainState, asset: str, amount: int, now: int) -> 
         return
     spent = chain.spent_today(asset, now // DAY_MS)
     if spent + amount > int(limit):
-        raise RuleError(f"sending {amount} {asset} would make {spent + amount} today; the "
-                        f"chain's daily limit is {limit}", code="limit_exceeded",
-                        limit=str(limit), spent=str(spent))
+        raise LimitExceededError(f"sending {amount} {asset} would make {spent + amount} today; the "
+                                 f"chain's daily limit is {limit}",
+                                 limit=str(limit), spent=str(spent))
 
 
 def _check_kyc(chain: ChainState, recipient: ChainState) -> None:
     if chain.params.get("kyc_recipients") and not recipient.kyc:
-        raise RuleError(f"chain {chain.chain} may only pay KYC'd recipients and "
-                        f"{recipient.address} has no KYC record", code="kyc_required")
+        raise KycRequiredError(f"chain {chain.chain} may only pay KYC'd recipients and "
+                               f"{recipient.address} has no KYC record")
 
 
 def _debit_and_credit(v: Validator, kind: str, intent: SignedIntent, chain: ChainState,
-                      to: ChainState, asset: str, amount: int, now: int) -> Outcome:
-    debit = _entry(v, chain, now, kind, intent, [Effect(asset, -amount, 0)], [])
+                      to: ChainState, now: int) -> Outcome:
+    debit = _entry(v, chain, now, kind, intent, entry_effects(kind, intent.body, v.name), [])
     try:
         after = chain.advance(debit)
         credit = _entry(v, to, now, "credit", None,
-                        [Effect(asset, amount, 0)], [debit])
+                        entry_effects("credit", intent.body, v.name), [debit])
         to_after = to.advance(credit)
     except VerificationError as e:  # the checks above should make this unreachable
-        raise RuleError(str(e), code="insufficient_funds") from e
+        raise InsufficientFundsError(str(e)) from e
     return Outcome((debit, credit), (after, to_after))
 
 
@@ -304,7 +320,7 @@ def _transfer(v: Validator, intent: SignedIntent, body: PaymentBody, chain: Chai
     asset = str(body.asset)
     to = _counterparty_here(v, body.to_validator, body.to, counterparty)
     if to.chain == chain.chain:
-        raise RuleError("a chain cannot pay itself", code="bad_request")
+        raise BadRequestRuleError("a chain cannot pay itself")
     if intent.type == "issue":
         if not chain.issues(asset):
             raise ForbiddenError(f"only {body.asset.issuer} may issue {asset}; this chain is "
@@ -314,54 +330,55 @@ def _transfer(v: Validator, intent: SignedIntent, body: PaymentBody, chain: Chai
         _check_funds(chain, asset, body.amount)
         _check_daily_limit(chain, asset, body.amount, now)
     _check_kyc(chain, to)
-    return _debit_and_credit(v, intent.type, intent, chain, to, asset, body.amount, now)
+    return _debit_and_credit(v, intent.type, intent, chain, to, now)
 
 
 def _redeem(v: Validator, intent: SignedIntent, body: RedeemBody, chain: ChainState,
             issuer: ChainState | None, now: int) -> Outcome:
     asset = str(body.asset)
     if chain.issues(asset):
-        raise RuleError(f"{chain.address} issues {asset}; an issuer cannot redeem its own "
-                        "asset", code="bad_request")
+        raise BadRequestRuleError(
+            f"{chain.address} issues {asset}; an issuer cannot redeem its own "
+            "asset")
     if body.asset.issuer_validator != v.name:
-        raise RuleError(f"{asset} is issued at {body.asset.issuer_validator}, not at {v.name}",
-                        code="unknown_validator")
+        raise UnknownValidatorError(
+            f"{asset} is issued at {body.asset.issuer_validator}, not at {v.name}")
     if issuer is None or issuer.address != body.asset.issuer:
-        raise NotFoundError(f"issuer {body.asset.issuer} is not registered at {v.name}",
-                            code="unknown_chain")
+        raise UnknownChainError(f"issuer {body.asset.issuer} is not registered at {v.name}")
     _check_funds(chain, asset, body.amount)
     _check_daily_limit(chain, asset, body.amount, now)
-    return _debit_and_credit(v, "redeem", intent, chain, issuer, asset, body.amount, now)
+    return _debit_and_credit(v, "redeem", intent, chain, issuer, now)
 
 
 
-def _hold_entry(v: Validator, intent: SignedIntent, chain: ChainState, terms: Terms,
-                now: int) -> Outcome:
+def _hold_entry(v: Validator, intent: SignedIntent, chain: ChainState, now: int) -> Outcome:
     entry = _entry(v, chain, now, intent.type, intent,
-                   [Effect(str(terms.asset), 0, terms.amount)], [])
+                   entry_effects(intent.type, intent.body, v.name), [])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:  # the checks before should make this unreachable
-        raise RuleError(str(e), code="insufficient_funds") from e
+        raise InsufficientFundsError(str(e)) from e
 
 
 def _transfer_out(v: Validator, intent: SignedIntent, body: PaymentBody, chain: ChainState,
                   now: int, peers: frozenset[str]) -> Outcome:
     """A payment to another bank's customer: hold the amount until the peer credits it."""
     if intent.type != "payment":
-        raise RuleError(f"an {intent.type} pays a customer of {v.name}; pay customers of "
-                        f"{body.to_validator} with a payment", code="unknown_validator")
+        raise UnknownValidatorError(
+            f"an {intent.type} pays a customer of {v.name}; pay customers of "
+            f"{body.to_validator} with a payment")
     if body.to_validator not in peers:
-        raise RuleError(f"recipient bank {body.to_validator} is not a trusted peer of {v.name}",
-                        code="unknown_validator", status=422)
+        raise UnknownValidatorError(
+            f"recipient bank {body.to_validator} is not a trusted peer of {v.name}")
     asset = str(body.asset)
     if chain.issues(asset):
-        raise RuleError(f"{chain.address} issues {asset}: issue it to customers of {v.name}, "
-                        "who may pay it on", code="bad_request")
+        raise BadRequestRuleError(
+            f"{chain.address} issues {asset}: issue it to customers of {v.name}, "
+            "who may pay it on")
     check_crossing(v.name, body.to_validator, asset)
     _check_funds(chain, asset, body.amount)
     _check_daily_limit(chain, asset, body.amount, now)
-    return _hold_entry(v, intent, chain, Terms(body.asset, body.amount), now)
+    return _hold_entry(v, intent, chain, now)
 
 
 def _offer(v: Validator, intent: SignedIntent, body: OfferBody, chain: ChainState,
@@ -370,24 +387,24 @@ def _offer(v: Validator, intent: SignedIntent, body: OfferBody, chain: ChainStat
     What it buys is an IOU of this bank or of a bank it trusts: nobody could pay in any other
     (a new user found funds held for an offer nobody could ever take)."""
     if not now < body.expires <= now + MAX_OFFER_MS:
-        raise RuleError(f"an offer expires after now ({now}) and within {MAX_OFFER_MS} ms, "
-                        f"got {body.expires}", code="bad_request")
+        raise BadRequestRuleError(
+            f"an offer expires after now ({now}) and within {MAX_OFFER_MS} ms, "
+            f"got {body.expires}")
     issuer = body.buy.asset.issuer_validator
     if issuer != v.name and issuer not in peers:
-        raise RuleError(f"the offer buys {body.buy.asset}, an IOU of {issuer}, which is neither "
-                        f"{v.name} nor a bank it trusts: nobody could pay in it",
-                        code="unknown_validator")
+        raise UnknownValidatorError(
+            f"the offer buys {body.buy.asset}, an IOU of {issuer}, which is neither "
+            f"{v.name} nor a bank it trusts: nobody could pay in it")
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     _check_daily_limit(chain, str(body.sell.asset), body.sell.amount, now)
-    return _hold_entry(v, intent, chain, body.sell, now)
+    return _hold_entry(v, intent, chain, now)
 
 
 def _cancel(v: Validator, intent: SignedIntent, body: CancelBody, chain: ChainState,
             now: int) -> Outcome:
     hold = chain.holds.get(body.offer)
     if hold is None or hold.kind != "offer":
-        raise NotFoundError(f"offer {body.offer} is not open on chain {chain.chain}",
-                            code="unknown_offer")
+        raise UnknownOfferError(f"offer {body.offer} is not open on chain {chain.chain}")
     entry = _entry(v, chain, now, "cancel", intent,
                    list(closing_effects(hold, "cancel")), [])
     return Outcome((entry,), (chain.advance(entry),))
@@ -401,25 +418,35 @@ def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState,
     our own IOU only out of what it holds of it (tchain.books): else the taker would give for
     nothing. An offer made here is exchanged at once (:func:`_exchange_here`)."""
     if body.validator != v.name and body.validator not in peers:
-        raise RuleError(f"bank {body.validator} is not a trusted peer of {v.name}",
-                        code="unknown_validator")
+        raise UnknownValidatorError(f"bank {body.validator} is not a trusted peer of {v.name}")
     offer_body = None if offer is None or offer.intent is None else offer.intent.body
     if offer is None or offer.id != body.offer or not isinstance(offer_body, OfferBody):
-        raise NotFoundError(f"offer {body.offer} is not known at {v.name}", code="unknown_offer")
+        raise UnknownOfferError(f"offer {body.offer} is not known at {v.name}")
     if offer_body.sell != body.buy or offer_body.buy != body.sell:
-        raise RuleError(f"the take's terms do not mirror offer {body.offer}: it sells "
-                        f"{offer_body.sell.amount} {offer_body.sell.asset} for "
-                        f"{offer_body.buy.amount} {offer_body.buy.asset}", code="bad_request")
+        raise BadRequestRuleError(f"the take's terms do not mirror offer {body.offer}: it sells "
+                                  f"{offer_body.sell.amount} {offer_body.sell.asset} for "
+                                  f"{offer_body.buy.amount} {offer_body.buy.asset}")
     if now >= offer_body.expires:
-        raise RuleError(f"offer {body.offer} expired at {offer_body.expires}",
-                        code="offer_closed", status=409)
+        raise OfferClosedError(f"offer {body.offer} expired at {offer_body.expires}")
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     _check_daily_limit(chain, str(body.sell.asset), body.sell.amount, now)
     if body.validator == v.name:
         return _exchange_here(v, intent, body, chain, maker, offer, now)
     check_crossing(v.name, body.validator, str(body.sell.asset))
     check_incoming(v.name, body.validator, str(body.buy.asset), body.buy.amount, position)
-    return _hold_entry(v, intent, chain, body.sell, now)
+    return _hold_entry(v, intent, chain, now)
+
+
+def check_offer_open(offer_id: str, record: Mapping[str, Any], now: int | None = None) -> None:
+    """Refuse to take an offer its record (tchain.flows.offer_record) says is no longer open:
+    taken or cancelled, or, given ``now``, expired (the maker's bank, settling at once;
+    a taker's bank leaves the expiry to :func:`decide`, which names it).
+
+    Raises:
+        OfferClosedError: it is not open.
+    """
+    if record["state"] != "open" or (now is not None and now >= record["expires"]):
+        raise OfferClosedError(f"offer {offer_id} is no longer open")
 
 
 def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: ChainState,
@@ -434,18 +461,16 @@ def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: Ch
             or the offer no longer open (offer_closed).
     """
     if maker is None or maker.chain != offer.chain_id:
-        raise NotFoundError(f"offer {body.offer} is not open at {v.name}", code="unknown_offer")
+        raise UnknownOfferError(f"offer {body.offer} is not open at {v.name}")
     if maker.chain == taker.chain:
-        raise RuleError(f"offer {body.offer} is this chain's own; cancel it rather than take it",
-                        code="bad_request")
-    take = _entry(v, taker, now, "take", intent, [Effect(str(body.sell.asset), 0,
-                                                         body.sell.amount)], [])
+        raise BadRequestRuleError(
+            f"offer {body.offer} is this chain's own; cancel it rather than take it")
+    take = _entry(v, taker, now, "take", intent, entry_effects("take", body, v.name), [])
     try:
         holding = taker.advance(take)
         offered = maker.holds.get(offer.id)
         if offered is None:
-            raise RuleError(f"offer {body.offer} is no longer open", code="offer_closed",
-                            status=409)
+            raise OfferClosedError(f"offer {body.offer} is no longer open")
         sold = _entry(v, maker, now, "settle", None, list(closing_effects(offered, "settle")),
                       [take])
         maker_after = maker.advance(sold)
@@ -453,7 +478,7 @@ def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: Ch
                         list(closing_effects(holding.holds[take.id], "settle")), [sold])
         taker_after = holding.advance(bought)
     except VerificationError as e:  # the checks above should make this unreachable
-        raise RuleError(str(e), code="insufficient_funds") from e
+        raise InsufficientFundsError(str(e)) from e
     return Outcome((take, sold, bought), (holding, maker_after, taker_after))
 
 
@@ -489,8 +514,8 @@ def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: b
     intent.verify(body.owner)
     # 2. seq 0: it is not the owner's, and does not take the owner's next seq.
     if intent.seq != 0:
-        raise RuleError(f"seq {intent.seq} must be 0 for recover", code="bad_seq", status=409,
-                        expected=0)
+        raise BadSeqError(f"seq {intent.seq} must be 0 for recover",
+                          expected=0)
     # 3. time.
     _check_time(intent, now)
     # 4. a chain a stranger could not guess the record of: a customer's, whose KYC record
@@ -511,16 +536,13 @@ def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: b
         raise ForbiddenError(f"the KYC record shown is not the one chain {chain.chain} was "
                              "opened with")
     if chain.recovery is not None:
-        raise RuleError(f"a recovery of chain {chain.chain} is pending already (entry "
-                        f"{chain.recovery.entry}, effective at {chain.recovery.at})",
-                        code="conflict", status=409)
+        raise ConflictError(f"a recovery of chain {chain.chain} is pending already (entry "
+                            f"{chain.recovery.entry}, effective at {chain.recovery.at})")
     if intent.time <= chain.last_recover:
-        raise RuleError(f"this recover is no later than chain {chain.chain}'s last "
-                        f"({chain.last_recover}): a recover is used once", code="conflict",
-                        status=409)
+        raise ConflictError(f"this recover is no later than chain {chain.chain}'s last "
+                            f"({chain.last_recover}): a recover is used once")
     if body.owner == chain.owner:
-        raise RuleError("the key to recover to is the chain's current key", code="bad_request",
-                        status=400)
+        raise BadRequestRuleError("the key to recover to is the chain's current key")
     entry = _entry(v, chain, now, "recover", intent, [], [])
     return Outcome((entry,), (chain.advance(entry),))
 
@@ -532,7 +554,7 @@ def complete_recovery(v: Validator, chain: ChainState, asked: SignedEntry, now: 
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:
-        raise RuleError(e.message, code="conflict", status=409) from e
+        raise ConflictError(e.message) from e
 
 
 # --- entries the validator makes on its own: the other halves of cross-bank flows -----------
@@ -548,13 +570,14 @@ def credit_transfer(v: Validator, payee: ChainState, hold: SignedEntry, now: int
     body = hold.intent.body if hold.intent is not None else None
     assert isinstance(body, PaymentBody)
     if body.to_validator != v.name or body.to != payee.chain:
-        raise NotFoundError(f"the payment is for {body.to} at {body.to_validator}, not for a "
-                            f"chain of {v.name}", code="unknown_chain")
+        raise UnknownChainError(f"the payment is for {body.to} at {body.to_validator}, not for a "
+                                f"chain of {v.name}")
     if kyc_required and not payee.kyc:
-        raise RuleError(f"the payer may only pay KYC'd recipients and {payee.address} has no "
-                        "KYC record", code="kyc_required")
+        raise KycRequiredError(
+            f"the payer may only pay KYC'd recipients and {payee.address} has no "
+            "KYC record")
     credit = _entry(v, payee, now, "credit", None,
-                    [Effect(str(body.asset), body.amount, 0)], [hold])
+                    entry_effects("credit", body, v.name), [hold])
     return Outcome((credit,), (payee.advance(credit),))
 
 
@@ -567,23 +590,21 @@ def settle_hold(v: Validator, chain: ChainState, peer: SignedEntry, now: int) ->
     hold_id = settled_by(peer)
     hold = chain.holds.get(hold_id)
     if hold is None:
-        raise RuleError(f"entry {hold_id} holds nothing open on chain {chain.chain}",
-                        code="conflict", status=409)
+        raise ConflictError(f"entry {hold_id} holds nothing open on chain {chain.chain}")
     entry = _entry(v, chain, now, "settle", None,
                    list(closing_effects(hold, "settle")), [peer])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:
-        raise RuleError(f"the peer's {peer.kind} does not settle {hold_id}: {e.message}",
-                        code="bad_request") from e
+        raise BadRequestRuleError(
+            f"the peer's {peer.kind} does not settle {hold_id}: {e.message}") from e
 
 
 def release_hold(v: Validator, chain: ChainState, holding: SignedEntry, now: int) -> Outcome:
     """Give back what ``holding`` set aside: refused, expired or lost to another taker."""
     hold = chain.holds.get(holding.id)
     if hold is None:
-        raise RuleError(f"entry {holding.id} holds nothing open on chain {chain.chain}",
-                        code="conflict", status=409)
+        raise ConflictError(f"entry {holding.id} holds nothing open on chain {chain.chain}")
     entry = _entry(v, chain, now, "release", None,
                    list(closing_effects(hold, "release")), [holding])
     return Outcome((entry,), (chain.advance(entry),))

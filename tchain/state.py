@@ -16,11 +16,14 @@ from tchain.encoding import encode_built
 from tchain.errors import EncodingError, StoreError, VerificationError
 from tchain.model import (
     RECOVERY_DELAY_MS,
+    Body,
     CancelBody,
     CancelRecoveryBody,
     Effect,
     OfferBody,
+    PaymentBody,
     RecoverBody,
+    RedeemBody,
     RegisterBody,
     RotateKeyBody,
     SignedEntry,
@@ -30,7 +33,8 @@ from tchain.model import (
 from tchain.values import MAX_AMOUNT, UAI
 
 __all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "address_of", "available",
-           "check_settle_evidence", "closed_hold", "closing_effects", "settled_by"]
+           "check_settle_evidence", "closed_hold", "closing_effects", "entry_effects",
+           "settled_by"]
 
 # Entry kinds whose value sent counts against the chain's daily limit.
 SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take"})
@@ -275,6 +279,28 @@ def check_settle_evidence(hold: Hold, peer: SignedEntry) -> None:
         raise VerificationError(f"the peer's {peer.kind} has effects "
                                 f"{[e.to_dict() for e in peer.effects]}, expected "
                                 f"{[e.to_dict() for e in expected]}")
+
+
+def entry_effects(kind: str, body: Body | None, bank: str) -> tuple[Effect, ...]:
+    """The effects an entry of ``kind`` at ``bank`` must have, but for one that closes a hold
+    (:func:`closing_effects`): what the rules sign and what a verifier expects, one rule.
+
+    ``body`` is the body of the intent the entry carries; for a credit, of the debit it
+    credits (its evidence). A payment or issue to another bank holds its amount until the
+    peer credits it; a payment, issue or redeem here takes the amount out; an offer or a take
+    holds what it sells; a credit brings the amount in; anything else moves nothing.
+    """
+    if kind == "credit":
+        if not isinstance(body, PaymentBody | RedeemBody):
+            raise ValueError(f"a credit credits a payment, issue or redeem, got {body!r}")
+        return (Effect(str(body.asset), body.amount, 0),)
+    if isinstance(body, OfferBody | TakeBody):
+        return (Effect(str(body.sell.asset), 0, body.sell.amount),)
+    if isinstance(body, PaymentBody) and body.to_validator not in (None, bank):
+        return (Effect(str(body.asset), 0, body.amount),)  # held for the peer
+    if isinstance(body, PaymentBody | RedeemBody):
+        return (Effect(str(body.asset), -body.amount, 0),)
+    return ()
 
 
 def closing_effects(hold: Hold, kind: str) -> tuple[Effect, ...]:

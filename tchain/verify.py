@@ -37,15 +37,13 @@ from tchain.keys import verify_digest
 from tchain.model import (
     GENESIS_PREV,
     Effect,
-    OfferBody,
     PaymentBody,
     RecoverBody,
     RedeemBody,
     RegisterBody,
     SignedEntry,
-    TakeBody,
 )
-from tchain.state import ChainState
+from tchain.state import ChainState, entry_effects
 
 __all__ = ["ChainVerifier", "DeferredSignatures", "Signature", "first_invalid", "verify_chain"]
 
@@ -241,32 +239,24 @@ class ChainVerifier:
         body = entry.intent.body if entry.intent is not None else None
         expected: tuple[Effect, ...]
         if entry.kind == "credit":
-            expected = (self._credit_effect(entry),)
+            expected = entry_effects("credit", self._credited_body(entry), self.validator_name)
         elif entry.kind == "recovered":
             self._check_own_evidence(entry)
             expected = ()
         elif entry.kind in _CLOSING_KINDS:
             self._check_closing_evidence(entry)
             return  # ChainState.advance checks them against the hold they close
-        elif isinstance(body, OfferBody | TakeBody):
-            if entry.evidence:
-                raise VerificationError(f"entry {h} ({entry.kind}) must carry no evidence")
-            expected = (Effect(str(body.sell.asset), 0, body.sell.amount),)
         else:
             if entry.evidence:
                 raise VerificationError(f"entry {h} ({entry.kind}) must carry no evidence")
-            if isinstance(body, PaymentBody) and \
-                    body.to_validator not in (None, self.validator_name):
-                expected = (Effect(str(body.asset), 0, body.amount),)  # held for the peer
-            elif isinstance(body, PaymentBody | RedeemBody):
-                expected = (Effect(str(body.asset), -body.amount, 0),)
+            expected = entry_effects(entry.kind, body, self.validator_name)
+            # an issue or redeem here (a debit: no hold for a peer) by whom it may be made
+            if isinstance(body, PaymentBody | RedeemBody) and expected[0].balance < 0:
                 if entry.kind == "issue" and not self.state.issues(str(body.asset)):
                     raise VerificationError(f"entry {h}: {self.state.address} issues "
                                             f"{body.asset}, which it is not the issuer of")
                 if entry.kind == "redeem" and self.state.issues(str(body.asset)):
                     raise VerificationError(f"entry {h}: an issuer redeems its own asset")
-            else:
-                expected = ()
         if entry.effects != expected:
             raise VerificationError(f"entry {h}: effects {[e.to_dict() for e in entry.effects]}"
                                     f" must be {[e.to_dict() for e in expected]}")
@@ -313,7 +303,9 @@ class ChainVerifier:
         self._signed(asked.validator, asked.digest, asked.sig,
                      "entry {}: the evidence does not verify: the signature of {.id}", h, asked)
 
-    def _credit_effect(self, entry: SignedEntry) -> Effect:
+    def _credited_body(self, entry: SignedEntry) -> PaymentBody | RedeemBody:
+        """The body of the debit a credit carries, checked to be one this chain may be
+        credited with (once)."""
         assert self.state is not None
         h = entry.height
         if len(entry.evidence) != 1:
@@ -341,7 +333,7 @@ class ChainVerifier:
         if debit.digest in self._credited:
             raise VerificationError(f"entry {h}: debit {debit.id} was already credited")
         self._credited.add(debit.digest)
-        return Effect(str(body.asset), body.amount, 0)
+        return body
 
 
 def verify_chain(entries: Any, validator_key: str, validator_name: str,

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from tchain.auth import request_signature, verify_authorization
-from tchain.encoding import canonical, parse
+from tchain.encoding import canonical, leading, parse, splice
 from tchain.errors import (
     EncodingError,
     ForbiddenError,
@@ -24,6 +24,7 @@ from tchain.errors import (
 )
 from tchain.keys import is_hex
 from tchain.ledger import Submitted, now_ms
+from tchain.messages import Message
 from tchain.model import SignedIntent
 from tchain.rules import TIME_WINDOW_MS
 from tchain.status import sign_status
@@ -49,7 +50,7 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def _entry_list(raw: list[bytes]) -> bytes:
-    return b'{"entries":[' + b",".join(raw) + b"]}"
+    return splice({"entries": raw})
 
 
 def _entries(raw: list[bytes], status: int = 200) -> Response:
@@ -174,7 +175,7 @@ def recovery(chain_id: str) -> Response:
     assert after.recovery is not None
     summary = canonical({"entry": entry.id, "owner": after.recovery.owner,
                          "effective": after.recovery.at})
-    return Response(b'{"entries":[' + entry.to_bytes() + b'],"recovery":' + summary + b"}",
+    return Response(splice({"entries": [entry.to_bytes()], "recovery": summary}),
                     status=202, mimetype="application/json")
 
 
@@ -216,7 +217,8 @@ def submit_batch() -> Response:
             refused[i] = e
     with bank.deciding_batch:
         results = bank.ledger.submit_many(
-            [x for i, x in enumerate(intents) if i not in refused], checked=True)  # parsed
+            [x for i, x in enumerate(intents) if i not in refused],
+            read=SignedIntent.trusted)  # _body() parsed them
     _metrics().intents(accepted=sum(r.error is None for r in results),
                        refused=[e.code for e in refused.values()] +
                        [r.error.code for r in results if r.error is not None])
@@ -228,13 +230,11 @@ def submit_batch() -> Response:
         if isinstance(result, TChainError) or result.error is not None:
             error = result if isinstance(result, TChainError) else result.error
             assert error is not None
-            answers.append(b'{"status":' + str(error.status).encode() + b"," +
-                           canonical(error.to_dict())[1:])
+            answers.append(leading("status", error.status, canonical(error.to_dict())))
         else:
             status, body = next(accepted)
-            answers.append(b'{"status":' + str(status).encode() + b"," + body[1:])
-    return Response(b'{"results":[' + b",".join(answers) + b"]}", status=200,
-                    mimetype="application/json")
+            answers.append(leading("status", status, body))
+    return Response(splice({"results": answers}), status=200, mimetype="application/json")
 
 
 def _accepted(bank: Bank, results: list[Submitted]) -> list[tuple[int, bytes]]:
@@ -261,7 +261,7 @@ def _accepted_in(r: Reader | None, result: Submitted) -> tuple[int, bytes]:
     status = 202 if flow["state"] in ("pending", "accepted") else 201
     summary = canonical({"id": first.id, "state": flow["state"], "peer": flow["peer"],
                          "deadline": flow["deadline"], "reason": flow["reason"]})
-    return status, b'{"entries":[' + b",".join(entries) + b'],"flow":' + summary + b"}"
+    return status, splice({"entries": entries, "flow": summary})
 
 
 @blueprint.get("/flows/<flow_id>")
@@ -272,7 +272,7 @@ def flow(flow_id: str) -> Response:
     bank = _bank()
     record = bank.interbank.flow(_chain_id(flow_id))
     if record is None:
-        raise NotFoundError(f"no cross-bank flow {flow_id} at {bank.name}", code="not_found")
+        raise NotFoundError(f"no cross-bank flow {flow_id} at {bank.name}")
     with bank.ledger.store.read() as r:
         try:
             bank.readable_state(r, record["chain"], key)
@@ -304,10 +304,10 @@ def peer_messages() -> Response:
             not isinstance(doc["messages"], list) or not 1 <= len(doc["messages"]) <= MAX_BATCH:
         raise EncodingError(f'a batch is a JSON object {{"messages": [1..{MAX_BATCH} signed '
                             "peer messages]}")
-    answers = _bank().interbank.receive_many(doc["messages"], key, checked=True)  # parsed
+    answers = _bank().interbank.receive_many(doc["messages"], key,
+                                             read=Message.trusted)  # _body() parsed them
     parts = [canonical(a.to_dict()) if isinstance(a, TChainError) else a for a in answers]
-    return Response(b'{"answers":[' + b",".join(parts) + b"]}", status=200,
-                    mimetype="application/json")
+    return Response(splice({"answers": parts}), status=200, mimetype="application/json")
 
 
 def _peer_key() -> str:

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 import federation
 from tchain.encoding import canonical
-from tchain.errors import RateLimitedError, TChainError
+from tchain.errors import InternalError, RateLimitedError, TChainError
 from validator import api, health, metrics, openapi
 from validator.bank import Bank
 from validator.config import BankConfig
@@ -113,5 +113,5 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(e: Exception) -> Response:
         log.exception("internal error")
-        return _error(500, {"error": "internal", "message": "internal error; the bank's log has "
-                                                             "the details"})
+        return _error(500, {"error": InternalError.code,
+                            "message": "internal error; the bank's log has the details"})

@@ -10,7 +10,11 @@ import threading
 from typing import Any
 
 from federation.records import make_record, make_well_known
-from tchain.errors import ForbiddenError, NotFoundError
+from tchain.errors import (
+    ForbiddenError,
+    NotFoundError,
+    UnknownChainError,
+)
 from tchain.interbank import Interbank
 from tchain.ledger import Ledger, now_ms
 from tchain.state import ChainState
@@ -128,8 +132,7 @@ class Bank:
         """
         state = r.state(chain_id)
         if state is None:
-            raise NotFoundError(f"chain {chain_id} is not registered at {self.name}",
-                                code="unknown_chain")
+            raise UnknownChainError(f"chain {chain_id} is not registered at {self.name}")
         if reader_key != state.owner and not r.is_regulator(reader_key):
             raise ForbiddenError(f"key {reader_key} may not read chain {chain_id}: only its "
                                  "owner and the bank's regulators may")

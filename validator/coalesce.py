@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 from tchain.ledger import Ledger, Submitted
+from tchain.model import SignedIntent
 
 __all__ = ["Coalescer"]
 
@@ -46,7 +47,7 @@ class Coalescer:
         self._deciding = False  # a round is running; while not, nothing waits
 
     def submit(self, doc: Any) -> Submitted:
-        """Decide one parsed intent (``checked`` as for Ledger.submit_many) with whatever
+        """Decide one intent out of tchain.encoding.parse (SignedIntent.trusted) with whatever
         else is waiting; return its own result. Raises what the store raised for the round
         (then nothing of that round was written)."""
         mine = _Waiting(doc)
@@ -66,7 +67,7 @@ class Coalescer:
             taken = self._waiting[:self._round_size]
             del self._waiting[:self._round_size]
         try:
-            results = self._ledger.submit_many([w.doc for w in taken], checked=True)
+            results = self._ledger.submit_many([w.doc for w in taken], read=SignedIntent.trusted)
         except BaseException as e:  # every waiter hears it; none is left waiting
             for w in taken:
                 w.failure = e

@@ -1,18 +1,37 @@
 """The validator's own errors (set-up and operation); wire errors come from ``tchain.errors``."""
 
-from tchain.errors import TChainError
+from tchain.errors import (
+    AuthError,
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    HeadersTooLargeError,
+    HttpVersionError,
+    InternalError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RateLimitedError,
+    RequestTimeoutError,
+    StoreError,
+    TChainError,
+    TooLargeError,
+    UnimplementedError,
+    UnsupportedMediaTypeError,
+    UriTooLongError,
+    WireError,
+)
 
 __all__ = ["HTTP_ERROR_CODES", "AddressInUseError", "ConfigError", "DataDirInUseError",
            "ValidatorError"]
 
-# The code of each HTTP status the app or the server answers without a more precise one
-# (PROTOCOL.md §6 and docs/protocol.md §6).
-HTTP_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                    405: "method_not_allowed", 408: "request_timeout", 409: "conflict",
-                    413: "too_large", 414: "uri_too_long", 415: "unsupported_media_type",
-                    429: "rate_limited", 431: "headers_too_large", 500: "internal",
-                    501: "not_implemented", 503: "unavailable",
-                    505: "http_version_not_supported"}
+# The class of each HTTP status the app or the server answers without a more precise one
+# (docs/protocol.md §6): its code is what such an answer says.
+_BY_STATUS: tuple[type[WireError], ...] = (
+    BadRequestError, AuthError, ForbiddenError, NotFoundError, MethodNotAllowedError,
+    RequestTimeoutError, ConflictError, TooLargeError, UriTooLongError,
+    UnsupportedMediaTypeError, RateLimitedError, HeadersTooLargeError, InternalError,
+    UnimplementedError, StoreError, HttpVersionError)
+HTTP_ERROR_CODES = {error.status: error.code for error in _BY_STATUS}
 
 
 class ValidatorError(TChainError):

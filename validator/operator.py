@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tchain.errors import NotFoundError, RuleError
+from tchain.errors import (
+    NotFoundError,
+    UnknownAssetError,
+)
 from tchain.keys import check_public_key
 from tchain.rules import Outcome
 from tchain.store import Writer
@@ -29,8 +32,7 @@ def deposit(config: BankConfig, address: str, amount: str, asset: str,
         asset = f"{config.name}:{asset}"
     uai = UAI.parse(asset)
     if uai.issuer == config.name and uai.code not in config.assets:
-        raise RuleError(f"{config.name} issues {', '.join(config.assets)}, not {uai.code}",
-                        code="unknown_asset")
+        raise UnknownAssetError(f"{config.name} issues {', '.join(config.assets)}, not {uai.code}")
     ledger = open_ledger(config)
     try:
         return ledger.deposit(address, str(uai), parse_positive_amount(amount), memo)

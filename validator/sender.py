@@ -25,6 +25,7 @@ from tchain.auth import authorization_header
 from tchain.encoding import canonical, encode_built, parse
 from tchain.errors import TChainError
 from tchain.interbank import Interbank
+from tchain.messages import Message
 
 __all__ = ["HANDOFF_MS", "PEER_MESSAGES_PATH", "Sender", "run_sender"]
 
@@ -145,7 +146,7 @@ class Sender:
         applied = [(m, a) for m, a in zip(ids, answers, strict=True) if "error" not in a]
         refused = [(m, f"{peer['name']} refused it: {a.get('message')}")
                    for m, a in zip(ids, answers, strict=True) if "error" in a]
-        done = self.interbank.apply_answers(applied, checked=True)  # parse() checked them
+        done = self.interbank.apply_answers(applied, read=Message.trusted)  # parse() checked them
         for (message_id, _), outcome in zip(applied, done, strict=True):
             if isinstance(outcome, TChainError):
                 refused.append((message_id, f"{peer['name']}'s answer was refused: "

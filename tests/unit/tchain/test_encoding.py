@@ -1,9 +1,21 @@
+import re
+from pathlib import Path
+
+import hypothesis
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tchain.encoding import MAX_SAFE_INTEGER, canonical, encode_scalar, parse
+from tchain.encoding import (
+    MAX_SAFE_INTEGER,
+    canonical,
+    encode_scalar,
+    envelope,
+    leading,
+    parse,
+    splice,
+)
 from tchain.errors import EncodingError
 from tchain.messages import Message
 from tchain.model import SignedEntry, SignedIntent
@@ -176,3 +188,102 @@ def test_a_plain_scalar_is_written_as_the_reference_encoder_writes_it(value):
         assert made is not None
     if type(value) is int and not 0 <= value <= MAX_SAFE_INTEGER:
         assert made is None
+
+
+# --- documents put together from parts already encoded (splice, envelope, leading) -------------
+
+def _pre_encode(value, choose):
+    """``value`` with some of its parts (chosen by ``choose``) replaced by their canonical
+    bytes, as a signed entry holds its intent's ``raw``."""
+    if choose():
+        return canonical(value)
+    if isinstance(value, dict):
+        return {key: _pre_encode(item, choose) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_pre_encode(item, choose) for item in value]
+    return value
+
+
+def _encodable(value) -> bool:
+    try:
+        rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeError):  # a lone surrogate
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON, st.randoms(use_true_random=False))
+def test_spliced_parts_make_the_reference_bytes_of_the_whole(value, random):
+    hypothesis.assume(_encodable(value))
+    spliced = _pre_encode(value, lambda: random.random() < 0.3)
+    assert splice(spliced) == rfc8785.dumps(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LOW_JSON, st.randoms(use_true_random=False))
+def test_spliced_parts_below_u_d800_make_the_reference_bytes(value, random):
+    spliced = _pre_encode(value, lambda: random.random() < 0.3)
+    assert splice(spliced) == rfc8785.dumps(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.sampled_from(["intent", "entry", "message", "record"]),
+       st.binary(min_size=64, max_size=64))
+def test_an_envelope_is_the_reference_bytes_of_the_signed_document(value, name, sig):
+    hypothesis.assume(_encodable(value))
+    assert envelope(name, canonical(value), sig.hex()) == \
+        rfc8785.dumps({name: value, "sig": sig.hex()})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_LOW_TEXT.filter(lambda k: k != "status"), _LOW_JSON, max_size=4),
+       st.integers(100, 599))
+def test_a_leading_field_comes_first_and_the_rest_as_they_were(value, status):
+    made = leading("status", status, canonical(value))
+    assert made.startswith(b'{"status":' + str(status).encode() + (b"," if value else b"}"))
+    assert parse(made) == {"status": status, **value}
+
+
+# --- canonical bytes are put together in tchain/encoding.py only ------------------------------
+
+ROOT = Path(__file__).parents[3]
+# JSON written by hand: a bytes literal that opens or closes an object or array, or holds a
+# key ('"name":'); an orjson call; json.dumps (but for files and text that are not protocol
+# JSON, each listed with why).
+_HAND_MADE = re.compile(r"""(?<!\w)b'(?:[{\[\]},]|[^']*":)"""
+                        r"""|(?<!\w)b"(?:[{\[\]},]|(?:[^"\\]|\\.)*\\":)"""
+                        r"|orjson\.|json\.dumps")
+_NOT_PROTOCOL_JSON = {
+    "cli/bench.py": "a figure printed for people",
+    "cli/client.py": "a bank's answer quoted in an error message",
+    "cli/output.py": "what the CLI prints",
+    "cli/wallet.py": "the wallet file",
+    "federation/stellar.py": "TOML strings of stellar.toml",
+    "validator/config.py": "the data directory's config file",
+}
+
+
+def test_no_canonical_bytes_are_put_together_outside_the_encoder():
+    found = []
+    for folder in ("tchain", "validator", "federation", "cli"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            name = path.relative_to(ROOT).as_posix()
+            if name == "tchain/encoding.py":
+                continue
+            for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+                for match in _HAND_MADE.finditer(line):
+                    if match.group() == "json.dumps" and name in _NOT_PROTOCOL_JSON:
+                        continue
+                    found.append(f"{name}:{n}: {line.strip()}")
+    assert found == [], "canonical bytes are made by tchain.encoding (splice, envelope...)"
+
+
+def test_the_grep_for_hand_made_bytes_finds_them():
+    for line in ("raw = b'{\"entry\":' + body", 'b"{" + b",".join(parts) + b"}"',
+                 "orjson.dumps(value)", "json.dumps(doc).encode()", "b'],\"flow\":' + s",
+                 'b"\\"sig\\":" + sig'):
+        assert _HAND_MADE.search(line), line
+    for line in ('raise EncodingError("a body is a JSON object {...}")',
+                 'if name == b"content-type":', '("bob", "50000", GBP)'):
+        assert not _HAND_MADE.search(line), line

@@ -619,8 +619,8 @@ def test_every_message_s_spliced_bytes_are_its_canonical_bytes(world):
     assert {"transfer", "credited", "offer", "offer_closed", "take", "take_accepted",
             "settle", "settled", "ack"} <= kinds, kinds
     for doc in docs:
-        for checked in (True, False):
-            message = Message.from_dict(parse(canonical(doc)), checked=checked)
+        for read in (Message.trusted, Message.from_dict):
+            message = read(parse(canonical(doc)))
             assert message.digest == digest("message", doc["message"])
             assert message.raw == rfc8785.dumps(doc)
     for _, answer in net.delivered:  # what a peer stores and serves again

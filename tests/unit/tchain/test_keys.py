@@ -2,7 +2,7 @@ import pytest
 
 from tchain.digest import digest
 from tchain.errors import EncodingError, SignatureError
-from tchain.keys import SigningKey, check_public_key, is_hex, verify
+from tchain.keys import SignatureCache, SigningKey, check_public_key, is_hex, verify
 from tchain.model import SignedEntry
 
 DOC = {"type": "payment", "amount": "10"}
@@ -81,3 +81,22 @@ def test_an_entry_whose_signature_ends_in_a_newline_is_refused():
     SignedEntry.from_dict(entry.doc)  # as signed: fine
     with pytest.raises(EncodingError, match="sig must be 128 lowercase hex"):
         SignedEntry.from_dict(doc)
+
+
+def test_the_signature_cache_remembers_valid_checks_only_and_stays_bounded():
+    key = SigningKey(b"\x07" * 32)
+    message_digest = bytes(32)
+    sig = key.sign_digest(message_digest)
+    cache = SignatureCache(2)
+    cache.verify(key.public_key, message_digest, sig)
+    assert (key.public_key, message_digest, sig) in cache
+    assert cache.ahead(key.public_key, message_digest, sig) == []
+    forged = ("0" if sig[0] != "0" else "1") + sig[1:]
+    with pytest.raises(SignatureError):
+        cache.verify(key.public_key, message_digest, forged)
+    assert (key.public_key, message_digest, forged) not in cache
+    [(_check, remember)] = cache.ahead(key.public_key, bytes(31) + b"\x01", sig)
+    remember()  # check_ahead found it valid
+    cache.add(("k", bytes(32), "s"))  # the third: all forgotten, then it
+    assert (key.public_key, message_digest, sig) not in cache
+    assert ("k", bytes(32), "s") in cache

@@ -25,14 +25,14 @@ class _Gated:
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def submit_many(self, docs: list[Any], *, checked: bool) -> list[Submitted]:
+    def submit_many(self, docs: list[Any], *, read: Any) -> list[Submitted]:
         self.rounds.append(len(docs))
         if len(self.rounds) == 1:
             self.entered.set()
             assert self.release.wait(10)
         if len(self.rounds) == self.fail:
             raise StoreFullError("the store is full (from the test)")
-        return self.ledger.submit_many(docs, checked=checked)
+        return self.ledger.submit_many(docs, read=read)
 
 
 def _world(tmp_path, fail: int | None = None):
