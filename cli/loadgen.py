@@ -3,9 +3,9 @@
 Every request is built (and every intent signed) before the clock starts. Each connection
 sends its own list of requests in order, one at a time, waiting for each answer (a customer's
 intents must arrive in seq order); the processes start together on a shared event, and
-throughput is counted from that start to the last answer. A client process costs some 30 µs
-of CPU per request on raw sockets: far less than the server spends, so the server, not the
-generator, is what is measured.
+throughput is counted from that start to the last answer. A client on raw sockets costs far
+less CPU per request than the server spends on it (docs/performance.md), so the server, not
+the generator, is what is measured.
 """
 
 from __future__ import annotations

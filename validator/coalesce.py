@@ -1,15 +1,12 @@
 """Single intents that arrive together in one worker, decided together.
 
 Each request thread used to call ``Ledger.submit_one`` for itself: its own read transaction,
-its own plan, its own place in the store's group commit. A request's fixed costs were most of
-its work (in-process, 360 us outside the commit for one intent alone against 190 us per
-intent in a batch). Here the first thread to arrive decides, in one ``submit_many``, every
-intent that is waiting, and threads arriving meanwhile wait for the next such round, led by
-the first of them. Under load the rounds grow by themselves; alone, an intent is decided at
-once, as before. Each intent is still accepted or refused on its own (``submit_many``).
-
-HTTP single intents, serve --workers 2, 8 clients: 961-1,046 a second before, 1,304-1,446
-after; 16 clients: 1,218 then 1,514 with p99 from 26.5 to 18 ms.
+its own plan, its own place in the store's group commit, and those fixed costs were most of a
+request's work. Here the first thread to arrive decides, in one ``submit_many``, every intent
+that is waiting, and threads arriving meanwhile wait for the next such round, led by the first
+of them. Under load the rounds grow by themselves; alone, an intent is decided at once, as
+before. Each intent is still accepted or refused on its own (``submit_many``). What it gained
+is in docs/performance.md ("Single intents decided together").
 """
 
 from __future__ import annotations
