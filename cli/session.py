@@ -28,6 +28,7 @@ from tchain.errors import (
     EncodingError,
     NotFoundError,
     SignatureError,
+    TChainError,
     UnknownAssetError,
     UnknownOfferError,
     VerificationError,
@@ -152,10 +153,33 @@ class Session:
 
         With ``full`` the bank's whole chain is fetched and compared entry by entry.
         """
-        _, _, client = self._client()
+        chain, bank, client = self._client()
         copy = open_copy(self.wallet)
-        pull(self.wallet, client, copy, 0 if full else copy.entries[-1].height)
+        try:
+            pull(self.wallet, client, copy, 0 if full else copy.entries[-1].height)
+        except BankError as e:
+            if e.code == "forbidden":
+                self._explain_lost_ownership(client, chain, bank, copy.state)
+            raise
         return SyncReport(copy.state, keep(self.wallet, copy), copy.verifier)
+
+    def _explain_lost_ownership(self, client: BankClient, chain: str, bank: BankInfo,
+                                held: ChainState) -> None:
+        """The bank refuses this wallet's key its own chain: if the chain's public record names
+        another owner now, say so (a recovery, or a rotation from elsewhere, took effect)
+        rather than the bank's bare "forbidden" (the fourth outside attacker's victim saw only
+        that)."""
+        try:
+            record = verify_record(client.lookup("id", chain), bank.key)
+        except TChainError:  # the explanation is a courtesy: the bank's refusal stands
+            return
+        owner = record.get("account_id")  # the chain's owner key (SEP-2's name for it)
+        if owner not in (None, self.key.public_key):
+            raise WalletError(
+                f"your chain {self.wallet.address} now belongs to the key {owner}: "
+                "a recovery (or a rotation made elsewhere) took effect, and this wallet's key "
+                f"no longer signs for it; your copy up to height {held.height} is kept; if "
+                "you did not ask for it, talk to your bank")
 
     def rebuild(self) -> tuple[SyncReport, Path | None]:
         """Make the copy anew from the bank's chain, verified from its genesis (chainsync);

@@ -46,6 +46,7 @@ from tchain.rules import (
     Outcome,
     Validator,
     check_offer_open,
+    check_recover_intent,
     complete_recovery,
     decide,
     make_genesis,
@@ -353,7 +354,8 @@ class Ledger:
 
     # --- recovering a lost key --------------------------------------------------------------
 
-    def recover(self, chain_id: str, doc: Any) -> tuple[SignedEntry, ChainState]:
+    def recover(self, chain_id: str, doc: Any, *, admit: Callable[[], None] | None = None
+                ) -> tuple[SignedEntry, ChainState]:
         """Start the recovery of a chain's key from ``{"intent": <recover>, "sig",
         "kyc_record"}``; return the recover entry and the chain's state after it (its
         ``recovery`` says when it takes effect). See tchain.rules.recover.
@@ -374,12 +376,15 @@ class Ledger:
         kyc = doc.get("kyc_record")
         shown = None if kyc is None else canonical(kyc)
         now = self.clock()
+        check_recover_intent(intent, chain_id, now)
 
         def work(w: Writer) -> tuple[SignedEntry, ChainState]:
             chain = w.state(chain_id)
             if chain is None:
                 raise UnknownChainError(f"chain {chain_id} is not registered at "
                                         f"{self.validator.name}")
+            if admit is not None:  # an attempt at this chain's record: it costs
+                admit()
             if w.chain_by_owner(body.owner) is not None:
                 raise ConflictError(f"key {body.owner} already owns a chain at "
                                     f"{self.validator.name}")

@@ -68,8 +68,9 @@ from tchain.state import (
 from tchain.values import MAX_AMOUNT, UAI
 
 __all__ = ["MAX_OFFER_MS", "RECOVERY_CODE_MIN", "TIME_WINDOW_MS", "Outcome", "Validator",
-           "check_offer_open", "complete_recovery", "credit_transfer", "decide",
-           "has_recovery_code", "make_genesis", "recover", "release_hold", "settle_hold"]
+           "check_offer_open", "check_recover_intent", "complete_recovery", "credit_transfer",
+           "decide", "has_recovery_code", "make_genesis", "recover", "release_hold",
+           "settle_hold"]
 
 TIME_WINDOW_MS = 300_000
 MAX_KYC_BYTES = 16_384  # a KYC record is a few fields: name, birth date, document numbers
@@ -163,6 +164,9 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
         got = sha256_hex(kept)
         if got != body.kyc:
             raise EncodingError(f"kyc_record hashes to {got}, the intent signed {body.kyc}")
+        if "recovery_code" in kyc_record and not has_recovery_code(kyc_record):
+            raise EncodingError(f"a recovery_code is at least {RECOVERY_CODE_MIN} characters "
+                                "of base32 (A-Z, 2-7): 128 random bits, as wallets make it")
     if body.owner == v.public_key and body.name != v.name:
         raise ForbiddenError("the bank's key may only register the bank's own chain")
     signed = SignedEntry.sign(v.key, chain=None, height=0, prev=GENESIS_PREV, time=now,
@@ -487,11 +491,38 @@ def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: Ch
 RECOVERY_CODE_MIN = 26  # characters: 128 bits in base32, as the wallet makes them
 
 
+_BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+
 def has_recovery_code(kyc_record: Any) -> bool:
-    """Whether a KYC record holds a ``recovery_code`` long enough not to be guessed, the
-    secret part of what a recovery shows (§3)."""
+    """Whether a KYC record holds a ``recovery_code`` of the wallets' shape, the secret part of
+    what a recovery shows (§3): base32, long enough for 128 bits. The bank cannot see
+    whether the bits were random; a registration with another shape is refused, so that no
+    customer believes a guessable code protects them (the fourth outside attacker)."""
     code = kyc_record.get("recovery_code") if isinstance(kyc_record, dict) else None
-    return isinstance(code, str) and len(code) >= RECOVERY_CODE_MIN
+    return isinstance(code, str) and len(code) >= RECOVERY_CODE_MIN and set(code) <= _BASE32
+
+
+def check_recover_intent(intent: SignedIntent, chain_id: str, now: int) -> RecoverBody:
+    """Steps 1-3 of a recovery, which need no state: a recover intent for ``chain_id``, signed
+    by the key it asks for, seq 0, fresh. The bank charges the chain's budget of attempts
+    only for requests that pass them (a budget spent by unsigned requests let anyone who
+    knew an address lock its owner out of recovery: the fourth outside attacker).
+
+    Raises:
+        EncodingError, SignatureError, BadSeqError, StaleTimeError.
+    """
+    body = intent.body
+    if not isinstance(body, RecoverBody) or intent.chain != chain_id:
+        raise EncodingError(f"a recovery of chain {chain_id} is a recover intent naming it")
+    # 1. the signature, by the key that asks to own the chain (proof of possession).
+    intent.verify(body.owner)
+    # 2. seq 0: it is not the owner's, and does not take the owner's next seq.
+    if intent.seq != 0:
+        raise BadSeqError(f"seq {intent.seq} must be 0 for recover", expected=0)
+    # 3. time.
+    _check_time(intent, now)
+    return body
 
 
 def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: bytes | None,
@@ -507,17 +538,7 @@ def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: b
     Raises:
         SignatureError, RuleError, ForbiddenError: naming the failed check.
     """
-    body = intent.body
-    if not isinstance(body, RecoverBody) or intent.chain != chain.chain:
-        raise EncodingError(f"a recovery of chain {chain.chain} is a recover intent naming it")
-    # 1. the signature, by the key that asks to own the chain (proof of possession).
-    intent.verify(body.owner)
-    # 2. seq 0: it is not the owner's, and does not take the owner's next seq.
-    if intent.seq != 0:
-        raise BadSeqError(f"seq {intent.seq} must be 0 for recover",
-                          expected=0)
-    # 3. time.
-    _check_time(intent, now)
+    body = check_recover_intent(intent, chain.chain, now)
     # 4. a chain a stranger could not guess the record of: a customer's, whose KYC record
     #    holds a recovery code (the third outside attacker recovered chains whose records
     #    named only a person, and the bank's own chain, the issuer of its IOUs).

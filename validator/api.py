@@ -170,8 +170,8 @@ def recovery(chain_id: str) -> Response:
     """A new key asks for a chain whose key was lost, with its KYC record: 202 with the
     ``recover`` entry and when it takes effect, unless the current key cancels it first."""
     chain_id = _chain_id(chain_id)
-    _limiter().charge_recovery(chain_id)
-    entry, after = _bank().ledger.recover(chain_id, _body())
+    entry, after = _bank().ledger.recover(
+        chain_id, _body(), admit=lambda: _limiter().charge_recovery(chain_id))
     assert after.recovery is not None
     summary = canonical({"entry": entry.id, "owner": after.recovery.owner,
                          "effective": after.recovery.at})

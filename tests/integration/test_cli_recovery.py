@@ -58,6 +58,8 @@ def test_a_lost_key_is_recovered_and_a_recovery_not_asked_for_is_cancelled(tmp_p
         balance = run_json("balance", wallet=again)
         assert balance["balances"][f"{BANK}:USD"]["balance"] == "1000"
         assert run("pay", f"alice*{BANK}", "1", f"{BANK}:USD", wallet=old).exit_code == 1
+        told = run("balance", wallet=old)  # the old wallet is told what happened
+        assert told.exit_code == 1 and "now belongs to the key" in told.stderr, told.stderr
 
 
 def _new(tmp_path: Path, name: str) -> Path:

@@ -300,7 +300,7 @@ def test_register_intent_sent_to_intents_is_refused(bank):
 def test_a_lost_key_is_recovered_over_http_and_the_bank_hands_it_over_on_time(bank):
     """The recovery endpoint, and the bank's clock handing the chain over after the delay."""
     old, new = SigningKey.generate(), SigningKey.generate()
-    kyc = {"legal_name": "Rhea", "recovery_code": "K7Q2M4RZ8XW3N6PBT5VJC9HDLA"}
+    kyc = {"legal_name": "Rhea", "recovery_code": "K7Q2M4RZ3XW3N6PBT5VJC4HDLA"}
     r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
         old, "rhea", now_ms(), bank=bank.name, kyc_record=kyc,
         params={"recovery_delay": "3000"})))
@@ -326,7 +326,7 @@ def test_a_lost_key_is_recovered_over_http_and_the_bank_hands_it_over_on_time(ba
 def test_guesses_at_a_chains_kyc_record_are_few_whatever_keys_sign_them(bank):
     """The third outside attacker guessed a customer's KYC record 201 times in 0.7 s, each
     guess signed by a fresh key: a chain's recovery has a budget of its own."""
-    kyc = {"legal_name": "Vera", "recovery_code": "Q2M4RZ8XW3N6PBT5VJC9HDLAK7"}
+    kyc = {"legal_name": "Vera", "recovery_code": "Q2M4RZ3XW3N6PBT5VJC4HDLAK7"}
     r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
         SigningKey.generate(), "vera", now_ms(), bank=bank.name, kyc_record=kyc)))
     chain = SignedEntry.from_dict(r.json()).id
@@ -342,3 +342,24 @@ def test_guesses_at_a_chains_kyc_record_are_few_whatever_keys_sign_them(bank):
     assert codes[:5] == [(403, "forbidden")] * 5, codes
     assert codes[5:] == [(429, "rate_limited")] * 2, codes
     assert int(answers[-1].headers["Retry-After"]) > 0
+
+
+def test_unsigned_attempts_do_not_spend_a_chains_recovery_budget(bank):
+    """The fourth outside attacker spent a chain's budget with five unsigned requests, knowing
+    only its id, and its owner was then refused (429) with the right record for 10 minutes:
+    only attempts that are signed, fresh and for a chain here are counted."""
+    kyc = {"legal_name": "Ines", "recovery_code": "M4RZ3XW3N6PBT5VJC4HDLAK7Q2"}
+    r = requests.post(bank.url + "/v1/chains", timeout=10, data=canonical(register_request(
+        SigningKey.generate(), "ines", now_ms(), bank=bank.name, kyc_record=kyc)))
+    chain = SignedEntry.from_dict(r.json()).id
+    junk = {"intent": {"type": "recover", "chain": chain, "seq": 0, "time": now_ms(),
+                       "body": {"owner": "00" * 32}}, "sig": "00" * 64, "kyc_record": {}}
+    for _ in range(8):
+        refused = requests.post(f"{bank.url}/v1/chains/{chain}/recovery", timeout=10,
+                                data=canonical(junk))
+        assert refused.status_code == 400, refused.text
+    new = SigningKey.generate()
+    intent = sign_intent(new, "recover", chain, 0, now_ms(), {"owner": new.public_key})
+    asked = requests.post(f"{bank.url}/v1/chains/{chain}/recovery", timeout=10,
+                          data=canonical({**intent, "kyc_record": kyc}))
+    assert asked.status_code == 202, asked.text
