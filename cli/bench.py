@@ -28,18 +28,18 @@ from cli.loadgen import LoadResult, run_load
 from cli.local import LocalBank
 from cli.parallel_verify import default_workers, verify_all
 from tchain.encoding import canonical, parse
-from tchain.flows import keep
 from tchain.intents import register_request, sign_intent
-from tchain.interbank import Interbank
 from tchain.keys import SigningKey
-from tchain.ledger import Ledger, now_ms
 from tchain.model import SignedEntry
 from tchain.rules import Validator
 from tchain.state import Balance, ChainState, Hold, Holds
-from tchain.store import Store
 from tchain.verify import ChainVerifier
+from validator.flows import keep
+from validator.interbank import Interbank
+from validator.ledger import Ledger, now_ms
 from validator.operator import deposit
 from validator.peers import add_peer
+from validator.store import Store
 
 __all__ = ["KEYS", "Sizes", "run_bench"]
 

@@ -24,12 +24,12 @@ from cli.localcopy import verified_copy
 from cli.wallet import BankInfo, Wallet
 from tchain.encoding import canonical
 from tchain.errors import EncodingError, SignatureError, VerificationError
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.proofs import equivocation_proof
 from tchain.state import ChainState
 from tchain.status import verify_status
 from tchain.verify import ChainVerifier
+from validator.ledger import now_ms
 
 __all__ = ["PAGE", "Copy", "catch_up", "keep", "open_copy", "proofs_against", "pull",
            "rebuild"]

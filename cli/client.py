@@ -13,7 +13,7 @@ from tchain.auth import authorization_header, request_signature
 from tchain.encoding import canonical, parse
 from tchain.errors import EncodingError
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
+from validator.ledger import now_ms
 
 __all__ = ["BankClient"]
 

@@ -24,9 +24,9 @@ from cli.wallet import seal
 from tchain.errors import EncodingError
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.state import ChainState
+from validator.ledger import now_ms
 
 if TYPE_CHECKING:
     from cli.session import Session

@@ -26,11 +26,11 @@ from tchain.encoding import parse
 from tchain.errors import EncodingError, SignatureError, VerificationError
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.state import ChainState
 from tchain.values import UAI, parse_positive_amount
 from tchain.verify import ChainVerifier
+from validator.ledger import now_ms
 
 __all__ = ["Session", "Submission", "SyncReport"]
 

@@ -142,7 +142,7 @@ class Holds(Mapping[str, Hold]):
     flight, offers), and a dict copied on every change and written with every entry made each
     entry cost more the more holds were open. The store keeps each hold under a key of its own
     and gives a state read from it a ``base`` that looks holds up one at a time (see
-    tchain.store); the verifier's base is an empty dict and all it sees opened stays here.
+    validator.store); the verifier's base is an empty dict and all it sees opened stays here.
     """
 
     __slots__ = ("_base", "_closed", "_opened")

@@ -11,10 +11,10 @@ from typing import Any
 from tchain.digest import digest
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import Ledger
 from tchain.model import SignedEntry
 from tchain.rules import Validator
-from tchain.store import Store
+from validator.ledger import Ledger
+from validator.store import Store
 
 BANK = "bank1.example"
 USD = f"{BANK}:USD"

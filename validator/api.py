@@ -23,14 +23,14 @@ from tchain.errors import (
     TChainError,
 )
 from tchain.keys import is_hex
-from tchain.ledger import Submitted, now_ms
 from tchain.model import SignedIntent
 from tchain.rules import TIME_WINDOW_MS
 from tchain.status import sign_status
-from tchain.store import Reader
 from validator.bank import Bank
+from validator.ledger import Submitted, now_ms
 from validator.metrics import Metrics
 from validator.ratelimit import STRANGERS, RateLimiter
+from validator.store import Reader
 
 __all__ = ["blueprint"]
 

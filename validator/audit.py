@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from tchain.books import Move, Position, opened
 from tchain.errors import VerificationError
-from tchain.ledger import Ledger
 from tchain.model import SignedEntry
 from tchain.state import Hold
-from tchain.store import Reader, Writer
 from tchain.verify import ChainVerifier
+from validator.ledger import Ledger
+from validator.store import Reader, Writer
 
 __all__ = ["AuditReport", "audit", "rebuild_books"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tchain.ledger import Ledger, Submitted
+from validator.ledger import Ledger, Submitted
 
 __all__ = ["Coalescer"]
 

@@ -32,14 +32,14 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from tchain.store import MAX_READERS, Reader
 from validator.bank import Bank
+from validator.store import MAX_READERS, Reader
 
 __all__ = ["METRICS_DIR", "Metrics", "blueprint", "prepare_folder"]
 
 METRICS_DIR = "metrics"  # in the bank's data directory
 # A flow is in flight from the hold or the settlement that opens it until its peer's answer
-# closes it (tchain/flows.py).
+# closes it (validator/flows.py).
 _HELD_FLOWS = ("payment", "take")  # the kinds of holds that wait on a peer
 _WAITING = ("pending", "accepted")
 

@@ -25,13 +25,13 @@ import requests
 from federation.records import WELL_KNOWN_PATH, verify_well_known
 from tchain.books import Position
 from tchain.errors import VerificationError
-from tchain.store import Reader, Writer
 from validator.config import BankConfig, open_ledger
 from validator.errors import ValidatorError
+from validator.store import Reader, Writer
 
 __all__ = ["PeerError", "Removal", "add_peer", "fetch_well_known", "list_peers", "remove_peer"]
 
-# The states of a flow that still waits on its peer (tchain/flows.py): a transfer or take
+# The states of a flow that still waits on its peer (validator/flows.py): a transfer or take
 # holding our customer's value, an exchange whose peer has not settled (a defaulted one still
 # may, and its settle message is still being sent).
 IN_FLIGHT = ("pending", "accepted", "awaiting_peer", "defaulted")

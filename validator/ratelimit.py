@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tchain.errors import RateLimitedError
-from tchain.ledger import now_ms
-from tchain.store import RateBuckets
+from validator.ledger import now_ms
+from validator.store import RateBuckets
 
 __all__ = ["DEFAULT_BURST", "DEFAULT_RATE", "RateLimiter"]
 

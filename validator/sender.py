@@ -24,7 +24,7 @@ import requests
 from tchain.auth import authorization_header
 from tchain.encoding import canonical, encode_built, parse
 from tchain.errors import TChainError
-from tchain.interbank import Interbank
+from validator.interbank import Interbank
 
 __all__ = ["HANDOFF_MS", "PEER_MESSAGES_PATH", "Sender", "run_sender"]
 

@@ -21,7 +21,6 @@ from tchain.auth import authorization_header
 from tchain.encoding import canonical, parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.records import make_record
@@ -30,6 +29,7 @@ from tests.helpers import Customer, sign_entry_as
 from tests.realbanks import read, register, submit
 from validator.audit import audit
 from validator.config import open_ledger
+from validator.ledger import now_ms
 from validator.operator import deposit
 
 PEER_PATH = "/v1/peer/messages"

@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 from tchain.encoding import parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.values import UAI
 from tests.campaign import report, scale
 from tests.helpers import Customer
 from tests.hostile.conftest import B1, B2
 from tests.hostile.harness import HostilePeer, audit_clean, books_balance, open_offer
 from tests.realbanks import read, register, submit
+from validator.ledger import now_ms
 from validator.operator import deposit
 
 USD, EUR1, EUR2 = f"{B1}:USD", f"{B1}:EUR", f"{B2}:EUR"

@@ -21,7 +21,6 @@ from tchain.auth import authorization_header, request_doc
 from tchain.encoding import canonical, parse
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.messages import sign_message
 from tchain.model import SignedEntry, SignedIntent
 from tests.helpers import Customer
@@ -35,6 +34,7 @@ from tests.realbanks import (
     snapshot_from,
     totals,
 )
+from validator.ledger import now_ms
 from validator.operator import deposit
 from validator.peers import add_peer
 

@@ -21,11 +21,11 @@ import requests
 from cli.local import LocalBank
 from tchain.auth import authorization_header
 from tchain.encoding import canonical
-from tchain.ledger import now_ms
 from tests import rawhttp
 from tests.helpers import BANK, USD
 from tests.realbanks import eventually, pay, read, register, snapshot_from
 from validator.app import MAX_BODY
+from validator.ledger import now_ms
 from validator.operator import deposit
 
 SLOW_CLIENTS = 200

@@ -17,13 +17,13 @@ from tchain.auth import authorization_header
 from tchain.encoding import canonical
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
-from tchain.store import Store
 from tchain.verify import verify_chain
 from tests.helpers import BANK, USD, Customer, snapshot
 from tests.realbanks import eventually, read, signed_get
+from validator.ledger import now_ms
 from validator.operator import add_regulator, deposit, remove_regulator
+from validator.store import Store
 
 
 def post(bank, path: str, body: Any) -> requests.Response:

@@ -20,9 +20,9 @@ from tchain.auth import authorization_header
 from tchain.encoding import canonical
 from tchain.intents import register_request
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from validator.app import create_app
 from validator.config import init_bank
+from validator.ledger import now_ms
 
 BANK = "fuzz.example"
 CUSTOMER = SigningKey.generate()

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from cli.local import LocalBank
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tests.campaign import report, scale
 from tests.fault_proxy import FaultProxy
@@ -32,6 +31,7 @@ from tests.realbanks import (
     submit,
     totals,
 )
+from validator.ledger import now_ms
 from validator.operator import deposit, run_audit
 from validator.peers import add_peer
 

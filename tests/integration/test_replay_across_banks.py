@@ -15,7 +15,6 @@ import requests
 
 from cli.local import LocalBank
 from tchain.encoding import canonical, parse
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tests.fault_proxy import FaultProxy
 from tests.realbanks import (
@@ -27,6 +26,7 @@ from tests.realbanks import (
     snapshot_from,
     submit,
 )
+from validator.ledger import now_ms
 from validator.operator import add_regulator, deposit
 from validator.peers import add_peer
 

@@ -14,7 +14,6 @@ from cli.local import LocalBank
 from tchain.auth import REQUEST_WINDOW_MS, authorization_header
 from tchain.encoding import canonical
 from tchain.intents import sign_intent
-from tchain.ledger import now_ms
 from tchain.rules import TIME_WINDOW_MS
 from tests.campaign import report
 from tests.fault_proxy import FaultProxy
@@ -31,6 +30,7 @@ from tests.realbanks import (
     totals,
     worker_pids,
 )
+from validator.ledger import now_ms
 from validator.operator import deposit, run_audit
 
 FULL = "full.example"

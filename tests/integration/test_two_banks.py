@@ -19,7 +19,6 @@ from cli.local import LocalBank
 from tchain.auth import authorization_header
 from tchain.encoding import canonical
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.proofs import unsettled, verify_proof
@@ -37,6 +36,7 @@ from tests.realbanks import (
     submit,
     totals,
 )
+from validator.ledger import now_ms
 from validator.operator import add_regulator, deposit, run_audit
 from validator.peers import add_peer
 

@@ -18,9 +18,9 @@ from tchain.errors import SignatureError, TChainError
 from tchain.keys import SigningKey, verify_digest
 from tchain.model import Terms
 from tchain.state import NOT_READ, Balance, ChainState, Hold, Holds
-from tchain.store import Store
 from tchain.values import UAI
 from tests.helpers import BANK, USD, asset_totals, join, new_ledger
+from validator.store import Store
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(0, MAX_SAFE_INTEGER) | st.text(max_size=20),

@@ -9,9 +9,9 @@ import pytest
 from tchain.errors import TChainError
 from tchain.intents import register_request
 from tchain.keys import SigningKey
-from tchain.ledger import Ledger
 from tchain.rules import TIME_WINDOW_MS
 from tests.helpers import BANK, T0, USD, Clock, asset_totals, join, snapshot, submit
+from validator.ledger import Ledger
 
 
 @pytest.fixture
@@ -324,7 +324,7 @@ def test_a_plan_that_needs_holds_is_decided_in_the_transaction(ledger, funded, m
     # Plans are made from states decoded without their holds (the store reads holds only
     # inside a transaction). A decision that looks one up must then be made inside the
     # write transaction, not refused: here every decision looks one up first.
-    import tchain.ledger as ledger_module
+    import validator.ledger as ledger_module
 
     real_decide = ledger_module.decide
     looked_up = []

@@ -25,7 +25,7 @@ from tchain.messages import signed_message
 from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, TakeBody
 from tchain.records import KeyRecord, make_record
 from tchain.state import ChainState, closed_hold
-from tchain.store import Reader, Writer
+from validator.store import Reader, Writer
 
 __all__ = ["CLOCK_MARGIN_MS", "backoff_ms", "broadcast", "close_offer", "enqueue",
            "keep", "offer_record", "peer_names", "reschedule", "start_flows", "timers_of"]

@@ -83,7 +83,7 @@ _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "m
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
 _TIMER = struct.Struct(">BQ")  # the timer (its index in TIMERS), the time it is due
-# see tchain.flows.timers_of; "recoveries": a chain's pending recovery of its key is due
+# see validator.flows.timers_of; "recoveries": a chain's pending recovery of its key is due
 TIMERS = ("flows", "offers", "outbox", "sends", "answers", "recoveries")
 DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
 _ADOPT_ATTEMPTS = 100  # map sizes adopted in a row before a begin gives up

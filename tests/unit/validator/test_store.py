@@ -16,9 +16,9 @@ from tchain.encoding import canonical, parse
 from tchain.errors import StoreError, StoreFullError
 from tchain.model import Terms
 from tchain.state import ChainState, Hold
-from tchain.store import RateBuckets, Reader, Store
 from tchain.values import UAI
 from tests.helpers import BANK, USD, join, new_ledger, snapshot, submit
+from validator.store import RateBuckets, Reader, Store
 
 
 def test_store_refuses_a_second_entry_at_a_height(ledger):
@@ -202,7 +202,7 @@ def test_a_map_grown_by_another_process_is_adopted_once_no_read_is_open(tmp_path
 
 _FIRST_TAKES = """
 import sys, tempfile, threading
-from tchain.store import RateBuckets
+from validator.store import RateBuckets
 for trial in range(40):
     buckets = RateBuckets(tempfile.mkdtemp(dir=sys.argv[1]) + "/limits")
     barrier = threading.Barrier(8)

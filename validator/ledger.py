@@ -26,7 +26,6 @@ from tchain.errors import (
     StoreError,
     TChainError,
 )
-from tchain.flows import peer_names, start_flows
 from tchain.intents import sign_intent
 from tchain.keys import check_ahead
 from tchain.model import (
@@ -49,8 +48,9 @@ from tchain.rules import (
     recover,
 )
 from tchain.state import ChainState, Holds
-from tchain.store import Reader, Store, Writer
 from tchain.values import UAI
+from validator.flows import peer_names, start_flows
+from validator.store import Reader, Store, Writer
 
 __all__ = ["Ledger", "Submitted", "now_ms"]
 

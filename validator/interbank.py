@@ -40,17 +40,7 @@ from tchain.errors import (
     TChainError,
     VerificationError,
 )
-from tchain.flows import (
-    CLOCK_MARGIN_MS,
-    close_offer,
-    enqueue,
-    keep,
-    offer_record,
-    reschedule,
-    timers_of,
-)
 from tchain.keys import check_ahead
-from tchain.ledger import Ledger
 from tchain.messages import Message, signed_message
 from tchain.model import Effect, OfferBody, PaymentBody, SignedEntry
 from tchain.peer_claims import checked_hold, checked_take, credits_the_payee, standing
@@ -64,7 +54,17 @@ from tchain.rules import (
     settle_hold,
 )
 from tchain.state import ChainState, Hold, closed_hold
-from tchain.store import Failed, Reader, Writer
+from validator.flows import (
+    CLOCK_MARGIN_MS,
+    close_offer,
+    enqueue,
+    keep,
+    offer_record,
+    reschedule,
+    timers_of,
+)
+from validator.ledger import Ledger
+from validator.store import Failed, Reader, Writer
 
 T = TypeVar("T")
 X = TypeVar("X")
