@@ -27,6 +27,7 @@ import requests
 from cli.loadgen import LoadResult, run_load
 from cli.local import LocalBank
 from cli.parallel_verify import default_workers, verify_all
+from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
@@ -36,7 +37,7 @@ from tchain.state import Balance, ChainState, Hold, Holds
 from tchain.verify import ChainVerifier
 from validator.flows import keep
 from validator.interbank import Interbank
-from validator.ledger import Ledger, now_ms
+from validator.ledger import Ledger
 from validator.operator import deposit
 from validator.peers import add_peer
 from validator.store import Store

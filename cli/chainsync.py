@@ -22,6 +22,7 @@ from cli.client import BankClient
 from cli.errors import BankError, SecurityError
 from cli.localcopy import verified_copy
 from cli.wallet import BankInfo, Wallet
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.errors import EncodingError, SignatureError, VerificationError
 from tchain.model import SignedEntry
@@ -29,7 +30,6 @@ from tchain.proofs import equivocation_proof
 from tchain.state import ChainState
 from tchain.status import verify_status
 from tchain.verify import ChainVerifier
-from validator.ledger import now_ms
 
 __all__ = ["PAGE", "Copy", "catch_up", "keep", "open_copy", "proofs_against", "pull",
            "rebuild"]

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 from cli.chainsync import catch_up, keep, open_copy, pull
 from cli.errors import BankError, DamagedCopyError, SecurityError, UnreachableError, WalletError
 from cli.wallet import seal
+from tchain.clock import now_ms
 from tchain.errors import EncodingError
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry
 from tchain.state import ChainState
-from validator.ledger import now_ms
 
 if TYPE_CHECKING:
     from cli.session import Session

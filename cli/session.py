@@ -22,6 +22,7 @@ from cli.flowids import resolve_flow
 from cli.shortids import resolve_prefix
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_record, verify_well_known
+from tchain.clock import now_ms
 from tchain.encoding import parse
 from tchain.errors import EncodingError, SignatureError, VerificationError
 from tchain.intents import register_request, sign_intent
@@ -30,7 +31,6 @@ from tchain.model import SignedEntry
 from tchain.state import ChainState
 from tchain.values import UAI, parse_positive_amount
 from tchain.verify import ChainVerifier
-from validator.ledger import now_ms
 
 __all__ = ["Session", "Submission", "SyncReport"]
 

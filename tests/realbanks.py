@@ -14,6 +14,7 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
@@ -21,7 +22,6 @@ from tchain.model import SignedEntry
 from tchain.verify import verify_chain
 from tests.fault_proxy import FaultProxy
 from tests.helpers import Customer
-from validator.ledger import now_ms
 from validator.operator import deposit
 from validator.peers import add_peer
 from validator.store import Store

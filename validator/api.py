@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from tchain.auth import request_signature, verify_authorization
+from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
 from tchain.errors import (
     EncodingError,
@@ -27,7 +28,7 @@ from tchain.model import SignedIntent
 from tchain.rules import TIME_WINDOW_MS
 from tchain.status import sign_status
 from validator.bank import Bank
-from validator.ledger import Submitted, now_ms
+from validator.ledger import Submitted
 from validator.metrics import Metrics
 from validator.ratelimit import STRANGERS, RateLimiter
 from validator.store import Reader

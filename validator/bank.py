@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from federation.records import make_record, make_well_known
+from tchain.clock import now_ms
 from tchain.errors import ForbiddenError, NotFoundError
 from tchain.state import ChainState
 from validator.audit import rebuild_books
@@ -17,7 +18,7 @@ from validator.coalesce import Coalescer
 from validator.config import CONFIG_FILE, BankConfig, open_ledger
 from validator.errors import ConfigError
 from validator.interbank import Interbank
-from validator.ledger import Ledger, now_ms
+from validator.ledger import Ledger
 from validator.sender import HANDOFF_MS, Sender
 from validator.store import Reader
 

@@ -11,12 +11,12 @@ accepted or refused on its own, and a refused one writes nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tchain.books import Position
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.errors import (
     EncodingError,
@@ -52,14 +52,9 @@ from tchain.values import UAI
 from validator.flows import peer_names, start_flows
 from validator.store import Reader, Store, Writer
 
-__all__ = ["Ledger", "Submitted", "now_ms"]
+__all__ = ["Ledger", "Submitted"]
 
 BANK_CHAIN = "bank_chain"
-
-
-def now_ms() -> int:
-    """The validator's clock: milliseconds since the Unix epoch, UTC."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

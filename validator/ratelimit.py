@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tchain.clock import now_ms
 from tchain.errors import RateLimitedError
-from validator.ledger import now_ms
 from validator.store import RateBuckets
 
 __all__ = ["DEFAULT_BURST", "DEFAULT_RATE", "RateLimiter"]

@@ -18,6 +18,7 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
@@ -29,7 +30,6 @@ from tests.helpers import Customer, sign_entry_as
 from tests.realbanks import read, register, submit
 from validator.audit import audit
 from validator.config import open_ledger
-from validator.ledger import now_ms
 from validator.operator import deposit
 
 PEER_PATH = "/v1/peer/messages"

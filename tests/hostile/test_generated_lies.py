@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tchain.clock import now_ms
 from tchain.encoding import parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
@@ -21,7 +22,6 @@ from tests.helpers import Customer
 from tests.hostile.conftest import B1, B2
 from tests.hostile.harness import HostilePeer, audit_clean, books_balance, open_offer
 from tests.realbanks import read, register, submit
-from validator.ledger import now_ms
 from validator.operator import deposit
 
 USD, EUR1, EUR2 = f"{B1}:USD", f"{B1}:EUR", f"{B2}:EUR"

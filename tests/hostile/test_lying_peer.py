@@ -7,13 +7,13 @@ import threading
 
 import pytest
 
+from tchain.clock import now_ms
 from tchain.encoding import parse
 from tchain.keys import SigningKey
 from tchain.proofs import verify_proof
 from tests.hostile.conftest import B1, B2
 from tests.hostile.harness import books_balance, open_offer
 from tests.realbanks import balance, eventually, read, register, snapshot_from, submit
-from validator.ledger import now_ms
 from validator.operator import deposit
 
 USD, EUR1, EUR2 = f"{B1}:USD", f"{B1}:EUR", f"{B2}:EUR"

@@ -8,12 +8,12 @@ from __future__ import annotations
 import requests
 
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.keys import SigningKey
 from tests.hostile.conftest import B1
 from tests.hostile.harness import open_offer
 from tests.realbanks import read, register, signed_get, snapshot_from, submit
-from validator.ledger import now_ms
 from validator.operator import deposit
 
 USD = f"{B1}:USD"

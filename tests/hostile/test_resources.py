@@ -17,6 +17,7 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
@@ -25,7 +26,6 @@ from tests.campaign import report, scale
 from tests.hostile.conftest import B1
 from tests.hostile.harness import HostilePeer, books_balance
 from tests.realbanks import read, register, submit
-from validator.ledger import now_ms
 from validator.operator import deposit
 from validator.store import MAX_READERS, Store
 

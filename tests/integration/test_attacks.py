@@ -18,6 +18,7 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header, request_doc
+from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
@@ -34,7 +35,6 @@ from tests.realbanks import (
     snapshot_from,
     totals,
 )
-from validator.ledger import now_ms
 from validator.operator import deposit
 from validator.peers import add_peer
 

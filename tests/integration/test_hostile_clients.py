@@ -20,12 +20,12 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tests import rawhttp
 from tests.helpers import BANK, USD
 from tests.realbanks import eventually, pay, read, register, snapshot_from
 from validator.app import MAX_BODY
-from validator.ledger import now_ms
 from validator.operator import deposit
 
 SLOW_CLIENTS = 200

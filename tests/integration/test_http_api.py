@@ -14,6 +14,7 @@ import requests
 
 from federation.records import verify_record, verify_well_known
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
@@ -21,7 +22,6 @@ from tchain.model import SignedEntry
 from tchain.verify import verify_chain
 from tests.helpers import BANK, USD, Customer, snapshot
 from tests.realbanks import eventually, read, signed_get
-from validator.ledger import now_ms
 from validator.operator import add_regulator, deposit, remove_regulator
 from validator.store import Store
 

@@ -17,12 +17,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import register_request
 from tchain.keys import SigningKey
 from validator.app import create_app
 from validator.config import init_bank
-from validator.ledger import now_ms
 
 BANK = "fuzz.example"
 CUSTOMER = SigningKey.generate()

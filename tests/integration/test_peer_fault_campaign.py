@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from cli.local import LocalBank
+from tchain.clock import now_ms
 from tchain.model import SignedEntry
 from tests.campaign import report, scale
 from tests.fault_proxy import FaultProxy
@@ -31,7 +32,6 @@ from tests.realbanks import (
     submit,
     totals,
 )
-from validator.ledger import now_ms
 from validator.operator import deposit, run_audit
 from validator.peers import add_peer
 

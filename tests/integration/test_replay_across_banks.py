@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from cli.local import LocalBank
+from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
 from tchain.model import SignedEntry
 from tests.fault_proxy import FaultProxy
@@ -26,7 +27,6 @@ from tests.realbanks import (
     snapshot_from,
     submit,
 )
-from validator.ledger import now_ms
 from validator.operator import add_regulator, deposit
 from validator.peers import add_peer
 

@@ -12,6 +12,7 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import REQUEST_WINDOW_MS, authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import sign_intent
 from tchain.rules import TIME_WINDOW_MS
@@ -30,7 +31,6 @@ from tests.realbanks import (
     totals,
     worker_pids,
 )
-from validator.ledger import now_ms
 from validator.operator import deposit, run_audit
 
 FULL = "full.example"

@@ -17,6 +17,7 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.keys import SigningKey
 from tchain.messages import sign_message
@@ -36,7 +37,6 @@ from tests.realbanks import (
     submit,
     totals,
 )
-from validator.ledger import now_ms
 from validator.operator import add_regulator, deposit, run_audit
 from validator.peers import add_peer
 

@@ -12,10 +12,10 @@ import pytest
 from cli.errors import SecurityError, WalletError
 from cli.session import Session
 from cli.wallet import BankInfo, Wallet
+from tchain.clock import now_ms
 from tchain.model import SignedEntry
 from tchain.status import sign_status
 from tests.helpers import BANK, USD, join, submit
-from validator.ledger import now_ms
 
 
 def test_key_is_sealed_and_unlocks_only_with_the_passphrase(tmp_path):
