@@ -312,7 +312,7 @@ def _cross(path: Path, sizes: Sizes) -> float:
             deadline = start + 120
             while time.monotonic() < deadline:
                 with store.read() as r:
-                    states = [r.state(p.chain) for p in payers]
+                    states = [r.state_with_holds(p.chain) for p in payers]
                     settled = all(s is not None and not s.holds for s in states)
                 if settled:
                     break

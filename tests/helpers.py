@@ -81,7 +81,7 @@ def snapshot(store: Store) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with store.read() as r:
         for chain in r.chain_ids(None, 10**6):
-            state = r.state(chain)
+            state = r.state_with_holds(chain)
             out[chain] = (state.to_dict() if state else None,
                           {k: h.to_dict() for k, h in state.holds.items()} if state else None,
                           tuple(r.entries(chain, 0, 10**6)))

@@ -91,7 +91,7 @@ def audit(ledger: Ledger) -> AuditReport:
                 except VerificationError as e:
                     report.problems.append(f"chain {chain}: {e.message}")
                     continue
-                stored = r.state(chain)
+                stored = r.state_with_holds(chain)
                 if stored is None or verifier.state is None or stored != verifier.state:
                     report.problems.append(f"chain {chain}: the stored state differs from what "
                                            "its entries give")

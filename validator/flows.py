@@ -117,7 +117,8 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     entry = entries[0]
     if entry.kind == "take" and isinstance(body, TakeBody) and body.validator == name:
         return close_offer(key, name, w, entries[1], now, first_try=first_try)  # here, done
-    if entry.kind == "payment" and entry.id in after.holds and isinstance(body, PaymentBody):
+    if entry.kind == "payment" and entry.id in after.holds.changes()[0] and \
+            isinstance(body, PaymentBody):  # a hold it opened: a payment to another bank
         assert body.to_validator is not None
         return [_start_held_flow(key, name, w, "transfer", body.to_validator, entry, after,
                                  now + settle_deadline_ms, now, first_try,

@@ -124,8 +124,9 @@ class Interbank:
         assert raw is not None, f"flow names entry {height} of {chain}, which is not stored"
         return SignedEntry.from_bytes(raw)
 
-    def _state(self, r: Reader, chain: str | None) -> ChainState:
-        state = None if chain is None else r.state(chain)
+    def _state(self, r: Reader, chain: str | None, closes: str | None = None) -> ChainState:
+        """A chain of ours, with the one hold ``closes`` loaded (the hold the flow ends)."""
+        state = None if chain is None else r.state(chain, () if closes is None else (closes,))
         if state is None:
             raise NotFoundError(f"chain {chain} is not registered at {self.v.name}",
                                 code="unknown_chain")
@@ -345,7 +346,7 @@ class Interbank:
             raise RuleError(f"the take's deadline {m.fields['deadline']} has passed",
                             code="expired")
         offer = SignedEntry.from_dict(record["offer"])
-        maker = self._state(w, offer.chain)
+        maker = self._state(w, offer.chain, body.offer)
         settlement = self._commit(w, settle_hold(self.v, maker, take, now))
         # the maker's sold amount crosses to the peer, what its taker gives crosses to us
         w.move(m.sender, Move(str(body.buy.asset), held=body.buy.amount))
@@ -386,7 +387,7 @@ class Interbank:
                                 code="unknown_take")
         if flow["state"] == "settled":
             return self._own_entry(w, flow["chain"], flow["settled_height"])
-        taker = self._state(w, flow["chain"])
+        taker = self._state(w, flow["chain"], take_id)
         ours = self._close_with_peer(w, taker, take_id, flow["peer"], settled,
                                      lambda: settle_hold(self.v, taker, settlement, now))
         flow.update(state="settled", settled_height=ours.height, receipt=settlement.doc)
@@ -508,7 +509,7 @@ class Interbank:
                 now: int) -> str:
         if flow["state"] != "pending":
             return f"already {flow['state']}"
-        chain = self._state(w, flow["chain"])
+        chain = self._state(w, flow["chain"], flow_id)
         credits_the_payee(peer_entry, self._payee(w, flow))
         entry = self._close_with_peer(w, chain, flow_id, flow["peer"], settled,
                                       lambda: settle_hold(self.v, chain, peer_entry, now))
@@ -520,7 +521,7 @@ class Interbank:
                  reason: str) -> str:
         if flow["state"] != "pending":
             return f"already {flow['state']}"
-        chain = self._state(w, flow["chain"])
+        chain = self._state(w, flow["chain"], flow_id)
         holding = self._own_entry(w, flow["chain"], flow["height"])
         entry = self._close_with_peer(w, chain, flow_id, flow["peer"], released,
                                       lambda: release_hold(self.v, chain, holding, now))
@@ -584,7 +585,7 @@ class Interbank:
                     w.delete_record("offers", offer_id)  # a peer's, nobody may take it now
                 elif record["state"] == "open":
                     offer = SignedEntry.from_dict(record["offer"])
-                    chain = self._state(w, offer.chain)
+                    chain = self._state(w, offer.chain, offer_id)
                     entry = self._commit(w, release_hold(self.v, chain, offer, now))
                     close_offer(self.v.key, self.v.name, w, entry, now)
                     done.append(f"offer {offer_id} expired and released")
