@@ -150,3 +150,64 @@ def test_core_is_strictly_typed():
     result = subprocess.run([*_tool("mypy")], capture_output=True, text=True, cwd=ROOT,
                             timeout=300)
     assert result.returncode == 0, result.stdout
+
+
+# The one module that may set a flow's state (tchain/flow_states.py: the transition table).
+FLOW_TABLE = ROOT / "tchain" / "flow_states.py"
+FLOW_STATE_VALUES = {"pending", "accepted", "awaiting_peer", "settled", "released", "defaulted"}
+
+
+def flow_state_writes(path: Path) -> list[str]:
+    """Where a module sets a flow's state by hand: ``["state"] = ...`` anywhere; ``state=`` to
+    replace, update or a Flow; and ``state=``, ``"state": ...`` or ``.state = ...`` with a
+    flow state's name or value (``"settled"``, ``FlowState.SETTLED``)."""
+    def flow_state(value: ast.expr) -> bool:
+        return (isinstance(value, ast.Constant) and value.value in FLOW_STATE_VALUES) or \
+            "FlowState" in ast.unparse(value)
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Call):
+            called = ast.unparse(node.func).rpartition(".")[2]
+            found += [ast.unparse(node) for kw in node.keywords if kw.arg == "state" and (
+                flow_state(kw.value) or called in ("replace", "update", "Flow"))]
+        elif isinstance(node, ast.Dict):
+            found += [ast.unparse(node) for key, value in zip(node.keys, node.values,
+                                                              strict=True)
+                      if isinstance(key, ast.Constant) and key.value == "state"
+                      and flow_state(value)]
+        elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = node.value
+            for target in targets:
+                by_key = isinstance(target, ast.Subscript) and \
+                    isinstance(target.slice, ast.Constant) and target.slice.value == "state"
+                by_attribute = isinstance(target, ast.Attribute) and target.attr == "state" \
+                    and value is not None and flow_state(value)
+                if by_key or by_attribute:
+                    found.append(ast.unparse(node))
+    return found
+
+
+def test_only_the_flow_table_sets_a_flow_state():
+    writes = [f"{path.relative_to(ROOT)}: {write}" for package in OUR_PACKAGES
+              for path in sorted((ROOT / package).rglob("*.py")) if path != FLOW_TABLE
+              for write in flow_state_writes(path)]
+    assert not writes, "a flow's state changes only through tchain/flow_states.py " \
+        f"(Flow.moved and its table): {writes}"
+
+
+@pytest.mark.parametrize("line", [
+    'flow["state"] = "settled"',
+    "flow.update(state=record_state)",
+    "keep(w, 'flows', i, {'type': 'transfer', 'state': 'pending'})",
+    "flow = dataclasses.replace(flow, state=FlowState.SETTLED)",
+    "flow.state = FlowState.RELEASED",
+])
+def test_the_flow_state_check_sees_a_write(tmp_path, line):
+    module = tmp_path / "module.py"
+    module.write_text(line + "\n", "utf-8")
+    assert flow_state_writes(module), line
+    module.write_text("chain.state = state.advance(entry)\nok = flow['state'] == 'open'\n",
+                      "utf-8")
+    assert not flow_state_writes(module)

@@ -23,6 +23,7 @@ from tchain.errors import (
     RateLimitedError,
     TChainError,
 )
+from tchain.flow_states import Flow
 from tchain.keys import is_hex
 from tchain.model import SignedIntent
 from tchain.rules import TIME_WINDOW_MS
@@ -257,7 +258,7 @@ def _accepted_in(r: Reader | None, result: Submitted) -> tuple[int, bytes]:
         return 201, _entry_list(entries)
     entries += [raw for h in (flow.get("settled_height"), flow.get("released_height"))
                 if h is not None and (raw := r.entry(flow["chain"], h)) is not None]
-    status = 202 if flow["state"] in ("pending", "accepted") else 201
+    status = 202 if Flow.from_dict(flow).waiting_on_peer else 201
     summary = canonical({"id": first.id, "state": flow["state"], "peer": flow["peer"],
                          "deadline": flow["deadline"], "reason": flow["reason"]})
     return status, b'{"entries":[' + b",".join(entries) + b'],"flow":' + summary + b"}"

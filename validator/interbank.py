@@ -24,6 +24,7 @@ serialised by LMDB, the first settles the offer and closes it, every later one i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -40,6 +41,17 @@ from tchain.errors import (
     TChainError,
     VerificationError,
 )
+from tchain.flow_states import (
+    ABSENT,
+    CLOCK_MARGIN_MS,
+    Flow,
+    FlowEvent,
+    FlowState,
+    FlowType,
+    OfferRecord,
+    OutboxItem,
+    timers_of,
+)
 from tchain.keys import check_ahead
 from tchain.messages import Message, signed_message
 from tchain.model import Effect, OfferBody, PaymentBody, SignedEntry
@@ -54,15 +66,7 @@ from tchain.rules import (
     settle_hold,
 )
 from tchain.state import ChainState, Hold, closed_hold
-from validator.flows import (
-    CLOCK_MARGIN_MS,
-    close_offer,
-    enqueue,
-    keep,
-    offer_record,
-    reschedule,
-    timers_of,
-)
+from validator.flows import close_offer, enqueue, keep, offer_record, reschedule
 from validator.ledger import Ledger
 from validator.store import Failed, Reader, Writer
 
@@ -149,12 +153,12 @@ class Interbank:
             w.move(peer, move)
         return entry
 
-    def _payee(self, r: Reader, flow: dict[str, Any]) -> str:
+    def _payee(self, r: Reader, flow: Flow) -> str:
         """The chain a transfer flow pays (kept in the flow; a flow recorded before it was,
         from the intent of the entry that holds)."""
-        if "payee" in flow:
-            return str(flow["payee"])
-        holding = self._own_entry(r, flow["chain"], flow["height"])
+        if flow.payee is not ABSENT:
+            return flow.payee
+        holding = self._own_entry(r, flow.chain, flow.height)
         body = holding.intent.body if holding.intent is not None else None
         return body.to if isinstance(body, PaymentBody) else ""
 
@@ -311,16 +315,14 @@ class Interbank:
         closing = m.entries["entry"]  # (believed: see _believable)
         if closed_hold(closing) != m.fields["offer"]:
             raise RuleError("the entry does not close that offer", code="bad_request")
-        record = w.record("offers", m.fields["offer"])
-        if record is None:
-            # the news of the close outran the offer's (a retry, or an exchange at the peer
-            # right after the offer): remember it closed, so the offer is not listed when it
-            # comes; let go when no offer made then could still be open
-            record = {"validator": m.sender, "state": "closed", "offer": None,
-                      "expires": closing.time + MAX_OFFER_MS, "sell": "", "buy": ""}
-        if record["validator"] == m.sender:
-            record["state"] = "closed"
-            keep(w, "offers", m.fields["offer"], record)
+        stored = w.record("offers", m.fields["offer"])
+        # the news of the close may outrun the offer's (a retry, or an exchange at the peer
+        # right after the offer): remember it closed, so the offer is not listed when it
+        # comes; let go when no offer made then could still be open
+        record = OfferRecord.closed_unseen(m.sender, closing.time + MAX_OFFER_MS) \
+            if stored is None else OfferRecord.from_dict(stored)
+        if record.validator == m.sender:
+            keep(w, "offers", m.fields["offer"], record.closed())
         return self._answer(m, "ack", now)
 
     def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
@@ -335,17 +337,18 @@ class Interbank:
         except ForeignAssetError as e:
             raise MisconductError.of(e) from e
         self._incoming(w, m.sender, str(body.sell.asset), body.sell.amount)
-        record = w.record("offers", body.offer)
-        if record is None or record["validator"] != self.v.name:
+        stored = w.record("offers", body.offer)
+        record = None if stored is None else OfferRecord.from_dict(stored)
+        if record is None or record.validator != self.v.name or record.offer is None:
             raise NotFoundError(f"offer {body.offer} was not made at {self.v.name}",
                                 code="unknown_offer")
-        if record["state"] != "open" or now >= record["expires"]:
+        if not record.is_open or now >= record.expires:
             raise RuleError(f"offer {body.offer} is no longer open", code="offer_closed",
                             status=409)
         if now > m.fields["deadline"]:
             raise RuleError(f"the take's deadline {m.fields['deadline']} has passed",
                             code="expired")
-        offer = SignedEntry.from_dict(record["offer"])
+        offer = SignedEntry.from_dict(record.offer)
         maker = self._state(w, offer.chain, body.offer)
         settlement = self._commit(w, settle_hold(self.v, maker, take, now))
         # the maker's sold amount crosses to the peer, what its taker gives crosses to us
@@ -354,11 +357,9 @@ class Interbank:
         deadline = now + self.ledger.settle_deadline_ms
         message = enqueue(w, self.v.key, self.v.name, m.sender, "settle", now, flow=take.id,
                           give_up=None, settlement=settlement)
-        keep(w, "flows", take.id, {
-            "type": "exchange", "state": "awaiting_peer", "chain": maker.chain,
-            "height": settlement.height, "peer": m.sender, "deadline": deadline,
-            "message": message, "offer": offer.id, "take": take.doc, "answers": [],
-            "receipt": None, "reason": None})
+        keep(w, "flows", take.id, Flow.start(
+            FlowType.EXCHANGE, chain=maker.chain, height=settlement.height, peer=m.sender,
+            deadline=deadline, message=message, offer=offer.id, take=take.doc, answers=()))
         close_offer(self.v.key, self.v.name, w, settlement, now)
         return self._answer(m, "take_accepted", now, settlement=settlement,
                             deadline=deadline)
@@ -381,19 +382,21 @@ class Interbank:
     def _settle_take(self, w: Writer, take_id: str, settlement: SignedEntry, now: int
                      ) -> SignedEntry:
         """Settle our taker's side once; a second call returns the same settle entry."""
-        flow = w.record("flows", take_id)
-        if flow is None or flow["type"] != "take":
+        stored = w.record("flows", take_id)
+        flow = None if stored is None else Flow.from_dict(stored)
+        if flow is None or flow.type is not FlowType.TAKE:
             raise NotFoundError(f"take {take_id} was not made at {self.v.name}",
                                 code="unknown_take")
-        if flow["state"] == "settled":
-            return self._own_entry(w, flow["chain"], flow["settled_height"])
-        taker = self._state(w, flow["chain"], take_id)
-        ours = self._close_with_peer(w, taker, take_id, flow["peer"], settled,
+        if flow.state is FlowState.SETTLED:
+            assert flow.settled_height is not ABSENT
+            return self._own_entry(w, flow.chain, flow.settled_height)
+        taker = self._state(w, flow.chain, take_id)
+        ours = self._close_with_peer(w, taker, take_id, flow.peer, settled,
                                      lambda: settle_hold(self.v, taker, settlement, now))
-        flow.update(state="settled", settled_height=ours.height, receipt=settlement.doc)
-        keep(w, "flows", take_id, flow)
-        if flow["message"] is not None:
-            w.delete_record("outbox", flow["message"])
+        keep(w, "flows", take_id, flow.moved(FlowEvent.SETTLED, settled_height=ours.height,
+                                             receipt=settlement.doc))
+        if flow.message is not None:
+            w.delete_record("outbox", flow.message)
         return ours
 
     # --- applying a peer's answer to our message ------------------------------------------
@@ -447,88 +450,90 @@ class Interbank:
     def _answer_work(self, message_id: str, answer: Message, now: int
                      ) -> Callable[[Writer], str]:
         def work(w: Writer) -> str:
-            item = w.record("outbox", message_id)
-            if item is None:
+            stored = w.record("outbox", message_id)
+            if stored is None:
                 return "already applied"
-            peer = w.peer(item["peer"])
+            item = OutboxItem.from_dict(stored)
+            peer = w.peer(item.peer)
             if peer is None:
-                raise ForbiddenError(f"{item['peer']} is no longer a pinned peer")
+                raise ForbiddenError(f"{item.peer} is no longer a pinned peer")
             answer.verify(peer["key"])
-            if answer.fields.get("ref") != message_id or answer.sender != item["peer"]:
+            if answer.fields.get("ref") != message_id or answer.sender != item.peer:
                 raise ForbiddenError("the answer is not the peer's answer to this message")
             # our own message, as we stored it: its type and peer are all the answer needs
-            request = item["message"]["message"]
+            request = item.message["message"]
             return self._apply(w, message_id, item, request["type"], request["to"], answer,
                                peer["key"], now)
 
         return work
 
-    def _apply(self, w: Writer, message_id: str, item: dict[str, Any], request_type: str,
+    def _apply(self, w: Writer, message_id: str, item: OutboxItem, request_type: str,
                peer: str, answer: Message, peer_key: str, now: int) -> str:
-        flow = None if item["flow"] is None else w.record("flows", item["flow"])
+        stored = None if item.flow is None else w.record("flows", item.flow)
+        flow = None if stored is None else Flow.from_dict(stored)
         if request_type == "settle" and answer.type != "settled":
-            assert flow is not None
+            assert flow is not None and item.flow is not None and flow.answers is not ABSENT
             # The peer answers a repeat with the same bytes: keep each answer once, so a flow
             # whose settle is re-sent for days does not grow.
-            if answer.doc not in flow["answers"]:
-                flow["answers"].append(answer.doc)
-                keep(w, "flows", item["flow"], flow)
+            if answer.doc not in flow.answers:
+                keep(w, "flows", item.flow,
+                     dataclasses.replace(flow, answers=(*flow.answers, answer.doc)))
             reschedule(w, message_id, now, f"{answer.type}: {answer.fields.get('reason')}")
             return f"peer answered {answer.type}"
         w.delete_record("outbox", message_id)
-        if flow is None or answer.type == "ack":
+        if flow is None or item.flow is None or answer.type == "ack":
             return answer.type
         if answer.type == "refused":
-            return self._release(w, item["flow"], flow, now,
+            return self._release(w, item.flow, flow, now,
                                  f"{peer} refused: {answer.fields['reason']}")
         if answer.type == "credited":
-            return self._finish(w, item["flow"], flow,
+            return self._finish(w, item.flow, flow,
                                 self._peer_entry(w, answer, "credit", peer_key), now)
         if answer.type == "take_accepted":
             settlement = self._peer_entry(w, answer, "settlement", peer_key)
             if self.fault == "skip-settle":
-                flow.update(state="accepted")
-                keep(w, "flows", item["flow"], flow)
+                keep(w, "flows", item.flow, flow.moved(FlowEvent.ACCEPTED))
                 return "accepted (not settling: fault skip-settle)"
-            self._settle_take(w, item["flow"], settlement, now)
+            self._settle_take(w, item.flow, settlement, now)
             return "settled"
         if answer.type == "settled":
             receipt = self._peer_entry(w, answer, "settlement", peer_key)
-            if closed_hold(receipt) != item["flow"]:
+            if closed_hold(receipt) != item.flow:
                 raise ForbiddenError("the peer's settlement settles another take")
-            late = flow["state"] == "defaulted"
+            late = flow.state is FlowState.DEFAULTED
+            changes: dict[str, Any] = {}
             if late:  # settled after its deadline: the proof no longer shows value missing
-                w.delete_record("proofs", flow["proof"])
-                flow.update(proof=None, reason=f"{peer} settled after the deadline")
-            flow.update(state="settled", receipt=receipt.doc)
-            keep(w, "flows", item["flow"], flow)
+                assert isinstance(flow.proof, str)
+                w.delete_record("proofs", flow.proof)
+                changes = {"proof": None, "reason": f"{peer} settled after the deadline"}
+            keep(w, "flows", item.flow,
+                 flow.moved(FlowEvent.SETTLED, receipt=receipt.doc, **changes))
             return "settled late" if late else "settled"
         raise EncodingError(f"a {answer.type} does not answer a {request_type}")
 
-    def _finish(self, w: Writer, flow_id: str, flow: dict[str, Any], peer_entry: SignedEntry,
+    def _finish(self, w: Writer, flow_id: str, flow: Flow, peer_entry: SignedEntry,
                 now: int) -> str:
-        if flow["state"] != "pending":
-            return f"already {flow['state']}"
-        chain = self._state(w, flow["chain"], flow_id)
+        if flow.state is not FlowState.PENDING:
+            return f"already {flow.state.value}"
+        chain = self._state(w, flow.chain, flow_id)
         credits_the_payee(peer_entry, self._payee(w, flow))
-        entry = self._close_with_peer(w, chain, flow_id, flow["peer"], settled,
+        entry = self._close_with_peer(w, chain, flow_id, flow.peer, settled,
                                       lambda: settle_hold(self.v, chain, peer_entry, now))
-        flow.update(state="settled", settled_height=entry.height, receipt=peer_entry.doc)
-        keep(w, "flows", flow_id, flow)
+        keep(w, "flows", flow_id, flow.moved(FlowEvent.CREDITED, settled_height=entry.height,
+                                             receipt=peer_entry.doc))
         return "settled"
 
-    def _release(self, w: Writer, flow_id: str, flow: dict[str, Any], now: int,
-                 reason: str) -> str:
-        if flow["state"] != "pending":
-            return f"already {flow['state']}"
-        chain = self._state(w, flow["chain"], flow_id)
-        holding = self._own_entry(w, flow["chain"], flow["height"])
-        entry = self._close_with_peer(w, chain, flow_id, flow["peer"], released,
+    def _release(self, w: Writer, flow_id: str, flow: Flow, now: int, reason: str) -> str:
+        if flow.state is not FlowState.PENDING:
+            return f"already {flow.state.value}"
+        chain = self._state(w, flow.chain, flow_id)
+        holding = self._own_entry(w, flow.chain, flow.height)
+        entry = self._close_with_peer(w, chain, flow_id, flow.peer, released,
                                       lambda: release_hold(self.v, chain, holding, now))
-        flow.update(state="released", released_height=entry.height, reason=reason)
-        keep(w, "flows", flow_id, flow)
-        if flow.get("message"):
-            w.delete_record("outbox", flow["message"])
+        keep(w, "flows", flow_id, flow.moved(FlowEvent.REFUSED, released_height=entry.height,
+                                             reason=reason))
+        if flow.message:
+            w.delete_record("outbox", flow.message)
         return "released"
 
     def delivery_failed(self, message_id: str, error: str) -> None:
@@ -575,25 +580,27 @@ class Interbank:
             done = self.ledger.complete_recoveries(w, now)
             for message_id, at in w.due("answers", now):
                 w.forget_answer(message_id, at)
-            for flow_id, flow in self._due(w, "flows", now):
+            for flow_id, stored in self._due(w, "flows", now):
+                flow = Flow.from_dict(stored)
                 if _flow_expired(flow, now):
                     done.append(self._expire_flow(w, flow_id, flow))
-            for offer_id, record in self._due(w, "offers", now):
-                if now < record["expires"]:
+            for offer_id, stored in self._due(w, "offers", now):
+                record = OfferRecord.from_dict(stored)
+                if now < record.expires:
                     continue  # a time set before, for a record put again since
-                if record["validator"] != self.v.name:
+                if record.validator != self.v.name:
                     w.delete_record("offers", offer_id)  # a peer's, nobody may take it now
-                elif record["state"] == "open":
-                    offer = SignedEntry.from_dict(record["offer"])
+                elif record.is_open and record.offer is not None:
+                    offer = SignedEntry.from_dict(record.offer)
                     chain = self._state(w, offer.chain, offer_id)
                     entry = self._commit(w, release_hold(self.v, chain, offer, now))
                     close_offer(self.v.key, self.v.name, w, entry, now)
                     done.append(f"offer {offer_id} expired and released")
-            for message_id, item in self._due(w, "outbox", now):
+            for message_id, stored in self._due(w, "outbox", now):
+                item = OutboxItem.from_dict(stored)
                 if _abandoned(item, now):
                     w.delete_record("outbox", message_id)
-                    done.append(f"gave up on {item['message']['message']['type']} to "
-                                f"{item['peer']}")
+                    done.append(f"gave up on {item.type} to {item.peer}")
             return done
 
         return self.ledger.store.write(work)
@@ -611,24 +618,26 @@ class Interbank:
                 found.append((record_id, record))
         return found
 
-    def _expire_flow(self, w: Writer, flow_id: str, flow: dict[str, Any]) -> str:
+    def _expire_flow(self, w: Writer, flow_id: str, flow: Flow) -> str:
         """An exchange the peer did not settle by its deadline: record the proof. The settle
         message stays in the outbox: a peer that settles late still completes the exchange."""
         proof = self._non_settlement(w, flow)
-        flow.update(state="defaulted", proof=proof,
-                    reason=f"{flow['peer']} did not settle by {flow['deadline']}")
-        keep(w, "flows", flow_id, flow)
-        return f"exchange {flow_id}: {flow['peer']} did not settle; proof {proof}"
+        keep(w, "flows", flow_id, flow.moved(
+            FlowEvent.DEADLINE_PASSED, proof=proof,
+            reason=f"{flow.peer} did not settle by {flow.deadline}"))
+        return f"exchange {flow_id}: {flow.peer} did not settle; proof {proof}"
 
-    def _non_settlement(self, w: Writer, flow: dict[str, Any]) -> str:
-        record = w.record("offers", flow["offer"])
+    def _non_settlement(self, w: Writer, flow: Flow) -> str:
+        assert flow.offer is not ABSENT and flow.take is not ABSENT \
+            and flow.answers is not ABSENT
+        record = w.record("offers", flow.offer)
         assert record is not None
         proof = non_settlement_proof(
             self.v.key, offer=SignedEntry.from_dict(record["offer"]),
-            take=SignedEntry.from_dict(flow["take"]),
-            settlement=self._own_entry(w, flow["chain"], flow["height"]),
-            deadline=flow["deadline"], answers=flow["answers"])
-        proof_id = SignedEntry.from_dict(flow["take"]).id
+            take=SignedEntry.from_dict(flow.take),
+            settlement=self._own_entry(w, flow.chain, flow.height),
+            deadline=flow.deadline, answers=list(flow.answers))
+        proof_id = SignedEntry.from_dict(flow.take).id
         w.put_record("proofs", proof_id, proof)
         return proof_id
 
@@ -644,14 +653,16 @@ class Interbank:
         with self.ledger.store.read() as r:
             records = [(oid, r.record("offers", oid))
                        for oid in r.open_offers(asset, after, limit)]
-        return [{"id": oid, "validator": rec["validator"], "offer": rec["offer"]}
-                for oid, rec in records if rec is not None and rec["expires"] > now]
+        kept = [(oid, OfferRecord.from_dict(rec)) for oid, rec in records if rec is not None]
+        return [{"id": oid, "validator": rec.validator, "offer": rec.offer}
+                for oid, rec in kept if rec.expires > now]
 
     def proofs(self) -> list[dict[str, Any]]:
         with self.ledger.store.read() as r:
             return [proof for _, proof in r.records("proofs")]
 
     def flow(self, flow_id: str) -> dict[str, Any] | None:
+        """A flow as stored (Flow.from_dict reads it)."""
         with self.ledger.store.read() as r:
             return r.record("flows", flow_id)
 
@@ -667,9 +678,9 @@ def _subject(message: Message) -> str | None:
     return None
 
 
-def _past(timer: str, record: dict[str, Any], now: int) -> bool:
-    """Whether the record's time on ``timer`` (see flows.timers_of) has come."""
-    at = timers_of(timer, record).get(timer)
+def _past(timer: str, record: Flow | OutboxItem, now: int) -> bool:
+    """Whether the record's time on ``timer`` (see its ``timers``) has come."""
+    at = record.timers().get(timer)
     return at is not None and now >= at
 
 
@@ -687,13 +698,13 @@ def _unparsed(message: Message | TChainError) -> Message:
     return message
 
 
-def _flow_expired(flow: dict[str, Any], now: int) -> bool:
+def _flow_expired(flow: Flow, now: int) -> bool:
     """An exchange the peer did not settle by its deadline (holds waiting on a peer never
     expire here: see the module docstring)."""
     return _past("flows", flow, now)
 
 
-def _abandoned(item: dict[str, Any], now: int) -> bool:
+def _abandoned(item: OutboxItem, now: int) -> bool:
     """A message of no flow (an offer's news) past the time it is worth sending."""
     return _past("outbox", item, now)
 
@@ -723,7 +734,7 @@ def _keep_timers(w: Writer) -> None:
     timers were (from then on every record is put with its times)."""
     for db in ("flows", "offers", "outbox"):
         for record_id, record in w.records(db):
-            keep(w, db, record_id, record)
+            w.put_record(db, record_id, record, timers=timers_of(db, record).items())
     w.put_meta(_TIMERS_KEPT, "1")
 
 

@@ -25,6 +25,7 @@ from tchain.errors import (
     SignatureError,
     TChainError,
 )
+from tchain.flow_states import OfferRecord
 from tchain.intents import sign_intent
 from tchain.keys import check_ahead
 from tchain.model import (
@@ -302,7 +303,7 @@ class Ledger:
             else r.peer(body.validator)
         if record is None or peer is None or record["validator"] != body.validator:
             return None
-        if record["state"] != "open":
+        if not OfferRecord.from_dict(record).is_open:
             raise RuleError(f"offer {body.offer} is no longer open", code="offer_closed",
                             status=409)
         offer = SignedEntry.from_dict(record["offer"])

@@ -70,6 +70,7 @@ import lmdb
 from tchain.books import Move, Position, Tally
 from tchain.encoding import canonical, encode_built
 from tchain.errors import BooksError, StoreError, StoreFullError
+from tchain.flow_states import OfferState
 from tchain.model import SignedEntry
 from tchain.state import ChainState, Hold, Holds, LoadedHolds
 
@@ -123,7 +124,7 @@ def _list_open_offers(env: lmdb.Environment, dbs: dict[str, Any]) -> None:
         with txn.cursor(db=dbs["offers"]) as cur:
             listed = [(bytes(k), json.loads(bytes(v))) for k, v in cur]
         for offer_id, record in listed:
-            if record["state"] == "open":
+            if record["state"] == OfferState.OPEN:
                 for key in _offer_keys(offer_id, record):
                     txn.put(key, b"", db=dbs["open_offers"])
         txn.put(_OFFERS_LISTED, b"", db=dbs["meta"])
@@ -510,7 +511,7 @@ class Writer(Reader):
         self._txn.put(key, encode_built(record), db=self._dbs[_record_db(db)])
         if db == "offers":
             for listed in _offer_keys(key, record):
-                if record["state"] == "open":
+                if record["state"] == OfferState.OPEN:
                     self._txn.put(listed, b"", db=self._dbs["open_offers"])
                 else:
                     self._txn.delete(listed, db=self._dbs["open_offers"])
