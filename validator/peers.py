@@ -32,9 +32,9 @@ from validator.store import Reader, Writer
 
 __all__ = ["PeerError", "Removal", "add_peer", "fetch_well_known", "list_peers", "remove_peer"]
 
-# The states of a flow that still waits on its peer (validator/flows.py): a transfer or take
-# holding our customer's value, an exchange whose peer has not settled (a defaulted one still
-# may, and its settle message is still being sent).
+# A peer is not removed while a flow with it is in flight (tchain.flow_states.IN_FLIGHT): a
+# transfer or take holding our customer's value, an exchange whose peer has not settled (a
+# defaulted one still may, and its settle message is still being sent).
 
 TIMEOUT = 10
 
