@@ -27,19 +27,21 @@ import requests
 from cli.loadgen import LoadResult, run_load
 from cli.local import LocalBank
 from cli.parallel_verify import default_workers, verify_all
+from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
-from tchain.flows import keep
+from tchain.flow_states import Flow, FlowEvent, FlowType, OutboxItem
 from tchain.intents import register_request, sign_intent
-from tchain.interbank import Interbank
 from tchain.keys import SigningKey
-from tchain.ledger import Ledger, now_ms
 from tchain.model import SignedEntry
 from tchain.rules import Validator
 from tchain.state import Balance, ChainState, Hold, Holds
-from tchain.store import Store
 from tchain.verify import ChainVerifier
+from validator.flows import keep
+from validator.interbank import Interbank
+from validator.ledger import Ledger
 from validator.operator import deposit
 from validator.peers import add_peer
+from validator.store import Store
 
 __all__ = ["KEYS", "Sizes", "run_bench"]
 
@@ -311,7 +313,7 @@ def _cross(path: Path, sizes: Sizes) -> float:
             deadline = start + 120
             while time.monotonic() < deadline:
                 with store.read() as r:
-                    states = [r.state(p.chain) for p in payers]
+                    states = [r.state_with_holds(p.chain) for p in payers]
                     settled = all(s is not None and not s.holds for s in states)
                 if settled:
                     break
@@ -391,15 +393,14 @@ def _add_flows(ledger: Ledger, payer: Customer, count: int, *, settled: bool) ->
             for i in range(start, min(start + 20_000, count)):
                 # a flow and its message, under one id here (they are in two databases)
                 record_id = f"{i + (0 if settled else count):064x}"
-                keep(w, "flows", record_id, {
-                    "type": "transfer", "state": "settled" if settled else "pending",
-                    "chain": payer.chain, "height": i, "peer": BANK2, "deadline": 0,
-                    "message": record_id, "reason": None, "receipt": None})
+                flow = Flow.start(FlowType.TRANSFER, chain=payer.chain, height=i, peer=BANK2,
+                                  deadline=0, message=record_id)
+                keep(w, "flows", record_id,
+                     flow.moved(FlowEvent.CREDITED) if settled else flow)
                 if not settled:
-                    keep(w, "outbox", record_id, {
-                        "peer": BANK2, "message": {"message": {"type": "transfer"}},
-                        "attempts": 12, "next_try": later, "give_up": None, "flow": record_id,
-                        "last_error": f"cannot reach {BANK2}"})
+                    keep(w, "outbox", record_id, OutboxItem(
+                        BANK2, {"message": {"type": "transfer"}}, 12, later, None, record_id,
+                        f"cannot reach {BANK2}"))
 
         ledger.store.write(work)
 

@@ -22,9 +22,9 @@ from cli.client import BankClient
 from cli.errors import BankError, SecurityError
 from cli.localcopy import verified_copy
 from cli.wallet import BankInfo, Wallet
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.errors import EncodingError, SignatureError, VerificationError
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.proofs import equivocation_proof
 from tchain.state import ChainState

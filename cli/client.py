@@ -10,10 +10,10 @@ import requests
 
 from cli.errors import BankError, CliError, UnreachableError
 from tchain.auth import authorization_header, request_signature
+from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
 from tchain.errors import EncodingError
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 
 __all__ = ["BankClient"]
 

@@ -13,6 +13,7 @@ from cli.rotation import finish_rotation
 from cli.session import Session, Submission
 from cli.wallet import Wallet
 from cli.walletlock import wallet_lock
+from tchain.flow_states import FlowState
 from tchain.model import SignedEntry
 
 __all__ = ["entries_json", "hold_wallet", "moved", "open_session", "when"]
@@ -57,14 +58,14 @@ def moved(ctx: click.Context, done: Submission, did: str, not_done: str) -> None
     data: dict[str, Any] = {"entries": entries_json(done.entries), "entry": mine.id,
                             "flow": done.flow}
     flow = done.flow
-    if flow is not None and flow["state"] == "released":
+    if flow is not None and flow["state"] == FlowState.RELEASED:
         raise NotDoneError(f"{not_done}: {flow['reason']}; what entry {mine.height} of your "
                            "chain held for it was released", **data)
     text = f"{did}: entry {mine.height} of your chain, signed by your bank ({mine.id[:16]})"
     if flow is not None:
         text += {
-            "settled": f"\nsettled: {flow['peer']} signed its side too",
-            "pending": f"\npending: held until {flow['peer']} signs its side (it has until "
+            FlowState.SETTLED: f"\nsettled: {flow['peer']} signed its side too",
+            FlowState.PENDING: f"\npending: held until {flow['peer']} signs its side (it has until "
                        f"{when(flow['deadline'])} UTC); see where it stands with "
                        f"`tchain flow {mine.id[:16]}`",
         }.get(flow["state"], f"\n{flow['state']}")

@@ -22,10 +22,10 @@ from cli.chainsync import catch_up, keep, open_copy, pull
 from cli.errors import BankError, DamagedCopyError, SecurityError, UnreachableError, WalletError
 from cli.output import when
 from cli.wallet import seal
+from tchain.clock import now_ms
 from tchain.errors import EncodingError
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.state import ChainState
 

@@ -30,9 +30,9 @@ from pythonjsonlogger.json import JsonFormatter
 
 from cli.options import ByteSize, data_option
 from cli.output import emit, table
-from tchain.interbank import FAULTS
 from validator.config import BankConfig
 from validator.errors import ConfigError
+from validator.interbank import FAULTS
 from validator.ratelimit import DEFAULT_BURST, DEFAULT_RATE
 
 __all__ = ["SETTINGS", "serve"]

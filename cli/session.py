@@ -23,6 +23,7 @@ from cli.recoverycode import new_recovery_code, typed_code
 from cli.shortids import resolve_prefix
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_record, verify_well_known
+from tchain.clock import now_ms
 from tchain.encoding import parse
 from tchain.errors import (
     EncodingError,
@@ -35,7 +36,6 @@ from tchain.errors import (
 )
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tchain.state import ChainState
 from tchain.values import UAI, parse_positive_amount

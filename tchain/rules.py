@@ -14,7 +14,7 @@ then the entries are made, signed and checked against the balance rule (PROTOCOL
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from tchain.errors import (
     UnknownValidatorError,
     VerificationError,
 )
+from tchain.flow_states import OfferRecord
 from tchain.keys import SigningKey
 from tchain.model import (
     GENESIS_PREV,
@@ -441,15 +442,15 @@ def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState,
     return _hold_entry(v, intent, chain, now)
 
 
-def check_offer_open(offer_id: str, record: Mapping[str, Any], now: int | None = None) -> None:
-    """Refuse to take an offer its record (tchain.flows.offer_record) says is no longer open:
+def check_offer_open(offer_id: str, record: OfferRecord, now: int | None = None) -> None:
+    """Refuse to take an offer its record (tchain.flow_states.OfferRecord) says is no longer open:
     taken or cancelled, or, given ``now``, expired (the maker's bank, settling at once;
     a taker's bank leaves the expiry to :func:`decide`, which names it).
 
     Raises:
         OfferClosedError: it is not open.
     """
-    if record["state"] != "open" or (now is not None and now >= record["expires"]):
+    if not record.is_open or (now is not None and now >= record.expires):
         raise OfferClosedError(f"offer {offer_id} is no longer open")
 
 

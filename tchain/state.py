@@ -27,14 +27,15 @@ from tchain.model import (
     RegisterBody,
     RotateKeyBody,
     SignedEntry,
+    SignedIntent,
     TakeBody,
     Terms,
 )
 from tchain.values import MAX_AMOUNT, UAI
 
-__all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "address_of", "available",
-           "check_settle_evidence", "closed_hold", "closing_effects", "entry_effects",
-           "settled_by"]
+__all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "HoldsNotLoadedError",
+           "LoadedHolds", "address_of", "available", "check_settle_evidence", "closed_hold",
+           "closing_effects", "entry_effects", "holds_read", "settled_by"]
 
 # Entry kinds whose value sent counts against the chain's daily limit.
 SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take"})
@@ -145,8 +146,9 @@ class Holds(Mapping[str, Hold]):
     Why not a dict inside the state: a chain may have thousands of holds open (payments in
     flight, offers), and a dict copied on every change and written with every entry made each
     entry cost more the more holds were open. The store keeps each hold under a key of its own
-    and gives a state read from it a ``base`` that looks holds up one at a time (see
-    tchain.store); the verifier's base is an empty dict and all it sees opened stays here.
+    and gives a state read from it a ``base`` of the holds it was asked to load
+    (:class:`LoadedHolds`, see validator.store); the verifier's base is an empty dict and all
+    it sees opened stays here.
     """
 
     __slots__ = ("_base", "_closed", "_opened")
@@ -194,22 +196,45 @@ class Holds(Mapping[str, Hold]):
         return self._opened, self._closed
 
 
-class _NotRead(Mapping[str, Hold]):
-    """The holds of a state decoded from its bytes alone, which do not carry them. The rules
-    that need a chain's holds run on states read through the store (Reader.state); reaching
-    here means one did not, and guessing "none open" could release value twice."""
+class HoldsNotLoadedError(LookupError):
+    """A rule looked up a hold the engine did not load for it: our bug, never the customer's.
+
+    Not a TChainError, so nothing refuses an intent with it or takes it as a signal: the
+    engine loads every hold a decision reads (:func:`holds_read`) before the rules run.
+    """
+
+
+class LoadedHolds(Mapping[str, Hold]):
+    """Some of a chain's open holds, loaded for one decision: every id in ``looked_up``, and
+    among them the ones ``found`` open. Any other id, a listing and a count are refused
+    (:class:`HoldsNotLoadedError`): guessing "none open" could release value twice.
+
+    Why not every hold: a chain may have thousands open (payments in flight, offers), and
+    an intent closes at most one; so the engine loads that one and a payment's cost does
+    not grow with the holds open on its chain.
+    """
+
+    __slots__ = ("_found", "_looked_up")
+
+    def __init__(self, found: Mapping[str, Hold], looked_up: frozenset[str]) -> None:
+        self._found = found
+        self._looked_up = looked_up | found.keys()
 
     def __getitem__(self, hold_id: str) -> Hold:
-        raise StoreError(f"hold {hold_id} looked up on a chain state read without its holds")
+        if hold_id not in self._looked_up:
+            raise HoldsNotLoadedError(f"hold {hold_id} looked up on a chain state whose holds "
+                                      f"were not loaded for it (loaded: "
+                                      f"{sorted(self._looked_up)})")
+        return self._found[hold_id]
 
     def __iter__(self) -> Iterator[str]:
-        raise StoreError("holds listed on a chain state read without its holds")
+        raise HoldsNotLoadedError("holds listed on a chain state loaded with only some of them")
 
     def __len__(self) -> int:
-        raise StoreError("holds counted on a chain state read without its holds")
+        raise HoldsNotLoadedError("holds counted on a chain state loaded with only some of them")
 
 
-NOT_READ = Holds(_NotRead())
+NOT_READ = Holds(LoadedHolds({}, frozenset()))
 
 
 def _evidence(entry: SignedEntry, index: int = 0) -> SignedEntry:
@@ -230,6 +255,19 @@ def closed_hold(entry: SignedEntry) -> str | None:
     entry that completes the flow (see :func:`settled_by`).
     """
     return _closed_hold(entry, _evidence(entry) if entry.kind == "settle" else None)
+
+
+def holds_read(intent: SignedIntent) -> frozenset[str]:
+    """The ids of the holds a decision on ``intent`` may look up, on its own chain or on the
+    chain it settles with here: the engine loads these (and only these) before the rules run.
+
+    A cancel closes its offer's hold; a take of an offer made here closes the maker's hold
+    (the taker's own hold it opens is not read, it is made). Nothing else reads a hold.
+    """
+    body = intent.body
+    if isinstance(body, CancelBody | TakeBody):
+        return frozenset({body.offer})
+    return frozenset()
 
 
 def _closed_hold(entry: SignedEntry, peer: SignedEntry | None) -> str | None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tchain.ledger import Ledger
 from tests.helpers import Clock, new_ledger
+from validator.ledger import Ledger
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from typing import Any
 from tchain.digest import digest
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import Ledger
 from tchain.model import SignedEntry
 from tchain.rules import Validator
-from tchain.store import Store
+from validator.ledger import Ledger
+from validator.store import Store
 
 BANK = "bank1.example"
 USD = f"{BANK}:USD"
@@ -81,7 +81,7 @@ def snapshot(store: Store) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with store.read() as r:
         for chain in r.chain_ids(None, 10**6):
-            state = r.state(chain)
+            state = r.state_with_holds(chain)
             out[chain] = (state.to_dict() if state else None,
                           {k: h.to_dict() for k, h in state.holds.items()} if state else None,
                           tuple(r.entries(chain, 0, 10**6)))

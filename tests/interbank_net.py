@@ -10,12 +10,12 @@ from typing import Any
 from tchain.encoding import parse
 from tchain.errors import TChainError
 from tchain.intents import register_request, sign_intent
-from tchain.interbank import Interbank
 from tchain.keys import SigningKey
-from tchain.ledger import Ledger
 from tchain.rules import Validator
-from tchain.store import Store, Writer
 from tests.helpers import Clock, Customer
+from validator.interbank import Interbank
+from validator.ledger import Ledger
+from validator.store import Store, Writer
 
 
 class NetBank:

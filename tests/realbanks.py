@@ -14,17 +14,17 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
-from tchain.store import Store
 from tchain.verify import verify_chain
 from tests.fault_proxy import FaultProxy
 from tests.helpers import Customer
 from validator.operator import deposit
 from validator.peers import add_peer
+from validator.store import Store
 
 
 def store_of(bank: LocalBank) -> Store:

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from tchain.auth import request_signature, verify_authorization
+from tchain.clock import now_ms
 from tchain.encoding import canonical, leading, parse, splice
 from tchain.errors import (
     EncodingError,
@@ -22,16 +23,17 @@ from tchain.errors import (
     RateLimitedError,
     TChainError,
 )
+from tchain.flow_states import Flow
 from tchain.keys import is_hex
-from tchain.ledger import Submitted, now_ms
 from tchain.messages import Message
 from tchain.model import SignedIntent
 from tchain.rules import TIME_WINDOW_MS
 from tchain.status import sign_status
-from tchain.store import Reader
 from validator.bank import Bank
+from validator.ledger import Submitted
 from validator.metrics import Metrics
 from validator.ratelimit import STRANGERS, RateLimiter
+from validator.store import Reader
 
 __all__ = ["blueprint"]
 
@@ -258,7 +260,7 @@ def _accepted_in(r: Reader | None, result: Submitted) -> tuple[int, bytes]:
         return 201, _entry_list(entries)
     entries += [raw for h in (flow.get("settled_height"), flow.get("released_height"))
                 if h is not None and (raw := r.entry(flow["chain"], h)) is not None]
-    status = 202 if flow["state"] in ("pending", "accepted") else 201
+    status = 202 if Flow.from_dict(flow).waiting_on_peer else 201
     summary = canonical({"id": first.id, "state": flow["state"], "peer": flow["peer"],
                          "deadline": flow["deadline"], "reason": flow["reason"]})
     return status, splice({"entries": entries, "flow": summary})

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 from tchain.books import Move, Position, opened
 from tchain.errors import VerificationError
-from tchain.ledger import Ledger
+from tchain.flow_states import UNSETTLED, Flow, FlowState, FlowType, OfferRecord
 from tchain.model import SignedEntry
 from tchain.state import Hold
-from tchain.store import Reader, Writer
 from tchain.verify import ChainVerifier
+from validator.ledger import Ledger
+from validator.store import Reader, Writer
 
 __all__ = ["AuditReport", "audit", "rebuild_books"]
 
@@ -91,7 +92,7 @@ def audit(ledger: Ledger) -> AuditReport:
                 except VerificationError as e:
                     report.problems.append(f"chain {chain}: {e.message}")
                     continue
-                stored = r.state(chain)
+                stored = r.state_with_holds(chain)
                 if stored is None or verifier.state is None or stored != verifier.state:
                     report.problems.append(f"chain {chain}: the stored state differs from what "
                                            "its entries give")
@@ -105,12 +106,13 @@ def audit(ledger: Ledger) -> AuditReport:
                                             for h, (c, hold) in open_holds.items()})
         _reserve(r, open_holds, positions)
         report.problems += _check_books(r, totals, positions)
-        for flow_id, flow in r.records("flows"):
-            if flow["state"] in ("pending", "accepted", "awaiting_peer"):
-                report.in_flight.append(f"{flow['type']} {flow_id[:16]} {flow['state']} with "
-                                        f"{flow['peer']}")
-            if flow["state"] == "defaulted":
-                report.in_flight.append(f"exchange {flow_id[:16]}: {flow['reason']} (proof kept)")
+        for flow_id, stored in r.records("flows"):
+            flow = Flow.from_dict(stored)
+            if flow.state in UNSETTLED:
+                report.in_flight.append(f"{flow.type.value} {flow_id[:16]} {flow.state.value} "
+                                        f"with {flow.peer}")
+            if flow.state is FlowState.DEFAULTED:
+                report.in_flight.append(f"exchange {flow_id[:16]}: {flow.reason} (proof kept)")
         report.proofs = len(r.records("proofs"))
     report.totals, report.held = dict(totals), dict(held)
     report.positions = {k: p for k, p in positions.items() if p != Position()}
@@ -122,15 +124,17 @@ def audit(ledger: Ledger) -> AuditReport:
     return report
 
 
+# the flows that hold value on one of our chains while they wait on the peer
+_HELD = frozenset({FlowType.TRANSFER, FlowType.TAKE})
+
 def _reserve(r: Reader, open_holds: dict[str, tuple[str, Hold]],
              positions: dict[tuple[str, str], Position]) -> None:
     """Add what the holds of flows still waiting on a peer set aside (tchain.books.opened)."""
-    for flow_id, flow in r.records("flows"):
-        if flow["type"] in ("transfer", "take") and flow["state"] in ("pending", "accepted") \
-                and flow_id in open_holds:
+    for flow_id, stored in r.records("flows"):
+        flow = Flow.from_dict(stored)
+        if flow.type in _HELD and flow.waiting_on_peer and flow_id in open_holds:
             for move in opened(open_holds[flow_id][1]):
-                positions[flow["peer"], move.asset] = \
-                    positions[flow["peer"], move.asset].moved(move)
+                positions[flow.peer, move.asset] = positions[flow.peer, move.asset].moved(move)
 
 
 def _check_books(r: Reader, totals: dict[str, int],
@@ -177,20 +181,20 @@ def rebuild_books(ledger: Ledger) -> bool:
 def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]:
     """Every open hold belongs to a flow or an offer still in progress, and the reverse."""
     problems = []
-    flows = dict(r.records("flows"))
-    offers = dict(r.records("offers"))
+    flows = {k: Flow.from_dict(v) for k, v in r.records("flows")}
+    offers = {k: OfferRecord.from_dict(v) for k, v in r.records("offers")}
     for hold_id, (chain, kind) in sorted(open_holds.items()):
         if kind == "offer":
-            ok = offers.get(hold_id, {}).get("state") == "open"
+            ok = hold_id in offers and offers[hold_id].is_open
         else:
-            ok = flows.get(hold_id, {}).get("state") in ("pending", "accepted")
+            ok = hold_id in flows and flows[hold_id].waiting_on_peer
         if not ok:
             problems.append(f"chain {chain}: {kind} {hold_id} holds value but no open "
                             f"{'offer' if kind == 'offer' else 'flow'} accounts for it")
     for flow_id, flow in flows.items():
-        if flow["type"] in ("transfer", "take") and flow["state"] in ("pending", "accepted") \
-                and flow_id not in open_holds:
-            problems.append(f"{flow['type']} {flow_id} is {flow['state']} but holds nothing")
+        if flow.type in _HELD and flow.waiting_on_peer and flow_id not in open_holds:
+            problems.append(f"{flow.type.value} {flow_id} is {flow.state.value} but holds "
+                            "nothing")
     return problems
 
 

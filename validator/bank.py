@@ -10,20 +10,17 @@ import threading
 from typing import Any
 
 from federation.records import make_record, make_well_known
-from tchain.errors import (
-    ForbiddenError,
-    NotFoundError,
-    UnknownChainError,
-)
-from tchain.interbank import Interbank
-from tchain.ledger import Ledger, now_ms
+from tchain.clock import now_ms
+from tchain.errors import ForbiddenError, NotFoundError, UnknownChainError
 from tchain.state import ChainState
-from tchain.store import Reader
 from validator.audit import rebuild_books
 from validator.coalesce import Coalescer
 from validator.config import CONFIG_FILE, BankConfig, open_ledger
 from validator.errors import ConfigError
+from validator.interbank import Interbank
+from validator.ledger import Ledger
 from validator.sender import HANDOFF_MS, Sender
+from validator.store import Reader
 
 DEFAULT_SETTLE_DEADLINE = 30  # seconds a peer has to do its side of a cross-bank flow
 

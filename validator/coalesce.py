@@ -14,8 +14,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tchain.ledger import Ledger, Submitted
 from tchain.model import SignedIntent
+from validator.ledger import Ledger, Submitted
 
 __all__ = ["Coalescer"]
 

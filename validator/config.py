@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 from tchain.errors import EncodingError, StoreError
 from tchain.intents import register_request
 from tchain.keys import SigningKey
-from tchain.ledger import Ledger
 from tchain.rules import Validator
-from tchain.store import Store
 from tchain.values import UAI, parse_validator_name
 from validator.errors import ConfigError
+from validator.ledger import Ledger
+from validator.store import Store
 
 __all__ = ["BankConfig", "add_asset", "init_bank", "open_ledger"]
 

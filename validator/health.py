@@ -15,8 +15,8 @@ from flask import Blueprint, Response, current_app
 
 from tchain.encoding import canonical
 from tchain.errors import StoreError
-from tchain.store import MAX_READERS
 from validator.bank import Bank
+from validator.store import MAX_READERS
 
 __all__ = ["READERS_HIGH", "SENDER_SILENT_MS", "blueprint"]
 

@@ -32,16 +32,16 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from tchain.store import MAX_READERS, Reader
+from tchain.flow_states import Flow, FlowState
 from validator.bank import Bank
+from validator.store import MAX_READERS, Reader
 
 __all__ = ["METRICS_DIR", "Metrics", "blueprint", "prepare_folder"]
 
 METRICS_DIR = "metrics"  # in the bank's data directory
 # A flow is in flight from the hold or the settlement that opens it until its peer's answer
-# closes it (tchain/flows.py).
+# closes it (tchain/flow_states.py).
 _HELD_FLOWS = ("payment", "take")  # the kinds of holds that wait on a peer
-_WAITING = ("pending", "accepted")
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -168,11 +168,11 @@ def _flows_in_flight(r: Reader) -> Tally[tuple[str, str]]:
     for _, hold_id, hold in r.open_holds():
         if hold.kind in _HELD_FLOWS:
             flow = r.record("flows", hold_id)
-            if flow is not None and flow["state"] in _WAITING:
+            if flow is not None and Flow.from_dict(flow).waiting_on_peer:
                 found[str(flow["peer"]), str(flow["type"])] += 1
     for flow_id, _ in r.due("flows", 2**62):
         flow = r.record("flows", flow_id)
-        if flow is not None and flow["state"] == "awaiting_peer":
+        if flow is not None and Flow.from_dict(flow).state is FlowState.AWAITING_PEER:
             found[str(flow["peer"]), str(flow["type"])] += 1
     return found
 

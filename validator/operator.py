@@ -14,10 +14,10 @@ from tchain.errors import (
 )
 from tchain.keys import check_public_key
 from tchain.rules import Outcome
-from tchain.store import Writer
 from tchain.values import UAI, parse_positive_amount
 from validator.audit import AuditReport, audit
 from validator.config import BankConfig, open_ledger
+from validator.store import Writer
 
 __all__ = ["add_regulator", "bank_names", "deposit", "list_proofs", "list_regulators",
            "remove_regulator", "run_audit"]

@@ -25,16 +25,16 @@ import requests
 from federation.records import WELL_KNOWN_PATH, verify_well_known
 from tchain.books import Position
 from tchain.errors import VerificationError
-from tchain.store import Reader, Writer
+from tchain.flow_states import IN_FLIGHT, Flow, OfferRecord
 from validator.config import BankConfig, open_ledger
 from validator.errors import ValidatorError
+from validator.store import Reader, Writer
 
 __all__ = ["PeerError", "Removal", "add_peer", "fetch_well_known", "list_peers", "remove_peer"]
 
-# The states of a flow that still waits on its peer (tchain/flows.py): a transfer or take
-# holding our customer's value, an exchange whose peer has not settled (a defaulted one still
-# may, and its settle message is still being sent).
-IN_FLIGHT = ("pending", "accepted", "awaiting_peer", "defaulted")
+# A peer is not removed while a flow with it is in flight (tchain.flow_states.IN_FLIGHT): a
+# transfer or take holding our customer's value, an exchange whose peer has not settled (a
+# defaulted one still may, and its settle message is still being sent).
 
 TIMEOUT = 10
 
@@ -188,9 +188,10 @@ def remove_peer(config: BankConfig, name: str, *, force: bool = False) -> Remova
             raise PeerError(f"{name} cannot be removed while money is between the two banks: "
                             f"{removal.owed}; let them settle, or pass --force")
         w.delete_peer(name)
-        for offer_id, offer in w.records("offers"):
-            if offer["validator"] == name and offer["state"] == "open":
-                w.put_record("offers", offer_id, {**offer, "state": "closed"})
+        for offer_id, stored in w.records("offers"):
+            offer = OfferRecord.from_dict(stored)
+            if offer.validator == name and offer.is_open:
+                w.put_record("offers", offer_id, offer.closed().to_dict())
         for message_id, item in w.records("outbox"):
             if item["peer"] == name and item["flow"] is None:
                 w.delete_record("outbox", message_id)
@@ -203,9 +204,9 @@ def remove_peer(config: BankConfig, name: str, *, force: bool = False) -> Remova
 
 
 def _in_flight(r: Reader, peer: str) -> list[str]:
-    return [f"{flow['type']} {flow_id[:16]} {flow['state']}"
-            for flow_id, flow in r.records("flows")
-            if flow["peer"] == peer and flow["state"] in IN_FLIGHT]
+    flows = [(flow_id, Flow.from_dict(stored)) for flow_id, stored in r.records("flows")]
+    return [f"{flow.type.value} {flow_id[:16]} {flow.state.value}"
+            for flow_id, flow in flows if flow.peer == peer and flow.state in IN_FLIGHT]
 
 
 def _positions(r: Reader, peer: str) -> list[tuple[str, Position]]:

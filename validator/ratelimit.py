@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tchain.clock import now_ms
 from tchain.errors import RateLimitedError
-from tchain.ledger import now_ms
-from tchain.store import RateBuckets
+from validator.store import RateBuckets
 
 __all__ = ["DEFAULT_BURST", "DEFAULT_RATE", "RateLimiter"]
 

@@ -13,7 +13,6 @@ read, posts, and only then opens a write to apply the answer or count the failur
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,10 +23,10 @@ import requests
 from tchain.auth import authorization_header
 from tchain.encoding import canonical, encode_built, parse
 from tchain.errors import TChainError
-from tchain.interbank import Interbank
 from tchain.messages import Message
+from validator.interbank import Interbank
 
-__all__ = ["HANDOFF_MS", "PEER_MESSAGES_PATH", "Sender", "run_sender"]
+__all__ = ["HANDOFF_MS", "PEER_MESSAGES_PATH", "Sender"]
 
 log = logging.getLogger("tchain.sender")
 
@@ -178,21 +177,3 @@ class Sender:
             except Exception:  # keep sending: one bad round must not stop the bank's outbox
                 log.exception("sender round failed")
             stop.wait(interval)
-
-
-def run_sender(data: str, app_config: dict[str, Any],
-               heartbeat: Callable[[], bool] = lambda: True) -> None:
-    """The sender process's main: build the bank from its data directory and loop until
-    SIGTERM or SIGINT (see :meth:`Sender.run` for ``heartbeat``)."""
-    from validator.bank import Bank
-    from validator.config import BankConfig
-
-    bank = Bank(BankConfig.load(data), settle_deadline=app_config.get("SETTLE_DEADLINE"),
-                fault=app_config.get("FAULT"), **app_config.get("STORE_OPTIONS", {}))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if bank.interbank.fault:
-        log.warning("FAULT %s: this bank cheats on purpose, for demonstrations and tests",
-                    bank.interbank.fault)
-    bank.sender.run(stop, heartbeat=heartbeat)

@@ -18,10 +18,10 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.records import make_record

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tchain.clock import now_ms
 from tchain.encoding import parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.values import UAI
 from tests.campaign import report, scale
 from tests.helpers import Customer

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from tchain.clock import now_ms
 from tchain.encoding import parse
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.proofs import verify_proof
 from tests.hostile.conftest import B1, B2
 from tests.hostile.harness import books_balance, open_offer

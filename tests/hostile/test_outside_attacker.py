@@ -8,9 +8,9 @@ from __future__ import annotations
 import requests
 
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tests.hostile.conftest import B1
 from tests.hostile.harness import open_offer
 from tests.realbanks import read, register, signed_get, snapshot_from, submit

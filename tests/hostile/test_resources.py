@@ -17,17 +17,17 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.messages import sign_message
-from tchain.store import MAX_READERS, Store
 from tests.campaign import report, scale
 from tests.hostile.conftest import B1
 from tests.hostile.harness import HostilePeer, books_balance
 from tests.realbanks import read, register, submit
 from validator.operator import deposit
+from validator.store import MAX_READERS, Store
 
 REQUESTS = scale(10_000, 100_000)
 CLIENTS = 8

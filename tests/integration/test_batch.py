@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tchain.ledger import now_ms
+from tchain.clock import now_ms
 from tests.helpers import USD
 from tests.integration.test_http_api import post, register, store_snapshot
 from tests.realbanks import assert_chain_verifies, read, totals

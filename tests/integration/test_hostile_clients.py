@@ -20,8 +20,8 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
-from tchain.ledger import now_ms
 from tests import rawhttp
 from tests.helpers import BANK, USD
 from tests.realbanks import eventually, pay, read, register, snapshot_from

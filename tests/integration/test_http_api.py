@@ -14,16 +14,16 @@ import requests
 
 from federation.records import verify_record, verify_well_known
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
-from tchain.store import Store
 from tchain.verify import verify_chain
 from tests.helpers import BANK, USD, Customer, snapshot
 from tests.realbanks import eventually, read, signed_get
 from validator.operator import add_regulator, deposit, remove_regulator
+from validator.store import Store
 
 
 def post(bank, path: str, body: Any) -> requests.Response:

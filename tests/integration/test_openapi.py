@@ -17,10 +17,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import register_request
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from validator.app import create_app
 from validator.config import init_bank
 

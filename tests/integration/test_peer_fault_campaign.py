@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cli.local import LocalBank
-from tchain.ledger import now_ms
+from tchain.clock import now_ms
 from tchain.model import SignedEntry
 from tests.campaign import report, scale
 from tests.fault_proxy import FaultProxy
@@ -115,7 +115,7 @@ def assert_ledgers_agree(b1: LocalBank, b2: LocalBank) -> dict[str, int]:
 def no_holds(bank: LocalBank) -> None:
     def check(r: Any) -> None:
         for chain in r.chain_ids(None, 10**6):
-            state = r.state(chain)
+            state = r.state_with_holds(chain)
             assert not state.holds, (chain, state.holds)
     read(bank, check)
 

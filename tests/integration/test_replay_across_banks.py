@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from cli.local import LocalBank
+from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
-from tchain.ledger import now_ms
 from tchain.model import SignedEntry
 from tests.fault_proxy import FaultProxy
 from tests.realbanks import (

@@ -12,9 +12,9 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import REQUEST_WINDOW_MS, authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.intents import sign_intent
-from tchain.ledger import now_ms
 from tchain.rules import TIME_WINDOW_MS
 from tests.campaign import report
 from tests.fault_proxy import FaultProxy

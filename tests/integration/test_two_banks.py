@@ -17,9 +17,9 @@ import requests
 
 from cli.local import LocalBank
 from tchain.auth import authorization_header
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.keys import SigningKey
-from tchain.ledger import now_ms
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.proofs import unsettled, verify_proof

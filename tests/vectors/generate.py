@@ -16,10 +16,10 @@ from tchain.digest import digest
 from tchain.encoding import canonical, parse
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.ledger import Ledger
 from tchain.model import SignedEntry
 from tchain.rules import Validator
-from tchain.store import Store
+from validator.ledger import Ledger
+from validator.store import Store
 
 HERE = Path(__file__).parent
 T0 = 1_763_700_000_000

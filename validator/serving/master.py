@@ -37,8 +37,8 @@ from typing import Any
 
 from validator.errors import AddressInUseError, DataDirInUseError
 from validator.metrics import prepare_folder
-from validator.sender import run_sender
 from validator.serving.connection import Limits
+from validator.serving.sender_process import run_sender
 from validator.serving.supervision import Backoff, SenderStatus
 from validator.serving.table import WorkerTable
 from validator.serving.worker import BOOT_FAILED, GRACEFUL, WorkerOptions, run_worker

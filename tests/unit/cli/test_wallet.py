@@ -12,7 +12,7 @@ import pytest
 from cli.errors import SecurityError, WalletError
 from cli.session import Session
 from cli.wallet import BankInfo, Wallet
-from tchain.ledger import now_ms
+from tchain.clock import now_ms
 from tchain.model import SignedEntry
 from tchain.status import sign_status
 from tests.helpers import BANK, USD, join, submit

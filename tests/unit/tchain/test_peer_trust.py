@@ -296,9 +296,9 @@ def test_refusals_are_forgotten_after_their_deadline_but_credits_are_kept(world)
 
 
 def test_evidence_kept_against_one_peer_is_bounded(world, monkeypatch):
-    import tchain.interbank
+    import validator.interbank.inbox
 
-    monkeypatch.setattr(tchain.interbank, "MAX_EVIDENCE", 3)
+    monkeypatch.setattr(validator.interbank.inbox, "MAX_EVIDENCE", 3)
     clock, b1, b2, _net = world
     alice = b1.join("alice")
     for _ in range(6):

@@ -18,9 +18,9 @@ from tchain.errors import SignatureError, TChainError
 from tchain.keys import SigningKey, verify_digest
 from tchain.model import Terms
 from tchain.state import NOT_READ, Balance, ChainState, Hold, Holds
-from tchain.store import Store
 from tchain.values import UAI
 from tests.helpers import BANK, USD, asset_totals, join, new_ledger
+from validator.store import Store
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(0, MAX_SAFE_INTEGER) | st.text(max_size=20),
@@ -140,7 +140,7 @@ def test_holds_opened_and_closed_over_writes_are_read_back_as_they_are(hold_stor
     expected = dict(state.holds)
     hold_store.write(lambda w: w.put_state(state))
     with hold_store.read() as r:
-        assert dict(r.state(state.chain).holds) == expected
+        assert dict(r.state_with_holds(state.chain).holds) == expected
     to_close = data.draw(st.lists(st.sampled_from(sorted(expected)), unique=True)
                          if expected else st.just([]))
     # in one transaction: read, close some, open others one entry at a time, write each
@@ -157,7 +157,7 @@ def test_holds_opened_and_closed_over_writes_are_read_back_as_they_are(hold_stor
         expected.pop(hold_id)
     expected.update(later)
     with hold_store.read() as r:
-        holds = r.state(state.chain).holds
+        holds = r.state_with_holds(state.chain).holds
         assert dict(holds) == expected
         assert len(holds) == len(expected)
         assert all(holds.get(h) is None for h in to_close if h not in later)

@@ -9,11 +9,11 @@ import pytest
 from tchain.encoding import canonical
 from tchain.errors import TChainError
 from tchain.intents import register_request, sign_intent
-from tchain.interbank import Interbank
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry
 from tchain.verify import verify_chain
 from tests.helpers import BANK, USD, Customer, join, sign_entry_as, snapshot, submit
+from validator.interbank import Interbank
 
 DELAY = 60_000
 KYC = {"legal_name": "Alice", "id": "X123", "recovery_code": "K7Q2M4RZ3XW3N6PBT5VJC4HDLA"}

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from tchain.errors import StoreFullError
-from tchain.ledger import Ledger, Submitted
 from tests.helpers import BANK, USD, join, new_ledger
 from validator.coalesce import Coalescer
+from validator.ledger import Ledger, Submitted
 
 FOLLOWERS = 19
 

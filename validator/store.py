@@ -70,8 +70,9 @@ import lmdb
 from tchain.books import Move, Position, Tally
 from tchain.encoding import canonical, encode_built
 from tchain.errors import BooksError, StoreError, StoreFullError
+from tchain.flow_states import OfferState
 from tchain.model import SignedEntry
-from tchain.state import ChainState, Hold, Holds
+from tchain.state import ChainState, Hold, Holds, LoadedHolds
 
 __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 
@@ -83,7 +84,7 @@ _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "m
 RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs"})
 _HEIGHT = struct.Struct(">Q")
 _TIMER = struct.Struct(">BQ")  # the timer (its index in TIMERS), the time it is due
-# see tchain.flows.timers_of; "recoveries": a chain's pending recovery of its key is due
+# see validator.flows.timers_of; "recoveries": a chain's pending recovery of its key is due
 TIMERS = ("flows", "offers", "outbox", "sends", "answers", "recoveries")
 DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
 _ADOPT_ATTEMPTS = 100  # map sizes adopted in a row before a begin gives up
@@ -123,7 +124,7 @@ def _list_open_offers(env: lmdb.Environment, dbs: dict[str, Any]) -> None:
         with txn.cursor(db=dbs["offers"]) as cur:
             listed = [(bytes(k), json.loads(bytes(v))) for k, v in cur]
         for offer_id, record in listed:
-            if record["state"] == "open":
+            if record["state"] == OfferState.OPEN:
                 for key in _offer_keys(offer_id, record):
                     txn.put(key, b"", db=dbs["open_offers"])
         txn.put(_OFFERS_LISTED, b"", db=dbs["meta"])
@@ -161,19 +162,55 @@ class Reader:
     def _end(self) -> None:
         """Let go of the transaction (see Store.read): an ended read-only transaction that is
         still referenced keeps its LMDB reader slot, and a Reader is referenced from every
-        state it read (their holds) and every traceback that saw one."""
+        traceback that saw one."""
         self._txn = None  # type: ignore[assignment]
 
     def _get(self, db: str, key: bytes) -> bytes | None:
         value = self._txn.get(key, db=self._dbs[db])
         return None if value is None else bytes(value)
 
-    def state(self, chain_id: str) -> ChainState | None:
-        """A chain's state, its holds looked up in this transaction (so only while it lasts)."""
+    def state(self, chain_id: str, holds: Iterable[str] = ()) -> ChainState | None:
+        """A chain's state, with those of its open holds whose ids are in ``holds`` (the one a
+        decision closes, tchain.state.holds_read): its cost does not grow with the holds
+        open. The state refuses to look up any other (tchain.state.LoadedHolds)."""
         raw = self.state_bytes(chain_id)
         if raw is None:
             return None
-        return ChainState.from_bytes(raw).with_holds(Holds(_StoredHolds(self, chain_id)))
+        looked_up = frozenset(holds)
+        found = {}
+        for hold_id in looked_up:
+            hold = self._hold(chain_id, hold_id)
+            if hold is not None:
+                found[hold_id] = hold
+        return ChainState.from_bytes(raw).with_holds(Holds(LoadedHolds(found, looked_up)))
+
+    def state_with_holds(self, chain_id: str) -> ChainState | None:
+        """A chain's state with every hold open on it: for the audit, the operator and the
+        tests, never for a decision (its cost grows with the holds)."""
+        raw = self.state_bytes(chain_id)
+        if raw is None:
+            return None
+        return ChainState.from_bytes(raw).with_holds(Holds(self.holds(chain_id)))
+
+    def holds(self, chain_id: str) -> dict[str, Hold]:
+        """Every hold open on a chain, by the id of the entry that opened it."""
+        prefix = _c(chain_id)
+        out: dict[str, Hold] = {}
+        with self._txn.cursor(db=self._dbs["holds"]) as cur:
+            if cur.set_range(prefix):
+                for key, value in cur:
+                    if not bytes(key).startswith(prefix):
+                        break
+                    out[bytes(key[len(prefix):]).hex()] = Hold.from_bytes(bytes(value))
+        return out
+
+    def _hold(self, chain_id: str, hold_id: str) -> Hold | None:
+        try:
+            key = _c(chain_id) + bytes.fromhex(hold_id)
+        except ValueError:
+            return None
+        raw = self._get("holds", key)
+        return None if raw is None else Hold.from_bytes(raw)
 
     def state_bytes(self, chain_id: str) -> bytes | None:
         """A chain's state as stored: equal bytes mean an unchanged chain."""
@@ -352,52 +389,6 @@ def _position_key(asset: str, peer: str) -> bytes:
     return f"{asset}\0{peer}".encode()
 
 
-class _StoredHolds(Mapping[str, Hold]):
-    """A chain's open holds as one transaction sees them, looked up one at a time."""
-
-    def __init__(self, reader: Reader, chain_id: str) -> None:
-        self._reader = reader
-        self._chain = chain_id
-        self._prefix = _c(chain_id)
-
-    def __getitem__(self, hold_id: str) -> Hold:
-        try:
-            key = self._prefix + bytes.fromhex(hold_id)
-        except ValueError:
-            raise KeyError(hold_id) from None
-        raw = self._read(lambda: self._reader._get("holds", key))
-        if raw is None:
-            raise KeyError(hold_id)
-        return Hold.from_bytes(raw)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._read(self._ids))
-
-    def __len__(self) -> int:
-        return len(self._read(self._ids))
-
-    def _ids(self) -> list[str]:
-        prefix = self._prefix
-        out: list[str] = []
-        with self._reader._txn.cursor(db=self._reader._dbs["holds"]) as cur:
-            if cur.set_range(prefix):
-                for key in cur.iternext(keys=True, values=False):
-                    if not bytes(key).startswith(prefix):
-                        break
-                    out.append(bytes(key[len(prefix):]).hex())
-        return out
-
-    def _read(self, read: Callable[[], T]) -> T:
-        if self._reader._txn is None:
-            raise StoreError(f"the holds of chain {self._chain} were read after the "
-                             "transaction that read its state ended")
-        try:
-            return read()
-        except lmdb.Error as e:
-            raise StoreError(f"the holds of chain {self._chain} were read after the "
-                             f"transaction that read its state ended: {e}") from e
-
-
 class Writer(Reader):
     """Read and write access inside one write transaction (one work of a group commit)."""
 
@@ -520,7 +511,7 @@ class Writer(Reader):
         self._txn.put(key, encode_built(record), db=self._dbs[_record_db(db)])
         if db == "offers":
             for listed in _offer_keys(key, record):
-                if record["state"] == "open":
+                if record["state"] == OfferState.OPEN:
                     self._txn.put(listed, b"", db=self._dbs["open_offers"])
                 else:
                     self._txn.delete(listed, db=self._dbs["open_offers"])

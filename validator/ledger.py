@@ -11,24 +11,23 @@ accepted or refused on its own, and a refused one writes nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tchain.books import Position
+from tchain.clock import now_ms
 from tchain.encoding import canonical
 from tchain.errors import (
     ConflictError,
     EncodingError,
     NotFoundError,
     SignatureError,
-    StoreError,
     TChainError,
     UnknownAssetError,
     UnknownChainError,
 )
-from tchain.flows import peer_names, start_flows
+from tchain.flow_states import OfferRecord
 from tchain.intents import sign_intent
 from tchain.keys import check_ahead
 from tchain.model import (
@@ -52,18 +51,14 @@ from tchain.rules import (
     make_genesis,
     recover,
 )
-from tchain.state import ChainState, Holds
-from tchain.store import Reader, Store, Writer
+from tchain.state import ChainState, holds_read
 from tchain.values import UAI
+from validator.flows import peer_names, start_flows
+from validator.store import Reader, Store, Writer
 
-__all__ = ["Ledger", "Submitted", "now_ms"]
+__all__ = ["Ledger", "Submitted"]
 
 BANK_CHAIN = "bank_chain"
-
-
-def now_ms() -> int:
-    """The validator's clock: milliseconds since the Unix epoch, UTC."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +233,10 @@ class Ledger:
         if intent.chain is None or chain is None:
             # a register, a chain decided in the transaction, or one not registered here
             return _Plan(intent, (), None)
-        if other_id is None:  # beyond the bank, a key rotation, or an unknown issuer
-            # decided inside the transaction; its signature was checked ahead (_plan)
+        if other_id is None or holds_read(intent):
+            # beyond the bank, a key rotation, an unknown issuer, or a decision that reads a
+            # hold (states are decoded here without theirs): decided inside the transaction,
+            # its holds loaded there; its signature was checked ahead (_plan)
             ahead[intent.chain] = None
             return _Plan(intent, (), None)
         other = ahead.get(other_id)
@@ -249,10 +246,6 @@ class Ledger:
         reads = ((intent.chain, raw), (other_id, other[1]))
         try:
             outcome = decide(self.validator, intent, chain, other[0], now)
-        except StoreError:
-            # it needed the chain's holds, which are read only inside a transaction
-            ahead[intent.chain] = None
-            return _Plan(intent, (), None)
         except TChainError as e:
             return _Plan(intent, reads, Submitted(None, e))
         written = tuple(state.to_bytes() for state in outcome.states)
@@ -279,11 +272,13 @@ class Ledger:
             if intent.type == "register":
                 raise EncodingError("register intents go to POST /v1/chains")
             assert intent.chain is not None
-            chain = w.state(intent.chain)
+            closes = holds_read(intent)  # the one hold it may close, loaded with the states
+            chain = w.state(intent.chain, closes)
             if chain is None:
                 raise UnknownChainError(f"chain {intent.chain} is not registered at "
                                         f"{self.validator.name}")
-            outcome = decide(self.validator, intent, chain, self._counterparty(w, intent), now,
+            outcome = decide(self.validator, intent, chain,
+                             self._counterparty(w, intent, closes), now,
                              peers=self._peers_for(w, intent), offer=self._offer_for(w, intent),
                              position=self._position_for(w, intent))
             self._check_new_owner(w, intent)
@@ -314,7 +309,7 @@ class Ledger:
             else r.peer(body.validator)
         if record is None or peer is None or record["validator"] != body.validator:
             return None
-        check_offer_open(body.offer, record)
+        check_offer_open(body.offer, OfferRecord.from_dict(record))
         offer = SignedEntry.from_dict(record["offer"])
         try:
             offer.verify(peer["key"])
@@ -330,21 +325,23 @@ class Ledger:
             return None
         return r.position(body.validator, str(body.buy.asset))
 
-    def _counterparty(self, r: Reader, intent: SignedIntent) -> ChainState | None:
-        """The other chain at this bank an intent moves value to, if it is here."""
+    def _counterparty(self, r: Reader, intent: SignedIntent, closes: frozenset[str]
+                      ) -> ChainState | None:
+        """The other chain at this bank an intent moves value to, if it is here, with the
+        holds in ``closes`` loaded."""
         body = intent.body
         if isinstance(body, PaymentBody):
             if body.to_validator not in (None, self.validator.name):
                 return None
-            return r.state(body.to)
+            return r.state(body.to, closes)
         if isinstance(body, RedeemBody):
             issuer_chain = self.chain_of_address(r, body.asset.issuer)
-            return None if issuer_chain is None else r.state(issuer_chain)
+            return None if issuer_chain is None else r.state(issuer_chain, closes)
         if isinstance(body, TakeBody) and body.validator == self.validator.name:
             # the maker of an offer made here: the exchange settles both chains at once
             record = r.record("offers", body.offer)
             if record is not None and record["validator"] == self.validator.name:
-                return r.state(SignedEntry.from_dict(record["offer"]).chain_id)
+                return r.state(SignedEntry.from_dict(record["offer"]).chain_id, closes)
         return None
 
     def _check_new_owner(self, r: Reader, intent: SignedIntent) -> None:
@@ -481,14 +478,11 @@ class Ledger:
         return r.chain_by_name(name)
 
     def state(self, chain_id: str) -> ChainState:
-        """The current state of a chain, its open holds read with it, for use after the read
-        (NotFoundError if it is not here). Serving a chain needs no holds: the API reads
-        states inside its own transaction (Reader.state), at a cost that does not grow with
-        them."""
+        """The current state of a chain with every hold open on it (NotFoundError if it is
+        not here). Serving a chain needs no holds: the API reads states inside its own
+        transaction (Reader.state), at a cost that does not grow with them."""
         with self.store.read() as r:
-            state = r.state(chain_id)
-            if state is not None:
-                state = state.with_holds(Holds(dict(state.holds)))
+            state = r.state_with_holds(chain_id)
         if state is None:
             raise UnknownChainError(f"chain {chain_id} is not registered at {self.validator.name}")
         return state

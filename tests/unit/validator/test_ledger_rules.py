@@ -9,9 +9,9 @@ import pytest
 from tchain.errors import TChainError
 from tchain.intents import register_request
 from tchain.keys import SigningKey
-from tchain.ledger import Ledger
 from tchain.rules import TIME_WINDOW_MS
 from tests.helpers import BANK, T0, USD, Clock, asset_totals, join, snapshot, submit
+from validator.ledger import Ledger
 
 
 @pytest.fixture
@@ -321,19 +321,20 @@ def test_a_large_batch_checks_its_signatures_at_once_and_refuses_only_the_forged
 
 
 def test_a_plan_that_needs_holds_is_decided_in_the_transaction(ledger, funded, monkeypatch):
-    # Plans are made from states decoded without their holds (the store reads holds only
-    # inside a transaction). A decision that looks one up must then be made inside the
-    # write transaction, not refused: here every decision looks one up first.
-    import tchain.ledger as ledger_module
+    # Plans are made from states decoded without their holds. A decision that looks one up
+    # (tchain.state.holds_read says which) must then be made inside the write transaction,
+    # with that hold loaded, not refused: here every decision looks one up first.
+    import validator.ledger as ledger_module
 
     real_decide = ledger_module.decide
     looked_up = []
 
     def decide_reading_holds(v, intent, chain, *args, **kwargs):
-        looked_up.append(chain.holds.get("ab" * 32))  # raises StoreError outside a txn
+        looked_up.append(chain.holds.get("ab" * 32))  # HoldsNotLoadedError unless loaded
         return real_decide(v, intent, chain, *args, **kwargs)
 
     monkeypatch.setattr(ledger_module, "decide", decide_reading_holds)
+    monkeypatch.setattr(ledger_module, "holds_read", lambda intent: frozenset({"ab" * 32}))
     alice, bob = funded
     [result] = ledger.submit_many([alice.payment(bob, "300")])
     assert result.error is None, result.error

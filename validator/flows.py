@@ -7,12 +7,8 @@ nor the message that will settle or release it. A sender delivers it later, outs
 transaction, and retries with backoff until it is answered: a flow's message is never given up
 (the peer's answer decides the flow), news of an offer is dropped once it is stale.
 
-Flow records (database ``flows``, keyed by the id of the entry that opened the hold):
-
-  transfer  we hold a payer's payment for a peer's payee     pending -> settled | released
-  take      we hold a taker's side of a peer's offer         pending -> accepted -> settled
-                                                              pending -> released
-  exchange  we settled our maker's offer for a peer's take   awaiting_peer -> settled | defaulted
+The records are the core's typed ones (tchain.flow_states: Flow, OutboxItem, OfferRecord),
+and so is the table every change of a flow's state goes by.
 """
 
 from __future__ import annotations
@@ -20,47 +16,23 @@ from __future__ import annotations
 from typing import Any
 
 from tchain.books import opened
+from tchain.flow_states import Flow, FlowType, OfferRecord, OutboxItem
 from tchain.keys import SigningKey
 from tchain.messages import signed_message
 from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, TakeBody
 from tchain.records import KeyRecord, make_record
 from tchain.state import ChainState, closed_hold
-from tchain.store import Reader, Writer
+from validator.store import Reader, Writer
 
-__all__ = ["CLOCK_MARGIN_MS", "backoff_ms", "broadcast", "close_offer", "enqueue",
-           "keep", "offer_record", "peer_names", "reschedule", "start_flows", "timers_of"]
+__all__ = ["broadcast", "close_offer", "enqueue", "keep", "offer_record", "peer_names",
+           "reschedule", "start_flows"]
 
-CLOCK_MARGIN_MS = 2_000  # how far apart two banks' clocks may be: news is dropped this late
-_FIRST_RETRY_MS = 250
-_MAX_RETRY_MS = 30_000
+_NEWS_KEPT_MS = 300_000  # news of an offer's close is sent this long at most
 
 
-def backoff_ms(attempts: int) -> int:
-    """Wait before retry number ``attempts``: doubling from 250 ms, at most 30 s."""
-    return int(min(_MAX_RETRY_MS, _FIRST_RETRY_MS * 2 ** min(attempts, 16)))
-
-
-def timers_of(db: str, record: dict[str, Any]) -> dict[str, int]:
-    """When a record will need the clock, by timer (see Store TIMERS): ``sends``, when an
-    outbox message is next to be sent; ``flows``, an exchange the peer has not settled, past
-    its deadline; ``offers``, an offer, once expired; ``outbox``, news of an offer (no
-    flow), once stale beyond the clocks' margin."""
-    if db == "flows":
-        if record["type"] == "exchange" and record["state"] == "awaiting_peer":
-            return {"flows": int(record["deadline"]) + 1}
-    elif db == "offers":  # ours to release if still open; a peer's to let go
-        return {"offers": int(record["expires"])}
-    elif db == "outbox":
-        timers = {"sends": int(record["next_try"])}
-        if record["flow"] is None and record["give_up"] is not None:
-            timers["outbox"] = int(record["give_up"]) + CLOCK_MARGIN_MS + 1
-        return timers
-    return {}
-
-
-def keep(w: Writer, db: str, record_id: str, record: dict[str, Any]) -> None:
+def keep(w: Writer, db: str, record_id: str, record: Flow | OfferRecord | OutboxItem) -> None:
     """Put a flow, offer or outbox record, with the times it will need the clock."""
-    w.put_record(db, record_id, record, timers=timers_of(db, record).items())
+    w.put_record(db, record_id, record.to_dict(), timers=record.timers().items())
 
 
 def peer_names(r: Reader) -> frozenset[str]:
@@ -74,9 +46,9 @@ def enqueue(w: Writer, key: SigningKey, sender: str, peer: str, type_: str, now:
     ``first_try`` (default ``now``): later when the caller tries it at once itself."""
     message = signed_message(key, type_, sender, peer, now, **fields)
     message_id, signed = message.id, message.doc
-    keep(w, "outbox", message_id, {"peer": peer, "message": signed, "attempts": 0,
-                                   "next_try": now if first_try is None else first_try,
-                                   "give_up": give_up, "flow": flow, "last_error": None})
+    keep(w, "outbox", message_id, OutboxItem(peer, signed, 0,
+                                             now if first_try is None else first_try,
+                                             give_up, flow, None))
     return message_id
 
 
@@ -85,18 +57,15 @@ def reschedule(w: Writer, message_id: str, now: int, error: str) -> None:
     item = w.record("outbox", message_id)
     if item is None:
         return  # answered meanwhile by another sender
-    item["attempts"] += 1
-    item["next_try"] = now + backoff_ms(item["attempts"])
-    item["last_error"] = error[:500]
-    keep(w, "outbox", message_id, item)
+    keep(w, "outbox", message_id, OutboxItem.from_dict(item).failed(now, error))
 
 
-def offer_record(validator: str, offer: SignedEntry) -> dict[str, Any]:
+def offer_record(validator: str, offer: SignedEntry) -> OfferRecord:
     """How an offer is kept (ours or a peer's): the signed entry is its proof."""
     assert offer.intent is not None and isinstance(offer.intent.body, OfferBody)
     body = offer.intent.body
-    return {"validator": validator, "offer": offer.doc, "state": "open",
-            "expires": body.expires, "sell": str(body.sell.asset), "buy": str(body.buy.asset)}
+    return OfferRecord.opened(validator, offer.doc, expires=body.expires,
+                              sell=str(body.sell.asset), buy=str(body.buy.asset))
 
 
 def broadcast(w: Writer, key: SigningKey, sender: str, type_: str, now: int, *,
@@ -117,15 +86,16 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     entry = entries[0]
     if entry.kind == "take" and isinstance(body, TakeBody) and body.validator == name:
         return close_offer(key, name, w, entries[1], now, first_try=first_try)  # here, done
-    if entry.kind == "payment" and entry.id in after.holds and isinstance(body, PaymentBody):
+    if entry.kind == "payment" and entry.id in after.holds.changes()[0] and \
+            isinstance(body, PaymentBody):  # a hold it opened: a payment to another bank
         assert body.to_validator is not None
-        return [_start_held_flow(key, name, w, "transfer", body.to_validator, entry, after,
+        return [_start_held_flow(key, name, w, FlowType.TRANSFER, body.to_validator, entry, after,
                                  now + settle_deadline_ms, now, first_try,
                                  extra={"payee": body.to},
                                  hold=entry, payer=_signer(key, name, after),
                                  kyc_required=bool(after.params.get("kyc_recipients")))]
     if entry.kind == "take" and isinstance(body, TakeBody):
-        return [_start_held_flow(key, name, w, "take", body.validator, entry, after,
+        return [_start_held_flow(key, name, w, FlowType.TAKE, body.validator, entry, after,
                                  now + settle_deadline_ms, now, first_try,
                                  extra={"offer": body.offer}, take=entry,
                                  taker=_signer(key, name, after))]
@@ -155,19 +125,18 @@ _RECORDS: dict[tuple[str, str, str, str, str], KeyRecord] = {}
 _RECORDS_KEPT = 4096
 
 
-def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: str, peer: str,
+def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: FlowType, peer: str,
                      entry: SignedEntry, after: ChainState, deadline: int, now: int,
                      first_try: int, *, extra: dict[str, Any], **fields: Any) -> str:
     """Queue the message that asks ``peer`` to do its side of a hold, record the flow, and set
     aside in our position with the peer what the hold will move (tchain.books)."""
     for move in opened(after.holds[entry.id]):
         w.move(peer, move)
-    message = enqueue(w, key, name, peer, type_, now, flow=entry.id, give_up=None,
+    message = enqueue(w, key, name, peer, type_.value, now, flow=entry.id, give_up=None,
                       first_try=first_try, deadline=deadline, **fields)
-    keep(w, "flows", entry.id, {
-        "type": type_, "state": "pending", "chain": after.chain, "height": entry.height,
-        "peer": peer, "deadline": deadline, "message": message, "reason": None,
-        "receipt": None, **extra})
+    keep(w, "flows", entry.id, Flow.start(type_, chain=after.chain, height=entry.height,
+                                          peer=peer, deadline=deadline, message=message,
+                                          **extra))
     return message
 
 
@@ -179,7 +148,6 @@ def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now
     record = w.record("offers", offer_id)
     if record is None:
         return []
-    record["state"] = "closed"
-    keep(w, "offers", offer_id, record)
-    return broadcast(w, key, name, "offer_closed", now, give_up=now + _MAX_RETRY_MS * 10,
+    keep(w, "offers", offer_id, OfferRecord.from_dict(record).closed())
+    return broadcast(w, key, name, "offer_closed", now, give_up=now + _NEWS_KEPT_MS,
                      first_try=first_try, offer=offer_id, entry=closing)

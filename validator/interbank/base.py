@@ -1,0 +1,215 @@
+"""What the parts of the bank's cross-bank side share: the ledger, and the helpers that read
+our entries and states, check a peer's entries, commit an entry that closes a hold, and run
+many works in one group commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from tchain.books import Move, check_incoming, settled
+from tchain.errors import (
+    BadRequestRuleError,
+    EncodingError,
+    ForeignAssetError,
+    MisconductError,
+    PositionError,
+    SignatureError,
+    TChainError,
+    UnknownChainError,
+    UnknownTakeError,
+)
+from tchain.flow_states import (
+    ABSENT,
+    Flow,
+    FlowEvent,
+    FlowState,
+    FlowType,
+)
+from tchain.keys import check_ahead
+from tchain.messages import Message, signed_message
+from tchain.model import PaymentBody, SignedEntry
+from tchain.rules import (
+    Outcome,
+    settle_hold,
+)
+from tchain.state import ChainState, Hold
+from validator.flows import keep
+from validator.ledger import Ledger
+from validator.store import Failed, Reader, Writer
+
+T = TypeVar("T")
+X = TypeVar("X")
+
+__all__ = ["FAULTS", "Part"]
+
+FAULTS = frozenset({"skip-settle"})
+
+
+class Part:
+    """One part of the cross-bank side (the inbox, the answers, the deadlines) over one
+    bank's ledger.
+
+    Args:
+        ledger: the bank's ledger (its store, key, name, clock and settle deadline).
+        fault: ``"skip-settle"`` makes this bank a cheat for demonstrations and tests: it
+            accepts takes and never settles them.
+    """
+
+    def __init__(self, ledger: Ledger, *, fault: str | None = None) -> None:
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"fault must be one of {sorted(FAULTS)}, got {fault!r}")
+        self.ledger = ledger
+        self.fault = fault
+        self.v = ledger.validator
+
+    def _peer_entry(self, r: Reader, message: Message, field: str, peer_key: str
+                    ) -> SignedEntry:
+        """The entry in ``field``, signed by the peer, and every entry in its evidence signed
+        by the key it names (as a chain's verifier will check them once we keep it): an entry
+        of ours by being the very bytes we keep, the others by their signature."""
+        entry = message.entries[field]
+        try:
+            entry.verify(peer_key)
+        except SignatureError as e:
+            raise SignatureError(f"the {field} in the {message.type} message is not signed by "
+                                 f"{message.sender}'s pinned key") from e
+        try:
+            for index in range(len(entry.evidence)):
+                evidence = entry.evidence_entry(index)
+                if evidence.validator == self.v.public_key and evidence.chain is not None and \
+                        r.entry(evidence.chain, evidence.height) == evidence.raw:
+                    evidence.verified()
+                evidence.verify()
+        except (EncodingError, SignatureError) as e:
+            raise MisconductError.of(SignatureError(f"the evidence in the {field} of the "
+                                                    f"{message.type} message does not verify: "
+                                                    f"{e}")) from e
+        return entry
+
+    def _own_entry(self, r: Reader, chain: str, height: int) -> SignedEntry:
+        raw = r.entry(chain, height)
+        assert raw is not None, f"flow names entry {height} of {chain}, which is not stored"
+        return SignedEntry.from_bytes(raw)
+
+    def _state(self, r: Reader, chain: str | None, closes: str | None = None) -> ChainState:
+        """A chain of ours, with the one hold ``closes`` loaded (the hold the flow ends)."""
+        state = None if chain is None else r.state(chain, () if closes is None else (closes,))
+        if state is None:
+            raise UnknownChainError(f"chain {chain} is not registered at {self.v.name}")
+        return state
+
+    def _commit(self, w: Writer, outcome: Outcome) -> SignedEntry:
+        [entry], [state] = outcome.entries, outcome.states
+        w.append(entry, state)
+        return entry
+
+    def _close_with_peer(self, w: Writer, chain: ChainState, hold_id: str, peer: str,
+                         moves: Callable[[Hold], list[Move]], close: Callable[[], Outcome]
+                         ) -> SignedEntry:
+        """Commit the entry that closes a hold waiting on ``peer`` (``close`` refuses a hold
+        not open), and move our position with the peer as the flow ended (tchain.books)."""
+        hold = chain.holds.get(hold_id)
+        entry = self._commit(w, close())
+        assert hold is not None  # close() refused it otherwise
+        for move in moves(hold):
+            w.move(peer, move)
+        return entry
+
+    def _payee(self, r: Reader, flow: Flow) -> str:
+        """The chain a transfer flow pays (kept in the flow; a flow recorded before it was,
+        from the intent of the entry that holds)."""
+        if flow.payee is not ABSENT:
+            return flow.payee
+        holding = self._own_entry(r, flow.chain, flow.height)
+        body = holding.intent.body if holding.intent is not None else None
+        return body.to if isinstance(body, PaymentBody) else ""
+
+    def _not_ours(self, r: Reader, entry: SignedEntry) -> None:
+        """A peer's entry is on a chain of the peer's, never on one registered here."""
+        if entry.chain is not None and r.state_bytes(entry.chain) is not None:
+            raise BadRequestRuleError(
+                f"the {entry.kind} names chain {entry.chain}, which is registered "
+                f"at {self.v.name}, not at the peer")
+
+    def _incoming(self, w: Writer, peer: str, asset: str, amount: int) -> None:
+        """May ``peer`` give us this now (tchain.books)? A third bank's asset, or more of ours
+        than the peer could hold, is misconduct: only a dishonest bank sends it."""
+        try:
+            check_incoming(self.v.name, peer, asset, amount, w.position(peer, asset))
+        except (ForeignAssetError, PositionError) as e:
+            raise MisconductError.of(e) from e
+
+    def _answer(self, message: Message, type_: str, now: int, **fields: Any) -> Message:
+        return signed_message(self.v.key, type_, self.v.name, message.sender, now,
+                              ref=message.id, **fields)
+
+    def _settle_take(self, w: Writer, take_id: str, settlement: SignedEntry, now: int
+                     ) -> SignedEntry:
+        """Settle our taker's side once; a second call returns the same settle entry."""
+        stored = w.record("flows", take_id)
+        flow = None if stored is None else Flow.from_dict(stored)
+        if flow is None or flow.type is not FlowType.TAKE:
+            raise UnknownTakeError(f"take {take_id} was not made at {self.v.name}")
+        if flow.state is FlowState.SETTLED:
+            assert flow.settled_height is not ABSENT
+            return self._own_entry(w, flow.chain, flow.settled_height)
+        taker = self._state(w, flow.chain, take_id)
+        ours = self._close_with_peer(w, taker, take_id, flow.peer, settled,
+                                     lambda: settle_hold(self.v, taker, settlement, now))
+        keep(w, "flows", take_id, flow.moved(FlowEvent.SETTLED, settled_height=ours.height,
+                                             receipt=settlement.doc))
+        if flow.message is not None:
+            w.delete_record("outbox", flow.message)
+        return ours
+
+
+    def _verify_ahead(self, messages: list[Message]) -> None:
+        """Check the signatures of peers' messages, and of the entries they carry, all at once
+        (on every core) and before the write transaction, under the keys pinned for their
+        senders now: inside it each is then found checked. One that is invalid, or from a
+        sender not pinned, is left to be checked there and refused with its message."""
+        with self.ledger.store.read() as r:
+            keys = {p["name"]: p["key"] for p in r.peers()}
+        check_ahead([check for m in messages if m.sender in keys
+                     for check in m.verify_ahead(keys[m.sender])])
+
+    def _each(self, items: list[X], make: Callable[[X], Callable[[Writer], T]]
+              ) -> list[T | TChainError]:
+        """Make a work of each item (``make`` refuses a malformed one with its error) and run
+        them all in one group commit; each result, or the protocol error that refused it."""
+        works: list[Callable[[Writer], T]] = []
+        results: list[T | TChainError | None] = []
+        for item in items:
+            try:
+                works.append(make(item))
+                results.append(None)
+            except TChainError as e:
+                results.append(e)
+        done = iter(self.ledger.store.write_each(works))
+        return [_unwrap(next(done)) if r is None else r for r in results]
+
+
+def _parsed(doc: Any, read: Callable[[Any], Message]) -> Message | TChainError:
+    try:
+        return read(doc)
+    except TChainError as e:
+        return e
+
+
+def _unparsed(message: Message | TChainError) -> Message:
+    """The message, or the error its parse raised (raised again, for _each to report)."""
+    if isinstance(message, TChainError):
+        raise message
+    return message
+
+
+
+def _unwrap(outcome: Any) -> Any:
+    """A write_each outcome: the result, or the protocol error the work refused with (any
+    other exception is a bug or a store failure, raised)."""
+    if isinstance(outcome, Failed):
+        if isinstance(outcome.error, TChainError):
+            return outcome.error
+        raise outcome.error
+    return outcome

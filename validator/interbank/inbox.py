@@ -1,0 +1,277 @@
+"""Receiving a pinned peer's signed message: our signed answer out, kept by message id before
+the transaction commits, so a message delivered twice gets the same bytes back and changes
+nothing the second time.
+
+The winner among takes racing for one offer is the first take this bank commits: writes are
+serialised by LMDB, the first settles the offer and closes it, every later one is refused with
+``offer_closed`` and its bank releases its taker's hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tchain.books import Move, check_crossing
+from tchain.errors import (
+    BadRequestError,
+    BadRequestRuleError,
+    EncodingError,
+    ExpiredError,
+    ForbiddenError,
+    ForeignAssetError,
+    MisconductError,
+    NotFoundError,
+    OfferClosedError,
+    RuleError,
+    SignatureError,
+    TChainError,
+    UnknownOfferError,
+    VerificationError,
+)
+from tchain.flow_states import (
+    CLOCK_MARGIN_MS,
+    Flow,
+    FlowType,
+    OfferRecord,
+)
+from tchain.messages import Message
+from tchain.model import OfferBody, SignedEntry
+from tchain.peer_claims import checked_hold, checked_take, standing
+from tchain.proofs import misconduct_proof
+from tchain.rules import (
+    MAX_OFFER_MS,
+    TIME_WINDOW_MS,
+    check_offer_open,
+    credit_transfer,
+    settle_hold,
+)
+from tchain.state import closed_hold, entry_effects
+from validator.flows import close_offer, enqueue, keep, offer_record
+from validator.interbank.base import Part, _parsed, _unparsed
+from validator.store import Reader, Writer
+
+__all__ = ["PeerInbox"]
+
+ANSWER_KEPT_MS = 600_000  # a refusal outlives its message's deadline by this, then goes
+MAX_EVIDENCE = 100  # misconduct proofs kept per peer
+MAX_DEADLINE_MS = 86_400_000  # a peer's message is worth answering again for a day at most
+
+
+class PeerInbox(Part):
+    """A pinned peer's messages to us: a transfer, an offer and its close, a take, a settle."""
+
+    def receive(self, doc: Any, requester_key: str) -> bytes:
+        """Apply a peer's signed message once; return our signed answer (canonical bytes).
+
+        Raises:
+            ForbiddenError: the requester is not a pinned peer, or the message is not from it
+                or not to us (403, nothing changed).
+            EncodingError, SignatureError: a malformed or badly signed message (400).
+        """
+        [answer] = self.receive_many([doc], requester_key)
+        if isinstance(answer, TChainError):
+            raise answer
+        return answer
+
+    def receive_many(self, docs: list[Any], requester_key: str, *,
+                     read: Callable[[Any], Message] = Message.from_dict
+                     ) -> list[bytes | TChainError]:
+        """Apply many of a peer's messages in one group commit; each answered (or refused with
+        its error) on its own, as :meth:`receive` would. ``checked``: the documents came out
+        of :func:`parse` (see SignedEntry.from_dict)."""
+        now = self.ledger.clock()
+        messages = [_parsed(doc, read) for doc in docs]
+        self._verify_ahead([m for m in messages if isinstance(m, Message)])
+        return self._each(messages, lambda m: self._receive_work(_unparsed(m), requester_key,
+                                                                 now))
+
+    def _receive_work(self, message: Message, requester_key: str, now: int
+                      ) -> Callable[[Writer], bytes]:
+        def work(w: Writer) -> bytes:
+            seen = w.answer(message.id)
+            if seen is not None:
+                return seen
+            peer = w.peer(message.sender)
+            if peer is None or peer["key"] != requester_key:
+                raise ForbiddenError(f"key {requester_key} is not the pinned key of a peer "
+                                     f"named {message.sender}; {self.v.name} takes messages "
+                                     "only from its pinned peers")
+            if message.to != self.v.name:
+                raise ForbiddenError(f"the message is for {message.to}, not {self.v.name}")
+            message.verify(peer["key"])
+            if message.type not in _HANDLERS:
+                raise EncodingError(f"a {message.type} is an answer, not a request")
+            subject = _subject(message)
+            try:
+                self._believable(w, message, peer["key"])
+                first = None if subject is None else w.subject(subject)
+                if first is not None and (answered := w.answer(first)) is not None:
+                    return answered  # the same intent or settlement in another message
+                answer = _HANDLERS[message.type](self, w, message, peer["key"], now)
+            except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
+                # an entry that does not verify is a malformed request, in the codes of §6
+                code = BadRequestError.code if isinstance(e, VerificationError) else e.code
+                answer = self._answer(message, "refused", now, error=code, reason=e.message)
+                if isinstance(e, MisconductError):
+                    self._keep_evidence(w, message, peer["key"], e, now)
+                # a refusal is kept while the sender may still repeat the message (or carry
+                # its hold in another), then let go: after that it is decided again (and a
+                # transfer or take past its deadline refused again)
+                # (a deadline a peer sets far off keeps it no longer than a day: found by the
+                # outside attacker, whose refused messages named deadlines ten years out)
+                keep_until = min(max(message.time, message.fields.get("deadline", 0)),
+                                 now + MAX_DEADLINE_MS)
+                w.put_answer(message.id, answer.raw, subject=subject,
+                             forget_at=keep_until + CLOCK_MARGIN_MS + ANSWER_KEPT_MS)
+                return answer.raw
+            w.put_answer(message.id, answer.raw, subject=subject)
+            return answer.raw
+
+        return work
+
+    def _believable(self, r: Reader, message: Message, peer_key: str) -> None:
+        """What the message carries is the peer's, and a hold's or take's customer signed
+        it (tchain.peer_claims), before anything else: a lie wrapped around an intent already
+        answered is still a lie, refused and kept as one."""
+        for field in message.entries:
+            self._peer_entry(r, message, field, peer_key)
+        check = _CLAIMS.get(message.type)
+        if check is not None:
+            check(message, peer_key)
+
+    def _keep_evidence(self, w: Writer, message: Message, peer_key: str,
+                       error: MisconductError, now: int) -> None:
+        """Keep a signed account of a peer's dishonest message (a ``misconduct`` proof), up to
+        MAX_EVIDENCE per peer: enough to show what it does, not a store it can fill."""
+        if w.count_evidence(peer_key) >= MAX_EVIDENCE:
+            return
+        proof = misconduct_proof(self.v.key, reporter=self.v.name, culprit_key=peer_key,
+                                 message=message, error=error, now=now)
+        w.put_record("proofs", message.id, proof)
+
+    def _on_transfer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
+        """We are the payee's bank: credit the payee if the payer's bank shows a hold its
+        customer signed, of value it may give us (tchain.books), in time."""
+        hold, body = checked_hold(m, peer_key)  # (believed: see _believable)
+        self._not_ours(w, hold)
+        asset = str(body.asset)
+        self._incoming(w, m.sender, asset, body.amount)
+        if now > m.fields["deadline"]:
+            raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
+                               f"(it is {now} here)")
+        payee = self._state(w, body.to)
+        credit = self._commit(w, credit_transfer(self.v, payee, hold, now,
+                                                 kyc_required=m.fields["kyc_required"]))
+        w.move(m.sender, Move(asset, held=-body.amount))
+        return self._answer(m, "credited", now, credit=credit)
+
+    def _on_offer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
+        """A peer's offer, kept and listed if our customers could take it: one that holds
+        what it sells, both assets IOUs of the peer or of us (tchain.books), still open."""
+        offer = m.entries["offer"]  # (believed: see _believable)
+        body = offer.intent.body if offer.intent is not None else None
+        if offer.kind != "offer" or not isinstance(body, OfferBody) or \
+                offer.effects != entry_effects("offer", body, m.sender):
+            raise BadRequestRuleError(
+                f"an offer message carries an offer entry that holds what it "
+                f"sells, got a {offer.kind} with {len(offer.effects)} effects")
+        intent = standing(offer, "offer")
+        if not offer.time - TIME_WINDOW_MS <= intent.time <= offer.time + TIME_WINDOW_MS or \
+                not offer.time < body.expires <= offer.time + MAX_OFFER_MS:
+            raise BadRequestRuleError(
+                f"the offer's intent ({intent.time}) or expiry ({body.expires}) is "
+                f"not what its bank could have signed at {offer.time}")
+        check_crossing(self.v.name, m.sender, str(body.sell.asset), str(body.buy.asset))
+        if body.expires <= now:
+            raise OfferClosedError(f"offer {offer.id} expired at {body.expires}")
+        if w.record("offers", offer.id) is None:
+            keep(w, "offers", offer.id, offer_record(m.sender, offer))
+        return self._answer(m, "ack", now)
+
+    def _on_offer_closed(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
+        closing = m.entries["entry"]  # (believed: see _believable)
+        if closed_hold(closing) != m.fields["offer"]:
+            raise BadRequestRuleError("the entry does not close that offer")
+        stored = w.record("offers", m.fields["offer"])
+        # the news of the close may outrun the offer's (a retry, or an exchange at the peer
+        # right after the offer): remember it closed, so the offer is not listed when it
+        # comes; let go when no offer made then could still be open
+        record = OfferRecord.closed_unseen(m.sender, closing.time + MAX_OFFER_MS) \
+            if stored is None else OfferRecord.from_dict(stored)
+        if record.validator == m.sender:
+            keep(w, "offers", m.fields["offer"], record.closed())
+        return self._answer(m, "ack", now)
+
+    def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
+        """We are the maker's bank: the first valid take settles the offer; later ones lose."""
+        take, body = checked_take(m, peer_key)  # (believed: see _believable)
+        self._not_ours(w, take)
+        if body.validator != self.v.name:
+            raise BadRequestRuleError(f"the take is of an offer made at {body.validator}, "
+                                      "not here")
+        try:
+            check_crossing(self.v.name, m.sender, str(body.buy.asset))
+        except ForeignAssetError as e:
+            raise MisconductError.of(e) from e
+        self._incoming(w, m.sender, str(body.sell.asset), body.sell.amount)
+        stored = w.record("offers", body.offer)
+        record = None if stored is None else OfferRecord.from_dict(stored)
+        if record is None or record.validator != self.v.name or record.offer is None:
+            raise UnknownOfferError(f"offer {body.offer} was not made at {self.v.name}")
+        check_offer_open(body.offer, record, now)
+        if now > m.fields["deadline"]:
+            raise ExpiredError(f"the take's deadline {m.fields['deadline']} has passed")
+        offer = SignedEntry.from_dict(record.offer)
+        maker = self._state(w, offer.chain, body.offer)
+        settlement = self._commit(w, settle_hold(self.v, maker, take, now))
+        # the maker's sold amount crosses to the peer, what its taker gives crosses to us
+        w.move(m.sender, Move(str(body.buy.asset), held=body.buy.amount))
+        w.move(m.sender, Move(str(body.sell.asset), held=-body.sell.amount))
+        deadline = now + self.ledger.settle_deadline_ms
+        message = enqueue(w, self.v.key, self.v.name, m.sender, "settle", now, flow=take.id,
+                          give_up=None, settlement=settlement)
+        keep(w, "flows", take.id, Flow.start(
+            FlowType.EXCHANGE, chain=maker.chain, height=settlement.height, peer=m.sender,
+            deadline=deadline, message=message, offer=offer.id, take=take.doc, answers=()))
+        close_offer(self.v.key, self.v.name, w, settlement, now)
+        return self._answer(m, "take_accepted", now, settlement=settlement,
+                            deadline=deadline)
+
+    def _on_settle(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
+        """We are the taker's bank: the maker's bank settled; settle our taker's side."""
+        settlement = m.entries["settlement"]  # (believed: see _believable)
+        evidence = [settlement.evidence_entry(i) for i in range(len(settlement.evidence))]
+        if settlement.kind != "settle" or len(evidence) != 1 or \
+                evidence[0].validator != self.v.public_key or evidence[0].kind != "take":
+            raise BadRequestRuleError("a settle message carries the maker's settlement of one "
+                                      "of our takes")
+        take_id = evidence[0].id
+        if self.fault == "skip-settle":
+            return self._answer(m, "pending", now,
+                                reason="settlement of this take is in progress")
+        ours = self._settle_take(w, take_id, settlement, now)
+        return self._answer(m, "settled", now, settlement=ours)
+
+
+def _subject(message: Message) -> str | None:
+    """What a request asks to be credited or settled once, whatever message carries it: the
+    customer's intent inside its hold or take (one debit, however many entries a dishonest
+    bank wraps it in), or the settlement's id."""
+    for field in ("hold", "take", "settlement"):
+        entry = message.entries.get(field)
+        if entry is not None:
+            return entry.id if entry.intent is None else entry.intent.id
+    return None
+
+
+
+_CLAIMS = {"transfer": checked_hold, "take": checked_take}
+_HANDLERS = {
+    "transfer": PeerInbox._on_transfer,
+    "offer": PeerInbox._on_offer,
+    "offer_closed": PeerInbox._on_offer_closed,
+    "take": PeerInbox._on_take,
+    "settle": PeerInbox._on_settle,
+}
+
