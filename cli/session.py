@@ -174,7 +174,8 @@ class Session:
         except TChainError:  # the explanation is a courtesy: the bank's refusal stands
             return
         owner = record.get("account_id")  # the chain's owner key (SEP-2's name for it)
-        if owner not in (None, self.key.public_key):
+        ours = {k.public_key for k in (self.key, self.pending_key) if k is not None}
+        if owner is not None and owner not in ours:  # not a rotation of ours, interrupted
             raise WalletError(
                 f"your chain {self.wallet.address} now belongs to the key {owner}: "
                 "a recovery (or a rotation made elsewhere) took effect, and this wallet's key "
