@@ -33,10 +33,10 @@ from tchain.flow_states import Flow, FlowEvent, FlowType, OutboxItem
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry
-from tchain.rules import Validator
+from tchain.rules import BankIdentity
 from tchain.state import Balance, ChainState, Hold, Holds
 from tchain.verify import ChainVerifier
-from validator.flows import keep
+from validator.flows import put_record
 from validator.interbank import Interbank
 from validator.ledger import Ledger
 from validator.operator import deposit
@@ -157,7 +157,7 @@ def _rate(seconds: float, step: Callable[[], Any]) -> float:
 
 def _ledger(path: Path, customers: int) -> tuple[Ledger, list[Customer]]:
     key = SigningKey.generate()
-    ledger = Ledger(Store(path), Validator(key, BANK1))
+    ledger = Ledger(Store(path), BankIdentity(key, BANK1))
     ledger.register(register_request(key, BANK1, now_ms(), bank=BANK1,
                                      kyc_record={"legal_name": BANK1}))
     people = []
@@ -198,7 +198,7 @@ def _pages(store: Store, chain: str, upto: int | None = None) -> Iterator[bytes]
 def _verify(ledger: Ledger, customer: Customer) -> tuple[float, list[tuple[str, str, str]]]:
     """Verify a long chain offline, streaming, as ``tchain verify`` does (signatures checked
     in a process per core); and the peak memory of this process at two lengths."""
-    key, name = ledger.validator.public_key, ledger.validator.name
+    key, name = ledger.bank.public_key, ledger.bank.name
     with ledger.store.read() as r:
         state = r.state(customer.chain)
     assert state is not None
@@ -395,10 +395,10 @@ def _add_flows(ledger: Ledger, payer: Customer, count: int, *, settled: bool) ->
                 record_id = f"{i + (0 if settled else count):064x}"
                 flow = Flow.start(FlowType.TRANSFER, chain=payer.chain, height=i, peer=BANK2,
                                   deadline=0, message=record_id)
-                keep(w, "flows", record_id,
+                put_record(w, "flows", record_id,
                      flow.moved(FlowEvent.CREDITED) if settled else flow)
                 if not settled:
-                    keep(w, "outbox", record_id, OutboxItem(
+                    put_record(w, "outbox", record_id, OutboxItem(
                         BANK2, {"message": {"type": "transfer"}}, 12, later, None, record_id,
                         f"cannot reach {BANK2}"))
 

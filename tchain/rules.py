@@ -68,10 +68,23 @@ from tchain.state import (
 )
 from tchain.values import MAX_AMOUNT, UAI
 
-__all__ = ["MAX_OFFER_MS", "RECOVERY_CODE_MIN", "TIME_WINDOW_MS", "Outcome", "Validator",
-           "check_offer_open", "check_recover_intent", "complete_recovery", "credit_transfer",
-           "decide", "has_recovery_code", "make_genesis", "recover", "release_hold",
-           "settle_hold"]
+__all__ = [
+    "MAX_OFFER_MS",
+    "RECOVERY_CODE_MIN",
+    "TIME_WINDOW_MS",
+    "BankIdentity",
+    "Outcome",
+    "check_offer_open",
+    "check_recover_intent",
+    "complete_recovery",
+    "credit_transfer",
+    "decide",
+    "has_recovery_code",
+    "make_genesis",
+    "recover",
+    "release_hold",
+    "settle_hold",
+]
 
 TIME_WINDOW_MS = 300_000
 MAX_KYC_BYTES = 16_384  # a KYC record is a few fields: name, birth date, document numbers
@@ -79,7 +92,7 @@ MAX_OFFER_MS = 30 * 86_400_000  # an offer stays open at most 30 days
 
 
 @dataclass(frozen=True, slots=True)
-class Validator:
+class BankIdentity:
     """Who signs: the bank's key and its name."""
 
     key: SigningKey
@@ -98,7 +111,7 @@ class Outcome:
     states: tuple[ChainState, ...]
 
 
-def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedIntent | None,
+def _entry(bank: BankIdentity, state: ChainState, now: int, kind: str, intent: SignedIntent | None,
            effects: Sequence[Effect], evidence: list[SignedEntry]) -> SignedEntry:
     """The next entry of ``state``'s chain, signed by the validator; refused (before it is
     signed) if it would take a balance or a hold of the chain past what an amount can say."""
@@ -108,7 +121,7 @@ def _entry(v: Validator, state: ChainState, now: int, kind: str, intent: SignedI
             raise LimitExceededError(
                 f"the {kind} would take {state.address}'s {effect.asset} past "
                 f"{MAX_AMOUNT}, the most an amount of 38 digits says", limit=str(MAX_AMOUNT))
-    return SignedEntry.sign(v.key, chain=state.chain, height=state.height + 1, prev=state.head,
+    return SignedEntry.sign(bank.key, chain=state.chain, height=state.height + 1, prev=state.head,
                             time=now, kind=kind, intent=intent, effects=tuple(effects),
                             evidence=tuple(evidence))
 
@@ -120,7 +133,7 @@ def _check_time(intent: SignedIntent, now: int) -> None:
             f"validator's clock {now}; at most {TIME_WINDOW_MS} ms is accepted", validator_time=now)
 
 
-def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
+def make_genesis(bank: BankIdentity, intent: SignedIntent, kyc_record: Any, now: int
                  ) -> tuple[SignedEntry, ChainState]:
     """Check a register intent and make the chain's signed genesis entry.
 
@@ -136,10 +149,10 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
     # replayed here is refused as that (bad_request) however old it is, at no signature check.
     if body.bank is None:
         raise BadRequestRuleError(
-            f"a register intent names the bank it opens the chain at ({v.name})")
-    if body.bank != v.name:
+            f"a register intent names the bank it opens the chain at ({bank.name})")
+    if body.bank != bank.name:
         raise BadRequestRuleError(
-            f"this register intent opens a chain at {body.bank}, not at {v.name}: "
+            f"this register intent opens a chain at {body.bank}, not at {bank.name}: "
             "a registration is refused at every bank but the one it names")
     # 1. the signature verifies under the key being registered (proof of possession).
     intent.verify(body.owner)
@@ -168,20 +181,20 @@ def make_genesis(v: Validator, intent: SignedIntent, kyc_record: Any, now: int
         if "recovery_code" in kyc_record and not has_recovery_code(kyc_record):
             raise EncodingError(f"a recovery_code is at least {RECOVERY_CODE_MIN} characters "
                                 "of base32 (A-Z, 2-7): 128 random bits, as wallets make it")
-    if body.owner == v.public_key and body.name != v.name:
+    if body.owner == bank.public_key and body.name != bank.name:
         raise ForbiddenError("the bank's key may only register the bank's own chain")
-    signed = SignedEntry.sign(v.key, chain=None, height=0, prev=GENESIS_PREV, time=now,
+    signed = SignedEntry.sign(bank.key, chain=None, height=0, prev=GENESIS_PREV, time=now,
                               kind="genesis", intent=intent, effects=(), evidence=())
-    return signed, ChainState.genesis(signed, v.name)
+    return signed, ChainState.genesis(signed, bank.name)
 
 
-def decide(v: Validator, intent: SignedIntent, chain: ChainState,
+def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
            counterparty: ChainState | None, now: int, *, peers: frozenset[str] = frozenset(),
            offer: SignedEntry | None = None, position: Position | None = None) -> Outcome:
     """Decide an intent on an existing chain.
 
     Args:
-        v: the validator that signs.
+        bank: the bank that signs (its key and name).
         intent: the signed intent, shape already checked.
         chain: the state of the chain the intent names.
         counterparty: the state of the other chain at this bank the intent moves value to (the
@@ -219,27 +232,27 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
     # 4. the type's own rules.
     body = intent.body
     if isinstance(body, PaymentBody):
-        if body.to_validator not in (None, v.name):
-            return _transfer_out(v, intent, body, chain, now, peers)
-        return _transfer(v, intent, body, chain, counterparty, now)
+        if body.to_validator not in (None, bank.name):
+            return _transfer_out(bank, intent, body, chain, now, peers)
+        return _transfer(bank, intent, body, chain, counterparty, now)
     if isinstance(body, OfferBody):
-        return _offer(v, intent, body, chain, now, peers)
+        return _offer(bank, intent, body, chain, now, peers)
     if isinstance(body, CancelBody):
-        return _cancel(v, intent, body, chain, now)
+        return _cancel(bank, intent, body, chain, now)
     if isinstance(body, TakeBody):
-        return _take(v, intent, body, chain, now, peers, offer, position or Position(),
+        return _take(bank, intent, body, chain, now, peers, offer, position or Position(),
                      counterparty)
     if isinstance(body, RedeemBody):
-        return _redeem(v, intent, body, chain, counterparty, now)
+        return _redeem(bank, intent, body, chain, counterparty, now)
     if isinstance(body, RotateKeyBody):
         if body.owner == chain.owner:
             raise BadRequestRuleError("the new owner key is the current one")
-        entry = _entry(v, chain, now, "rotate_key", intent, [], [])
+        entry = _entry(bank, chain, now, "rotate_key", intent, [], [])
         return Outcome((entry,), (chain.advance(entry),))
     if isinstance(body, CancelRecoveryBody):
         if chain.recovery is None or chain.recovery.entry != body.recovery:
             raise NotFoundError(f"no recovery {body.recovery} is pending on chain {chain.chain}")
-        entry = _entry(v, chain, now, "cancel_recovery", intent, [], [])
+        entry = _entry(bank, chain, now, "cancel_recovery", intent, [], [])
         return Outcome((entry,), (chain.advance(entry),))
     if isinstance(body, RecoverBody):
         raise BadRequestRuleError("a recover intent goes to POST /v1/chains/<id>/recovery with the "
@@ -247,13 +260,13 @@ def decide(v: Validator, intent: SignedIntent, chain: ChainState,
     raise EncodingError(f"intent type {intent.type!r} is not supported by this validator yet")
 
 
-def _counterparty_here(v: Validator, to_validator: str | None, to: str,
+def _counterparty_here(bank: BankIdentity, to_validator: str | None, to: str,
                        counterparty: ChainState | None) -> ChainState:
-    if to_validator is not None and to_validator != v.name:
+    if to_validator is not None and to_validator != bank.name:
         raise UnknownValidatorError(
-            f"recipient bank {to_validator} is not a trusted peer of {v.name}")
+            f"recipient bank {to_validator} is not a trusted peer of {bank.name}")
     if counterparty is None or counterparty.chain != to:
-        raise UnknownChainError(f"recipient chain {to} is not registered at {v.name}")
+        raise UnknownChainError(f"recipient chain {to} is not registered at {bank.name}")
     return counterparty
 
 
@@ -307,23 +320,23 @@ def _check_kyc(chain: ChainState, recipient: ChainState) -> None:
                                f"{recipient.address} has no KYC record")
 
 
-def _debit_and_credit(v: Validator, kind: str, intent: SignedIntent, chain: ChainState,
+def _debit_and_credit(bank: BankIdentity, kind: str, intent: SignedIntent, chain: ChainState,
                       to: ChainState, now: int) -> Outcome:
-    debit = _entry(v, chain, now, kind, intent, entry_effects(kind, intent.body, v.name), [])
+    debit = _entry(bank, chain, now, kind, intent, entry_effects(kind, intent.body, bank.name), [])
     try:
         after = chain.advance(debit)
-        credit = _entry(v, to, now, "credit", None,
-                        entry_effects("credit", intent.body, v.name), [debit])
+        credit = _entry(bank, to, now, "credit", None,
+                        entry_effects("credit", intent.body, bank.name), [debit])
         to_after = to.advance(credit)
     except VerificationError as e:  # the checks above should make this unreachable
         raise InsufficientFundsError(str(e)) from e
     return Outcome((debit, credit), (after, to_after))
 
 
-def _transfer(v: Validator, intent: SignedIntent, body: PaymentBody, chain: ChainState,
+def _transfer(bank: BankIdentity, intent: SignedIntent, body: PaymentBody, chain: ChainState,
               counterparty: ChainState | None, now: int) -> Outcome:
     asset = str(body.asset)
-    to = _counterparty_here(v, body.to_validator, body.to, counterparty)
+    to = _counterparty_here(bank, body.to_validator, body.to, counterparty)
     if to.chain == chain.chain:
         raise BadRequestRuleError("a chain cannot pay itself")
     if intent.type == "issue":
@@ -335,58 +348,58 @@ def _transfer(v: Validator, intent: SignedIntent, body: PaymentBody, chain: Chai
         _check_funds(chain, asset, body.amount)
         _check_daily_limit(chain, asset, body.amount, now)
     _check_kyc(chain, to)
-    return _debit_and_credit(v, intent.type, intent, chain, to, now)
+    return _debit_and_credit(bank, intent.type, intent, chain, to, now)
 
 
-def _redeem(v: Validator, intent: SignedIntent, body: RedeemBody, chain: ChainState,
+def _redeem(bank: BankIdentity, intent: SignedIntent, body: RedeemBody, chain: ChainState,
             issuer: ChainState | None, now: int) -> Outcome:
     asset = str(body.asset)
     if chain.issues(asset):
         raise BadRequestRuleError(
             f"{chain.address} issues {asset}; an issuer cannot redeem its own "
             "asset")
-    if body.asset.issuer_validator != v.name:
+    if body.asset.issuer_validator != bank.name:
         raise UnknownValidatorError(
-            f"{asset} is issued at {body.asset.issuer_validator}, not at {v.name}")
+            f"{asset} is issued at {body.asset.issuer_validator}, not at {bank.name}")
     if issuer is None or issuer.address != body.asset.issuer:
-        raise UnknownChainError(f"issuer {body.asset.issuer} is not registered at {v.name}")
+        raise UnknownChainError(f"issuer {body.asset.issuer} is not registered at {bank.name}")
     _check_funds(chain, asset, body.amount)
     _check_daily_limit(chain, asset, body.amount, now)
-    return _debit_and_credit(v, "redeem", intent, chain, issuer, now)
+    return _debit_and_credit(bank, "redeem", intent, chain, issuer, now)
 
 
 
-def _hold_entry(v: Validator, intent: SignedIntent, chain: ChainState, now: int) -> Outcome:
-    entry = _entry(v, chain, now, intent.type, intent,
-                   entry_effects(intent.type, intent.body, v.name), [])
+def _hold_entry(bank: BankIdentity, intent: SignedIntent, chain: ChainState, now: int) -> Outcome:
+    entry = _entry(bank, chain, now, intent.type, intent,
+                   entry_effects(intent.type, intent.body, bank.name), [])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:  # the checks before should make this unreachable
         raise InsufficientFundsError(str(e)) from e
 
 
-def _transfer_out(v: Validator, intent: SignedIntent, body: PaymentBody, chain: ChainState,
+def _transfer_out(bank: BankIdentity, intent: SignedIntent, body: PaymentBody, chain: ChainState,
                   now: int, peers: frozenset[str]) -> Outcome:
     """A payment to another bank's customer: hold the amount until the peer credits it."""
     if intent.type != "payment":
         raise UnknownValidatorError(
-            f"an {intent.type} pays a customer of {v.name}; pay customers of "
+            f"an {intent.type} pays a customer of {bank.name}; pay customers of "
             f"{body.to_validator} with a payment")
     if body.to_validator not in peers:
         raise UnknownValidatorError(
-            f"recipient bank {body.to_validator} is not a trusted peer of {v.name}")
+            f"recipient bank {body.to_validator} is not a trusted peer of {bank.name}")
     asset = str(body.asset)
     if chain.issues(asset):
         raise BadRequestRuleError(
-            f"{chain.address} issues {asset}: issue it to customers of {v.name}, "
+            f"{chain.address} issues {asset}: issue it to customers of {bank.name}, "
             "who may pay it on")
-    check_crossing(v.name, body.to_validator, asset)
+    check_crossing(bank.name, body.to_validator, asset)
     _check_funds(chain, asset, body.amount)
     _check_daily_limit(chain, asset, body.amount, now)
-    return _hold_entry(v, intent, chain, now)
+    return _hold_entry(bank, intent, chain, now)
 
 
-def _offer(v: Validator, intent: SignedIntent, body: OfferBody, chain: ChainState,
+def _offer(bank: BankIdentity, intent: SignedIntent, body: OfferBody, chain: ChainState,
            now: int, peers: frozenset[str]) -> Outcome:
     """An offer is funded: its sold amount is held until it is taken, cancelled or expires.
     What it buys is an IOU of this bank or of a bank it trusts: nobody could pay in any other
@@ -396,37 +409,37 @@ def _offer(v: Validator, intent: SignedIntent, body: OfferBody, chain: ChainStat
             f"an offer expires after now ({now}) and within {MAX_OFFER_MS} ms, "
             f"got {body.expires}")
     issuer = body.buy.asset.issuer_validator
-    if issuer != v.name and issuer not in peers:
+    if issuer != bank.name and issuer not in peers:
         raise UnknownValidatorError(
             f"the offer buys {body.buy.asset}, an IOU of {issuer}, which is neither "
-            f"{v.name} nor a bank it trusts: nobody could pay in it")
+            f"{bank.name} nor a bank it trusts: nobody could pay in it")
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     _check_daily_limit(chain, str(body.sell.asset), body.sell.amount, now)
-    return _hold_entry(v, intent, chain, now)
+    return _hold_entry(bank, intent, chain, now)
 
 
-def _cancel(v: Validator, intent: SignedIntent, body: CancelBody, chain: ChainState,
+def _cancel(bank: BankIdentity, intent: SignedIntent, body: CancelBody, chain: ChainState,
             now: int) -> Outcome:
     hold = chain.holds.get(body.offer)
     if hold is None or hold.kind != "offer":
         raise UnknownOfferError(f"offer {body.offer} is not open on chain {chain.chain}")
-    entry = _entry(v, chain, now, "cancel", intent,
+    entry = _entry(bank, chain, now, "cancel", intent,
                    list(closing_effects(hold, "cancel")), [])
     return Outcome((entry,), (chain.advance(entry),))
 
 
-def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState, now: int,
+def _take(bank: BankIdentity, intent: SignedIntent, body: TakeBody, chain: ChainState, now: int,
           peers: frozenset[str], offer: SignedEntry | None, position: Position,
           maker: ChainState | None) -> Outcome:
     """The taker's side of a peer's offer: hold what they give until the maker's bank settles
     or refuses. Both assets must be IOUs of the two banks, and the maker's bank may sell us
     our own IOU only out of what it holds of it (tchain.books): else the taker would give for
     nothing. An offer made here is exchanged at once (:func:`_exchange_here`)."""
-    if body.validator != v.name and body.validator not in peers:
-        raise UnknownValidatorError(f"bank {body.validator} is not a trusted peer of {v.name}")
+    if body.validator != bank.name and body.validator not in peers:
+        raise UnknownValidatorError(f"bank {body.validator} is not a trusted peer of {bank.name}")
     offer_body = None if offer is None or offer.intent is None else offer.intent.body
     if offer is None or offer.id != body.offer or not isinstance(offer_body, OfferBody):
-        raise UnknownOfferError(f"offer {body.offer} is not known at {v.name}")
+        raise UnknownOfferError(f"offer {body.offer} is not known at {bank.name}")
     if offer_body.sell != body.buy or offer_body.buy != body.sell:
         raise BadRequestRuleError(f"the take's terms do not mirror offer {body.offer}: it sells "
                                   f"{offer_body.sell.amount} {offer_body.sell.asset} for "
@@ -435,11 +448,11 @@ def _take(v: Validator, intent: SignedIntent, body: TakeBody, chain: ChainState,
         raise OfferClosedError(f"offer {body.offer} expired at {offer_body.expires}")
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     _check_daily_limit(chain, str(body.sell.asset), body.sell.amount, now)
-    if body.validator == v.name:
-        return _exchange_here(v, intent, body, chain, maker, offer, now)
-    check_crossing(v.name, body.validator, str(body.sell.asset))
-    check_incoming(v.name, body.validator, str(body.buy.asset), body.buy.amount, position)
-    return _hold_entry(v, intent, chain, now)
+    if body.validator == bank.name:
+        return _exchange_here(bank, intent, body, chain, maker, offer, now)
+    check_crossing(bank.name, body.validator, str(body.sell.asset))
+    check_incoming(bank.name, body.validator, str(body.buy.asset), body.buy.amount, position)
+    return _hold_entry(bank, intent, chain, now)
 
 
 def check_offer_open(offer_id: str, record: OfferRecord, now: int | None = None) -> None:
@@ -454,7 +467,7 @@ def check_offer_open(offer_id: str, record: OfferRecord, now: int | None = None)
         raise OfferClosedError(f"offer {offer_id} is no longer open")
 
 
-def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: ChainState,
+def _exchange_here(bank: BankIdentity, intent: SignedIntent, body: TakeBody, taker: ChainState,
                    maker: ChainState | None, offer: SignedEntry, now: int) -> Outcome:
     """Two customers of this bank exchange (paper §5.1), in one write: the taker's take, the
     maker's settle with the take as evidence, and the taker's settle with the maker's as
@@ -466,20 +479,20 @@ def _exchange_here(v: Validator, intent: SignedIntent, body: TakeBody, taker: Ch
             or the offer no longer open (offer_closed).
     """
     if maker is None or maker.chain != offer.chain_id:
-        raise UnknownOfferError(f"offer {body.offer} is not open at {v.name}")
+        raise UnknownOfferError(f"offer {body.offer} is not open at {bank.name}")
     if maker.chain == taker.chain:
         raise BadRequestRuleError(
             f"offer {body.offer} is this chain's own; cancel it rather than take it")
-    take = _entry(v, taker, now, "take", intent, entry_effects("take", body, v.name), [])
+    take = _entry(bank, taker, now, "take", intent, entry_effects("take", body, bank.name), [])
     try:
         holding = taker.advance(take)
         offered = maker.holds.get(offer.id)
         if offered is None:
             raise OfferClosedError(f"offer {body.offer} is no longer open")
-        sold = _entry(v, maker, now, "settle", None, list(closing_effects(offered, "settle")),
+        sold = _entry(bank, maker, now, "settle", None, list(closing_effects(offered, "settle")),
                       [take])
         maker_after = maker.advance(sold)
-        bought = _entry(v, holding, now, "settle", None,
+        bought = _entry(bank, holding, now, "settle", None,
                         list(closing_effects(holding.holds[take.id], "settle")), [sold])
         taker_after = holding.advance(bought)
     except VerificationError as e:  # the checks above should make this unreachable
@@ -526,7 +539,7 @@ def check_recover_intent(intent: SignedIntent, chain_id: str, now: int) -> Recov
     return body
 
 
-def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: bytes | None,
+def recover(bank: BankIdentity, intent: SignedIntent, chain: ChainState, kyc_record: bytes | None,
             kept_kyc: bytes | None, now: int) -> Outcome:
     """A new key asks for a chain whose key was lost (the paper gives the bank the KYC and
     second-factor role): it signs a ``recover`` intent, and shows the KYC record whose hash
@@ -543,7 +556,7 @@ def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: b
     # 4. a chain a stranger could not guess the record of: a customer's, whose KYC record
     #    holds a recovery code (the third outside attacker recovered chains whose records
     #    named only a person, and the bank's own chain, the issuer of its IOUs).
-    if chain.owner == v.public_key:
+    if chain.owner == bank.public_key:
         raise ForbiddenError(f"chain {chain.chain} is the bank's own: its key is the "
                              "operator's, and it cannot be recovered")
     if kept_kyc is None:
@@ -565,14 +578,14 @@ def recover(v: Validator, intent: SignedIntent, chain: ChainState, kyc_record: b
                             f"({chain.last_recover}): a recover is used once")
     if body.owner == chain.owner:
         raise BadRequestRuleError("the key to recover to is the chain's current key")
-    entry = _entry(v, chain, now, "recover", intent, [], [])
+    entry = _entry(bank, chain, now, "recover", intent, [], [])
     return Outcome((entry,), (chain.advance(entry),))
 
 
-def complete_recovery(v: Validator, chain: ChainState, asked: SignedEntry, now: int
+def complete_recovery(bank: BankIdentity, chain: ChainState, asked: SignedEntry, now: int
                       ) -> Outcome:
     """The recovery ``asked`` for has waited its delay uncancelled: its key owns the chain."""
-    entry = _entry(v, chain, now, "recovered", None, [], [asked])
+    entry = _entry(bank, chain, now, "recovered", None, [], [asked])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:
@@ -581,7 +594,7 @@ def complete_recovery(v: Validator, chain: ChainState, asked: SignedEntry, now: 
 
 # --- entries the validator makes on its own: the other halves of cross-bank flows -----------
 
-def credit_transfer(v: Validator, payee: ChainState, hold: SignedEntry, now: int, *,
+def credit_transfer(bank: BankIdentity, payee: ChainState, hold: SignedEntry, now: int, *,
                     kyc_required: bool = False) -> Outcome:
     """Credit a payee with a peer's signed hold of a payment to them (paper, Pic. 4).
 
@@ -591,19 +604,19 @@ def credit_transfer(v: Validator, payee: ChainState, hold: SignedEntry, now: int
     """
     body = hold.intent.body if hold.intent is not None else None
     assert isinstance(body, PaymentBody)
-    if body.to_validator != v.name or body.to != payee.chain:
+    if body.to_validator != bank.name or body.to != payee.chain:
         raise UnknownChainError(f"the payment is for {body.to} at {body.to_validator}, not for a "
-                                f"chain of {v.name}")
+                                f"chain of {bank.name}")
     if kyc_required and not payee.kyc:
         raise KycRequiredError(
             f"the payer may only pay KYC'd recipients and {payee.address} has no "
             "KYC record")
-    credit = _entry(v, payee, now, "credit", None,
-                    entry_effects("credit", body, v.name), [hold])
+    credit = _entry(bank, payee, now, "credit", None,
+                    entry_effects("credit", body, bank.name), [hold])
     return Outcome((credit,), (payee.advance(credit),))
 
 
-def settle_hold(v: Validator, chain: ChainState, peer: SignedEntry, now: int) -> Outcome:
+def settle_hold(bank: BankIdentity, chain: ChainState, peer: SignedEntry, now: int) -> Outcome:
     """Complete a hold with the peer's signed entry that did the other side.
 
     Raises:
@@ -613,7 +626,7 @@ def settle_hold(v: Validator, chain: ChainState, peer: SignedEntry, now: int) ->
     hold = chain.holds.get(hold_id)
     if hold is None:
         raise ConflictError(f"entry {hold_id} holds nothing open on chain {chain.chain}")
-    entry = _entry(v, chain, now, "settle", None,
+    entry = _entry(bank, chain, now, "settle", None,
                    list(closing_effects(hold, "settle")), [peer])
     try:
         return Outcome((entry,), (chain.advance(entry),))
@@ -622,11 +635,11 @@ def settle_hold(v: Validator, chain: ChainState, peer: SignedEntry, now: int) ->
             f"the peer's {peer.kind} does not settle {hold_id}: {e.message}") from e
 
 
-def release_hold(v: Validator, chain: ChainState, holding: SignedEntry, now: int) -> Outcome:
+def release_hold(bank: BankIdentity, chain: ChainState, holding: SignedEntry, now: int) -> Outcome:
     """Give back what ``holding`` set aside: refused, expired or lost to another taker."""
     hold = chain.holds.get(holding.id)
     if hold is None:
         raise ConflictError(f"entry {holding.id} holds nothing open on chain {chain.chain}")
-    entry = _entry(v, chain, now, "release", None,
+    entry = _entry(bank, chain, now, "release", None,
                    list(closing_effects(hold, "release")), [holding])
     return Outcome((entry,), (chain.advance(entry),))

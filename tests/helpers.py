@@ -12,7 +12,7 @@ from tchain.digest import digest
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry
-from tchain.rules import Validator
+from tchain.rules import BankIdentity
 from validator.ledger import Ledger
 from validator.store import Store
 
@@ -52,7 +52,7 @@ class Customer:
 def new_ledger(path: Path, clock: Clock | None = None, **store_options: Any) -> Ledger:
     """A bank ledger on a real LMDB store in ``path``, with its own chain registered."""
     key = SigningKey.generate()
-    ledger = Ledger(Store(path, **store_options), Validator(key, BANK), clock=clock or Clock())
+    ledger = Ledger(Store(path, **store_options), BankIdentity(key, BANK), clock=clock or Clock())
     ledger.register(register_request(key, BANK, ledger.clock(), bank=BANK,
                                      kyc_record={"legal_name": BANK}))
     return ledger
@@ -62,7 +62,7 @@ def join(ledger: Ledger, name: str, *, kyc: bool = True,
          params: dict[str, Any] | None = None) -> Customer:
     customer = Customer(name)
     genesis = ledger.register(register_request(
-        customer.key, name, ledger.clock(), bank=ledger.validator.name,
+        customer.key, name, ledger.clock(), bank=ledger.bank.name,
         kyc_record={"legal_name": name.title()} if kyc else None, params=params))
     customer.chain = genesis.id
     return customer

@@ -11,7 +11,7 @@ from tchain.encoding import parse
 from tchain.errors import TChainError
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.rules import Validator
+from tchain.rules import BankIdentity
 from tests.helpers import Clock, Customer
 from validator.interbank import Interbank
 from validator.ledger import Ledger
@@ -23,7 +23,7 @@ class NetBank:
                  deadline_ms: int = 10_000) -> None:
         self.name = name
         self.key = SigningKey.generate()
-        self.ledger = Ledger(Store(path), Validator(self.key, name), clock=clock,
+        self.ledger = Ledger(Store(path), BankIdentity(self.key, name), clock=clock,
                              settle_deadline_ms=deadline_ms)
         self.ledger.register(register_request(self.key, name, clock(), bank=name,
                                               kyc_record={"legal_name": name}))

@@ -200,7 +200,7 @@ def test_only_the_flow_table_sets_a_flow_state():
 @pytest.mark.parametrize("line", [
     'flow["state"] = "settled"',
     "flow.update(state=record_state)",
-    "keep(w, 'flows', i, {'type': 'transfer', 'state': 'pending'})",
+    "put_record(w, 'flows', i, {'type': 'transfer', 'state': 'pending'})",
     "flow = dataclasses.replace(flow, state=FlowState.SETTLED)",
     "flow.state = FlowState.RELEASED",
 ])

@@ -60,7 +60,7 @@ def audit(ledger: Ledger) -> AuditReport:
     held: dict[str, int] = defaultdict(int)
     positions: dict[tuple[str, str], Position] = defaultdict(Position)
     open_holds: dict[str, tuple[str, Hold]] = {}
-    key, name = ledger.validator.public_key, ledger.validator.name
+    key, name = ledger.bank.public_key, ledger.bank.name
     with ledger.store.read() as r:
         # a peer removed since still signed the entries that crossed with it then
         peers = {p["key"]: p["name"] for p in [*r.former_peers(), *r.peers()]}

@@ -54,7 +54,7 @@ class Bank:
         # leaves them to it for HANDOFF_MS.
         self.ledger: Ledger = open_ledger(config, settle_deadline_ms=int(deadline_s * 1000),
                                           handoff_ms=HANDOFF_MS, **store_options)
-        self.key = self.ledger.validator.key
+        self.key = self.ledger.bank.key
         self.interbank = Interbank(self.ledger, fault=fault)
         rebuild_books(self.ledger)  # once, for a store of an older version
         self.sender = Sender(self.interbank)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from tchain.errors import EncodingError, StoreError
 from tchain.intents import register_request
 from tchain.keys import SigningKey
-from tchain.rules import Validator
+from tchain.rules import BankIdentity
 from tchain.values import UAI, parse_validator_name
 from validator.errors import ConfigError
 from validator.ledger import Ledger
@@ -90,7 +90,7 @@ def open_ledger(config: BankConfig, *, settle_deadline_ms: int = 30_000, handoff
     """The bank's ledger over its store (the store opens lazily, in the process that uses it);
     ``handoff_ms`` as for :class:`Ledger`."""
     key = config.signing_key()
-    return Ledger(Store(config.ledger_path, **store_options), Validator(key, config.name),
+    return Ledger(Store(config.ledger_path, **store_options), BankIdentity(key, config.name),
                   settle_deadline_ms=settle_deadline_ms, handoff_ms=handoff_ms)
 
 
@@ -134,7 +134,7 @@ def init_bank(data: str | os.PathLike[str], *, name: str, url: str,
         made.file(f".{CONFIG_FILE}.new")
         config.save()
         made.store(config.ledger_path)
-        ledger = Ledger(Store(config.ledger_path), Validator(key, name))
+        ledger = Ledger(Store(config.ledger_path), BankIdentity(key, name))
         try:
             _register_bank_chain(ledger, key, name)
         finally:

@@ -24,13 +24,14 @@ from tchain.records import KeyRecord, make_record
 from tchain.state import ChainState, closed_hold
 from validator.store import Reader, Writer
 
-__all__ = ["broadcast", "close_offer", "enqueue", "keep", "offer_record", "peer_names",
+__all__ = ["broadcast", "close_offer", "enqueue", "offer_record", "peer_names", "put_record",
            "reschedule", "start_flows"]
 
 _NEWS_KEPT_MS = 300_000  # news of an offer's close is sent this long at most
 
 
-def keep(w: Writer, db: str, record_id: str, record: Flow | OfferRecord | OutboxItem) -> None:
+def put_record(w: Writer, db: str, record_id: str, record: Flow | OfferRecord | OutboxItem
+               ) -> None:
     """Put a flow, offer or outbox record, with the times it will need the clock."""
     w.put_record(db, record_id, record.to_dict(), timers=record.timers().items())
 
@@ -46,7 +47,7 @@ def enqueue(w: Writer, key: SigningKey, sender: str, peer: str, type_: str, now:
     ``first_try`` (default ``now``): later when the caller tries it at once itself."""
     message = signed_message(key, type_, sender, peer, now, **fields)
     message_id, signed = message.id, message.doc
-    keep(w, "outbox", message_id, OutboxItem(peer, signed, 0,
+    put_record(w, "outbox", message_id, OutboxItem(peer, signed, 0,
                                              now if first_try is None else first_try,
                                              give_up, flow, None))
     return message_id
@@ -57,7 +58,7 @@ def reschedule(w: Writer, message_id: str, now: int, error: str) -> None:
     item = w.record("outbox", message_id)
     if item is None:
         return  # answered meanwhile by another sender
-    keep(w, "outbox", message_id, OutboxItem.from_dict(item).failed(now, error))
+    put_record(w, "outbox", message_id, OutboxItem.from_dict(item).failed(now, error))
 
 
 def offer_record(validator: str, offer: SignedEntry) -> OfferRecord:
@@ -100,7 +101,7 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
                                  extra={"offer": body.offer}, take=entry,
                                  taker=_signer(key, name, after))]
     if entry.kind == "offer" and isinstance(body, OfferBody):
-        keep(w, "offers", entry.id, offer_record(name, entry))
+        put_record(w, "offers", entry.id, offer_record(name, entry))
         return broadcast(w, key, name, "offer", now, give_up=body.expires,
                          first_try=first_try, offer=entry)
     if entry.kind == "cancel":
@@ -134,7 +135,7 @@ def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: FlowType, pee
         w.move(peer, move)
     message = enqueue(w, key, name, peer, type_.value, now, flow=entry.id, give_up=None,
                       first_try=first_try, deadline=deadline, **fields)
-    keep(w, "flows", entry.id, Flow.start(type_, chain=after.chain, height=entry.height,
+    put_record(w, "flows", entry.id, Flow.start(type_, chain=after.chain, height=entry.height,
                                           peer=peer, deadline=deadline, message=message,
                                           **extra))
     return message
@@ -148,6 +149,6 @@ def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now
     record = w.record("offers", offer_id)
     if record is None:
         return []
-    keep(w, "offers", offer_id, OfferRecord.from_dict(record).closed())
+    put_record(w, "offers", offer_id, OfferRecord.from_dict(record).closed())
     return broadcast(w, key, name, "offer_closed", now, give_up=now + _NEWS_KEPT_MS,
                      first_try=first_try, offer=offer_id, entry=closing)

@@ -42,8 +42,8 @@ from tchain.model import (
     TakeBody,
 )
 from tchain.rules import (
+    BankIdentity,
     Outcome,
-    Validator,
     check_offer_open,
     check_recover_intent,
     complete_recovery,
@@ -98,11 +98,11 @@ class Ledger:
             If the caller dies first, the sender takes them over after it.
     """
 
-    def __init__(self, store: Store, validator: Validator, *,
+    def __init__(self, store: Store, bank: BankIdentity, *,
                  clock: Callable[[], int] = now_ms, settle_deadline_ms: int = 30_000,
                  handoff_ms: int = 0) -> None:
         self.store = store
-        self.validator = validator
+        self.bank = bank
         self.clock = clock
         self.settle_deadline_ms = settle_deadline_ms
         self.handoff_ms = handoff_ms
@@ -126,14 +126,14 @@ class Ledger:
             raise EncodingError(f"registration has unknown field(s) {', '.join(sorted(extra))}")
         intent = SignedIntent.from_dict({"intent": doc.get("intent"), "sig": doc.get("sig")})
         kyc_record = doc.get("kyc_record")
-        genesis, state = make_genesis(self.validator, intent, kyc_record, self.clock())
+        genesis, state = make_genesis(self.bank, intent, kyc_record, self.clock())
 
         def work(w: Writer) -> SignedEntry:
             if w.chain_by_name(state.name) is not None:
-                raise ConflictError(f"name {state.name!r} is taken at {self.validator.name}")
+                raise ConflictError(f"name {state.name!r} is taken at {self.bank.name}")
             if w.chain_by_owner(state.owner) is not None:
                 raise ConflictError(f"key {state.owner} already owns a chain at "
-                                    f"{self.validator.name}")
+                                    f"{self.bank.name}")
             if admit is not None:
                 admit()
             w.put_name(state.name, state.chain)
@@ -141,7 +141,7 @@ class Ledger:
             if kyc_record is not None:
                 w.put_kyc(state.chain, canonical(kyc_record))
             w.append(genesis, state)
-            if state.address == self.validator.name:
+            if state.address == self.bank.name:
                 w.put_meta(BANK_CHAIN, state.chain)
             return genesis
 
@@ -203,32 +203,32 @@ class Ledger:
             chains = {p.chain for p in parsed if isinstance(p, SignedIntent) and p.chain}
             states = {chain: r.state_bytes(chain) for chain in chains | {o for o in others if o}}
         # chain id -> its state after the plans before it (None: decided in the transaction)
-        ahead: dict[str, tuple[ChainState | None, bytes | None] | None] = {
+        preloaded: dict[str, tuple[ChainState | None, bytes | None] | None] = {
             chain: (None if raw is None else ChainState.from_bytes(raw), raw)
             for chain, raw in states.items()}
         # The owners' signatures first, all at once (on every core): each intent then finds
         # its own verified under its chain's owner, or is checked again and refused.
         check_ahead([check for p in parsed if isinstance(p, SignedIntent) and p.chain
-                     and (read := ahead.get(p.chain)) is not None
+                     and (read := preloaded.get(p.chain)) is not None
                      and (state := read[0]) is not None
                      for check in p.verify_ahead(state.owner)])
         return [_Plan(None, (), Submitted(None, p)) if isinstance(p, TChainError)
-                else self._plan_one(p, other, ahead, now)
+                else self._plan_one(p, other, preloaded, now)
                 for p, other in zip(parsed, others, strict=True)]
 
     def _local_counterparty(self, r: Reader, intent: SignedIntent) -> str | None:
         """The chain at this bank an intra-bank transfer credits (None for other intents)."""
         body = intent.body
-        if isinstance(body, PaymentBody) and body.to_validator in (None, self.validator.name):
+        if isinstance(body, PaymentBody) and body.to_validator in (None, self.bank.name):
             return body.to
         if isinstance(body, RedeemBody):
             return self.chain_of_address(r, body.asset.issuer)
         return None
 
     def _plan_one(self, intent: SignedIntent, other_id: str | None,
-                  ahead: dict[str, tuple[ChainState | None, bytes | None] | None], now: int
+                  preloaded: dict[str, tuple[ChainState | None, bytes | None] | None], now: int
                   ) -> _Plan:
-        mine = None if intent.chain is None else ahead.get(intent.chain)
+        mine = None if intent.chain is None else preloaded.get(intent.chain)
         chain, raw = (None, None) if mine is None else mine
         if intent.chain is None or chain is None:
             # a register, a chain decided in the transaction, or one not registered here
@@ -236,21 +236,21 @@ class Ledger:
         if other_id is None or holds_read(intent):
             # beyond the bank, a key rotation, an unknown issuer, or a decision that reads a
             # hold (states are decoded here without theirs): decided inside the transaction,
-            # its holds loaded there; its signature was checked ahead (_plan)
-            ahead[intent.chain] = None
+            # its holds loaded there; its signature was checked preloaded (_plan)
+            preloaded[intent.chain] = None
             return _Plan(intent, (), None)
-        other = ahead.get(other_id)
+        other = preloaded.get(other_id)
         if other is None:
-            ahead[intent.chain] = None
+            preloaded[intent.chain] = None
             return _Plan(intent, (), None)
         reads = ((intent.chain, raw), (other_id, other[1]))
         try:
-            outcome = decide(self.validator, intent, chain, other[0], now)
+            outcome = decide(self.bank, intent, chain, other[0], now)
         except TChainError as e:
             return _Plan(intent, reads, Submitted(None, e))
         written = tuple(state.to_bytes() for state in outcome.states)
         for state, state_raw in zip(outcome.states, written, strict=True):
-            ahead[state.chain] = (state, state_raw)
+            preloaded[state.chain] = (state, state_raw)
         return _Plan(intent, reads, Submitted(outcome, None), written)
 
     def _commit_plan(self, w: Writer, plan: _Plan, now: int) -> Submitted:
@@ -276,8 +276,8 @@ class Ledger:
             chain = w.state(intent.chain, closes)
             if chain is None:
                 raise UnknownChainError(f"chain {intent.chain} is not registered at "
-                                        f"{self.validator.name}")
-            outcome = decide(self.validator, intent, chain,
+                                        f"{self.bank.name}")
+            outcome = decide(self.bank, intent, chain,
                              self._counterparty(w, intent, closes), now,
                              peers=self._peers_for(w, intent), offer=self._offer_for(w, intent),
                              position=self._position_for(w, intent))
@@ -285,7 +285,7 @@ class Ledger:
         except TChainError as e:
             return Submitted(None, e)
         self._write(w, outcome, intent, chain)
-        messages = start_flows(self.validator.key, self.validator.name, w, intent,
+        messages = start_flows(self.bank.key, self.bank.name, w, intent,
                                outcome.entries, outcome.states[0], now,
                                self.settle_deadline_ms, first_try=now + self.handoff_ms)
         return Submitted(outcome, None, tuple(messages))
@@ -295,7 +295,7 @@ class Ledger:
         co-signing path of an intra-bank payment does not touch the peers database)."""
         body = intent.body
         crosses = isinstance(body, TakeBody | OfferBody) or (
-            isinstance(body, PaymentBody) and body.to_validator not in (None, self.validator.name))
+            isinstance(body, PaymentBody) and body.to_validator not in (None, self.bank.name))
         return peer_names(r) if crosses else frozenset()
 
     def _offer_for(self, r: Reader, intent: SignedIntent) -> SignedEntry | None:
@@ -305,7 +305,7 @@ class Ledger:
         if not isinstance(body, TakeBody):
             return None
         record = r.record("offers", body.offer)
-        peer = {"key": self.validator.public_key} if body.validator == self.validator.name \
+        peer = {"key": self.bank.public_key} if body.validator == self.bank.name \
             else r.peer(body.validator)
         if record is None or peer is None or record["validator"] != body.validator:
             return None
@@ -331,16 +331,16 @@ class Ledger:
         holds in ``closes`` loaded."""
         body = intent.body
         if isinstance(body, PaymentBody):
-            if body.to_validator not in (None, self.validator.name):
+            if body.to_validator not in (None, self.bank.name):
                 return None
             return r.state(body.to, closes)
         if isinstance(body, RedeemBody):
             issuer_chain = self.chain_of_address(r, body.asset.issuer)
             return None if issuer_chain is None else r.state(issuer_chain, closes)
-        if isinstance(body, TakeBody) and body.validator == self.validator.name:
+        if isinstance(body, TakeBody) and body.validator == self.bank.name:
             # the maker of an offer made here: the exchange settles both chains at once
             record = r.record("offers", body.offer)
-            if record is not None and record["validator"] == self.validator.name:
+            if record is not None and record["validator"] == self.bank.name:
                 return r.state(SignedEntry.from_dict(record["offer"]).chain_id, closes)
         return None
 
@@ -379,13 +379,13 @@ class Ledger:
             chain = w.state(chain_id)
             if chain is None:
                 raise UnknownChainError(f"chain {chain_id} is not registered at "
-                                        f"{self.validator.name}")
+                                        f"{self.bank.name}")
             if admit is not None:  # an attempt at this chain's record: it costs
                 admit()
             if w.chain_by_owner(body.owner) is not None:
                 raise ConflictError(f"key {body.owner} already owns a chain at "
-                                    f"{self.validator.name}")
-            outcome = recover(self.validator, intent, chain, shown, w.kyc(chain_id), now)
+                                    f"{self.bank.name}")
+            outcome = recover(self.bank, intent, chain, shown, w.kyc(chain_id), now)
             [entry], [after] = outcome.entries, outcome.states
             assert after.recovery is not None
             w.append(entry, after)
@@ -406,7 +406,7 @@ class Ledger:
                 continue  # cancelled meanwhile
             raw = w.entry(chain_id, chain.recovery.height)
             assert raw is not None, f"the recover entry of chain {chain_id} is not stored"
-            outcome = complete_recovery(self.validator, chain, SignedEntry.from_bytes(raw), now)
+            outcome = complete_recovery(self.bank, chain, SignedEntry.from_bytes(raw), now)
             [entry], [after] = outcome.entries, outcome.states
             w.append(entry, after)
             w.delete_owner(chain.owner)
@@ -436,9 +436,9 @@ class Ledger:
         concurrent deposits never race for the bank chain's seq.
         """
         uai = UAI.parse(asset)
-        if uai.issuer != self.validator.name:
+        if uai.issuer != self.bank.name:
             raise UnknownAssetError(
-                f"a deposit pays the bank's own IOU ({self.validator.name}:CODE), "
+                f"a deposit pays the bank's own IOU ({self.bank.name}:CODE), "
                 f"got {asset}")
         now = self.clock()
 
@@ -446,14 +446,14 @@ class Ledger:
             bank = self._bank_state(w)
             to = self.chain_of_address(w, to_address)
             if to is None:
-                raise UnknownChainError(f"{to_address} is not registered at {self.validator.name}")
-            body: dict[str, Any] = {"to": to, "to_validator": self.validator.name,
+                raise UnknownChainError(f"{to_address} is not registered at {self.bank.name}")
+            body: dict[str, Any] = {"to": to, "to_validator": self.bank.name,
                                     "asset": asset, "amount": str(amount)}
             if memo:
                 body["memo"] = memo
             intent = SignedIntent.from_dict(sign_intent(
-                self.validator.key, "issue", bank.chain, bank.seq + 1, now, body))
-            outcome = decide(self.validator, intent, bank, w.state(to), now)
+                self.bank.key, "issue", bank.chain, bank.seq + 1, now, body))
+            outcome = decide(self.bank, intent, bank, w.state(to), now)
             self._write(w, outcome, intent, bank)
             return outcome
 
@@ -472,8 +472,8 @@ class Ledger:
         """The chain id of ``alice*<this bank>`` or of the bank's own name, if here."""
         name, _, bank = address.rpartition("*")
         if not name:
-            return r.meta(BANK_CHAIN) if address == self.validator.name else None
-        if bank != self.validator.name:
+            return r.meta(BANK_CHAIN) if address == self.bank.name else None
+        if bank != self.bank.name:
             return None
         return r.chain_by_name(name)
 
@@ -484,7 +484,7 @@ class Ledger:
         with self.store.read() as r:
             state = r.state_with_holds(chain_id)
         if state is None:
-            raise UnknownChainError(f"chain {chain_id} is not registered at {self.validator.name}")
+            raise UnknownChainError(f"chain {chain_id} is not registered at {self.bank.name}")
         return state
 
     def bank_chain(self) -> str | None:

@@ -97,7 +97,7 @@ def bank_names(config: BankConfig) -> dict[str, str]:
     finally:
         ledger.store.close()
     return {**{p["key"]: p["name"] for p in known},
-            ledger.validator.public_key: config.name}
+            ledger.bank.public_key: config.name}
 
 
 def list_proofs(config: BankConfig) -> list[dict[str, Any]]:

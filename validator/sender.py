@@ -61,7 +61,7 @@ class Sender:
         url = peer["url"].rstrip("/") + PEER_MESSAGES_PATH
         path = urlsplit(url).path
         body = canonical(item["message"])
-        header = authorization_header(self.ledger.validator.key, "POST", path, "", body,
+        header = authorization_header(self.ledger.bank.key, "POST", path, "", body,
                                       self.ledger.clock(), bank=peer["name"])
         try:
             response = self.http.post(url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
@@ -115,7 +115,7 @@ class Sender:
         url = peer["url"].rstrip("/") + PEER_MESSAGES_PATH + "/batch"
         # our own messages, as stored: not walked again for non-protocol values
         body = encode_built({"messages": [item["message"] for _, item in items]})
-        header = authorization_header(self.ledger.validator.key, "POST", urlsplit(url).path,
+        header = authorization_header(self.ledger.bank.key, "POST", urlsplit(url).path,
                                       "", body, self.ledger.clock(), bank=peer["name"])
         ids = [message_id for message_id, _ in items]
         try:

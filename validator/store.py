@@ -93,7 +93,7 @@ BOOKS = "books"  # meta: the positions and totals cover every entry (a store mad
 MAX_READERS = 256  # LMDB reader slots, shared by every process that opens the store
 
 
-def _c(chain_id: str) -> bytes:
+def _chain_prefix(chain_id: str) -> bytes:
     return bytes.fromhex(chain_id)
 
 
@@ -194,7 +194,7 @@ class Reader:
 
     def holds(self, chain_id: str) -> dict[str, Hold]:
         """Every hold open on a chain, by the id of the entry that opened it."""
-        prefix = _c(chain_id)
+        prefix = _chain_prefix(chain_id)
         out: dict[str, Hold] = {}
         with self._txn.cursor(db=self._dbs["holds"]) as cur:
             if cur.set_range(prefix):
@@ -206,7 +206,7 @@ class Reader:
 
     def _hold(self, chain_id: str, hold_id: str) -> Hold | None:
         try:
-            key = _c(chain_id) + bytes.fromhex(hold_id)
+            key = _chain_prefix(chain_id) + bytes.fromhex(hold_id)
         except ValueError:
             return None
         raw = self._get("holds", key)
@@ -214,14 +214,14 @@ class Reader:
 
     def state_bytes(self, chain_id: str) -> bytes | None:
         """A chain's state as stored: equal bytes mean an unchanged chain."""
-        return self._get("states", _c(chain_id))
+        return self._get("states", _chain_prefix(chain_id))
 
     def entry(self, chain_id: str, height: int) -> bytes | None:
-        return self._get("entries", _c(chain_id) + _HEIGHT.pack(height))
+        return self._get("entries", _chain_prefix(chain_id) + _HEIGHT.pack(height))
 
     def entries(self, chain_id: str, start: int, limit: int) -> list[bytes]:
         """Up to ``limit`` signed entries of a chain from height ``start``, in order."""
-        prefix = _c(chain_id)
+        prefix = _chain_prefix(chain_id)
         out: list[bytes] = []
         with self._txn.cursor(db=self._dbs["entries"]) as cur:
             if not cur.set_range(prefix + _HEIGHT.pack(start)):
@@ -241,17 +241,17 @@ class Reader:
         return None if raw is None else raw.hex()
 
     def kyc(self, chain_id: str) -> bytes | None:
-        return self._get("kyc", _c(chain_id))
+        return self._get("kyc", _chain_prefix(chain_id))
 
     def chain_ids(self, after: str | None, limit: int) -> list[str]:
         """Chain ids in byte order, starting after ``after``: a page of ``GET /v1/chains``."""
         out: list[str] = []
         with self._txn.cursor(db=self._dbs["states"]) as cur:
-            found = cur.set_range(_c(after) if after else b"")
+            found = cur.set_range(_chain_prefix(after) if after else b"")
             if not found:
                 return out
             for key in cur.iternext(keys=True, values=False):
-                if after is not None and key == _c(after):
+                if after is not None and key == _chain_prefix(after):
                     continue
                 if len(out) >= limit:
                     break
@@ -446,7 +446,7 @@ class Writer(Reader):
     def put_state(self, state: ChainState, raw: bytes | None = None) -> None:
         """Store a chain's state (``raw``: its :meth:`ChainState.to_bytes`, if made already)
         and the holds it opened and closed since it was read."""
-        prefix = _c(state.chain)
+        prefix = _chain_prefix(state.chain)
         self._txn.put(prefix, state.to_bytes() if raw is None else raw, db=self._dbs["states"])
         opened, closed = state.holds.changes()
         holds = self._dbs["holds"]
@@ -458,26 +458,26 @@ class Writer(Reader):
     def put_entry(self, chain_id: str, height: int, signed: bytes) -> None:
         """Put an entry's bytes; refuse (StoreError) if the height already holds one. The
         books do not see it: an entry that changes a balance goes through :meth:`append`."""
-        key = _c(chain_id) + _HEIGHT.pack(height)
+        key = _chain_prefix(chain_id) + _HEIGHT.pack(height)
         if not self._txn.put(key, signed, db=self._dbs["entries"], overwrite=False):
             raise StoreError(f"chain {chain_id} already holds an entry at height {height}; "
                              "refusing to sign a second one")
 
     def put_name(self, name: str, chain_id: str) -> bool:
         """Bind a name to a chain; False if the name is taken."""
-        return bool(self._txn.put(name.encode("utf-8"), _c(chain_id), db=self._dbs["names"],
-                                  overwrite=False))
+        return bool(self._txn.put(name.encode("utf-8"), _chain_prefix(chain_id),
+                                  db=self._dbs["names"], overwrite=False))
 
     def put_owner(self, owner: str, chain_id: str) -> bool:
         """Bind an owner key to a chain; False if the key already owns one."""
-        return bool(self._txn.put(bytes.fromhex(owner), _c(chain_id), db=self._dbs["owners"],
-                                  overwrite=False))
+        return bool(self._txn.put(bytes.fromhex(owner), _chain_prefix(chain_id),
+                                  db=self._dbs["owners"], overwrite=False))
 
     def delete_owner(self, owner: str) -> None:
         self._txn.delete(bytes.fromhex(owner), db=self._dbs["owners"])
 
     def put_kyc(self, chain_id: str, record: bytes) -> None:
-        self._txn.put(_c(chain_id), record, db=self._dbs["kyc"])
+        self._txn.put(_chain_prefix(chain_id), record, db=self._dbs["kyc"])
 
     def add_regulator(self, key: str) -> bool:
         """Register a regulator key; False if it was already registered."""

@@ -17,7 +17,7 @@ from tchain.encoding import canonical, parse
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry
-from tchain.rules import Validator
+from tchain.rules import BankIdentity
 from validator.ledger import Ledger
 from validator.store import Store
 
@@ -54,7 +54,7 @@ def chain_vector() -> dict[str, Any]:
     keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
     with tempfile.TemporaryDirectory() as tmp:
         clock = iter(range(T0, T0 + 1000, 100))
-        ledger = Ledger(Store(Path(tmp)), Validator(keys["bank"], BANK),
+        ledger = Ledger(Store(Path(tmp)), BankIdentity(keys["bank"], BANK),
                         clock=lambda: next(clock))
         ledger.register(register_request(keys["bank"], BANK, T0, bank=BANK,
                                          kyc_record={"legal_name": BANK}))

@@ -52,7 +52,7 @@ class Interbank:
         self.deadlines = Deadlines(ledger, fault=fault)
         self.ledger = ledger
         self.fault = fault
-        self.v = ledger.validator
+        self.bank = ledger.bank
         # what the sender and the peer endpoint call
         self.receive = self.inbox.receive
         self.receive_many = self.inbox.receive_many

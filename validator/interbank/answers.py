@@ -28,7 +28,7 @@ from tchain.rules import (
     settle_hold,
 )
 from tchain.state import closed_hold
-from validator.flows import keep, reschedule
+from validator.flows import put_record, reschedule
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.store import Writer
 
@@ -58,7 +58,7 @@ class Answers(Part):
         now = self.ledger.clock()
         parsed = [(message_id, _parsed(doc, read)) for message_id, doc in answers]
         self._verify_ahead([m for _, m in parsed if isinstance(m, Message)])
-        return self._each(parsed, lambda a: self._answer_work(a[0], _unparsed(a[1]), now))
+        return self._one_write_each(parsed, lambda a: self._answer_work(a[0], _unparsed(a[1]), now))
 
     def _answer_work(self, message_id: str, answer: Message, now: int
                      ) -> Callable[[Writer], str]:
@@ -89,7 +89,7 @@ class Answers(Part):
             # The peer answers a repeat with the same bytes: keep each answer once, so a flow
             # whose settle is re-sent for days does not grow.
             if answer.doc not in flow.answers:
-                keep(w, "flows", item.flow,
+                put_record(w, "flows", item.flow,
                      dataclasses.replace(flow, answers=(*flow.answers, answer.doc)))
             reschedule(w, message_id, now, f"{answer.type}: {answer.fields.get('reason')}")
             return f"peer answered {answer.type}"
@@ -105,7 +105,7 @@ class Answers(Part):
         if answer.type == "take_accepted":
             settlement = self._peer_entry(w, answer, "settlement", peer_key)
             if self.fault == "skip-settle":
-                keep(w, "flows", item.flow, flow.moved(FlowEvent.ACCEPTED))
+                put_record(w, "flows", item.flow, flow.moved(FlowEvent.ACCEPTED))
                 return "accepted (not settling: fault skip-settle)"
             self._settle_take(w, item.flow, settlement, now)
             return "settled"
@@ -119,7 +119,7 @@ class Answers(Part):
                 assert isinstance(flow.proof, str)
                 w.delete_record("proofs", flow.proof)
                 changes = {"proof": None, "reason": f"{peer} settled after the deadline"}
-            keep(w, "flows", item.flow,
+            put_record(w, "flows", item.flow,
                  flow.moved(FlowEvent.SETTLED, receipt=receipt.doc, **changes))
             return "settled late" if late else "settled"
         raise EncodingError(f"a {answer.type} does not answer a {request_type}")
@@ -131,8 +131,8 @@ class Answers(Part):
         chain = self._state(w, flow.chain, flow_id)
         credits_the_payee(peer_entry, self._payee(w, flow))
         entry = self._close_with_peer(w, chain, flow_id, flow.peer, settled,
-                                      lambda: settle_hold(self.v, chain, peer_entry, now))
-        keep(w, "flows", flow_id, flow.moved(FlowEvent.CREDITED, settled_height=entry.height,
+                                      lambda: settle_hold(self.bank, chain, peer_entry, now))
+        put_record(w, "flows", flow_id, flow.moved(FlowEvent.CREDITED, settled_height=entry.height,
                                              receipt=peer_entry.doc))
         return "settled"
 
@@ -142,8 +142,8 @@ class Answers(Part):
         chain = self._state(w, flow.chain, flow_id)
         holding = self._own_entry(w, flow.chain, flow.height)
         entry = self._close_with_peer(w, chain, flow_id, flow.peer, released,
-                                      lambda: release_hold(self.v, chain, holding, now))
-        keep(w, "flows", flow_id, flow.moved(FlowEvent.REFUSED, released_height=entry.height,
+                                      lambda: release_hold(self.bank, chain, holding, now))
+        put_record(w, "flows", flow_id, flow.moved(FlowEvent.REFUSED, released_height=entry.height,
                                              reason=reason))
         if flow.message:
             w.delete_record("outbox", flow.message)

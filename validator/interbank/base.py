@@ -34,7 +34,7 @@ from tchain.rules import (
     settle_hold,
 )
 from tchain.state import ChainState, Hold
-from validator.flows import keep
+from validator.flows import put_record
 from validator.ledger import Ledger
 from validator.store import Failed, Reader, Writer
 
@@ -61,7 +61,7 @@ class Part:
             raise ValueError(f"fault must be one of {sorted(FAULTS)}, got {fault!r}")
         self.ledger = ledger
         self.fault = fault
-        self.v = ledger.validator
+        self.bank = ledger.bank
 
     def _peer_entry(self, r: Reader, message: Message, field: str, peer_key: str
                     ) -> SignedEntry:
@@ -77,7 +77,7 @@ class Part:
         try:
             for index in range(len(entry.evidence)):
                 evidence = entry.evidence_entry(index)
-                if evidence.validator == self.v.public_key and evidence.chain is not None and \
+                if evidence.validator == self.bank.public_key and evidence.chain is not None and \
                         r.entry(evidence.chain, evidence.height) == evidence.raw:
                     evidence.verified()
                 evidence.verify()
@@ -96,7 +96,7 @@ class Part:
         """A chain of ours, with the one hold ``closes`` loaded (the hold the flow ends)."""
         state = None if chain is None else r.state(chain, () if closes is None else (closes,))
         if state is None:
-            raise UnknownChainError(f"chain {chain} is not registered at {self.v.name}")
+            raise UnknownChainError(f"chain {chain} is not registered at {self.bank.name}")
         return state
 
     def _commit(self, w: Writer, outcome: Outcome) -> SignedEntry:
@@ -130,18 +130,18 @@ class Part:
         if entry.chain is not None and r.state_bytes(entry.chain) is not None:
             raise BadRequestRuleError(
                 f"the {entry.kind} names chain {entry.chain}, which is registered "
-                f"at {self.v.name}, not at the peer")
+                f"at {self.bank.name}, not at the peer")
 
     def _incoming(self, w: Writer, peer: str, asset: str, amount: int) -> None:
         """May ``peer`` give us this now (tchain.books)? A third bank's asset, or more of ours
         than the peer could hold, is misconduct: only a dishonest bank sends it."""
         try:
-            check_incoming(self.v.name, peer, asset, amount, w.position(peer, asset))
+            check_incoming(self.bank.name, peer, asset, amount, w.position(peer, asset))
         except (ForeignAssetError, PositionError) as e:
             raise MisconductError.of(e) from e
 
     def _answer(self, message: Message, type_: str, now: int, **fields: Any) -> Message:
-        return signed_message(self.v.key, type_, self.v.name, message.sender, now,
+        return signed_message(self.bank.key, type_, self.bank.name, message.sender, now,
                               ref=message.id, **fields)
 
     def _settle_take(self, w: Writer, take_id: str, settlement: SignedEntry, now: int
@@ -150,14 +150,14 @@ class Part:
         stored = w.record("flows", take_id)
         flow = None if stored is None else Flow.from_dict(stored)
         if flow is None or flow.type is not FlowType.TAKE:
-            raise UnknownTakeError(f"take {take_id} was not made at {self.v.name}")
+            raise UnknownTakeError(f"take {take_id} was not made at {self.bank.name}")
         if flow.state is FlowState.SETTLED:
             assert flow.settled_height is not ABSENT
             return self._own_entry(w, flow.chain, flow.settled_height)
         taker = self._state(w, flow.chain, take_id)
         ours = self._close_with_peer(w, taker, take_id, flow.peer, settled,
-                                     lambda: settle_hold(self.v, taker, settlement, now))
-        keep(w, "flows", take_id, flow.moved(FlowEvent.SETTLED, settled_height=ours.height,
+                                     lambda: settle_hold(self.bank, taker, settlement, now))
+        put_record(w, "flows", take_id, flow.moved(FlowEvent.SETTLED, settled_height=ours.height,
                                              receipt=settlement.doc))
         if flow.message is not None:
             w.delete_record("outbox", flow.message)
@@ -174,7 +174,7 @@ class Part:
         check_ahead([check for m in messages if m.sender in keys
                      for check in m.verify_ahead(keys[m.sender])])
 
-    def _each(self, items: list[X], make: Callable[[X], Callable[[Writer], T]]
+    def _one_write_each(self, items: list[X], make: Callable[[X], Callable[[Writer], T]]
               ) -> list[T | TChainError]:
         """Make a work of each item (``make`` refuses a malformed one with its error) and run
         them all in one group commit; each result, or the protocol error that refused it."""
@@ -187,7 +187,7 @@ class Part:
             except TChainError as e:
                 results.append(e)
         done = iter(self.ledger.store.write_each(works))
-        return [_unwrap(next(done)) if r is None else r for r in results]
+        return [_raise_or_return(next(done)) if r is None else r for r in results]
 
 
 def _parsed(doc: Any, read: Callable[[Any], Message]) -> Message | TChainError:
@@ -198,14 +198,14 @@ def _parsed(doc: Any, read: Callable[[Any], Message]) -> Message | TChainError:
 
 
 def _unparsed(message: Message | TChainError) -> Message:
-    """The message, or the error its parse raised (raised again, for _each to report)."""
+    """The message, or the error its parse raised (raised again, for _one_write_each to report)."""
     if isinstance(message, TChainError):
         raise message
     return message
 
 
 
-def _unwrap(outcome: Any) -> Any:
+def _raise_or_return(outcome: Any) -> Any:
     """A write_each outcome: the result, or the protocol error the work refused with (any
     other exception is a bug or a store failure, raised)."""
     if isinstance(outcome, Failed):

@@ -26,7 +26,7 @@ from tchain.proofs import non_settlement_proof
 from tchain.rules import (
     release_hold,
 )
-from validator.flows import close_offer, keep
+from validator.flows import close_offer, put_record
 from validator.interbank.base import Part
 from validator.store import Reader, Writer
 
@@ -72,13 +72,13 @@ class Deadlines(Part):
                 record = OfferRecord.from_dict(stored)
                 if now < record.expires:
                     continue  # a time set before, for a record put again since
-                if record.validator != self.v.name:
+                if record.validator != self.bank.name:
                     w.delete_record("offers", offer_id)  # a peer's, nobody may take it now
                 elif record.is_open and record.offer is not None:
                     offer = SignedEntry.from_dict(record.offer)
                     chain = self._state(w, offer.chain, offer_id)
-                    entry = self._commit(w, release_hold(self.v, chain, offer, now))
-                    close_offer(self.v.key, self.v.name, w, entry, now)
+                    entry = self._commit(w, release_hold(self.bank, chain, offer, now))
+                    close_offer(self.bank.key, self.bank.name, w, entry, now)
                     done.append(f"offer {offer_id} expired and released")
             for message_id, stored in self._due(w, "outbox", now):
                 item = OutboxItem.from_dict(stored)
@@ -106,7 +106,7 @@ class Deadlines(Part):
         """An exchange the peer did not settle by its deadline: record the proof. The settle
         message stays in the outbox: a peer that settles late still completes the exchange."""
         proof = self._non_settlement(w, flow)
-        keep(w, "flows", flow_id, flow.moved(
+        put_record(w, "flows", flow_id, flow.moved(
             FlowEvent.DEADLINE_PASSED, proof=proof,
             reason=f"{flow.peer} did not settle by {flow.deadline}"))
         return f"exchange {flow_id}: {flow.peer} did not settle; proof {proof}"
@@ -117,7 +117,7 @@ class Deadlines(Part):
         record = w.record("offers", flow.offer)
         assert record is not None
         proof = non_settlement_proof(
-            self.v.key, offer=SignedEntry.from_dict(record["offer"]),
+            self.bank.key, offer=SignedEntry.from_dict(record["offer"]),
             take=SignedEntry.from_dict(flow.take),
             settlement=self._own_entry(w, flow.chain, flow.height),
             deadline=flow.deadline, answers=list(flow.answers))

@@ -47,7 +47,7 @@ from tchain.rules import (
     settle_hold,
 )
 from tchain.state import closed_hold, entry_effects
-from validator.flows import close_offer, enqueue, keep, offer_record
+from validator.flows import close_offer, enqueue, offer_record, put_record
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.store import Reader, Writer
 
@@ -83,8 +83,8 @@ class PeerInbox(Part):
         now = self.ledger.clock()
         messages = [_parsed(doc, read) for doc in docs]
         self._verify_ahead([m for m in messages if isinstance(m, Message)])
-        return self._each(messages, lambda m: self._receive_work(_unparsed(m), requester_key,
-                                                                 now))
+        return self._one_write_each(
+            messages, lambda m: self._receive_work(_unparsed(m), requester_key, now))
 
     def _receive_work(self, message: Message, requester_key: str, now: int
                       ) -> Callable[[Writer], bytes]:
@@ -95,10 +95,10 @@ class PeerInbox(Part):
             peer = w.peer(message.sender)
             if peer is None or peer["key"] != requester_key:
                 raise ForbiddenError(f"key {requester_key} is not the pinned key of a peer "
-                                     f"named {message.sender}; {self.v.name} takes messages "
+                                     f"named {message.sender}; {self.bank.name} takes messages "
                                      "only from its pinned peers")
-            if message.to != self.v.name:
-                raise ForbiddenError(f"the message is for {message.to}, not {self.v.name}")
+            if message.to != self.bank.name:
+                raise ForbiddenError(f"the message is for {message.to}, not {self.bank.name}")
             message.verify(peer["key"])
             if message.type not in _HANDLERS:
                 raise EncodingError(f"a {message.type} is an answer, not a request")
@@ -146,7 +146,7 @@ class PeerInbox(Part):
         MAX_EVIDENCE per peer: enough to show what it does, not a store it can fill."""
         if w.count_evidence(peer_key) >= MAX_EVIDENCE:
             return
-        proof = misconduct_proof(self.v.key, reporter=self.v.name, culprit_key=peer_key,
+        proof = misconduct_proof(self.bank.key, reporter=self.bank.name, culprit_key=peer_key,
                                  message=message, error=error, now=now)
         w.put_record("proofs", message.id, proof)
 
@@ -161,7 +161,7 @@ class PeerInbox(Part):
             raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
                                f"(it is {now} here)")
         payee = self._state(w, body.to)
-        credit = self._commit(w, credit_transfer(self.v, payee, hold, now,
+        credit = self._commit(w, credit_transfer(self.bank, payee, hold, now,
                                                  kyc_required=m.fields["kyc_required"]))
         w.move(m.sender, Move(asset, held=-body.amount))
         return self._answer(m, "credited", now, credit=credit)
@@ -182,11 +182,11 @@ class PeerInbox(Part):
             raise BadRequestRuleError(
                 f"the offer's intent ({intent.time}) or expiry ({body.expires}) is "
                 f"not what its bank could have signed at {offer.time}")
-        check_crossing(self.v.name, m.sender, str(body.sell.asset), str(body.buy.asset))
+        check_crossing(self.bank.name, m.sender, str(body.sell.asset), str(body.buy.asset))
         if body.expires <= now:
             raise OfferClosedError(f"offer {offer.id} expired at {body.expires}")
         if w.record("offers", offer.id) is None:
-            keep(w, "offers", offer.id, offer_record(m.sender, offer))
+            put_record(w, "offers", offer.id, offer_record(m.sender, offer))
         return self._answer(m, "ack", now)
 
     def _on_offer_closed(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
@@ -200,41 +200,41 @@ class PeerInbox(Part):
         record = OfferRecord.closed_unseen(m.sender, closing.time + MAX_OFFER_MS) \
             if stored is None else OfferRecord.from_dict(stored)
         if record.validator == m.sender:
-            keep(w, "offers", m.fields["offer"], record.closed())
+            put_record(w, "offers", m.fields["offer"], record.closed())
         return self._answer(m, "ack", now)
 
     def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """We are the maker's bank: the first valid take settles the offer; later ones lose."""
         take, body = checked_take(m, peer_key)  # (believed: see _believable)
         self._not_ours(w, take)
-        if body.validator != self.v.name:
+        if body.validator != self.bank.name:
             raise BadRequestRuleError(f"the take is of an offer made at {body.validator}, "
                                       "not here")
         try:
-            check_crossing(self.v.name, m.sender, str(body.buy.asset))
+            check_crossing(self.bank.name, m.sender, str(body.buy.asset))
         except ForeignAssetError as e:
             raise MisconductError.of(e) from e
         self._incoming(w, m.sender, str(body.sell.asset), body.sell.amount)
         stored = w.record("offers", body.offer)
         record = None if stored is None else OfferRecord.from_dict(stored)
-        if record is None or record.validator != self.v.name or record.offer is None:
-            raise UnknownOfferError(f"offer {body.offer} was not made at {self.v.name}")
+        if record is None or record.validator != self.bank.name or record.offer is None:
+            raise UnknownOfferError(f"offer {body.offer} was not made at {self.bank.name}")
         check_offer_open(body.offer, record, now)
         if now > m.fields["deadline"]:
             raise ExpiredError(f"the take's deadline {m.fields['deadline']} has passed")
         offer = SignedEntry.from_dict(record.offer)
         maker = self._state(w, offer.chain, body.offer)
-        settlement = self._commit(w, settle_hold(self.v, maker, take, now))
+        settlement = self._commit(w, settle_hold(self.bank, maker, take, now))
         # the maker's sold amount crosses to the peer, what its taker gives crosses to us
         w.move(m.sender, Move(str(body.buy.asset), held=body.buy.amount))
         w.move(m.sender, Move(str(body.sell.asset), held=-body.sell.amount))
         deadline = now + self.ledger.settle_deadline_ms
-        message = enqueue(w, self.v.key, self.v.name, m.sender, "settle", now, flow=take.id,
+        message = enqueue(w, self.bank.key, self.bank.name, m.sender, "settle", now, flow=take.id,
                           give_up=None, settlement=settlement)
-        keep(w, "flows", take.id, Flow.start(
+        put_record(w, "flows", take.id, Flow.start(
             FlowType.EXCHANGE, chain=maker.chain, height=settlement.height, peer=m.sender,
             deadline=deadline, message=message, offer=offer.id, take=take.doc, answers=()))
-        close_offer(self.v.key, self.v.name, w, settlement, now)
+        close_offer(self.bank.key, self.bank.name, w, settlement, now)
         return self._answer(m, "take_accepted", now, settlement=settlement,
                             deadline=deadline)
 
@@ -243,7 +243,7 @@ class PeerInbox(Part):
         settlement = m.entries["settlement"]  # (believed: see _believable)
         evidence = [settlement.evidence_entry(i) for i in range(len(settlement.evidence))]
         if settlement.kind != "settle" or len(evidence) != 1 or \
-                evidence[0].validator != self.v.public_key or evidence[0].kind != "take":
+                evidence[0].validator != self.bank.public_key or evidence[0].kind != "take":
             raise BadRequestRuleError("a settle message carries the maker's settlement of one "
                                       "of our takes")
         take_id = evidence[0].id

@@ -29,7 +29,7 @@ def world(tmp_path, ledger):
     wallet, _ = Wallet.create(tmp_path / "w.json", "p")
     wallet = wallet.registered(name="alice", chain=alice.chain, address=f"alice*{BANK}",
                                bank=BankInfo(BANK, "http://127.0.0.1:9",
-                                             ledger.validator.public_key, ""))
+                                             ledger.bank.public_key, ""))
     wallet.append_entries(full[:2])
     return wallet, full, bobs
 
@@ -98,7 +98,7 @@ def test_an_export_that_forks_from_what_the_wallet_holds_is_refused(tmp_path, wo
     wallet, full, _ = world
     held = SignedEntry.from_bytes(full[1])
     forked = dict(held.doc["entry"], time=held.doc["entry"]["time"] + 1)
-    fork = sign_entry_as(ledger.validator.key, forked)
+    fork = sign_entry_as(ledger.bank.key, forked)
     export = tmp_path / "fork.jsonl"
     export.write_bytes(lines([full[0], fork.to_bytes()]))
     before = wallet.chain_file.read_bytes()

@@ -43,7 +43,7 @@ def chain(ledger):
 
 
 def verifier(ledger, alice) -> ChainVerifier:
-    return ChainVerifier(ledger.validator.public_key, BANK, alice.chain)
+    return ChainVerifier(ledger.bank.public_key, BANK, alice.chain)
 
 
 def forge_signature(doc):
@@ -74,7 +74,7 @@ def test_a_forged_owner_signature_is_refused_though_the_bank_signed_the_entry(ch
     ledger, alice, entries = chain
     entry = copy.deepcopy(entries[17]["entry"])
     entry["intent"]["sig"] = forge_signature(entry["intent"])["sig"]
-    entries[17] = sign_entry_as(ledger.validator.key, entry).doc
+    entries[17] = sign_entry_as(ledger.bank.key, entry).doc
     with pytest.raises(VerificationError, match="entry 17: the intent does not verify"):
         verify_all(verifier(ledger, alice), entries, workers=2)
 
@@ -102,7 +102,7 @@ def test_a_credit_whose_debit_carries_a_forged_signature_is_refused(ledger, work
     credit = copy.deepcopy(entries[9]["entry"])
     debit = forge_signature(credit["evidence"][0])
     credit["evidence"][0] = debit
-    entries[9] = sign_entry_as(ledger.validator.key, credit).doc
+    entries[9] = sign_entry_as(ledger.bank.key, credit).doc
     debit_id = SignedEntry.from_dict(debit).id
     with pytest.raises(VerificationError, match=f"entry 9: the evidence does not verify: the "
                                                 f"signature of the debit {debit_id} by "):

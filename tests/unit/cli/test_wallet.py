@@ -61,7 +61,7 @@ class FakeBank:
 
     def chain(self, chain):
         request = os.urandom(64).hex()
-        return sign_status(self.ledger.validator.key, self.status(chain), request=request,
+        return sign_status(self.ledger.bank.key, self.status(chain), request=request,
                            now=0), request
 
 
@@ -117,7 +117,7 @@ def session_for(tmp_path, ledger, customer, held: int, bank) -> tuple[Session, W
     wallet = wallet.registered(name=customer.name, chain=customer.chain,
                                address=f"{customer.name}*{BANK}",
                                bank=BankInfo(BANK, "http://127.0.0.1:9",
-                                             ledger.validator.public_key, ""))
+                                             ledger.bank.public_key, ""))
     with ledger.store.read() as r:
         wallet.append_entries(r.entries(customer.chain, 0, held))
     session = Session(wallet, customer.key)

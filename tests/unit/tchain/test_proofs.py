@@ -16,10 +16,10 @@ def test_an_equivocation_names_the_bank_its_reader_knows(ledger):
     bob = join(ledger, "bob")
     ledger.deposit(f"alice*{BANK}", f"{BANK}:USD", 100)
     [debit, _] = submit(ledger, alice, alice.payment(bob, "10"))
-    other = sign_entry_as(ledger.validator.key, {**debit.doc["entry"],
+    other = sign_entry_as(ledger.bank.key, {**debit.doc["entry"],
                                                  "time": debit.time + 1})
     proof = equivocation_proof(debit, other)
-    key = ledger.validator.public_key
+    key = ledger.bank.public_key
     named = verify_proof(proof, names={key: BANK}).summary
     assert BANK in named and key not in named
     assert key in verify_proof(proof).summary

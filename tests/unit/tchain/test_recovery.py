@@ -63,7 +63,7 @@ def test_a_lost_key_is_recovered_after_the_delay_and_the_verifier_follows(ledger
     assert old.value.code == "bad_signature"
     alice.key = new
     submit(ledger, alice, alice.payment(bob, "5"))
-    key = ledger.validator.public_key
+    key = ledger.bank.public_key
     state = verify_chain(chain_of(ledger, alice.chain), key, BANK, alice.chain)
     assert state.owner == new.public_key and state.balances[USD].balance == 985
     kinds = [SignedEntry.from_bytes(raw).kind for raw in chain_of(ledger, alice.chain)]
@@ -81,7 +81,7 @@ def test_the_current_key_cancels_a_recovery_it_did_not_ask_for(ledger, clock, al
         assert r.chain_by_owner(alice.key.public_key) == alice.chain
     submit(ledger, alice, alice.intent("rotate_key", {"owner": SigningKey.generate().public_key},
                                        time=clock()))
-    verify_chain(chain_of(ledger, alice.chain), ledger.validator.public_key, BANK, alice.chain)
+    verify_chain(chain_of(ledger, alice.chain), ledger.bank.public_key, BANK, alice.chain)
 
 
 @pytest.mark.parametrize(("case", "code"), [
@@ -141,13 +141,13 @@ def test_a_recovery_that_must_not_be_is_refused_and_writes_nothing(ledger, clock
 def test_the_verifier_refuses_a_recovered_entry_before_the_delay(ledger, clock, alice):
     """A bank that hands a chain to a new key early signs what the owner's wallet refuses."""
     entry, after = ask(ledger, alice.chain, SigningKey.generate())
-    early = sign_entry_as(ledger.validator.key, {
+    early = sign_entry_as(ledger.bank.key, {
         "chain": alice.chain, "height": after.height + 1, "prev": after.head,
         "time": clock.now + DELAY - 1, "kind": "recovered", "intent": None, "effects": [],
-        "evidence": [entry.doc], "validator": ledger.validator.public_key})
+        "evidence": [entry.doc], "validator": ledger.bank.public_key})
     entries = [*chain_of(ledger, alice.chain), canonical(early.doc)]
     with pytest.raises(TChainError, match="no earlier than its delay"):
-        verify_chain(entries, ledger.validator.public_key, BANK, alice.chain)
+        verify_chain(entries, ledger.bank.public_key, BANK, alice.chain)
 
 
 def test_a_recover_intent_sent_as_an_ordinary_intent_is_refused(ledger, clock, alice):
@@ -180,14 +180,14 @@ def test_the_verifier_refuses_the_old_keys_entry_after_the_recovery_took_effect(
     bob = join(ledger, "bob")
     _, after = ask(ledger, alice.chain, SigningKey.generate())
     intent = alice.payment(bob, "1")
-    late = sign_entry_as(ledger.validator.key, {
+    late = sign_entry_as(ledger.bank.key, {
         "chain": alice.chain, "height": after.height + 1, "prev": after.head,
         "time": after.recovery.at, "kind": "payment", "intent": intent,
         "effects": [{"asset": USD, "balance": "-1", "held": "0"}], "evidence": [],
-        "validator": ledger.validator.public_key})
+        "validator": ledger.bank.public_key})
     entries = [*chain_of(ledger, alice.chain), canonical(late.doc)]
     with pytest.raises(TChainError, match="after its recovery took effect"):
-        verify_chain(entries, ledger.validator.public_key, BANK, alice.chain)
+        verify_chain(entries, ledger.bank.public_key, BANK, alice.chain)
 
 
 def test_the_verifier_refuses_a_recover_sent_again(ledger, clock, alice):
@@ -199,13 +199,13 @@ def test_the_verifier_refuses_a_recover_sent_again(ledger, clock, alice):
                                                time=clock()))
     with ledger.store.read() as r:
         head = r.state(alice.chain)
-    again = sign_entry_as(ledger.validator.key, {
+    again = sign_entry_as(ledger.bank.key, {
         "chain": alice.chain, "height": head.height + 1, "prev": head.head,
         "time": clock.now + 1, "kind": "recover", "intent": intent, "effects": [],
-        "evidence": [], "validator": ledger.validator.public_key})
+        "evidence": [], "validator": ledger.bank.public_key})
     entries = [*chain_of(ledger, alice.chain), canonical(again.doc)]
     with pytest.raises(TChainError, match="a replay"):
-        verify_chain(entries, ledger.validator.public_key, BANK, alice.chain)
+        verify_chain(entries, ledger.bank.public_key, BANK, alice.chain)
     assert after is not None
 
 

@@ -40,7 +40,7 @@ def test_honest_chains_verify_and_balances_match_the_store(ledger, history):
     alice, bob = history
     for customer in (alice, bob):
         state = verify_chain(chain_entries(ledger, customer.chain),
-                             ledger.validator.public_key, BANK, customer.chain)
+                             ledger.bank.public_key, BANK, customer.chain)
         assert state == ledger.state(customer.chain)
 
 
@@ -55,23 +55,23 @@ def test_any_changed_field_breaks_the_entry_signature(ledger, history):
     entries = [SignedEntry.from_bytes(e).doc for e in chain_entries(ledger, alice.chain)]
     entries[2]["entry"]["effects"][0]["balance"] = "-1"
     with pytest.raises(VerificationError, match="signature does not verify"):
-        verify_chain(entries, ledger.validator.public_key, BANK)
+        verify_chain(entries, ledger.bank.public_key, BANK)
 
 
 def test_skipped_entry_breaks_the_link(ledger, history):
     alice, _ = history
     entries = chain_entries(ledger, alice.chain)
     with pytest.raises(VerificationError, match="height"):
-        verify_chain(entries[:1] + entries[2:], ledger.validator.public_key, BANK)
+        verify_chain(entries[:1] + entries[2:], ledger.bank.public_key, BANK)
 
 
 def test_validator_cannot_forge_an_effect_the_intent_did_not_ask(ledger, history):
     alice, _ = history
     docs = [SignedEntry.from_bytes(e).doc for e in chain_entries(ledger, alice.chain)]
     docs[2]["entry"]["effects"][0]["balance"] = "-99"
-    docs[2] = resign(ledger.validator.key, docs[2])
+    docs[2] = resign(ledger.bank.key, docs[2])
     with pytest.raises(VerificationError, match="effects"):
-        verify_chain(docs, ledger.validator.public_key, BANK)
+        verify_chain(docs, ledger.bank.public_key, BANK)
 
 
 def test_validator_cannot_credit_the_same_debit_twice(ledger, history):
@@ -80,9 +80,9 @@ def test_validator_cannot_credit_the_same_debit_twice(ledger, history):
     dup = copy.deepcopy(docs[-1])
     dup["entry"]["height"] = len(docs)
     dup["entry"]["prev"] = SignedEntry.from_dict(docs[-1]).id
-    docs.append(resign(ledger.validator.key, dup))
+    docs.append(resign(ledger.bank.key, dup))
     with pytest.raises(VerificationError, match="already credited"):
-        verify_chain(docs, ledger.validator.public_key, BANK)
+        verify_chain(docs, ledger.bank.public_key, BANK)
 
 
 def test_validator_cannot_overdraw_a_customer(ledger, history):
@@ -93,14 +93,14 @@ def test_validator_cannot_overdraw_a_customer(ledger, history):
     forged = {"entry": {**docs[-1]["entry"], "height": len(docs),
                         "prev": SignedEntry.from_dict(docs[-1]).id, "intent": doc,
                         "effects": [{"asset": USD, "balance": "-999999", "held": "0"}]}}
-    docs.append(resign(ledger.validator.key, forged))
+    docs.append(resign(ledger.bank.key, forged))
     with pytest.raises(VerificationError, match="below zero"):
-        verify_chain(docs, ledger.validator.public_key, BANK)
+        verify_chain(docs, ledger.bank.public_key, BANK)
 
 
 def test_verifier_streams_entry_by_entry(ledger, history):
     alice, _ = history
-    verifier = ChainVerifier(ledger.validator.public_key, BANK, alice.chain)
+    verifier = ChainVerifier(ledger.bank.public_key, BANK, alice.chain)
     for height, raw in enumerate(chain_entries(ledger, alice.chain)):
         assert verifier.feed(raw).height == height == verifier.height
 
@@ -110,10 +110,10 @@ def test_equivocation_is_provable(ledger, history):
     honest = SignedEntry.from_bytes(chain_entries(ledger, alice.chain)[2])
     other = copy.deepcopy(honest.doc)
     other["entry"]["time"] += 1
-    forked = SignedEntry.from_dict(resign(ledger.validator.key, other))
+    forked = SignedEntry.from_dict(resign(ledger.bank.key, other))
     proof = equivocation_proof(honest, forked)
     summary = verify_proof(proof)
-    assert summary.culprit == ledger.validator.public_key
+    assert summary.culprit == ledger.bank.public_key
     assert "height 2" in summary.summary
 
 
@@ -122,7 +122,7 @@ def test_equivocation_proof_with_any_changed_byte_is_invalid(ledger, history):
     honest = SignedEntry.from_bytes(chain_entries(ledger, alice.chain)[2])
     other = copy.deepcopy(honest.doc)
     other["entry"]["time"] += 1
-    proof = equivocation_proof(honest, SignedEntry.from_dict(resign(ledger.validator.key,
+    proof = equivocation_proof(honest, SignedEntry.from_dict(resign(ledger.bank.key,
                                                                       other)))
     raw = canonical(proof)
     checked = 0
@@ -154,11 +154,11 @@ def test_a_genesis_that_registers_at_another_bank_is_refused(ledger, history):
     intent = genesis["entry"]["intent"]
     intent["intent"]["body"]["bank"] = "bank2.example"
     intent["sig"] = alice.key.sign("intent", intent["intent"])
-    forged = resign(ledger.validator.key, genesis)
+    forged = resign(ledger.bank.key, genesis)
     with pytest.raises(VerificationError, match=r"at bank2\.example, not at bank1\.example"):
-        verify_chain([forged], ledger.validator.public_key, BANK)
+        verify_chain([forged], ledger.bank.public_key, BANK)
     # The same entry is sound for a verifier of the bank it names: only the name differs.
-    verify_chain([forged], ledger.validator.public_key, "bank2.example")
+    verify_chain([forged], ledger.bank.public_key, "bank2.example")
 
 
 def test_a_chain_opened_before_registrations_named_their_bank_still_verifies():
