@@ -58,11 +58,10 @@ class Bank:
         self.interbank = Interbank(self.ledger, fault=fault)
         rebuild_books(self.ledger)  # once, for a store of an older version
         self.sender = Sender(self.interbank)
-        # One batch decided at a time in this process. A batch is a long stretch of Python
-        # (some 30 ms for 200 intents): several at once in one worker only take turns at the
-        # GIL, and each one's plans go stale under the others' commits and are decided again
-        # inside the write lock. With 8 threads a worker, the HTTP batch bench went from
-        # 4,700-5,600 to 7,000 a second. Single intents do not take it: they are decided in
+        # One batch decided at a time in this process. A batch is a long stretch of Python:
+        # several at once in one worker only take turns at the GIL, and each one's plans go
+        # stale under the others' commits and are decided again inside the write lock (what
+        # it gained: docs/performance.md). Single intents do not take it: they are decided in
         # rounds of their own (below).
         self.deciding_batch = threading.Lock()
         # Single intents arriving together, decided together (validator/coalesce.py).
