@@ -119,13 +119,7 @@ class Ledger:
             TChainError: ``conflict`` (409) when the name or the key is taken, or the error of
                 the failed check.
         """
-        if not isinstance(doc, dict):
-            raise EncodingError("a registration is a JSON object {intent, sig, kyc_record}")
-        extra = doc.keys() - {"intent", "sig", "kyc_record"}
-        if extra:
-            raise EncodingError(f"registration has unknown field(s) {', '.join(sorted(extra))}")
-        intent = SignedIntent.from_dict({"intent": doc.get("intent"), "sig": doc.get("sig")})
-        kyc_record = doc.get("kyc_record")
+        intent, kyc_record = _intent_with_kyc(doc, "a registration")
         genesis, state = make_genesis(self.bank, intent, kyc_record, self.clock())
 
         def work(w: Writer) -> SignedEntry:
@@ -360,17 +354,11 @@ class Ledger:
         Raises:
             TChainError: the error of the failed check (nothing written).
         """
-        if not isinstance(doc, dict):
-            raise EncodingError("a recovery is a JSON object {intent, sig, kyc_record}")
-        extra = doc.keys() - {"intent", "sig", "kyc_record"}
-        if extra:
-            raise EncodingError(f"a recovery has unknown field(s) {', '.join(sorted(extra))}")
-        intent = SignedIntent.from_dict({"intent": doc.get("intent"), "sig": doc.get("sig")})
+        intent, kyc = _intent_with_kyc(doc, "a recovery")
         body = intent.body
         if not isinstance(body, RecoverBody) or intent.chain != chain_id:
             raise EncodingError(f"POST /v1/chains/{chain_id}/recovery takes a recover intent "
                                 "naming that chain")
-        kyc = doc.get("kyc_record")
         shown = None if kyc is None else canonical(kyc)
         now = self.clock()
         check_recover_intent(intent, chain_id, now)
@@ -490,3 +478,20 @@ class Ledger:
     def bank_chain(self) -> str | None:
         with self.store.read() as r:
             return r.meta(BANK_CHAIN)
+
+
+def _intent_with_kyc(doc: Any, what: str) -> tuple[SignedIntent, Any]:
+    """The signed intent and the KYC record (or None) of ``{intent, sig, kyc_record}``, the
+    body of a registration and of a recovery.
+
+    Raises:
+        EncodingError: not that shape.
+    """
+    if not isinstance(doc, dict):
+        raise EncodingError(f"{what} is a JSON object {{intent, sig, kyc_record}}")
+    extra = doc.keys() - {"intent", "sig", "kyc_record"}
+    if extra:
+        raise EncodingError(f"{what} has unknown field(s) {', '.join(sorted(extra))}")
+    intent = SignedIntent.from_dict({"intent": doc.get("intent"), "sig": doc.get("sig")})
+    return intent, doc.get("kyc_record")
+

@@ -36,6 +36,16 @@ def ask(ledger, chain: str, new: SigningKey, kyc=KYC, *, seq: int = 0,
     return ledger.recover(chain, {**intent, "kyc_record": kyc})
 
 
+def verify_with(ledger, chain: str, head, **fields):
+    """Verify the chain as stored plus one entry the bank signs after ``head`` with
+    ``fields``: what a dishonest bank could serve a wallet."""
+    forged = sign_entry_as(ledger.bank.key, {
+        "chain": chain, "height": head.height + 1, "prev": head.head,
+        "validator": ledger.bank.public_key, **fields})
+    return verify_chain([*chain_of(ledger, chain), canonical(forged.doc)],
+                        ledger.bank.public_key, BANK, chain)
+
+
 def chain_of(ledger, chain: str) -> list[bytes]:
     with ledger.store.read() as r:
         return r.entries(chain, 0, 10**6)
@@ -141,13 +151,9 @@ def test_a_recovery_that_must_not_be_is_refused_and_writes_nothing(ledger, clock
 def test_the_verifier_refuses_a_recovered_entry_before_the_delay(ledger, clock, alice):
     """A bank that hands a chain to a new key early signs what the owner's wallet refuses."""
     entry, after = ask(ledger, alice.chain, SigningKey.generate())
-    early = sign_entry_as(ledger.bank.key, {
-        "chain": alice.chain, "height": after.height + 1, "prev": after.head,
-        "time": clock.now + DELAY - 1, "kind": "recovered", "intent": None, "effects": [],
-        "evidence": [entry.doc], "validator": ledger.bank.public_key})
-    entries = [*chain_of(ledger, alice.chain), canonical(early.doc)]
     with pytest.raises(TChainError, match="no earlier than its delay"):
-        verify_chain(entries, ledger.bank.public_key, BANK, alice.chain)
+        verify_with(ledger, alice.chain, after, time=clock.now + DELAY - 1, kind="recovered",
+                    intent=None, effects=[], evidence=[entry.doc])
 
 
 def test_a_recover_intent_sent_as_an_ordinary_intent_is_refused(ledger, clock, alice):
@@ -180,14 +186,10 @@ def test_the_verifier_refuses_the_old_keys_entry_after_the_recovery_took_effect(
     bob = join(ledger, "bob")
     _, after = ask(ledger, alice.chain, SigningKey.generate())
     intent = alice.payment(bob, "1")
-    late = sign_entry_as(ledger.bank.key, {
-        "chain": alice.chain, "height": after.height + 1, "prev": after.head,
-        "time": after.recovery.at, "kind": "payment", "intent": intent,
-        "effects": [{"asset": USD, "balance": "-1", "held": "0"}], "evidence": [],
-        "validator": ledger.bank.public_key})
-    entries = [*chain_of(ledger, alice.chain), canonical(late.doc)]
     with pytest.raises(TChainError, match="after its recovery took effect"):
-        verify_chain(entries, ledger.bank.public_key, BANK, alice.chain)
+        verify_with(ledger, alice.chain, after, time=after.recovery.at, kind="payment",
+                    intent=intent, effects=[{"asset": USD, "balance": "-1", "held": "0"}],
+                    evidence=[])
 
 
 def test_the_verifier_refuses_a_recover_sent_again(ledger, clock, alice):
@@ -199,13 +201,9 @@ def test_the_verifier_refuses_a_recover_sent_again(ledger, clock, alice):
                                                time=clock()))
     with ledger.store.read() as r:
         head = r.state(alice.chain)
-    again = sign_entry_as(ledger.bank.key, {
-        "chain": alice.chain, "height": head.height + 1, "prev": head.head,
-        "time": clock.now + 1, "kind": "recover", "intent": intent, "effects": [],
-        "evidence": [], "validator": ledger.bank.public_key})
-    entries = [*chain_of(ledger, alice.chain), canonical(again.doc)]
     with pytest.raises(TChainError, match="a replay"):
-        verify_chain(entries, ledger.bank.public_key, BANK, alice.chain)
+        verify_with(ledger, alice.chain, head, time=clock.now + 1, kind="recover",
+                    intent=intent, effects=[], evidence=[])
     assert after is not None
 
 
