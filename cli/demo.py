@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,19 +101,18 @@ def demo(keep: bool) -> None:
             story.do(f"start {bank.name} on {bank.url} (LMDB{note})", bank.start)
         for a, b in ((b1, b2), (b1, b3)):
             story.do(f"{a.name} and {b.name} pin each other's keys",
-                     lambda a=a, b=b: (add_peer(a.config, b.url), add_peer(b.config, a.url)))
+                     partial(_pin_each_other, a, b))
         homes = {"alice": b1, "bob": b1, "carol": b2, "dave": b3}
         people = {n: _wallet(base, n) for n in homes}
         for name, bank in homes.items():
             story.do(f"{name} creates a wallet and registers at {bank.name}",
-                     lambda s=people[name], n=name, u=bank.url: s.register(
-                         n, u, legal_name=n.title() + " Example"))
+                     partial(people[name].register, name, bank.url,
+                             legal_name=name.title() + " Example"))
         for name, amount, asset in (("alice", "100000", USD), ("bob", "50000", GBP),
                                     ("carol", "80000", EUR), ("dave", "50000", USD3)):
             bank = homes[name]
             story.do(f"{bank.name} deposits {int(amount) / 100:.2f} {asset} to {name}",
-                     lambda b=bank, n=name, a=amount, u=asset: deposit(
-                         b.config, n, a, u.split(":")[1]))
+                     partial(deposit, bank.config, name, amount, asset.split(":")[1]))
         alice, bob, carol, dave = (people[n] for n in ("alice", "bob", "carol", "dave"))
         story.do("alice pays bob 250.00 USD inside bank1 (rent)",
                  lambda: alice.pay(f"bob*{B1}", "25000", USD, "rent"))
@@ -147,7 +147,7 @@ def demo(keep: bool) -> None:
                 rows.append([report.state.address, asset, str(b.balance), str(b.held),
                              str(report.state.height + 1)])
         audits: list[AuditReport] = [story.do(f"{bank.name} audits every chain",
-                                              lambda b=bank: run_audit(b.config))
+                                              partial(run_audit, bank.config))
                                      for bank in banks]
         _report(rows, audits, unsettled(proofs))
         click.echo(f"\nAll {story.step} steps passed in {time.monotonic() - story.started:.1f} "
@@ -181,3 +181,9 @@ def _report(rows: list[list[str]], audits: list[AuditReport], unsettled: dict[st
     click.echo(table(["asset", "sum over all chains", "unsettled (proof)", "total"], sums))
     if any(t + unsettled.get(a, 0) != 0 for a, t in totals.items()):
         raise CliError("an asset does not sum to zero over all banks")
+
+
+def _pin_each_other(a: LocalBank, b: LocalBank) -> None:
+    add_peer(a.config, b.url)
+    add_peer(b.config, a.url)
+

@@ -15,6 +15,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.synchronize import Barrier, Event
+from typing import Any
 
 __all__ = ["LoadResult", "run_load"]
 
@@ -71,8 +73,7 @@ def _exchange(sock: socket.socket, request: bytes, buffer: bytearray) -> tuple[i
 
 
 def _client_process(port: int, path: str, conversations: list[list[bytes]], keep: bool,
-                    ready: multiprocessing.Barrier, go: multiprocessing.Event,  # type: ignore[type-arg]
-                    out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+                    ready: Barrier, go: Event, out: multiprocessing.Queue[Any]) -> None:
     requests = [[_request(port, path, body) for body in conv] for conv in conversations]
     socks = [socket.create_connection(("127.0.0.1", port)) for _ in conversations]
     for s in socks:

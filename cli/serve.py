@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -47,7 +48,10 @@ SETTINGS = ("host", "port", "workers", "threads", "timeout", "access_log", "log_
 _TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 
 
-def _setting(name: str, *decls: str, **attrs: Any) -> Any:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _setting(name: str, *decls: str, **attrs: Any) -> Callable[[F], F]:
     """A click option whose environment variable is TCHAIN_<NAME>."""
     return click.option(*decls, name, envvar=f"TCHAIN_{name.upper()}", show_envvar=True,
                         **attrs)
@@ -98,7 +102,7 @@ def _setting(name: str, *decls: str, **attrs: Any) -> Any:
 @click.option("--print-settings", is_flag=True,
               help="Print every setting, its value and where it came from; serve nothing.")
 @click.pass_context
-def serve(ctx: click.Context, data: Path, config_file: Path | None, fault: str | None,
+def serve(ctx: click.Context, /, data: Path, config_file: Path | None, fault: str | None,
           print_settings: bool, **_flags: Any) -> None:
     """Serve the bank's API until stopped (SIGTERM or Ctrl-C): a master process that keeps
     the workers and the outbox sender running. Each setting is taken from its flag, else

@@ -146,7 +146,7 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout
 
 
-def test_core_is_strictly_typed():
+def test_every_package_is_strictly_typed():
     result = subprocess.run([*_tool("mypy")], capture_output=True, text=True, cwd=ROOT,
                             timeout=300)
     assert result.returncode == 0, result.stdout

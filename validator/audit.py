@@ -106,8 +106,8 @@ def audit(ledger: Ledger) -> AuditReport:
                                             for h, (c, hold) in open_holds.items()})
         _reserve(r, open_holds, positions)
         report.problems += _check_books(r, totals, positions)
-        for flow_id, stored in r.records("flows"):
-            flow = Flow.from_dict(stored)
+        for flow_id, flow_record in r.records("flows"):
+            flow = Flow.from_dict(flow_record)
             if flow.state in UNSETTLED:
                 report.in_flight.append(f"{flow.type.value} {flow_id[:16]} {flow.state.value} "
                                         f"with {flow.peer}")

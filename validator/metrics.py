@@ -76,7 +76,7 @@ class Metrics:
                 # prometheus-client picks where values live when it is first imported, and
                 # the master imported it before it named the folder: values in files now
                 # (as prometheus-client's own multiprocess tests set it).
-                values.ValueClass = values.MultiProcessValue()
+                values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
         # In multiprocess mode nothing is registered: the values are in the files.
         own = None if folder is not None else CollectorRegistry(auto_describe=True)
         self.registry = own
@@ -115,7 +115,7 @@ class Metrics:
         if self.registry is not None:
             scrape.register(self.registry)
         else:
-            MultiProcessCollector(scrape, path=self.folder)
+            MultiProcessCollector(scrape, path=self.folder)  # type: ignore[no-untyped-call]
         scrape.register(_StoreCollector(bank))
         return prometheus_client.generate_latest(scrape)
 

@@ -73,7 +73,7 @@ def _batch_body(field: str, item: str) -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    intent = {
+    intent: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "required": ["type", "seq", "time", "body"],
         "properties": {
