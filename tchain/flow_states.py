@@ -153,8 +153,8 @@ ABSENT = _Absent.ABSENT
 _FLOW_FIELDS = ("type", "state", "chain", "height", "peer", "deadline", "message", "reason",
                 "receipt")
 # The fields only some flows have (by type, or once they got that far).
-_FLOW_OPTIONAL = ("payee", "offer", "take", "answers", "settled_height", "released_height",
-                  "proof")
+_FLOW_OPTIONAL = ("payee", "offer", "maker_chain", "take", "answers", "settled_height",
+                  "released_height", "proof")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +178,7 @@ class Flow:
     receipt: dict[str, Any] | None
     payee: str | _Absent = ABSENT  # transfer (absent in flows recorded before it was)
     offer: str | _Absent = ABSENT  # take, exchange
+    maker_chain: str | _Absent = ABSENT  # take: the offer's chain (absent in older flows)
     take: dict[str, Any] | _Absent = ABSENT  # exchange: the peer's take
     answers: tuple[dict[str, Any], ...] | _Absent = ABSENT  # exchange: the peer's answers
     settled_height: int | _Absent = ABSENT

@@ -98,7 +98,9 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     if entry.kind == "take" and isinstance(body, TakeBody):
         return [_start_held_flow(key, name, w, FlowType.TAKE, body.validator, entry, after,
                                  now + settle_deadline_ms, now, first_try,
-                                 extra={"offer": body.offer}, take=entry,
+                                 extra={"offer": body.offer,
+                                        "maker_chain": _offer_chain(w, body.offer)},
+                                 take=entry,
                                  taker=_signer(key, name, after))]
     if entry.kind == "offer" and isinstance(body, OfferBody):
         put_record(w, "offers", entry.id, offer_record(name, entry))
@@ -152,3 +154,14 @@ def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now
     put_record(w, "offers", offer_id, OfferRecord.from_dict(record).closed())
     return broadcast(w, key, name, "offer_closed", now, give_up=now + _NEWS_KEPT_MS,
                      first_try=first_try, offer=offer_id, entry=closing)
+
+
+def _offer_chain(w: Writer, offer_id: str) -> str:
+    """The chain of a peer's offer our customer takes: its settlement must be on it. The
+    ledger took the offer from this record in this same write (Ledger._offer_for)."""
+    stored = w.record("offers", offer_id)
+    assert stored is not None, f"offer {offer_id} taken but not kept"
+    offer = OfferRecord.from_dict(stored).offer
+    assert offer is not None
+    return SignedEntry.trusted(offer).chain_id
+

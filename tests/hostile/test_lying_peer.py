@@ -7,14 +7,17 @@ import threading
 
 import pytest
 
+from cli.local import LocalBank
 from tchain.clock import now_ms
 from tchain.encoding import parse
 from tchain.keys import SigningKey
 from tchain.proofs import verify_proof
+from tests.fault_proxy import FaultProxy
 from tests.hostile.conftest import B1, B2
-from tests.hostile.harness import books_balance, open_offer
+from tests.hostile.harness import HostilePeer, audit_clean, books_balance, open_offer
 from tests.realbanks import balance, eventually, read, register, snapshot_from, submit
 from validator.operator import deposit
+from validator.peers import add_peer
 
 USD, EUR1, EUR2 = f"{B1}:USD", f"{B1}:EUR", f"{B2}:EUR"
 
@@ -132,3 +135,44 @@ def test_a_peer_s_honest_round_trip_keeps_both_books(pair):
     mine = read(b1, lambda r: r.position(B2, USD))
     theirs = read(b2, lambda r: r.position(B1, USD))
     assert mine.held == -theirs.held >= 250
+
+
+@pytest.mark.parametrize("where", ["the taker's own chain", "a chain nobody has"])
+def test_a_settlement_on_another_chain_than_the_offer_s_settles_nothing(tmp_path, where):
+    """Found by the fifth outside attacker: bank 1 settled its customer's take of bank 2's
+    offer on any settle entry bank 2 signed with the right effects, whatever chain it named
+    (the taker's own, or one that exists nowhere): a receipt that could exist in no ledger of
+    bank 2, which bank 2 could then deny. The maker's settle is on the offer's chain."""
+    proxy = FaultProxy()
+    b1 = LocalBank(tmp_path / "b1", B1, assets=("USD",))
+    b2 = LocalBank(tmp_path / "b2", B2, assets=("EUR",), public_url=proxy.url)
+    proxy.start(b2.port)
+    try:
+        with b1, b2:
+            add_peer(b1.config, proxy.url)
+            add_peer(b2.config, b1.url)
+            _, offer = open_offer(b2, "dan", (EUR2, "10"), (USD, "2"))
+            eventually(lambda: read(b1, lambda r: r.record("offers", offer.id)) is not None)
+            carol = register(b1, "carol")
+            deposit(b1.config, "carol", "100", "USD")
+            proxy.set(drop=1.0)  # the take waits: bank 2 does not hear of it
+            r = submit(b1, carol, "take", {"offer": offer.id, "validator": B2,
+                                           "sell": {"asset": USD, "amount": "2"},
+                                           "buy": {"asset": EUR2, "amount": "10"}})
+            assert r.status_code == 202, r.text
+            take = r.json()["entries"][0]
+            liar = HostilePeer(b2, b1)
+            chain = carol.chain if where == "the taker's own chain" else \
+                SigningKey.generate().public_key
+            forged = liar.entry(chain=chain, kind="settle", intent=None, evidence=[take],
+                                effects=[{"asset": EUR2, "balance": "-10", "held": "-10"},
+                                         {"asset": USD, "balance": "2", "held": "0"}])
+            answer = liar.answer_of(liar.sign("settle", settlement=forged.doc))
+            assert answer["type"] == "refused", answer
+            assert balance(b1, carol, USD) == (100, 2)  # still held, nothing settled
+            proxy.heal()  # the true settlement, on dan's chain, comes through
+            eventually(lambda: balance(b1, carol, EUR2) == (10, 0), timeout=60)
+            books_balance(b1)
+            audit_clean(b1)
+    finally:
+        proxy.close()

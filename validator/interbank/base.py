@@ -25,6 +25,7 @@ from tchain.flow_states import (
     FlowEvent,
     FlowState,
     FlowType,
+    OfferRecord,
 )
 from tchain.keys import check_ahead
 from tchain.messages import Message, signed_message
@@ -154,6 +155,7 @@ class Part:
         if flow.state is FlowState.SETTLED:
             assert flow.settled_height is not ABSENT
             return self._own_entry(w, flow.chain, flow.settled_height)
+        self._on_the_offer_s_chain(w, flow, settlement)
         taker = self._state(w, flow.chain, take_id)
         ours = self._close_with_peer(w, taker, take_id, flow.peer, settled,
                                      lambda: settle_hold(self.bank, taker, settlement, now))
@@ -163,6 +165,23 @@ class Part:
             w.delete_record("outbox", flow.message)
         return ours
 
+
+    def _on_the_offer_s_chain(self, r: Reader, flow: Flow, settlement: SignedEntry) -> None:
+        """The maker's settle is an entry of the offer's chain at the peer: a settle on our
+        own chain or on any other could be in no ledger of the peer's, and proves nothing
+        against it (found by the fifth outside attacker, who had one accepted)."""
+        self._not_ours(r, settlement)
+        maker_chain = flow.maker_chain
+        if maker_chain is ABSENT:  # a take recorded before flows kept it: the offer's record
+            stored = r.record("offers", flow.offer) if flow.offer is not ABSENT else None
+            offer = None if stored is None else OfferRecord.from_dict(stored).offer
+            maker_chain = ABSENT if offer is None else SignedEntry.trusted(offer).chain_id
+        if maker_chain is not ABSENT and settlement.chain != maker_chain:
+            # refused, not kept as misconduct: the message alone does not show the offer's
+            # chain, so no proof of it would convince a third party (tchain.proofs)
+            raise BadRequestRuleError(f"the settlement is an entry of chain "
+                                      f"{settlement.chain}, not of the offer's chain "
+                                      f"{maker_chain}")
 
     def _verify_ahead(self, messages: list[Message]) -> None:
         """Check the signatures of peers' messages, and of the entries they carry, all at once
