@@ -86,7 +86,8 @@ def parse(data: bytes | str) -> Any:
     try:
         value, end = _DECODER.raw_decode(text, _skip_ws(text, 0))
     except json.JSONDecodeError as e:
-        raise EncodingError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+        what = e.msg.removesuffix(" at")  # some of the decoder's messages end in "at"
+        raise EncodingError(f"invalid JSON: {what} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:
         raise EncodingError("JSON nests too deeply") from e
     if _skip_ws(text, end) != len(text):
