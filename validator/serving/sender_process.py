@@ -20,6 +20,8 @@ __all__ = ["run_sender"]
 
 log = logging.getLogger("tchain.sender")
 
+_STOPS = {signal.SIGTERM, signal.SIGINT}
+
 
 def run_sender(data: str, app_config: dict[str, Any],
                heartbeat: Callable[[], bool] = lambda: True) -> None:
@@ -28,8 +30,16 @@ def run_sender(data: str, app_config: dict[str, Any],
     bank = Bank(BankConfig.load(data), settle_deadline=app_config.get("SETTLE_DEADLINE"),
                 fault=app_config.get("FAULT"), **app_config.get("STORE_OPTIONS", {}))
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def stopping(*_: Any) -> None:
+        # Block further stops first: a second signal (the group's and the master's come
+        # together) would run this again inside Event.set, which holds a lock it cannot take
+        # twice (found by the storm of stop signals: a RecursionError, the sender's traceback).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        stop.set()
+
+    for sig in _STOPS:
+        signal.signal(sig, stopping)
     if bank.interbank.fault:
         log.warning("FAULT %s: this bank cheats on purpose, for demonstrations and tests",
                     bank.interbank.fault)
