@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tchain.errors import VerificationError
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry, TakeBody, Terms, fill_price
@@ -78,7 +79,6 @@ def _take(gives: int, gets: int, sells: str = EUR, buys: str = USD) -> TakeBody:
     (_take(27, 30, sells=USD, buys=EUR), _hold(), "mirror"),
 ])
 def test_take_terms_the_offer_refuses(take, hold, why):
-    from tchain.errors import VerificationError
     with pytest.raises(VerificationError):
         check_take_terms(hold, take)
 
@@ -149,21 +149,21 @@ def test_the_honest_fill_verifies_and_leaves_the_rest_held(maker):
 def test_refuses_a_fill_that_gives_more_than_the_remainder(maker):
     b1, _alice, offer, entries, _take = maker
     take = _take_entry(b1, offer, 72, 80)  # 80 of the 70 left, at its price
-    with pytest.raises(Exception, match="left"):
+    with pytest.raises(VerificationError, match="left"):
         _verify(b1, [*entries, _forged_fill(b1, entries[-1], take, 80, 72)])
 
 
 def test_refuses_a_fill_that_takes_in_less_than_the_price(maker):
     b1, _alice, offer, entries, _take = maker
     take = _take_entry(b1, offer, 17, 20)  # 20 cost 18
-    with pytest.raises(Exception, match="price"):
+    with pytest.raises(VerificationError, match="price"):
         _verify(b1, [*entries, _forged_fill(b1, entries[-1], take, 20, 17)])
 
 
 def test_refuses_a_fill_whose_effects_pay_less_than_its_take(maker):
     b1, _alice, offer, entries, _take = maker
     take = _take_entry(b1, offer, 18, 20)
-    with pytest.raises(Exception, match="effects"):
+    with pytest.raises(VerificationError, match="effects"):
         _verify(b1, [*entries, _forged_fill(b1, entries[-1], take, 20, 17)])
 
 
@@ -171,13 +171,13 @@ def test_refuses_a_fill_of_a_closed_offer(maker):
     b1, alice, offer, entries, _take = maker
     cancel = b1.submit(alice, "cancel", {"offer": offer.id}).outcome.entries[0]
     take = _take_entry(b1, offer, 18, 20)
-    with pytest.raises(Exception, match="not open"):
+    with pytest.raises(VerificationError, match="not open"):
         _verify(b1, [*entries, cancel, _forged_fill(b1, cancel, take, 20, 18)])
 
 
 def test_refuses_one_take_answered_by_two_fills(maker):
     b1, _alice, _offer, entries, take = maker
-    with pytest.raises(Exception, match="answered already"):
+    with pytest.raises(VerificationError, match="answered already"):
         _verify(b1, [*entries, _forged_fill(b1, entries[-1], take, 30, 27)])
 
 
@@ -188,5 +188,5 @@ def test_refuses_a_settle_where_a_part_was_taken(maker):
     take = _take_entry(b1, offer, 18, 20)
     forged = _forged_fill(b1, entries[-1], take, 20, 18)
     doc = dict(forged.doc["entry"], kind="settle")
-    with pytest.raises(Exception, match="effects|fill"):
+    with pytest.raises(VerificationError, match=r"effects|fill"):
         _verify(b1, [*entries, sign_entry_as(b1.key, doc)])
