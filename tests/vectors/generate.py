@@ -50,18 +50,24 @@ def canonical_vectors() -> list[dict[str, Any]]:
     return out
 
 
+def _bank_of_alice_and_bob(path: Path, keys: dict[str, SigningKey], until: int
+                           ) -> tuple[Ledger, SignedEntry, SignedEntry]:
+    """The bank at ``path`` on a clock ticking 100 ms a call from T0 (to ``until``), its own
+    chain and alice's and bob's registered: the ledger and their genesis entries."""
+    clock = iter(range(T0, until, 100))
+    ledger = Ledger(Store(path), BankIdentity(keys["bank"], BANK), clock=lambda: next(clock))
+    ledger.register(register_request(keys["bank"], BANK, T0, bank=BANK,
+                                     kyc_record={"legal_name": BANK}))
+    alice = ledger.register(register_request(keys["alice"], "alice", T0, bank=BANK,
+                                             kyc_record={"legal_name": "Alice Example"}))
+    bob = ledger.register(register_request(keys["bob"], "bob", T0, bank=BANK, kyc_record=None))
+    return ledger, alice, bob
+
+
 def chain_vector() -> dict[str, Any]:
     keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        clock = iter(range(T0, T0 + 1000, 100))
-        ledger = Ledger(Store(Path(tmp)), BankIdentity(keys["bank"], BANK),
-                        clock=lambda: next(clock))
-        ledger.register(register_request(keys["bank"], BANK, T0, bank=BANK,
-                                         kyc_record={"legal_name": BANK}))
-        alice = ledger.register(register_request(keys["alice"], "alice", T0, bank=BANK,
-                                                 kyc_record={"legal_name": "Alice Example"}))
-        bob = ledger.register(register_request(keys["bob"], "bob", T0, bank=BANK,
-                                               kyc_record=None))
+        ledger, alice, bob = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 1000)
         ledger.deposit(f"alice*{BANK}", USD, 100000)
         ledger.submit(sign_intent(keys["alice"], "payment", alice.id, 1, T0 + 500,
                                   {"to": bob.id, "to_validator": BANK, "asset": USD,
@@ -82,15 +88,7 @@ def fills_vector() -> dict[str, Any]:
     keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
     eur = f"{BANK}:EUR"
     with tempfile.TemporaryDirectory() as tmp:
-        clock = iter(range(T0, T0 + 10_000, 100))
-        ledger = Ledger(Store(Path(tmp)), BankIdentity(keys["bank"], BANK),
-                        clock=lambda: next(clock))
-        ledger.register(register_request(keys["bank"], BANK, T0, bank=BANK,
-                                         kyc_record={"legal_name": BANK}))
-        alice = ledger.register(register_request(keys["alice"], "alice", T0, bank=BANK,
-                                                 kyc_record={"legal_name": "Alice Example"}))
-        bob = ledger.register(register_request(keys["bob"], "bob", T0, bank=BANK,
-                                               kyc_record=None))
+        ledger, alice, bob = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 10_000)
         ledger.deposit(f"alice*{BANK}", USD, 1000)
         ledger.deposit(f"bob*{BANK}", eur, 1000)
         offer = ledger.submit(sign_intent(keys["alice"], "offer", alice.id, 1, T0 + 700, {

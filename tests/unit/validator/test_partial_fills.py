@@ -55,13 +55,21 @@ def listed(bank: NetBank, offer) -> str | None:
     return found[0]["remaining"] if found else None
 
 
-def test_two_fills_across_two_banks_then_cancel_releases_only_the_rest(world):
+def parted(world, min_fill: int | None = 10):
+    """Alice's offer at bank 1 (100 USD for 90 EUR, parts of ``min_fill``), known at bank 2,
+    and bob at bank 2 with 2000 EUR."""
     clock, b1, b2, net = world
     alice, bob = b1.join("alice"), b2.join("bob")
     b1.deposit(alice, 1000)
     b2.deposit(bob, 2000, "EUR")
-    offer = offer_of(b1, alice, clock)
+    offer = offer_of(b1, alice, clock, min_fill=min_fill)
     net.run()
+    return alice, bob, offer
+
+
+def test_two_fills_across_two_banks_then_cancel_releases_only_the_rest(world):
+    _clock, b1, b2, net = world
+    alice, bob, offer = parted(world)
     assert listed(b2, offer) == "100"
     take_part(b2, bob, offer, 30, 27)  # 30 * 90 / 100 = 27
     net.run()
@@ -86,12 +94,8 @@ def test_two_fills_across_two_banks_then_cancel_releases_only_the_rest(world):
 
 
 def test_the_last_part_settles_and_closes_the_offer(world):
-    clock, b1, b2, net = world
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b2.deposit(bob, 2000, "EUR")
-    offer = offer_of(b1, alice, clock, min_fill=40)
-    net.run()
+    _clock, b1, b2, net = world
+    alice, bob, offer = parted(world, 40)
     take_part(b2, bob, offer, 70, 63)
     net.run()
     take_part(b2, bob, offer, 30, 27)  # below min_fill, but all that remains
@@ -103,13 +107,9 @@ def test_the_last_part_settles_and_closes_the_offer(world):
 
 def test_a_whole_take_is_the_take_of_before(world):
     """No min_fill: the offer is whole only, and a take of all of it is the mirror."""
-    clock, b1, b2, net = world
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b2.deposit(bob, 2000, "EUR")
-    offer = offer_of(b1, alice, clock, min_fill=None)
+    _clock, b1, b2, net = world
+    alice, bob, offer = parted(world, None)
     assert "min_fill" not in offer.intent.doc["intent"]["body"]
-    net.run()
     with pytest.raises(TChainError) as refused:
         take_part(b2, bob, offer, 50, 45)
     assert refused.value.code == "bad_request"
@@ -164,11 +164,8 @@ def test_a_take_below_min_fill_is_refused(world, here):
 
 
 def test_racing_parts_fill_only_what_remains_and_the_rest_are_released(world):
-    clock, b1, b2, net = world
-    alice = b1.join("alice")
-    b1.deposit(alice, 1000)
-    offer = offer_of(b1, alice, clock)
-    net.run()
+    _clock, b1, b2, net = world
+    alice, _bob, offer = parted(world)
     takers = [b2.join(f"taker{i}") for i in range(3)]
     for t in takers:
         b2.deposit(t, 1000, "EUR")
@@ -194,9 +191,7 @@ def test_racing_parts_fill_only_what_remains_and_the_rest_are_released(world):
 def test_a_peer_that_claims_a_part_at_less_than_the_price_is_misconduct(world):
     """Bank 2's own key signs a take its honest rules would have refused: 30 for 20."""
     clock, b1, b2, _net = world
-    alice = b1.join("alice")
-    b1.deposit(alice, 1000)
-    offer = offer_of(b1, alice, clock)
+    alice, _bob, offer = parted(world)
     mallory = b2.join("mallory")
     for gets, pays, how in ((30, 20, "proven"), (5, 5, "attested"), (101, 91, "proven")):
         intent = sign_intent(mallory.key, "take", mallory.chain, 1, clock.now, {
