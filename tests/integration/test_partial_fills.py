@@ -89,6 +89,11 @@ def test_two_parts_across_two_banks_then_cancel_releases_only_the_rest(banks):
     assert balances(alice) == {USD: (950, 0), EUR2: (55, 0)}
     eventually(lambda: remaining(alice, offer) == "45")
     assert remaining(carol, offer) == "45"
+    fills = [e for e in json.loads(ok("history", "--json", wallet=carol).stdout)["entries"]
+             if e["kind"] == "fill"]
+    assert len(fills) == 2  # the maker's receipts, each leading to its exchange
+    shown = ok("flow", fills[0]["id"][:12], wallet=carol).stdout
+    assert shown.startswith(f"exchange with {B1}")
     ok("offer", "cancel", offer[:16], wallet=carol)
     assert balances(carol)[EUR2] == (945, 0)  # only the rest came back
     eventually(lambda: remaining(alice, offer) is None)
