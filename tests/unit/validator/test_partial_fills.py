@@ -11,10 +11,11 @@ from tchain.encoding import parse
 from tchain.errors import TChainError
 from tchain.intents import sign_intent
 from tchain.messages import Message, sign_message
+from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
 from tchain.records import make_record
-from tests.helpers import sign_entry_as
-from tests.interbank_net import NetBank, totals, two_banks
+from tests.helpers import Clock, sign_entry_as
+from tests.interbank_net import Net, NetBank, pin, totals, two_banks
 from validator.audit import audit
 
 B1, B2 = "bank1.example", "bank2.example"
@@ -213,3 +214,33 @@ def test_a_peer_that_claims_a_part_at_less_than_the_price_is_misconduct(world):
         summary = verify_proof(proof)
         assert summary.culprit == b2.key.public_key and how in summary.summary
     assert b1.balance(alice, USD) == (1000, 100)  # nothing moved
+
+
+def test_an_offer_filled_in_part_expires_releasing_only_the_rest(world):
+    clock, b1, b2, net = world
+    alice, bob, offer = parted(world)
+    take_part(b2, bob, offer, 30, 27)
+    net.run()
+    clock.now += 61_000  # past the offer's expiry: bank 1 releases what remains
+    net.run()
+    assert b1.balance(alice, USD) == (970, 0) and b1.balance(alice, EUR) == (27, 0)
+    assert listed(b2, offer) is None
+    all_sound(b1, b2)
+
+
+def test_a_fill_the_taker_bank_never_settles_leaves_a_proof(tmp_path):
+    """The non-settlement proof of a part: the maker's fill, its take and the deadline."""
+    clock = Clock()
+    b1 = NetBank(tmp_path / "b1", B1, clock)
+    b2 = NetBank(tmp_path / "b2", B2, clock, fault="skip-settle")
+    pin(b1, b2)
+    alice, bob, offer = parted((clock, b1, b2, Net(b1, b2)))
+    net = Net(b1, b2)
+    take_part(b2, bob, offer, 30, 27)
+    net.run()
+    assert b1.balance(alice, EUR) == (27, 0) and b2.balance(bob, EUR) == (2000, 27)
+    clock.now += 11_000
+    net.run()
+    [proof] = b1.interbank.proofs()
+    assert SignedEntry.from_dict(proof["settlement"]).kind == "fill"
+    assert verify_proof(proof).culprit == b2.key.public_key
