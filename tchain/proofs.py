@@ -266,8 +266,8 @@ def _take_against_offer(proof: dict[str, Any], message: Message, who: str) -> Pr
     detail = proof["detail"]
     reporter = proof["reporter_name"]
     try:
-        if set(detail) != {"offer", "remaining"}:
-            raise EncodingError("detail is offer and remaining")
+        if set(detail) != {"offer", "remaining"} or not isinstance(detail["offer"], str):
+            raise EncodingError("detail is offer (the entry's JSON) and remaining")
         offer = SignedEntry.from_dict(parse(detail["offer"].encode()))
         offer.verify(proof["reporter"])
         remaining = parse_amount(detail["remaining"], "remaining")
@@ -275,7 +275,9 @@ def _take_against_offer(proof: dict[str, Any], message: Message, who: str) -> Pr
         raise VerificationError(f"the offer in the proof is not the reporter's: {e}") from e
     take = message.entries.get("take")
     body = None if take is None or take.intent is None else take.intent.body
-    if offer.kind != "offer" or not isinstance(body, TakeBody) or body.offer != offer.id:
+    if offer.kind != "offer" or offer.intent is None or \
+            not isinstance(offer.intent.body, OfferBody) or not isinstance(body, TakeBody) or \
+            body.offer != offer.id:
         raise VerificationError("the message does not take the offer the proof shows")
 
     def breaks(left: int | None) -> bool:

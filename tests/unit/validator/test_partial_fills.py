@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tchain.encoding import parse
-from tchain.errors import TChainError
+from tchain.errors import TChainError, VerificationError
 from tchain.intents import sign_intent
 from tchain.messages import Message, sign_message
 from tchain.model import SignedEntry
@@ -244,3 +244,23 @@ def test_a_fill_the_taker_bank_never_settles_leaves_a_proof(tmp_path):
     [proof] = b1.interbank.proofs()
     assert SignedEntry.from_dict(proof["settlement"]).kind == "fill"
     assert verify_proof(proof).culprit == b2.key.public_key
+
+
+def test_no_misconduct_proof_verifies_of_a_take_the_offer_allows(world):
+    """A reporter cannot accuse a peer of a take on the offer's terms, nor of one asking more
+    than remained (the peer may not have heard of a fill): such proofs do not verify."""
+    clock, b1, b2, _net = world
+    _alice, bob, offer = parted(world)
+    take = take_part(b2, bob, offer, 30, 27).outcome.entries[0]
+    record = make_record(b2.key, address=f"bob*{B2}", owner=bob.key.public_key,
+                         chain=bob.chain, validator=B2)
+    message = sign_message(b2.key, "take", B2, B1, clock.now, take=take.doc, taker=record,
+                           deadline=clock.now + 10_000)
+    for remaining, why in (("100", "agree"), ("20", "more than remained")):
+        proof = {"type": "misconduct", "reporter": b1.key.public_key, "reporter_name": B1,
+                 "culprit": b2.key.public_key, "error": "bad_request", "reason": "made up",
+                 "detail": {"offer": offer.raw.decode(), "remaining": remaining},
+                 "message": message, "time": clock.now}
+        proof["sig"] = b1.key.sign("proof", proof)
+        with pytest.raises(VerificationError, match=why):
+            verify_proof(proof)
