@@ -4,7 +4,7 @@ A bank keeps a cross-bank flow under the id of the entry that opened it (docs/pr
 §11): our payment's hold to another bank's customer, or our take of another bank's offer;
 the maker's bank keeps an exchange under the taker's take. The wallet works these out from
 its own verified entries, so any of them (the opening entry, the settle or release that closed
-it) leads to the flow.
+it, the maker's fill of part of its offer) leads to the flow.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def flow_of(entry: SignedEntry) -> str | None:
     if entry.kind == "take" or (entry.kind == "payment" and any(e.held > 0 for e in
                                                                  entry.effects)):
         return entry.id
-    if entry.kind == "settle":
+    if entry.kind in ("settle", "fill"):
         peer = entry.evidence_entry(0)
         if peer.kind == "take":
             return peer.id  # we made the offer: the exchange is kept under the taker's take

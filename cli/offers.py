@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from cli.common import moved, open_session
@@ -27,12 +29,15 @@ def offer() -> None:
               help="What you want for it, all at once.")
 @click.option("--expires-in", default=3600.0, show_default=True,
               type=click.FloatRange(1, 30 * 86_400), help="Seconds the offer stays open.")
+@click.option("--min-fill", type=AMOUNT, metavar="N",
+              help="Let takers take part of it, at least N of what you sell (or all that is "
+                   "left), each part at your price rounded up; without it, whole only.")
 @json_option
 @click.pass_context
 def create(ctx: click.Context, sell: tuple[str, str], buy: tuple[str, str],
-           expires_in: float) -> None:
+           expires_in: float, min_fill: str | None) -> None:
     """Offer to sell --sell for --buy; your bank holds what you sell and tells its peers."""
-    done = open_session(ctx).offer(sell, buy, expires_in)
+    done = open_session(ctx).offer(sell, buy, expires_in, min_fill)
     moved(ctx, done, f"offer {done.entries[0].id} made: {sell[0]} {sell[1]} for "
                      f"{buy[0]} {buy[1]}", "the offer was not made")
 
@@ -57,22 +62,33 @@ def list_offers(ctx: click.Context, asset: str | None) -> None:
         header = (f"your own open offers (as of height {report.state.height}; bank "
                   "unreachable, other banks' offers need it)\n")
     rows = [[o["id"][:16], o["validator"], f"{o['sell']['amount']} {o['sell']['asset']}",
-             f"{o['buy']['amount']} {o['buy']['asset']}", when(o["expires"])] for o in found]
+             f"{o['buy']['amount']} {o['buy']['asset']}", _left(o), when(o["expires"])]
+            for o in found]
     emit(ctx, {"offers": found, **(offline or {"offline": False})},
-         header + (table(["offer", "bank", "sells", "for", "expires (UTC)"], rows) if rows
-                   else "no open offers"))
+         header + (table(["offer", "bank", "sells", "for", "left", "expires (UTC)"], rows)
+                   if rows else "no open offers"))
+
+
+def _left(offer: dict[str, Any]) -> str:
+    """What remains of an offer, and the least part it may be taken in."""
+    parts = f" (parts of {offer['min_fill']}+)" if "min_fill" in offer else " (whole only)"
+    return f"{offer['remaining']}{parts}"
 
 
 @offer.command("take")
 @click.argument("offer_id")
+@click.option("--amount", type=AMOUNT, metavar="N",
+              help="Take only N (minor units) of what the offer sells, at its price rounded "
+                   "up in the maker's favour; the offer must allow parts (its min_fill).")
 @json_option
 @click.pass_context
-def take(ctx: click.Context, offer_id: str) -> None:
-    """Take the whole offer OFFER_ID (any unique start of its id, as `offer list` shows it):
-    give what it buys, get what it sells."""
-    done = open_session(ctx).take(offer_id)
+def take(ctx: click.Context, offer_id: str, amount: str | None) -> None:
+    """Take the offer OFFER_ID (any unique start of its id, as `offer list` shows it): give
+    what it buys, get what it sells; all of it, or --amount of it."""
+    done = open_session(ctx).take(offer_id, amount)
     full = _offer_named(done)
-    moved(ctx, done, f"took offer {full}", f"offer {full} was not taken")
+    moved(ctx, done, f"took {'' if amount is None else f'{amount} of '}offer {full}",
+          f"offer {full} was not taken")
 
 
 @offer.command("cancel")

@@ -36,7 +36,7 @@ from tchain.errors import (
 )
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.model import SignedEntry
+from tchain.model import SignedEntry, fill_price
 from tchain.state import ChainState
 from tchain.values import UAI, parse_positive_amount
 from tchain.verify import ChainVerifier
@@ -328,13 +328,17 @@ class Session:
 
     # --- offers -------------------------------------------------------------------------------
 
-    def offer(self, sell: tuple[str, str], buy: tuple[str, str], expires_in: float
-              ) -> Submission:
-        """Offer to sell ``sell`` = (amount, UAI) for ``buy``, open for ``expires_in`` s."""
+    def offer(self, sell: tuple[str, str], buy: tuple[str, str], expires_in: float,
+              min_fill: str | None = None) -> Submission:
+        """Offer to sell ``sell`` = (amount, UAI) for ``buy``, open for ``expires_in`` s; with
+        ``min_fill``, takes of any part of at least that much (or of all that is left)."""
         selling = str(UAI.parse(sell[1]))
-        body = {"sell": {"asset": selling, "amount": _amount(sell[0])},
-                "buy": {"asset": str(UAI.parse(buy[1])), "amount": _amount(buy[0])},
-                "expires": now_ms() + int(expires_in * 1000)}
+        body: dict[str, Any] = {
+            "sell": {"asset": selling, "amount": _amount(sell[0])},
+            "buy": {"asset": str(UAI.parse(buy[1])), "amount": _amount(buy[0])},
+            "expires": now_ms() + int(expires_in * 1000)}
+        if min_fill is not None:
+            body["min_fill"] = _amount(min_fill)
         return self._submit("offer", body, spends=selling)
 
     def own_offers(self, state: ChainState) -> list[dict[str, Any]]:
@@ -350,7 +354,9 @@ class Session:
             assert entry.intent is not None and entry.id == offer_id
             body = entry.intent.doc["intent"]["body"]
             out.append({"id": offer_id, "validator": bank.name, "sell": body["sell"],
-                        "buy": body["buy"], "expires": body["expires"]})
+                        "buy": body["buy"], "expires": body["expires"],
+                        "remaining": str(hold.amount),
+                        **({"min_fill": body["min_fill"]} if "min_fill" in body else {})})
         return sorted(out, key=lambda o: o["id"])
 
     def offers(self, asset: str | None) -> list[dict[str, Any]]:
@@ -370,21 +376,33 @@ class Session:
             if offer.intent is None or offer.id != item["id"]:
                 raise SecurityError(f"offer {item['id']} is not the entry it claims")
             body = offer.intent.doc["intent"]["body"]
+            # what is left: the bank's word (its peers' news of fills); the price of a take
+            # is fixed by the signed offer alone, and the maker's bank refuses one of more
+            remaining = item.get("remaining", body["sell"]["amount"])
             out.append({"id": offer.id, "validator": item["validator"], "sell": body["sell"],
-                        "buy": body["buy"], "expires": body["expires"]})
+                        "buy": body["buy"], "expires": body["expires"],
+                        "remaining": str(remaining),
+                        **({"min_fill": body["min_fill"]} if "min_fill" in body else {})})
         return out
 
-    def take(self, typed: str) -> Submission:
-        """Take a whole offer (any unique start of its id): give what it buys, get what it
-        sells."""
+    def take(self, typed: str, amount: str | None = None) -> Submission:
+        """Take an offer (any unique start of its id): give what it buys, get what it sells;
+        with ``amount``, only that much of what it sells, at the offer's price rounded up
+        (tchain.model.fill_price): the whole offer when None, the same take as ever."""
         listed = {o["id"]: o for o in self.offers(None)}
         offer = resolve_prefix(typed, listed, "offer")
         if offer is None:
             raise BankError(f"offer {typed} is not open at your bank: no offer it lists has "
                             "an id starting so", code=UnknownOfferError.code)
         offer_id = offer["id"]
+        sell, buy = offer["buy"], offer["sell"]
+        if amount is not None:
+            n = parse_positive_amount(amount)
+            price = fill_price(int(offer["sell"]["amount"]), int(offer["buy"]["amount"]), n)
+            sell = {"asset": offer["buy"]["asset"], "amount": str(price)}
+            buy = {"asset": offer["sell"]["asset"], "amount": str(n)}
         return self._submit("take", {"offer": offer_id, "validator": offer["validator"],
-                                     "sell": offer["buy"], "buy": offer["sell"]},
+                                     "sell": sell, "buy": buy},
                             spends=offer["buy"]["asset"])
 
     def flow(self, typed: str) -> dict[str, Any]:

@@ -286,7 +286,9 @@ class OutboxItem:
 class OfferRecord:
     """An offer known here (``validator``: the bank that made it), as the ``offers`` database
     keeps it: the signed offer entry is its proof (None: news of its close that came first).
-    Closing is the only change, and closing a closed offer changes nothing."""
+    A fill lowers ``remaining`` (None: all the offer sells is left; stored only once a fill
+    is known, so records of offers never filled keep their bytes), never raises it, whatever
+    order the news comes in; closing a closed offer changes nothing."""
 
     validator: str
     offer: dict[str, Any] | None
@@ -294,6 +296,7 @@ class OfferRecord:
     expires: int
     sell: str
     buy: str
+    remaining: int | None = None
 
     @classmethod
     def opened(cls, validator: str, offer: dict[str, Any], *, expires: int, sell: str,
@@ -309,6 +312,12 @@ class OfferRecord:
     def closed(self) -> OfferRecord:
         return dataclasses.replace(self, state=OfferState.CLOSED)
 
+    def filled(self, remaining: int) -> OfferRecord:
+        """After a fill that left ``remaining`` of it: the least remainder heard of."""
+        if self.remaining is not None and self.remaining <= remaining:
+            return self
+        return dataclasses.replace(self, remaining=remaining)
+
     @property
     def is_open(self) -> bool:
         return self.state is OfferState.OPEN
@@ -320,11 +329,14 @@ class OfferRecord:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OfferRecord:
         return cls(d["validator"], d["offer"], OfferState(d["state"]), d["expires"], d["sell"],
-                   d["buy"])
+                   d["buy"], None if "remaining" not in d else int(d["remaining"]))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"validator": self.validator, "offer": self.offer, "state": self.state.value,
-                "expires": self.expires, "sell": self.sell, "buy": self.buy}
+        d = {"validator": self.validator, "offer": self.offer, "state": self.state.value,
+             "expires": self.expires, "sell": self.sell, "buy": self.buy}
+        if self.remaining is not None:
+            d["remaining"] = str(self.remaining)
+        return d
 
 
 _RECORDS: Mapping[str, type[Flow] | type[OutboxItem] | type[OfferRecord]] = {

@@ -16,6 +16,7 @@ Requests and the answers they get (each answer is a message too, with ``ref`` = 
                 kyc_required
   offer         offer                          ->  ack
   offer_closed  offer, entry                   ->  ack
+  offer_filled  offer, entry, remaining        ->  ack   (entry: the maker's signed fill)
   take          take, taker, deadline          ->  take_accepted (settlement, deadline) | refused
   settle        settlement                     ->  settled (settlement) | pending | refused
 """
@@ -32,7 +33,7 @@ from tchain.errors import EncodingError, SignatureError
 from tchain.keys import SIGNATURES, Ahead, SigningKey, is_hex
 from tchain.model import SignedEntry
 from tchain.records import KeyRecord
-from tchain.values import parse_validator_name
+from tchain.values import parse_positive_amount, parse_validator_name
 
 __all__ = ["ANSWER_TYPES", "REQUEST_TYPES", "Message", "sign_message", "signed_message"]
 
@@ -40,6 +41,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "transfer": frozenset({"hold", "payer", "deadline", "kyc_required"}),
     "offer": frozenset({"offer"}),
     "offer_closed": frozenset({"offer", "entry"}),
+    "offer_filled": frozenset({"offer", "entry", "remaining"}),
     "take": frozenset({"take", "taker", "deadline"}),
     "settle": frozenset({"settlement"}),
     "ack": frozenset({"ref"}),
@@ -49,7 +51,9 @@ _FIELDS: dict[str, frozenset[str]] = {
     "settled": frozenset({"ref", "settlement"}),
     "pending": frozenset({"ref", "reason"}),
 }
-REQUEST_TYPES = frozenset({"transfer", "offer", "offer_closed", "take", "settle"})
+REQUEST_TYPES = frozenset({"transfer", "offer", "offer_closed", "offer_filled", "take",
+                           "settle"})
+_NEWS_OF_AN_OFFER = frozenset({"offer_closed", "offer_filled"})  # ``offer`` is its id
 ANSWER_TYPES = frozenset(_FIELDS) - REQUEST_TYPES
 _ENTRY_FIELDS = ("hold", "offer", "entry", "take", "settlement", "credit")
 # The key record of the owner who signed the intent inside an entry field: by its field.
@@ -140,8 +144,10 @@ class Message:
                 raise EncodingError(f"message {name} must be a time in ms, got {m[name]!r}")
         if "ref" in m and not is_hex(m["ref"], 64):
             raise EncodingError(f"ref must be a message id (64 hex), got {m['ref']!r}")
-        if m["type"] == "offer_closed" and not is_hex(m["offer"], 64):
+        if m["type"] in _NEWS_OF_AN_OFFER and not is_hex(m["offer"], 64):
             raise EncodingError(f"offer must be an offer id (64 hex), got {m['offer']!r}")
+        if "remaining" in m:
+            parse_positive_amount(m["remaining"], "remaining")
         if "kyc_required" in m and not isinstance(m["kyc_required"], bool):
             raise EncodingError("kyc_required must be true or false")
         for name in ("error", "reason"):
@@ -154,7 +160,7 @@ class Message:
         entries = {name: entry if isinstance(entry := known.get(name), SignedEntry) else
                    read_entry(m[name])
                    for name in _ENTRY_FIELDS
-                   if name in m and not (name == "offer" and m["type"] == "offer_closed")}
+                   if name in m and not (name == "offer" and m["type"] in _NEWS_OF_AN_OFFER)}
         records = {name: record if isinstance(record := known.get(name), KeyRecord) else
                    KeyRecord.from_dict(m[name]) for name in SIGNERS if name in m}
         # every value checked: the entries by their parse, the others here

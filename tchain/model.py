@@ -33,6 +33,7 @@ __all__ = [
     "SignedIntent",
     "TakeBody",
     "Terms",
+    "fill_price",
 ]
 
 GENESIS_PREV = "0" * 64
@@ -40,7 +41,7 @@ INTENT_TYPES = frozenset({"register", "payment", "issue", "redeem", "offer", "ca
                           "rotate_key", "recover", "cancel_recovery"})
 ENTRY_KINDS = frozenset({"genesis", "payment", "issue", "redeem", "credit", "rotate_key",
                          "offer", "cancel", "take", "settle", "release", "recover",
-                         "cancel_recovery", "recovered"})
+                         "cancel_recovery", "recovered", "fill"})
 MAX_MEMO = 256
 PARAM_KEYS = frozenset({"daily_limit", "kyc_recipients", "max_supply", "recovery_delay"})
 RECOVERY_DELAY_MS = 7 * 86_400_000  # a recovery's wait when the chain's params name none
@@ -176,12 +177,31 @@ class Terms:
 
 @dataclass(frozen=True, slots=True)
 class OfferBody:
-    """Sell ``sell`` for ``buy``, open until ``expires`` (ms); the whole offer or nothing."""
+    """Sell ``sell`` for ``buy``, open until ``expires`` (ms).
+
+    ``min_fill`` None: the whole offer or nothing (as every offer was before partial fills,
+    so an old offer is never filled in parts its maker did not agree to). Otherwise it may be
+    taken in parts of at least ``min_fill`` of ``sell``'s asset, or of the whole remainder,
+    each at :func:`fill_price` (docs/adr/0007-partial-fills.md).
+    """
 
     sell: Terms
     buy: Terms
     expires: int
     memo: str | None
+    min_fill: int | None = None
+
+    def price(self, amount: int) -> int:
+        """What a take of ``amount`` of what this offer sells pays (:func:`fill_price`)."""
+        return fill_price(self.sell.amount, self.buy.amount, amount)
+
+
+def fill_price(sells: int, buys: int, amount: int) -> int:
+    """The price of ``amount`` of an offer that sells ``sells`` for ``buys``: the offer's rate,
+    rounded up, in the maker's favour: ``ceil(amount * buys / sells)``. Exact integers, so
+    the whole offer (``amount == sells``) costs exactly ``buys``, and no part ever costs less
+    than its share of the offer's price (docs/protocol.md §3, the price of a fill)."""
+    return -(-amount * buys // sells)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +286,7 @@ def _parse_body(kind: str, body: Any) -> Body:
 
 def _exchange_body(kind: str, body: Any) -> OfferBody | TakeBody:
     if kind == "offer":
-        b = _obj(body, "offer body", {"sell", "buy", "expires"}, frozenset({"memo"}))
+        b = _obj(body, "offer body", {"sell", "buy", "expires"}, frozenset({"memo", "min_fill"}))
     else:
         b = _obj(body, "take body", {"offer", "validator", "sell", "buy"})
     sell = Terms.from_dict(b["sell"], "sell")
@@ -275,7 +295,13 @@ def _exchange_body(kind: str, body: Any) -> OfferBody | TakeBody:
         raise EncodingError(f"an exchange sells and buys two different assets, got {sell.asset} "
                             "twice")
     if kind == "offer":
-        return OfferBody(sell, buy, _int(b["expires"], "expires"), _memo(b))
+        min_fill = None
+        if "min_fill" in b:
+            min_fill = parse_positive_amount(b["min_fill"], "min_fill")
+            if min_fill > sell.amount:
+                raise EncodingError(f"min_fill {min_fill} is more than the offer sells "
+                                    f"({sell.amount})")
+        return OfferBody(sell, buy, _int(b["expires"], "expires"), _memo(b), min_fill)
     return TakeBody(_chain_id(b["offer"], "offer"), parse_validator_name(b["validator"]),
                     sell, buy)
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tchain.encoding import parse
 from tchain.errors import (
     BadRequestError,
     EncodingError,
@@ -37,7 +38,7 @@ from tchain.keys import SigningKey, verify
 from tchain.messages import Message
 from tchain.model import OfferBody, SignedEntry, TakeBody
 from tchain.peer_claims import crossing, fault, incoming
-from tchain.state import Hold, check_settle_evidence, closing_effects
+from tchain.state import check_settle_evidence, check_take_terms, fill_effects, offer_hold
 from tchain.values import UAI, parse_amount
 
 __all__ = ["ProofSummary", "equivocation_proof", "misconduct_proof", "non_settlement_proof",
@@ -149,17 +150,20 @@ def _verify_non_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
         raise VerificationError("the offer is not an offer entry")
     if take.kind != "take" or not isinstance(take_body, TakeBody) or take_body.offer != offer.id:
         raise VerificationError("the take does not name the offer")
-    # 3. the settlement settles the offer's hold with exactly this take.
-    hold = Hold("offer", offer.height, str(offer_body.sell.asset), offer_body.sell.amount,
-                offer_body.buy)
+    # 3. the settlement settles the offer's hold (or, a fill, part of it) with exactly this
+    # take: a settle takes all that remained, so it remained; a fill takes a part of what
+    # remained, at the offer's price whatever that was (docs/adr/0007-partial-fills.md)
+    kind = settlement.kind
+    got = take_body.buy.amount
+    hold = offer_hold(offer, got if kind == "settle" else None)
     try:
-        check_settle_evidence(hold, take)
+        check_settle_evidence(hold, take, kind)
     except VerificationError as e:
         raise VerificationError(f"the take does not match the offer: {e.message}") from e
-    if settlement.kind != "settle" or settlement.chain != offer.chain_id or \
+    if kind not in ("settle", "fill") or settlement.chain != offer.chain_id or \
             [SignedEntry.trusted(x).id
              for x in settlement.evidence] != [take.id] or \
-            settlement.effects != closing_effects(hold, "settle"):
+            settlement.effects != fill_effects(hold, got):
         raise VerificationError("the settlement is not the maker's settlement of this take")
     # 4. the deadline came after the settlement, and no answer since settled.
     deadline = proof["deadline"]
@@ -221,6 +225,8 @@ def _verify_misconduct(proof: dict[str, Any], names: Names) -> ProofSummary:
     code = proof["error"]
     if code in (SignatureError.code, BadRequestError.code):
         found = fault(message, culprit)
+        if found is None and isinstance(proof["detail"], dict) and "offer" in proof["detail"]:
+            return _take_against_offer(proof, message, who)
         if found is None:
             raise VerificationError(f"the {message.type} message does not show {code}: what "
                                     "it carries verifies and agrees with itself")
@@ -249,6 +255,51 @@ def _verify_misconduct(proof: dict[str, Any], names: Names) -> ProofSummary:
                             f"{who} signed a {message.type} giving {given[1]} {given[0]} while "
                             f"it held {held} of it (attested by {reporter}'s books)")
     raise VerificationError(f"{code!r} is not a misconduct a proof can show")
+
+
+def _take_against_offer(proof: dict[str, Any], message: Message, who: str) -> ProofSummary:
+    """A take whose terms break the reporter's offer (docs/protocol.md §12): ``detail.offer``
+    is the offer entry (canonical JSON), ``detail.remaining`` what the reporter says was left
+    of it. Proven if the terms break the offer whatever remained (other assets, another
+    price, more than it ever sold, a part of a whole-only offer); attested by the reporter
+    if they break it only with so little left (a part below ``min_fill``)."""
+    detail = proof["detail"]
+    reporter = proof["reporter_name"]
+    try:
+        if set(detail) != {"offer", "remaining"} or not isinstance(detail["offer"], str):
+            raise EncodingError("detail is offer (the entry's JSON) and remaining")
+        offer = SignedEntry.from_dict(parse(detail["offer"].encode()))
+        offer.verify(proof["reporter"])
+        remaining = parse_amount(detail["remaining"], "remaining")
+    except (EncodingError, SignatureError) as e:
+        raise VerificationError(f"the offer in the proof is not the reporter's: {e}") from e
+    take = message.entries.get("take")
+    body = None if take is None or take.intent is None else take.intent.body
+    if offer.kind != "offer" or offer.intent is None or \
+            not isinstance(offer.intent.body, OfferBody) or not isinstance(body, TakeBody) or \
+            body.offer != offer.id:
+        raise VerificationError("the message does not take the offer the proof shows")
+
+    def breaks(left: int | None) -> bool:
+        try:
+            check_take_terms(offer_hold(offer, left), body)
+        except VerificationError:
+            return True
+        return False
+
+    sells = offer_hold(offer).amount
+    if remaining < body.buy.amount <= sells:
+        raise VerificationError("the take asks for more than remained, which is no misconduct "
+                                "(its bank may not have heard of a fill yet)")
+    if not breaks(remaining):
+        raise VerificationError("the take's terms agree with the offer")
+    if breaks(body.buy.amount):  # even as all that remained: the terms alone break the offer
+        how = "proven by the message and the offer"
+    else:
+        how = f"attested by {reporter}, which says {remaining} remained"
+    return ProofSummary("misconduct", proof["culprit"],
+                        f"{who} signed a take of {reporter}'s offer {offer.id} on terms the "
+                        f"offer refuses ({how})")
 
 
 _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement,

@@ -61,9 +61,13 @@ from tchain.state import (
     DAY_MS,
     Balance,
     ChainState,
+    Hold,
     available,
+    check_take_terms,
     closing_effects,
     entry_effects,
+    fill_effects,
+    offer_hold,
     settled_by,
 )
 from tchain.values import MAX_AMOUNT, UAI
@@ -76,11 +80,14 @@ __all__ = [
     "Outcome",
     "check_offer_open",
     "check_recover_intent",
+    "check_take",
     "complete_recovery",
     "credit_transfer",
     "decide",
+    "fill_hold",
     "has_recovery_code",
     "make_genesis",
+    "offer_hold",
     "recover",
     "release_hold",
     "settle_hold",
@@ -190,7 +197,8 @@ def make_genesis(bank: BankIdentity, intent: SignedIntent, kyc_record: Any, now:
 
 def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
            counterparty: ChainState | None, now: int, *, peers: frozenset[str] = frozenset(),
-           offer: SignedEntry | None = None, position: Position | None = None) -> Outcome:
+           offer: SignedEntry | None = None, position: Position | None = None,
+          remaining: int | None = None) -> Outcome:
     """Decide an intent on an existing chain.
 
     Args:
@@ -205,6 +213,8 @@ def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
             the pinned key of the bank the take names.
         position: for a take, our position with the offer's bank in the asset the taker
             gets (tchain.books): that bank may give us our own IOU only out of what it holds.
+        remaining: for a take of a peer's offer, what its bank last told us is left of it
+            (None: all of it, no fill heard of).
 
     ``counterparty`` is, for a take of an offer made here, the maker's chain.
 
@@ -241,7 +251,7 @@ def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
         return _cancel(bank, intent, body, chain, now)
     if isinstance(body, TakeBody):
         return _take(bank, intent, body, chain, now, peers, offer, position or Position(),
-                     counterparty)
+                     counterparty, remaining)
     if isinstance(body, RedeemBody):
         return _redeem(bank, intent, body, chain, counterparty, now)
     if isinstance(body, RotateKeyBody):
@@ -430,7 +440,7 @@ def _cancel(bank: BankIdentity, intent: SignedIntent, body: CancelBody, chain: C
 
 def _take(bank: BankIdentity, intent: SignedIntent, body: TakeBody, chain: ChainState, now: int,
           peers: frozenset[str], offer: SignedEntry | None, position: Position,
-          maker: ChainState | None) -> Outcome:
+          maker: ChainState | None, remaining: int | None) -> Outcome:
     """The taker's side of a peer's offer: hold what they give until the maker's bank settles
     or refuses. Both assets must be IOUs of the two banks, and the maker's bank may sell us
     our own IOU only out of what it holds of it (tchain.books): else the taker would give for
@@ -440,19 +450,44 @@ def _take(bank: BankIdentity, intent: SignedIntent, body: TakeBody, chain: Chain
     offer_body = None if offer is None or offer.intent is None else offer.intent.body
     if offer is None or offer.id != body.offer or not isinstance(offer_body, OfferBody):
         raise UnknownOfferError(f"offer {body.offer} is not known at {bank.name}")
-    if offer_body.sell != body.buy or offer_body.buy != body.sell:
-        raise BadRequestRuleError(f"the take's terms do not mirror offer {body.offer}: it sells "
-                                  f"{offer_body.sell.amount} {offer_body.sell.asset} for "
-                                  f"{offer_body.buy.amount} {offer_body.buy.asset}")
+    here = body.validator == bank.name
+    # what remains of the offer: here, the maker's hold itself; at a taker's bank, what the
+    # maker's bank last told (its news of fills, never more than the offer sells)
+    makers = here and maker is not None and maker.chain == offer.chain_id
+    held = maker.holds.get(offer.id) if makers and maker is not None else None
+    if makers and held is None:
+        raise OfferClosedError(f"offer {body.offer} is no longer open")
+    check_take(body, held if held is not None else offer_hold(offer, remaining))
     if now >= offer_body.expires:
         raise OfferClosedError(f"offer {body.offer} expired at {offer_body.expires}")
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     _check_daily_limit(chain, str(body.sell.asset), body.sell.amount, now)
-    if body.validator == bank.name:
+    if here:
         return _exchange_here(bank, intent, body, chain, maker, offer, now)
     check_crossing(bank.name, body.validator, str(body.sell.asset))
     check_incoming(bank.name, body.validator, str(body.buy.asset), body.buy.amount, position)
     return _hold_entry(bank, intent, chain, now)
+
+
+def check_take(take: TakeBody, hold: Hold) -> str:
+    """A take's terms against what remains of the offer (``hold``): ``"settle"`` if it takes
+    all that remains, ``"fill"`` if a part (tchain.state.check_take_terms).
+
+    Raises:
+        OfferClosedError: it asks for more than remains, but no more than the offer sold
+            (the taker's bank had not heard of a fill yet): ``remaining`` says what is left.
+        BadRequestRuleError: terms no honest bank accepts from its customer: other assets,
+            another price, more than the offer ever sold, a part of a whole-only offer, a part
+            below its ``min_fill`` that is not all that remains.
+    """
+    if hold.amount < take.buy.amount <= hold.sells:
+        raise OfferClosedError(f"offer {take.offer} has {hold.amount} {hold.asset} left; the "
+                               f"take asks for {take.buy.amount}", remaining=str(hold.amount))
+    try:
+        return check_take_terms(hold, take)
+    except VerificationError as e:
+        raise BadRequestRuleError(f"the take's terms do not mirror offer {take.offer}: "
+                                  f"{e.message}") from e
 
 
 def check_offer_open(offer_id: str, record: OfferRecord, now: int | None = None) -> None:
@@ -489,8 +524,12 @@ def _exchange_here(bank: BankIdentity, intent: SignedIntent, body: TakeBody, tak
         offered = maker.holds.get(offer.id)
         if offered is None:
             raise OfferClosedError(f"offer {body.offer} is no longer open")
-        sold = _entry(bank, maker, now, "settle", None, list(closing_effects(offered, "settle")),
-                      [take])
+        if check_take(body, offered) == "fill":  # a part: the rest stays open
+            sold = _entry(bank, maker, now, "fill", None,
+                          list(fill_effects(offered, body.buy.amount)), [take])
+        else:
+            sold = _entry(bank, maker, now, "settle", None,
+                          list(closing_effects(offered, "settle")), [take])
         maker_after = maker.advance(sold)
         bought = _entry(bank, holding, now, "settle", None,
                         list(closing_effects(holding.holds[take.id], "settle")), [sold])
@@ -633,6 +672,27 @@ def settle_hold(bank: BankIdentity, chain: ChainState, peer: SignedEntry, now: i
     except VerificationError as e:
         raise BadRequestRuleError(
             f"the peer's {peer.kind} does not settle {hold_id}: {e.message}") from e
+
+
+def fill_hold(bank: BankIdentity, chain: ChainState, take: SignedEntry, now: int) -> Outcome:
+    """The maker's side of a take of part of its offer: the ``fill`` entry that moves the part
+    out of the offer's hold and brings its price in, the rest left open. The caller checked
+    the take's terms (:func:`check_take` said ``"fill"``).
+
+    Raises:
+        RuleError: the offer is not open, or the take is not a fill of it.
+    """
+    body = take.intent.body if take.intent is not None else None
+    assert isinstance(body, TakeBody)
+    hold = chain.holds.get(body.offer)
+    if hold is None:
+        raise OfferClosedError(f"offer {body.offer} is no longer open")
+    entry = _entry(bank, chain, now, "fill", None,
+                   list(fill_effects(hold, body.buy.amount)), [take])
+    try:
+        return Outcome((entry,), (chain.advance(entry),))
+    except VerificationError as e:
+        raise BadRequestRuleError(f"the take does not fill {body.offer}: {e.message}") from e
 
 
 def release_hold(bank: BankIdentity, chain: ChainState, holding: SignedEntry, now: int) -> Outcome:

@@ -7,6 +7,7 @@ entry does to a balance.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,18 +31,22 @@ from tchain.model import (
     SignedIntent,
     TakeBody,
     Terms,
+    fill_price,
 )
 from tchain.values import MAX_AMOUNT, UAI
 
 __all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "HoldsNotLoadedError",
-           "LoadedHolds", "address_of", "available", "check_settle_evidence", "closed_hold",
-           "closing_effects", "entry_effects", "holds_read", "settled_by"]
+           "LoadedHolds", "address_of", "available", "check_settle_evidence", "check_take_terms",
+           "closed_hold", "closing_effects", "entry_effects", "fill_effects", "holds_read",
+           "offer_hold", "settled_by"]
 
 # Entry kinds whose value sent counts against the chain's daily limit.
 SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take"})
 # Entry kinds that open a hold (a cross-bank payment, an offer, a take) and that close one.
 OPENING_KINDS = frozenset({"payment", "offer", "take"})
 CLOSING_KINDS = frozenset({"cancel", "release", "settle"})
+# The maker's side of a partial take: settles part of an offer's hold, leaves the rest open.
+FILL = "fill"
 
 DAY_MS = 86_400_000
 
@@ -105,6 +110,12 @@ class Hold:
     ``get`` is what the chain receives when an offer or take settles (None for a payment);
     ``day`` the UTC day it was opened on (None for holds kept before it was recorded): what it
     counted against the day's limit comes back if it is released that day.
+
+    An offer's hold may be filled in parts (docs/adr/0007-partial-fills.md): ``amount`` is
+    what is still held, ``filled`` what fills took of it so far, so ``amount + filled`` is
+    what the offer sells and ``get`` what it asks for all of it; ``min_fill`` is the offer's
+    (None: whole only). Both are stored only when set, so the bytes of every other hold are
+    what they were.
     """
 
     kind: str
@@ -113,6 +124,18 @@ class Hold:
     amount: int
     get: Terms | None = None
     day: int | None = None
+    filled: int = 0
+    min_fill: int | None = None
+
+    @property
+    def sells(self) -> int:
+        """What the offer sold when it was made: what remains and what fills took."""
+        return self.amount + self.filled
+
+    def price(self, amount: int) -> int:
+        """What ``amount`` of this offer's hold costs a taker (the offer's rate, rounded up)."""
+        assert self.get is not None, "a price is an offer's"
+        return fill_price(self.sells, self.get.amount, amount)
 
     def to_bytes(self) -> bytes:
         """The stored bytes (canonical), under the id of the entry that opened the hold."""
@@ -129,13 +152,19 @@ class Hold:
             d["get"] = self.get.to_dict()
         if self.day is not None:
             d["day"] = self.day
+        if self.filled:
+            d["filled"] = str(self.filled)
+        if self.min_fill is not None:
+            d["min_fill"] = str(self.min_fill)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Hold:
         get = None if "get" not in d else Terms(UAI.parse(d["get"]["asset"]),
                                                  int(d["get"]["amount"]))
-        return cls(d["kind"], d["height"], d["asset"], int(d["amount"]), get, d.get("day"))
+        return cls(d["kind"], d["height"], d["asset"], int(d["amount"]), get, d.get("day"),
+                   int(d.get("filled", "0")),
+                   None if "min_fill" not in d else int(d["min_fill"]))
 
 
 class Holds(Mapping[str, Hold]):
@@ -291,24 +320,84 @@ def settled_by(peer: SignedEntry) -> str:
     """
     if peer.kind == "take" and peer.intent is not None and isinstance(peer.intent.body, TakeBody):
         return peer.intent.body.offer
-    if peer.kind in ("credit", "settle"):
+    if peer.kind in ("credit", "settle", FILL):
         return _evidence(peer).id
-    raise VerificationError(f"a settle's evidence must be a credit, a take or a settle, got "
-                            f"{peer.kind}")
+    raise VerificationError(f"a settle's evidence must be a credit, a take, a settle or a "
+                            f"fill, got {peer.kind}")
 
 
-def check_settle_evidence(hold: Hold, peer: SignedEntry) -> None:
-    """Check that the peer's entry did its side of the flow ``hold`` belongs to."""
+def check_take_terms(hold: Hold, take: TakeBody) -> str:
+    """Check a take's terms against the offer hold it takes from, and say which entry the
+    maker's chain answers it with: ``"settle"`` (it takes all that remains, closing the
+    hold) or ``"fill"`` (a part, leaving the rest open).
+
+    The take gives the offer's bought asset and gets its sold one; it gets ``n`` at least 1
+    and no more than remains; it pays exactly the price of ``n`` (the offer's rate, rounded
+    up: :func:`tchain.model.fill_price`); a part less than all that remains needs an offer
+    that may be filled in parts and is at least its ``min_fill``. A take of the whole of an
+    offer never filled is exactly the mirror of the offer, as before partial fills.
+
+    Raises:
+        VerificationError: naming the broken term (the engine refuses with its code).
+    """
+    assert hold.kind == "offer" and hold.get is not None
+    if str(take.buy.asset) != hold.asset or take.sell.asset != hold.get.asset:
+        raise VerificationError(f"the take's terms do not mirror the offer's: it gives "
+                                f"{take.sell.asset} for {take.buy.asset}, the offer sells "
+                                f"{hold.asset} for {hold.get.asset}")
+    n = take.buy.amount
+    if n > hold.amount:
+        raise VerificationError(f"the take gets {n} {hold.asset}; the offer has {hold.amount} "
+                                "left")
+    if take.sell.amount != hold.price(n):
+        raise VerificationError(f"the take pays {take.sell.amount} {take.sell.asset} for {n}; "
+                                f"the offer's price for it is {hold.price(n)}")
+    if n == hold.amount:
+        return "settle"
+    if hold.min_fill is None:
+        raise VerificationError(f"the offer is taken whole or not at all ({hold.amount}); the "
+                                f"take gets {n}")
+    if n < hold.min_fill:
+        raise VerificationError(f"the take gets {n} {hold.asset}, less than the offer's "
+                                f"min_fill {hold.min_fill} and less than the {hold.amount} "
+                                "left")
+    return FILL
+
+
+def offer_hold(offer: SignedEntry, remaining: int | None = None) -> Hold:
+    """The hold an offer entry opened on its maker's chain, with ``remaining`` of it left (None:
+    all of it): what a take's terms are checked against where the maker's chain is not."""
+    body = offer.intent.body if offer.intent is not None else None
+    assert isinstance(body, OfferBody)
+    left = body.sell.amount if remaining is None else min(remaining, body.sell.amount)
+    return Hold("offer", offer.height, str(body.sell.asset), left, body.buy,
+                filled=body.sell.amount - left, min_fill=body.min_fill)
+
+
+def fill_effects(hold: Hold, amount: int) -> tuple[Effect, ...]:
+    """The effects of the maker's ``fill`` of ``amount`` of an offer's hold: the part out of
+    the hold and the balance, its price in."""
+    assert hold.get is not None
+    return (Effect(hold.asset, -amount, -amount),
+            Effect(str(hold.get.asset), hold.price(amount), 0))
+
+
+def check_settle_evidence(hold: Hold, peer: SignedEntry, kind: str = "settle") -> None:
+    """Check that the peer's entry did its side of the flow ``hold`` belongs to, for an entry
+    of ``kind`` (a settle, or the maker's fill of part of an offer)."""
     expected: tuple[Effect, ...]
     if hold.kind == "payment" and peer.kind == "credit":
         expected = (Effect(hold.asset, hold.amount, 0),)
     elif hold.kind == "offer" and peer.kind == "take" and hold.get is not None:
         body = peer.intent.body if peer.intent is not None else None
-        if not isinstance(body, TakeBody) or body.sell != hold.get or \
-                (str(body.buy.asset), body.buy.amount) != (hold.asset, hold.amount):
-            raise VerificationError("the take's terms do not mirror the offer's")
-        expected = (Effect(str(hold.get.asset), 0, hold.get.amount),)
-    elif hold.kind == "take" and peer.kind == "settle" and hold.get is not None:
+        if not isinstance(body, TakeBody):
+            raise VerificationError("the take carries no take intent")
+        if check_take_terms(hold, body) != kind:
+            raise VerificationError(f"a take of {body.buy.amount} of the {hold.amount} left "
+                                    f"is answered by a {'settle' if kind == FILL else FILL}, "
+                                    f"not a {kind}")
+        expected = (Effect(str(body.sell.asset), 0, body.sell.amount),)
+    elif hold.kind == "take" and peer.kind in ("settle", FILL) and hold.get is not None:
         expected = (Effect(str(hold.get.asset), -hold.get.amount, -hold.get.amount),
                     Effect(hold.asset, hold.amount, 0))
     else:
@@ -345,6 +434,8 @@ def closing_effects(hold: Hold, kind: str) -> tuple[Effect, ...]:
     """The effects an entry of ``kind`` closing ``hold`` must have."""
     if kind in ("cancel", "release"):
         return (Effect(hold.asset, 0, -hold.amount),)
+    if hold.kind == "offer":  # all that remains, at its price (all of it: the offer's)
+        return fill_effects(hold, hold.amount)
     out: tuple[Effect, ...] = (Effect(hold.asset, -hold.amount, -hold.amount),)
     if hold.get is not None:
         out += (Effect(str(hold.get.asset), hold.get.amount, 0),)
@@ -359,8 +450,37 @@ def _opened_hold(entry: SignedEntry) -> Hold | None:
         return None  # a payment inside the bank holds nothing
     body = entry.intent.body if entry.intent is not None else None
     get = body.buy if isinstance(body, OfferBody | TakeBody) else None
+    min_fill = body.min_fill if isinstance(body, OfferBody) else None
     return Hold(entry.kind, entry.height, held[0].asset, held[0].held, get,
-                entry.time // DAY_MS)
+                entry.time // DAY_MS, min_fill=min_fill)
+
+
+def _filled_hold(entry: SignedEntry, peer: SignedEntry, holds: Mapping[str, Hold]
+                 ) -> tuple[str, Hold]:
+    """The offer hold a ``fill`` fills, and what it holds after: checked against the take it
+    carries (terms, price, min_fill, what is left) and its effects against the take.
+
+    Raises:
+        VerificationError: the fill fills no open offer, or gives more than it holds, or
+            takes in less than its price, or is not the fill the take asks for.
+    """
+    if peer.kind != "take":
+        raise VerificationError(f"entry {entry.height} (fill) carries the take it answers, "
+                                f"got a {peer.kind}")
+    offer_id = settled_by(peer)
+    hold = holds.get(offer_id)
+    if hold is None or hold.kind != "offer":
+        raise VerificationError(f"entry {entry.height} (fill) fills offer {offer_id}, which "
+                                "is not open on this chain")
+    check_settle_evidence(hold, peer, FILL)
+    body = peer.intent.body if peer.intent is not None else None
+    assert isinstance(body, TakeBody)
+    want = fill_effects(hold, body.buy.amount)
+    if entry.effects != want:
+        raise VerificationError(f"entry {entry.height} (fill) must have effects "
+                                f"{[e.to_dict() for e in want]}")
+    return offer_id, dataclasses.replace(hold, amount=hold.amount - body.buy.amount,
+                                         filled=hold.filled + body.buy.amount)
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +549,9 @@ class ChainState:
                 effects than the hold calls for.
         """
         holds = self.holds
+        if entry.kind == FILL:  # part of an offer's hold out, the rest still open under its id
+            offer_id, rest = _filled_hold(entry, _evidence(entry), holds)
+            holds = holds.changed(offer_id, (offer_id, rest))
         peer = _evidence(entry) if entry.kind == "settle" else None  # parsed once
         closes = _closed_hold(entry, peer)
         hold = None

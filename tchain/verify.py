@@ -12,9 +12,10 @@ For each entry, in order:
      the type the entry's kind says, and its ``seq`` is the last seq + 1;
   4. ``evidence`` verifies: a credit carries exactly one signed debit naming this chain, never
      one already credited; a settle carries the peer's signed entry that did the other side of
-     a flow, a release the entry whose hold it gives back; other kinds carry none;
-  5. the effects are the ones the intent, the evidence or the hold being closed calls for, and
-     the running balances never break the balance rule of §4.
+     a flow, a fill the take it answers (never one an earlier fill or settle answered), a
+     release the entry whose hold it gives back; other kinds carry none;
+  5. the effects are the ones the intent, the evidence or the hold being closed (or, for a
+     fill, filled) calls for, and the running balances never break the balance rule of §4.
 
 A peer's entry in evidence is checked against the key it names: which keys belong to which
 banks is the pinning a bank does, outside any one chain.
@@ -85,6 +86,7 @@ class DeferredSignatures:
 _OWNER_KINDS = {"payment", "issue", "redeem", "rotate_key", "offer", "cancel", "take",
                 "cancel_recovery"}
 _CLOSING_KINDS = {"cancel", "settle", "release"}
+_PEER_EVIDENCE_KINDS = {"settle", "fill"}  # carry the peer's entry (and its evidence), signed
 
 
 def _as_entry(entry: SignedEntry | dict[str, Any] | bytes) -> SignedEntry:
@@ -115,6 +117,9 @@ class ChainVerifier:
         # Digests of the debits credited so far: the one thing a verifier keeps that grows
         # with the chain, 32 bytes each (a credit may not come twice for one debit).
         self._credited: set[bytes] = set()
+        # Digests of the take intents our offers' fills and settles answered: one take is
+        # answered once (a take answered twice would pay the maker twice for one payment).
+        self._taken: set[bytes] = set()
         self._deferred: DeferredSignatures | None = None
 
     @contextmanager
@@ -243,9 +248,9 @@ class ChainVerifier:
         elif entry.kind == "recovered":
             self._check_own_evidence(entry)
             expected = ()
-        elif entry.kind in _CLOSING_KINDS:
+        elif entry.kind in _CLOSING_KINDS or entry.kind == "fill":
             self._check_closing_evidence(entry)
-            return  # ChainState.advance checks them against the hold they close
+            return  # ChainState.advance checks them against the hold they close or fill
         else:
             if entry.evidence:
                 raise VerificationError(f"entry {h} ({entry.kind}) must carry no evidence")
@@ -273,13 +278,20 @@ class ChainVerifier:
         try:
             other = entry.evidence_entry(0)
             signed = [other] + [other.evidence_entry(i) for i in
-                                range(len(other.evidence) if entry.kind == "settle" else 0)]
+                                range(len(other.evidence)
+                                      if entry.kind in _PEER_EVIDENCE_KINDS else 0)]
         except EncodingError as e:
             raise VerificationError(f"entry {h}: the evidence does not verify: {e}") from e
         for item in signed:
             self._signed(item.validator, item.digest, item.sig,
                          "entry {}: the evidence does not verify: the signature of {} {.id} by "
                          "{}", h, item.kind, item, item.validator)
+        if entry.kind in _PEER_EVIDENCE_KINDS and other.kind == "take" and \
+                other.intent is not None:
+            if other.intent.digest in self._taken:
+                raise VerificationError(f"entry {h}: take {other.intent.id} was answered "
+                                        "already")
+            self._taken.add(other.intent.digest)
         if entry.kind == "release" and (other.validator != self.validator_key or
                                         other.chain != self.state.chain):
             raise VerificationError(f"entry {h}: a release carries an entry of this chain")

@@ -201,7 +201,7 @@ def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]
 def _crossed_with(entry: SignedEntry, own_key: str) -> str | None:
     """The key of the peer an entry moves value across the bank's edge with (the bank whose
     entry its evidence is), or None if it moves none."""
-    if entry.kind not in ("settle", "credit"):
+    if entry.kind not in ("settle", "credit", "fill"):
         return None
     peer_key: str = entry.evidence[0]["entry"]["validator"]
     return None if peer_key == own_key else peer_key

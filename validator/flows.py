@@ -21,11 +21,11 @@ from tchain.keys import SigningKey
 from tchain.messages import signed_message
 from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, TakeBody
 from tchain.records import KeyRecord, make_record
-from tchain.state import ChainState, closed_hold
+from tchain.state import ChainState, closed_hold, settled_by
 from validator.store import Reader, Writer
 
-__all__ = ["broadcast", "close_offer", "enqueue", "offer_record", "peer_names", "put_record",
-           "reschedule", "start_flows"]
+__all__ = ["broadcast", "close_offer", "enqueue", "fill_offer", "offer_record", "peer_names",
+           "put_record", "reschedule", "start_flows"]
 
 _NEWS_KEPT_MS = 300_000  # news of an offer's close is sent this long at most
 
@@ -86,6 +86,8 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     body = intent.body
     entry = entries[0]
     if entry.kind == "take" and isinstance(body, TakeBody) and body.validator == name:
+        if entries[1].kind == "fill":  # here, a part: the rest stays open
+            return fill_offer(key, name, w, entries[1], now, first_try=first_try)
         return close_offer(key, name, w, entries[1], now, first_try=first_try)  # here, done
     if entry.kind == "payment" and entry.id in after.holds.changes()[0] and \
             isinstance(body, PaymentBody):  # a hold it opened: a payment to another bank
@@ -141,6 +143,21 @@ def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: FlowType, pee
                                           peer=peer, deadline=deadline, message=message,
                                           **extra))
     return message
+
+
+def fill_offer(key: SigningKey, name: str, w: Writer, fill: SignedEntry, now: int, *,
+               first_try: int | None = None) -> list[str]:
+    """Our offer was filled in part by ``fill`` (written in this transaction): record what
+    remains of it, as its hold says, and tell the peers (docs/adr/0007-partial-fills.md)."""
+    offer_id = settled_by(fill.evidence_entry(0))
+    maker = w.state(fill.chain_id, (offer_id,))
+    hold = None if maker is None else maker.holds.get(offer_id)
+    record = w.record("offers", offer_id)
+    assert hold is not None and record is not None, f"offer {offer_id} filled, not open"
+    put_record(w, "offers", offer_id, OfferRecord.from_dict(record).filled(hold.amount))
+    return broadcast(w, key, name, "offer_filled", now, give_up=now + _NEWS_KEPT_MS,
+                     first_try=first_try, offer=offer_id, entry=fill,
+                     remaining=str(hold.amount))
 
 
 def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now: int, *,

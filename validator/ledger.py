@@ -274,7 +274,8 @@ class Ledger:
             outcome = decide(self.bank, intent, chain,
                              self._counterparty(w, intent, closes), now,
                              peers=self._peers_for(w, intent), offer=self._offer_for(w, intent),
-                             position=self._position_for(w, intent))
+                             position=self._position_for(w, intent),
+                             remaining=self._remaining_for(w, intent))
             self._check_new_owner(w, intent)
         except TChainError as e:
             return Submitted(None, e)
@@ -310,6 +311,15 @@ class Ledger:
         except SignatureError:
             return None
         return offer
+
+    @staticmethod
+    def _remaining_for(r: Reader, intent: SignedIntent) -> int | None:
+        """For a take: what its offer's bank last told us remains of it (None: all)."""
+        body = intent.body
+        if not isinstance(body, TakeBody):
+            return None
+        record = r.record("offers", body.offer)
+        return None if record is None else OfferRecord.from_dict(record).remaining
 
     @staticmethod
     def _position_for(r: Reader, intent: SignedIntent) -> Position | None:

@@ -217,8 +217,9 @@ def openapi_document() -> dict[str, Any]:
                                     ("400", "404", "503"))}},
         "/v1/offers": {"get": {
             "summary": "Open offers known here selling or buying an asset, each with its "
-                       "signed, funded offer entry; at most 100, with `next` (the `after` "
-                       "of the next page) when the page is full.",
+                       "signed, funded offer entry and `remaining` (what is left of it to "
+                       "take, after the fills this bank heard of); at most 100, with `next` "
+                       "(the `after` of the next page) when the page is full.",
             "parameters": [{"name": "asset", "in": "query", "required": False,
                             "schema": {"type": "string", "minLength": 1}},
                            {"name": "after", "in": "query", "required": False,

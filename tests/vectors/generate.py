@@ -50,18 +50,24 @@ def canonical_vectors() -> list[dict[str, Any]]:
     return out
 
 
+def _bank_of_alice_and_bob(path: Path, keys: dict[str, SigningKey], until: int
+                           ) -> tuple[Ledger, SignedEntry, SignedEntry]:
+    """The bank at ``path`` on a clock ticking 100 ms a call from T0 (to ``until``), its own
+    chain and alice's and bob's registered: the ledger and their genesis entries."""
+    clock = iter(range(T0, until, 100))
+    ledger = Ledger(Store(path), BankIdentity(keys["bank"], BANK), clock=lambda: next(clock))
+    ledger.register(register_request(keys["bank"], BANK, T0, bank=BANK,
+                                     kyc_record={"legal_name": BANK}))
+    alice = ledger.register(register_request(keys["alice"], "alice", T0, bank=BANK,
+                                             kyc_record={"legal_name": "Alice Example"}))
+    bob = ledger.register(register_request(keys["bob"], "bob", T0, bank=BANK, kyc_record=None))
+    return ledger, alice, bob
+
+
 def chain_vector() -> dict[str, Any]:
     keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        clock = iter(range(T0, T0 + 1000, 100))
-        ledger = Ledger(Store(Path(tmp)), BankIdentity(keys["bank"], BANK),
-                        clock=lambda: next(clock))
-        ledger.register(register_request(keys["bank"], BANK, T0, bank=BANK,
-                                         kyc_record={"legal_name": BANK}))
-        alice = ledger.register(register_request(keys["alice"], "alice", T0, bank=BANK,
-                                                 kyc_record={"legal_name": "Alice Example"}))
-        bob = ledger.register(register_request(keys["bob"], "bob", T0, bank=BANK,
-                                               kyc_record=None))
+        ledger, alice, bob = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 1000)
         ledger.deposit(f"alice*{BANK}", USD, 100000)
         ledger.submit(sign_intent(keys["alice"], "payment", alice.id, 1, T0 + 500,
                                   {"to": bob.id, "to_validator": BANK, "asset": USD,
@@ -74,10 +80,42 @@ def chain_vector() -> dict[str, Any]:
             "entry_ids": [SignedEntry.from_dict(e).id for e in entries]}
 
 
+def fills_vector() -> dict[str, Any]:
+    """A partial take and its fill (docs/adr/0007-partial-fills.md), between two customers of
+    one bank: alice offers 100 USD for 90 EUR in parts of at least 10; bob takes 30 of it,
+    paying the price of 30, ceil(30 * 90 / 100) = 27. Bob's take, alice's fill (which keeps 70
+    of her offer held) and bob's settle, and both chains whole."""
+    keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
+    eur = f"{BANK}:EUR"
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger, alice, bob = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 10_000)
+        ledger.deposit(f"alice*{BANK}", USD, 1000)
+        ledger.deposit(f"bob*{BANK}", eur, 1000)
+        offer = ledger.submit(sign_intent(keys["alice"], "offer", alice.id, 1, T0 + 700, {
+            "sell": {"asset": USD, "amount": "100"}, "buy": {"asset": eur, "amount": "90"},
+            "expires": T0 + 3_600_000, "min_fill": "10"})).entries[0]
+        ledger.submit(sign_intent(keys["bob"], "take", bob.id, 1, T0 + 800, {
+            "offer": offer.id, "validator": BANK, "sell": {"asset": eur, "amount": "27"},
+            "buy": {"asset": USD, "amount": "30"}}))
+        with ledger.store.read() as r:
+            chains = {name: [parse(e) for e in r.entries(c.id, 0, 10)]
+                      for name, c in (("alice", alice), ("bob", bob))}
+        ledger.store.close()
+    fill = chains["alice"][-1]
+    take = chains["bob"][-2]
+    return {"validator_name": BANK, "validator_key": keys["bank"].public_key, "seeds": SEEDS,
+            "chains": {"alice": alice.id, "bob": bob.id}, "entries": chains,
+            "entry_ids": {n: [SignedEntry.from_dict(e).id for e in es]
+                          for n, es in chains.items()},
+            "offer": SignedEntry.from_dict(chains["alice"][-2]).id,
+            "take": SignedEntry.from_dict(take).id, "fill": SignedEntry.from_dict(fill).id}
+
+
 def write() -> None:
     (HERE / "canonical.json").write_text(json.dumps(canonical_vectors(), indent=2,
                                                     ensure_ascii=False) + "\n")
     (HERE / "chain.json").write_text(json.dumps(chain_vector(), indent=2) + "\n")
+    (HERE / "fills.json").write_text(json.dumps(fills_vector(), indent=2) + "\n")
 
 
 if __name__ == "__main__":

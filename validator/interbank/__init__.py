@@ -74,7 +74,8 @@ class Interbank:
             records = [(oid, r.record("offers", oid))
                        for oid in r.open_offers(asset, after, limit)]
         kept = [(oid, OfferRecord.from_dict(rec)) for oid, rec in records if rec is not None]
-        return [{"id": oid, "validator": rec.validator, "offer": rec.offer}
+        return [{"id": oid, "validator": rec.validator, "offer": rec.offer,
+                 "remaining": _remaining(rec)}
                 for oid, rec in kept if rec.expires > now]
 
     def proofs(self) -> list[dict[str, Any]]:
@@ -85,3 +86,11 @@ class Interbank:
         """A flow as stored (Flow.from_dict reads it)."""
         with self.ledger.store.read() as r:
             return r.record("flows", flow_id)
+
+
+def _remaining(record: OfferRecord) -> str:
+    """What is left of a listed offer: all it sells, or less once a fill is known."""
+    if record.remaining is not None:
+        return str(record.remaining)
+    assert record.offer is not None
+    return str(record.offer["entry"]["intent"]["intent"]["body"]["sell"]["amount"])

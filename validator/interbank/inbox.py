@@ -43,11 +43,13 @@ from tchain.rules import (
     MAX_OFFER_MS,
     TIME_WINDOW_MS,
     check_offer_open,
+    check_take,
     credit_transfer,
+    fill_hold,
     settle_hold,
 )
-from tchain.state import closed_hold, entry_effects
-from validator.flows import close_offer, enqueue, offer_record, put_record
+from tchain.state import closed_hold, entry_effects, settled_by
+from validator.flows import close_offer, enqueue, fill_offer, offer_record, put_record
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.store import Reader, Writer
 
@@ -203,6 +205,22 @@ class PeerInbox(Part):
             put_record(w, "offers", m.fields["offer"], record.closed())
         return self._answer(m, "ack", now)
 
+    def _on_offer_filled(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
+        """A peer's offer was filled in part: list what remains (the least we heard of)."""
+        fill = m.entries["entry"]  # (believed: see _believable)
+        try:
+            filled = settled_by(fill.evidence_entry(0)) if fill.kind == "fill" else None
+        except (IndexError, EncodingError, VerificationError):
+            filled = None
+        if filled != m.fields["offer"]:
+            raise BadRequestRuleError("the entry is not a fill of that offer")
+        stored = w.record("offers", m.fields["offer"])
+        record = None if stored is None else OfferRecord.from_dict(stored)
+        if record is not None and record.validator == m.sender and record.is_open:
+            put_record(w, "offers", m.fields["offer"],
+                       record.filled(int(m.fields["remaining"])))
+        return self._answer(m, "ack", now)
+
     def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """We are the maker's bank: the first valid take settles the offer; later ones lose."""
         take, body = checked_take(m, peer_key)  # (believed: see _believable)
@@ -224,7 +242,19 @@ class PeerInbox(Part):
             raise ExpiredError(f"the take's deadline {m.fields['deadline']} has passed")
         offer = SignedEntry.from_dict(record.offer)
         maker = self._state(w, offer.chain, body.offer)
-        settlement = self._commit(w, settle_hold(self.bank, maker, take, now))
+        held = maker.holds.get(body.offer)
+        if held is None:
+            raise OfferClosedError(f"offer {body.offer} is no longer open")
+        try:
+            part = check_take(body, held) == "fill"
+        except BadRequestRuleError as e:
+            # terms its bank had to refuse its own customer, whatever it heard of our fills:
+            # misconduct, shown with the offer (and, for a part below min_fill, attested
+            # with what we say remained: tchain.proofs)
+            raise MisconductError.of(BadRequestRuleError(
+                e.message, offer=offer.raw.decode(), remaining=str(held.amount))) from e
+        settlement = self._commit(w, (fill_hold if part else settle_hold)(self.bank, maker,
+                                                                          take, now))
         # the maker's sold amount crosses to the peer, what its taker gives crosses to us
         w.move(m.sender, Move(str(body.buy.asset), held=body.buy.amount))
         w.move(m.sender, Move(str(body.sell.asset), held=-body.sell.amount))
@@ -234,7 +264,10 @@ class PeerInbox(Part):
         put_record(w, "flows", take.id, Flow.start(
             FlowType.EXCHANGE, chain=maker.chain, height=settlement.height, peer=m.sender,
             deadline=deadline, message=message, offer=offer.id, take=take.doc, answers=()))
-        close_offer(self.bank.key, self.bank.name, w, settlement, now)
+        if part:
+            fill_offer(self.bank.key, self.bank.name, w, settlement, now)
+        else:
+            close_offer(self.bank.key, self.bank.name, w, settlement, now)
         return self._answer(m, "take_accepted", now, settlement=settlement,
                             deadline=deadline)
 
@@ -242,7 +275,7 @@ class PeerInbox(Part):
         """We are the taker's bank: the maker's bank settled; settle our taker's side."""
         settlement = m.entries["settlement"]  # (believed: see _believable)
         evidence = [settlement.evidence_entry(i) for i in range(len(settlement.evidence))]
-        if settlement.kind != "settle" or len(evidence) != 1 or \
+        if settlement.kind not in ("settle", "fill") or len(evidence) != 1 or \
                 evidence[0].validator != self.bank.public_key or evidence[0].kind != "take":
             raise BadRequestRuleError("a settle message carries the maker's settlement of one "
                                       "of our takes")
@@ -271,6 +304,7 @@ _HANDLERS = {
     "transfer": PeerInbox._on_transfer,
     "offer": PeerInbox._on_offer,
     "offer_closed": PeerInbox._on_offer_closed,
+    "offer_filled": PeerInbox._on_offer_filled,
     "take": PeerInbox._on_take,
     "settle": PeerInbox._on_settle,
 }

@@ -12,11 +12,12 @@ from tchain.digest import digest
 from tchain.encoding import canonical, parse
 from tchain.model import SignedEntry
 from tchain.verify import verify_chain
-from tests.vectors.generate import canonical_vectors, chain_vector
+from tests.vectors.generate import canonical_vectors, chain_vector, fills_vector
 
 VECTORS = Path(__file__).parents[2] / "vectors"
 CANONICAL = json.loads((VECTORS / "canonical.json").read_text("utf-8"))
 CHAIN = json.loads((VECTORS / "chain.json").read_text("utf-8"))
+FILLS = json.loads((VECTORS / "fills.json").read_text("utf-8"))
 PROTOCOL = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text("utf-8")
 
 
@@ -58,3 +59,28 @@ def test_the_protocol_page_prints_the_golden_values():
     assert len(printed) >= 5
     for vector in printed:
         assert f"| `{vector['canonical_hex']}` | `{vector['digest_hex']}` |" in section
+
+
+def test_the_generator_reproduces_the_fill_vectors_exactly():
+    assert fills_vector() == FILLS
+
+
+def test_the_fill_vector_chains_verify_with_the_rest_of_the_offer_held():
+    alice = verify_chain(FILLS["entries"]["alice"], FILLS["validator_key"],
+                         FILLS["validator_name"], FILLS["chains"]["alice"])
+    bob = verify_chain(FILLS["entries"]["bob"], FILLS["validator_key"],
+                       FILLS["validator_name"], FILLS["chains"]["bob"])
+    usd, eur = "bank1.example:USD", "bank1.example:EUR"
+    assert (alice.balances[usd].balance, alice.balances[usd].held) == (970, 70)
+    assert alice.balances[eur].balance == 27 and alice.holds[FILLS["offer"]].amount == 70
+    assert (bob.balances[usd].balance, bob.balances[eur].balance) == (30, 973)
+    fill = SignedEntry.from_dict(FILLS["entries"]["alice"][-1])
+    assert (fill.kind, fill.id, fill.evidence_entry(0).id) == ("fill", FILLS["fill"],
+                                                               FILLS["take"])
+
+
+def test_the_protocol_page_prints_the_fill_vector():
+    section = PROTOCOL[PROTOCOL.index("## 9. Golden vectors"):PROTOCOL.index("## 10.")]
+    assert "```json\n" + json.dumps(FILLS["entries"]["alice"][-1], indent=2) + "\n```" in section
+    for entry_id in (FILLS["offer"], FILLS["take"], FILLS["fill"]):
+        assert f"`{entry_id[:8]}…{entry_id[-4:]}`" in section
