@@ -293,7 +293,10 @@ def _take_against_offer(proof: dict[str, Any], message: Message, who: str) -> Pr
                                 "(its bank may not have heard of a fill yet)")
     if not breaks(remaining):
         raise VerificationError("the take's terms agree with the offer")
-    if breaks(body.buy.amount):  # even as all that remained: the terms alone break the offer
+    whole_only_part = offer.intent.body.min_fill is None and body.buy.amount != sells
+    if whole_only_part or breaks(body.buy.amount):
+        # a whole-only offer never has less left than it sells, so a part of it breaks it
+        # whatever remained; else, even as all that remained, the terms alone break it
         how = "proven by the message and the offer"
     else:
         how = f"attested by {reporter}, which says {remaining} remained"

@@ -19,14 +19,15 @@ from validator.operator import deposit
 USD, EUR2 = f"{B1}:USD", "bank2.example:EUR"
 
 
-def offer_in_parts(bank, maker: str, min_fill: str = "10") -> SignedEntry:
-    """A real offer at bank 1: 100 USD for 90 of bank 2's EUR, in parts of ``min_fill``."""
+def offer_in_parts(bank, maker: str, min_fill: str | None = "10") -> SignedEntry:
+    """A real offer at bank 1: 100 USD for 90 of bank 2's EUR, in parts of ``min_fill`` (None:
+    whole only)."""
     customer = register(bank, maker)
     deposit(bank.config, maker, "1000", "USD")
     r = submit(bank, customer, "offer", {"sell": {"asset": USD, "amount": "100"},
                                          "buy": {"asset": EUR2, "amount": "90"},
                                          "expires": now_ms() + 3_600_000,
-                                         "min_fill": min_fill})
+                                         **({} if min_fill is None else {"min_fill": min_fill})})
     assert r.status_code == 201, r.text
     return SignedEntry.from_dict(r.json()["entries"][0])
 
@@ -95,3 +96,18 @@ def test_news_of_a_fill_that_is_not_one_changes_nothing(pair, liar):
     assert answer["type"] == "ack"
     assert [o for o in read(b1, lambda r: [(k, v) for k, v in r.records("offers")])
             if o[0] == offer.id] == listed
+
+
+def test_a_part_of_a_whole_only_offer_is_proven_misconduct(pair, liar):
+    """Found by the sixth outside attacker: the proof said "attested" for a part of an offer
+    that may only be taken whole, though such an offer never has less left than it sells, so
+    the message and the offer alone prove it."""
+    b1, _b2 = pair
+    offer = offer_in_parts(b1, "maker-whole-only", min_fill=None)
+    message = liar.forged_take(offer, {"asset": EUR2, "amount": "45"},
+                               {"asset": USD, "amount": "50"})
+    answer = liar.answer_of(message)
+    assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
+    summary = verify_proof(proof_of(b1, message))
+    assert "proven by the message and the offer" in summary.summary, summary.summary
+
