@@ -9,14 +9,27 @@ from __future__ import annotations
 import pytest
 
 from tchain.clock import now_ms
+from tchain.intents import sign_intent
+from tchain.keys import SigningKey
 from tchain.messages import Message
 from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
-from tests.hostile.conftest import B1
-from tests.realbanks import read, register, snapshot_from, submit
+from tests.hostile.conftest import B1, B2
+from tests.realbanks import eventually, read, register, snapshot_from, submit
 from validator.operator import deposit
 
 USD, EUR2 = f"{B1}:USD", "bank2.example:EUR"
+
+
+def open_offer_in_parts(bank, maker: str) -> tuple[object, SignedEntry]:
+    """A real offer at bank 2: 100 of its EUR for 90 of bank 1's USD, in parts of 10."""
+    customer = register(bank, maker)
+    deposit(bank.config, maker, "1000", "EUR")
+    r = submit(bank, customer, "offer", {"sell": {"asset": EUR2, "amount": "100"},
+                                         "buy": {"asset": USD, "amount": "90"},
+                                         "expires": now_ms() + 3_600_000, "min_fill": "10"})
+    assert r.status_code == 201, r.text
+    return customer, SignedEntry.from_dict(r.json()["entries"][0])
 
 
 def offer_in_parts(bank, maker: str, min_fill: str | None = "10") -> SignedEntry:
@@ -111,3 +124,37 @@ def test_a_part_of_a_whole_only_offer_is_proven_misconduct(pair, liar):
     summary = verify_proof(proof_of(b1, message))
     assert "proven by the message and the offer" in summary.summary, summary.summary
 
+
+@pytest.mark.parametrize("lie", ["on another chain", "paying less than the price",
+                                 "below min_fill", "none: true news"])
+def test_news_of_a_fill_of_its_own_offer_that_could_not_be_one_is_refused(pair, liar, lie):
+    """Found by the sixth outside attacker: bank 1 listed what bank 2's news of its own offer
+    said remained, though the fill was on another chain, or paid less than the price, or took
+    less than min_fill. Such news is checked as the fill would be; true news lowers the
+    listing."""
+    b1, b2 = pair
+    maker, offer = open_offer_in_parts(b2, f"maker-news-{lie.split()[0].rstrip(':')}")
+    eventually(lambda: read(b1, lambda r: r.record("offers", offer.id)) is not None)
+    before = read(b1, lambda r: r.record("offers", offer.id))
+    gets, pays = (5, 5) if lie == "below min_fill" else (20, 18)
+    taker, chain = SigningKey.generate(), SigningKey.generate().public_key
+    intent = sign_intent(taker, "take", chain, 1, now_ms(), {
+        "offer": offer.id, "validator": B2, "sell": {"asset": USD, "amount": str(pays)},
+        "buy": {"asset": EUR2, "amount": str(gets)}})
+    take = liar.entry(chain=chain, kind="take", intent=intent, effects=[
+        {"asset": USD, "balance": "0", "held": str(pays)}]).doc
+    price_in = pays - 1 if lie == "paying less than the price" else pays
+    fill = liar.entry(chain=SigningKey.generate().public_key if lie == "on another chain"
+                      else offer.chain, kind="fill", intent=None, evidence=[take],
+                      effects=[{"asset": EUR2, "balance": str(-gets), "held": str(-gets)},
+                               {"asset": USD, "balance": str(price_in), "held": "0"}])
+    answer = liar.answer_of(liar.sign("offer_filled", offer=offer.id, entry=fill.doc,
+                                      remaining=str(100 - gets)))
+    after = read(b1, lambda r: r.record("offers", offer.id))
+    if lie == "none: true news":
+        assert answer["type"] == "ack", answer
+        assert after != before  # listed with what remains
+    else:
+        assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
+        assert after == before
+    assert maker is not None

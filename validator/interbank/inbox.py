@@ -36,7 +36,7 @@ from tchain.flow_states import (
     OfferRecord,
 )
 from tchain.messages import Message
-from tchain.model import OfferBody, SignedEntry
+from tchain.model import OfferBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_hold, checked_take, standing
 from tchain.proofs import misconduct_proof
 from tchain.rules import (
@@ -48,7 +48,14 @@ from tchain.rules import (
     fill_hold,
     settle_hold,
 )
-from tchain.state import closed_hold, entry_effects, settled_by
+from tchain.state import (
+    check_take_terms,
+    closed_hold,
+    entry_effects,
+    fill_effects,
+    offer_hold,
+    settled_by,
+)
 from validator.flows import close_offer, enqueue, fill_offer, offer_record, put_record
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.store import Reader, Writer
@@ -217,6 +224,9 @@ class PeerInbox(Part):
         stored = w.record("offers", m.fields["offer"])
         record = None if stored is None else OfferRecord.from_dict(stored)
         if record is not None and record.validator == m.sender and record.is_open:
+            if record.offer is not None:
+                _check_fill_news(SignedEntry.trusted(record.offer), fill,
+                                 int(m.fields["remaining"]))
             put_record(w, "offers", m.fields["offer"],
                        record.filled(int(m.fields["remaining"])))
         return self._answer(m, "ack", now)
@@ -297,6 +307,32 @@ def _subject(message: Message) -> str | None:
             return entry.id if entry.intent is None else entry.intent.id
     return None
 
+
+
+def _check_fill_news(offer: SignedEntry, fill: SignedEntry, remaining: int) -> None:
+    """News of a part of a peer's offer filled is believed, as its take would be, only if the
+    fill could be that offer's: on its chain, a take on the offer's terms from what remained
+    before it, the part out and its price in (the sixth outside attacker had a fill on another
+    chain, and one paying less than the price, listed).
+
+    Raises:
+        BadRequestRuleError: it could not.
+    """
+    take = fill.evidence_entry(0)
+    body = take.intent.body if take.intent is not None else None
+    try:
+        if fill.chain != offer.chain_id:
+            raise VerificationError(f"the fill is on chain {fill.chain}, the offer on "
+                                    f"{offer.chain_id}")
+        if not isinstance(body, TakeBody):
+            raise VerificationError("the fill's evidence is not a take")
+        before = offer_hold(offer, remaining + body.buy.amount)
+        if check_take_terms(before, body) != "fill" or \
+                fill.effects != fill_effects(before, body.buy.amount):
+            raise VerificationError("the fill's effects are not the part and its price")
+    except VerificationError as e:
+        raise BadRequestRuleError(f"the news of a fill does not fit the offer: {e.message}"
+                                  ) from e
 
 
 _CLAIMS = {"transfer": checked_hold, "take": checked_take}
