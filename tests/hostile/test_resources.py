@@ -67,6 +67,8 @@ def _held(bank: LocalBank) -> dict[str, int]:
                 held["threads"] += int(value)
             elif name == "VmRSS":
                 held["rss_kib"] += int(value.split()[0])
+            elif name in ("RssAnon", "RssFile"):  # what a leak grows / LMDB's mapped pages
+                held[f"rss_{name[3:].lower()}_kib"] += int(value.split()[0])
         held["processes"] += 1
     store = Store(bank.config.ledger_path)
     try:
