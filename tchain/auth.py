@@ -45,8 +45,9 @@ def verify_authorization(header: str | None, method: str, path: str, query: str,
             for another bank among them (HTTP 401).
     """
     if not header:
-        raise AuthError("this read needs an Authorization: TChain key=..., time=..., sig=... "
-                        "header")
+        what = "read" if method == "GET" else "request"  # a peer's message is no read
+        raise AuthError(f"this {what} needs an Authorization: TChain key=..., time=..., "
+                        "sig=... header")
     match = _HEADER.fullmatch(header.strip())
     if not match:
         raise AuthError("Authorization must be `TChain key=<64 hex>, time=<ms>, sig=<128 hex>`")

@@ -213,6 +213,14 @@ def test_unauthenticated_read_is_refused(bank, people):
     refused(bank, lambda: get(bank, f"/v1/chains/{alice.chain}"), 401, "unauthorized")
 
 
+def test_an_unauthenticated_write_is_not_called_a_read(bank):
+    """A new user's finding: a peer message posted without Authorization was told "this read
+    needs an Authorization"."""
+    r = requests.post(f"{bank.url}/v1/peer/messages", data=b"{}", timeout=10)
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized", r.text
+    assert "this request needs an Authorization" in r.json()["message"], r.text
+
+
 def test_signed_read_cannot_be_moved_to_another_path(bank, people):
     alice, bob = people
     header = authorization_header(alice.key, "GET", f"/v1/chains/{alice.chain}", "", b"",
