@@ -302,12 +302,16 @@ def chain_with(bank: NetBank, customer, extra: bytes) -> list[bytes]:
         return [*r.entries(customer.chain, 0, 10**6), extra]
 
 
+def stored_entry(bank: NetBank, customer, height: int) -> SignedEntry:
+    with bank.ledger.store.read() as r:
+        return SignedEntry.from_bytes(r.entry(customer.chain, height))
+
+
 def test_verifier_refuses_a_release_of_nothing_held(world):
     _clock, b1, _b2, _net = world
     alice = b1.join("alice")
     b1.deposit(alice, 1000)
-    with b1.ledger.store.read() as r:
-        deposit_credit = SignedEntry.from_bytes(r.entry(alice.chain, 1))
+    deposit_credit = stored_entry(b1, alice, 1)
     extra = forged(b1, alice, "release", [Effect(USD, 0, -100)], [deposit_credit.doc])
     with pytest.raises(VerificationError, match="holds nothing open"):
         verify_chain(chain_with(b1, alice, extra), b1.key.public_key, B1, alice.chain)
@@ -319,8 +323,7 @@ def test_verifier_refuses_a_settle_for_more_than_the_peer_credited(world):
     b1.deposit(alice, 1000)
     b2.up = False
     pay_out(b1, alice, bob, 300)
-    with b1.ledger.store.read() as r:
-        hold = SignedEntry.from_bytes(r.entry(alice.chain, 2))
+    hold = stored_entry(b1, alice, 2)
     small_credit = SignedEntry.from_bytes(forged(b2, bob, "credit", [Effect(USD, 30, 0)],
                                                  [hold.doc]))
     extra = forged(b1, alice, "settle", [Effect(USD, -300, -300)], [small_credit.doc])
