@@ -37,7 +37,8 @@ from tchain.values import MAX_AMOUNT, UAI
 
 __all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "HoldsNotLoadedError",
            "LoadedHolds", "address_of", "available", "check_settle_evidence", "check_take_terms",
-           "closed_hold", "closing_effects", "entry_effects", "fill_effects", "holds_read",
+           "closed_hold", "closing_effects", "entry_effects", "fill_effects", "filled_hold",
+           "holds_read",
            "offer_hold", "settled_by"]
 
 # Entry kinds whose value sent counts against the chain's daily limit.
@@ -455,7 +456,7 @@ def _opened_hold(entry: SignedEntry) -> Hold | None:
                 entry.time // DAY_MS, min_fill=min_fill)
 
 
-def _filled_hold(entry: SignedEntry, peer: SignedEntry, holds: Mapping[str, Hold]
+def filled_hold(entry: SignedEntry, peer: SignedEntry, holds: Mapping[str, Hold]
                  ) -> tuple[str, Hold]:
     """The offer hold a ``fill`` fills, and what it holds after: checked against the take it
     carries (terms, price, min_fill, what is left) and its effects against the take.
@@ -550,7 +551,7 @@ class ChainState:
         """
         holds = self.holds
         if entry.kind == FILL:  # part of an offer's hold out, the rest still open under its id
-            offer_id, rest = _filled_hold(entry, _evidence(entry), holds)
+            offer_id, rest = filled_hold(entry, _evidence(entry), holds)
             holds = holds.changed(offer_id, (offer_id, rest))
         peer = _evidence(entry) if entry.kind == "settle" else None  # parsed once
         closes = _closed_hold(entry, peer)

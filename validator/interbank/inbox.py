@@ -48,14 +48,7 @@ from tchain.rules import (
     fill_hold,
     settle_hold,
 )
-from tchain.state import (
-    check_take_terms,
-    closed_hold,
-    entry_effects,
-    fill_effects,
-    offer_hold,
-    settled_by,
-)
+from tchain.state import closed_hold, entry_effects, filled_hold, offer_hold, settled_by
 from validator.flows import close_offer, enqueue, fill_offer, offer_record, put_record
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.store import Reader, Writer
@@ -310,10 +303,11 @@ def _subject(message: Message) -> str | None:
 
 
 def _check_fill_news(offer: SignedEntry, fill: SignedEntry, remaining: int) -> None:
-    """News of a part of a peer's offer filled is believed, as its take would be, only if the
-    fill could be that offer's: on its chain, a take on the offer's terms from what remained
-    before it, the part out and its price in (the sixth outside attacker had a fill on another
-    chain, and one paying less than the price, listed).
+    """News of a part of a peer's offer filled is believed only if the fill could be that
+    offer's: on its chain, and what the maker's chain verifier would take from what remained
+    before it (tchain.state.filled_hold: the take's terms, the part out and its price in). The
+    sixth outside attacker had a fill on another chain, and one paying less than the price,
+    listed.
 
     Raises:
         BadRequestRuleError: it could not.
@@ -326,10 +320,7 @@ def _check_fill_news(offer: SignedEntry, fill: SignedEntry, remaining: int) -> N
                                     f"{offer.chain_id}")
         if not isinstance(body, TakeBody):
             raise VerificationError("the fill's evidence is not a take")
-        before = offer_hold(offer, remaining + body.buy.amount)
-        if check_take_terms(before, body) != "fill" or \
-                fill.effects != fill_effects(before, body.buy.amount):
-            raise VerificationError("the fill's effects are not the part and its price")
+        filled_hold(fill, take, {offer.id: offer_hold(offer, remaining + body.buy.amount)})
     except VerificationError as e:
         raise BadRequestRuleError(f"the news of a fill does not fit the offer: {e.message}"
                                   ) from e
