@@ -39,7 +39,7 @@ from validator.errors import AddressInUseError, DataDirInUseError
 from validator.metrics import prepare_folder
 from validator.serving.connection import Limits
 from validator.serving.sender_process import run_sender
-from validator.serving.supervision import Backoff, SenderStatus
+from validator.serving.supervision import STOP_SIGNALS, Backoff, SenderStatus
 from validator.serving.table import WorkerTable
 from validator.serving.worker import BOOT_FAILED, GRACEFUL, WorkerOptions, run_worker
 
@@ -104,7 +104,7 @@ class Master:
         for fd in self._wakeup:
             os.set_blocking(fd, False)
         signal.set_wakeup_fd(self._wakeup[1])
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, self._stop)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the loop through the pipe
         try:
@@ -117,7 +117,7 @@ class Master:
         finally:
             # Stopping is decided: a late SIGTERM (an operator's second, the group's) must not
             # kill the interpreter as it exits, which restores the default handlers.
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_IGN)
             signal.set_wakeup_fd(-1)
             for fd in self._wakeup:
@@ -172,7 +172,7 @@ class Master:
         signal.set_wakeup_fd(-1)
         for fd in self._wakeup:
             os.close(fd)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        for sig in (*STOP_SIGNALS, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
 
     def _worker_main(self) -> int:

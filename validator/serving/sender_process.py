@@ -15,12 +15,12 @@ from typing import Any
 
 from validator.bank import Bank
 from validator.config import BankConfig
+from validator.serving.supervision import STOP_SIGNALS
 
 __all__ = ["run_sender"]
 
 log = logging.getLogger("tchain.sender")
 
-_STOPS = {signal.SIGTERM, signal.SIGINT}
 
 
 def run_sender(data: str, app_config: dict[str, Any],
@@ -35,10 +35,10 @@ def run_sender(data: str, app_config: dict[str, Any],
         # Block further stops first: a second signal (the group's and the master's come
         # together) would run this again inside Event.set, which holds a lock it cannot take
         # twice (found by the storm of stop signals: a RecursionError, the sender's traceback).
-        signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         stop.set()
 
-    for sig in _STOPS:
+    for sig in STOP_SIGNALS:
         signal.signal(sig, stopping)
     if bank.interbank.fault:
         log.warning("FAULT %s: this bank cheats on purpose, for demonstrations and tests",

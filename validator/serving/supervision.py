@@ -4,13 +4,17 @@ the outbox sender is doing, in memory the workers read to answer ``GET /health``
 from __future__ import annotations
 
 import ctypes
+import signal
 import time
 from multiprocessing.sharedctypes import RawValue
 from typing import Any
 
 from validator.serving.table import alive
 
-__all__ = ["Backoff", "SenderStatus"]
+__all__ = ["STOP_SIGNALS", "Backoff", "SenderStatus"]
+
+# What stops every serving process gracefully (the master forwards them to its children).
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
 class Backoff:

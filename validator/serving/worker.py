@@ -20,7 +20,7 @@ from typing import Any
 
 from validator.app import create_app
 from validator.serving.connection import HTTPConnection, Limits
-from validator.serving.supervision import SenderStatus
+from validator.serving.supervision import STOP_SIGNALS, SenderStatus
 from validator.serving.table import WorkerTable
 from validator.serving.turns import Acceptor
 from validator.serving.wsgi import WSGIResponder, started_pool
@@ -78,7 +78,7 @@ class _Worker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, stop.set)
         pool = started_pool(self._options.threads)
         host, port = self._listener.getsockname()[:2]
@@ -135,7 +135,6 @@ class _Worker:
             await asyncio.sleep(BEAT_EVERY)
 
 
-_STOPS = {signal.SIGTERM, signal.SIGINT}
 
 
 def _ignore_further_stops(loop: asyncio.AbstractEventLoop) -> None:
@@ -143,10 +142,10 @@ def _ignore_further_stops(loop: asyncio.AbstractEventLoop) -> None:
     master's arrive together, and one that comes after the loop closed its wakeup pipe but
     before it dropped its handlers is written to a closed descriptor (a traceback in the log).
     The signals are blocked while the handlers change hands, so none meets the default."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        for sig in _STOPS:
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
             signal.signal(sig, signal.SIG_IGN)
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
