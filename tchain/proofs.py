@@ -152,7 +152,8 @@ def _verify_non_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
         raise VerificationError("the take does not name the offer")
     # 3. the settlement settles the offer's hold (or, a fill, part of it) with exactly this
     # take: a settle takes all that remained, so it remained; a fill takes a part of what
-    # remained, at the offer's price whatever that was (docs/adr/0007-partial-fills.md)
+    # remained, at the offer's price whatever that was (docs/adr/0007-partial-fills.md), or
+    # what the take bid on an offer with a window (docs/adr/0008-best-taker.md)
     kind = settlement.kind
     got = take_body.buy.amount
     hold = offer_hold(offer, got if kind == "settle" else None)
@@ -163,7 +164,7 @@ def _verify_non_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
     if kind not in ("settle", "fill") or settlement.chain != offer.chain_id or \
             [SignedEntry.trusted(x).id
              for x in settlement.evidence] != [take.id] or \
-            settlement.effects != fill_effects(hold, got):
+            settlement.effects != fill_effects(hold, got, take_body.sell.amount):
         raise VerificationError("the settlement is not the maker's settlement of this take")
     # 4. the deadline came after the settlement, and no answer since settled.
     deadline = proof["deadline"]

@@ -69,6 +69,7 @@ from tchain.state import (
     fill_effects,
     offer_hold,
     settled_by,
+    taken_by,
 )
 from tchain.values import MAX_AMOUNT, UAI
 
@@ -418,6 +419,9 @@ def _offer(bank: BankIdentity, intent: SignedIntent, body: OfferBody, chain: Cha
         raise BadRequestRuleError(
             f"an offer expires after now ({now}) and within {MAX_OFFER_MS} ms, "
             f"got {body.expires}")
+    if body.window is not None and now + body.window >= body.expires:
+        raise BadRequestRuleError(f"the offer's window ({body.window} ms) must close before it "
+                                  f"expires at {body.expires}")
     issuer = body.buy.asset.issuer_validator
     if issuer != bank.name and issuer not in peers:
         raise UnknownValidatorError(
@@ -526,10 +530,11 @@ def _exchange_here(bank: BankIdentity, intent: SignedIntent, body: TakeBody, tak
             raise OfferClosedError(f"offer {body.offer} is no longer open")
         if check_take(body, offered) == "fill":  # a part: the rest stays open
             sold = _entry(bank, maker, now, "fill", None,
-                          list(fill_effects(offered, body.buy.amount)), [take])
+                          list(fill_effects(offered, body.buy.amount, body.sell.amount)),
+                          [take])
         else:
             sold = _entry(bank, maker, now, "settle", None,
-                          list(closing_effects(offered, "settle")), [take])
+                          list(closing_effects(offered, "settle", body)), [take])
         maker_after = maker.advance(sold)
         bought = _entry(bank, holding, now, "settle", None,
                         list(closing_effects(holding.holds[take.id], "settle")), [sold])
@@ -666,7 +671,7 @@ def settle_hold(bank: BankIdentity, chain: ChainState, peer: SignedEntry, now: i
     if hold is None:
         raise ConflictError(f"entry {hold_id} holds nothing open on chain {chain.chain}")
     entry = _entry(bank, chain, now, "settle", None,
-                   list(closing_effects(hold, "settle")), [peer])
+                   list(closing_effects(hold, "settle", taken_by(peer))), [peer])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:
@@ -688,7 +693,7 @@ def fill_hold(bank: BankIdentity, chain: ChainState, take: SignedEntry, now: int
     if hold is None:
         raise OfferClosedError(f"offer {body.offer} is no longer open")
     entry = _entry(bank, chain, now, "fill", None,
-                   list(fill_effects(hold, body.buy.amount)), [take])
+                   list(fill_effects(hold, body.buy.amount, body.sell.amount)), [take])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:
