@@ -57,6 +57,7 @@ from tchain.model import (
     SignedIntent,
     TakeBody,
 )
+from tchain.selection import window_closes
 from tchain.state import (
     DAY_MS,
     Balance,
@@ -467,6 +468,10 @@ def _take(bank: BankIdentity, intent: SignedIntent, body: TakeBody, chain: Chain
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     _check_daily_limit(chain, str(body.sell.asset), body.sell.amount, now)
     if here:
+        closes = window_closes(offer)
+        if closes is not None and now < closes:  # it waits to be ranked (docs/adr/0008)
+            _maker_here(body, chain, maker, offer)
+            return _hold_entry(bank, intent, chain, now)
         return _exchange_here(bank, intent, body, chain, maker, offer, now)
     check_crossing(bank.name, body.validator, str(body.sell.asset))
     check_incoming(bank.name, body.validator, str(body.buy.asset), body.buy.amount, position)
@@ -506,6 +511,21 @@ def check_offer_open(offer_id: str, record: OfferRecord, now: int | None = None)
         raise OfferClosedError(f"offer {offer_id} is no longer open")
 
 
+def _maker_here(body: TakeBody, taker: ChainState, maker: ChainState | None,
+                offer: SignedEntry) -> ChainState:
+    """The maker's chain of an offer made here, which is not the taker's.
+
+    Raises:
+        NotFoundError: the maker's chain is not here. RuleError: a chain taking its own offer.
+    """
+    if maker is None or maker.chain != offer.chain_id:
+        raise UnknownOfferError(f"offer {body.offer} is not open at {body.validator}")
+    if maker.chain == taker.chain:
+        raise BadRequestRuleError(
+            f"offer {body.offer} is this chain's own; cancel it rather than take it")
+    return maker
+
+
 def _exchange_here(bank: BankIdentity, intent: SignedIntent, body: TakeBody, taker: ChainState,
                    maker: ChainState | None, offer: SignedEntry, now: int) -> Outcome:
     """Two customers of this bank exchange (paper §5.1), in one write: the taker's take, the
@@ -517,11 +537,7 @@ def _exchange_here(bank: BankIdentity, intent: SignedIntent, body: TakeBody, tak
         NotFoundError: the maker's chain is not here. RuleError: a chain taking its own offer,
             or the offer no longer open (offer_closed).
     """
-    if maker is None or maker.chain != offer.chain_id:
-        raise UnknownOfferError(f"offer {body.offer} is not open at {bank.name}")
-    if maker.chain == taker.chain:
-        raise BadRequestRuleError(
-            f"offer {body.offer} is this chain's own; cancel it rather than take it")
+    maker = _maker_here(body, taker, maker, offer)
     take = _entry(bank, taker, now, "take", intent, entry_effects("take", body, bank.name), [])
     try:
         holding = taker.advance(take)

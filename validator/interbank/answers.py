@@ -93,6 +93,10 @@ class Answers(Part):
                      dataclasses.replace(flow, answers=(*flow.answers, answer.doc)))
             reschedule(w, message_id, now, f"{answer.type}: {answer.fields.get('reason')}")
             return f"peer answered {answer.type}"
+        if request_type == "take" and answer.type == "pending":
+            # the offer ranks its takes when its window closes: no answer yet, ask again
+            reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}")
+            return "peer answered pending"
         w.delete_record("outbox", message_id)
         if flow is None or item.flow is None or answer.type == "ack":
             return answer.type

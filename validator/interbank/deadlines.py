@@ -28,6 +28,7 @@ from tchain.rules import (
 )
 from validator.flows import close_offer, put_record
 from validator.interbank.base import Part
+from validator.interbank.windows import Windows
 from validator.store import Reader, Writer
 
 __all__ = ["Deadlines"]
@@ -70,6 +71,9 @@ class Deadlines(Part):
                     done.append(self._expire_flow(w, flow_id, flow))
             for offer_id, stored in self._due(w, "offers", now):
                 record = OfferRecord.from_dict(stored)
+                if record.bids and record.decide_at is not None and now >= record.decide_at:
+                    done += Windows(self.ledger, fault=self.fault).decide(w, offer_id, record, now)
+                    continue
                 if now < record.expires:
                     continue  # a time set before, for a record put again since
                 if record.validator != self.bank.name:
