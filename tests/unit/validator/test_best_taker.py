@@ -1,0 +1,203 @@
+"""The maker's bank picks the best takers, on in-process banks (docs/adr/0008-best-taker.md):
+takes of an offer with a window wait for it, then are ranked and decided best first against
+what remains; losers are refused ``outbid`` and their holds released. Across two banks and
+between customers of one bank. After each: every chain verifies, every asset sums to zero, no
+hold is left open and each bank's audit is clean."""
+
+from __future__ import annotations
+
+import pytest
+
+from tchain.encoding import parse
+from tchain.errors import BadRequestRuleError
+from tchain.model import SignedEntry
+from tchain.verify import verify_chain
+from tests.interbank_net import NetBank, two_banks
+from tests.unit.validator.test_partial_fills import B1, EUR, USD, all_sound, take_part
+
+WINDOW = 5_000
+HERE_EUR = f"{B1}:EUR"
+
+
+@pytest.fixture
+def world(tmp_path):
+    return two_banks(tmp_path)
+
+
+def windowed_offer(bank: NetBank, maker, clock, *, buy=EUR, min_fill=10):
+    """100 USD for 90 of ``buy``, in parts of ``min_fill``, ranking takes for WINDOW ms."""
+    body = {"sell": {"asset": USD, "amount": "100"}, "buy": {"asset": buy, "amount": "90"},
+            "expires": clock.now + 60_000, "window": WINDOW}
+    if min_fill is not None:
+        body["min_fill"] = str(min_fill)
+    return bank.submit(maker, "offer", body).outcome.entries[0]
+
+
+def chains_verify(*banks: NetBank) -> None:
+    for bank in banks:
+        with bank.ledger.store.read() as r:
+            for chain in r.chain_ids(None, 10**6):
+                entries = [SignedEntry.from_bytes(e) for e in r.entries(chain, 0, 10**6)]
+                verify_chain(entries, bank.key.public_key, bank.name, chain)
+
+
+def refusals(net) -> list[str]:
+    return [parse(raw)["message"].get("error") for _, raw in net.delivered
+            if parse(raw)["message"]["type"] == "refused"]
+
+
+def test_three_bids_across_banks_the_best_two_fill_and_the_third_is_outbid(world):
+    clock, b1, b2, net = world
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    bidders = {name: b2.join(name) for name in ("bob", "dave", "erin")}
+    for c in bidders.values():
+        b2.deposit(c, 1000, "EUR")
+    offer = windowed_offer(b1, alice, clock)
+    net.run()
+    take_part(b2, bidders["dave"], offer, 60, 54)  # the price of 60: 0.9 a unit
+    clock.now += 10
+    take_part(b2, bidders["bob"], offer, 60, 60)  # 1.0 a unit: best
+    clock.now += 10
+    take_part(b2, bidders["erin"], offer, 40, 40)  # 1.0 a unit, after bob
+    net.run()
+    # inside the window nothing is decided: the takers' holds wait, the maker still holds all
+    assert b1.balance(alice, USD) == (1000, 100)
+    assert [b2.balance(c, EUR) for c in bidders.values()] == \
+        [(1000, 60), (1000, 54), (1000, 40)]
+    clock.now = offer.time + WINDOW
+    net.run()
+    assert b1.balance(alice, USD) == (900, 0) and b1.balance(alice, EUR) == (100, 0)
+    assert b2.balance(bidders["bob"], USD) == (60, 0)
+    assert b2.balance(bidders["bob"], EUR) == (940, 0)
+    assert b2.balance(bidders["erin"], USD) == (40, 0)
+    assert b2.balance(bidders["erin"], EUR) == (960, 0)
+    assert b2.balance(bidders["dave"], EUR) == (1000, 0)  # outbid: released
+    assert b2.balance(bidders["dave"], USD) == (0, 0)
+    assert refusals(net) == ["outbid"]
+    all_sound(b1, b2)
+    chains_verify(b1, b2)
+
+
+def test_takes_of_one_bank_wait_and_are_ranked_the_same_way(world):
+    clock, b1, b2, net = world
+    alice, carol, dave = b1.join("alice"), b1.join("carol"), b1.join("dave")
+    b1.deposit(alice, 1000)
+    b1.deposit(carol, 1000, "EUR")
+    b1.deposit(dave, 1000, "EUR")
+    offer = windowed_offer(b1, alice, clock, buy=HERE_EUR)
+    low = take_part(b1, dave, offer, 60, 54, sells=HERE_EUR)
+    clock.now += 10
+    high = take_part(b1, carol, offer, 60, 61, sells=HERE_EUR)
+    assert [e.kind for e in low.outcome.entries] == [e.kind for e in high.outcome.entries] \
+        == ["take"]  # held, waiting for the window
+    assert b1.balance(alice, USD) == (1000, 100)
+    clock.now = offer.time + WINDOW
+    net.run()
+    assert b1.balance(carol, USD) == (60, 0) and b1.balance(carol, HERE_EUR) == (939, 0)
+    assert b1.balance(dave, HERE_EUR) == (1000, 0)  # 40 left, it asked 60: outbid, released
+    assert b1.balance(alice, USD) == (940, 40) and b1.balance(alice, HERE_EUR) == (61, 0)
+    b1.submit(alice, "cancel", {"offer": offer.id})
+    net.run()
+    all_sound(b1, b2)
+    chains_verify(b1, b2)
+
+
+def test_a_cancel_in_the_window_refuses_and_releases_every_waiting_take(world):
+    clock, b1, b2, net = world
+    alice, carol = b1.join("alice"), b1.join("carol")
+    bob = b2.join("bob")
+    b1.deposit(alice, 1000)
+    b1.deposit(carol, 1000, "EUR")
+    b2.deposit(bob, 1000, "EUR")
+    offer = windowed_offer(b1, alice, clock, min_fill=None)
+    net.run()
+    take_part(b2, bob, offer, 100, 95)
+    net.run()
+    assert b2.balance(bob, EUR) == (1000, 95)
+    b1.submit(alice, "cancel", {"offer": offer.id})
+    net.run()
+    assert b2.balance(bob, EUR) == (1000, 0)
+    assert refusals(net) == ["offer_closed"]
+    assert b1.balance(alice, USD) == (1000, 0)
+    all_sound(b1, b2)
+    chains_verify(b1, b2)
+
+
+def test_a_cancel_in_the_window_releases_a_waiting_take_of_one_bank(world):
+    clock, b1, b2, net = world
+    alice, carol = b1.join("alice"), b1.join("carol")
+    b1.deposit(alice, 1000)
+    b1.deposit(carol, 1000, "EUR")
+    offer = windowed_offer(b1, alice, clock, buy=HERE_EUR)
+    take_part(b1, carol, offer, 50, 50, sells=HERE_EUR)
+    assert b1.balance(carol, HERE_EUR) == (1000, 50)
+    b1.submit(alice, "cancel", {"offer": offer.id})
+    assert b1.balance(carol, HERE_EUR) == (1000, 0)
+    clock.now = offer.time + WINDOW
+    net.run()
+    all_sound(b1, b2)
+    chains_verify(b1, b2)
+
+
+def test_after_the_window_a_take_is_decided_at_once_and_may_bid(world):
+    clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b2.deposit(bob, 1000, "EUR")
+    offer = windowed_offer(b1, alice, clock)
+    net.run()
+    clock.now = offer.time + WINDOW
+    take_part(b2, bob, offer, 50, 50)  # price 45
+    net.run()
+    assert b1.balance(alice, EUR) == (50, 0) and b2.balance(bob, USD) == (50, 0)
+    all_sound_after_cancel(b1, b2, net, alice, offer)
+
+
+def all_sound_after_cancel(b1, b2, net, alice, offer):
+    b1.submit(alice, "cancel", {"offer": offer.id})
+    net.run()
+    all_sound(b1, b2)
+    chains_verify(b1, b2)
+
+
+def test_a_bid_above_the_price_of_an_offer_without_a_window_is_refused(world):
+    clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b2.deposit(bob, 1000, "EUR")
+    body = {"sell": {"asset": USD, "amount": "100"}, "buy": {"asset": EUR, "amount": "90"},
+            "expires": clock.now + 60_000}
+    offer = b1.submit(alice, "offer", body).outcome.entries[0]
+    net.run()
+    with pytest.raises(BadRequestRuleError, match="price"):
+        take_part(b2, bob, offer, 100, 91)
+    assert b2.balance(bob, EUR) == (1000, 0)
+
+
+def test_an_offer_whose_window_does_not_close_before_it_expires_is_refused(world):
+    clock, b1, _b2, _net = world
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    with pytest.raises(BadRequestRuleError, match="window"):
+        b1.submit(alice, "offer", {
+            "sell": {"asset": USD, "amount": "100"}, "buy": {"asset": EUR, "amount": "90"},
+            "expires": clock.now + WINDOW, "window": WINDOW})
+    assert b1.balance(alice, USD) == (1000, 0)
+
+
+def test_the_takers_bank_sets_its_deadline_past_the_window(world):
+    clock, b1, b2, net = world
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b2.deposit(bob, 1000, "EUR")
+    b2.ledger.settle_deadline_ms = 1_000  # shorter than the window
+    offer = windowed_offer(b1, alice, clock)
+    net.run()
+    take = take_part(b2, bob, offer, 50, 50).outcome.entries[0]
+    flow = b2.interbank.flow(take.id)
+    assert flow is not None and flow["deadline"] >= offer.time + WINDOW + 1_000
+    clock.now = offer.time + WINDOW
+    net.run()
+    assert b2.balance(bob, USD) == (50, 0)
+    all_sound_after_cancel(b1, b2, net, alice, offer)
