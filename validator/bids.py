@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tchain.errors import ExpiredError, OfferClosedError
+from tchain.errors import ExpiredError, LimitExceededError, OfferClosedError
 from tchain.flow_states import CLOCK_MARGIN_MS, OfferRecord
 from tchain.model import SignedEntry
 from tchain.rules import BankIdentity, release_hold
 from validator.store import Writer
 
-__all__ = ["keep_bid", "release_local_bids"]
+__all__ = ["MAX_BIDS_PER_PEER", "keep_bid", "release_local_bids"]
+
+MAX_BIDS_PER_PEER = 100  # a peer's takes waiting for one offer: each is kept in its record
 
 
 def keep_bid(w: Writer, offer_id: str, take: SignedEntry, now: int, closes: int, *,
@@ -30,6 +32,9 @@ def keep_bid(w: Writer, offer_id: str, take: SignedEntry, now: int, closes: int,
         ExpiredError: the peer's deadline comes before the window closes (and the decision
             after it): its take could never be decided in time, so it is refused at once.
         OfferClosedError: the offer is not open here.
+        LimitExceededError: the peer has MAX_BIDS_PER_PEER takes waiting for the offer
+            already (a bank may sign takes of customers it makes up: found by the attack of
+            tests/hostile/test_lying_bids.py, the record grew without end).
     """
     if deadline is not None and deadline < closes + CLOCK_MARGIN_MS:
         raise ExpiredError(f"the take's deadline {deadline} comes before offer {offer_id} "
@@ -40,6 +45,11 @@ def keep_bid(w: Writer, offer_id: str, take: SignedEntry, now: int, closes: int,
     record = OfferRecord.from_dict(stored)
     if any(bid["take"] == take.id for bid in record.bids):
         return  # asked again: it keeps its place
+    if message is not None and sum(_sender(bid) == message["message"]["from"]
+                                   for bid in record.bids) >= MAX_BIDS_PER_PEER:
+        raise LimitExceededError(f"{message['message']['from']} has {MAX_BIDS_PER_PEER} takes "
+                                 f"of offer {offer_id} waiting already",
+                                 limit=str(MAX_BIDS_PER_PEER))
     bid: dict[str, Any] = {"at": now, "take": take.id}
     if message is not None:
         bid["message"] = message
@@ -47,6 +57,11 @@ def keep_bid(w: Writer, offer_id: str, take: SignedEntry, now: int, closes: int,
         bid.update(chain=take.chain_id, height=take.height)
     w.put_record("offers", offer_id, record.with_bid(bid, closes).to_dict(),
                  timers=[("offers", closes)])
+
+
+def _sender(bid: dict[str, Any]) -> str | None:
+    """The peer whose take a bid is (None: our customer's)."""
+    return None if "message" not in bid else str(bid["message"]["message"]["from"])
 
 
 def release_local_bids(bank: BankIdentity, w: Writer, record: OfferRecord, now: int
