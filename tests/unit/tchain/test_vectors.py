@@ -92,10 +92,9 @@ def test_the_generator_reproduces_the_bid_vectors_exactly():
 
 
 def test_the_bid_vector_chains_verify_and_the_maker_got_the_bid():
-    alice = verify_chain(BIDS["entries"]["alice"], BIDS["validator_key"],
-                         BIDS["validator_name"], BIDS["chains"]["alice"])
-    bob = verify_chain(BIDS["entries"]["bob"], BIDS["validator_key"],
-                       BIDS["validator_name"], BIDS["chains"]["bob"])
+    alice, bob = (verify_chain(BIDS["entries"][n], BIDS["validator_key"],
+                               BIDS["validator_name"], BIDS["chains"][n])
+                  for n in ("alice", "bob"))
     usd, eur = "bank1.example:USD", "bank1.example:EUR"
     assert (alice.balances[usd].balance, alice.balances[usd].held) == (970, 70)
     assert alice.balances[eur].balance == 33  # what bob bid, not the price (27)

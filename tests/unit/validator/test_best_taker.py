@@ -33,6 +33,14 @@ def windowed_offer(bank: NetBank, maker, clock, *, buy=EUR, min_fill=10):
     return bank.submit(maker, "offer", body).outcome.entries[0]
 
 
+def maker_and_taker(b1: NetBank, b2: NetBank):
+    """Alice at bank 1 with 1000 USD, bob at bank 2 with 1000 EUR."""
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b2.deposit(bob, 1000, "EUR")
+    return alice, bob
+
+
 def chains_verify(*banks: NetBank) -> None:
     for bank in banks:
         with bank.ledger.store.read() as r:
@@ -97,31 +105,21 @@ def test_takes_of_one_bank_wait_and_are_ranked_the_same_way(world):
     assert b1.balance(carol, USD) == (60, 0) and b1.balance(carol, HERE_EUR) == (939, 0)
     assert b1.balance(dave, HERE_EUR) == (1000, 0)  # 40 left, it asked 60: outbid, released
     assert b1.balance(alice, USD) == (940, 40) and b1.balance(alice, HERE_EUR) == (61, 0)
-    b1.submit(alice, "cancel", {"offer": offer.id})
-    net.run()
-    all_sound(b1, b2)
-    chains_verify(b1, b2)
+    all_sound_after_cancel(b1, b2, net, alice, offer)
 
 
-def test_a_cancel_in_the_window_refuses_and_releases_every_waiting_take(world):
+def test_a_cancel_in_the_window_refuses_a_peers_waiting_take(world):
     clock, b1, b2, net = world
-    alice, carol = b1.join("alice"), b1.join("carol")
-    bob = b2.join("bob")
-    b1.deposit(alice, 1000)
-    b1.deposit(carol, 1000, "EUR")
-    b2.deposit(bob, 1000, "EUR")
+    alice, bob = maker_and_taker(b1, b2)
     offer = windowed_offer(b1, alice, clock, min_fill=None)
     net.run()
     take_part(b2, bob, offer, 100, 95)
     net.run()
     assert b2.balance(bob, EUR) == (1000, 95)
-    b1.submit(alice, "cancel", {"offer": offer.id})
-    net.run()
+    all_sound_after_cancel(b1, b2, net, alice, offer)
     assert b2.balance(bob, EUR) == (1000, 0)
     assert refusals(net) == ["offer_closed"]
     assert b1.balance(alice, USD) == (1000, 0)
-    all_sound(b1, b2)
-    chains_verify(b1, b2)
 
 
 def test_a_cancel_in_the_window_releases_a_waiting_take_of_one_bank(world):
@@ -132,19 +130,16 @@ def test_a_cancel_in_the_window_releases_a_waiting_take_of_one_bank(world):
     offer = windowed_offer(b1, alice, clock, buy=HERE_EUR)
     take_part(b1, carol, offer, 50, 50, sells=HERE_EUR)
     assert b1.balance(carol, HERE_EUR) == (1000, 50)
-    b1.submit(alice, "cancel", {"offer": offer.id})
+    all_sound_after_cancel(b1, b2, net, alice, offer)
     assert b1.balance(carol, HERE_EUR) == (1000, 0)
     clock.now = offer.time + WINDOW
     net.run()
     all_sound(b1, b2)
-    chains_verify(b1, b2)
 
 
 def test_after_the_window_a_take_is_decided_at_once_and_may_bid(world):
     clock, b1, b2, net = world
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b2.deposit(bob, 1000, "EUR")
+    alice, bob = maker_and_taker(b1, b2)
     offer = windowed_offer(b1, alice, clock)
     net.run()
     clock.now = offer.time + WINDOW
@@ -163,9 +158,7 @@ def all_sound_after_cancel(b1, b2, net, alice, offer):
 
 def test_a_bid_above_the_price_of_an_offer_without_a_window_is_refused(world):
     clock, b1, b2, net = world
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b2.deposit(bob, 1000, "EUR")
+    alice, bob = maker_and_taker(b1, b2)
     body = {"sell": {"asset": USD, "amount": "100"}, "buy": {"asset": EUR, "amount": "90"},
             "expires": clock.now + 60_000}
     offer = b1.submit(alice, "offer", body).outcome.entries[0]
@@ -188,9 +181,7 @@ def test_an_offer_whose_window_does_not_close_before_it_expires_is_refused(world
 
 def test_the_takers_bank_sets_its_deadline_past_the_window(world):
     clock, b1, b2, net = world
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b2.deposit(bob, 1000, "EUR")
+    alice, bob = maker_and_taker(b1, b2)
     b2.ledger.settle_deadline_ms = 1_000  # shorter than the window
     offer = windowed_offer(b1, alice, clock)
     net.run()
