@@ -200,7 +200,7 @@ def make_genesis(bank: BankIdentity, intent: SignedIntent, kyc_record: Any, now:
 def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
            counterparty: ChainState | None, now: int, *, peers: frozenset[str] = frozenset(),
            offer: SignedEntry | None = None, position: Position | None = None,
-          remaining: int | None = None) -> Outcome:
+          remaining: int | None = None, ranking: bool = False) -> Outcome:
     """Decide an intent on an existing chain.
 
     Args:
@@ -217,6 +217,8 @@ def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
             gets (tchain.books): that bank may give us our own IOU only out of what it holds.
         remaining: for a take of a peer's offer, what its bank last told us is left of it
             (None: all of it, no fill heard of).
+        ranking: for a take of an offer made here, whether takes that waited for its window
+            still wait to be decided: it then waits too, and comes after them.
 
     ``counterparty`` is, for a take of an offer made here, the maker's chain.
 
@@ -253,7 +255,7 @@ def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
         return _cancel(bank, intent, body, chain, now)
     if isinstance(body, TakeBody):
         return _take(bank, intent, body, chain, now, peers, offer, position or Position(),
-                     counterparty, remaining)
+                     counterparty, remaining, ranking)
     if isinstance(body, RedeemBody):
         return _redeem(bank, intent, body, chain, counterparty, now)
     if isinstance(body, RotateKeyBody):
@@ -445,7 +447,8 @@ def _cancel(bank: BankIdentity, intent: SignedIntent, body: CancelBody, chain: C
 
 def _take(bank: BankIdentity, intent: SignedIntent, body: TakeBody, chain: ChainState, now: int,
           peers: frozenset[str], offer: SignedEntry | None, position: Position,
-          maker: ChainState | None, remaining: int | None) -> Outcome:
+          maker: ChainState | None, remaining: int | None, ranking: bool = False
+          ) -> Outcome:
     """The taker's side of a peer's offer: hold what they give until the maker's bank settles
     or refuses. Both assets must be IOUs of the two banks, and the maker's bank may sell us
     our own IOU only out of what it holds of it (tchain.books): else the taker would give for
@@ -469,7 +472,7 @@ def _take(bank: BankIdentity, intent: SignedIntent, body: TakeBody, chain: Chain
     _check_daily_limit(chain, str(body.sell.asset), body.sell.amount, now)
     if here:
         closes = window_closes(offer)
-        if closes is not None and now < closes:  # it waits to be ranked (docs/adr/0008)
+        if closes is not None and (now < closes or ranking):  # it waits: docs/adr/0008
             _maker_here(body, chain, maker, offer)
             return _hold_entry(bank, intent, chain, now)
         return _exchange_here(bank, intent, body, chain, maker, offer, now)

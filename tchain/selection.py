@@ -53,9 +53,15 @@ def _compare(a: Bid, b: Bid) -> int:
     return (a.take > b.take) - (a.take < b.take)
 
 
-def ranked(bids: Iterable[Bid]) -> list[Bid]:
-    """The bids, best first."""
-    return sorted(bids, key=functools.cmp_to_key(_compare))
+def ranked(bids: Iterable[Bid], closes: int | None = None) -> list[Bid]:
+    """The bids, best first. Those that came at or after ``closes`` (the window had closed,
+    but the takes that waited for it were not decided yet) come after all of those, first
+    come first served, as takes after the window are."""
+    bids = list(bids)
+    late = sorted((b for b in bids if closes is not None and b.at >= closes),
+                  key=lambda b: (b.at, b.take))
+    inside = [b for b in bids if closes is None or b.at < closes]
+    return sorted(inside, key=functools.cmp_to_key(_compare)) + late
 
 
 def window_closes(offer: SignedEntry) -> int | None:

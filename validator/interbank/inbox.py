@@ -282,7 +282,8 @@ class PeerInbox(Part):
             raise MisconductError.of(BadRequestRuleError(
                 e.message, offer=offer.raw.decode(), remaining=str(held.amount))) from e
         closes = window_closes(offer)
-        if closes is not None and now < closes:  # the best takes win: validator/bids.py
+        if closes is not None and (now < closes or record.bids):  # validator/bids.py: the
+            # best takes win; after the close, while they wait to be decided, it comes after
             keep_bid(w, body.offer, take, now, closes, deadline=m.fields["deadline"],
                      message=m.doc)
             return self._answer(m, "pending", now, reason=f"offer {body.offer} picks its best "

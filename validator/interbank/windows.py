@@ -20,7 +20,7 @@ from tchain.flow_states import OfferRecord
 from tchain.messages import Message
 from tchain.model import SignedEntry, TakeBody
 from tchain.rules import check_take, fill_hold, release_hold, settle_hold
-from tchain.selection import Bid, ranked
+from tchain.selection import Bid, ranked, window_closes
 from validator.flows import close_offer, fill_offer, put_record
 from validator.interbank.base import Part
 from validator.interbank.inbox import PeerInbox
@@ -40,9 +40,10 @@ class Windows(Part):
         inbox = PeerInbox(self.ledger, fault=self.fault)
         waiting = {bid["take"]: bid for bid in record.bids}
         takes = {take_id: self._take_of(w, bid) for take_id, bid in waiting.items()}
-        order = ranked(Bid(take_id, _body(take).buy.amount, _body(take).sell.amount,
-                           waiting[take_id]["at"])
-                       for take_id, take in takes.items() if take is not None)
+        order = ranked((Bid(take_id, _body(take).buy.amount, _body(take).sell.amount,
+                            waiting[take_id]["at"])
+                        for take_id, take in takes.items() if take is not None),
+                       window_closes(offer))
         done = []
         for bid in order:
             take = takes[bid.take]

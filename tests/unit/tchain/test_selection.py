@@ -37,6 +37,12 @@ def test_compares_rates_exactly_where_floats_cannot():
         ["bb", "aa"]
 
 
+def test_takes_that_came_after_the_close_come_after_those_that_waited_first_come_first():
+    bids = [Bid("aa", 10, 10, 5), Bid("bb", 10, 99, 120), Bid("cc", 10, 50, 101),
+            Bid("dd", 10, 9, 99)]
+    assert [b.take for b in ranked(bids, closes=100)] == ["aa", "dd", "cc", "bb"]
+
+
 @given(st.lists(st.tuples(st.integers(1, 10**20), st.integers(1, 10**20),
                           st.integers(0, 10)), min_size=1, max_size=8, unique=True))
 def test_the_ranking_is_a_total_order_whatever_the_input_order(raw):

@@ -192,3 +192,43 @@ def test_the_takers_bank_sets_its_deadline_past_the_window(world):
     net.run()
     assert b2.balance(bob, USD) == (50, 0)
     all_sound_after_cancel(b1, b2, net, alice, offer)
+
+
+def test_a_peers_take_after_the_close_does_not_jump_the_takes_that_waited(world):
+    """Found here: a take that came just after the window closed, before the clock's tick
+    decided the waiting ones, was decided at once against all of the offer, and the takes
+    that waited for the window lost to it. It is decided after them."""
+    clock, b1, b2, net = world
+    alice, bob = maker_and_taker(b1, b2)
+    late = b2.join("late")
+    b2.deposit(late, 1000, "EUR")
+    offer = windowed_offer(b1, alice, clock, min_fill=None)
+    net.run()
+    take_part(b2, bob, offer, 100, 90)  # waits for the window
+    net.run()
+    clock.now = offer.time + WINDOW  # closed; bank 1's clock has not ticked yet
+    [message] = take_part(b2, late, offer, 100, 200).messages
+    assert net.deliver(b2, message) == "peer answered pending"
+    net.run()
+    assert b2.balance(bob, USD) == (100, 0)  # the take that waited won
+    assert b2.balance(late, EUR) == (1000, 0) and b2.balance(late, USD) == (0, 0)
+    all_sound(b1, b2)
+    chains_verify(b1, b2)
+
+
+def test_a_take_of_one_bank_after_the_close_does_not_jump_the_takes_that_waited(world):
+    clock, b1, b2, net = world
+    alice, carol, dave = b1.join("alice"), b1.join("carol"), b1.join("dave")
+    b1.deposit(alice, 1000)
+    b1.deposit(carol, 1000, "EUR")
+    b1.deposit(dave, 1000, "EUR")
+    offer = windowed_offer(b1, alice, clock, buy=HERE_EUR, min_fill=None)
+    take_part(b1, carol, offer, 100, 90, sells=HERE_EUR)  # waits for the window
+    clock.now = offer.time + WINDOW  # closed; the clock has not ticked yet
+    late = take_part(b1, dave, offer, 100, 200, sells=HERE_EUR)
+    assert [e.kind for e in late.outcome.entries] == ["take"]  # decided after those before
+    net.run()
+    assert b1.balance(carol, USD) == (100, 0)
+    assert b1.balance(dave, HERE_EUR) == (1000, 0) and b1.balance(dave, USD) == (0, 0)
+    all_sound(b1, b2)
+    chains_verify(b1, b2)
