@@ -14,6 +14,7 @@ from tchain.model import SignedEntry
 from tchain.verify import verify_chain
 from tests.interbank_net import NetBank, two_banks
 from tests.unit.validator.test_partial_fills import B1, EUR, USD, all_sound, take_part
+from validator.audit import audit
 
 WINDOW = 5_000
 HERE_EUR = f"{B1}:EUR"
@@ -100,6 +101,8 @@ def test_takes_of_one_bank_wait_and_are_ranked_the_same_way(world):
     assert [e.kind for e in low.outcome.entries] == [e.kind for e in high.outcome.entries] \
         == ["take"]  # held, waiting for the window
     assert b1.balance(alice, USD) == (1000, 100)
+    report = audit(b1.ledger)  # a take waiting for the window is no stray hold
+    assert report.ok, report.problems
     clock.now = offer.time + WINDOW
     net.run()
     assert b1.balance(carol, USD) == (60, 0) and b1.balance(carol, HERE_EUR) == (939, 0)
