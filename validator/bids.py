@@ -13,14 +13,29 @@ from __future__ import annotations
 from typing import Any
 
 from tchain.errors import ExpiredError, LimitExceededError, OfferClosedError
-from tchain.flow_states import CLOCK_MARGIN_MS, OfferRecord
+from tchain.flow_states import ABSENT, CLOCK_MARGIN_MS, Flow, OfferRecord
 from tchain.model import SignedEntry
 from tchain.rules import BankIdentity, release_hold
-from validator.store import Writer
+from tchain.selection import window_closes
+from validator.store import Reader, Writer
 
-__all__ = ["MAX_BIDS_PER_PEER", "keep_bid", "release_local_bids"]
+__all__ = ["MAX_BIDS_PER_PEER", "ask_again_at", "keep_bid", "release_local_bids"]
 
 MAX_BIDS_PER_PEER = 100  # a peer's takes waiting for one offer: each is kept in its record
+_DECIDED_WITHIN_MS = 10_000  # after a window closes, its bank decides soon: ask often till then
+_AFTER_CLOSE_MS = 500
+
+
+def ask_again_at(r: Reader, flow: Flow, now: int) -> int | None:
+    """When our take of a peer's offer, answered ``pending``, is asked again at the latest:
+    just after the offer's window closes (its bank decides then), not a backoff later; None
+    (the backoff) once the close is long past."""
+    stored = None if flow.offer is ABSENT else r.record("offers", flow.offer)
+    offer = None if stored is None else OfferRecord.from_dict(stored).offer
+    closes = None if offer is None else window_closes(SignedEntry.trusted(offer))
+    if closes is None or now > closes + _DECIDED_WITHIN_MS:
+        return None
+    return max(closes + _AFTER_CLOSE_MS, now + _AFTER_CLOSE_MS // 2)
 
 
 def keep_bid(w: Writer, offer_id: str, take: SignedEntry, now: int, closes: int, *,

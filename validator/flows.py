@@ -13,6 +13,7 @@ and so is the table every change of a flow's state goes by.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tchain.books import opened
@@ -56,12 +57,16 @@ def enqueue(w: Writer, key: SigningKey, sender: str, peer: str, type_: str, now:
     return message_id
 
 
-def reschedule(w: Writer, message_id: str, now: int, error: str) -> None:
-    """Count a failed delivery and push the next try back."""
+def reschedule(w: Writer, message_id: str, now: int, error: str, *,
+               soon: int | None = None) -> None:
+    """Count a failed delivery and push the next try back (to ``soon`` at the latest)."""
     item = w.record("outbox", message_id)
     if item is None:
         return  # answered meanwhile by another sender
-    put_record(w, "outbox", message_id, OutboxItem.from_dict(item).failed(now, error))
+    after = OutboxItem.from_dict(item).failed(now, error)
+    if soon is not None and soon < after.next_try:
+        after = dataclasses.replace(after, next_try=soon)
+    put_record(w, "outbox", message_id, after)
 
 
 def offer_record(validator: str, offer: SignedEntry) -> OfferRecord:

@@ -28,6 +28,7 @@ from tchain.rules import (
     settle_hold,
 )
 from tchain.state import closed_hold
+from validator.bids import ask_again_at
 from validator.flows import put_record, reschedule
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.store import Writer
@@ -95,7 +96,8 @@ class Answers(Part):
             return f"peer answered {answer.type}"
         if request_type == "take" and answer.type == "pending":
             # the offer ranks its takes when its window closes: no answer yet, ask again
-            reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}")
+            reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}",
+                       soon=None if flow is None else ask_again_at(w, flow, now))
             return "peer answered pending"
         w.delete_record("outbox", message_id)
         if flow is None or item.flow is None or answer.type == "ack":

@@ -73,13 +73,13 @@ class Windows(Part):
         """Why the take lost, if it did: better bids left it less than it asks."""
         maker = self._state(w, offer.chain_id, offer.id)
         held = maker.holds.get(offer.id)
+        if held is None:
+            return OutbidError(f"outbid: better takes of offer {offer.id} took all of it")
         try:
-            if held is None:
-                raise OutbidError(f"better takes of offer {offer.id} took all of it")
             check_take(_body(take), held)
         except RuleError as e:
-            return OutbidError(f"better takes of offer {offer.id} left it "
-                               f"{0 if held is None else held.amount}: {e.message}")
+            return OutbidError(f"outbid: better takes of offer {offer.id} left "
+                               f"{held.amount} of it: {e.message}")
         return None
 
     def _decide_here(self, w: Writer, offer: SignedEntry, take: SignedEntry, now: int,

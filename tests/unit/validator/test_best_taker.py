@@ -235,3 +235,24 @@ def test_a_take_of_one_bank_after_the_close_does_not_jump_the_takes_that_waited(
     assert b1.balance(dave, HERE_EUR) == (1000, 0) and b1.balance(dave, USD) == (0, 0)
     all_sound(b1, b2)
     chains_verify(b1, b2)
+
+
+def test_the_takers_bank_asks_again_just_after_the_window_closes(world):
+    """Found running the demo: a take answered pending was asked again by the backoff, up to
+    30 s after the window closed, its hold waiting meanwhile."""
+    clock, b1, b2, net = world
+    alice, bob = maker_and_taker(b1, b2)
+    b2.ledger.settle_deadline_ms = 60_000
+    offer = windowed_offer(b1, alice, clock)
+    net.run()
+    [message] = take_part(b2, bob, offer, 50, 50).messages
+    for _ in range(12):  # the backoff alone would reach 30 s
+        assert net.deliver(b2, message) == "peer answered pending"
+    with b2.ledger.store.read() as r:
+        assert r.record("outbox", message)["next_try"] == offer.time + WINDOW + 500
+    clock.now = offer.time + WINDOW + 20_000  # long after: the backoff again
+    assert net.deliver(b2, message) == "peer answered pending"
+    with b2.ledger.store.read() as r:
+        assert r.record("outbox", message)["next_try"] == clock.now + 30_000
+    net.run()
+    all_sound_after_cancel(b1, b2, net, alice, offer)
