@@ -6,7 +6,11 @@ hold is left open and each bank's audit is clean."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tchain.encoding import parse
 from tchain.errors import BadRequestRuleError
@@ -256,3 +260,54 @@ def test_the_takers_bank_asks_again_just_after_the_window_closes(world):
         assert r.record("outbox", message)["next_try"] == clock.now + 30_000
     net.run()
     all_sound_after_cancel(b1, b2, net, alice, offer)
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bids=st.lists(st.tuples(st.booleans(), st.integers(1, 60), st.integers(0, 30)),
+                     min_size=1, max_size=6))
+def test_whatever_the_bids_the_winners_are_the_rankings_and_nothing_is_made_or_lost(
+        tmp_path_factory, bids):
+    """Bids at both banks (here: at the maker's bank, or at bank 2), each for ``n`` of 100 at
+    the price plus ``extra``, one ms apart: the winners are those a plain model of the ranking
+    picks (p/n as exact fractions, then arrival), the maker gets what they gave, the losers
+    get their holds back, and the banks stay sound."""
+    clock, b1, b2, net = two_banks(tmp_path_factory.mktemp("bids"))
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    offer = windowed_offer(b1, alice, clock, min_fill=1)
+    net.run()
+    takers = []
+    for i, (here, n, extra) in enumerate(bids):
+        bank = b1 if here else b2
+        taker = bank.join(f"taker{i}")
+        if here:  # bank 2's EUR, paid to it from bank 2
+            payer = b2.join(f"payer{i}")
+            b2.deposit(payer, 1000, "EUR")
+            b2.submit(payer, "payment", {"to": taker.chain, "to_validator": B1,
+                                         "asset": EUR, "amount": "1000"})
+            net.run()
+        else:
+            bank.deposit(taker, 1000, "EUR")
+        takers.append((bank, taker, n, -(-n * 90 // 100) + extra))
+    for bank, taker, n, p in takers:
+        done = take_part(bank, taker, offer, n, p)
+        for message in done.messages:
+            net.deliver(bank, message)
+        clock.now += 1
+    clock.now = offer.time + WINDOW
+    net.run()
+    left, want = 100, set()
+    order = sorted(range(len(takers)), key=lambda i: -Fraction(takers[i][3], takers[i][2]))
+    for i in order:  # sorted() is stable: equal rates stay in arrival order
+        if takers[i][2] <= left:
+            left -= takers[i][2]
+            want.add(i)
+    got = {i for i, (bank, taker, n, p) in enumerate(takers) if bank.balance(taker, USD)[0]}
+    assert got == want
+    assert b1.balance(alice, USD)[0] == 1000 - sum(takers[i][2] for i in want)
+    assert b1.balance(alice, EUR)[0] == sum(takers[i][3] for i in want)
+    for i, (bank, taker, _n, p) in enumerate(takers):
+        assert bank.balance(taker, EUR) == ((1000 - p) if i in want else 1000, 0)
+    all_sound_after_cancel(b1, b2, net, alice, offer) if left else all_sound(b1, b2)
+    chains_verify(b1, b2)
