@@ -180,7 +180,8 @@ class Flow:
     offer: str | _Absent = ABSENT  # take, exchange
     maker_chain: str | _Absent = ABSENT  # take: the offer's chain (absent in older flows)
     take: dict[str, Any] | _Absent = ABSENT  # exchange: the peer's take
-    answers: tuple[dict[str, Any], ...] | _Absent = ABSENT  # exchange: the peer's answers
+    answers: tuple[dict[str, Any], ...] | _Absent = ABSENT  # exchange: the peer's answers;
+    #                                                           take: its first pending
     settled_height: int | _Absent = ABSENT
     released_height: int | _Absent = ABSENT
     proof: str | _Absent | None = ABSENT  # exchange: the non-settlement proof, if defaulted
@@ -293,7 +294,10 @@ class OfferRecord:
     ``bids``: takes of our offer with a selection window that came while it was open, each
     ``{"at", "message"}`` (a peer's signed take message) or ``{"at", "take"}`` (our customer's
     take entry), waiting to be ranked at ``decide_at`` (docs/adr/0008-best-taker.md); both
-    stored only while bids wait, so other records keep their bytes."""
+    stored only while bids wait, so other records keep their bytes. ``winners`` and ``outbid``:
+    of a peer's offer with a window, the fills and settles its news brought, and our takes it
+    refused as outbid (each ``{"request", "pending", "refusal"}``): what an unfair selection
+    is proven from; stored only when there are some."""
 
     validator: str
     offer: dict[str, Any] | None
@@ -304,6 +308,8 @@ class OfferRecord:
     remaining: int | None = None
     bids: tuple[dict[str, Any], ...] = ()
     decide_at: int | None = None
+    winners: tuple[dict[str, Any], ...] = ()
+    outbid: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def opened(cls, validator: str, offer: dict[str, Any], *, expires: int, sell: str,
@@ -348,7 +354,8 @@ class OfferRecord:
     def from_dict(cls, d: Mapping[str, Any]) -> OfferRecord:
         return cls(d["validator"], d["offer"], OfferState(d["state"]), d["expires"], d["sell"],
                    d["buy"], None if "remaining" not in d else int(d["remaining"]),
-                   tuple(d.get("bids", ())), d.get("decide_at"))
+                   tuple(d.get("bids", ())), d.get("decide_at"), tuple(d.get("winners", ())),
+                   tuple(d.get("outbid", ())))
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"validator": self.validator, "offer": self.offer,
@@ -359,6 +366,9 @@ class OfferRecord:
         if self.bids:
             d["bids"] = list(self.bids)
             d["decide_at"] = self.decide_at
+        for name in ("winners", "outbid"):
+            if getattr(self, name):
+                d[name] = list(getattr(self, name))
         return d
 
 

@@ -53,6 +53,7 @@ from tchain.state import closed_hold, entry_effects, filled_hold, offer_hold, se
 from validator.bids import keep_bid
 from validator.flows import close_offer, enqueue, fill_offer, offer_record, put_record
 from validator.interbank.base import Part, _parsed, _unparsed
+from validator.interbank.fairness import note_winner
 from validator.store import Reader, Writer
 
 __all__ = ["PeerInbox"]
@@ -228,6 +229,8 @@ class PeerInbox(Part):
             if stored is None else OfferRecord.from_dict(stored)
         if record.validator == m.sender:
             put_record(w, "offers", m.fields["offer"], record.closed())
+            if closing.kind == "settle":
+                note_winner(self.bank, w, m.fields["offer"], closing)
         return self._answer(m, "ack", now)
 
     def _on_offer_filled(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
@@ -247,6 +250,7 @@ class PeerInbox(Part):
                                  int(m.fields["remaining"]))
             put_record(w, "offers", m.fields["offer"],
                        record.filled(int(m.fields["remaining"])))
+            note_winner(self.bank, w, m.fields["offer"], fill)
         return self._answer(m, "ack", now)
 
     def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:

@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from tchain.encoding import parse
 from tchain.errors import BadRequestRuleError
 from tchain.model import SignedEntry
+from tchain.proofs import verify_proof
 from tchain.verify import verify_chain
 from tests.interbank_net import NetBank, two_banks
 from tests.unit.validator.test_partial_fills import B1, EUR, USD, all_sound, take_part
 from validator.audit import audit
+from validator.interbank import windows
 
 WINDOW = 5_000
 HERE_EUR = f"{B1}:EUR"
@@ -44,6 +46,15 @@ def maker_and_taker(b1: NetBank, b2: NetBank):
     b1.deposit(alice, 1000)
     b2.deposit(bob, 1000, "EUR")
     return alice, bob
+
+
+def three_of_one_bank(b1: NetBank):
+    """Alice with 1000 USD, carol and dave with 1000 of bank 1's EUR, all at bank 1."""
+    alice, carol, dave = b1.join("alice"), b1.join("carol"), b1.join("dave")
+    b1.deposit(alice, 1000)
+    b1.deposit(carol, 1000, "EUR")
+    b1.deposit(dave, 1000, "EUR")
+    return alice, carol, dave
 
 
 def chains_verify(*banks: NetBank) -> None:
@@ -88,16 +99,12 @@ def test_three_bids_across_banks_the_best_two_fill_and_the_third_is_outbid(world
     assert b2.balance(bidders["dave"], EUR) == (1000, 0)  # outbid: released
     assert b2.balance(bidders["dave"], USD) == (0, 0)
     assert refusals(net) == ["outbid"]
-    all_sound(b1, b2)
-    chains_verify(b1, b2)
+    all_sound_and_verified(b1, b2)
 
 
 def test_takes_of_one_bank_wait_and_are_ranked_the_same_way(world):
     clock, b1, b2, net = world
-    alice, carol, dave = b1.join("alice"), b1.join("carol"), b1.join("dave")
-    b1.deposit(alice, 1000)
-    b1.deposit(carol, 1000, "EUR")
-    b1.deposit(dave, 1000, "EUR")
+    alice, carol, dave = three_of_one_bank(b1)
     offer = windowed_offer(b1, alice, clock, buy=HERE_EUR)
     low = take_part(b1, dave, offer, 60, 54, sells=HERE_EUR)
     clock.now += 10
@@ -159,6 +166,10 @@ def test_after_the_window_a_take_is_decided_at_once_and_may_bid(world):
 def all_sound_after_cancel(b1, b2, net, alice, offer):
     b1.submit(alice, "cancel", {"offer": offer.id})
     net.run()
+    all_sound_and_verified(b1, b2)
+
+
+def all_sound_and_verified(b1, b2):
     all_sound(b1, b2)
     chains_verify(b1, b2)
 
@@ -219,16 +230,12 @@ def test_a_peers_take_after_the_close_does_not_jump_the_takes_that_waited(world)
     net.run()
     assert b2.balance(bob, USD) == (100, 0)  # the take that waited won
     assert b2.balance(late, EUR) == (1000, 0) and b2.balance(late, USD) == (0, 0)
-    all_sound(b1, b2)
-    chains_verify(b1, b2)
+    all_sound_and_verified(b1, b2)
 
 
 def test_a_take_of_one_bank_after_the_close_does_not_jump_the_takes_that_waited(world):
     clock, b1, b2, net = world
-    alice, carol, dave = b1.join("alice"), b1.join("carol"), b1.join("dave")
-    b1.deposit(alice, 1000)
-    b1.deposit(carol, 1000, "EUR")
-    b1.deposit(dave, 1000, "EUR")
+    alice, carol, dave = three_of_one_bank(b1)
     offer = windowed_offer(b1, alice, clock, buy=HERE_EUR, min_fill=None)
     take_part(b1, carol, offer, 100, 90, sells=HERE_EUR)  # waits for the window
     clock.now = offer.time + WINDOW  # closed; the clock has not ticked yet
@@ -237,8 +244,7 @@ def test_a_take_of_one_bank_after_the_close_does_not_jump_the_takes_that_waited(
     net.run()
     assert b1.balance(carol, USD) == (100, 0)
     assert b1.balance(dave, HERE_EUR) == (1000, 0) and b1.balance(dave, USD) == (0, 0)
-    all_sound(b1, b2)
-    chains_verify(b1, b2)
+    all_sound_and_verified(b1, b2)
 
 
 def test_the_takers_bank_asks_again_just_after_the_window_closes(world):
@@ -311,3 +317,54 @@ def test_whatever_the_bids_the_winners_are_the_rankings_and_nothing_is_made_or_l
         assert bank.balance(taker, EUR) == ((1000 - p) if i in want else 1000, 0)
     all_sound_after_cancel(b1, b2, net, alice, offer) if left else all_sound(b1, b2)
     chains_verify(b1, b2)
+
+
+def test_a_maker_bank_that_fills_the_worse_bid_is_proven_unfair_by_the_takers_bank(
+        world, monkeypatch):
+    """Bank 1 lies: it ranks the bids worst first (its ranking reversed). Bank 2 keeps its
+    take's pending answer, the outbid refusal and the news of the fill, and proves it."""
+    real = windows.ranked
+    monkeypatch.setattr(windows, "ranked", lambda bids, closes=None: real(bids, closes)[::-1])
+    clock, b1, b2, net = world
+    alice, bob, dave, offer = two_bidders_at_bank_2(world)
+    bid_in_turn(world, offer, [(bob, 60, 60), (dave, 60, 54)])  # 1.0 a unit; the price, 0.9
+    clock.now = offer.time + WINDOW
+    net.run()
+    assert b2.balance(dave, USD) == (60, 0) and b2.balance(bob, EUR) == (1000, 0)  # the lie
+    [proof] = [p for p in b2.interbank.proofs() if p["type"] == "unfair_selection"]
+    summary = verify_proof(proof)
+    assert summary.culprit == b1.key.public_key and "outbid" in summary.summary
+    all_sound_after_cancel(b1, b2, net, alice, offer)
+
+
+def test_an_honest_selection_proves_nothing(world):
+    """The worse bid fills after the better one did not fit: no proof."""
+    clock, b1, b2, net = world
+    alice, bob, dave, offer = two_bidders_at_bank_2(world)
+    bid_in_turn(world, offer, [(bob, 70, 70), (dave, 40, 40), (dave, 30, 27)])
+    # bob's 70 fills, dave's 40 is outbid (30 left), dave's 30 at 0.9 fits what is left
+    clock.now = offer.time + WINDOW
+    net.run()
+    assert b1.balance(alice, USD) == (900, 0)
+    assert [p for p in b2.interbank.proofs() if p["type"] == "unfair_selection"] == []
+    all_sound(b1, b2)
+
+
+def two_bidders_at_bank_2(world):
+    """Alice's offer at bank 1 (known at bank 2), and bob and dave at bank 2 with 1000 EUR."""
+    clock, b1, b2, net = world
+    alice, bob = maker_and_taker(b1, b2)
+    dave = b2.join("dave")
+    b2.deposit(dave, 1000, "EUR")
+    offer = windowed_offer(b1, alice, clock)
+    net.run()
+    return alice, bob, dave, offer
+
+
+def bid_in_turn(world, offer, bids):
+    """Each (taker at bank 2, n, p) takes ``offer``, reaching bank 1 a ms after the one before."""
+    clock, _b1, b2, net = world
+    for taker, gets, gives in bids:
+        take_part(b2, taker, offer, gets, gives)
+        net.run()
+        clock.now += 1
