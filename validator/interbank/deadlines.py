@@ -69,11 +69,15 @@ class Deadlines(Part):
                 flow = Flow.from_dict(stored)
                 if _flow_expired(flow, now):
                     done.append(self._expire_flow(w, flow_id, flow))
-            for offer_id, stored in self._due(w, "offers", now):
-                record = OfferRecord.from_dict(stored)
+            for offer_id, _ in self._due(w, "offers", now):
+                # as it is now: a record due on two timers (a window's close and the offer's
+                # expiry, both past) is seen twice, the second time after the first changed it
+                current = w.record("offers", offer_id)
+                if current is None:
+                    continue
+                record = OfferRecord.from_dict(current)
                 if record.bids and record.decide_at is not None and now >= record.decide_at:
                     done += Windows(self.ledger, fault=self.fault).decide(w, offer_id, record, now)
-                    continue
                 if now < record.expires:
                     continue  # a time set before, for a record put again since
                 if record.validator != self.bank.name:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tchain.encoding import parse_own
-from tchain.errors import OutbidError, RuleError
+from tchain.errors import OfferClosedError, OutbidError, RuleError
 from tchain.flow_states import OfferRecord
 from tchain.messages import Message
 from tchain.model import SignedEntry, TakeBody
@@ -59,8 +59,10 @@ class Windows(Part):
                 answer = parse_own(raw)["message"]  # our own answer's bytes, just signed
                 done.append(f"take {bid.take} of offer {offer_id}: {answer['type']} "
                             f"{answer.get('error', '')}".rstrip())
-            else:
-                done.append(self._decide_here(w, offer, take, now, outbid))
+            else:  # expired meanwhile (this bank was down): refused, as a peer's would be
+                done.append(self._decide_here(w, offer, take, now, outbid or (
+                    OfferClosedError(f"offer {offer_id} expired at {record.expires}")
+                    if now >= record.expires else None)))
         return done
 
     def _take_of(self, w: Writer, bid: dict[str, Any]) -> SignedEntry | None:
@@ -83,15 +85,15 @@ class Windows(Part):
         return None
 
     def _decide_here(self, w: Writer, offer: SignedEntry, take: SignedEntry, now: int,
-                     outbid: OutbidError | None) -> str:
+                     refused: RuleError | None) -> str:
         """Our customer's take: exchanged (paper §5.1, the entries of two banks in one write)
         or its hold released."""
         taker = self._state(w, take.chain_id, take.id)
         if take.id not in taker.holds:
             return f"take {take.id}: no longer held"
-        if outbid is not None:
+        if refused is not None:
             self._commit(w, release_hold(self.bank, taker, take, now))
-            return f"take {take.id} of offer {offer.id}: refused outbid"
+            return f"take {take.id} of offer {offer.id}: refused {refused.code}"
         maker = self._state(w, offer.chain_id, offer.id)
         held = maker.holds[offer.id]
         part = check_take(_body(take), held) == "fill"

@@ -368,3 +368,32 @@ def bid_in_turn(world, offer, bids):
         take_part(b2, taker, offer, gets, gives)
         net.run()
         clock.now += 1
+
+
+def test_a_bank_back_after_the_offer_expired_refuses_the_waiting_takes_once(world):
+    """A bank down from inside the window until after the offer expired decides the waiting
+    takes when it is back: the offer expired, they are refused and released, the offer's
+    hold released. Found here: that tick saw the offer's record twice (due on both timers),
+    the second time as it was before the first decided it, and decided them again."""
+    clock, b1, b2, net = world
+    alice, bob, dave, offer = two_bidders_at_bank_2(world)
+    b2.ledger.settle_deadline_ms = 120_000
+    bid_in_turn(world, offer, [(bob, 60, 60), (dave, 60, 54)])
+    clock.now = offer.time + 60_000  # past the window and the offer's expiry at once
+    done = b1.interbank.tick()
+    assert len([line for line in done if "refused" in line]) == 2, done
+    net.run()
+    assert b2.balance(bob, EUR) == b2.balance(dave, EUR) == (1000, 0)
+    assert b1.balance(alice, USD) == (1000, 0)
+    all_sound_and_verified(b1, b2)
+
+
+def test_a_bank_back_after_the_offer_expired_releases_its_customers_waiting_takes(world):
+    clock, b1, b2, net = world
+    alice, carol, _dave = three_of_one_bank(b1)
+    offer = windowed_offer(b1, alice, clock, buy=HERE_EUR)
+    take_part(b1, carol, offer, 60, 60, sells=HERE_EUR)
+    clock.now = offer.time + 60_000  # past the window and the offer's expiry at once
+    net.run()
+    assert b1.balance(carol, HERE_EUR) == (1000, 0) and b1.balance(alice, USD) == (1000, 0)
+    all_sound_and_verified(b1, b2)
