@@ -77,17 +77,21 @@ def _wallet(base: Path, name: str) -> Session:
     return Session(wallet, key)
 
 
-def _offer_id(session: Session, asset: str, seller: str) -> str:
-    """Wait until the customer's bank lists an offer of ``asset`` from ``seller``'s bank."""
+def _offer_id(session: Session, asset: str, seller: str, remaining: str | None = None
+              ) -> str:
+    """Wait until the customer's bank lists an offer of ``asset`` from ``seller``'s bank (with
+    ``remaining``, one with that much left of it)."""
     found = _until(f"an offer of {asset} at {seller}",
-                   lambda: [o for o in session.offers(asset) if o["validator"] == seller])
+                   lambda: [o for o in session.offers(asset) if o["validator"] == seller
+                            and remaining in (None, o.get("remaining"))])
     return str(found[0]["id"])
 
 
 @click.command()
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (and print it).")
 def demo(keep: bool) -> None:
-    """Run three banks on loopback: payments in and across banks, an exchange, a cheat."""
+    """Run three banks on loopback: payments in and across banks, exchanges whole and in part,
+    a cheat."""
     base = Path(tempfile.mkdtemp(prefix="tchain-demo-"))
     story = _Story()
     banks = [LocalBank(base / "bank1", B1, assets=("USD", "GBP"),
@@ -124,6 +128,16 @@ def demo(keep: bool) -> None:
                          lambda: _offer_id(carol, USD, B1))
         story.do("carol takes it: bank2 holds her EUR, bank1 settles, bank2 settles",
                  lambda: carol.take(offer))
+        story.do("alice offers 200.00 USD for 180.00 EUR, in parts of at least 50.00 USD",
+                 lambda: alice.offer(("20000", USD), ("18000", EUR), 600, min_fill="5000"))
+        parts = story.do("carol finds it at bank2",
+                         lambda: _offer_id(carol, USD, B1, remaining="20000"))
+        story.do("carol takes 50.00 USD of it for 45.00 EUR: bank1 signs a fill, 150.00 stay "
+                 "on offer", lambda: carol.take(parts, "5000"))
+        story.do("bank2 hears what remains (offer_filled) and lists 150.00 USD",
+                 lambda: _offer_id(carol, USD, B1, remaining="15000"))
+        story.do("alice cancels the rest: bank1 releases only the 150.00 USD still held",
+                 lambda: alice.cancel(parts))
         story.refused("carol tries to pay bob 10000.00 EUR she does not have",
                       lambda: carol.pay(f"bob*{B1}", "1000000", EUR), "insufficient_funds")
         story.do("bob offers 100.00 GBP for 90.00 bank3 USD",
