@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from tchain.books import released, settled
-from tchain.errors import ConflictError, ExpiredError, MisconductError, NotFoundError
+from tchain.errors import ConflictError, ExpiredError, NotFoundError
 from tchain.flow_states import (
     Flow,
     FlowEvent,
@@ -113,7 +113,7 @@ def _settle_claimed(part: Part, w: Writer, m: Message, claim: SignedEntry, lock:
 
     Raises:
         NotFoundError: the lock is not one of ours with this peer.
-        MisconductError: the peer answered the lock expired before.
+        ConflictError: the peer answered the lock expired before (a proof is kept).
     """
     stored = w.record("flows", lock.id)
     flow = None if stored is None else Flow.from_dict(stored)
@@ -127,9 +127,9 @@ def _settle_claimed(part: Part, w: Writer, m: Message, claim: SignedEntry, lock:
         assert isinstance(flow.receipt, dict)
         proof = lock_conflict_proof(expired=Message.trusted(flow.receipt), message=m,
                                     culprit_key=peer_key)
-        w.put_record("proofs", m.id, proof)
-        raise MisconductError.of(ConflictError(
-            f"{m.sender} answered lock {lock.id} expired, and now claims it"))
+        w.put_record("proofs", m.id, proof)  # its own two signatures: no word of ours needed
+        raise ConflictError(f"{m.sender} answered lock {lock.id} expired, and now claims it "
+                            "(kept as a lock_conflict proof)")
     chain = part._state(w, flow.chain, lock.id)
     entry = part._close_with_peer(w, chain, lock.id, flow.peer, settled,
                                   lambda: settle_hold(part.bank, chain, claim, now))
