@@ -14,7 +14,13 @@ from __future__ import annotations
 import dataclasses
 
 from tchain.books import released, settled
-from tchain.errors import ConflictError, ExpiredError, NotFoundError
+from tchain.errors import (
+    ConflictError,
+    EncodingError,
+    ExpiredError,
+    ForbiddenError,
+    NotFoundError,
+)
 from tchain.flow_states import (
     Flow,
     FlowEvent,
@@ -172,14 +178,15 @@ def on_lock_answer(part: Part, w: Writer, message_id: str, request_type: str, fl
             put_record(w, "flows", flow_id, _reason(flow, answer))
         return answer.type
     if answer.type == "refused":
-        w.delete_record("outbox", message_id)
+        if flow.state is not FlowState.AWAITING_PEER:
+            return f"already {flow.state.value}"
         lock = part._own_entry(w, flow.chain, flow.height)
         again = enqueue(w, part.bank.key, part.bank.name, flow.peer, "lock_status", now,
                         flow=flow_id, give_up=None, first_try=now + backoff_ms(4), lock=lock)
         put_record(w, "flows", flow_id, _with_message(_reason(flow, answer), again))
         return "asked again"
-    if answer.fields.get("lock") != flow_id:
-        raise ConflictError("the answer is about another lock")
+    if answer.type in ("lock_claimed", "lock_expired") and answer.fields["lock"] != flow_id:
+        raise ForbiddenError("the answer is about another lock")
     if answer.type == "lock_claimed":
         claim, lock = checked_claim(answer, peer_key)
         _settle_claimed(part, w, answer, claim, lock, peer_key, now)
@@ -195,7 +202,7 @@ def on_lock_answer(part: Part, w: Writer, message_id: str, request_type: str, fl
             FlowEvent.REFUSED, released_height=entry.height, receipt=answer.doc,
             reason=f"{flow.peer} answered expired"))
         return "released"
-    return None
+    raise EncodingError(f"a {answer.type} does not answer a {request_type}")
 
 
 def _reason(flow: Flow, answer: Message) -> Flow:

@@ -12,7 +12,8 @@ import pytest
 from tchain.errors import TChainError
 from tchain.htlc import hash_of
 from tchain.model import SignedEntry
-from tests.interbank_net import NetBank, two_banks
+from tests.helpers import Clock, Customer
+from tests.interbank_net import Net, NetBank, pin, two_banks
 from tests.interbank_net import all_sound as sound
 
 B1, B2 = "bank1.example", "bank2.example"
@@ -208,3 +209,47 @@ def test_the_payee_bank_down_past_the_expiry_decides_when_back(world):
     net.run()
     assert b1.balance(alice, USD) == (1000, 0)
     all_sound(b1, b2)
+
+
+def test_a_payee_bank_whose_clock_is_behind_is_asked_again_until_it_decides(tmp_path):
+    """Bank 1's clock is 5 s ahead: past the expiry by its clock it asks, bank 2 (not there
+    yet by its own) refuses to decide, and bank 1 asks again until bank 2 answers expired."""
+    clock1 = Clock()
+    clock2 = Clock(clock1.now - 5_000)
+    b1, b2 = NetBank(tmp_path / "b1", B1, clock1), NetBank(tmp_path / "b2", B2, clock2)
+    pin(b1, b2)
+    net = Net(b1, b2)
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    _, h = secret()
+    lock(b1, alice, bob, 500, USD, h, clock1.now + 60_000, B2)
+    net.run()
+    for clock in (clock1, clock2):
+        clock.now += 62_500  # bank 1: expired (and its margin); bank 2: 2.5 s to go
+    net.run()
+    assert b1.balance(alice, USD) == (1000, 500)
+    waiting = b1.interbank.flow(b1.ledger.state(alice.chain).head)
+    assert waiting["state"] == "awaiting_peer" and "expires at" in waiting["reason"]
+    for clock in (clock1, clock2):
+        clock.now += 5_000
+    net.run()
+    assert b1.balance(alice, USD) == (1000, 0)
+    all_sound(b1, b2)
+
+
+def test_a_lock_its_payee_bank_refuses_stays_held_until_it_expires(world):
+    """Bank 2 refuses a lock for a chain it does not have; the hold is not released early
+    (the verifier allows a lock's release only after its expiry), then comes back."""
+    clock, b1, _b2, net = world
+    alice = b1.join("alice")
+    b1.deposit(alice, 1000)
+    nobody = Customer("nobody")
+    nobody.chain = "ee" * 32
+    _, h = secret()
+    lock(b1, alice, nobody, 500, USD, h, clock.now + 60_000, B2)
+    net.run()
+    assert b1.balance(alice, USD) == (1000, 500)
+    clock.now += 63_000
+    net.run()
+    assert b1.balance(alice, USD) == (1000, 0)
+    all_sound(b1, _b2)
