@@ -76,6 +76,8 @@ def test_the_atomic_swap_of_two_assets_across_two_banks(banks):
     eventually(lambda: js("htlc", "show", usd, wallet=alice)["state"] == "claimed")
     assert balances(alice) == {USD: (500, 0), EUR: (450, 0)}
     assert balances(bob) == {USD: (500, 0), EUR: (550, 0)}
+    kinds = [row["kind"] for row in js("history", wallet=bob)["entries"]]
+    assert kinds[-3:] == ["lock", "settle", "claim"]
 
 
 def test_the_refund_nobody_claims_and_both_locks_come_back(banks):
