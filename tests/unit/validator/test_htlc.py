@@ -15,6 +15,7 @@ from tchain.model import SignedEntry
 from tests.helpers import Clock, Customer
 from tests.interbank_net import Net, NetBank, pin, two_banks
 from tests.interbank_net import all_sound as sound
+from validator.metrics import _flows_in_flight
 
 B1, B2 = "bank1.example", "bank2.example"
 USD, EUR = f"{B1}:USD", f"{B2}:EUR"
@@ -204,6 +205,8 @@ def test_the_payee_bank_down_past_the_expiry_decides_when_back(world):
     clock.now += 70_000
     net.run()
     assert b1.balance(alice, USD) == (1000, 500)  # held: bank 2 has not decided
+    with b1.ledger.store.read() as r:
+        assert _flows_in_flight(r) == {(B2, "lock"): 1}  # and the operator sees it
     b2.up = True
     clock.now += 31_000
     net.run()
