@@ -93,8 +93,9 @@ def show(ctx: click.Context, lock_id: str) -> None:
     state = found["state"]
     if state == "locked" and now_ms() >= found["expires"]:
         state += " (expired: waiting for the payee's bank's word)"
-    text = (f"lock {lock_id}: {state}\n{found['amount']} {found['asset']} from "
-            f"{found['role']} side, hash {found['hash']}, expires {when(found['expires'])} UTC")
+    who = "you locked it" if found["role"] == "payer" else "for you"
+    text = (f"lock {lock_id}: {state}\n{found['amount']} {found['asset']} ({who}), hash "
+            f"{found['hash']}, expires {when(found['expires'])} UTC")
     if "preimage" in found:
         text += f"\npreimage {found['preimage']}"
     emit(ctx, found, text)
@@ -114,7 +115,7 @@ def lock_on_chain(entries: list[SignedEntry], lock_id: str) -> dict[str, Any] | 
     has neither."""
     for entry in entries:
         if entry.kind == "lock" and entry.id == lock_id:
-            payer = "the payer's (yours)"
+            payer = "payer"
             for later in entries[entry.height + 1:]:
                 peer = later.evidence_entry(0) if later.kind in ("settle", "release") else None
                 if peer is not None and later.kind == "release" and peer.id == lock_id:
@@ -125,7 +126,7 @@ def lock_on_chain(entries: list[SignedEntry], lock_id: str) -> dict[str, Any] | 
                             "preimage": _preimage(peer), "claim": peer.id}
             return _described(entry, payer, "locked")
         if entry.kind == "claim" and entry.evidence_entry(0).id == lock_id:
-            return {**_described(entry.evidence_entry(0), "the payee's (yours)", "claimed"),
+            return {**_described(entry.evidence_entry(0), "payee", "claimed"),
                     "preimage": _preimage(entry), "claim": entry.id}
     return None
 
@@ -144,5 +145,5 @@ def _kept_for_us(session: Session, lock_id: str) -> dict[str, Any]:
         raise BankError(f"lock {lock_id} is not on your chain, and your bank keeps no lock of "
                         f"that id for you: {e.message}", code=NotFoundError.code) from e
     shown = {"open": "locked"}.get(kept["state"], kept["state"])
-    return {**_described(kept["lock"], "the payee's (yours)", shown),
+    return {**_described(kept["lock"], "payee", shown),
             "validator": kept["validator"]}
