@@ -110,6 +110,9 @@ class BankClient:
     def flow(self, flow_id: str) -> Any:
         return self._call("GET", f"/v1/flows/{flow_id}", auth=True)
 
+    def lock(self, lock_id: str) -> Any:
+        return self._call("GET", f"/v1/locks/{lock_id}", auth=True)
+
     def proofs(self) -> list[Any]:
         answer = self._call("GET", "/v1/proofs", auth=True)
         if not isinstance(answer, dict) or not isinstance(answer.get("proofs"), list):

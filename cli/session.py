@@ -392,7 +392,7 @@ class Session:
         with ``amount``, only that much of what it sells, at the offer's price rounded up
         (tchain.model.fill_price): the whole offer when None, the same take as ever. With
         ``bid``, give that much instead: a bid above the price, for an offer with a window
-        (docs/adr/0008-best-taker.md)."""
+        (docs/adr/0009-best-taker.md)."""
         listed = {o["id"]: o for o in self.offers(None)}
         offer = resolve_prefix(typed, listed, "offer")
         if offer is None:
@@ -431,6 +431,39 @@ class Session:
         if not isinstance(answer, dict) or "state" not in answer:
             raise BankError(f"{bank.name}'s flow answer has no state")
         return answer
+
+    # --- hash-time locks (tchain.htlc) -----------------------------------------------------------
+
+    def lock(self, address: str, amount: str, asset: str, hash_: str, expires_in: float
+             ) -> Submission:
+        """Hold ``amount`` of ``asset`` for ``address`` until ``expires_in`` s from now: theirs
+        if they show the preimage of ``hash_`` before then, ours again after."""
+        record = self._payee(address, "nothing was locked")
+        body = {"to": record["chain"], "to_validator": record["validator"],
+                "asset": str(UAI.parse(asset)), "amount": _amount(amount), "hash": hash_,
+                "expires": now_ms() + int(expires_in * 1000)}
+        return self._submit("lock", body, spends=body["asset"])
+
+    def claim(self, lock_id: str, preimage: str) -> Submission:
+        """Take the lock ``lock_id`` made for us, showing its preimage."""
+        return self._submit("claim", {"lock": lock_id, "preimage": preimage})
+
+    def lock_for_us(self, lock_id: str) -> dict[str, Any]:
+        """A lock our bank keeps for our chain (made at its bank for us, not claimed here yet):
+        its bank's signature on it checked against that bank's pinned key."""
+        chain, bank, client = self._client()
+        answer = client.lock(lock_id)
+        keys = {bank.name: bank.key, **{n: p.key for n, p in self.banks().peers().items()}}
+        try:
+            lock = SignedEntry.from_dict(answer["lock"])
+            lock.verify(keys.get(answer["validator"], ""))
+        except (EncodingError, SignatureError, KeyError, TypeError) as e:
+            raise SecurityError(f"lock {lock_id} is not signed by the bank it names") from e
+        body = lock.intent.doc["intent"]["body"] if lock.intent is not None else {}
+        if lock.id != lock_id or lock.kind != "lock" or body.get("to") != chain:
+            raise SecurityError(f"{bank.name}'s answer is not lock {lock_id} for your chain")
+        return {"id": lock_id, "validator": answer["validator"], "state": answer["state"],
+                "lock": lock}
 
     def cancel(self, typed: str) -> Submission:
         """Cancel our open offer whose id starts with ``typed``."""

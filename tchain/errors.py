@@ -238,7 +238,7 @@ class OfferClosedError(RuleError):
 
 class OutbidError(RuleError):
     """A take of an offer with a selection window lost: better bids took what it asked for
-    (docs/adr/0008-best-taker.md)."""
+    (docs/adr/0009-best-taker.md)."""
 
     code = "outbid"
     status = 409

@@ -1,5 +1,5 @@
 """The maker's bank picks the best takers of an offer with a selection window (paper §5, step
-9: "decision is up to bank #1 to select the best one"; docs/adr/0008-best-taker.md).
+9: "decision is up to bank #1 to select the best one"; docs/adr/0009-best-taker.md).
 
 Takes of such an offer that come while its window is open wait, their takers' holds open;
 when it closes they are decided together, best first, against what remains then. Best is:

@@ -15,12 +15,15 @@ from typing import Any
 
 from tchain.encoding import encode_built
 from tchain.errors import EncodingError, StoreError, VerificationError
+from tchain.htlc import claim_fits_lock, claimed_lock
 from tchain.model import (
     RECOVERY_DELAY_MS,
     Body,
     CancelBody,
     CancelRecoveryBody,
+    ClaimBody,
     Effect,
+    LockBody,
     OfferBody,
     PaymentBody,
     RecoverBody,
@@ -42,9 +45,10 @@ __all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "HoldsNotLoaded
            "offer_hold", "settled_by", "taken_by"]
 
 # Entry kinds whose value sent counts against the chain's daily limit.
-SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take"})
-# Entry kinds that open a hold (a cross-bank payment, an offer, a take) and that close one.
-OPENING_KINDS = frozenset({"payment", "offer", "take"})
+SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take", "lock"})
+# Entry kinds that open a hold (a cross-bank payment, an offer, a take, a lock) and that
+# close one.
+OPENING_KINDS = frozenset({"payment", "offer", "take", "lock"})
 CLOSING_KINDS = frozenset({"cancel", "release", "settle"})
 # The maker's side of a partial take: settles part of an offer's hold, leaves the rest open.
 FILL = "fill"
@@ -116,7 +120,7 @@ class Hold:
     what is still held, ``filled`` what fills took of it so far, so ``amount + filled`` is
     what the offer sells and ``get`` what it asks for all of it; ``min_fill`` is the offer's
     (None: whole only). Both are stored only when set, so the bytes of every other hold are
-    what they were. ``window`` is the offer's selection window (docs/adr/0008-best-taker.md):
+    what they were. ``window`` is the offer's selection window (docs/adr/0009-best-taker.md):
     a take of an offer with one may give more than the price (a bid), and the maker gets what
     it gave; stored only when set.
     """
@@ -130,6 +134,8 @@ class Hold:
     filled: int = 0
     min_fill: int | None = None
     window: int | None = None
+    hash: str | None = None
+    expires: int | None = None
 
     @property
     def sells(self) -> int:
@@ -162,6 +168,8 @@ class Hold:
             d["min_fill"] = str(self.min_fill)
         if self.window is not None:
             d["window"] = self.window
+        if self.hash is not None:  # a lock's (docs/adr/0008-hash-time-locks.md)
+            d["hash"], d["expires"] = self.hash, self.expires
         return d
 
     @classmethod
@@ -170,7 +178,8 @@ class Hold:
                                                  int(d["get"]["amount"]))
         return cls(d["kind"], d["height"], d["asset"], int(d["amount"]), get, d.get("day"),
                    int(d.get("filled", "0")),
-                   None if "min_fill" not in d else int(d["min_fill"]), d.get("window"))
+                   None if "min_fill" not in d else int(d["min_fill"]),
+                   window=d.get("window"), hash=d.get("hash"), expires=d.get("expires"))
 
 
 class Holds(Mapping[str, Hold]):
@@ -297,11 +306,14 @@ def holds_read(intent: SignedIntent) -> frozenset[str]:
     chain it settles with here: the engine loads these (and only these) before the rules run.
 
     A cancel closes its offer's hold; a take of an offer made here closes the maker's hold
-    (the taker's own hold it opens is not read, it is made). Nothing else reads a hold.
+    (the taker's own hold it opens is not read, it is made); a claim of a lock made here
+    closes the payer's. Nothing else reads a hold.
     """
     body = intent.body
     if isinstance(body, CancelBody | TakeBody):
         return frozenset({body.offer})
+    if isinstance(body, ClaimBody):
+        return frozenset({body.lock})
     return frozenset()
 
 
@@ -326,7 +338,7 @@ def settled_by(peer: SignedEntry) -> str:
     """
     if peer.kind == "take" and peer.intent is not None and isinstance(peer.intent.body, TakeBody):
         return peer.intent.body.offer
-    if peer.kind in ("credit", "settle", FILL):
+    if peer.kind in ("credit", "settle", FILL, "claim"):
         return _evidence(peer).id
     raise VerificationError(f"a settle's evidence must be a credit, a take, a settle or a "
                             f"fill, got {peer.kind}")
@@ -357,7 +369,7 @@ def check_take_terms(hold: Hold, take: TakeBody) -> str:
                                 "left")
     if take.sell.amount != hold.price(n) and \
             (hold.window is None or take.sell.amount < hold.price(n)):
-        # a bid above the price only where the offer ranks takes (docs/adr/0008-best-taker.md)
+        # a bid above the price only where the offer ranks takes (docs/adr/0009-best-taker.md)
         raise VerificationError(f"the take pays {take.sell.amount} {take.sell.asset} for {n}; "
                                 f"the offer's price for it is {hold.price(n)}")
     if n == hold.amount:
@@ -386,7 +398,7 @@ def fill_effects(hold: Hold, amount: int, gives: int | None = None) -> tuple[Eff
     """The effects of the maker's ``fill`` of ``amount`` of an offer's hold: the part out of
     the hold and the balance, and in what the take ``gives`` (its price when not given: a
     take whose terms passed :func:`check_take_terms` gives exactly that, but for a bid on an
-    offer with a window, docs/adr/0008-best-taker.md)."""
+    offer with a window, docs/adr/0009-best-taker.md)."""
     assert hold.get is not None
     return (Effect(hold.asset, -amount, -amount),
             Effect(str(hold.get.asset), hold.price(amount) if gives is None else gives, 0))
@@ -415,6 +427,12 @@ def check_settle_evidence(hold: Hold, peer: SignedEntry, kind: str = "settle") -
                                     f"is answered by a {'settle' if kind == FILL else FILL}, "
                                     f"not a {kind}")
         expected = (Effect(str(body.sell.asset), 0, body.sell.amount),)
+    elif hold.kind == "lock" and peer.kind == "claim":
+        try:
+            claim_fits_lock(peer, claimed_lock(peer))
+        except VerificationError as e:
+            raise VerificationError(f"the claim does not open the lock: {e.message}") from e
+        expected = (Effect(hold.asset, hold.amount, 0),)
     elif hold.kind == "take" and peer.kind in ("settle", FILL) and hold.get is not None:
         expected = (Effect(str(hold.get.asset), -hold.get.amount, -hold.get.amount),
                     Effect(hold.asset, hold.amount, 0))
@@ -435,10 +453,12 @@ def entry_effects(kind: str, body: Body | None, bank: str) -> tuple[Effect, ...]
     peer credits it; a payment, issue or redeem here takes the amount out; an offer or a take
     holds what it sells; a credit brings the amount in; anything else moves nothing.
     """
-    if kind == "credit":
-        if not isinstance(body, PaymentBody | RedeemBody):
-            raise ValueError(f"a credit credits a payment, issue or redeem, got {body!r}")
+    if kind in ("credit", "claim"):  # a claim credits the lock it claims
+        if not isinstance(body, PaymentBody | RedeemBody | LockBody):
+            raise ValueError(f"a {kind} credits a payment, issue, redeem or lock, got {body!r}")
         return (Effect(str(body.asset), body.amount, 0),)
+    if isinstance(body, LockBody):
+        return (Effect(str(body.asset), 0, body.amount),)
     if isinstance(body, OfferBody | TakeBody):
         return (Effect(str(body.sell.asset), 0, body.sell.amount),)
     if isinstance(body, PaymentBody) and body.to_validator not in (None, bank):
@@ -451,7 +471,7 @@ def entry_effects(kind: str, body: Body | None, bank: str) -> tuple[Effect, ...]
 def closing_effects(hold: Hold, kind: str, take: TakeBody | None = None
                     ) -> tuple[Effect, ...]:
     """The effects an entry of ``kind`` closing ``hold`` must have (an offer's settle: for
-    the ``take`` it answers, which may bid more than the price, docs/adr/0008)."""
+    the ``take`` it answers, which may bid more than the price, docs/adr/0009)."""
     if kind in ("cancel", "release"):
         return (Effect(hold.asset, 0, -hold.amount),)
     if hold.kind == "offer":  # all that remains, at its price (all of it: the offer's)
@@ -472,8 +492,11 @@ def _opened_hold(entry: SignedEntry) -> Hold | None:
     get = body.buy if isinstance(body, OfferBody | TakeBody) else None
     min_fill = body.min_fill if isinstance(body, OfferBody) else None
     window = body.window if isinstance(body, OfferBody) else None
+    lock = body if isinstance(body, LockBody) else None
     return Hold(entry.kind, entry.height, held[0].asset, held[0].held, get,
-                entry.time // DAY_MS, min_fill=min_fill, window=window)
+                entry.time // DAY_MS, min_fill=min_fill, window=window,
+                hash=None if lock is None else lock.hash,
+                expires=None if lock is None else lock.expires)
 
 
 def filled_hold(entry: SignedEntry, peer: SignedEntry, holds: Mapping[str, Hold]
@@ -589,6 +612,10 @@ class ChainState:
                 check_settle_evidence(hold, peer)
             elif entry.kind == "cancel" and hold.kind != "offer":
                 raise VerificationError(f"entry {entry.height}: a cancel closes offers only")
+            elif entry.kind == "release" and hold.expires is not None and \
+                    entry.time < hold.expires:
+                raise VerificationError(f"entry {entry.height} releases a lock before it "
+                                        f"expires at {hold.expires}")
         opened = _opened_hold(entry)
         if closes is not None or opened is not None:
             holds = holds.changed(closes, None if opened is None else (entry.id, opened))

@@ -1,4 +1,4 @@
-"""Takes of our offers that wait for the offer's selection window (docs/adr/0008-best-taker.md):
+"""Takes of our offers that wait for the offer's selection window (docs/adr/0009-best-taker.md):
 kept in the offer's record (tchain.flow_states.OfferRecord.bids) in the write transaction that
 received them, until validator.interbank.windows ranks them when the window closes.
 

@@ -1,4 +1,4 @@
-"""The best taker against a lying peer (docs/adr/0008-best-taker.md). Bank 2's real key, in the
+"""The best taker against a lying peer (docs/adr/0009-best-taker.md). Bank 2's real key, in the
 test's hands, signs what a dishonest bank could send about an offer with a selection window:
 as the taker's bank, a bid under the price, a take whose deadline comes before the window
 closes, one take wrapped in two messages to be ranked twice; as the maker's bank, a

@@ -1,5 +1,5 @@
 """The maker's bank picks the best takers, with real banks on loopback and the real ``tchain``
-command (docs/adr/0008-best-taker.md): three takers at two banks bid inside an offer's window;
+command (docs/adr/0009-best-taker.md): three takers at two banks bid inside an offer's window;
 the best two fill, the third is refused ``outbid`` and its hold released. After each: every
 chain verifies offline, every asset sums to zero over both banks, no hold is left open, and
 each bank's audit is clean."""

@@ -32,6 +32,7 @@ from validator.bids import ask_again_at
 from validator.flows import put_record, reschedule
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.interbank.fairness import keep_pending, note_outbid
+from validator.interbank.locks import on_lock_answer
 from validator.store import Writer
 
 __all__ = ["Answers"]
@@ -103,6 +104,9 @@ class Answers(Part):
                        soon=None if flow is None else ask_again_at(w, flow, now))
             return "peer answered pending"
         w.delete_record("outbox", message_id)
+        if item.flow is not None and (done := on_lock_answer(
+                self, w, message_id, request_type, item.flow, answer, peer_key, now)):
+            return done
         if flow is None or item.flow is None or answer.type == "ack":
             return answer.type
         if answer.type == "refused":

@@ -1,4 +1,4 @@
-"""The taker's bank's watch on a peer's selection (docs/adr/0008-best-taker.md): for a peer's
+"""The taker's bank's watch on a peer's selection (docs/adr/0009-best-taker.md): for a peer's
 offer with a window, it keeps what it would take to prove an unfair one, and proves it as
 soon as it can (tchain.proofs, ``unfair_selection``).
 

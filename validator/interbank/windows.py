@@ -1,4 +1,4 @@
-"""The clock's part for offers with a selection window (docs/adr/0008-best-taker.md): when the
+"""The clock's part for offers with a selection window (docs/adr/0009-best-taker.md): when the
 window closes, the takes that waited for it (validator.bids) are ranked (tchain.selection) and
 decided best first against what remains, in the tick's one write transaction.
 

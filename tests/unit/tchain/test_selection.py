@@ -1,4 +1,4 @@
-"""The best taker in the core (docs/adr/0008-best-taker.md): the ranking of bids, the window an
+"""The best taker in the core (docs/adr/0009-best-taker.md): the ranking of bids, the window an
 offer may set, bids above the price only where an offer has a window, and the offline verifier
 holding a bid's fill or settle to what the take gave."""
 

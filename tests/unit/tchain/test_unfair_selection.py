@@ -1,5 +1,5 @@
 """What a taker's bank can prove when the maker's bank lies about the best taker
-(docs/adr/0008-best-taker.md): its take kept in the window (the culprit's ``pending``), then
+(docs/adr/0009-best-taker.md): its take kept in the window (the culprit's ``pending``), then
 refused as ``outbid``, while the culprit filled takes that gave strictly less per unit with at
 least what it asked. Anything short of that proves nothing: a worse bid may rightly win after
 a better one that did not fit, and arrival times are the culprit's alone."""

@@ -1,4 +1,4 @@
-"""The maker's bank picks the best takers, on in-process banks (docs/adr/0008-best-taker.md):
+"""The maker's bank picks the best takers, on in-process banks (docs/adr/0009-best-taker.md):
 takes of an offer with a window wait for it, then are ranked and decided best first against
 what remains; losers are refused ``outbid`` and their holds released. Across two banks and
 between customers of one bank. After each: every chain verifies, every asset sums to zero, no

@@ -1,5 +1,5 @@
 """The two-bank state machine with partial fills (test_stateful_fills.TwoBanksWithFills) and
-offers with a selection window (docs/adr/0008-best-taker.md): bids above the price, waiting
+offers with a selection window (docs/adr/0009-best-taker.md): bids above the price, waiting
 for the window across banks and at one bank, through lost replies, banks down and crashes.
 The same invariants after every step: each bank's audit passes and no available balance is
 negative; once settled, each asset sums to zero and no hold is open."""
