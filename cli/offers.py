@@ -32,12 +32,15 @@ def offer() -> None:
 @click.option("--min-fill", type=AMOUNT, metavar="N",
               help="Let takers take part of it, at least N of what you sell (or all that is "
                    "left), each part at your price rounded up; without it, whole only.")
+@click.option("--window", type=click.FloatRange(1, 3600), metavar="SECONDS",
+              help="Rank the takes of the offer's first SECONDS, best bid per unit first, "
+                   "rather than take the first; takers may bid more than your price.")
 @json_option
 @click.pass_context
 def create(ctx: click.Context, sell: tuple[str, str], buy: tuple[str, str],
-           expires_in: float, min_fill: str | None) -> None:
+           expires_in: float, min_fill: str | None, window: float | None) -> None:
     """Offer to sell --sell for --buy; your bank holds what you sell and tells its peers."""
-    done = open_session(ctx).offer(sell, buy, expires_in, min_fill)
+    done = open_session(ctx).offer(sell, buy, expires_in, min_fill, window)
     moved(ctx, done, f"offer {done.entries[0].id} made: {sell[0]} {sell[1]} for "
                      f"{buy[0]} {buy[1]}", "the offer was not made")
 
@@ -72,6 +75,8 @@ def list_offers(ctx: click.Context, asset: str | None) -> None:
 def _left(offer: dict[str, Any]) -> str:
     """What remains of an offer, and the least part it may be taken in."""
     parts = f" (parts of {offer['min_fill']}+)" if "min_fill" in offer else " (whole only)"
+    if "window" in offer:
+        parts += f", best bids of its first {offer['window'] / 1000:g} s"
     return f"{offer['remaining']}{parts}"
 
 
@@ -80,15 +85,22 @@ def _left(offer: dict[str, Any]) -> str:
 @click.option("--amount", type=AMOUNT, metavar="N",
               help="Take only N (minor units) of what the offer sells, at its price rounded "
                    "up in the maker's favour; the offer must allow parts (its min_fill).")
+@click.option("--price", type=AMOUNT, metavar="P",
+              help="Give P (minor units) of what the offer buys: a bid, at least its price, "
+                   "for an offer with a window (the best bids per unit win); default its "
+                   "price.")
 @json_option
 @click.pass_context
-def take(ctx: click.Context, offer_id: str, amount: str | None) -> None:
+def take(ctx: click.Context, offer_id: str, amount: str | None, price: str | None) -> None:
     """Take the offer OFFER_ID (any unique start of its id, as `offer list` shows it): give
     what it buys, get what it sells; all of it, or --amount of it."""
-    done = open_session(ctx).take(offer_id, amount)
+    done = open_session(ctx).take(offer_id, amount, price)
     full = _offer_named(done)
-    moved(ctx, done, f"took {'' if amount is None else f'{amount} of '}offer {full}",
-          f"offer {full} was not taken")
+    did = f"took {'' if amount is None else f'{amount} of '}offer {full}"
+    if done.flow is None and len(done.entries) == 1:  # an offer of your bank, still ranking
+        did = (f"bid for {'' if amount is None else f'{amount} of '}offer {full}, held until "
+               "its window closes and the best bids win")
+    moved(ctx, done, did, f"offer {full} was not taken")
 
 
 @offer.command("cancel")

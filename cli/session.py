@@ -329,9 +329,10 @@ class Session:
     # --- offers -------------------------------------------------------------------------------
 
     def offer(self, sell: tuple[str, str], buy: tuple[str, str], expires_in: float,
-              min_fill: str | None = None) -> Submission:
+              min_fill: str | None = None, window: float | None = None) -> Submission:
         """Offer to sell ``sell`` = (amount, UAI) for ``buy``, open for ``expires_in`` s; with
-        ``min_fill``, takes of any part of at least that much (or of all that is left)."""
+        ``min_fill``, takes of any part of at least that much (or of all that is left); with
+        ``window`` (s), the takes of its first seconds ranked, best bid first."""
         selling = str(UAI.parse(sell[1]))
         body: dict[str, Any] = {
             "sell": {"asset": selling, "amount": _amount(sell[0])},
@@ -339,6 +340,8 @@ class Session:
             "expires": now_ms() + int(expires_in * 1000)}
         if min_fill is not None:
             body["min_fill"] = _amount(min_fill)
+        if window is not None:
+            body["window"] = int(window * 1000)
         return self._submit("offer", body, spends=selling)
 
     def own_offers(self, state: ChainState) -> list[dict[str, Any]]:
@@ -355,8 +358,7 @@ class Session:
             body = entry.intent.doc["intent"]["body"]
             out.append({"id": offer_id, "validator": bank.name, "sell": body["sell"],
                         "buy": body["buy"], "expires": body["expires"],
-                        "remaining": str(hold.amount),
-                        **({"min_fill": body["min_fill"]} if "min_fill" in body else {})})
+                        "remaining": str(hold.amount), **_terms_of_parts(body)})
         return sorted(out, key=lambda o: o["id"])
 
     def offers(self, asset: str | None) -> list[dict[str, Any]]:
@@ -381,14 +383,16 @@ class Session:
             remaining = item.get("remaining", body["sell"]["amount"])
             out.append({"id": offer.id, "validator": item["validator"], "sell": body["sell"],
                         "buy": body["buy"], "expires": body["expires"],
-                        "remaining": str(remaining),
-                        **({"min_fill": body["min_fill"]} if "min_fill" in body else {})})
+                        "remaining": str(remaining), **_terms_of_parts(body)})
         return out
 
-    def take(self, typed: str, amount: str | None = None) -> Submission:
+    def take(self, typed: str, amount: str | None = None, bid: str | None = None
+             ) -> Submission:
         """Take an offer (any unique start of its id): give what it buys, get what it sells;
         with ``amount``, only that much of what it sells, at the offer's price rounded up
-        (tchain.model.fill_price): the whole offer when None, the same take as ever."""
+        (tchain.model.fill_price): the whole offer when None, the same take as ever. With
+        ``bid``, give that much instead: a bid above the price, for an offer with a window
+        (docs/adr/0009-best-taker.md)."""
         listed = {o["id"]: o for o in self.offers(None)}
         offer = resolve_prefix(typed, listed, "offer")
         if offer is None:
@@ -401,6 +405,8 @@ class Session:
             price = fill_price(int(offer["sell"]["amount"]), int(offer["buy"]["amount"]), n)
             sell = {"asset": offer["buy"]["asset"], "amount": str(price)}
             buy = {"asset": offer["sell"]["asset"], "amount": str(n)}
+        if bid is not None:
+            sell = {"asset": offer["buy"]["asset"], "amount": _amount(bid)}
         return self._submit("take", {"offer": offer_id, "validator": offer["validator"],
                                      "sell": sell, "buy": buy},
                             spends=offer["buy"]["asset"])
@@ -487,3 +493,9 @@ def load_proof(path: Path) -> Any:
         raise WalletError(f"cannot read {path}: {e.strerror}") from e
     except EncodingError as e:
         raise WalletError(f"{path} is not a proof document: {e.message}") from e
+
+
+def _terms_of_parts(body: dict[str, Any]) -> dict[str, Any]:
+    """What an offer's body says of how it may be taken, as the listings show it: ``min_fill``
+    (parts) and ``window`` (ms: takes ranked, best bid first)."""
+    return {key: body[key] for key in ("min_fill", "window") if key in body}

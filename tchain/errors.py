@@ -35,6 +35,7 @@ __all__ = [
     "MisconductError",
     "NotFoundError",
     "OfferClosedError",
+    "OutbidError",
     "PositionError",
     "PositionPendingError",
     "RateLimitedError",
@@ -232,6 +233,14 @@ class OfferClosedError(RuleError):
     """The offer was taken, cancelled or expired."""
 
     code = "offer_closed"
+    status = 409
+
+
+class OutbidError(RuleError):
+    """A take of an offer with a selection window lost: better bids took what it asked for
+    (docs/adr/0009-best-taker.md)."""
+
+    code = "outbid"
     status = 409
 
 

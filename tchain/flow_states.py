@@ -197,7 +197,8 @@ class Flow:
     offer: str | _Absent = ABSENT  # take, exchange
     maker_chain: str | _Absent = ABSENT  # take: the offer's chain (absent in older flows)
     take: dict[str, Any] | _Absent = ABSENT  # exchange: the peer's take
-    answers: tuple[dict[str, Any], ...] | _Absent = ABSENT  # exchange: the peer's answers
+    answers: tuple[dict[str, Any], ...] | _Absent = ABSENT  # exchange: the peer's answers;
+    #                                                           take: its first pending
     settled_height: int | _Absent = ABSENT
     released_height: int | _Absent = ABSENT
     proof: str | _Absent | None = ABSENT  # exchange: the non-settlement proof, if defaulted
@@ -310,7 +311,15 @@ class OfferRecord:
     keeps it: the signed offer entry is its proof (None: news of its close that came first).
     A fill lowers ``remaining`` (None: all the offer sells is left; stored only once a fill
     is known, so records of offers never filled keep their bytes), never raises it, whatever
-    order the news comes in; closing a closed offer changes nothing."""
+    order the news comes in; closing a closed offer changes nothing.
+
+    ``bids``: takes of our offer with a selection window that came while it was open, each
+    ``{"at", "message"}`` (a peer's signed take message) or ``{"at", "take"}`` (our customer's
+    take entry), waiting to be ranked at ``decide_at`` (docs/adr/0009-best-taker.md); both
+    stored only while bids wait, so other records keep their bytes. ``winners`` and ``outbid``:
+    of a peer's offer with a window, the fills and settles its news brought, and our takes it
+    refused as outbid (each ``{"request", "pending", "refusal"}``): what an unfair selection
+    is proven from; stored only when there are some."""
 
     validator: str
     offer: dict[str, Any] | None
@@ -319,6 +328,10 @@ class OfferRecord:
     sell: str
     buy: str
     remaining: int | None = None
+    bids: tuple[dict[str, Any], ...] = ()
+    decide_at: int | None = None
+    winners: tuple[dict[str, Any], ...] = ()
+    outbid: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def opened(cls, validator: str, offer: dict[str, Any], *, expires: int, sell: str,
@@ -332,7 +345,15 @@ class OfferRecord:
         return cls(validator, None, OfferState.CLOSED, expires, "", "")
 
     def closed(self) -> OfferRecord:
-        return dataclasses.replace(self, state=OfferState.CLOSED)
+        return dataclasses.replace(self, state=OfferState.CLOSED, bids=(), decide_at=None)
+
+    def with_bid(self, bid: dict[str, Any], decide_at: int) -> OfferRecord:
+        """One more take waiting for the window that closes at ``decide_at``."""
+        return dataclasses.replace(self, bids=(*self.bids, bid), decide_at=decide_at)
+
+    def decided(self) -> OfferRecord:
+        """The waiting takes were decided (each answered or settled by the caller)."""
+        return dataclasses.replace(self, bids=(), decide_at=None)
 
     def filled(self, remaining: int) -> OfferRecord:
         """After a fill that left ``remaining`` of it: the least remainder heard of."""
@@ -345,19 +366,31 @@ class OfferRecord:
         return self.state is OfferState.OPEN
 
     def timers(self) -> dict[str, int]:
-        """``offers``: once expired (ours to release if still open; a peer's to let go)."""
+        """``offers``: once expired (ours to release if still open; a peer's to let go), or,
+        while takes wait for its window, when it closes (the expiry's time was set before)."""
+        if self.bids and self.decide_at is not None:
+            return {"offers": self.decide_at}
         return {"offers": self.expires}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OfferRecord:
         return cls(d["validator"], d["offer"], OfferState(d["state"]), d["expires"], d["sell"],
-                   d["buy"], None if "remaining" not in d else int(d["remaining"]))
+                   d["buy"], None if "remaining" not in d else int(d["remaining"]),
+                   tuple(d.get("bids", ())), d.get("decide_at"), tuple(d.get("winners", ())),
+                   tuple(d.get("outbid", ())))
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"validator": self.validator, "offer": self.offer, "state": self.state.value,
-             "expires": self.expires, "sell": self.sell, "buy": self.buy}
+        d: dict[str, Any] = {"validator": self.validator, "offer": self.offer,
+                             "state": self.state.value, "expires": self.expires,
+                             "sell": self.sell, "buy": self.buy}
         if self.remaining is not None:
             d["remaining"] = str(self.remaining)
+        if self.bids:
+            d["bids"] = list(self.bids)
+            d["decide_at"] = self.decide_at
+        for name in ("winners", "outbid"):
+            if getattr(self, name):
+                d[name] = list(getattr(self, name))
         return d
 
 

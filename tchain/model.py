@@ -20,6 +20,8 @@ from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, p
 __all__ = [
     "GENESIS_PREV",
     "INTENT_TYPES",
+    "WINDOW_MAX_MS",
+    "WINDOW_MIN_MS",
     "CancelBody",
     "CancelRecoveryBody",
     "ClaimBody",
@@ -48,6 +50,8 @@ MAX_MEMO = 256
 PARAM_KEYS = frozenset({"daily_limit", "kyc_recipients", "max_supply", "recovery_delay"})
 RECOVERY_DELAY_MS = 7 * 86_400_000  # a recovery's wait when the chain's params name none
 MAX_RECOVERY_DELAY_MS = 365 * 86_400_000
+WINDOW_MIN_MS = 1_000  # an offer's selection window: a second at least (docs/adr/0009)
+WINDOW_MAX_MS = 3_600_000  # and an hour at most: takers' holds wait through it
 
 
 def _obj(value: Any, what: str, required: set[str], optional: frozenset[str] = frozenset()
@@ -185,6 +189,10 @@ class OfferBody:
     so an old offer is never filled in parts its maker did not agree to). Otherwise it may be
     taken in parts of at least ``min_fill`` of ``sell``'s asset, or of the whole remainder,
     each at :func:`fill_price` (docs/adr/0007-partial-fills.md).
+
+    ``window`` (ms) None: the first take its bank commits wins, at the price. Otherwise the
+    takes that come in the window after the offer's entry are ranked, and may bid more than
+    the price (docs/adr/0009-best-taker.md).
     """
 
     sell: Terms
@@ -192,6 +200,7 @@ class OfferBody:
     expires: int
     memo: str | None
     min_fill: int | None = None
+    window: int | None = None
 
     def price(self, amount: int) -> int:
         """What a take of ``amount`` of what this offer sells pays (:func:`fill_price`)."""
@@ -333,7 +342,8 @@ def _htlc_body(kind: str, body: Any) -> LockBody | ClaimBody:
 
 def _exchange_body(kind: str, body: Any) -> OfferBody | TakeBody:
     if kind == "offer":
-        b = _obj(body, "offer body", {"sell", "buy", "expires"}, frozenset({"memo", "min_fill"}))
+        b = _obj(body, "offer body", {"sell", "buy", "expires"},
+                 frozenset({"memo", "min_fill", "window"}))
     else:
         b = _obj(body, "take body", {"offer", "validator", "sell", "buy"})
     sell = Terms.from_dict(b["sell"], "sell")
@@ -348,9 +358,21 @@ def _exchange_body(kind: str, body: Any) -> OfferBody | TakeBody:
             if min_fill > sell.amount:
                 raise EncodingError(f"min_fill {min_fill} is more than the offer sells "
                                     f"({sell.amount})")
-        return OfferBody(sell, buy, _int(b["expires"], "expires"), _memo(b), min_fill)
+        return OfferBody(sell, buy, _int(b["expires"], "expires"), _memo(b), min_fill,
+                         _window(b))
     return TakeBody(_chain_id(b["offer"], "offer"), parse_validator_name(b["validator"]),
                     sell, buy)
+
+
+def _window(body: dict[str, Any]) -> int | None:
+    """An offer's selection window (ms), bounded so that takes wait neither for nothing nor
+    for long: WINDOW_MIN_MS .. WINDOW_MAX_MS."""
+    if "window" not in body:
+        return None
+    window = _int(body["window"], "window")
+    if not WINDOW_MIN_MS <= window <= WINDOW_MAX_MS:
+        raise EncodingError(f"window must be {WINDOW_MIN_MS}..{WINDOW_MAX_MS} ms, got {window}")
+    return window
 
 
 def _register_name(value: Any) -> str:

@@ -47,7 +47,7 @@ from tchain.state import check_settle_evidence, check_take_terms, fill_effects, 
 from tchain.values import UAI, parse_amount
 
 __all__ = ["ProofSummary", "equivocation_proof", "lock_conflict_proof", "misconduct_proof",
-           "non_settlement_proof", "unsettled", "verify_proof"]
+           "non_settlement_proof", "unfair_selection_proof", "unsettled", "verify_proof"]
 
 # The names of the banks a reader knows, by key: only for the summaries.
 Names = Mapping[str, str]
@@ -157,7 +157,8 @@ def _verify_non_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
         raise VerificationError("the take does not name the offer")
     # 3. the settlement settles the offer's hold (or, a fill, part of it) with exactly this
     # take: a settle takes all that remained, so it remained; a fill takes a part of what
-    # remained, at the offer's price whatever that was (docs/adr/0007-partial-fills.md)
+    # remained, at the offer's price whatever that was (docs/adr/0007-partial-fills.md), or
+    # what the take bid on an offer with a window (docs/adr/0009-best-taker.md)
     kind = settlement.kind
     got = take_body.buy.amount
     hold = offer_hold(offer, got if kind == "settle" else None)
@@ -168,7 +169,7 @@ def _verify_non_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
     if kind not in ("settle", "fill") or settlement.chain != offer.chain_id or \
             [SignedEntry.trusted(x).id
              for x in settlement.evidence] != [take.id] or \
-            settlement.effects != fill_effects(hold, got):
+            settlement.effects != fill_effects(hold, got, take_body.sell.amount):
         raise VerificationError("the settlement is not the maker's settlement of this take")
     # 4. the deadline came after the settlement, and no answer since settled.
     deadline = proof["deadline"]
@@ -320,6 +321,24 @@ def lock_conflict_proof(*, expired: Message, message: Message, culprit_key: str
     return proof
 
 
+_UNFAIR_SELECTION = {"type", "reporter", "reporter_name", "culprit", "offer", "request",
+                     "pending", "refusal", "winners", "sig"}
+
+
+def unfair_selection_proof(key: SigningKey, *, reporter: str, culprit_key: str,
+                           offer: SignedEntry, request: Message, pending: Message,
+                           refusal: Message, winners: list[SignedEntry]) -> dict[str, Any]:
+    """The taker's bank's signed account of its take the maker's bank refused as ``outbid``
+    though it filled takes that bid less (docs/adr/0009-best-taker.md)."""
+    proof: dict[str, Any] = {
+        "type": "unfair_selection", "reporter": key.public_key, "reporter_name": reporter,
+        "culprit": culprit_key, "offer": offer.doc, "request": request.doc,
+        "pending": pending.doc, "refusal": refusal.doc, "winners": [w.doc for w in winners]}
+    proof["sig"] = key.sign("proof", proof)
+    verify_proof(proof)
+    return proof
+
+
 def _verify_lock_conflict(proof: dict[str, Any], names: Names) -> ProofSummary:
     """(1) exactly these fields; (2) the answer is a ``lock_expired`` signed by the culprit,
     the claim an entry signed by the culprit; (3) the claim carries the lock the answer
@@ -343,8 +362,84 @@ def _verify_lock_conflict(proof: dict[str, Any], names: Names) -> ProofSummary:
                         f"and signed a claim of it on chain {claim.chain}")
 
 
+def _verify_unfair_selection(proof: dict[str, Any], names: Names) -> ProofSummary:
+    """An offer with a window ranks the takes that waited for it by what they give per unit,
+    best first, against what remains; takes after it come after them. So every take filled at
+    a rate strictly lower than ours was decided after ours, out of what remained at our turn:
+    if such fills took at least what we asked (and we asked a part the offer allows), what
+    remained at our turn was enough, and ``outbid`` was false."""
+    # 1. the shape, and the reporter's signature over everything else.
+    _signed_by_reporter(proof, _UNFAIR_SELECTION)
+    culprit, reporter = proof["culprit"], proof["reporter_name"]
+    try:
+        offer = SignedEntry.from_dict(proof["offer"])
+        offer.verify(culprit)
+        request = Message.from_dict(proof["request"])
+        request.verify(proof["reporter"])
+        pending, refusal = (Message.from_dict(proof[k]) for k in ("pending", "refusal"))
+        pending.verify(culprit)
+        refusal.verify(culprit)
+        if not isinstance(proof["winners"], list):
+            raise EncodingError("winners is a list of the culprit's entries")
+        winners = [SignedEntry.from_dict(w) for w in proof["winners"]]
+        for winner in winners:
+            winner.verify(culprit)
+    except (EncodingError, SignatureError) as e:
+        raise VerificationError(f"a part of the proof does not verify: {e}") from e
+    # 2. the culprit's offer, with a window; the reporter's take of it, asking a part it allows.
+    body = offer.intent.body if offer.intent is not None else None
+    if offer.kind != "offer" or not isinstance(body, OfferBody) or body.window is None:
+        raise VerificationError("the offer is not an offer with a window")
+    take = request.entries.get("take")
+    mine = None if take is None or take.intent is None else take.intent.body
+    if request.type != "take" or request.sender != reporter or not isinstance(mine, TakeBody) \
+            or mine.offer != offer.id:
+        raise VerificationError("the request is not the reporter's take of the offer")
+    try:
+        check_take_terms(offer_hold(offer), mine)
+    except VerificationError as e:
+        raise VerificationError(f"the take does not fit the offer: {e.message}") from e
+    if body.min_fill is not None and mine.buy.amount < body.min_fill:
+        raise VerificationError("the take asks less than min_fill: it fits only all that "
+                                "remains")
+    # 3. the culprit kept it in the window (pending) and then refused it as outbid.
+    closes = offer.time + body.window
+    for answer, type_ in ((pending, "pending"), (refusal, "refused")):
+        if answer.type != type_ or answer.fields.get("ref") != request.id or \
+                answer.sender != request.to or answer.to != reporter:
+            raise VerificationError(f"the {type_} is not the culprit's {type_} answer to "
+                                    "the take")
+    if pending.time >= closes:
+        raise VerificationError("the take was pending only after the window closed")
+    if refusal.fields.get("error") != "outbid":
+        raise VerificationError("the take was refused, but not as outbid")
+    # 4. fills of the offer, each of a take giving strictly less per unit, as much as we asked.
+    seen: set[str] = set()
+    taken = 0
+    for winner in winners:
+        evidence = winner.evidence_entry(0) if len(winner.evidence) == 1 else None
+        theirs = None if evidence is None or evidence.intent is None else evidence.intent.body
+        if winner.kind not in ("fill", "settle") or winner.chain != offer.chain_id or \
+                not isinstance(theirs, TakeBody) or theirs.offer != offer.id or \
+                evidence is None or evidence.id in seen:
+            raise VerificationError("a winner is not a fill or settle of the offer, by a "
+                                    "take of it not counted already")
+        seen.add(evidence.id)
+        if theirs.sell.amount * mine.buy.amount >= mine.sell.amount * theirs.buy.amount:
+            raise VerificationError("a winner gave no less per unit than the take")
+        taken += theirs.buy.amount
+    if taken < mine.buy.amount:
+        raise VerificationError("the winners that gave less took less than the take asked")
+    who = names.get(culprit) or f"{request.to} ({culprit})"
+    return ProofSummary("unfair_selection", culprit,
+                        f"{who} refused {reporter}'s take of offer {offer.id} as outbid, "
+                        f"yet filled takes that gave less per unit with at least the "
+                        f"{mine.buy.amount} it asked (proven by the entries and answers)")
+
+
 _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement,
-              "misconduct": _verify_misconduct, "lock_conflict": _verify_lock_conflict}
+              "misconduct": _verify_misconduct, "lock_conflict": _verify_lock_conflict,
+              "unfair_selection": _verify_unfair_selection}
 
 
 def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:

@@ -61,6 +61,7 @@ from tchain.model import (
     SignedIntent,
     TakeBody,
 )
+from tchain.selection import window_closes
 from tchain.state import (
     DAY_MS,
     Balance,
@@ -73,6 +74,7 @@ from tchain.state import (
     fill_effects,
     offer_hold,
     settled_by,
+    taken_by,
 )
 from tchain.values import MAX_AMOUNT, UAI
 
@@ -202,7 +204,8 @@ def make_genesis(bank: BankIdentity, intent: SignedIntent, kyc_record: Any, now:
 def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
            counterparty: ChainState | None, now: int, *, peers: frozenset[str] = frozenset(),
            offer: SignedEntry | None = None, position: Position | None = None,
-          remaining: int | None = None, lock: LockRecord | None = None) -> Outcome:
+          remaining: int | None = None, lock: LockRecord | None = None,
+          ranking: bool = False) -> Outcome:
     """Decide an intent on an existing chain.
 
     Args:
@@ -219,6 +222,8 @@ def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
             gets (tchain.books): that bank may give us our own IOU only out of what it holds.
         remaining: for a take of a peer's offer, what its bank last told us is left of it
             (None: all of it, no fill heard of).
+        ranking: for a take of an offer made here, whether takes that waited for its window
+            still wait to be decided: it then waits too, and comes after them.
         lock: for a claim, the lock it names as this bank keeps it (made here, or a peer's
             checked against its pinned key), with the decision taken on it so far.
 
@@ -258,7 +263,7 @@ def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
         return _cancel(bank, intent, body, chain, now)
     if isinstance(body, TakeBody):
         return _take(bank, intent, body, chain, now, peers, offer, position or Position(),
-                     counterparty, remaining)
+                     counterparty, remaining, ranking)
     if isinstance(body, RedeemBody):
         return _redeem(bank, intent, body, chain, counterparty, now)
     if isinstance(body, LockBody):
@@ -429,6 +434,9 @@ def _offer(bank: BankIdentity, intent: SignedIntent, body: OfferBody, chain: Cha
         raise BadRequestRuleError(
             f"an offer expires after now ({now}) and within {MAX_OFFER_MS} ms, "
             f"got {body.expires}")
+    if body.window is not None and now + body.window >= body.expires:
+        raise BadRequestRuleError(f"the offer's window ({body.window} ms) must close before it "
+                                  f"expires at {body.expires}")
     issuer = body.buy.asset.issuer_validator
     if issuer != bank.name and issuer not in peers:
         raise UnknownValidatorError(
@@ -451,7 +459,8 @@ def _cancel(bank: BankIdentity, intent: SignedIntent, body: CancelBody, chain: C
 
 def _take(bank: BankIdentity, intent: SignedIntent, body: TakeBody, chain: ChainState, now: int,
           peers: frozenset[str], offer: SignedEntry | None, position: Position,
-          maker: ChainState | None, remaining: int | None) -> Outcome:
+          maker: ChainState | None, remaining: int | None, ranking: bool = False
+          ) -> Outcome:
     """The taker's side of a peer's offer: hold what they give until the maker's bank settles
     or refuses. Both assets must be IOUs of the two banks, and the maker's bank may sell us
     our own IOU only out of what it holds of it (tchain.books): else the taker would give for
@@ -474,6 +483,10 @@ def _take(bank: BankIdentity, intent: SignedIntent, body: TakeBody, chain: Chain
     _check_can_give(chain, str(body.sell.asset), body.sell.amount)
     _check_daily_limit(chain, str(body.sell.asset), body.sell.amount, now)
     if here:
+        closes = window_closes(offer)
+        if closes is not None and (now < closes or ranking):  # it waits: docs/adr/0009
+            _maker_here(body, chain, maker, offer)
+            return _hold_entry(bank, intent, chain, now)
         return _exchange_here(bank, intent, body, chain, maker, offer, now)
     check_crossing(bank.name, body.validator, str(body.sell.asset))
     check_incoming(bank.name, body.validator, str(body.buy.asset), body.buy.amount, position)
@@ -513,6 +526,21 @@ def check_offer_open(offer_id: str, record: OfferRecord, now: int | None = None)
         raise OfferClosedError(f"offer {offer_id} is no longer open")
 
 
+def _maker_here(body: TakeBody, taker: ChainState, maker: ChainState | None,
+                offer: SignedEntry) -> ChainState:
+    """The maker's chain of an offer made here, which is not the taker's.
+
+    Raises:
+        NotFoundError: the maker's chain is not here. RuleError: a chain taking its own offer.
+    """
+    if maker is None or maker.chain != offer.chain_id:
+        raise UnknownOfferError(f"offer {body.offer} is not open at {body.validator}")
+    if maker.chain == taker.chain:
+        raise BadRequestRuleError(
+            f"offer {body.offer} is this chain's own; cancel it rather than take it")
+    return maker
+
+
 def _exchange_here(bank: BankIdentity, intent: SignedIntent, body: TakeBody, taker: ChainState,
                    maker: ChainState | None, offer: SignedEntry, now: int) -> Outcome:
     """Two customers of this bank exchange (paper §5.1), in one write: the taker's take, the
@@ -524,11 +552,7 @@ def _exchange_here(bank: BankIdentity, intent: SignedIntent, body: TakeBody, tak
         NotFoundError: the maker's chain is not here. RuleError: a chain taking its own offer,
             or the offer no longer open (offer_closed).
     """
-    if maker is None or maker.chain != offer.chain_id:
-        raise UnknownOfferError(f"offer {body.offer} is not open at {bank.name}")
-    if maker.chain == taker.chain:
-        raise BadRequestRuleError(
-            f"offer {body.offer} is this chain's own; cancel it rather than take it")
+    maker = _maker_here(body, taker, maker, offer)
     take = _entry(bank, taker, now, "take", intent, entry_effects("take", body, bank.name), [])
     try:
         holding = taker.advance(take)
@@ -537,10 +561,11 @@ def _exchange_here(bank: BankIdentity, intent: SignedIntent, body: TakeBody, tak
             raise OfferClosedError(f"offer {body.offer} is no longer open")
         if check_take(body, offered) == "fill":  # a part: the rest stays open
             sold = _entry(bank, maker, now, "fill", None,
-                          list(fill_effects(offered, body.buy.amount)), [take])
+                          list(fill_effects(offered, body.buy.amount, body.sell.amount)),
+                          [take])
         else:
             sold = _entry(bank, maker, now, "settle", None,
-                          list(closing_effects(offered, "settle")), [take])
+                          list(closing_effects(offered, "settle", body)), [take])
         maker_after = maker.advance(sold)
         bought = _entry(bank, holding, now, "settle", None,
                         list(closing_effects(holding.holds[take.id], "settle")), [sold])
@@ -741,7 +766,7 @@ def settle_hold(bank: BankIdentity, chain: ChainState, peer: SignedEntry, now: i
     if hold is None:
         raise ConflictError(f"entry {hold_id} holds nothing open on chain {chain.chain}")
     entry = _entry(bank, chain, now, "settle", None,
-                   list(closing_effects(hold, "settle")), [peer])
+                   list(closing_effects(hold, "settle", taken_by(peer))), [peer])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:
@@ -763,7 +788,7 @@ def fill_hold(bank: BankIdentity, chain: ChainState, take: SignedEntry, now: int
     if hold is None:
         raise OfferClosedError(f"offer {body.offer} is no longer open")
     entry = _entry(bank, chain, now, "fill", None,
-                   list(fill_effects(hold, body.buy.amount)), [take])
+                   list(fill_effects(hold, body.buy.amount, body.sell.amount)), [take])
     try:
         return Outcome((entry,), (chain.advance(entry),))
     except VerificationError as e:

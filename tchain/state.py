@@ -42,7 +42,7 @@ __all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "HoldsNotLoaded
            "LoadedHolds", "address_of", "available", "check_settle_evidence", "check_take_terms",
            "closed_hold", "closing_effects", "entry_effects", "fill_effects", "filled_hold",
            "holds_read",
-           "offer_hold", "settled_by"]
+           "offer_hold", "settled_by", "taken_by"]
 
 # Entry kinds whose value sent counts against the chain's daily limit.
 SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take", "lock"})
@@ -120,7 +120,9 @@ class Hold:
     what is still held, ``filled`` what fills took of it so far, so ``amount + filled`` is
     what the offer sells and ``get`` what it asks for all of it; ``min_fill`` is the offer's
     (None: whole only). Both are stored only when set, so the bytes of every other hold are
-    what they were.
+    what they were. ``window`` is the offer's selection window (docs/adr/0009-best-taker.md):
+    a take of an offer with one may give more than the price (a bid), and the maker gets what
+    it gave; stored only when set.
     """
 
     kind: str
@@ -131,6 +133,7 @@ class Hold:
     day: int | None = None
     filled: int = 0
     min_fill: int | None = None
+    window: int | None = None
     hash: str | None = None
     expires: int | None = None
 
@@ -163,6 +166,8 @@ class Hold:
             d["filled"] = str(self.filled)
         if self.min_fill is not None:
             d["min_fill"] = str(self.min_fill)
+        if self.window is not None:
+            d["window"] = self.window
         if self.hash is not None:  # a lock's (docs/adr/0008-hash-time-locks.md)
             d["hash"], d["expires"] = self.hash, self.expires
         return d
@@ -174,7 +179,7 @@ class Hold:
         return cls(d["kind"], d["height"], d["asset"], int(d["amount"]), get, d.get("day"),
                    int(d.get("filled", "0")),
                    None if "min_fill" not in d else int(d["min_fill"]),
-                   d.get("hash"), d.get("expires"))
+                   window=d.get("window"), hash=d.get("hash"), expires=d.get("expires"))
 
 
 class Holds(Mapping[str, Hold]):
@@ -362,7 +367,9 @@ def check_take_terms(hold: Hold, take: TakeBody) -> str:
     if n > hold.amount:
         raise VerificationError(f"the take gets {n} {hold.asset}; the offer has {hold.amount} "
                                 "left")
-    if take.sell.amount != hold.price(n):
+    if take.sell.amount != hold.price(n) and \
+            (hold.window is None or take.sell.amount < hold.price(n)):
+        # a bid above the price only where the offer ranks takes (docs/adr/0009-best-taker.md)
         raise VerificationError(f"the take pays {take.sell.amount} {take.sell.asset} for {n}; "
                                 f"the offer's price for it is {hold.price(n)}")
     if n == hold.amount:
@@ -384,15 +391,25 @@ def offer_hold(offer: SignedEntry, remaining: int | None = None) -> Hold:
     assert isinstance(body, OfferBody)
     left = body.sell.amount if remaining is None else min(remaining, body.sell.amount)
     return Hold("offer", offer.height, str(body.sell.asset), left, body.buy,
-                filled=body.sell.amount - left, min_fill=body.min_fill)
+                filled=body.sell.amount - left, min_fill=body.min_fill, window=body.window)
 
 
-def fill_effects(hold: Hold, amount: int) -> tuple[Effect, ...]:
+def fill_effects(hold: Hold, amount: int, gives: int | None = None) -> tuple[Effect, ...]:
     """The effects of the maker's ``fill`` of ``amount`` of an offer's hold: the part out of
-    the hold and the balance, its price in."""
+    the hold and the balance, and in what the take ``gives`` (its price when not given: a
+    take whose terms passed :func:`check_take_terms` gives exactly that, but for a bid on an
+    offer with a window, docs/adr/0009-best-taker.md)."""
     assert hold.get is not None
     return (Effect(hold.asset, -amount, -amount),
-            Effect(str(hold.get.asset), hold.price(amount), 0))
+            Effect(str(hold.get.asset), hold.price(amount) if gives is None else gives, 0))
+
+
+def taken_by(peer: SignedEntry | None) -> TakeBody | None:
+    """The take intent a peer's entry carries, if it is a take (what an offer's settle or fill
+    brings in is what it gives)."""
+    body = None if peer is None or peer.intent is None else peer.intent.body
+    return body if peer is not None and peer.kind == "take" and isinstance(body, TakeBody) \
+        else None
 
 
 def check_settle_evidence(hold: Hold, peer: SignedEntry, kind: str = "settle") -> None:
@@ -451,12 +468,14 @@ def entry_effects(kind: str, body: Body | None, bank: str) -> tuple[Effect, ...]
     return ()
 
 
-def closing_effects(hold: Hold, kind: str) -> tuple[Effect, ...]:
-    """The effects an entry of ``kind`` closing ``hold`` must have."""
+def closing_effects(hold: Hold, kind: str, take: TakeBody | None = None
+                    ) -> tuple[Effect, ...]:
+    """The effects an entry of ``kind`` closing ``hold`` must have (an offer's settle: for
+    the ``take`` it answers, which may bid more than the price, docs/adr/0009)."""
     if kind in ("cancel", "release"):
         return (Effect(hold.asset, 0, -hold.amount),)
     if hold.kind == "offer":  # all that remains, at its price (all of it: the offer's)
-        return fill_effects(hold, hold.amount)
+        return fill_effects(hold, hold.amount, None if take is None else take.sell.amount)
     out: tuple[Effect, ...] = (Effect(hold.asset, -hold.amount, -hold.amount),)
     if hold.get is not None:
         out += (Effect(str(hold.get.asset), hold.get.amount, 0),)
@@ -472,9 +491,10 @@ def _opened_hold(entry: SignedEntry) -> Hold | None:
     body = entry.intent.body if entry.intent is not None else None
     get = body.buy if isinstance(body, OfferBody | TakeBody) else None
     min_fill = body.min_fill if isinstance(body, OfferBody) else None
+    window = body.window if isinstance(body, OfferBody) else None
     lock = body if isinstance(body, LockBody) else None
     return Hold(entry.kind, entry.height, held[0].asset, held[0].held, get,
-                entry.time // DAY_MS, min_fill=min_fill,
+                entry.time // DAY_MS, min_fill=min_fill, window=window,
                 hash=None if lock is None else lock.hash,
                 expires=None if lock is None else lock.expires)
 
@@ -499,7 +519,7 @@ def filled_hold(entry: SignedEntry, peer: SignedEntry, holds: Mapping[str, Hold]
     check_settle_evidence(hold, peer, FILL)
     body = peer.intent.body if peer.intent is not None else None
     assert isinstance(body, TakeBody)
-    want = fill_effects(hold, body.buy.amount)
+    want = fill_effects(hold, body.buy.amount, body.sell.amount)
     if entry.effects != want:
         raise VerificationError(f"entry {entry.height} (fill) must have effects "
                                 f"{[e.to_dict() for e in want]}")
@@ -584,7 +604,7 @@ class ChainState:
             if hold is None:
                 raise VerificationError(f"entry {entry.height} ({entry.kind}) closes {closes}, "
                                         "which holds nothing open on this chain")
-            want = closing_effects(hold, entry.kind)
+            want = closing_effects(hold, entry.kind, taken_by(peer))
             if entry.effects != want:
                 raise VerificationError(f"entry {entry.height} ({entry.kind}) must have effects "
                                         f"{[e.to_dict() for e in want]}")

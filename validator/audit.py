@@ -183,13 +183,16 @@ def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]
     problems = []
     flows = {k: Flow.from_dict(v) for k, v in r.records("flows")}
     offers = {k: OfferRecord.from_dict(v) for k, v in r.records("offers")}
+    # our customers' takes waiting for an open offer's window (validator/bids.py)
+    bids = {bid["take"] for offer in offers.values() if offer.is_open for bid in offer.bids
+            if "message" not in bid}
     for hold_id, (chain, kind) in sorted(open_holds.items()):
         if kind == "offer":
             ok = hold_id in offers and offers[hold_id].is_open
         elif kind == "lock" and (lock := r.record("locks", hold_id)) is not None:
             ok = lock["state"] == "open"  # made here for a customer here: decided here
         else:
-            ok = hold_id in flows and flows[hold_id].waiting_on_peer
+            ok = (hold_id in flows and flows[hold_id].waiting_on_peer) or hold_id in bids
         if not ok:
             problems.append(f"chain {chain}: {kind} {hold_id} holds value but no open "
                             f"{'offer' if kind == 'offer' else 'flow'} accounts for it")

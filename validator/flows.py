@@ -13,6 +13,7 @@ and so is the table every change of a flow's state goes by.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tchain.books import Move, opened
@@ -30,7 +31,10 @@ from tchain.model import (
     TakeBody,
 )
 from tchain.records import KeyRecord, make_record
+from tchain.rules import BankIdentity
+from tchain.selection import window_closes
 from tchain.state import ChainState, closed_hold, settled_by
+from validator.bids import keep_bid, release_local_bids
 from validator.store import Reader, Writer
 
 __all__ = ["broadcast", "close_offer", "enqueue", "fill_offer", "offer_record", "peer_names",
@@ -62,12 +66,16 @@ def enqueue(w: Writer, key: SigningKey, sender: str, peer: str, type_: str, now:
     return message_id
 
 
-def reschedule(w: Writer, message_id: str, now: int, error: str) -> None:
-    """Count a failed delivery and push the next try back."""
+def reschedule(w: Writer, message_id: str, now: int, error: str, *,
+               soon: int | None = None) -> None:
+    """Count a failed delivery and push the next try back (to ``soon`` at the latest)."""
     item = w.record("outbox", message_id)
     if item is None:
         return  # answered meanwhile by another sender
-    put_record(w, "outbox", message_id, OutboxItem.from_dict(item).failed(now, error))
+    after = OutboxItem.from_dict(item).failed(now, error)
+    if soon is not None and soon < after.next_try:
+        after = dataclasses.replace(after, next_try=soon)
+    put_record(w, "outbox", message_id, after)
 
 
 def offer_record(validator: str, offer: SignedEntry) -> OfferRecord:
@@ -95,6 +103,11 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     body = intent.body
     entry = entries[0]
     if entry.kind == "take" and isinstance(body, TakeBody) and body.validator == name:
+        if len(entries) == 1:  # the offer's window is open: it waits to be ranked
+            closes = window_closes(_offer_entry(w, body.offer))
+            assert closes is not None
+            keep_bid(w, body.offer, entry, now, closes)
+            return []
         if entries[1].kind == "fill":  # here, a part: the rest stays open
             return fill_offer(key, name, w, entries[1], now, first_try=first_try)
         return close_offer(key, name, w, entries[1], now, first_try=first_try)  # here, done
@@ -107,8 +120,9 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
                                  hold=entry, payer=signer(key, name, after),
                                  kyc_required=bool(after.params.get("kyc_recipients")))]
     if entry.kind == "take" and isinstance(body, TakeBody):
+        closes = window_closes(_offer_entry(w, body.offer)) or now
         return [_start_held_flow(key, name, w, FlowType.TAKE, body.validator, entry, after,
-                                 now + settle_deadline_ms, now, first_try,
+                                 max(now, closes) + settle_deadline_ms, now, first_try,
                                  extra={"offer": body.offer,
                                         "maker_chain": _offer_chain(w, body.offer)},
                                  take=entry,
@@ -204,17 +218,23 @@ def close_offer(key: SigningKey, name: str, w: Writer, closing: SignedEntry, now
     record = w.record("offers", offer_id)
     if record is None:
         return []
+    release_local_bids(BankIdentity(key, name), w, OfferRecord.from_dict(record), now)
     put_record(w, "offers", offer_id, OfferRecord.from_dict(record).closed())
     return broadcast(w, key, name, "offer_closed", now, give_up=now + _NEWS_KEPT_MS,
                      first_try=first_try, offer=offer_id, entry=closing)
 
 
 def _offer_chain(w: Writer, offer_id: str) -> str:
-    """The chain of a peer's offer our customer takes: its settlement must be on it. The
-    ledger took the offer from this record in this same write (Ledger._offer_for)."""
+    """The chain of a peer's offer our customer takes: its settlement must be on it."""
+    return _offer_entry(w, offer_id).chain_id
+
+
+def _offer_entry(w: Writer, offer_id: str) -> SignedEntry:
+    """The offer our customer takes. The ledger took it from this record in this same write
+    (Ledger._offer_for)."""
     stored = w.record("offers", offer_id)
     assert stored is not None, f"offer {offer_id} taken but not kept"
     offer = OfferRecord.from_dict(stored).offer
     assert offer is not None
-    return SignedEntry.trusted(offer).chain_id
+    return SignedEntry.trusted(offer)
 

@@ -278,7 +278,8 @@ class Ledger:
                              peers=self._peers_for(w, intent), offer=self._offer_for(w, intent),
                              position=self._position_for(w, intent),
                              remaining=self._remaining_for(w, intent),
-                             lock=self._lock_for(w, intent))
+                             lock=self._lock_for(w, intent),
+                             ranking=self._ranking_for(w, intent))
             self._check_new_owner(w, intent)
         except TChainError as e:
             return Submitted(None, e)
@@ -324,6 +325,13 @@ class Ledger:
             return None
         record = r.record("offers", body.offer)
         return None if record is None else OfferRecord.from_dict(record).remaining
+
+    @staticmethod
+    def _ranking_for(r: Reader, intent: SignedIntent) -> bool:
+        """For a take: whether takes of its offer wait for its window (validator/bids.py)."""
+        body = intent.body
+        record = r.record("offers", body.offer) if isinstance(body, TakeBody) else None
+        return record is not None and bool(OfferRecord.from_dict(record).bids)
 
     @staticmethod
     def _lock_for(r: Reader, intent: SignedIntent) -> LockRecord | None:

@@ -19,6 +19,7 @@ from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry
 from tchain.rules import BankIdentity
+from validator.interbank import Interbank
 from validator.ledger import Ledger
 from validator.store import Store
 
@@ -86,30 +87,45 @@ def fills_vector() -> dict[str, Any]:
     one bank: alice offers 100 USD for 90 EUR in parts of at least 10; bob takes 30 of it,
     paying the price of 30, ceil(30 * 90 / 100) = 27. Bob's take, alice's fill (which keeps 70
     of her offer held) and bob's settle, and both chains whole."""
+    return _alice_offers_bob_takes_30({}, "27")
+
+
+def bids_vector() -> dict[str, Any]:
+    """A bid on an offer with a selection window (docs/adr/0009-best-taker.md), between two
+    customers of one bank: the offer above, ranking the takes of its first second; bob bids 33
+    for 30 (the price is 27). His take waits with its hold open; when the window closes the
+    bank's clock decides: alice's fill brings her the 33 bob gave, and bob's settle."""
+    return _alice_offers_bob_takes_30({"window": 1000}, "33")
+
+
+def _alice_offers_bob_takes_30(terms: dict[str, Any], gives: str) -> dict[str, Any]:
+    """Alice's offer of 100 USD for 90 EUR in parts of 10 (and ``terms``), and bob's take of
+    30 of it giving ``gives`` EUR, at one bank; the bank's clock ticks until the take is
+    decided (at once without a window)."""
     keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
     eur = f"{BANK}:EUR"
     with tempfile.TemporaryDirectory() as tmp:
-        ledger, alice, bob = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 10_000)
+        ledger, alice, bob = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 60_000)
         ledger.deposit(f"alice*{BANK}", USD, 1000)
         ledger.deposit(f"bob*{BANK}", eur, 1000)
         offer = ledger.submit(sign_intent(keys["alice"], "offer", alice.id, 1, T0 + 700, {
             "sell": {"asset": USD, "amount": "100"}, "buy": {"asset": eur, "amount": "90"},
-            "expires": T0 + 3_600_000, "min_fill": "10"})).entries[0]
-        ledger.submit(sign_intent(keys["bob"], "take", bob.id, 1, T0 + 800, {
-            "offer": offer.id, "validator": BANK, "sell": {"asset": eur, "amount": "27"},
+            "expires": T0 + 3_600_000, "min_fill": "10", **terms})).entries[0]
+        taken = ledger.submit(sign_intent(keys["bob"], "take", bob.id, 1, T0 + 800, {
+            "offer": offer.id, "validator": BANK, "sell": {"asset": eur, "amount": gives},
             "buy": {"asset": USD, "amount": "30"}}))
+        deadlines = Interbank(ledger)
+        while len(taken.entries) == 1 and not any("fill" in x for x in deadlines.tick()):
+            pass  # waiting for the window: each tick reads the clock, 100 ms on
         with ledger.store.read() as r:
             chains = {name: [parse(e) for e in r.entries(c.id, 0, 10)]
                       for name, c in (("alice", alice), ("bob", bob))}
         ledger.store.close()
-    fill = chains["alice"][-1]
-    take = chains["bob"][-2]
+    ids = {n: [SignedEntry.from_dict(e).id for e in es] for n, es in chains.items()}
     return {"validator_name": BANK, "validator_key": keys["bank"].public_key, "seeds": SEEDS,
             "chains": {"alice": alice.id, "bob": bob.id}, "entries": chains,
-            "entry_ids": {n: [SignedEntry.from_dict(e).id for e in es]
-                          for n, es in chains.items()},
-            "offer": SignedEntry.from_dict(chains["alice"][-2]).id,
-            "take": SignedEntry.from_dict(take).id, "fill": SignedEntry.from_dict(fill).id}
+            "entry_ids": ids, "offer": ids["alice"][-2], "take": ids["bob"][-2],
+            "fill": ids["alice"][-1]}
 
 
 LOCK_PREIMAGE = "07" * 32  # the secret of the lock vector: a fixed one, never a real one
@@ -147,6 +163,7 @@ def write() -> None:
                                                     ensure_ascii=False) + "\n")
     (HERE / "chain.json").write_text(json.dumps(chain_vector(), indent=2) + "\n")
     (HERE / "fills.json").write_text(json.dumps(fills_vector(), indent=2) + "\n")
+    (HERE / "bids.json").write_text(json.dumps(bids_vector(), indent=2) + "\n")
     (HERE / "locks.json").write_text(json.dumps(locks_vector(), indent=2) + "\n")
 
 

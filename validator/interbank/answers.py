@@ -28,8 +28,10 @@ from tchain.rules import (
     settle_hold,
 )
 from tchain.state import closed_hold
+from validator.bids import ask_again_at
 from validator.flows import put_record, reschedule
 from validator.interbank.base import Part, _parsed, _unparsed
+from validator.interbank.fairness import keep_pending, note_outbid
 from validator.interbank.locks import on_lock_answer
 from validator.store import Writer
 
@@ -94,6 +96,13 @@ class Answers(Part):
                      dataclasses.replace(flow, answers=(*flow.answers, answer.doc)))
             reschedule(w, message_id, now, f"{answer.type}: {answer.fields.get('reason')}")
             return f"peer answered {answer.type}"
+        if request_type == "take" and answer.type == "pending":
+            # the offer ranks its takes when its window closes: no answer yet, ask again
+            if flow is not None and item.flow is not None:
+                keep_pending(w, item.flow, flow, answer)  # it waited in the window
+            reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}",
+                       soon=None if flow is None else ask_again_at(w, flow, now))
+            return "peer answered pending"
         w.delete_record("outbox", message_id)
         if item.flow is not None and (done := on_lock_answer(
                 self, w, message_id, request_type, item.flow, answer, peer_key, now)):
@@ -101,6 +110,7 @@ class Answers(Part):
         if flow is None or item.flow is None or answer.type == "ack":
             return answer.type
         if answer.type == "refused":
+            note_outbid(self.bank, w, flow, item.message, answer)
             return self._release(w, item.flow, flow, now,
                                  f"{peer} refused: {answer.fields['reason']}")
         if answer.type == "credited":

@@ -30,6 +30,7 @@ from tchain.rules import (
 from validator.flows import close_offer, put_record
 from validator.interbank.base import Part
 from validator.interbank.locks import ask_lock_status, expire_lock
+from validator.interbank.windows import Windows
 from validator.store import Reader, Writer
 
 __all__ = ["Deadlines"]
@@ -72,8 +73,17 @@ class Deadlines(Part):
                     done.append(ask_lock_status(self, w, flow_id, flow, now))
                 elif _flow_expired(flow, now):
                     done.append(self._expire_flow(w, flow_id, flow))
-            for offer_id, stored in self._due(w, "offers", now):
-                record = OfferRecord.from_dict(stored)
+            for offer_id, _ in self._due(w, "offers", now):
+                # as it is now: a record due on two timers (a window's close and the offer's
+                # expiry, both past) is seen twice, the second time after the first changed it
+                current = w.record("offers", offer_id)
+                if current is None:
+                    continue
+                record = OfferRecord.from_dict(current)
+                if record.bids and record.decide_at is not None and now >= record.decide_at:
+                    done += Windows(self.ledger, fault=self.fault).decide(w, offer_id, record, now)
+                    # then, as it is after the decision (an expired one refused them all)
+                    record = OfferRecord.from_dict(w.record("offers", offer_id) or current)
                 if now < record.expires:
                     continue  # a time set before, for a record put again since
                 if record.validator != self.bank.name:

@@ -48,10 +48,13 @@ from tchain.rules import (
     fill_hold,
     settle_hold,
 )
+from tchain.selection import window_closes
 from tchain.state import closed_hold, entry_effects, filled_hold, offer_hold, settled_by
+from validator.bids import keep_bid
 from validator.flows import close_offer, enqueue, fill_offer, offer_record, put_record
 from validator.interbank import locks
 from validator.interbank.base import Part, _parsed, _unparsed
+from validator.interbank.fairness import note_winner
 from validator.store import Reader, Writer
 
 __all__ = ["PeerInbox"]
@@ -105,33 +108,56 @@ class PeerInbox(Part):
             message.verify(peer["key"])
             if message.type not in _HANDLERS:
                 raise EncodingError(f"a {message.type} is an answer, not a request")
-            subject = _subject(message)
-            try:
-                self._believable(w, message, peer["key"])
-                first = None if subject is None else w.subject(subject)
-                if first is not None and (answered := w.answer(first)) is not None:
-                    return answered  # the same intent or settlement in another message
-                answer = _HANDLERS[message.type](self, w, message, peer["key"], now)
-            except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
-                # an entry that does not verify is a malformed request, in the codes of §6
-                code = BadRequestError.code if isinstance(e, VerificationError) else e.code
-                answer = self._answer(message, "refused", now, error=code, reason=e.message)
-                if isinstance(e, MisconductError):
-                    self._keep_evidence(w, message, peer["key"], e, now)
-                # a refusal is kept while the sender may still repeat the message (or carry
-                # its hold in another), then let go: after that it is decided again (and a
-                # transfer or take past its deadline refused again)
-                # (a deadline a peer sets far off keeps it no longer than a day: found by the
-                # outside attacker, whose refused messages named deadlines ten years out)
-                keep_until = min(max(message.time, message.fields.get("deadline", 0)),
-                                 now + MAX_DEADLINE_MS)
-                w.put_answer(message.id, answer.raw, subject=subject,
-                             forget_at=keep_until + CLOCK_MARGIN_MS + ANSWER_KEPT_MS)
-                return answer.raw
-            w.put_answer(message.id, answer.raw, subject=subject)
-            return answer.raw
+            return self._kept(w, message, peer["key"], now, _HANDLERS[message.type])
 
         return work
+
+    def answer_take(self, w: Writer, message: Message, now: int) -> bytes:
+        """Decide a take that waited for its offer's window (validator.interbank.windows), as
+        if it came now, and keep the answer as any other."""
+        peer = w.peer(message.sender)
+        assert peer is not None, "the caller keeps bids of pinned peers only"
+        return self._kept(w, message, peer["key"], now, PeerInbox._on_take)
+
+    def refuse_kept(self, w: Writer, message: Message, now: int, error: RuleError) -> bytes:
+        """Refuse a message with ``error``, and keep the refusal as any other."""
+        return self._refused(w, message, error, "", now)
+
+    def _kept(self, w: Writer, message: Message, peer_key: str, now: int,
+              handler: Callable[[PeerInbox, Writer, Message, str, int], Message]) -> bytes:
+        """Our answer to ``message`` by ``handler``, kept by its id (a refusal until its
+        sender may no longer repeat it); a take's ``pending`` is not kept, it is no answer."""
+        subject = _subject(message)
+        try:
+            self._believable(w, message, peer_key)
+            first = None if subject is None else w.subject(subject)
+            if first is not None and (answered := w.answer(first)) is not None:
+                return answered  # the same intent or settlement in another message
+            answer = handler(self, w, message, peer_key, now)
+        except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
+            return self._refused(w, message, e, peer_key, now)
+        if message.type == "take" and answer.type == "pending":
+            return answer.raw  # waiting for the offer's window: asked again, decided then
+        w.put_answer(message.id, answer.raw, subject=subject)
+        return answer.raw
+
+    def _refused(self, w: Writer, message: Message, e: TChainError, peer_key: str, now: int
+                 ) -> bytes:
+        # an entry that does not verify is a malformed request, in the codes of §6
+        code = BadRequestError.code if isinstance(e, VerificationError) else e.code
+        answer = self._answer(message, "refused", now, error=code, reason=e.message)
+        if isinstance(e, MisconductError):
+            self._keep_evidence(w, message, peer_key, e, now)
+        # a refusal is kept while the sender may still repeat the message (or carry
+        # its hold in another), then let go: after that it is decided again (and a
+        # transfer or take past its deadline refused again)
+        # (a deadline a peer sets far off keeps it no longer than a day: found by the
+        # outside attacker, whose refused messages named deadlines ten years out)
+        keep_until = min(max(message.time, message.fields.get("deadline", 0)),
+                         now + MAX_DEADLINE_MS)
+        w.put_answer(message.id, answer.raw, subject=_subject(message),
+                     forget_at=keep_until + CLOCK_MARGIN_MS + ANSWER_KEPT_MS)
+        return answer.raw
 
     def _believable(self, r: Reader, message: Message, peer_key: str) -> None:
         """What the message carries is the peer's, and a hold's or take's customer signed
@@ -204,6 +230,8 @@ class PeerInbox(Part):
             if stored is None else OfferRecord.from_dict(stored)
         if record.validator == m.sender:
             put_record(w, "offers", m.fields["offer"], record.closed())
+            if closing.kind == "settle":
+                note_winner(self.bank, w, m.fields["offer"], closing)
         return self._answer(m, "ack", now)
 
     def _on_offer_filled(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
@@ -223,6 +251,7 @@ class PeerInbox(Part):
                                  int(m.fields["remaining"]))
             put_record(w, "offers", m.fields["offer"],
                        record.filled(int(m.fields["remaining"])))
+            note_winner(self.bank, w, m.fields["offer"], fill)
         return self._answer(m, "ack", now)
 
     def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
@@ -257,6 +286,13 @@ class PeerInbox(Part):
             # with what we say remained: tchain.proofs)
             raise MisconductError.of(BadRequestRuleError(
                 e.message, offer=offer.raw.decode(), remaining=str(held.amount))) from e
+        closes = window_closes(offer)
+        if closes is not None and (now < closes or record.bids):  # validator/bids.py: the
+            # best takes win; after the close, while they wait to be decided, it comes after
+            keep_bid(w, body.offer, take, now, closes, deadline=m.fields["deadline"],
+                     message=m.doc)
+            return self._answer(m, "pending", now, reason=f"offer {body.offer} picks its best "
+                                f"takes when its window closes at {closes}")
         settlement = self._commit(w, (fill_hold if part else settle_hold)(self.bank, maker,
                                                                           take, now))
         # the maker's sold amount crosses to the peer, what its taker gives crosses to us

@@ -13,12 +13,19 @@ from tchain.digest import digest
 from tchain.encoding import canonical, parse
 from tchain.model import SignedEntry
 from tchain.verify import verify_chain
-from tests.vectors.generate import canonical_vectors, chain_vector, fills_vector, locks_vector
+from tests.vectors.generate import (
+    bids_vector,
+    canonical_vectors,
+    chain_vector,
+    fills_vector,
+    locks_vector,
+)
 
 VECTORS = Path(__file__).parents[2] / "vectors"
 CANONICAL = json.loads((VECTORS / "canonical.json").read_text("utf-8"))
 CHAIN = json.loads((VECTORS / "chain.json").read_text("utf-8"))
 FILLS = json.loads((VECTORS / "fills.json").read_text("utf-8"))
+BIDS = json.loads((VECTORS / "bids.json").read_text("utf-8"))
 LOCKS = json.loads((VECTORS / "locks.json").read_text("utf-8"))
 PROTOCOL = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text("utf-8")
 
@@ -85,6 +92,35 @@ def test_the_protocol_page_prints_the_fill_vector():
     section = PROTOCOL[PROTOCOL.index("## 9. Golden vectors"):PROTOCOL.index("## 10.")]
     assert "```json\n" + json.dumps(FILLS["entries"]["alice"][-1], indent=2) + "\n```" in section
     for entry_id in (FILLS["offer"], FILLS["take"], FILLS["fill"]):
+        assert f"`{entry_id[:8]}…{entry_id[-4:]}`" in section
+
+
+def test_the_generator_reproduces_the_bid_vectors_exactly():
+    assert bids_vector() == BIDS
+
+
+def test_the_bid_vector_chains_verify_and_the_maker_got_the_bid():
+    alice, bob = (verify_chain(BIDS["entries"][n], BIDS["validator_key"],
+                               BIDS["validator_name"], BIDS["chains"][n])
+                  for n in ("alice", "bob"))
+    usd, eur = "bank1.example:USD", "bank1.example:EUR"
+    assert (alice.balances[usd].balance, alice.balances[usd].held) == (970, 70)
+    assert alice.balances[eur].balance == 33  # what bob bid, not the price (27)
+    assert (bob.balances[usd].balance, bob.balances[eur].balance) == (30, 967)
+    offer = SignedEntry.from_dict(BIDS["entries"]["alice"][-2])
+    fill = SignedEntry.from_dict(BIDS["entries"]["alice"][-1])
+    assert offer.intent is not None and offer.intent.doc["intent"]["body"]["window"] == 1000
+    assert fill.time >= offer.time + 1000  # decided when the window closed
+    assert (fill.kind, fill.id, fill.evidence_entry(0).id) == ("fill", BIDS["fill"],
+                                                               BIDS["take"])
+
+
+def test_the_protocol_page_prints_the_bid_vector():
+    section = PROTOCOL[PROTOCOL.index("## 9. Golden vectors"):PROTOCOL.index("## 10.")]
+    assert "```json\n" + json.dumps(BIDS["entries"]["alice"][-2], indent=2) + "\n```" in section
+    fill = BIDS["entries"]["alice"][-1]["entry"]["effects"]
+    assert "```json\n" + json.dumps(fill) + "\n```" in section
+    for entry_id in (BIDS["offer"], BIDS["take"], BIDS["fill"]):
         assert f"`{entry_id[:8]}…{entry_id[-4:]}`" in section
 
 

@@ -18,19 +18,27 @@ class TwoBanksWithFills(TwoBanks):
     @rule(target=TwoBanks.offers, maker=TwoBanks.customers, sell=st.integers(1, 500),
           buy=st.integers(1, 500), min_fill=st.integers(1, 50))
     def offer_in_parts(self, maker, sell: int, buy: int, min_fill: int):
+        return self._offer(maker, sell, buy, {"min_fill": str(min(min_fill, sell))})
+
+    def _offer(self, maker, sell: int, buy: int, terms: dict):
+        """An offer of ``sell`` of the maker's bank's asset for ``buy`` of the other's, with
+        ``terms`` (min_fill, window)."""
         home, c = maker
         give, get = HOME[home], HOME[B2 if home == B1 else B1]
         with self._refusable():
             entry = self.banks[home].submit(c, "offer", {
                 "sell": {"asset": give, "amount": str(sell)},
                 "buy": {"asset": get, "amount": str(buy)},
-                "expires": self.clock.now + 20_000,
-                "min_fill": str(min(min_fill, sell))}).outcome.entries[0]
+                "expires": self.clock.now + 20_000, **terms}).outcome.entries[0]
             return home, entry
         return None
 
     @rule(taker=TwoBanks.customers, offer=TwoBanks.offers, part=st.integers(1, 500))
     def take_part(self, taker, offer, part: int) -> None:
+        self._take(taker, offer, part, 0)
+
+    def _take(self, taker, offer, part: int, extra: int) -> None:
+        """A take of a share of ``offer``, giving ``extra`` more than its price."""
         if offer is None:
             return
         (home, c), (maker_home, entry) = taker, offer
@@ -45,7 +53,8 @@ class TwoBanksWithFills(TwoBanks):
         with self._refusable():
             self.banks[home].submit(c, "take", {
                 "offer": entry.id, "validator": maker_home,
-                "sell": {"asset": body["buy"]["asset"], "amount": str(fill_price(sells, buys, n))},
+                "sell": {"asset": body["buy"]["asset"],
+                         "amount": str(fill_price(sells, buys, n) + extra)},
                 "buy": {"asset": body["sell"]["asset"], "amount": str(n)}})
 
     @rule(taker=TwoBanks.customers, offer=TwoBanks.offers, part=st.integers(1, 500))
