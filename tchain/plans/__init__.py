@@ -1,0 +1,13 @@
+"""Execution plans across banks (docs/protocol.md §14, docs/adr/0008-execution-plans.md).
+
+``document``: the plan (participants, ordered instructions) and the customer's plan file;
+``log``: the signed documents of its log (proposal, consent, approval, rejection, completion
+and the others' word on it, compensation); ``execution``: the state the log gives.
+"""
+
+from tchain.plans.document import Instruction, Participant, Plan, plan_from_file, plan_id
+from tchain.plans.execution import STATES, Execution, InstructionState
+from tchain.plans.log import LOG_TYPES, LogDoc, sign_log
+
+__all__ = ["LOG_TYPES", "STATES", "Execution", "Instruction", "InstructionState", "LogDoc",
+           "Participant", "Plan", "plan_from_file", "plan_id", "sign_log"]

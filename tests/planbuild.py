@@ -1,0 +1,103 @@
+"""Plans for tests and vectors: a two-bank DvP with an observer, its consents and approvals,
+made from fixed keys and a fixed clock (so the golden vectors can be made from it too)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tchain.keys import SigningKey
+from tchain.plans import Execution, LogDoc, Plan, plan_from_file, plan_id, sign_log
+from tchain.records import KeyRecord, make_record
+
+T0 = 1_763_700_000_000
+B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
+ALICE, BOB = f"alice*{B1}", f"bob*{B2}"
+ALICE_CHAIN, BOB_CHAIN = "a1" * 32, "b2" * 32
+SEEDS = {B1: "01", B2: "04", B3: "05", ALICE: "02", BOB: "03"}
+KEYS = {name: SigningKey(bytes.fromhex(seed * 32)) for name, seed in SEEDS.items()}
+BANK_KEYS = {b: KEYS[b].public_key for b in (B1, B2, B3)}
+CHAINS = {ALICE: ALICE_CHAIN, BOB: BOB_CHAIN}
+PLAN_UUID = uuid.UUID("6f1c2a8e-3b7d-4c21-9a55-0d3e8f7b1c42")
+
+# The file alice writes: she pays 1000 bank1 USD for 10 bank2 BOND held by bob; bank3 watches.
+DVP_FILE = {
+    "deadline_in": 600_000,
+    "participants": [{"bank": B1, "role": "contributor"}, {"bank": B2, "role": "contributor"},
+                     {"bank": B3, "role": "observer"}],
+    "instructions": [
+        {"op": "hold", "account": ALICE, "asset": f"{B1}:USD", "amount": "1000"},
+        {"op": "hold", "account": BOB, "asset": f"{B2}:BOND", "amount": "10"},
+        {"op": "transfer", "hold": 1, "to": BOB},
+        {"op": "transfer", "hold": 2, "to": ALICE},
+    ],
+}
+DVP_TOML = f"""deadline_in = 600000
+participants = [{{bank = "{B1}", role = "contributor"}}, {{bank = "{B2}", role = "contributor"}},
+                {{bank = "{B3}", role = "observer"}}]
+
+[[instructions]]
+op = "hold"
+account = "{ALICE}"
+asset = "{B1}:USD"
+amount = "1000"
+
+[[instructions]]
+op = "hold"
+account = "{BOB}"
+asset = "{B2}:BOND"
+amount = "10"
+
+[[instructions]]
+op = "transfer"
+hold = 1
+to = "{BOB}"
+
+[[instructions]]
+op = "transfer"
+hold = 2
+to = "{ALICE}"
+"""
+
+
+def dvp_document(**changes: Any) -> dict[str, Any]:
+    from tchain.encoding import canonical, parse
+    doc = plan_from_file(canonical(DVP_FILE).decode(), toml=False,
+                         plan_id_=plan_id(B1, PLAN_UUID), proposer=ALICE, time=T0)
+    return {**parse(canonical(doc)), **changes}
+
+
+def proposal(doc: dict[str, Any] | None = None, *, by: str = B1) -> LogDoc:
+    plan = Plan.from_dict(doc or dvp_document())
+    return sign_log(KEYS[by], "proposal", plan=plan.id, plan_digest=plan.digest, by=by,
+                    time=T0 + 1, document=plan.doc)
+
+
+def consent(plan: Plan, who: str, *, key: SigningKey | None = None) -> LogDoc:
+    return sign_log(key or KEYS[who], "consent", plan=plan.id, plan_digest=plan.digest,
+                    by=who, time=T0 + 2, chain=CHAINS[who])
+
+
+def record(who: str, bank: str, *, signer: str | None = None) -> KeyRecord:
+    return KeyRecord.from_dict(make_record(KEYS[signer or bank], address=who,
+                                           owner=KEYS[who].public_key, chain=CHAINS[who],
+                                           validator=bank))
+
+
+def approval(plan: Plan, bank: str, customers: tuple[str, ...], **kw: Any) -> LogDoc:
+    return sign_log(KEYS[bank], "approval", plan=plan.id, plan_digest=plan.digest, by=bank,
+                    time=T0 + 3, consents=[kw.get("consent") or consent(plan, c)
+                                           for c in customers],
+                    records=[record(c, bank) for c in customers])
+
+
+def word(plan: Plan, bank: str, type_: str, **fields: Any) -> LogDoc:
+    """Any other log document of ``bank`` on ``plan``."""
+    return sign_log(KEYS[bank], type_, plan=plan.id, plan_digest=plan.digest, by=bank,
+                    time=fields.pop("time", T0 + 4), **fields)
+
+
+def approved_dvp() -> Execution:
+    ex = Execution.start(proposal(), BANK_KEYS)
+    ex = ex.append(approval(ex.plan, B1, (ALICE,)))
+    return ex.append(approval(ex.plan, B2, (BOB,)))
