@@ -19,6 +19,7 @@ Requests and the answers they get (each answer is a message too, with ``ref`` = 
   offer_filled  offer, entry, remaining        ->  ack   (entry: the maker's signed fill)
   take          take, taker, deadline          ->  take_accepted (settlement, deadline) | refused
   settle        settlement                     ->  settled (settlement) | pending | refused
+  plan          log                            ->  ack | refused   (log: a plan's signed log)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "offer_filled": frozenset({"offer", "entry", "remaining"}),
     "take": frozenset({"take", "taker", "deadline"}),
     "settle": frozenset({"settlement"}),
+    "plan": frozenset({"log"}),
     "ack": frozenset({"ref"}),
     "credited": frozenset({"ref", "credit"}),
     "refused": frozenset({"ref", "error", "reason"}),
@@ -52,7 +54,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "pending": frozenset({"ref", "reason"}),
 }
 REQUEST_TYPES = frozenset({"transfer", "offer", "offer_closed", "offer_filled", "take",
-                           "settle"})
+                           "settle", "plan"})
 _NEWS_OF_AN_OFFER = frozenset({"offer_closed", "offer_filled"})  # ``offer`` is its id
 ANSWER_TYPES = frozenset(_FIELDS) - REQUEST_TYPES
 _ENTRY_FIELDS = ("hold", "offer", "entry", "take", "settlement", "credit")

@@ -3,11 +3,12 @@ made from fixed keys and a fixed clock (so the golden vectors can be made from i
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
 from tchain.keys import SigningKey
-from tchain.plans import Execution, LogDoc, Plan, plan_from_file, plan_id, sign_log
+from tchain.plans import Execution, LogDoc, Plan, plan_document, plan_id, sign_log
 from tchain.records import KeyRecord, make_record
 
 T0 = 1_763_700_000_000
@@ -61,10 +62,9 @@ to = "{ALICE}"
 
 
 def dvp_document(**changes: Any) -> dict[str, Any]:
-    from tchain.encoding import canonical, parse
-    doc = plan_from_file(canonical(DVP_FILE).decode(), toml=False,
-                         plan_id_=plan_id(B1, PLAN_UUID), proposer=ALICE, time=T0)
-    return {**parse(canonical(doc)), **changes}
+    doc = plan_document(copy.deepcopy(DVP_FILE), plan_id_=plan_id(B1, PLAN_UUID),
+                        proposer=ALICE, time=T0)
+    return {**doc, **changes}
 
 
 def proposal(doc: dict[str, Any] | None = None, *, by: str = B1) -> LogDoc:

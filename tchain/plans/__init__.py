@@ -5,9 +5,18 @@
 and the others' word on it, compensation); ``execution``: the state the log gives.
 """
 
-from tchain.plans.document import Instruction, Participant, Plan, plan_from_file, plan_id
+from tchain.plans.document import (
+    PLAN_TYPE,
+    Instruction,
+    Participant,
+    Plan,
+    plan_document,
+    plan_from_file,
+    plan_id,
+)
 from tchain.plans.execution import STATES, Execution, InstructionState
 from tchain.plans.log import LOG_TYPES, LogDoc, sign_log
 
-__all__ = ["LOG_TYPES", "STATES", "Execution", "Instruction", "InstructionState", "LogDoc",
-           "Participant", "Plan", "plan_from_file", "plan_id", "sign_log"]
+__all__ = ["LOG_TYPES", "PLAN_TYPE", "STATES", "Execution", "Instruction", "InstructionState",
+           "LogDoc", "Participant", "Plan", "plan_document", "plan_from_file", "plan_id",
+           "sign_log"]

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tchain.digest import digest
-from tchain.encoding import canonical, parse
+from tchain.encoding import canonical, check_value, parse
 from tchain.errors import EncodingError
 from tchain.values import UAI, parse_address, parse_positive_amount, parse_validator_name
 
 __all__ = ["MAX_INSTRUCTIONS", "OPS", "PLAN_TYPE", "ROLES", "Instruction", "Participant",
-           "Plan", "plan_from_file", "plan_id"]
+           "Plan", "plan_document", "plan_from_file", "plan_id"]
 
 PLAN_TYPE = 106  # the resource type of an execution plan, after FinP2P's resource ids
 OPS = frozenset({"hold", "transfer", "release", "await", "issue"})
@@ -320,23 +320,34 @@ def _check(plan: Plan) -> None:
                             "released: a plan must leave no hold open")
 
 
-def plan_from_file(text: str, *, toml: bool, plan_id_: str, proposer: str, time: int
-                   ) -> dict[str, Any]:
-    """The plan document a customer's plan file describes (JSON or TOML: docs/protocol.md
-    §14). The file gives ``participants``, ``instructions`` and a ``deadline`` (ms) or a
-    ``deadline_in`` (ms from ``time``); the proposer's bank adds the id, the proposer and the
-    time. Each instruction's ``reversible`` and ``bank`` may be left out: they follow from the
-    others (the bank of its account, or of its hold). The result is checked by
-    :meth:`Plan.from_dict`.
+def plan_from_file(text: str, *, toml: bool) -> dict[str, Any]:
+    """The plan file a customer writes, read (JSON or TOML: docs/protocol.md §14); it is
+    checked when its bank makes it a plan (:func:`plan_document`).
 
     Raises:
-        EncodingError: the file is not such a plan.
+        EncodingError: the file is not JSON or TOML of protocol values.
     """
     try:
         raw: Any = tomllib.loads(text) if toml else parse(text)
     except tomllib.TOMLDecodeError as e:
         raise EncodingError(f"the plan file is not TOML: {e}") from e
-    d = _exactly(raw, "plan file", frozenset({"participants", "instructions"}),
+    check_value(raw)  # TOML has floats and dates, which no plan needs
+    return dict(_exactly(raw, "plan file", frozenset({"participants", "instructions"}),
+                         frozenset({"deadline", "deadline_in"})))
+
+
+def plan_document(file: Any, *, plan_id_: str, proposer: str, time: int) -> dict[str, Any]:
+    """The plan document a plan file describes. The file gives ``participants``,
+    ``instructions`` and a ``deadline`` (ms) or a ``deadline_in`` (ms from ``time``); the
+    proposer's bank adds the id, the proposer and the time. Each instruction's ``seq``,
+    ``reversible`` and ``bank`` may be left out: they follow from the others (the bank of its
+    account, or of its hold; the proposer's bank for an await). The result is checked by
+    :meth:`Plan.from_dict`.
+
+    Raises:
+        EncodingError: the file is not such a plan.
+    """
+    d = _exactly(file, "plan file", frozenset({"participants", "instructions"}),
                  frozenset({"deadline", "deadline_in"}))
     if len(d.keys() & {"deadline", "deadline_in"}) != 1:
         raise EncodingError("the plan file gives exactly one of deadline and deadline_in")

@@ -16,6 +16,7 @@ from tchain.books import Move, check_crossing
 from tchain.errors import (
     BadRequestError,
     BadRequestRuleError,
+    ConflictError,
     EncodingError,
     ExpiredError,
     ForbiddenError,
@@ -51,6 +52,7 @@ from tchain.rules import (
 from tchain.state import closed_hold, entry_effects, filled_hold, offer_hold, settled_by
 from validator.flows import close_offer, enqueue, fill_offer, offer_record, put_record
 from validator.interbank.base import Part, _parsed, _unparsed
+from validator.plans import Plans
 from validator.store import Reader, Writer
 
 __all__ = ["PeerInbox"]
@@ -289,6 +291,16 @@ class PeerInbox(Part):
         ours = self._settle_take(w, take_id, settlement, now)
         return self._answer(m, "settled", now, settlement=ours)
 
+    def _on_plan(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
+        """A peer's log of a plan we take part in (validator.plans): appended where it is
+        new, answered ``ack``; a document that does not fit is refused, signed, and nothing
+        of the log is kept."""
+        try:
+            Plans(self.ledger).receive(w, m, now)
+        except (BadRequestError, ForbiddenError, ConflictError) as e:
+            raise RuleError(e.message, code=e.code, status=e.status) from e
+        return self._answer(m, "ack", now)
+
 
 def _subject(message: Message) -> str | None:
     """What a request asks to be credited or settled once, whatever message carries it: the
@@ -334,5 +346,6 @@ _HANDLERS = {
     "offer_filled": PeerInbox._on_offer_filled,
     "take": PeerInbox._on_take,
     "settle": PeerInbox._on_settle,
+    "plan": PeerInbox._on_plan,
 }
 

@@ -14,7 +14,7 @@ from tchain.errors import (
     ForbiddenError,
     SignatureError,
 )
-from tchain.plans import Execution, LogDoc, Plan, plan_from_file, plan_id
+from tchain.plans import Execution, LogDoc, Plan, plan_document, plan_from_file, plan_id
 from tests.planbuild import (
     ALICE,
     B1,
@@ -41,8 +41,8 @@ ZERO = "0" * 64
 # --- the document ------------------------------------------------------------------------------
 
 def test_a_plan_file_in_toml_is_the_same_plan_as_in_json():
-    toml = plan_from_file(DVP_TOML, toml=True, plan_id_=plan_id(B1, PLAN_UUID), proposer=ALICE,
-                          time=T0)
+    toml = plan_document(plan_from_file(DVP_TOML, toml=True), plan_id_=plan_id(B1, PLAN_UUID),
+                         proposer=ALICE, time=T0)
     assert Plan.from_dict(toml).digest == Plan.from_dict(dvp_document()).digest
 
 

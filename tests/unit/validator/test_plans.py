@@ -1,0 +1,180 @@
+"""Execution plans between in-process banks (validator.plans): proposing, consents, approvals
+and the log every participant keeps, with the peers' lies refused. Nothing moves before every
+contributor approved, and approving moves nothing either: no hold, every sum unchanged."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tchain.errors import BadRequestError, ForbiddenError, NotFoundError, SignatureError
+from tchain.messages import sign_message
+from tchain.plans import Execution, LogDoc, sign_log
+from tchain.records import make_record
+from tests.helpers import Clock, Customer
+from tests.interbank_net import Net, NetBank, pin, totals
+from validator.audit import audit
+from validator.plans import Plans
+
+B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> tuple[Net, dict[str, NetBank], dict[str, Customer]]:
+    clock = Clock()
+    banks = {n: NetBank(tmp_path / n, n, clock) for n in (B1, B2, B3)}
+    for a, b in ((B1, B2), (B1, B3), (B2, B3)):
+        pin(banks[a], banks[b])
+    people = {"alice": banks[B1].join("alice"), "bob": banks[B2].join("bob")}
+    banks[B1].deposit(people["alice"], 5000)
+    banks[B2].deposit(people["bob"], 50, "BOND")
+    return Net(*banks.values()), banks, people
+
+
+def dvp(**changes: Any) -> dict[str, Any]:
+    return {"deadline_in": 600_000,
+            "participants": [{"bank": B1, "role": "contributor"},
+                             {"bank": B2, "role": "contributor"},
+                             {"bank": B3, "role": "observer"}],
+            "instructions": [
+                {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "1000"},
+                {"op": "hold", "account": f"bob*{B2}", "asset": f"{B2}:BOND", "amount": "10"},
+                {"op": "transfer", "hold": 1, "to": f"bob*{B2}"},
+                {"op": "transfer", "hold": 2, "to": f"alice*{B1}"}],
+            **changes}
+
+
+def consent(bank: NetBank, who: Customer, plan: str) -> dict[str, Any]:
+    with bank.ledger.store.read() as r:
+        ex = Plans(bank.ledger).execution(r, plan)
+    return sign_log(who.key, "consent", plan=plan, plan_digest=ex.plan.digest,
+                    by=f"{who.name}*{bank.name}", time=bank.ledger.clock(),
+                    chain=who.chain).doc
+
+
+def state(bank: NetBank, plan: str) -> Execution:
+    with bank.ledger.store.read() as r:
+        return Plans(bank.ledger).execution(r, plan)
+
+
+def nothing_moved(banks: dict[str, NetBank], before: dict[str, int]) -> None:
+    assert totals(*banks.values()) == before
+    for bank in banks.values():
+        with bank.ledger.store.read() as r:
+            assert r.open_holds() == []
+        assert audit(bank.ledger).ok
+
+
+def test_a_plan_is_approved_at_every_bank_once_both_customers_consent_and_nothing_moves(net):
+    network, banks, people = net
+    before = totals(*banks.values())
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
+    network.run()
+    plan = ex.plan.id
+    assert [state(b, plan).state for b in banks.values()] == ["proposed"] * 3
+    Plans(banks[B1].ledger).consent(plan, consent(banks[B1], people["alice"], plan))
+    network.run()
+    assert state(banks[B3], plan).approvals.keys() == {B1}
+    Plans(banks[B2].ledger).consent(plan, consent(banks[B2], people["bob"], plan))
+    network.run()
+    logs = [[d.id for d in state(b, plan).docs] for b in banks.values()]
+    assert logs[0] == logs[1] == logs[2] and len(logs[0]) == 3  # proposal, two approvals
+    assert {b: state(bank, plan).state for b, bank in banks.items()} == \
+        dict.fromkeys(banks, "approved")
+    assert state(banks[B3], plan).consents == {f"alice*{B1}": people["alice"].chain,
+                                               f"bob*{B2}": people["bob"].chain}
+    nothing_moved(banks, before)
+
+
+def test_a_plan_naming_a_customer_a_bank_does_not_have_is_rejected_everywhere(net):
+    network, banks, people = net
+    file = dvp()
+    file["instructions"][1]["account"] = f"carol*{B2}"
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
+    network.run()
+    for bank in banks.values():
+        assert state(bank, ex.plan.id).state == "failed"
+        assert state(bank, ex.plan.id).rejection.body["error"] == "unknown_chain"
+
+
+def test_only_a_customer_of_a_contributing_bank_proposes(net):
+    _, banks, people = net
+    with pytest.raises(ForbiddenError, match="owns no chain"):
+        Plans(banks[B1].ledger).propose(people["bob"].key.public_key, dvp())
+    with pytest.raises(BadRequestError, match="proposer's bank"):
+        Plans(banks[B2].ledger).propose(people["bob"].key.public_key, dvp(participants=[
+            {"bank": B1, "role": "contributor"}, {"bank": B2, "role": "observer"}]))
+
+
+def test_a_consent_signed_by_anyone_but_the_chains_owner_or_for_someone_else_is_refused(net):
+    network, banks, people = net
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
+    network.run()
+    plan = ex.plan.id
+    forged = consent(banks[B1], Customer("alice", chain=people["alice"].chain), plan)
+    with pytest.raises(SignatureError):
+        Plans(banks[B1].ledger).consent(plan, forged)
+    with pytest.raises(BadRequestError, match="asks bob"):  # bob's consent at alice's bank
+        Plans(banks[B1].ledger).consent(plan, consent(banks[B2], people["bob"], plan))
+    other = f"{B1}/106/00000000-0000-4000-8000-000000000000"
+    with pytest.raises(BadRequestError, match="is sent here"):  # to another plan's address
+        Plans(banks[B1].ledger).consent(other, consent(banks[B1], people["alice"], plan))
+    unknown = sign_log(people["alice"].key, "consent", plan=other, plan_digest="00" * 32,
+                       by=f"alice*{B1}", time=0, chain=people["alice"].chain)
+    with pytest.raises(NotFoundError):
+        Plans(banks[B1].ledger).consent(other, unknown.doc)
+    assert state(banks[B1], plan).state == "proposed"
+
+
+def _lie(network: Net, liar: NetBank, to: NetBank, log: list[dict[str, Any]]) -> bytes:
+    message = sign_message(liar.key, "plan", liar.name, to.name, liar.ledger.clock(), log=log)
+    return to.interbank.receive(message, liar.key.public_key)
+
+
+def test_a_peer_that_approves_for_another_bank_or_forges_a_consent_is_refused(net):
+    network, banks, people = net
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
+    network.run()
+    plan, b2 = ex.plan, banks[B2]
+    proposal = state(b2, plan.id).docs[0]
+    # bank2 signs an approval in bank1's name (with a consent it made up for alice)
+    fake_consent = sign_log(b2.key, "consent", plan=plan.id, plan_digest=plan.digest,
+                            by=f"alice*{B1}", time=0, chain=people["alice"].chain)
+    fake_record = make_record(b2.key, address=f"alice*{B1}", owner=b2.key.public_key,
+                              chain=people["alice"].chain, validator=B1)
+    lie = sign_log(b2.key, "approval", plan=plan.id, plan_digest=plan.digest, by=B2, time=0,
+                   consents=[fake_consent], records=[fake_record])
+    refused = _lie(network, b2, banks[B3], [proposal.doc, _as_bank(lie, B1)])
+    assert b'"refused"' in refused and b"bad_signature" in refused
+    # bank2 approves itself with a consent bob never signed
+    own = sign_log(b2.key, "approval", plan=plan.id, plan_digest=plan.digest, by=B2, time=0,
+                   consents=[sign_log(b2.key, "consent", plan=plan.id, plan_digest=plan.digest,
+                                      by=f"bob*{B2}", time=0, chain=people["bob"].chain)],
+                   records=[_record(b2, people["bob"])])
+    refused = _lie(network, b2, banks[B3], [proposal.doc, own.doc])
+    assert b'"refused"' in refused and b"bad_signature" in refused
+    assert state(banks[B3], plan.id).docs == (proposal,)
+
+
+def _as_bank(doc: LogDoc, bank: str) -> dict[str, Any]:
+    lie = copy.deepcopy(doc.doc)
+    lie["log"]["by"] = bank
+    return lie
+
+
+def _record(bank: NetBank, who: Customer) -> dict[str, Any]:
+    return make_record(bank.key, address=f"{who.name}*{bank.name}",
+                       owner=who.key.public_key, chain=who.chain, validator=bank.name)
+
+
+def test_a_plan_log_from_a_bank_it_does_not_name_is_refused(net, tmp_path):
+    network, banks, people = net
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp(participants=[
+        {"bank": B1, "role": "contributor"}, {"bank": B2, "role": "contributor"}]))
+    network.run()
+    proposal = state(banks[B1], ex.plan.id).docs[0]
+    refused = _lie(network, banks[B3], banks[B2], [proposal.doc])
+    assert b'"refused"' in refused and b"forbidden" in refused
