@@ -1,0 +1,172 @@
+"""Execution plans with three real banks on loopback and the real ``tchain`` command
+(docs/adr/0008-execution-plans.md): a DvP proposed at one bank, signed by both customers at
+their own banks and approved by both contributing banks, seen by an observer bank; a
+three-way swap across three banks approved by all three; a plan naming a customer a bank
+does not have, rejected everywhere. After each: every chain verifies offline, every asset sums
+to zero over all banks, no hold is open (approving moves nothing), each bank's audit is clean.
+
+Execution (holds, transfers, issues on customers' chains) is not built yet: see the ADR."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli.local import LocalBank
+from cli.wallet import Wallet
+from tchain.keys import SigningKey
+from tchain.plans import Execution
+from tests.hostile.harness import audit_clean
+from tests.realbanks import assert_every_chain_sound, eventually, read, signed_get, totals
+from tests.realwallets import B1, B2, B3, PASSPHRASE, customer, ok, run, three_banks
+from validator.plans import Kept, plan_key
+
+USD, BOND, GBP = f"{B1}:USD", f"{B2}:BOND", f"{B3}:GBP"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    base = tmp_path_factory.mktemp("plans")
+    with three_banks(base) as (b1, b2, b3):
+        yield {"banks": (b1, b2, b3), "base": base,
+               "alice": customer(base, "alice", b1, "5000"),
+               "bob": customer(base, "bob", b2, "50"),
+               "carol": customer(base, "carol", b3, "700")}
+
+
+@pytest.fixture(autouse=True)
+def sound_after(world: dict[str, Any]) -> Iterator[None]:
+    yield
+    banks = world["banks"]
+    for bank in banks:
+        assert read(bank, lambda r: r.open_holds()) == []
+        assert_every_chain_sound(bank)
+        audit_clean(bank)
+    assert all(t == 0 for t in totals(*banks).values()), totals(*banks)
+
+
+def plan_file(world: dict[str, Any], name: str, doc: dict[str, Any], toml: str = "") -> Path:
+    path = world["base"] / (f"{name}.toml" if toml else f"{name}.json")
+    path.write_text(toml or json.dumps(doc))
+    return path
+
+
+def _execution(bank: LocalBank, plan: str) -> Execution | None:
+    """The plan's execution as ``bank`` keeps it (read from its store in this process)."""
+
+    def get(r: Any) -> Execution | None:
+        record = r.record("plans", plan_key(plan))
+        if record is None:
+            return None
+        keys = {bank.name: bank.config.signing_key().public_key,
+                **{p["name"]: p["key"] for p in r.peers()}}
+        return Execution.replay(Kept.from_dict(record).log, keys)
+    return read(bank, get)
+
+
+DVP_TOML = f"""deadline_in = 600000
+participants = [{{bank = "{B1}", role = "contributor"}}, {{bank = "{B2}", role = "contributor"}},
+                {{bank = "{B3}", role = "observer"}}]
+
+[[instructions]]
+op = "hold"
+account = "alice*{B1}"
+asset = "{USD}"
+amount = "1000"
+
+[[instructions]]
+op = "hold"
+account = "bob*{B2}"
+asset = "{BOND}"
+amount = "10"
+
+[[instructions]]
+op = "transfer"
+hold = 1
+to = "bob*{B2}"
+
+[[instructions]]
+op = "transfer"
+hold = 2
+to = "alice*{B1}"
+"""
+
+
+def test_a_dvp_is_approved_once_both_customers_sign_and_the_observer_sees_it(world):
+    b1, b2, b3 = world["banks"]
+    before = totals(*world["banks"])
+    plan = ok("plan", "propose", str(plan_file(world, "dvp", {}, DVP_TOML)),
+              wallet=world["alice"]).stdout.strip()
+    assert plan.startswith(f"{B1}/106/")
+    assert "proposed" in ok("plan", "show", plan, wallet=world["alice"]).stdout
+    signed = ok("plan", "sign", plan, wallet=world["alice"]).stdout
+    assert "you give 1000 bank1.example:USD" in signed and "proposed" in signed
+    eventually(lambda: _execution(b2, plan) is not None)
+    assert "approved" in ok("plan", "sign", plan, wallet=world["bob"]).stdout
+    for bank in world["banks"]:
+        eventually(lambda bank=bank: _execution(bank, plan).state == "approved")
+    shown = json.loads(ok("plan", "show", plan, "--json", wallet=world["bob"]).stdout)
+    assert shown["state"] == "approved" and shown["approved_by"] == [B1, B2]
+    assert [i["status"] for i in shown["instructions"]] == ["pending"] * 4
+    assert shown["turn"] == 1  # the first hold is due; nothing moved yet
+    listed = json.loads(ok("plan", "list", "--json", wallet=world["alice"]).stdout)
+    assert {"id": plan, "state": "approved", "proposer": f"alice*{B1}"} in listed["plans"]
+    # the observer bank keeps the same log, and serves it to a regulator... and to no stranger
+    assert [d.id for d in _execution(b3, plan).docs] == [d.id for d in _execution(b1, plan).docs]
+    refused = signed_get(b3, world_key(world, "carol"), f"/v1/plans/{plan}")
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert totals(*world["banks"]) == before
+
+
+def world_key(world: dict[str, Any], name: str) -> SigningKey:
+    return Wallet.load(world[name]).unlock(PASSPHRASE)
+
+
+def test_a_three_way_swap_is_approved_by_all_three_banks(world):
+    doc = {"deadline_in": 600_000,
+           "participants": [{"bank": b, "role": "contributor"} for b in (B1, B2, B3)],
+           "instructions": [
+               {"op": "hold", "account": f"alice*{B1}", "asset": USD, "amount": "100"},
+               {"op": "hold", "account": f"bob*{B2}", "asset": BOND, "amount": "1"},
+               {"op": "hold", "account": f"carol*{B3}", "asset": GBP, "amount": "70"},
+               {"op": "transfer", "hold": 1, "to": f"bob*{B2}"},
+               {"op": "transfer", "hold": 2, "to": f"carol*{B3}"},
+               {"op": "transfer", "hold": 3, "to": f"alice*{B1}"}]}
+    plan = ok("plan", "propose", str(plan_file(world, "swap", doc)),
+              wallet=world["alice"]).stdout.strip()
+    ok("plan", "sign", plan, wallet=world["alice"])
+    for who, bank in (("bob", world["banks"][1]), ("carol", world["banks"][2])):
+        eventually(lambda bank=bank: _execution(bank, plan) is not None)
+        ok("plan", "sign", plan, wallet=world[who])
+    for bank in world["banks"]:
+        eventually(lambda bank=bank: _execution(bank, plan).state == "approved")
+
+
+def test_a_plan_naming_a_customer_a_bank_does_not_have_fails_at_every_bank(world):
+    doc = {"deadline_in": 600_000,
+           "participants": [{"bank": B1, "role": "contributor"},
+                            {"bank": B2, "role": "contributor"}],
+           "instructions": [
+               {"op": "hold", "account": f"alice*{B1}", "asset": USD, "amount": "100"},
+               {"op": "transfer", "hold": 1, "to": f"nobody*{B2}"}]}
+    plan = ok("plan", "propose", str(plan_file(world, "nobody", doc)),
+              wallet=world["alice"]).stdout.strip()
+    for bank in world["banks"][:2]:
+        eventually(lambda bank=bank: _execution(bank, plan).state == "failed")
+    refused = run("plan", "sign", plan, wallet=world["bob"])  # bob's bank is not asked
+    assert refused.exit_code == 1
+    shown = json.loads(ok("plan", "show", plan, "--json", wallet=world["alice"]).stdout)
+    assert shown["state"] == "failed"
+
+
+def test_a_bad_plan_file_changes_nothing(world):
+    listed = ok("plan", "list", "--json", wallet=world["alice"]).stdout
+    bad = plan_file(world, "bad", {"deadline_in": 1000, "participants": [],
+                                   "instructions": []})
+    refused = run("plan", "propose", str(bad), wallet=world["alice"])
+    assert refused.exit_code == 1 and "participants must be a list of 1" in refused.stderr
+    assert ok("plan", "list", "--json", wallet=world["alice"]).stdout == listed
