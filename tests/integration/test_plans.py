@@ -21,6 +21,7 @@ from cli.wallet import Wallet
 from tchain.keys import SigningKey
 from tchain.plans import Execution
 from tests.hostile.harness import audit_clean
+from tests.planbuild import DVP_TOML
 from tests.realbanks import assert_every_chain_sound, eventually, read, signed_get, totals
 from tests.realwallets import B1, B2, B3, PASSPHRASE, customer, ok, run, three_banks
 from validator.plans import Kept, plan_key
@@ -68,32 +69,6 @@ def _execution(bank: LocalBank, plan: str) -> Execution | None:
     return read(bank, get)
 
 
-DVP_TOML = f"""deadline_in = 600000
-participants = [{{bank = "{B1}", role = "contributor"}}, {{bank = "{B2}", role = "contributor"}},
-                {{bank = "{B3}", role = "observer"}}]
-
-[[instructions]]
-op = "hold"
-account = "alice*{B1}"
-asset = "{USD}"
-amount = "1000"
-
-[[instructions]]
-op = "hold"
-account = "bob*{B2}"
-asset = "{BOND}"
-amount = "10"
-
-[[instructions]]
-op = "transfer"
-hold = 1
-to = "bob*{B2}"
-
-[[instructions]]
-op = "transfer"
-hold = 2
-to = "alice*{B1}"
-"""
 
 
 def test_a_dvp_is_approved_once_both_customers_sign_and_the_observer_sees_it(world):
