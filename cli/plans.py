@@ -16,7 +16,8 @@ from cli.output import emit, table, when
 from cli.session import Session
 from tchain.clock import now_ms
 from tchain.errors import EncodingError
-from tchain.plans import Plan, plan_from_file, sign_log
+from tchain.intents import sign_intent
+from tchain.plans import Plan, consents_of, plan_from_file
 
 __all__ = ["plan"]
 
@@ -58,20 +59,21 @@ def propose(ctx: click.Context, file: Path) -> None:
 @json_option
 @click.pass_context
 def sign(ctx: click.Context, plan_id: str) -> None:
-    """Consent to plan PLAN_ID with your key: your bank may then hold and pay what the plan
-    says you give. The plan is read from your bank and checked here before you sign it."""
+    """Consent to plan PLAN_ID with your key: one signed consent to each hold of yours, so
+    your bank may hold it in its turn and pay it where the plan says. The plan is read from
+    your bank and checked here (its digest made here) before you sign it."""
     session = open_session(ctx)
     chain, address, client = _client(session)
     shown = client.plan(plan_id)
     document = Plan.from_dict(shown["plan"])  # its digest made here, not taken from the bank
     if document.id != plan_id:
         raise SecurityError(f"your bank answered plan {document.id} for {plan_id}")
-    if address not in document.signers():
-        raise BadUsageError(f"plan {plan_id} moves none of your funds: it asks no consent of "
+    holds = consents_of(document, address)
+    if not holds:
+        raise BadUsageError(f"plan {plan_id} holds none of your funds: it asks no consent of "
                             f"{address}")
-    consent = sign_log(session.key, "consent", plan=plan_id, plan_digest=document.digest,
-                       by=address, time=now_ms(), chain=chain)
-    answer = client.plan_consent(plan_id, consent.doc)
+    consents = [sign_intent(session.key, "plan", chain, 0, now_ms(), body) for _, body in holds]
+    answer = client.plan_consent(plan_id, {"consents": consents})
     gives = [f"{i.amount} {i.asset}" for i in document.instructions if i.account == address]
     emit(ctx, answer, f"signed plan {plan_id} (you give {', '.join(gives)}); it is "
                       f"{answer['state']}")

@@ -7,8 +7,11 @@ import copy
 import uuid
 from typing import Any
 
+from tchain.intents import sign_intent
 from tchain.keys import SigningKey
+from tchain.model import SignedIntent
 from tchain.plans import Execution, LogDoc, Plan, plan_document, plan_id, sign_log
+from tchain.plans.receipts import consent_body
 from tchain.records import KeyRecord, make_record
 
 T0 = 1_763_700_000_000
@@ -73,9 +76,11 @@ def proposal(doc: dict[str, Any] | None = None, *, by: str = B1) -> LogDoc:
                     time=T0 + 1, document=plan.doc)
 
 
-def consent(plan: Plan, who: str, *, key: SigningKey | None = None) -> LogDoc:
-    return sign_log(key or KEYS[who], "consent", plan=plan.id, plan_digest=plan.digest,
-                    by=who, time=T0 + 2, chain=CHAINS[who])
+def consent(plan: Plan, who: str, seq: int, *, key: SigningKey | None = None,
+            body: dict[str, Any] | None = None) -> SignedIntent:
+    """``who``'s signed consent to hold ``seq`` of ``plan`` (by ``key``: a forger's)."""
+    return SignedIntent.from_dict(sign_intent(key or KEYS[who], "plan", CHAINS[who], 0, T0 + 2,
+                                              body or consent_body(plan, seq)))
 
 
 def record(who: str, bank: str, *, signer: str | None = None) -> KeyRecord:
@@ -84,11 +89,16 @@ def record(who: str, bank: str, *, signer: str | None = None) -> KeyRecord:
                                            validator=bank))
 
 
-def approval(plan: Plan, bank: str, customers: tuple[str, ...], **kw: Any) -> LogDoc:
+def approval(plan: Plan, bank: str, *, consents: list[SignedIntent] | None = None,
+             records: list[KeyRecord] | None = None) -> LogDoc:
+    """``bank``'s approval: its customers' consents to their holds, its records of the
+    addresses the plan names there."""
+    if consents is None:
+        consents = [consent(plan, str(i.account), i.seq) for i in plan.holds(bank)]
     return sign_log(KEYS[bank], "approval", plan=plan.id, plan_digest=plan.digest, by=bank,
-                    time=T0 + 3, consents=[kw.get("consent") or consent(plan, c)
-                                           for c in customers],
-                    records=[record(c, bank) for c in customers])
+                    time=T0 + 3, consents=consents,
+                    records=records if records is not None else
+                    [record(a, bank) for a in plan.named(bank)])
 
 
 def word(plan: Plan, bank: str, type_: str, **fields: Any) -> LogDoc:
@@ -99,5 +109,5 @@ def word(plan: Plan, bank: str, type_: str, **fields: Any) -> LogDoc:
 
 def approved_dvp() -> Execution:
     ex = Execution.start(proposal(), BANK_KEYS)
-    ex = ex.append(approval(ex.plan, B1, (ALICE,)))
-    return ex.append(approval(ex.plan, B2, (BOB,)))
+    ex = ex.append(approval(ex.plan, B1))
+    return ex.append(approval(ex.plan, B2))

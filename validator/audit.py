@@ -186,6 +186,9 @@ def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]
     for hold_id, (chain, kind) in sorted(open_holds.items()):
         if kind == "offer":
             ok = hold_id in offers and offers[hold_id].is_open
+        elif kind == "plan":  # a plan's hold, from its turn until its transfer or release
+            ok = r.record("plans", hold_id) is not None or \
+                (hold_id in flows and flows[hold_id].waiting_on_peer)
         else:
             ok = hold_id in flows and flows[hold_id].waiting_on_peer
         if not ok:

@@ -47,8 +47,8 @@ def show(bank: str, uid: str) -> Response:
 
 @blueprint.post(f"/<bank>/{PLAN_TYPE}/<uid>/consent")
 def consent(bank: str, uid: str) -> Response:
-    """A customer's signed consent (a ``consent`` log document signed by their chain's
-    key); 200 with the plan's state (``approved`` once every contributor approved)."""
+    """A customer's signed consents to their holds (``{"consents": [signed plan intents]}``);
+    200 with the plan's state (``approved`` once every contributor approved)."""
     _signer_key()
     execution, messages = _bank().plans.consent(_id(bank, uid), _body())
     _bank().sender.deliver_all(messages)

@@ -16,7 +16,8 @@ from tchain.plans.document import (
 )
 from tchain.plans.execution import STATES, Execution, InstructionState
 from tchain.plans.log import LOG_TYPES, LogDoc, sign_log
+from tchain.plans.receipts import consent_body, consents_of
 
 __all__ = ["LOG_TYPES", "PLAN_TYPE", "STATES", "Execution", "Instruction", "InstructionState",
-           "LogDoc", "Participant", "Plan", "plan_document", "plan_from_file", "plan_id",
-           "sign_log"]
+           "LogDoc", "Participant", "Plan", "consent_body", "consents_of", "plan_document",
+           "plan_from_file", "plan_id", "sign_log"]

@@ -210,6 +210,13 @@ class Plan:
                 out.append(ins.account)
         return tuple(out)
 
+    def named(self, bank: str | None = None) -> tuple[str, ...]:
+        """The addresses the plan names (at ``bank``): its proposer, accounts and payees."""
+        out = [self.proposer] + [a for i in self.instructions for a in (i.account, i.to)
+                                 if a is not None]
+        return tuple(a for a in dict.fromkeys(out)
+                     if bank is None or a.rpartition("*")[2] == bank)
+
     def holds(self, bank: str | None = None) -> tuple[Instruction, ...]:
         return tuple(i for i in self.instructions
                      if i.op == "hold" and (bank is None or i.bank == bank))

@@ -11,9 +11,11 @@ a function of the documents alone (docs/protocol.md §14):
 - ``completed`` when every instruction is;
 - ``compensating`` after a reversible failure (a hold failed, or a contributor rejected or
   timed out a reversible instruction), ``compensated`` once every bank that holds for the
-  plan has released its holds;
-- ``failed`` after an irreversible failure: a bank that did not do its instruction once
-  value started to move.
+  plan has released its holds (its ``compensation``, with the releases as receipts);
+- ``failed`` after an irreversible failure: an instruction from the first transfer on failed,
+  or was not done when it was due (a contributor's word). The banks release their holds that
+  nothing was paid from yet, as for a compensation; the log is the proof of who did not do
+  what, and when it was due.
 
 :meth:`Execution.append` refuses any document that does not fit: a signature by another key,
 a bank that takes no part, a second word from the same bank, a completion out of turn.
@@ -28,11 +30,14 @@ from typing import Any
 from tchain.errors import (
     BadRequestError,
     ConflictError,
+    EncodingError,
     ForbiddenError,
     SignatureError,
 )
+from tchain.model import SignedEntry, SignedIntent
 from tchain.plans.document import Instruction, Plan
 from tchain.plans.log import LogDoc
+from tchain.plans.receipts import Receipts, check_receipts, check_release, consent_body
 
 __all__ = ["STATES", "Execution", "InstructionState"]
 
@@ -65,8 +70,9 @@ class InstructionState:
 class Execution:
     """The log of one plan, checked document by document, and the state it gives.
 
-    ``keys`` are the participant banks' keys (pinned: a bank knows its peers'), by name.
-    ``consents`` the chains whose owners consented, by address.
+    ``keys`` are the participant banks' keys (pinned: a bank knows its peers'), by name;
+    ``chains`` the chain of each address the plan names, by its bank's approval; ``consents``
+    the customers' signed consent to each hold, by the hold's seq.
     """
 
     plan: Plan
@@ -74,7 +80,8 @@ class Execution:
     docs: tuple[LogDoc, ...] = ()
     approvals: Mapping[str, LogDoc] = field(default_factory=dict)
     rejection: LogDoc | None = None
-    consents: Mapping[str, str] = field(default_factory=dict)
+    chains: Mapping[str, str] = field(default_factory=dict)
+    consents: Mapping[int, SignedIntent] = field(default_factory=dict)
     instructions: Mapping[int, InstructionState] = field(default_factory=dict)
     compensations: Mapping[str, LogDoc] = field(default_factory=dict)
 
@@ -139,12 +146,37 @@ class Execution:
                 return ins
         return None
 
+    def hold_entry(self, seq: int) -> SignedEntry | None:
+        """The entry that did hold ``seq``, if its completion is logged done."""
+        completion = self.instructions[seq].completion
+        if completion is None or completion.body["status"] != "done":
+            return None
+        return completion.receipts()[0]
+
+    def standing(self, bank: str) -> list[Instruction]:
+        """``bank``'s holds that stand: done, and not yet closed by a completion of the
+        transfer or release that ends them (one in flight still stands)."""
+        out = []
+        for ins in self.plan.holds(bank):
+            closer = self.instructions[self.plan.closer(ins.seq).seq].completion
+            if self.hold_entry(ins.seq) is not None and closer is None and \
+                    ins.seq not in self._released():
+                out.append(ins)
+        return out
+
+    def _released(self) -> set[int]:
+        """The holds the compensations released."""
+        out = set()
+        for doc in self.compensations.values():
+            ids = {r.evidence_entry(0).id for r in doc.receipts()}
+            out |= {i.seq for i in self.plan.holds() if (e := self.hold_entry(i.seq)) is not None
+                    and e.id in ids}
+        return out
+
     @property
     def holding_banks(self) -> frozenset[str]:
-        """The banks that must compensate: those with a hold whose completion is logged."""
-        return frozenset(self.plan.instruction(s).bank for s, st in self.instructions.items()
-                         if st.completion is not None and self.plan.instruction(s).op == "hold"
-                         and st.completion.body["status"] == "done")
+        """The banks that must compensate: those with a hold logged done."""
+        return frozenset(i.bank for i in self.plan.holds() if self.hold_entry(i.seq) is not None)
 
     @property
     def state(self) -> str:
@@ -220,26 +252,49 @@ class Execution:
         return replace(out, docs=(*self.docs, doc))
 
     def _approval(self, doc: LogDoc) -> Execution:
+        """An approval carries the approving bank's key record of every address the plan
+        names there, and its customers' consent to each of their holds, each verifying under
+        the key its chain's record gives and saying exactly what the plan says."""
         if doc.by in self.approvals or self.rejection is not None:
             raise ConflictError(f"{doc.by} has decided on plan {self.plan.id} already")
-        want = self.plan.signers(doc.by)
-        consents: dict[str, str] = {}
-        for consent, record in doc.consents():
+        chains: dict[str, str] = {}
+        owners: dict[str, str] = {}
+        for record in doc.records():
             record.verify(self.keys[doc.by])
-            if record.validator != doc.by or record.address != consent.by or \
-                    record.chain != consent.body["chain"]:
-                raise BadRequestError(f"the record of {record.address} beside the consent of "
-                                      f"{consent.by} is not {doc.by}'s record of that chain")
-            if consent.plan != self.plan.id or consent.plan_digest != self.plan.digest:
-                raise BadRequestError(f"the consent of {consent.by} is to another plan")
-            _verify(consent, record.owner, consent.by)
-            consents[consent.by] = record.chain
-        if set(consents) != set(want):
-            raise BadRequestError(f"{doc.by}'s approval must carry the consents of exactly "
-                                  f"{', '.join(want) or 'no one'}, got "
-                                  f"{', '.join(sorted(consents)) or 'none'}")
+            if record.validator != doc.by:
+                raise BadRequestError(f"{doc.by}'s approval carries a record of "
+                                      f"{record.validator}")
+            chains[record.address], owners[record.address] = record.chain, record.owner
+        named = self.plan.named(doc.by)
+        if set(chains) != set(named):
+            raise BadRequestError(f"{doc.by}'s approval must carry the records of exactly "
+                                  f"{', '.join(named) or 'no one'}, got "
+                                  f"{', '.join(sorted(chains)) or 'none'}")
+        consents: dict[int, SignedIntent] = {}
+        for consent in doc.consents():
+            seq = consent.doc["intent"]["body"]["hold"]
+            ins = self.plan.instruction(seq) if 1 <= seq <= len(self.plan.instructions) \
+                else None
+            if ins is None or ins.op != "hold" or ins.bank != doc.by or seq in consents or \
+                    consent.doc["intent"]["body"] != consent_body(self.plan, seq):
+                raise BadRequestError(f"{doc.by}'s approval carries a consent to hold {seq} "
+                                      "that is not the plan's")
+            assert ins.account is not None
+            if consent.chain != chains[ins.account] or consent.seq != 0:
+                raise BadRequestError(f"the consent to hold {seq} is not for {ins.account}'s "
+                                      "chain, with seq 0")
+            try:
+                consent.verify(owners[ins.account])
+            except SignatureError as e:
+                raise SignatureError(f"the consent to hold {seq} is not signed by "
+                                     f"{ins.account}'s key") from e
+            consents[seq] = consent
+        want = {i.seq for i in self.plan.holds(doc.by)}
+        if set(consents) != want:
+            raise BadRequestError(f"{doc.by}'s approval must carry the consents to holds "
+                                  f"{sorted(want)}, got {sorted(consents)}")
         return replace(self, approvals={**self.approvals, doc.by: doc},
-                       consents={**self.consents, **consents})
+                       chains={**self.chains, **chains}, consents={**self.consents, **consents})
 
     def _rejection(self, doc: LogDoc) -> Execution:
         if doc.by in self.approvals or self.rejection is not None:
@@ -251,16 +306,25 @@ class Execution:
         ins = self._instruction(seq)
         if ins.bank != doc.by:
             raise ForbiddenError(f"instruction {seq} is {ins.bank}'s to do, not {doc.by}'s")
-        if self.turn() != ins:
+        st = self.instructions[seq]
+        # its turn; or it was, and a contributor's clock found it late meanwhile: what the
+        # bank did is logged all the same, so its hold is released with the others
+        if self.turn() != ins and not (st.rejections and self._reached(ins)):
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due: the "
                                 f"plan is {self.state}, at "
                                 f"{getattr(self.turn(), 'seq', None)}")
-        st = self.instructions[seq]
-        if st.completion is not None or st.rejections:
-            raise ConflictError(f"instruction {seq} has a completion or a rejection already")
-        if doc.body["status"] == "done":
-            check_receipts(ins, doc, self)
+        if st.completion is not None:
+            raise ConflictError(f"instruction {seq} has a completion already")
+        check_receipts(ins, doc.body["status"], _receipts_of(doc), doc.time, self._checks())
         return self._with(replace(st, completion=doc))
+
+    def _reached(self, ins: Instruction) -> bool:
+        """Whether every instruction before ``ins`` is complete (its turn came), and the plan
+        was approved."""
+        return self.approved and all(self.status(s) == "complete" for s in range(1, ins.seq))
+
+    def _checks(self) -> Receipts:
+        return Receipts(self.plan, self.keys, self.chains, self.consents, self.hold_entry)
 
     def _decision(self, doc: LogDoc, approve: bool) -> Execution:
         seq = doc.body["seq"]
@@ -270,10 +334,15 @@ class Execution:
         st = self.instructions[seq]
         if doc.by in st.approvals | st.rejections:
             raise ConflictError(f"{doc.by} has decided on instruction {seq} already")
+        if not self._reached(ins):
+            raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due yet")
         completion = None if st.completion is None else st.completion.id
-        if doc.body["completion"] != (completion or "0" * 64):
+        named = doc.body["completion"]
+        # a rejection names the zero completion when its bank had seen none by when it was
+        # due: it still counts once the completion comes, whichever came first
+        if named != completion and not (not approve and named == "0" * 64):
             raise BadRequestError(f"the decision on instruction {seq} names completion "
-                                  f"{doc.body['completion']}, the log has {completion}")
+                                  f"{named}, the log has {completion}")
         if approve:
             if st.completion is None:
                 raise ConflictError(f"instruction {seq} has no completion to approve")
@@ -289,12 +358,26 @@ class Execution:
         return self._decision(doc, False)
 
     def _compensation(self, doc: LogDoc) -> Execution:
-        failed = self.failed_at
-        if failed is None or not failed.reversible:
-            raise ConflictError(f"plan {self.plan.id} has no reversible failure to compensate")
+        """A bank's releases of its holds that stood when the plan failed (those it had not
+        begun to pay from: a transfer in flight ends as the payee bank first answers it)."""
+        if self.failed_at is None:
+            raise ConflictError(f"plan {self.plan.id} has not failed: nothing to compensate")
         if doc.by in self.compensations:
             raise ConflictError(f"{doc.by} has compensated already")
-        check_compensation(doc, self)
+        standing = {e.id: i.seq for i in self.standing(doc.by)
+                    if (e := self.hold_entry(i.seq)) is not None}
+        released = []
+        for release in _receipts_of(doc):
+            try:
+                hold = release.evidence_entry(0)
+            except (EncodingError, IndexError) as e:
+                raise BadRequestError(f"{doc.by}'s compensation carries a release without "
+                                      "its hold") from e
+            if hold.id not in standing or hold.id in released:
+                raise BadRequestError(f"{doc.by}'s compensation releases {hold.id}, which is "
+                                      "not one of its plan holds standing")
+            check_release(release, doc.by, hold, self._checks())
+            released.append(hold.id)
         return replace(self, compensations={**self.compensations, doc.by: doc})
 
     def _instruction(self, seq: int) -> Instruction:
@@ -314,7 +397,7 @@ class Execution:
         receipts, and the log."""
         return {
             "id": self.plan.id, "state": self.state, "plan": self.plan.doc,
-            "approved_by": sorted(self.approvals), "consents": dict(self.consents),
+            "approved_by": sorted(self.approvals), "chains": dict(self.chains),
             "turn": getattr(self.turn(), "seq", None), "due": self.due(),
             "instructions": [{**ins.to_dict(), "status": self.status(ins.seq),
                               "receipts": self._receipts(ins.seq)}
@@ -330,29 +413,9 @@ def _verify(doc: LogDoc, key: str, who: str) -> None:
         raise SignatureError(f"the {doc.type} of plan {doc.plan} is not signed by {who}") from e
 
 
-def check_receipts(ins: Instruction, doc: LogDoc, execution: Execution) -> None:
-    """Check that a completion's receipts do exactly ``ins``: signed by the bank that does it.
+def _receipts_of(doc: LogDoc) -> tuple[SignedEntry, ...]:
+    try:
+        return doc.receipts()
+    except EncodingError as e:
+        raise BadRequestError(f"the {doc.type}'s receipts are not signed entries: {e}") from e
 
-    Only ``await`` completes without a receipt; the entries that do the other instructions on
-    customers' chains are not built yet (docs/adr/0008, what is left), so a completion that
-    claims them is refused rather than believed.
-    """
-    receipts = doc.receipts()
-    if ins.op == "await":
-        if receipts:
-            raise BadRequestError(f"instruction {ins.seq} (await) completes without receipts")
-        if ins.until is not None and doc.time < ins.until:
-            raise BadRequestError(f"instruction {ins.seq} waits until {ins.until}; its "
-                                  f"completion is dated {doc.time}")
-        return
-    raise BadRequestError(f"instruction {ins.seq} ({ins.op}): this bank cannot yet check a "
-                          "receipt of a plan's entries")
-
-
-def check_compensation(doc: LogDoc, execution: Execution) -> None:
-    """A compensation carries the releases of the bank's standing holds (see
-    :func:`check_receipts`: not built yet, so only a bank with no hold standing may say it
-    has compensated)."""
-    if doc.by in execution.holding_banks or doc.body["receipts"]:
-        raise BadRequestError(f"{doc.by}'s compensation: this bank cannot yet check the "
-                              "release of a plan's hold")

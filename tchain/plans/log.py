@@ -2,14 +2,14 @@
 Propose / Approve / Reject.
 
 ``{"log": {"type", "plan", "digest", "by", "time", ...type fields...}, "sig"}``, signed as
-``plan`` by ``by``: a bank's key for everything but a ``consent``, which the customer's own key
-signs. ``digest`` is the plan document's digest, so a signature never carries over to another
-plan, nor to another version of the same id. A log document's id is ``hex(digest("plan",
-log))``: approvals and rejections of a completion name it.
+``plan`` by the bank ``by``. ``digest`` is the plan document's digest, so a signature never
+carries over to another plan, nor to another version of the same id. A log document's id is
+``hex(digest("plan", log))``: approvals and rejections of a completion name it.
 
-Every type but ``proposal`` and ``consent`` is a bank's word on the plan; a consent reaches the
-other banks inside its bank's ``approval``, beside that bank's signed key record of the
-customer's chain, so every participant checks the customer's signature itself.
+A customer's consent is not a log document but a signed ``plan`` intent (tchain.model.PlanBody),
+one per hold of theirs, since it is what their chain's hold entry carries; it reaches the other
+banks inside its bank's ``approval``, beside that bank's signed key records of the chains the
+plan names there, so every participant checks the customer's signature itself.
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ from tchain.digest import digest_canonical
 from tchain.encoding import canonical, envelope, parse
 from tchain.errors import EncodingError
 from tchain.keys import SIGNATURES, SigningKey, is_hex
-from tchain.model import SignedEntry
+from tchain.model import SignedEntry, SignedIntent
 from tchain.records import KeyRecord
-from tchain.values import parse_address, parse_validator_name
+from tchain.values import parse_validator_name
 
 __all__ = ["LOG_TYPES", "LogDoc", "sign_log"]
 
 _FIELDS: dict[str, frozenset[str]] = {
     "proposal": frozenset({"document"}),
-    "consent": frozenset({"chain"}),
     "approval": frozenset({"consents", "records"}),
     "rejection": frozenset({"error", "reason"}),
     "completion": frozenset({"seq", "status", "receipts", "error"}),
@@ -70,10 +69,13 @@ class LogDoc:
         """The signed entries a completion or compensation carries."""
         return tuple(SignedEntry.from_dict(r) for r in self.body.get("receipts", ()))
 
-    def consents(self) -> tuple[tuple[LogDoc, KeyRecord], ...]:
-        """An approval's consents, each beside the approving bank's record of its chain."""
-        return tuple((LogDoc.from_dict(c), KeyRecord.from_dict(r))
-                     for c, r in zip(self.body["consents"], self.body["records"], strict=True))
+    def consents(self) -> tuple[SignedIntent, ...]:
+        """An approval's consents: its customers' signed plan intents."""
+        return tuple(SignedIntent.from_dict(c) for c in self.body["consents"])
+
+    def records(self) -> tuple[KeyRecord, ...]:
+        """An approval's key records of the chains the plan names at the approving bank."""
+        return tuple(KeyRecord.from_dict(r) for r in self.body["records"])
 
     def verify(self, key: str) -> None:
         """Check the signature is ``key``'s (raises SignatureError); once (keys.SIGNATURES)."""
@@ -106,12 +108,7 @@ class LogDoc:
             raise EncodingError(f"a plan log time is an integer (ms), got {log['time']!r}")
         if not isinstance(log["plan"], str):
             raise EncodingError("a plan log document names its plan by id")
-        if kind == "consent":
-            parse_address(log["by"])
-            if not is_hex(log["chain"], 64):
-                raise EncodingError("a consent names its chain (64 hex)")
-        else:
-            parse_validator_name(log["by"])
+        parse_validator_name(log["by"])
         _check_body(kind, log)
         return cls(doc, kind, log["plan"], log["digest"], log["by"], log["time"],
                    {k: log[k] for k in _FIELDS[kind]}, doc["sig"],
@@ -143,12 +140,13 @@ def _check_body(kind: str, log: dict[str, Any]) -> None:
             SignedEntry.from_dict(r)
     if kind == "approval":
         if not isinstance(log["consents"], list) or not isinstance(log["records"], list) or \
-                len(log["consents"]) != len(log["records"]) or len(log["consents"]) > 100:
-            raise EncodingError("an approval carries its customers' consents and, one for "
-                                "each, its key record of the customer's chain")
-        for c, r in zip(log["consents"], log["records"], strict=True):
-            if LogDoc.from_dict(c).type != "consent":
-                raise EncodingError("an approval's consents are consents")
+                len(log["consents"]) > 100 or len(log["records"]) > 100:
+            raise EncodingError("an approval carries its customers' consents (signed plan "
+                                "intents) and its key records of the chains the plan names")
+        for c in log["consents"]:
+            if SignedIntent.from_dict(c).type != "plan":
+                raise EncodingError("an approval's consents are signed plan intents")
+        for r in log["records"]:
             KeyRecord.from_dict(r)
     if kind == "proposal" and not isinstance(log["document"], dict):
         raise EncodingError("a proposal carries the plan document")
@@ -159,8 +157,9 @@ def sign_log(key: SigningKey, type_: str, *, plan: str, plan_digest: str, by: st
     """Make and sign a log document, checked as a peer would check it (never send what it
     would refuse)."""
     log = {"type": type_, "plan": plan, "digest": plan_digest, "by": by, "time": time,
-           **{k: (v.doc if isinstance(v, SignedEntry | LogDoc | KeyRecord) else
-                  [x.doc if isinstance(x, SignedEntry | LogDoc | KeyRecord) else x for x in v]
+           **{k: (v.doc if isinstance(v, SignedEntry | SignedIntent | KeyRecord) else
+                  [x.doc if isinstance(x, SignedEntry | SignedIntent | KeyRecord) else x
+                   for x in v]
                   if isinstance(v, list | tuple) else v)
               for k, v in fields.items()}}
     return LogDoc.from_dict({"log": log, "sig": key.sign("plan", log)})

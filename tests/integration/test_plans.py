@@ -1,11 +1,9 @@
 """Execution plans with three real banks on loopback and the real ``tchain`` command
 (docs/adr/0008-execution-plans.md): a DvP proposed at one bank, signed by both customers at
-their own banks and approved by both contributing banks, seen by an observer bank; a
-three-way swap across three banks approved by all three; a plan naming a customer a bank
-does not have, rejected everywhere. After each: every chain verifies offline, every asset sums
-to zero over all banks, no hold is open (approving moves nothing), each bank's audit is clean.
-
-Execution (holds, transfers, issues on customers' chains) is not built yet: see the ADR."""
+their own banks, approved and run by both contributing banks, seen by an observer bank; a
+three-way swap across three banks, all or nothing; a plan naming a customer a bank does not
+have, rejected everywhere. After each: every chain verifies offline, every asset sums to zero
+over all banks, no hold is open, each bank's audit is clean."""
 
 from __future__ import annotations
 
@@ -80,21 +78,26 @@ def test_a_dvp_is_approved_once_both_customers_sign_and_the_observer_sees_it(wor
     assert "proposed" in ok("plan", "show", plan, wallet=world["alice"]).stdout
     signed = ok("plan", "sign", plan, wallet=world["alice"]).stdout
     assert "you give 1000 bank1.example:USD" in signed and "proposed" in signed
+    assert read(b1, lambda r: r.open_holds()) == []  # nothing moves before every approval
     eventually(lambda: _execution(b2, plan) is not None)
-    assert "approved" in ok("plan", "sign", plan, wallet=world["bob"]).stdout
+    ok("plan", "sign", plan, wallet=world["bob"])
     for bank in world["banks"]:
-        eventually(lambda bank=bank: _execution(bank, plan).state == "approved")
+        eventually(lambda bank=bank: _execution(bank, plan).state == "completed")
     shown = json.loads(ok("plan", "show", plan, "--json", wallet=world["bob"]).stdout)
-    assert shown["state"] == "approved" and shown["approved_by"] == [B1, B2]
-    assert [i["status"] for i in shown["instructions"]] == ["pending"] * 4
-    assert shown["turn"] == 1  # the first hold is due; nothing moved yet
+    assert shown["state"] == "completed" and shown["approved_by"] == [B1, B2]
+    assert [i["status"] for i in shown["instructions"]] == ["complete"] * 4
+    assert [len(i["receipts"]) for i in shown["instructions"]] == [1] * 4
+    assert "completed" in ok("plan", "show", plan, wallet=world["alice"]).stdout
     listed = json.loads(ok("plan", "list", "--json", wallet=world["alice"]).stdout)
-    assert {"id": plan, "state": "approved", "proposer": f"alice*{B1}"} in listed["plans"]
-    # the observer bank keeps the same log, and serves it to a regulator... and to no stranger
-    assert [d.id for d in _execution(b3, plan).docs] == [d.id for d in _execution(b1, plan).docs]
+    assert {"id": plan, "state": "completed", "proposer": f"alice*{B1}"} in listed["plans"]
+    # the observer bank keeps the same log, and serves it to no stranger
+    assert {d.id for d in _execution(b3, plan).docs} == {d.id for d in _execution(b1, plan).docs}
     refused = signed_get(b3, world_key(world, "carol"), f"/v1/plans/{plan}")
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
-    assert totals(*world["banks"]) == before
+    assert read(b3, lambda r: r.open_holds()) == []  # the observer moved nothing
+    after = totals(*world["banks"])
+    assert after == before
+    assert _balance(b1, "alice", BOND) == 10 and _balance(b2, "bob", USD) == 1000
 
 
 def world_key(world: dict[str, Any], name: str) -> SigningKey:
@@ -118,7 +121,18 @@ def test_a_three_way_swap_is_approved_by_all_three_banks(world):
         eventually(lambda bank=bank: _execution(bank, plan) is not None)
         ok("plan", "sign", plan, wallet=world[who])
     for bank in world["banks"]:
-        eventually(lambda bank=bank: _execution(bank, plan).state == "approved")
+        eventually(lambda bank=bank: _execution(bank, plan).state == "completed")
+    assert _balance(world["banks"][1], "bob", USD) == 1100  # 1000 from the DvP before
+    assert _balance(world["banks"][2], "carol", BOND) == 1
+    assert _balance(world["banks"][0], "alice", GBP) == 70
+
+
+def _balance(bank: LocalBank, name: str, asset: str) -> int:
+    def get(r: Any) -> int:
+        state = r.state(r.chain_by_name(name))
+        b = state.balances.get(asset)
+        return 0 if b is None else b.balance
+    return int(read(bank, get))
 
 
 def test_a_plan_naming_a_customer_a_bank_does_not_have_fails_at_every_bank(world):

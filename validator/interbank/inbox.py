@@ -37,7 +37,7 @@ from tchain.flow_states import (
     OfferRecord,
 )
 from tchain.messages import Message
-from tchain.model import OfferBody, SignedEntry, TakeBody
+from tchain.model import OfferBody, PaymentBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_hold, checked_take, standing
 from tchain.proofs import misconduct_proof
 from tchain.rules import (
@@ -164,7 +164,8 @@ class PeerInbox(Part):
         if now > m.fields["deadline"]:
             raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
                                f"(it is {now} here)")
-        payee = self._state(w, body.to)
+        payee = self._state(w, body.to if isinstance(body, PaymentBody) else
+                            self.ledger.chain_of_address(w, body.to or ""))  # a plan's: address
         credit = self._commit(w, credit_transfer(self.bank, payee, hold, now,
                                                  kyc_required=m.fields["kyc_required"]))
         w.move(m.sender, Move(asset, held=-body.amount))

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from tchain.errors import BadRequestError, ForbiddenError, NotFoundError, SignatureError
+from tchain.intents import sign_intent
+from tchain.keys import SigningKey
 from tchain.messages import sign_message
-from tchain.plans import Execution, LogDoc, sign_log
+from tchain.plans import Execution, LogDoc, consent_body, consents_of, sign_log
 from tchain.records import make_record
 from tests.helpers import Clock, Customer
 from tests.interbank_net import Net, NetBank, pin, totals
@@ -47,12 +49,14 @@ def dvp(**changes: Any) -> dict[str, Any]:
             **changes}
 
 
-def consent(bank: NetBank, who: Customer, plan: str) -> dict[str, Any]:
+def consent(bank: NetBank, who: Customer, plan: str, *,
+            key: SigningKey | None = None) -> dict[str, Any]:
+    """``who``'s signed consents to their holds in ``plan`` (by ``key``: a forger's)."""
     with bank.ledger.store.read() as r:
         ex = Plans(bank.ledger).execution(r, plan)
-    return sign_log(who.key, "consent", plan=plan, plan_digest=ex.plan.digest,
-                    by=f"{who.name}*{bank.name}", time=bank.ledger.clock(),
-                    chain=who.chain).doc
+    return {"consents": [sign_intent(key or who.key, "plan", who.chain, 0, bank.ledger.clock(),
+                                     body)
+                         for _, body in consents_of(ex.plan, f"{who.name}*{bank.name}")]}
 
 
 def state(bank: NetBank, plan: str) -> Execution:
@@ -60,33 +64,52 @@ def state(bank: NetBank, plan: str) -> Execution:
         return Plans(bank.ledger).execution(r, plan)
 
 
-def nothing_moved(banks: dict[str, NetBank], before: dict[str, int]) -> None:
-    assert totals(*banks.values()) == before
+def sound(banks: dict[str, NetBank]) -> None:
+    """Every chain verifies (the audit feeds each to the verifier), every asset sums to zero
+    over all banks, no hold is open, each audit is clean."""
+    assert all(t == 0 for t in totals(*banks.values()).values()), totals(*banks.values())
     for bank in banks.values():
         with bank.ledger.store.read() as r:
             assert r.open_holds() == []
-        assert audit(bank.ledger).ok
+        report = audit(bank.ledger)
+        assert report.ok, report.problems
 
 
-def test_a_plan_is_approved_at_every_bank_once_both_customers_consent_and_nothing_moves(net):
-    network, banks, people = net
-    before = totals(*banks.values())
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
+def signed(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
+           file: dict[str, Any], *who: tuple[str, str]) -> str:
+    """``file`` proposed by alice, then signed by each (customer, bank) in ``who``."""
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
     network.run()
-    plan = ex.plan.id
+    for name, bank in who:
+        Plans(banks[bank].ledger).consent(ex.plan.id, consent(banks[bank], people[name],
+                                                               ex.plan.id))
+        network.run(50)
+    return ex.plan.id
+
+
+def test_a_dvp_runs_to_completion_once_both_customers_sign(net):
+    network, banks, people = net
+    plan = ex_id = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())[0]
+    network.run()
+    plan = ex_id.plan.id
     assert [state(b, plan).state for b in banks.values()] == ["proposed"] * 3
     Plans(banks[B1].ledger).consent(plan, consent(banks[B1], people["alice"], plan))
     network.run()
     assert state(banks[B3], plan).approvals.keys() == {B1}
+    with banks[B1].ledger.store.read() as r:  # nothing held before every approval
+        assert r.open_holds() == []
     Plans(banks[B2].ledger).consent(plan, consent(banks[B2], people["bob"], plan))
-    network.run()
-    logs = [[d.id for d in state(b, plan).docs] for b in banks.values()]
-    assert logs[0] == logs[1] == logs[2] and len(logs[0]) == 3  # proposal, two approvals
-    assert {b: state(bank, plan).state for b, bank in banks.items()} == \
-        dict.fromkeys(banks, "approved")
-    assert state(banks[B3], plan).consents == {f"alice*{B1}": people["alice"].chain,
-                                               f"bob*{B2}": people["bob"].chain}
-    nothing_moved(banks, before)
+    network.run(50)
+    for bank in banks.values():
+        ex = state(bank, plan)
+        assert ex.state == "completed", (bank.name, ex.to_dict()["instructions"])
+    logs = [{d.id for d in state(b, plan).docs} for b in banks.values()]
+    assert logs[0] == logs[1] == logs[2]
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (4000, 0)
+    assert banks[B1].balance(people["alice"], f"{B2}:BOND") == (10, 0)
+    assert banks[B2].balance(people["bob"], f"{B1}:USD") == (1000, 0)
+    assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (40, 0)
+    sound(banks)
 
 
 def test_a_plan_naming_a_customer_a_bank_does_not_have_is_rejected_everywhere(net):
@@ -114,18 +137,14 @@ def test_a_consent_signed_by_anyone_but_the_chains_owner_or_for_someone_else_is_
     ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
     network.run()
     plan = ex.plan.id
-    forged = consent(banks[B1], Customer("alice", chain=people["alice"].chain), plan)
+    forged = consent(banks[B1], people["alice"], plan, key=SigningKey.generate())
     with pytest.raises(SignatureError):
         Plans(banks[B1].ledger).consent(plan, forged)
-    with pytest.raises(BadRequestError, match="asks bob"):  # bob's consent at alice's bank
+    with pytest.raises(BadRequestError, match="not to a hold of plan"):  # bob's, at bank1
         Plans(banks[B1].ledger).consent(plan, consent(banks[B2], people["bob"], plan))
     other = f"{B1}/106/00000000-0000-4000-8000-000000000000"
-    with pytest.raises(BadRequestError, match="is sent here"):  # to another plan's address
-        Plans(banks[B1].ledger).consent(other, consent(banks[B1], people["alice"], plan))
-    unknown = sign_log(people["alice"].key, "consent", plan=other, plan_digest="00" * 32,
-                       by=f"alice*{B1}", time=0, chain=people["alice"].chain)
     with pytest.raises(NotFoundError):
-        Plans(banks[B1].ledger).consent(other, unknown.doc)
+        Plans(banks[B1].ledger).consent(other, consent(banks[B1], people["alice"], plan))
     assert state(banks[B1], plan).state == "proposed"
 
 
@@ -140,20 +159,21 @@ def test_a_peer_that_approves_for_another_bank_or_forges_a_consent_is_refused(ne
     network.run()
     plan, b2 = ex.plan, banks[B2]
     proposal = state(b2, plan.id).docs[0]
-    # bank2 signs an approval in bank1's name (with a consent it made up for alice)
-    fake_consent = sign_log(b2.key, "consent", plan=plan.id, plan_digest=plan.digest,
-                            by=f"alice*{B1}", time=0, chain=people["alice"].chain)
-    fake_record = make_record(b2.key, address=f"alice*{B1}", owner=b2.key.public_key,
-                              chain=people["alice"].chain, validator=B1)
+    # bank2 signs an approval in bank1's name, with a consent and a record it made up
+    fake = SigningKey.generate()
+    records = [make_record(b2.key, address=f"alice*{B1}", owner=fake.public_key,
+                           chain=people["alice"].chain, validator=B1)]
+    consents = [sign_intent(fake, "plan", people["alice"].chain, 0, 0, consent_body(plan, 1))]
     lie = sign_log(b2.key, "approval", plan=plan.id, plan_digest=plan.digest, by=B2, time=0,
-                   consents=[fake_consent], records=[fake_record])
+                   consents=consents, records=records)
     refused = _lie(network, b2, banks[B3], [proposal.doc, _as_bank(lie, B1)])
     assert b'"refused"' in refused and b"bad_signature" in refused
-    # bank2 approves itself with a consent bob never signed
+    # bank2 approves itself with a consent bob never signed, under its true record of bob
     own = sign_log(b2.key, "approval", plan=plan.id, plan_digest=plan.digest, by=B2, time=0,
-                   consents=[sign_log(b2.key, "consent", plan=plan.id, plan_digest=plan.digest,
-                                      by=f"bob*{B2}", time=0, chain=people["bob"].chain)],
-                   records=[_record(b2, people["bob"])])
+                   consents=[sign_intent(fake, "plan", people["bob"].chain, 0, 0,
+                                         consent_body(plan, 2))],
+                   records=[_record(b2, people["bob"]), _record(banks[B2], people["bob"],
+                                                                address=f"alice*{B1}")][:1])
     refused = _lie(network, b2, banks[B3], [proposal.doc, own.doc])
     assert b'"refused"' in refused and b"bad_signature" in refused
     assert state(banks[B3], plan.id).docs == (proposal,)
@@ -165,8 +185,8 @@ def _as_bank(doc: LogDoc, bank: str) -> dict[str, Any]:
     return lie
 
 
-def _record(bank: NetBank, who: Customer) -> dict[str, Any]:
-    return make_record(bank.key, address=f"{who.name}*{bank.name}",
+def _record(bank: NetBank, who: Customer, address: str | None = None) -> dict[str, Any]:
+    return make_record(bank.key, address=address or f"{who.name}*{bank.name}",
                        owner=who.key.public_key, chain=who.chain, validator=bank.name)
 
 
