@@ -263,26 +263,36 @@ class Plans:
     def tick(self) -> list[str]:
         """The clock's part: a plan never approved by its deadline is rejected; an
         instruction of another bank not done when it was due is refused (``expired``), by
-        this bank's clock, once: its first word on it is final. Returns what it did."""
+        this bank's clock, once: its first word on it is final; an await of ours whose time
+        came is done. Returns what it did."""
         now = self.ledger.clock()
         with self.ledger.store.read() as r:
-            late = [e.plan.id for e in self._all(r) if self._late(e, now) is not None]
-        if not late:
+            due = [e.plan.id for e in self._all(r)
+                   if self._late(e, now) is not None or self._awaited(e, now)]
+        if not due:
             return []
 
         def work(w: Writer) -> list[str]:
             done = []
-            for plan in late:
+            for plan in due:
                 kept = self._kept(w, plan)
                 assert kept is not None
                 execution = Execution.replay(kept.log, self.keys(w))
                 word = self._late(execution, now)
                 if word is not None:
-                    self._decided(w, execution.append(word), kept, now)
+                    execution = execution.append(word)
                     done.append(f"plan {plan}: {word.type} ({word.body.get('reason')})")
+                self._decided(w, execution, kept, now)
             return done
 
         return self.ledger.store.write(work)
+
+    def _awaited(self, execution: Execution, now: int) -> bool:
+        """Whether it is our await's turn, and its time has come."""
+        turn = execution.turn()
+        return turn is not None and turn.bank == self.bank.name and turn.op == "await" and \
+            execution.instructions[turn.seq].completion is None and \
+            (turn.until is None or turn.until <= now)
 
     def _late(self, execution: Execution, now: int) -> LogDoc | None:
         """This bank's word on a plan whose time passed, if it owes one."""
@@ -296,8 +306,9 @@ class Plans:
         if turn is None or due is None or now <= due or turn.bank == me:
             return None
         st = execution.instructions[turn.seq]
-        if me in st.approvals | st.rejections:
-            return None
+        if me in st.approvals | st.rejections or \
+                (st.completion is not None and not turn.reversible):
+            return None  # a transfer done late is done all the same: it is approved
         return self._sign(execution, "completion_rejection", now, seq=turn.seq,
                           completion=st.completion.id if st.completion else "0" * 64,
                           error="expired", reason=f"instruction {turn.seq} was due at {due}")
@@ -334,8 +345,9 @@ class Plans:
         if turn.bank != me:
             if st.completion is None or me in st.approvals | st.rejections:
                 return None
-            return self._sign(execution, "completion_approval", now, seq=turn.seq,
-                              completion=st.completion.id)
+            return self._late(execution, now) or self._sign(
+                execution, "completion_approval", now, seq=turn.seq,
+                completion=st.completion.id)
         if st.completion is not None or st.rejections:
             return None
         return self._do(w, execution, turn.seq, now)

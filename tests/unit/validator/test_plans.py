@@ -198,3 +198,120 @@ def test_a_plan_log_from_a_bank_it_does_not_name_is_refused(net, tmp_path):
     proposal = state(banks[B1], ex.plan.id).docs[0]
     refused = _lie(network, banks[B3], banks[B2], [proposal.doc])
     assert b'"refused"' in refused and b"forbidden" in refused
+
+
+def every_state(banks: dict[str, NetBank], plan: str) -> set[str]:
+    return {state(bank, plan).state for bank in banks.values()}
+
+
+def test_a_payer_short_of_funds_compensates_and_the_other_hold_is_released(net):
+    network, banks, people = net
+    file = dvp()
+    file["instructions"][1]["amount"] = "60"  # bob has 50 BOND
+    plan = signed(network, banks, people, file, ("alice", B1), ("bob", B2))
+    assert every_state(banks, plan) == {"compensated"}
+    ex = state(banks[B3], plan)
+    assert ex.instructions[2].completion.body["error"] == "insufficient_funds"
+    assert ex.compensations.keys() == {B1}  # the one bank that held: alice's hold released
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
+    assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (50, 0)
+    sound(banks)
+
+
+def test_a_bank_down_past_the_deadline_refuses_the_hold_it_missed_and_all_is_released(net):
+    network, banks, people = net
+    clock = banks[B1].ledger.clock
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
+    network.run()
+    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
+    network.run()
+    _, sent = Plans(banks[B2].ledger).consent(ex.plan.id, consent(banks[B2], people["bob"],
+                                                                  ex.plan.id))
+    for message in sent:  # bank2's approval goes out, then bank2 goes down
+        network.deliver(banks[B2], message)
+    banks[B2].up = False
+    network.run(50)
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 1000)  # held, waiting
+    clock.now += 700_000  # past the deadline: bank1 does not release on its clock alone
+    network.run(50)
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 1000)
+    banks[B2].up = True  # back: its first word on alice's hold is that it came too late
+    network.run(50)
+    assert every_state(banks, ex.plan.id) == {"compensated"}
+    assert state(banks[B1], ex.plan.id).instructions[1].rejections == {B2}
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
+    sound(banks)
+
+
+def test_the_bank_whose_turn_it_is_down_past_the_deadline_is_refused_by_the_others(net):
+    network, banks, people = net
+    clock = banks[B1].ledger.clock
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
+    network.run()
+    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
+    network.run()
+    banks[B1].up = False
+    Plans(banks[B2].ledger).consent(ex.plan.id, consent(banks[B2], people["bob"], ex.plan.id))
+    network.run(50)
+    assert state(banks[B2], ex.plan.id).state == "approved"
+    clock.now += 700_000
+    network.run(50)
+    assert state(banks[B2], ex.plan.id).state == "compensated"  # nothing was held
+    banks[B1].up = True
+    network.run(50)
+    assert every_state(banks, ex.plan.id) == {"compensated"}
+    sound(banks)
+
+
+def test_a_three_way_swap_runs_all_or_nothing(net, tmp_path):
+    network, banks, people = net
+    people["carol"] = banks[B3].join("carol")
+    banks[B3].deposit(people["carol"], 700, "GBP")
+    swap = {"deadline_in": 600_000,
+            "participants": [{"bank": b, "role": "contributor"} for b in (B1, B2, B3)],
+            "instructions": [
+                {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "100"},
+                {"op": "hold", "account": f"bob*{B2}", "asset": f"{B2}:BOND", "amount": "1"},
+                {"op": "hold", "account": f"carol*{B3}", "asset": f"{B3}:GBP", "amount": "70"},
+                {"op": "transfer", "hold": 1, "to": f"bob*{B2}"},
+                {"op": "transfer", "hold": 2, "to": f"carol*{B3}"},
+                {"op": "transfer", "hold": 3, "to": f"alice*{B1}"}]}
+    who = (("alice", B1), ("bob", B2), ("carol", B3))
+    plan = signed(network, banks, people, swap, *who)
+    assert every_state(banks, plan) == {"completed"}
+    assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (70, 0)
+    assert banks[B2].balance(people["bob"], f"{B1}:USD") == (100, 0)
+    assert banks[B3].balance(people["carol"], f"{B2}:BOND") == (1, 0)
+    sound(banks)
+    swap["instructions"][2]["amount"] = "1000"  # carol has 630 left: nothing moves at all
+    plan = signed(network, banks, people, swap, *who)
+    assert every_state(banks, plan) == {"compensated"}
+    assert state(banks[B1], plan).compensations.keys() == {B1, B2}
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (4900, 0)
+    assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (49, 0)
+    sound(banks)
+
+
+def test_a_repo_is_a_dvp_now_and_the_reverse_dvp_after_an_await(net):
+    network, banks, people = net
+    clock = banks[B1].ledger.clock
+    repo = dvp()
+    repo["instructions"] += [
+        {"op": "await", "until": clock.now + 3_600_000},
+        {"op": "hold", "account": f"alice*{B1}", "asset": f"{B2}:BOND", "amount": "10"},
+        {"op": "hold", "account": f"bob*{B2}", "asset": f"{B1}:USD", "amount": "1010"},
+        {"op": "transfer", "hold": 6, "to": f"bob*{B2}"},
+        {"op": "transfer", "hold": 7, "to": f"alice*{B1}"}]
+    banks[B1].submit(people["alice"], "payment", {  # bob's own 10 USD, for the interest
+        "to": people["bob"].chain, "to_validator": B2, "asset": f"{B1}:USD", "amount": "10"})
+    network.run()
+    plan = signed(network, banks, people, repo, ("alice", B1), ("bob", B2))
+    assert every_state(banks, plan) == {"executing"}
+    assert state(banks[B1], plan).turn().op == "await"
+    assert banks[B1].balance(people["alice"], f"{B2}:BOND") == (10, 0)  # the first leg
+    clock.now += 3_600_000
+    network.run(50)
+    assert every_state(banks, plan) == {"completed"}, every_state(banks, plan)
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)  # 10 paid, 10 back
+    assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (50, 0)
+    sound(banks)
