@@ -10,12 +10,21 @@ from typing import Any
 
 import pytest
 
-from tchain.errors import BadRequestError, ForbiddenError, NotFoundError, SignatureError
+from tchain.errors import (
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+    SignatureError,
+    VerificationError,
+)
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
 from tchain.messages import sign_message
+from tchain.model import Effect, SignedEntry, SignedIntent
 from tchain.plans import Execution, LogDoc, consent_body, consents_of, sign_log
+from tchain.plans.receipts import check_receipts
 from tchain.records import make_record
+from tchain.verify import verify_chain
 from tests.helpers import Clock, Customer
 from tests.interbank_net import Net, NetBank, pin, totals
 from validator.audit import audit
@@ -315,3 +324,116 @@ def test_a_repo_is_a_dvp_now_and_the_reverse_dvp_after_an_await(net):
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)  # 10 paid, 10 back
     assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (50, 0)
     sound(banks)
+
+
+# --- what a lying peer or a forging bank tries ------------------------------------------------
+
+def _turn_at(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
+             down: str) -> str:
+    """A DvP signed by both, run until bank ``down`` (taken down once approvals are out)
+    would do its hold: the plan id."""
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
+    network.run()
+    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
+    network.run()
+    _, sent = Plans(banks[B2].ledger).consent(ex.plan.id, consent(banks[B2], people["bob"],
+                                                                  ex.plan.id))
+    for message in sent:
+        network.deliver(banks[B2], message)
+    banks[down].up = False
+    network.run(50)
+    return ex.plan.id
+
+
+def test_a_completion_whose_receipt_does_not_do_the_instruction_is_refused(net):
+    network, banks, people = net
+    plan = _turn_at(network, banks, people, down=B2)  # alice's hold waits on bank2's word
+    b2, ex = banks[B2], state(banks[B1], plan)
+    approve = sign_log(b2.key, "completion_approval", plan=plan, plan_digest=ex.plan.digest,
+                       by=B2, time=0, seq=1, completion=ex.instructions[1].completion.id)
+    ex = ex.append(approve)
+    assert ex.turn().seq == 2  # bob's hold, bank2's to do
+    consent_2 = ex.consents[2]
+    bob = b2.ledger.state(people["bob"].chain)
+
+    def hold_entry(amount: str) -> SignedEntry:
+        return SignedEntry.sign(b2.key, chain=bob.chain, height=bob.height + 1, prev=bob.head,
+                                time=0, kind="plan", intent=consent_2,
+                                effects=(Effect(f"{B2}:BOND", 0, int(amount)),), evidence=())
+
+    def completion(*receipts: SignedEntry) -> LogDoc:
+        return sign_log(b2.key, "completion", plan=plan, plan_digest=ex.plan.digest, by=B2,
+                        time=0, seq=2, status="done", receipts=list(receipts), error=None)
+
+    log = [d.doc for d in ex.docs]
+    refused = _lie(network, b2, banks[B1], [*log, completion(hold_entry("1")).doc])
+    assert b'"refused"' in refused and b"holds 10" in refused  # a hold of 1 BOND, not 10
+    other = Customer("mallory", chain=people["alice"].chain)
+    forged = sign_log(b2.key, "completion", plan=plan, plan_digest=ex.plan.digest, by=B2,
+                      time=0, seq=2, status="done", error=None, receipts=[
+                          SignedEntry.sign(b2.key, chain=other.chain, height=9, prev="00" * 32,
+                                           time=0, kind="plan", intent=consent_2,
+                                           effects=(Effect(f"{B2}:BOND", 0, 10),),
+                                           evidence=())])
+    refused = _lie(network, b2, banks[B1], [*log, forged.doc])  # on another chain
+    assert b'"refused"' in refused
+    assert state(banks[B1], plan).instructions[2].completion is None
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 1000)
+
+
+def test_a_transfer_completion_with_a_credit_the_payee_bank_did_not_sign_is_refused(net):
+    network, banks, people = net
+    plan = _turn_at(network, banks, people, down=B2)  # bank2 down: alice's hold waits
+    banks[B2].up = True
+    network.run(50)
+    b1 = banks[B1]
+    ex = state(b1, plan)
+    assert ex.state == "completed"
+    # bank1 claims (again, in a new log) a settle of alice's hold by a credit it signed itself
+    real = ex.instructions[3].completion.receipts()[0]
+    hold = ex.hold_entry(1)
+    fake_credit = SignedEntry.sign(b1.key, chain=ex.chains[f"bob*{B2}"], height=5,
+                                   prev="00" * 32, time=0, kind="credit", intent=None,
+                                   effects=(Effect(f"{B1}:USD", 1000, 0),), evidence=(hold,))
+    fake_settle = SignedEntry.sign(b1.key, chain=real.chain, height=real.height, prev=real.prev,
+                                   time=0, kind="settle", intent=None, effects=real.effects,
+                                   evidence=(fake_credit,))
+    with pytest.raises(SignatureError, match="credit of transfer 3 is not signed by bank2"):
+        check_receipts(ex.plan.instruction(3), "done", (fake_settle,), 0, ex._checks())
+
+
+def test_every_chain_of_a_plan_verifies_offline_and_forged_plan_entries_do_not(net):
+    network, banks, people = net
+    plan = signed(network, banks, people, dvp(), ("alice", B1), ("bob", B2))
+    b1 = banks[B1]
+    ex = state(b1, plan)
+    with b1.ledger.store.read() as r:
+        alice = [SignedEntry.from_bytes(e) for e in r.entries(people["alice"].chain, 0, 100)]
+    verify_chain(alice, b1.key.public_key, B1, people["alice"].chain)
+    head = alice[-1]
+
+    def forged(kind: str, intent: SignedIntent | None, effects: tuple[Effect, ...],
+               evidence: tuple[SignedEntry, ...] = ()) -> list[SignedEntry]:
+        return [*alice, SignedEntry.sign(b1.key, chain=head.chain, height=head.height + 1,
+                                         prev=head.id, time=head.time, kind=kind,
+                                         intent=intent, effects=effects, evidence=evidence)]
+
+    # the same consent held twice: alice agreed to hold 1000 once
+    with pytest.raises(VerificationError, match="held already"):
+        verify_chain(forged("plan", ex.consents[1], (Effect(f"{B1}:USD", 0, 1000),)),
+                     b1.key.public_key, B1, people["alice"].chain)
+    # a consent alice never signed
+    fake = SignedIntent.from_dict(sign_intent(SigningKey.generate(), "plan",
+                                              people["alice"].chain, 0, 0,
+                                              consent_body(ex.plan, 1)))
+    with pytest.raises(VerificationError, match="does not verify"):
+        verify_chain(forged("plan", fake, (Effect(f"{B1}:USD", 0, 1000),)),
+                     b1.key.public_key, B1, people["alice"].chain)
+    # a credit to alice of bob's hold, which pays alice... only the BOND it held for her
+    bob_hold = ex.hold_entry(2)
+    with pytest.raises(VerificationError, match="already credited"):
+        verify_chain(forged("credit", None, (Effect(f"{B2}:BOND", 10, 0),), (bob_hold,)),
+                     b1.key.public_key, B1, people["alice"].chain)
+    with pytest.raises(VerificationError, match=r"pays bob\*bank2"):  # alice's hold, to her
+        verify_chain(forged("credit", None, (Effect(f"{B1}:USD", 1000, 0),),
+                            (ex.hold_entry(1),)), b1.key.public_key, B1, people["alice"].chain)
