@@ -16,6 +16,7 @@ import pytest
 
 from cli.local import LocalBank
 from cli.wallet import Wallet
+from tchain.clock import now_ms
 from tchain.keys import SigningKey
 from tchain.plans import Execution
 from tests.hostile.harness import audit_clean
@@ -159,3 +160,73 @@ def test_a_bad_plan_file_changes_nothing(world):
     refused = run("plan", "propose", str(bad), wallet=world["alice"])
     assert refused.exit_code == 1 and "participants must be a list of 1" in refused.stderr
     assert ok("plan", "list", "--json", wallet=world["alice"]).stdout == listed
+
+
+def _dvp(bond: str = "10", **extra: Any) -> dict[str, Any]:
+    return {"deadline_in": 600_000,
+            "participants": [{"bank": B1, "role": "contributor"},
+                             {"bank": B2, "role": "contributor"},
+                             {"bank": B3, "role": "observer"}],
+            "instructions": [
+                {"op": "hold", "account": f"alice*{B1}", "asset": USD, "amount": "100"},
+                {"op": "hold", "account": f"bob*{B2}", "asset": BOND, "amount": bond},
+                {"op": "transfer", "hold": 1, "to": f"bob*{B2}"},
+                {"op": "transfer", "hold": 2, "to": f"alice*{B1}"}], **extra}
+
+
+def _signed(world: dict[str, Any], name: str, doc: dict[str, Any]) -> str:
+    plan = ok("plan", "propose", str(plan_file(world, name, doc)),
+              wallet=world["alice"]).stdout.strip()
+    ok("plan", "sign", plan, wallet=world["alice"])
+    eventually(lambda: _execution(world["banks"][1], plan) is not None)
+    ok("plan", "sign", plan, wallet=world["bob"])
+    return plan
+
+
+def test_a_payer_short_of_funds_compensates_every_bank(world):
+    b1, b2, _ = world["banks"]
+    usd, bond = _balance(b1, "alice", USD), _balance(b2, "bob", BOND)
+    plan = _signed(world, "short", _dvp(bond=str(bond + 1)))
+    for bank in world["banks"]:
+        eventually(lambda bank=bank: _execution(bank, plan).state == "compensated")
+    shown = json.loads(ok("plan", "show", plan, "--json", wallet=world["alice"]).stdout)
+    assert [i["status"] for i in shown["instructions"]] == ["complete", "failed", "pending",
+                                                              "pending"]
+    eventually(lambda: read(b1, lambda r: r.open_holds()) == [])
+    assert (_balance(b1, "alice", USD), _balance(b2, "bob", BOND)) == (usd, bond)
+
+
+def test_the_bank_whose_turn_it_is_down_past_the_deadline_is_compensated(world):
+    b1, b2, _ = world["banks"]
+    plan = ok("plan", "propose", str(plan_file(world, "down", _dvp(deadline_in=3000))),
+              wallet=world["alice"]).stdout.strip()
+    ok("plan", "sign", plan, wallet=world["alice"])
+    eventually(lambda: B1 in _execution(b2, plan).approvals)
+    b1.stop()  # alice's bank is down when her hold's turn comes
+    try:
+        ok("plan", "sign", plan, wallet=world["bob"])
+        eventually(lambda: _execution(b2, plan).state == "compensated", timeout=30)
+    finally:
+        b1.start()
+    eventually(lambda: _execution(b1, plan).state == "compensated", timeout=40)
+    assert read(b1, lambda r: r.open_holds()) == []
+
+
+def test_a_repo_runs_its_reverse_dvp_after_the_await(world):
+    b1 = world["banks"][0]
+    ok("pay", f"bob*{B2}", "5", USD, wallet=world["alice"])  # bob's own USD for the interest
+    usd = _balance(b1, "alice", USD)
+    repo = _dvp()
+    repo["instructions"] += [
+        {"op": "await", "until": now_ms() + 4000},
+        {"op": "hold", "account": f"alice*{B1}", "asset": BOND, "amount": "10"},
+        {"op": "hold", "account": f"bob*{B2}", "asset": USD, "amount": "105"},
+        {"op": "transfer", "hold": 6, "to": f"bob*{B2}"},
+        {"op": "transfer", "hold": 7, "to": f"alice*{B1}"}]
+    plan = _signed(world, "repo", repo)
+    eventually(lambda: _execution(b1, plan).turn() is not None and
+               _execution(b1, plan).turn().op == "await")
+    assert _balance(b1, "alice", USD) == usd - 100  # the first leg: cash out, bonds in
+    for bank in world["banks"]:
+        eventually(lambda bank=bank: _execution(bank, plan).state == "completed", timeout=30)
+    assert _balance(b1, "alice", USD) == usd + 5  # the cash back, with the interest
