@@ -4,7 +4,6 @@ made from fixed keys and a fixed clock (so the golden vectors can be made from i
 from __future__ import annotations
 
 import copy
-import uuid
 from typing import Any
 
 from tchain.intents import sign_intent
@@ -13,6 +12,7 @@ from tchain.model import SignedIntent
 from tchain.plans import Execution, LogDoc, Plan, plan_document, plan_id, sign_log
 from tchain.plans.receipts import consent_body
 from tchain.records import KeyRecord, make_record
+from tests.vectors.generate import PLAN_FILE, PLAN_UUID
 
 T0 = 1_763_700_000_000
 B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
@@ -22,20 +22,8 @@ SEEDS = {B1: "01", B2: "04", B3: "05", ALICE: "02", BOB: "03"}
 KEYS = {name: SigningKey(bytes.fromhex(seed * 32)) for name, seed in SEEDS.items()}
 BANK_KEYS = {b: KEYS[b].public_key for b in (B1, B2, B3)}
 CHAINS = {ALICE: ALICE_CHAIN, BOB: BOB_CHAIN}
-PLAN_UUID = uuid.UUID("6f1c2a8e-3b7d-4c21-9a55-0d3e8f7b1c42")
-
 # The file alice writes: she pays 1000 bank1 USD for 10 bank2 BOND held by bob; bank3 watches.
-DVP_FILE = {
-    "deadline_in": 600_000,
-    "participants": [{"bank": B1, "role": "contributor"}, {"bank": B2, "role": "contributor"},
-                     {"bank": B3, "role": "observer"}],
-    "instructions": [
-        {"op": "hold", "account": ALICE, "asset": f"{B1}:USD", "amount": "1000"},
-        {"op": "hold", "account": BOB, "asset": f"{B2}:BOND", "amount": "10"},
-        {"op": "transfer", "hold": 1, "to": BOB},
-        {"op": "transfer", "hold": 2, "to": ALICE},
-    ],
-}
+DVP_FILE = PLAN_FILE
 DVP_TOML = f"""deadline_in = 600000
 participants = [{{bank = "{B1}", role = "contributor"}}, {{bank = "{B2}", role = "contributor"}},
                 {{bank = "{B3}", role = "observer"}}]
