@@ -38,6 +38,7 @@ from tchain.keys import SigningKey, verify
 from tchain.messages import Message
 from tchain.model import OfferBody, SignedEntry, TakeBody
 from tchain.peer_claims import crossing, fault, incoming
+from tchain.plans.proof import PLAN_DEFAULT_FIELDS, check_plan_default
 from tchain.state import check_settle_evidence, check_take_terms, fill_effects, offer_hold
 from tchain.values import UAI, parse_amount
 
@@ -305,8 +306,15 @@ def _take_against_offer(proof: dict[str, Any], message: Message, who: str) -> Pr
                         f"offer refuses ({how})")
 
 
+def _verify_plan_default(proof: dict[str, Any], names: Names) -> ProofSummary:
+    """A bank that did not do its instruction of a plan (tchain.plans.proof)."""
+    _signed_by_reporter(proof, PLAN_DEFAULT_FIELDS)
+    _, summary = check_plan_default(proof)
+    return ProofSummary("plan_default", proof["culprit"], summary)
+
+
 _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement,
-              "misconduct": _verify_misconduct}
+              "misconduct": _verify_misconduct, "plan_default": _verify_plan_default}
 
 
 def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:

@@ -20,6 +20,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from tchain.digest import digest
 from tchain.errors import (
     BadRequestError,
     ForbiddenError,
@@ -35,6 +36,8 @@ from tchain.flow_states import FlowType
 from tchain.messages import Message
 from tchain.model import SignedEntry, SignedIntent
 from tchain.plans import Execution, LogDoc, Plan, consent_body, plan_document, plan_id, sign_log
+from tchain.plans.proof import plan_default_proof
+from tchain.proofs import verify_proof
 from tchain.records import KeyRecord, make_record
 from tchain.rules import TIME_WINDOW_MS, hold_for_plan, release_hold
 from tchain.state import ChainState
@@ -280,12 +283,23 @@ class Plans:
                 execution = Execution.replay(kept.log, self.keys(w))
                 word = self._late(execution, now)
                 if word is not None:
+                    turn = execution.turn()
                     execution = execution.append(word)
                     done.append(f"plan {plan}: {word.type} ({word.body.get('reason')})")
+                    if turn is not None and not turn.reversible and \
+                            execution.instructions[turn.seq].completion is None:
+                        self._keep_proof(w, execution, turn.seq)
                 self._decided(w, execution, kept, now)
             return done
 
         return self.ledger.store.write(work)
+
+    def _keep_proof(self, w: Writer, execution: Execution, seq: int) -> None:
+        """Keep the proof that a bank did not do its irreversible instruction ``seq``: the
+        log up to our word that nothing came by when it was due (tchain.plans.proof)."""
+        proof = plan_default_proof(self.bank.key, self.bank.name, execution, seq)
+        verify_proof(proof)
+        w.put_record("proofs", digest("proof", proof).hex(), proof)
 
     def _awaited(self, execution: Execution, now: int) -> bool:
         """Whether it is our await's turn, and its time has come."""

@@ -5,11 +5,14 @@ contributor approved, and approving moves nothing either: no hold, every sum unc
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from cli.main import root
 from tchain.errors import (
     BadRequestError,
     ForbiddenError,
@@ -23,6 +26,7 @@ from tchain.messages import sign_message
 from tchain.model import Effect, SignedEntry, SignedIntent
 from tchain.plans import Execution, LogDoc, consent_body, consents_of, sign_log
 from tchain.plans.receipts import check_receipts
+from tchain.proofs import verify_proof
 from tchain.records import make_record
 from tchain.verify import verify_chain
 from tests.helpers import Clock, Customer
@@ -82,6 +86,34 @@ def sound(banks: dict[str, NetBank]) -> None:
             assert r.open_holds() == []
         report = audit(bank.ledger)
         assert report.ok, report.problems
+
+
+def alice_signed(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
+                 file: dict[str, Any] | None = None) -> str:
+    """``file`` (the DvP) proposed and signed by alice, bank1 approving: the plan id."""
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file or dvp())
+    network.run()
+    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
+    network.run()
+    return ex.plan.id
+
+
+def bob_signs(banks: dict[str, NetBank], people: dict[str, Customer], plan: str) -> list[str]:
+    """Bob signs at bank2, which approves: the ids of the messages it queued."""
+    return Plans(banks[B2].ledger).consent(plan, consent(banks[B2], people["bob"], plan))[1]
+
+
+def turn_at(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
+             down: str) -> str:
+    """A DvP signed by both, run until bank ``down`` (taken down once approvals are out)
+    would do its hold: the plan id."""
+    plan = alice_signed(network, banks, people)
+    sent = bob_signs(banks, people, plan)
+    for message in sent:
+        network.deliver(banks[B2], message)
+    banks[down].up = False
+    network.run(50)
+    return plan
 
 
 def signed(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
@@ -230,24 +262,15 @@ def test_a_payer_short_of_funds_compensates_and_the_other_hold_is_released(net):
 def test_a_bank_down_past_the_deadline_refuses_the_hold_it_missed_and_all_is_released(net):
     network, banks, people = net
     clock = banks[B1].ledger.clock
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
-    network.run()
-    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
-    network.run()
-    _, sent = Plans(banks[B2].ledger).consent(ex.plan.id, consent(banks[B2], people["bob"],
-                                                                  ex.plan.id))
-    for message in sent:  # bank2's approval goes out, then bank2 goes down
-        network.deliver(banks[B2], message)
-    banks[B2].up = False
-    network.run(50)
+    plan = turn_at(network, banks, people, down=B2)  # bank2 down once its approval is out
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 1000)  # held, waiting
     clock.now += 700_000  # past the deadline: bank1 does not release on its clock alone
     network.run(50)
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 1000)
     banks[B2].up = True  # back: its first word on alice's hold is that it came too late
     network.run(50)
-    assert every_state(banks, ex.plan.id) == {"compensated"}
-    assert state(banks[B1], ex.plan.id).instructions[1].rejections == {B2}
+    assert every_state(banks, plan) == {"compensated"}
+    assert state(banks[B1], plan).instructions[1].rejections == {B2}
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
     sound(banks)
 
@@ -255,20 +278,17 @@ def test_a_bank_down_past_the_deadline_refuses_the_hold_it_missed_and_all_is_rel
 def test_the_bank_whose_turn_it_is_down_past_the_deadline_is_refused_by_the_others(net):
     network, banks, people = net
     clock = banks[B1].ledger.clock
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
-    network.run()
-    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
-    network.run()
+    plan = alice_signed(network, banks, people)
     banks[B1].up = False
-    Plans(banks[B2].ledger).consent(ex.plan.id, consent(banks[B2], people["bob"], ex.plan.id))
+    bob_signs(banks, people, plan)
     network.run(50)
-    assert state(banks[B2], ex.plan.id).state == "approved"
+    assert state(banks[B2], plan).state == "approved"
     clock.now += 700_000
     network.run(50)
-    assert state(banks[B2], ex.plan.id).state == "compensated"  # nothing was held
+    assert state(banks[B2], plan).state == "compensated"  # nothing was held
     banks[B1].up = True
     network.run(50)
-    assert every_state(banks, ex.plan.id) == {"compensated"}
+    assert every_state(banks, plan) == {"compensated"}
     sound(banks)
 
 
@@ -328,26 +348,9 @@ def test_a_repo_is_a_dvp_now_and_the_reverse_dvp_after_an_await(net):
 
 # --- what a lying peer or a forging bank tries ------------------------------------------------
 
-def _turn_at(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
-             down: str) -> str:
-    """A DvP signed by both, run until bank ``down`` (taken down once approvals are out)
-    would do its hold: the plan id."""
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, dvp())
-    network.run()
-    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
-    network.run()
-    _, sent = Plans(banks[B2].ledger).consent(ex.plan.id, consent(banks[B2], people["bob"],
-                                                                  ex.plan.id))
-    for message in sent:
-        network.deliver(banks[B2], message)
-    banks[down].up = False
-    network.run(50)
-    return ex.plan.id
-
-
 def test_a_completion_whose_receipt_does_not_do_the_instruction_is_refused(net):
     network, banks, people = net
-    plan = _turn_at(network, banks, people, down=B2)  # alice's hold waits on bank2's word
+    plan = turn_at(network, banks, people, down=B2)  # alice's hold waits on bank2's word
     b2, ex = banks[B2], state(banks[B1], plan)
     approve = sign_log(b2.key, "completion_approval", plan=plan, plan_digest=ex.plan.digest,
                        by=B2, time=0, seq=1, completion=ex.instructions[1].completion.id)
@@ -383,7 +386,7 @@ def test_a_completion_whose_receipt_does_not_do_the_instruction_is_refused(net):
 
 def test_a_transfer_completion_with_a_credit_the_payee_bank_did_not_sign_is_refused(net):
     network, banks, people = net
-    plan = _turn_at(network, banks, people, down=B2)  # bank2 down: alice's hold waits
+    plan = turn_at(network, banks, people, down=B2)  # bank2 down: alice's hold waits
     banks[B2].up = True
     network.run(50)
     b1 = banks[B1]
@@ -437,3 +440,52 @@ def test_every_chain_of_a_plan_verifies_offline_and_forged_plan_entries_do_not(n
     with pytest.raises(VerificationError, match=r"pays bob\*bank2"):  # alice's hold, to her
         verify_chain(forged("credit", None, (Effect(f"{B1}:USD", 1000, 0),),
                             (ex.hold_entry(1),)), b1.key.public_key, B1, people["alice"].chain)
+
+
+def test_a_bank_that_does_not_pay_once_every_hold_stands_leaves_a_proof(net, tmp_path):
+    network, banks, people = net
+    b1, b2 = banks[B1], banks[B2]
+    plan = alice_signed(network, banks, people)
+    bob_signs(banks, people, plan)
+    # deliver until bank2 has logged its hold, then bank1 goes silent with its transfer due
+    for _ in range(20):
+        with b2.ledger.store.read() as r:
+            queued = [m for m, _ in r.records("outbox")]
+        if state(b2, plan).instructions[2].completion is not None:
+            break
+        for bank in (b1, b2):
+            with bank.ledger.store.read() as r:
+                for m, _ in r.records("outbox"):
+                    network.deliver(bank, m)
+    for m in queued:
+        network.deliver(b2, m)  # bank1 gets bob's hold, approves it: its transfer is due
+    assert state(b1, plan).turn().seq == 3
+    with b1.ledger.store.read() as r:  # its approval goes out; its transfer never does
+        words = [m for m, item in r.records("outbox")
+                 if item["message"]["message"]["type"] == "plan"]
+    for m in words:
+        network.deliver(b1, m)
+    assert state(b2, plan).turn().seq == 3
+    b1.up = False
+    b1.ledger.clock.now += 700_000
+    network.run(50)
+    at2 = state(b2, plan)
+    assert at2.state == "failed" and at2.instructions[3].rejections == {B2}
+    assert b2.balance(people["bob"], f"{B2}:BOND") == (50, 0)  # bob's hold released
+    [proof] = b2.interbank.proofs()
+    summary = verify_proof(proof)
+    assert summary.type == "plan_default" and summary.culprit == b1.key.public_key
+    assert "did not do instruction 3 (transfer)" in summary.summary
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(proof))
+    shown = CliRunner().invoke(root, ["proof", "verify", str(path)])
+    assert shown.exit_code == 0 and "did not do instruction 3" in shown.output
+    lie = copy.deepcopy(proof)
+    lie["log"] = lie["log"][:-1]  # without the reporter's word: nothing shows it was late
+    with pytest.raises(VerificationError):
+        verify_proof(lie)
+    b1.up = True  # back: its transfer, past its deadline, is refused; alice's hold released
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"failed"}
+    assert b1.balance(people["alice"], f"{B1}:USD") == (5000, 0)
+    sound(banks)
