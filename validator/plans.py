@@ -20,10 +20,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from tchain.books import check_crossing
 from tchain.digest import digest
 from tchain.errors import (
     BadRequestError,
     ForbiddenError,
+    ForeignAssetError,
     InsufficientFundsError,
     LimitExceededError,
     NotFoundError,
@@ -451,13 +453,22 @@ class Plans:
 
     def _cannot(self, r: Reader, plan: Plan) -> tuple[str, str] | None:
         """Why this bank cannot do its part of the plan, if it cannot: a customer it does
-        not have, or what this version does not do (docs/adr/0008)."""
+        not have, a transfer to or from it of a third bank's IOU (its peer would take it for
+        misconduct, §13), or what this version does not do (docs/adr/0008)."""
         missing = [a for a in plan.named(self.bank.name)
                    if self.ledger.chain_of_address(r, a) is None]
         if missing:
             return (UnknownChainError.code,
                     f"{', '.join(missing)} are not customers of {self.bank.name}")
         for ins in plan.instructions:
+            if ins.op == "transfer" and ins.to is not None and \
+                    self.bank.name in (ins.bank, ins.to.rpartition("*")[2]):
+                hold = plan.instruction(ins.hold or 0)
+                payer, payee = ins.bank, ins.to.rpartition("*")[2]
+                try:  # as for any transfer (§13): never a third bank's IOU
+                    check_crossing(payer, payee, str(hold.asset))
+                except ForeignAssetError as e:
+                    return e.code, f"instruction {ins.seq}: {e.message}"
             if ins.bank != self.bank.name:
                 continue
             if ins.op == "issue":

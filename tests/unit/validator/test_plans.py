@@ -489,3 +489,19 @@ def test_a_bank_that_does_not_pay_once_every_hold_stands_leaves_a_proof(net, tmp
     assert {state(b, plan).state for b in banks.values()} == {"failed"}
     assert b1.balance(people["alice"], f"{B1}:USD") == (5000, 0)
     sound(banks)
+
+
+def test_a_plan_that_would_move_a_third_banks_iou_is_rejected_not_sent(net):
+    network, banks, people = net
+    carol = banks[B3].join("carol")
+    banks[B3].deposit(carol, 700, "GBP")
+    banks[B3].submit(carol, "payment", {"to": people["alice"].chain, "to_validator": B1,
+                                        "asset": f"{B3}:GBP", "amount": "70"})
+    network.run()
+    file = dvp()
+    file["instructions"][0].update(asset=f"{B3}:GBP", amount="70")  # bank3's IOU to bank2
+    plan = signed(network, banks, people, file, ("alice", B1), ("bob", B2))
+    assert every_state(banks, plan) == {"failed"}
+    assert state(banks[B2], plan).rejection.body["error"] == "foreign_asset"
+    assert banks[B2].interbank.proofs() == []  # bank1 was never made to look like a cheat
+    sound(banks)
