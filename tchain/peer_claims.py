@@ -84,9 +84,9 @@ def standing(entry: SignedEntry, field: str) -> SignedIntent:
             f"the {field} does not carry its owner's {entry.kind} intent for its "
             "chain")
     # a plan's hold carries a consent signed before its turn, with seq 0 (tchain.verify)
-    lowest = 0 if entry.kind == "plan" else 1
+    seqs = range(0, 1) if entry.kind == "plan" else range(1, entry.height + 1)
     if entry.height < 1 or entry.prev == GENESIS_PREV or entry.evidence or \
-            not lowest <= intent.seq <= (0 if entry.kind == "plan" else entry.height):
+            intent.seq not in seqs:
         raise BadRequestRuleError(
             f"the {field} cannot stand in a chain: a {entry.kind} at height "
             f"{entry.height} after {entry.prev[:16]}, with {len(entry.evidence)} "
