@@ -121,6 +121,8 @@ class BankClient:
 
     def plans(self) -> Any:
         return self._call("GET", "/v1/plans", auth=True)
+    def lock(self, lock_id: str) -> Any:
+        return self._call("GET", f"/v1/locks/{lock_id}", auth=True)
 
     def proofs(self) -> list[Any]:
         answer = self._call("GET", "/v1/proofs", auth=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tchain.model import PaymentBody, RedeemBody, SignedEntry, TakeBody
+from tchain.model import LockBody, PaymentBody, RedeemBody, SignedEntry, TakeBody
 
 __all__ = ["Party", "party_of"]
 
@@ -32,10 +32,10 @@ class Party:
 def party_of(entry: SignedEntry) -> Party | None:
     """Who ``entry`` was with, or None for an entry with no other side (genesis, offer)."""
     body = entry.intent.body if entry.intent is not None else None
-    if entry.kind == "credit":
+    if entry.kind in ("credit", "claim"):  # a claim's evidence is the lock that paid it
         payer = entry.evidence_entry(0)
         return Party("from", payer.chain_id, bank_key=payer.validator)
-    if isinstance(body, PaymentBody):
+    if isinstance(body, PaymentBody | LockBody):
         return Party("to", body.to, bank_name=body.to_validator, bank_key=None if
                      body.to_validator else entry.validator)
     if isinstance(body, RedeemBody):
@@ -46,7 +46,7 @@ def party_of(entry: SignedEntry) -> Party | None:
         return Party("with", label=f"offer {entry.intent.doc['intent']['body']['offer'][:16]}")
     if entry.kind == "settle":
         peer = entry.evidence_entry(0)  # the payee's credit, the maker's settle, the take
-        return Party("to" if peer.kind == "credit" else "with", peer.chain_id,
+        return Party("to" if peer.kind in ("credit", "claim") else "with", peer.chain_id,
                      bank_key=peer.validator)
     if entry.kind == "release":
         held = party_of(entry.evidence_entry(0))

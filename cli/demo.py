@@ -14,15 +14,19 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import click
 
 from cli.errors import BankError, CliError
+from cli.htlc import lock_on_chain
 from cli.local import LocalBank
 from cli.output import table
 from cli.session import Session
 from cli.wallet import Wallet
+from tchain.htlc import hash_of
+from tchain.model import SignedEntry
 from tchain.proofs import unsettled, verify_proof
 from validator.audit import AuditReport
 from validator.operator import deposit, list_proofs, run_audit
@@ -77,17 +81,21 @@ def _wallet(base: Path, name: str) -> Session:
     return Session(wallet, key)
 
 
-def _offer_id(session: Session, asset: str, seller: str) -> str:
-    """Wait until the customer's bank lists an offer of ``asset`` from ``seller``'s bank."""
+def _offer_id(session: Session, asset: str, seller: str, remaining: str | None = None
+              ) -> str:
+    """Wait until the customer's bank lists an offer of ``asset`` from ``seller``'s bank (with
+    ``remaining``, one with that much left of it)."""
     found = _until(f"an offer of {asset} at {seller}",
-                   lambda: [o for o in session.offers(asset) if o["validator"] == seller])
+                   lambda: [o for o in session.offers(asset) if o["validator"] == seller
+                            and remaining in (None, o.get("remaining"))])
     return str(found[0]["id"])
 
 
 @click.command()
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (and print it).")
 def demo(keep: bool) -> None:
-    """Run three banks on loopback: payments in and across banks, an exchange, a cheat."""
+    """Run three banks on loopback: payments in and across banks, exchanges whole and in part,
+    an atomic swap, a cheat."""
     base = Path(tempfile.mkdtemp(prefix="tchain-demo-"))
     story = _Story()
     banks = [LocalBank(base / "bank1", B1, assets=("USD", "GBP"),
@@ -124,6 +132,32 @@ def demo(keep: bool) -> None:
                          lambda: _offer_id(carol, USD, B1))
         story.do("carol takes it: bank2 holds her EUR, bank1 settles, bank2 settles",
                  lambda: carol.take(offer))
+        story.do("alice offers 200.00 USD for 180.00 EUR, in parts of at least 50.00 USD",
+                 lambda: alice.offer(("20000", USD), ("18000", EUR), 600, min_fill="5000"))
+        parts = story.do("carol finds it at bank2",
+                         lambda: _offer_id(carol, USD, B1, remaining="20000"))
+        story.do("carol takes 50.00 USD of it for 45.00 EUR: bank1 signs a fill, 150.00 stay "
+                 "on offer", lambda: carol.take(parts, "5000"))
+        story.do("bank2 hears what remains (offer_filled) and lists 150.00 USD",
+                 lambda: _offer_id(carol, USD, B1, remaining="15000"))
+        story.do("alice cancels the rest: bank1 releases only the 150.00 USD still held",
+                 lambda: alice.cancel(parts))
+        secret = token_hex(32)
+        click.echo("     an atomic swap: alice's 50.00 USD for carol's 45.00 EUR, two locks on one "
+                   "hash whose preimage alice alone knows")
+        usd_lock = story.do("alice locks 50.00 USD for carol for 120 s (bank1 holds it)",
+                            lambda: alice.lock(f"carol*{B2}", "5000", USD, hash_of(secret),
+                                               120)).entries[0].id
+        eur_lock = story.do("carol locks 45.00 EUR for alice for 60 s on the same hash",
+                            lambda: carol.lock(f"alice*{B1}", "4500", EUR, hash_of(secret),
+                                               60)).entries[0].id
+        story.do("alice claims carol's lock with the preimage: bank1 credits her",
+                 lambda: alice.claim(eur_lock, secret))
+        shown = story.do("bank2 settles carol's lock: the preimage is now on her chain",
+                         lambda: _until("the preimage on carol's chain",
+                                        partial(_preimage_seen, carol, eur_lock)))
+        story.do("carol claims alice's lock with it: the swap is done, all or nothing",
+                 lambda: carol.claim(usd_lock, shown))
         story.refused("carol tries to pay bob 10000.00 EUR she does not have",
                       lambda: carol.pay(f"bob*{B1}", "1000000", EUR), "insufficient_funds")
         story.do("bob offers 100.00 GBP for 90.00 bank3 USD",
@@ -181,6 +215,14 @@ def _report(rows: list[list[str]], audits: list[AuditReport], unsettled: dict[st
     click.echo(table(["asset", "sum over all chains", "unsettled (proof)", "total"], sums))
     if any(t + unsettled.get(a, 0) != 0 for a, t in totals.items()):
         raise CliError("an asset does not sum to zero over all banks")
+
+
+def _preimage_seen(session: Session, lock_id: str) -> str | None:
+    """The preimage that opened our lock ``lock_id``, once our verified chain shows it."""
+    session.sync()
+    entries = [SignedEntry.from_bytes(raw) for raw in session.wallet.local_entries()]
+    found = lock_on_chain(entries, lock_id)
+    return None if found is None else found.get("preimage")
 
 
 def _pin_each_other(a: LocalBank, b: LocalBank) -> None:

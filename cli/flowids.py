@@ -18,15 +18,15 @@ __all__ = ["flow_of", "resolve_flow"]
 
 def flow_of(entry: SignedEntry) -> str | None:
     """The id the banks keep the entry's cross-bank flow under, or None if it is in none."""
-    if entry.kind == "take" or (entry.kind == "payment" and any(e.held > 0 for e in
-                                                                 entry.effects)):
+    if entry.kind == "take" or (entry.kind in ("payment", "lock") and any(
+            e.held > 0 for e in entry.effects)):
         return entry.id
     if entry.kind in ("settle", "fill"):
         peer = entry.evidence_entry(0)
         if peer.kind == "take":
             return peer.id  # we made the offer: the exchange is kept under the taker's take
         return closed_hold(entry)
-    if entry.kind == "release" and entry.evidence_entry(0).kind in ("payment", "take"):
+    if entry.kind == "release" and entry.evidence_entry(0).kind in ("payment", "take", "lock"):
         return closed_hold(entry)
     return None
 

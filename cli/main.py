@@ -19,6 +19,7 @@ from cli.counterparties import party_of
 from cli.demo import demo
 from cli.errors import BankError, UnreachableError
 from cli.history import HEADERS, history_rows
+from cli.htlc import htlc
 from cli.offers import offer
 from cli.operator import validator
 from cli.options import json_option, passphrase
@@ -422,6 +423,7 @@ def proof_verify(ctx: click.Context, file: Path) -> None:
 
 root.add_command(validator)
 root.add_command(offer)
+root.add_command(htlc)
 root.add_command(plan)
 root.add_command(demo)
 root.add_command(bench)

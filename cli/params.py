@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 import click
 
 from tchain.errors import EncodingError
+from tchain.keys import is_hex
 from tchain.values import UAI, parse_address, parse_name, parse_positive_amount
 
-__all__ = ["ADDRESS", "AMOUNT", "ASSET", "BANK_URL", "DAILY_LIMIT", "NAME"]
+__all__ = ["ADDRESS", "AMOUNT", "ASSET", "BANK_URL", "DAILY_LIMIT", "HEX64", "NAME"]
 
 
 class _Amount(click.ParamType):
@@ -111,9 +112,22 @@ class _DailyLimit(click.ParamType):
         return ASSET.convert(asset, param, ctx), AMOUNT.convert(amount, param, ctx)
 
 
+class _Hex64(click.ParamType):
+    """32 bytes in lowercase hex: a lock's id, hash or preimage."""
+
+    name = "hex64"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        if not is_hex(value, 64):
+            self.fail(f"{value!r} is not 64 lowercase hex characters", param, ctx)
+        return str(value)
+
+
 AMOUNT = _Amount()
 ASSET = _Asset()
 ADDRESS = _Address()
 NAME = _Name()
 BANK_URL = _BankURL()
 DAILY_LIMIT = _DailyLimit()
+HEX64 = _Hex64()

@@ -426,6 +426,39 @@ class Session:
             raise BankError(f"{bank.name}'s flow answer has no state")
         return answer
 
+    # --- hash-time locks (tchain.htlc) -----------------------------------------------------------
+
+    def lock(self, address: str, amount: str, asset: str, hash_: str, expires_in: float
+             ) -> Submission:
+        """Hold ``amount`` of ``asset`` for ``address`` until ``expires_in`` s from now: theirs
+        if they show the preimage of ``hash_`` before then, ours again after."""
+        record = self._payee(address, "nothing was locked")
+        body = {"to": record["chain"], "to_validator": record["validator"],
+                "asset": str(UAI.parse(asset)), "amount": _amount(amount), "hash": hash_,
+                "expires": now_ms() + int(expires_in * 1000)}
+        return self._submit("lock", body, spends=body["asset"])
+
+    def claim(self, lock_id: str, preimage: str) -> Submission:
+        """Take the lock ``lock_id`` made for us, showing its preimage."""
+        return self._submit("claim", {"lock": lock_id, "preimage": preimage})
+
+    def lock_for_us(self, lock_id: str) -> dict[str, Any]:
+        """A lock our bank keeps for our chain (made at its bank for us, not claimed here yet):
+        its bank's signature on it checked against that bank's pinned key."""
+        chain, bank, client = self._client()
+        answer = client.lock(lock_id)
+        keys = {bank.name: bank.key, **{n: p.key for n, p in self.banks().peers().items()}}
+        try:
+            lock = SignedEntry.from_dict(answer["lock"])
+            lock.verify(keys.get(answer["validator"], ""))
+        except (EncodingError, SignatureError, KeyError, TypeError) as e:
+            raise SecurityError(f"lock {lock_id} is not signed by the bank it names") from e
+        body = lock.intent.doc["intent"]["body"] if lock.intent is not None else {}
+        if lock.id != lock_id or lock.kind != "lock" or body.get("to") != chain:
+            raise SecurityError(f"{bank.name}'s answer is not lock {lock_id} for your chain")
+        return {"id": lock_id, "validator": answer["validator"], "state": answer["state"],
+                "lock": lock}
+
     def cancel(self, typed: str) -> Submission:
         """Cancel our open offer whose id starts with ``typed``."""
         open_offers = {o["id"]: o["id"] for o in self.own_offers(self.sync().state)}

@@ -7,8 +7,10 @@ them in the store, validator/interbank/ moves them on):
                 transfer  we hold a payer's payment for a peer's payee
                 take      we hold a taker's side of a peer's offer
                 exchange  we settled our maker's offer for a peer's take
+                lock      we hold a payer's lock for a peer's payee (tchain.htlc)
   OutboxItem  a signed message waiting for its peer
   OfferRecord an offer known here, ours or a peer's
+  LockRecord  a hash-time lock for a customer of ours (tchain.htlc), and its one decision
 
 A flow's state changes only through :meth:`Flow.moved`, which looks the move up in
 :data:`TRANSITIONS` and refuses any other with :class:`FlowTransitionError` (our bug, never a
@@ -20,6 +22,9 @@ does for HTTP, the table is the whole state machine:
             pending --settled--> settled           pending --refused--> released
   exchange  awaiting_peer --settled--> settled     awaiting_peer --deadline_passed--> defaulted
             defaulted --settled--> settled (late: the proof is dropped)
+  lock      pending --settled--> settled (the payee's bank's claim)
+            pending --deadline_passed--> awaiting_peer (expired here: we ask the payee's bank)
+            awaiting_peer --settled--> settled     awaiting_peer --refused--> released
 
 The enums are of ``str``, and every record reads and writes the same dict it always did, so
 the stored bytes do not change.
@@ -32,6 +37,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any
+
+from tchain.htlc import lock_body
+from tchain.model import SignedEntry
 
 __all__ = [
     "ABSENT",
@@ -46,6 +54,8 @@ __all__ = [
     "FlowState",
     "FlowTransitionError",
     "FlowType",
+    "LockRecord",
+    "LockState",
     "OfferRecord",
     "OfferState",
     "OutboxItem",
@@ -63,6 +73,7 @@ class FlowType(StrEnum):
     TRANSFER = "transfer"
     TAKE = "take"
     EXCHANGE = "exchange"
+    LOCK = "lock"
 
 
 class FlowState(StrEnum):
@@ -99,6 +110,7 @@ INITIAL: Mapping[FlowType, FlowState] = {
     FlowType.TRANSFER: FlowState.PENDING,
     FlowType.TAKE: FlowState.PENDING,
     FlowType.EXCHANGE: FlowState.AWAITING_PEER,
+    FlowType.LOCK: FlowState.PENDING,
 }
 
 # (type, state, event) -> the state after it. Every other triple is refused.
@@ -113,9 +125,14 @@ TRANSITIONS: Mapping[tuple[FlowType, FlowState, FlowEvent], FlowState] = {
     (FlowType.EXCHANGE, FlowState.AWAITING_PEER, FlowEvent.DEADLINE_PASSED):
         FlowState.DEFAULTED,
     (FlowType.EXCHANGE, FlowState.DEFAULTED, FlowEvent.SETTLED): FlowState.SETTLED,
+    (FlowType.LOCK, FlowState.PENDING, FlowEvent.SETTLED): FlowState.SETTLED,
+    (FlowType.LOCK, FlowState.PENDING, FlowEvent.DEADLINE_PASSED): FlowState.AWAITING_PEER,
+    (FlowType.LOCK, FlowState.AWAITING_PEER, FlowEvent.SETTLED): FlowState.SETTLED,
+    (FlowType.LOCK, FlowState.AWAITING_PEER, FlowEvent.REFUSED): FlowState.RELEASED,
 }
 
-# A transfer or take whose hold is open and waits on the peer.
+# A transfer, take or lock whose hold is open and waits on the peer (a lock past its expiry
+# waits on the payee's bank's answer, awaiting_peer: Flow.waiting_on_peer).
 WAITING_ON_PEER = frozenset({FlowState.PENDING, FlowState.ACCEPTED})
 # Not settled yet: the hold waits, or the peer has not settled its side of an exchange.
 UNSETTLED = WAITING_ON_PEER | {FlowState.AWAITING_PEER}
@@ -206,12 +223,17 @@ class Flow:
 
     @property
     def waiting_on_peer(self) -> bool:
-        return self.state in WAITING_ON_PEER
+        return self.state in WAITING_ON_PEER or (
+            self.type is FlowType.LOCK and self.state is FlowState.AWAITING_PEER)
 
     def timers(self) -> dict[str, int]:
-        """``flows``: an exchange the peer has not settled, once past its deadline."""
+        """``flows``: an exchange the peer has not settled, once past its deadline; a lock
+        not claimed, once past its expiry (and the clocks' margin: we then ask the payee's
+        bank, whose clock decides)."""
         if self.type is FlowType.EXCHANGE and self.state is FlowState.AWAITING_PEER:
             return {"flows": self.deadline + 1}
+        if self.type is FlowType.LOCK and self.state is FlowState.PENDING:
+            return {"flows": self.deadline + CLOCK_MARGIN_MS}
         return {}
 
     @classmethod
@@ -339,8 +361,56 @@ class OfferRecord:
         return d
 
 
-_RECORDS: Mapping[str, type[Flow] | type[OutboxItem] | type[OfferRecord]] = {
-    "flows": Flow, "outbox": OutboxItem, "offers": OfferRecord}
+class LockState(StrEnum):
+    """Where a peer's lock stands at the payee's bank: its first decision is final."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class LockRecord:
+    """A lock for one of our customers, made at a peer (``validator``), as the payee's bank
+    keeps it in the ``locks`` database under the lock entry's id.
+
+    ``lock``: the peer's signed lock entry (None: asked about before it came, and decided
+    expired, so it is refused if it comes); ``claim``: our claim entry once claimed.
+    """
+
+    validator: str
+    lock: dict[str, Any] | None
+    state: LockState
+    expires: int
+    claim: dict[str, Any] | None = None
+
+    @classmethod
+    def opened(cls, validator: str, lock: SignedEntry) -> LockRecord:
+        return cls(validator, lock.doc, LockState.OPEN, lock_body(lock).expires)
+
+    def claimed(self, claim: SignedEntry) -> LockRecord:
+        assert self.state is LockState.OPEN, f"a lock {self.state.value} cannot be claimed"
+        return dataclasses.replace(self, state=LockState.CLAIMED, claim=claim.doc)
+
+    def expired(self) -> LockRecord:
+        assert self.state is not LockState.CLAIMED, "a claimed lock cannot expire"
+        return dataclasses.replace(self, state=LockState.EXPIRED)
+
+    def timers(self) -> dict[str, int]:
+        """``locks``: an open lock at its expiry (ours to release, a peer's to decide)."""
+        return {"locks": self.expires} if self.state is LockState.OPEN else {}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LockRecord:
+        return cls(d["validator"], d["lock"], LockState(d["state"]), d["expires"], d["claim"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"validator": self.validator, "lock": self.lock, "state": self.state.value,
+                "expires": self.expires, "claim": self.claim}
+
+
+_RECORDS: Mapping[str, type[Flow] | type[OutboxItem] | type[OfferRecord] | type[LockRecord]] = {
+    "flows": Flow, "outbox": OutboxItem, "offers": OfferRecord, "locks": LockRecord}
 
 
 def timers_of(db: str, record: Mapping[str, Any]) -> dict[str, int]:

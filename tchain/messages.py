@@ -19,6 +19,10 @@ Requests and the answers they get (each answer is a message too, with ``ref`` = 
   offer_filled  offer, entry, remaining        ->  ack   (entry: the maker's signed fill)
   take          take, taker, deadline          ->  take_accepted (settlement, deadline) | refused
   settle        settlement                     ->  settled (settlement) | pending | refused
+  lock          lock, locker, deadline         ->  ack | refused   (hash-time locks, tchain.htlc)
+  claimed       claim, claimant                ->  ack | refused
+  lock_status   lock                           ->  lock_claimed (lock, claim, claimant)
+                                                   | lock_expired (lock) | refused
   plan          log                            ->  ack | refused   (log: a plan's signed log)
 """
 
@@ -52,14 +56,20 @@ _FIELDS: dict[str, frozenset[str]] = {
     "take_accepted": frozenset({"ref", "settlement", "deadline"}),
     "settled": frozenset({"ref", "settlement"}),
     "pending": frozenset({"ref", "reason"}),
+    "lock": frozenset({"lock", "locker", "deadline"}),
+    "claimed": frozenset({"claim", "claimant"}),
+    "lock_status": frozenset({"lock"}),
+    "lock_claimed": frozenset({"ref", "lock", "claim", "claimant"}),
+    "lock_expired": frozenset({"ref", "lock"}),
 }
 REQUEST_TYPES = frozenset({"transfer", "offer", "offer_closed", "offer_filled", "take",
-                           "settle", "plan"})
+                           "settle", "lock", "claimed", "lock_status", "plan"})
 _NEWS_OF_AN_OFFER = frozenset({"offer_closed", "offer_filled"})  # ``offer`` is its id
+_LOCK_BY_ID = frozenset({"lock_claimed", "lock_expired"})  # ``lock`` is its id
 ANSWER_TYPES = frozenset(_FIELDS) - REQUEST_TYPES
-_ENTRY_FIELDS = ("hold", "offer", "entry", "take", "settlement", "credit")
+_ENTRY_FIELDS = ("hold", "offer", "entry", "take", "settlement", "credit", "lock", "claim")
 # The key record of the owner who signed the intent inside an entry field: by its field.
-SIGNERS = {"payer": "hold", "taker": "take"}
+SIGNERS = {"payer": "hold", "taker": "take", "locker": "lock", "claimant": "claim"}
 _HEAD = frozenset({"type", "from", "to", "time"})
 
 
@@ -148,6 +158,8 @@ class Message:
             raise EncodingError(f"ref must be a message id (64 hex), got {m['ref']!r}")
         if m["type"] in _NEWS_OF_AN_OFFER and not is_hex(m["offer"], 64):
             raise EncodingError(f"offer must be an offer id (64 hex), got {m['offer']!r}")
+        if m["type"] in _LOCK_BY_ID and not is_hex(m["lock"], 64):
+            raise EncodingError(f"lock must be a lock id (64 hex), got {m['lock']!r}")
         if "remaining" in m:
             parse_positive_amount(m["remaining"], "remaining")
         if "kyc_required" in m and not isinstance(m["kyc_required"], bool):
@@ -162,7 +174,8 @@ class Message:
         entries = {name: entry if isinstance(entry := known.get(name), SignedEntry) else
                    read_entry(m[name])
                    for name in _ENTRY_FIELDS
-                   if name in m and not (name == "offer" and m["type"] in _NEWS_OF_AN_OFFER)}
+                   if name in m and not (name == "offer" and m["type"] in _NEWS_OF_AN_OFFER)
+                   and not (name == "lock" and m["type"] in _LOCK_BY_ID)}
         records = {name: record if isinstance(record := known.get(name), KeyRecord) else
                    KeyRecord.from_dict(m[name]) for name in SIGNERS if name in m}
         # every value checked: the entries by their parse, the others here

@@ -29,7 +29,9 @@ __all__ = [
     "INTENT_TYPES",
     "CancelBody",
     "CancelRecoveryBody",
+    "ClaimBody",
     "Effect",
+    "LockBody",
     "OfferBody",
     "PaymentBody",
     "PlanBody",
@@ -46,10 +48,10 @@ __all__ = [
 
 GENESIS_PREV = "0" * 64
 INTENT_TYPES = frozenset({"register", "payment", "issue", "redeem", "offer", "cancel", "take",
-                          "rotate_key", "recover", "cancel_recovery", "plan"})
+                          "rotate_key", "recover", "cancel_recovery", "lock", "claim", "plan"})
 ENTRY_KINDS = frozenset({"genesis", "payment", "issue", "redeem", "credit", "rotate_key",
                          "offer", "cancel", "take", "settle", "release", "recover",
-                         "cancel_recovery", "recovered", "fill", "plan"})
+                         "cancel_recovery", "recovered", "fill", "lock", "claim", "plan"})
 MAX_MEMO = 256
 PARAM_KEYS = frozenset({"daily_limit", "kyc_recipients", "max_supply", "recovery_delay"})
 RECOVERY_DELAY_MS = 7 * 86_400_000  # a recovery's wait when the chain's params name none
@@ -249,6 +251,30 @@ class TakeBody:
 
 
 @dataclass(frozen=True, slots=True)
+class LockBody:
+    """Hold ``amount`` of ``asset`` for chain ``to`` at ``to_validator`` until ``expires``
+    (ms): theirs if they show the preimage of ``hash`` before then, the payer's after
+    (docs/adr/0008-hash-time-locks.md)."""
+
+    to: str
+    to_validator: str | None
+    asset: UAI
+    amount: int
+    hash: str
+    expires: int
+    memo: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimBody:
+    """The payee of lock ``lock`` (the lock entry's id) claims it with ``preimage``: 32 bytes
+    in hex whose plain SHA-256 is the lock's ``hash``."""
+
+    lock: str
+    preimage: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlanBody:
     """The owner's consent to one hold of an execution plan (docs/protocol.md §14): hold
     ``amount`` of ``asset`` for instruction ``hold`` of plan ``plan`` (whose document has the
@@ -267,7 +293,7 @@ class PlanBody:
 
 
 Body = (RegisterBody | PaymentBody | RedeemBody | RotateKeyBody | OfferBody | CancelBody
-        | TakeBody | RecoverBody | CancelRecoveryBody | PlanBody)
+        | TakeBody | RecoverBody | CancelRecoveryBody | LockBody | ClaimBody | PlanBody)
 
 
 def _parse_body(kind: str, body: Any) -> Body:
@@ -307,6 +333,8 @@ def _parse_body(kind: str, body: Any) -> Body:
     if kind == "cancel_recovery":
         b = _obj(body, "cancel_recovery body", {"recovery"})
         return CancelRecoveryBody(_chain_id(b["recovery"], "recovery"))
+    if kind in ("lock", "claim"):
+        return _htlc_body(kind, body)
     if kind == "plan":
         b = _obj(body, "plan body", {"plan", "digest", "hold", "asset", "amount", "to"})
         if not isinstance(b["plan"], str) or not 1 <= len(b["plan"]) <= 300:
@@ -319,6 +347,25 @@ def _parse_body(kind: str, body: Any) -> Body:
         return PlanBody(b["plan"], _chain_id(b["digest"], "digest"), hold,
                         UAI.parse(b["asset"]), parse_positive_amount(b["amount"]), b["to"])
     raise EncodingError(f"intent type {kind!r} is not supported by this validator yet")
+
+
+def _htlc_body(kind: str, body: Any) -> LockBody | ClaimBody:
+    if kind == "claim":
+        b = _obj(body, "claim body", {"lock", "preimage"})
+        if not is_hex(b["preimage"], 64):
+            raise EncodingError(f"preimage must be 32 bytes in lowercase hex (64 characters), "
+                                f"got {b['preimage']!r}")
+        return ClaimBody(_chain_id(b["lock"], "lock"), b["preimage"])
+    b = _obj(body, "lock body", {"to", "asset", "amount", "hash", "expires"},
+             frozenset({"to_validator", "memo"}))
+    to_validator = b.get("to_validator")
+    if to_validator is not None:
+        parse_validator_name(to_validator)
+    if not is_hex(b["hash"], 64):
+        raise EncodingError(f"hash must be a SHA-256 (64 lowercase hex), got {b['hash']!r}")
+    return LockBody(_chain_id(b["to"], "to"), to_validator, UAI.parse(b["asset"]),
+                    parse_positive_amount(b["amount"]), b["hash"], _int(b["expires"], "expires"),
+                    _memo(b))
 
 
 def _exchange_body(kind: str, body: Any) -> OfferBody | TakeBody:

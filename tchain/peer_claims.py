@@ -20,11 +20,14 @@ from tchain.errors import (
     MisconductError,
     RuleError,
     SignatureError,
+    VerificationError,
 )
+from tchain.htlc import claim_fits_lock, claimed_lock, lock_body
 from tchain.messages import SIGNERS, Message
 from tchain.model import (
     GENESIS_PREV,
     Effect,
+    LockBody,
     PaymentBody,
     PlanBody,
     SignedEntry,
@@ -33,17 +36,19 @@ from tchain.model import (
 )
 from tchain.records import KeyRecord
 
-__all__ = ["checked_hold", "checked_take", "credits_the_payee", "crossing", "fault",
-           "incoming", "standing"]
+__all__ = ["checked_claim", "checked_hold", "checked_lock", "checked_take", "credits_the_payee",
+           "crossing", "fault", "incoming", "standing"]
 
 
 def _bad(what: str) -> MisconductError:
     return MisconductError.of(BadRequestError(what))
 
 
-def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEntry:
+def _customer_intent(message: Message, field: str, sender_key: str, evidence: int = 0
+                     ) -> SignedEntry:
     """The entry in ``field`` whose customer's intent verifies under the key the message's key
-    record names (the record signed by the sender, of the entry's chain, at the sender)."""
+    record names (the record signed by the sender, of the entry's chain, at the sender), and
+    that carries ``evidence`` entries (a claim, its lock; others none)."""
     entry = message.entries[field]
     signer = next(name for name, of in SIGNERS.items() if of == field)
     record: KeyRecord = message.records[signer]
@@ -56,7 +61,7 @@ def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEnt
         raise _bad(f"the {signer} record is of chain {record.chain} at {record.validator}, not "
                    f"of the {field}'s chain {entry.chain} at {message.sender}")
     try:
-        intent = standing(entry, field)
+        intent = standing(entry, field, evidence)
     except RuleError as e:
         raise _bad(e.message) from e
     try:
@@ -68,7 +73,7 @@ def _customer_intent(message: Message, field: str, sender_key: str) -> SignedEnt
     return entry
 
 
-def standing(entry: SignedEntry, field: str) -> SignedIntent:
+def standing(entry: SignedEntry, field: str, evidence: int = 0) -> SignedIntent:
     """The owner's intent inside a peer's entry that a chain could hold: it carries its
     owner's intent of its kind for its chain, stands after a genesis (height 1 or more, a
     prev that is not the zeros), carries no evidence, and its intent's seq is one a chain of
@@ -85,7 +90,7 @@ def standing(entry: SignedEntry, field: str) -> SignedIntent:
             "chain")
     # a plan's hold carries a consent signed before its turn, with seq 0 (tchain.verify)
     seqs = range(0, 1) if entry.kind == "plan" else range(1, entry.height + 1)
-    if entry.height < 1 or entry.prev == GENESIS_PREV or entry.evidence or \
+    if entry.height < 1 or entry.prev == GENESIS_PREV or len(entry.evidence) != evidence or \
             intent.seq not in seqs:
         raise BadRequestRuleError(
             f"the {field} cannot stand in a chain: a {entry.kind} at height "
@@ -134,6 +139,42 @@ def _holding(message: Message, field: str, kind: str, sender_key: str
     return entry, body
 
 
+def checked_lock(message: Message, sender_key: str) -> tuple[SignedEntry, LockBody]:
+    """A lock message's lock, its payer's signature checked, holding exactly what it locks.
+
+    Raises:
+        MisconductError: the lock or its payer's signature is not what it must be.
+    """
+    lock = _customer_intent(message, "lock", sender_key)
+    try:
+        body = lock_body(lock)
+    except VerificationError as e:
+        raise _bad(e.message) from e
+    if lock.effects != (Effect(str(body.asset), 0, body.amount),):
+        raise _bad("the lock does not hold exactly what its intent locks")
+    return lock, body
+
+
+def checked_claim(message: Message, sender_key: str) -> tuple[SignedEntry, SignedEntry]:
+    """A claim a payee's bank sends (the ``claimed`` message, the ``lock_claimed`` answer):
+    its payee's signature checked, and the claim what the payer's chain verifier would take
+    (tchain.htlc.claim_fits_lock: the lock's payee, before its expiry, the preimage of its
+    hash), crediting exactly what the lock holds. Return the claim and the lock it carries.
+
+    Raises:
+        MisconductError: shown from the message alone.
+    """
+    claim = _customer_intent(message, "claim", sender_key, evidence=1)
+    try:
+        lock = claimed_lock(claim)
+        body = claim_fits_lock(claim, lock)
+    except VerificationError as e:
+        raise _bad(f"the claim does not open its lock: {e.message}") from e
+    if claim.effects != (Effect(str(body.asset), body.amount, 0),):
+        raise _bad("the claim does not credit exactly what its lock holds")
+    return claim, lock
+
+
 def credits_the_payee(credit: SignedEntry, payee: str) -> None:
     """A peer's credit answering our hold credits ``payee``, the chain our payer paid.
 
@@ -178,10 +219,15 @@ def fault(message: Message, sender_key: str) -> str | None:
                 entry.evidence_entry(index).verify()
     except (EncodingError, SignatureError) as e:
         return f"evidence does not verify: {e}"
-    check = {"transfer": checked_hold, "take": checked_take}.get(message.type)
+    check = _CHECKS.get(message.type)
     if check is not None:
         try:
             check(message, sender_key)
         except MisconductError as e:
             return e.message
     return None
+
+
+# What fault() checks of each kind of message that carries a customer's signed entry.
+_CHECKS = {"transfer": checked_hold, "take": checked_take, "lock": checked_lock,
+           "claimed": checked_claim, "lock_claimed": checked_claim}

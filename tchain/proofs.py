@@ -16,6 +16,10 @@ maker's bank shows the offer it signed, the taker's bank's signed take, its own 
 the maker's side, the deadline it gave, and every answer the taker's bank signed since, none of
 them a settlement. The reporting bank signs the whole document, so any changed byte (the
 deadline included) makes the proof invalid.
+
+A **lock conflict** is a payee's bank that decided a hash-time lock twice (tchain.htlc): its
+signed ``lock_expired`` answer about the lock, and its signed claim entry of the same lock.
+Both are the culprit's own signatures, so the proof needs no reporter's word.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from tchain.errors import (
     TChainError,
     VerificationError,
 )
+from tchain.htlc import claimed_lock
 from tchain.keys import SigningKey, verify
 from tchain.messages import Message
 from tchain.model import OfferBody, SignedEntry, TakeBody
@@ -42,8 +47,8 @@ from tchain.plans.proof import PLAN_DEFAULT_FIELDS, check_plan_default
 from tchain.state import check_settle_evidence, check_take_terms, fill_effects, offer_hold
 from tchain.values import UAI, parse_amount
 
-__all__ = ["ProofSummary", "equivocation_proof", "misconduct_proof", "non_settlement_proof",
-           "unsettled", "verify_proof"]
+__all__ = ["ProofSummary", "equivocation_proof", "lock_conflict_proof", "misconduct_proof",
+           "non_settlement_proof", "unsettled", "verify_proof"]
 
 # The names of the banks a reader knows, by key: only for the summaries.
 Names = Mapping[str, str]
@@ -306,6 +311,39 @@ def _take_against_offer(proof: dict[str, Any], message: Message, who: str) -> Pr
                         f"offer refuses ({how})")
 
 
+def lock_conflict_proof(*, expired: Message, message: Message, culprit_key: str
+                        ) -> dict[str, Any]:
+    """The culprit's ``lock_expired`` answer and the claim of that lock its ``message``
+    carries, as a proof document (checked before it is returned)."""
+    proof = {"type": "lock_conflict", "culprit": culprit_key, "expired": expired.doc,
+             "claim": message.entries["claim"].doc}
+    verify_proof(proof)
+    return proof
+
+
+def _verify_lock_conflict(proof: dict[str, Any], names: Names) -> ProofSummary:
+    """(1) exactly these fields; (2) the answer is a ``lock_expired`` signed by the culprit,
+    the claim an entry signed by the culprit; (3) the claim carries the lock the answer
+    names."""
+    if set(proof) != {"type", "culprit", "expired", "claim"}:
+        raise VerificationError("a lock_conflict proof has exactly type, culprit, expired and "
+                                "claim")
+    try:
+        expired = Message.from_dict(proof["expired"])
+        expired.verify(proof["culprit"])
+        claim = SignedEntry.from_dict(proof["claim"])
+        claim.verify(proof["culprit"])
+        lock = claimed_lock(claim)
+    except (EncodingError, SignatureError) as e:
+        raise VerificationError(f"the proof does not verify: {e}") from e
+    if expired.type != "lock_expired" or expired.fields["lock"] != lock.id:
+        raise VerificationError("the answer is not a lock_expired of the lock the claim "
+                                "claims")
+    return ProofSummary("lock_conflict", proof["culprit"],
+                        f"{_bank(proof['culprit'], names)} answered lock {lock.id} expired "
+                        f"and signed a claim of it on chain {claim.chain}")
+
+
 def _verify_plan_default(proof: dict[str, Any], names: Names) -> ProofSummary:
     """A bank that did not do its instruction of a plan (tchain.plans.proof)."""
     _signed_by_reporter(proof, PLAN_DEFAULT_FIELDS)
@@ -314,7 +352,8 @@ def _verify_plan_default(proof: dict[str, Any], names: Names) -> ProofSummary:
 
 
 _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement,
-              "misconduct": _verify_misconduct, "plan_default": _verify_plan_default}
+              "misconduct": _verify_misconduct, "lock_conflict": _verify_lock_conflict,
+              "plan_default": _verify_plan_default}
 
 
 def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:

@@ -26,6 +26,7 @@ from tchain.errors import (
     BadSeqError,
     ConflictError,
     EncodingError,
+    ExpiredError,
     ForbiddenError,
     InsufficientFundsError,
     KycRequiredError,
@@ -40,13 +41,16 @@ from tchain.errors import (
     UnknownValidatorError,
     VerificationError,
 )
-from tchain.flow_states import OfferRecord
+from tchain.flow_states import LockRecord, LockState, OfferRecord
+from tchain.htlc import hash_of, lock_body, lock_window_error
 from tchain.keys import SigningKey
 from tchain.model import (
     GENESIS_PREV,
     CancelBody,
     CancelRecoveryBody,
+    ClaimBody,
     Effect,
+    LockBody,
     OfferBody,
     PaymentBody,
     PlanBody,
@@ -200,7 +204,7 @@ def make_genesis(bank: BankIdentity, intent: SignedIntent, kyc_record: Any, now:
 def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
            counterparty: ChainState | None, now: int, *, peers: frozenset[str] = frozenset(),
            offer: SignedEntry | None = None, position: Position | None = None,
-          remaining: int | None = None) -> Outcome:
+          remaining: int | None = None, lock: LockRecord | None = None) -> Outcome:
     """Decide an intent on an existing chain.
 
     Args:
@@ -217,8 +221,11 @@ def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
             gets (tchain.books): that bank may give us our own IOU only out of what it holds.
         remaining: for a take of a peer's offer, what its bank last told us is left of it
             (None: all of it, no fill heard of).
+        lock: for a claim, the lock it names as this bank keeps it (made here, or a peer's
+            checked against its pinned key), with the decision taken on it so far.
 
-    ``counterparty`` is, for a take of an offer made here, the maker's chain.
+    ``counterparty`` is, for a take of an offer made here, the maker's chain; for a claim of
+    a lock made here, the payer's chain.
 
     Raises:
         SignatureError, RuleError, NotFoundError, ForbiddenError, EncodingError.
@@ -256,6 +263,10 @@ def decide(bank: BankIdentity, intent: SignedIntent, chain: ChainState,
                      counterparty, remaining)
     if isinstance(body, RedeemBody):
         return _redeem(bank, intent, body, chain, counterparty, now)
+    if isinstance(body, LockBody):
+        return _lock(bank, intent, body, chain, counterparty, now, peers)
+    if isinstance(body, ClaimBody):
+        return _claim(bank, intent, body, chain, counterparty, now, lock, position)
     if isinstance(body, RotateKeyBody):
         if body.owner == chain.owner:
             raise BadRequestRuleError("the new owner key is the current one")
@@ -539,6 +550,70 @@ def _exchange_here(bank: BankIdentity, intent: SignedIntent, body: TakeBody, tak
     except VerificationError as e:  # the checks above should make this unreachable
         raise InsufficientFundsError(str(e)) from e
     return Outcome((take, sold, bought), (holding, maker_after, taker_after))
+
+
+# --- hash-time-locked transfers (tchain.htlc, docs/adr/0008-hash-time-locks.md) -----------
+
+def _lock(bank: BankIdentity, intent: SignedIntent, body: LockBody, chain: ChainState,
+          payee: ChainState | None, now: int, peers: frozenset[str]) -> Outcome:
+    """Hold the amount for the payee until the lock is claimed or expires: funds, limits and
+    the payee as for a payment (a lock never mints: an issuer issues first)."""
+    asset = str(body.asset)
+    window = lock_window_error(now, body.expires)
+    if window is not None:
+        raise BadRequestRuleError(window)
+    if body.to_validator in (None, bank.name):
+        to = _counterparty_here(bank, body.to_validator, body.to, payee)
+        if to.chain == chain.chain:
+            raise BadRequestRuleError("a chain cannot lock value for itself")
+        _check_kyc(chain, to)
+    elif body.to_validator not in peers:
+        raise UnknownValidatorError(
+            f"recipient bank {body.to_validator} is not a trusted peer of {bank.name}")
+    else:
+        check_crossing(bank.name, body.to_validator, asset)
+    if chain.issues(asset):
+        raise BadRequestRuleError(f"{chain.address} issues {asset}: a lock moves what a chain "
+                                  "holds, issue it first")
+    _check_funds(chain, asset, body.amount)
+    _check_daily_limit(chain, asset, body.amount, now)
+    return _hold_entry(bank, intent, chain, now)
+
+
+def _claim(bank: BankIdentity, intent: SignedIntent, body: ClaimBody, chain: ChainState,
+           payer: ChainState | None, now: int, record: LockRecord | None,
+           position: Position | None) -> Outcome:
+    """The payee takes a lock with its preimage, before it expires by our clock, if nothing
+    was decided on it yet: the claim entry credits them (the lock its evidence, the preimage
+    in their signed intent). A lock made here is settled on the payer's chain in the same
+    write; a peer's is told by the caller (``claimed``)."""
+    if record is None or record.lock is None:
+        raise NotFoundError(f"lock {body.lock} is not known at {bank.name}")
+    lock = SignedEntry.trusted(record.lock)
+    terms = lock_body(lock)
+    if terms.to != chain.chain:
+        raise ForbiddenError(f"lock {body.lock} is for chain {terms.to}, not {chain.chain}")
+    if record.state is not LockState.OPEN:
+        raise ConflictError(f"lock {body.lock} was {record.state.value} already")
+    if now >= terms.expires:
+        raise ExpiredError(f"lock {body.lock} expired at {terms.expires} (it is {now} here)")
+    if hash_of(body.preimage) != terms.hash:
+        raise BadRequestRuleError(f"the preimage hashes to {hash_of(body.preimage)}, not to "
+                                  f"the lock's hash {terms.hash}")
+    if record.validator != bank.name:  # the peer may give us our IOU only out of its own
+        check_incoming(bank.name, record.validator, str(terms.asset), terms.amount,
+                       position or Position())
+    claim = _entry(bank, chain, now, "claim", intent,
+                   entry_effects("claim", terms, bank.name), [lock])
+    after = chain.advance(claim)
+    if record.validator != bank.name:
+        return Outcome((claim,), (after,))
+    hold = None if payer is None or payer.chain != lock.chain_id else payer.holds.get(lock.id)
+    if payer is None or hold is None:
+        raise ConflictError(f"lock {body.lock} holds nothing open")
+    settle = _entry(bank, payer, now, "settle", None, list(closing_effects(hold, "settle")),
+                    [claim])
+    return Outcome((claim, settle), (after, payer.advance(settle)))
 
 
 # --- recovering a lost key with the bank's help ------------------------------------------------

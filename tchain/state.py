@@ -15,12 +15,15 @@ from typing import Any
 
 from tchain.encoding import encode_built
 from tchain.errors import EncodingError, StoreError, VerificationError
+from tchain.htlc import claim_fits_lock, claimed_lock
 from tchain.model import (
     RECOVERY_DELAY_MS,
     Body,
     CancelBody,
     CancelRecoveryBody,
+    ClaimBody,
     Effect,
+    LockBody,
     OfferBody,
     PaymentBody,
     PlanBody,
@@ -43,10 +46,10 @@ __all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "HoldsNotLoaded
            "offer_hold", "settled_by"]
 
 # Entry kinds whose value sent counts against the chain's daily limit.
-SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take", "plan"})
-# Entry kinds that open a hold (a cross-bank payment, an offer, a take, a plan's hold) and
-# that close one.
-OPENING_KINDS = frozenset({"payment", "offer", "take", "plan"})
+SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take", "lock", "plan"})
+# Entry kinds that open a hold (a cross-bank payment, an offer, a take, a lock, a plan's hold)
+# and that close one.
+OPENING_KINDS = frozenset({"payment", "offer", "take", "lock", "plan"})
 CLOSING_KINDS = frozenset({"cancel", "release", "settle"})
 # The maker's side of a partial take: settles part of an offer's hold, leaves the rest open.
 FILL = "fill"
@@ -129,6 +132,8 @@ class Hold:
     day: int | None = None
     filled: int = 0
     min_fill: int | None = None
+    hash: str | None = None
+    expires: int | None = None
 
     @property
     def sells(self) -> int:
@@ -159,6 +164,8 @@ class Hold:
             d["filled"] = str(self.filled)
         if self.min_fill is not None:
             d["min_fill"] = str(self.min_fill)
+        if self.hash is not None:  # a lock's (docs/adr/0008-hash-time-locks.md)
+            d["hash"], d["expires"] = self.hash, self.expires
         return d
 
     @classmethod
@@ -167,7 +174,8 @@ class Hold:
                                                  int(d["get"]["amount"]))
         return cls(d["kind"], d["height"], d["asset"], int(d["amount"]), get, d.get("day"),
                    int(d.get("filled", "0")),
-                   None if "min_fill" not in d else int(d["min_fill"]))
+                   None if "min_fill" not in d else int(d["min_fill"]),
+                   d.get("hash"), d.get("expires"))
 
 
 class Holds(Mapping[str, Hold]):
@@ -294,11 +302,14 @@ def holds_read(intent: SignedIntent) -> frozenset[str]:
     chain it settles with here: the engine loads these (and only these) before the rules run.
 
     A cancel closes its offer's hold; a take of an offer made here closes the maker's hold
-    (the taker's own hold it opens is not read, it is made). Nothing else reads a hold.
+    (the taker's own hold it opens is not read, it is made); a claim of a lock made here
+    closes the payer's. Nothing else reads a hold.
     """
     body = intent.body
     if isinstance(body, CancelBody | TakeBody):
         return frozenset({body.offer})
+    if isinstance(body, ClaimBody):
+        return frozenset({body.lock})
     return frozenset()
 
 
@@ -323,7 +334,7 @@ def settled_by(peer: SignedEntry) -> str:
     """
     if peer.kind == "take" and peer.intent is not None and isinstance(peer.intent.body, TakeBody):
         return peer.intent.body.offer
-    if peer.kind in ("credit", "settle", FILL):
+    if peer.kind in ("credit", "settle", FILL, "claim"):
         return _evidence(peer).id
     raise VerificationError(f"a settle's evidence must be a credit, a take, a settle or a "
                             f"fill, got {peer.kind}")
@@ -400,6 +411,12 @@ def check_settle_evidence(hold: Hold, peer: SignedEntry, kind: str = "settle") -
                                     f"is answered by a {'settle' if kind == FILL else FILL}, "
                                     f"not a {kind}")
         expected = (Effect(str(body.sell.asset), 0, body.sell.amount),)
+    elif hold.kind == "lock" and peer.kind == "claim":
+        try:
+            claim_fits_lock(peer, claimed_lock(peer))
+        except VerificationError as e:
+            raise VerificationError(f"the claim does not open the lock: {e.message}") from e
+        expected = (Effect(hold.asset, hold.amount, 0),)
     elif hold.kind == "take" and peer.kind in ("settle", FILL) and hold.get is not None:
         expected = (Effect(str(hold.get.asset), -hold.get.amount, -hold.get.amount),
                     Effect(hold.asset, hold.amount, 0))
@@ -420,12 +437,13 @@ def entry_effects(kind: str, body: Body | None, bank: str) -> tuple[Effect, ...]
     peer credits it; a payment, issue or redeem here takes the amount out; an offer or a take
     holds what it sells; a credit brings the amount in; anything else moves nothing.
     """
-    if kind == "credit":
-        if not isinstance(body, PaymentBody | RedeemBody | PlanBody):
-            raise ValueError(f"a credit credits a payment, issue, redeem or plan hold, got "
-                             f"{body!r}")
+    if kind in ("credit", "claim"):  # a claim credits the lock it claims
+        if not isinstance(body, PaymentBody | RedeemBody | LockBody | PlanBody):
+            raise ValueError(f"a {kind} credits a payment, issue, redeem, lock or plan hold, "
+                             f"got {body!r}")
         return (Effect(str(body.asset), body.amount, 0),)
-    if isinstance(body, PlanBody):  # a plan's hold, paid later to its ``to`` (or released)
+    # a lock, or a plan's hold (paid later to its ``to``, or released)
+    if isinstance(body, LockBody | PlanBody):
         return (Effect(str(body.asset), 0, body.amount),)
     if isinstance(body, OfferBody | TakeBody):
         return (Effect(str(body.sell.asset), 0, body.sell.amount),)
@@ -457,8 +475,11 @@ def _opened_hold(entry: SignedEntry) -> Hold | None:
     body = entry.intent.body if entry.intent is not None else None
     get = body.buy if isinstance(body, OfferBody | TakeBody) else None
     min_fill = body.min_fill if isinstance(body, OfferBody) else None
+    lock = body if isinstance(body, LockBody) else None
     return Hold(entry.kind, entry.height, held[0].asset, held[0].held, get,
-                entry.time // DAY_MS, min_fill=min_fill)
+                entry.time // DAY_MS, min_fill=min_fill,
+                hash=None if lock is None else lock.hash,
+                expires=None if lock is None else lock.expires)
 
 
 def filled_hold(entry: SignedEntry, peer: SignedEntry, holds: Mapping[str, Hold]
@@ -574,6 +595,10 @@ class ChainState:
                 check_settle_evidence(hold, peer)
             elif entry.kind == "cancel" and hold.kind != "offer":
                 raise VerificationError(f"entry {entry.height}: a cancel closes offers only")
+            elif entry.kind == "release" and hold.expires is not None and \
+                    entry.time < hold.expires:
+                raise VerificationError(f"entry {entry.height} releases a lock before it "
+                                        f"expires at {hold.expires}")
         opened = _opened_hold(entry)
         if closes is not None or opened is not None:
             holds = holds.changed(closes, None if opened is None else (entry.id, opened))

@@ -11,9 +11,11 @@ For each entry, in order:
   3. a non-null ``intent`` verifies under the chain's current owner key, names this chain, has
      the type the entry's kind says, and its ``seq`` is the last seq + 1;
   4. ``evidence`` verifies: a credit carries exactly one signed debit naming this chain, never
-     one already credited; a settle carries the peer's signed entry that did the other side of
-     a flow, a fill the take it answers (never one an earlier fill or settle answered), a
-     release the entry whose hold it gives back; other kinds carry none;
+     one already credited; a claim the lock it claims, for this chain, never claimed before,
+     before its expiry and with the preimage of its hash; a settle carries the peer's signed
+     entry that did the other side of a flow (for a lock, the payee's claim), a fill the take
+     it answers (never one an earlier fill or settle answered), a release the entry whose
+     hold it gives back (a lock's no earlier than its expiry); other kinds carry none;
   5. the effects are the ones the intent, the evidence or the hold being closed (or, for a
      fill, filled) calls for, and the running balances never break the balance rule of §4.
 
@@ -34,10 +36,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tchain.errors import EncodingError, SignatureError, VerificationError
+from tchain.htlc import claim_fits_lock, claimed_lock
 from tchain.keys import verify_digest
 from tchain.model import (
     GENESIS_PREV,
     Effect,
+    LockBody,
     PaymentBody,
     PlanBody,
     RecoverBody,
@@ -86,7 +90,7 @@ class DeferredSignatures:
         self.refuse(first_invalid(self.signatures))
 
 _OWNER_KINDS = {"payment", "issue", "redeem", "rotate_key", "offer", "cancel", "take",
-                "cancel_recovery"}
+                "cancel_recovery", "lock", "claim"}
 _CLOSING_KINDS = {"cancel", "settle", "release"}
 _PEER_EVIDENCE_KINDS = {"settle", "fill"}  # carry the peer's entry (and its evidence), signed
 
@@ -274,6 +278,8 @@ class ChainVerifier:
         expected: tuple[Effect, ...]
         if entry.kind == "credit":
             expected = entry_effects("credit", self._credited_body(entry), self.validator_name)
+        elif entry.kind == "claim":
+            expected = entry_effects("claim", self._claimed_body(entry), self.validator_name)
         elif entry.kind == "recovered":
             self._check_own_evidence(entry)
             expected = ()
@@ -378,6 +384,28 @@ class ChainVerifier:
         if debit.digest in self._credited:
             raise VerificationError(f"entry {h}: debit {debit.id} was already credited")
         self._credited.add(debit.digest)
+        return body
+
+
+    def _claimed_body(self, entry: SignedEntry) -> LockBody:
+        """The body of the lock a claim carries, checked to be one this chain may claim (once,
+        with the preimage of its hash, before it expired: tchain.htlc.claim_fits_lock)."""
+        assert self.state is not None
+        h = entry.height
+        try:
+            lock = claimed_lock(entry)
+            body = claim_fits_lock(entry, lock)
+        except VerificationError as e:
+            raise VerificationError(f"entry {h} (claim): {e.message}") from e
+        self._signed(lock.validator, lock.digest, lock.sig,
+                     "entry {}: the evidence does not verify: the signature of the lock {.id} "
+                     "by {}", h, lock, lock.validator)
+        if lock.validator != self.validator_key and body.to_validator != self.validator_name:
+            raise VerificationError(f"entry {h}: the lock is for {body.to_validator}, not "
+                                    f"{self.validator_name}")
+        if lock.digest in self._credited:  # one claim per lock, as one credit per debit
+            raise VerificationError(f"entry {h}: lock {lock.id} was already claimed")
+        self._credited.add(lock.digest)
         return body
 
 

@@ -11,8 +11,11 @@ from tchain.encoding import parse
 from tchain.errors import TChainError
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
+from tchain.model import SignedEntry
 from tchain.rules import BankIdentity
+from tchain.verify import verify_chain
 from tests.helpers import Clock, Customer
+from validator.audit import audit
 from validator.interbank import Interbank
 from validator.ledger import Ledger
 from validator.store import Store, Writer
@@ -119,6 +122,21 @@ def two_banks(path: Path) -> tuple[Clock, NetBank, NetBank, Net]:
     b2 = NetBank(path / "b2", "bank2.example", clock)
     pin(b1, b2)
     return clock, b1, b2, Net(b1, b2)
+
+
+def all_sound(*banks: NetBank, chains_verify: bool = False) -> None:
+    """Money is neither made nor lost: each asset sums to zero over every chain of every bank,
+    each bank's audit is clean and no hold is left open; with ``chains_verify``, every chain
+    also verifies offline (tchain.verify)."""
+    assert all(total == 0 for total in totals(*banks).values()), totals(*banks)
+    for bank in banks:
+        report = audit(bank.ledger)
+        assert report.ok, report.problems
+        with bank.ledger.store.read() as r:
+            assert r.open_holds() == []
+            for chain in r.chain_ids(None, 10**6) if chains_verify else ():
+                entries = [SignedEntry.from_bytes(e) for e in r.entries(chain, 0, 10**6)]
+                verify_chain(entries, bank.key.public_key, bank.name, chain)
 
 
 def totals(*banks: NetBank) -> dict[str, int]:

@@ -286,6 +286,26 @@ def flow(flow_id: str) -> Response:
                   "reason": record["reason"]})
 
 
+@blueprint.get("/locks/<lock_id>")
+def lock(lock_id: str) -> Response:
+    """A hash-time lock kept for one of our customers (tchain.htlc), for its payee (or a
+    regulator): the signed lock entry, the bank that made it, and what was decided on it."""
+    key = _signer_key()
+    bank = _bank()
+    with bank.ledger.store.read() as r:
+        record = r.record("locks", _chain_id(lock_id))
+        if record is None or record["lock"] is None:
+            raise NotFoundError(f"no lock {lock_id} is kept at {bank.name}")
+        try:
+            bank.readable_state(r, record["lock"]["entry"]["intent"]["intent"]["body"]["to"],
+                                key)
+        except ForbiddenError as e:
+            raise ForbiddenError(f"key {key} may not read lock {lock_id}: only its payee and "
+                                 "the bank's regulators may") from e
+    return _json({"id": lock_id, "validator": record["validator"], "state": record["state"],
+                  "lock": record["lock"]})
+
+
 @blueprint.post("/peer/messages")
 def peer_message() -> Response:
     """A pinned peer bank's signed message; the answer is our signed message, the same bytes

@@ -125,7 +125,7 @@ def audit(ledger: Ledger) -> AuditReport:
 
 
 # the flows that hold value on one of our chains while they wait on the peer
-_HELD = frozenset({FlowType.TRANSFER, FlowType.TAKE})
+_HELD = frozenset({FlowType.TRANSFER, FlowType.TAKE, FlowType.LOCK})
 
 def _reserve(r: Reader, open_holds: dict[str, tuple[str, Hold]],
              positions: dict[tuple[str, str], Position]) -> None:
@@ -186,6 +186,8 @@ def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]
     for hold_id, (chain, kind) in sorted(open_holds.items()):
         if kind == "offer":
             ok = hold_id in offers and offers[hold_id].is_open
+        elif kind == "lock" and (lock := r.record("locks", hold_id)) is not None:
+            ok = lock["state"] == "open"  # made here for a customer here: decided here
         elif kind == "plan":  # a plan's hold, from its turn until its transfer or release
             ok = r.record("plans", hold_id) is not None or \
                 (hold_id in flows and flows[hold_id].waiting_on_peer)
@@ -204,7 +206,7 @@ def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]
 def _crossed_with(entry: SignedEntry, own_key: str) -> str | None:
     """The key of the peer an entry moves value across the bank's edge with (the bank whose
     entry its evidence is), or None if it moves none."""
-    if entry.kind not in ("settle", "credit", "fill"):
+    if entry.kind not in ("settle", "credit", "fill", "claim"):
         return None
     peer_key: str = entry.evidence[0]["entry"]["validator"]
     return None if peer_key == own_key else peer_key

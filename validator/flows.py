@@ -15,23 +15,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from tchain.books import opened
-from tchain.flow_states import Flow, FlowType, OfferRecord, OutboxItem
+from tchain.books import Move, opened
+from tchain.flow_states import Flow, FlowType, LockRecord, OfferRecord, OutboxItem
+from tchain.htlc import claimed_lock, lock_body
 from tchain.keys import SigningKey
 from tchain.messages import signed_message
-from tchain.model import OfferBody, PaymentBody, SignedEntry, SignedIntent, TakeBody
+from tchain.model import (
+    ClaimBody,
+    LockBody,
+    OfferBody,
+    PaymentBody,
+    SignedEntry,
+    SignedIntent,
+    TakeBody,
+)
 from tchain.records import KeyRecord, make_record
 from tchain.state import ChainState, closed_hold, settled_by
 from validator.store import Reader, Writer
 
 __all__ = ["broadcast", "close_offer", "enqueue", "fill_offer", "offer_record", "peer_names",
-           "put_record", "reschedule", "start_flows", "start_held_flow"]
+           "put_record", "reschedule", "signer", "start_flows", "start_held_flow"]
 
 _NEWS_KEPT_MS = 300_000  # news of an offer's close is sent this long at most
 
 
-def put_record(w: Writer, db: str, record_id: str, record: Flow | OfferRecord | OutboxItem
-               ) -> None:
+def put_record(w: Writer, db: str, record_id: str,
+               record: Flow | OfferRecord | OutboxItem | LockRecord) -> None:
     """Put a flow, offer or outbox record, with the times it will need the clock."""
     w.put_record(db, record_id, record.to_dict(), timers=record.timers().items())
 
@@ -95,7 +104,7 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
         return [start_held_flow(key, name, w, FlowType.TRANSFER, body.to_validator, entry, after,
                                  now + settle_deadline_ms, now, first_try,
                                  extra={"payee": body.to},
-                                 hold=entry, payer=_signer(key, name, after),
+                                 hold=entry, payer=signer(key, name, after),
                                  kyc_required=bool(after.params.get("kyc_recipients")))]
     if entry.kind == "take" and isinstance(body, TakeBody):
         return [start_held_flow(key, name, w, FlowType.TAKE, body.validator, entry, after,
@@ -103,17 +112,44 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
                                  extra={"offer": body.offer,
                                         "maker_chain": _offer_chain(w, body.offer)},
                                  take=entry,
-                                 taker=_signer(key, name, after))]
+                                 taker=signer(key, name, after))]
     if entry.kind == "offer" and isinstance(body, OfferBody):
         put_record(w, "offers", entry.id, offer_record(name, entry))
         return broadcast(w, key, name, "offer", now, give_up=body.expires,
                          first_try=first_try, offer=entry)
     if entry.kind == "cancel":
         return close_offer(key, name, w, entry, now, first_try=first_try)
+    if entry.kind == "lock" and isinstance(body, LockBody):
+        if body.to_validator in (None, name):  # both sides here: this bank decides at expiry
+            put_record(w, "locks", entry.id, LockRecord.opened(name, entry))
+            return []
+        return [start_held_flow(key, name, w, FlowType.LOCK, body.to_validator, entry, after,
+                                 body.expires, now, first_try, extra={"payee": body.to},
+                                 lock=entry, locker=signer(key, name, after))]
+    if entry.kind == "claim" and isinstance(body, ClaimBody):
+        return _claimed(key, name, w, entry, after, now, first_try)
     return []
 
 
-def _signer(key: SigningKey, name: str, chain: ChainState) -> KeyRecord:
+def _claimed(key: SigningKey, name: str, w: Writer, claim: SignedEntry, after: ChainState,
+             now: int, first_try: int) -> list[str]:
+    """Our customer claimed a lock (written in this transaction): its first decision, kept;
+    a peer's lock crossed to us (our position with the peer, as a credit moves it), and its
+    bank is told, with our payee's key record, until it answers."""
+    lock = claimed_lock(claim)
+    stored = w.record("locks", lock.id)
+    assert stored is not None, f"lock {lock.id} claimed, not kept"
+    record = LockRecord.from_dict(stored)
+    put_record(w, "locks", lock.id, record.claimed(claim))
+    if record.validator == name:
+        return []
+    body = lock_body(lock)
+    w.move(record.validator, Move(str(body.asset), held=-body.amount))
+    return [enqueue(w, key, name, record.validator, "claimed", now, flow=None, give_up=None,
+                    first_try=first_try, claim=claim, claimant=signer(key, name, after))]
+
+
+def signer(key: SigningKey, name: str, chain: ChainState) -> KeyRecord:
     """Our signed key record of the chain whose owner signed the intent we send a peer (made
     once for each payer seen lately: the same record goes with each of its payments)."""
     made = (key.public_key, name, chain.chain, chain.owner, chain.address)

@@ -27,11 +27,13 @@ from tchain.errors import (
     UnknownAssetError,
     UnknownChainError,
 )
-from tchain.flow_states import OfferRecord
+from tchain.flow_states import LockRecord, OfferRecord
 from tchain.intents import sign_intent
 from tchain.keys import check_ahead
 from tchain.model import (
     CancelRecoveryBody,
+    ClaimBody,
+    LockBody,
     OfferBody,
     PaymentBody,
     RecoverBody,
@@ -275,7 +277,8 @@ class Ledger:
                              self._counterparty(w, intent, closes), now,
                              peers=self._peers_for(w, intent), offer=self._offer_for(w, intent),
                              position=self._position_for(w, intent),
-                             remaining=self._remaining_for(w, intent))
+                             remaining=self._remaining_for(w, intent),
+                             lock=self._lock_for(w, intent))
             self._check_new_owner(w, intent)
         except TChainError as e:
             return Submitted(None, e)
@@ -290,7 +293,8 @@ class Ledger:
         co-signing path of an intra-bank payment does not touch the peers database)."""
         body = intent.body
         crosses = isinstance(body, TakeBody | OfferBody) or (
-            isinstance(body, PaymentBody) and body.to_validator not in (None, self.bank.name))
+            isinstance(body, PaymentBody | LockBody) and
+            body.to_validator not in (None, self.bank.name))
         return peer_names(r) if crosses else frozenset()
 
     def _offer_for(self, r: Reader, intent: SignedIntent) -> SignedEntry | None:
@@ -322,9 +326,24 @@ class Ledger:
         return None if record is None else OfferRecord.from_dict(record).remaining
 
     @staticmethod
-    def _position_for(r: Reader, intent: SignedIntent) -> Position | None:
-        """For a take: our position with the offer's bank in the asset the taker gets."""
+    def _lock_for(r: Reader, intent: SignedIntent) -> LockRecord | None:
+        """For a claim: the lock it names as kept here (made here, or a peer's that its bank
+        sent us, checked against its pinned key then), with what was decided on it."""
         body = intent.body
+        if not isinstance(body, ClaimBody):
+            return None
+        record = r.record("locks", body.lock)
+        return None if record is None else LockRecord.from_dict(record)
+
+    def _position_for(self, r: Reader, intent: SignedIntent) -> Position | None:
+        """For a take: our position with the offer's bank in the asset the taker gets; for a
+        claim of a peer's lock, with the lock's bank in the asset it locks."""
+        body = intent.body
+        if isinstance(body, ClaimBody):
+            lock = self._lock_for(r, intent)
+            if lock is None or lock.lock is None or lock.validator == self.bank.name:
+                return None
+            return r.position(lock.validator, lock.lock["entry"]["effects"][0]["asset"])
         if not isinstance(body, TakeBody):
             return None
         return r.position(body.validator, str(body.buy.asset))
@@ -334,10 +353,14 @@ class Ledger:
         """The other chain at this bank an intent moves value to, if it is here, with the
         holds in ``closes`` loaded."""
         body = intent.body
-        if isinstance(body, PaymentBody):
+        if isinstance(body, PaymentBody | LockBody):
             if body.to_validator not in (None, self.bank.name):
                 return None
             return r.state(body.to, closes)
+        if isinstance(body, ClaimBody):  # a lock made here: its payer's chain, settled at once
+            lock = self._lock_for(r, intent)
+            if lock is not None and lock.lock is not None and lock.validator == self.bank.name:
+                return r.state(lock.lock["entry"]["chain"], closes)
         if isinstance(body, RedeemBody):
             issuer_chain = self.chain_of_address(r, body.asset.issuer)
             return None if issuer_chain is None else r.state(issuer_chain, closes)

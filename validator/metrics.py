@@ -41,7 +41,7 @@ __all__ = ["METRICS_DIR", "Metrics", "blueprint", "prepare_folder"]
 METRICS_DIR = "metrics"  # in the bank's data directory
 # A flow is in flight from the hold or the settlement that opens it until its peer's answer
 # closes it (tchain/flow_states.py).
-_HELD_FLOWS = ("payment", "take")  # the kinds of holds that wait on a peer
+_HELD_FLOWS = ("payment", "take", "lock")  # the kinds of holds that wait on a peer
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -142,8 +142,8 @@ class _StoreCollector(Collector):
             outbox.add_metric([peer], count)
         yield outbox
         in_flight = GaugeMetricFamily(
-            "tchain_flows_in_flight", "Cross-bank flows waiting on a peer bank: transfers "
-            "and takes holding a customer's value, exchanges awaiting the peer's "
+            "tchain_flows_in_flight", "Cross-bank flows waiting on a peer bank: transfers, "
+            "takes and locks holding a customer's value, exchanges awaiting the peer's "
             "settlement before their deadline.", labels=["peer", "type"])
         for (peer, kind), count in sorted(flows.items()):
             in_flight.add_metric([peer, kind], count)

@@ -327,6 +327,10 @@ def openapi_document() -> dict[str, Any]:
         "/v1/flows/{flow_id}": _signed_read(
             "Where a cross-bank payment or take stands.", _json(_ref("Flow"), "flow"),
             params=[_path_param("flow_id", "The id of the entry that opened the flow.")]),
+        "/v1/locks/{lock_id}": _signed_read(
+            "A hash-time lock kept for the caller's chain: the signed lock, its bank and its "
+            "state (open, claimed, expired).", _json(OBJECT, "lock"),
+            params=[_path_param("lock_id", "The id of the lock entry.")]),
         "/v1/proofs": _signed_read(
             "Proofs of peers' misbehaviour (regulators and pinned peers).", _json(
                 {"type": "object", "required": ["proofs"],

@@ -43,7 +43,7 @@ from tchain.proofs import verify_proof
 from tchain.records import KeyRecord, make_record
 from tchain.rules import TIME_WINDOW_MS, hold_for_plan, release_hold
 from tchain.state import ChainState
-from validator.flows import enqueue, start_held_flow
+from validator.flows import enqueue, signer, start_held_flow
 from validator.ledger import Ledger
 from validator.store import Reader, Writer
 
@@ -404,7 +404,7 @@ class Plans:
                             ins.to.rpartition("*")[2], hold, state,
                             now + self.ledger.settle_deadline_ms, now, now,
                             extra={"payee": execution.chains[ins.to]}, hold=hold,
-                            payer=self._record(w, state.address),
+                            payer=signer(self.bank.key, self.bank.name, state),
                             kyc_required=bool(state.params.get("kyc_recipients")))
         return None  # the payee bank's answer completes it (hold_closed)
 
@@ -454,7 +454,7 @@ class Plans:
     def _cannot(self, r: Reader, plan: Plan) -> tuple[str, str] | None:
         """Why this bank cannot do its part of the plan, if it cannot: a customer it does
         not have, a transfer to or from it of a third bank's IOU (its peer would take it for
-        misconduct, §13), or what this version does not do (docs/adr/0008)."""
+        misconduct, §13), or what this version does not do (docs/adr/0009)."""
         missing = [a for a in plan.named(self.bank.name)
                    if self.ledger.chain_of_address(r, a) is None]
         if missing:

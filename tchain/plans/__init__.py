@@ -1,4 +1,4 @@
-"""Execution plans across banks (docs/protocol.md §14, docs/adr/0008-execution-plans.md).
+"""Execution plans across banks (docs/protocol.md §14, docs/adr/0009-execution-plans.md).
 
 ``document``: the plan (participants, ordered instructions) and the customer's plan file;
 ``log``: the signed documents of its log (proposal, consent, approval, rejection, completion

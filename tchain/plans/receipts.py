@@ -66,7 +66,7 @@ def check_receipts(ins: Instruction, status: str, receipts: tuple[SignedEntry, .
     amount (a failed hold: none). ``transfer``: the settle of the hold, whose evidence is the
     payee bank's credit of the payee's chain, whose evidence is that hold (a failed one: the
     release of the hold, or none). ``release``: the release of the hold. ``await``: none, and
-    not before its time. An ``issue`` is not done by this version (docs/adr/0008).
+    not before its time. An ``issue`` is not done by this version (docs/adr/0009).
 
     Raises:
         BadRequestError, SignatureError: naming what is not so.
@@ -93,7 +93,7 @@ def check_receipts(ins: Instruction, status: str, receipts: tuple[SignedEntry, .
         elif ins.op == "release":
             check_release(entry, ins.bank, r.held(ins.hold or 0), r)
         else:
-            raise BadRequestError(f"{what}: this version does not do issues (docs/adr/0008)")
+            raise BadRequestError(f"{what}: this version does not do issues (docs/adr/0009)")
     except ValueError as e:  # one receipt was expected
         raise BadRequestError(f"{what} carries {len(receipts)} receipts, not one") from e
     except (EncodingError, IndexError) as e:

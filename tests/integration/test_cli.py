@@ -144,3 +144,5 @@ def test_demo_runs_and_says_every_asset_sums_to_zero(tmp_path):
     result = tchain("demo", cwd=shadow_core(tmp_path))
     assert "every asset sums to zero over all banks" in result.stdout
     assert "non-settlement proof ... ok" in result.stdout
+    assert "lists 150.00 USD ... ok" in result.stdout  # a partial fill, heard of by the peer
+    assert "the swap is done, all or nothing ... ok" in result.stdout  # two hash-time locks

@@ -3,7 +3,8 @@
 Two real validators talk to each other only through fault proxies on 127.0.0.1 (one in front of
 each bank, so one direction can be cut alone). Each round sets random faults (dropped requests,
 delays, replies lost after the peer committed, connections held open), runs cross-bank payments
-both ways and two-bank exchanges (sometimes two takers racing), then heals the network. Once
+both ways and two-bank exchanges (sometimes two takers racing, for the whole offer or for parts
+of it), then heals the network. Once
 both banks are quiet: both ledgers agree on every flow, nothing is credited twice, no hold is
 left open, no proof is left standing between these honest banks, every chain verifies, every
 asset sums to zero and both audits pass.
@@ -19,7 +20,7 @@ import pytest
 
 from cli.local import LocalBank
 from tchain.clock import now_ms
-from tchain.model import SignedEntry
+from tchain.model import SignedEntry, fill_price
 from tests.campaign import report, scale
 from tests.fault_proxy import FaultProxy
 from tests.helpers import Customer
@@ -112,6 +113,18 @@ def assert_ledgers_agree(b1: LocalBank, b2: LocalBank) -> dict[str, int]:
     return outcome
 
 
+def kinds(bank: LocalBank) -> dict[str, int]:
+    """How many entries of each kind the bank's chains hold."""
+    def scan(r: Any) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chain in r.chain_ids(None, 10**6):
+            for raw in r.entries(chain, 0, 10**6):
+                kind = SignedEntry.from_bytes(raw).kind
+                out[kind] = out.get(kind, 0) + 1
+        return out
+    return dict(read(bank, scan))
+
+
 def no_holds(bank: LocalBank) -> None:
     def check(r: Any) -> None:
         for chain in r.chain_ids(None, 10**6):
@@ -136,10 +149,16 @@ class Round:
             assert r.status_code in (201, 202), r.text
 
     def exchange(self) -> None:
+        """An offer of 20 USD for 18 EUR, taken whole, or (every other time) one that allows
+        parts of at least 5, taken in parts by one or two racing takers."""
         maker = self.payers[0]
-        r = submit(self.b1, maker, "offer", {
+        in_parts = self.rng.random() < 0.5
+        body: dict[str, Any] = {
             "sell": {"asset": USD, "amount": "20"}, "buy": {"asset": EUR, "amount": "18"},
-            "expires": now_ms() + 60_000})
+            "expires": now_ms() + 60_000}
+        if in_parts:
+            body["min_fill"] = "5"
+        r = submit(self.b1, maker, "offer", body)
         assert r.status_code == 201, r.text
         offer = SignedEntry.from_dict(r.json()["entries"][0])
         try:
@@ -147,17 +166,21 @@ class Round:
         except AssertionError:  # the news never got through this round's faults
             return
         takers = self.earners[: self.rng.choice((1, 2))]
-        threads = [threading.Thread(target=self._take, args=(t, offer)) for t in takers]
+        parts = [self.rng.choice((5, 10, 15)) if in_parts else 20 for _ in takers]
+        threads = [threading.Thread(target=self._take, args=(t, offer, n))
+                   for t, n in zip(takers, parts, strict=True)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
 
-    def _take(self, taker: Customer, offer: SignedEntry) -> None:
+    def _take(self, taker: Customer, offer: SignedEntry, n: int) -> None:
+        price = fill_price(20, 18, n)
         r = submit(self.b2, taker, "take", {
-            "offer": offer.id, "validator": B1, "sell": {"asset": EUR, "amount": "18"},
-            "buy": {"asset": USD, "amount": "20"}})
-        assert r.status_code in (201, 202), r.text
+            "offer": offer.id, "validator": B1, "sell": {"asset": EUR, "amount": str(price)},
+            "buy": {"asset": USD, "amount": str(n)}})
+        # 409: bank2 heard of a fill that left less than this part
+        assert r.status_code in (201, 202, 409), r.text
 
     def cancel_open_offers(self) -> None:
         for offer_id, record in records(self.b1, "offers").items():
@@ -200,7 +223,8 @@ def test_peer_faults_mid_flow_lose_and_double_nothing(network):
             assert audit.ok, audit.problems
         assert all(t == 0 for t in totals(b1, b2).values()), totals(b1, b2)
     assert p1.injected + p2.injected > 0
+    fills = kinds(b1).get("fill", 0)
     report("peer faults mid-flow", rounds=ROUNDS, faults_injected=p1.injected + p2.injected,
            by_fault=dict(p1.counts + p2.counts), flows_settled=outcomes["settled"],
-           flows_released=outcomes["released"], entries_verified=entries, lost=0,
+           flows_released=outcomes["released"], fills=fills, entries_verified=entries, lost=0,
            credited_twice=0)

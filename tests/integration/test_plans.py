@@ -1,5 +1,5 @@
 """Execution plans with three real banks on loopback and the real ``tchain`` command
-(docs/adr/0008-execution-plans.md): a DvP proposed at one bank, signed by both customers at
+(docs/adr/0009-execution-plans.md): a DvP proposed at one bank, signed by both customers at
 their own banks, approved and run by both contributing banks, seen by an observer bank; a
 three-way swap across three banks, all or nothing; a plan naming a customer a bank does not
 have, rejected everywhere. After each: every chain verifies offline, every asset sums to zero

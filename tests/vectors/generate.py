@@ -15,6 +15,7 @@ from typing import Any
 
 from tchain.digest import digest
 from tchain.encoding import canonical, parse
+from tchain.htlc import hash_of
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry, SignedIntent
@@ -114,6 +115,34 @@ def fills_vector() -> dict[str, Any]:
             "take": SignedEntry.from_dict(take).id, "fill": SignedEntry.from_dict(fill).id}
 
 
+LOCK_PREIMAGE = "07" * 32  # the secret of the lock vector: a fixed one, never a real one
+
+
+def locks_vector() -> dict[str, Any]:
+    """A hash-time lock and its claim (docs/adr/0008-hash-time-locks.md), between two
+    customers of one bank: alice locks 300 USD for bob under the hash of LOCK_PREIMAGE until
+    an hour after T0; bob claims it with the preimage. Alice's lock and settle, bob's claim
+    (the lock its evidence, the preimage in his signed intent), and both chains whole."""
+    keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger, alice, bob = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 10_000)
+        ledger.deposit(f"alice*{BANK}", USD, 1000)
+        lock = ledger.submit(sign_intent(keys["alice"], "lock", alice.id, 1, T0 + 600, {
+            "to": bob.id, "asset": USD, "amount": "300", "hash": hash_of(LOCK_PREIMAGE),
+            "expires": T0 + 3_600_000})).entries[0]
+        ledger.submit(sign_intent(keys["bob"], "claim", bob.id, 1, T0 + 700, {
+            "lock": lock.id, "preimage": LOCK_PREIMAGE}))
+        with ledger.store.read() as r:
+            chains = {name: [parse(e) for e in r.entries(c.id, 0, 10)]
+                      for name, c in (("alice", alice), ("bob", bob))}
+        ledger.store.close()
+    return {"validator_name": BANK, "validator_key": keys["bank"].public_key, "seeds": SEEDS,
+            "preimage": LOCK_PREIMAGE, "hash": hash_of(LOCK_PREIMAGE),
+            "chains": {"alice": alice.id, "bob": bob.id}, "entries": chains,
+            "entry_ids": {n: [SignedEntry.from_dict(e).id for e in es]
+                          for n, es in chains.items()},
+            "lock": lock.id, "claim": SignedEntry.from_dict(chains["bob"][-1]).id,
+            "settle": SignedEntry.from_dict(chains["alice"][-1]).id}
 def plans_vector() -> dict[str, Any]:
     """An execution plan (docs/protocol.md §14): alice at bank1 proposes a DvP with bob at
     bank2 (1000 bank1 USD for 10 bank2 BOND, bank3 watching); its document and digest, bank1's
@@ -172,6 +201,7 @@ def write() -> None:
                                                     ensure_ascii=False) + "\n")
     (HERE / "chain.json").write_text(json.dumps(chain_vector(), indent=2) + "\n")
     (HERE / "fills.json").write_text(json.dumps(fills_vector(), indent=2) + "\n")
+    (HERE / "locks.json").write_text(json.dumps(locks_vector(), indent=2) + "\n")
     (HERE / "plans.json").write_text(json.dumps(plans_vector(), indent=2) + "\n")
 
 

@@ -30,6 +30,7 @@ from tchain.rules import (
 from tchain.state import closed_hold
 from validator.flows import put_record, reschedule
 from validator.interbank.base import Part, _parsed, _unparsed
+from validator.interbank.locks import on_lock_answer
 from validator.plans import Plans
 from validator.store import Writer
 
@@ -95,6 +96,9 @@ class Answers(Part):
             reschedule(w, message_id, now, f"{answer.type}: {answer.fields.get('reason')}")
             return f"peer answered {answer.type}"
         w.delete_record("outbox", message_id)
+        if item.flow is not None and (done := on_lock_answer(
+                self, w, message_id, request_type, item.flow, answer, peer_key, now)):
+            return done
         if flow is None or item.flow is None or answer.type == "ack":
             return answer.type
         if answer.type == "refused":

@@ -17,6 +17,7 @@ from tchain.flow_states import (
     ABSENT,
     Flow,
     FlowEvent,
+    FlowType,
     OfferRecord,
     OutboxItem,
     timers_of,
@@ -28,6 +29,7 @@ from tchain.rules import (
 )
 from validator.flows import close_offer, put_record
 from validator.interbank.base import Part
+from validator.interbank.locks import ask_lock_status, expire_lock
 from validator.store import Reader, Writer
 
 __all__ = ["Deadlines"]
@@ -66,7 +68,9 @@ class Deadlines(Part):
                 w.forget_answer(message_id, at)
             for flow_id, stored in self._due(w, "flows", now):
                 flow = Flow.from_dict(stored)
-                if _flow_expired(flow, now):
+                if flow.type is FlowType.LOCK and _flow_expired(flow, now):
+                    done.append(ask_lock_status(self, w, flow_id, flow, now))
+                elif _flow_expired(flow, now):
                     done.append(self._expire_flow(w, flow_id, flow))
             for offer_id, stored in self._due(w, "offers", now):
                 record = OfferRecord.from_dict(stored)
@@ -80,6 +84,9 @@ class Deadlines(Part):
                     entry = self._commit(w, release_hold(self.bank, chain, offer, now))
                     close_offer(self.bank.key, self.bank.name, w, entry, now)
                     done.append(f"offer {offer_id} expired and released")
+            for lock_id, _ in self._due(w, "locks", now):
+                if (expired := expire_lock(self, w, lock_id, now)) is not None:
+                    done.append(expired)
             for message_id, stored in self._due(w, "outbox", now):
                 item = OutboxItem.from_dict(stored)
                 if _abandoned(item, now):
@@ -160,7 +167,7 @@ def _sends(r: Reader, now: int) -> tuple[list[str], list[tuple[str, int]]]:
 
 
 # the timers a tick sees to (the sender sees to "sends")
-_DEADLINES = ("flows", "offers", "outbox", "answers", "recoveries")
+_DEADLINES = ("flows", "offers", "outbox", "answers", "recoveries", "locks")
 _TIMERS_KEPT = "timers"  # meta key: the timers index covers every record (see _keep_timers)
 
 

@@ -38,7 +38,7 @@ from tchain.flow_states import (
 )
 from tchain.messages import Message
 from tchain.model import OfferBody, PaymentBody, SignedEntry, TakeBody
-from tchain.peer_claims import checked_hold, checked_take, standing
+from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
 from tchain.proofs import misconduct_proof
 from tchain.rules import (
     MAX_OFFER_MS,
@@ -51,6 +51,7 @@ from tchain.rules import (
 )
 from tchain.state import closed_hold, entry_effects, filled_hold, offer_hold, settled_by
 from validator.flows import close_offer, enqueue, fill_offer, offer_record, put_record
+from validator.interbank import locks
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.plans import Plans
 from validator.store import Reader, Writer
@@ -307,7 +308,8 @@ def _subject(message: Message) -> str | None:
     """What a request asks to be credited or settled once, whatever message carries it: the
     customer's intent inside its hold or take (one debit, however many entries a dishonest
     bank wraps it in), or the settlement's id."""
-    for field in ("hold", "take", "settlement"):
+    for field in ("hold", "take", "settlement", "claim") + (
+            ("lock",) if message.type == "lock" else ()):  # a lock_status asks, again
         entry = message.entries.get(field)
         if entry is not None:
             return entry.id if entry.intent is None else entry.intent.id
@@ -339,7 +341,8 @@ def _check_fill_news(offer: SignedEntry, fill: SignedEntry, remaining: int) -> N
                                   ) from e
 
 
-_CLAIMS = {"transfer": checked_hold, "take": checked_take}
+_CLAIMS = {"transfer": checked_hold, "take": checked_take, "lock": checked_lock,
+           "claimed": checked_claim}
 _HANDLERS = {
     "transfer": PeerInbox._on_transfer,
     "offer": PeerInbox._on_offer,
@@ -347,6 +350,9 @@ _HANDLERS = {
     "offer_filled": PeerInbox._on_offer_filled,
     "take": PeerInbox._on_take,
     "settle": PeerInbox._on_settle,
+    "lock": locks.on_lock,
+    "claimed": locks.on_claimed,
+    "lock_status": locks.on_lock_status,
     "plan": PeerInbox._on_plan,
 }
 

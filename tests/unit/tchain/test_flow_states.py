@@ -48,7 +48,8 @@ def test_every_other_move_is_refused(type_, state, event):
 
 def test_the_table_is_the_documented_machine():
     assert INITIAL == {FlowType.TRANSFER: FlowState.PENDING, FlowType.TAKE: FlowState.PENDING,
-                       FlowType.EXCHANGE: FlowState.AWAITING_PEER}
+                       FlowType.EXCHANGE: FlowState.AWAITING_PEER,
+                       FlowType.LOCK: FlowState.PENDING}
     # nothing leaves a final state
     for (_, state, _), _ in TRANSITIONS.items():
         assert state not in (FlowState.SETTLED, FlowState.RELEASED)

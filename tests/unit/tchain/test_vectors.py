@@ -3,6 +3,7 @@ reproduce them byte for byte, and the sample chain must verify."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,12 +14,19 @@ from tchain.encoding import canonical, parse
 from tchain.model import SignedEntry
 from tchain.plans import Execution, LogDoc, Plan
 from tchain.verify import verify_chain
-from tests.vectors.generate import canonical_vectors, chain_vector, fills_vector, plans_vector
+from tests.vectors.generate import (
+    canonical_vectors,
+    chain_vector,
+    fills_vector,
+    locks_vector,
+    plans_vector,
+)
 
 VECTORS = Path(__file__).parents[2] / "vectors"
 CANONICAL = json.loads((VECTORS / "canonical.json").read_text("utf-8"))
 CHAIN = json.loads((VECTORS / "chain.json").read_text("utf-8"))
 FILLS = json.loads((VECTORS / "fills.json").read_text("utf-8"))
+LOCKS = json.loads((VECTORS / "locks.json").read_text("utf-8"))
 PLANS = json.loads((VECTORS / "plans.json").read_text("utf-8"))
 PROTOCOL = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text("utf-8")
 
@@ -88,6 +96,33 @@ def test_the_protocol_page_prints_the_fill_vector():
         assert f"`{entry_id[:8]}…{entry_id[-4:]}`" in section
 
 
+def test_the_generator_reproduces_the_lock_vectors_exactly():
+    assert locks_vector() == LOCKS
+
+
+def test_the_lock_vector_chains_verify_and_the_claim_shows_the_preimage():
+    alice = verify_chain(LOCKS["entries"]["alice"], LOCKS["validator_key"],
+                         LOCKS["validator_name"], LOCKS["chains"]["alice"])
+    bob = verify_chain(LOCKS["entries"]["bob"], LOCKS["validator_key"],
+                       LOCKS["validator_name"], LOCKS["chains"]["bob"])
+    usd = "bank1.example:USD"
+    assert (alice.balances[usd].balance, alice.balances[usd].held) == (700, 0)
+    assert bob.balances[usd].balance == 300
+    claim = SignedEntry.from_dict(LOCKS["entries"]["bob"][-1])
+    settle = SignedEntry.from_dict(LOCKS["entries"]["alice"][-1])
+    assert (claim.kind, claim.id, claim.evidence_entry(0).id) == ("claim", LOCKS["claim"],
+                                                                 LOCKS["lock"])
+    assert claim.intent.body.preimage == LOCKS["preimage"]
+    assert hashlib.sha256(bytes.fromhex(LOCKS["preimage"])).hexdigest() == LOCKS["hash"]
+    assert (settle.kind, settle.evidence_entry(0).id) == ("settle", LOCKS["claim"])
+
+
+def test_the_protocol_page_prints_the_lock_vector():
+    section = PROTOCOL[PROTOCOL.index("## 9. Golden vectors"):PROTOCOL.index("## 10.")]
+    assert "```json\n" + json.dumps(LOCKS["entries"]["bob"][-1], indent=2) + "\n```" in section
+    for entry_id in (LOCKS["lock"], LOCKS["claim"], LOCKS["settle"]):
+        assert f"`{entry_id[:8]}…{entry_id[-4:]}`" in section
+    assert LOCKS["preimage"] in section and LOCKS["hash"] in section
 def test_the_generator_reproduces_the_plan_vectors_exactly():
     assert plans_vector() == PLANS
 

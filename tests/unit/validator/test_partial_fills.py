@@ -15,8 +15,7 @@ from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
 from tchain.records import make_record
 from tests.helpers import Clock, sign_entry_as
-from tests.interbank_net import Net, NetBank, pin, totals, two_banks
-from validator.audit import audit
+from tests.interbank_net import Net, NetBank, all_sound, pin, two_banks
 
 B1, B2 = "bank1.example", "bank2.example"
 USD, EUR = f"{B1}:USD", f"{B2}:EUR"
@@ -25,15 +24,6 @@ USD, EUR = f"{B1}:USD", f"{B2}:EUR"
 @pytest.fixture
 def world(tmp_path):
     return two_banks(tmp_path)
-
-
-def all_sound(*banks: NetBank) -> None:
-    assert all(total == 0 for total in totals(*banks).values()), totals(*banks)
-    for bank in banks:
-        report = audit(bank.ledger)
-        assert report.ok, report.problems
-        with bank.ledger.store.read() as r:
-            assert r.open_holds() == []
 
 
 def offer_of(bank: NetBank, maker, clock, *, sell=(USD, 100), buy=(EUR, 90), min_fill=10):
