@@ -272,17 +272,19 @@ class Plans:
         came is done. Returns what it did."""
         now = self.ledger.clock()
         with self.ledger.store.read() as r:
-            due = [e.plan.id for e in self._all(r)
-                   if self._late(e, now) is not None or self._awaited(e, now)]
-        if not due:
-            return []
+            if not r.due("plans", now):  # what is due costs, not every plan ever kept
+                return []
 
         def work(w: Writer) -> list[str]:
             done = []
-            for plan in due:
-                kept = self._kept(w, plan)
-                assert kept is not None
+            for record_id, at in w.due("plans", now):
+                w.clear_due("plans", record_id, at)
+                record = w.record("plans", record_id)
+                if record is None:
+                    continue
+                kept = Kept.from_dict(record)
                 execution = Execution.replay(kept.log, self.keys(w))
+                plan = execution.plan.id
                 word = self._late(execution, now)
                 if word is not None:
                     turn = execution.turn()
@@ -303,12 +305,19 @@ class Plans:
         verify_proof(proof)
         w.put_record("proofs", digest("proof", proof).hex(), proof)
 
-    def _awaited(self, execution: Execution, now: int) -> bool:
-        """Whether it is our await's turn, and its time has come."""
-        turn = execution.turn()
-        return turn is not None and turn.bank == self.bank.name and turn.op == "await" and \
-            execution.instructions[turn.seq].completion is None and \
-            (turn.until is None or turn.until <= now)
+    def _wake(self, execution: Execution) -> int | None:
+        """When this bank must next look at the plan by its clock alone: its deadline while
+        it waits for approvals, the current instruction's due, our await's time."""
+        if execution.plan.role(self.bank.name) != "contributor":
+            return None
+        if execution.state == "proposed":
+            return execution.plan.deadline + 1
+        turn, due = execution.turn(), execution.due()
+        if turn is None or due is None:
+            return None
+        if turn.bank == self.bank.name and turn.op == "await" and turn.until is not None:
+            return turn.until
+        return due + 1
 
     def _late(self, execution: Execution, now: int) -> LogDoc | None:
         """This bank's word on a plan whose time passed, if it owes one."""
@@ -339,8 +348,11 @@ class Plans:
         sent = len(kept.log)
         while (mine := self._due(w, execution, kept, now)) is not None:
             execution = execution.append(mine)
-        w.put_record("plans", plan_key(execution.plan.id),
-                     Kept(execution.docs, kept.consents).to_dict())
+        key = plan_key(execution.plan.id)
+        w.put_record("plans", key, Kept(execution.docs, kept.consents).to_dict())
+        wake = self._wake(execution)
+        if wake is not None:
+            w.set_due("plans", key, wake)
         if not any(d.by == self.bank.name for d in execution.docs[sent:]):
             return execution, []  # nothing of ours: each bank sends its own word to all
         return execution, self._send(w, execution, now)
