@@ -80,6 +80,7 @@ class Execution:
     docs: tuple[LogDoc, ...] = ()
     approvals: Mapping[str, LogDoc] = field(default_factory=dict)
     rejection: LogDoc | None = None
+    rejected_by: frozenset[str] = frozenset()
     chains: Mapping[str, str] = field(default_factory=dict)
     consents: Mapping[int, SignedIntent] = field(default_factory=dict)
     instructions: Mapping[int, InstructionState] = field(default_factory=dict)
@@ -255,8 +256,7 @@ class Execution:
         """An approval carries the approving bank's key record of every address the plan
         names there, and its customers' consent to each of their holds, each verifying under
         the key its chain's record gives and saying exactly what the plan says."""
-        if doc.by in self.approvals or self.rejection is not None:
-            raise ConflictError(f"{doc.by} has decided on plan {self.plan.id} already")
+        self._undecided(doc.by)
         chains: dict[str, str] = {}
         owners: dict[str, str] = {}
         for record in doc.records():
@@ -297,9 +297,17 @@ class Execution:
                        chains={**self.chains, **chains}, consents={**self.consents, **consents})
 
     def _rejection(self, doc: LogDoc) -> Execution:
-        if doc.by in self.approvals or self.rejection is not None:
-            raise ConflictError(f"{doc.by} has decided on plan {self.plan.id} already")
-        return replace(self, rejection=doc)
+        """The first rejection fails the plan; another bank's, after it, is kept too (each
+        bank decided on its own, and the logs must agree whatever the order)."""
+        self._undecided(doc.by)
+        return replace(self, rejection=self.rejection or doc,
+                       rejected_by=self.rejected_by | {doc.by})
+
+    def _undecided(self, bank: str) -> None:
+        """A bank decides on a plan once: an approval or a rejection, never both, never
+        twice. An approval after another bank's rejection is kept (the plan stays failed)."""
+        if bank in self.approvals or bank in self.rejected_by:
+            raise ConflictError(f"{bank} has decided on plan {self.plan.id} already")
 
     def _completion(self, doc: LogDoc) -> Execution:
         seq = doc.body["seq"]

@@ -167,10 +167,22 @@ def test_a_bank_decides_once_and_a_rejection_fails_the_plan():
     ex = ex.append(word(ex.plan, B2, "rejection", error="insufficient_funds", reason="no bonds"))
     assert ex.state == "failed"
     with pytest.raises(ConflictError):
-        ex.append(approval(ex.plan, B1))
+        ex.append(approval(ex.plan, B2))  # bank2 said no already
+    assert ex.append(approval(ex.plan, B1)).state == "failed"  # bank1's yes changes nothing
     ex2 = approved_dvp()
     with pytest.raises(ConflictError):
         ex2.append(word(ex2.plan, B2, "rejection", error="forbidden", reason="changed my mind"))
+
+
+def test_words_on_a_plan_crossing_a_rejection_are_kept_whatever_the_order():
+    ex = Execution.start(proposal(), BANK_KEYS)
+    no = word(ex.plan, B2, "rejection", error="expired", reason="too late")
+    yes = approval(ex.plan, B1)
+    one, other = ex.append(no).append(yes), ex.append(yes).append(no)
+    assert one.state == other.state == "failed"
+    assert {d.id for d in one.docs} == {d.id for d in other.docs}
+    with pytest.raises(ConflictError):
+        one.append(word(ex.plan, B1, "rejection", error="forbidden", reason="and no"))
 
 
 def test_the_same_document_twice_changes_nothing():
