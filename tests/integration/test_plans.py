@@ -70,7 +70,7 @@ def _execution(bank: LocalBank, plan: str) -> Execution | None:
 
 
 
-def test_a_dvp_is_approved_once_both_customers_sign_and_the_observer_sees_it(world):
+def test_a_dvp_runs_once_both_customers_sign_and_the_observer_sees_it(world):
     b1, b2, b3 = world["banks"]
     before = totals(*world["banks"])
     plan = ok("plan", "propose", str(plan_file(world, "dvp", {}, DVP_TOML)),
@@ -105,7 +105,7 @@ def world_key(world: dict[str, Any], name: str) -> SigningKey:
     return Wallet.load(world[name]).unlock(PASSPHRASE)
 
 
-def test_a_three_way_swap_is_approved_by_all_three_banks(world):
+def test_a_three_way_swap_runs_across_three_banks(world):
     doc = {"deadline_in": 600_000,
            "participants": [{"bank": b, "role": "contributor"} for b in (B1, B2, B3)],
            "instructions": [
