@@ -110,6 +110,17 @@ class BankClient:
     def flow(self, flow_id: str) -> Any:
         return self._call("GET", f"/v1/flows/{flow_id}", auth=True)
 
+    def plan_propose(self, plan_file: dict[str, Any]) -> Any:
+        return self._call("POST", "/v1/plans", body=plan_file, auth=True)
+
+    def plan(self, plan_id: str) -> Any:
+        return self._call("GET", f"/v1/plans/{plan_id}", auth=True)
+
+    def plan_consent(self, plan_id: str, consent: dict[str, Any]) -> Any:
+        return self._call("POST", f"/v1/plans/{plan_id}/consent", body=consent, auth=True)
+
+    def plans(self) -> Any:
+        return self._call("GET", "/v1/plans", auth=True)
     def lock(self, lock_id: str) -> Any:
         return self._call("GET", f"/v1/locks/{lock_id}", auth=True)
 

@@ -25,6 +25,7 @@ from cli.operator import validator
 from cli.options import json_option, passphrase
 from cli.output import emit, emit_error, note, table, when
 from cli.params import ADDRESS, AMOUNT, ASSET, BANK_URL, DAILY_LIMIT, NAME
+from cli.plans import plan
 from cli.recoverycode import readable
 from cli.rotation import rotate
 from cli.session import SyncReport, load_proof
@@ -423,6 +424,7 @@ def proof_verify(ctx: click.Context, file: Path) -> None:
 root.add_command(validator)
 root.add_command(offer)
 root.add_command(htlc)
+root.add_command(plan)
 root.add_command(demo)
 root.add_command(bench)
 

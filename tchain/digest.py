@@ -13,9 +13,10 @@ from tchain.encoding import canonical
 
 __all__ = ["KINDS", "digest", "digest_canonical", "sha256_hex"]
 
-# The kinds PROTOCOL.md fixes, and the ones docs/protocol.md adds (proofs, peer messages).
+# The kinds PROTOCOL.md fixes, and the ones docs/protocol.md adds (proofs, peer messages,
+# execution plans and the signed documents of their logs).
 KINDS = frozenset({"intent", "entry", "document", "request", "record", "proof", "message",
-                   "status"})
+                   "status", "plan"})
 
 
 def digest(kind: str, doc: Any) -> bytes:

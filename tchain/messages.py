@@ -23,6 +23,7 @@ Requests and the answers they get (each answer is a message too, with ``ref`` = 
   claimed       claim, claimant                ->  ack | refused
   lock_status   lock                           ->  lock_claimed (lock, claim, claimant)
                                                    | lock_expired (lock) | refused
+  plan          log                            ->  ack | refused   (log: a plan's signed log)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "offer_filled": frozenset({"offer", "entry", "remaining"}),
     "take": frozenset({"take", "taker", "deadline"}),
     "settle": frozenset({"settlement"}),
+    "plan": frozenset({"log"}),
     "ack": frozenset({"ref"}),
     "credited": frozenset({"ref", "credit"}),
     "refused": frozenset({"ref", "error", "reason"}),
@@ -61,7 +63,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "lock_expired": frozenset({"ref", "lock"}),
 }
 REQUEST_TYPES = frozenset({"transfer", "offer", "offer_closed", "offer_filled", "take",
-                           "settle", "lock", "claimed", "lock_status"})
+                           "settle", "lock", "claimed", "lock_status", "plan"})
 _NEWS_OF_AN_OFFER = frozenset({"offer_closed", "offer_filled"})  # ``offer`` is its id
 _LOCK_BY_ID = frozenset({"lock_claimed", "lock_expired"})  # ``lock`` is its id
 ANSWER_TYPES = frozenset(_FIELDS) - REQUEST_TYPES

@@ -15,7 +15,14 @@ from tchain.digest import digest_canonical
 from tchain.encoding import canonical, check_value, encode_built, envelope, parse, splice
 from tchain.errors import EncodingError, SignatureError
 from tchain.keys import SIGNATURES, Ahead, SigningKey, check_public_key, is_hex
-from tchain.values import UAI, parse_delta, parse_name, parse_positive_amount, parse_validator_name
+from tchain.values import (
+    UAI,
+    parse_address,
+    parse_delta,
+    parse_name,
+    parse_positive_amount,
+    parse_validator_name,
+)
 
 __all__ = [
     "GENESIS_PREV",
@@ -29,6 +36,7 @@ __all__ = [
     "LockBody",
     "OfferBody",
     "PaymentBody",
+    "PlanBody",
     "RecoverBody",
     "RedeemBody",
     "RegisterBody",
@@ -42,10 +50,10 @@ __all__ = [
 
 GENESIS_PREV = "0" * 64
 INTENT_TYPES = frozenset({"register", "payment", "issue", "redeem", "offer", "cancel", "take",
-                          "rotate_key", "recover", "cancel_recovery", "lock", "claim"})
+                          "rotate_key", "recover", "cancel_recovery", "lock", "claim", "plan"})
 ENTRY_KINDS = frozenset({"genesis", "payment", "issue", "redeem", "credit", "rotate_key",
                          "offer", "cancel", "take", "settle", "release", "recover",
-                         "cancel_recovery", "recovered", "fill", "lock", "claim"})
+                         "cancel_recovery", "recovered", "fill", "lock", "claim", "plan"})
 MAX_MEMO = 256
 PARAM_KEYS = frozenset({"daily_limit", "kyc_recipients", "max_supply", "recovery_delay"})
 RECOVERY_DELAY_MS = 7 * 86_400_000  # a recovery's wait when the chain's params name none
@@ -275,8 +283,26 @@ class ClaimBody:
     preimage: str
 
 
+@dataclass(frozen=True, slots=True)
+class PlanBody:
+    """The owner's consent to one hold of an execution plan (docs/protocol.md §14): hold
+    ``amount`` of ``asset`` for instruction ``hold`` of plan ``plan`` (whose document has the
+    digest ``digest``), to be paid to the address ``to`` (None: only ever released).
+
+    Signed when the customer signs the plan, long before the hold, so its seq is 0 and it
+    moves no seq (as a recover's); the offline verifier lets a chain use it once.
+    """
+
+    plan: str
+    digest: str
+    hold: int
+    asset: UAI
+    amount: int
+    to: str | None
+
+
 Body = (RegisterBody | PaymentBody | RedeemBody | RotateKeyBody | OfferBody | CancelBody
-        | TakeBody | RecoverBody | CancelRecoveryBody | LockBody | ClaimBody)
+        | TakeBody | RecoverBody | CancelRecoveryBody | LockBody | ClaimBody | PlanBody)
 
 
 def _parse_body(kind: str, body: Any) -> Body:
@@ -318,6 +344,17 @@ def _parse_body(kind: str, body: Any) -> Body:
         return CancelRecoveryBody(_chain_id(b["recovery"], "recovery"))
     if kind in ("lock", "claim"):
         return _htlc_body(kind, body)
+    if kind == "plan":
+        b = _obj(body, "plan body", {"plan", "digest", "hold", "asset", "amount", "to"})
+        if not isinstance(b["plan"], str) or not 1 <= len(b["plan"]) <= 300:
+            raise EncodingError(f"plan must be a plan id, got {b['plan']!r}")
+        if b["to"] is not None:
+            parse_address(b["to"])
+        hold = _int(b["hold"], "hold")
+        if hold < 1:
+            raise EncodingError(f"hold must be an instruction seq (from 1), got {hold}")
+        return PlanBody(b["plan"], _chain_id(b["digest"], "digest"), hold,
+                        UAI.parse(b["asset"]), parse_positive_amount(b["amount"]), b["to"])
     raise EncodingError(f"intent type {kind!r} is not supported by this validator yet")
 
 

@@ -29,6 +29,7 @@ from tchain.model import (
     Effect,
     LockBody,
     PaymentBody,
+    PlanBody,
     SignedEntry,
     SignedIntent,
     TakeBody,
@@ -87,8 +88,10 @@ def standing(entry: SignedEntry, field: str, evidence: int = 0) -> SignedIntent:
         raise BadRequestRuleError(
             f"the {field} does not carry its owner's {entry.kind} intent for its "
             "chain")
+    # a plan's hold carries a consent signed before its turn, with seq 0 (tchain.verify)
+    seqs = range(0, 1) if entry.kind == "plan" else range(1, entry.height + 1)
     if entry.height < 1 or entry.prev == GENESIS_PREV or len(entry.evidence) != evidence or \
-            not 1 <= intent.seq <= entry.height:
+            intent.seq not in seqs:
         raise BadRequestRuleError(
             f"the {field} cannot stand in a chain: a {entry.kind} at height "
             f"{entry.height} after {entry.prev[:16]}, with {len(entry.evidence)} "
@@ -96,14 +99,17 @@ def standing(entry: SignedEntry, field: str, evidence: int = 0) -> SignedIntent:
     return intent
 
 
-def checked_hold(message: Message, sender_key: str) -> tuple[SignedEntry, PaymentBody]:
-    """A transfer's hold, its payer's signature checked, holding exactly what it pays.
+def checked_hold(message: Message, sender_key: str
+                 ) -> tuple[SignedEntry, PaymentBody | PlanBody]:
+    """A transfer's hold (a payment's, or a plan's), its payer's signature checked, holding
+    exactly what it pays.
 
     Raises:
         MisconductError: the hold or its payer's signature is not what it must be.
     """
-    hold, body = _holding(message, "hold", "payment", sender_key)
-    assert isinstance(body, PaymentBody)
+    kind = message.entries["hold"].kind
+    hold, body = _holding(message, "hold", "plan" if kind == "plan" else "payment", sender_key)
+    assert isinstance(body, PaymentBody | PlanBody)
     return hold, body
 
 
@@ -119,15 +125,15 @@ def checked_take(message: Message, sender_key: str) -> tuple[SignedEntry, TakeBo
 
 
 def _holding(message: Message, field: str, kind: str, sender_key: str
-             ) -> tuple[SignedEntry, PaymentBody | TakeBody]:
+             ) -> tuple[SignedEntry, PaymentBody | PlanBody | TakeBody]:
     """The entry in ``field``: of ``kind``, its customer's intent checked, and holding exactly
     what that intent gives (a payment's amount, a take's ``sell``)."""
     entry = _customer_intent(message, field, sender_key)
     body = entry.intent.body if entry.intent is not None else None
-    if entry.kind != kind or not isinstance(body, PaymentBody | TakeBody):
+    if entry.kind != kind or not isinstance(body, PaymentBody | PlanBody | TakeBody):
         raise _bad(f"a {message.type} message carries a signed {kind}, got a {entry.kind}")
-    gives = (body.asset, body.amount) if isinstance(body, PaymentBody) else \
-        (body.sell.asset, body.sell.amount)
+    gives = (body.sell.asset, body.sell.amount) if isinstance(body, TakeBody) else \
+        (body.asset, body.amount)
     if entry.effects != (Effect(str(gives[0]), 0, gives[1]),):
         raise _bad(f"the {field} does not hold exactly what its {kind} gives")
     return entry, body
@@ -185,7 +191,7 @@ def incoming(message: Message) -> tuple[str, int] | None:
     what a taker gives for the receiver's maker's offer. Its shape already checked."""
     entry = message.entries.get("hold") or message.entries.get("take")
     body = None if entry is None or entry.intent is None else entry.intent.body
-    if isinstance(body, PaymentBody):
+    if isinstance(body, PaymentBody | PlanBody):
         return str(body.asset), body.amount
     if isinstance(body, TakeBody):
         return str(body.sell.asset), body.sell.amount
@@ -196,7 +202,7 @@ def crossing(message: Message) -> list[str]:
     """Every asset a transfer or a take would move between the two banks, either way."""
     entry = message.entries.get("hold") or message.entries.get("take")
     body = None if entry is None or entry.intent is None else entry.intent.body
-    if isinstance(body, PaymentBody):
+    if isinstance(body, PaymentBody | PlanBody):
         return [str(body.asset)]
     if isinstance(body, TakeBody):
         return [str(body.sell.asset), str(body.buy.asset)]

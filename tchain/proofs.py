@@ -43,6 +43,7 @@ from tchain.keys import SigningKey, verify
 from tchain.messages import Message
 from tchain.model import OfferBody, SignedEntry, TakeBody
 from tchain.peer_claims import crossing, fault, incoming
+from tchain.plans.proof import PLAN_DEFAULT_FIELDS, check_plan_default
 from tchain.state import check_settle_evidence, check_take_terms, fill_effects, offer_hold
 from tchain.values import UAI, parse_amount
 
@@ -437,9 +438,17 @@ def _verify_unfair_selection(proof: dict[str, Any], names: Names) -> ProofSummar
                         f"{mine.buy.amount} it asked (proven by the entries and answers)")
 
 
+def _verify_plan_default(proof: dict[str, Any], names: Names) -> ProofSummary:
+    """A bank that did not do its instruction of a plan (tchain.plans.proof)."""
+    _signed_by_reporter(proof, PLAN_DEFAULT_FIELDS)
+    _, summary = check_plan_default(proof)
+    return ProofSummary("plan_default", proof["culprit"], summary)
+
+
 _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement,
               "misconduct": _verify_misconduct, "lock_conflict": _verify_lock_conflict,
-              "unfair_selection": _verify_unfair_selection}
+              "unfair_selection": _verify_unfair_selection,
+              "plan_default": _verify_plan_default}
 
 
 def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:

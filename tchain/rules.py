@@ -53,6 +53,7 @@ from tchain.model import (
     LockBody,
     OfferBody,
     PaymentBody,
+    PlanBody,
     RecoverBody,
     RedeemBody,
     RegisterBody,
@@ -92,6 +93,7 @@ __all__ = [
     "decide",
     "fill_hold",
     "has_recovery_code",
+    "hold_for_plan",
     "make_genesis",
     "offer_hold",
     "recover",
@@ -742,8 +744,12 @@ def credit_transfer(bank: BankIdentity, payee: ChainState, hold: SignedEntry, no
     peer may give what it pays (tchain.books).
     """
     body = hold.intent.body if hold.intent is not None else None
-    assert isinstance(body, PaymentBody)
-    if body.to_validator != bank.name or body.to != payee.chain:
+    assert isinstance(body, PaymentBody | PlanBody)
+    if isinstance(body, PlanBody):  # a plan's hold names its payee by address
+        if body.to != payee.address:
+            raise UnknownChainError(f"the plan's hold is for {body.to}, not for "
+                                    f"{payee.address}")
+    elif body.to_validator != bank.name or body.to != payee.chain:
         raise UnknownChainError(f"the payment is for {body.to} at {body.to_validator}, not for a "
                                 f"chain of {bank.name}")
     if kyc_required and not payee.kyc:
@@ -753,6 +759,28 @@ def credit_transfer(bank: BankIdentity, payee: ChainState, hold: SignedEntry, no
     credit = _entry(bank, payee, now, "credit", None,
                     entry_effects("credit", body, bank.name), [hold])
     return Outcome((credit,), (payee.advance(credit),))
+
+
+def hold_for_plan(bank: BankIdentity, chain: ChainState, consent: SignedIntent, now: int
+                  ) -> Outcome:
+    """The hold of an execution plan's instruction on its customer's chain, authorised by the
+    customer's signed consent to it (docs/protocol.md §14): a ``plan`` entry carrying it.
+
+    The caller (the plan's execution) checked the consent is the one the plan's approvals
+    carry for this instruction and that its turn has come; here, the chain's rules: its owner
+    signed it, the funds are there, the day's limit holds.
+
+    Raises:
+        SignatureError, UnknownAssetError, InsufficientFundsError, LimitExceededError.
+    """
+    body = consent.body
+    assert isinstance(body, PlanBody) and consent.chain == chain.chain
+    consent.verify(chain.owner)
+    asset = str(body.asset)
+    _check_funds(chain, asset, body.amount)
+    _check_daily_limit(chain, asset, body.amount, now)
+    entry = _entry(bank, chain, now, "plan", consent, entry_effects("plan", body, bank.name), [])
+    return Outcome((entry,), (chain.advance(entry),))
 
 
 def settle_hold(bank: BankIdentity, chain: ChainState, peer: SignedEntry, now: int) -> Outcome:

@@ -26,6 +26,7 @@ from tchain.model import (
     LockBody,
     OfferBody,
     PaymentBody,
+    PlanBody,
     RecoverBody,
     RedeemBody,
     RegisterBody,
@@ -45,10 +46,10 @@ __all__ = ["NOT_READ", "Balance", "ChainState", "Hold", "Holds", "HoldsNotLoaded
            "offer_hold", "settled_by", "taken_by"]
 
 # Entry kinds whose value sent counts against the chain's daily limit.
-SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take", "lock"})
-# Entry kinds that open a hold (a cross-bank payment, an offer, a take, a lock) and that
-# close one.
-OPENING_KINDS = frozenset({"payment", "offer", "take", "lock"})
+SENDING_KINDS = frozenset({"payment", "redeem", "offer", "take", "lock", "plan"})
+# Entry kinds that open a hold (a cross-bank payment, an offer, a take, a lock, a plan's hold)
+# and that close one.
+OPENING_KINDS = frozenset({"payment", "offer", "take", "lock", "plan"})
 CLOSING_KINDS = frozenset({"cancel", "release", "settle"})
 # The maker's side of a partial take: settles part of an offer's hold, leaves the rest open.
 FILL = "fill"
@@ -416,7 +417,7 @@ def check_settle_evidence(hold: Hold, peer: SignedEntry, kind: str = "settle") -
     """Check that the peer's entry did its side of the flow ``hold`` belongs to, for an entry
     of ``kind`` (a settle, or the maker's fill of part of an offer)."""
     expected: tuple[Effect, ...]
-    if hold.kind == "payment" and peer.kind == "credit":
+    if hold.kind in ("payment", "plan") and peer.kind == "credit":
         expected = (Effect(hold.asset, hold.amount, 0),)
     elif hold.kind == "offer" and peer.kind == "take" and hold.get is not None:
         body = peer.intent.body if peer.intent is not None else None
@@ -454,10 +455,12 @@ def entry_effects(kind: str, body: Body | None, bank: str) -> tuple[Effect, ...]
     holds what it sells; a credit brings the amount in; anything else moves nothing.
     """
     if kind in ("credit", "claim"):  # a claim credits the lock it claims
-        if not isinstance(body, PaymentBody | RedeemBody | LockBody):
-            raise ValueError(f"a {kind} credits a payment, issue, redeem or lock, got {body!r}")
+        if not isinstance(body, PaymentBody | RedeemBody | LockBody | PlanBody):
+            raise ValueError(f"a {kind} credits a payment, issue, redeem, lock or plan hold, "
+                             f"got {body!r}")
         return (Effect(str(body.asset), body.amount, 0),)
-    if isinstance(body, LockBody):
+    # a lock, or a plan's hold (paid later to its ``to``, or released)
+    if isinstance(body, LockBody | PlanBody):
         return (Effect(str(body.asset), 0, body.amount),)
     if isinstance(body, OfferBody | TakeBody):
         return (Effect(str(body.sell.asset), 0, body.sell.amount),)
@@ -646,7 +649,8 @@ class ChainState:
             spent[hold.asset] = max(0, spent.get(hold.asset, 0) - hold.amount)
         owner, recovery, last_recover = self._owner_after(entry)
         seq = self.seq
-        if entry.intent is not None and entry.kind != "recover":  # its new key's, not ours
+        # a recover is its new key's, not ours; a plan's consent was signed before its seq
+        if entry.intent is not None and entry.kind not in ("recover", "plan"):
             seq = entry.intent.seq
             if isinstance(entry.intent.body, RotateKeyBody):
                 owner = entry.intent.body.owner

@@ -43,10 +43,12 @@ from tchain.model import (
     Effect,
     LockBody,
     PaymentBody,
+    PlanBody,
     RecoverBody,
     RedeemBody,
     RegisterBody,
     SignedEntry,
+    SignedIntent,
 )
 from tchain.state import ChainState, entry_effects
 
@@ -124,6 +126,8 @@ class ChainVerifier:
         # Digests of the take intents our offers' fills and settles answered: one take is
         # answered once (a take answered twice would pay the maker twice for one payment).
         self._taken: set[bytes] = set()
+        # Digests of the plan consents our plan holds used: a consent holds once.
+        self._consented: set[bytes] = set()
         self._deferred: DeferredSignatures | None = None
 
     @contextmanager
@@ -218,13 +222,14 @@ class ChainVerifier:
         h = entry.height
         intent = entry.intent
         if entry.kind == "recover":  # signed by the key it recovers the chain to, not ours
-            if intent is None or not isinstance(intent.body, RecoverBody) or \
-                    intent.chain != self.state.chain or intent.seq != 0:
-                raise VerificationError(f"entry {h} (recover) needs a recover intent for this "
-                                        "chain with seq 0")
-            self._signed(intent.body.owner, intent.digest, intent.sig,
+            recover = self._seq_zero_intent(entry, RecoverBody)
+            assert isinstance(recover.body, RecoverBody)
+            self._signed(recover.body.owner, recover.digest, recover.sig,
                          "entry {}: the recover intent does not verify under the key {}", h,
-                         intent.body.owner)
+                         recover.body.owner)
+            return
+        if entry.kind == "plan":
+            self._check_consent(entry)
             return
         if entry.kind not in _OWNER_KINDS:
             if intent is not None:
@@ -241,6 +246,30 @@ class ChainVerifier:
         if intent.seq != self.state.seq + 1:
             raise VerificationError(f"entry {h}: intent seq {intent.seq} must be "
                                     f"{self.state.seq + 1}")
+
+    def _seq_zero_intent(self, entry: SignedEntry, body: type[Any]) -> SignedIntent:
+        """The intent of an entry that is signed apart from the chain's seq (a recover's, a
+        plan's consent): its body of type ``body``, for this chain, with seq 0."""
+        assert self.state is not None
+        intent = entry.intent
+        if intent is None or not isinstance(intent.body, body) or \
+                intent.chain != self.state.chain or intent.seq != 0:
+            raise VerificationError(f"entry {entry.height} ({entry.kind}) needs a "
+                                    f"{entry.kind} intent for this chain with seq 0")
+        return intent
+
+    def _check_consent(self, entry: SignedEntry) -> None:
+        """A plan's hold carries its owner's consent to it (docs/protocol.md §14): a plan
+        intent for this chain with seq 0 (signed when the plan was, before its turn; it moves
+        no seq), under the chain's current owner key, used by no earlier hold."""
+        assert self.state is not None
+        h, intent = entry.height, self._seq_zero_intent(entry, PlanBody)
+        self._signed(self.state.owner, intent.digest, intent.sig,
+                     "entry {}: the plan intent does not verify under the owner key {}", h,
+                     self.state.owner)
+        if intent.digest in self._consented:
+            raise VerificationError(f"entry {h}: the consent {intent.id} held already")
+        self._consented.add(intent.digest)
 
     def _check_effects(self, entry: SignedEntry) -> None:
         assert self.state is not None
@@ -321,7 +350,7 @@ class ChainVerifier:
         self._signed(asked.validator, asked.digest, asked.sig,
                      "entry {}: the evidence does not verify: the signature of {.id}", h, asked)
 
-    def _credited_body(self, entry: SignedEntry) -> PaymentBody | RedeemBody:
+    def _credited_body(self, entry: SignedEntry) -> PaymentBody | RedeemBody | PlanBody:
         """The body of the debit a credit carries, checked to be one this chain may be
         credited with (once)."""
         assert self.state is not None
@@ -342,12 +371,16 @@ class ChainVerifier:
             if debit.validator != self.validator_key and body.to_validator != self.validator_name:
                 raise VerificationError(f"entry {h}: the evidence pays {body.to_validator}, "
                                         f"not {self.validator_name}")
+        elif isinstance(body, PlanBody) and debit.kind == "plan":
+            if body.to != self.state.address:  # the address names the bank too
+                raise VerificationError(f"entry {h}: the plan's hold pays {body.to}")
         elif isinstance(body, RedeemBody) and debit.kind == "redeem":
             if not self.state.issues(str(body.asset)):
                 raise VerificationError(f"entry {h}: the evidence redeems {body.asset} to "
                                         "another issuer")
         else:
-            raise VerificationError(f"entry {h}: the evidence is not a payment, issue or redeem")
+            raise VerificationError(f"entry {h}: the evidence is not a payment, issue, redeem "
+                                    "or plan hold")
         if debit.digest in self._credited:
             raise VerificationError(f"entry {h}: debit {debit.id} was already credited")
         self._credited.add(debit.digest)

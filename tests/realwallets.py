@@ -19,7 +19,7 @@ from cli.main import root
 from tests.fault_proxy import FaultProxy
 from validator.peers import add_peer
 
-B1, B2 = "bank1.example", "bank2.example"
+B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
 USD, EUR = f"{B1}:USD", f"{B2}:EUR"
 PASSPHRASE = "correct horse"
 
@@ -87,3 +87,17 @@ def two_banks(base: Path, proxy: FaultProxy | None = None
     finally:
         if proxy is not None:
             proxy.close()
+
+
+@contextmanager
+def three_banks(base: Path) -> Iterator[tuple[LocalBank, LocalBank, LocalBank]]:
+    """bank1 (USD), bank2 (BOND) and bank3 (GBP) on 127.0.0.1, each pinning the two others;
+    stopped after."""
+    b1 = LocalBank(base / "bank1", B1, assets=("USD",))
+    b2 = LocalBank(base / "bank2", B2, assets=("BOND",))
+    b3 = LocalBank(base / "bank3", B3, assets=("GBP",))
+    with b1, b2, b3:
+        for a, b in ((b1, b2), (b1, b3), (b2, b3)):
+            add_peer(a.config, b.url)
+            add_peer(b.config, a.url)
+        yield b1, b2, b3

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 import federation
 from tchain.encoding import canonical
 from tchain.errors import InternalError, RateLimitedError, TChainError
-from validator import api, health, metrics, openapi
+from validator import api, health, metrics, openapi, plan_api
 from validator.bank import Bank
 from validator.config import BankConfig
 from validator.errors import HTTP_ERROR_CODES, ConfigError
@@ -66,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["tchain.federation"] = bank
     app.register_blueprint(federation.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(plan_api.blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(health.blueprint)
     metrics.install(app, app.config["METRICS_DIR"])

@@ -191,6 +191,9 @@ def _check_holds(r: Reader, open_holds: dict[str, tuple[str, str]]) -> list[str]
             ok = hold_id in offers and offers[hold_id].is_open
         elif kind == "lock" and (lock := r.record("locks", hold_id)) is not None:
             ok = lock["state"] == "open"  # made here for a customer here: decided here
+        elif kind == "plan":  # a plan's hold, from its turn until its transfer or release
+            ok = r.record("plans", hold_id) is not None or \
+                (hold_id in flows and flows[hold_id].waiting_on_peer)
         else:
             ok = (hold_id in flows and flows[hold_id].waiting_on_peer) or hold_id in bids
         if not ok:

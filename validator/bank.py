@@ -19,6 +19,7 @@ from validator.config import CONFIG_FILE, BankConfig, open_ledger
 from validator.errors import ConfigError
 from validator.interbank import Interbank
 from validator.ledger import Ledger
+from validator.plans import Plans
 from validator.sender import HANDOFF_MS, Sender
 from validator.store import Reader
 
@@ -56,6 +57,7 @@ class Bank:
                                           handoff_ms=HANDOFF_MS, **store_options)
         self.key = self.ledger.bank.key
         self.interbank = Interbank(self.ledger, fault=fault)
+        self.plans = Plans(self.ledger)
         rebuild_books(self.ledger)  # once, for a store of an older version
         self.sender = Sender(self.interbank)
         # One batch decided at a time in this process. A batch is a long stretch of Python:

@@ -38,7 +38,7 @@ from validator.bids import keep_bid, release_local_bids
 from validator.store import Reader, Writer
 
 __all__ = ["broadcast", "close_offer", "enqueue", "fill_offer", "offer_record", "peer_names",
-           "put_record", "reschedule", "signer", "start_flows"]
+           "put_record", "reschedule", "signer", "start_flows", "start_held_flow"]
 
 _NEWS_KEPT_MS = 300_000  # news of an offer's close is sent this long at most
 
@@ -114,19 +114,19 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
     if entry.kind == "payment" and entry.id in after.holds.changes()[0] and \
             isinstance(body, PaymentBody):  # a hold it opened: a payment to another bank
         assert body.to_validator is not None
-        return [_start_held_flow(key, name, w, FlowType.TRANSFER, body.to_validator, entry, after,
+        return [start_held_flow(key, name, w, FlowType.TRANSFER, body.to_validator, entry, after,
                                  now + settle_deadline_ms, now, first_try,
                                  extra={"payee": body.to},
                                  hold=entry, payer=signer(key, name, after),
                                  kyc_required=bool(after.params.get("kyc_recipients")))]
     if entry.kind == "take" and isinstance(body, TakeBody):
         closes = window_closes(_offer_entry(w, body.offer)) or now
-        return [_start_held_flow(key, name, w, FlowType.TAKE, body.validator, entry, after,
-                                 max(now, closes) + settle_deadline_ms, now, first_try,
-                                 extra={"offer": body.offer,
-                                        "maker_chain": _offer_chain(w, body.offer)},
-                                 take=entry,
-                                 taker=signer(key, name, after))]
+        return [start_held_flow(key, name, w, FlowType.TAKE, body.validator, entry, after,
+                                max(now, closes) + settle_deadline_ms, now, first_try,
+                                extra={"offer": body.offer,
+                                       "maker_chain": _offer_chain(w, body.offer)},
+                                take=entry,
+                                taker=signer(key, name, after))]
     if entry.kind == "offer" and isinstance(body, OfferBody):
         put_record(w, "offers", entry.id, offer_record(name, entry))
         return broadcast(w, key, name, "offer", now, give_up=body.expires,
@@ -137,7 +137,7 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
         if body.to_validator in (None, name):  # both sides here: this bank decides at expiry
             put_record(w, "locks", entry.id, LockRecord.opened(name, entry))
             return []
-        return [_start_held_flow(key, name, w, FlowType.LOCK, body.to_validator, entry, after,
+        return [start_held_flow(key, name, w, FlowType.LOCK, body.to_validator, entry, after,
                                  body.expires, now, first_try, extra={"payee": body.to},
                                  lock=entry, locker=signer(key, name, after))]
     if entry.kind == "claim" and isinstance(body, ClaimBody):
@@ -180,7 +180,7 @@ _RECORDS: dict[tuple[str, str, str, str, str], KeyRecord] = {}
 _RECORDS_KEPT = 4096
 
 
-def _start_held_flow(key: SigningKey, name: str, w: Writer, type_: FlowType, peer: str,
+def start_held_flow(key: SigningKey, name: str, w: Writer, type_: FlowType, peer: str,
                      entry: SignedEntry, after: ChainState, deadline: int, now: int,
                      first_try: int, *, extra: dict[str, Any], **fields: Any) -> str:
     """Queue the message that asks ``peer`` to do its side of a hold, record the flow, and set

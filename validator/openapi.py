@@ -72,6 +72,48 @@ def _batch_body(field: str, item: str) -> dict[str, Any]:
                                "items": {"description": item}}}}}}}
 
 
+def _plan_paths() -> dict[str, Any]:
+    """The execution plans' endpoints (docs/protocol.md §14)."""
+    plan_params = [{"name": "bank", "in": "path", "required": True, "schema": {"type": "string"},
+                    "description": "The bank that named the plan."},
+                   {"name": "uuid", "in": "path", "required": True,
+                    "schema": {"type": "string"}, "description": "The plan's uuid4."}]
+    plans = {"type": "object", "required": ["plans"],
+             "properties": {"plans": {"type": "array", "items": OBJECT}}}
+    errors = ("400", "401", "403", "404", "409", "413", "422", "429", "503")
+    return {
+        "/v1/plans": {
+            **_signed_read("The plans known here that the signer may read.",
+                           _json(plans, "plans")),
+            "post": {"summary": "A customer proposes a plan (its plan file as JSON).",
+                     "security": [{"tchain": []}],
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"type": "object", "additionalProperties": False,
+                                    "required": ["participants", "instructions"],
+                                    "properties": {
+                                        "participants": {"type": "array", "items": OBJECT},
+                                        "instructions": {"type": "array", "items": OBJECT},
+                                        "deadline": {"type": "integer", "minimum": 0,
+                                                     "maximum": MAX_INT},
+                                        "deadline_in": {"type": "integer", "minimum": 0,
+                                                        "maximum": MAX_INT}}}}}},
+                     "responses": _responses({"201": _json(OBJECT, "the plan's id and state")},
+                                             errors)}},
+        "/v1/plans/{bank}/106/{uuid}": _signed_read(
+            "A plan's state, each instruction with its receipts, and its log.",
+            _json(OBJECT, "the plan"), params=plan_params),
+        "/v1/plans/{bank}/106/{uuid}/consent": {"post": {
+            "summary": "A customer's signed consents (plan intents) to their holds.",
+            "security": [{"tchain": []}], "parameters": plan_params,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False, "required": ["consents"],
+                "properties": {"consents": {"type": "array", "minItems": 1, "maxItems": 100,
+                                            "items": OBJECT}}}}}},
+            "responses": _responses({"200": _json(OBJECT, "the plan's id and state")},
+                                    errors)}},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     intent: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
@@ -293,6 +335,7 @@ def openapi_document() -> dict[str, Any]:
             "Proofs of peers' misbehaviour (regulators and pinned peers).", _json(
                 {"type": "object", "required": ["proofs"],
                  "properties": {"proofs": {"type": "array", "items": OBJECT}}}, "proofs")),
+        **_plan_paths(),
         "/v1/peer/messages": {"post": {
             "summary": "A pinned peer bank's signed message; the answer is this bank's signed "
                        "message, the same bytes every time.",

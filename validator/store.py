@@ -79,14 +79,15 @@ __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 T = TypeVar("T")
 _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "meta", "peers",
         "outbox", "inbox", "offers", "flows", "proofs", "timers", "positions", "totals",
-        "subjects", "open_offers", "former_peers", "locks")
+        "subjects", "open_offers", "former_peers", "locks", "plans")
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
-RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs", "locks"})
+RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs", "locks", "plans"})
 _HEIGHT = struct.Struct(">Q")
 _TIMER = struct.Struct(">BQ")  # the timer (its index in TIMERS), the time it is due
 # see validator.flows.timers_of; "recoveries": a chain's pending recovery of its key is due;
 # "locks": a hash-time lock kept here reaches its expiry (tchain.htlc.LockRecord)
-TIMERS = ("flows", "offers", "outbox", "sends", "answers", "recoveries", "locks")
+# "plans": a plan's next time to look at (validator.plans: a deadline, a due, an await)
+TIMERS = ("flows", "offers", "outbox", "sends", "answers", "recoveries", "locks", "plans")
 DEFAULT_MAP_SIZE = 1 << 20  # a new environment starts small and doubles as it fills
 _ADOPT_ATTEMPTS = 100  # map sizes adopted in a row before a begin gives up
 BOOKS = "books"  # meta: the positions and totals cover every entry (a store made by this

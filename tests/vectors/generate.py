@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ from tchain.encoding import canonical, parse
 from tchain.htlc import hash_of
 from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
-from tchain.model import SignedEntry
-from tchain.rules import BankIdentity
+from tchain.model import SignedEntry, SignedIntent
+from tchain.plans import Plan, consent_body, plan_document, plan_id, sign_log
+from tchain.records import make_record
+from tchain.rules import BankIdentity, hold_for_plan
 from validator.interbank import Interbank
 from validator.ledger import Ledger
-from validator.store import Store
+from validator.store import Store, Writer
 
 HERE = Path(__file__).parent
 T0 = 1_763_700_000_000
@@ -156,6 +159,57 @@ def locks_vector() -> dict[str, Any]:
                           for n, es in chains.items()},
             "lock": lock.id, "claim": SignedEntry.from_dict(chains["bob"][-1]).id,
             "settle": SignedEntry.from_dict(chains["alice"][-1]).id}
+def plans_vector() -> dict[str, Any]:
+    """An execution plan (docs/protocol.md §14): alice at bank1 proposes a DvP with bob at
+    bank2 (1000 bank1 USD for 10 bank2 BOND, bank3 watching); its document and digest, bank1's
+    proposal, alice's consent to her hold, bank1's approval, and, once the plan runs, alice's
+    plan entry that holds the 1000 with her consent (her chain whole)."""
+    keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
+    bank2 = SigningKey(bytes.fromhex("04" * 32))
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger, alice, _ = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 10_000)
+        ledger.deposit(f"alice*{BANK}", USD, 5000)
+        document = plan_document(PLAN_FILE, plan_id_=plan_id(BANK, PLAN_UUID),
+                                 proposer=f"alice*{BANK}", time=T0 + 400)
+        plan = Plan.from_dict(document)
+        proposal = sign_log(keys["bank"], "proposal", plan=plan.id, plan_digest=plan.digest,
+                            by=BANK, time=T0 + 400, document=plan.doc)
+        consent = SignedIntent.from_dict(sign_intent(keys["alice"], "plan", alice.id, 0,
+                                                     T0 + 500, consent_body(plan, 1)))
+        record = make_record(keys["bank"], address=f"alice*{BANK}",
+                             owner=keys["alice"].public_key, chain=alice.id, validator=BANK)
+        approval = sign_log(keys["bank"], "approval", plan=plan.id, plan_digest=plan.digest,
+                            by=BANK, time=T0 + 600, consents=[consent], records=[record])
+
+        def hold(w: Writer) -> None:
+            outcome = hold_for_plan(ledger.bank, w.state(alice.id), consent, T0 + 700)
+            w.append(outcome.entries[0], outcome.states[0])
+
+        ledger.store.write(hold)
+        with ledger.store.read() as r:
+            entries = [parse(e) for e in r.entries(alice.id, 0, 10)]
+        ledger.store.close()
+    return {"validator_name": BANK, "validator_key": keys["bank"].public_key,
+            "bank2_key": bank2.public_key, "seeds": {**SEEDS, "bank2": "04" * 32},
+            "plan": plan.doc, "plan_canonical_hex": canonical(plan.doc).hex(),
+            "plan_digest": plan.digest, "proposal": proposal.doc, "consent": consent.doc,
+            "approval": approval.doc, "approval_id": approval.id, "chain": alice.id,
+            "entries": entries, "hold": SignedEntry.from_dict(entries[-1]).id}
+
+
+PLAN_UUID = uuid.UUID("6f1c2a8e-3b7d-4c21-9a55-0d3e8f7b1c42")
+PLAN_FILE = {
+    "deadline_in": 600_000,
+    "participants": [{"bank": BANK, "role": "contributor"},
+                     {"bank": "bank2.example", "role": "contributor"},
+                     {"bank": "bank3.example", "role": "observer"}],
+    "instructions": [
+        {"op": "hold", "account": f"alice*{BANK}", "asset": USD, "amount": "1000"},
+        {"op": "hold", "account": "bob*bank2.example", "asset": "bank2.example:BOND",
+         "amount": "10"},
+        {"op": "transfer", "hold": 1, "to": "bob*bank2.example"},
+        {"op": "transfer", "hold": 2, "to": f"alice*{BANK}"}],
+}
 
 
 def write() -> None:
@@ -165,6 +219,7 @@ def write() -> None:
     (HERE / "fills.json").write_text(json.dumps(fills_vector(), indent=2) + "\n")
     (HERE / "bids.json").write_text(json.dumps(bids_vector(), indent=2) + "\n")
     (HERE / "locks.json").write_text(json.dumps(locks_vector(), indent=2) + "\n")
+    (HERE / "plans.json").write_text(json.dumps(plans_vector(), indent=2) + "\n")
 
 
 if __name__ == "__main__":

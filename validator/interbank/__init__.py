@@ -32,6 +32,7 @@ from validator.interbank.base import FAULTS
 from validator.interbank.deadlines import Deadlines
 from validator.interbank.inbox import PeerInbox
 from validator.ledger import Ledger
+from validator.plans import Plans
 
 __all__ = ["FAULTS", "Interbank"]
 
@@ -61,7 +62,11 @@ class Interbank:
         self.delivery_failed = self.answers.delivery_failed
         self.deliveries_failed = self.answers.deliveries_failed
         self.due = self.deadlines.due
-        self.tick = self.deadlines.tick
+        self.plans = Plans(ledger)
+
+    def tick(self) -> list[str]:
+        """Apply every deadline that has passed, the flows' and the plans'."""
+        return self.deadlines.tick() + self.plans.tick()
 
     def offers(self, asset: str | None, after: str | None = None,
                limit: int = 1000) -> list[dict[str, Any]]:

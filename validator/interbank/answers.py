@@ -33,6 +33,7 @@ from validator.flows import put_record, reschedule
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.interbank.fairness import keep_pending, note_outbid
 from validator.interbank.locks import on_lock_answer
+from validator.plans import Plans
 from validator.store import Writer
 
 __all__ = ["Answers"]
@@ -148,6 +149,7 @@ class Answers(Part):
                                       lambda: settle_hold(self.bank, chain, peer_entry, now))
         put_record(w, "flows", flow_id, flow.moved(FlowEvent.CREDITED, settled_height=entry.height,
                                              receipt=peer_entry.doc))
+        Plans(self.ledger).hold_closed(w, flow_id, entry, now)  # a plan's transfer: done
         return "settled"
 
     def _release(self, w: Writer, flow_id: str, flow: Flow, now: int, reason: str) -> str:
@@ -159,6 +161,7 @@ class Answers(Part):
                                       lambda: release_hold(self.bank, chain, holding, now))
         put_record(w, "flows", flow_id, flow.moved(FlowEvent.REFUSED, released_height=entry.height,
                                              reason=reason))
+        Plans(self.ledger).hold_closed(w, flow_id, entry, now)  # a plan's transfer: failed
         if flow.message:
             w.delete_record("outbox", flow.message)
         return "released"

@@ -16,6 +16,7 @@ from tchain.books import Move, check_crossing
 from tchain.errors import (
     BadRequestError,
     BadRequestRuleError,
+    ConflictError,
     EncodingError,
     ExpiredError,
     ForbiddenError,
@@ -36,7 +37,7 @@ from tchain.flow_states import (
     OfferRecord,
 )
 from tchain.messages import Message
-from tchain.model import OfferBody, SignedEntry, TakeBody
+from tchain.model import OfferBody, PaymentBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
 from tchain.proofs import misconduct_proof
 from tchain.rules import (
@@ -55,6 +56,7 @@ from validator.flows import close_offer, enqueue, fill_offer, offer_record, put_
 from validator.interbank import locks
 from validator.interbank.base import Part, _parsed, _unparsed
 from validator.interbank.fairness import note_winner
+from validator.plans import Plans
 from validator.store import Reader, Writer
 
 __all__ = ["PeerInbox"]
@@ -189,7 +191,8 @@ class PeerInbox(Part):
         if now > m.fields["deadline"]:
             raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
                                f"(it is {now} here)")
-        payee = self._state(w, body.to)
+        payee = self._state(w, body.to if isinstance(body, PaymentBody) else
+                            self.ledger.chain_of_address(w, body.to or ""))  # a plan's: address
         credit = self._commit(w, credit_transfer(self.bank, payee, hold, now,
                                                  kyc_required=m.fields["kyc_required"]))
         w.move(m.sender, Move(asset, held=-body.amount))
@@ -326,6 +329,16 @@ class PeerInbox(Part):
         ours = self._settle_take(w, take_id, settlement, now)
         return self._answer(m, "settled", now, settlement=ours)
 
+    def _on_plan(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
+        """A peer's log of a plan we take part in (validator.plans): appended where it is
+        new, answered ``ack``; a document that does not fit is refused, signed, and nothing
+        of the log is kept."""
+        try:
+            Plans(self.ledger).receive(w, m, now)
+        except (BadRequestError, ForbiddenError, ConflictError) as e:
+            raise RuleError(e.message, code=e.code, status=e.status) from e
+        return self._answer(m, "ack", now)
+
 
 def _subject(message: Message) -> str | None:
     """What a request asks to be credited or settled once, whatever message carries it: the
@@ -376,5 +389,6 @@ _HANDLERS = {
     "lock": locks.on_lock,
     "claimed": locks.on_claimed,
     "lock_status": locks.on_lock_status,
+    "plan": PeerInbox._on_plan,
 }
 

@@ -12,6 +12,7 @@ import pytest
 from tchain.digest import digest
 from tchain.encoding import canonical, parse
 from tchain.model import SignedEntry
+from tchain.plans import Execution, LogDoc, Plan
 from tchain.verify import verify_chain
 from tests.vectors.generate import (
     bids_vector,
@@ -19,6 +20,7 @@ from tests.vectors.generate import (
     chain_vector,
     fills_vector,
     locks_vector,
+    plans_vector,
 )
 
 VECTORS = Path(__file__).parents[2] / "vectors"
@@ -27,6 +29,7 @@ CHAIN = json.loads((VECTORS / "chain.json").read_text("utf-8"))
 FILLS = json.loads((VECTORS / "fills.json").read_text("utf-8"))
 BIDS = json.loads((VECTORS / "bids.json").read_text("utf-8"))
 LOCKS = json.loads((VECTORS / "locks.json").read_text("utf-8"))
+PLANS = json.loads((VECTORS / "plans.json").read_text("utf-8"))
 PROTOCOL = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text("utf-8")
 
 
@@ -151,3 +154,32 @@ def test_the_protocol_page_prints_the_lock_vector():
     for entry_id in (LOCKS["lock"], LOCKS["claim"], LOCKS["settle"]):
         assert f"`{entry_id[:8]}…{entry_id[-4:]}`" in section
     assert LOCKS["preimage"] in section and LOCKS["hash"] in section
+def test_the_generator_reproduces_the_plan_vectors_exactly():
+    assert plans_vector() == PLANS
+
+
+def test_the_plan_vector_parses_approves_and_its_hold_verifies():
+    plan = Plan.from_dict(PLANS["plan"])
+    assert plan.digest == PLANS["plan_digest"]
+    assert canonical(PLANS["plan"]).hex() == PLANS["plan_canonical_hex"]
+    assert digest("plan", PLANS["plan"]).hex() == PLANS["plan_digest"]
+    keys = {"bank1.example": PLANS["validator_key"], "bank2.example": PLANS["bank2_key"],
+            "bank3.example": PLANS["bank2_key"]}
+    ex = Execution.start(LogDoc.from_dict(PLANS["proposal"]), keys)
+    ex = ex.append(LogDoc.from_dict(PLANS["approval"]))
+    assert ex.approvals.keys() == {"bank1.example"} and ex.state == "proposed"
+    assert ex.docs[-1].id == PLANS["approval_id"]
+    alice = verify_chain(PLANS["entries"], PLANS["validator_key"], PLANS["validator_name"],
+                         PLANS["chain"])
+    usd = "bank1.example:USD"
+    assert (alice.balances[usd].balance, alice.balances[usd].held) == (5000, 1000)
+    hold = SignedEntry.from_dict(PLANS["entries"][-1])
+    assert (hold.kind, hold.id, hold.intent.doc) == ("plan", PLANS["hold"], PLANS["consent"])
+    assert hold.intent.id == ex.consents[1].id
+
+
+def test_the_protocol_page_prints_the_plan_vectors():
+    section = PROTOCOL[PROTOCOL.index("## 14."):]
+    assert "```json\n" + json.dumps(PLANS["plan"], indent=2) + "\n```" in section
+    assert "```json\n" + json.dumps(PLANS["entries"][-1], indent=2) + "\n```" in section
+    assert f"`{PLANS['plan_digest']}`" in section and f"`{PLANS['chain']}`" in section

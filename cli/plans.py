@@ -1,0 +1,119 @@
+"""``tchain plan ...``: propose an execution plan across banks, consent to it, follow it
+(docs/protocol.md §14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.client import BankClient
+from cli.common import open_session
+from cli.errors import BadUsageError, SecurityError
+from cli.options import json_option
+from cli.output import emit, table, when
+from cli.session import Session
+from tchain.clock import now_ms
+from tchain.errors import EncodingError
+from tchain.intents import sign_intent
+from tchain.plans import Plan, consents_of, plan_from_file
+
+__all__ = ["plan"]
+
+
+@click.group()
+def plan() -> None:
+    """Plans across banks: propose one, sign it, follow it."""
+
+
+def _client(session: Session) -> tuple[str, str, BankClient]:
+    """Your chain, your address and your bank's client."""
+    chain, bank = session.wallet.require_chain()
+    address = session.wallet.address
+    assert address is not None, "a wallet with a chain has its address"
+    return chain, address, BankClient(bank.url, session.key, bank=bank.name,
+                                      label=f"your bank {bank.name}")
+
+
+@plan.command("propose")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+def propose(ctx: click.Context, file: Path) -> None:
+    """Propose the plan in FILE (JSON, or TOML if it ends in .toml) at your bank, which names
+    it and sends it to every bank of the plan; prints the plan id. Nothing moves until every
+    customer whose funds move signed it (`tchain plan sign ID`) and every contributing bank
+    approved it."""
+    try:
+        plan_file = plan_from_file(file.read_text("utf-8"), toml=file.suffix == ".toml")
+    except (EncodingError, UnicodeDecodeError) as e:
+        raise BadUsageError(f"{file} is not a plan file: {e}") from e
+    _, _, client = _client(open_session(ctx))
+    answer = client.plan_propose(plan_file)
+    emit(ctx, answer, str(answer["id"]))
+
+
+@plan.command("sign")
+@click.argument("plan_id")
+@json_option
+@click.pass_context
+def sign(ctx: click.Context, plan_id: str) -> None:
+    """Consent to plan PLAN_ID with your key: one signed consent to each hold of yours, so
+    your bank may hold it in its turn and pay it where the plan says. The plan is read from
+    your bank and checked here (its digest made here) before you sign it."""
+    session = open_session(ctx)
+    chain, address, client = _client(session)
+    shown = client.plan(plan_id)
+    document = Plan.from_dict(shown["plan"])  # its digest made here, not taken from the bank
+    if document.id != plan_id:
+        raise SecurityError(f"your bank answered plan {document.id} for {plan_id}")
+    holds = consents_of(document, address)
+    if not holds:
+        raise BadUsageError(f"plan {plan_id} holds none of your funds: it asks no consent of "
+                            f"{address}")
+    consents = [sign_intent(session.key, "plan", chain, 0, now_ms(), body) for _, body in holds]
+    answer = client.plan_consent(plan_id, {"consents": consents})
+    gives = [f"{i.amount} {i.asset}" for i in document.instructions if i.account == address]
+    emit(ctx, answer, f"signed plan {plan_id} (you give {', '.join(gives)}); it is "
+                      f"{answer['state']}")
+
+
+@plan.command("show")
+@click.argument("plan_id")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, plan_id: str) -> None:
+    """Show plan PLAN_ID as your bank has it: its state (proposed, approved, executing,
+    completed, compensating, compensated or failed) and each instruction with its receipts."""
+    _, _, client = _client(open_session(ctx))
+    shown = client.plan(plan_id)
+    rows = [[i["seq"], i["bank"], _what(i), i["status"], len(i["receipts"])]
+            for i in shown["instructions"]]
+    approved = ", ".join(shown["approved_by"]) or "none yet"
+    emit(ctx, shown, f"plan {shown['id']}: {shown['state']} (approved by {approved}; "
+                     f"deadline {when(shown['plan']['deadline'])})\n"
+                     + table(["seq", "bank", "instruction", "status", "receipts"], rows))
+
+
+def _what(i: dict[str, Any]) -> str:
+    if i["op"] == "hold":
+        return f"hold {i['amount']} {i['asset']} of {i['account']}"
+    if i["op"] == "transfer":
+        return f"transfer hold {i['hold']} to {i['to']}"
+    if i["op"] == "release":
+        return f"release hold {i['hold']}"
+    if i["op"] == "issue":
+        return f"issue {i['amount']} {i['asset']} to {i['to']}"
+    return f"await {when(i['until'])}" if "until" in i else f"await {i['after']}"
+
+
+@plan.command("list")
+@json_option
+@click.pass_context
+def list_plans(ctx: click.Context) -> None:
+    """List the plans your bank knows that name you."""
+    _, _, client = _client(open_session(ctx))
+    found = client.plans()
+    rows = [[p["id"], p["state"], p["proposer"]] for p in found["plans"]]
+    emit(ctx, found, table(["plan", "state", "proposer"], rows) if rows else "no plans")

@@ -1,0 +1,429 @@
+"""A plan's execution state: the append-only log of its signed documents, and what follows.
+
+Every participant keeps the same log and derives the same state from it, whatever its clock:
+each bank's word on the plan is one signed document, its first word is final, and the state is
+a function of the documents alone (docs/protocol.md §14):
+
+- ``proposed`` until every contributor approved; ``failed`` if one rejected (nothing moved);
+- ``approved`` once every contributor approved (with its customers' consents);
+- ``executing`` once an instruction is completed; instructions run in seq order, and one is
+  complete when every other contributor approved its completion;
+- ``completed`` when every instruction is;
+- ``compensating`` after a reversible failure (a hold failed, or a contributor rejected or
+  timed out a reversible instruction), ``compensated`` once every bank that holds for the
+  plan has released its holds (its ``compensation``, with the releases as receipts);
+- ``failed`` after an irreversible failure: an instruction from the first transfer on failed,
+  or was not done when it was due (a contributor's word). The banks release their holds that
+  nothing was paid from yet, as for a compensation; the log is the proof of who did not do
+  what, and when it was due.
+
+:meth:`Execution.append` refuses any document that does not fit: a signature by another key,
+a bank that takes no part, a second word from the same bank, a completion out of turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tchain.errors import (
+    BadRequestError,
+    ConflictError,
+    EncodingError,
+    ForbiddenError,
+    SignatureError,
+)
+from tchain.model import SignedEntry, SignedIntent
+from tchain.plans.document import Instruction, Plan
+from tchain.plans.log import LogDoc
+from tchain.plans.receipts import Receipts, check_receipts, check_release, consent_body
+
+__all__ = ["STATES", "Execution", "InstructionState"]
+
+STATES = ("proposed", "approved", "executing", "completed", "compensating", "compensated",
+          "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class InstructionState:
+    """Where one instruction stands: its completion, and each other contributor's word on it."""
+
+    seq: int
+    completion: LogDoc | None = None
+    approvals: frozenset[str] = frozenset()
+    rejections: frozenset[str] = frozenset()
+
+    def status(self, others: frozenset[str]) -> str:
+        """``pending``, ``proposed`` (done, awaiting approvals), ``complete``, ``failed``
+        (done wrong, or not done), or ``rejected``."""
+        if self.completion is None:
+            return "failed" if self.rejections else "pending"
+        if self.completion.body["status"] == "failed":
+            return "failed"
+        if self.rejections:
+            return "rejected"
+        return "complete" if others <= self.approvals else "proposed"
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """The log of one plan, checked document by document, and the state it gives.
+
+    ``keys`` are the participant banks' keys (pinned: a bank knows its peers'), by name;
+    ``chains`` the chain of each address the plan names, by its bank's approval; ``consents``
+    the customers' signed consent to each hold, by the hold's seq.
+    """
+
+    plan: Plan
+    keys: Mapping[str, str] = field(repr=False)
+    docs: tuple[LogDoc, ...] = ()
+    approvals: Mapping[str, LogDoc] = field(default_factory=dict)
+    rejection: LogDoc | None = None
+    rejected_by: frozenset[str] = frozenset()
+    chains: Mapping[str, str] = field(default_factory=dict)
+    consents: Mapping[int, SignedIntent] = field(default_factory=dict)
+    instructions: Mapping[int, InstructionState] = field(default_factory=dict)
+    compensations: Mapping[str, LogDoc] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, proposal: LogDoc, keys: Mapping[str, str]) -> Execution:
+        """The log that ``proposal`` opens: the plan, checked, proposed by its bank.
+
+        Raises:
+            BadRequestError: the proposal is not a plan's; SignatureError: not its bank's;
+            ForbiddenError: a bank of the plan has no key here (not a pinned peer).
+        """
+        if proposal.type != "proposal":
+            raise BadRequestError(f"a plan's log starts with its proposal, got a {proposal.type}")
+        plan = Plan.from_dict(proposal.body["document"])
+        if proposal.plan != plan.id or proposal.plan_digest != plan.digest or \
+                proposal.by != plan.bank:
+            raise BadRequestError(f"the proposal of {proposal.plan} must name the plan it "
+                                  f"carries ({plan.id}, digest {plan.digest}) and be by its "
+                                  f"bank {plan.bank}")
+        missing = [b for b in plan.banks if b not in keys]
+        if missing:
+            raise ForbiddenError(f"plan {plan.id} names banks that are not pinned here: "
+                                 f"{', '.join(missing)}")
+        _verify(proposal, keys[plan.bank], plan.bank)
+        return cls(plan, dict(keys), (proposal,),
+                   instructions={i.seq: InstructionState(i.seq) for i in plan.instructions})
+
+    @classmethod
+    def replay(cls, docs: list[LogDoc] | tuple[LogDoc, ...], keys: Mapping[str, str]
+               ) -> Execution:
+        """The execution a whole log gives (checked again from its proposal)."""
+        execution = cls.start(docs[0], keys)
+        for doc in docs[1:]:
+            execution = execution.append(doc)
+        return execution
+
+    # --- what follows from the log -------------------------------------------------------
+
+    def others(self, bank: str) -> frozenset[str]:
+        """The contributors that decide on ``bank``'s completions."""
+        return frozenset(self.plan.contributors) - {bank}
+
+    def status(self, seq: int) -> str:
+        ins = self.plan.instruction(seq)
+        return self.instructions[seq].status(self.others(ins.bank))
+
+    @property
+    def approved(self) -> bool:
+        return self.rejection is None and set(self.approvals) == set(self.plan.contributors)
+
+    def _first_unfinished(self) -> Instruction | None:
+        for ins in self.plan.instructions:
+            if self.status(ins.seq) != "complete":
+                return ins
+        return None
+
+    @property
+    def failed_at(self) -> Instruction | None:
+        """The first instruction that failed or was rejected, if one did."""
+        for ins in self.plan.instructions:
+            if self.status(ins.seq) in ("failed", "rejected"):
+                return ins
+        return None
+
+    def hold_entry(self, seq: int) -> SignedEntry | None:
+        """The entry that did hold ``seq``, if its completion is logged done."""
+        completion = self.instructions[seq].completion
+        if completion is None or completion.body["status"] != "done":
+            return None
+        return completion.receipts()[0]
+
+    def standing(self, bank: str) -> list[Instruction]:
+        """``bank``'s holds that stand: done, and not yet closed by a completion of the
+        transfer or release that ends them (one in flight still stands)."""
+        out = []
+        for ins in self.plan.holds(bank):
+            closer = self.instructions[self.plan.closer(ins.seq).seq].completion
+            if self.hold_entry(ins.seq) is not None and closer is None and \
+                    ins.seq not in self._released():
+                out.append(ins)
+        return out
+
+    def _released(self) -> set[int]:
+        """The holds the compensations released."""
+        out = set()
+        for doc in self.compensations.values():
+            ids = {r.evidence_entry(0).id for r in doc.receipts()}
+            out |= {i.seq for i in self.plan.holds() if (e := self.hold_entry(i.seq)) is not None
+                    and e.id in ids}
+        return out
+
+    @property
+    def holding_banks(self) -> frozenset[str]:
+        """The banks that must compensate: those with a hold logged done."""
+        return frozenset(i.bank for i in self.plan.holds() if self.hold_entry(i.seq) is not None)
+
+    @property
+    def state(self) -> str:
+        if self.rejection is not None:
+            return "failed"
+        if not self.approved:
+            return "proposed"
+        failed = self.failed_at
+        if failed is not None:
+            if not failed.reversible:
+                return "failed"
+            return "compensated" if self.holding_banks <= set(self.compensations) \
+                else "compensating"
+        if self._first_unfinished() is None:
+            return "completed"
+        started = any(st.completion is not None for st in self.instructions.values())
+        return "executing" if started else "approved"
+
+    def turn(self) -> Instruction | None:
+        """The instruction whose turn it is (every one before it complete), if the plan is
+        running; None once it is over or not yet approved."""
+        if self.state not in ("approved", "executing"):
+            return None
+        return self._first_unfinished()
+
+    def turn_since(self) -> int:
+        """When the current turn began: the time of the last approval that completed the
+        instruction before it (the plan's time for the first)."""
+        ins = self.turn()
+        if ins is None or ins.seq == 1:
+            return self.plan.time
+        before = self.instructions[ins.seq - 1]
+        times = [d.time for d in self.docs if d.type == "completion_approval"
+                 and d.body["seq"] == before.seq]
+        return max(times, default=self.plan.time)
+
+    def due(self) -> int | None:
+        """By when the current instruction must be complete: the plan's deadline for a
+        reversible one (every hold must stand by it), else as long again from its turn."""
+        ins = self.turn()
+        if ins is None:
+            return None
+        if ins.reversible:
+            return self.plan.deadline
+        start = self.turn_since()
+        if ins.op == "await" and ins.until is not None:
+            start = max(start, ins.until)
+        return start + (self.plan.deadline - self.plan.time)
+
+    # --- appending ---------------------------------------------------------------------
+
+    def append(self, doc: LogDoc) -> Execution:
+        """The execution with ``doc`` appended, if it fits.
+
+        Raises:
+            BadRequestError: another plan's, or a document that does not fit the plan;
+            SignatureError: not signed by the bank (or customer) it names;
+            ForbiddenError: by a bank that does not decide this;
+            ConflictError: a second word of a bank on the same question, or out of turn.
+        """
+        if doc.plan != self.plan.id or doc.plan_digest != self.plan.digest:
+            raise BadRequestError(f"a {doc.type} of {doc.plan} (digest {doc.plan_digest}) is "
+                                  f"not of plan {self.plan.id} (digest {self.plan.digest})")
+        if any(d.id == doc.id for d in self.docs):
+            return self  # the same document again changes nothing
+        if doc.type in ("proposal", "consent"):
+            raise BadRequestError(f"a {doc.type} is not appended to a plan's log by itself")
+        if self.plan.role(doc.by) != "contributor":
+            raise ForbiddenError(f"{doc.by} is not a contributor of plan {self.plan.id}")
+        _verify(doc, self.keys[doc.by], doc.by)
+        step = getattr(self, f"_{doc.type}")
+        out: Execution = step(doc)
+        return replace(out, docs=(*self.docs, doc))
+
+    def _approval(self, doc: LogDoc) -> Execution:
+        """An approval carries the approving bank's key record of every address the plan
+        names there, and its customers' consent to each of their holds, each verifying under
+        the key its chain's record gives and saying exactly what the plan says."""
+        self._undecided(doc.by)
+        chains: dict[str, str] = {}
+        owners: dict[str, str] = {}
+        for record in doc.records():
+            record.verify(self.keys[doc.by])
+            if record.validator != doc.by:
+                raise BadRequestError(f"{doc.by}'s approval carries a record of "
+                                      f"{record.validator}")
+            chains[record.address], owners[record.address] = record.chain, record.owner
+        named = self.plan.named(doc.by)
+        if set(chains) != set(named):
+            raise BadRequestError(f"{doc.by}'s approval must carry the records of exactly "
+                                  f"{', '.join(named) or 'no one'}, got "
+                                  f"{', '.join(sorted(chains)) or 'none'}")
+        consents: dict[int, SignedIntent] = {}
+        for consent in doc.consents():
+            seq = consent.doc["intent"]["body"]["hold"]
+            ins = self.plan.instruction(seq) if 1 <= seq <= len(self.plan.instructions) \
+                else None
+            if ins is None or ins.op != "hold" or ins.bank != doc.by or seq in consents or \
+                    consent.doc["intent"]["body"] != consent_body(self.plan, seq):
+                raise BadRequestError(f"{doc.by}'s approval carries a consent to hold {seq} "
+                                      "that is not the plan's")
+            assert ins.account is not None
+            if consent.chain != chains[ins.account] or consent.seq != 0:
+                raise BadRequestError(f"the consent to hold {seq} is not for {ins.account}'s "
+                                      "chain, with seq 0")
+            try:
+                consent.verify(owners[ins.account])
+            except SignatureError as e:
+                raise SignatureError(f"the consent to hold {seq} is not signed by "
+                                     f"{ins.account}'s key") from e
+            consents[seq] = consent
+        want = {i.seq for i in self.plan.holds(doc.by)}
+        if set(consents) != want:
+            raise BadRequestError(f"{doc.by}'s approval must carry the consents to holds "
+                                  f"{sorted(want)}, got {sorted(consents)}")
+        return replace(self, approvals={**self.approvals, doc.by: doc},
+                       chains={**self.chains, **chains}, consents={**self.consents, **consents})
+
+    def _rejection(self, doc: LogDoc) -> Execution:
+        """The first rejection fails the plan; another bank's, after it, is kept too (each
+        bank decided on its own, and the logs must agree whatever the order)."""
+        self._undecided(doc.by)
+        return replace(self, rejection=self.rejection or doc,
+                       rejected_by=self.rejected_by | {doc.by})
+
+    def _undecided(self, bank: str) -> None:
+        """A bank decides on a plan once: an approval or a rejection, never both, never
+        twice. An approval after another bank's rejection is kept (the plan stays failed)."""
+        if bank in self.approvals or bank in self.rejected_by:
+            raise ConflictError(f"{bank} has decided on plan {self.plan.id} already")
+
+    def _completion(self, doc: LogDoc) -> Execution:
+        seq = doc.body["seq"]
+        ins = self._instruction(seq)
+        if ins.bank != doc.by:
+            raise ForbiddenError(f"instruction {seq} is {ins.bank}'s to do, not {doc.by}'s")
+        st = self.instructions[seq]
+        # its turn; or it was, and a contributor's clock found it late meanwhile: what the
+        # bank did is logged all the same, so its hold is released with the others
+        if self.turn() != ins and not (st.rejections and self._reached(ins)):
+            raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due: the "
+                                f"plan is {self.state}, at "
+                                f"{getattr(self.turn(), 'seq', None)}")
+        if st.completion is not None:
+            raise ConflictError(f"instruction {seq} has a completion already")
+        check_receipts(ins, doc.body["status"], _receipts_of(doc), doc.time, self._checks())
+        return self._with(replace(st, completion=doc))
+
+    def _reached(self, ins: Instruction) -> bool:
+        """Whether every instruction before ``ins`` is complete (its turn came), and the plan
+        was approved."""
+        return self.approved and all(self.status(s) == "complete" for s in range(1, ins.seq))
+
+    def _checks(self) -> Receipts:
+        return Receipts(self.plan, self.keys, self.chains, self.consents, self.hold_entry)
+
+    def _decision(self, doc: LogDoc, approve: bool) -> Execution:
+        seq = doc.body["seq"]
+        ins = self._instruction(seq)
+        if doc.by == ins.bank:
+            raise ForbiddenError(f"{doc.by} does not decide on its own instruction {seq}")
+        st = self.instructions[seq]
+        if doc.by in st.approvals | st.rejections:
+            raise ConflictError(f"{doc.by} has decided on instruction {seq} already")
+        if not self._reached(ins):
+            raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due yet")
+        completion = None if st.completion is None else st.completion.id
+        named = doc.body["completion"]
+        # a rejection names the zero completion when its bank had seen none by when it was
+        # due: it still counts once the completion comes, whichever came first
+        if named != completion and not (not approve and named == "0" * 64):
+            raise BadRequestError(f"the decision on instruction {seq} names completion "
+                                  f"{named}, the log has {completion}")
+        if approve:
+            if st.completion is None:
+                raise ConflictError(f"instruction {seq} has no completion to approve")
+            return self._with(replace(st, approvals=st.approvals | {doc.by}))
+        return self._with(replace(st, rejections=st.rejections | {doc.by}))
+
+    def _completion_approval(self, doc: LogDoc) -> Execution:
+        return self._decision(doc, True)
+
+    def _completion_rejection(self, doc: LogDoc) -> Execution:
+        """A rejection of a completion, or (naming the zero completion) a contributor's word
+        that the instruction was not done by when it was due, by its own clock."""
+        return self._decision(doc, False)
+
+    def _compensation(self, doc: LogDoc) -> Execution:
+        """A bank's releases of its holds that stood when the plan failed (those it had not
+        begun to pay from: a transfer in flight ends as the payee bank first answers it)."""
+        if self.failed_at is None:
+            raise ConflictError(f"plan {self.plan.id} has not failed: nothing to compensate")
+        if doc.by in self.compensations:
+            raise ConflictError(f"{doc.by} has compensated already")
+        standing = {e.id: i.seq for i in self.standing(doc.by)
+                    if (e := self.hold_entry(i.seq)) is not None}
+        released = []
+        for release in _receipts_of(doc):
+            try:
+                hold = release.evidence_entry(0)
+            except (EncodingError, IndexError) as e:
+                raise BadRequestError(f"{doc.by}'s compensation carries a release without "
+                                      "its hold") from e
+            if hold.id not in standing or hold.id in released:
+                raise BadRequestError(f"{doc.by}'s compensation releases {hold.id}, which is "
+                                      "not one of its plan holds standing")
+            check_release(release, doc.by, hold, self._checks())
+            released.append(hold.id)
+        return replace(self, compensations={**self.compensations, doc.by: doc})
+
+    def _instruction(self, seq: int) -> Instruction:
+        if not 1 <= seq <= len(self.plan.instructions):
+            raise BadRequestError(f"plan {self.plan.id} has no instruction {seq}")
+        return self.plan.instruction(seq)
+
+    def _with(self, st: InstructionState) -> Execution:
+        return replace(self, instructions={**self.instructions, st.seq: st})
+
+    def _receipts(self, seq: int) -> list[Any]:
+        completion = self.instructions[seq].completion
+        return [] if completion is None else list(completion.body["receipts"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``tchain plan show --json`` prints: the state, each instruction with its
+        receipts, and the log."""
+        return {
+            "id": self.plan.id, "state": self.state, "plan": self.plan.doc,
+            "approved_by": sorted(self.approvals), "chains": dict(self.chains),
+            "turn": getattr(self.turn(), "seq", None), "due": self.due(),
+            "instructions": [{**ins.to_dict(), "status": self.status(ins.seq),
+                              "receipts": self._receipts(ins.seq)}
+                             for ins in self.plan.instructions],
+            "log": [d.doc for d in self.docs],
+        }
+
+
+def _verify(doc: LogDoc, key: str, who: str) -> None:
+    try:
+        doc.verify(key)
+    except SignatureError as e:
+        raise SignatureError(f"the {doc.type} of plan {doc.plan} is not signed by {who}") from e
+
+
+def _receipts_of(doc: LogDoc) -> tuple[SignedEntry, ...]:
+    try:
+        return doc.receipts()
+    except EncodingError as e:
+        raise BadRequestError(f"the {doc.type}'s receipts are not signed entries: {e}") from e
+

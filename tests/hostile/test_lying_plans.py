@@ -1,0 +1,103 @@
+"""Execution plans against a lying peer: bank 2's real key, in the test's hands, signs plan
+holds an honest bank 2 would never send for credit (a consent its customer did not sign, a
+hold of more than the consent, a consent paying someone else, a consent with a seq) and plan
+logs with approvals and consents it made up. Bank 1 must credit nothing, refuse with the
+code, keep a misconduct proof where the message alone shows the lie, and keep its books (the
+``liar`` fixture checks them and the audit after each)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tchain.clock import now_ms
+from tchain.intents import sign_intent
+from tchain.keys import SigningKey
+from tchain.messages import Message
+from tchain.plans import Plan, consent_body, plan_document, plan_id, sign_log
+from tchain.proofs import verify_proof
+from tests.hostile.conftest import B1, B2
+from tests.realbanks import read, register, snapshot_from
+from validator.plans import plan_key
+
+EUR2 = f"{B2}:EUR"
+
+
+def plan_hold(liar: Any, payee: str, *, amount: int = 10, held: int | None = None,
+              seq: int = 0, signer: SigningKey | None = None) -> tuple[Any, dict[str, Any]]:
+    """A plan hold of a customer bank 2 makes up, consenting to pay ``payee`` (an address)
+    ``amount`` of bank 2's EUR, and its key record (``signer`` signs the consent instead)."""
+    owner, chain = SigningKey.generate(), SigningKey.generate().public_key
+    body = {"plan": f"{B2}/106/{uuid.uuid4()}", "digest": "ab" * 32, "hold": 1,
+            "asset": EUR2, "amount": str(amount), "to": payee}
+    consent = sign_intent(signer or owner, "plan", chain, seq, now_ms(), body)
+    hold = liar.entry(chain=chain, kind="plan", intent=consent, effects=[
+        {"asset": EUR2, "balance": "0", "held": str(amount if held is None else held)}])
+    return hold, liar.record(chain, owner.public_key)
+
+
+def refused(liar: Any, message: dict[str, Any], code: str) -> dict[str, Any]:
+    before = read(liar.target, snapshot_from)
+    answer = liar.answer_of(message)
+    assert answer["type"] == "refused" and answer["error"] == code, answer
+    assert read(liar.target, snapshot_from) == before  # nothing credited, nothing changed
+    return answer
+
+
+def test_a_plan_hold_whose_consent_the_customer_did_not_sign_is_misconduct(liar):
+    alice = register(liar.target, "alice-p1")
+    hold, record = plan_hold(liar, f"alice-p1*{B1}", signer=SigningKey.generate())
+    message = liar.transfer(hold, record)
+    refused(liar, message, "bad_signature")
+    proof = read(liar.target, lambda r: r.record("proofs", Message.from_dict(message).id))
+    assert verify_proof(proof).culprit == liar.key.public_key
+    assert alice.chain
+
+
+def test_a_plan_hold_of_more_than_its_consent_is_misconduct(liar):
+    register(liar.target, "alice-p2")
+    hold, record = plan_hold(liar, f"alice-p2*{B1}", amount=10, held=1000)
+    refused(liar, liar.transfer(hold, record), "bad_request")
+
+
+def test_a_plan_hold_that_pays_someone_else_is_credited_to_no_one(liar):
+    register(liar.target, "alice-p3")
+    hold, record = plan_hold(liar, "carol*bank9.example")
+    refused(liar, liar.transfer(hold, record), "unknown_chain")
+    hold, record = plan_hold(liar, f"nobody*{B1}")
+    refused(liar, liar.transfer(hold, record), "unknown_chain")
+
+
+def test_a_plan_hold_whose_consent_has_a_seq_cannot_stand_in_a_chain(liar):
+    register(liar.target, "alice-p4")
+    hold, record = plan_hold(liar, f"alice-p4*{B1}", seq=1)
+    refused(liar, liar.transfer(hold, record), "bad_request")
+
+
+def test_a_plan_log_with_a_consent_bank1s_customer_never_signed_is_refused(liar):
+    alice = register(liar.target, "alice-p5")
+    file = {"deadline_in": 600_000,
+            "participants": [{"bank": B2, "role": "contributor"},
+                             {"bank": B1, "role": "contributor"}],
+            "instructions": [
+                {"op": "hold", "account": f"alice-p5*{B1}", "asset": f"{B1}:USD",
+                 "amount": "100"},
+                {"op": "transfer", "hold": 1, "to": f"mallory*{B2}"}]}
+    plan = Plan.from_dict(plan_document(file, plan_id_=plan_id(B2), proposer=f"mallory*{B2}",
+                                        time=now_ms()))
+    proposal = sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest, by=B2,
+                        time=now_ms(), document=plan.doc)
+    ack = liar.answer_of(liar.sign("plan", log=[proposal.doc]))
+    assert ack["type"] == "ack"  # a proposal is kept: nothing moves without alice's consent
+    # bank 2 approves in bank 1's name, with alice's consent made up and its own record of her
+    fake = SigningKey.generate()
+    lie = sign_log(liar.key, "approval", plan=plan.id, plan_digest=plan.digest, by=B2,
+                   time=now_ms(),
+                   consents=[sign_intent(fake, "plan", alice.chain, 0, now_ms(),
+                                         consent_body(plan, 1))],
+                   records=[liar.record(alice.chain, fake.public_key, "alice-p5")])
+    forged = dict(lie.doc, log={**lie.doc["log"], "by": B1})
+    refused(liar, liar.sign("plan", log=[proposal.doc, forged]), "bad_signature")
+    kept = read(liar.target, lambda r: r.record("plans", plan_key(plan.id)))
+    assert [d["log"]["type"] for d in kept["log"]] == ["proposal"]
+    assert read(liar.target, lambda r: r.open_holds()) == []

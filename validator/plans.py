@@ -1,0 +1,514 @@
+"""Execution plans at one bank (docs/protocol.md §14): proposing, consents, approvals, this
+bank's instructions done in their turn, its word on the others', compensation; the plan's
+log kept and passed on to every participant bank.
+
+The core (tchain.plans) decides whether each signed document fits the plan; this module loads
+the plan's log, asks, writes the entries and the longer log, and queues the log for the other
+participants in the same write transaction (the outbox, docs/protocol.md §11), so a crash
+loses none of them. Each bank sends the whole log as it has it, so a participant that missed a
+document, or got them out of order, catches up from the next message it gets, and a repeat
+changes nothing.
+
+A transfer is the cross-bank transfer there always was (validator.flows, §11): its flow and
+message start when its turn comes, the payee bank's first answer decides, and the settle or
+release it ends with is this bank's completion (:meth:`Plans.hold_closed`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from tchain.books import check_crossing
+from tchain.digest import digest
+from tchain.errors import (
+    BadRequestError,
+    ForbiddenError,
+    ForeignAssetError,
+    InsufficientFundsError,
+    LimitExceededError,
+    NotFoundError,
+    SignatureError,
+    StaleTimeError,
+    UnknownAssetError,
+    UnknownChainError,
+)
+from tchain.flow_states import FlowType
+from tchain.messages import Message
+from tchain.model import SignedEntry, SignedIntent
+from tchain.plans import Execution, LogDoc, Plan, consent_body, plan_document, plan_id, sign_log
+from tchain.plans.proof import plan_default_proof
+from tchain.proofs import verify_proof
+from tchain.records import KeyRecord, make_record
+from tchain.rules import TIME_WINDOW_MS, hold_for_plan, release_hold
+from tchain.state import ChainState
+from validator.flows import enqueue, signer, start_held_flow
+from validator.ledger import Ledger
+from validator.store import Reader, Writer
+
+__all__ = ["MAX_LOG", "Kept", "Plans", "plan_key"]
+
+MAX_LOG = 1000  # documents in one plan's log: a message carrying it stays far below 1 MiB
+_HOLD_FAILURES = (InsufficientFundsError, UnknownAssetError, LimitExceededError,
+                  SignatureError)  # what a customer's chain refuses: a reversible failure
+_RUNNING = frozenset({"approved", "executing"})
+_UNDOING = frozenset({"compensating", "failed"})
+
+
+def plan_key(plan: str) -> str:
+    """The record id a plan is kept under: its id's SHA-256 (record ids are 32 bytes)."""
+    return hashlib.sha256(plan.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A plan as this bank keeps it: its log, and its own customers' consents to their holds
+    (by hold seq) that reached it before it approved (they go out inside its approval)."""
+
+    log: tuple[LogDoc, ...]
+    consents: dict[int, SignedIntent]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"log": [d.doc for d in self.log],
+                "consents": {str(s): c.doc for s, c in sorted(self.consents.items())}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Kept:
+        return cls(tuple(LogDoc.from_dict(x) for x in d["log"]),
+                   {int(s): SignedIntent.from_dict(x) for s, x in d["consents"].items()})
+
+
+class Plans:
+    """The plans this bank takes part in."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.bank = ledger.bank
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def keys(self, r: Reader) -> dict[str, str]:
+        """The banks' keys a plan's log is checked with: ours and our pinned peers'."""
+        return {self.bank.name: self.bank.public_key,
+                **{p["name"]: p["key"] for p in r.peers()}}
+
+    def _kept(self, r: Reader, plan: str) -> Kept | None:
+        record = r.record("plans", plan_key(plan))
+        return None if record is None else Kept.from_dict(record)
+
+    def execution(self, r: Reader, plan: str) -> Execution:
+        kept = self._kept(r, plan)
+        if kept is None:
+            raise NotFoundError(f"plan {plan} is not known at {self.bank.name}")
+        return Execution.replay(kept.log, self.keys(r))
+
+    def readable(self, r: Reader, plan: str, key: str) -> Execution:
+        """The plan's execution, if ``key`` may read it: a regulator, a participant bank, or
+        the owner of a chain here that the plan names (proposer, account or payee).
+
+        Raises:
+            NotFoundError: no such plan here. ForbiddenError: not for this key.
+        """
+        execution = self.execution(r, plan)
+        if not self._may_read(r, execution.plan, key):
+            raise ForbiddenError(f"key {key} may not read plan {plan}: only the customers it "
+                                 "names, its banks and the bank's regulators may")
+        return execution
+
+    def _may_read(self, r: Reader, plan: Plan, key: str) -> bool:
+        if r.is_regulator(key) or any(p["key"] == key and p["name"] in plan.banks
+                                      for p in r.peers()):
+            return True
+        chain = r.chain_by_owner(key)
+        state = None if chain is None else r.state(chain)
+        return state is not None and state.owner == key and state.address in plan.named()
+
+    def listed(self, key: str) -> list[dict[str, Any]]:
+        """The plans ``key`` may read here: id, state and proposer of each."""
+        with self.ledger.store.read() as r:
+            out = []
+            for execution in self._all(r):
+                if self._may_read(r, execution.plan, key):
+                    out.append({"id": execution.plan.id, "state": execution.state,
+                                "proposer": execution.plan.proposer})
+            return out
+
+    def _all(self, r: Reader) -> list[Execution]:
+        keys = self.keys(r)
+        return [Execution.replay(Kept.from_dict(record).log, keys)
+                for _, record in r.records("plans") if "log" in record]
+
+    # --- what customers ask -----------------------------------------------------------------
+
+    def propose(self, owner_key: str, plan_file: Any) -> tuple[Execution, list[str]]:
+        """A customer of this bank proposes a plan (the plan file as JSON): this bank names
+        it, signs the proposal and sends it to every other participant.
+
+        Raises:
+            ForbiddenError: the key owns no chain here; EncodingError: the file is no plan;
+            BadRequestError: this bank is not a contributor; ForbiddenError: a bank of the
+            plan is not pinned here.
+        """
+        now = self.ledger.clock()
+
+        def work(w: Writer) -> tuple[Execution, list[str]]:
+            chain = w.chain_by_owner(owner_key)
+            state = None if chain is None else w.state(chain)
+            if state is None or state.owner != owner_key:
+                raise ForbiddenError(f"key {owner_key} owns no chain at {self.bank.name}: a "
+                                     "plan is proposed by a customer of a contributing bank")
+            doc = plan_document(plan_file, plan_id_=plan_id(self.bank.name),
+                                proposer=state.address, time=now)
+            plan = Plan.from_dict(doc)
+            proposal = sign_log(self.bank.key, "proposal", plan=plan.id,
+                                plan_digest=plan.digest, by=self.bank.name, time=now,
+                                document=plan.doc)
+            execution = Execution.start(proposal, self.keys(w))
+            return self._decided(w, execution, Kept((), {}), now)
+
+        return self.ledger.store.write(work)
+
+    def consent(self, plan: str, doc: Any) -> tuple[Execution, list[str]]:
+        """A customer's signed consents to their holds in a plan (``{"consents": [signed plan
+        intents]}``), at their own bank: kept, and once every hold here has its consent,
+        this bank approves.
+
+        Raises:
+            NotFoundError: the plan is not known here (yet); UnknownChainError: the signer is
+            not a customer here; BadRequestError: a consent to anything but a hold of theirs
+            in this plan; SignatureError: not signed by the chain's owner; StaleTimeError.
+        """
+        if not isinstance(doc, dict) or set(doc) != {"consents"} or \
+                not isinstance(doc["consents"], list) or not 1 <= len(doc["consents"]) <= 100:
+            raise BadRequestError('consents are sent as {"consents": [signed plan intents]}')
+        consents = [SignedIntent.from_dict(c) for c in doc["consents"]]
+        now = self.ledger.clock()
+
+        def work(w: Writer) -> tuple[Execution, list[str]]:
+            kept = self._kept(w, plan)
+            if kept is None:
+                raise NotFoundError(f"plan {plan} is not known at {self.bank.name}")
+            execution = Execution.replay(kept.log, self.keys(w))
+            mine = dict(kept.consents)
+            for consent in consents:
+                seq = self._check_consent(w, execution.plan, consent, now)
+                mine[seq] = consent
+            if self.bank.name in execution.approvals or execution.rejection is not None:
+                return execution, []  # decided already: a consent again changes nothing
+            return self._decided(w, execution, Kept(kept.log, mine), now)
+
+        return self.ledger.store.write(work)
+
+    def _check_consent(self, r: Reader, plan: Plan, consent: SignedIntent, now: int) -> int:
+        """The hold seq a customer's consent is to, checked: a plan intent of a chain here,
+        signed by its owner, lately, saying exactly what the plan says of that hold."""
+        if consent.type != "plan" or consent.seq != 0:
+            raise BadRequestError(f"a consent is a plan intent with seq 0, got a "
+                                  f"{consent.type} with seq {consent.seq}")
+        body = consent.doc["intent"]["body"]
+        seq = body.get("hold")
+        holds = {i.seq: i for i in plan.holds(self.bank.name)}
+        if seq not in holds or body != consent_body(plan, seq):
+            raise BadRequestError(f"the consent is not to a hold of plan {plan.id} at "
+                                  f"{self.bank.name}, as the plan says it")
+        state = None if consent.chain is None else r.state(consent.chain)
+        if state is None or state.address != holds[seq].account:
+            raise UnknownChainError(f"hold {seq} is {holds[seq].account}'s, and the consent "
+                                    f"is of chain {consent.chain}")
+        consent.verify(state.owner)
+        if abs(consent.time - now) > TIME_WINDOW_MS:
+            raise StaleTimeError(f"the consent's time {consent.time} is more than "
+                                 f"{TIME_WINDOW_MS} ms from {now}", validator_time=now)
+        return int(seq)
+
+    # --- what peers send -------------------------------------------------------------------
+
+    def receive(self, w: Writer, message: Message, now: int) -> None:
+        """A peer's ``plan`` message: its log, appended to ours where it is new; then this
+        bank's own word and acts where they are due.
+
+        Raises:
+            EncodingError, BadRequestError, SignatureError, ForbiddenError, ConflictError:
+            a document does not fit the plan (nothing is written).
+        """
+        docs = message.fields["log"]
+        if not isinstance(docs, list) or not 1 <= len(docs) <= MAX_LOG:
+            raise BadRequestError(f"a plan message carries the plan's log, 1..{MAX_LOG} "
+                                  "documents")
+        theirs = [LogDoc.from_dict(d) for d in docs]
+        kept = self._kept(w, theirs[0].plan)
+        execution = Execution.replay(kept.log if kept else theirs[:1], self.keys(w))
+        if message.sender not in execution.plan.banks or \
+                self.bank.name not in execution.plan.banks:
+            raise ForbiddenError(f"{message.sender} sent plan {execution.plan.id}, which "
+                                 f"does not name both it and {self.bank.name}")
+        for doc in theirs:
+            execution = execution.append(doc)
+        self._decided(w, execution, kept or Kept((), {}), now)
+
+    def hold_closed(self, w: Writer, hold_id: str, entry: SignedEntry, now: int) -> list[str]:
+        """The transfer of a plan's hold ended (the payee bank's first answer): ``entry`` is
+        our settle (done) or release (refused). Logged as the transfer's completion."""
+        index = w.record("plans", hold_id)
+        if index is None:
+            return []  # a payment's hold, not a plan's
+        kept = self._kept(w, index["plan"])
+        assert kept is not None
+        execution = Execution.replay(kept.log, self.keys(w))
+        transfer = execution.plan.closer(index["hold"])
+        if execution.instructions[transfer.seq].completion is not None:
+            return []
+        done = entry.kind == "settle"
+        completion = self._sign(execution, "completion", now, seq=transfer.seq,
+                                status="done" if done else "failed", receipts=[entry],
+                                error=None if done else "refused")
+        return self._decided(w, execution.append(completion), kept, now)[1]
+
+    def tick(self) -> list[str]:
+        """The clock's part: a plan never approved by its deadline is rejected; an
+        instruction of another bank not done when it was due is refused (``expired``), by
+        this bank's clock, once: its first word on it is final; an await of ours whose time
+        came is done. Returns what it did."""
+        now = self.ledger.clock()
+        with self.ledger.store.read() as r:
+            if not r.due("plans", now):  # what is due costs, not every plan ever kept
+                return []
+
+        def work(w: Writer) -> list[str]:
+            done = []
+            for record_id, at in w.due("plans", now):
+                w.clear_due("plans", record_id, at)
+                record = w.record("plans", record_id)
+                if record is None:
+                    continue
+                kept = Kept.from_dict(record)
+                execution = Execution.replay(kept.log, self.keys(w))
+                plan = execution.plan.id
+                word = self._late(execution, now)
+                if word is not None:
+                    turn = execution.turn()
+                    execution = execution.append(word)
+                    done.append(f"plan {plan}: {word.type} ({word.body.get('reason')})")
+                    if turn is not None and not turn.reversible and \
+                            execution.instructions[turn.seq].completion is None:
+                        self._keep_proof(w, execution, turn.seq)
+                self._decided(w, execution, kept, now)
+            return done
+
+        return self.ledger.store.write(work)
+
+    def _keep_proof(self, w: Writer, execution: Execution, seq: int) -> None:
+        """Keep the proof that a bank did not do its irreversible instruction ``seq``: the
+        log up to our word that nothing came by when it was due (tchain.plans.proof)."""
+        proof = plan_default_proof(self.bank.key, self.bank.name, execution, seq)
+        verify_proof(proof)
+        w.put_record("proofs", digest("proof", proof).hex(), proof)
+
+    def _wake(self, execution: Execution) -> int | None:
+        """When this bank must next look at the plan by its clock alone: its deadline while
+        it waits for approvals, the current instruction's due, our await's time."""
+        if execution.plan.role(self.bank.name) != "contributor":
+            return None
+        if execution.state == "proposed":
+            return execution.plan.deadline + 1
+        turn, due = execution.turn(), execution.due()
+        if turn is None or due is None:
+            return None
+        if turn.bank == self.bank.name and turn.op == "await" and turn.until is not None:
+            return turn.until
+        return due + 1
+
+    def _late(self, execution: Execution, now: int) -> LogDoc | None:
+        """This bank's word on a plan whose time passed, if it owes one."""
+        plan, me = execution.plan, self.bank.name
+        if plan.role(me) != "contributor":
+            return None
+        if execution.state == "proposed" and now > plan.deadline and me not in execution.approvals:
+            return self._sign(execution, "rejection", now, error="expired",
+                              reason=f"not approved by its deadline {plan.deadline}")
+        turn, due = execution.turn(), execution.due()
+        if turn is None or due is None or now <= due or turn.bank == me:
+            return None
+        st = execution.instructions[turn.seq]
+        if me in st.approvals | st.rejections or \
+                (st.completion is not None and not turn.reversible):
+            return None  # a transfer done late is done all the same: it is approved
+        return self._sign(execution, "completion_rejection", now, seq=turn.seq,
+                          completion=st.completion.id if st.completion else "0" * 64,
+                          error="expired", reason=f"instruction {turn.seq} was due at {due}")
+
+    # --- this bank's own word and acts ----------------------------------------------------
+
+    def _decided(self, w: Writer, execution: Execution, kept: Kept, now: int
+                 ) -> tuple[Execution, list[str]]:
+        """Add this bank's own word and acts where they are due, keep the log, and send it
+        on if this bank added to it. Returns the execution and the ids of the messages
+        queued."""
+        sent = len(kept.log)
+        while (mine := self._due(w, execution, kept, now)) is not None:
+            execution = execution.append(mine)
+        key = plan_key(execution.plan.id)
+        w.put_record("plans", key, Kept(execution.docs, kept.consents).to_dict())
+        wake = self._wake(execution)
+        if wake is not None:
+            w.set_due("plans", key, wake)
+        if not any(d.by == self.bank.name for d in execution.docs[sent:]):
+            return execution, []  # nothing of ours: each bank sends its own word to all
+        return execution, self._send(w, execution, now)
+
+    def _due(self, w: Writer, execution: Execution, kept: Kept, now: int) -> LogDoc | None:
+        """The next document of ours the plan calls for now, if any (doing what it says)."""
+        plan, me = execution.plan, self.bank.name
+        if plan.role(me) != "contributor":
+            return None
+        if execution.state == "proposed":
+            return self._approval(w, execution, kept, now)
+        if execution.state in _UNDOING:
+            return self._compensation(w, execution, now)
+        turn = execution.turn()
+        if turn is None:
+            return None
+        st = execution.instructions[turn.seq]
+        if turn.bank != me:
+            if st.completion is None or me in st.approvals | st.rejections:
+                return None
+            return self._late(execution, now) or self._sign(
+                execution, "completion_approval", now, seq=turn.seq,
+                completion=st.completion.id)
+        if st.completion is not None or st.rejections:
+            return None
+        return self._do(w, execution, turn.seq, now)
+
+    def _do(self, w: Writer, execution: Execution, seq: int, now: int) -> LogDoc | None:
+        """Do our instruction ``seq``: its completion, or None while it waits (a transfer's
+        payee bank, an await's time)."""
+        ins = execution.plan.instruction(seq)
+        if ins.op == "await":
+            if ins.until is not None and now < ins.until:
+                return None
+            return self._sign(execution, "completion", now, seq=seq, status="done",
+                              receipts=[], error=None)
+        if ins.op == "hold":
+            assert ins.account is not None
+            chain = execution.chains[ins.account]
+            try:
+                outcome = hold_for_plan(self.bank, self._state(w, chain),
+                                        execution.consents[seq], now)
+            except _HOLD_FAILURES as e:
+                return self._sign(execution, "completion", now, seq=seq, status="failed",
+                                  receipts=[], error=e.code)
+            [entry], [after] = outcome.entries, outcome.states
+            w.append(entry, after)
+            w.put_record("plans", entry.id, {"plan": execution.plan.id, "hold": seq})
+            return self._sign(execution, "completion", now, seq=seq, status="done",
+                              receipts=[entry], error=None)
+        hold = execution.hold_entry(ins.hold or 0)
+        assert hold is not None and hold.chain is not None
+        if ins.op == "release":
+            entry = self._release(w, hold, now)
+            return self._sign(execution, "completion", now, seq=seq, status="done",
+                              receipts=[entry], error=None)
+        if ins.op == "transfer" and w.record("flows", hold.id) is None:
+            assert ins.to is not None
+            state = self._state(w, hold.chain, hold.id)
+            start_held_flow(self.bank.key, self.bank.name, w, FlowType.TRANSFER,
+                            ins.to.rpartition("*")[2], hold, state,
+                            now + self.ledger.settle_deadline_ms, now, now,
+                            extra={"payee": execution.chains[ins.to]}, hold=hold,
+                            payer=signer(self.bank.key, self.bank.name, state),
+                            kyc_required=bool(state.params.get("kyc_recipients")))
+        return None  # the payee bank's answer completes it (hold_closed)
+
+    def _compensation(self, w: Writer, execution: Execution, now: int) -> LogDoc | None:
+        """Release our holds that stand and that nothing was paid from yet; once none of
+        ours is in flight, say so (with the releases), once."""
+        me = self.bank.name
+        if me in execution.compensations:
+            return None
+        standing = [(i, execution.hold_entry(i.seq)) for i in execution.standing(me)]
+        if any(w.record("flows", e.id) is not None for _, e in standing if e is not None):
+            return None  # a transfer in flight: the payee bank's first answer decides it
+        releases = [self._release(w, e, now) for _, e in standing if e is not None]
+        if not releases and me not in execution.holding_banks:
+            return None
+        return self._sign(execution, "compensation", now, receipts=releases)
+
+    def _release(self, w: Writer, hold: SignedEntry, now: int) -> SignedEntry:
+        assert hold.chain is not None
+        outcome = release_hold(self.bank, self._state(w, hold.chain, hold.id), hold, now)
+        [entry], [after] = outcome.entries, outcome.states
+        w.append(entry, after)
+        return entry
+
+    def _state(self, r: Reader, chain: str, hold: str | None = None) -> ChainState:
+        state = r.state(chain, () if hold is None else (hold,))
+        if state is None:
+            raise UnknownChainError(f"chain {chain} is not registered at {self.bank.name}")
+        return state
+
+    def _approval(self, w: Writer, execution: Execution, kept: Kept, now: int
+                  ) -> LogDoc | None:
+        """Our approval (or rejection) of the plan, once our customers consented."""
+        plan = execution.plan
+        if execution.rejection is not None or self.bank.name in execution.approvals:
+            return None
+        why = self._cannot(w, plan)
+        if why is not None:
+            return self._sign(execution, "rejection", now, error=why[0], reason=why[1])
+        holds = [i.seq for i in plan.holds(self.bank.name)]
+        if any(s not in kept.consents for s in holds):
+            return None
+        return self._sign(execution, "approval", now,
+                          consents=[kept.consents[s] for s in holds],
+                          records=[self._record(w, a) for a in plan.named(self.bank.name)])
+
+    def _cannot(self, r: Reader, plan: Plan) -> tuple[str, str] | None:
+        """Why this bank cannot do its part of the plan, if it cannot: a customer it does
+        not have, a transfer to or from it of a third bank's IOU (its peer would take it for
+        misconduct, §13), or what this version does not do (docs/adr/0010)."""
+        missing = [a for a in plan.named(self.bank.name)
+                   if self.ledger.chain_of_address(r, a) is None]
+        if missing:
+            return (UnknownChainError.code,
+                    f"{', '.join(missing)} are not customers of {self.bank.name}")
+        for ins in plan.instructions:
+            if ins.op == "transfer" and ins.to is not None and \
+                    self.bank.name in (ins.bank, ins.to.rpartition("*")[2]):
+                hold = plan.instruction(ins.hold or 0)
+                payer, payee = ins.bank, ins.to.rpartition("*")[2]
+                try:  # as for any transfer (§13): never a third bank's IOU
+                    check_crossing(payer, payee, str(hold.asset))
+                except ForeignAssetError as e:
+                    return e.code, f"instruction {ins.seq}: {e.message}"
+            if ins.bank != self.bank.name:
+                continue
+            if ins.op == "issue":
+                return (BadRequestError.code, f"instruction {ins.seq}: {self.bank.name} does "
+                                              "not do a plan's issue yet")
+            if ins.op == "transfer" and ins.to is not None and \
+                    ins.to.rpartition("*")[2] == self.bank.name:
+                return (BadRequestError.code, f"instruction {ins.seq}: {self.bank.name} does "
+                                              "not do a plan's transfer inside the bank yet")
+        return None
+
+    def _record(self, r: Reader, address: str) -> KeyRecord:
+        chain = self.ledger.chain_of_address(r, address)
+        state = None if chain is None else r.state(chain)
+        if state is None:
+            raise UnknownChainError(f"{address} is not a customer of {self.bank.name}")
+        return KeyRecord.from_dict(make_record(self.bank.key, address=state.address,
+                                               owner=state.owner, chain=state.chain,
+                                               validator=self.bank.name))
+
+    def _sign(self, execution: Execution, type_: str, now: int, **fields: Any) -> LogDoc:
+        return sign_log(self.bank.key, type_, plan=execution.plan.id,
+                        plan_digest=execution.plan.digest, by=self.bank.name, time=now,
+                        **fields)
+
+    def _send(self, w: Writer, execution: Execution, now: int) -> list[str]:
+        """Queue the log for every other participant bank."""
+        return [enqueue(w, self.bank.key, self.bank.name, bank, "plan", now, flow=None,
+                        give_up=None, log=[d.doc for d in execution.docs])
+                for bank in execution.plan.banks if bank != self.bank.name]
+
