@@ -17,13 +17,16 @@ release it ends with is this bank's completion (:meth:`Plans.hold_closed`).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tchain.books import check_crossing
 from tchain.digest import digest
 from tchain.errors import (
     BadRequestError,
+    BadRequestRuleError,
+    ConflictError,
+    ExpiredError,
     ForbiddenError,
     ForeignAssetError,
     InsufficientFundsError,
@@ -36,8 +39,18 @@ from tchain.errors import (
 )
 from tchain.flow_states import FlowType
 from tchain.messages import Message
-from tchain.model import SignedEntry, SignedIntent
-from tchain.plans import Execution, LogDoc, Plan, consent_body, plan_document, plan_id, sign_log
+from tchain.model import PlanBody, SignedEntry, SignedIntent
+from tchain.plans import (
+    Execution,
+    Instruction,
+    LogDoc,
+    Plan,
+    consent_body,
+    plan_document,
+    plan_id,
+    sign_log,
+)
+from tchain.plans.execution import ZERO_COMPLETION
 from tchain.plans.proof import plan_default_proof
 from tchain.proofs import verify_proof
 from tchain.records import KeyRecord, make_record
@@ -63,20 +76,27 @@ def plan_key(plan: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """A plan as this bank keeps it: its log, and its own customers' consents to their holds
-    (by hold seq) that reached it before it approved (they go out inside its approval)."""
+    """A plan as this bank keeps it: its log, its own customers' consents to their holds (by
+    hold seq) that reached it before it approved (they go out inside its approval), and the
+    plan's transfers it credited as their payee bank (seq -> our credit's id): its first word
+    on those, so its clock never calls them late afterwards (docs/adr/0011)."""
 
     log: tuple[LogDoc, ...]
     consents: dict[int, SignedIntent]
+    credited: dict[int, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"log": [d.doc for d in self.log],
-                "consents": {str(s): c.doc for s, c in sorted(self.consents.items())}}
+        out = {"log": [d.doc for d in self.log],
+               "consents": {str(s): c.doc for s, c in sorted(self.consents.items())}}
+        if self.credited:
+            out["credited"] = {str(s): c for s, c in sorted(self.credited.items())}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Kept:
         return cls(tuple(LogDoc.from_dict(x) for x in d["log"]),
-                   {int(s): SignedIntent.from_dict(x) for s, x in d["consents"].items()})
+                   {int(s): SignedIntent.from_dict(x) for s, x in d["consents"].items()},
+                   {int(s): c for s, c in d.get("credited", {}).items()})
 
 
 class Plans:
@@ -196,7 +216,7 @@ class Plans:
                 mine[seq] = consent
             if self.bank.name in execution.approvals or execution.rejection is not None:
                 return execution, []  # decided already: a consent again changes nothing
-            return self._decided(w, execution, Kept(kept.log, mine), now)
+            return self._decided(w, execution, replace(kept, consents=mine), now)
 
         return self.ledger.store.write(work)
 
@@ -265,6 +285,84 @@ class Plans:
                                 error=None if done else "refused")
         return self._decided(w, execution.append(completion), kept, now)[1]
 
+    def payee_turn(self, w: Writer, hold: SignedEntry, now: int) -> str | None:
+        """Before we credit a plan's transfer as its payee bank: our own log must show the
+        plan approved and the transfer due (every instruction before it complete), and not
+        past its due by our clock. Returns why we wait, when our log lacks only the other
+        banks' words on what came before (on their way: the payer bank asks again), or None
+        when we may credit.
+
+        Only our log shows the lie, so no misconduct proof is kept (one must show it from the
+        message alone, tchain.proofs); the refusal is kept, and its bank releases the hold.
+
+        Raises:
+            ConflictError: the payer bank moved the hold before our own words could make it
+            due (we did not approve the plan, or an instruction before it), or the plan is
+            over; BadRequestRuleError: the hold or its consent is not the one the log shows;
+            ExpiredError: we said (now, or before) that it came late, our first word, so we
+            never credit it.
+        """
+        me = self.bank.name
+        assert hold.intent is not None and isinstance(hold.intent.body, PlanBody)
+        body = hold.intent.body
+        kept = self._kept(w, body.plan)
+        if kept is None:
+            raise ConflictError(f"plan {body.plan} is not known at {me}: none of its "
+                                "transfers is due")
+        execution = Execution.replay(kept.log, self.keys(w))
+        plan = execution.plan
+        holds = {i.seq for i in plan.holds()}
+        if body.hold not in holds or hold.intent.doc["intent"]["body"] != consent_body(
+                plan, body.hold):
+            raise BadRequestRuleError(f"the hold's consent is not to a hold of plan {plan.id} "
+                                      "as the plan says it")
+        ins = plan.closer(body.hold)
+        if me in execution.instructions[ins.seq].rejections:
+            raise ExpiredError(f"{me} said transfer {ins.seq} of plan {plan.id} came too late: "
+                               "it never credits it")
+        if execution.turn() != ins:
+            if execution.state not in _RUNNING | {"proposed"}:
+                raise ConflictError(f"plan {plan.id} is {execution.state} at {me}")
+            missing = self._not_said(execution, ins)
+            if missing:
+                raise ConflictError(f"transfer {ins.seq} of plan {plan.id} cannot be due: "
+                                    f"{me} has not approved {missing}")
+            return (f"transfer {ins.seq} of plan {plan.id} waits for the other banks' words "
+                    f"on what comes before it")
+        logged = execution.hold_entry(body.hold)
+        if logged is None or logged.id != hold.id:
+            raise BadRequestRuleError(f"the hold is not the one plan {plan.id}'s log shows "
+                                      f"for instruction {body.hold}")
+        due = execution.due()
+        assert due is not None
+        if now > due:
+            self._say_late(w, execution, kept, now)
+            raise ExpiredError(f"transfer {ins.seq} of plan {plan.id} was due at {due} (it is "
+                               f"{now} here): {me} never credits it")
+        return None
+
+    def _not_said(self, execution: Execution, ins: Instruction) -> str | None:
+        """What we have not approved (or done) of what must be complete before ``ins``."""
+        me = self.bank.name
+        if me not in execution.approvals:
+            return "the plan"
+        for seq in range(1, ins.seq):
+            st, bank = execution.instructions[seq], execution.plan.instruction(seq).bank
+            if st.completion is None or (bank != me and me not in st.approvals):
+                return f"instruction {seq}"
+        return None
+
+    def credited(self, w: Writer, hold: SignedEntry, credit: SignedEntry) -> None:
+        """Keep that we credited the transfer of ``hold`` (a plan's): our first word on it,
+        so our clock never says afterwards that it came late."""
+        assert hold.intent is not None and isinstance(hold.intent.body, PlanBody)
+        body = hold.intent.body
+        kept = self._kept(w, body.plan)
+        assert kept is not None, "payee_turn found it"
+        seq = Plan.from_dict(kept.log[0].body["document"]).closer(body.hold).seq
+        w.put_record("plans", plan_key(body.plan),
+                     replace(kept, credited={**kept.credited, seq: credit.id}).to_dict())
+
     def tick(self) -> list[str]:
         """The clock's part: a plan never approved by its deadline is rejected; an
         instruction of another bank not done when it was due is refused (``expired``), by
@@ -284,19 +382,25 @@ class Plans:
                     continue
                 kept = Kept.from_dict(record)
                 execution = Execution.replay(kept.log, self.keys(w))
-                plan = execution.plan.id
-                word = self._late(execution, now)
-                if word is not None:
-                    turn = execution.turn()
-                    execution = execution.append(word)
-                    done.append(f"plan {plan}: {word.type} ({word.body.get('reason')})")
-                    if turn is not None and not turn.reversible and \
-                            execution.instructions[turn.seq].completion is None:
-                        self._keep_proof(w, execution, turn.seq)
-                self._decided(w, execution, kept, now)
+                said = self._say_late(w, execution, kept, now)
+                if said is not None:
+                    done.append(f"plan {execution.plan.id}: {said}")
             return done
 
         return self.ledger.store.write(work)
+
+    def _say_late(self, w: Writer, execution: Execution, kept: Kept, now: int) -> str | None:
+        """Log our word on a plan whose time passed, if we owe one (and keep the proof of a
+        default where nothing came); then our acts that follow. Returns what we said."""
+        word = self._late(execution, kept, now)
+        if word is not None:
+            turn = execution.turn()
+            execution = execution.append(word)
+            if turn is not None and not turn.reversible and \
+                    execution.instructions[turn.seq].completion is None:
+                self._keep_proof(w, execution, turn.seq)
+        self._decided(w, execution, kept, now)
+        return None if word is None else f"{word.type} ({word.body.get('reason')})"
 
     def _keep_proof(self, w: Writer, execution: Execution, seq: int) -> None:
         """Keep the proof that a bank did not do its irreversible instruction ``seq``: the
@@ -319,8 +423,9 @@ class Plans:
             return turn.until
         return due + 1
 
-    def _late(self, execution: Execution, now: int) -> LogDoc | None:
-        """This bank's word on a plan whose time passed, if it owes one."""
+    def _late(self, execution: Execution, kept: Kept, now: int) -> LogDoc | None:
+        """This bank's word on a plan whose time passed, if it owes one. Of a transfer, only
+        its payee bank says it came late, and never once it credited it (docs/adr/0011)."""
         plan, me = execution.plan, self.bank.name
         if plan.role(me) != "contributor":
             return None
@@ -334,8 +439,10 @@ class Plans:
         if me in st.approvals | st.rejections or \
                 (st.completion is not None and not turn.reversible):
             return None  # a transfer done late is done all the same: it is approved
+        if turn.lands_at not in (None, me) or turn.seq in kept.credited:
+            return None  # its payee bank decides; we credited it: in time
         return self._sign(execution, "completion_rejection", now, seq=turn.seq,
-                          completion=st.completion.id if st.completion else "0" * 64,
+                          completion=st.completion.id if st.completion else ZERO_COMPLETION,
                           error="expired", reason=f"instruction {turn.seq} was due at {due}")
 
     # --- this bank's own word and acts ----------------------------------------------------
@@ -349,7 +456,7 @@ class Plans:
         while (mine := self._due(w, execution, kept, now)) is not None:
             execution = execution.append(mine)
         key = plan_key(execution.plan.id)
-        w.put_record("plans", key, Kept(execution.docs, kept.consents).to_dict())
+        w.put_record("plans", key, replace(kept, log=execution.docs).to_dict())
         wake = self._wake(execution)
         if wake is not None:
             w.set_due("plans", key, wake)
@@ -373,7 +480,7 @@ class Plans:
         if turn.bank != me:
             if st.completion is None or me in st.approvals | st.rejections:
                 return None
-            return self._late(execution, now) or self._sign(
+            return self._late(execution, kept, now) or self._sign(
                 execution, "completion_approval", now, seq=turn.seq,
                 completion=st.completion.id)
         if st.completion is not None or st.rejections:
