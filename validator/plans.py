@@ -30,6 +30,7 @@ from tchain.errors import (
     ForbiddenError,
     ForeignAssetError,
     InsufficientFundsError,
+    KycRequiredError,
     LimitExceededError,
     NotFoundError,
     SignatureError,
@@ -54,7 +55,14 @@ from tchain.plans.execution import ZERO_COMPLETION
 from tchain.plans.proof import plan_default_proof
 from tchain.proofs import verify_proof
 from tchain.records import KeyRecord, make_record
-from tchain.rules import TIME_WINDOW_MS, hold_for_plan, release_hold
+from tchain.rules import (
+    TIME_WINDOW_MS,
+    Outcome,
+    credit_transfer,
+    hold_for_plan,
+    release_hold,
+    settle_hold,
+)
 from tchain.state import ChainState
 from validator.flows import enqueue, signer, start_held_flow
 from validator.ledger import Ledger
@@ -505,8 +513,7 @@ class Plans:
             except _HOLD_FAILURES as e:
                 return self._sign(execution, "completion", now, seq=seq, status="failed",
                                   receipts=[], error=e.code)
-            [entry], [after] = outcome.entries, outcome.states
-            w.append(entry, after)
+            entry = _written(w, outcome)
             w.put_record("plans", entry.id, {"plan": execution.plan.id, "hold": seq})
             return self._sign(execution, "completion", now, seq=seq, status="done",
                               receipts=[entry], error=None)
@@ -516,6 +523,8 @@ class Plans:
             entry = self._release(w, hold, now)
             return self._sign(execution, "completion", now, seq=seq, status="done",
                               receipts=[entry], error=None)
+        if ins.op == "transfer" and ins.lands_at == self.bank.name:
+            return self._transfer_here(w, execution, ins, hold, now)
         if ins.op == "transfer" and w.record("flows", hold.id) is None:
             assert ins.to is not None
             state = self._state(w, hold.chain, hold.id)
@@ -541,12 +550,33 @@ class Plans:
             return None
         return self._sign(execution, "compensation", now, receipts=releases)
 
+    def _transfer_here(self, w: Writer, execution: Execution, ins: Instruction,
+                       hold: SignedEntry, now: int) -> LogDoc:
+        """A transfer between two customers of this bank: the payee's credit and the hold's
+        settle in this one write, as an intra-bank payment is. We are its payee bank, so our
+        clock alone says whether it came late; then, or if the payee may not be paid, the
+        hold is released, and that is the completion (failed, with its code)."""
+        assert ins.to is not None and hold.chain is not None
+        due = execution.due()
+        payer = self._state(w, hold.chain, hold.id)
+        try:
+            if due is not None and now > due:
+                raise ExpiredError(f"transfer {ins.seq} was due at {due}; it is {now} here")
+            credit = _written(w, credit_transfer(
+                self.bank, self._state(w, execution.chains[ins.to]), hold, now,
+                kyc_required=bool(payer.params.get("kyc_recipients"))))
+        except (ExpiredError, KycRequiredError, UnknownChainError) as e:
+            return self._sign(execution, "completion", now, seq=ins.seq, status="failed",
+                              receipts=[self._release(w, hold, now)], error=e.code)
+        settle = _written(w, settle_hold(self.bank, self._state(w, hold.chain, hold.id),
+                                         credit, now))
+        return self._sign(execution, "completion", now, seq=ins.seq, status="done",
+                          receipts=[settle], error=None)
+
     def _release(self, w: Writer, hold: SignedEntry, now: int) -> SignedEntry:
         assert hold.chain is not None
-        outcome = release_hold(self.bank, self._state(w, hold.chain, hold.id), hold, now)
-        [entry], [after] = outcome.entries, outcome.states
-        w.append(entry, after)
-        return entry
+        return _written(w, release_hold(self.bank, self._state(w, hold.chain, hold.id), hold,
+                                        now))
 
     def _state(self, r: Reader, chain: str, hold: str | None = None) -> ChainState:
         state = r.state(chain, () if hold is None else (hold,))
@@ -572,20 +602,19 @@ class Plans:
 
     def _cannot(self, r: Reader, plan: Plan) -> tuple[str, str] | None:
         """Why this bank cannot do its part of the plan, if it cannot: a customer it does
-        not have, a transfer to or from it of a third bank's IOU (its peer would take it for
-        misconduct, §13), or what this version does not do (docs/adr/0010)."""
+        not have, a transfer between it and a peer of a third bank's IOU (its peer would take
+        it for misconduct, §13), or what this version does not do (docs/adr/0010)."""
         missing = [a for a in plan.named(self.bank.name)
                    if self.ledger.chain_of_address(r, a) is None]
         if missing:
             return (UnknownChainError.code,
                     f"{', '.join(missing)} are not customers of {self.bank.name}")
         for ins in plan.instructions:
-            if ins.op == "transfer" and ins.to is not None and \
-                    self.bank.name in (ins.bank, ins.to.rpartition("*")[2]):
+            if ins.op == "transfer" and ins.lands_at not in (None, ins.bank) and \
+                    self.bank.name in (ins.bank, ins.lands_at):
                 hold = plan.instruction(ins.hold or 0)
-                payer, payee = ins.bank, ins.to.rpartition("*")[2]
-                try:  # as for any transfer (§13): never a third bank's IOU
-                    check_crossing(payer, payee, str(hold.asset))
+                try:  # as for any transfer between banks (§13): never a third bank's IOU
+                    check_crossing(ins.bank, ins.lands_at, str(hold.asset))
                 except ForeignAssetError as e:
                     return e.code, f"instruction {ins.seq}: {e.message}"
             if ins.bank != self.bank.name:
@@ -593,10 +622,6 @@ class Plans:
             if ins.op == "issue":
                 return (BadRequestError.code, f"instruction {ins.seq}: {self.bank.name} does "
                                               "not do a plan's issue yet")
-            if ins.op == "transfer" and ins.to is not None and \
-                    ins.to.rpartition("*")[2] == self.bank.name:
-                return (BadRequestError.code, f"instruction {ins.seq}: {self.bank.name} does "
-                                              "not do a plan's transfer inside the bank yet")
         return None
 
     def _record(self, r: Reader, address: str) -> KeyRecord:
@@ -619,3 +644,9 @@ class Plans:
                         give_up=None, log=[d.doc for d in execution.docs])
                 for bank in execution.plan.banks if bank != self.bank.name]
 
+
+def _written(w: Writer, outcome: Outcome) -> SignedEntry:
+    """Write the one entry ``outcome`` makes (and its chain's state after it)."""
+    [entry], [after] = outcome.entries, outcome.states
+    w.append(entry, after)
+    return entry
