@@ -33,12 +33,14 @@ from tchain.errors import (
     KycRequiredError,
     LimitExceededError,
     NotFoundError,
+    RuleError,
     SignatureError,
     StaleTimeError,
     UnknownAssetError,
     UnknownChainError,
 )
 from tchain.flow_states import FlowType
+from tchain.intents import sign_intent
 from tchain.messages import Message
 from tchain.model import PlanBody, SignedEntry, SignedIntent
 from tchain.plans import (
@@ -53,12 +55,14 @@ from tchain.plans import (
 )
 from tchain.plans.execution import ZERO_COMPLETION
 from tchain.plans.proof import plan_default_proof
+from tchain.plans.receipts import issue_memo
 from tchain.proofs import verify_proof
 from tchain.records import KeyRecord, make_record
 from tchain.rules import (
     TIME_WINDOW_MS,
     Outcome,
     credit_transfer,
+    decide,
     hold_for_plan,
     release_hold,
     settle_hold,
@@ -517,6 +521,8 @@ class Plans:
             w.put_record("plans", entry.id, {"plan": execution.plan.id, "hold": seq})
             return self._sign(execution, "completion", now, seq=seq, status="done",
                               receipts=[entry], error=None)
+        if ins.op == "issue":
+            return self._issue(w, execution, ins, now)
         hold = execution.hold_entry(ins.hold or 0)
         assert hold is not None and hold.chain is not None
         if ins.op == "release":
@@ -573,6 +579,30 @@ class Plans:
         return self._sign(execution, "completion", now, seq=ins.seq, status="done",
                           receipts=[settle], error=None)
 
+    def _issue(self, w: Writer, execution: Execution, ins: Instruction, now: int) -> LogDoc:
+        """Issue our IOU to a customer of ours, as a deposit does (the issue on our own chain,
+        the payee's credit, in one write), its memo naming the plan and the instruction. It
+        lands here, so our clock alone says whether it is late: then nothing is issued (a
+        failed completion, ``expired``), as when the chain's rules refuse it (its code)."""
+        assert ins.account is not None and ins.to is not None
+        due = execution.due()
+        ours = self._state(w, execution.chains[ins.account])
+        payee = execution.chains[ins.to]
+        body = {"to": payee, "to_validator": self.bank.name,
+                "asset": ins.asset, "amount": str(ins.amount),
+                "memo": issue_memo(execution.plan, ins.seq)}
+        try:
+            if due is not None and now > due:
+                raise ExpiredError(f"issue {ins.seq} was due at {due}; it is {now} here")
+            intent = SignedIntent.from_dict(sign_intent(self.bank.key, "issue", ours.chain,
+                                                        ours.seq + 1, now, body))
+            outcome = decide(self.bank, intent, ours, self._state(w, payee), now)
+        except RuleError as e:
+            return self._sign(execution, "completion", now, seq=ins.seq, status="failed",
+                              receipts=[], error=e.code)
+        return self._sign(execution, "completion", now, seq=ins.seq, status="done",
+                          receipts=[_written(w, outcome)], error=None)
+
     def _release(self, w: Writer, hold: SignedEntry, now: int) -> SignedEntry:
         assert hold.chain is not None
         return _written(w, release_hold(self.bank, self._state(w, hold.chain, hold.id), hold,
@@ -619,9 +649,10 @@ class Plans:
                     return e.code, f"instruction {ins.seq}: {e.message}"
             if ins.bank != self.bank.name:
                 continue
-            if ins.op == "issue":
-                return (BadRequestError.code, f"instruction {ins.seq}: {self.bank.name} does "
-                                              "not do a plan's issue yet")
+            if ins.op == "issue" and (ins.account != self.bank.name or
+                                      ins.lands_at != self.bank.name):
+                return (BadRequestError.code, f"instruction {ins.seq}: {self.bank.name} issues "
+                                              "in a plan only its own IOU, to its customers")
         return None
 
     def _record(self, r: Reader, address: str) -> KeyRecord:
@@ -646,7 +677,8 @@ class Plans:
 
 
 def _written(w: Writer, outcome: Outcome) -> SignedEntry:
-    """Write the one entry ``outcome`` makes (and its chain's state after it)."""
-    [entry], [after] = outcome.entries, outcome.states
-    w.append(entry, after)
-    return entry
+    """Write the entries ``outcome`` makes, each on its own chain (with its state after it);
+    the last is the receipt (a credit, after the issue that is its evidence)."""
+    for entry, after in zip(outcome.entries, outcome.states, strict=True):
+        w.append(entry, after)
+    return outcome.entries[-1]
