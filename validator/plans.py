@@ -17,6 +17,7 @@ release it ends with is this bank's completion (:meth:`Plans.hold_closed`).
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -72,9 +73,10 @@ from validator.flows import enqueue, signer, start_held_flow
 from validator.ledger import Ledger
 from validator.store import Reader, Writer
 
-__all__ = ["MAX_LOG", "Kept", "Plans", "plan_key"]
+__all__ = ["MAX_LISTED", "MAX_LOG", "Kept", "Plans", "plan_key", "summary_of"]
 
 MAX_LOG = 1000  # documents in one plan's log: a message carrying it stays far below 1 MiB
+MAX_LISTED = 100  # plan records read for one page of GET /v1/plans
 _HOLD_FAILURES = (InsufficientFundsError, UnknownAssetError, LimitExceededError,
                   SignatureError)  # what a customer's chain refuses: a reversible failure
 _RUNNING = frozenset({"approved", "executing"})
@@ -96,19 +98,31 @@ class Kept:
     log: tuple[LogDoc, ...]
     consents: dict[int, SignedIntent]
     credited: dict[int, str] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None  # what a listing shows (summary_of), kept with it
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"log": [d.doc for d in self.log],
-               "consents": {str(s): c.doc for s, c in sorted(self.consents.items())}}
+        out: dict[str, Any] = {
+            "log": [d.doc for d in self.log],
+            "consents": {str(s): c.doc for s, c in sorted(self.consents.items())}}
         if self.credited:
             out["credited"] = {str(s): c for s, c in sorted(self.credited.items())}
+        if self.summary is not None:
+            out["summary"] = self.summary
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Kept:
         return cls(tuple(LogDoc.from_dict(x) for x in d["log"]),
                    {int(s): SignedIntent.from_dict(x) for s, x in d["consents"].items()},
-                   {int(s): c for s, c in d.get("credited", {}).items()})
+                   {int(s): c for s, c in d.get("credited", {}).items()}, d.get("summary"))
+
+
+def summary_of(execution: Execution) -> dict[str, Any]:
+    """What ``GET /v1/plans`` shows of a plan, and who may read it: kept with its log each
+    time the log grows, so a listing replays nothing."""
+    plan = execution.plan
+    return {"id": plan.id, "state": execution.state, "proposer": plan.proposer,
+            "banks": list(plan.banks), "named": list(plan.named())}
 
 
 class Plans:
@@ -143,33 +157,44 @@ class Plans:
             NotFoundError: no such plan here. ForbiddenError: not for this key.
         """
         execution = self.execution(r, plan)
-        if not self._may_read(r, execution.plan, key):
+        if not self._may_read(r, summary_of(execution), key):
             raise ForbiddenError(f"key {key} may not read plan {plan}: only the customers it "
                                  "names, its banks and the bank's regulators may")
         return execution
 
-    def _may_read(self, r: Reader, plan: Plan, key: str) -> bool:
-        if r.is_regulator(key) or any(p["key"] == key and p["name"] in plan.banks
+    def _may_read(self, r: Reader, summary: dict[str, Any], key: str) -> bool:
+        if r.is_regulator(key) or any(p["key"] == key and p["name"] in summary["banks"]
                                       for p in r.peers()):
             return True
         chain = r.chain_by_owner(key)
         state = None if chain is None else r.state(chain)
-        return state is not None and state.owner == key and state.address in plan.named()
+        return state is not None and state.owner == key and state.address in summary["named"]
 
-    def listed(self, key: str) -> list[dict[str, Any]]:
-        """The plans ``key`` may read here: id, state and proposer of each."""
+    def listed(self, key: str, after: str | None = None, limit: int = MAX_LISTED
+               ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the plans ``key`` may read here (id, state and proposer of each), from
+        their kept summaries, among up to ``limit`` plan records from after ``after``; and
+        where the next page starts, if there may be one."""
         with self.ledger.store.read() as r:
+            page = r.records_page("plans", after, limit)
             out = []
-            for execution in self._all(r):
-                if self._may_read(r, execution.plan, key):
-                    out.append({"id": execution.plan.id, "state": execution.state,
-                                "proposer": execution.plan.proposer})
-            return out
+            for summary in self._summaries(r, page):
+                if self._may_read(r, summary, key):
+                    out.append({k: summary[k] for k in ("id", "state", "proposer")})
+            return out, (page[-1][0] if len(page) == limit else None)
 
-    def _all(self, r: Reader) -> list[Execution]:
-        keys = self.keys(r)
-        return [Execution.replay(Kept.from_dict(record).log, keys)
-                for _, record in r.records("plans") if "log" in record]
+    def states(self) -> Counter[str]:
+        """How many plans are kept here in each state (for /metrics)."""
+        with self.ledger.store.read() as r:
+            return Counter(s["state"] for s in self._summaries(r, r.records("plans")))
+
+    def _summaries(self, r: Reader, records: list[tuple[str, dict[str, Any]]]
+                   ) -> list[dict[str, Any]]:
+        """The summaries of the plans among ``records`` (the others index holds); a plan
+        kept before summaries were is replayed once to make its own."""
+        return [record.get("summary") or summary_of(Execution.replay(
+                    Kept.from_dict(record).log, self.keys(r)))
+                for _, record in records if "log" in record]
 
     # --- what customers ask -----------------------------------------------------------------
 
@@ -468,7 +493,8 @@ class Plans:
         while (mine := self._due(w, execution, kept, now)) is not None:
             execution = execution.append(mine)
         key = plan_key(execution.plan.id)
-        w.put_record("plans", key, replace(kept, log=execution.docs).to_dict())
+        w.put_record("plans", key, replace(kept, log=execution.docs,
+                                           summary=summary_of(execution)).to_dict())
         wake = self._wake(execution)
         if wake is not None:
             w.set_due("plans", key, wake)

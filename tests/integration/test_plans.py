@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from cli.local import LocalBank
 from cli.wallet import Wallet
@@ -91,6 +92,13 @@ def test_a_dvp_runs_once_both_customers_sign_and_the_observer_sees_it(world):
     assert "completed" in ok("plan", "show", plan, wallet=world["alice"]).stdout
     listed = json.loads(ok("plan", "list", "--json", wallet=world["alice"]).stdout)
     assert {"id": plan, "state": "completed", "proposer": f"alice*{B1}"} in listed["plans"]
+    alice_key = world_key(world, "alice")  # a page of one plan record, and the next
+    page = signed_get(b1, alice_key, "/v1/plans", "limit=1").json()
+    assert len(page["plans"]) <= 1 and len(page["next"]) == 64
+    bad = signed_get(b1, alice_key, "/v1/plans", "after=zz")
+    assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
+    scraped = requests.get(b1.url + "/metrics", timeout=10).text  # plans by state
+    assert 'tchain_plans{state="completed"}' in scraped
     # the observer bank keeps the same log, and serves it to no stranger
     assert {d.id for d in _execution(b3, plan).docs} == {d.id for d in _execution(b1, plan).docs}
     refused = signed_get(b3, world_key(world, "carol"), f"/v1/plans/{plan}")
