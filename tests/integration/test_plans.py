@@ -238,3 +238,58 @@ def test_a_repo_runs_its_reverse_dvp_after_the_await(world):
     for bank in world["banks"]:
         eventually(lambda bank=bank: _execution(bank, plan).state == "completed", timeout=30)
     assert _balance(b1, "alice", USD) == usd + 5  # the cash back, with the interest
+
+
+BOND_AT_DELIVERY = f"""deadline_in = 600000
+participants = [{{bank = "{B1}", role = "contributor"}}, {{bank = "{B2}", role = "contributor"}}]
+
+[[instructions]]
+op = "hold"
+account = "alice*{B1}"
+asset = "{USD}"
+amount = "100"
+
+[[instructions]]
+op = "hold"
+account = "bob*{B2}"
+asset = "{BOND}"
+amount = "2"
+
+[[instructions]]
+op = "transfer"
+hold = 1
+to = "bob*{B2}"
+
+[[instructions]]
+op = "transfer"
+hold = 2
+to = "dana*{B2}"
+
+[[instructions]]
+op = "issue"
+account = "{B2}"
+asset = "{BOND}"
+amount = "5"
+to = "dana*{B2}"
+"""
+
+
+def test_a_bond_issued_at_delivery_and_a_transfer_inside_one_bank_run_in_a_plan(world):
+    """Alice pays bob 100 USD across banks; bob hands 2 BOND to dana, a customer of his own
+    bank (one write there); bank2 then issues dana 5 new BOND (a deposit, in the plan)."""
+    b1, b2, _ = world["banks"]
+    dana = world.setdefault("dana", customer(world["base"], "dana", b2))
+    before = _balance(b1, "alice", USD), _balance(b2, "bob", BOND), _balance(b2, "dana", BOND)
+    plan = ok("plan", "propose", str(plan_file(world, "bond", {}, BOND_AT_DELIVERY)),
+              wallet=world["alice"]).stdout.strip()
+    ok("plan", "sign", plan, wallet=world["alice"])
+    eventually(lambda: _execution(b2, plan) is not None)
+    ok("plan", "sign", plan, wallet=world["bob"])
+    for bank in (b1, b2):
+        eventually(lambda bank=bank: _execution(bank, plan).state == "completed")
+    shown = json.loads(ok("plan", "show", plan, "--json", wallet=dana).stdout)
+    assert shown["state"] == "completed"
+    assert [i["status"] for i in shown["instructions"]] == ["complete"] * 5
+    assert _balance(b1, "alice", USD) == before[0] - 100
+    assert _balance(b2, "bob", BOND) == before[1] - 2
+    assert _balance(b2, "dana", BOND) == before[2] + 2 + 5
