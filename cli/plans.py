@@ -61,13 +61,12 @@ def propose(ctx: click.Context, file: Path) -> None:
 def sign(ctx: click.Context, plan_id: str) -> None:
     """Consent to plan PLAN_ID with your key: one signed consent to each hold of yours, so
     your bank may hold it in its turn and pay it where the plan says. The plan is read from
-    your bank and checked here (its digest made here) before you sign it."""
+    your bank and checked here (its log under the banks' keys, its digest made here) before
+    you sign it."""
     session = open_session(ctx)
     chain, address, client = _client(session)
-    shown = client.plan(plan_id)
+    shown = checked_view(client.plan(plan_id), plan_id, _keys(session))
     document = Plan.from_dict(shown["plan"])  # its digest made here, not taken from the bank
-    if document.id != plan_id:
-        raise SecurityError(f"your bank answered plan {document.id} for {plan_id}")
     holds = consents_of(document, address)
     if not holds:
         raise BadUsageError(f"plan {plan_id} holds none of your funds: it asks no consent of "
@@ -89,15 +88,20 @@ def show(ctx: click.Context, plan_id: str) -> None:
     compensating, compensated or failed), derived here, and each instruction with its
     receipts."""
     session = open_session(ctx)
-    _, bank = session.wallet.require_chain()
-    keys = {bank.name: bank.key, **{n: p.key for n, p in session.banks().peers().items()}}
-    shown = checked_view(_client(session)[2].plan(plan_id), plan_id, keys)
+    shown = checked_view(_client(session)[2].plan(plan_id), plan_id, _keys(session))
     rows = [[i["seq"], i["bank"], _what(i), i["status"], len(i["receipts"])]
             for i in shown["instructions"]]
     approved = ", ".join(shown["approved_by"]) or "none yet"
     emit(ctx, shown, f"plan {shown['id']}: {shown['state']} (approved by {approved}; "
                      f"deadline {when(shown['plan']['deadline'])})\n"
                      + table(["seq", "bank", "instruction", "status", "receipts"], rows))
+
+
+def _keys(session: Session) -> dict[str, str]:
+    """The banks' keys this wallet knows: its bank's, pinned, and the peers that bank names
+    in its signed document."""
+    _, bank = session.wallet.require_chain()
+    return {bank.name: bank.key, **{n: p.key for n, p in session.banks().peers().items()}}
 
 
 def checked_view(shown: dict[str, Any], plan_id: str, keys: dict[str, str]
