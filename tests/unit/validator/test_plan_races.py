@@ -191,3 +191,31 @@ def test_a_plan_transfer_before_the_plan_is_approved_is_refused_and_released(net
     assert banks[B2].balance(people["bob"], f"{B1}:USD") == (0, 0)
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)  # refused: released
     all_sound(*banks.values(), chains_verify=True)
+
+
+def test_a_transfer_that_outruns_the_words_before_it_waits_and_is_then_credited(net):
+    """Bank1's approval of bob's hold (which makes its transfer due) and its transfer leave in
+    the same write; the transfer reaches bank2 first: bank2's log lacks only others' words,
+    so it answers ``pending`` (kept nowhere), and credits it once the log has come."""
+    network, banks, people = net
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key,
+                                            three_contributors())
+    plan = ex.plan.id
+    logs_only(network, banks)
+    Plans(banks[B1].ledger).consent(plan, consent(banks[B1], people["alice"], plan))
+    logs_only(network, banks)
+    Plans(banks[B2].ledger).consent(plan, consent(banks[B2], people["bob"], plan))
+    for _ in range(30):  # logs only, until bank1's transfer is queued
+        if outbox(banks[B1], "transfer"):
+            break
+        for bank in banks.values():
+            for m in outbox(bank, "plan"):
+                network.deliver(bank, m)
+    [transfer] = outbox(banks[B1], "transfer")
+    assert state(banks[B2], plan).turn().seq == 2  # bank1's approval of hold 2 not here yet
+    assert network.deliver(banks[B1], transfer) == "peer answered pending"
+    assert banks[B2].balance(people["bob"], f"{B1}:USD") == (0, 0)
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"completed"}
+    assert banks[B2].balance(people["bob"], f"{B1}:USD") == (1000, 0)
+    all_sound(*banks.values(), chains_verify=True)
