@@ -18,6 +18,7 @@ from tchain.keys import SigningKey
 __all__ = ["BankClient"]
 
 TIMEOUT = 15
+PLAN_PAGES = 10_000  # pages of GET /v1/plans a listing reads at most (a bank's next may loop)
 
 
 class BankClient:
@@ -120,7 +121,20 @@ class BankClient:
         return self._call("POST", f"/v1/plans/{plan_id}/consent", body=consent, auth=True)
 
     def plans(self) -> Any:
-        return self._call("GET", "/v1/plans", auth=True)
+        """Every plan the bank lists for us, page after page (a page may be empty and still
+        have a next: the bank reads a page of plans and shows those we may read)."""
+        found: list[Any] = []
+        after: str | None = None
+        for _ in range(PLAN_PAGES):
+            answer = self._call("GET", "/v1/plans", query=None if after is None else
+                                {"after": after}, auth=True)
+            if not isinstance(answer, dict) or not isinstance(answer.get("plans"), list):
+                raise BankError("the bank's plans answer is not {\"plans\": [...]}")
+            found += answer["plans"]
+            after = answer.get("next")
+            if not isinstance(after, str):
+                return {"plans": found}
+        raise BankError(f"the bank's list of plans did not end in {PLAN_PAGES} pages")
     def lock(self, lock_id: str) -> Any:
         return self._call("GET", f"/v1/locks/{lock_id}", auth=True)
 

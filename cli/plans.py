@@ -15,9 +15,9 @@ from cli.options import json_option
 from cli.output import emit, table, when
 from cli.session import Session
 from tchain.clock import now_ms
-from tchain.errors import EncodingError
+from tchain.errors import EncodingError, TChainError
 from tchain.intents import sign_intent
-from tchain.plans import Plan, consents_of, plan_from_file
+from tchain.plans import Execution, LogDoc, Plan, consents_of, plan_from_file
 
 __all__ = ["plan"]
 
@@ -61,13 +61,12 @@ def propose(ctx: click.Context, file: Path) -> None:
 def sign(ctx: click.Context, plan_id: str) -> None:
     """Consent to plan PLAN_ID with your key: one signed consent to each hold of yours, so
     your bank may hold it in its turn and pay it where the plan says. The plan is read from
-    your bank and checked here (its digest made here) before you sign it."""
+    your bank and checked here (its log under the banks' keys, its digest made here) before
+    you sign it."""
     session = open_session(ctx)
     chain, address, client = _client(session)
-    shown = client.plan(plan_id)
+    shown = checked_view(client.plan(plan_id), plan_id, _keys(session))
     document = Plan.from_dict(shown["plan"])  # its digest made here, not taken from the bank
-    if document.id != plan_id:
-        raise SecurityError(f"your bank answered plan {document.id} for {plan_id}")
     holds = consents_of(document, address)
     if not holds:
         raise BadUsageError(f"plan {plan_id} holds none of your funds: it asks no consent of "
@@ -84,16 +83,46 @@ def sign(ctx: click.Context, plan_id: str) -> None:
 @json_option
 @click.pass_context
 def show(ctx: click.Context, plan_id: str) -> None:
-    """Show plan PLAN_ID as your bank has it: its state (proposed, approved, executing,
-    completed, compensating, compensated or failed) and each instruction with its receipts."""
-    _, _, client = _client(open_session(ctx))
-    shown = client.plan(plan_id)
+    """Show plan PLAN_ID as your bank has it, its log checked here under the banks' keys (your
+    bank's and its pinned peers'): its state (proposed, approved, executing, completed,
+    compensating, compensated or failed), derived here, and each instruction with its
+    receipts."""
+    session = open_session(ctx)
+    shown = checked_view(_client(session)[2].plan(plan_id), plan_id, _keys(session))
     rows = [[i["seq"], i["bank"], _what(i), i["status"], len(i["receipts"])]
             for i in shown["instructions"]]
     approved = ", ".join(shown["approved_by"]) or "none yet"
     emit(ctx, shown, f"plan {shown['id']}: {shown['state']} (approved by {approved}; "
                      f"deadline {when(shown['plan']['deadline'])})\n"
                      + table(["seq", "bank", "instruction", "status", "receipts"], rows))
+
+
+def _keys(session: Session) -> dict[str, str]:
+    """The banks' keys this wallet knows: its bank's, pinned, and the peers that bank names
+    in its signed document."""
+    _, bank = session.wallet.require_chain()
+    return {bank.name: bank.key, **{n: p.key for n, p in session.banks().peers().items()}}
+
+
+def checked_view(shown: dict[str, Any], plan_id: str, keys: dict[str, str]
+                 ) -> dict[str, Any]:
+    """The plan as this wallet sees it: the bank's log replayed here, every document checked
+    under the key of the bank that signed it (your bank's, pinned in the wallet, and the peers
+    its signed document names), and the state derived here from the log, not taken from the
+    bank's word.
+
+    Raises:
+        SecurityError: the log does not verify, is of another plan, or names a bank whose key
+        this wallet does not know.
+    """
+    try:
+        execution = Execution.replay([LogDoc.from_dict(d) for d in shown["log"]], keys)
+    except (TChainError, KeyError, TypeError, IndexError) as e:
+        why = e.message if isinstance(e, TChainError) else f"malformed ({e!r})"
+        raise SecurityError(f"your bank's log of plan {plan_id} does not verify: {why}") from e
+    if execution.plan.id != plan_id:
+        raise SecurityError(f"your bank answered plan {execution.plan.id} for {plan_id}")
+    return execution.to_dict()
 
 
 def _what(i: dict[str, Any]) -> str:

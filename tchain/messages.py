@@ -12,7 +12,7 @@ with the key the record names, so a bank cannot pass off an intent nobody signed
 
 Requests and the answers they get (each answer is a message too, with ``ref`` = request id):
 
-  transfer      hold, payer, deadline,         ->  credited (credit) | refused
+  transfer      hold, payer, deadline,         ->  credited (credit) | pending | refused
                 kyc_required
   offer         offer                          ->  ack
   offer_closed  offer, entry                   ->  ack

@@ -13,9 +13,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from tchain.auth import request_signature, verify_authorization
+from tchain.auth import request_signature
 from tchain.clock import now_ms
-from tchain.encoding import canonical, leading, parse, splice
+from tchain.encoding import canonical, leading, splice
 from tchain.errors import (
     EncodingError,
     ForbiddenError,
@@ -32,8 +32,15 @@ from tchain.status import sign_status
 from validator.bank import Bank
 from validator.ledger import Submitted
 from validator.metrics import Metrics
-from validator.ratelimit import STRANGERS, RateLimiter
+from validator.ratelimit import STRANGERS
 from validator.store import Reader
+from validator.web import charge as _charge
+from validator.web import current_bank as _bank
+from validator.web import int_arg as _int_arg
+from validator.web import json_response as _json
+from validator.web import limiter as _limiter
+from validator.web import request_body as _body
+from validator.web import signer_key as _signer_key
 
 __all__ = ["blueprint"]
 
@@ -42,63 +49,12 @@ MAX_PAGE = 1000
 MAX_BATCH = 1000
 
 
-def _bank() -> Bank:
-    bank: Bank = current_app.extensions["tchain.bank"]
-    return bank
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(canonical(body), status=status, mimetype="application/json")
-
-
 def _entry_list(raw: list[bytes]) -> bytes:
     return splice({"entries": raw})
 
 
 def _entries(raw: list[bytes], status: int = 200) -> Response:
     return Response(_entry_list(raw), status=status, mimetype="application/json")
-
-
-def _body() -> Any:
-    return parse(request.get_data(cache=True))
-
-
-def _raw_path() -> str:
-    """The URL path as the client sent it (before percent-decoding), as requests are signed."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
-    return str(raw).split("?", 1)[0] if raw else request.path
-
-
-def _limiter() -> RateLimiter:
-    limiter: RateLimiter = current_app.extensions["tchain.limiter"]
-    return limiter
-
-
-def _charge(key: str) -> None:
-    _limiter().charge(key)
-
-
-def _charge_signer(key: str) -> None:
-    """Charge a key that signed a request: to its own budget if it is someone here (a chain's
-    owner, a regulator, a peer), else to the one budget all strangers share. Anyone can make
-    keys: found by the outside attacker, 75,000 fresh keys each reading a chain not theirs
-    filled the budgets' store and then new customers' requests failed."""
-    if not _limiter().enabled:
-        return
-    with _bank().ledger.store.read() as r:
-        known = r.chain_by_owner(key) is not None or r.is_regulator(key) or \
-            any(p["key"] == key for p in r.peers())
-    _charge(key if known else STRANGERS)
-
-
-def _signer_key(*, charge: bool = True) -> str:
-    """The key that signed this request (its Authorization header), charged to its budget."""
-    key = verify_authorization(request.headers.get("Authorization"), request.method,
-                               _raw_path(), request.query_string.decode("latin-1"),
-                               request.get_data(cache=True), now_ms(), bank=_bank().name)
-    if charge:
-        _charge_signer(key)
-    return key
 
 
 def _charge_intent_owner(doc: Any) -> None:
@@ -128,19 +84,6 @@ def _chain_id(value: str) -> str:
     if not is_hex(value, 64):
         raise EncodingError(f"a chain id is 64 lowercase hex characters, got {value!r}")
     return value
-
-
-def _int_arg(name: str, default: int, maximum: int, minimum: int = 0) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    # ASCII digits only: int() also reads other scripts' digits (U+0661, found by the outside
-    # attacker), which no client signs as such
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16 or \
-            not minimum <= int(raw) <= maximum:
-        raise EncodingError(f"query {name} must be an integer {minimum}..{maximum}, got "
-                            f"{raw!r}")
-    return int(raw)
 
 
 def _metrics() -> Metrics:

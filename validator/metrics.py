@@ -153,6 +153,11 @@ class _StoreCollector(Collector):
                                 value=holds)
         yield GaugeMetricFamily("tchain_proofs_kept", "Proofs of peers' misbehaviour kept.",
                                 value=proofs)
+        plans = GaugeMetricFamily("tchain_plans", "Execution plans kept here, by state "
+                                  "(docs/protocol.md §14).", labels=["state"])
+        for state, count in sorted(self._bank.plans.states().items()):
+            plans.add_metric([state], count)
+        yield plans
         yield GaugeMetricFamily("tchain_store_reader_slots_in_use", "LMDB reader slots taken "
                                 "now, by every process of the bank.",
                                 value=store.reader_slots())

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from tchain.encoding import canonical
+from validator.plans import MAX_LISTED
 
 __all__ = ["blueprint", "openapi_document"]
 
@@ -79,12 +80,16 @@ def _plan_paths() -> dict[str, Any]:
                    {"name": "uuid", "in": "path", "required": True,
                     "schema": {"type": "string"}, "description": "The plan's uuid4."}]
     plans = {"type": "object", "required": ["plans"],
-             "properties": {"plans": {"type": "array", "items": OBJECT}}}
+             "properties": {"plans": {"type": "array", "items": OBJECT}, "next": HEX64}}
     errors = ("400", "401", "403", "404", "409", "413", "422", "429", "503")
     return {
         "/v1/plans": {
-            **_signed_read("The plans known here that the signer may read.",
-                           _json(plans, "plans")),
+            **_signed_read("A page of the plans known here that the signer may read.",
+                           _json(plans, "plans"), params=[
+                               {"name": "after", "in": "query", "required": False,
+                                "schema": HEX64},
+                               _query_int("limit", MAX_LISTED, "Plan records read.",
+                                          minimum=1)]),
             "post": {"summary": "A customer proposes a plan (its plan file as JSON).",
                      "security": [{"tchain": []}],
                      "requestBody": {"required": True, "content": {"application/json": {

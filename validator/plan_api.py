@@ -4,10 +4,13 @@ bank's regulators read it. Between banks a plan travels as a peer message (``pla
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
+from tchain.errors import EncodingError
+from tchain.keys import is_hex
 from tchain.plans import PLAN_TYPE
-from validator.api import _bank, _body, _json, _signer_key
+from validator.plans import MAX_LISTED
+from validator.web import current_bank, int_arg, json_response, request_body, signer_key
 
 __all__ = ["blueprint"]
 
@@ -22,34 +25,42 @@ def _id(bank: str, uid: str) -> str:
 def propose() -> Response:
     """201 with the plan's id and state: the key that signed the request owns a chain here,
     and becomes the plan's proposer; the plan goes to every other participant bank."""
-    key = _signer_key()
-    bank = _bank()
-    execution, messages = bank.plans.propose(key, _body())
+    key = signer_key()
+    bank = current_bank()
+    execution, messages = bank.plans.propose(key, request_body())
     bank.sender.deliver_all(messages)
-    return _json({"id": execution.plan.id, "state": execution.state,
+    return json_response({"id": execution.plan.id, "state": execution.state,
                   "plan": execution.plan.doc}, 201)
 
 
 @blueprint.get("")
 def listed() -> Response:
-    """The plans known here that the signer may read."""
-    return _json({"plans": _bank().plans.listed(_signer_key())})
+    """A page of the plans known here that the signer may read, from their kept summaries:
+    ``after`` the cursor the last page gave as ``next``, ``limit`` plan records to read (a page
+    may show fewer, or none, and still have a next)."""
+    key = signer_key()
+    after = request.args.get("after")
+    if after is not None and not is_hex(after, 64):
+        raise EncodingError(f"after is the 64 hex of a page's next, got {after!r}")
+    limit = int_arg("limit", MAX_LISTED, MAX_LISTED, minimum=1)
+    plans, following = current_bank().plans.listed(key, after, limit)
+    return json_response({"plans": plans, **({"next": following} if following else {})})
 
 
 @blueprint.get(f"/<bank>/{PLAN_TYPE}/<uid>")
 def show(bank: str, uid: str) -> Response:
     """The plan's execution state, each instruction with its receipts, and its log."""
-    key = _signer_key()
-    with _bank().ledger.store.read() as r:
-        execution = _bank().plans.readable(r, _id(bank, uid), key)
-    return _json(execution.to_dict())
+    key = signer_key()
+    with current_bank().ledger.store.read() as r:
+        execution = current_bank().plans.readable(r, _id(bank, uid), key)
+    return json_response(execution.to_dict())
 
 
 @blueprint.post(f"/<bank>/{PLAN_TYPE}/<uid>/consent")
 def consent(bank: str, uid: str) -> Response:
     """A customer's signed consents to their holds (``{"consents": [signed plan intents]}``);
     200 with the plan's state (``approved`` once every contributor approved)."""
-    _signer_key()
-    execution, messages = _bank().plans.consent(_id(bank, uid), _body())
-    _bank().sender.deliver_all(messages)
-    return _json({"id": execution.plan.id, "state": execution.state})
+    signer_key()
+    execution, messages = current_bank().plans.consent(_id(bank, uid), request_body())
+    current_bank().sender.deliver_all(messages)
+    return json_response({"id": execution.plan.id, "state": execution.state})

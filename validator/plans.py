@@ -17,39 +17,66 @@ release it ends with is this bank's completion (:meth:`Plans.hold_closed`).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tchain.books import check_crossing
 from tchain.digest import digest
 from tchain.errors import (
     BadRequestError,
+    BadRequestRuleError,
+    ConflictError,
+    ExpiredError,
     ForbiddenError,
     ForeignAssetError,
     InsufficientFundsError,
+    KycRequiredError,
     LimitExceededError,
     NotFoundError,
+    RuleError,
     SignatureError,
     StaleTimeError,
     UnknownAssetError,
     UnknownChainError,
 )
 from tchain.flow_states import FlowType
+from tchain.intents import sign_intent
 from tchain.messages import Message
-from tchain.model import SignedEntry, SignedIntent
-from tchain.plans import Execution, LogDoc, Plan, consent_body, plan_document, plan_id, sign_log
+from tchain.model import PlanBody, SignedEntry, SignedIntent
+from tchain.plans import (
+    Execution,
+    Instruction,
+    LogDoc,
+    Plan,
+    consent_body,
+    plan_document,
+    plan_id,
+    sign_log,
+)
+from tchain.plans.execution import ZERO_COMPLETION
 from tchain.plans.proof import plan_default_proof
+from tchain.plans.receipts import issue_memo
 from tchain.proofs import verify_proof
 from tchain.records import KeyRecord, make_record
-from tchain.rules import TIME_WINDOW_MS, hold_for_plan, release_hold
+from tchain.rules import (
+    TIME_WINDOW_MS,
+    Outcome,
+    credit_transfer,
+    decide,
+    hold_for_plan,
+    release_hold,
+    settle_hold,
+)
 from tchain.state import ChainState
 from validator.flows import enqueue, signer, start_held_flow
 from validator.ledger import Ledger
 from validator.store import Reader, Writer
 
-__all__ = ["MAX_LOG", "Kept", "Plans", "plan_key"]
+__all__ = ["MAX_LISTED", "MAX_LOG", "Kept", "Plans", "plan_key", "summary_of"]
 
 MAX_LOG = 1000  # documents in one plan's log: a message carrying it stays far below 1 MiB
+MAX_LISTED = 100  # plan records read for one page of GET /v1/plans
 _HOLD_FAILURES = (InsufficientFundsError, UnknownAssetError, LimitExceededError,
                   SignatureError)  # what a customer's chain refuses: a reversible failure
 _RUNNING = frozenset({"approved", "executing"})
@@ -63,20 +90,39 @@ def plan_key(plan: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """A plan as this bank keeps it: its log, and its own customers' consents to their holds
-    (by hold seq) that reached it before it approved (they go out inside its approval)."""
+    """A plan as this bank keeps it: its log, its own customers' consents to their holds (by
+    hold seq) that reached it before it approved (they go out inside its approval), and the
+    plan's transfers it credited as their payee bank (seq -> our credit's id): its first word
+    on those, so its clock never calls them late afterwards (docs/adr/0011)."""
 
     log: tuple[LogDoc, ...]
     consents: dict[int, SignedIntent]
+    credited: dict[int, str] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None  # what a listing shows (summary_of), kept with it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"log": [d.doc for d in self.log],
-                "consents": {str(s): c.doc for s, c in sorted(self.consents.items())}}
+        out: dict[str, Any] = {
+            "log": [d.doc for d in self.log],
+            "consents": {str(s): c.doc for s, c in sorted(self.consents.items())}}
+        if self.credited:
+            out["credited"] = {str(s): c for s, c in sorted(self.credited.items())}
+        if self.summary is not None:
+            out["summary"] = self.summary
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Kept:
         return cls(tuple(LogDoc.from_dict(x) for x in d["log"]),
-                   {int(s): SignedIntent.from_dict(x) for s, x in d["consents"].items()})
+                   {int(s): SignedIntent.from_dict(x) for s, x in d["consents"].items()},
+                   {int(s): c for s, c in d.get("credited", {}).items()}, d.get("summary"))
+
+
+def summary_of(execution: Execution) -> dict[str, Any]:
+    """What ``GET /v1/plans`` shows of a plan, and who may read it: kept with its log each
+    time the log grows, so a listing replays nothing."""
+    plan = execution.plan
+    return {"id": plan.id, "state": execution.state, "proposer": plan.proposer,
+            "banks": list(plan.banks), "named": list(plan.named())}
 
 
 class Plans:
@@ -111,33 +157,44 @@ class Plans:
             NotFoundError: no such plan here. ForbiddenError: not for this key.
         """
         execution = self.execution(r, plan)
-        if not self._may_read(r, execution.plan, key):
+        if not self._may_read(r, summary_of(execution), key):
             raise ForbiddenError(f"key {key} may not read plan {plan}: only the customers it "
                                  "names, its banks and the bank's regulators may")
         return execution
 
-    def _may_read(self, r: Reader, plan: Plan, key: str) -> bool:
-        if r.is_regulator(key) or any(p["key"] == key and p["name"] in plan.banks
+    def _may_read(self, r: Reader, summary: dict[str, Any], key: str) -> bool:
+        if r.is_regulator(key) or any(p["key"] == key and p["name"] in summary["banks"]
                                       for p in r.peers()):
             return True
         chain = r.chain_by_owner(key)
         state = None if chain is None else r.state(chain)
-        return state is not None and state.owner == key and state.address in plan.named()
+        return state is not None and state.owner == key and state.address in summary["named"]
 
-    def listed(self, key: str) -> list[dict[str, Any]]:
-        """The plans ``key`` may read here: id, state and proposer of each."""
+    def listed(self, key: str, after: str | None = None, limit: int = MAX_LISTED
+               ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the plans ``key`` may read here (id, state and proposer of each), from
+        their kept summaries, among up to ``limit`` plan records from after ``after``; and
+        where the next page starts, if there may be one."""
         with self.ledger.store.read() as r:
+            page = r.records_page("plans", after, limit)
             out = []
-            for execution in self._all(r):
-                if self._may_read(r, execution.plan, key):
-                    out.append({"id": execution.plan.id, "state": execution.state,
-                                "proposer": execution.plan.proposer})
-            return out
+            for summary in self._summaries(r, page):
+                if self._may_read(r, summary, key):
+                    out.append({k: summary[k] for k in ("id", "state", "proposer")})
+            return out, (page[-1][0] if len(page) == limit else None)
 
-    def _all(self, r: Reader) -> list[Execution]:
-        keys = self.keys(r)
-        return [Execution.replay(Kept.from_dict(record).log, keys)
-                for _, record in r.records("plans") if "log" in record]
+    def states(self) -> Counter[str]:
+        """How many plans are kept here in each state (for /metrics)."""
+        with self.ledger.store.read() as r:
+            return Counter(s["state"] for s in self._summaries(r, r.records("plans")))
+
+    def _summaries(self, r: Reader, records: list[tuple[str, dict[str, Any]]]
+                   ) -> list[dict[str, Any]]:
+        """The summaries of the plans among ``records`` (the others index holds); a plan
+        kept before summaries were is replayed once to make its own."""
+        return [record.get("summary") or summary_of(Execution.replay(
+                    Kept.from_dict(record).log, self.keys(r)))
+                for _, record in records if "log" in record]
 
     # --- what customers ask -----------------------------------------------------------------
 
@@ -196,7 +253,7 @@ class Plans:
                 mine[seq] = consent
             if self.bank.name in execution.approvals or execution.rejection is not None:
                 return execution, []  # decided already: a consent again changes nothing
-            return self._decided(w, execution, Kept(kept.log, mine), now)
+            return self._decided(w, execution, replace(kept, consents=mine), now)
 
         return self.ledger.store.write(work)
 
@@ -265,6 +322,84 @@ class Plans:
                                 error=None if done else "refused")
         return self._decided(w, execution.append(completion), kept, now)[1]
 
+    def payee_turn(self, w: Writer, hold: SignedEntry, now: int) -> str | None:
+        """Before we credit a plan's transfer as its payee bank: our own log must show the
+        plan approved and the transfer due (every instruction before it complete), and not
+        past its due by our clock. Returns why we wait, when our log lacks only the other
+        banks' words on what came before (on their way: the payer bank asks again), or None
+        when we may credit.
+
+        Only our log shows the lie, so no misconduct proof is kept (one must show it from the
+        message alone, tchain.proofs); the refusal is kept, and its bank releases the hold.
+
+        Raises:
+            ConflictError: the payer bank moved the hold before our own words could make it
+            due (we did not approve the plan, or an instruction before it), or the plan is
+            over; BadRequestRuleError: the hold or its consent is not the one the log shows;
+            ExpiredError: we said (now, or before) that it came late, our first word, so we
+            never credit it.
+        """
+        me = self.bank.name
+        assert hold.intent is not None and isinstance(hold.intent.body, PlanBody)
+        body = hold.intent.body
+        kept = self._kept(w, body.plan)
+        if kept is None:
+            raise ConflictError(f"plan {body.plan} is not known at {me}: none of its "
+                                "transfers is due")
+        execution = Execution.replay(kept.log, self.keys(w))
+        plan = execution.plan
+        holds = {i.seq for i in plan.holds()}
+        if body.hold not in holds or hold.intent.doc["intent"]["body"] != consent_body(
+                plan, body.hold):
+            raise BadRequestRuleError(f"the hold's consent is not to a hold of plan {plan.id} "
+                                      "as the plan says it")
+        ins = plan.closer(body.hold)
+        if me in execution.instructions[ins.seq].rejections:
+            raise ExpiredError(f"{me} said transfer {ins.seq} of plan {plan.id} came too late: "
+                               "it never credits it")
+        if execution.turn() != ins:
+            if execution.state not in _RUNNING | {"proposed"}:
+                raise ConflictError(f"plan {plan.id} is {execution.state} at {me}")
+            missing = self._not_said(execution, ins)
+            if missing:
+                raise ConflictError(f"transfer {ins.seq} of plan {plan.id} cannot be due: "
+                                    f"{me} has not approved {missing}")
+            return (f"transfer {ins.seq} of plan {plan.id} waits for the other banks' words "
+                    f"on what comes before it")
+        logged = execution.hold_entry(body.hold)
+        if logged is None or logged.id != hold.id:
+            raise BadRequestRuleError(f"the hold is not the one plan {plan.id}'s log shows "
+                                      f"for instruction {body.hold}")
+        due = execution.due()
+        assert due is not None
+        if now > due:
+            self._say_late(w, execution, kept, now)
+            raise ExpiredError(f"transfer {ins.seq} of plan {plan.id} was due at {due} (it is "
+                               f"{now} here): {me} never credits it")
+        return None
+
+    def _not_said(self, execution: Execution, ins: Instruction) -> str | None:
+        """What we have not approved (or done) of what must be complete before ``ins``."""
+        me = self.bank.name
+        if me not in execution.approvals:
+            return "the plan"
+        for seq in range(1, ins.seq):
+            st, bank = execution.instructions[seq], execution.plan.instruction(seq).bank
+            if st.completion is None or (bank != me and me not in st.approvals):
+                return f"instruction {seq}"
+        return None
+
+    def credited(self, w: Writer, hold: SignedEntry, credit: SignedEntry) -> None:
+        """Keep that we credited the transfer of ``hold`` (a plan's): our first word on it,
+        so our clock never says afterwards that it came late."""
+        assert hold.intent is not None and isinstance(hold.intent.body, PlanBody)
+        body = hold.intent.body
+        kept = self._kept(w, body.plan)
+        assert kept is not None, "payee_turn found it"
+        seq = Plan.from_dict(kept.log[0].body["document"]).closer(body.hold).seq
+        w.put_record("plans", plan_key(body.plan),
+                     replace(kept, credited={**kept.credited, seq: credit.id}).to_dict())
+
     def tick(self) -> list[str]:
         """The clock's part: a plan never approved by its deadline is rejected; an
         instruction of another bank not done when it was due is refused (``expired``), by
@@ -284,19 +419,25 @@ class Plans:
                     continue
                 kept = Kept.from_dict(record)
                 execution = Execution.replay(kept.log, self.keys(w))
-                plan = execution.plan.id
-                word = self._late(execution, now)
-                if word is not None:
-                    turn = execution.turn()
-                    execution = execution.append(word)
-                    done.append(f"plan {plan}: {word.type} ({word.body.get('reason')})")
-                    if turn is not None and not turn.reversible and \
-                            execution.instructions[turn.seq].completion is None:
-                        self._keep_proof(w, execution, turn.seq)
-                self._decided(w, execution, kept, now)
+                said = self._say_late(w, execution, kept, now)
+                if said is not None:
+                    done.append(f"plan {execution.plan.id}: {said}")
             return done
 
         return self.ledger.store.write(work)
+
+    def _say_late(self, w: Writer, execution: Execution, kept: Kept, now: int) -> str | None:
+        """Log our word on a plan whose time passed, if we owe one (and keep the proof of a
+        default where nothing came); then our acts that follow. Returns what we said."""
+        word = self._late(execution, kept, now)
+        if word is not None:
+            turn = execution.turn()
+            execution = execution.append(word)
+            if turn is not None and not turn.reversible and \
+                    execution.instructions[turn.seq].completion is None:
+                self._keep_proof(w, execution, turn.seq)
+        self._decided(w, execution, kept, now)
+        return None if word is None else f"{word.type} ({word.body.get('reason')})"
 
     def _keep_proof(self, w: Writer, execution: Execution, seq: int) -> None:
         """Keep the proof that a bank did not do its irreversible instruction ``seq``: the
@@ -319,8 +460,9 @@ class Plans:
             return turn.until
         return due + 1
 
-    def _late(self, execution: Execution, now: int) -> LogDoc | None:
-        """This bank's word on a plan whose time passed, if it owes one."""
+    def _late(self, execution: Execution, kept: Kept, now: int) -> LogDoc | None:
+        """This bank's word on a plan whose time passed, if it owes one. Of a transfer, only
+        its payee bank says it came late, and never once it credited it (docs/adr/0011)."""
         plan, me = execution.plan, self.bank.name
         if plan.role(me) != "contributor":
             return None
@@ -334,8 +476,10 @@ class Plans:
         if me in st.approvals | st.rejections or \
                 (st.completion is not None and not turn.reversible):
             return None  # a transfer done late is done all the same: it is approved
+        if turn.lands_at not in (None, me) or turn.seq in kept.credited:
+            return None  # its payee bank decides; we credited it: in time
         return self._sign(execution, "completion_rejection", now, seq=turn.seq,
-                          completion=st.completion.id if st.completion else "0" * 64,
+                          completion=st.completion.id if st.completion else ZERO_COMPLETION,
                           error="expired", reason=f"instruction {turn.seq} was due at {due}")
 
     # --- this bank's own word and acts ----------------------------------------------------
@@ -349,7 +493,8 @@ class Plans:
         while (mine := self._due(w, execution, kept, now)) is not None:
             execution = execution.append(mine)
         key = plan_key(execution.plan.id)
-        w.put_record("plans", key, Kept(execution.docs, kept.consents).to_dict())
+        w.put_record("plans", key, replace(kept, log=execution.docs,
+                                           summary=summary_of(execution)).to_dict())
         wake = self._wake(execution)
         if wake is not None:
             w.set_due("plans", key, wake)
@@ -373,7 +518,7 @@ class Plans:
         if turn.bank != me:
             if st.completion is None or me in st.approvals | st.rejections:
                 return None
-            return self._late(execution, now) or self._sign(
+            return self._late(execution, kept, now) or self._sign(
                 execution, "completion_approval", now, seq=turn.seq,
                 completion=st.completion.id)
         if st.completion is not None or st.rejections:
@@ -398,17 +543,20 @@ class Plans:
             except _HOLD_FAILURES as e:
                 return self._sign(execution, "completion", now, seq=seq, status="failed",
                                   receipts=[], error=e.code)
-            [entry], [after] = outcome.entries, outcome.states
-            w.append(entry, after)
+            entry = _written(w, outcome)
             w.put_record("plans", entry.id, {"plan": execution.plan.id, "hold": seq})
             return self._sign(execution, "completion", now, seq=seq, status="done",
                               receipts=[entry], error=None)
+        if ins.op == "issue":
+            return self._issue(w, execution, ins, now)
         hold = execution.hold_entry(ins.hold or 0)
         assert hold is not None and hold.chain is not None
         if ins.op == "release":
             entry = self._release(w, hold, now)
             return self._sign(execution, "completion", now, seq=seq, status="done",
                               receipts=[entry], error=None)
+        if ins.op == "transfer" and ins.lands_at == self.bank.name:
+            return self._transfer_here(w, execution, ins, hold, now)
         if ins.op == "transfer" and w.record("flows", hold.id) is None:
             assert ins.to is not None
             state = self._state(w, hold.chain, hold.id)
@@ -434,12 +582,57 @@ class Plans:
             return None
         return self._sign(execution, "compensation", now, receipts=releases)
 
+    def _transfer_here(self, w: Writer, execution: Execution, ins: Instruction,
+                       hold: SignedEntry, now: int) -> LogDoc:
+        """A transfer between two customers of this bank: the payee's credit and the hold's
+        settle in this one write, as an intra-bank payment is. We are its payee bank, so our
+        clock alone says whether it came late; then, or if the payee may not be paid, the
+        hold is released, and that is the completion (failed, with its code)."""
+        assert ins.to is not None and hold.chain is not None
+        due = execution.due()
+        payer = self._state(w, hold.chain, hold.id)
+        try:
+            if due is not None and now > due:
+                raise ExpiredError(f"transfer {ins.seq} was due at {due}; it is {now} here")
+            credit = _written(w, credit_transfer(
+                self.bank, self._state(w, execution.chains[ins.to]), hold, now,
+                kyc_required=bool(payer.params.get("kyc_recipients"))))
+        except (ExpiredError, KycRequiredError, UnknownChainError) as e:
+            return self._sign(execution, "completion", now, seq=ins.seq, status="failed",
+                              receipts=[self._release(w, hold, now)], error=e.code)
+        settle = _written(w, settle_hold(self.bank, self._state(w, hold.chain, hold.id),
+                                         credit, now))
+        return self._sign(execution, "completion", now, seq=ins.seq, status="done",
+                          receipts=[settle], error=None)
+
+    def _issue(self, w: Writer, execution: Execution, ins: Instruction, now: int) -> LogDoc:
+        """Issue our IOU to a customer of ours, as a deposit does (the issue on our own chain,
+        the payee's credit, in one write), its memo naming the plan and the instruction. It
+        lands here, so our clock alone says whether it is late: then nothing is issued (a
+        failed completion, ``expired``), as when the chain's rules refuse it (its code)."""
+        assert ins.account is not None and ins.to is not None
+        due = execution.due()
+        ours = self._state(w, execution.chains[ins.account])
+        payee = execution.chains[ins.to]
+        body = {"to": payee, "to_validator": self.bank.name,
+                "asset": ins.asset, "amount": str(ins.amount),
+                "memo": issue_memo(execution.plan, ins.seq)}
+        try:
+            if due is not None and now > due:
+                raise ExpiredError(f"issue {ins.seq} was due at {due}; it is {now} here")
+            intent = SignedIntent.from_dict(sign_intent(self.bank.key, "issue", ours.chain,
+                                                        ours.seq + 1, now, body))
+            outcome = decide(self.bank, intent, ours, self._state(w, payee), now)
+        except RuleError as e:
+            return self._sign(execution, "completion", now, seq=ins.seq, status="failed",
+                              receipts=[], error=e.code)
+        return self._sign(execution, "completion", now, seq=ins.seq, status="done",
+                          receipts=[_written(w, outcome)], error=None)
+
     def _release(self, w: Writer, hold: SignedEntry, now: int) -> SignedEntry:
         assert hold.chain is not None
-        outcome = release_hold(self.bank, self._state(w, hold.chain, hold.id), hold, now)
-        [entry], [after] = outcome.entries, outcome.states
-        w.append(entry, after)
-        return entry
+        return _written(w, release_hold(self.bank, self._state(w, hold.chain, hold.id), hold,
+                                        now))
 
     def _state(self, r: Reader, chain: str, hold: str | None = None) -> ChainState:
         state = r.state(chain, () if hold is None else (hold,))
@@ -465,31 +658,27 @@ class Plans:
 
     def _cannot(self, r: Reader, plan: Plan) -> tuple[str, str] | None:
         """Why this bank cannot do its part of the plan, if it cannot: a customer it does
-        not have, a transfer to or from it of a third bank's IOU (its peer would take it for
-        misconduct, §13), or what this version does not do (docs/adr/0010)."""
+        not have, a transfer between it and a peer of a third bank's IOU (its peer would take
+        it for misconduct, §13), or what this version does not do (docs/adr/0010)."""
         missing = [a for a in plan.named(self.bank.name)
                    if self.ledger.chain_of_address(r, a) is None]
         if missing:
             return (UnknownChainError.code,
                     f"{', '.join(missing)} are not customers of {self.bank.name}")
         for ins in plan.instructions:
-            if ins.op == "transfer" and ins.to is not None and \
-                    self.bank.name in (ins.bank, ins.to.rpartition("*")[2]):
+            if ins.op == "transfer" and ins.lands_at not in (None, ins.bank) and \
+                    self.bank.name in (ins.bank, ins.lands_at):
                 hold = plan.instruction(ins.hold or 0)
-                payer, payee = ins.bank, ins.to.rpartition("*")[2]
-                try:  # as for any transfer (§13): never a third bank's IOU
-                    check_crossing(payer, payee, str(hold.asset))
+                try:  # as for any transfer between banks (§13): never a third bank's IOU
+                    check_crossing(ins.bank, ins.lands_at, str(hold.asset))
                 except ForeignAssetError as e:
                     return e.code, f"instruction {ins.seq}: {e.message}"
             if ins.bank != self.bank.name:
                 continue
-            if ins.op == "issue":
-                return (BadRequestError.code, f"instruction {ins.seq}: {self.bank.name} does "
-                                              "not do a plan's issue yet")
-            if ins.op == "transfer" and ins.to is not None and \
-                    ins.to.rpartition("*")[2] == self.bank.name:
-                return (BadRequestError.code, f"instruction {ins.seq}: {self.bank.name} does "
-                                              "not do a plan's transfer inside the bank yet")
+            if ins.op == "issue" and (ins.account != self.bank.name or
+                                      ins.lands_at != self.bank.name):
+                return (BadRequestError.code, f"instruction {ins.seq}: {self.bank.name} issues "
+                                              "in a plan only its own IOU, to its customers")
         return None
 
     def _record(self, r: Reader, address: str) -> KeyRecord:
@@ -512,3 +701,10 @@ class Plans:
                         give_up=None, log=[d.doc for d in execution.docs])
                 for bank in execution.plan.banks if bank != self.bank.name]
 
+
+def _written(w: Writer, outcome: Outcome) -> SignedEntry:
+    """Write the entries ``outcome`` makes, each on its own chain (with its state after it);
+    the last is the receipt (a credit, after the issue that is its evidence)."""
+    for entry, after in zip(outcome.entries, outcome.states, strict=True):
+        w.append(entry, after)
+    return outcome.entries[-1]

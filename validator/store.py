@@ -312,6 +312,22 @@ class Reader:
         with self._txn.cursor(db=self._dbs[_record_db(db)]) as cur:
             return [(bytes(k).hex(), dict(json.loads(bytes(v)))) for k, v in cur]
 
+    def records_page(self, db: str, after: str | None, limit: int
+                     ) -> list[tuple[str, dict[str, Any]]]:
+        """Up to ``limit`` records of ``db`` with their hex ids, in id order, from after
+        ``after``: a page, so a listing costs what it shows, not every record kept."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        start = bytes.fromhex(after) if after else b""
+        with self._txn.cursor(db=self._dbs[_record_db(db)]) as cur:
+            if not cur.set_range(start):
+                return out
+            for key, value in cur:
+                if len(out) >= limit:
+                    break
+                if bytes(key) != start:
+                    out.append((bytes(key).hex(), dict(json.loads(bytes(value)))))
+        return out
+
     def open_offers(self, asset: str | None, after: str | None, limit: int) -> list[str]:
         """Up to ``limit`` ids of open offers that trade ``asset`` (any, when None), in id
         order, from after ``after``."""

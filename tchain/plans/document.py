@@ -146,6 +146,13 @@ class Instruction:
                    None if "until" not in d else _int(d["until"], f"{what} until"),
                    None if "after" not in d else _int(d["after"], f"{what} after"))
 
+    @property
+    def lands_at(self) -> str | None:
+        """The bank where the value this instruction moves lands (its payee's, for a transfer
+        or an issue), or None. That bank alone says whether it came in time, and its first
+        word (it credited, or it never will) is final: docs/adr/0011."""
+        return _bank_of(self.to) if self.op in ("transfer", "issue") and self.to else None
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"seq": self.seq, "bank": self.bank, "op": self.op,
                              "reversible": self.reversible}

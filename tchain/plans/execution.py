@@ -39,7 +39,9 @@ from tchain.plans.document import Instruction, Plan
 from tchain.plans.log import LogDoc
 from tchain.plans.receipts import Receipts, check_receipts, check_release, consent_body
 
-__all__ = ["STATES", "Execution", "InstructionState"]
+__all__ = ["STATES", "ZERO_COMPLETION", "Execution", "InstructionState"]
+
+ZERO_COMPLETION = "0" * 64  # what a rejection names when no completion came by the due
 
 STATES = ("proposed", "approved", "executing", "completed", "compensating", "compensated",
           "failed")
@@ -346,9 +348,11 @@ class Execution:
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due yet")
         completion = None if st.completion is None else st.completion.id
         named = doc.body["completion"]
+        if not approve:
+            _may_reject(ins, doc.by, named)
         # a rejection names the zero completion when its bank had seen none by when it was
         # due: it still counts once the completion comes, whichever came first
-        if named != completion and not (not approve and named == "0" * 64):
+        if named != completion and not (not approve and named == ZERO_COMPLETION):
             raise BadRequestError(f"the decision on instruction {seq} names completion "
                                   f"{named}, the log has {completion}")
         if approve:
@@ -412,6 +416,27 @@ class Execution:
                              for ins in self.plan.instructions],
             "log": [d.doc for d in self.docs],
         }
+
+
+def _may_reject(ins: Instruction, by: str, named: str) -> None:
+    """Who may reject an irreversible instruction (docs/adr/0011): no one a completion of it
+    that the log took (its receipts were checked: what it did is done); and only the bank it
+    lands at may say it did not come in time, since that bank alone could have credited it
+    meanwhile. Any other clock saying "late" would fail the plan while the value is in
+    flight: the other holds released, and the payee paid all the same.
+
+    Raises:
+        ConflictError: a rejection of a logged irreversible completion;
+        ForbiddenError: "late" said by a bank the instruction does not land at.
+    """
+    if ins.reversible:
+        return
+    if named != ZERO_COMPLETION:
+        raise ConflictError(f"instruction {ins.seq} is irreversible and its completion was "
+                            "logged, its receipts checked: what it did is done")
+    if ins.lands_at is not None and by != ins.lands_at:
+        raise ForbiddenError(f"only {ins.lands_at}, the payee's bank of instruction "
+                             f"{ins.seq}, says whether it came in time")
 
 
 def _verify(doc: LogDoc, key: str, who: str) -> None:

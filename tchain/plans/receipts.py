@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tchain.errors import BadRequestError, EncodingError, SignatureError
-from tchain.model import Effect, SignedEntry, SignedIntent
+from tchain.model import Effect, PaymentBody, SignedEntry, SignedIntent
 from tchain.plans.document import Instruction, Plan
 
-__all__ = ["check_receipts", "check_release", "consent_body", "consents_of"]
+__all__ = ["check_receipts", "check_release", "consent_body", "consents_of", "issue_memo"]
 
 
 def consent_body(plan: Plan, seq: int) -> dict[str, Any]:
@@ -66,7 +66,8 @@ def check_receipts(ins: Instruction, status: str, receipts: tuple[SignedEntry, .
     amount (a failed hold: none). ``transfer``: the settle of the hold, whose evidence is the
     payee bank's credit of the payee's chain, whose evidence is that hold (a failed one: the
     release of the hold, or none). ``release``: the release of the hold. ``await``: none, and
-    not before its time. An ``issue`` is not done by this version (docs/adr/0010).
+    not before its time. ``issue``: the payee's credit, whose evidence is the bank's issue
+    on its own chain naming the plan and the instruction in its memo (a failed one: none).
 
     Raises:
         BadRequestError, SignatureError: naming what is not so.
@@ -93,7 +94,7 @@ def check_receipts(ins: Instruction, status: str, receipts: tuple[SignedEntry, .
         elif ins.op == "release":
             check_release(entry, ins.bank, r.held(ins.hold or 0), r)
         else:
-            raise BadRequestError(f"{what}: this version does not do issues (docs/adr/0010)")
+            _check_issue(ins, entry, r)
     except ValueError as e:  # one receipt was expected
         raise BadRequestError(f"{what} carries {len(receipts)} receipts, not one") from e
     except (EncodingError, IndexError) as e:
@@ -125,6 +126,27 @@ def _check_transfer(ins: Instruction, settle: SignedEntry, r: Receipts) -> None:
             credit.effects != (Effect(held.asset, held.held, 0),):
         raise BadRequestError(f"the receipt of transfer {ins.seq} is not the settle of hold "
                               f"{ins.hold} by {ins.to}'s credit of it")
+
+
+def issue_memo(plan: Plan, seq: int) -> str:
+    """The memo of the issue that does instruction ``seq``: ties it to the plan on the chain."""
+    return f"plan {plan.id} instruction {seq}"
+
+
+def _check_issue(ins: Instruction, credit: SignedEntry, r: Receipts) -> None:
+    assert ins.account is not None and ins.to is not None and ins.asset is not None and \
+        ins.amount is not None
+    r.signed(credit, ins.bank, f"credit of issue {ins.seq}")
+    issue = r.signed(credit.evidence_entry(0), ins.bank, f"issue {ins.seq}")
+    body = None if issue.intent is None else issue.intent.body
+    if credit.kind != "credit" or credit.chain != r.chains[ins.to] or \
+            len(credit.evidence) != 1 or credit.effects != (Effect(ins.asset, ins.amount, 0),) or \
+            issue.kind != "issue" or issue.chain != r.chains[ins.account] or \
+            not isinstance(body, PaymentBody) or body.to != credit.chain or \
+            str(body.asset) != ins.asset or body.amount != ins.amount or \
+            body.memo != issue_memo(r.plan, ins.seq):
+        raise BadRequestError(f"the receipt of issue {ins.seq} is not {ins.to}'s credit of "
+                              f"{ins.amount} {ins.asset} by the issue of {ins.account} for it")
 
 
 def check_release(entry: SignedEntry, bank: str, hold: SignedEntry, r: Receipts) -> None:

@@ -101,3 +101,13 @@ def test_a_plan_log_with_a_consent_bank1s_customer_never_signed_is_refused(liar)
     kept = read(liar.target, lambda r: r.record("plans", plan_key(plan.id)))
     assert [d["log"]["type"] for d in kept["log"]] == ["proposal"]
     assert read(liar.target, lambda r: r.open_holds()) == []
+
+
+def test_a_plan_hold_of_a_plan_bank1_never_approved_is_credited_to_no_one(liar):
+    """Bank 2 moves a hold its customer consented to, for a plan bank 1 never saw, let alone
+    approved (docs/adr/0011): the payee bank credits a plan's transfer only when its own log
+    shows it due. Only that log shows the lie, so no proof: a refusal, nothing credited."""
+    register(liar.target, "alice-p6")
+    hold, record = plan_hold(liar, f"alice-p6*{B1}")
+    answer = refused(liar, liar.transfer(hold, record), "conflict")
+    assert "is not known" in answer["reason"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from cli.local import LocalBank
 from cli.wallet import Wallet
@@ -91,6 +92,13 @@ def test_a_dvp_runs_once_both_customers_sign_and_the_observer_sees_it(world):
     assert "completed" in ok("plan", "show", plan, wallet=world["alice"]).stdout
     listed = json.loads(ok("plan", "list", "--json", wallet=world["alice"]).stdout)
     assert {"id": plan, "state": "completed", "proposer": f"alice*{B1}"} in listed["plans"]
+    alice_key = world_key(world, "alice")  # a page of one plan record, and the next
+    page = signed_get(b1, alice_key, "/v1/plans", "limit=1").json()
+    assert len(page["plans"]) <= 1 and len(page["next"]) == 64
+    bad = signed_get(b1, alice_key, "/v1/plans", "after=zz")
+    assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
+    scraped = requests.get(b1.url + "/metrics", timeout=10).text  # plans by state
+    assert 'tchain_plans{state="completed"}' in scraped
     # the observer bank keeps the same log, and serves it to no stranger
     assert {d.id for d in _execution(b3, plan).docs} == {d.id for d in _execution(b1, plan).docs}
     refused = signed_get(b3, world_key(world, "carol"), f"/v1/plans/{plan}")
@@ -230,3 +238,58 @@ def test_a_repo_runs_its_reverse_dvp_after_the_await(world):
     for bank in world["banks"]:
         eventually(lambda bank=bank: _execution(bank, plan).state == "completed", timeout=30)
     assert _balance(b1, "alice", USD) == usd + 5  # the cash back, with the interest
+
+
+BOND_AT_DELIVERY = f"""deadline_in = 600000
+participants = [{{bank = "{B1}", role = "contributor"}}, {{bank = "{B2}", role = "contributor"}}]
+
+[[instructions]]
+op = "hold"
+account = "alice*{B1}"
+asset = "{USD}"
+amount = "100"
+
+[[instructions]]
+op = "hold"
+account = "bob*{B2}"
+asset = "{BOND}"
+amount = "2"
+
+[[instructions]]
+op = "transfer"
+hold = 1
+to = "bob*{B2}"
+
+[[instructions]]
+op = "transfer"
+hold = 2
+to = "dana*{B2}"
+
+[[instructions]]
+op = "issue"
+account = "{B2}"
+asset = "{BOND}"
+amount = "5"
+to = "dana*{B2}"
+"""
+
+
+def test_a_bond_issued_at_delivery_and_a_transfer_inside_one_bank_run_in_a_plan(world):
+    """Alice pays bob 100 USD across banks; bob hands 2 BOND to dana, a customer of his own
+    bank (one write there); bank2 then issues dana 5 new BOND (a deposit, in the plan)."""
+    b1, b2, _ = world["banks"]
+    dana = world.setdefault("dana", customer(world["base"], "dana", b2))
+    before = _balance(b1, "alice", USD), _balance(b2, "bob", BOND), _balance(b2, "dana", BOND)
+    plan = ok("plan", "propose", str(plan_file(world, "bond", {}, BOND_AT_DELIVERY)),
+              wallet=world["alice"]).stdout.strip()
+    ok("plan", "sign", plan, wallet=world["alice"])
+    eventually(lambda: _execution(b2, plan) is not None)
+    ok("plan", "sign", plan, wallet=world["bob"])
+    for bank in (b1, b2):
+        eventually(lambda bank=bank: _execution(bank, plan).state == "completed")
+    shown = json.loads(ok("plan", "show", plan, "--json", wallet=dana).stdout)
+    assert shown["state"] == "completed"
+    assert [i["status"] for i in shown["instructions"]] == ["complete"] * 5
+    assert _balance(b1, "alice", USD) == before[0] - 100
+    assert _balance(b2, "bob", BOND) == before[1] - 2
+    assert _balance(b2, "dana", BOND) == before[2] + 2 + 5

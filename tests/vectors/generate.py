@@ -220,6 +220,8 @@ def write() -> None:
     (HERE / "bids.json").write_text(json.dumps(bids_vector(), indent=2) + "\n")
     (HERE / "locks.json").write_text(json.dumps(locks_vector(), indent=2) + "\n")
     (HERE / "plans.json").write_text(json.dumps(plans_vector(), indent=2) + "\n")
+    from tests.vectors.plan_local import plan_local_vector  # it builds on this module
+    (HERE / "plan_local.json").write_text(json.dumps(plan_local_vector(), indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -104,6 +104,11 @@ class Answers(Part):
             reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}",
                        soon=None if flow is None else ask_again_at(w, flow, now))
             return "peer answered pending"
+        if request_type == "transfer" and answer.type == "pending" and \
+                w.record("plans", item.flow or "0" * 64) is not None:
+            # a plan's transfer the payee bank's log does not show due yet: ask again
+            reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}")
+            return "peer answered pending"
         w.delete_record("outbox", message_id)
         if item.flow is not None and (done := on_lock_answer(
                 self, w, message_id, request_type, item.flow, answer, peer_key, now)):

@@ -37,7 +37,7 @@ from tchain.flow_states import (
     OfferRecord,
 )
 from tchain.messages import Message
-from tchain.model import OfferBody, PaymentBody, SignedEntry, TakeBody
+from tchain.model import OfferBody, PaymentBody, PlanBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
 from tchain.proofs import misconduct_proof
 from tchain.rules import (
@@ -138,8 +138,8 @@ class PeerInbox(Part):
             answer = handler(self, w, message, peer_key, now)
         except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
             return self._refused(w, message, e, peer_key, now)
-        if message.type == "take" and answer.type == "pending":
-            return answer.raw  # waiting for the offer's window: asked again, decided then
+        if message.type in ("take", "transfer") and answer.type == "pending":
+            return answer.raw  # waiting (an offer's window, a plan's turn): asked again
         w.put_answer(message.id, answer.raw, subject=subject)
         return answer.raw
 
@@ -193,8 +193,15 @@ class PeerInbox(Part):
                                f"(it is {now} here)")
         payee = self._state(w, body.to if isinstance(body, PaymentBody) else
                             self.ledger.chain_of_address(w, body.to or ""))  # a plan's: address
-        credit = self._commit(w, credit_transfer(self.bank, payee, hold, now,
-                                                 kyc_required=m.fields["kyc_required"]))
+        outcome = credit_transfer(self.bank, payee, hold, now,
+                                  kyc_required=m.fields["kyc_required"])
+        plan = body if isinstance(body, PlanBody) else None
+        waiting = None if plan is None else Plans(self.ledger).payee_turn(w, hold, now)
+        if waiting is not None:  # our log lacks only others' words: asked again, decided then
+            return self._answer(m, "pending", now, reason=waiting)
+        credit = self._commit(w, outcome)
+        if plan is not None:
+            Plans(self.ledger).credited(w, hold, credit)
         w.move(m.sender, Move(asset, held=-body.amount))
         return self._answer(m, "credited", now, credit=credit)
 

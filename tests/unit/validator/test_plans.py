@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,14 @@ B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
 @pytest.fixture
 def net(tmp_path: Path) -> tuple[Net, dict[str, NetBank], dict[str, Customer]]:
     clock = Clock()
-    banks = {n: NetBank(tmp_path / n, n, clock) for n in (B1, B2, B3)}
+    return three_banks(tmp_path, lambda: clock)
+
+
+def three_banks(tmp_path: Path, clock: Callable[[], Clock]
+                ) -> tuple[Net, dict[str, NetBank], dict[str, Customer]]:
+    """Banks 1, 2 and 3 pinned to each other (each on ``clock()``), alice at bank1 with 5000
+    USD, bob at bank2 with 50 BOND."""
+    banks = {n: NetBank(tmp_path / n, n, clock()) for n in (B1, B2, B3)}
     for a, b in ((B1, B2), (B1, B3), (B2, B3)):
         pin(banks[a], banks[b])
     people = {"alice": banks[B1].join("alice"), "bob": banks[B2].join("bob")}
