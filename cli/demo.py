@@ -1,8 +1,8 @@
 """``tchain demo``: the whole story on loopback, no set-up, in well under a minute.
 
-Three real banks (``tchain validator serve``, LMDB in a temporary directory) on
-127.0.0.1: bank1 and bank2 honest and peers of each other, bank3 a peer of bank1 started with
-``--fault skip-settle``. Real wallets with encrypted keys, every entry verified by the wallets;
+Four real banks (``tchain validator serve``, LMDB in a temporary directory) on
+127.0.0.1: bank1, bank2 and bank4 honest and peers of each other, bank3 a peer of bank1 started
+with ``--fault skip-settle``. Real wallets with encrypted keys, every entry verified by the wallets;
 each step prints one line and any failure ends the demo with exit 1.
 """
 
@@ -23,6 +23,7 @@ from cli.errors import BankError, CliError
 from cli.htlc import lock_on_chain
 from cli.local import LocalBank
 from cli.output import table
+from cli.plans import propose_plan, sign_plan, view_plan
 from cli.session import Session
 from cli.wallet import Wallet
 from tchain.htlc import hash_of
@@ -34,8 +35,8 @@ from validator.peers import add_peer
 
 __all__ = ["demo"]
 
-B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
-USD, GBP, EUR, USD3 = f"{B1}:USD", f"{B1}:GBP", f"{B2}:EUR", f"{B3}:USD"
+B1, B2, B3, B4 = "bank1.example", "bank2.example", "bank3.example", "bank4.example"
+USD, GBP, EUR, USD3, CHF = f"{B1}:USD", f"{B1}:GBP", f"{B2}:EUR", f"{B3}:USD", f"{B4}:CHF"
 SETTLE_DEADLINE = 3.0  # seconds: short, so the cheat shows within the demo
 
 
@@ -94,34 +95,38 @@ def _offer_id(session: Session, asset: str, seller: str, remaining: str | None =
 @click.command()
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (and print it).")
 def demo(keep: bool) -> None:
-    """Run three banks on loopback: payments in and across banks, exchanges whole and in part,
-    an atomic swap, a cheat."""
+    """Run four banks on loopback: payments in and across banks, exchanges whole and in part,
+    an atomic swap, a plan across three banks, a cheat."""
     base = Path(tempfile.mkdtemp(prefix="tchain-demo-"))
     story = _Story()
     banks = [LocalBank(base / "bank1", B1, assets=("USD", "GBP"),
                        settle_deadline=SETTLE_DEADLINE),
              LocalBank(base / "bank2", B2, assets=("EUR",), settle_deadline=SETTLE_DEADLINE),
              LocalBank(base / "bank3", B3, assets=("USD",), settle_deadline=SETTLE_DEADLINE,
-                       fault="skip-settle")]
-    b1, b2, b3 = banks
+                       fault="skip-settle"),
+             LocalBank(base / "bank4", B4, assets=("CHF",), settle_deadline=SETTLE_DEADLINE)]
+    b1, b2, b3, b4 = banks
     try:
-        for bank, note in ((b1, ""), (b2, ""), (b3, ", started with --fault skip-settle")):
+        for bank, note in ((b1, ""), (b2, ""), (b3, ", started with --fault skip-settle"),
+                           (b4, "")):
             story.do(f"start {bank.name} on {bank.url} (LMDB{note})", bank.start)
-        for a, b in ((b1, b2), (b1, b3)):
+        for a, b in ((b1, b2), (b1, b3), (b1, b4), (b2, b4)):
             story.do(f"{a.name} and {b.name} pin each other's keys",
                      partial(_pin_each_other, a, b))
-        homes = {"alice": b1, "bob": b1, "carol": b2, "dave": b3}
+        homes = {"alice": b1, "bob": b1, "carol": b2, "dave": b3, "erin": b4}
         people = {n: _wallet(base, n) for n in homes}
         for name, bank in homes.items():
             story.do(f"{name} creates a wallet and registers at {bank.name}",
                      partial(people[name].register, name, bank.url,
                              legal_name=name.title() + " Example"))
         for name, amount, asset in (("alice", "100000", USD), ("bob", "50000", GBP),
-                                    ("carol", "80000", EUR), ("dave", "50000", USD3)):
+                                    ("carol", "80000", EUR), ("dave", "50000", USD3),
+                                    ("erin", "50000", CHF)):
             bank = homes[name]
             story.do(f"{bank.name} deposits {int(amount) / 100:.2f} {asset} to {name}",
                      partial(deposit, bank.config, name, amount, asset.split(":")[1]))
-        alice, bob, carol, dave = (people[n] for n in ("alice", "bob", "carol", "dave"))
+        alice, bob, carol, dave, erin = (people[n]
+                                         for n in ("alice", "bob", "carol", "dave", "erin"))
         story.do("alice pays bob 250.00 USD inside bank1 (rent)",
                  lambda: alice.pay(f"bob*{B1}", "25000", USD, "rent"))
         story.do("alice pays carol 100.00 USD at bank2: both banks sign",
@@ -158,6 +163,16 @@ def demo(keep: bool) -> None:
                                         partial(_preimage_seen, carol, eur_lock)))
         story.do("carol claims alice's lock with it: the swap is done, all or nothing",
                  lambda: carol.claim(usd_lock, shown))
+        swap = story.do("alice proposes a plan at bank1: she pays carol 20.00 USD, carol pays "
+                        "erin 18.00 EUR, erin pays alice 15.00 CHF, all or nothing",
+                        lambda: propose_plan(alice, _three_way_swap()))["id"]
+        for name, session in (("alice", alice), ("carol", carol), ("erin", erin)):
+            story.do(f"{name} checks the plan's log and signs her consent at her own bank",
+                     partial(sign_plan, session, swap))
+        story.do("bank1, bank2 and bank4 approve, hold, transfer, and approve each other's "
+                 "receipts: the plan completes",
+                 lambda: _until("the plan completed", lambda: view_plan(
+                     erin, swap)["state"] == "completed"))
         story.refused("carol tries to pay bob 10000.00 EUR she does not have",
                       lambda: carol.pay(f"bob*{B1}", "1000000", EUR), "insufficient_funds")
         story.do("bob offers 100.00 GBP for 90.00 bank3 USD",
@@ -215,6 +230,20 @@ def _report(rows: list[list[str]], audits: list[AuditReport], unsettled: dict[st
     click.echo(table(["asset", "sum over all chains", "unsettled (proof)", "total"], sums))
     if any(t + unsettled.get(a, 0) != 0 for a, t in totals.items()):
         raise CliError("an asset does not sum to zero over all banks")
+
+
+def _three_way_swap() -> dict[str, Any]:
+    """The plan file of a three-way swap across bank1, bank2 and bank4: three holds (all or
+    nothing until they stand), then three transfers."""
+    return {"deadline_in": 120_000,
+            "participants": [{"bank": b, "role": "contributor"} for b in (B1, B2, B4)],
+            "instructions": [
+                {"op": "hold", "account": f"alice*{B1}", "asset": USD, "amount": "2000"},
+                {"op": "hold", "account": f"carol*{B2}", "asset": EUR, "amount": "1800"},
+                {"op": "hold", "account": f"erin*{B4}", "asset": CHF, "amount": "1500"},
+                {"op": "transfer", "hold": 1, "to": f"carol*{B2}"},
+                {"op": "transfer", "hold": 2, "to": f"erin*{B4}"},
+                {"op": "transfer", "hold": 3, "to": f"alice*{B1}"}]}
 
 
 def _preimage_seen(session: Session, lock_id: str) -> str | None:

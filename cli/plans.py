@@ -10,7 +10,7 @@ import click
 
 from cli.client import BankClient
 from cli.common import open_session
-from cli.errors import BadUsageError, SecurityError
+from cli.errors import BadUsageError, BankError, SecurityError
 from cli.options import json_option
 from cli.output import emit, table, when
 from cli.session import Session
@@ -19,7 +19,7 @@ from tchain.errors import EncodingError, TChainError
 from tchain.intents import sign_intent
 from tchain.plans import Execution, LogDoc, Plan, consents_of, plan_from_file
 
-__all__ = ["plan"]
+__all__ = ["checked_view", "plan", "propose_plan", "sign_plan", "view_plan"]
 
 
 @click.group()
@@ -49,9 +49,13 @@ def propose(ctx: click.Context, file: Path) -> None:
         plan_file = plan_from_file(file.read_text("utf-8"), toml=file.suffix == ".toml")
     except (EncodingError, UnicodeDecodeError) as e:
         raise BadUsageError(f"{file} is not a plan file: {e}") from e
-    _, _, client = _client(open_session(ctx))
-    answer = client.plan_propose(plan_file)
+    answer = propose_plan(open_session(ctx), plan_file)
     emit(ctx, answer, str(answer["id"]))
+
+
+def propose_plan(session: Session, plan_file: dict[str, Any]) -> dict[str, Any]:
+    """Propose a plan file's plan at the customer's bank: its answer, with the plan's id."""
+    return _an_object(_client(session)[2].plan_propose(plan_file), "proposal")
 
 
 @plan.command("sign")
@@ -63,7 +67,14 @@ def sign(ctx: click.Context, plan_id: str) -> None:
     your bank may hold it in its turn and pay it where the plan says. The plan is read from
     your bank and checked here (its log under the banks' keys, its digest made here) before
     you sign it."""
-    session = open_session(ctx)
+    answer, gives = sign_plan(open_session(ctx), plan_id)
+    emit(ctx, answer, f"signed plan {plan_id} (you give {', '.join(gives)}); it is "
+                      f"{answer['state']}")
+
+
+def sign_plan(session: Session, plan_id: str) -> tuple[dict[str, Any], list[str]]:
+    """Consent to each hold of ours in plan ``plan_id``, once its log verifies here: the
+    bank's answer, and what we give (``AMOUNT UAI`` each)."""
     chain, address, client = _client(session)
     shown = checked_view(client.plan(plan_id), plan_id, _keys(session))
     document = Plan.from_dict(shown["plan"])  # its digest made here, not taken from the bank
@@ -72,10 +83,9 @@ def sign(ctx: click.Context, plan_id: str) -> None:
         raise BadUsageError(f"plan {plan_id} holds none of your funds: it asks no consent of "
                             f"{address}")
     consents = [sign_intent(session.key, "plan", chain, 0, now_ms(), body) for _, body in holds]
-    answer = client.plan_consent(plan_id, {"consents": consents})
+    answer = _an_object(client.plan_consent(plan_id, {"consents": consents}), "consent")
     gives = [f"{i.amount} {i.asset}" for i in document.instructions if i.account == address]
-    emit(ctx, answer, f"signed plan {plan_id} (you give {', '.join(gives)}); it is "
-                      f"{answer['state']}")
+    return answer, gives
 
 
 @plan.command("show")
@@ -87,14 +97,24 @@ def show(ctx: click.Context, plan_id: str) -> None:
     bank's and its pinned peers'): its state (proposed, approved, executing, completed,
     compensating, compensated or failed), derived here, and each instruction with its
     receipts."""
-    session = open_session(ctx)
-    shown = checked_view(_client(session)[2].plan(plan_id), plan_id, _keys(session))
+    shown = view_plan(open_session(ctx), plan_id)
     rows = [[i["seq"], i["bank"], _what(i), i["status"], len(i["receipts"])]
             for i in shown["instructions"]]
     approved = ", ".join(shown["approved_by"]) or "none yet"
     emit(ctx, shown, f"plan {shown['id']}: {shown['state']} (approved by {approved}; "
                      f"deadline {when(shown['plan']['deadline'])})\n"
                      + table(["seq", "bank", "instruction", "status", "receipts"], rows))
+
+
+def _an_object(answer: Any, what: str) -> dict[str, Any]:
+    if not isinstance(answer, dict) or not isinstance(answer.get("id", ""), str):
+        raise BankError(f"your bank's answer to the {what} is not a plan's")
+    return answer
+
+
+def view_plan(session: Session, plan_id: str) -> dict[str, Any]:
+    """Plan ``plan_id`` as our bank keeps it, its log checked here (:func:`checked_view`)."""
+    return checked_view(_client(session)[2].plan(plan_id), plan_id, _keys(session))
 
 
 def _keys(session: Session) -> dict[str, str]:

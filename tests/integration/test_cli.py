@@ -146,3 +146,4 @@ def test_demo_runs_and_says_every_asset_sums_to_zero(tmp_path):
     assert "non-settlement proof ... ok" in result.stdout
     assert "lists 150.00 USD ... ok" in result.stdout  # a partial fill, heard of by the peer
     assert "the swap is done, all or nothing ... ok" in result.stdout  # two hash-time locks
+    assert "the plan completes ... ok" in result.stdout  # a plan across three banks
