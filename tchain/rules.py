@@ -42,7 +42,7 @@ from tchain.errors import (
     VerificationError,
 )
 from tchain.flow_states import LockRecord, LockState, OfferRecord
-from tchain.htlc import hash_of, lock_body, lock_window_error
+from tchain.htlc import hash_of, lock_body, lock_terms_error
 from tchain.keys import SigningKey
 from tchain.model import (
     GENESIS_PREV,
@@ -584,9 +584,9 @@ def _lock(bank: BankIdentity, intent: SignedIntent, body: LockBody, chain: Chain
     """Hold the amount for the payee until the lock is claimed or expires: funds, limits and
     the payee as for a payment (a lock never mints: an issuer issues first)."""
     asset = str(body.asset)
-    window = lock_window_error(now, body.expires)
-    if window is not None:
-        raise BadRequestRuleError(window)
+    terms = lock_terms_error(now, body, chain.address)
+    if terms is not None:
+        raise BadRequestRuleError(terms)
     if body.to_validator in (None, bank.name):
         to = _counterparty_here(bank, body.to_validator, body.to, payee)
         if to.chain == chain.chain:
@@ -597,9 +597,6 @@ def _lock(bank: BankIdentity, intent: SignedIntent, body: LockBody, chain: Chain
             f"recipient bank {body.to_validator} is not a trusted peer of {bank.name}")
     else:
         check_crossing(bank.name, body.to_validator, asset)
-    if chain.issues(asset):
-        raise BadRequestRuleError(f"{chain.address} issues {asset}: a lock moves what a chain "
-                                  "holds, issue it first")
     _check_funds(chain, asset, body.amount)
     _check_daily_limit(chain, asset, body.amount, now)
     return _hold_entry(bank, intent, chain, now)

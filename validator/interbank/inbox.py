@@ -9,6 +9,7 @@ serialised by LMDB, the first settles the offer and closes it, every later one i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +61,8 @@ from validator.plans import Plans
 from validator.store import Reader, Writer
 
 __all__ = ["PeerInbox"]
+
+log = logging.getLogger("tchain.validator")
 
 ANSWER_KEPT_MS = 600_000  # a refusal outlives its message's deadline by this, then goes
 MAX_EVIDENCE = 100  # misconduct proofs kept per peer
@@ -177,8 +180,15 @@ class PeerInbox(Part):
         MAX_EVIDENCE per peer: enough to show what it does, not a store it can fill."""
         if w.count_evidence(peer_key) >= MAX_EVIDENCE:
             return
-        proof = misconduct_proof(self.bank.key, reporter=self.bank.name, culprit_key=peer_key,
-                                 message=message, error=error, now=now)
+        try:
+            proof = misconduct_proof(self.bank.key, reporter=self.bank.name,
+                                     culprit_key=peer_key, message=message, error=error, now=now)
+        except VerificationError as e:
+            # a proof that fails its own check is our bug, never a reason to answer outside
+            # §6: the refusal stands, signed and kept (the seventh outside attacker got an
+            # unsigned 422 ``invalid`` for a lock the proof checker did not know)
+            log.error("no misconduct proof kept for %s %s: %s", message.type, message.id, e)
+            return
         w.put_record("proofs", message.id, proof)
 
     def _on_transfer(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:

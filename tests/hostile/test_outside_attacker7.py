@@ -1,0 +1,143 @@
+"""What the seventh outside attacker found in locks, offers and their news, replayed with real
+banks on loopback: bank 2's real key, in the test's hands, signs what a dishonest bank 2 sent.
+
+Each refused message must get a signed ``refused`` with a §6 code, leave nothing behind but its
+kept refusal (and, for misconduct the message shows, one proof that ``tchain proof verify``
+accepts), and bank 1's books and audit must hold (the ``liar`` fixture checks them after each).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tchain.clock import now_ms
+from tchain.htlc import MAX_LOCK_MS, hash_of
+from tchain.intents import sign_intent
+from tchain.keys import SigningKey
+from tchain.messages import Message
+from tchain.proofs import verify_proof
+from tests.hostile.conftest import B1, B2
+from tests.hostile.harness import HostilePeer
+from tests.realbanks import read, register
+from tests.realwallets import ok
+from validator.store import _DBS
+
+USD, EUR2 = f"{B1}:USD", f"{B2}:EUR"
+# what a refused message may leave: its kept answer (and the timer that lets it go, and the
+# intent it answers), and a misconduct proof (and the count of proofs kept against the peer)
+KEPT = {"inbox", "timers", "subjects", "proofs", "meta"}
+
+
+def footprint(b1: Any) -> dict[str, int]:
+    return dict(read(b1, lambda r: {db: r.count(db) for db in _DBS}))
+
+
+@pytest.fixture
+def refusal(pair: Any, liar: HostilePeer) -> Iterator[Any]:
+    """Post a message bank 1 must refuse with ``code``; check it is signed, kept byte for byte,
+    leaves nothing behind but the refusal and (``proof``) one proof the CLI verifies."""
+    b1, _b2 = pair
+
+    def refused(message: dict[str, Any], code: str, *, proof: bool, tmp: Path) -> dict[str, Any]:
+        before = footprint(b1)
+        first = liar.post(message)
+        assert first.status_code == 200, first.text
+        answer = liar.answer_of(message)
+        assert (answer["type"], answer["error"]) == ("refused", code), answer
+        assert liar.post(message).content == first.content  # repeated byte for byte
+        after = footprint(b1)
+        grown = {db: after[db] - before[db] for db in _DBS if after[db] != before[db]}
+        assert set(grown) <= KEPT and grown.get("proofs", 0) == int(proof), grown
+        assert grown.get("meta", 0) <= int(proof), grown
+        kept = read(b1, lambda r: r.record("proofs", Message.from_dict(message).id))
+        if proof:
+            path = tmp / "proof.json"
+            path.write_text(json.dumps(kept))
+            summary = json.loads(ok("proof", "verify", str(path), "--json").stdout)
+            assert summary["culprit"] == liar.key.public_key
+        return answer
+
+    yield refused
+
+
+def forged_lock(liar: HostilePeer, payee: str, asset: str, amount: int, *,
+                expires_in: int = 60_000, deadline: int | None = None, own: bool = False
+                ) -> dict[str, Any]:
+    """A lock of a customer bank 2 makes up, for ``payee`` at bank 1, as bank 2 signs it
+    (``own``: of the payer's own asset)."""
+    payer = SigningKey.generate()
+    chain = SigningKey.generate().public_key
+    at = now_ms()
+    if own:
+        asset = f"mallory*{B2}:X"
+    intent = sign_intent(payer, "lock", chain, 1, at, {
+        "to": payee, "to_validator": B1, "asset": asset, "amount": str(amount),
+        "hash": hash_of("42" * 32), "expires": at + expires_in})
+    lock = liar.entry(chain=chain, kind="lock", intent=intent, time=at,
+                      effects=[{"asset": asset, "balance": "0", "held": str(amount)}])
+    return liar.sign("lock", lock=lock.doc, locker=liar.record(chain, payer.public_key),
+                     deadline=at + expires_in if deadline is None else deadline)
+
+
+# --- 1. a lock that is misconduct: a signed refusal and a proof, as a transfer ------------
+
+def test_a_lock_of_a_third_banks_iou_is_refused_signed_with_a_proof(pair, refusal, liar,
+                                                                     tmp_path):
+    bob = register(pair[0], "bob-f")
+    refusal(forged_lock(liar, bob.chain, "bank3.example:GBP", 100), "foreign_asset",
+            proof=True, tmp=tmp_path)
+
+
+def test_a_lock_of_more_of_our_iou_than_the_peer_holds_is_refused_with_a_proof(
+        pair, refusal, liar, tmp_path):
+    bob = register(pair[0], "bob-p")
+    refusal(forged_lock(liar, bob.chain, USD, 10**9), "position_exceeded", proof=True,
+            tmp=tmp_path)
+
+
+# --- 2. a peer's lock checked by the lock rules of §3 -------------------------------------
+
+@pytest.mark.parametrize("case", ["3 s", "31 days", "2^53-1", "deadline", "own asset"])
+def test_a_lock_its_bank_could_not_have_made_is_refused_as_misconduct(pair, refusal, liar,
+                                                                      tmp_path, case):
+    bob = register(pair[0], f"bob-r{len(case)}{case[0]}")
+    lock = {"3 s": lambda: forged_lock(liar, bob.chain, EUR2, 10, expires_in=3_000),
+            "31 days": lambda: forged_lock(liar, bob.chain, EUR2, 10,
+                                           expires_in=MAX_LOCK_MS + 86_400_000),
+            "2^53-1": lambda: forged_lock(liar, bob.chain, EUR2, 10,
+                                          expires_in=2**53 - 1 - now_ms()),
+            "deadline": lambda: forged_lock(liar, bob.chain, EUR2, 10,
+                                            deadline=now_ms() + 30_000),
+            "own asset": lambda: forged_lock(liar, bob.chain, EUR2, 10, own=True)}[case]()
+    answer = refusal(lock, "bad_request", proof=True, tmp=tmp_path)
+    assert read(pair[0], lambda r: r.record("locks", Message.from_dict(
+        lock).entries["lock"].id)) is None, answer
+
+
+def test_a_lock_within_the_rules_is_still_kept(pair, liar):
+    bob = register(pair[0], "bob-ok")
+    message = forged_lock(liar, bob.chain, EUR2, 10)
+    assert liar.answer_of(message)["type"] == "ack"
+    assert read(pair[0], lambda r: r.record("locks", Message.from_dict(
+        message).entries["lock"].id))["state"] == "open"
+
+
+# --- 7. what the refusals say -------------------------------------------------------------
+
+def test_a_lock_refusal_names_what_it_is_about(pair, liar):
+    bob = register(pair[0], "bob-c")
+    message = forged_lock(liar, bob.chain, EUR2, 10)
+    assert "None" not in json.dumps(liar.answer_of(message))
+    said = requests.get(pair[0].url + "/v1/locks/not-a-lock", timeout=10).json()
+    assert said["error"] == "bad_request" and "lock id" in said["message"], said
+
+
+def verified(b1: Any, message: dict[str, Any]) -> str:
+    return verify_proof(read(b1, lambda r: r.record(
+        "proofs", Message.from_dict(message).id))).summary
