@@ -21,11 +21,14 @@ from tchain.htlc import MAX_LOCK_MS, hash_of
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
 from tchain.messages import Message
+from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
+from tchain.selection import DECIDING_MS
 from tests.hostile.conftest import B1, B2
 from tests.hostile.harness import HostilePeer
-from tests.realbanks import read, register
+from tests.realbanks import balance, eventually, read, register, submit
 from tests.realwallets import ok
+from validator.operator import deposit
 from validator.store import _DBS
 
 USD, EUR2 = f"{B1}:USD", f"{B2}:EUR"
@@ -111,7 +114,7 @@ def test_a_lock_its_bank_could_not_have_made_is_refused_as_misconduct(pair, refu
             "31 days": lambda: forged_lock(liar, bob.chain, EUR2, 10,
                                            expires_in=MAX_LOCK_MS + 86_400_000),
             "2^53-1": lambda: forged_lock(liar, bob.chain, EUR2, 10,
-                                          expires_in=2**53 - 1 - now_ms()),
+                                          expires_in=2**53 - 1 - now_ms() - 60_000),
             "deadline": lambda: forged_lock(liar, bob.chain, EUR2, 10,
                                             deadline=now_ms() + 30_000),
             "own asset": lambda: forged_lock(liar, bob.chain, EUR2, 10, own=True)}[case]()
@@ -141,3 +144,96 @@ def test_a_lock_refusal_names_what_it_is_about(pair, liar):
 def verified(b1: Any, message: dict[str, Any]) -> str:
     return verify_proof(read(b1, lambda r: r.record(
         "proofs", Message.from_dict(message).id))).summary
+
+
+# --- 3, 4. a peer's offer checked by the offer rules, and the news of its fills ----------
+
+def forged_offer(liar: HostilePeer, *, window: int | None = None, expires_in: int = 600_000,
+                 sells: int = 1000) -> tuple[dict[str, Any], SignedEntry, str]:
+    """An offer of a customer bank 2 makes up: ``sells`` of its EUR for as many USD, in parts
+    of 100; the ``offer`` message, the entry, and the maker's chain."""
+    maker = SigningKey.generate()
+    chain = SigningKey.generate().public_key
+    at = now_ms()
+    body: dict[str, Any] = {"sell": {"asset": EUR2, "amount": str(sells)},
+                            "buy": {"asset": USD, "amount": str(sells)},
+                            "expires": at + expires_in, "min_fill": "100"}
+    if window is not None:
+        body["window"] = window
+    offer = liar.entry(chain=chain, kind="offer", time=at,
+                       intent=sign_intent(maker, "offer", chain, 1, at, body),
+                       effects=[{"asset": EUR2, "balance": "0", "held": str(sells)}])
+    return liar.sign("offer", offer=offer.doc), offer, chain
+
+
+@pytest.mark.parametrize("window, expires_in", [(3_600_000, 60_000),
+                                                (60_000, 60_000 + DECIDING_MS - 1)])
+def test_a_peers_offer_whose_window_does_not_close_in_time_is_not_listed(
+        pair, refusal, liar, tmp_path, window, expires_in):
+    message, offer, _chain = forged_offer(liar, window=window, expires_in=expires_in)
+    answer = refusal(message, "bad_request", proof=False, tmp=tmp_path)
+    assert "window" in answer["reason"]
+    assert read(pair[0], lambda r: r.record("offers", offer.id)) is None
+
+
+def fill_news(liar: HostilePeer, offer: SignedEntry, chain: str, part: int, remaining: int
+              ) -> dict[str, Any]:
+    """A fill of ``part`` of ``offer`` by a customer bank 2 makes up, and news of it saying
+    ``remaining`` is left."""
+    taker = SigningKey.generate()
+    taker_chain = SigningKey.generate().public_key
+    amount = {"asset": USD, "amount": str(part)}
+    take = liar.entry(chain=taker_chain, kind="take", effects=[
+        {"asset": USD, "balance": "0", "held": str(part)}], intent=sign_intent(
+            taker, "take", taker_chain, 1, now_ms(), {"offer": offer.id, "validator": B2,
+                                                      "sell": amount,
+                                                      "buy": {"asset": EUR2,
+                                                              "amount": str(part)}}))
+    fill = liar.entry(chain=chain, kind="fill", intent=None, evidence=[take.doc], effects=[
+        {"asset": EUR2, "balance": f"-{part}", "held": f"-{part}"},
+        {"asset": USD, "balance": str(part), "held": "0"}])
+    return liar.sign("offer_filled", offer=offer.id, entry=fill.doc, remaining=str(remaining))
+
+
+def test_news_of_a_fill_leaving_more_than_the_offer_sells_is_refused(pair, refusal, liar,
+                                                                     tmp_path):
+    message, offer, chain = forged_offer(liar)
+    assert liar.answer_of(message)["type"] == "ack"
+    for remaining in (5000, 10**37, 901):
+        refusal(fill_news(liar, offer, chain, 100, remaining), "bad_request", proof=False,
+                tmp=tmp_path)
+    assert liar.answer_of(fill_news(liar, offer, chain, 100, 900))["type"] == "ack"
+    listed = requests.get(pair[0].url + "/v1/offers", params={"asset": EUR2}, timeout=10)
+    assert [o["remaining"] for o in listed.json()["offers"] if o["id"] == offer.id] == ["900"]
+
+
+# --- 6. a maker's fill dated inside its window ---------------------------------------------
+
+def test_a_fill_dated_before_the_window_closed_is_not_settled(pair, liar):
+    """Bob's real offer at bank 2 ranks takes for a minute; alice at bank 1 bids; bank 2's key
+    signs a fill of her take dated inside the window, when bank 2 could not have decided."""
+    b1, b2 = pair
+    bob, alice = register(b2, "bob-w"), register(b1, "alice-w")
+    deposit(b2.config, "bob-w", "1000", "EUR")
+    deposit(b1.config, "alice-w", "1000", "USD")
+    r = submit(b2, bob, "offer", {"sell": {"asset": EUR2, "amount": "1000"},
+                                  "buy": {"asset": USD, "amount": "1000"},
+                                  "expires": now_ms() + 3_600_000, "min_fill": "100",
+                                  "window": 60_000})
+    assert r.status_code == 201, r.text
+    offer = SignedEntry.from_dict(r.json()["entries"][0])
+    eventually(lambda: read(b1, lambda r: r.record("offers", offer.id)) is not None)
+    r = submit(b1, alice, "take", {"offer": offer.id, "validator": B2,
+                                   "sell": {"asset": USD, "amount": "100"},
+                                   "buy": {"asset": EUR2, "amount": "100"}})
+    assert r.status_code in (201, 202), r.text
+    take = SignedEntry.from_dict(r.json()["entries"][0])
+    fill = liar.entry(chain=offer.chain_id, kind="fill", intent=None, evidence=[take.doc],
+                      time=offer.time + 59_000, effects=[
+                          {"asset": EUR2, "balance": "-100", "held": "-100"},
+                          {"asset": USD, "balance": "100", "held": "0"}])
+    said = liar.answer_of(liar.sign("settle", settlement=fill.doc))
+    assert (said["type"], said["error"]) == ("refused", "bad_request"), said
+    assert "window" in said["reason"]
+    assert balance(b1, alice, USD) == (1000, 100)  # still waiting on bank 2's decision
+    assert balance(b1, alice, EUR2) == (0, 0)

@@ -48,6 +48,7 @@ from tchain.rules import (
     check_take,
     credit_transfer,
     fill_hold,
+    offer_terms_error,
     settle_hold,
 )
 from tchain.selection import window_closes
@@ -226,11 +227,12 @@ class PeerInbox(Part):
                 f"an offer message carries an offer entry that holds what it "
                 f"sells, got a {offer.kind} with {len(offer.effects)} effects")
         intent = standing(offer, "offer")
+        terms = offer_terms_error(offer.time, body)  # (a window past the expiry was listed)
         if not offer.time - TIME_WINDOW_MS <= intent.time <= offer.time + TIME_WINDOW_MS or \
-                not offer.time < body.expires <= offer.time + MAX_OFFER_MS:
+                terms is not None:
             raise BadRequestRuleError(
                 f"the offer's intent ({intent.time}) or expiry ({body.expires}) is "
-                f"not what its bank could have signed at {offer.time}")
+                f"not what its bank could have signed at {offer.time}: {terms or 'its time'}")
         check_crossing(self.bank.name, m.sender, str(body.sell.asset), str(body.buy.asset))
         if body.expires <= now:
             raise OfferClosedError(f"offer {offer.id} expired at {body.expires}")
@@ -388,6 +390,10 @@ def _check_fill_news(offer: SignedEntry, fill: SignedEntry, remaining: int) -> N
                                     f"{offer.chain_id}")
         if not isinstance(body, TakeBody):
             raise VerificationError("the fill's evidence is not a take")
+        sells = offer_hold(offer).amount
+        if remaining + body.buy.amount > sells:  # (a remaining of 10^37 was heard)
+            raise VerificationError(f"{remaining} left after a fill of {body.buy.amount} is "
+                                    f"more than the offer sells ({sells})")
         filled_hold(fill, take, {offer.id: offer_hold(offer, remaining + body.buy.amount)})
     except VerificationError as e:
         raise BadRequestRuleError(f"the news of a fill does not fit the offer: {e.message}"
