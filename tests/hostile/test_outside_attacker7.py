@@ -70,8 +70,8 @@ def refusal(pair: Any, liar: HostilePeer) -> Iterator[Any]:
 
 
 def forged_lock(liar: HostilePeer, payee: str, asset: str, amount: int, *,
-                expires_in: int = 60_000, deadline: int | None = None, own: bool = False
-                ) -> dict[str, Any]:
+                expires_in: int = 60_000, deadline: int | None = None, own: bool = False,
+                to_validator: str | None = B1) -> dict[str, Any]:
     """A lock of a customer bank 2 makes up, for ``payee`` at bank 1, as bank 2 signs it
     (``own``: of the payer's own asset)."""
     payer = SigningKey.generate()
@@ -79,9 +79,10 @@ def forged_lock(liar: HostilePeer, payee: str, asset: str, amount: int, *,
     at = now_ms()
     if own:
         asset = f"mallory*{B2}:X"
-    intent = sign_intent(payer, "lock", chain, 1, at, {
-        "to": payee, "to_validator": B1, "asset": asset, "amount": str(amount),
-        "hash": hash_of("42" * 32), "expires": at + expires_in})
+    body = {"to": payee, "to_validator": to_validator, "asset": asset, "amount": str(amount),
+            "hash": hash_of("42" * 32), "expires": at + expires_in}
+    intent = sign_intent(payer, "lock", chain, 1, at,
+                         {k: v for k, v in body.items() if v is not None})
     lock = liar.entry(chain=chain, kind="lock", intent=intent, time=at,
                       effects=[{"asset": asset, "balance": "0", "held": str(amount)}])
     return liar.sign("lock", lock=lock.doc, locker=liar.record(chain, payer.public_key),
@@ -131,12 +132,35 @@ def test_a_lock_within_the_rules_is_still_kept(pair, liar):
         message).entries["lock"].id))["state"] == "open"
 
 
+def test_a_lock_dated_ahead_of_our_clock_is_refused_without_a_proof(pair, refusal, liar,
+                                                                     tmp_path):
+    """Its bank's rules hold at the entry's time, but that time is later than our clock by
+    more than the clocks' margin: only our clock shows it, so no proof is kept."""
+    bob = register(pair[0], "bob-t")
+    payer = SigningKey.generate()
+    chain = SigningKey.generate().public_key
+    at = now_ms() + 600_000
+    intent = sign_intent(payer, "lock", chain, 1, at, {
+        "to": bob.chain, "to_validator": B1, "asset": EUR2, "amount": "10",
+        "hash": hash_of("42" * 32), "expires": at + 60_000})
+    lock = liar.entry(chain=chain, kind="lock", intent=intent, time=at,
+                      effects=[{"asset": EUR2, "balance": "0", "held": "10"}])
+    refusal(liar.sign("lock", lock=lock.doc, locker=liar.record(chain, payer.public_key),
+                      deadline=at + 60_000), "bad_request", proof=False, tmp=tmp_path)
+
+
+def test_a_lock_status_about_no_lock_gets_a_signed_refusal(pair, refusal, liar, tmp_path):
+    """Every other new message with a wrong entry inside is answered in §6's codes, signed."""
+    hold, _payer = liar.forged_hold(register(pair[0], "bob-s").chain, EUR2, 10)
+    refusal(liar.sign("lock_status", lock=hold.doc), "bad_request", proof=False, tmp=tmp_path)
+
+
 # --- 7. what the refusals say -------------------------------------------------------------
 
 def test_a_lock_refusal_names_what_it_is_about(pair, liar):
     bob = register(pair[0], "bob-c")
-    message = forged_lock(liar, bob.chain, EUR2, 10)
-    assert "None" not in json.dumps(liar.answer_of(message))
+    said = liar.answer_of(forged_lock(liar, bob.chain, EUR2, 10, to_validator=None))
+    assert said["type"] == "refused" and "None" not in said["reason"], said
     said = requests.get(pair[0].url + "/v1/locks/not-a-lock", timeout=10).json()
     assert said["error"] == "bad_request" and "lock id" in said["message"], said
 
@@ -232,7 +256,10 @@ def test_a_fill_dated_before_the_window_closed_is_not_settled(pair, liar):
                       time=offer.time + 59_000, effects=[
                           {"asset": EUR2, "balance": "-100", "held": "-100"},
                           {"asset": USD, "balance": "100", "held": "0"}])
+    before = footprint(b1)
     said = liar.answer_of(liar.sign("settle", settlement=fill.doc))
+    after = footprint(b1)
+    assert {db for db in _DBS if after[db] != before[db]} <= KEPT - {"proofs", "meta"}
     assert (said["type"], said["error"]) == ("refused", "bad_request"), said
     assert "window" in said["reason"]
     assert balance(b1, alice, USD) == (1000, 100)  # still waiting on bank 2's decision
