@@ -17,9 +17,10 @@ from __future__ import annotations
 from tchain.digest import sha256_hex
 from tchain.errors import EncodingError, VerificationError
 from tchain.model import ClaimBody, LockBody, SignedEntry
+from tchain.values import UAI
 
 __all__ = ["MAX_LOCK_MS", "MIN_LOCK_MS", "claim_fits_lock", "claimed_lock", "hash_of",
-           "lock_body", "lock_window_error"]
+           "lock_body", "lock_terms_error", "lock_window_error"]
 
 MIN_LOCK_MS = 10_000  # a lock shorter than this could expire before its peer hears of it
 MAX_LOCK_MS = 30 * 86_400_000  # as an offer: value held longer is value frozen
@@ -36,6 +37,19 @@ def lock_window_error(now: int, expires: int) -> str | None:
     if not now + MIN_LOCK_MS <= expires <= now + MAX_LOCK_MS:
         return (f"a lock expires at least {MIN_LOCK_MS} ms and at most {MAX_LOCK_MS} ms after "
                 f"now ({now}), got {expires}")
+    return None
+
+
+def lock_terms_error(now: int, body: LockBody, payer: str) -> str | None:
+    """Why the chain at address ``payer`` may not lock ``body`` at ``now`` by the rules of §3
+    that need no books (its expiry bounds; not the chain's own asset), or None. The payer's
+    bank checks its customer's lock by it, and the payee's bank the peer's lock (at the
+    lock entry's time, the payer's bank's ``now``): one rule, so the two cannot disagree."""
+    window = lock_window_error(now, body.expires)
+    if window is not None:
+        return window
+    if UAI.parse(str(body.asset)).issuer == payer:
+        return f"{payer} issues {body.asset}: a lock moves what a chain holds, issue it first"
     return None
 
 

@@ -22,7 +22,7 @@ from tchain.errors import (
     SignatureError,
     VerificationError,
 )
-from tchain.htlc import claim_fits_lock, claimed_lock, lock_body
+from tchain.htlc import claim_fits_lock, claimed_lock, lock_body, lock_terms_error
 from tchain.messages import SIGNERS, Message
 from tchain.model import (
     GENESIS_PREV,
@@ -152,6 +152,15 @@ def checked_lock(message: Message, sender_key: str) -> tuple[SignedEntry, LockBo
         raise _bad(e.message) from e
     if lock.effects != (Effect(str(body.asset), 0, body.amount),):
         raise _bad("the lock does not hold exactly what its intent locks")
+    # the lock rules its bank checked when it signed (at the entry's time), and the deadline
+    # it gives the lock: a peer's lock of 3 s, of 2^53 ms, or of its payer's own asset was
+    # acked and kept open before (the seventh outside attacker)
+    terms = lock_terms_error(lock.time, body, message.records["locker"].address)
+    if terms is not None:
+        raise _bad(f"the lock breaks the lock rules at its time {lock.time}: {terms}")
+    if message.fields["deadline"] != body.expires:
+        raise _bad(f"a lock message's deadline is its lock's expires {body.expires}, got "
+                   f"{message.fields['deadline']}")
     return lock, body
 
 
@@ -187,11 +196,11 @@ def credits_the_payee(credit: SignedEntry, payee: str) -> None:
 
 
 def incoming(message: Message) -> tuple[str, int] | None:
-    """What a transfer or a take would give its receiver, (asset, amount): a hold's payment;
-    what a taker gives for the receiver's maker's offer. Its shape already checked."""
-    entry = message.entries.get("hold") or message.entries.get("take")
-    body = None if entry is None or entry.intent is None else entry.intent.body
-    if isinstance(body, PaymentBody | PlanBody):
+    """What a transfer, a lock or a take would give its receiver, (asset, amount): a hold's
+    payment, a lock's amount; what a taker gives for the receiver's maker's offer. Its shape
+    already checked."""
+    body = _moving(message)
+    if isinstance(body, PaymentBody | PlanBody | LockBody):
         return str(body.asset), body.amount
     if isinstance(body, TakeBody):
         return str(body.sell.asset), body.sell.amount
@@ -199,14 +208,26 @@ def incoming(message: Message) -> tuple[str, int] | None:
 
 
 def crossing(message: Message) -> list[str]:
-    """Every asset a transfer or a take would move between the two banks, either way."""
-    entry = message.entries.get("hold") or message.entries.get("take")
-    body = None if entry is None or entry.intent is None else entry.intent.body
-    if isinstance(body, PaymentBody | PlanBody):
+    """Every asset a transfer, a lock or a take would move between the two banks, either way."""
+    body = _moving(message)
+    if isinstance(body, PaymentBody | PlanBody | LockBody):
         return [str(body.asset)]
     if isinstance(body, TakeBody):
         return [str(body.sell.asset), str(body.buy.asset)]
     return []
+
+
+def _moving(message: Message) -> PaymentBody | PlanBody | LockBody | TakeBody | None:
+    """The intent of what a message would move between two banks (a hold, a lock, a take).
+    A lock was missing here: the misconduct proof of a lock then failed its own check, and the
+    lock was answered with an unsigned ``invalid`` (the seventh outside attacker)."""
+    for field in ("hold", "lock", "take"):
+        entry = message.entries.get(field)
+        if entry is not None:
+            body = None if entry.intent is None else entry.intent.body
+            return body if isinstance(body, PaymentBody | PlanBody | LockBody | TakeBody) \
+                else None
+    return None
 
 
 def fault(message: Message, sender_key: str) -> str | None:

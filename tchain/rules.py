@@ -42,7 +42,7 @@ from tchain.errors import (
     VerificationError,
 )
 from tchain.flow_states import LockRecord, LockState, OfferRecord
-from tchain.htlc import hash_of, lock_body, lock_window_error
+from tchain.htlc import hash_of, lock_body, lock_terms_error
 from tchain.keys import SigningKey
 from tchain.model import (
     GENESIS_PREV,
@@ -62,7 +62,7 @@ from tchain.model import (
     SignedIntent,
     TakeBody,
 )
-from tchain.selection import window_closes
+from tchain.selection import DECIDING_MS, window_closes
 from tchain.state import (
     DAY_MS,
     Balance,
@@ -96,6 +96,7 @@ __all__ = [
     "hold_for_plan",
     "make_genesis",
     "offer_hold",
+    "offer_terms_error",
     "recover",
     "release_hold",
     "settle_hold",
@@ -427,18 +428,29 @@ def _transfer_out(bank: BankIdentity, intent: SignedIntent, body: PaymentBody, c
     return _hold_entry(bank, intent, chain, now)
 
 
+def offer_terms_error(now: int, body: OfferBody) -> str | None:
+    """Why an offer made at ``now`` may not expire when it does, or None: after now and within
+    MAX_OFFER_MS, and its window closing DECIDING_MS or more before it (tchain.selection). A
+    bank checks its customer's offer by it, and a peer's offer at the entry's time (its
+    bank's ``now``): one rule, so the two cannot disagree."""
+    if not now < body.expires <= now + MAX_OFFER_MS:
+        return (f"an offer expires after now ({now}) and within {MAX_OFFER_MS} ms, "
+                f"got {body.expires}")
+    if body.window is not None and now + body.window + DECIDING_MS > body.expires:
+        return (f"the offer's window ({body.window} ms) must close {DECIDING_MS} ms or more "
+                f"before it expires at {body.expires}, so its takes are decided while it is "
+                "open")
+    return None
+
+
 def _offer(bank: BankIdentity, intent: SignedIntent, body: OfferBody, chain: ChainState,
            now: int, peers: frozenset[str]) -> Outcome:
     """An offer is funded: its sold amount is held until it is taken, cancelled or expires.
     What it buys is an IOU of this bank or of a bank it trusts: nobody could pay in any other
     (a new user found funds held for an offer nobody could ever take)."""
-    if not now < body.expires <= now + MAX_OFFER_MS:
-        raise BadRequestRuleError(
-            f"an offer expires after now ({now}) and within {MAX_OFFER_MS} ms, "
-            f"got {body.expires}")
-    if body.window is not None and now + body.window >= body.expires:
-        raise BadRequestRuleError(f"the offer's window ({body.window} ms) must close before it "
-                                  f"expires at {body.expires}")
+    terms = offer_terms_error(now, body)
+    if terms is not None:
+        raise BadRequestRuleError(terms)
     issuer = body.buy.asset.issuer_validator
     if issuer != bank.name and issuer not in peers:
         raise UnknownValidatorError(
@@ -584,9 +596,9 @@ def _lock(bank: BankIdentity, intent: SignedIntent, body: LockBody, chain: Chain
     """Hold the amount for the payee until the lock is claimed or expires: funds, limits and
     the payee as for a payment (a lock never mints: an issuer issues first)."""
     asset = str(body.asset)
-    window = lock_window_error(now, body.expires)
-    if window is not None:
-        raise BadRequestRuleError(window)
+    terms = lock_terms_error(now, body, chain.address)
+    if terms is not None:
+        raise BadRequestRuleError(terms)
     if body.to_validator in (None, bank.name):
         to = _counterparty_here(bank, body.to_validator, body.to, payee)
         if to.chain == chain.chain:
@@ -597,9 +609,6 @@ def _lock(bank: BankIdentity, intent: SignedIntent, body: LockBody, chain: Chain
             f"recipient bank {body.to_validator} is not a trusted peer of {bank.name}")
     else:
         check_crossing(bank.name, body.to_validator, asset)
-    if chain.issues(asset):
-        raise BadRequestRuleError(f"{chain.address} issues {asset}: a lock moves what a chain "
-                                  "holds, issue it first")
     _check_funds(chain, asset, body.amount)
     _check_daily_limit(chain, asset, body.amount, now)
     return _hold_entry(bank, intent, chain, now)

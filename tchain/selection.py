@@ -22,7 +22,13 @@ from dataclasses import dataclass
 
 from tchain.model import OfferBody, SignedEntry, TakeBody
 
-__all__ = ["Bid", "bid_of", "ranked", "window_closes"]
+__all__ = ["DECIDING_MS", "Bid", "bid_of", "ranked", "window_closes"]
+
+# An offer's window closes at least this long before it expires, so that the takes that waited
+# are decided, at the close, while the offer is still open (the seventh outside attacker made
+# the expiry come 142 ms after the close, and the bank decided 193 ms after it: every take
+# that waited was released). Ten seconds: a tick late, a bank restarting, still decide in time.
+DECIDING_MS = 10_000
 
 
 @dataclass(frozen=True, slots=True)

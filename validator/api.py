@@ -80,9 +80,9 @@ def _charge_intent_owner(doc: Any) -> None:
     _charge(state.owner)
 
 
-def _chain_id(value: str) -> str:
+def _chain_id(value: str, what: str = "a chain id") -> str:
     if not is_hex(value, 64):
-        raise EncodingError(f"a chain id is 64 lowercase hex characters, got {value!r}")
+        raise EncodingError(f"{what} is 64 lowercase hex characters, got {value!r}")
     return value
 
 
@@ -215,7 +215,7 @@ def flow(flow_id: str) -> Response:
     regulator)."""
     key = _signer_key()
     bank = _bank()
-    record = bank.interbank.flow(_chain_id(flow_id))
+    record = bank.interbank.flow(_chain_id(flow_id, "a flow id"))
     if record is None:
         raise NotFoundError(f"no cross-bank flow {flow_id} at {bank.name}")
     with bank.ledger.store.read() as r:
@@ -233,10 +233,11 @@ def flow(flow_id: str) -> Response:
 def lock(lock_id: str) -> Response:
     """A hash-time lock kept for one of our customers (tchain.htlc), for its payee (or a
     regulator): the signed lock entry, the bank that made it, and what was decided on it."""
+    lock_id = _chain_id(lock_id, "a lock id")  # before the signature: a bad id is a bad id
     key = _signer_key()
     bank = _bank()
     with bank.ledger.store.read() as r:
-        record = r.record("locks", _chain_id(lock_id))
+        record = r.record("locks", lock_id)
         if record is None or record["lock"] is None:
             raise NotFoundError(f"no lock {lock_id} is kept at {bank.name}")
         try:

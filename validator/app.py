@@ -15,7 +15,13 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 import federation
 from tchain.encoding import canonical
-from tchain.errors import InternalError, RateLimitedError, TChainError
+from tchain.errors import (
+    BadRequestError,
+    InternalError,
+    RateLimitedError,
+    TChainError,
+    wire_errors,
+)
 from validator import api, health, metrics, openapi, plan_api
 from validator.bank import Bank
 from validator.config import BankConfig
@@ -88,9 +94,21 @@ def _route_paths_as_sent(app: Flask) -> None:
             raise NotFound()
 
 
+def on_the_wire(e: TChainError) -> TChainError:
+    """The error as a code of docs/protocol.md §6: a core error that reached the shell with a
+    code that is none (``invalid``: something failed an offline check) is a request we cannot
+    take (``bad_request``), never a code a client cannot know. The seventh outside attacker
+    got an unsigned 422 ``invalid`` for a peer's lock."""
+    if e.code in wire_errors():
+        return e
+    log.error("a %s (%s) reached the shell: answered bad_request", type(e).__name__, e.code)
+    return BadRequestError(e.message)
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TChainError)
     def protocol_error(e: TChainError) -> Response:
+        e = on_the_wire(e)
         if e.status >= 500:
             log.error("request failed: %s", e.message, exc_info=e)
         response = _error(e.status, e.to_dict())

@@ -101,6 +101,7 @@ def test_a_settlement_that_brings_the_maker_only_the_price_of_our_bid_is_refused
     assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
     assert read(b1, lambda r: r.state(taker.chain, (take.id,)).holds.get(take.id)) is not None
     honest = liar.entry(chain=offer.chain, kind="fill", intent=None, evidence=[take.doc],
+                        time=offer.time + 60_000,  # its bank decides when the window closes
                         effects=[{"asset": EUR2, "balance": "-30", "held": "-30"},
                                  {"asset": USD, "balance": "40", "held": "0"}])
     answer = liar.answer_of(liar.sign("settle", settlement=honest.doc))

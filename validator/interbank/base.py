@@ -34,6 +34,7 @@ from tchain.rules import (
     Outcome,
     settle_hold,
 )
+from tchain.selection import window_closes
 from tchain.state import ChainState, Hold
 from validator.flows import put_record
 from validator.ledger import Ledger
@@ -171,10 +172,18 @@ class Part:
         own chain or on any other could be in no ledger of the peer's, and proves nothing
         against it (found by the fifth outside attacker, who had one accepted)."""
         self._not_ours(r, settlement)
+        stored = r.record("offers", flow.offer) if flow.offer is not ABSENT else None
+        offer = None if stored is None else OfferRecord.from_dict(stored).offer
+        closes = None if offer is None else window_closes(SignedEntry.trusted(offer))
+        if closes is not None and settlement.time < closes:
+            # the maker's bank decides the takes that waited when the window closes, by its
+            # clock, which dates the offer too: a settlement dated before could not be its
+            # decision (the seventh outside attacker had one settled, then was answered
+            # outbid for the same take)
+            raise BadRequestRuleError(f"the settlement is dated {settlement.time}, before "
+                                      f"offer {flow.offer}'s window closed at {closes}")
         maker_chain = flow.maker_chain
         if maker_chain is ABSENT:  # a take recorded before flows kept it: the offer's record
-            stored = r.record("offers", flow.offer) if flow.offer is not ABSENT else None
-            offer = None if stored is None else OfferRecord.from_dict(stored).offer
             maker_chain = ABSENT if offer is None else SignedEntry.trusted(offer).chain_id
         if maker_chain is not ABSENT and settlement.chain != maker_chain:
             # refused, not kept as misconduct: the message alone does not show the offer's

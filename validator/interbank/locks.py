@@ -15,6 +15,7 @@ import dataclasses
 
 from tchain.books import released, settled
 from tchain.errors import (
+    BadRequestRuleError,
     ConflictError,
     EncodingError,
     ExpiredError,
@@ -22,6 +23,7 @@ from tchain.errors import (
     NotFoundError,
 )
 from tchain.flow_states import (
+    CLOCK_MARGIN_MS,
     Flow,
     FlowEvent,
     FlowState,
@@ -51,7 +53,12 @@ def on_lock(part: Part, w: Writer, m: Message, peer_key: str, now: int) -> Messa
     lock, body = checked_lock(m, peer_key)  # (believed: see PeerInbox._believable)
     part._not_ours(w, lock)
     if body.to_validator != part.bank.name:
-        raise ConflictError(f"the lock is for a customer of {body.to_validator}")
+        raise ConflictError(f"the lock is for a customer of {body.to_validator}"
+                            if body.to_validator else "the lock names no to_validator: it is "
+                            f"for a customer of its own bank, not of {part.bank.name}")
+    if lock.time > now + CLOCK_MARGIN_MS:
+        raise BadRequestRuleError(f"lock {lock.id} is dated {lock.time}, later than now "
+                                  f"({now}) by more than the clocks' margin")
     part._state(w, body.to)  # our customer's (unknown_chain otherwise)
     part._incoming(w, m.sender, str(body.asset), body.amount)
     stored = w.record("locks", lock.id)
