@@ -55,16 +55,10 @@ def advance(banks: dict[str, NetBank], ms: int) -> None:
 
 def await_dvp(until: int) -> dict[str, Any]:
     """The attacker's a21: alice pays 900 USD, waits until ``until``, then bob's 9 BOND."""
-    return {"deadline_in": 600_000,
-            "participants": [{"bank": B1, "role": "contributor"},
-                             {"bank": B2, "role": "contributor"},
-                             {"bank": B3, "role": "observer"}],
-            "instructions": [
-                {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "900"},
-                {"op": "hold", "account": f"bob*{B2}", "asset": f"{B2}:BOND", "amount": "9"},
-                {"op": "transfer", "hold": 1, "to": f"bob*{B2}"},
-                {"op": "await", "until": until},
-                {"op": "transfer", "hold": 2, "to": f"alice*{B1}"}]}
+    holds, transfers = dvp()["instructions"][:2], dvp()["instructions"][2:]
+    holds[0]["amount"], holds[1]["amount"] = "900", "9"
+    return dvp(instructions=[*holds, transfers[0], {"op": "await", "until": until},
+                             transfers[1]])
 
 
 def test_f1_a_premature_expired_word_on_an_await_in_its_turn_is_refused(net: Banks) -> None:
