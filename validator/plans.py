@@ -55,7 +55,7 @@ from tchain.plans import (
     plan_id,
     sign_log,
 )
-from tchain.plans.execution import ZERO_COMPLETION
+from tchain.plans.execution import ZERO_COMPLETION, owed
 from tchain.plans.proof import plan_default_proof
 from tchain.plans.receipts import issue_memo
 from tchain.plans.timing import check_dated, check_fresh
@@ -492,8 +492,9 @@ class Plans:
         if execution.state == "proposed":
             return execution.plan.deadline + 1
         turn, due = execution.turn(), execution.due()
-        if turn is None or due is None:
-            return None
+        if turn is None or due is None or self.bank.name in execution.instructions[
+                turn.seq].rejections:
+            return None  # nothing more by our clock: we said it came late
         if turn.op == "await" and turn.until is not None and now < turn.until:
             return turn.until  # ours to do, or another's to approve, then
         return due + 1
@@ -557,7 +558,8 @@ class Plans:
             return None
         st = execution.instructions[turn.seq]
         if turn.bank != me:
-            if st.completion is None or me in st.approvals | st.rejections:
+            if st.completion is None or me in st.approvals or \
+                    (me in st.rejections and not owed(turn)):
                 return None
             if turn.op == "await" and turn.until is not None and now < turn.until:
                 return None  # its time has not come here: approved once it has

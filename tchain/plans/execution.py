@@ -56,14 +56,16 @@ class InstructionState:
     approvals: frozenset[str] = frozenset()
     rejections: frozenset[str] = frozenset()
 
-    def status(self, others: frozenset[str]) -> str:
+    def status(self, others: frozenset[str], owed: bool = False) -> str:
         """``pending``, ``proposed`` (done, awaiting approvals), ``complete``, ``failed``
-        (done wrong, or not done), or ``rejected``."""
+        (done wrong, or not done), or ``rejected``. Of an ``owed`` instruction (see
+        :func:`owed`) a word that it came late fails nothing: it is still owed."""
+        rejections = frozenset() if owed else self.rejections
         if self.completion is None:
-            return "failed" if self.rejections else "pending"
+            return "failed" if rejections else "pending"
         if self.completion.body["status"] == "failed":
             return "failed"
-        if self.rejections:
+        if rejections:
             return "rejected"
         return "complete" if others <= self.approvals else "proposed"
 
@@ -129,7 +131,7 @@ class Execution:
 
     def status(self, seq: int) -> str:
         ins = self.plan.instruction(seq)
-        return self.instructions[seq].status(self.others(ins.bank))
+        return self.instructions[seq].status(self.others(ins.bank), owed(ins))
 
     @property
     def approved(self) -> bool:
@@ -352,7 +354,8 @@ class Execution:
             raise ForbiddenError(f"{doc.by} does not decide on its own instruction {seq}")
         st = self.instructions[seq]
         said, other = (st.approvals, st.rejections) if approve else (st.rejections, st.approvals)
-        if doc.by in said or (doc.by in other and doc.by != _payee_bank(ins)):
+        if doc.by in said or (doc.by in other and doc.by != _payee_bank(ins) and
+                              not (approve and owed(ins))):
             # the payee bank's credit and its word that nothing came contradict each other:
             # both are kept, the plan fails, and the log proves it lied (docs/adr/0012)
             raise ConflictError(f"{doc.by} has decided on instruction {seq} already")
@@ -452,6 +455,14 @@ def _may_reject(ins: Instruction, by: str, named: str) -> None:
     if ins.lands_at is not None and by != ins.lands_at:
         raise ForbiddenError(f"only {ins.lands_at}, the payee's bank of instruction "
                              f"{ins.seq}, says whether it came in time")
+
+
+def owed(ins: Instruction) -> bool:
+    """An irreversible await or release: it lands at no bank, so no bank's word that it came
+    late can fail the plan (the other holds stand, each owed to a later step); the word is
+    the ``plan_default`` proof, and the instruction done late is approved all the same, by
+    the bank that said it was late too (docs/adr/0012)."""
+    return not ins.reversible and ins.op in ("await", "release")
 
 
 def _payee_bank(ins: Instruction) -> str | None:

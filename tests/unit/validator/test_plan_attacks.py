@@ -61,6 +61,16 @@ def await_dvp(until: int) -> dict[str, Any]:
                              transfers[1]])
 
 
+def swapped(network: Net, banks: dict[str, NetBank], people: dict[str, Customer], plan: str
+            ) -> None:
+    """Run ``plan`` (an await_dvp) to its end: completed everywhere, alice has bob's 9 BOND,
+    and every bank is sound."""
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"completed"}
+    assert banks[B1].balance(people["alice"], f"{B2}:BOND") == (9, 0)
+    all_sound(*banks.values(), chains_verify=True)
+
+
 def test_f1_a_premature_expired_word_on_an_await_in_its_turn_is_refused(net: Banks) -> None:
     """a21: bank1 paid bob; during the await bank2 says "expired" (zero completion): it was
     applied, bob's bond released, alice paid for nothing. A word that nothing came is dated
@@ -83,10 +93,28 @@ def test_f1_a_premature_expired_word_on_an_await_in_its_turn_is_refused(net: Ban
     assert answer["error"] == "stale_time", answer  # dated ahead of bank1's clock
     assert {state(b, plan).state for b in banks.values()} == {"executing"}
     advance(banks, 60_000)
+    swapped(network, banks, people, plan)
+
+
+def test_f1_a_late_word_on_an_await_releases_nothing_and_proves_the_default(
+        net: Banks) -> None:
+    """Past an await's due (bank1 down), bank2's word that it did not come is the
+    plan_default proof against bank1, and fails nothing: bob's bond stays held, owed to
+    alice, until bank1 does its await late; then bank2 approves it all the same and the
+    plan completes (its proof stays: bank1 was late)."""
+    network, banks, people = net
+    until = banks[B1].ledger.clock() + 60_000
+    plan = signed(network, banks, people, await_dvp(until), ("alice", B1), ("bob", B2))
+    banks[B1].up = False
+    advance(banks, 60_000 + 600_000 + 1)
     network.run(50)
-    assert {state(b, plan).state for b in banks.values()} == {"completed"}
-    assert banks[B1].balance(people["alice"], f"{B2}:BOND") == (9, 0)
-    all_sound(*banks.values(), chains_verify=True)
+    at2 = state(banks[B2], plan)
+    assert at2.state == "executing" and at2.instructions[4].rejections == {B2}
+    [proof] = [p for p in banks[B2].interbank.proofs() if p["type"] == "plan_default"]
+    assert verify_proof(proof).culprit == banks[B1].key.public_key
+    assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (50, 9)  # owed to alice
+    banks[B1].up = True
+    swapped(network, banks, people, plan)
 
 
 def test_f6_an_await_completion_dated_ahead_is_refused_and_approved_only_at_its_time(
