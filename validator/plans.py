@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -79,9 +80,11 @@ __all__ = ["MAX_LISTED", "MAX_LOG", "Kept", "Plans", "plan_key", "summary_of"]
 
 MAX_LOG = 1000  # documents in one plan's log: a message carrying it stays far below 1 MiB
 MAX_LISTED = 100  # plan records read for one page of GET /v1/plans
+MAX_OPEN = 50  # plans not yet over that one customer proposed, or one peer's customers did
 _HOLD_FAILURES = (InsufficientFundsError, UnknownAssetError, LimitExceededError,
                   SignatureError)  # what a customer's chain refuses: a reversible failure
 _RUNNING = frozenset({"approved", "executing"})
+_OPEN = _RUNNING | {"proposed", "compensating"}
 _UNDOING = frozenset({"compensating", "failed"})
 
 
@@ -221,6 +224,7 @@ class Plans:
                                 proposer=state.address, time=now)
             plan = Plan.from_dict(doc)
             check_fresh(plan, now)
+            self._check_open(w, lambda s: s["proposer"] == plan.proposer, plan.proposer)
             proposal = sign_log(self.bank.key, "proposal", plan=plan.id,
                                 plan_digest=plan.digest, by=self.bank.name, time=now,
                                 document=plan.doc)
@@ -282,6 +286,20 @@ class Plans:
                                  f"{TIME_WINDOW_MS} ms from {now}", validator_time=now)
         return int(seq)
 
+    def _check_open(self, r: Reader, theirs: Callable[[dict[str, Any]], bool], who: str
+                    ) -> None:
+        """A customer, or a peer's customers, may have at most MAX_OPEN plans here that are
+        not over (each is kept, and may hold funds): a flood of proposals is refused.
+
+        Raises:
+            LimitExceededError: ``who`` has that many already.
+        """
+        open_ = sum(1 for s in self._summaries(r, r.records("plans"))
+                    if s["state"] in _OPEN and theirs(s))
+        if open_ >= MAX_OPEN:
+            raise LimitExceededError(f"{who} has {open_} plans open at {self.bank.name}, the "
+                                     f"most one may (MAX_OPEN {MAX_OPEN})")
+
     # --- what peers send -------------------------------------------------------------------
 
     def receive(self, w: Writer, message: Message, now: int) -> None:
@@ -301,6 +319,8 @@ class Plans:
         execution = Execution.replay(kept.log if kept else theirs[:1], self.keys(w))
         if kept is None:
             check_fresh(execution.plan, now)
+            self._check_open(w, lambda s: s["id"].startswith(f"{execution.plan.bank}/"),
+                             f"{execution.plan.bank}'s customers")
         check_dated(theirs, now)
         if message.sender not in execution.plan.banks or \
                 self.bank.name not in execution.plan.banks:

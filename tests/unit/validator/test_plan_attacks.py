@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tchain.encoding import parse
-from tchain.errors import BadRequestError, EncodingError
+from tchain.errors import BadRequestError, EncodingError, LimitExceededError
 from tchain.messages import Message, sign_message
 from tchain.plans import LogDoc, Plan, plan_document, plan_id, sign_log
 from tchain.plans.execution import ZERO_COMPLETION
@@ -23,7 +23,7 @@ from tests.helpers import Clock, Customer
 from tests.interbank_net import Net, NetBank, all_sound
 from tests.unit.validator.test_plan_races import logs_only, outbox, signed_both, three_contributors
 from tests.unit.validator.test_plans import B1, B2, B3, dvp, signed, state, three_banks
-from validator.plans import Plans
+from validator.plans import MAX_OPEN, Plans
 
 Banks = tuple[Net, dict[str, NetBank], dict[str, Customer]]
 
@@ -317,3 +317,20 @@ def test_f8_a_malformed_plan_message_is_a_plain_400_not_kept(net: Banks, log: An
         banks[B1].interbank.receive(message, banks[B2].key.public_key)
     with banks[B1].ledger.store.read() as r:
         assert r.answer(Message.from_dict(message).id) is None
+
+
+def test_f7_a_flood_of_proposals_is_capped_per_customer_and_per_peer(net: Banks) -> None:
+    """a26: 200 proposals naming alice, acked in one batch, kept for ever. A customer, or a
+    peer's customers, may have MAX_OPEN plans open at a bank; more are refused."""
+    _, banks, people = net
+    alice = people["alice"].key.public_key
+    for _ in range(MAX_OPEN):
+        Plans(banks[B1].ledger).propose(alice, dvp())
+    with pytest.raises(LimitExceededError):
+        Plans(banks[B1].ledger).propose(alice, dvp())
+    now = banks[B2].ledger.clock()
+    for _ in range(MAX_OPEN):
+        assert lie(banks[B2], banks[B3], [_proposal(banks[B2], now, now + 60_000)])["type"] \
+            == "ack"
+    flood = lie(banks[B2], banks[B3], [_proposal(banks[B2], now, now + 60_000)])
+    assert flood["error"] == "limit_exceeded", flood
