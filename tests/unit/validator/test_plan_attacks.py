@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from tchain.encoding import parse
-from tchain.errors import BadRequestError, EncodingError, LimitExceededError
+from tchain.errors import (
+    BadRequestError,
+    EncodingError,
+    LimitExceededError,
+    VerificationError,
+)
 from tchain.messages import Message, sign_message
 from tchain.plans import LogDoc, Plan, plan_document, plan_id, sign_log
 from tchain.plans.execution import ZERO_COMPLETION
@@ -206,6 +211,12 @@ def test_f2_f4_a_payee_bank_that_credited_and_says_nothing_came_is_proven_at_fau
         assert len(proofs) == 1
         summary = verify_proof(proofs[0])
         assert summary.culprit == banks[B2].key.public_key
+    # without bank2's word that nothing came, the same log proves nothing against it
+    forged = {k: v for k, v in proofs[0].items() if k != "sig"}
+    forged["log"] = [d for d in forged["log"] if d["log"]["type"] != "completion_rejection"]
+    forged["sig"] = banks[B3].key.sign("proof", forged)
+    with pytest.raises(VerificationError, match="word that nothing came"):
+        verify_proof(forged)
     all_sound(*banks.values(), chains_verify=True)
 
 
