@@ -76,7 +76,7 @@ def test_a_plan_hold_whose_consent_has_a_seq_cannot_stand_in_a_chain(liar):
 
 def test_a_plan_log_with_a_consent_bank1s_customer_never_signed_is_refused(liar):
     alice = register(liar.target, "alice-p5")
-    plan = _mallorys_plan(liar, "alice-p5", now_ms(), now_ms() + 600_000)
+    plan = _mallorys_plan("alice-p5", now_ms(), now_ms() + 600_000)
     proposal = sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest, by=B2,
                         time=now_ms(), document=plan.doc)
     ack = liar.answer_of(liar.sign("plan", log=[proposal.doc]))
@@ -105,7 +105,7 @@ def test_a_plan_hold_of_a_plan_bank1_never_approved_is_credited_to_no_one(liar):
     assert "is not known" in answer["reason"]
 
 
-def _mallorys_plan(liar: Any, customer: str, time: int, deadline: int) -> Plan:
+def _mallorys_plan(customer: str, time: int, deadline: int) -> Plan:
     """Bank 2's plan: ``customer`` at bank 1 pays mallory at bank 2 100 USD."""
     file = {"deadline": deadline,
             "participants": [{"bank": B2, "role": "contributor"},
@@ -126,7 +126,7 @@ def test_a_plan_dated_long_ago_or_due_never_and_a_malformed_plan_log_are_refused
     now = now_ms()
     for time, deadline, code in ((now - 86_400_000, now + 60_000, "stale_time"),
                                  (now, 2**53 - 1, "bad_request")):
-        plan = _mallorys_plan(liar, "alice-p7", time, deadline)
+        plan = _mallorys_plan("alice-p7", time, deadline)
         proposal = sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest,
                             by=B2, time=time, document=plan.doc)
         refused(liar, liar.sign("plan", log=[proposal.doc]), code)
