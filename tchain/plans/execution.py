@@ -361,6 +361,8 @@ class Execution:
             raise ConflictError(f"{doc.by} has decided on instruction {seq} already")
         if not self._reached(ins):
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due yet")
+        if self.state == "completed":  # every word on it is in: a later one repaints nothing
+            raise ConflictError(f"plan {self.plan.id} is completed: no word on it comes after")
         completion = None if st.completion is None else st.completion.id
         named = doc.body["completion"]
         if not approve:

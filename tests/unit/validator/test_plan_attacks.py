@@ -185,6 +185,12 @@ def test_f2_a_rejection_of_a_correct_irreversible_completion_is_refused_at_every
     assert unseen["type"] == "refused", unseen
     network.run(50)
     assert {state(b, plan).state for b in banks.values()} == {"completed"}
+    advance(banks, 700_000)  # a completed plan is not repainted by a word said after it
+    late = word(banks[B2], plan, "completion_rejection", seq=3, completion=ZERO_COMPLETION,
+                error="expired", reason="nothing came")
+    answer = lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, late])
+    assert answer["error"] == "conflict" and "completed" in answer["reason"], answer
+    assert {state(b, plan).state for b in banks.values()} == {"completed"}
     all_sound(*banks.values(), chains_verify=True)
 
 
