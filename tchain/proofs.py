@@ -43,7 +43,11 @@ from tchain.keys import SigningKey, verify
 from tchain.messages import Message
 from tchain.model import OfferBody, SignedEntry, TakeBody
 from tchain.peer_claims import crossing, fault, incoming
-from tchain.plans.proof import PLAN_DEFAULT_FIELDS, check_plan_default
+from tchain.plans.proof import (
+    PLAN_DEFAULT_FIELDS,
+    check_plan_contradiction,
+    check_plan_default,
+)
 from tchain.state import check_settle_evidence, check_take_terms, fill_effects, offer_hold
 from tchain.values import UAI, parse_amount
 
@@ -445,10 +449,18 @@ def _verify_plan_default(proof: dict[str, Any], names: Names) -> ProofSummary:
     return ProofSummary("plan_default", proof["culprit"], summary)
 
 
+def _verify_plan_contradiction(proof: dict[str, Any], names: Names) -> ProofSummary:
+    """A payee bank that credited a plan's transfer and said nothing came (tchain.plans.proof)."""
+    _signed_by_reporter(proof, PLAN_DEFAULT_FIELDS)
+    _, summary = check_plan_contradiction(proof)
+    return ProofSummary("plan_contradiction", proof["culprit"], summary)
+
+
 _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement,
               "misconduct": _verify_misconduct, "lock_conflict": _verify_lock_conflict,
               "unfair_selection": _verify_unfair_selection,
-              "plan_default": _verify_plan_default}
+              "plan_default": _verify_plan_default,
+              "plan_contradiction": _verify_plan_contradiction}
 
 
 def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +28,7 @@ from tchain.errors import (
     BadRequestError,
     BadRequestRuleError,
     ConflictError,
+    EncodingError,
     ExpiredError,
     ForbiddenError,
     ForeignAssetError,
@@ -54,9 +56,10 @@ from tchain.plans import (
     plan_id,
     sign_log,
 )
-from tchain.plans.execution import ZERO_COMPLETION
+from tchain.plans.execution import ZERO_COMPLETION, owed
 from tchain.plans.proof import plan_default_proof
 from tchain.plans.receipts import issue_memo
+from tchain.plans.timing import check_dated, check_fresh
 from tchain.proofs import verify_proof
 from tchain.records import KeyRecord, make_record
 from tchain.rules import (
@@ -77,9 +80,11 @@ __all__ = ["MAX_LISTED", "MAX_LOG", "Kept", "Plans", "plan_key", "summary_of"]
 
 MAX_LOG = 1000  # documents in one plan's log: a message carrying it stays far below 1 MiB
 MAX_LISTED = 100  # plan records read for one page of GET /v1/plans
+MAX_OPEN = 50  # plans not yet over that one customer proposed, or one peer's customers did
 _HOLD_FAILURES = (InsufficientFundsError, UnknownAssetError, LimitExceededError,
                   SignatureError)  # what a customer's chain refuses: a reversible failure
 _RUNNING = frozenset({"approved", "executing"})
+_OPEN = _RUNNING | {"proposed", "compensating"}
 _UNDOING = frozenset({"compensating", "failed"})
 
 
@@ -218,6 +223,8 @@ class Plans:
             doc = plan_document(plan_file, plan_id_=plan_id(self.bank.name),
                                 proposer=state.address, time=now)
             plan = Plan.from_dict(doc)
+            check_fresh(plan, now)
+            self._check_open(w, lambda s: s["proposer"] == plan.proposer, plan.proposer)
             proposal = sign_log(self.bank.key, "proposal", plan=plan.id,
                                 plan_digest=plan.digest, by=self.bank.name, time=now,
                                 document=plan.doc)
@@ -279,6 +286,20 @@ class Plans:
                                  f"{TIME_WINDOW_MS} ms from {now}", validator_time=now)
         return int(seq)
 
+    def _check_open(self, r: Reader, theirs: Callable[[dict[str, Any]], bool], who: str
+                    ) -> None:
+        """A customer, or a peer's customers, may have at most MAX_OPEN plans here that are
+        not over (each is kept, and may hold funds): a flood of proposals is refused.
+
+        Raises:
+            LimitExceededError: ``who`` has that many already.
+        """
+        open_ = sum(1 for s in self._summaries(r, r.records("plans"))
+                    if s["state"] in _OPEN and theirs(s))
+        if open_ >= MAX_OPEN:
+            raise LimitExceededError(f"{who} has {open_} plans open at {self.bank.name}, the "
+                                     f"most one may (MAX_OPEN {MAX_OPEN})")
+
     # --- what peers send -------------------------------------------------------------------
 
     def receive(self, w: Writer, message: Message, now: int) -> None:
@@ -291,18 +312,50 @@ class Plans:
         """
         docs = message.fields["log"]
         if not isinstance(docs, list) or not 1 <= len(docs) <= MAX_LOG:
-            raise BadRequestError(f"a plan message carries the plan's log, 1..{MAX_LOG} "
-                                  "documents")
+            raise EncodingError(f"a plan message carries the plan's log, 1..{MAX_LOG} "
+                                "documents")
         theirs = [LogDoc.from_dict(d) for d in docs]
         kept = self._kept(w, theirs[0].plan)
         execution = Execution.replay(kept.log if kept else theirs[:1], self.keys(w))
+        if kept is None:
+            check_fresh(execution.plan, now)
+            self._check_open(w, lambda s: s["id"].startswith(f"{execution.plan.bank}/"),
+                             f"{execution.plan.bank}'s customers")
+        check_dated(theirs, now)
         if message.sender not in execution.plan.banks or \
                 self.bank.name not in execution.plan.banks:
             raise ForbiddenError(f"{message.sender} sent plan {execution.plan.id}, which "
                                  f"does not name both it and {self.bank.name}")
         for doc in theirs:
-            execution = execution.append(doc)
-        self._decided(w, execution, kept or Kept((), {}), now)
+            try:
+                execution = execution.append(doc)
+            except ConflictError:
+                if execution.state != "failed":
+                    raise
+                # a word its bank said before it learned what failed the plan here (a
+                # contradiction reaches banks in different orders): nothing follows from it
+        _, sent = self._decided(w, execution, kept or Kept((), {}), now)
+        if self._keep_contradictions(w, execution) and not sent:
+            self._send(w, execution, now)  # its culprit may have told each bank one word
+
+    def _keep_contradictions(self, w: Writer, execution: Execution) -> bool:
+        """Keep, once per transfer, the proof that its payee bank both credited it and said
+        nothing came (the plan failed on that word: docs/adr/0012). Whether one is new."""
+        new = False
+        for ins in execution.plan.instructions:
+            st = execution.instructions[ins.seq]
+            if ins.op != "transfer" or ins.lands_at in (None, ins.bank, self.bank.name) or \
+                    st.completion is None or st.completion.body["status"] != "done" or \
+                    ins.lands_at not in st.rejections:
+                continue
+            key = plan_key(f"{execution.plan.id} contradiction {ins.seq}")
+            if w.record("proofs", key) is None:
+                proof = plan_default_proof(self.bank.key, self.bank.name, execution, ins.seq,
+                                           ins.lands_at, "plan_contradiction")
+                verify_proof(proof)
+                w.put_record("proofs", key, proof)
+                new = True
+        return new
 
     def hold_closed(self, w: Writer, hold_id: str, entry: SignedEntry, now: int) -> list[str]:
         """The transfer of a plan's hold ended (the payee bank's first answer): ``entry`` is
@@ -317,6 +370,11 @@ class Plans:
         if execution.instructions[transfer.seq].completion is not None:
             return []
         done = entry.kind == "settle"
+        if not done and transfer.lands_at not in execution.instructions[transfer.seq].rejections:
+            # refused: the payee bank's word that it never credits it (in its log, on its way)
+            # is what the failed completion stands on; it is logged once that word is here
+            w.put_record("plans", hold_id, {**index, "released": entry.doc})
+            return []
         completion = self._sign(execution, "completion", now, seq=transfer.seq,
                                 status="done" if done else "failed", receipts=[entry],
                                 error=None if done else "refused")
@@ -446,7 +504,7 @@ class Plans:
         verify_proof(proof)
         w.put_record("proofs", digest("proof", proof).hex(), proof)
 
-    def _wake(self, execution: Execution) -> int | None:
+    def _wake(self, execution: Execution, now: int) -> int | None:
         """When this bank must next look at the plan by its clock alone: its deadline while
         it waits for approvals, the current instruction's due, our await's time."""
         if execution.plan.role(self.bank.name) != "contributor":
@@ -454,10 +512,11 @@ class Plans:
         if execution.state == "proposed":
             return execution.plan.deadline + 1
         turn, due = execution.turn(), execution.due()
-        if turn is None or due is None:
-            return None
-        if turn.bank == self.bank.name and turn.op == "await" and turn.until is not None:
-            return turn.until
+        if turn is None or due is None or self.bank.name in execution.instructions[
+                turn.seq].rejections:
+            return None  # nothing more by our clock: we said it came late
+        if turn.op == "await" and turn.until is not None and now < turn.until:
+            return turn.until  # ours to do, or another's to approve, then
         return due + 1
 
     def _late(self, execution: Execution, kept: Kept, now: int) -> LogDoc | None:
@@ -495,7 +554,7 @@ class Plans:
         key = plan_key(execution.plan.id)
         w.put_record("plans", key, replace(kept, log=execution.docs,
                                            summary=summary_of(execution)).to_dict())
-        wake = self._wake(execution)
+        wake = self._wake(execution, now)
         if wake is not None:
             w.set_due("plans", key, wake)
         if not any(d.by == self.bank.name for d in execution.docs[sent:]):
@@ -509,6 +568,9 @@ class Plans:
             return None
         if execution.state == "proposed":
             return self._approval(w, execution, kept, now)
+        refused = self._refused(w, execution, now)
+        if refused is not None:
+            return refused
         if execution.state in _UNDOING:
             return self._compensation(w, execution, now)
         turn = execution.turn()
@@ -516,8 +578,11 @@ class Plans:
             return None
         st = execution.instructions[turn.seq]
         if turn.bank != me:
-            if st.completion is None or me in st.approvals | st.rejections:
+            if st.completion is None or me in st.approvals or \
+                    (me in st.rejections and not owed(turn)):
                 return None
+            if turn.op == "await" and turn.until is not None and now < turn.until:
+                return None  # its time has not come here: approved once it has
             return self._late(execution, kept, now) or self._sign(
                 execution, "completion_approval", now, seq=turn.seq,
                 completion=st.completion.id)
@@ -567,6 +632,22 @@ class Plans:
                             payer=signer(self.bank.key, self.bank.name, state),
                             kyc_required=bool(state.params.get("kyc_recipients")))
         return None  # the payee bank's answer completes it (hold_closed)
+
+    def _refused(self, w: Writer, execution: Execution, now: int) -> LogDoc | None:
+        """Our failed completion of a transfer its payee bank refused, once the payee bank's
+        word that it never credits it is in our log (hold_closed kept the release till then)."""
+        for ins in execution.plan.instructions:
+            st = execution.instructions[ins.seq]
+            hold = execution.hold_entry(ins.hold or 0) if ins.op == "transfer" else None
+            if hold is None or ins.bank != self.bank.name or st.completion is not None or \
+                    ins.lands_at not in st.rejections:
+                continue
+            index = w.record("plans", hold.id)
+            if index is not None and "released" in index:
+                return self._sign(execution, "completion", now, seq=ins.seq, status="failed",
+                                  receipts=[SignedEntry.from_dict(index["released"])],
+                                  error="refused")
+        return None
 
     def _compensation(self, w: Writer, execution: Execution, now: int) -> LogDoc | None:
         """Release our holds that stand and that nothing was paid from yet; once none of

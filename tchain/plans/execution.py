@@ -56,14 +56,16 @@ class InstructionState:
     approvals: frozenset[str] = frozenset()
     rejections: frozenset[str] = frozenset()
 
-    def status(self, others: frozenset[str]) -> str:
+    def status(self, others: frozenset[str], owed: bool = False) -> str:
         """``pending``, ``proposed`` (done, awaiting approvals), ``complete``, ``failed``
-        (done wrong, or not done), or ``rejected``."""
+        (done wrong, or not done), or ``rejected``. Of an ``owed`` instruction (see
+        :func:`owed`) a word that it came late fails nothing: it is still owed."""
+        rejections = frozenset() if owed else self.rejections
         if self.completion is None:
-            return "failed" if self.rejections else "pending"
+            return "failed" if rejections else "pending"
         if self.completion.body["status"] == "failed":
             return "failed"
-        if self.rejections:
+        if rejections:
             return "rejected"
         return "complete" if others <= self.approvals else "proposed"
 
@@ -129,7 +131,7 @@ class Execution:
 
     def status(self, seq: int) -> str:
         ins = self.plan.instruction(seq)
-        return self.instructions[seq].status(self.others(ins.bank))
+        return self.instructions[seq].status(self.others(ins.bank), owed(ins))
 
     @property
     def approved(self) -> bool:
@@ -209,22 +211,27 @@ class Execution:
         """When the current turn began: the time of the last approval that completed the
         instruction before it (the plan's time for the first)."""
         ins = self.turn()
-        if ins is None or ins.seq == 1:
+        return self.plan.time if ins is None else self._since(ins.seq)
+
+    def _since(self, seq: int) -> int:
+        """When instruction ``seq``'s turn began (once every one before it is complete)."""
+        if seq == 1:
             return self.plan.time
-        before = self.instructions[ins.seq - 1]
         times = [d.time for d in self.docs if d.type == "completion_approval"
-                 and d.body["seq"] == before.seq]
+                 and d.body["seq"] == seq - 1]
         return max(times, default=self.plan.time)
 
     def due(self) -> int | None:
         """By when the current instruction must be complete: the plan's deadline for a
         reversible one (every hold must stand by it), else as long again from its turn."""
         ins = self.turn()
-        if ins is None:
-            return None
+        return None if ins is None else self.due_of(ins)
+
+    def due_of(self, ins: Instruction) -> int:
+        """By when ``ins`` must be complete, once its turn came (see :meth:`due`)."""
         if ins.reversible:
             return self.plan.deadline
-        start = self.turn_since()
+        start = self._since(ins.seq)
         if ins.op == "await" and ins.until is not None:
             start = max(start, ins.until)
         return start + (self.plan.deadline - self.plan.time)
@@ -325,6 +332,10 @@ class Execution:
                                 f"{getattr(self.turn(), 'seq', None)}")
         if st.completion is not None:
             raise ConflictError(f"instruction {seq} has a completion already")
+        payee = _payee_bank(ins)
+        if doc.body["status"] == "failed" and payee is not None and payee not in st.rejections:
+            raise ConflictError(f"transfer {seq} fails only on the word of {payee}, its payee "
+                                "bank, that it will never credit it: that word is not logged")
         check_receipts(ins, doc.body["status"], _receipts_of(doc), doc.time, self._checks())
         return self._with(replace(st, completion=doc))
 
@@ -342,14 +353,23 @@ class Execution:
         if doc.by == ins.bank:
             raise ForbiddenError(f"{doc.by} does not decide on its own instruction {seq}")
         st = self.instructions[seq]
-        if doc.by in st.approvals | st.rejections:
+        said, other = (st.approvals, st.rejections) if approve else (st.rejections, st.approvals)
+        if doc.by in said or (doc.by in other and doc.by != _payee_bank(ins) and
+                              not (approve and owed(ins))):
+            # the payee bank's credit and its word that nothing came contradict each other:
+            # both are kept, the plan fails, and the log proves it lied (docs/adr/0012)
             raise ConflictError(f"{doc.by} has decided on instruction {seq} already")
         if not self._reached(ins):
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due yet")
+        if self.state == "completed":  # every word on it is in: a later one repaints nothing
+            raise ConflictError(f"plan {self.plan.id} is completed: no word on it comes after")
         completion = None if st.completion is None else st.completion.id
         named = doc.body["completion"]
         if not approve:
             _may_reject(ins, doc.by, named)
+            if named == ZERO_COMPLETION and doc.time <= self.due_of(ins):
+                raise ConflictError(f"instruction {seq} is due at {self.due_of(ins)}: a word "
+                                    f"that nothing came, dated {doc.time}, is premature")
         # a rejection names the zero completion when its bank had seen none by when it was
         # due: it still counts once the completion comes, whichever came first
         if named != completion and not (not approve and named == ZERO_COMPLETION):
@@ -437,6 +457,21 @@ def _may_reject(ins: Instruction, by: str, named: str) -> None:
     if ins.lands_at is not None and by != ins.lands_at:
         raise ForbiddenError(f"only {ins.lands_at}, the payee's bank of instruction "
                              f"{ins.seq}, says whether it came in time")
+
+
+def owed(ins: Instruction) -> bool:
+    """An irreversible await or release: it lands at no bank, so no bank's word that it came
+    late can fail the plan (the other holds stand, each owed to a later step); the word is
+    the ``plan_default`` proof, and the instruction done late is approved all the same, by
+    the bank that said it was late too (docs/adr/0012)."""
+    return not ins.reversible and ins.op in ("await", "release")
+
+
+def _payee_bank(ins: Instruction) -> str | None:
+    """The bank a transfer between two banks lands at: the only one whose word fails it."""
+    if ins.op != "transfer" or ins.lands_at in (None, ins.bank):
+        return None
+    return ins.lands_at
 
 
 def _verify(doc: LogDoc, key: str, who: str) -> None:

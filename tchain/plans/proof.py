@@ -23,19 +23,22 @@ from tchain.keys import SigningKey, is_hex
 from tchain.plans.execution import Execution
 from tchain.plans.log import LogDoc
 
-__all__ = ["PLAN_DEFAULT_FIELDS", "check_plan_default", "plan_default_proof"]
+__all__ = ["PLAN_DEFAULT_FIELDS", "check_plan_contradiction", "check_plan_default",
+           "plan_default_proof"]
 
 PLAN_DEFAULT_FIELDS = {"type", "reporter", "reporter_name", "culprit", "culprit_name", "keys",
                        "log", "seq", "sig"}
 
 
-def plan_default_proof(key: SigningKey, name: str, execution: Execution, seq: int
+def plan_default_proof(key: SigningKey, name: str, execution: Execution, seq: int,
+                       culprit: str | None = None, type_: str = "plan_default"
                        ) -> dict[str, Any]:
     """``name``'s signed account of instruction ``seq`` not done: ``execution``'s log ends
-    with its zero ``completion_rejection`` of it."""
-    culprit = execution.plan.instruction(seq).bank
+    with its zero ``completion_rejection`` of it. With ``type_`` ``plan_contradiction``: the
+    log holds ``culprit``'s credit of transfer ``seq`` and its word that nothing came."""
+    culprit = culprit or execution.plan.instruction(seq).bank
     proof: dict[str, Any] = {
-        "type": "plan_default", "reporter": key.public_key, "reporter_name": name,
+        "type": type_, "reporter": key.public_key, "reporter_name": name,
         "culprit": execution.keys[culprit], "culprit_name": culprit,
         "keys": {b: execution.keys[b] for b in execution.plan.banks},
         "log": [d.doc for d in execution.docs], "seq": seq}
@@ -54,22 +57,8 @@ def check_plan_default(proof: dict[str, Any]) -> tuple[str, str]:
     Raises:
         VerificationError: saying what does not hold.
     """
-    keys, seq = proof["keys"], proof["seq"]
-    if not isinstance(keys, Mapping) or not all(isinstance(k, str) and is_hex(v, 64)
-                                                 for k, v in keys.items()) or \
-            keys.get(proof["reporter_name"]) != proof["reporter"] or \
-            keys.get(proof["culprit_name"]) != proof["culprit"] or \
-            proof["reporter"] == proof["culprit"]:
-        raise VerificationError("the keys must name the reporter and the culprit, two banks")
-    if not isinstance(proof["log"], list) or len(proof["log"]) < 2 or \
-            not isinstance(seq, int) or isinstance(seq, bool):
-        raise VerificationError("a plan default's proof carries the plan's log and a seq")
-    try:
-        docs = [LogDoc.from_dict(d) for d in proof["log"]]
-        before = Execution.replay(docs[:-1], keys)
-        Execution.replay(docs, keys)
-    except TChainError as e:
-        raise VerificationError(f"the plan's log does not replay: {e.message}") from e
+    docs, before = _replayed(proof)
+    seq = proof["seq"]
     word, turn, due = docs[-1], before.turn(), before.due()
     if turn is None or turn.seq != seq or turn.bank != proof["culprit_name"] or \
             turn.reversible or before.instructions[seq].completion is not None:
@@ -85,3 +74,55 @@ def check_plan_default(proof: dict[str, Any]) -> tuple[str, str]:
         f"{before.plan.id}, due at {due}, after every instruction before it was done; "
         f"{proof['reporter_name']} said so at {word.time} (the banks' keys attested by "
         f"{proof['reporter_name']})")
+
+
+def check_plan_contradiction(proof: dict[str, Any]) -> tuple[str, str]:
+    """Steps 2-4 of a plan contradiction's proof (docs/adr/0012): (2) and (3) as for a
+    default; (4) instruction ``seq`` is a transfer between two banks paid to the culprit's
+    customer, its completion logged done (its receipt carries the culprit's signed credit,
+    checked as the log replays), and the culprit's word that nothing came of it is logged too:
+    an honest payee bank says one or the other, never both. Returns the culprit's name and a
+    summary.
+
+    Raises:
+        VerificationError: saying what does not hold.
+    """
+    _, execution = _replayed(proof, whole=True)
+    seq, culprit = proof["seq"], proof["culprit_name"]
+    if not 1 <= seq <= len(execution.plan.instructions):
+        raise VerificationError(f"the plan has no instruction {seq}")
+    ins, st = execution.plan.instruction(seq), execution.instructions.get(seq)
+    if ins.op != "transfer" or ins.lands_at in (None, ins.bank) or ins.lands_at != culprit or \
+            st is None or st.completion is None or st.completion.body["status"] != "done" or \
+            culprit not in st.rejections:
+        raise VerificationError(f"the log must hold both {culprit}'s credit of transfer {seq} "
+                                "(its completion, done) and its word that nothing came")
+    return culprit, (
+        f"{culprit} credited transfer {seq} of plan {execution.plan.id} (its signed credit is "
+        f"the completion's receipt) and signed that nothing came of it: the plan failed on "
+        f"its word (the banks' keys attested by {proof['reporter_name']})")
+
+
+def _replayed(proof: dict[str, Any], whole: bool = False) -> tuple[list[LogDoc], Execution]:
+    """The proof's log documents and the execution they give (all of them with ``whole``,
+    else all but the last), its keys checked to name the reporter and the culprit.
+
+    Raises:
+        VerificationError: the keys or the log do not hold.
+    """
+    keys, seq = proof["keys"], proof["seq"]
+    if not isinstance(keys, Mapping) or not all(isinstance(k, str) and is_hex(v, 64)
+                                                 for k, v in keys.items()) or \
+            keys.get(proof["reporter_name"]) != proof["reporter"] or \
+            keys.get(proof["culprit_name"]) != proof["culprit"] or \
+            proof["reporter"] == proof["culprit"]:
+        raise VerificationError("the keys must name the reporter and the culprit, two banks")
+    if not isinstance(proof["log"], list) or len(proof["log"]) < 2 or \
+            not isinstance(seq, int) or isinstance(seq, bool):
+        raise VerificationError("a plan proof carries the plan's log and a seq")
+    try:
+        docs = [LogDoc.from_dict(d) for d in proof["log"]]
+        whole_log = Execution.replay(docs, keys)
+        return docs, whole_log if whole else Execution.replay(docs[:-1], keys)
+    except TChainError as e:
+        raise VerificationError(f"the plan's log does not replay: {e.message}") from e

@@ -65,7 +65,7 @@ def check_receipts(ins: Instruction, status: str, receipts: tuple[SignedEntry, .
     ``hold``: the ``plan`` entry on the account's chain carrying its consent and holding its
     amount (a failed hold: none). ``transfer``: the settle of the hold, whose evidence is the
     payee bank's credit of the payee's chain, whose evidence is that hold (a failed one: the
-    release of the hold, or none). ``release``: the release of the hold. ``await``: none, and
+    release of the hold). ``release``: the release of the hold. ``await``: none, and
     not before its time. ``issue``: the payee's credit, whose evidence is the bank's issue
     on its own chain naming the plan and the instruction in its memo (a failed one: none).
 
@@ -75,7 +75,7 @@ def check_receipts(ins: Instruction, status: str, receipts: tuple[SignedEntry, .
     what = f"instruction {ins.seq} ({ins.op})"
     try:
         if status == "failed":
-            if ins.op == "transfer" and receipts:
+            if ins.op == "transfer":  # its hold given back, the only way it can fail
                 [release] = receipts
                 check_release(release, ins.bank, r.held(ins.hold or 0), r)
             elif receipts:

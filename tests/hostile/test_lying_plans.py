@@ -76,15 +76,7 @@ def test_a_plan_hold_whose_consent_has_a_seq_cannot_stand_in_a_chain(liar):
 
 def test_a_plan_log_with_a_consent_bank1s_customer_never_signed_is_refused(liar):
     alice = register(liar.target, "alice-p5")
-    file = {"deadline_in": 600_000,
-            "participants": [{"bank": B2, "role": "contributor"},
-                             {"bank": B1, "role": "contributor"}],
-            "instructions": [
-                {"op": "hold", "account": f"alice-p5*{B1}", "asset": f"{B1}:USD",
-                 "amount": "100"},
-                {"op": "transfer", "hold": 1, "to": f"mallory*{B2}"}]}
-    plan = Plan.from_dict(plan_document(file, plan_id_=plan_id(B2), proposer=f"mallory*{B2}",
-                                        time=now_ms()))
+    plan = _mallorys_plan("alice-p5", now_ms(), now_ms() + 600_000)
     proposal = sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest, by=B2,
                         time=now_ms(), document=plan.doc)
     ack = liar.answer_of(liar.sign("plan", log=[proposal.doc]))
@@ -111,3 +103,36 @@ def test_a_plan_hold_of_a_plan_bank1_never_approved_is_credited_to_no_one(liar):
     hold, record = plan_hold(liar, f"alice-p6*{B1}")
     answer = refused(liar, liar.transfer(hold, record), "conflict")
     assert "is not known" in answer["reason"]
+
+
+def _mallorys_plan(customer: str, time: int, deadline: int) -> Plan:
+    """Bank 2's plan: ``customer`` at bank 1 pays mallory at bank 2 100 USD."""
+    file = {"deadline": deadline,
+            "participants": [{"bank": B2, "role": "contributor"},
+                             {"bank": B1, "role": "contributor"}],
+            "instructions": [
+                {"op": "hold", "account": f"{customer}*{B1}", "asset": f"{B1}:USD",
+                 "amount": "100"},
+                {"op": "transfer", "hold": 1, "to": f"mallory*{B2}"}]}
+    return Plan.from_dict(plan_document(file, plan_id_=plan_id(B2), proposer=f"mallory*{B2}",
+                                        time=time))
+
+
+def test_a_plan_dated_long_ago_or_due_never_and_a_malformed_plan_log_are_refused(liar):
+    """The outside attacker's a7/a10/a28 (docs/adr/0012), over HTTP: a proposal dated a day
+    ago, or with a deadline of 2^53-1 (every irreversible step's due as long: no default ever
+    provable), is refused and not kept; a log that does not parse is a plain 400, not kept."""
+    register(liar.target, "alice-p7")
+    now = now_ms()
+    for time, deadline, code in ((now - 86_400_000, now + 60_000, "stale_time"),
+                                 (now, 2**53 - 1, "bad_request")):
+        plan = _mallorys_plan("alice-p7", time, deadline)
+        proposal = sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest,
+                            by=B2, time=time, document=plan.doc)
+        refused(liar, liar.sign("plan", log=[proposal.doc]), code)
+        assert read(liar.target, lambda r, p=plan: r.record("plans", plan_key(p.id))) is None
+    for log in ([1], [{"log": {}, "sig": "00"}]):
+        message = liar.sign("plan", log=log)
+        response = liar.post(message)
+        assert response.status_code == 400, response.text
+        assert read(liar.target, lambda r, m=message: r.answer(Message.from_dict(m).id)) is None

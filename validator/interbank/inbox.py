@@ -354,6 +354,8 @@ class PeerInbox(Part):
         of the log is kept."""
         try:
             Plans(self.ledger).receive(w, m, now)
+        except EncodingError:
+            raise  # malformed: a plain 400, not kept (§11)
         except (BadRequestError, ForbiddenError, ConflictError) as e:
             raise RuleError(e.message, code=e.code, status=e.status) from e
         return self._answer(m, "ack", now)

@@ -223,8 +223,12 @@ def test_a_hold_that_fails_is_compensated():
 
 def test_a_hold_not_done_by_the_deadline_is_compensated_by_a_contributors_word():
     ex = approved_dvp()
+    early = word(ex.plan, B2, "completion_rejection", seq=1, completion=ZERO, error="expired",
+                 reason="the deadline passed", time=ex.plan.deadline)
+    with pytest.raises(ConflictError, match="premature"):  # dated at its due, not after
+        ex.append(early)
     late = word(ex.plan, B2, "completion_rejection", seq=1, completion=ZERO, error="expired",
-                reason="the deadline passed")
+                reason="the deadline passed", time=ex.plan.deadline + 1)
     ex = ex.append(late)
     assert ex.state == "compensated"
     with pytest.raises(ConflictError):  # the first word is final

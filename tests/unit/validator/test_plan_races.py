@@ -77,6 +77,7 @@ def test_a_third_banks_clock_saying_late_does_not_pay_one_side_of_a_dvp(net):
     banks[B3].ledger.clock.now += 700_000  # far past the transfer's due, by bank3's clock
     logs_only(network, banks)
     assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (50, 10)  # still held
+    banks[B3].ledger.clock.now -= 700_000  # its words dated ahead would be refused (ADR 0012)
     network.run(50)  # the transfer lands, in time by its payee bank's clock
     assert {state(b, plan).state for b in banks.values()} == {"completed"}
     assert banks[B2].balance(people["bob"], f"{B1}:USD") == (1000, 0)
@@ -118,7 +119,8 @@ def test_the_payee_bank_that_called_a_transfer_late_never_credits_it(net):
     expired) is final, the late transfer is refused, every hold released."""
     network, banks, people = net
     plan = signed_both(network, banks, people, three_contributors())
-    banks[B2].ledger.clock.now += 700_000
+    for bank in banks.values():  # time passes everywhere (a word dated ahead is refused)
+        bank.ledger.clock.now += 700_000
     logs_only(network, banks)
     at2 = state(banks[B2], plan)
     assert at2.state == "failed" and at2.instructions[3].rejections == {B2}
@@ -146,6 +148,7 @@ def test_a_payee_bank_that_credited_in_time_never_calls_the_transfer_late(net):
     logs_only(network, {n: b for n, b in banks.items() if n != B1})
     assert state(banks[B2], plan).instructions[3].rejections == frozenset()
     assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (50, 10)
+    banks[B1].ledger.clock.now += 700_000  # time passed at bank1 too while it was down
     banks[B1].up = True
     network.run(50)
     assert {state(b, plan).state for b in banks.values()} == {"completed"}
