@@ -113,6 +113,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream.getresponse()
                 payload = answer.read()
+            except OSError:  # the bank is down (killed, restarting): its peer sees a cut
+                return
             finally:
                 upstream.close()
             if fault == "lose_reply":

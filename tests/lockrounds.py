@@ -19,7 +19,7 @@ from tchain.htlc import hash_of
 from tchain.model import SignedEntry
 from tests.helpers import Customer
 from tests.quietbanks import entries_by_evidence, records
-from tests.realbanks import submit
+from tests.realbanks import read, submit
 
 SCENARIOS = ("claim", "race", "none")
 
@@ -38,22 +38,28 @@ class Pair:
 
 @dataclass
 class Told:
-    """What clients were answered: the locks made, the claims their bank signed (as entries'
-    bytes, by (chain, height)), and requests whose outcome a cut connection hid."""
+    """What clients were answered: the locks made, the entries their banks signed for them
+    (bytes by bank, chain and height), and requests whose outcome a cut connection hid."""
 
     locks: dict[str, str] = field(default_factory=dict)  # lock id -> scenario
     claimed: set[str] = field(default_factory=set)  # lock ids a claim was answered 201 for
-    entries: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    entries: dict[tuple[str, str, int], bytes] = field(default_factory=dict)  # bank, chain, h
     unknown: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def keep(self, answer: requests.Response) -> list[SignedEntry]:
+    def keep(self, bank: LocalBank, answer: requests.Response) -> list[SignedEntry]:
         docs = answer.json()["entries"] if answer.status_code in (201, 202) else []
         entries = [SignedEntry.from_dict(d) for d in docs]
         with self.lock:
             for e in entries:
-                self.entries[(e.chain, e.height)] = e.to_bytes()
+                self.entries[(bank.name, e.chain, e.height)] = e.to_bytes()
         return entries
+
+    def missing(self, banks: list[LocalBank]) -> list[tuple[str, str, int]]:
+        """The entries clients were answered with that their bank no longer holds as sent."""
+        by_name = {b.name: b for b in banks}
+        return [key for key, raw in self.entries.items()
+                if read(by_name[key[0]], lambda r, key=key: r.entry(*key[1:])) != raw]
 
 
 def lock_round(pairs: list[Pair], rng: random.Random, told: Told) -> None:
@@ -82,7 +88,7 @@ def _one_lock(told: Told, pair: Pair, scenario: str, amount: int, life: float,
             told.unknown += 1
         return
     assert r.status_code in (201, 202), r.text
-    lock = told.keep(r)[0]
+    lock = told.keep(pair.payer_bank, r)[0]
     with told.lock:
         told.locks[lock.id] = scenario
     if scenario == "none":
@@ -104,7 +110,7 @@ def _claim(told: Told, pair: Pair, lock_id: str, preimage: str, until: int) -> N
             time.sleep(0.3)
             continue
         if r.status_code == 201:
-            told.keep(r)
+            told.keep(pair.payee_bank, r)
             with told.lock:
                 told.claimed.add(lock_id)
             return
