@@ -18,8 +18,8 @@ from tchain.clock import now_ms
 from tchain.htlc import hash_of
 from tchain.model import SignedEntry
 from tests.helpers import Customer
-from tests.quietbanks import entries_by_evidence, records
-from tests.realbanks import read, submit
+from tests.quietbanks import entries_by_evidence, records, wait_quiet
+from tests.realbanks import eventually, read, submit
 
 SCENARIOS = ("claim", "race", "none")
 
@@ -125,6 +125,14 @@ def locks_decided(banks: list[LocalBank]) -> bool:
     """No lock still open at a payee's bank (each decides at its expiry by its own clock)."""
     return not any(rec["state"] == "open" for bank in banks
                    for rec in records(bank, "locks").values())
+
+
+def locks_once_quiet(banks: list[LocalBank], told: Told) -> dict[str, int]:
+    """Wait for the banks to fall quiet and every lock to be decided, then check the banks
+    agree on every lock."""
+    wait_quiet(*banks)
+    eventually(lambda: locks_decided(banks), timeout=30)
+    return assert_locks_agree(banks, told)
 
 
 def assert_locks_agree(banks: list[LocalBank], told: Told) -> dict[str, int]:

@@ -18,10 +18,12 @@ from tchain.clock import now_ms
 from tchain.intents import sign_intent
 from tchain.plans import Execution, Plan, consents_of
 from tests.helpers import Customer
-from tests.realbanks import read
+from tests.quietbanks import wait_quiet
+from tests.realbanks import eventually, read
 from validator.plans import Kept
 
 ENDED = ("completed", "compensated", "failed")
+DEADLINE_MS = 25_000  # each plan's: long enough to outlast a round's faults, mostly
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,19 @@ def swap(accounts: list[Account], deadline_in: int) -> dict[str, Any]:
                   for a in accounts),
                 *({"op": "transfer", "hold": i + 1, "to": accounts[(i + 1) % n].address}
                   for i in range(n))]}
+
+
+def plan_threads(accounts: list[Account], proposer: Account, proposed: Proposed
+                 ) -> list[threading.Thread]:
+    """A round's plans, started: a DvP between the first two accounts' banks (the third's
+    watching) proposed by the first, and a three-way swap proposed by ``proposer``."""
+    a1, a2, a3 = accounts
+    work = [(dvp(a1, a2, a3.bank, DEADLINE_MS), a1, [a1, a2]),
+            (swap(accounts, DEADLINE_MS), proposer, accounts)]
+    threads = [threading.Thread(target=run_plan, args=(*w, proposed)) for w in work]
+    for t in threads:
+        t.start()
+    return threads
 
 
 def run_plan(doc: dict[str, Any], proposer: Account, signers: list[Account],
@@ -128,6 +143,13 @@ def executions(bank: LocalBank) -> dict[str, Execution]:
 
 def plans_ended(banks: list[LocalBank]) -> bool:
     return all(ex.state in ENDED for bank in banks for ex in executions(bank).values())
+
+
+def plans_once_quiet(banks: list[LocalBank], proposed: Proposed) -> Counter[str]:
+    """Wait for every plan to end and the banks to fall quiet, then check the plans agree."""
+    eventually(lambda: plans_ended(banks), timeout=90)
+    wait_quiet(*banks)
+    return assert_plans_agree(banks, proposed)
 
 
 def assert_plans_agree(banks: list[LocalBank], proposed: Proposed) -> Counter[str]:

@@ -79,19 +79,20 @@ def kinds(bank: LocalBank) -> dict[str, int]:
     return dict(read(bank, scan))
 
 
-def set_faults(proxies: Sequence[FaultProxy], rng: random.Random, *, cut: bool) -> None:
-    """Two random faults on each proxy, 10-30 % each; with ``cut``, one proxy (one direction
-    of the traffic to one bank) drops everything."""
+@contextmanager
+def faults(proxies: Sequence[FaultProxy], rng: random.Random, *, cut: bool) -> Iterator[None]:
+    """Two random faults on each proxy, 10-30 % each, while the body runs (then healed); with
+    ``cut``, one proxy (one direction of the traffic, into one bank) drops everything."""
     for proxy in proxies:
-        faults = rng.sample(("drop", "delay", "lose_reply", "blackhole"), 2)
-        proxy.set(**{f: rng.uniform(0.1, 0.3) for f in faults})
+        chosen = rng.sample(("drop", "delay", "lose_reply", "blackhole"), 2)
+        proxy.set(**{f: rng.uniform(0.1, 0.3) for f in chosen})
     if cut:
         rng.choice(list(proxies)).set(drop=1.0)
-
-
-def heal(proxies: Sequence[FaultProxy]) -> None:
-    for proxy in proxies:
-        proxy.heal()
+    try:
+        yield
+    finally:
+        for proxy in proxies:
+            proxy.heal()
 
 
 def quiet(*banks: LocalBank) -> bool:

@@ -88,6 +88,13 @@ def register(bank: LocalBank, name: str, key: SigningKey | None = None) -> Custo
     return c
 
 
+def funded(bank: LocalBank, name: str, amount: str = "100000") -> Customer:
+    """A customer registered at ``bank`` with ``amount`` of the bank's first asset deposited."""
+    c = register(bank, name)
+    deposit(bank.config, name, amount, bank.config.assets[0])
+    return c
+
+
 def submit(bank: LocalBank, c: Customer, type_: str, body: dict[str, Any],
            timeout: float = 30) -> requests.Response:
     doc = sign_intent(c.key, type_, c.chain, c.seq + 1, now_ms(), body)

@@ -17,40 +17,25 @@ import threading
 import time
 
 from tests.campaign import report, scale
-from tests.lockrounds import Pair, Told, assert_locks_agree, lock_round, locks_decided
-from tests.planrounds import (
-    Account,
-    Proposed,
-    assert_plans_agree,
-    dvp,
-    plans_ended,
-    run_plan,
-    swap,
-)
-from tests.quietbanks import assert_sound, proxied_banks, wait_quiet
-from tests.realbanks import eventually, kill_9, register, resync
-from validator.operator import deposit
+from tests.lockrounds import Pair, Told, lock_round, locks_once_quiet
+from tests.planrounds import Account, Proposed, plan_threads, plans_once_quiet
+from tests.quietbanks import assert_sound, proxied_banks
+from tests.realbanks import funded, kill_9, register, resync
+from tests.realwallets import B1, B2, B3
 
-B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
 UNITS = {B1: "USD", B2: "BOND", B3: "GBP"}
 CYCLES = scale(2, 12)
-DEADLINE_MS = 25_000
 
 
 def test_a_bank_killed_mid_plan_and_mid_lock_loses_and_doubles_nothing(tmp_path):
     with proxied_banks(tmp_path, UNITS, settle_deadline=3) as (banks, _):
         accounts, pairs = [], []
         for i, bank in enumerate(banks):
-            unit = UNITS[bank.name]
-            trader = register(bank, "trader")
-            deposit(bank.config, trader.name, "100000", unit)
-            accounts.append(Account(bank, trader, f"{bank.name}:{unit}"))
-            locker = register(bank, "locker")
-            deposit(bank.config, locker.name, "100000", unit)
+            asset = f"{bank.name}:{UNITS[bank.name]}"
+            accounts.append(Account(bank, funded(bank, "trader"), asset))
             payee_bank = banks[(i + 1) % len(banks)]
-            pairs.append(Pair(bank, locker, payee_bank, register(payee_bank, f"claimer{i}"),
-                              f"{bank.name}:{unit}"))
-        a1, a2, a3 = accounts
+            pairs.append(Pair(bank, funded(bank, "locker"), payee_bank,
+                              register(payee_bank, f"claimer{i}"), asset))
         rng = random.Random(3)
         told, proposed = Told(), Proposed()
         ended: dict[str, int] = {}
@@ -60,13 +45,9 @@ def test_a_bank_killed_mid_plan_and_mid_lock_loses_and_doubles_nothing(tmp_path)
             for pair in pairs:
                 resync(pair.payer_bank, pair.payer)
                 resync(pair.payee_bank, pair.payee)
-            threads = [threading.Thread(target=lock_round, args=(pairs, rng, told)),
-                       threading.Thread(target=run_plan, args=(
-                           dvp(a1, a2, banks[2], DEADLINE_MS), a1, [a1, a2], proposed)),
-                       threading.Thread(target=run_plan, args=(
-                           swap(accounts, DEADLINE_MS), a3, accounts, proposed))]
-            for t in threads:
-                t.start()
+            locking = threading.Thread(target=lock_round, args=(pairs, rng, told))
+            locking.start()
+            threads = [locking, *plan_threads(accounts, rng.choice(accounts), proposed)]
             time.sleep(rng.uniform(0.3, 6))
             victim = rng.choice(banks)
             kill_9(victim)
@@ -75,12 +56,9 @@ def test_a_bank_killed_mid_plan_and_mid_lock_loses_and_doubles_nothing(tmp_path)
             for t in threads:
                 t.join(timeout=150)
                 assert not t.is_alive()
-            eventually(lambda: plans_ended(banks), timeout=90)
-            wait_quiet(*banks)
-            eventually(lambda: locks_decided(banks), timeout=30)
+            ended = dict(plans_once_quiet(banks, proposed))
+            locks = locks_once_quiet(banks, told)
             assert not told.missing(banks), told.missing(banks)
-            ended = dict(assert_plans_agree(banks, proposed))
-            locks = assert_locks_agree(banks, told)
             entries += assert_sound(*banks)
         report("kill -9 mid-plan and mid-lock", cycles=CYCLES, plans=sum(ended.values()),
                completed=ended.get("completed", 0), compensated=ended.get("compensated", 0),

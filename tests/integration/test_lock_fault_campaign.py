@@ -15,13 +15,11 @@ from __future__ import annotations
 import random
 
 from tests.campaign import report, scale
-from tests.lockrounds import Pair, Told, assert_locks_agree, lock_round, locks_decided
-from tests.quietbanks import assert_sound, heal, proxied_banks, set_faults, wait_quiet
-from tests.realbanks import eventually, register
-from validator.operator import deposit
+from tests.lockrounds import Pair, Told, lock_round, locks_once_quiet
+from tests.quietbanks import assert_sound, faults, proxied_banks
+from tests.realbanks import funded, register
+from tests.realwallets import B1, B2, EUR, USD
 
-B1, B2 = "bank1.example", "bank2.example"
-USD, EUR = f"{B1}:USD", f"{B2}:EUR"
 ROUNDS = scale(2, 12)
 PAIRS = 3  # locks each way per round
 
@@ -30,23 +28,15 @@ def test_locks_under_peer_faults_are_claimed_or_refunded_never_both(tmp_path):
     with proxied_banks(tmp_path, {B1: "USD", B2: "EUR"}, settle_deadline=3) as (
             (b1, b2), proxies):
         pairs = []
-        for payer_bank, payee_bank, asset, unit in ((b1, b2, USD, "USD"), (b2, b1, EUR, "EUR")):
-            for i in range(PAIRS):
-                payer = register(payer_bank, f"locker{i}")
-                deposit(payer_bank.config, payer.name, "100000", unit)
-                pairs.append(Pair(payer_bank, payer, payee_bank,
-                                  register(payee_bank, f"claimer{i}"), asset))
-        rng = random.Random(11)
-        told = Told()
+        for payer_bank, payee_bank, asset in ((b1, b2, USD), (b2, b1, EUR)):
+            pairs += [Pair(payer_bank, funded(payer_bank, f"locker{i}"), payee_bank,
+                           register(payee_bank, f"claimer{i}"), asset) for i in range(PAIRS)]
+        told, rng, entries = Told(), random.Random(11), 0
         outcome: dict[str, int] = {}
-        entries = 0
         for number in range(ROUNDS):
-            set_faults(proxies, rng, cut=number % 2 == 1)
-            lock_round(pairs, rng, told)
-            heal(proxies)
-            wait_quiet(b1, b2)
-            eventually(lambda: locks_decided([b1, b2]), timeout=30)
-            outcome = assert_locks_agree([b1, b2], told)
+            with faults(proxies, rng, cut=number % 2 == 1):
+                lock_round(pairs, rng, told)
+            outcome = locks_once_quiet([b1, b2], told)
             entries += assert_sound(b1, b2)
         injected = sum(p.injected for p in proxies)
         assert injected > 0 and outcome["claimed"] > 0 and outcome["refunded"] > 0

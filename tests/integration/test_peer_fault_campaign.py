@@ -26,11 +26,10 @@ from tests.helpers import Customer
 from tests.quietbanks import (
     assert_sound,
     entries_by_evidence,
-    heal,
+    faults,
     kinds,
     proxied_banks,
     records,
-    set_faults,
     wait_quiet,
 )
 from tests.realbanks import eventually, pay, register, submit
@@ -139,11 +138,10 @@ def test_peer_faults_mid_flow_lose_and_double_nothing(network):
     outcomes = {"settled": 0, "released": 0}
     entries = 0
     for number in range(ROUNDS):
-        set_faults((p1, p2), rng, cut=number % 3 == 2)  # every third: one direction cut
         work = Round(b1, b2, payers, earners, rng)
-        work.payments()
-        work.exchange()
-        heal((p1, p2))
+        with faults((p1, p2), rng, cut=number % 3 == 2):  # every third: one direction cut
+            work.payments()
+            work.exchange()
         work.cancel_open_offers()
         wait_quiet(b1, b2)
         for key, n in assert_ledgers_agree(b1, b2).items():

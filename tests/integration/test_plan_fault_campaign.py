@@ -13,56 +13,34 @@ and every audit passes.
 from __future__ import annotations
 
 import random
-import threading
 import time
 
 from tests.campaign import report, scale
-from tests.planrounds import (
-    Account,
-    Proposed,
-    assert_plans_agree,
-    dvp,
-    plans_ended,
-    run_plan,
-    swap,
-)
-from tests.quietbanks import assert_sound, heal, proxied_banks, set_faults, wait_quiet
-from tests.realbanks import eventually, register
-from validator.operator import deposit
+from tests.planrounds import Account, Proposed, plan_threads, plans_once_quiet
+from tests.quietbanks import assert_sound, faults, proxied_banks
+from tests.realbanks import funded
+from tests.realwallets import B1, B2, B3
 
-B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
 ROUNDS = scale(2, 12)
-DEADLINE_MS = 25_000  # each plan's: long enough to outlast a round's faults, mostly
 
 
 def test_plans_under_peer_faults_end_the_same_way_at_every_bank(tmp_path):
     with proxied_banks(tmp_path, {B1: "USD", B2: "BOND", B3: "GBP"}, settle_deadline=3) as (
             banks, proxies):
-        accounts = []
-        for bank, unit in zip(banks, ("USD", "BOND", "GBP"), strict=True):
-            c = register(bank, f"trader{bank.name[4]}")
-            deposit(bank.config, c.name, "100000", unit)
-            accounts.append(Account(bank, c, f"{bank.name}:{unit}"))
-        a1, a2, _ = accounts
+        accounts = [Account(bank, funded(bank, "trader"), f"{bank.name}:{bank.config.assets[0]}")
+                    for bank in banks]
         rng = random.Random(5)
         proposed = Proposed()
         ended: dict[str, int] = {}
         entries = 0
         for number in range(ROUNDS):
-            set_faults(proxies, rng, cut=number % 2 == 1)
-            work = [(dvp(a1, a2, banks[2], DEADLINE_MS), a1, [a1, a2]),
-                    (swap(accounts, DEADLINE_MS), rng.choice(accounts), accounts)]
-            threads = [threading.Thread(target=run_plan, args=(*w, proposed)) for w in work]
-            for t in threads:
-                t.start()
-            time.sleep(rng.uniform(2, 8))
-            heal(proxies)
+            with faults(proxies, rng, cut=number % 2 == 1):
+                threads = plan_threads(accounts, rng.choice(accounts), proposed)
+                time.sleep(rng.uniform(2, 8))  # then healed, while the customers still consent
             for t in threads:
                 t.join(timeout=120)
                 assert not t.is_alive()
-            eventually(lambda: plans_ended(banks), timeout=90)
-            wait_quiet(*banks)
-            ended = dict(assert_plans_agree(banks, proposed))
+            ended = dict(plans_once_quiet(banks, proposed))
             entries += assert_sound(*banks)
         injected = sum(p.injected for p in proxies)
         assert injected > 0 and ended.get("completed", 0) > 0
