@@ -5,6 +5,7 @@ same way (completed, compensated or failed) at every bank that keeps it."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
@@ -63,25 +64,30 @@ def dvp(a: Account, b: Account, observer: LocalBank, deadline_in: int) -> dict[s
                 {"op": "transfer", "hold": 2, "to": a.address}]}
 
 
-def swap(accounts: list[Account], deadline_in: int) -> dict[str, Any]:
-    """Each account gives 5 of its asset to the next one's customer, all or nothing."""
+def swap(accounts: list[Account], deadline_in: int, short: Account | None = None
+         ) -> dict[str, Any]:
+    """Each account gives 5 of its asset to the next one's customer, all or nothing; with
+    ``short``, that account is asked for more than it has (so the holds before its own are
+    compensated)."""
     n = len(accounts)
     return {"deadline_in": deadline_in,
             "participants": [{"bank": a.bank.name, "role": "contributor"} for a in accounts],
             "instructions": [
-                *({"op": "hold", "account": a.address, "asset": a.asset, "amount": "5"}
-                  for a in accounts),
+                *({"op": "hold", "account": a.address, "asset": a.asset,
+                   "amount": "10000000000" if a is short else "5"} for a in accounts),
                 *({"op": "transfer", "hold": i + 1, "to": accounts[(i + 1) % n].address}
                   for i in range(n))]}
 
 
-def plan_threads(accounts: list[Account], proposer: Account, proposed: Proposed
+def plan_threads(accounts: list[Account], rng: random.Random, proposed: Proposed
                  ) -> list[threading.Thread]:
     """A round's plans, started: a DvP between the first two accounts' banks (the third's
-    watching) proposed by the first, and a three-way swap proposed by ``proposer``."""
+    watching) proposed by the first, and a three-way swap proposed by a random account, one
+    time in three with a random account short of funds."""
     a1, a2, a3 = accounts
+    short = rng.choice(accounts) if rng.random() < 1 / 3 else None
     work = [(dvp(a1, a2, a3.bank, DEADLINE_MS), a1, [a1, a2]),
-            (swap(accounts, DEADLINE_MS), proposer, accounts)]
+            (swap(accounts, DEADLINE_MS, short), rng.choice(accounts), accounts)]
     threads = [threading.Thread(target=run_plan, args=(*w, proposed)) for w in work]
     for t in threads:
         t.start()

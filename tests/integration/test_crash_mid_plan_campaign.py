@@ -47,7 +47,7 @@ def test_a_bank_killed_mid_plan_and_mid_lock_loses_and_doubles_nothing(tmp_path)
                 resync(pair.payee_bank, pair.payee)
             locking = threading.Thread(target=lock_round, args=(pairs, rng, told))
             locking.start()
-            threads = [locking, *plan_threads(accounts, rng.choice(accounts), proposed)]
+            threads = [locking, *plan_threads(accounts, rng, proposed)]
             time.sleep(rng.uniform(0.3, 6))
             victim = rng.choice(banks)
             kill_9(victim)
