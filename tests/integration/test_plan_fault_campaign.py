@@ -13,12 +13,13 @@ and every audit passes.
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 from tests.campaign import report, scale
-from tests.planrounds import Account, Proposed, plan_threads, plans_once_quiet
+from tests.planrounds import Account, Proposed, dvp, plan_threads, plans_once_quiet, run_plan
 from tests.quietbanks import assert_sound, faults, proxied_banks
-from tests.realbanks import funded
+from tests.realbanks import eventually, funded
 from tests.realwallets import B1, B2, B3
 
 ROUNDS = scale(2, 12)
@@ -48,3 +49,28 @@ def test_plans_under_peer_faults_end_the_same_way_at_every_bank(tmp_path):
                plans=sum(ended.values()), completed=ended.get("completed", 0),
                compensated=ended.get("compensated", 0), failed=ended.get("failed", 0),
                entries_verified=entries, proofs=0)
+
+
+def test_a_plan_transfer_cut_longer_than_the_settle_deadline_still_completes(tmp_path):
+    """Found by the campaign above: a plan's transfer took the bank's settle deadline (here 2
+    s) as its message's deadline, so a cut of a few seconds made the payee bank refuse it as
+    expired when it came, and a DvP between honest banks ended ``failed``, its log blaming the
+    payer bank, though the transfer was not due until long after. Its deadline is now when the
+    instruction is due (§14)."""
+    with proxied_banks(tmp_path, {B1: "USD", B2: "BOND", B3: "GBP"}, settle_deadline=2) as (
+            banks, (_, into_b2, _)):
+        accounts = [Account(bank, funded(bank, "trader"), f"{bank.name}:{bank.config.assets[0]}")
+                    for bank in banks]
+        into_b2.only = b'"type":"transfer"'  # every other message still gets through
+        into_b2.set(drop=1.0)
+        proposed = Proposed()
+        run = threading.Thread(target=run_plan, args=(
+            dvp(accounts[0], accounts[1], banks[2], 60_000), accounts[0], accounts[:2],
+            proposed))
+        run.start()
+        eventually(lambda: into_b2.counts["drop"] > 0, timeout=30)
+        time.sleep(4)  # past the settle deadline, far from the plan's
+        into_b2.heal()
+        run.join(timeout=60)
+        assert plans_once_quiet(banks, proposed) == {"completed": 1}
+        assert_sound(*banks)
