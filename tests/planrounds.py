@@ -159,8 +159,10 @@ def plans_once_quiet(banks: list[LocalBank], proposed: Proposed) -> Counter[str]
 
 
 def assert_plans_agree(banks: list[LocalBank], proposed: Proposed) -> Counter[str]:
-    """Every plan ended, the same way at every bank of it that keeps it, and every plan a
-    client was answered with is kept by its proposer's bank."""
+    """Every plan ended, the same way at every bank of it that keeps it, none ``failed`` (the
+    log of a failed plan blames a bank, and these banks are honest; a round's faults heal
+    long before a plan's deadline), and every plan a client was answered with is kept by its
+    proposer's bank."""
     states: dict[str, set[str]] = {}
     for bank in banks:
         for plan_id, ex in executions(bank).items():
@@ -168,5 +170,6 @@ def assert_plans_agree(banks: list[LocalBank], proposed: Proposed) -> Counter[st
             states.setdefault(plan_id, set()).add(ex.state)
     for plan_id, seen in states.items():
         assert len(seen) == 1, (plan_id, seen)
+        assert seen != {"failed"}, f"plan {plan_id} failed between honest banks"
     assert set(proposed.plans) <= set(states), set(proposed.plans) - set(states)
     return Counter(next(iter(seen)) for seen in states.values())
