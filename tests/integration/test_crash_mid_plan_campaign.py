@@ -48,7 +48,7 @@ def test_a_bank_killed_mid_plan_and_mid_lock_loses_and_doubles_nothing(tmp_path)
             locking = threading.Thread(target=lock_round, args=(pairs, rng, told))
             locking.start()
             threads = [locking, *plan_threads(accounts, rng, proposed)]
-            time.sleep(rng.uniform(0.3, 6))
+            time.sleep(rng.uniform(0.3, 12))  # mid-plan, mid-claim or at a lock's expiry
             victim = rng.choice(banks)
             kill_9(victim)
             time.sleep(rng.uniform(0, 2))
