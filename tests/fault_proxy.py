@@ -9,8 +9,10 @@ Each request meets one fault, drawn with the weights set by :meth:`FaultProxy.se
   blackhole   the connection is held open without an answer for ``hold`` seconds, then closed
   pass        no fault
 
-A proxy in front of one bank only cuts one direction of the traffic. Every request that
-reaches the bank is kept in ``relayed`` (method, path, headers, body), for tests that replay one.
+A proxy in front of one bank only cuts one direction of the traffic. With ``only`` set, the
+faults meet only requests whose body contains those bytes (one message type, say), and every
+other request passes. Every request that reaches the bank is kept in ``relayed`` (method, path,
+headers, body), for tests that replay one.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class FaultProxy:
         self.weights: dict[str, float] = {}
         self.counts: Counter[str] = Counter()
         self.hold = hold
+        self.only: bytes | None = None
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._healed = threading.Event()
@@ -58,8 +61,11 @@ class FaultProxy:
             self.weights = {}
             self._healed.set()  # blackholed connections are let go at once
 
-    def draw(self) -> str:
+    def draw(self, body: bytes = b"") -> str:
         with self._lock:
+            if self.only is not None and self.only not in body:
+                self.counts["pass"] += 1
+                return "pass"
             roll = self._rng.random()
             for fault, weight in self.weights.items():
                 if roll < weight:
@@ -95,7 +101,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _relay(self) -> None:
             self.close_connection = True
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            fault = proxy.draw()
+            fault = proxy.draw(body)
             if fault == "drop":
                 return
             if fault == "blackhole":
@@ -113,6 +119,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream.getresponse()
                 payload = answer.read()
+            except OSError:  # the bank is down (killed, restarting): its peer sees a cut
+                return
             finally:
                 upstream.close()
             if fault == "lose_reply":

@@ -4,6 +4,8 @@ checks every fault campaign ends with (chains verify, no height twice, value con
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -86,6 +88,13 @@ def register(bank: LocalBank, name: str, key: SigningKey | None = None) -> Custo
     return c
 
 
+def funded(bank: LocalBank, name: str, amount: str = "100000") -> Customer:
+    """A customer registered at ``bank`` with ``amount`` of the bank's first asset deposited."""
+    c = register(bank, name)
+    deposit(bank.config, name, amount, bank.config.assets[0])
+    return c
+
+
 def submit(bank: LocalBank, c: Customer, type_: str, body: dict[str, Any],
            timeout: float = 30) -> requests.Response:
     doc = sign_intent(c.key, type_, c.chain, c.seq + 1, now_ms(), body)
@@ -99,6 +108,22 @@ def pay(bank: LocalBank, payer: Customer, payee: Customer, to_bank: str, amount:
         asset: str) -> requests.Response:
     return submit(bank, payer, "payment", {"to": payee.chain, "to_validator": to_bank,
                                            "asset": asset, "amount": str(amount)})
+
+
+def resync(bank: LocalBank, c: Customer) -> None:
+    """After a crash or a cut connection a client does not know whether its last intent was
+    applied: it asks its bank for its chain's seq, as the wallet does."""
+    r = signed_get(bank, c.key, f"/v1/chains/{c.chain}")
+    assert r.status_code == 200, r.text
+    c.seq = r.json()["seq"]
+
+
+def kill_9(bank: LocalBank) -> None:
+    """SIGKILL the bank's whole process group (master, workers, outbox sender) at once."""
+    assert bank.process is not None
+    os.killpg(bank.process.pid, signal.SIGKILL)
+    bank.process.wait(timeout=10)
+    bank.process = None
 
 
 def signed_get(bank: LocalBank, key: SigningKey, path: str, query: str = "",

@@ -625,9 +625,12 @@ class Plans:
         if ins.op == "transfer" and w.record("flows", hold.id) is None:
             assert ins.to is not None
             state = self._state(w, hold.chain, hold.id)
+            # its deadline is the plan's for it, not our settle deadline: a cut shorter than
+            # the plan allows must not make the payee bank refuse it, and the plan fail
+            due = execution.due()
             start_held_flow(self.bank.key, self.bank.name, w, FlowType.TRANSFER,
                             ins.to.rpartition("*")[2], hold, state,
-                            now + self.ledger.settle_deadline_ms, now, now,
+                            max(due or 0, now + self.ledger.settle_deadline_ms), now, now,
                             extra={"payee": execution.chains[ins.to]}, hold=hold,
                             payer=signer(self.bank.key, self.bank.name, state),
                             kyc_required=bool(state.params.get("kyc_recipients")))

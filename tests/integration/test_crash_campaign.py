@@ -8,9 +8,7 @@ verifies, no height holds two entries, every asset sums to zero and the audit pa
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import threading
 import time
 
@@ -20,20 +18,21 @@ from cli.local import LocalBank
 from tchain.model import SignedEntry
 from tests.campaign import report, scale
 from tests.helpers import Customer
-from tests.realbanks import assert_every_chain_sound, pay, read, register, signed_get, totals
+from tests.realbanks import (
+    assert_every_chain_sound,
+    kill_9,
+    pay,
+    read,
+    register,
+    resync,
+    totals,
+)
 from validator.operator import deposit, run_audit
 
 BANK = "crash.example"
 USD = f"{BANK}:USD"
 CYCLES = scale(3, 40)
 PAYERS = 4
-
-
-def kill_9(bank: LocalBank) -> None:
-    assert bank.process is not None
-    os.killpg(bank.process.pid, signal.SIGKILL)
-    bank.process.wait(timeout=10)
-    bank.process = None
 
 
 class Load:
@@ -47,12 +46,8 @@ class Load:
         self.lock = threading.Lock()
 
     def resync(self) -> None:
-        """After a crash a client does not know whether its last intent was applied: it asks
-        its bank for its chain's seq, as the wallet does."""
         for c in self.customers:
-            r = signed_get(self.bank, c.key, f"/v1/chains/{c.chain}")
-            assert r.status_code == 200, r.text
-            c.seq = r.json()["seq"]
+            resync(self.bank, c)
 
     def run(self, payer: Customer, rng: random.Random) -> None:
         while not self.stop.is_set():

@@ -22,19 +22,18 @@ from cli.local import LocalBank
 from tchain.clock import now_ms
 from tchain.model import SignedEntry, fill_price
 from tests.campaign import report, scale
-from tests.fault_proxy import FaultProxy
 from tests.helpers import Customer
-from tests.realbanks import (
-    assert_every_chain_sound,
-    eventually,
-    pay,
-    read,
-    register,
-    submit,
-    totals,
+from tests.quietbanks import (
+    assert_sound,
+    entries_by_evidence,
+    faults,
+    kinds,
+    proxied_banks,
+    records,
+    wait_quiet,
 )
-from validator.operator import deposit, run_audit
-from validator.peers import add_peer
+from tests.realbanks import eventually, pay, register, submit
+from validator.operator import deposit
 
 B1, B2 = "bank1.example", "bank2.example"
 USD, EUR = f"{B1}:USD", f"{B2}:EUR"
@@ -44,57 +43,15 @@ DEADLINE = 3  # seconds: faults outlast it, so deadlines pass mid-flow
 
 @pytest.fixture
 def network(tmp_path):
-    p1, p2 = FaultProxy(seed=1), FaultProxy(seed=2)
-    b1 = LocalBank(tmp_path / "b1", B1, assets=("USD",), settle_deadline=DEADLINE,
-                   public_url=p1.url)
-    b2 = LocalBank(tmp_path / "b2", B2, assets=("EUR",), settle_deadline=DEADLINE,
-                   public_url=p2.url)
-    p1.start(b1.port)
-    p2.start(b2.port)
-    try:
-        with b1, b2:
-            add_peer(b1.config, p2.url)
-            add_peer(b2.config, p1.url)
-            yield b1, b2, p1, p2
-    finally:
-        p1.close()
-        p2.close()
-
-
-def records(bank: LocalBank, db: str) -> dict[str, Any]:
-    return read(bank, lambda r: dict(r.records(db)))
-
-
-def credits_by_hold(bank: LocalBank) -> dict[str, int]:
-    """How many credit entries at ``bank`` carry each peer hold as their evidence."""
-    def scan(r: Any) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for chain in r.chain_ids(None, 10**6):
-            for raw in r.entries(chain, 0, 10**6):
-                entry = SignedEntry.from_bytes(raw)
-                if entry.kind == "credit" and entry.evidence:
-                    hold = SignedEntry.from_dict(entry.evidence[0])
-                    if hold.kind == "payment":
-                        out[hold.id] = out.get(hold.id, 0) + 1
-        return out
-    return dict(read(bank, scan))
-
-
-def quiet(b1: LocalBank, b2: LocalBank) -> bool:
-    """No message waiting and no flow still in progress at either bank."""
-    for bank in (b1, b2):
-        if records(bank, "outbox"):
-            return False
-        if any(f["state"] in ("pending", "accepted", "awaiting_peer")
-               for f in records(bank, "flows").values()):
-            return False
-    return True
+    with proxied_banks(tmp_path, {B1: "USD", B2: "EUR"}, settle_deadline=DEADLINE) as (
+            (b1, b2), (p1, p2)):
+        yield b1, b2, p1, p2
 
 
 def assert_ledgers_agree(b1: LocalBank, b2: LocalBank) -> dict[str, int]:
     outcome = {"settled": 0, "released": 0}
     for payer_bank, payee_bank in ((b1, b2), (b2, b1)):
-        credits = credits_by_hold(payee_bank)
+        credits = entries_by_evidence(payee_bank, "credit", "payment")
         for flow_id, flow in records(payer_bank, "flows").items():
             if flow["type"] == "transfer":
                 expected = 1 if flow["state"] == "settled" else 0
@@ -111,26 +68,6 @@ def assert_ledgers_agree(b1: LocalBank, b2: LocalBank) -> dict[str, int]:
                 assert take_id not in maker_side, maker_side[take_id]
             outcome[flow["state"]] += 1
     return outcome
-
-
-def kinds(bank: LocalBank) -> dict[str, int]:
-    """How many entries of each kind the bank's chains hold."""
-    def scan(r: Any) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for chain in r.chain_ids(None, 10**6):
-            for raw in r.entries(chain, 0, 10**6):
-                kind = SignedEntry.from_bytes(raw).kind
-                out[kind] = out.get(kind, 0) + 1
-        return out
-    return dict(read(bank, scan))
-
-
-def no_holds(bank: LocalBank) -> None:
-    def check(r: Any) -> None:
-        for chain in r.chain_ids(None, 10**6):
-            state = r.state_with_holds(chain)
-            assert not state.holds, (chain, state.holds)
-    read(bank, check)
 
 
 class Round:
@@ -201,27 +138,15 @@ def test_peer_faults_mid_flow_lose_and_double_nothing(network):
     outcomes = {"settled": 0, "released": 0}
     entries = 0
     for number in range(ROUNDS):
-        for proxy in (p1, p2):
-            faults = rng.sample(("drop", "delay", "lose_reply", "blackhole"), 2)
-            proxy.set(**{f: rng.uniform(0.1, 0.3) for f in faults})
-        if number % 3 == 2:
-            rng.choice((p1, p2)).set(drop=1.0)  # one direction cut completely
         work = Round(b1, b2, payers, earners, rng)
-        work.payments()
-        work.exchange()
-        p1.heal()
-        p2.heal()
+        with faults((p1, p2), rng, cut=number % 3 == 2):  # every third: one direction cut
+            work.payments()
+            work.exchange()
         work.cancel_open_offers()
-        eventually(lambda: quiet(b1, b2), timeout=90)
+        wait_quiet(b1, b2)
         for key, n in assert_ledgers_agree(b1, b2).items():
             outcomes[key] = n
-        for bank in (b1, b2):
-            no_holds(bank)
-            assert records(bank, "proofs") == {}
-            entries += assert_every_chain_sound(bank)
-            audit = run_audit(bank.config)
-            assert audit.ok, audit.problems
-        assert all(t == 0 for t in totals(b1, b2).values()), totals(b1, b2)
+        entries += assert_sound(b1, b2)
     assert p1.injected + p2.injected > 0
     fills = kinds(b1).get("fill", 0)
     report("peer faults mid-flow", rounds=ROUNDS, faults_injected=p1.injected + p2.injected,
