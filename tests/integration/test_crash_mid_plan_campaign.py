@@ -24,7 +24,7 @@ from tests.realbanks import funded, kill_9, register, resync
 from tests.realwallets import B1, B2, B3
 
 UNITS = {B1: "USD", B2: "BOND", B3: "GBP"}
-CYCLES = scale(2, 12)
+CYCLES = scale(1, 12)
 
 
 def test_a_bank_killed_mid_plan_and_mid_lock_loses_and_doubles_nothing(tmp_path):

@@ -20,7 +20,7 @@ from tests.quietbanks import assert_sound, faults, proxied_banks
 from tests.realbanks import funded, register
 from tests.realwallets import B1, B2, EUR, USD
 
-ROUNDS = scale(2, 12)
+ROUNDS = scale(1, 12)
 PAIRS = 3  # locks each way per round
 
 
