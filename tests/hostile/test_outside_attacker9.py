@@ -23,13 +23,13 @@ from tchain.model import SignedEntry
 from tests.hostile.conftest import B1, B2
 from tests.hostile.harness import HostilePeer
 from tests.hostile.test_lying_locks import PREIMAGE, claimed, real_lock
-from tests.hostile.test_outside_attacker7 import forged_offer, refusal  # noqa: F401 - fixture
+from tests.hostile.test_outside_attacker7 import forged_offer, refusal
 from tests.realbanks import balance, eventually, read, register, submit
 from validator.operator import deposit
 
 USD, EUR2 = f"{B1}:USD", f"{B2}:EUR"
 YEAR_MS = 365 * 86_400_000
-__all__ = ["refusal"]
+__all__ = ["refusal"]  # the fixture of the seventh attacker's tests, used here too
 
 
 def waiting_take(pair: Any, name: str) -> tuple[Any, SignedEntry, SignedEntry]:
