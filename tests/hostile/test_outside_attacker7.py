@@ -253,7 +253,7 @@ def test_a_fill_dated_before_the_window_closed_is_not_settled(pair, liar):
     assert r.status_code in (201, 202), r.text
     take = SignedEntry.from_dict(r.json()["entries"][0])
     fill = liar.entry(chain=offer.chain_id, kind="fill", intent=None, evidence=[take.doc],
-                      time=offer.time + 59_000, effects=[
+                      time=now_ms(), effects=[  # (a date ahead: test_outside_attacker9)
                           {"asset": EUR2, "balance": "-100", "held": "-100"},
                           {"asset": USD, "balance": "100", "held": "0"}])
     before = footprint(b1)
