@@ -11,6 +11,8 @@ but its kept refusal (and, for what the message alone shows, one proof the CLI v
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import requests
@@ -25,6 +27,7 @@ from tests.hostile.harness import HostilePeer
 from tests.hostile.test_lying_locks import PREIMAGE, claimed, real_lock
 from tests.hostile.test_outside_attacker7 import forged_offer, refusal
 from tests.realbanks import balance, eventually, read, register, submit
+from tests.realwallets import ok
 from validator.operator import deposit
 
 USD, EUR2 = f"{B1}:USD", f"{B2}:EUR"
@@ -147,3 +150,50 @@ def test_news_of_a_fill_of_a_take_on_our_chain_we_do_not_keep_is_refused(
     assert "not the entry we keep" in said["reason"], said
     listed = requests.get(pair[0].url + "/v1/offers", params={"asset": EUR2}, timeout=10)
     assert [o["remaining"] for o in listed.json()["offers"] if o["id"] == offer.id] == ["1000"]
+
+
+# --- F2: a maker's bank that settles one take twice ---------------------------------------
+
+def test_two_settlements_of_one_take_signed_by_the_makers_bank_are_kept_as_a_proof(
+        pair, liar, tmp_path):
+    """a37: bob's offer ranks takes for 3 s; alice takes 100 of its 1000. At the close bank
+    2's key signs a ``settle`` of her take (a closing entry for a part), and the real bank 2
+    writes its own ``fill``: whichever comes second, bank 1 keeps both, one proof the CLI
+    verifies, and alice's take is settled once."""
+    b1, b2 = pair
+    bob, alice = register(b2, "bob-d2"), register(b1, "alice-d2")
+    deposit(b2.config, "bob-d2", "1000", "EUR")
+    deposit(b1.config, "alice-d2", "1000", "USD")
+    r = submit(b2, bob, "offer", {"sell": {"asset": EUR2, "amount": "1000"},
+                                  "buy": {"asset": USD, "amount": "1000"},
+                                  "expires": now_ms() + 600_000, "min_fill": "100",
+                                  "window": 3_000})
+    assert r.status_code == 201, r.text
+    offer = SignedEntry.from_dict(r.json()["entries"][0])
+    eventually(lambda: read(b1, lambda r: r.record("offers", offer.id)) is not None)
+    r = submit(b1, alice, "take", {"offer": offer.id, "validator": B2,
+                                   "sell": {"asset": USD, "amount": "100"},
+                                   "buy": {"asset": EUR2, "amount": "100"}})
+    assert r.status_code in (201, 202), r.text
+    take = SignedEntry.from_dict(r.json()["entries"][0])
+    time.sleep(max(0.0, (offer.time + 3_000 - now_ms()) / 1000))
+    forged = liar.entry(chain=offer.chain_id, kind="settle", intent=None, evidence=[take.doc],
+                        effects=[{"asset": EUR2, "balance": "-100", "held": "-100"},
+                                 {"asset": USD, "balance": "100", "held": "0"}])
+    said = liar.answer_of(liar.sign("settle", settlement=forged.doc))
+    assert said["type"] == "settled", said  # first or second, the take is settled
+    eventually(lambda: double_settlements(b1, take.id), timeout=30)
+    [proof] = double_settlements(b1, take.id)
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(proof))
+    summary = json.loads(ok("proof", "verify", str(path), "--json").stdout)
+    assert summary["culprit"] == liar.key.public_key and take.id in summary["summary"]
+    assert balance(b1, alice, USD) == (900, 0)
+    assert balance(b1, alice, EUR2) == (100, 0)
+
+
+def double_settlements(b1: Any, take_id: str) -> list[dict[str, Any]]:
+    """Bank 1's double_settlement proofs about take ``take_id``."""
+    return [p for _, p in read(b1, lambda r: r.records("proofs"))
+            if p.get("type") == "double_settlement"
+            and SignedEntry.from_dict(p["settlements"][0]).evidence_entry(0).id == take_id]

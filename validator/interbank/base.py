@@ -18,6 +18,7 @@ from tchain.errors import (
     TChainError,
     UnknownChainError,
     UnknownTakeError,
+    VerificationError,
 )
 from tchain.flow_states import (
     ABSENT,
@@ -31,6 +32,7 @@ from tchain.keys import check_ahead
 from tchain.messages import Message, signed_message
 from tchain.model import PaymentBody, SignedEntry
 from tchain.peer_dates import check_not_ahead, check_settlement_dates
+from tchain.proofs import double_settlement_proof
 from tchain.rules import (
     Outcome,
     settle_hold,
@@ -158,6 +160,7 @@ class Part:
             raise UnknownTakeError(f"take {take_id} was not made at {self.bank.name}")
         if flow.state is FlowState.SETTLED:
             assert flow.settled_height is not ABSENT
+            self._keep_double_settlement(w, flow, settlement)
             return self._own_entry(w, flow.chain, flow.settled_height)
         self._on_the_offer_s_chain(w, flow, settlement, now)
         taker = self._state(w, flow.chain, take_id)
@@ -169,6 +172,21 @@ class Part:
             w.delete_record("outbox", flow.message)
         return ours
 
+
+    def _keep_double_settlement(self, w: Writer, flow: Flow, settlement: SignedEntry) -> None:
+        """A take settled here already, on another settlement the maker's bank signed: both
+        are its signatures deciding one take twice, kept as a ``double_settlement`` proof
+        (tchain.proofs). The take stays settled as it was: our answer does not change."""
+        if not isinstance(flow.receipt, dict):
+            return
+        first = SignedEntry.from_dict(flow.receipt)
+        if first.id == settlement.id or w.record("proofs", settlement.id) is not None:
+            return
+        try:
+            proof = double_settlement_proof(first, settlement)
+        except VerificationError:  # (not both its signatures of one take: no proof of it)
+            return
+        w.put_record("proofs", settlement.id, proof)
 
     def _on_the_offer_s_chain(self, r: Reader, flow: Flow, settlement: SignedEntry, now: int
                               ) -> None:
