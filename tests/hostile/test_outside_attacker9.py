@@ -25,35 +25,13 @@ from tchain.model import SignedEntry
 from tests.hostile.conftest import B1, B2
 from tests.hostile.harness import HostilePeer
 from tests.hostile.test_lying_locks import PREIMAGE, claimed, real_lock
-from tests.hostile.test_outside_attacker7 import forged_offer, refusal
-from tests.realbanks import balance, eventually, read, register, submit
+from tests.hostile.test_outside_attacker7 import forged_offer, refusal, waiting_take
+from tests.realbanks import balance, eventually, read, register
 from tests.realwallets import ok
-from validator.operator import deposit
 
 USD, EUR2 = f"{B1}:USD", f"{B2}:EUR"
 YEAR_MS = 365 * 86_400_000
 __all__ = ["refusal"]  # the fixture of the seventh attacker's tests, used here too
-
-
-def waiting_take(pair: Any, name: str) -> tuple[Any, SignedEntry, SignedEntry]:
-    """Bob's real offer at bank 2 ranks takes for a minute; alice at bank 1 takes 100 of it,
-    and waits: alice, the offer and her take."""
-    b1, b2 = pair
-    bob, alice = register(b2, f"bob-{name}"), register(b1, f"alice-{name}")
-    deposit(b2.config, f"bob-{name}", "1000", "EUR")
-    deposit(b1.config, f"alice-{name}", "1000", "USD")
-    r = submit(b2, bob, "offer", {"sell": {"asset": EUR2, "amount": "1000"},
-                                  "buy": {"asset": USD, "amount": "1000"},
-                                  "expires": now_ms() + 3_600_000, "min_fill": "100",
-                                  "window": 60_000})
-    assert r.status_code == 201, r.text
-    offer = SignedEntry.from_dict(r.json()["entries"][0])
-    eventually(lambda: read(b1, lambda r: r.record("offers", offer.id)) is not None)
-    r = submit(b1, alice, "take", {"offer": offer.id, "validator": B2,
-                                   "sell": {"asset": USD, "amount": "100"},
-                                   "buy": {"asset": EUR2, "amount": "100"}})
-    assert r.status_code in (201, 202), r.text
-    return alice, offer, SignedEntry.from_dict(r.json()["entries"][0])
 
 
 def forged_fill(liar: HostilePeer, offer: SignedEntry, take: SignedEntry, time: int
@@ -160,22 +138,8 @@ def test_two_settlements_of_one_take_signed_by_the_makers_bank_are_kept_as_a_pro
     2's key signs a ``settle`` of her take (a closing entry for a part), and the real bank 2
     writes its own ``fill``: whichever comes second, bank 1 keeps both, one proof the CLI
     verifies, and alice's take is settled once."""
-    b1, b2 = pair
-    bob, alice = register(b2, "bob-d2"), register(b1, "alice-d2")
-    deposit(b2.config, "bob-d2", "1000", "EUR")
-    deposit(b1.config, "alice-d2", "1000", "USD")
-    r = submit(b2, bob, "offer", {"sell": {"asset": EUR2, "amount": "1000"},
-                                  "buy": {"asset": USD, "amount": "1000"},
-                                  "expires": now_ms() + 600_000, "min_fill": "100",
-                                  "window": 3_000})
-    assert r.status_code == 201, r.text
-    offer = SignedEntry.from_dict(r.json()["entries"][0])
-    eventually(lambda: read(b1, lambda r: r.record("offers", offer.id)) is not None)
-    r = submit(b1, alice, "take", {"offer": offer.id, "validator": B2,
-                                   "sell": {"asset": USD, "amount": "100"},
-                                   "buy": {"asset": EUR2, "amount": "100"}})
-    assert r.status_code in (201, 202), r.text
-    take = SignedEntry.from_dict(r.json()["entries"][0])
+    b1 = pair[0]
+    alice, offer, take = waiting_take(pair, "d2", window=3_000, expires_in=600_000)
     time.sleep(max(0.0, (offer.time + 3_000 - now_ms()) / 1000))
     forged = liar.entry(chain=offer.chain_id, kind="settle", intent=None, evidence=[take.doc],
                         effects=[{"asset": EUR2, "balance": "-100", "held": "-100"},
