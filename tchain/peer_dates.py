@@ -1,5 +1,5 @@
 """When a peer's entry may be dated: the one rule for every entry a peer signs and we act on,
-and the dates a maker's settlement of one of our takes must keep (docs/adr/0009-peer-dates.md).
+and the dates a maker's settlement of one of our takes must keep (docs/adr/0013-a-peer-s-dates.md).
 
 A pinned key proves who dated an entry, never that the date is true: a peer can date its
 entries as it likes, and each date is checked here against what we know for ourselves, our
