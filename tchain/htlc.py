@@ -84,8 +84,9 @@ def claimed_lock(claim: SignedEntry) -> SignedEntry:
 
 def claim_fits_lock(claim: SignedEntry, lock: SignedEntry) -> LockBody:
     """Check a ``claim`` entry against the lock it claims (its evidence): the payee's intent
-    names that lock, the claim is an entry of the lock's payee chain, made before the
-    expiry by its bank's clock, and its preimage opens the lock's hash. Return the lock's body.
+    names that lock, the claim is an entry of the lock's payee chain, made no earlier than the
+    lock and before the expiry by its bank's clock, and its preimage opens the lock's hash.
+    Return the lock's body.
 
     What it does not check: signatures (the caller checks each under the key it trusts),
     that the lock was claimed only once (the payee's chain, and the payer's hold, keep that),
@@ -101,6 +102,9 @@ def claim_fits_lock(claim: SignedEntry, lock: SignedEntry) -> LockBody:
     if claim.chain != body.to:
         raise VerificationError(f"the claim is on chain {claim.chain}; lock {lock.id} is for "
                                 f"{body.to}")
+    if claim.time < lock.time:  # (the ninth outside attacker had one settled)
+        raise VerificationError(f"the claim at {claim.time} is older than lock {lock.id} it "
+                                f"claims, made at {lock.time}")
     if claim.time >= body.expires:
         raise VerificationError(f"the claim at {claim.time} comes after lock {lock.id} expired "
                                 f"at {body.expires}")

@@ -20,6 +20,11 @@ deadline included) makes the proof invalid.
 A **lock conflict** is a payee's bank that decided a hash-time lock twice (tchain.htlc): its
 signed ``lock_expired`` answer about the lock, and its signed claim entry of the same lock.
 Both are the culprit's own signatures, so the proof needs no reporter's word.
+
+A **double settlement** is a maker's bank that decided one take twice: two different entries
+it signed, each a settle or fill whose one evidence entry is that take (the ninth outside
+attacker had a forged part ``settle`` settled, then the real bank wrote its ``fill``). Its own
+signatures again.
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ from tchain.plans.proof import (
 from tchain.state import check_settle_evidence, check_take_terms, fill_effects, offer_hold
 from tchain.values import UAI, parse_amount
 
-__all__ = ["ProofSummary", "equivocation_proof", "lock_conflict_proof", "misconduct_proof",
+__all__ = ["ProofSummary", "double_settlement_proof", "equivocation_proof",
+           "lock_conflict_proof", "misconduct_proof",
            "non_settlement_proof", "unfair_selection_proof", "unsettled", "verify_proof"]
 
 # The names of the banks a reader knows, by key: only for the summaries.
@@ -326,6 +332,40 @@ def lock_conflict_proof(*, expired: Message, message: Message, culprit_key: str
     return proof
 
 
+def double_settlement_proof(first: SignedEntry, second: SignedEntry) -> dict[str, Any]:
+    """Two different settlements of one take signed by its maker's bank, as a proof document
+    (checked before it is returned)."""
+    proof = {"type": "double_settlement", "culprit": first.validator,
+             "settlements": [first.doc, second.doc]}
+    verify_proof(proof)
+    return proof
+
+
+def _verify_double_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
+    """(1) exactly these fields, two settlements; (2) each an entry signed by the culprit, a
+    settle or fill carrying one take as evidence; (3) the same take, different entries."""
+    if set(proof) != {"type", "culprit", "settlements"} or \
+            not isinstance(proof["settlements"], list) or len(proof["settlements"]) != 2:
+        raise VerificationError("a double_settlement proof has exactly type, culprit and two "
+                                "settlements")
+    try:
+        a, b = (SignedEntry.from_dict(e) for e in proof["settlements"])
+        takes = []
+        for e in (a, b):
+            e.verify(proof["culprit"])
+            if e.kind not in ("settle", "fill") or len(e.evidence) != 1:
+                raise VerificationError(f"a {e.kind} with {len(e.evidence)} evidence entries "
+                                        "is no settlement of one take")
+            takes.append(e.evidence_entry(0))
+    except (EncodingError, SignatureError) as e:
+        raise VerificationError(f"the proof does not verify: {e}") from e
+    if takes[0].kind != "take" or takes[0].id != takes[1].id or a.id == b.id:
+        raise VerificationError("the two entries are not two different settlements of one take")
+    return ProofSummary("double_settlement", proof["culprit"],
+                        f"{_bank(proof['culprit'], names)} signed two different settlements "
+                        f"({a.kind} {a.id}, {b.kind} {b.id}) of take {takes[0].id}")
+
+
 _UNFAIR_SELECTION = {"type", "reporter", "reporter_name", "culprit", "offer", "request",
                      "pending", "refusal", "winners", "sig"}
 
@@ -460,7 +500,8 @@ _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_no
               "misconduct": _verify_misconduct, "lock_conflict": _verify_lock_conflict,
               "unfair_selection": _verify_unfair_selection,
               "plan_default": _verify_plan_default,
-              "plan_contradiction": _verify_plan_contradiction}
+              "plan_contradiction": _verify_plan_contradiction,
+              "double_settlement": _verify_double_settlement}
 
 
 def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:

@@ -231,19 +231,18 @@ def test_news_of_a_fill_leaving_more_than_the_offer_sells_is_refused(pair, refus
     assert [o["remaining"] for o in listed.json()["offers"] if o["id"] == offer.id] == ["900"]
 
 
-# --- 6. a maker's fill dated inside its window ---------------------------------------------
-
-def test_a_fill_dated_before_the_window_closed_is_not_settled(pair, liar):
-    """Bob's real offer at bank 2 ranks takes for a minute; alice at bank 1 bids; bank 2's key
-    signs a fill of her take dated inside the window, when bank 2 could not have decided."""
+def waiting_take(pair: Any, name: str, *, window: int = 60_000, expires_in: int = 3_600_000
+                 ) -> tuple[Any, SignedEntry, SignedEntry]:
+    """Bob's real offer at bank 2 sells 1000 EUR, ranking takes for ``window``; alice at bank 1
+    takes 100 of it, and waits: alice, the offer and her take."""
     b1, b2 = pair
-    bob, alice = register(b2, "bob-w"), register(b1, "alice-w")
-    deposit(b2.config, "bob-w", "1000", "EUR")
-    deposit(b1.config, "alice-w", "1000", "USD")
+    bob, alice = register(b2, f"bob-{name}"), register(b1, f"alice-{name}")
+    deposit(b2.config, f"bob-{name}", "1000", "EUR")
+    deposit(b1.config, f"alice-{name}", "1000", "USD")
     r = submit(b2, bob, "offer", {"sell": {"asset": EUR2, "amount": "1000"},
                                   "buy": {"asset": USD, "amount": "1000"},
-                                  "expires": now_ms() + 3_600_000, "min_fill": "100",
-                                  "window": 60_000})
+                                  "expires": now_ms() + expires_in, "min_fill": "100",
+                                  "window": window})
     assert r.status_code == 201, r.text
     offer = SignedEntry.from_dict(r.json()["entries"][0])
     eventually(lambda: read(b1, lambda r: r.record("offers", offer.id)) is not None)
@@ -251,9 +250,18 @@ def test_a_fill_dated_before_the_window_closed_is_not_settled(pair, liar):
                                    "sell": {"asset": USD, "amount": "100"},
                                    "buy": {"asset": EUR2, "amount": "100"}})
     assert r.status_code in (201, 202), r.text
-    take = SignedEntry.from_dict(r.json()["entries"][0])
+    return alice, offer, SignedEntry.from_dict(r.json()["entries"][0])
+
+
+# --- 6. a maker's fill dated inside its window ---------------------------------------------
+
+def test_a_fill_dated_before_the_window_closed_is_not_settled(pair, liar):
+    """Bob's real offer at bank 2 ranks takes for a minute; alice at bank 1 bids; bank 2's key
+    signs a fill of her take dated inside the window, when bank 2 could not have decided."""
+    b1 = pair[0]
+    alice, offer, take = waiting_take(pair, "w")
     fill = liar.entry(chain=offer.chain_id, kind="fill", intent=None, evidence=[take.doc],
-                      time=offer.time + 59_000, effects=[
+                      time=now_ms(), effects=[  # (a date ahead: test_outside_attacker9)
                           {"asset": EUR2, "balance": "-100", "held": "-100"},
                           {"asset": USD, "balance": "100", "held": "0"}])
     before = footprint(b1)

@@ -121,16 +121,16 @@ class Answers(Part):
                                  f"{peer} refused: {answer.fields['reason']}")
         if answer.type == "credited":
             return self._finish(w, item.flow, flow,
-                                self._peer_entry(w, answer, "credit", peer_key), now)
+                                self._peer_entry(w, answer, "credit", peer_key, now), now)
         if answer.type == "take_accepted":
-            settlement = self._peer_entry(w, answer, "settlement", peer_key)
+            settlement = self._peer_entry(w, answer, "settlement", peer_key, now)
             if self.fault == "skip-settle":
                 put_record(w, "flows", item.flow, flow.moved(FlowEvent.ACCEPTED))
                 return "accepted (not settling: fault skip-settle)"
             self._settle_take(w, item.flow, settlement, now)
             return "settled"
         if answer.type == "settled":
-            receipt = self._peer_entry(w, answer, "settlement", peer_key)
+            receipt = self._peer_entry(w, answer, "settlement", peer_key, now)
             if closed_hold(receipt) != item.flow:
                 raise ForbiddenError("the peer's settlement settles another take")
             late = flow.state is FlowState.DEFAULTED

@@ -18,6 +18,7 @@ from tchain.errors import (
     TChainError,
     UnknownChainError,
     UnknownTakeError,
+    VerificationError,
 )
 from tchain.flow_states import (
     ABSENT,
@@ -30,11 +31,12 @@ from tchain.flow_states import (
 from tchain.keys import check_ahead
 from tchain.messages import Message, signed_message
 from tchain.model import PaymentBody, SignedEntry
+from tchain.peer_dates import check_not_ahead, check_settlement_dates
+from tchain.proofs import double_settlement_proof
 from tchain.rules import (
     Outcome,
     settle_hold,
 )
-from tchain.selection import window_closes
 from tchain.state import ChainState, Hold
 from validator.flows import put_record
 from validator.ledger import Ledger
@@ -65,12 +67,15 @@ class Part:
         self.fault = fault
         self.bank = ledger.bank
 
-    def _peer_entry(self, r: Reader, message: Message, field: str, peer_key: str
+    def _peer_entry(self, r: Reader, message: Message, field: str, peer_key: str, now: int
                     ) -> SignedEntry:
-        """The entry in ``field``, signed by the peer, and every entry in its evidence signed
-        by the key it names (as a chain's verifier will check them once we keep it): an entry
-        of ours by being the very bytes we keep, the others by their signature."""
+        """The entry in ``field``, signed by the peer and dated no later than our clock allows
+        (tchain.peer_dates: one rule for every peer entry we act on), and every entry in its
+        evidence signed by the key it names (as a chain's verifier will check them once we
+        keep it): an entry of ours by being the very bytes we keep, the others by their
+        signature."""
         entry = message.entries[field]
+        check_not_ahead(entry, now, f"{field} in the {message.type} message")
         try:
             entry.verify(peer_key)
         except SignatureError as e:
@@ -155,8 +160,9 @@ class Part:
             raise UnknownTakeError(f"take {take_id} was not made at {self.bank.name}")
         if flow.state is FlowState.SETTLED:
             assert flow.settled_height is not ABSENT
+            self._keep_double_settlement(w, flow, settlement)
             return self._own_entry(w, flow.chain, flow.settled_height)
-        self._on_the_offer_s_chain(w, flow, settlement)
+        self._on_the_offer_s_chain(w, flow, settlement, now)
         taker = self._state(w, flow.chain, take_id)
         ours = self._close_with_peer(w, taker, take_id, flow.peer, settled,
                                      lambda: settle_hold(self.bank, taker, settlement, now))
@@ -167,21 +173,36 @@ class Part:
         return ours
 
 
-    def _on_the_offer_s_chain(self, r: Reader, flow: Flow, settlement: SignedEntry) -> None:
+    def _keep_double_settlement(self, w: Writer, flow: Flow, settlement: SignedEntry) -> None:
+        """A take settled here already, on another settlement the maker's bank signed: both
+        are its signatures deciding one take twice, kept as a ``double_settlement`` proof
+        (tchain.proofs). The take stays settled as it was: our answer does not change."""
+        if not isinstance(flow.receipt, dict):
+            return
+        first = SignedEntry.from_dict(flow.receipt)
+        if first.id == settlement.id or w.record("proofs", settlement.id) is not None:
+            return
+        try:
+            proof = double_settlement_proof(first, settlement)
+        except VerificationError:  # (not both its signatures of one take: no proof of it)
+            return
+        w.put_record("proofs", settlement.id, proof)
+
+    def _on_the_offer_s_chain(self, r: Reader, flow: Flow, settlement: SignedEntry, now: int
+                              ) -> None:
         """The maker's settle is an entry of the offer's chain at the peer: a settle on our
         own chain or on any other could be in no ledger of the peer's, and proves nothing
         against it (found by the fifth outside attacker, who had one accepted)."""
         self._not_ours(r, settlement)
         stored = r.record("offers", flow.offer) if flow.offer is not ABSENT else None
         offer = None if stored is None else OfferRecord.from_dict(stored).offer
-        closes = None if offer is None else window_closes(SignedEntry.trusted(offer))
-        if closes is not None and settlement.time < closes:
+        if offer is not None:
             # the maker's bank decides the takes that waited when the window closes, by its
-            # clock, which dates the offer too: a settlement dated before could not be its
-            # decision (the seventh outside attacker had one settled, then was answered
-            # outbid for the same take)
-            raise BadRequestRuleError(f"the settlement is dated {settlement.time}, before "
-                                      f"offer {flow.offer}'s window closed at {closes}")
+            # clock, which dates the offer too: a settlement dated before, or got before by
+            # our clock, could not be its decision (the seventh outside attacker had one
+            # settled, then was answered outbid for the same take; the ninth one dated after
+            # the close, sent before it)
+            check_settlement_dates(settlement, SignedEntry.trusted(offer), now)
         maker_chain = flow.maker_chain
         if maker_chain is ABSENT:  # a take recorded before flows kept it: the offer's record
             maker_chain = ABSENT if offer is None else SignedEntry.trusted(offer).chain_id

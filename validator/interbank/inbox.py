@@ -135,7 +135,7 @@ class PeerInbox(Part):
         sender may no longer repeat it); a take's ``pending`` is not kept, it is no answer."""
         subject = _subject(message)
         try:
-            self._believable(w, message, peer_key)
+            self._believable(w, message, peer_key, now)
             first = None if subject is None else w.subject(subject)
             if first is not None and (answered := w.answer(first)) is not None:
                 return answered  # the same intent or settlement in another message
@@ -165,12 +165,12 @@ class PeerInbox(Part):
                      forget_at=keep_until + CLOCK_MARGIN_MS + ANSWER_KEPT_MS)
         return answer.raw
 
-    def _believable(self, r: Reader, message: Message, peer_key: str) -> None:
+    def _believable(self, r: Reader, message: Message, peer_key: str, now: int) -> None:
         """What the message carries is the peer's, and a hold's or take's customer signed
         it (tchain.peer_claims), before anything else: a lie wrapped around an intent already
         answered is still a lie, refused and kept as one."""
         for field in message.entries:
-            self._peer_entry(r, message, field, peer_key)
+            self._peer_entry(r, message, field, peer_key, now)
         check = _CLAIMS.get(message.type)
         if check is not None:
             check(message, peer_key)
@@ -265,6 +265,7 @@ class PeerInbox(Part):
             filled = None
         if filled != m.fields["offer"]:
             raise BadRequestRuleError("the entry is not a fill of that offer")
+        self._our_take_as_kept(w, fill.evidence_entry(0))
         stored = w.record("offers", m.fields["offer"])
         record = None if stored is None else OfferRecord.from_dict(stored)
         if record is not None and record.validator == m.sender and record.is_open:
@@ -275,6 +276,15 @@ class PeerInbox(Part):
                        record.filled(int(m.fields["remaining"])))
             note_winner(self.bank, w, m.fields["offer"], fill)
         return self._answer(m, "ack", now)
+
+    def _our_take_as_kept(self, r: Reader, take: SignedEntry) -> None:
+        """A fill's take on a chain of ours is the very take we keep: the peer's key signs its
+        fill, never our customer's entries (the ninth outside attacker had news of a fill of a
+        take on alice's chain, signed by bank 2, listed)."""
+        if take.chain is not None and r.state_bytes(take.chain) is not None and \
+                r.entry(take.chain, take.height) != take.raw:
+            raise BadRequestRuleError(f"the fill's take is on chain {take.chain}, registered at "
+                                      f"{self.bank.name}, and is not the entry we keep there")
 
     def _on_take(self, w: Writer, m: Message, peer_key: str, now: int) -> Message:
         """We are the maker's bank: the first valid take settles the offer; later ones lose."""

@@ -15,7 +15,6 @@ import dataclasses
 
 from tchain.books import released, settled
 from tchain.errors import (
-    BadRequestRuleError,
     ConflictError,
     EncodingError,
     ExpiredError,
@@ -23,7 +22,6 @@ from tchain.errors import (
     NotFoundError,
 )
 from tchain.flow_states import (
-    CLOCK_MARGIN_MS,
     Flow,
     FlowEvent,
     FlowState,
@@ -36,6 +34,7 @@ from tchain.htlc import lock_body
 from tchain.messages import Message
 from tchain.model import SignedEntry
 from tchain.peer_claims import checked_claim, checked_lock
+from tchain.peer_dates import check_not_ahead
 from tchain.proofs import lock_conflict_proof
 from tchain.rules import release_hold, settle_hold
 from validator.flows import enqueue, put_record, signer
@@ -56,9 +55,6 @@ def on_lock(part: Part, w: Writer, m: Message, peer_key: str, now: int) -> Messa
         raise ConflictError(f"the lock is for a customer of {body.to_validator}"
                             if body.to_validator else "the lock names no to_validator: it is "
                             f"for a customer of its own bank, not of {part.bank.name}")
-    if lock.time > now + CLOCK_MARGIN_MS:
-        raise BadRequestRuleError(f"lock {lock.id} is dated {lock.time}, later than now "
-                                  f"({now}) by more than the clocks' margin")
     part._state(w, body.to)  # our customer's (unknown_chain otherwise)
     part._incoming(w, m.sender, str(body.asset), body.amount)
     stored = w.record("locks", lock.id)
@@ -128,6 +124,7 @@ def _settle_claimed(part: Part, w: Writer, m: Message, claim: SignedEntry, lock:
         NotFoundError: the lock is not one of ours with this peer.
         ConflictError: the peer answered the lock expired before (a proof is kept).
     """
+    check_not_ahead(claim, now, f"claim in the {m.type} message")  # (a lock_claimed too)
     stored = w.record("flows", lock.id)
     flow = None if stored is None else Flow.from_dict(stored)
     if flow is None or flow.type is not FlowType.LOCK or flow.peer != m.sender or \
