@@ -57,6 +57,7 @@ from tchain.plans import (
     sign_log,
 )
 from tchain.plans.execution import ZERO_COMPLETION, owed
+from tchain.plans.merge import append_what_fits
 from tchain.plans.proof import plan_default_proof
 from tchain.plans.receipts import issue_memo
 from tchain.plans.timing import check_dated, check_fresh
@@ -326,14 +327,7 @@ class Plans:
                 self.bank.name not in execution.plan.banks:
             raise ForbiddenError(f"{message.sender} sent plan {execution.plan.id}, which "
                                  f"does not name both it and {self.bank.name}")
-        for doc in theirs:
-            try:
-                execution = execution.append(doc)
-            except ConflictError:
-                if execution.state != "failed":
-                    raise
-                # a word its bank said before it learned what failed the plan here (a
-                # contradiction reaches banks in different orders): nothing follows from it
+        execution = append_what_fits(execution, theirs)
         _, sent = self._decided(w, execution, kept or Kept((), {}), now)
         if self._keep_contradictions(w, execution) and not sent:
             self._send(w, execution, now)  # its culprit may have told each bank one word

@@ -1,0 +1,40 @@
+"""Taking a peer's plan log into ours (docs/protocol.md §14, docs/adr/0013).
+
+A log is never refused whole because one of its documents contradicts what this bank holds:
+a bank that signs two different words on one question and tells each honest bank one would
+otherwise cut the honest banks off from each other's later words for good, and they would
+never converge. So what fits is appended, in the sender's order; a document that conflicts
+(``ConflictError``: a second word of its bank on a question it decided, or a word on a plan
+that is over) is left out, and changes nothing. Only when nothing of the log was new and
+something conflicted is the message refused (``conflict``), so a lone lie is still answered
+as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tchain.errors import ConflictError
+from tchain.plans.execution import Execution
+from tchain.plans.log import LogDoc
+
+__all__ = ["append_what_fits"]
+
+
+def append_what_fits(execution: Execution, docs: Iterable[LogDoc]) -> Execution:
+    """``execution`` with every document of ``docs`` that fits appended, in order.
+
+    Raises:
+        ConflictError: the first conflict, when no document was new and one conflicted;
+        any other error of :meth:`Execution.append` (a bad signature, a document that is not
+        the plan's): the log is refused whole, as before.
+    """
+    had, conflict = len(execution.docs), None
+    for doc in docs:
+        try:
+            execution = execution.append(doc)
+        except ConflictError as e:
+            conflict = conflict or e
+    if conflict is not None and len(execution.docs) == had:
+        raise conflict
+    return execution
