@@ -56,6 +56,7 @@ from tchain.plans import (
     plan_id,
     sign_log,
 )
+from tchain.plans.equivocation import plan_equivocation_proof, question
 from tchain.plans.execution import ZERO_COMPLETION, owed
 from tchain.plans.merge import append_what_fits
 from tchain.plans.proof import plan_default_proof
@@ -327,10 +328,24 @@ class Plans:
                 self.bank.name not in execution.plan.banks:
             raise ForbiddenError(f"{message.sender} sent plan {execution.plan.id}, which "
                                  f"does not name both it and {self.bank.name}")
-        execution = append_what_fits(execution, theirs)
+        execution, twice = append_what_fits(execution, theirs)
         _, sent = self._decided(w, execution, kept or Kept((), {}), now)
         if self._keep_contradictions(w, execution) and not sent:
             self._send(w, execution, now)  # its culprit may have told each bank one word
+        if any([self._keep_equivocation(w, execution, *pair) for pair in twice]) and not sent:
+            self._send(w, execution, now)  # the banks its culprit told the other word learn
+
+    def _keep_equivocation(self, w: Writer, execution: Execution, first: LogDoc,
+                           second: LogDoc) -> bool:
+        """Keep, once per bank and question, the proof that it answered it twice, differently
+        (its second word is left out of the log: docs/adr/0013). Whether it is new."""
+        key = plan_key(f"{execution.plan.id} equivocation {first.by} {question(first)}")
+        if w.record("proofs", key) is not None:
+            return False
+        proof = plan_equivocation_proof(self.bank.key, self.bank.name, execution, first, second)
+        verify_proof(proof)
+        w.put_record("proofs", key, proof)
+        return True
 
     def _keep_contradictions(self, w: Writer, execution: Execution) -> bool:
         """Keep, once per transfer, the proof that its payee bank both credited it and said

@@ -5,9 +5,11 @@ a bank that signs two different words on one question and tells each honest bank
 otherwise cut the honest banks off from each other's later words for good, and they would
 never converge. So what fits is appended, in the sender's order; a document that conflicts
 (``ConflictError``: a second word of its bank on a question it decided, or a word on a plan
-that is over) is left out, and changes nothing. Only when nothing of the log was new and
-something conflicted is the message refused (``conflict``), so a lone lie is still answered
-as one.
+that is over) is left out, and changes nothing; one that contradicts a word of the same bank
+in the log is returned with it, for the caller to keep as its proof
+(tchain.plans.equivocation). Only when nothing of the log was new, nor proves an
+equivocation, and something conflicted is the message refused (``conflict``), so a lone lie
+is still answered as one.
 """
 
 from __future__ import annotations
@@ -15,26 +17,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tchain.errors import ConflictError
+from tchain.plans.equivocation import equivocation_of
 from tchain.plans.execution import Execution
 from tchain.plans.log import LogDoc
 
 __all__ = ["append_what_fits"]
 
 
-def append_what_fits(execution: Execution, docs: Iterable[LogDoc]) -> Execution:
-    """``execution`` with every document of ``docs`` that fits appended, in order.
+def append_what_fits(execution: Execution, docs: Iterable[LogDoc]
+                     ) -> tuple[Execution, list[tuple[LogDoc, LogDoc]]]:
+    """``execution`` with every document of ``docs`` that fits appended, in order, and the
+    pairs (the log's word, the word left out) that are a bank's equivocation.
 
     Raises:
-        ConflictError: the first conflict, when no document was new and one conflicted;
+        ConflictError: the first conflict, when no document was new, nor an equivocation,
+        and one conflicted;
         any other error of :meth:`Execution.append` (a bad signature, a document that is not
         the plan's): the log is refused whole, as before.
     """
-    had, conflict = len(execution.docs), None
+    had, conflict, twice = len(execution.docs), None, []
     for doc in docs:
         try:
             execution = execution.append(doc)
         except ConflictError as e:
             conflict = conflict or e
-    if conflict is not None and len(execution.docs) == had:
+            first = equivocation_of(execution, doc)
+            if first is not None:
+                twice.append((first, doc))
+    if conflict is not None and len(execution.docs) == had and not twice:
         raise conflict
-    return execution
+    return execution, twice

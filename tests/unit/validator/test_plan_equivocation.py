@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tchain.errors import VerificationError
 from tchain.plans import LogDoc
 from tchain.proofs import verify_proof
 from tests.helpers import Clock, Customer
@@ -166,4 +167,50 @@ def test_finding1_two_approvals_never_get_an_honest_bank_proven_at_fault(net: Ba
     assert {state(b, plan).state for b in banks.values()} == {"completed"}
     assert banks[B1].balance(people["carol"], f"{B1}:USD") == (1, 0)
     assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)  # released
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Banks) -> None:
+    """bank2 approves erin's hold (step 2) to bank1 and rejects it to bank3: two different
+    words on one question. Each honest bank keeps the other's log but that word, and a
+    plan_equivocation proof against bank2 that verifies (and sends its log on, so the other
+    learns the word it was not told); the same pair meaning one thing proves nothing."""
+    network, banks, people = net
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, swap())
+    plan = ex.plan.id
+    logs_only(network, banks)
+    banks[B2].up = False
+    for name, bank in (("alice", B1), ("erin", B3)):
+        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    for _ in range(10):
+        for b in (banks[B1], banks[B3]):
+            st = state(b, plan).instructions[1]
+            if st.completion is not None and B2 not in st.approvals:
+                lie(banks[B2], b, [*state(b, plan).docs, word(
+                    banks[B2], plan, "completion_approval", seq=1, completion=st.completion.id)])
+            b.interbank.tick()
+        deliver_to(network, banks[B1], B3, "plan")
+        deliver_to(network, banks[B3], B1, "plan")
+    completion = state(banks[B3], plan).instructions[2].completion
+    assert completion is not None
+    yes = word(banks[B2], plan, "completion_approval", seq=2, completion=completion.id)
+    no = word(banks[B2], plan, "completion_rejection", seq=2, completion=completion.id,
+              error="bad_request", reason="not this hold")
+    assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, yes])["type"] == "ack"
+    assert lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, no])["type"] == "ack"
+    network.run(50)
+    for b in (banks[B1], banks[B3]):
+        [proof] = [p for p in b.interbank.proofs() if p["type"] == "plan_equivocation"]
+        assert verify_proof(proof).culprit == banks[B2].key.public_key
+    # each kept its first word of bank2 (left undone: docs/adr/0013); nothing moved
+    assert state(banks[B3], plan).state == "compensating"  # bank1's hold is released ...
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)  # ... by the refusal
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
+    same = {k: v for k, v in proof.items() if k != "sig"}
+    same["log"] = [proof["log"][0], yes.doc, word(banks[B2], plan, "completion_approval",
+                                                  time=yes.time + 1, seq=2,
+                                                  completion=completion.id).doc]
+    same["sig"] = banks[B3].key.sign("proof", same)
+    with pytest.raises(VerificationError, match="different answers"):
+        verify_proof(same)
     all_sound(*banks.values(), chains_verify=True)
