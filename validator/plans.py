@@ -328,12 +328,13 @@ class Plans:
                 self.bank.name not in execution.plan.banks:
             raise ForbiddenError(f"{message.sender} sent plan {execution.plan.id}, which "
                                  f"does not name both it and {self.bank.name}")
-        execution, twice = append_what_fits(execution, theirs)
+        execution, twice, conflict = append_what_fits(execution, theirs)
+        proven = any([self._keep_equivocation(w, execution, *pair) for pair in twice])
+        if conflict is not None and not proven:
+            raise conflict  # nothing new: a lone lie, answered as one
         _, sent = self._decided(w, execution, kept or Kept((), {}), now)
-        if self._keep_contradictions(w, execution) and not sent:
+        if (self._keep_contradictions(w, execution) or proven) and not sent:
             self._send(w, execution, now)  # its culprit may have told each bank one word
-        if any([self._keep_equivocation(w, execution, *pair) for pair in twice]) and not sent:
-            self._send(w, execution, now)  # the banks its culprit told the other word learn
 
     def _keep_equivocation(self, w: Writer, execution: Execution, first: LogDoc,
                            second: LogDoc) -> bool:

@@ -25,16 +25,12 @@ __all__ = ["append_what_fits"]
 
 
 def append_what_fits(execution: Execution, docs: Iterable[LogDoc]
-                     ) -> tuple[Execution, list[tuple[LogDoc, LogDoc]]]:
-    """``execution`` with every document of ``docs`` that fits appended, in order, and the
-    pairs (the log's word, the word left out) that are a bank's equivocation.
-
-    Raises:
-        ConflictError: the first conflict, when no document was new, nor an equivocation,
-        and one conflicted;
-        any other error of :meth:`Execution.append` (a bad signature, a document that is not
-        the plan's): the log is refused whole, as before.
-    """
+                     ) -> tuple[Execution, list[tuple[LogDoc, LogDoc]], ConflictError | None]:
+    """``execution`` with every document of ``docs`` that fits appended, in order; the pairs
+    (the log's word, the word left out) that are a bank's equivocation; and the first
+    conflict when nothing of ``docs`` was new (the caller refuses the log with it unless one
+    of those pairs is news to it). Any other error of :meth:`Execution.append` (a bad
+    signature, a document that is not the plan's) is raised: the log is refused whole."""
     had, conflict, twice = len(execution.docs), None, []
     for doc in docs:
         try:
@@ -44,6 +40,4 @@ def append_what_fits(execution: Execution, docs: Iterable[LogDoc]
             first = equivocation_of(execution, doc)
             if first is not None:
                 twice.append((first, doc))
-    if conflict is not None and len(execution.docs) == had and not twice:
-        raise conflict
-    return execution, twice
+    return execution, twice, conflict if len(execution.docs) == had else None

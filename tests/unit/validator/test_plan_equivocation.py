@@ -104,6 +104,14 @@ def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
     return plan, x, y
 
 
+def back(network: Net, banks: dict[str, NetBank]) -> None:
+    """bank2 up again, learning first the words its key signed meanwhile (the liar's, as the
+    tester's bank2 knew its own), before its clock runs."""
+    banks[B2].up = True
+    for honest in (banks[B1], banks[B3]):
+        deliver_to(network, honest, B2, "plan")
+
+
 def converged(banks: dict[str, NetBank], plan: str) -> None:
     """bank1 and bank3 hold the same documents of ``plan``, so the same state."""
     logs = [{d.id for d in state(banks[b], plan).docs} for b in (B1, B3)]
@@ -121,7 +129,7 @@ def test_finding2_two_approvals_of_one_completion_do_not_split_a_swap(net: Banks
     network.run(50)
     converged(banks, plan)  # both at step 4, bank3's transfer to alice credited
     assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (100, 0)
-    banks[B2].up = True  # step 4 waits on bank2's word: it approves when it is back
+    back(network, banks)  # step 4 waits on bank2's word: it approves when it is back
     network.run(50)
     for b in banks.values():
         ex = state(b, plan)
@@ -162,7 +170,7 @@ def test_finding1_two_approvals_never_get_an_honest_bank_proven_at_fault(net: Ba
     network.run(50)
     assert not [p for b in banks.values() for p in b.interbank.proofs()
                 if verify_proof(p).culprit != banks[B2].key.public_key]
-    banks[B2].up = True
+    back(network, banks)
     network.run(50)
     assert {state(b, plan).state for b in banks.values()} == {"completed"}
     assert banks[B1].balance(people["carol"], f"{B1}:USD") == (1, 0)
