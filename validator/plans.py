@@ -106,6 +106,7 @@ class Kept:
     consents: dict[int, SignedIntent]
     credited: dict[int, str] = field(default_factory=dict)
     summary: dict[str, Any] | None = None  # what a listing shows (summary_of), kept with it
+    reminded: dict[str, int] = field(default_factory=dict)  # peer -> log length (remind)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -115,13 +116,16 @@ class Kept:
             out["credited"] = {str(s): c for s, c in sorted(self.credited.items())}
         if self.summary is not None:
             out["summary"] = self.summary
+        if self.reminded:
+            out["reminded"] = dict(sorted(self.reminded.items()))
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Kept:
         return cls(tuple(LogDoc.from_dict(x) for x in d["log"]),
                    {int(s): SignedIntent.from_dict(x) for s, x in d["consents"].items()},
-                   {int(s): c for s, c in d.get("credited", {}).items()}, d.get("summary"))
+                   {int(s): c for s, c in d.get("credited", {}).items()}, d.get("summary"),
+                   dict(d.get("reminded", {})))
 
 
 def summary_of(execution: Execution) -> dict[str, Any]:
@@ -456,6 +460,24 @@ class Plans:
             if st.completion is None or (bank != me and me not in st.approvals):
                 return f"instruction {seq}"
         return None
+
+    def remind(self, w: Writer, hold_id: str, peer: str, now: int) -> None:
+        """The payee bank ``peer`` answered our plan's transfer of hold ``hold_id``
+        ``pending``: its log lacks words that ours has (a bank may have told them to us
+        alone, docs/adr/0013). Send it our log, once each time the log grew, so it catches up
+        and decides in time."""
+        index = w.record("plans", hold_id)
+        record_id = None if index is None else plan_key(index["plan"])
+        record = None if record_id is None else w.record("plans", record_id)
+        if record_id is None or record is None:
+            return
+        kept = Kept.from_dict(record)
+        if kept.reminded.get(peer) == len(kept.log):
+            return
+        enqueue(w, self.bank.key, self.bank.name, peer, "plan", now, flow=None, give_up=None,
+                log=[d.doc for d in kept.log])
+        w.put_record("plans", record_id, replace(
+            kept, reminded={**kept.reminded, peer: len(kept.log)}).to_dict())
 
     def credited(self, w: Writer, hold: SignedEntry, credit: SignedEntry) -> None:
         """Keep that we credited the transfer of ``hold`` (a plan's): our first word on it,

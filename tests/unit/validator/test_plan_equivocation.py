@@ -64,11 +64,12 @@ def deliver_to(network: Net, sender: NetBank, peer: str, kind: str) -> None:
 
 
 def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
-          file: dict[str, Any]) -> tuple[str, LogDoc, LogDoc]:
+          file: dict[str, Any], only_bank3: bool = False) -> tuple[str, LogDoc, LogDoc]:
     """``file`` approved by all, then bank2 speaks only through the liar: it approves steps 1
     and 2 to both honest banks alike; bank1 does step 3 and bank3 approves it; bank2's two
     approvals of step 3, 1 ms apart, go one to bank1, the other to bank3, before bank3's
-    approval reaches bank1 (the tester's race). The plan id and the two words."""
+    approval reaches bank1 (the tester's race); with ``only_bank3`` bank1 gets neither. The
+    plan id and the two words."""
     ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
     plan = ex.plan.id
     logs_only(network, banks)
@@ -99,17 +100,20 @@ def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
     x = word(banks[B2], plan, "completion_approval", seq=3, completion=completion.id)
     y = word(banks[B2], plan, "completion_approval", time=x.time + 1, seq=3,
              completion=completion.id)
-    assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, x])["type"] == "ack"
+    if only_bank3:
+        x = y
+    else:
+        assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, x])["type"] == "ack"
     assert lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, y])["type"] == "ack"
     return plan, x, y
 
 
-def back(network: Net, banks: dict[str, NetBank]) -> None:
+def back(banks: dict[str, NetBank], plan: str) -> None:
     """bank2 up again, learning first the words its key signed meanwhile (the liar's, as the
-    tester's bank2 knew its own), before its clock runs."""
+    tester's bank2 knew its own) from each honest bank's log, before its clock runs."""
     banks[B2].up = True
     for honest in (banks[B1], banks[B3]):
-        deliver_to(network, honest, B2, "plan")
+        assert lie(honest, banks[B2], list(state(honest, plan).docs))["type"] == "ack"
 
 
 def converged(banks: dict[str, NetBank], plan: str) -> None:
@@ -129,7 +133,7 @@ def test_finding2_two_approvals_of_one_completion_do_not_split_a_swap(net: Banks
     network.run(50)
     converged(banks, plan)  # both at step 4, bank3's transfer to alice credited
     assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (100, 0)
-    back(network, banks)  # step 4 waits on bank2's word: it approves when it is back
+    back(banks, plan)  # step 4 waits on bank2's word: it approves when it is back
     network.run(50)
     for b in banks.values():
         ex = state(b, plan)
@@ -170,7 +174,7 @@ def test_finding1_two_approvals_never_get_an_honest_bank_proven_at_fault(net: Ba
     network.run(50)
     assert not [p for b in banks.values() for p in b.interbank.proofs()
                 if verify_proof(p).culprit != banks[B2].key.public_key]
-    back(network, banks)
+    back(banks, plan)
     network.run(50)
     assert {state(b, plan).state for b in banks.values()} == {"completed"}
     assert banks[B1].balance(people["carol"], f"{B1}:USD") == (1, 0)
@@ -221,4 +225,25 @@ def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Bank
     same["sig"] = banks[B3].key.sign("proof", same)
     with pytest.raises(VerificationError, match="different answers"):
         verify_proof(same)
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_an_approval_told_only_to_the_payer_bank_reaches_the_payee_bank(net: Banks) -> None:
+    """Without equivocating: bank2 tells only bank3 its approval of step 3, after bank3
+    approved it, so bank3 adds no word of its own and sends no log; bank3's transfer of step
+    4 reaches bank1, whose log lacks that approval: it answers `pending` until the message's
+    deadline, then refuses it as late, and bank3 releases erin's hold. A payer bank answered
+    `pending` sends the payee bank its log with the transfer asked again, so the payee bank
+    learns what it lacks, credits alice in time, and the swap completes."""
+    network, banks, people = net
+    plan, _, _ = split(network, banks, people, swap(), only_bank3=True)
+    assert B2 not in state(banks[B1], plan).instructions[3].approvals
+    network.run(50)
+    converged(banks, plan)
+    assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (100, 0)
+    back(banks, plan)
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"completed"}
+    assert banks[B3].balance(people["erin"], f"{B1}:USD") == (100, 0)
+    assert not [p for b in banks.values() for p in b.interbank.proofs()]
     all_sound(*banks.values(), chains_verify=True)
