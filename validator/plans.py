@@ -16,6 +16,7 @@ release it ends with is this bank's completion (:meth:`Plans.hold_closed`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import Counter
 from collections.abc import Callable
@@ -449,6 +450,14 @@ class Plans:
             raise ExpiredError(f"transfer {ins.seq} of plan {plan.id} was due at {due} (it is "
                                f"{now} here): {me} never credits it")
         return None
+
+    def say_late_with(self, w: Writer, hold: SignedEntry, now: int) -> None:
+        """We refuse a plan's transfer of ``hold`` as past its message's deadline: if our log
+        shows it due and past due, our word that it came late is logged with the refusal
+        (as :meth:`payee_turn` does), so the payer bank's failed completion follows at once
+        rather than at our next tick; otherwise our tick says it when our log gets there."""
+        with contextlib.suppress(ConflictError, BadRequestRuleError, ExpiredError):
+            self.payee_turn(w, hold, now)  # refused as expired all the same: the caller says so
 
     def _not_said(self, execution: Execution, ins: Instruction) -> str | None:
         """What we have not approved (or done) of what must be complete before ``ins``."""

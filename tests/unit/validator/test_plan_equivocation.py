@@ -20,7 +20,7 @@ from tchain.plans import LogDoc
 from tchain.proofs import verify_proof
 from tests.helpers import Clock, Customer
 from tests.interbank_net import Net, NetBank, all_sound
-from tests.unit.validator.test_plan_attacks import lie, word
+from tests.unit.validator.test_plan_attacks import _bank2s_turn, lie, word
 from tests.unit.validator.test_plan_races import logs_only, outbox
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
 from validator.plans import Plans
@@ -246,4 +246,24 @@ def test_an_approval_told_only_to_the_payer_bank_reaches_the_payee_bank(net: Ban
     assert {state(b, plan).state for b in banks.values()} == {"completed"}
     assert banks[B3].balance(people["erin"], f"{B1}:USD") == (100, 0)
     assert not [p for b in banks.values() for p in b.interbank.proofs()]
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_a_transfer_refused_past_its_deadline_carries_the_payee_banks_late_word(
+        tmp_path: Path) -> None:
+    """A payee bank that refuses a plan's transfer as past the message's deadline logs its
+    late word in the same write, whose log shows it due (not only at its next tick), so the
+    payer bank's failed completion and the plan's end follow with the proof."""
+    clock = Clock()
+    network, banks, people = three_banks(tmp_path, lambda: clock)
+    plan = _bank2s_turn(network, banks, people)
+    [transfer] = outbox(banks[B2], "transfer")
+    clock.now += 700_000  # past the due and the message's deadline
+    network.deliver(banks[B2], transfer)
+    st = state(banks[B1], plan).instructions[4]
+    assert B1 in st.rejections and st.completion is None  # said at once, with the refusal
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"failed"}
+    [proof] = [p for p in banks[B1].interbank.proofs() if p["type"] == "plan_default"]
+    assert verify_proof(proof).culprit == banks[B2].key.public_key
     all_sound(*banks.values(), chains_verify=True)
