@@ -62,7 +62,7 @@ from tchain.plans.execution import ZERO_COMPLETION, owed
 from tchain.plans.merge import append_what_fits
 from tchain.plans.proof import plan_default_proof
 from tchain.plans.receipts import issue_memo
-from tchain.plans.timing import check_dated, check_fresh
+from tchain.plans.timing import check_dated, check_fresh, counts_until
 from tchain.proofs import verify_proof
 from tchain.records import KeyRecord, make_record
 from tchain.rules import (
@@ -134,7 +134,8 @@ def summary_of(execution: Execution) -> dict[str, Any]:
     time the log grows, so a listing replays nothing."""
     plan = execution.plan
     return {"id": plan.id, "state": execution.state, "proposer": plan.proposer,
-            "banks": list(plan.banks), "named": list(plan.named())}
+            "banks": list(plan.banks), "named": list(plan.named()),
+            "counts_until": counts_until(plan)}
 
 
 class Plans:
@@ -231,7 +232,7 @@ class Plans:
                                 proposer=state.address, time=now)
             plan = Plan.from_dict(doc)
             check_fresh(plan, now)
-            self._check_open(w, lambda s: s["proposer"] == plan.proposer, plan.proposer)
+            self._check_open(w, lambda s: s["proposer"] == plan.proposer, plan.proposer, now)
             proposal = sign_log(self.bank.key, "proposal", plan=plan.id,
                                 plan_digest=plan.digest, by=self.bank.name, time=now,
                                 document=plan.doc)
@@ -293,16 +294,17 @@ class Plans:
                                  f"{TIME_WINDOW_MS} ms from {now}", validator_time=now)
         return int(seq)
 
-    def _check_open(self, r: Reader, theirs: Callable[[dict[str, Any]], bool], who: str
-                    ) -> None:
+    def _check_open(self, r: Reader, theirs: Callable[[dict[str, Any]], bool], who: str,
+                    now: int) -> None:
         """A customer, or a peer's customers, may have at most MAX_OPEN plans here that are
         not over (each is kept, and may hold funds): a flood of proposals is refused.
 
         Raises:
             LimitExceededError: ``who`` has that many already.
         """
+        # a wedged plan stops counting (tchain.plans.timing.counts_until)
         open_ = sum(1 for s in self._summaries(r, r.records("plans"))
-                    if s["state"] in _OPEN and theirs(s))
+                    if s["state"] in _OPEN and now <= s.get("counts_until", now) and theirs(s))
         if open_ >= MAX_OPEN:
             raise LimitExceededError(f"{who} has {open_} plans open at {self.bank.name}, the "
                                      f"most one may (MAX_OPEN {MAX_OPEN})")
@@ -327,7 +329,7 @@ class Plans:
         if kept is None:
             check_fresh(execution.plan, now)
             self._check_open(w, lambda s: s["id"].startswith(f"{execution.plan.bank}/"),
-                             f"{execution.plan.bank}'s customers")
+                             f"{execution.plan.bank}'s customers", now)
         check_dated(theirs, now)
         if message.sender not in execution.plan.banks or \
                 self.bank.name not in execution.plan.banks:

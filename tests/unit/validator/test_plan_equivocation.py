@@ -16,13 +16,24 @@ from typing import Any
 import pytest
 
 from tchain.errors import VerificationError
-from tchain.plans import LogDoc
+from tchain.plans import LogDoc, Plan, plan_document, plan_id, sign_log
+from tchain.plans.timing import counts_until
 from tchain.proofs import verify_proof
 from tests.helpers import Clock, Customer
 from tests.interbank_net import Net, NetBank, all_sound
-from tests.unit.validator.test_plan_attacks import _bank2s_turn, lie, word
+from tests.unit.validator.test_plan_attacks import _bank2s_turn, await_dvp, lie, word
 from tests.unit.validator.test_plan_races import logs_only, outbox
-from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
+from tests.unit.validator.test_plans import (
+    B1,
+    B2,
+    B3,
+    consent,
+    dvp,
+    signed,
+    state,
+    three_banks,
+)
+from validator import plans as plans_module
 from validator.plans import Plans
 
 Banks = tuple[Net, dict[str, NetBank], dict[str, Customer]]
@@ -267,3 +278,34 @@ def test_a_transfer_refused_past_its_deadline_carries_the_payee_banks_late_word(
     [proof] = [p for p in banks[B1].interbank.proofs() if p["type"] == "plan_default"]
     assert verify_proof(proof).culprit == banks[B2].key.public_key
     all_sound(*banks.values(), chains_verify=True)
+
+
+def test_a_wedged_plan_stops_counting_against_the_open_plans_cap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bank1 never does its await (it is down): bank2 keeps the plan `executing` for ever,
+    bob's bond owed to alice, with its plan_default proof. It counted against bank1's
+    customers' open plans at bank2 for good; once every instruction done in its time would
+    have been done (timing.counts_until) it no longer blocks a new plan (MAX_OPEN 1 here)."""
+    monkeypatch.setattr(plans_module, "MAX_OPEN", 1)
+    clock = Clock()
+    network, banks, people = three_banks(tmp_path, lambda: clock)
+    until = clock() + 60_000
+    plan = signed(network, banks, people, await_dvp(until), ("alice", B1), ("bob", B2))
+    banks[B1].up = False
+    clock.now += 60_000 + 600_000 + 1
+    network.run(50)
+    assert state(banks[B2], plan).state == "executing"
+
+    def propose_to_bank2() -> dict[str, Any]:
+        now = clock()
+        file = {k: v for k, v in dvp(deadline=now + 60_000).items() if k != "deadline_in"}
+        doc = plan_document(file, plan_id_=plan_id(B1), proposer=f"alice*{B1}", time=now)
+        new = Plan.from_dict(doc)
+        return lie(banks[B1], banks[B2], [sign_log(
+            banks[B1].key, "proposal", plan=new.id, plan_digest=new.digest, by=B1, time=now,
+            document=new.doc)])
+
+    assert propose_to_bank2()["error"] == "limit_exceeded"
+    clock.now = counts_until(state(banks[B2], plan).plan) + 1
+    assert propose_to_bank2()["type"] == "ack"
+    assert state(banks[B2], plan).state == "executing"  # kept: bank1 may still do it late
