@@ -21,7 +21,7 @@ from tchain.plans.timing import counts_until
 from tchain.proofs import verify_proof
 from tests.helpers import Clock, Customer
 from tests.interbank_net import Net, NetBank, all_sound
-from tests.unit.validator.test_plan_attacks import _bank2s_turn, await_dvp, lie, word
+from tests.unit.validator.test_plan_attacks import Banks, _bank2s_turn, await_dvp, lie, word
 from tests.unit.validator.test_plan_races import logs_only, outbox
 from tests.unit.validator.test_plans import (
     B1,
@@ -35,8 +35,6 @@ from tests.unit.validator.test_plans import (
 )
 from validator import plans as plans_module
 from validator.plans import Plans
-
-Banks = tuple[Net, dict[str, NetBank], dict[str, Customer]]
 
 
 @pytest.fixture
