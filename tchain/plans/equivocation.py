@@ -5,8 +5,10 @@ Each bank answers a plan's questions once: whether it takes part (``approval`` o
 ``completion_rejection`` of n), and what it did of its own instruction n (its
 ``completion``). Two signed words of one bank on one question that mean the same (two
 approvals of one completion, 1 ms apart) are redundant: both are kept, and nothing moves
-(tchain.plans.execution). Two that mean different things are its equivocation: an honest bank
-never signs both, so the pair, beside the plan's proposal, is a proof anyone checks offline.
+(tchain.plans.execution). Two approvals of the plan that carry other consents or records say
+"yes" to different holds: they mean different things. Two that mean different things are its
+equivocation: an honest bank never signs both, so the pair, beside the plan's proposal, is a
+proof anyone checks offline.
 
 ```
 {"type": "plan_equivocation", "reporter", "reporter_name", "culprit", "culprit_name",
@@ -55,6 +57,8 @@ def contradicting(execution: Execution, first: LogDoc, second: LogDoc) -> bool:
         return False
     if asked[0] == "completion":
         return True  # two different accounts of what it did
+    if first.type == second.type == "approval":
+        return first.body != second.body  # yes, but with other consents or records
     if (first.type in _YES) == (second.type in _YES):
         return False  # the same meaning: redundant
     if asked[0] == "decision":

@@ -14,8 +14,10 @@ import pytest
 
 from tchain.errors import VerificationError
 from tchain.keys import SigningKey
-from tchain.plans import LogDoc, sign_log
+from tchain.plans import Execution, LogDoc, sign_log
+from tchain.plans.equivocation import contradicting
 from tchain.proofs import verify_proof
+from tchain.records import make_record
 from tests.vectors.plan_equivocation import plan_equivocation_vector
 
 ROOT = Path(__file__).parents[3]
@@ -68,3 +70,20 @@ def test_a_changed_byte_breaks_the_reporters_signature() -> None:
     proof["seq"] = 2
     with pytest.raises(VerificationError, match="signature"):
         verify_proof(proof)
+
+
+def test_two_approvals_of_the_plan_contradict_only_if_they_carry_other_consents() -> None:
+    """Two approvals of the plan 1 ms apart are one "yes"; two carrying other key records (so
+    other consents could stand behind the same holds) are two answers, proven."""
+    proposal = LogDoc.from_dict(VECTOR["proof"]["log"][0])
+    execution = Execution.start(proposal, VECTOR["proof"]["keys"])
+
+    def approval(time: int, chain: str) -> LogDoc:
+        record = make_record(BANK2, address="bob*bank2.example", owner=BANK1.public_key,
+                             chain=chain, validator="bank2.example")
+        return sign_log(BANK2, "approval", plan=proposal.plan, plan_digest=proposal.plan_digest,
+                        by="bank2.example", time=time, consents=[], records=[record])
+
+    first = approval(1, "aa" * 32)
+    assert not contradicting(execution, first, approval(2, "aa" * 32))
+    assert contradicting(execution, first, approval(2, "bb" * 32))
