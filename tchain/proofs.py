@@ -48,6 +48,7 @@ from tchain.keys import SigningKey, verify
 from tchain.messages import Message
 from tchain.model import OfferBody, SignedEntry, TakeBody
 from tchain.peer_claims import crossing, fault, incoming
+from tchain.plans.equivocation import check_plan_equivocation
 from tchain.plans.proof import (
     PLAN_DEFAULT_FIELDS,
     check_plan_contradiction,
@@ -496,12 +497,20 @@ def _verify_plan_contradiction(proof: dict[str, Any], names: Names) -> ProofSumm
     return ProofSummary("plan_contradiction", proof["culprit"], summary)
 
 
+def _verify_plan_equivocation(proof: dict[str, Any], names: Names) -> ProofSummary:
+    """A bank's two different words on one question of a plan (tchain.plans.equivocation)."""
+    _signed_by_reporter(proof, PLAN_DEFAULT_FIELDS)
+    _, summary = check_plan_equivocation(proof)
+    return ProofSummary("plan_equivocation", proof["culprit"], summary)
+
+
 _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement,
               "misconduct": _verify_misconduct, "lock_conflict": _verify_lock_conflict,
               "unfair_selection": _verify_unfair_selection,
               "plan_default": _verify_plan_default,
               "plan_contradiction": _verify_plan_contradiction,
-              "double_settlement": _verify_double_settlement}
+              "double_settlement": _verify_double_settlement,
+              "plan_equivocation": _verify_plan_equivocation}
 
 
 def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:

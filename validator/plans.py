@@ -16,6 +16,7 @@ release it ends with is this bank's completion (:meth:`Plans.hold_closed`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import Counter
 from collections.abc import Callable
@@ -56,10 +57,12 @@ from tchain.plans import (
     plan_id,
     sign_log,
 )
+from tchain.plans.equivocation import plan_equivocation_proof, question
 from tchain.plans.execution import ZERO_COMPLETION, owed
+from tchain.plans.merge import append_what_fits
 from tchain.plans.proof import plan_default_proof
 from tchain.plans.receipts import issue_memo
-from tchain.plans.timing import check_dated, check_fresh
+from tchain.plans.timing import check_dated, check_fresh, counts_until
 from tchain.proofs import verify_proof
 from tchain.records import KeyRecord, make_record
 from tchain.rules import (
@@ -104,6 +107,7 @@ class Kept:
     consents: dict[int, SignedIntent]
     credited: dict[int, str] = field(default_factory=dict)
     summary: dict[str, Any] | None = None  # what a listing shows (summary_of), kept with it
+    reminded: dict[str, int] = field(default_factory=dict)  # peer -> log length (remind)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -113,13 +117,16 @@ class Kept:
             out["credited"] = {str(s): c for s, c in sorted(self.credited.items())}
         if self.summary is not None:
             out["summary"] = self.summary
+        if self.reminded:
+            out["reminded"] = dict(sorted(self.reminded.items()))
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Kept:
         return cls(tuple(LogDoc.from_dict(x) for x in d["log"]),
                    {int(s): SignedIntent.from_dict(x) for s, x in d["consents"].items()},
-                   {int(s): c for s, c in d.get("credited", {}).items()}, d.get("summary"))
+                   {int(s): c for s, c in d.get("credited", {}).items()}, d.get("summary"),
+                   dict(d.get("reminded", {})))
 
 
 def summary_of(execution: Execution) -> dict[str, Any]:
@@ -127,7 +134,8 @@ def summary_of(execution: Execution) -> dict[str, Any]:
     time the log grows, so a listing replays nothing."""
     plan = execution.plan
     return {"id": plan.id, "state": execution.state, "proposer": plan.proposer,
-            "banks": list(plan.banks), "named": list(plan.named())}
+            "banks": list(plan.banks), "named": list(plan.named()),
+            "counts_until": counts_until(plan)}
 
 
 class Plans:
@@ -224,7 +232,7 @@ class Plans:
                                 proposer=state.address, time=now)
             plan = Plan.from_dict(doc)
             check_fresh(plan, now)
-            self._check_open(w, lambda s: s["proposer"] == plan.proposer, plan.proposer)
+            self._check_open(w, lambda s: s["proposer"] == plan.proposer, plan.proposer, now)
             proposal = sign_log(self.bank.key, "proposal", plan=plan.id,
                                 plan_digest=plan.digest, by=self.bank.name, time=now,
                                 document=plan.doc)
@@ -286,16 +294,17 @@ class Plans:
                                  f"{TIME_WINDOW_MS} ms from {now}", validator_time=now)
         return int(seq)
 
-    def _check_open(self, r: Reader, theirs: Callable[[dict[str, Any]], bool], who: str
-                    ) -> None:
+    def _check_open(self, r: Reader, theirs: Callable[[dict[str, Any]], bool], who: str,
+                    now: int) -> None:
         """A customer, or a peer's customers, may have at most MAX_OPEN plans here that are
         not over (each is kept, and may hold funds): a flood of proposals is refused.
 
         Raises:
             LimitExceededError: ``who`` has that many already.
         """
+        # a wedged plan stops counting (tchain.plans.timing.counts_until)
         open_ = sum(1 for s in self._summaries(r, r.records("plans"))
-                    if s["state"] in _OPEN and theirs(s))
+                    if s["state"] in _OPEN and now <= s.get("counts_until", now) and theirs(s))
         if open_ >= MAX_OPEN:
             raise LimitExceededError(f"{who} has {open_} plans open at {self.bank.name}, the "
                                      f"most one may (MAX_OPEN {MAX_OPEN})")
@@ -320,23 +329,31 @@ class Plans:
         if kept is None:
             check_fresh(execution.plan, now)
             self._check_open(w, lambda s: s["id"].startswith(f"{execution.plan.bank}/"),
-                             f"{execution.plan.bank}'s customers")
+                             f"{execution.plan.bank}'s customers", now)
         check_dated(theirs, now)
         if message.sender not in execution.plan.banks or \
                 self.bank.name not in execution.plan.banks:
             raise ForbiddenError(f"{message.sender} sent plan {execution.plan.id}, which "
                                  f"does not name both it and {self.bank.name}")
-        for doc in theirs:
-            try:
-                execution = execution.append(doc)
-            except ConflictError:
-                if execution.state != "failed":
-                    raise
-                # a word its bank said before it learned what failed the plan here (a
-                # contradiction reaches banks in different orders): nothing follows from it
+        execution, twice, conflict = append_what_fits(execution, theirs)
+        proven = any([self._keep_equivocation(w, execution, *pair) for pair in twice])
+        if conflict is not None and not proven:
+            raise conflict  # nothing new: a lone lie, answered as one
         _, sent = self._decided(w, execution, kept or Kept((), {}), now)
-        if self._keep_contradictions(w, execution) and not sent:
+        if (self._keep_contradictions(w, execution) or proven) and not sent:
             self._send(w, execution, now)  # its culprit may have told each bank one word
+
+    def _keep_equivocation(self, w: Writer, execution: Execution, first: LogDoc,
+                           second: LogDoc) -> bool:
+        """Keep, once per bank and question, the proof that it answered it twice, differently
+        (its second word is left out of the log: docs/adr/0014). Whether it is new."""
+        key = plan_key(f"{execution.plan.id} equivocation {first.by} {question(first)}")
+        if w.record("proofs", key) is not None:
+            return False
+        proof = plan_equivocation_proof(self.bank.key, self.bank.name, execution, first, second)
+        verify_proof(proof)
+        w.put_record("proofs", key, proof)
+        return True
 
     def _keep_contradictions(self, w: Writer, execution: Execution) -> bool:
         """Keep, once per transfer, the proof that its payee bank both credited it and said
@@ -436,6 +453,14 @@ class Plans:
                                f"{now} here): {me} never credits it")
         return None
 
+    def say_late_with(self, w: Writer, hold: SignedEntry, now: int) -> None:
+        """We refuse a plan's transfer of ``hold`` as past its message's deadline: if our log
+        shows it due and past due, our word that it came late is logged with the refusal
+        (as :meth:`payee_turn` does), so the payer bank's failed completion follows at once
+        rather than at our next tick; otherwise our tick says it when our log gets there."""
+        with contextlib.suppress(ConflictError, BadRequestRuleError, ExpiredError):
+            self.payee_turn(w, hold, now)  # refused as expired all the same: the caller says so
+
     def _not_said(self, execution: Execution, ins: Instruction) -> str | None:
         """What we have not approved (or done) of what must be complete before ``ins``."""
         me = self.bank.name
@@ -446,6 +471,24 @@ class Plans:
             if st.completion is None or (bank != me and me not in st.approvals):
                 return f"instruction {seq}"
         return None
+
+    def remind(self, w: Writer, hold_id: str, peer: str, now: int) -> None:
+        """The payee bank ``peer`` answered our plan's transfer of hold ``hold_id``
+        ``pending``: its log lacks words that ours has (a bank may have told them to us
+        alone, docs/adr/0014). Send it our log, once each time the log grew, so it catches up
+        and decides in time."""
+        index = w.record("plans", hold_id)
+        record_id = None if index is None else plan_key(index["plan"])
+        record = None if record_id is None else w.record("plans", record_id)
+        if record_id is None or record is None:
+            return
+        kept = Kept.from_dict(record)
+        if kept.reminded.get(peer) == len(kept.log):
+            return
+        enqueue(w, self.bank.key, self.bank.name, peer, "plan", now, flow=None, give_up=None,
+                log=[d.doc for d in kept.log])
+        w.put_record("plans", record_id, replace(
+            kept, reminded={**kept.reminded, peer: len(kept.log)}).to_dict())
 
     def credited(self, w: Writer, hold: SignedEntry, credit: SignedEntry) -> None:
         """Keep that we credited the transfer of ``hold`` (a plan's): our first word on it,

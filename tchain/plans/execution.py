@@ -217,9 +217,8 @@ class Execution:
         """When instruction ``seq``'s turn began (once every one before it is complete)."""
         if seq == 1:
             return self.plan.time
-        times = [d.time for d in self.docs if d.type == "completion_approval"
-                 and d.body["seq"] == seq - 1]
-        return max(times, default=self.plan.time)
+        return max(first_words(self.docs, "completion_approval", seq - 1).values(),
+                   default=self.plan.time)
 
     def due(self) -> int | None:
         """By when the current instruction must be complete: the plan's deadline for a
@@ -353,9 +352,10 @@ class Execution:
         if doc.by == ins.bank:
             raise ForbiddenError(f"{doc.by} does not decide on its own instruction {seq}")
         st = self.instructions[seq]
-        said, other = (st.approvals, st.rejections) if approve else (st.rejections, st.approvals)
-        if doc.by in said or (doc.by in other and doc.by != _payee_bank(ins) and
-                              not (approve and owed(ins))):
+        other = st.rejections if approve else st.approvals
+        # a second word that means the same as the bank's first is redundant: it passes the
+        # same checks and is kept, so logs converge, and changes nothing (docs/adr/0014)
+        if doc.by in other and doc.by != _payee_bank(ins) and not (approve and owed(ins)):
             # the payee bank's credit and its word that nothing came contradict each other:
             # both are kept, the plan fails, and the log proves it lied (docs/adr/0012)
             raise ConflictError(f"{doc.by} has decided on instruction {seq} already")
@@ -465,6 +465,17 @@ def owed(ins: Instruction) -> bool:
     the ``plan_default`` proof, and the instruction done late is approved all the same, by
     the bank that said it was late too (docs/adr/0012)."""
     return not ins.reversible and ins.op in ("await", "release")
+
+
+def first_words(docs: tuple[LogDoc, ...], type_: str, seq: int) -> dict[str, int]:
+    """When each bank first said a ``type_`` of instruction ``seq``: the least time of its
+    words, so a bank's redundant later word moves nothing, whatever the order they came in
+    (docs/adr/0014)."""
+    out: dict[str, int] = {}
+    for d in docs:
+        if d.type == type_ and d.body["seq"] == seq:
+            out[d.by] = min(out.get(d.by, d.time), d.time)
+    return out
 
 
 def _payee_bank(ins: Instruction) -> str | None:

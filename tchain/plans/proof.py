@@ -103,12 +103,12 @@ def check_plan_contradiction(proof: dict[str, Any]) -> tuple[str, str]:
         f"its word (the banks' keys attested by {proof['reporter_name']})")
 
 
-def _replayed(proof: dict[str, Any], whole: bool = False) -> tuple[list[LogDoc], Execution]:
-    """The proof's log documents and the execution they give (all of them with ``whole``,
-    else all but the last), its keys checked to name the reporter and the culprit.
+def checked_keys(proof: dict[str, Any]) -> Mapping[str, str]:
+    """A plan proof's keys, checked to name the reporter and the culprit, two banks, and its
+    log (at least two documents) and seq to have their shapes.
 
     Raises:
-        VerificationError: the keys or the log do not hold.
+        VerificationError: they do not.
     """
     keys, seq = proof["keys"], proof["seq"]
     if not isinstance(keys, Mapping) or not all(isinstance(k, str) and is_hex(v, 64)
@@ -120,6 +120,17 @@ def _replayed(proof: dict[str, Any], whole: bool = False) -> tuple[list[LogDoc],
     if not isinstance(proof["log"], list) or len(proof["log"]) < 2 or \
             not isinstance(seq, int) or isinstance(seq, bool):
         raise VerificationError("a plan proof carries the plan's log and a seq")
+    return keys
+
+
+def _replayed(proof: dict[str, Any], whole: bool = False) -> tuple[list[LogDoc], Execution]:
+    """The proof's log documents and the execution they give (all of them with ``whole``,
+    else all but the last), its keys checked to name the reporter and the culprit.
+
+    Raises:
+        VerificationError: the keys or the log do not hold.
+    """
+    keys = checked_keys(proof)
     try:
         docs = [LogDoc.from_dict(d) for d in proof["log"]]
         whole_log = Execution.replay(docs, keys)

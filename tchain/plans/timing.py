@@ -19,7 +19,7 @@ from tchain.plans.document import Plan
 from tchain.plans.log import LogDoc
 from tchain.rules import MAX_OFFER_MS, TIME_WINDOW_MS
 
-__all__ = ["MAX_PLAN_MS", "check_dated", "check_fresh"]
+__all__ = ["MAX_PLAN_MS", "check_dated", "check_fresh", "counts_until"]
 
 MAX_PLAN_MS = MAX_OFFER_MS  # a plan's deadline is at most 30 days after its time
 
@@ -51,3 +51,15 @@ def check_fresh(plan: Plan, now: int) -> None:
     if plan.deadline - plan.time > MAX_PLAN_MS:
         raise BadRequestRuleError(f"plan {plan.id}'s deadline {plan.deadline} is more than "
                                   f"{MAX_PLAN_MS} ms after its time {plan.time}")
+
+
+def counts_until(plan: Plan) -> int:
+    """Until when a plan not over counts against its proposer's (or its bank's customers')
+    open plans (docs/adr/0014): by then every instruction done in its time would have been
+    done (each irreversible one is due as long again after the one before, an await after
+    its ``until``), so a plan still open was wedged by a bank that did not act, proven or
+    not. It is kept and still goes on if that bank acts late; it no longer blocks new ones."""
+    until = max((i.until for i in plan.instructions if i.op == "await" and i.until),
+                default=plan.time)
+    span = plan.deadline - plan.time
+    return max(plan.deadline, until) + len(plan.instructions) * span

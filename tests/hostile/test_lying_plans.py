@@ -136,3 +136,34 @@ def test_a_plan_dated_long_ago_or_due_never_and_a_malformed_plan_log_are_refused
         response = liar.post(message)
         assert response.status_code == 400, response.text
         assert read(liar.target, lambda r, m=message: r.answer(Message.from_dict(m).id)) is None
+
+
+def test_bank2s_rejection_and_approval_of_one_plan_are_proven_not_refused(liar):
+    """The tenth tester's move (docs/adr/0014), over HTTP against a real bank: bank 2 rejects
+    its own plan, then sends a log with its approval of it. Before, bank 1 refused that log
+    whole (`conflict`) and nothing was kept; now the word it had stands (the plan failed,
+    nothing held), the other is left out of the log, and bank 1 keeps a plan_equivocation
+    proof against bank 2 that verifies offline. The same log again brings nothing new."""
+    alice = register(liar.target, "alice-p8")
+    plan = _mallorys_plan("alice-p8", now_ms(), now_ms() + 600_000)
+    proposal = sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest, by=B2,
+                        time=now_ms(), document=plan.doc)
+    no = sign_log(liar.key, "rejection", plan=plan.id, plan_digest=plan.digest, by=B2,
+                  time=now_ms(), error="refused", reason="not today")
+    assert liar.answer_of(liar.sign("plan", log=[proposal.doc, no.doc]))["type"] == "ack"
+    yes = sign_log(liar.key, "approval", plan=plan.id, plan_digest=plan.digest, by=B2,
+                   time=now_ms(), consents=[],
+                   records=[liar.record(SigningKey.generate().public_key,
+                                        SigningKey.generate().public_key)])
+    assert liar.answer_of(liar.sign("plan", log=[proposal.doc, yes.doc]))["type"] == "ack"
+    kept = read(liar.target, lambda r: r.record("plans", plan_key(plan.id)))
+    assert [d["log"]["type"] for d in kept["log"]][:2] == ["proposal", "rejection"]
+    assert yes.doc not in kept["log"]
+    [proof] = read(liar.target, lambda r: [p for _, p in r.records("proofs")
+                                           if p.get("type") == "plan_equivocation"
+                                           and p["log"][0]["log"]["plan"] == plan.id])
+    assert verify_proof(proof).culprit == liar.key.public_key
+    assert proof["log"][1:] == [no.doc, yes.doc] and proof["seq"] == 0
+    refused(liar, liar.sign("plan", log=[proposal.doc, yes.doc]), "conflict")
+    assert read(liar.target, lambda r: r.open_holds()) == []
+    assert alice.chain

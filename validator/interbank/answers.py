@@ -106,8 +106,10 @@ class Answers(Part):
             return "peer answered pending"
         if request_type == "transfer" and answer.type == "pending" and \
                 w.record("plans", item.flow or "0" * 64) is not None:
-            # a plan's transfer the payee bank's log does not show due yet: ask again
+            # a plan's transfer the payee bank's log does not show due yet: ask again, and
+            # send it our log, which may hold what it lacks (docs/adr/0014)
             reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}")
+            Plans(self.ledger).remind(w, item.flow or "0" * 64, peer, now)
             return "peer answered pending"
         w.delete_record("outbox", message_id)
         if item.flow is not None and (done := on_lock_answer(

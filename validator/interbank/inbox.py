@@ -200,6 +200,8 @@ class PeerInbox(Part):
         asset = str(body.asset)
         self._incoming(w, m.sender, asset, body.amount)
         if now > m.fields["deadline"]:
+            if isinstance(body, PlanBody):  # our late word goes with it (docs/adr/0014)
+                Plans(self.ledger).say_late_with(w, hold, now)
             raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
                                f"(it is {now} here)")
         payee = self._state(w, body.to if isinstance(body, PaymentBody) else
