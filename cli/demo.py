@@ -23,7 +23,7 @@ from cli.errors import BankError, CliError
 from cli.htlc import lock_on_chain
 from cli.local import LocalBank
 from cli.output import table
-from cli.plans import propose_plan, sign_plan, view_plan
+from cli.plans import propose_plan, sign_plan, swap_plan_file, view_plan
 from cli.session import Session
 from cli.wallet import Wallet
 from tchain.htlc import hash_of
@@ -235,15 +235,9 @@ def _report(rows: list[list[str]], audits: list[AuditReport], unsettled: dict[st
 def _three_way_swap() -> dict[str, Any]:
     """The plan file of a three-way swap across bank1, bank2 and bank4: three holds (all or
     nothing until they stand), then three transfers."""
-    return {"deadline_in": 120_000,
-            "participants": [{"bank": b, "role": "contributor"} for b in (B1, B2, B4)],
-            "instructions": [
-                {"op": "hold", "account": f"alice*{B1}", "asset": USD, "amount": "2000"},
-                {"op": "hold", "account": f"carol*{B2}", "asset": EUR, "amount": "1800"},
-                {"op": "hold", "account": f"erin*{B4}", "asset": CHF, "amount": "1500"},
-                {"op": "transfer", "hold": 1, "to": f"carol*{B2}"},
-                {"op": "transfer", "hold": 2, "to": f"erin*{B4}"},
-                {"op": "transfer", "hold": 3, "to": f"alice*{B1}"}]}
+    return swap_plan_file([(f"alice*{B1}", USD, "2000", f"carol*{B2}"),
+                           (f"carol*{B2}", EUR, "1800", f"erin*{B4}"),
+                           (f"erin*{B4}", CHF, "1500", f"alice*{B1}")], 120_000)
 
 
 def _preimage_seen(session: Session, lock_id: str) -> str | None:

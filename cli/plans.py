@@ -19,7 +19,7 @@ from tchain.errors import EncodingError, TChainError
 from tchain.intents import sign_intent
 from tchain.plans import Execution, LogDoc, Plan, consents_of, plan_from_file
 
-__all__ = ["checked_view", "plan", "propose_plan", "sign_plan", "view_plan"]
+__all__ = ["checked_view", "plan", "propose_plan", "sign_plan", "swap_plan_file", "view_plan"]
 
 
 @click.group()
@@ -104,6 +104,21 @@ def show(ctx: click.Context, plan_id: str) -> None:
     emit(ctx, shown, f"plan {shown['id']}: {shown['state']} (approved by {approved}; "
                      f"deadline {when(shown['plan']['deadline'])})\n"
                      + table(["seq", "bank", "instruction", "status", "receipts"], rows))
+
+
+def swap_plan_file(legs: list[tuple[str, str, str, str]], deadline_in_ms: int
+                   ) -> dict[str, Any]:
+    """The plan file of a swap: each leg ``(account, asset, amount, to)`` held first (all or
+    nothing until every hold stands), then each hold transferred to its ``to``; every bank of
+    an account a contributor."""
+    banks = list(dict.fromkeys(account.rpartition("*")[2] for account, *_ in legs))
+    holds = [{"op": "hold", "account": a, "asset": asset, "amount": n}
+             for a, asset, n, _ in legs]
+    transfers = [{"op": "transfer", "hold": i, "to": leg[3]}
+                 for i, leg in enumerate(legs, start=1)]
+    return {"deadline_in": deadline_in_ms,
+            "participants": [{"bank": b, "role": "contributor"} for b in banks],
+            "instructions": holds + transfers}
 
 
 def _an_object(answer: Any, what: str) -> dict[str, Any]:

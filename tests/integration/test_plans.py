@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from cli.local import LocalBank
+from cli.plans import swap_plan_file
 from cli.wallet import Wallet
 from tchain.clock import now_ms
 from tchain.keys import SigningKey
@@ -114,15 +115,9 @@ def world_key(world: dict[str, Any], name: str) -> SigningKey:
 
 
 def test_a_three_way_swap_runs_across_three_banks(world):
-    doc = {"deadline_in": 600_000,
-           "participants": [{"bank": b, "role": "contributor"} for b in (B1, B2, B3)],
-           "instructions": [
-               {"op": "hold", "account": f"alice*{B1}", "asset": USD, "amount": "100"},
-               {"op": "hold", "account": f"bob*{B2}", "asset": BOND, "amount": "1"},
-               {"op": "hold", "account": f"carol*{B3}", "asset": GBP, "amount": "70"},
-               {"op": "transfer", "hold": 1, "to": f"bob*{B2}"},
-               {"op": "transfer", "hold": 2, "to": f"carol*{B3}"},
-               {"op": "transfer", "hold": 3, "to": f"alice*{B1}"}]}
+    doc = swap_plan_file([(f"alice*{B1}", USD, "100", f"bob*{B2}"),
+                          (f"bob*{B2}", BOND, "1", f"carol*{B3}"),
+                          (f"carol*{B3}", GBP, "70", f"alice*{B1}")], 600_000)
     plan = ok("plan", "propose", str(plan_file(world, "swap", doc)),
               wallet=world["alice"]).stdout.strip()
     ok("plan", "sign", plan, wallet=world["alice"])
