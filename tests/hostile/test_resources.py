@@ -1,7 +1,8 @@
-"""A refused request costs nothing that lasts: 10,000 refused requests of every kind against a
-real bank, then what its processes hold is counted (LMDB reader slots, threads, descriptors,
-memory) and what its store keeps (answers, outbox rows, proofs), against a baseline taken after
-the same traffic warmed it up."""
+"""A refused request costs nothing that lasts: 10,000 refused requests of every kind (hash-time
+lock claims and plan proposals among them) against a real bank, then what its processes hold is
+counted (LMDB reader slots, threads, descriptors, memory) and what its store keeps (answers,
+outbox rows, proofs, locks, plans), against a baseline taken after the same traffic warmed it
+up."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def _held(bank: LocalBank) -> dict[str, int]:
 def _rows(bank: LocalBank) -> dict[str, int]:
     return read(bank, lambda r: {db: r.count(db) for db in
                                  ("inbox", "outbox", "proofs", "subjects", "flows", "offers",
-                                  "states", "entries")})
+                                  "states", "entries", "locks", "plans")})
 
 
 class Hostile:
@@ -108,7 +109,8 @@ class Hostile:
             self.unknown_chain, self.unauthenticated_read, self.bad_read_signature,
             self.read_of_another_chain, self.name_taken, self.too_large,
             self.unpinned_peer, self.malformed_peer_message, self.peer_lie,
-            self.unknown_route, self.wrong_method]
+            self.unknown_route, self.wrong_method, self.claim_of_no_lock,
+            self.malformed_plan]
 
     def url(self, path: str) -> str:
         return self.bank.url + path
@@ -170,6 +172,17 @@ class Hostile:
         path = "/v1/peer/messages"
         return s.post(self.url(path), data=body, headers={"Authorization": authorization_header(
             self.peer.key, "POST", path, "", body, now_ms(), bank=B1)})
+
+    def claim_of_no_lock(self, s: requests.Session, i: int) -> requests.Response:
+        claim = sign_intent(self.customer.key, "claim", self.customer.chain, 1, now_ms(), {
+            "lock": f"{i:064x}", "preimage": "00" * 32})
+        return s.post(self.url("/v1/intents"), data=canonical(claim))
+
+    def malformed_plan(self, s: requests.Session, i: int) -> requests.Response:
+        body = canonical({"participants": [], "instructions": i})
+        return s.post(self.url("/v1/plans"), data=body, headers={
+            "Authorization": authorization_header(self.customer.key, "POST", "/v1/plans", "",
+                                                  body, now_ms(), bank=B1)})
 
     def unknown_route(self, s: requests.Session, i: int) -> requests.Response:
         return s.get(self.url(f"/v1/nothing/{i}"))
@@ -239,7 +252,8 @@ def test_ten_thousand_refused_requests_leave_nothing_behind(target):
     assert grown["inbox"] <= lies and grown["subjects"] <= lies, grown
     assert rows_after["proofs"] <= 100, rows_after
     assert {db: n for db, n in grown.items() if db not in ("inbox", "subjects", "proofs")} == \
-        dict.fromkeys(("outbox", "flows", "offers", "states", "entries"), 0), grown
+        dict.fromkeys(("outbox", "flows", "offers", "states", "entries", "locks", "plans"), 0), \
+        grown
     books_balance(bank)
     report("refused requests", requests=REQUESTS, kinds=len(target.kinds),
            statuses=dict(sorted(Counter(s for _, s in statuses.elements()).items())),
