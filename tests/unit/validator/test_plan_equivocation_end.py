@@ -65,7 +65,6 @@ def ended_alike(banks: dict[str, NetBank], plan: str) -> None:
         assert verify_proof(proofs[0]).culprit == banks[B2].key.public_key
 
 
-@pytest.mark.xfail(strict=True, reason="before docs/adr/0015")
 def test_finding2_an_approval_to_one_bank_and_a_rejection_to_another_end_the_plan(
         net: Banks) -> None:
     """x1: bank2 approves the plan to bank1 and rejects it to bank3. bank1 held alice's USD
@@ -99,7 +98,6 @@ def hold_then_release() -> dict[str, Any]:
                 {"op": "release", "hold": 1}]}
 
 
-@pytest.mark.xfail(strict=True, reason="before docs/adr/0015")
 def test_finding1_an_honest_bank_is_never_proven_at_fault_after_an_equivocation(
         net: Banks) -> None:
     """x3: bank2 rejects bank1's hold (step 1) to bank1 and approves it to bank3. bank1
