@@ -21,7 +21,7 @@ from tchain.proofs import verify_proof
 from tests.helpers import Clock
 from tests.interbank_net import NetBank, all_sound
 from tests.unit.validator.test_plan_attacks import Banks, lie
-from tests.unit.validator.test_plan_equivocation import swap
+from tests.unit.validator.test_plan_equivocation import split, swap
 from tests.unit.validator.test_plan_races import logs_only
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
 from validator.plans import Plans
@@ -125,4 +125,37 @@ def test_finding1_an_honest_bank_is_never_proven_at_fault_after_an_equivocation(
     network.run(50)
     ended_alike(banks, plan)
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_past_an_irreversible_step_the_honest_banks_go_on_without_the_equivocator(
+        tmp_path: Path) -> None:
+    """bank1 paid erin (step 3 of a swap, irreversible); bank2 approves that payment and
+    then, to bank3, rejects it, and is never heard of again. Releasing erin's hold now
+    would leave alice paid for nothing: instead bank2's words count for nothing, bank3 pays
+    alice, and the swap completes at both honest banks without bank2's word on step 4; the
+    plan_equivocation proof against bank2 is the only proof anywhere."""
+    clock = Clock()
+    network, banks, people = three_banks(tmp_path, lambda: clock)
+    people["erin"] = banks[B3].join("erin")
+    banks[B3].deposit(people["erin"], 100, "GBP")
+    plan, _, yes = split(network, banks, people, swap())
+    completion = state(banks[B3], plan).instructions[3].completion
+    assert completion is not None
+    no = sign_log(banks[B2].key, "completion_rejection", plan=plan,
+                  plan_digest=state(banks[B3], plan).plan.digest, by=B2,
+                  time=yes.time + 2, seq=3, completion=completion.id, error="bad_request",
+                  reason="no")
+    assert lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, no])["type"] == "ack"
+    network.run(50)
+    banks[B1].ledger.clock.now += 10**6
+    network.run(50)
+    logs = [{d.id for d in state(banks[b], plan).docs} for b in (B1, B3)]
+    assert logs[0] == logs[1]
+    for b in (B1, B3):
+        ex = state(banks[b], plan)
+        assert (ex.state, ex.culprit) == ("completed", B2), (b, ex.state)
+        assert [p["type"] for p in banks[b].interbank.proofs()] == ["plan_equivocation"]
+    assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (100, 0)
+    assert banks[B3].balance(people["erin"], f"{B1}:USD") == (100, 0)
     all_sound(*banks.values(), chains_verify=True)
