@@ -17,8 +17,10 @@ proof anyone checks offline.
 
 ``seq`` is the instruction the question is about (0: the plan itself). Not an equivocation:
 an approval of an irreversible await or release after the same bank's word that it came late
-(it is approved when done late, docs/adr/0012); nor the payee bank's credit and its word that
-nothing came (a ``plan_contradiction``, which fails the plan).
+(it is approved when done late, docs/adr/0012); but that word dated after the bank's approval
+is one: it is how a bank rebuts a ``plan_default`` attested from a log cut short. Nor is the
+payee bank's credit and its word that nothing came (a ``plan_contradiction``, which fails
+the plan).
 """
 
 from __future__ import annotations

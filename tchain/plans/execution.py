@@ -19,7 +19,7 @@ a function of the documents alone (docs/protocol.md §14):
 - a bank's two different words on one question (tchain.plans.questions) are both kept, as its
   equivocation: while nothing moved for good the plan is ``failed``, its :attr:`culprit` that
   bank, and every holding bank compensates; once an irreversible step is done, that bank's
-  words count for nothing, and the honest banks go on (docs/adr/0015).
+  words count for nothing, and the honest banks go on (docs/adr/0014).
 
 :meth:`Execution.append` refuses any document that does not fit: a signature by another key,
 a bank that takes no part, a word on a plan that is over, a completion out of turn.
@@ -152,7 +152,7 @@ class Execution:
         return not self.rejected_by - ignored and \
             set(self.plan.contributors) <= set(self.approvals) | ignored
 
-    # --- a proven equivocation (docs/adr/0015) ---------------------------------------------
+    # --- a proven equivocation (docs/adr/0014) ---------------------------------------------
 
     @property
     def moved(self) -> bool:
@@ -319,7 +319,7 @@ class Execution:
             if first is None:
                 raise
             # kept beside the word it contradicts, changing nothing else: each bank that
-            # holds both words ends the plan alike, whatever the order (docs/adr/0015)
+            # holds both words ends the plan alike, whatever the order (docs/adr/0014)
             out = replace(self, equivocations=(*self.equivocations, (first, doc)))
         return replace(out, docs=(*self.docs, doc))
 
@@ -405,7 +405,7 @@ class Execution:
         """Whether every instruction before ``ins`` is complete (its turn came), and the plan
         was approved, counting no proven equivocator's word: a bank that acted on the one
         word it was told, before it knew the other, did so in its turn, and what it did is
-        logged at every bank alike (docs/adr/0015)."""
+        logged at every bank alike (docs/adr/0014)."""
         liars = self.equivocators
         return self._approved(liars) and all(self.status(s, liars) == "complete"
                                              for s in range(1, ins.seq))

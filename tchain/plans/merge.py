@@ -1,4 +1,4 @@
-"""Taking a peer's plan log into ours (docs/protocol.md §14, docs/adr/0014, 0015).
+"""Taking a peer's plan log into ours (docs/protocol.md §14, docs/adr/0014).
 
 A log is never refused whole because one of its documents contradicts what this bank holds:
 a bank that signs two different words on one question and tells each honest bank one would
@@ -32,7 +32,7 @@ def append_what_fits(execution: Execution, docs: Iterable[LogDoc]
     had, proven, conflict = len(execution.docs), len(execution.equivocations), None
     for doc in docs:
         try:
-            execution = execution.append(doc)  # a contradicting word is kept: docs/adr/0015
+            execution = execution.append(doc)  # a contradicting word is kept: docs/adr/0014
         except ConflictError as e:
             conflict = conflict or e
     twice = list(execution.equivocations[proven:])

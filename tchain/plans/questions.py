@@ -1,5 +1,5 @@
 """The questions a plan asks each bank, and when two words of one bank answer one differently
-(docs/adr/0014, 0015): what tchain.plans.execution needs to keep a bank's equivocation in the
+(docs/adr/0014): what tchain.plans.execution needs to keep a bank's equivocation in the
 log, and tchain.plans.equivocation to prove it offline."""
 
 from __future__ import annotations
@@ -49,8 +49,11 @@ def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
     if asked[0] == "decision":
         ins = plan.instruction(asked[1])
         no = second if first.type in _YES else first
-        if owed(ins) and no.body["completion"] == ZERO_COMPLETION:
-            return False  # "late", then approved when done late
+        yes = first if no is second else second
+        if owed(ins) and no.body["completion"] == ZERO_COMPLETION and no.time <= yes.time:
+            # "late", then approved when done late; never "late" after its own approval
+            # (the rebuttal of a default attested from a log cut short: docs/adr/0014)
+            return False
         if ins.lands_at == first.by and ins.op == "transfer":
             return False  # the payee bank's contradiction: tchain.plans.proof
     return True

@@ -142,7 +142,7 @@ def test_bank2s_rejection_and_approval_of_one_plan_are_proven_not_refused(liar):
     """The tenth tester's move (docs/adr/0014), over HTTP against a real bank: bank 2 rejects
     its own plan, then sends a log with its approval of it. Before, bank 1 refused that log
     whole (`conflict`) and nothing was kept; now both words are kept in the log (the plan
-    failed, culprit bank 2, nothing held: docs/adr/0015), and bank 1 keeps a
+    failed, culprit bank 2, nothing held: docs/adr/0014), and bank 1 keeps a
     plan_equivocation proof against bank 2 that verifies offline. The same log again brings
     nothing new."""
     alice = register(liar.target, "alice-p8")

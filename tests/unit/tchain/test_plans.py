@@ -166,7 +166,7 @@ def test_a_bank_decides_once_and_a_rejection_fails_the_plan():
     ex = Execution.start(proposal(), BANK_KEYS)
     ex = ex.append(word(ex.plan, B2, "rejection", error="insufficient_funds", reason="no bonds"))
     assert ex.state == "failed"
-    # bank2 said no already: its yes is kept as its equivocation (docs/adr/0015)
+    # bank2 said no already: its yes is kept as its equivocation (docs/adr/0014)
     twice = ex.append(approval(ex.plan, B2))
     assert (twice.state, twice.culprit) == ("failed", B2)
     assert ex.append(approval(ex.plan, B1)).state == "failed"  # bank1's yes changes nothing
@@ -183,7 +183,7 @@ def test_words_on_a_plan_crossing_a_rejection_are_kept_whatever_the_order():
     assert one.state == other.state == "failed"
     assert {d.id for d in one.docs} == {d.id for d in other.docs}
     assert one.append(word(ex.plan, B1, "rejection", error="forbidden", reason="and no")
-                      ).culprit == B1  # its yes and its no: proven, kept (docs/adr/0015)
+                      ).culprit == B1  # its yes and its no: proven, kept (docs/adr/0014)
 
 
 def test_the_same_document_twice_changes_nothing():
@@ -232,7 +232,7 @@ def test_a_hold_not_done_by_the_deadline_is_compensated_by_a_contributors_word()
                 reason="the deadline passed", time=ex.plan.deadline + 1)
     ex = ex.append(late)
     assert ex.state == "compensated"
-    # the first word is final; another, different, is bank2's equivocation (docs/adr/0015)
+    # the first word is final; another, different, is bank2's equivocation (docs/adr/0014)
     assert ex.append(word(ex.plan, B2, "completion_approval", seq=1, completion=ZERO)
                      ).culprit == B2
     # what bank1 did meanwhile is logged all the same (so a hold it made is released too)

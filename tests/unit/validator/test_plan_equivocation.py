@@ -224,7 +224,7 @@ def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Bank
     for b in (banks[B1], banks[B3]):
         [proof] = [p for p in b.interbank.proofs() if p["type"] == "plan_equivocation"]
         assert verify_proof(proof).culprit == banks[B2].key.public_key
-    # both words in both logs: the plan failed alike at both, culprit bank2 (docs/adr/0015)
+    # both words in both logs: the plan failed alike at both, culprit bank2 (docs/adr/0014)
     converged(banks, plan)
     assert {(state(banks[b], plan).state, state(banks[b], plan).culprit)
             for b in (B1, B3)} == {("failed", B2)}

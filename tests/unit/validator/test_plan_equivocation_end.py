@@ -3,7 +3,7 @@ different words on one question and tells bank1 one and bank3 the other. Under d
 each honest bank kept the word it got first and proved the other, so the honest banks stayed
 apart for good: a hold stayed open for ever (Finding 2), and an honest bank was proven at
 fault by a valid plan_default for a step whose turn came only on the liar's word (Finding 1).
-The property (docs/adr/0015): once both words are known the outcome is a function of the set
+The property (docs/adr/0014): once both words are known the outcome is a function of the set
 of documents; every bank ends the plan the same way, with the equivocator as its culprit, and
 no bank says "late" of, or proves a default on, a step that waited on the equivocated
 question. After each flow every chain verifies, every asset sums to zero, no hold is open,
@@ -16,14 +16,17 @@ from typing import Any
 
 import pytest
 
-from tchain.plans import LogDoc, sign_log
+from tchain.plans import Execution, LogDoc, sign_log
+from tchain.plans.equivocation import plan_equivocation_proof
+from tchain.plans.execution import ZERO_COMPLETION
+from tchain.plans.proof import plan_default_proof
 from tchain.proofs import verify_proof
 from tests.helpers import Clock
 from tests.interbank_net import NetBank, all_sound
-from tests.unit.validator.test_plan_attacks import Banks, lie
+from tests.unit.validator.test_plan_attacks import Banks, await_dvp, lie, swapped
 from tests.unit.validator.test_plan_equivocation import split, swap
 from tests.unit.validator.test_plan_races import logs_only
-from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
+from tests.unit.validator.test_plans import B1, B2, B3, consent, signed, state, three_banks
 from validator.plans import Plans
 
 
@@ -158,4 +161,42 @@ def test_past_an_irreversible_step_the_honest_banks_go_on_without_the_equivocato
         assert [p["type"] for p in banks[b].interbank.proofs()] == ["plan_equivocation"]
     assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (100, 0)
     assert banks[B3].balance(people["erin"], f"{B1}:USD") == (100, 0)
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_finding3_a_default_attested_from_a_log_cut_short_is_rebutted_by_the_reporters_word(
+        tmp_path: Path) -> None:
+    """x5: a plan completed; bank2 attests a plan_default against bank1 from bank1's log cut
+    before bank1's await (step 4) and bank2's approval of it, plus its own word, dated past
+    the due, that nothing came. The proof replays what it carries, so it verifies. bank1
+    rebuts it with bank2's own approval of step 4, dated before that word: an honest bank
+    says "late" before it approves a step done late, never after, so the pair is a
+    plan_equivocation proof against bank2 (``tchain proof verify``); bank1, sent the word,
+    keeps that proof itself, and its plan stays completed."""
+    clock = Clock()
+    network, banks, people = three_banks(tmp_path, lambda: clock)
+    until = clock() + 60_000
+    plan = signed(network, banks, people, await_dvp(until), ("alice", B1), ("bob", B2))
+    clock.now += 60_000
+    swapped(network, banks, people, plan)
+    ex = state(banks[B1], plan)
+    done = ex.instructions[4].completion
+    assert done is not None
+    cut = Execution.replay(ex.docs[:ex.docs.index(done)], ex.keys)
+    due = cut.due()
+    assert getattr(cut.turn(), "seq", None) == 4 and due is not None
+    no = sign_log(banks[B2].key, "completion_rejection", plan=plan, plan_digest=ex.plan.digest,
+                  by=B2, time=due + 1, seq=4, completion=ZERO_COMPLETION, error="expired",
+                  reason="nothing came")
+    forged = plan_default_proof(banks[B2].key, B2, cut.append(no), 4)
+    assert verify_proof(forged).culprit == banks[B1].key.public_key  # what its log shows
+    [yes] = [d for d in ex.docs if (d.by, d.type) == (B2, "completion_approval") and
+             d.body["seq"] == 4]
+    rebuttal = plan_equivocation_proof(banks[B1].key, B1, ex, yes, no)
+    assert verify_proof(rebuttal).culprit == banks[B2].key.public_key
+    clock.now = max(clock.now, no.time)
+    assert lie(banks[B2], banks[B1], [*ex.docs, no])["type"] == "ack"
+    assert state(banks[B1], plan).state == "completed"
+    [kept] = [p for p in banks[B1].interbank.proofs() if p["type"] == "plan_equivocation"]
+    assert verify_proof(kept).culprit == banks[B2].key.public_key
     all_sound(*banks.values(), chains_verify=True)
