@@ -101,20 +101,33 @@ def hold_then_release() -> dict[str, Any]:
                 {"op": "release", "hold": 1}]}
 
 
+def holds_then_releases() -> dict[str, Any]:
+    """x2's plan: alice's 3 USD (bank1) and erin's 3 GBP (bank3) held, then released."""
+    file = hold_then_release()
+    file["instructions"] = [
+        {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "3"},
+        {"op": "hold", "account": f"erin*{B3}", "asset": f"{B3}:GBP", "amount": "3"},
+        {"op": "release", "hold": 1}, {"op": "release", "hold": 2}]
+    return file
+
+
+@pytest.mark.parametrize("file", [hold_then_release, holds_then_releases], ids=["x3", "x2"])
 def test_finding1_an_honest_bank_is_never_proven_at_fault_after_an_equivocation(
-        net: Banks) -> None:
+        net: Banks, file: Any) -> None:
     """x3: bank2 rejects bank1's hold (step 1) to bank1 and approves it to bank3. bank1
     compensated; bank3 found step 2 (bank1's release) due, then late, and kept a valid
-    plan_default against honest bank1. Now both fail the plan, culprit bank2, and nobody
-    says step 2 came late."""
+    plan_default against honest bank1. x2: the same, and bank3 then held erin's GBP, which
+    stayed held for ever. Now both fail the plan, culprit bank2, nobody says a step came
+    late, and every hold is released."""
     network, banks, people = net
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key,
-                                            hold_then_release())
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file())
     plan = ex.plan.id
     logs_only(network, banks)
     yes0 = said(banks[B2], banks[B1], plan, "approval", consents=[], records=[])
     told(banks, plan, yes0, yes0)
     Plans(banks[B1].ledger).consent(plan, consent(banks[B1], people["alice"], plan))
+    if file is holds_then_releases:
+        Plans(banks[B3].ledger).consent(plan, consent(banks[B3], people["erin"], plan))
     logs_only(network, banks)
     completion = state(banks[B1], plan).instructions[1].completion
     assert completion is not None and B3 in state(banks[B1], plan).instructions[1].approvals
@@ -128,6 +141,10 @@ def test_finding1_an_honest_bank_is_never_proven_at_fault_after_an_equivocation(
     network.run(50)
     ended_alike(banks, plan)
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
+    if file is holds_then_releases:  # erin's GBP was held on bank2's approval, and released
+        assert state(banks[B1], plan).hold_entry(2) is not None
+        assert B3 in state(banks[B1], plan).compensations
     all_sound(*banks.values(), chains_verify=True)
 
 
