@@ -346,7 +346,8 @@ class Plans:
     def _keep_equivocation(self, w: Writer, execution: Execution, first: LogDoc,
                            second: LogDoc) -> bool:
         """Keep, once per bank and question, the proof that it answered it twice, differently
-        (its second word is left out of the log: docs/adr/0014). Whether it is new."""
+        (both words are in the log, and end the plan alike everywhere: docs/adr/0014).
+        Whether it is new."""
         key = plan_key(f"{execution.plan.id} equivocation {first.by} {question(first)}")
         if w.record("proofs", key) is not None:
             return False

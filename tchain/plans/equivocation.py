@@ -17,8 +17,10 @@ proof anyone checks offline.
 
 ``seq`` is the instruction the question is about (0: the plan itself). Not an equivocation:
 an approval of an irreversible await or release after the same bank's word that it came late
-(it is approved when done late, docs/adr/0012); nor the payee bank's credit and its word that
-nothing came (a ``plan_contradiction``, which fails the plan).
+(it is approved when done late, docs/adr/0012); but that word dated after the bank's approval
+is one: it is how a bank rebuts a ``plan_default`` attested from a log cut short. Nor is the
+payee bank's credit and its word that nothing came (a ``plan_contradiction``, which fails
+the plan).
 """
 
 from __future__ import annotations
@@ -27,53 +29,23 @@ from typing import Any
 
 from tchain.errors import TChainError, VerificationError
 from tchain.keys import SigningKey
-from tchain.plans.execution import ZERO_COMPLETION, Execution, owed
+from tchain.plans.execution import Execution
 from tchain.plans.log import LogDoc
 from tchain.plans.proof import checked_keys
+from tchain.plans.questions import contradicts, question
 
 __all__ = ["check_plan_equivocation", "contradicting", "equivocation_of",
            "plan_equivocation_proof", "question"]
 
-_YES = frozenset({"approval", "completion_approval"})
-
-
-def question(doc: LogDoc) -> tuple[str, int] | None:
-    """What ``doc`` answers, and about which instruction (0: the plan); None for a
-    compensation (a bank's releases, checked against what stands)."""
-    if doc.type in ("approval", "rejection"):
-        return "plan", 0
-    if doc.type in ("completion_approval", "completion_rejection"):
-        return "decision", doc.body["seq"]
-    if doc.type == "completion":
-        return "completion", doc.body["seq"]
-    return None
-
 
 def contradicting(execution: Execution, first: LogDoc, second: LogDoc) -> bool:
     """Whether two documents are one bank's different answers to one question of the plan."""
-    asked = question(first)
-    if first.by != second.by or asked is None or asked != question(second) or \
-            first.id == second.id:
-        return False
-    if asked[0] == "completion":
-        return True  # two different accounts of what it did
-    if first.type == second.type == "approval":
-        return first.body != second.body  # yes, but with other consents or records
-    if (first.type in _YES) == (second.type in _YES):
-        return False  # the same meaning: redundant
-    if asked[0] == "decision":
-        ins = execution.plan.instruction(asked[1])
-        no = second if first.type in _YES else first
-        if owed(ins) and no.body["completion"] == ZERO_COMPLETION:
-            return False  # "late", then approved when done late
-        if ins.lands_at == first.by and ins.op == "transfer":
-            return False  # the payee bank's contradiction: tchain.plans.proof
-    return True
+    return contradicts(execution.plan, first, second)
 
 
 def equivocation_of(execution: Execution, doc: LogDoc) -> LogDoc | None:
-    """The document of the log that ``doc`` (left out of it) contradicts, if one does."""
-    return next((d for d in execution.docs if contradicting(execution, d, doc)), None)
+    """The document of the log that ``doc`` contradicts, if one does."""
+    return execution.contradicted(doc)
 
 
 def plan_equivocation_proof(key: SigningKey, name: str, execution: Execution, first: LogDoc,

@@ -16,9 +16,13 @@ a function of the documents alone (docs/protocol.md §14):
   or was not done when it was due (a contributor's word). The banks release their holds that
   nothing was paid from yet, as for a compensation; the log is the proof of who did not do
   what, and when it was due.
+- a bank's two different words on one question (tchain.plans.questions) are both kept, as its
+  equivocation: while nothing moved for good the plan is ``failed``, its :attr:`culprit` that
+  bank, and every holding bank compensates; once an irreversible step is done, that bank's
+  words count for nothing, and the honest banks go on (docs/adr/0014).
 
 :meth:`Execution.append` refuses any document that does not fit: a signature by another key,
-a bank that takes no part, a second word from the same bank, a completion out of turn.
+a bank that takes no part, a word on a plan that is over, a completion out of turn.
 """
 
 from __future__ import annotations
@@ -37,11 +41,10 @@ from tchain.errors import (
 from tchain.model import SignedEntry, SignedIntent
 from tchain.plans.document import Instruction, Plan
 from tchain.plans.log import LogDoc
+from tchain.plans.questions import ZERO_COMPLETION, contradicts, owed, question
 from tchain.plans.receipts import Receipts, check_receipts, check_release, consent_body
 
-__all__ = ["STATES", "ZERO_COMPLETION", "Execution", "InstructionState"]
-
-ZERO_COMPLETION = "0" * 64  # what a rejection names when no completion came by the due
+__all__ = ["STATES", "ZERO_COMPLETION", "Execution", "InstructionState", "owed"]
 
 STATES = ("proposed", "approved", "executing", "completed", "compensating", "compensated",
           "failed")
@@ -56,11 +59,14 @@ class InstructionState:
     approvals: frozenset[str] = frozenset()
     rejections: frozenset[str] = frozenset()
 
-    def status(self, others: frozenset[str], owed: bool = False) -> str:
+    def status(self, others: frozenset[str], owed: bool = False,
+               ignored: frozenset[str] = frozenset()) -> str:
         """``pending``, ``proposed`` (done, awaiting approvals), ``complete``, ``failed``
         (done wrong, or not done), or ``rejected``. Of an ``owed`` instruction (see
-        :func:`owed`) a word that it came late fails nothing: it is still owed."""
-        rejections = frozenset() if owed else self.rejections
+        :func:`owed`) a word that it came late fails nothing: it is still owed. The words of
+        the ``ignored`` banks (proven equivocators, :attr:`Execution.ignored`) count for
+        nothing."""
+        rejections = frozenset() if owed else self.rejections - ignored
         if self.completion is None:
             return "failed" if rejections else "pending"
         if self.completion.body["status"] == "failed":
@@ -89,6 +95,7 @@ class Execution:
     consents: Mapping[int, SignedIntent] = field(default_factory=dict)
     instructions: Mapping[int, InstructionState] = field(default_factory=dict)
     compensations: Mapping[str, LogDoc] = field(default_factory=dict)
+    equivocations: tuple[tuple[LogDoc, LogDoc], ...] = ()  # (the log's word, the other)
 
     @classmethod
     def start(cls, proposal: LogDoc, keys: Mapping[str, str]) -> Execution:
@@ -125,17 +132,60 @@ class Execution:
 
     # --- what follows from the log -------------------------------------------------------
 
-    def others(self, bank: str) -> frozenset[str]:
-        """The contributors that decide on ``bank``'s completions."""
-        return frozenset(self.plan.contributors) - {bank}
+    def others(self, bank: str, ignored: frozenset[str] | None = None) -> frozenset[str]:
+        """The contributors that decide on ``bank``'s completions (never a proven
+        equivocator once value moved: :attr:`ignored`)."""
+        ignored = self.ignored if ignored is None else ignored
+        return frozenset(self.plan.contributors) - {bank} - ignored
 
-    def status(self, seq: int) -> str:
+    def status(self, seq: int, ignored: frozenset[str] | None = None) -> str:
+        ignored = self.ignored if ignored is None else ignored
         ins = self.plan.instruction(seq)
-        return self.instructions[seq].status(self.others(ins.bank), owed(ins))
+        return self.instructions[seq].status(self.others(ins.bank, ignored), owed(ins),
+                                             ignored)
 
     @property
     def approved(self) -> bool:
-        return self.rejection is None and set(self.approvals) == set(self.plan.contributors)
+        return self._approved(self.ignored)
+
+    def _approved(self, ignored: frozenset[str]) -> bool:
+        return not self.rejected_by - ignored and \
+            set(self.plan.contributors) <= set(self.approvals) | ignored
+
+    # --- a proven equivocation (docs/adr/0014) ---------------------------------------------
+
+    @property
+    def moved(self) -> bool:
+        """Whether value moved for good: an irreversible instruction's completion is logged
+        done (its receipts checked)."""
+        return any(not i.reversible and (c := self.instructions[i.seq].completion) is not None
+                   and c.body["status"] == "done" for i in self.plan.instructions)
+
+    @property
+    def void(self) -> bool:
+        """A bank's two different words on one question are both in the log, and nothing
+        moved for good: the plan ``failed``, its culprit the equivocator, and every bank
+        releases its holds that stand. Once value moved, no hold is released that a later
+        step owes: the equivocator's words count for nothing (:attr:`ignored`), the honest
+        banks go on, its own instructions are owed, and its proof stands against it."""
+        return bool(self.equivocations) and not self.moved
+
+    @property
+    def equivocators(self) -> frozenset[str]:
+        """The banks whose two different words on one question are both in the log."""
+        return frozenset(first.by for first, _ in self.equivocations)
+
+    @property
+    def ignored(self) -> frozenset[str]:
+        """The proven equivocators whose words count for nothing (once value moved)."""
+        return self.equivocators if self.moved else frozenset()
+
+    @property
+    def culprit(self) -> str | None:
+        """The proven equivocator of the earliest question (least seq, then name), if any."""
+        asked = sorted(((question(first) or ("", 0))[1], first.by)
+                       for first, _ in self.equivocations)
+        return asked[0][1] if asked else None
 
     def _first_unfinished(self) -> Instruction | None:
         for ins in self.plan.instructions:
@@ -185,7 +235,7 @@ class Execution:
 
     @property
     def state(self) -> str:
-        if self.rejection is not None:
+        if self.void or self.rejected_by - self.ignored:
             return "failed"
         if not self.approved:
             return "proposed"
@@ -235,6 +285,11 @@ class Execution:
             start = max(start, ins.until)
         return start + (self.plan.deadline - self.plan.time)
 
+    def contradicted(self, doc: LogDoc) -> LogDoc | None:
+        """The document of the log that ``doc`` contradicts (its bank's other answer to the
+        same question, tchain.plans.questions), if one does."""
+        return next((d for d in self.docs if contradicts(self.plan, d, doc)), None)
+
     # --- appending ---------------------------------------------------------------------
 
     def append(self, doc: LogDoc) -> Execution:
@@ -257,7 +312,15 @@ class Execution:
             raise ForbiddenError(f"{doc.by} is not a contributor of plan {self.plan.id}")
         _verify(doc, self.keys[doc.by], doc.by)
         step = getattr(self, f"_{doc.type}")
-        out: Execution = step(doc)
+        try:
+            out: Execution = step(doc)
+        except ConflictError:
+            first = self.contradicted(doc)
+            if first is None:
+                raise
+            # kept beside the word it contradicts, changing nothing else: each bank that
+            # holds both words ends the plan alike, whatever the order (docs/adr/0014)
+            out = replace(self, equivocations=(*self.equivocations, (first, doc)))
         return replace(out, docs=(*self.docs, doc))
 
     def _approval(self, doc: LogDoc) -> Execution:
@@ -325,7 +388,7 @@ class Execution:
         st = self.instructions[seq]
         # its turn; or it was, and a contributor's clock found it late meanwhile: what the
         # bank did is logged all the same, so its hold is released with the others
-        if self.turn() != ins and not (st.rejections and self._reached(ins)):
+        if self.turn() != ins and not ((st.rejections or self.void) and self._reached(ins)):
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due: the "
                                 f"plan is {self.state}, at "
                                 f"{getattr(self.turn(), 'seq', None)}")
@@ -340,8 +403,12 @@ class Execution:
 
     def _reached(self, ins: Instruction) -> bool:
         """Whether every instruction before ``ins`` is complete (its turn came), and the plan
-        was approved."""
-        return self.approved and all(self.status(s) == "complete" for s in range(1, ins.seq))
+        was approved, counting no proven equivocator's word: a bank that acted on the one
+        word it was told, before it knew the other, did so in its turn, and what it did is
+        logged at every bank alike (docs/adr/0014)."""
+        liars = self.equivocators
+        return self._approved(liars) and all(self.status(s, liars) == "complete"
+                                             for s in range(1, ins.seq))
 
     def _checks(self) -> Receipts:
         return Receipts(self.plan, self.keys, self.chains, self.consents, self.hold_entry)
@@ -392,7 +459,7 @@ class Execution:
     def _compensation(self, doc: LogDoc) -> Execution:
         """A bank's releases of its holds that stood when the plan failed (those it had not
         begun to pay from: a transfer in flight ends as the payee bank first answers it)."""
-        if self.failed_at is None:
+        if self.failed_at is None and not self.void:
             raise ConflictError(f"plan {self.plan.id} has not failed: nothing to compensate")
         if doc.by in self.compensations:
             raise ConflictError(f"{doc.by} has compensated already")
@@ -431,6 +498,7 @@ class Execution:
             "id": self.plan.id, "state": self.state, "plan": self.plan.doc,
             "approved_by": sorted(self.approvals), "chains": dict(self.chains),
             "turn": getattr(self.turn(), "seq", None), "due": self.due(),
+            **({"culprit": self.culprit} if self.equivocations else {}),
             "instructions": [{**ins.to_dict(), "status": self.status(ins.seq),
                               "receipts": self._receipts(ins.seq)}
                              for ins in self.plan.instructions],
@@ -457,14 +525,6 @@ def _may_reject(ins: Instruction, by: str, named: str) -> None:
     if ins.lands_at is not None and by != ins.lands_at:
         raise ForbiddenError(f"only {ins.lands_at}, the payee's bank of instruction "
                              f"{ins.seq}, says whether it came in time")
-
-
-def owed(ins: Instruction) -> bool:
-    """An irreversible await or release: it lands at no bank, so no bank's word that it came
-    late can fail the plan (the other holds stand, each owed to a later step); the word is
-    the ``plan_default`` proof, and the instruction done late is approved all the same, by
-    the bank that said it was late too (docs/adr/0012)."""
-    return not ins.reversible and ins.op in ("await", "release")
 
 
 def first_words(docs: tuple[LogDoc, ...], type_: str, seq: int) -> dict[str, int]:

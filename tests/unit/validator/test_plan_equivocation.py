@@ -193,9 +193,10 @@ def test_finding1_two_approvals_never_get_an_honest_bank_proven_at_fault(net: Ba
 
 def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Banks) -> None:
     """bank2 approves erin's hold (step 2) to bank1 and rejects it to bank3: two different
-    words on one question. Each honest bank keeps the other's log but that word, and a
-    plan_equivocation proof against bank2 that verifies (and sends its log on, so the other
-    learns the word it was not told); the same pair meaning one thing proves nothing."""
+    words on one question. Each honest bank keeps both words and a plan_equivocation proof
+    against bank2 that verifies (and sends its log on, so the other learns the word it was
+    not told); the plan fails alike at both; the same pair meaning one thing proves
+    nothing."""
     network, banks, people = net
     ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, swap())
     plan = ex.plan.id
@@ -223,9 +224,11 @@ def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Bank
     for b in (banks[B1], banks[B3]):
         [proof] = [p for p in b.interbank.proofs() if p["type"] == "plan_equivocation"]
         assert verify_proof(proof).culprit == banks[B2].key.public_key
-    # each kept its first word of bank2 (left undone: docs/adr/0014); nothing moved
-    assert state(banks[B3], plan).state == "compensating"  # bank1's hold is released ...
-    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)  # ... by the refusal
+    # both words in both logs: the plan failed alike at both, culprit bank2 (docs/adr/0014)
+    converged(banks, plan)
+    assert {(state(banks[b], plan).state, state(banks[b], plan).culprit)
+            for b in (B1, B3)} == {("failed", B2)}
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)  # nothing moved
     assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
     same = {k: v for k, v in proof.items() if k != "sig"}
     same["log"] = [proof["log"][0], yes.doc, word(banks[B2], plan, "completion_approval",

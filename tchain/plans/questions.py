@@ -1,0 +1,59 @@
+"""The questions a plan asks each bank, and when two words of one bank answer one differently
+(docs/adr/0014): what tchain.plans.execution needs to keep a bank's equivocation in the
+log, and tchain.plans.equivocation to prove it offline."""
+
+from __future__ import annotations
+
+from tchain.plans.document import Instruction, Plan
+from tchain.plans.log import LogDoc
+
+__all__ = ["ZERO_COMPLETION", "contradicts", "owed", "question"]
+
+ZERO_COMPLETION = "0" * 64  # what a rejection names when no completion came by the due
+
+_YES = frozenset({"approval", "completion_approval"})
+
+
+def owed(ins: Instruction) -> bool:
+    """An irreversible await or release: it lands at no bank, so no bank's word that it came
+    late can fail the plan (the other holds stand, each owed to a later step); the word is
+    the ``plan_default`` proof, and the instruction done late is approved all the same, by
+    the bank that said it was late too (docs/adr/0012)."""
+    return not ins.reversible and ins.op in ("await", "release")
+
+
+def question(doc: LogDoc) -> tuple[str, int] | None:
+    """What ``doc`` answers, and about which instruction (0: the plan); None for a
+    compensation (a bank's releases, checked against what stands)."""
+    if doc.type in ("approval", "rejection"):
+        return "plan", 0
+    if doc.type in ("completion_approval", "completion_rejection"):
+        return "decision", doc.body["seq"]
+    if doc.type == "completion":
+        return "completion", doc.body["seq"]
+    return None
+
+
+def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
+    """Whether two documents are one bank's different answers to one question of the plan."""
+    asked = question(first)
+    if first.by != second.by or asked is None or asked != question(second) or \
+            first.id == second.id:
+        return False
+    if asked[0] == "completion":
+        return True  # two different accounts of what it did
+    if first.type == second.type == "approval":
+        return first.body != second.body  # yes, but with other consents or records
+    if (first.type in _YES) == (second.type in _YES):
+        return False  # the same meaning: redundant
+    if asked[0] == "decision":
+        ins = plan.instruction(asked[1])
+        no = second if first.type in _YES else first
+        yes = first if no is second else second
+        if owed(ins) and no.body["completion"] == ZERO_COMPLETION and no.time <= yes.time:
+            # "late", then approved when done late; never "late" after its own approval
+            # (the rebuttal of a default attested from a log cut short: docs/adr/0014)
+            return False
+        if ins.lands_at == first.by and ins.op == "transfer":
+            return False  # the payee bank's contradiction: tchain.plans.proof
+    return True
