@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
+from tests.campaign import scale
 from tests.unit.validator.test_stateful_banks import TwoBanks
 from tests.unit.validator.test_stateful_fills import TwoBanksWithFills
 
@@ -36,6 +37,6 @@ class TwoBanksWithBids(TwoBanksWithFills):
 
 
 TwoBanksWithBids.TestCase.settings = settings(
-    max_examples=20, stateful_step_count=50, deadline=None,
+    max_examples=scale(10, 100), stateful_step_count=50, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_two_banks_with_bids_state_machine = TwoBanksWithBids.TestCase

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 from tchain.model import fill_price
+from tests.campaign import scale
 from tests.unit.validator.test_stateful_banks import B1, B2, HOME, TwoBanks
 
 
@@ -67,6 +68,6 @@ class TwoBanksWithFills(TwoBanks):
 
 
 TwoBanksWithFills.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=60, deadline=None,
+    max_examples=scale(12, 100), stateful_step_count=60, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_two_banks_with_fills_state_machine = TwoBanksWithFills.TestCase

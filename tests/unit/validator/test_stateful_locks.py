@@ -13,6 +13,7 @@ from hypothesis.stateful import Bundle, rule
 
 from tchain.errors import TChainError
 from tchain.htlc import hash_of
+from tests.campaign import scale
 from tests.unit.validator.test_stateful_banks import HOME, TwoBanks
 
 SECRETS = ["11" * 32, "22" * 32]
@@ -49,6 +50,6 @@ class TwoBanksWithLocks(TwoBanks):
 
 
 TwoBanksWithLocks.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=50, deadline=None,
+    max_examples=scale(12, 100), stateful_step_count=50, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_two_banks_with_locks_state_machine = TwoBanksWithLocks.TestCase
