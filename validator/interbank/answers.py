@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from tchain.books import released, settled
+from tchain.books import settled
 from tchain.errors import (
     EncodingError,
     ForbiddenError,
@@ -24,7 +24,6 @@ from tchain.messages import Message
 from tchain.model import SignedEntry
 from tchain.peer_claims import credits_the_payee
 from tchain.rules import (
-    release_hold,
     settle_hold,
 )
 from tchain.state import closed_hold
@@ -162,12 +161,7 @@ class Answers(Part):
     def _release(self, w: Writer, flow_id: str, flow: Flow, now: int, reason: str) -> str:
         if flow.state is not FlowState.PENDING:
             return f"already {flow.state.value}"
-        chain = self._state(w, flow.chain, flow_id)
-        holding = self._own_entry(w, flow.chain, flow.height)
-        entry = self._close_with_peer(w, chain, flow_id, flow.peer, released,
-                                      lambda: release_hold(self.bank, chain, holding, now))
-        put_record(w, "flows", flow_id, flow.moved(FlowEvent.REFUSED, released_height=entry.height,
-                                             reason=reason))
+        entry = self._release_flow_hold(w, flow_id, flow, now, reason=reason)
         Plans(self.ledger).hold_closed(w, flow_id, entry, now)  # a plan's transfer: failed
         if flow.message:
             w.delete_record("outbox", flow.message)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tchain.books import Move, check_incoming, settled
+from tchain.books import Move, check_incoming, released, settled
 from tchain.errors import (
     BadRequestRuleError,
     EncodingError,
@@ -35,6 +35,7 @@ from tchain.peer_dates import check_not_ahead, check_settlement_dates
 from tchain.proofs import double_settlement_proof
 from tchain.rules import (
     Outcome,
+    release_hold,
     settle_hold,
 )
 from tchain.state import ChainState, Hold
@@ -121,6 +122,18 @@ class Part:
         assert hold is not None  # close() refused it otherwise
         for move in moves(hold):
             w.move(peer, move)
+        return entry
+
+    def _release_flow_hold(self, w: Writer, flow_id: str, flow: Flow, now: int,
+                           **changes: Any) -> SignedEntry:
+        """Release the hold a flow waited on its peer with, and record the flow refused: the
+        one way a transfer's or a lock's hold ends when the peer's first answer says no."""
+        chain = self._state(w, flow.chain, flow_id)
+        holding = self._own_entry(w, flow.chain, flow.height)
+        entry = self._close_with_peer(w, chain, flow_id, flow.peer, released,
+                                      lambda: release_hold(self.bank, chain, holding, now))
+        put_record(w, "flows", flow_id, flow.moved(
+            FlowEvent.REFUSED, released_height=entry.height, **changes))
         return entry
 
     def _payee(self, r: Reader, flow: Flow) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tchain.books import released, settled
+from tchain.books import settled
 from tchain.errors import (
     ConflictError,
     EncodingError,
@@ -198,13 +198,8 @@ def on_lock_answer(part: Part, w: Writer, message_id: str, request_type: str, fl
     if answer.type == "lock_expired":
         if flow.state is not FlowState.AWAITING_PEER:
             return f"already {flow.state.value}"
-        chain = part._state(w, flow.chain, flow_id)
-        lock = part._own_entry(w, flow.chain, flow.height)
-        entry = part._close_with_peer(w, chain, flow_id, flow.peer, released,
-                                      lambda: release_hold(part.bank, chain, lock, now))
-        put_record(w, "flows", flow_id, flow.moved(
-            FlowEvent.REFUSED, released_height=entry.height, receipt=answer.doc,
-            reason=f"{flow.peer} answered expired"))
+        part._release_flow_hold(w, flow_id, flow, now, receipt=answer.doc,
+                                reason=f"{flow.peer} answered expired")
         return "released"
     raise EncodingError(f"a {answer.type} does not answer a {request_type}")
 
