@@ -85,11 +85,11 @@ def test_the_refund_nobody_claims_and_both_locks_come_back(banks):
     dave = customer(banks["base"], "dave", banks["b2"], "1000")
     secret = js("htlc", "secret", wallet=carol)
     usd = js("htlc", "lock", f"dave*{B2}", "300", USD, "--hash", secret["hash"],
-             "--expires-in", "16", wallet=carol)["lock"]
+             "--expires-in", "13", wallet=carol)["lock"]
     eur = js("htlc", "lock", f"carol*{B1}", "200", EUR, "--hash", secret["hash"],
-             "--expires-in", "12", wallet=dave)["lock"]
+             "--expires-in", "11", wallet=dave)["lock"]
     assert balances(carol)[USD] == (1000, 300)
-    time.sleep(13)
+    time.sleep(11.5)
     late = run("htlc", "claim", eur, "--preimage", secret["preimage"], wallet=carol)
     assert late.exit_code == 1 and "expired" in late.stderr
     eventually(lambda: js("htlc", "show", usd, wallet=carol)["state"] == "released",
