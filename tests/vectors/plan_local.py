@@ -15,7 +15,7 @@ from unittest import mock
 from tchain.encoding import parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
-from tchain.plans import consents_of, plan_id
+from tchain.plans import consents_of, plan_document, plan_id
 from tests.vectors.generate import BANK, SEEDS, T0, USD, _bank_of_alice_and_bob
 from validator.plans import Plans
 
@@ -30,13 +30,20 @@ LOCAL_FILE = {
 }
 
 
+def _before_confirmation(file: Any, **fields: Any) -> dict[str, Any]:
+    """The plan document as banks proposed it before docs/adr/0015 (no ``confirm``): the
+    vector keeps its bytes, and shows an old log still replays to the same state."""
+    return plan_document(file, **{**fields, "confirm": False})
+
+
 def plan_local_vector() -> dict[str, Any]:
     keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
     with tempfile.TemporaryDirectory() as tmp:
         ledger, alice, bob = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 100_000)
         ledger.deposit(f"alice*{BANK}", USD, 5000)
         plans = Plans(ledger)
-        with mock.patch("validator.plans.plan_id", lambda bank: plan_id(bank, LOCAL_UUID)):
+        with mock.patch("validator.plans.plan_id", lambda bank: plan_id(bank, LOCAL_UUID)), \
+                mock.patch("validator.plans.plan_document", _before_confirmation):
             execution, _ = plans.propose(keys["alice"].public_key, LOCAL_FILE)
         plan = execution.plan
         [(_, body)] = consents_of(plan, f"alice*{BANK}")

@@ -75,8 +75,9 @@ def deliver_to(network: Net, sender: NetBank, peer: str, kind: str) -> None:
 def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
           file: dict[str, Any], only_bank3: bool = False) -> tuple[str, LogDoc, LogDoc]:
     """``file`` approved by all, then bank2 speaks only through the liar: it approves steps 1
-    and 2 to both honest banks alike; bank1 does step 3 and bank3 approves it; bank2's two
-    approvals of step 3, 1 ms apart, go one to bank1, the other to bank3, before bank3's
+    and 2 to both honest banks alike, and confirms (docs/adr/0015); bank1 does step 3 and
+    bank3 approves it; bank2's two approvals of step 3, 1 ms apart, go one to bank1, the other
+    to bank3, before bank3's
     approval reaches bank1 (the tester's race); with ``only_bank3`` bank1 gets neither. The
     plan id and the two words."""
     ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
@@ -94,6 +95,9 @@ def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
                     yes = word(banks[B2], plan, "completion_approval", seq=seq,
                                completion=st.completion.id)
                     lie(banks[B2], b, [*state(b, plan).docs, yes])
+            ex = state(b, plan)
+            if ex.turn() == ex.first_irreversible and B2 not in ex.confirmations:
+                lie(banks[B2], b, [*ex.docs, word(banks[B2], plan, "confirmation", seq=3)])
             b.interbank.tick()
         for sender, peer in ((banks[B1], B3), (banks[B3], B1)):
             for kind in ("plan", "transfer"):

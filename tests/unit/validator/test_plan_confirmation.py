@@ -1,0 +1,175 @@
+"""The race ADR 0014 left open (its Update, "Left (1)"): bank2 tells bank1 "no" and bank3
+"yes" on a reversible question. bank1 learns the equivocation while nothing moved and voids
+the plan (alice's hold released); bank3, told "yes", meanwhile does the plan's first
+irreversible step, which it alone decides (a transfer between two of its customers, an issue,
+or a transfer to the liar's customer, who the liar credits). The plan flips from void to
+going on, and the hold bank1 released is gone: one side paid, the other released.
+
+The confirmation round (docs/adr/0015) closes it: the bank that does the first irreversible
+step does it (or sends it) only once every contributor confirmed, and a bank that confirmed
+follows that bank's word. Three in-process banks; bank2 speaks only through the liar (its own
+key). After each flow every asset sums to zero, no hold is open, every chain verifies
+offline, every audit is clean, and no honest bank is proven at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tchain.plans import LogDoc
+from tchain.proofs import verify_proof
+from tests.helpers import Clock
+from tests.interbank_net import Net, NetBank, all_sound
+from tests.unit.validator.test_plan_attacks import Banks, lie
+from tests.unit.validator.test_plan_equivocation import deliver_to
+from tests.unit.validator.test_plan_equivocation_end import said
+from tests.unit.validator.test_plan_races import logs_only, outbox
+from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
+from validator.plans import Plans
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Banks:
+    """Banks 1, 2 and 3 on one clock; erin (100 GBP) and dave at bank3."""
+    clock = Clock()
+    network, banks, people = three_banks(tmp_path, lambda: clock)
+    people["erin"] = banks[B3].join("erin")
+    people["dave"] = banks[B3].join("dave")
+    banks[B3].deposit(people["erin"], 100, "GBP")
+    return network, banks, people
+
+
+def _plan(first: dict[str, Any]) -> dict[str, Any]:
+    """alice's 100 USD (bank1) and erin's 100 GBP (bank3) held; then ``first``, the first
+    irreversible step, bank3's to decide; then alice pays erin (and erin alice, if
+    ``first`` did not take erin's hold)."""
+    return {"deadline_in": 20_000,
+            "participants": [{"bank": b, "role": "contributor"} for b in (B1, B2, B3)],
+            "instructions": [
+                {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "100"},
+                {"op": "hold", "account": f"erin*{B3}", "asset": f"{B3}:GBP", "amount": "100"},
+                first,
+                {"op": "transfer", "hold": 1, "to": f"erin*{B3}"},
+                *([] if first.get("hold") == 2 else  # erin's GBP paid to alice at last
+                  [{"op": "transfer", "hold": 2, "to": f"alice*{B1}"}])]}
+
+
+INTRA = {"op": "transfer", "hold": 2, "to": f"dave*{B3}"}  # erin pays dave, inside bank3
+ISSUE = {"op": "issue", "account": B3, "asset": f"{B3}:GBP", "amount": "5", "to": f"dave*{B3}"}
+TO_LIAR = {"op": "transfer", "hold": 2, "to": f"bob*{B2}"}  # erin pays bob, at the liar
+
+
+def _yes_to_the_plan(banks: dict[str, NetBank], plan: str) -> LogDoc:
+    """bank2's approval of the plan (its key records of what the plan names there)."""
+    ex = state(banks[B1], plan)
+    with banks[B2].ledger.store.read() as r:
+        records = [Plans(banks[B2].ledger)._record(r, a) for a in ex.plan.named(B2)]
+    return said(banks[B2], banks[B1], plan, "approval", consents=[], records=records)
+
+
+def _told(banks: dict[str, NetBank], plan: str, to_bank1: LogDoc, to_bank3: LogDoc) -> None:
+    for honest, w in ((banks[B1], to_bank1), (banks[B3], to_bank3)):
+        assert lie(banks[B2], honest, [*state(honest, plan).docs, w])["type"] == "ack"
+
+
+def hold_approved_but_by_the_liar(network: Net, banks: dict[str, NetBank],
+                                  people: dict[str, Any], file: dict[str, Any]) -> str:
+    """``file`` approved by all (bank2 through the liar), alice's hold approved by all,
+    erin's hold done and approved by bank1; bank2's word on erin's hold not yet said. Only
+    plan logs travel. The plan id."""
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
+    plan = ex.plan.id
+    logs_only(network, banks)
+    banks[B2].up = False
+    if B2 not in state(banks[B1], plan).approvals:
+        yes = _yes_to_the_plan(banks, plan)
+        _told(banks, plan, yes, yes)
+    for name, bank in (("alice", B1), ("erin", B3)):
+        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    for _ in range(30):
+        for b in (banks[B1], banks[B3]):
+            st = state(b, plan).instructions[1]
+            if st.completion is not None and B2 not in st.approvals:
+                _told_one(banks, b, plan, "completion_approval", seq=1,
+                          completion=st.completion.id)
+            b.interbank.tick()
+        deliver_to(network, banks[B1], B3, "plan")
+        deliver_to(network, banks[B3], B1, "plan")
+        st2 = state(banks[B3], plan).instructions[2]
+        if st2.completion is not None and B1 in st2.approvals:
+            return plan
+    raise AssertionError("erin's hold was never done and approved by bank1")
+
+
+def _told_one(banks: dict[str, NetBank], to: NetBank, plan: str, type_: str,
+              **fields: Any) -> None:
+    w = said(banks[B2], to, plan, type_, **fields)
+    assert lie(banks[B2], to, [*state(to, plan).docs, w])["type"] == "ack"
+
+
+def equivocate_on_erins_hold(banks: dict[str, NetBank], plan: str) -> None:
+    """bank2 rejects erin's hold to bank1 and approves it to bank3."""
+    completion = state(banks[B3], plan).instructions[2].completion
+    assert completion is not None
+    no = said(banks[B2], banks[B1], plan, "completion_rejection", seq=2,
+              completion=completion.id, error="bad_request", reason="no")
+    yes = said(banks[B2], banks[B1], plan, "completion_approval", seq=2,
+               completion=completion.id)
+    _told(banks, plan, no, yes)
+
+
+def nothing_moved_and_every_hold_released(banks: dict[str, NetBank], people: dict[str, Any],
+                                          plan: str) -> None:
+    """The plan failed at both honest banks, bank2 its culprit; alice and erin have what
+    they had, dave nothing; bank2 is the only bank proven at fault."""
+    for b in (B1, B3):
+        ex = state(banks[b], plan)
+        assert (ex.state, ex.culprit) == ("failed", B2), (b, ex.state, ex.culprit)
+        for p in banks[b].interbank.proofs():
+            assert verify_proof(p).culprit == banks[B2].key.public_key, p["type"]
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
+    assert banks[B3].balance(people["dave"], f"{B3}:GBP") == (0, 0)
+    assert banks[B3].balance(people["erin"], f"{B1}:USD") == (0, 0)
+
+
+@pytest.mark.parametrize("first", [INTRA, ISSUE], ids=["intra-bank transfer", "issue"])
+def test_the_race_with_a_step_bank3_alone_decides_moves_nothing(net: Banks,
+                                                                first: dict[str, Any]) -> None:
+    """bank3, told "yes" on erin's hold, would do the first irreversible step at once (erin
+    pays dave, or bank3 issues dave 5 GBP) while bank1, told "no", released alice's hold.
+    Now bank3 waits for bank1's confirmation, which never comes; it learns the equivocation
+    and aborts; every hold is released and nothing moved."""
+    network, banks, people = net
+    plan = hold_approved_but_by_the_liar(network, banks, people, _plan(first))
+    equivocate_on_erins_hold(banks, plan)
+    network.run(50)
+    banks[B1].ledger.clock.now += 10**6  # long past every due
+    network.run(50)
+    nothing_moved_and_every_hold_released(banks, people, plan)
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_the_race_with_a_transfer_to_the_liars_customer_moves_nothing(net: Banks) -> None:
+    """bank3, told "yes", would send erin's GBP to bob at bank2, which credits its own
+    customer at once, while bank1 released alice's hold. Now bank3 sends only once every
+    contributor confirmed; bank1 never does, so nothing is sent and erin's hold is
+    released."""
+    network, banks, people = net
+    plan = hold_approved_but_by_the_liar(network, banks, people, _plan(TO_LIAR))
+    equivocate_on_erins_hold(banks, plan)
+    for _ in range(3):  # the liar credits whatever bank3 sends it, at once
+        for m in outbox(banks[B3], "transfer"):
+            banks[B2].up = True
+            assert lie(banks[B3], banks[B2], list(state(banks[B3], plan).docs))["type"] == "ack"
+            network.deliver(banks[B3], m)
+            banks[B2].up = False
+        logs_only(network, banks, rounds=5)
+    network.run(50)
+    banks[B1].ledger.clock.now += 10**6
+    network.run(50)
+    nothing_moved_and_every_hold_released(banks, people, plan)
+    assert banks[B2].balance(people["bob"], f"{B3}:GBP") == (0, 0)
+    all_sound(*banks.values(), chains_verify=True)
