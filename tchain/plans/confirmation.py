@@ -64,8 +64,8 @@ def abort(execution: Execution, me: str, now: int, sign: Signer) -> LogDoc | Non
             not execution.committed:
         return None
     if not (execution.equivocations or execution.rejected_by or
-            execution.failed_at is not None):
-        return None
+            execution.failed_at not in (None, first)):
+        return None  # nothing learned; or the step failed already (its payee bank's word)
     return sign(execution, "completion", now, seq=first.seq, status="failed", receipts=[],
                 error="conflict")
 

@@ -281,8 +281,9 @@ class Execution:
             return "proposed"
         failed = self.failed_at
         if failed is not None:
-            if not failed.reversible:
-                return "failed"
+            done = self.instructions[failed.seq].completion
+            if not failed.reversible and not (done is not None and self.aborts(failed, done)):
+                return "failed"  # an abort moved nothing: it is compensated (docs/adr/0015)
             return "compensated" if self.holding_banks <= set(self.compensations) \
                 else "compensating"
         if self._first_unfinished() is None:
@@ -490,6 +491,11 @@ class Execution:
         # a rejection names the zero completion when its bank had seen none by when it was
         # due: it still counts once the completion comes, whichever came first
         if named != completion and not (not approve and named == ZERO_COMPLETION):
+            if any(other.id == named for _, other in self.equivocations):
+                # a word on its bank's other completion, kept here as its equivocation: left
+                # out, the rest of the log still taken (tchain.plans.merge)
+                raise ConflictError(f"the decision on instruction {seq} names {named}, the "
+                                    "other of its bank's two completions")
             raise BadRequestError(f"the decision on instruction {seq} names completion "
                                   f"{named}, the log has {completion}")
         if approve:

@@ -21,12 +21,13 @@ import pytest
 from tchain.plans import LogDoc
 from tchain.proofs import verify_proof
 from tests.helpers import Clock
-from tests.interbank_net import Net, NetBank, all_sound
+from tests.interbank_net import Net, NetBank, all_sound, totals
 from tests.unit.validator.test_plan_attacks import Banks, lie
 from tests.unit.validator.test_plan_equivocation import deliver_to
 from tests.unit.validator.test_plan_equivocation_end import said
 from tests.unit.validator.test_plan_races import logs_only, outbox
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
+from validator.audit import audit
 from validator.plans import Plans
 
 
@@ -122,11 +123,12 @@ def equivocate_on_erins_hold(banks: dict[str, NetBank], plan: str) -> None:
 
 def nothing_moved_and_every_hold_released(banks: dict[str, NetBank], people: dict[str, Any],
                                           plan: str) -> None:
-    """The plan failed at both honest banks, bank2 its culprit; alice and erin have what
-    they had, dave nothing; bank2 is the only bank proven at fault."""
+    """The plan compensated at both honest banks (aborted by its decider, bank3), bank2 its
+    culprit; alice and erin have what they had, dave nothing; bank2 is the only bank proven
+    at fault."""
     for b in (B1, B3):
         ex = state(banks[b], plan)
-        assert (ex.state, ex.culprit) == ("failed", B2), (b, ex.state, ex.culprit)
+        assert (ex.state, ex.culprit) == ("compensated", B2), (b, ex.state, ex.culprit)
         for p in banks[b].interbank.proofs():
             assert verify_proof(p).culprit == banks[B2].key.public_key, p["type"]
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
@@ -173,3 +175,160 @@ def test_the_race_with_a_transfer_to_the_liars_customer_moves_nothing(net: Banks
     nothing_moved_and_every_hold_released(banks, people, plan)
     assert banks[B2].balance(people["bob"], f"{B3}:GBP") == (0, 0)
     all_sound(*banks.values(), chains_verify=True)
+
+
+def _approve_erins_hold_to_both(banks: dict[str, NetBank], plan: str) -> None:
+    completion = state(banks[B3], plan).instructions[2].completion
+    assert completion is not None
+    yes = said(banks[B2], banks[B1], plan, "completion_approval", seq=2,
+               completion=completion.id)
+    _told(banks, plan, yes, yes)
+
+
+def test_a_liar_that_withholds_its_confirmation_gets_the_plan_compensated(net: Banks) -> None:
+    """bank2 approves everything to both honest banks alike but never confirms. bank3, the
+    decider of step 3 (erin pays dave), waits for it until step 3's due, then aborts: every
+    hold is released, nothing moved, and no bank is proven at fault (bank2 said nothing
+    false; waiting for it was the decider's right)."""
+    network, banks, people = net
+    plan = hold_approved_but_by_the_liar(network, banks, people, _plan(INTRA))
+    _approve_erins_hold_to_both(banks, plan)
+    network.run(50)
+    for b in (B1, B3):
+        ex = state(banks[b], plan)
+        assert ex.confirmations.keys() == {B1, B3} and ex.state == "executing", ex.state
+    assert banks[B3].balance(people["dave"], f"{B3}:GBP") == (0, 0)
+    banks[B1].ledger.clock.now += 10**6  # past step 3's due
+    network.run(50)
+    for b in (B1, B3):
+        assert state(banks[b], plan).state == "compensated", b
+        assert banks[b].interbank.proofs() == []
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_a_liar_that_confirms_to_the_decider_and_says_no_to_the_other_bank(net: Banks) -> None:
+    """bank2 approves erin's hold and confirms to bank3, the decider, and rejects erin's
+    hold to bank1. bank1 voids the plan and never confirms, so bank3 never goes; it learns
+    the equivocation (and the confirmation contradicting the rejection) and aborts."""
+    network, banks, people = net
+    plan = hold_approved_but_by_the_liar(network, banks, people, _plan(INTRA))
+    completion = state(banks[B3], plan).instructions[2].completion
+    assert completion is not None
+    yes = said(banks[B2], banks[B3], plan, "completion_approval", seq=2,
+               completion=completion.id)
+    confirm = said(banks[B2], banks[B3], plan, "confirmation", seq=3)
+    no = said(banks[B2], banks[B1], plan, "completion_rejection", seq=2,
+              completion=completion.id, error="bad_request", reason="no")
+    assert lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, yes, confirm])["type"] == \
+        "ack"
+    assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, no])["type"] == "ack"
+    network.run(50)
+    banks[B1].ledger.clock.now += 10**6
+    network.run(50)
+    nothing_moved_and_every_hold_released(banks, people, plan)
+    questions = {p["log"][1]["log"]["type"] for p in banks[B1].interbank.proofs()}
+    assert "completion_rejection" in questions or "completion_approval" in questions
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_a_confirmation_after_the_same_banks_rejection_is_its_equivocation(net: Banks) -> None:
+    """bank2 rejects erin's hold to bank1, then sends bank1 its confirmation: two different
+    words, proven (the plan_equivocation proof verifies against bank2), and the
+    confirmation counts for nothing."""
+    network, banks, people = net
+    plan = hold_approved_but_by_the_liar(network, banks, people, _plan(INTRA))
+    completion = state(banks[B3], plan).instructions[2].completion
+    assert completion is not None
+    no = said(banks[B2], banks[B1], plan, "completion_rejection", seq=2,
+              completion=completion.id, error="bad_request", reason="no")
+    assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, no])["type"] == "ack"
+    confirm = said(banks[B2], banks[B1], plan, "confirmation", seq=3)
+    assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, confirm])["type"] == "ack"
+    ex = state(banks[B1], plan)
+    assert B2 not in ex.confirmations and ex.equivocators == {B2}
+    [proof] = banks[B1].interbank.proofs()
+    assert verify_proof(proof).culprit == banks[B2].key.public_key
+    assert {d["log"]["type"] for d in proof["log"][1:]} == {"completion_rejection",
+                                                            "confirmation"}
+    network.run(50)
+    banks[B1].ledger.clock.now += 10**6
+    network.run(50)
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def _bond_issued_by_the_liar() -> dict[str, Any]:
+    """bank2 decides the first irreversible step: it issues bob 5 BOND; then alice pays erin
+    and erin pays alice."""
+    return _plan({"op": "issue", "account": B2, "asset": f"{B2}:BOND", "amount": "5",
+                  "to": f"bob*{B2}"})
+
+
+def _says_done(bank: NetBank, message: str) -> bool:
+    with bank.ledger.store.read() as r:
+        item = r.record("outbox", message)
+    return item is not None and any(
+        d["log"]["type"] == "completion" and d["log"]["by"] == bank.name
+        and d["log"]["seq"] == 3 for d in item["message"]["message"]["log"])
+
+
+def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_proven(
+        tmp_path: Path) -> None:
+    """bank2 decides step 3 (it issues bob 5 BOND). Every contributor confirmed; bank2 does
+    the issue and tells bank1, and tells bank3 it aborted. bank3 compensates erin's hold;
+    bank1 approved the issue, which bank3 never will: step 3 never completes, so no later
+    step runs, and alice's hold waits at bank1 (hers, accounted for by the plan) as a hold
+    waiting on a peer does. Both honest banks prove bank2's two completions (a word on
+    the other completion no longer makes a log refused whole); no value moved between
+    honest customers. What is left: docs/adr/0015."""
+    clock = Clock()
+    network, banks, people = three_banks(tmp_path, lambda: clock)
+    people["erin"] = banks[B3].join("erin")
+    banks[B3].deposit(people["erin"], 100, "GBP")
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key,
+                                            _bond_issued_by_the_liar())
+    plan = ex.plan.id
+    logs_only(network, banks)
+    for name, bank in (("alice", B1), ("erin", B3)):
+        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    for _ in range(30):  # every word travels, but bank2's done reaches only bank1
+        for bank in banks.values():
+            bank.interbank.tick()
+            for m in outbox(bank, "plan"):
+                if bank is banks[B2] and _says_done(bank, m):
+                    if state(banks[B3], plan).instructions[3].completion is None:
+                        aborted = said(banks[B2], banks[B3], plan, "completion", seq=3,
+                                       status="failed", receipts=[], error="conflict")
+                        lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, aborted])
+                    if _peer(bank, m) == B3:
+                        continue
+                network.deliver(bank, m)
+        if state(banks[B1], plan).moved:
+            break
+    assert state(banks[B3], plan).state in ("compensating", "compensated")
+    banks[B2].up = False
+    network.run(50)
+    clock.now += 10**6
+    network.run(50)
+    for b in (B1, B3):
+        assert B2 in state(banks[b], plan).equivocators, b
+        for p in banks[b].interbank.proofs():
+            assert verify_proof(p).culprit == banks[B2].key.public_key, p["type"]
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 100)  # waits, hers
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
+    assert banks[B3].balance(people["erin"], f"{B1}:USD") == (0, 0)
+    assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (55, 0)  # bank2's own issue
+    assert all(t == 0 for t in totals(*banks.values()).values())
+    for bank in banks.values():
+        report = audit(bank.ledger)  # the open hold is accounted for by its plan
+        assert report.ok, report.problems
+    all_sound(banks[B2], banks[B3], chains_verify=True)
+
+
+def _peer(bank: NetBank, message: str) -> str | None:
+    with bank.ledger.store.read() as r:
+        item = r.record("outbox", message)
+    return None if item is None else str(item["peer"])

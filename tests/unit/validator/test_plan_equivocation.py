@@ -228,10 +228,12 @@ def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Bank
     for b in (banks[B1], banks[B3]):
         [proof] = [p for p in b.interbank.proofs() if p["type"] == "plan_equivocation"]
         assert verify_proof(proof).culprit == banks[B2].key.public_key
-    # both words in both logs: the plan failed alike at both, culprit bank2 (docs/adr/0014)
+    # both words in both logs: the plan ended alike at both, culprit bank2 (docs/adr/0014);
+    # bank1 had confirmed on bank2's "yes", so bank1, step 3's decider, aborted it and every
+    # bank compensated (docs/adr/0015)
     converged(banks, plan)
     assert {(state(banks[b], plan).state, state(banks[b], plan).culprit)
-            for b in (B1, B3)} == {("failed", B2)}
+            for b in (B1, B3)} == {("compensated", B2)}
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)  # nothing moved
     assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
     same = {k: v for k, v in proof.items() if k != "sig"}
