@@ -579,7 +579,7 @@ class Plans:
         turn, due = execution.turn(), execution.due()
         if turn is None or due is None or now <= due or turn.bank == me or \
                 waits_for_confirmations(execution, turn):
-            return None  # ours to do; or its bank aborts it: docs/adr/0015
+            return None  # ours to do; or its bank aborts it: docs/adr/0014
         st = execution.instructions[turn.seq]
         if me in st.approvals | st.rejections or \
                 (st.completion is not None and not turn.reversible):

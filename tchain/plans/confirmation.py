@@ -1,5 +1,6 @@
 """The confirmation round before a plan's first irreversible step (docs/protocol.md §14,
-docs/adr/0015): what a bank signs, and when, given its log.
+docs/adr/0014, its Update "the confirmation round"): what a bank signs, and when, given its
+log.
 
 A plan whose proposal says ``confirm`` has one decider: the bank of its first irreversible
 instruction (a transfer, release or issue). Every contributor signs its ``confirmation`` once
@@ -12,7 +13,7 @@ failure or an equivocation first, or the step's due passes without every confirm
 aborts: its failed completion of the step, with no receipt, makes every bank compensate.
 
 So a bank told "no" by an equivocator voids the plan and never confirms, and no bank told
-"yes" can move value without it: the race of docs/adr/0014 ("Left (1)") is closed by one
+"yes" can move value without it: the race ADR 0014 left ("Left (1)") is closed by one
 bank's one word, the pattern the payee bank's first answer already follows (docs/adr/0011).
 """
 

@@ -35,7 +35,7 @@ MAX_INSTRUCTIONS = 100
 MAX_PARTICIPANTS = 16
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _FIELDS = frozenset({"id", "proposer", "time", "deadline", "participants", "instructions"})
-# ``confirm``: true in every plan a bank proposes since docs/adr/0015 (a confirmation round
+# ``confirm``: true in every plan a bank proposes since docs/adr/0014 (a confirmation round
 # before the first irreversible step); absent in the plans before it, which replay as they did
 _OPTIONAL = frozenset({"confirm"})
 _OP_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # required, optional
@@ -194,7 +194,7 @@ class Plan:
     def first_irreversible(self) -> Instruction | None:
         """The first transfer, release or issue: what no compensation undoes. In a plan with
         ``confirm``, its bank decides alone whether it starts, once every contributor
-        confirmed (docs/adr/0015)."""
+        confirmed (docs/adr/0014)."""
         return next((i for i in self.instructions if not i.reversible), None)
 
     @property
@@ -370,7 +370,7 @@ def plan_document(file: Any, *, plan_id_: str, proposer: str, time: int,
     proposer's bank adds the id, the proposer and the time. Each instruction's ``seq``,
     ``reversible`` and ``bank`` may be left out: they follow from the others (the bank of its
     account, or of its hold; the proposer's bank for an await). The result is checked by
-    :meth:`Plan.from_dict`. A bank proposes with ``confirm`` (docs/adr/0015); without it the
+    :meth:`Plan.from_dict`. A bank proposes with ``confirm`` (docs/adr/0014); without it the
     document is the one every plan had before (the golden vectors are made so).
 
     Raises:

@@ -96,7 +96,7 @@ class Execution:
     instructions: Mapping[int, InstructionState] = field(default_factory=dict)
     compensations: Mapping[str, LogDoc] = field(default_factory=dict)
     equivocations: tuple[tuple[LogDoc, LogDoc], ...] = ()  # (the log's word, the other)
-    confirmations: Mapping[str, LogDoc] = field(default_factory=dict)  # docs/adr/0015
+    confirmations: Mapping[str, LogDoc] = field(default_factory=dict)  # docs/adr/0014
 
     @classmethod
     def start(cls, proposal: LogDoc, keys: Mapping[str, str]) -> Execution:
@@ -170,10 +170,10 @@ class Execution:
         step owes: the equivocator's words count for nothing (:attr:`ignored`), the honest
         banks go on, its own instructions are owed, and its proof stands against it. Once a
         bank that is no equivocator confirmed (:attr:`committed`), the decider's word ends
-        the plan instead (docs/adr/0015)."""
+        the plan instead (docs/adr/0014)."""
         return bool(self.equivocations) and not self.moved and not self.committed
 
-    # --- the confirmation round (docs/adr/0015) ---------------------------------------------
+    # --- the confirmation round (docs/adr/0014) ---------------------------------------------
 
     @property
     def first_irreversible(self) -> Instruction | None:
@@ -283,7 +283,7 @@ class Execution:
         if failed is not None:
             done = self.instructions[failed.seq].completion
             if not failed.reversible and not (done is not None and self.aborts(failed, done)):
-                return "failed"  # an abort moved nothing: it is compensated (docs/adr/0015)
+                return "failed"  # an abort moved nothing: it is compensated (docs/adr/0014)
             return "compensated" if self.holding_banks <= set(self.compensations) \
                 else "compensating"
         if self._first_unfinished() is None:
@@ -515,7 +515,7 @@ class Execution:
     def _confirmation(self, doc: LogDoc) -> Execution:
         """A contributor's word that its log shows every instruction before the first
         irreversible one done and approved, with no rejection, failure or proven
-        equivocation (docs/adr/0015). Its "no" to any of those contradicts it (an
+        equivocation (docs/adr/0014). Its "no" to any of those contradicts it (an
         equivocation, tchain.plans.questions); a second confirmation is redundant."""
         first = self.first_irreversible
         if first is None or doc.body["seq"] != first.seq:

@@ -35,7 +35,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "completion_approval": frozenset({"seq", "completion"}),
     "completion_rejection": frozenset({"seq", "completion", "error", "reason"}),
     "compensation": frozenset({"receipts"}),
-    "confirmation": frozenset({"seq"}),  # docs/adr/0015
+    "confirmation": frozenset({"seq"}),  # docs/adr/0014
 }
 LOG_TYPES = frozenset(_FIELDS)
 _HEAD = frozenset({"type", "plan", "digest", "by", "time"})

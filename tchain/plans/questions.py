@@ -66,7 +66,7 @@ def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
 
 def _confirmed_and_not(first: LogDoc, second: LogDoc) -> bool:
     """A bank confirms only when its log shows every instruction before the first
-    irreversible one done and approved, and no rejection (docs/adr/0015): its rejection of
+    irreversible one done and approved, and no rejection (docs/adr/0014): its rejection of
     the plan, its rejection of one of those instructions, or its failed completion of one,
     contradicts its confirmation, whichever it signed first. Two confirmations are one."""
     confirmation, other = (first, second) if first.type == "confirmation" else (second, first)

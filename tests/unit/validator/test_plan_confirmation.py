@@ -5,7 +5,7 @@ irreversible step, which it alone decides (a transfer between two of its custome
 or a transfer to the liar's customer, who the liar credits). The plan flips from void to
 going on, and the hold bank1 released is gone: one side paid, the other released.
 
-The confirmation round (docs/adr/0015) closes it: the bank that does the first irreversible
+The confirmation round (docs/adr/0014) closes it: the bank that does the first irreversible
 step does it (or sends it) only once every contributor confirmed, and a bank that confirmed
 follows that bank's word. Three in-process banks; bank2 speaks only through the liar (its own
 key). After each flow every asset sums to zero, no hold is open, every chain verifies
@@ -283,7 +283,7 @@ def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_pro
     step runs, and alice's hold waits at bank1 (hers, accounted for by the plan) as a hold
     waiting on a peer does. Both honest banks prove bank2's two completions (a word on
     the other completion no longer makes a log refused whole); no value moved between
-    honest customers. What is left: docs/adr/0015."""
+    honest customers. What is left: docs/adr/0014."""
     clock = Clock()
     network, banks, people = three_banks(tmp_path, lambda: clock)
     people["erin"] = banks[B3].join("erin")

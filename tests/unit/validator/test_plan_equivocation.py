@@ -75,7 +75,7 @@ def deliver_to(network: Net, sender: NetBank, peer: str, kind: str) -> None:
 def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
           file: dict[str, Any], only_bank3: bool = False) -> tuple[str, LogDoc, LogDoc]:
     """``file`` approved by all, then bank2 speaks only through the liar: it approves steps 1
-    and 2 to both honest banks alike, and confirms (docs/adr/0015); bank1 does step 3 and
+    and 2 to both honest banks alike, and confirms (docs/adr/0014); bank1 does step 3 and
     bank3 approves it; bank2's two approvals of step 3, 1 ms apart, go one to bank1, the other
     to bank3, before bank3's
     approval reaches bank1 (the tester's race); with ``only_bank3`` bank1 gets neither. The
@@ -230,7 +230,7 @@ def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Bank
         assert verify_proof(proof).culprit == banks[B2].key.public_key
     # both words in both logs: the plan ended alike at both, culprit bank2 (docs/adr/0014);
     # bank1 had confirmed on bank2's "yes", so bank1, step 3's decider, aborted it and every
-    # bank compensated (docs/adr/0015)
+    # bank compensated (docs/adr/0014)
     converged(banks, plan)
     assert {(state(banks[b], plan).state, state(banks[b], plan).culprit)
             for b in (B1, B3)} == {("compensated", B2)}

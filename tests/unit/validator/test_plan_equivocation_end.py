@@ -58,7 +58,7 @@ def told(banks: dict[str, NetBank], plan: str, to_bank1: LogDoc, to_bank3: LogDo
 def ended_alike(banks: dict[str, NetBank], plan: str, end: str = "failed") -> None:
     """bank1 and bank3 hold the same documents, the plan ``end``ed at both with bank2 its
     culprit (each keeps the plan_equivocation proof), and no bank holds any other proof.
-    A plan its decider aborted, once a bank confirmed, ends ``compensated`` (docs/adr/0015)."""
+    A plan its decider aborted, once a bank confirmed, ends ``compensated`` (docs/adr/0014)."""
     logs = [{d.id for d in state(banks[b], plan).docs} for b in (B1, B3)]
     assert logs[0] == logs[1]
     for b in (B1, B3):
@@ -141,7 +141,7 @@ def test_finding1_an_honest_bank_is_never_proven_at_fault_after_an_equivocation(
     banks[B1].ledger.clock.now += 10**6  # long past step 2's due
     network.run(50)
     # x3: bank3 confirmed on bank2's "yes", so bank1, step 2's bank, aborts it; x2: no bank
-    # reached the confirmation, the plan is void (docs/adr/0015)
+    # reached the confirmation, the plan is void (docs/adr/0014)
     ended_alike(banks, plan, "compensated" if file is hold_then_release else "failed")
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
     assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)

@@ -42,7 +42,7 @@ def outbox(bank: NetBank, kind: str | None = None) -> list[str]:
 
 
 def _confirms_to(bank: NetBank, message: str, peer: str) -> bool:
-    """Whether ``message`` carries ``bank``'s confirmation (docs/adr/0015) to ``peer``."""
+    """Whether ``message`` carries ``bank``'s confirmation (docs/adr/0014) to ``peer``."""
     with bank.ledger.store.read() as r:
         item = r.record("outbox", message)
     return item is not None and item["peer"] == peer and any(
@@ -226,7 +226,7 @@ def test_a_transfer_that_outruns_the_words_before_it_waits_and_is_then_credited(
                     network.deliver(bank, m)
     [transfer] = outbox(banks[B1], "transfer")
     payee = state(banks[B2], plan)  # bank1's approval of hold 2, or a confirmation, not here
-    assert payee.turn().seq == 2 or not payee.confirmed  # yet (docs/adr/0015)
+    assert payee.turn().seq == 2 or not payee.confirmed  # yet (docs/adr/0014)
     assert network.deliver(banks[B1], transfer) == "peer answered pending"
     assert banks[B2].balance(people["bob"], f"{B1}:USD") == (0, 0)
     network.run(50)
