@@ -18,7 +18,10 @@ from typing import Any
 
 import pytest
 
-from tchain.plans import LogDoc
+from tchain.errors import VerificationError
+from tchain.plans import LogDoc, sign_log
+from tchain.plans.execution import ZERO_COMPLETION
+from tchain.plans.proof import plan_default_proof
 from tchain.proofs import verify_proof
 from tests.helpers import Clock
 from tests.interbank_net import Net, NetBank, all_sound, totals
@@ -332,3 +335,27 @@ def _peer(bank: NetBank, message: str) -> str | None:
     with bank.ledger.store.read() as r:
         item = r.record("outbox", message)
     return None if item is None else str(item["peer"])
+
+
+def test_a_default_against_a_decider_that_waited_for_a_confirmation_proves_nothing(
+        net: Banks) -> None:
+    """bank3 waits for bank1's confirmation (bank1 voided on bank2's "no"); bank2, the
+    payee bank of step 3, signs past the due that nothing came and attests a plan_default
+    against bank3 from bank3's own log. bank3 was right to wait: the proof is refused."""
+    network, banks, people = net
+    plan = hold_approved_but_by_the_liar(network, banks, people, _plan(TO_LIAR))
+    completion = state(banks[B3], plan).instructions[2].completion
+    assert completion is not None
+    yes = said(banks[B2], banks[B3], plan, "completion_approval", seq=2,
+               completion=completion.id)
+    assert lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, yes])["type"] == "ack"
+    ex = state(banks[B3], plan)
+    assert getattr(ex.turn(), "seq", None) == 3 and not ex.confirmed
+    due = ex.due()
+    assert due is not None
+    late = sign_log(banks[B2].key, "completion_rejection", plan=plan,
+                    plan_digest=ex.plan.digest, by=B2, time=due + 1, seq=3,
+                    completion=ZERO_COMPLETION, error="expired", reason="nothing came")
+    forged = plan_default_proof(banks[B2].key, B2, ex.append(late), 3)
+    with pytest.raises(VerificationError, match="due and not done"):
+        verify_proof(forged)
