@@ -200,6 +200,27 @@ class Execution:
         return self.plan.confirm and bool(self.equivocations) and not self.moved and \
             bank not in self.confirmations
 
+    def took_the_abort(self, bank: str) -> bool:
+        """Whether ``bank``, no proven equivocator, acted on the decider's abort though the
+        decider also said its first irreversible step was done (both completions are in the
+        log, an equivocation): it never approved the done one, so that step never completes
+        anywhere and no step after it runs; every bank then compensates as on the abort."""
+        first = self.first_irreversible
+        if first is None or bank in self.equivocators or self.status(first.seq) == "complete":
+            return False
+        said = [d for pair in self.equivocations for d in pair
+                if d.type == "completion" and d.body["seq"] == first.seq]
+        done = {d.id for d in said if d.body["status"] == "done"}
+        return bool(done) and len(said) > len(done) and not any(
+            d.type == "completion_approval" and d.by == bank and d.body["completion"] in done
+            for d in self.docs)
+
+    @property
+    def split_decider(self) -> bool:
+        """The decider's two words on its step, and a bank that took the abort compensated
+        (:meth:`took_the_abort`): the plan is compensated everywhere."""
+        return any(self.took_the_abort(b) for b in self.compensations)
+
     def aborts(self, ins: Instruction, completion: LogDoc) -> bool:
         """Whether ``completion`` is the decider's abort: its failed completion of the first
         irreversible instruction carrying no receipt (nothing was done, nor sent). It is
@@ -277,6 +298,9 @@ class Execution:
     def state(self) -> str:
         if self.void or self.rejected_by - self.ignored:
             return "failed"
+        if self.split_decider:
+            return "compensated" if self.holding_banks <= set(self.compensations) \
+                else "compensating"
         if not self.approved:
             return "proposed"
         failed = self.failed_at
@@ -534,7 +558,8 @@ class Execution:
         """A bank's releases of its holds that stood when the plan failed (those it had not
         begun to pay from: a transfer in flight ends as the payee bank first answers it), or
         when it voided the plan on an equivocation before it confirmed (:meth:`may_void`)."""
-        if self.failed_at is None and not self.void and not self.may_void(doc.by):
+        if self.failed_at is None and not self.void and not self.may_void(doc.by) and \
+                not self.split_decider and not self.took_the_abort(doc.by):
             raise ConflictError(f"plan {self.plan.id} has not failed: nothing to compensate")
         if doc.by in self.compensations:
             raise ConflictError(f"{doc.by} has compensated already")

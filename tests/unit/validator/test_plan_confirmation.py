@@ -24,13 +24,12 @@ from tchain.plans.execution import ZERO_COMPLETION
 from tchain.plans.proof import plan_default_proof
 from tchain.proofs import verify_proof
 from tests.helpers import Clock
-from tests.interbank_net import Net, NetBank, all_sound, totals
+from tests.interbank_net import Net, NetBank, all_sound
 from tests.unit.validator.test_plan_attacks import Banks, lie
 from tests.unit.validator.test_plan_equivocation import deliver_to
 from tests.unit.validator.test_plan_equivocation_end import said
 from tests.unit.validator.test_plan_races import logs_only, outbox
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
-from validator.audit import audit
 from validator.plans import Plans
 
 
@@ -283,10 +282,10 @@ def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_pro
     """bank2 decides step 3 (it issues bob 5 BOND). Every contributor confirmed; bank2 does
     the issue and tells bank1, and tells bank3 it aborted. bank3 compensates erin's hold;
     bank1 approved the issue, which bank3 never will: step 3 never completes, so no later
-    step runs, and alice's hold waits at bank1 (hers, accounted for by the plan) as a hold
-    waiting on a peer does. Both honest banks prove bank2's two completions (a word on
-    the other completion no longer makes a log refused whole); no value moved between
-    honest customers. What is left: docs/adr/0014."""
+    step runs anywhere. Before, alice's hold waited at bank1 for ever; now bank1, seeing
+    bank3 compensate on the abort, compensates too. Both honest banks prove bank2's two
+    completions (a word on the other completion no longer makes a log refused whole); no
+    value moved between honest customers."""
     clock = Clock()
     network, banks, people = three_banks(tmp_path, lambda: clock)
     people["erin"] = banks[B3].join("erin")
@@ -320,15 +319,12 @@ def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_pro
         assert B2 in state(banks[b], plan).equivocators, b
         for p in banks[b].interbank.proofs():
             assert verify_proof(p).culprit == banks[B2].key.public_key, p["type"]
-    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 100)  # waits, hers
+    assert {state(banks[b], plan).state for b in (B1, B3)} == {"compensated"}
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
     assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
     assert banks[B3].balance(people["erin"], f"{B1}:USD") == (0, 0)
     assert banks[B2].balance(people["bob"], f"{B2}:BOND") == (55, 0)  # bank2's own issue
-    assert all(t == 0 for t in totals(*banks.values()).values())
-    for bank in banks.values():
-        report = audit(bank.ledger)  # the open hold is accounted for by its plan
-        assert report.ok, report.problems
-    all_sound(banks[B2], banks[B3], chains_verify=True)
+    all_sound(*banks.values(), chains_verify=True)
 
 
 def _peer(bank: NetBank, message: str) -> str | None:
