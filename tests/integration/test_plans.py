@@ -118,7 +118,16 @@ def test_a_three_way_swap_runs_across_three_banks(world):
     doc = swap_plan_file([(f"alice*{B1}", USD, "100", f"bob*{B2}"),
                           (f"bob*{B2}", BOND, "1", f"carol*{B3}"),
                           (f"carol*{B3}", GBP, "70", f"alice*{B1}")], 600_000)
-    plan = ok("plan", "propose", str(plan_file(world, "swap", doc)),
+    _swapped(world, "swap", doc)
+    assert _balance(world["banks"][1], "bob", USD) == 1100  # 1000 from the DvP before
+    assert _balance(world["banks"][2], "carol", BOND) == 1
+    assert _balance(world["banks"][0], "alice", GBP) == 70
+
+
+def _swapped(world: dict[str, Any], name: str, doc: dict[str, Any]) -> str:
+    """A swap plan file proposed by alice, signed by alice, bob and carol at their banks,
+    run until completed at every bank: the plan id."""
+    plan = ok("plan", "propose", str(plan_file(world, name, doc)),
               wallet=world["alice"]).stdout.strip()
     ok("plan", "sign", plan, wallet=world["alice"])
     for who, bank in (("bob", world["banks"][1]), ("carol", world["banks"][2])):
@@ -126,9 +135,7 @@ def test_a_three_way_swap_runs_across_three_banks(world):
         ok("plan", "sign", plan, wallet=world[who])
     for bank in world["banks"]:
         eventually(lambda bank=bank: _execution(bank, plan).state == "completed")
-    assert _balance(world["banks"][1], "bob", USD) == 1100  # 1000 from the DvP before
-    assert _balance(world["banks"][2], "carol", BOND) == 1
-    assert _balance(world["banks"][0], "alice", GBP) == 70
+    return plan
 
 
 def _balance(bank: LocalBank, name: str, asset: str) -> int:
@@ -300,14 +307,8 @@ def test_a_three_way_swap_confirms_before_its_first_transfer_and_completes(world
     doc = swap_plan_file([(f"alice*{B1}", USD, "10", f"bob*{B2}"),
                           (f"bob*{B2}", BOND, "1", f"carol*{B3}"),
                           (f"carol*{B3}", GBP, "7", f"alice*{B1}")], 600_000)
-    plan = ok("plan", "propose", str(plan_file(world, "confirmed", doc)),
-              wallet=world["alice"]).stdout.strip()
-    ok("plan", "sign", plan, wallet=world["alice"])
-    for who, bank in (("bob", b2), ("carol", b3)):
-        eventually(lambda bank=bank: _execution(bank, plan) is not None)
-        ok("plan", "sign", plan, wallet=world[who])
+    plan = _swapped(world, "confirmed", doc)
     for bank in world["banks"]:
-        eventually(lambda bank=bank: _execution(bank, plan).state == "completed")
         ex = _execution(bank, plan)
         kinds = [(d.type, d.body.get("seq"), d.by) for d in ex.docs]
         first = kinds.index(("completion", 4, B1))  # alice's USD to bob: the first transfer

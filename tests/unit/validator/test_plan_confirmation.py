@@ -26,7 +26,7 @@ from tchain.proofs import verify_proof
 from tests.helpers import Clock
 from tests.interbank_net import Net, NetBank, all_sound
 from tests.unit.validator.test_plan_attacks import Banks, lie
-from tests.unit.validator.test_plan_equivocation import deliver_to
+from tests.unit.validator.test_plan_equivocation import deliver_to, with_erin
 from tests.unit.validator.test_plan_equivocation_end import said
 from tests.unit.validator.test_plan_races import logs_only, outbox
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
@@ -36,11 +36,8 @@ from validator.plans import Plans
 @pytest.fixture
 def net(tmp_path: Path) -> Banks:
     """Banks 1, 2 and 3 on one clock; erin (100 GBP) and dave at bank3."""
-    clock = Clock()
-    network, banks, people = three_banks(tmp_path, lambda: clock)
-    people["erin"] = banks[B3].join("erin")
+    network, banks, people = with_erin(tmp_path)
     people["dave"] = banks[B3].join("dave")
-    banks[B3].deposit(people["erin"], 100, "GBP")
     return network, banks, people
 
 
@@ -112,15 +109,20 @@ def _told_one(banks: dict[str, NetBank], to: NetBank, plan: str, type_: str,
     assert lie(banks[B2], to, [*state(to, plan).docs, w])["type"] == "ack"
 
 
-def equivocate_on_erins_hold(banks: dict[str, NetBank], plan: str) -> None:
-    """bank2 rejects erin's hold to bank1 and approves it to bank3."""
+def on_erins_hold(banks: dict[str, NetBank], plan: str, approve: bool) -> LogDoc:
+    """bank2's approval (or rejection) of erin's hold, as bank3 logged it."""
     completion = state(banks[B3], plan).instructions[2].completion
     assert completion is not None
-    no = said(banks[B2], banks[B1], plan, "completion_rejection", seq=2,
-              completion=completion.id, error="bad_request", reason="no")
-    yes = said(banks[B2], banks[B1], plan, "completion_approval", seq=2,
-               completion=completion.id)
-    _told(banks, plan, no, yes)
+    if approve:
+        return said(banks[B2], banks[B3], plan, "completion_approval", seq=2,
+                    completion=completion.id)
+    return said(banks[B2], banks[B3], plan, "completion_rejection", seq=2,
+                completion=completion.id, error="bad_request", reason="no")
+
+
+def equivocate_on_erins_hold(banks: dict[str, NetBank], plan: str) -> None:
+    """bank2 rejects erin's hold to bank1 and approves it to bank3."""
+    _told(banks, plan, on_erins_hold(banks, plan, False), on_erins_hold(banks, plan, True))
 
 
 def nothing_moved_and_every_hold_released(banks: dict[str, NetBank], people: dict[str, Any],
@@ -180,10 +182,7 @@ def test_the_race_with_a_transfer_to_the_liars_customer_moves_nothing(net: Banks
 
 
 def _approve_erins_hold_to_both(banks: dict[str, NetBank], plan: str) -> None:
-    completion = state(banks[B3], plan).instructions[2].completion
-    assert completion is not None
-    yes = said(banks[B2], banks[B1], plan, "completion_approval", seq=2,
-               completion=completion.id)
+    yes = on_erins_hold(banks, plan, True)
     _told(banks, plan, yes, yes)
 
 
@@ -216,13 +215,8 @@ def test_a_liar_that_confirms_to_the_decider_and_says_no_to_the_other_bank(net: 
     the equivocation (and the confirmation contradicting the rejection) and aborts."""
     network, banks, people = net
     plan = hold_approved_but_by_the_liar(network, banks, people, _plan(INTRA))
-    completion = state(banks[B3], plan).instructions[2].completion
-    assert completion is not None
-    yes = said(banks[B2], banks[B3], plan, "completion_approval", seq=2,
-               completion=completion.id)
+    yes, no = on_erins_hold(banks, plan, True), on_erins_hold(banks, plan, False)
     confirm = said(banks[B2], banks[B3], plan, "confirmation", seq=3)
-    no = said(banks[B2], banks[B1], plan, "completion_rejection", seq=2,
-              completion=completion.id, error="bad_request", reason="no")
     assert lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, yes, confirm])["type"] == \
         "ack"
     assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, no])["type"] == "ack"
@@ -241,10 +235,7 @@ def test_a_confirmation_after_the_same_banks_rejection_is_its_equivocation(net: 
     confirmation counts for nothing."""
     network, banks, people = net
     plan = hold_approved_but_by_the_liar(network, banks, people, _plan(INTRA))
-    completion = state(banks[B3], plan).instructions[2].completion
-    assert completion is not None
-    no = said(banks[B2], banks[B1], plan, "completion_rejection", seq=2,
-              completion=completion.id, error="bad_request", reason="no")
+    no = on_erins_hold(banks, plan, False)
     assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, no])["type"] == "ack"
     confirm = said(banks[B2], banks[B1], plan, "confirmation", seq=3)
     assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, confirm])["type"] == "ack"
@@ -340,10 +331,7 @@ def test_a_default_against_a_decider_that_waited_for_a_confirmation_proves_nothi
     against bank3 from bank3's own log. bank3 was right to wait: the proof is refused."""
     network, banks, people = net
     plan = hold_approved_but_by_the_liar(network, banks, people, _plan(TO_LIAR))
-    completion = state(banks[B3], plan).instructions[2].completion
-    assert completion is not None
-    yes = said(banks[B2], banks[B3], plan, "completion_approval", seq=2,
-               completion=completion.id)
+    yes = on_erins_hold(banks, plan, True)
     assert lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, yes])["type"] == "ack"
     ex = state(banks[B3], plan)
     assert getattr(ex.turn(), "seq", None) == 3 and not ex.confirmed

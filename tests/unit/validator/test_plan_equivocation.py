@@ -37,14 +37,20 @@ from validator import plans as plans_module
 from validator.plans import Plans
 
 
-@pytest.fixture
-def net(tmp_path: Path) -> Banks:
-    """Banks 1, 2 and 3 on one clock; erin at bank3 with 100 GBP, carol at bank1."""
+def with_erin(tmp_path: Path) -> Banks:
+    """Banks 1, 2 and 3 on one clock; erin at bank3 with 100 GBP."""
     clock = Clock()
     network, banks, people = three_banks(tmp_path, lambda: clock)
     people["erin"] = banks[B3].join("erin")
-    people["carol"] = banks[B1].join("carol")
     banks[B3].deposit(people["erin"], 100, "GBP")
+    return network, banks, people
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Banks:
+    """Banks 1, 2 and 3 on one clock; erin at bank3 with 100 GBP, carol at bank1."""
+    network, banks, people = with_erin(tmp_path)
+    people["carol"] = banks[B1].join("carol")
     return network, banks, people
 
 
