@@ -26,7 +26,7 @@ from tchain.proofs import verify_proof
 from tests.helpers import Clock
 from tests.interbank_net import Net, NetBank, all_sound
 from tests.unit.validator.test_plan_attacks import Banks, lie
-from tests.unit.validator.test_plan_equivocation import deliver_to, with_erin
+from tests.unit.validator.test_plan_equivocation import deliver_to, swap, with_erin
 from tests.unit.validator.test_plan_equivocation_end import said
 from tests.unit.validator.test_plan_races import logs_only, outbox
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
@@ -343,3 +343,52 @@ def test_a_default_against_a_decider_that_waited_for_a_confirmation_proves_nothi
     forged = plan_default_proof(banks[B2].key, B2, ex.append(late), 3)
     with pytest.raises(VerificationError, match="due and not done"):
         verify_proof(forged)
+
+
+def test_a_payee_bank_that_credited_does_not_release_the_other_leg_on_an_equivocation(
+        net: Banks) -> None:
+    """Attack 12, Finding 2: bank3 credits erin with alice's USD (step 3, the first
+    irreversible step, bank1's), then bank2 sends bank3 a rejection of the plan it
+    approved. bank3 had no completion of step 3 in its log yet, took the plan for void and
+    released erin's hold: alice paid, erin kept both legs. Now bank3 credited only once
+    every contributor confirmed, itself too, so it follows the decider (bank1), which went:
+    the swap completes and bank2's words count for nothing."""
+    network, banks, people = net
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, swap())
+    plan = ex.plan.id
+    logs_only(network, banks)
+    banks[B2].up = False
+    for name, bank in (("alice", B1), ("erin", B3)):
+        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    for _ in range(30):
+        for b in (banks[B1], banks[B3]):
+            ex = state(b, plan)
+            for seq in (1, 2):
+                st = ex.instructions[seq]
+                if st.completion is not None and B2 not in st.approvals:
+                    _told_one(banks, b, plan, "completion_approval", seq=seq,
+                              completion=st.completion.id)
+            ex = state(b, plan)
+            if ex.turn() == ex.first_irreversible and B2 not in ex.confirmations:
+                _told_one(banks, b, plan, "confirmation", seq=3)
+            b.interbank.tick()
+        deliver_to(network, banks[B1], B3, "plan")
+        deliver_to(network, banks[B3], B1, "plan")
+        if outbox(banks[B1], "transfer"):
+            break
+    [transfer] = outbox(banks[B1], "transfer")
+    deliver_to(network, banks[B1], B3, "plan")  # bank1's confirmation, then its transfer
+    if B2 not in state(banks[B3], plan).confirmations:
+        _told_one(banks, banks[B3], plan, "confirmation", seq=3)
+    network.deliver(banks[B1], transfer)
+    assert banks[B3].balance(people["erin"], f"{B1}:USD") == (100, 0)  # credited
+    no = said(banks[B2], banks[B3], plan, "rejection", error="bad_request", reason="no")
+    assert lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, no])["type"] == "ack"
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 100)  # still held
+    network.run(50)
+    for b in (B1, B3):
+        ex = state(banks[b], plan)
+        assert (ex.state, ex.culprit) == ("completed", B2), (b, ex.state)
+    assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (100, 0)
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (0, 0)
+    all_sound(*banks.values(), chains_verify=True)
