@@ -20,6 +20,11 @@ a function of the documents alone (docs/protocol.md §14):
   equivocation: while nothing moved for good the plan is ``failed``, its :attr:`culprit` that
   bank, and every holding bank compensates; once an irreversible step is done, that bank's
   words count for nothing, and the honest banks go on (docs/adr/0014).
+- in a plan with ``confirm``, every contributor confirms the first irreversible instruction
+  before its bank (the decider) does it; a confirmation by a bank that is no equivocator
+  makes the plan wait for the decider's word rather than void; the decider's failed
+  completion of it with no receipt (its abort) ends the plan ``compensated``
+  (tchain.plans.confirmation, docs/adr/0014's Update "the confirmation round").
 
 :meth:`Execution.append` refuses any document that does not fit: a signature by another key,
 a bank that takes no part, a word on a plan that is over, a completion out of turn.

@@ -1,7 +1,8 @@
 """The signed documents of a plan's log (docs/protocol.md §14), after FinP2P's
 Propose / Approve / Reject.
 
-``{"log": {"type", "plan", "digest", "by", "time", ...type fields...}, "sig"}``, signed as
+``{"log": {"type", "plan", "digest", "by", "time", ...type fields...}, "sig"}`` (a
+``confirmation``'s one field is ``seq``: tchain.plans.confirmation), signed as
 ``plan`` by the bank ``by``. ``digest`` is the plan document's digest, so a signature never
 carries over to another plan, nor to another version of the same id. A log document's id is
 ``hex(digest("plan", log))``: approvals and rejections of a completion name it.
