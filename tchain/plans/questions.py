@@ -31,14 +31,19 @@ def question(doc: LogDoc) -> tuple[str, int] | None:
         return "decision", doc.body["seq"]
     if doc.type == "completion":
         return "completion", doc.body["seq"]
+    if doc.type == "confirmation":
+        return "confirmation", doc.body["seq"]
     return None
 
 
 def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
     """Whether two documents are one bank's different answers to one question of the plan."""
+    if first.by != second.by or first.id == second.id:
+        return False
+    if "confirmation" in (first.type, second.type):
+        return _confirmed_and_not(first, second)
     asked = question(first)
-    if first.by != second.by or asked is None or asked != question(second) or \
-            first.id == second.id:
+    if asked is None or asked != question(second):
         return False
     if asked[0] == "completion":
         return True  # two different accounts of what it did
@@ -57,3 +62,17 @@ def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
         if ins.lands_at == first.by and ins.op == "transfer":
             return False  # the payee bank's contradiction: tchain.plans.proof
     return True
+
+
+def _confirmed_and_not(first: LogDoc, second: LogDoc) -> bool:
+    """A bank confirms only when its log shows every instruction before the first
+    irreversible one done and approved, and no rejection (docs/adr/0014): its rejection of
+    the plan, its rejection of one of those instructions, or its failed completion of one,
+    contradicts its confirmation, whichever it signed first. Two confirmations are one."""
+    confirmation, other = (first, second) if first.type == "confirmation" else (second, first)
+    if other.type == "rejection":
+        return True
+    before = other.type in ("completion_rejection", "completion") and \
+        other.body["seq"] < confirmation.body["seq"]
+    return before and (other.type == "completion_rejection" or
+                       other.body["status"] == "failed")
