@@ -12,7 +12,8 @@ the bases the shell catches: a :class:`RuleError` is any refusal by the rules, a
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Self
 
 __all__ = [
     "AuthError",
@@ -76,6 +77,14 @@ class TChainError(Exception):
 
     code = "internal"
     status = 500
+    after: tuple[Callable[[Any], None], ...] = ()
+
+    def then(self, work: Callable[[Any], None]) -> Self:
+        """This refusal, with what the refusing bank writes all the same (its evidence of
+        misconduct, its own word on a plan): ``work`` runs in the write that keeps the
+        refusal, after everything the refused request wrote is undone."""
+        self.after = (*self.after, work)
+        return self
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
                  **detail: Any) -> None:

@@ -139,8 +139,10 @@ class PeerInbox(Part):
             first = None if subject is None else w.subject(subject)
             if first is not None and (answered := w.answer(first)) is not None:
                 return answered  # the same intent or settlement in another message
-            answer = handler(self, w, message, peer_key, now)
+            answer = w.all_or_nothing(lambda nested: handler(self, nested, message, peer_key, now))
         except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
+            for work in e.after:
+                work(w)
             return self._refused(w, message, e, peer_key, now)
         if message.type in ("take", "transfer") and answer.type == "pending":
             return answer.raw  # waiting (an offer's window, a plan's turn): asked again
@@ -200,10 +202,11 @@ class PeerInbox(Part):
         asset = str(body.asset)
         self._incoming(w, m.sender, asset, body.amount)
         if now > m.fields["deadline"]:
+            expired = ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
+                                   f"(it is {now} here)")
             if isinstance(body, PlanBody):  # our late word goes with it (docs/adr/0014)
-                Plans(self.ledger).say_late_with(w, hold, now)
-            raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
-                               f"(it is {now} here)")
+                expired.then(lambda kept: Plans(self.ledger).say_late_with(kept, hold, now))
+            raise expired
         payee = self._state(w, body.to if isinstance(body, PaymentBody) else
                             self.ledger.chain_of_address(w, body.to or ""))  # a plan's: address
         outcome = credit_transfer(self.bank, payee, hold, now,
