@@ -1,0 +1,55 @@
+"""Banks in a line for routed payments (docs/adr/0015-correspondent-routes.md): in process,
+wired by tests/interbank_net.py, each middle bank a correspondent."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from tchain.route import Terms
+from tests.helpers import Clock, Customer
+from tests.interbank_net import Net, NetBank, all_sound, pin
+from validator.route import set_terms
+from validator.store import Writer
+
+
+def make_correspondent(bank: NetBank, *, accept: tuple[str, ...], pay: str, fee: int) -> None:
+    """Publish ``bank``'s terms as a correspondent."""
+    terms = Terms(accept, pay, fee)
+
+    def work(w: Writer) -> None:
+        set_terms(w, terms)
+
+    bank.ledger.store.write(work)
+
+
+def line(path: Path, n: int, *, fee: int = 1) -> tuple[Clock, list[NetBank], Net]:
+    """``n`` banks bank1..bankN, each pinned to the next only; every middle bank takes both
+    neighbours' IOUs at par and pays with its own, for ``fee``."""
+    clock = Clock()
+    banks = [NetBank(path / f"b{i}", f"bank{i}.example", clock) for i in range(1, n + 1)]
+    for a, b in pairwise(banks):
+        pin(a, b)
+    for i, bank in enumerate(banks[1:-1], start=1):
+        make_correspondent(bank, accept=(f"{banks[i - 1].name}:USD", f"{banks[i + 1].name}:USD"),
+                           pay=f"{bank.name}:USD", fee=fee)
+    return clock, banks, Net(*banks)
+
+
+def routed(payee: Customer, payee_bank: NetBank, via: list[NetBank], asset: str, amount: int,
+           receive: int) -> dict[str, Any]:
+    """A routed payment's body."""
+    return {"to": payee.chain, "to_validator": payee_bank.name, "asset": asset,
+            "amount": str(amount), "via": [b.name for b in via], "receive": str(receive)}
+
+
+def settle_all(clock: Clock, net: Net, rounds: int = 12) -> None:
+    """Deliver until nothing moves, letting the clock on past each ask-again."""
+    for _ in range(rounds):
+        net.run()
+        clock.now += 1_100
+
+
+def sound(banks: list[NetBank]) -> None:
+    all_sound(*banks, chains_verify=True)
