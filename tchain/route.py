@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from tchain.digest import sha256_hex
 from tchain.errors import (
     BadRequestError,
     EncodingError,
@@ -36,7 +37,7 @@ from tchain.state import ChainState, available, entry_effects
 from tchain.values import UAI, parse_amount, parse_validator_name
 
 __all__ = ["Terms", "check_route", "check_route_credit", "forward_hold", "hops_of", "is_routed",
-           "next_hop", "origin", "parse_next", "route_credit", "routed_body"]
+           "next_hop", "origin", "parse_next", "route_credit", "route_subject", "routed_body"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,18 @@ def hops_of(hold: SignedEntry) -> list[SignedEntry]:
 def origin(hold: SignedEntry) -> SignedEntry:
     """The payer's own hold at the start of the route ``hold`` belongs to."""
     return hops_of(hold)[-1]
+
+
+def route_subject(hold: SignedEntry, sender: str) -> str:
+    """What a routed hold asks to be credited once, whatever message carries it: its payer's
+    intent as handed on by ``sender`` (its route names one bank that may hand it to us; what
+    any other sends is refused, and its refusal must not answer that bank's true one)."""
+    try:
+        first = origin(hold)
+    except MisconductError:  # (refused with its message)
+        first = hold
+    assert first.intent is not None
+    return sha256_hex(f"{first.intent.id} from {sender}".encode())
 
 
 def _bad(what: str) -> MisconductError:

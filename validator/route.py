@@ -32,11 +32,13 @@ from tchain.route import (
     check_route_credit,
     forward_hold,
     next_hop,
-    origin,
     route_credit,
+    route_subject,
     routed_body,
 )
 from tchain.route_proof import route_unpaid_proof
+from tchain.rules import next_entry
+from tchain.state import ChainState, entry_effects
 from validator.flows import reschedule, signer, start_held_flow
 from validator.interbank.base import Part
 from validator.ledger import BANK_CHAIN
@@ -69,7 +71,7 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
         RouteRefusedError, ExpiredError, InsufficientFundsError, MisconductError: refused,
             nothing moved.
     """
-    subject = _origin_subject(hold)
+    subject = route_subject(hold, m.sender)
     kept = w.record("routes", subject)
     if kept is not None:
         if kept["upstream"] != hold.id:
@@ -95,6 +97,8 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
         raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
                            f"(it is {now} here)")
     chain = part._state(w, w.meta(BANK_CHAIN))
+    if part.fault == "keep-routed":
+        return _kept_without_forwarding(part, w, m, chain, hold, onward, now)
     outcome, _ = forward_hold(part.bank, chain, hold, our_terms, now)
     ours = part._commit(w, outcome)
     after = outcome.states[0]
@@ -108,6 +112,18 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
     w.put_record("routes", ours.id, {"message": m.doc, "subject": subject})
     return part._answer(m, "pending", now, reason=f"handed on to {onward}; waiting for its "
                         "answer")
+
+
+def _kept_without_forwarding(part: Part, w: Writer, m: Message, chain: ChainState,
+                             hold: SignedEntry, onward: str, now: int) -> Message:
+    """The cheat of the ``keep-routed`` fault, for demonstrations and tests: a credit of the
+    payer's money to ourselves, signed and never stored, carrying no next bank's credit."""
+    credit = next_entry(part.bank, chain, now, "credit", None,
+                        entry_effects("credit", _body(hold), part.bank.name), [hold])
+    pinned = w.peer(onward)
+    assert pinned is not None
+    return part._answer(m, "credited", now, credit=credit,
+                        next={"name": onward, "key": pinned["key"]})
 
 
 def answer_upstream(part: Part, w: Writer, flow_id: str, downstream: SignedEntry | None,
@@ -180,12 +196,6 @@ def asked_again(w: Writer, message_id: str, answer: Message, now: int) -> str:
     reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}",
                soon=now + ASK_AGAIN_MS)
     return "peer answered pending"
-
-
-def _origin_subject(hold: SignedEntry) -> str:
-    first = origin(hold)
-    assert first.intent is not None
-    return first.intent.id
 
 
 def _body(entry: SignedEntry) -> PaymentBody:

@@ -41,7 +41,7 @@ from tchain.messages import Message
 from tchain.model import OfferBody, PaymentBody, PlanBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
 from tchain.proofs import misconduct_proof
-from tchain.route import check_route, is_routed, origin
+from tchain.route import check_route, is_routed, route_subject
 from tchain.rules import (
     MAX_OFFER_MS,
     TIME_WINDOW_MS,
@@ -390,20 +390,11 @@ def _subject(message: Message) -> str | None:
             ("lock",) if message.type == "lock" else ()):  # a lock_status asks, again
         entry = message.entries.get(field)
         if entry is not None and field == "hold" and is_routed(entry):
-            entry = _payer_s(entry)  # one payer's payment, whichever bank hands it on
+            return route_subject(entry, message.sender)
         if entry is not None:
             return entry.id if entry.intent is None else entry.intent.id
     return None
 
-
-
-def _payer_s(hold: SignedEntry) -> SignedEntry:
-    """The payer's hold a routed hold hands on (itself, if a route's holds do not nest:
-    refused later, with its message)."""
-    try:
-        return origin(hold)
-    except MisconductError:
-        return hold
 
 
 def _check_fill_news(offer: SignedEntry, fill: SignedEntry, remaining: int) -> None:
