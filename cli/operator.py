@@ -13,7 +13,9 @@ from cli.options import data_option, json_option
 from cli.output import emit, table
 from cli.serve import serve
 from tchain.encoding import canonical
+from tchain.errors import EncodingError
 from tchain.proofs import verify_proof
+from tchain.route import Terms
 from validator.config import BankConfig, add_asset, init_bank
 from validator.operator import (
     add_regulator,
@@ -23,6 +25,7 @@ from validator.operator import (
     list_regulators,
     remove_regulator,
     run_audit,
+    set_correspondent,
 )
 from validator.peers import add_peer, list_peers, remove_peer
 
@@ -136,6 +139,34 @@ def peer_remove(ctx: click.Context, data: Path, name: str, force: bool) -> None:
                "positions": [{"asset": a, "held": str(p.held), "incoming": str(p.incoming),
                               "outgoing": str(p.outgoing)} for a, p in removal.positions]},
          f"peer {name} removed (its key {removal.record['key']} is no longer trusted)")
+
+
+@on_bank(validator, "correspond")
+@click.option("--accept", "accepts", multiple=True, metavar="UAI",
+              help="An IOU this bank takes at par from the bank before it (repeatable).")
+@click.option("--pay", metavar="UAI", help="The IOU it hands on: its own, or the next bank's "
+              "it holds.")
+@click.option("--fee", default="0", show_default=True, help="What it keeps of each payment, "
+              "in minor units.")
+@click.option("--stop", is_flag=True, help="Withdraw the terms: hand on no more payments.")
+def correspond(ctx: click.Context, data: Path, accepts: tuple[str, ...], pay: str | None,
+               fee: str, stop: bool) -> None:
+    """Hand payments on between peers that do not pin each other, on published terms."""
+    config = BankConfig.load(data)
+    if stop:
+        set_correspondent(config, None)
+        emit(ctx, {"correspondent": None}, f"{config.name} hands on no more payments")
+        return
+    if not accepts or pay is None:
+        raise click.UsageError("give --accept (one or more) and --pay, or --stop")
+    try:
+        terms = Terms.from_dict({"accept": list(accepts), "pay": pay, "fee": fee})
+    except EncodingError as e:
+        raise click.UsageError(e.message) from e
+    set_correspondent(config, terms)
+    emit(ctx, {"correspondent": terms.to_dict()},
+         f"{config.name} takes {', '.join(terms.accept)} at par and pays {terms.pay}, "
+         f"keeping {terms.fee}")
 
 
 @validator.group()

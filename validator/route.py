@@ -54,7 +54,7 @@ ASK_AGAIN_MS = 1_000  # a bank waiting on a correspondent asks again this often 
 def terms(r: Reader) -> Terms | None:
     """Our terms as a correspondent, or None if we are none."""
     raw = r.meta(TERMS)
-    return None if raw is None else Terms.from_dict(parse_own(raw.encode()))
+    return None if raw in (None, "null") else Terms.from_dict(parse_own(str(raw).encode()))
 
 
 def set_terms(w: Writer, value: Terms | None) -> None:
