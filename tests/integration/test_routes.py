@@ -11,12 +11,16 @@ bank's audit is clean.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+import requests
 
 from cli.local import LocalBank
+from federation.records import verify_well_known
 from tchain.clock import now_ms
+from tchain.encoding import canonical
 from tchain.intents import sign_intent
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
@@ -35,6 +39,7 @@ from tests.realbanks import (
     submit,
     totals,
 )
+from tests.realwallets import customer, ok, run
 from validator.operator import deposit, run_audit, set_correspondent
 from validator.peers import add_peer
 
@@ -202,13 +207,63 @@ def test_a_correspondent_cannot_hand_on_a_third_bank_s_iou_it_does_not_hold(net)
 
 def _hold_of(b1: LocalBank, alice: Customer, doc: dict[str, Any]) -> SignedEntry:
     """Alice's routed hold, signed by bank1, as bank2 gets it."""
-    import requests
-
-    from tchain.encoding import canonical
     r = requests.post(b1.url + "/v1/intents", data=canonical(doc), timeout=30)
     assert r.status_code in (201, 202), r.text
     alice.seq += 1
     return SignedEntry.from_dict(r.json()["entries"][0])
+
+
+def test_the_cli_finds_shows_and_pays_a_route(net, tmp_path):
+    b1, b3, b4 = net["b1"], net["b3"], net["b4"]
+    ann = customer(tmp_path, "ann", b1, "1000")
+    customer(tmp_path, "cat", b3)
+    customer(tmp_path, "dan", b4)
+    # shortest, then cheapest: bank5 keeps no fee
+    shown = json.loads(ok("pay", f"cat*{B3}", "100", f"{B1}:USD", "--dry-run", "--json",
+                          wallet=ann).stdout)
+    assert shown["via"] == [B5] and shown["pays"] == "100"
+    four = ok("pay", f"dan*{B4}", "100", f"{B1}:USD", "--dry-run", wallet=ann).stdout
+    assert four.strip() == (f"route via {B2} -> {B3} -> {B4}: you pay 102 {B1}:USD, the payee "
+                            f"gets 100 {B3}:USD (fees 2)")
+    assert read(b1, lambda r: r.state(r.chain_by_name("ann")).seq) == 0  # nothing signed
+    paid = ok("pay", f"cat*{B3}", "100", f"{B1}:USD", "--via", B2, wallet=ann).stdout
+    assert "paid 100" in paid
+    eventually(lambda: read(b1, lambda r: r.state(r.chain_by_name("ann")).balances[
+        f"{B1}:USD"].held) == 0)
+    assert read(b3, lambda r: r.state(r.chain_by_name("cat")).balances[f"{B2}:USD"]
+                .balance) == 100
+    ok("pay", f"dan*{B4}", "100", f"{B1}:USD", wallet=ann)
+    eventually(lambda: read(b4, lambda r: r.state(r.chain_by_name("dan")).balances.get(
+        f"{B3}:USD")) is not None)
+
+
+def test_the_cli_says_why_a_route_is_refused_in_one_sentence(net, tmp_path):
+    ann = customer(tmp_path, "ann2", net["b1"], "1000")
+    for args, said in (
+            ((f"nobody*{B3}", "10", f"{B1}:GBP"), "no route from bank1.example to "
+                                                  "bank3.example hands on bank1.example:GBP"),
+            ((f"nobody*{B3}", "10", f"{B1}:GBP", "--via", B2), f"{B2} does not hand on "
+                                                              f"{B1}:GBP"),
+            ((f"nobody*{B4}", "10", f"{B1}:USD", "--via", B3), f"{B3} is not a peer of {B1}")):
+        refused = run("pay", *args, "--dry-run", wallet=ann)
+        assert refused.exit_code == 1, refused.stderr
+        [line] = refused.stderr.splitlines()
+        assert said in line, line
+
+
+def test_an_operator_publishes_and_withdraws_correspondent_terms(net):
+    b4 = net["b4"]
+    ok("validator", "correspond", "--data", str(b4.data), "--accept", f"{B3}:USD", "--pay",
+       f"{B4}:USD", "--fee", "2")
+    document = requests.get(b4.url + "/.well-known/tchain.json", timeout=10).json()
+    assert document["document"]["correspondent"] == {"accept": [f"{B3}:USD"],
+                                                     "pay": f"{B4}:USD", "fee": "2"}
+    verify_well_known(document)
+    ok("validator", "correspond", "--data", str(b4.data), "--stop")
+    document = requests.get(b4.url + "/.well-known/tchain.json", timeout=10).json()
+    assert "correspondent" not in document["document"]
+    bad = run("validator", "correspond", "--data", str(b4.data), "--accept", "nope")
+    assert bad.exit_code == 2
 
 
 def test_a_correspondent_that_keeps_the_money_leaves_a_proof(net):
