@@ -289,16 +289,15 @@ def forwarded(entry: SignedEntry) -> SignedEntry:
     """
     body = routed_body(entry)
     assert body is not None and body.route is not None
+    count = len(entry.evidence)
     try:
-        if len(entry.evidence) != 1:
-            raise EncodingError(f"it carries {len(entry.evidence)} entries")
-        upstream = entry.evidence_entry(0)
-    except EncodingError as e:
-        raise VerificationError(f"entry {entry.height}: a forwarding hold carries the hold it "
-                                f"forwards: {e.message}") from e
-    if upstream.id != body.route.forward or routed_body(upstream) is None:
-        raise VerificationError(f"entry {entry.height}: its evidence is not the routed hold "
-                                f"{body.route.forward} it forwards")
+        upstream = entry.evidence_entry(0) if count == 1 else None
+    except EncodingError:
+        upstream = None  # (not an entry: refused below)
+    if upstream is None or upstream.id != body.route.forward or routed_body(upstream) is None:
+        raise VerificationError(f"entry {entry.height}: a forwarding hold carries the routed "
+                                f"hold {body.route.forward} it forwards, and only it; it "
+                                f"carries {count} entries")
     return upstream
 
 

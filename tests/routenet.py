@@ -3,6 +3,7 @@ wired by tests/interbank_net.py, each middle bank a correspondent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,20 @@ def routed(payee: Customer, payee_bank: NetBank, via: list[NetBank], asset: str,
     """A routed payment's body."""
     return {"to": payee.chain, "to_validator": payee_bank.name, "asset": asset,
             "amount": str(amount), "via": [b.name for b in via], "receive": str(receive)}
+
+
+def alice_pays_carol(path: Path, *, fee: int = 1, asset: str = "bank1.example:USD",
+                     before: Callable[[list[NetBank]], None] = lambda banks: None
+                     ) -> tuple[Clock, list[NetBank], Net, Customer, Customer]:
+    """Three banks in a line; alice at bank1 (500 of ``asset``'s code deposited) pays carol at
+    bank3 through bank2, 101 for carol to get 100, once ``before`` has set the line up."""
+    clock, banks, net = line(path, 3, fee=fee)
+    b1, b2, b3 = banks
+    alice, carol = b1.join("alice"), b3.join("carol")
+    b1.deposit(alice, 500, asset.rpartition(":")[2])
+    before(banks)
+    b1.submit(alice, "payment", routed(carol, b3, [b2], asset, 101, 100))
+    return clock, banks, net, alice, carol
 
 
 def settle_all(clock: Clock, net: Net, rounds: int = 12) -> None:

@@ -18,7 +18,7 @@ from tchain.records import make_record
 from tchain.route import routed_body
 from tests.helpers import Clock, Customer, sign_entry_as
 from tests.interbank_net import Net, NetBank, pin, totals
-from tests.routenet import line, make_correspondent, routed, settle_all, sound
+from tests.routenet import alice_pays_carol, line, make_correspondent, routed, settle_all, sound
 
 
 def test_three_banks_in_a_line_pay_both_ways(tmp_path: Path) -> None:
@@ -35,6 +35,14 @@ def test_three_banks_in_a_line_pay_both_ways(tmp_path: Path) -> None:
     assert b3.balance(carol, "bank3.example:USD") == (449, 0)
     assert b1.balance(alice, "bank2.example:USD") == (50, 0)
     sound([b1, b2, b3])
+
+
+def _payee_down(banks: list[NetBank]) -> None:
+    banks[2].up = False
+
+
+def _replies_lost(banks: list[NetBank]) -> None:
+    banks[1].loses_replies = banks[2].loses_replies = True
 
 
 def _open_holds(*banks: NetBank) -> int:
@@ -76,10 +84,7 @@ def test_unknown_payee_at_the_last_bank_releases_every_hold(tmp_path: Path) -> N
 
 def test_an_asset_the_correspondent_does_not_take_is_refused_and_released(tmp_path: Path
                                                                           ) -> None:
-    clock, (b1, b2, b3), net = line(tmp_path, 3)
-    alice, carol = b1.join("alice"), b3.join("carol")
-    b1.deposit(alice, 500, "EUR")
-    b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:EUR", 101, 100))
+    clock, (b1, b2, b3), net, alice, _ = alice_pays_carol(tmp_path, asset="bank1.example:EUR")
     settle_all(clock, net)
     assert b1.balance(alice, "bank1.example:EUR") == (500, 0)
     [answer] = [parse(a)["message"] for _, a in net.delivered]
@@ -89,21 +94,14 @@ def test_an_asset_the_correspondent_does_not_take_is_refused_and_released(tmp_pa
 
 
 def test_a_fee_past_what_the_payer_signed_is_refused(tmp_path: Path) -> None:
-    clock, (b1, b2, b3), net = line(tmp_path, 3, fee=5)
-    alice, carol = b1.join("alice"), b3.join("carol")
-    b1.deposit(alice, 500)
-    b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
+    clock, (b1, b2, b3), net, alice, _ = alice_pays_carol(tmp_path, fee=5)
     settle_all(clock, net)
     assert b1.balance(alice, "bank1.example:USD") == (500, 0)
     sound([b1, b2, b3])
 
 
 def test_payee_bank_down_mid_route_then_back_ends_alike_everywhere(tmp_path: Path) -> None:
-    clock, (b1, b2, b3), net = line(tmp_path, 3)
-    alice, carol = b1.join("alice"), b3.join("carol")
-    b1.deposit(alice, 500)
-    b3.up = False
-    b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
+    clock, (b1, b2, b3), net, alice, carol = alice_pays_carol(tmp_path, before=_payee_down)
     settle_all(clock, net, rounds=4)
     assert b1.balance(alice, "bank1.example:USD") == (500, 101)  # held, never released
     assert _open_holds(b1, b2) == 2  # every hop's hold stands
@@ -116,11 +114,7 @@ def test_payee_bank_down_mid_route_then_back_ends_alike_everywhere(tmp_path: Pat
 
 def test_payee_bank_back_after_the_deadline_refuses_and_every_hold_is_released(
         tmp_path: Path) -> None:
-    clock, (b1, b2, b3), net = line(tmp_path, 3)
-    alice, carol = b1.join("alice"), b3.join("carol")
-    b1.deposit(alice, 500)
-    b3.up = False
-    b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
+    clock, (b1, b2, b3), net, alice, carol = alice_pays_carol(tmp_path, before=_payee_down)
     settle_all(clock, net, rounds=3)
     clock.now += 60_000  # long past the deadline: the payee's bank decides, by its clock
     b3.up = True
@@ -131,15 +125,11 @@ def test_payee_bank_back_after_the_deadline_refuses_and_every_hold_is_released(
 
 
 def test_lost_answers_along_the_route_end_alike_everywhere(tmp_path: Path) -> None:
-    clock, (b1, b2, b3), net = line(tmp_path, 3)
-    alice, carol = b1.join("alice"), b3.join("carol")
-    b1.deposit(alice, 500)
-    b2.loses_replies = b3.loses_replies = True
-    b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
+    clock, (b1, b2, b3), net, alice, carol = alice_pays_carol(tmp_path, before=_replies_lost)
     settle_all(clock, net, rounds=4)
     assert b3.balance(carol, "bank2.example:USD") == (100, 0)  # decided; nobody heard it
     assert b1.balance(alice, "bank1.example:USD") == (500, 101)
-    b2.loses_replies = b3.loses_replies = False
+    b2.loses_replies = b3.loses_replies = False  # healed
     settle_all(clock, net)
     assert b1.balance(alice, "bank1.example:USD") == (399, 0)
     sound([b1, b2, b3])
@@ -204,10 +194,7 @@ def _first_hold(b1: NetBank) -> SignedEntry:
 
 def test_a_correspondent_cannot_hand_on_more_of_a_third_bank_s_iou_than_it_holds(
         tmp_path: Path) -> None:
-    clock, (b1, b2, b3), _ = line(tmp_path, 3)
-    alice, carol = b1.join("alice"), b3.join("carol")
-    b1.deposit(alice, 500)
-    b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
+    clock, (b1, b2, b3), _, _, carol = alice_pays_carol(tmp_path)
     # bank 2 hands bank 3 back 100 of bank 3's IOU, which it never held
     lie = _forged_forward(b2, _first_hold(b1), _bank_payer(b2), "bank3.example:USD", 100,
                           clock())
@@ -222,10 +209,7 @@ def test_a_correspondent_cannot_hand_on_more_of_a_third_bank_s_iou_than_it_holds
 
 
 def test_a_payment_handed_on_twice_is_credited_once(tmp_path: Path) -> None:
-    clock, (b1, b2, b3), net = line(tmp_path, 3)
-    alice, carol = b1.join("alice"), b3.join("carol")
-    b1.deposit(alice, 500)
-    b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
+    clock, (b1, b2, b3), net, _, carol = alice_pays_carol(tmp_path)
     upstream = _first_hold(b1)
     settle_all(clock, net)
     again = _forged_forward(b2, upstream, _bank_payer(b2), "bank2.example:USD", 100, clock())
@@ -236,10 +220,7 @@ def test_a_payment_handed_on_twice_is_credited_once(tmp_path: Path) -> None:
 
 
 def test_a_route_a_correspondent_rewrites_is_misconduct(tmp_path: Path) -> None:
-    clock, (b1, b2, b3), _ = line(tmp_path, 3)
-    alice, carol = b1.join("alice"), b3.join("carol")
-    b1.deposit(alice, 500)
-    b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
+    clock, (b1, b2, b3), _, _, carol = alice_pays_carol(tmp_path)
     upstream = _first_hold(b1)
     for asset, amount, error in (("bank2.example:USD", 102, "bad_request"),  # more than got
                                  ("bank2.example:USD", 99, "bad_request")):  # under receive
