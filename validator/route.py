@@ -15,6 +15,8 @@ id) the hold it forwarded for it; under that hold's id the message it mirrors th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tchain.books import Move, check_crossing
 from tchain.encoding import canonical, parse_own
 from tchain.errors import (
@@ -44,8 +46,8 @@ from validator.interbank.base import Part
 from validator.ledger import BANK_CHAIN
 from validator.store import Reader, Writer
 
-__all__ = ["TERMS", "answer_upstream", "asked_again", "forward", "lied", "set_terms", "terms",
-           "to_correspondent"]
+__all__ = ["TERMS", "answer_upstream", "asked_again", "forward", "lied", "reserved",
+           "set_terms", "terms", "to_correspondent"]
 
 TERMS = "correspondent"  # meta: this bank's published terms as a correspondent
 ASK_AGAIN_MS = 1_000  # a bank waiting on a correspondent asks again this often at most
@@ -196,6 +198,21 @@ def asked_again(w: Writer, message_id: str, answer: Message, now: int) -> str:
     reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}",
                soon=now + ASK_AGAIN_MS)
     return "peer answered pending"
+
+
+def reserved(r: Reader, waiting: Iterable[str]) -> list[tuple[str, Move]]:
+    """What the routed holds we got and handed on (the forwarding holds among ``waiting``,
+    still waiting on the next bank) set aside with the banks before us: for the audit, which
+    rebuilds the books from the entries."""
+    out = []
+    for hold_id in waiting:
+        kept = r.record("routes", hold_id)
+        if kept is None:
+            continue
+        m = Message.trusted(kept["message"])
+        body = _body(m.entries["hold"])
+        out.append((m.sender, Move(str(body.asset), incoming=body.amount)))
+    return out
 
 
 def _body(entry: SignedEntry) -> PaymentBody:

@@ -19,6 +19,7 @@ from tchain.route import routed_body
 from tests.helpers import Clock, Customer, sign_entry_as
 from tests.interbank_net import Net, NetBank, pin, totals
 from tests.routenet import alice_pays_carol, line, make_correspondent, routed, settle_all, sound
+from validator.audit import audit
 
 
 def test_three_banks_in_a_line_pay_both_ways(tmp_path: Path) -> None:
@@ -105,6 +106,9 @@ def test_payee_bank_down_mid_route_then_back_ends_alike_everywhere(tmp_path: Pat
     settle_all(clock, net, rounds=4)
     assert b1.balance(alice, "bank1.example:USD") == (500, 101)  # held, never released
     assert _open_holds(b1, b2) == 2  # every hop's hold stands
+    for bank in (b1, b2):  # and the books account for it mid-route
+        report = audit(bank.ledger)
+        assert report.ok, report.problems
     b3.up = True
     settle_all(clock, net)
     assert b3.balance(carol, "bank2.example:USD") == (100, 0)
