@@ -423,8 +423,9 @@ def _transfer_out(bank: BankIdentity, intent: SignedIntent, body: PaymentBody, c
             f"{body.to_validator} with a payment")
     # through correspondents (docs/adr/0015), the hold goes to the first of them
     first = body.to_validator if body.route is None or not body.route.via else body.route.via[0]
-    if body.route is not None and body.route.forward is not None:
-        raise BadRequestRuleError("only a correspondent bank forwards a routed hold")
+    if body.route is not None and (body.route.forward is not None or bank.name in body.route.via):
+        raise BadRequestRuleError("only a correspondent bank forwards a routed hold, and a "
+                                  "route goes through other banks than the payer's")
     if first not in peers:
         raise UnknownValidatorError(
             f"recipient bank {first} is not a trusted peer of {bank.name}")

@@ -29,6 +29,7 @@ from tchain.errors import (
 from tchain.flow_states import Flow, FlowType
 from tchain.messages import Message
 from tchain.model import PaymentBody, SignedEntry
+from tchain.proofs import verify_proof
 from tchain.route import (
     Terms,
     check_route_credit,
@@ -178,13 +179,27 @@ def lied(part: Part, w: Writer, message_id: str, flow: Flow, answer: Message, no
             raise VerificationError("a correspondent's credited names the next bank")
         check_route_credit(credit, hold, nxt["key"])
     except VerificationError as e:
-        if w.record("proofs", answer.id) is None:
-            w.put_record("proofs", answer.id, route_unpaid_proof(
-                part.bank.key, reporter=part.bank.name, culprit_key=answer_key(w, answer),
-                answer=answer, hold=hold, reason=e.message, now=now))
+        kept = w.record("proofs", answer.id) is not None or _keep_proof(part, w, answer, hold,
+                                                                        e.message, now)
         reschedule(w, message_id, now, f"the correspondent's credit does not hold: {e.message}")
-        return f"{answer.sender}'s credit does not hold (route_unpaid proof kept): {e.message}"
+        return (f"{answer.sender}'s credit does not hold"
+                f"{' (route_unpaid proof kept)' if kept else ''}: {e.message}")
     return None
+
+
+def _keep_proof(part: Part, w: Writer, answer: Message, hold: SignedEntry, reason: str,
+                now: int) -> bool:
+    """Keep a ``route_unpaid`` proof of the answer if it proves one (its credit took our
+    hold's money): an answer that takes nothing is only not applied."""
+    proof = route_unpaid_proof(part.bank.key, reporter=part.bank.name,
+                               culprit_key=answer_key(w, answer), answer=answer, hold=hold,
+                               reason=reason, now=now)
+    try:
+        verify_proof(proof)
+    except VerificationError:
+        return False
+    w.put_record("proofs", answer.id, proof)
+    return True
 
 
 def answer_key(r: Reader, answer: Message) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tchain.encoding import parse
-from tchain.errors import VerificationError
+from tchain.errors import BadRequestError, VerificationError
 from tchain.intents import sign_intent
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
@@ -232,3 +232,39 @@ def test_a_route_a_correspondent_rewrites_is_misconduct(tmp_path: Path) -> None:
         answer = parse(b3.interbank.receive(lie, b2.key.public_key))["message"]
         assert (answer["type"], answer["error"]) == ("refused", error), answer
     assert b3.balance(carol, "bank2.example:USD") == (0, 0)
+
+
+def test_a_customer_cannot_forward_nor_route_through_its_own_bank(tmp_path: Path) -> None:
+    _, (b1, b2, b3), _ = line(tmp_path, 3)
+    alice, carol = b1.join("alice"), b3.join("carol")
+    b1.deposit(alice, 500)
+    forwarding = {**routed(carol, b3, [b2], "bank1.example:USD", 101, 100), "forward": "ab" * 32}
+    del forwarding["receive"]
+    through_itself = routed(carol, b3, [b1, b2], "bank1.example:USD", 101, 100)
+    for body in (forwarding, through_itself):
+        with pytest.raises(BadRequestError):
+            b1.ledger.submit_one(b1.intent(alice, "payment", body))
+    assert b1.balance(alice, "bank1.example:USD") == (500, 0)
+
+
+def test_a_credited_that_takes_nothing_is_not_applied_and_proves_nothing(tmp_path: Path
+                                                                         ) -> None:
+    clock, (b1, b2, b3), net, alice, _ = alice_pays_carol(tmp_path, before=_payee_down)
+    settle_all(clock, net, rounds=2)
+    with b1.ledger.store.read() as r:
+        [(mid, item)] = list(r.records("outbox"))
+    hold = SignedEntry.from_dict(item["message"]["message"]["hold"])
+    chain = b2.ledger.state(b2.ledger.bank_chain())
+    bogus = sign_entry_as(b2.key, {
+        "chain": chain.chain, "height": chain.height + 1, "prev": chain.head, "time": clock(),
+        "kind": "credit", "intent": None,
+        "effects": [{"asset": "bank1.example:USD", "balance": "1", "held": "0"}],
+        "evidence": [hold.doc], "validator": b2.key.public_key})
+    answer = sign_message(b2.key, "credited", "bank2.example", "bank1.example", clock(),
+                          ref=mid, credit=bogus,
+                          next={"name": "bank3.example", "key": b3.key.public_key})
+    done = b1.interbank.apply_answer(mid, answer)
+    assert "does not hold" in done and "proof" not in done
+    assert b1.balance(alice, "bank1.example:USD") == (500, 101)
+    with b1.ledger.store.read() as r:
+        assert r.records("proofs") == [] and r.record("outbox", mid) is not None
