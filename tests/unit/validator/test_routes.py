@@ -268,3 +268,12 @@ def test_a_credited_that_takes_nothing_is_not_applied_and_proves_nothing(tmp_pat
     assert b1.balance(alice, "bank1.example:USD") == (500, 101)
     with b1.ledger.store.read() as r:
         assert r.records("proofs") == [] and r.record("outbox", mid) is not None
+
+
+def test_a_correspondent_repeats_its_mirrored_answer_byte_for_byte(tmp_path: Path) -> None:
+    clock, (b1, b2, _), net, _, _ = alice_pays_carol(tmp_path)
+    settle_all(clock, net)
+    to_b2 = [m for m in net.sent if m["message"]["to"] == "bank2.example"]
+    first = b2.interbank.receive(to_b2[-1], b1.key.public_key)
+    assert parse(first)["message"]["type"] == "credited"
+    assert all(b2.interbank.receive(m, b1.key.public_key) == first for m in to_b2)
