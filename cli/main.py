@@ -294,8 +294,9 @@ def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | Non
         show_route(ctx, plan, address, amount, uai)
         return
     done = session.pay(address, amount, uai, memo, plan=plan)
-    moved(ctx, done, f"paid {amount} {uai} to {address}",
-          f"{amount} {uai} was not paid to {address}")
+    paid = f"{amount} {uai} to {address}" if plan is None else \
+        f"{plan.pays} {uai} to {address} via {', '.join(h.bank.name for h in plan.hops)}"
+    moved(ctx, done, f"paid {paid}", f"{paid} was not paid")
 
 
 @root.command()

@@ -206,6 +206,11 @@ def audit(ctx: click.Context, data: Path) -> None:
             for a, t in sorted(report.totals.items())]
     text = (f"{report.chains} chains, {report.entries} entries re-verified\n"
             + table(["asset", "sum over chains", "held by peers", "held for flows"], rows))
+    if report.positions:  # what crossed with each peer: a correspondent's, both sides
+        text += "\npositions with peers (held: what the peer holds of the asset by us)\n" + \
+            table(["peer", "asset", "held", "incoming", "outgoing"],
+                  [[peer, asset, str(p.held), str(p.incoming), str(p.outgoing)]
+                   for (peer, asset), p in sorted(report.positions.items())])
     if report.in_flight:
         text += "\nin flight:\n" + "\n".join(f"- {f}" for f in report.in_flight)
     text += f"\nproofs against peers kept: {report.proofs}"

@@ -227,12 +227,15 @@ def test_the_cli_finds_shows_and_pays_a_route(net, tmp_path):
                             f"gets 100 {B3}:USD (fees 2)")
     assert read(b1, lambda r: r.state(r.chain_by_name("ann")).seq) == 0  # nothing signed
     paid = ok("pay", f"cat*{B3}", "100", f"{B1}:USD", "--via", B2, wallet=ann).stdout
-    assert "paid 100" in paid
+    assert f"paid 101 {B1}:USD to cat*{B3} via {B2}" in paid
     eventually(lambda: read(b1, lambda r: r.state(r.chain_by_name("ann")).balances[
         f"{B1}:USD"].held) == 0)
     assert read(b3, lambda r: r.state(r.chain_by_name("cat")).balances[f"{B2}:USD"]
                 .balance) == 100
     ok("pay", f"dan*{B4}", "100", f"{B1}:USD", wallet=ann)
+    books = ok("validator", "audit", "--data", str(net["b2"].data)).stdout
+    assert "positions with peers" in books
+    assert any(line.split()[:2] == [B1, f"{B1}:USD"] for line in books.splitlines())
     eventually(lambda: read(b4, lambda r: r.state(r.chain_by_name("dan")).balances.get(
         f"{B3}:USD")) is not None)
 
