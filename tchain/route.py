@@ -231,11 +231,12 @@ def route_credit(bank: BankIdentity, chain: ChainState, upstream: SignedEntry,
         raise InsufficientFundsError(str(e)) from e
 
 
-def check_route_credit(credit: SignedEntry, ours: SignedEntry, next_key: str) -> None:
+def check_route_credit(credit: SignedEntry, ours: SignedEntry, next_bank: Any) -> None:
     """A correspondent's ``credited`` answer to our routed hold ``ours``, checked as if it
-    lied: its credit carries our very hold and the credit the next bank (whose key the
-    correspondent names, ``next_key``) signed of the correspondent's hold forwarding ours,
-    crediting exactly what that hold pays.
+    lied: its credit carries our very hold and the credit the next bank (the one our hold's
+    route names after the correspondent, whose key it gives in ``next_bank``, its answer's
+    ``next``) signed of the correspondent's hold forwarding ours, crediting exactly what that
+    hold pays.
 
     Raises:
         VerificationError: saying what does not fit (the correspondent kept our payer's money
@@ -250,10 +251,14 @@ def check_route_credit(credit: SignedEntry, ours: SignedEntry, next_key: str) ->
         if held.raw != ours.raw:
             raise VerificationError("its first evidence is not our hold")
         body = routed_body(ours)
-        assert body is not None
+        assert body is not None and body.route is not None
         if credit.effects != (Effect(str(body.asset), body.amount, 0),):
             raise VerificationError("it does not credit what our hold pays")
-        onward.verify(next_key)
+        after = body.route.via[1] if len(body.route.via) > 1 else body.to_validator
+        name, key = parse_next(next_bank)
+        if name != after:
+            raise VerificationError(f"it names {name} as the next bank, not {after}")
+        onward.verify(key)
         if onward.kind != "credit" or not onward.evidence:
             raise VerificationError(f"the next bank's entry is a {onward.kind}, not a credit")
         forwarding = onward.evidence_entry(0)

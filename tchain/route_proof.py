@@ -67,9 +67,8 @@ def check_route_unpaid(proof: dict[str, Any]) -> str:
     except (EncodingError, SignatureError) as e:
         raise VerificationError(f"the proof's documents do not verify: {e}") from e
     # 4. and shows no next bank's credit of the hold it handed on.
-    nxt = answer.fields.get("next")
     try:
-        check_route_credit(credit, hold, nxt["key"] if isinstance(nxt, dict) else "")
+        check_route_credit(credit, hold, answer.fields.get("next"))
     except VerificationError as e:
         return (f"{answer.sender} took {body.amount} {body.asset} of {reporter}'s payer for "
                 f"{body.to} and shows no credit of the next bank: {e.message}")

@@ -110,7 +110,7 @@ def test_three_banks_in_a_line_pay_both_ways(net):
     eventually(lambda: _no_holds(b1, b2, b3))
 
 
-def test_four_banks_in_a_line(net):
+def test_four_banks_in_a_line_pay_both_ways(net):
     b1, b4 = net["b1"], net["b4"]
     alice, dave = register(b1, "alice4"), register(b4, "dave4")
     deposit(b1.config, "alice4", "1000", "USD")
@@ -118,6 +118,11 @@ def test_four_banks_in_a_line(net):
     assert r.status_code in (201, 202), r.text
     eventually(lambda: balance(b4, dave, f"{B3}:USD") == (100, 0))
     eventually(lambda: balance(b1, alice, f"{B1}:USD") == (898, 0))
+    deposit(b4.config, "dave4", "100", "USD")
+    r = submit(b4, dave, "payment", _routed(alice, B1, [B3, B2], f"{B4}:USD", 12, 10))
+    assert r.status_code in (201, 202), r.text
+    eventually(lambda: balance(b1, alice, f"{B2}:USD") == (10, 0))
+    eventually(lambda: balance(b4, dave, f"{B4}:USD") == (88, 0))
     eventually(lambda: _no_holds(net["b1"], net["b2"], net["b3"], b4))
 
 

@@ -37,7 +37,7 @@ def test_the_correspondent_s_credited_answer_checks_as_its_receipt():
     answer = Message.from_dict(VECTOR["credited"])
     answer.verify(VECTOR["validator_keys"]["bank2.example"])
     hold = SignedEntry.from_dict(VECTOR["entries"]["alice"][2])
-    check_route_credit(answer.entries["credit"], hold, answer.fields["next"]["key"])
+    check_route_credit(answer.entries["credit"], hold, answer.fields["next"])
     assert answer.fields["next"] == {"name": "bank3.example",
                                      "key": VECTOR["validator_keys"]["bank3.example"]}
 

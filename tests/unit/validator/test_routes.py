@@ -11,6 +11,7 @@ import pytest
 from tchain.encoding import parse
 from tchain.errors import BadRequestError, VerificationError
 from tchain.intents import sign_intent
+from tchain.keys import SigningKey
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
@@ -277,3 +278,40 @@ def test_a_correspondent_repeats_its_mirrored_answer_byte_for_byte(tmp_path: Pat
     first = b2.interbank.receive(to_b2[-1], b1.key.public_key)
     assert parse(first)["message"]["type"] == "credited"
     assert all(b2.interbank.receive(m, b1.key.public_key) == first for m in to_b2)
+
+
+def test_a_credited_naming_another_next_bank_is_not_applied_and_proves_it(tmp_path: Path
+                                                                          ) -> None:
+    clock, (b1, b2, b3), net, alice, carol = alice_pays_carol(tmp_path, before=_payee_down)
+    settle_all(clock, net, rounds=2)
+    with b1.ledger.store.read() as r:
+        [(mid, item)] = list(r.records("outbox"))
+    hold = SignedEntry.from_dict(item["message"]["message"]["hold"])
+    with b2.ledger.store.read() as r:
+        [(_, forwarded)] = list(r.records("outbox"))
+    ours = SignedEntry.from_dict(forwarded["message"]["message"]["hold"])
+    # bank 2 signs "bank9 credited it", under a key of its own making for bank9
+    fake = SigningKey.generate()
+    onward = sign_entry_as(fake, {
+        "chain": carol.chain, "height": 5, "prev": "00" * 31 + "01", "time": clock(),
+        "kind": "credit", "intent": None,
+        "effects": [{"asset": "bank2.example:USD", "balance": "100", "held": "0"}],
+        "evidence": [ours.doc], "validator": fake.public_key})
+    chain = b2.ledger.state(b2.ledger.bank_chain())
+    credit = sign_entry_as(b2.key, {
+        "chain": chain.chain, "height": chain.height + 1, "prev": chain.head, "time": clock(),
+        "kind": "credit", "intent": None,
+        "effects": [{"asset": "bank1.example:USD", "balance": "101", "held": "0"}],
+        "evidence": [hold.doc, onward.doc], "validator": b2.key.public_key})
+    answer = sign_message(b2.key, "credited", "bank2.example", "bank1.example", clock(),
+                          ref=mid, credit=credit,
+                          next={"name": "bank9.example", "key": fake.public_key})
+    done = b1.interbank.apply_answer(mid, answer)
+    assert "route_unpaid proof kept" in done and "bank9.example" in done
+    assert b1.balance(alice, "bank1.example:USD") == (500, 101)
+    with b1.ledger.store.read() as r:
+        [(_, proof)] = list(r.records("proofs"))
+    assert verify_proof(proof).culprit == b2.key.public_key
+    b3.up = True  # the honest route still ends
+    settle_all(clock, net)
+    assert b3.balance(carol, "bank2.example:USD") == (100, 0)
