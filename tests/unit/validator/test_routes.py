@@ -191,17 +191,11 @@ def _bank_payer(b2: NetBank) -> dict[str, Any]:
                        validator=b2.name)
 
 
-def _first_hold(b1: NetBank) -> SignedEntry:
-    with b1.ledger.store.read() as r:
-        [(_, item)] = list(r.records("outbox"))
-    return SignedEntry.from_dict(item["message"]["message"]["hold"])
-
-
 def test_a_correspondent_cannot_hand_on_more_of_a_third_bank_s_iou_than_it_holds(
         tmp_path: Path) -> None:
     clock, (b1, b2, b3), _, _, carol = alice_pays_carol(tmp_path)
     # bank 2 hands bank 3 back 100 of bank 3's IOU, which it never held
-    lie = _forged_forward(b2, _first_hold(b1), _bank_payer(b2), "bank3.example:USD", 100,
+    lie = _forged_forward(b2, _waiting_transfer(b1)[1], _bank_payer(b2), "bank3.example:USD", 100,
                           clock())
     answer = parse(b3.interbank.receive(lie, b2.key.public_key))["message"]
     assert answer["type"] == "refused" and answer["error"] == "position_exceeded"
@@ -215,7 +209,7 @@ def test_a_correspondent_cannot_hand_on_more_of_a_third_bank_s_iou_than_it_holds
 
 def test_a_payment_handed_on_twice_is_credited_once(tmp_path: Path) -> None:
     clock, (b1, b2, b3), net, _, carol = alice_pays_carol(tmp_path)
-    upstream = _first_hold(b1)
+    upstream = _waiting_transfer(b1)[1]
     settle_all(clock, net)
     again = _forged_forward(b2, upstream, _bank_payer(b2), "bank2.example:USD", 100, clock())
     answer = parse(b3.interbank.receive(again, b2.key.public_key))["message"]
@@ -226,7 +220,7 @@ def test_a_payment_handed_on_twice_is_credited_once(tmp_path: Path) -> None:
 
 def test_a_route_a_correspondent_rewrites_is_misconduct(tmp_path: Path) -> None:
     clock, (b1, b2, b3), _, _, carol = alice_pays_carol(tmp_path)
-    upstream = _first_hold(b1)
+    upstream = _waiting_transfer(b1)[1]
     for asset, amount, error in (("bank2.example:USD", 102, "bad_request"),  # more than got
                                  ("bank2.example:USD", 99, "bad_request")):  # under receive
         lie = _forged_forward(b2, upstream, _bank_payer(b2), asset, amount, clock())
@@ -252,15 +246,8 @@ def test_a_credited_that_takes_nothing_is_not_applied_and_proves_nothing(tmp_pat
                                                                          ) -> None:
     clock, (b1, b2, b3), net, alice, _ = alice_pays_carol(tmp_path, before=_payee_down)
     settle_all(clock, net, rounds=2)
-    with b1.ledger.store.read() as r:
-        [(mid, item)] = list(r.records("outbox"))
-    hold = SignedEntry.from_dict(item["message"]["message"]["hold"])
-    chain = b2.ledger.state(b2.ledger.bank_chain())
-    bogus = sign_entry_as(b2.key, {
-        "chain": chain.chain, "height": chain.height + 1, "prev": chain.head, "time": clock(),
-        "kind": "credit", "intent": None,
-        "effects": [{"asset": "bank1.example:USD", "balance": "1", "held": "0"}],
-        "evidence": [hold.doc], "validator": b2.key.public_key})
+    mid, hold = _waiting_transfer(b1)
+    bogus = _bank2_credit(b2, clock(), 1, [hold])
     answer = sign_message(b2.key, "credited", "bank2.example", "bank1.example", clock(),
                           ref=mid, credit=bogus,
                           next={"name": "bank3.example", "key": b3.key.public_key})
@@ -284,12 +271,8 @@ def test_a_credited_naming_another_next_bank_is_not_applied_and_proves_it(tmp_pa
                                                                           ) -> None:
     clock, (b1, b2, b3), net, alice, carol = alice_pays_carol(tmp_path, before=_payee_down)
     settle_all(clock, net, rounds=2)
-    with b1.ledger.store.read() as r:
-        [(mid, item)] = list(r.records("outbox"))
-    hold = SignedEntry.from_dict(item["message"]["message"]["hold"])
-    with b2.ledger.store.read() as r:
-        [(_, forwarded)] = list(r.records("outbox"))
-    ours = SignedEntry.from_dict(forwarded["message"]["message"]["hold"])
+    mid, hold = _waiting_transfer(b1)
+    _, ours = _waiting_transfer(b2)
     # bank 2 signs "bank9 credited it", under a key of its own making for bank9
     fake = SigningKey.generate()
     onward = sign_entry_as(fake, {
@@ -297,12 +280,7 @@ def test_a_credited_naming_another_next_bank_is_not_applied_and_proves_it(tmp_pa
         "kind": "credit", "intent": None,
         "effects": [{"asset": "bank2.example:USD", "balance": "100", "held": "0"}],
         "evidence": [ours.doc], "validator": fake.public_key})
-    chain = b2.ledger.state(b2.ledger.bank_chain())
-    credit = sign_entry_as(b2.key, {
-        "chain": chain.chain, "height": chain.height + 1, "prev": chain.head, "time": clock(),
-        "kind": "credit", "intent": None,
-        "effects": [{"asset": "bank1.example:USD", "balance": "101", "held": "0"}],
-        "evidence": [hold.doc, onward.doc], "validator": b2.key.public_key})
+    credit = _bank2_credit(b2, clock(), 101, [hold, onward])
     answer = sign_message(b2.key, "credited", "bank2.example", "bank1.example", clock(),
                           ref=mid, credit=credit,
                           next={"name": "bank9.example", "key": fake.public_key})
@@ -315,3 +293,22 @@ def test_a_credited_naming_another_next_bank_is_not_applied_and_proves_it(tmp_pa
     b3.up = True  # the honest route still ends
     settle_all(clock, net)
     assert b3.balance(carol, "bank2.example:USD") == (100, 0)
+
+
+def _waiting_transfer(bank: NetBank) -> tuple[str, SignedEntry]:
+    """The one transfer in ``bank``'s outbox: its id and the hold it carries."""
+    with bank.ledger.store.read() as r:
+        [(mid, item)] = list(r.records("outbox"))
+    return mid, SignedEntry.from_dict(item["message"]["message"]["hold"])
+
+
+def _bank2_credit(b2: NetBank, now: int, amount: int, evidence: list[SignedEntry]
+                  ) -> SignedEntry:
+    """Bank 2, lying: a credit of ``amount`` of bank1's USD on its bank chain, signed and
+    never written."""
+    chain = b2.ledger.state(b2.ledger.bank_chain())
+    return sign_entry_as(b2.key, {
+        "chain": chain.chain, "height": chain.height + 1, "prev": chain.head, "time": now,
+        "kind": "credit", "intent": None,
+        "effects": [{"asset": "bank1.example:USD", "balance": str(amount), "held": "0"}],
+        "evidence": [e.doc for e in evidence], "validator": b2.key.public_key})
