@@ -12,7 +12,6 @@ any chain, a correspondent's own included (docs/adr/0015-correspondent-routes.md
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from tchain.errors import TChainError
 from tests.campaign import scale
 from tests.helpers import Clock, Customer
-from tests.interbank_net import Net, NetBank, pin, totals
+from tests.interbank_net import Net, NetBank, pin, shut, totals
 from tests.routenet import make_correspondent, routed
 from validator.audit import audit
 
@@ -51,9 +50,7 @@ class ThreeInALine(RuleBasedStateMachine):
         try:
             self.settle_everything()
         finally:
-            for bank in self.banks.values():
-                bank.ledger.store.close()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            shut(self.banks.values(), self.tmp)
 
     @rule(forth=st.booleans(), amount=st.integers(1, 4_000), fee=st.integers(0, 2))
     def pay_through(self, forth: bool, amount: int, fee: int) -> None:
