@@ -274,7 +274,7 @@ def test_an_operator_publishes_and_withdraws_correspondent_terms(net):
     assert bad.exit_code == 2
 
 
-def test_a_correspondent_that_keeps_the_money_leaves_a_proof(net):
+def test_a_correspondent_that_keeps_the_money_leaves_a_proof(net, tmp_path):
     b1, b3, b5 = net["b1"], net["b3"], net["b5"]
     alice, carol = register(b1, "alice8"), register(b3, "carol8")
     deposit(b1.config, "alice8", "1000", "USD")
@@ -286,8 +286,12 @@ def test_a_correspondent_that_keeps_the_money_leaves_a_proof(net):
         assert proofs
         return proofs[0]
 
-    shown = verify_proof(eventually(proof))
+    found = eventually(proof)
+    shown = verify_proof(found)
     assert shown.culprit == b5.config.signing_key().public_key
+    (tmp_path / "proof.json").write_text(json.dumps(found))
+    said = ok("proof", "verify", str(tmp_path / "proof.json")).stdout
+    assert "valid" in said and f"{B5} took 100 {B1}:USD" in said
     assert balance(b1, alice, f"{B1}:USD") == (1000, 100)  # held: not settled on a lie
     assert balance(b3, carol, f"{B5}:USD") == (0, 0)
     # the hold stays open, visible: releasing it is the operators' decision, not a timer's
