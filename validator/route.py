@@ -52,6 +52,7 @@ __all__ = ["TERMS", "answer_upstream", "asked_again", "forward", "lied", "reserv
 
 TERMS = "correspondent"  # meta: this bank's published terms as a correspondent
 ASK_AGAIN_MS = 1_000  # a bank waiting on a correspondent asks again this often at most
+MAX_PROOFS = 100  # proofs kept per peer, as for misconduct (validator.interbank.inbox)
 
 
 def terms(r: Reader) -> Terms | None:
@@ -111,7 +112,10 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
                     m.fields["deadline"], now, now, extra={"payee": body.to}, hold=ours,
                     payer=signer(part.bank.key, part.bank.name, after),
                     kyc_required=m.fields["kyc_required"])
-    w.put_record("routes", subject, {"upstream": hold.id, "next": onward, "ours": ours.id})
+    pinned = w.peer(onward)
+    assert pinned is not None
+    w.put_record("routes", subject, {"upstream": hold.id, "next": onward, "ours": ours.id,
+                                     "next_key": pinned["key"]})
     w.put_record("routes", ours.id, {"message": m.doc, "subject": subject})
     return part._answer(m, "pending", now, reason=f"handed on to {onward}; waiting for its "
                         "answer")
@@ -145,11 +149,9 @@ def answer_upstream(part: Part, w: Writer, flow_id: str, downstream: SignedEntry
         credit = part._commit(w, route_credit(part.bank, chain, hold, downstream, now))
         w.move(m.sender, Move(asset, held=-body.amount, incoming=-body.amount))
         onward = w.record("routes", kept["subject"])
-        assert onward is not None
-        pinned = w.peer(onward["next"])  # (the one we pinned when we handed it on)
+        assert onward is not None  # (the key is the one we pinned when we handed it on)
         answer = part._answer(m, "credited", now, credit=credit,
-                              next={"name": onward["next"],
-                                    "key": "" if pinned is None else pinned["key"]})
+                              next={"name": onward["next"], "key": onward["next_key"]})
     else:
         assert refusal is not None
         w.move(m.sender, Move(asset, incoming=-body.amount))
@@ -195,6 +197,8 @@ def _keep_proof(part: Part, w: Writer, answer: Message, hold: SignedEntry, reaso
         verify_proof(proof)
     except VerificationError:
         return False
+    if w.count_evidence(proof["culprit"]) >= MAX_PROOFS:
+        return False  # enough to show what it does, not a store it can fill
     w.put_record("proofs", answer.id, proof)
     return True
 

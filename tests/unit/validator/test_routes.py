@@ -312,3 +312,16 @@ def _bank2_credit(b2: NetBank, now: int, amount: int, evidence: list[SignedEntry
         "kind": "credit", "intent": None,
         "effects": [{"asset": "bank1.example:USD", "balance": str(amount), "held": "0"}],
         "evidence": [e.doc for e in evidence], "validator": b2.key.public_key})
+
+
+def test_a_correspondent_s_lies_fill_no_store(tmp_path: Path) -> None:
+    clock, (b1, b2, _), net, _, _ = alice_pays_carol(tmp_path, before=_payee_down)
+    settle_all(clock, net, rounds=2)
+    mid, hold = _waiting_transfer(b1)
+    for n in range(105):  # each a new lie: its own answer, its own proof
+        lie = sign_message(b2.key, "credited", "bank2.example", "bank1.example", clock() + n,
+                           ref=mid, credit=_bank2_credit(b2, clock() + n, 101, [hold]),
+                           next={"name": "bank3.example", "key": b2.key.public_key})
+        b1.interbank.apply_answer(mid, lie)
+    with b1.ledger.store.read() as r:
+        assert len(r.records("proofs")) == 100
