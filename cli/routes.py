@@ -127,13 +127,13 @@ def plan_route(banks: Banks, payee_bank: str, asset: str, receive: int,
                         found.append(_plan(hops, peer, asset, receive, holding))
                     continue
                 if peer.name in seen or len(hops) == MAX_VIA:
-                    continue
+                    continue  # (met nearer already: a longer way through it is never chosen)
                 terms = _reachable_terms(explorer, peer)
                 if terms is not None and holding in terms.accept:
-                    seen.add(peer.name)
                     following.append((peer, terms.pay, (*hops, Hop(peer, terms))))
         if found:
             return min(found, key=lambda plan: plan.pays)
+        seen |= {bank.name for bank, _, _ in following}  # each way there, cheap or not, kept
         level = following
     raise BankError(f"no route from {home.name} to {payee_bank} hands on {asset}: no chain of "
                     "banks that pin each other in turn takes it", code=RouteRefusedError.code)
