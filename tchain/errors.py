@@ -41,6 +41,7 @@ __all__ = [
     "PositionPendingError",
     "RateLimitedError",
     "RequestTimeoutError",
+    "RouteRefusedError",
     "RuleError",
     "SignatureError",
     "StaleTimeError",
@@ -320,6 +321,15 @@ class ForeignAssetError(RuleError):
     """The asset is issued by a bank that is neither of the two it would cross between."""
 
     code = "foreign_asset"
+    status = 422
+
+
+class RouteRefusedError(RuleError):
+    """A correspondent bank does not hand the payment on: it does not take the asset at par,
+    its fee leaves the payee less than the payer signed for, or it cannot reach the next bank
+    (docs/adr/0015-correspondent-routes.md)."""
+
+    code = "route_refused"
     status = 422
 
 

@@ -79,9 +79,9 @@ __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 T = TypeVar("T")
 _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "meta", "peers",
         "outbox", "inbox", "offers", "flows", "proofs", "timers", "positions", "totals",
-        "subjects", "open_offers", "former_peers", "locks", "plans")
+        "subjects", "open_offers", "former_peers", "locks", "plans", "routes")
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
-RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs", "locks", "plans"})
+RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs", "locks", "plans", "routes"})
 _HEIGHT = struct.Struct(">Q")
 _TIMER = struct.Struct(">BQ")  # the timer (its index in TIMERS), the time it is due
 # see validator.flows.timers_of; "recoveries": a chain's pending recovery of its key is due;
