@@ -29,8 +29,9 @@ from cli.wallet import Wallet
 from tchain.htlc import hash_of
 from tchain.model import SignedEntry
 from tchain.proofs import unsettled, verify_proof
+from tchain.route import Terms
 from validator.audit import AuditReport
-from validator.operator import deposit, list_proofs, run_audit
+from validator.operator import deposit, list_proofs, run_audit, set_correspondent
 from validator.peers import add_peer
 
 __all__ = ["demo"]
@@ -95,8 +96,8 @@ def _offer_id(session: Session, asset: str, seller: str, remaining: str | None =
 @click.command()
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (and print it).")
 def demo(keep: bool) -> None:
-    """Run four banks on loopback: payments in and across banks, exchanges whole and in part,
-    an atomic swap, a plan across three banks, a cheat."""
+    """Run four banks on loopback: payments in and across banks and through a correspondent,
+    exchanges whole and in part, an atomic swap, a plan across three banks, a cheat."""
     base = Path(tempfile.mkdtemp(prefix="tchain-demo-"))
     story = _Story()
     banks = [LocalBank(base / "bank1", B1, assets=("USD", "GBP"),
@@ -173,6 +174,28 @@ def demo(keep: bool) -> None:
                  "receipts: the plan completes",
                  lambda: _until("the plan completed", lambda: view_plan(
                      erin, swap)["state"] == "completed"))
+        story.do("bank1 publishes its terms as a correspondent: it takes bank3's USD at par, "
+                 "pays its own, and keeps 0.10 a payment",
+                 partial(set_correspondent, b1.config, Terms((USD3,), USD, 10)))
+        route = story.do("dave at bank3 asks for a route to carol at bank2 (bank2 and bank3 "
+                         "do not pin each other)",
+                         lambda: dave.route_for(f"carol*{B2}", "2000", USD3))
+        assert route is not None
+        click.echo(f"     {route.describe()}")
+        routed = story.do("dave signs the route and its cost: bank3 holds 20.10, bank1 holds "
+                          "20.00 of its own USD for carol",
+                          lambda: dave.pay(f"carol*{B2}", "2000", USD3, plan=route))
+        story.do("bank2 credits carol; bank1 and bank3 settle their holds in turn: every book "
+                 "moved, all or nothing",
+                 lambda: _until("the route settled", lambda: dave.flow(
+                     routed.entries[0].id)["state"] == "settled"))
+        books = story.do("bank1's audit shows its positions with the banks on either side",
+                         partial(run_audit, b1.config))
+        for (peer, asset), position in sorted(books.positions.items()):
+            if peer in (B2, B3) and asset in (USD, USD3):
+                holder, amount = (peer, position.held) if position.held >= 0 else (
+                    B1, -position.held)
+                click.echo(f"     with {peer}: {holder} holds {amount} {asset}")
         story.refused("carol tries to pay bob 10000.00 EUR she does not have",
                       lambda: carol.pay(f"bob*{B1}", "1000000", EUR), "insufficient_funds")
         story.do("bob offers 100.00 GBP for 90.00 bank3 USD",

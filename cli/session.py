@@ -306,9 +306,16 @@ class Session:
         None when its bank is ours or one ours pins and no route is asked for."""
         _, bank = parse_address(address)
         banks = self.banks()
-        if not via and (bank == banks.home().name or bank in banks.peers()):
-            return None
-        return plan_route(banks, bank, str(UAI.parse(asset)), int(_amount(amount)), via)
+        home = banks.home().name
+        if not via and ("*" not in address or bank == home or bank in banks.peers()):
+            return None  # (a bare word is no customer's address: pay says so)
+        try:
+            return plan_route(banks, bank, str(UAI.parse(asset)), int(_amount(amount)), via)
+        except BankError as e:
+            if via:
+                raise
+            raise BankError(f"{bank} (the bank of {address}) is not a bank {home} trusts, and "
+                            f"{e.message}", code=e.code) from e
 
     def pay(self, address: str, amount: str, asset: str, memo: str | None = None, *,
             plan: RoutePlan | None = None) -> Submission:
