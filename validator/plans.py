@@ -57,6 +57,7 @@ from tchain.plans import (
     plan_id,
     sign_log,
 )
+from tchain.plans.admission import check_words
 from tchain.plans.equivocation import plan_equivocation_proof, question
 from tchain.plans.execution import ZERO_COMPLETION, owed
 from tchain.plans.merge import append_what_fits
@@ -317,7 +318,8 @@ class Plans:
 
         Raises:
             EncodingError, BadRequestError, SignatureError, ForbiddenError, ConflictError:
-            a document does not fit the plan (nothing is written).
+            a document does not fit the plan (nothing is written); MisconductError: one is
+            dated or coded as no honest bank signs it (tchain.plans.admission).
         """
         docs = message.fields["log"]
         if not isinstance(docs, list) or not 1 <= len(docs) <= MAX_LOG:
@@ -335,7 +337,10 @@ class Plans:
                 self.bank.name not in execution.plan.banks:
             raise ForbiddenError(f"{message.sender} sent plan {execution.plan.id}, which "
                                  f"does not name both it and {self.bank.name}")
+        log = execution.docs
         execution, twice, conflict = append_what_fits(execution, theirs)
+        # after the checks of each document (a forgery is refused as one), before a conflict
+        check_words(execution.plan.time, theirs, log)
         proven = any([self._keep_equivocation(w, execution, *pair) for pair in twice])
         if conflict is not None and not proven:
             raise conflict  # nothing new: a lone lie, answered as one
@@ -349,7 +354,9 @@ class Plans:
         (both words are in the log, and end the plan alike everywhere: docs/adr/0014).
         Whether it is new."""
         key = plan_key(f"{execution.plan.id} equivocation {first.by} {question(first)}")
-        if w.record("proofs", key) is not None:
+        if first.by == self.bank.name or w.record("proofs", key) is not None:
+            # our own key signed both (it leaked, or a test speaks as us): no proof against
+            # ourselves, and the log is taken all the same
             return False
         proof = plan_equivocation_proof(self.bank.key, self.bank.name, execution, first, second)
         verify_proof(proof)

@@ -35,18 +35,17 @@ def question(doc: LogDoc) -> tuple[str, int] | None:
 
 
 def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
-    """Whether two documents are one bank's different answers to one question of the plan."""
+    """Whether two documents are one bank's two words on one question of the plan that an
+    honest bank never signs both of: any two, but "late" then approved of an owed step, and
+    the payee bank's credit and its word that nothing came (a ``plan_contradiction``)."""
     asked = question(first)
     if first.by != second.by or asked is None or asked != question(second) or \
             first.id == second.id:
         return False
-    if asked[0] == "completion":
-        return True  # two different accounts of what it did
-    if first.type == second.type == "approval":
-        return first.body != second.body  # yes, but with other consents or records
-    if (first.type in _YES) == (second.type in _YES):
-        return False  # the same meaning: redundant
-    if asked[0] == "decision":
+    # an honest bank signs one word per question, so two are its equivocation whatever they
+    # say, even the same meaning twice (docs/adr/0014, Update: attack 12): only the two
+    # honest pairs below are not
+    if asked[0] == "decision" and (first.type in _YES) != (second.type in _YES):
         ins = plan.instruction(asked[1])
         no = second if first.type in _YES else first
         yes = first if no is second else second
@@ -57,3 +56,4 @@ def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
         if ins.lands_at == first.by and ins.op == "transfer":
             return False  # the payee bank's contradiction: tchain.plans.proof
     return True
+

@@ -150,7 +150,7 @@ def test_bank2s_rejection_and_approval_of_one_plan_are_proven_not_refused(liar):
     proposal = sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest, by=B2,
                         time=now_ms(), document=plan.doc)
     no = sign_log(liar.key, "rejection", plan=plan.id, plan_digest=plan.digest, by=B2,
-                  time=now_ms(), error="refused", reason="not today")
+                  time=now_ms(), error="limit_exceeded", reason="not today")
     assert liar.answer_of(liar.sign("plan", log=[proposal.doc, no.doc]))["type"] == "ack"
     yes = sign_log(liar.key, "approval", plan=plan.id, plan_digest=plan.digest, by=B2,
                    time=now_ms(), consents=[],

@@ -1,0 +1,153 @@
+"""The outside tester's twelfth round, Finding 6 (/work/scratch/attack12-report.md): a
+``rejection`` whose ``error`` is ``"zzz"`` was acked; a ``completion_approval`` dated before
+the completion it approves was taken (the next turn starts at an approval's date, docs/adr/
+0014); /health stayed ``ok`` while every message to a peer was refused for good. Now such a
+word is refused ``bad_request`` as misconduct (the message proves it) and nothing of its log
+is kept; /health names the peer the outbox is stuck on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tchain.flow_states import CLOCK_MARGIN_MS
+from tchain.plans.execution import ZERO_COMPLETION
+from tchain.proofs import verify_proof
+from tests.helpers import Clock
+from tests.interbank_net import NetBank, all_sound
+from tests.unit.validator.test_plan_attacks import Banks, lie, word
+from tests.unit.validator.test_plan_flood import (
+    _contributors,
+    net,  # noqa: F401  (the fixture)
+)
+from tests.unit.validator.test_plans import B1, B2, B3, consent, state
+from validator import health
+from validator.flows import enqueue
+from validator.plans import Plans
+from validator.stuck import STUCK_ATTEMPTS, stuck_peers
+
+
+def _released(net: Banks) -> str:  # noqa: F811
+    """p6's plan (hold alice's 1 USD, release it, await), run to its await: the plan id."""
+    network, banks, people = net
+    file = _contributors(6_000, [
+        {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "1"},
+        {"op": "release", "hold": 1},
+        {"op": "await", "until": banks[B1].ledger.clock() + 20_000}])
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
+    network.run()
+    banks[B1].ledger.clock.now += 3_000  # the release comes after the plan's time
+    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
+    network.run(50)
+    return ex.plan.id
+
+
+def refused_as_misconduct(banks: Any, plan: str, docs: list[Any], proven: bool = True
+                          ) -> str:
+    """bank2's key sends bank1 ``docs`` after the proposal: refused ``bad_request``, kept
+    (if ``proven``: the message alone shows it) as a misconduct proof against bank2 that
+    verifies, and bank1's log unchanged. The reason."""
+    before = state(banks[B1], plan).docs
+    answer = lie(banks[B2], banks[B1], [before[0], *docs])
+    assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
+    assert state(banks[B1], plan).docs == before
+    proofs = [p for p in banks[B1].interbank.proofs() if p["type"] == "misconduct"
+              and p["message"]["message"]["log"][1:] == [d.doc for d in docs]]
+    assert len(proofs) == proven
+    for proof in proofs:
+        assert verify_proof(proof).culprit == banks[B2].key.public_key
+    return str(answer["reason"])
+
+
+@pytest.mark.parametrize("kind", ["rejection", "completion_rejection"])
+def test_a_rejection_whose_error_is_no_wire_code_is_refused(net: Banks, kind: str  # noqa: F811
+                                                            ) -> None:
+    network, banks, _ = net
+    plan = _released(net)
+    fields: dict[str, Any] = {"error": "zzz", "reason": "made up"}
+    if kind == "completion_rejection":
+        fields.update(seq=3, completion=ZERO_COMPLETION)
+    reason = refused_as_misconduct(banks, plan, [word(banks[B2], plan, kind, **fields)])
+    assert "'zzz', not a §6 error code" in reason
+    banks[B1].ledger.clock.now += 60_000
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"completed"}
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_a_word_dated_before_its_completion_or_its_plan_is_refused(net: Banks  # noqa: F811
+                                                                   ) -> None:
+    """An approval of the release dated before the release by more than two clocks may
+    differ, or a rejection dated before the plan, is refused; an approval dated before the
+    release by less (bank2's clock a little behind bank1's) is taken."""
+    network, banks, _ = net
+    plan = _released(net)
+    ex = state(banks[B1], plan)
+    release = ex.instructions[2].completion
+    assert release is not None
+    early = word(banks[B2], plan, "completion_approval", time=release.time - CLOCK_MARGIN_MS - 1,
+                 seq=2, completion=release.id)
+    # the message alone shows it when it carries the release, else only bank1's log does
+    assert "before the completion it answers" in refused_as_misconduct(
+        banks, plan, [*ex.docs[1:], early])
+    assert "before the completion it answers" in refused_as_misconduct(
+        banks, plan, [early], proven=False)
+    old = word(banks[B2], plan, "completion_rejection", time=ex.plan.time - CLOCK_MARGIN_MS - 1,
+               seq=3, completion=ZERO_COMPLETION, error="expired", reason="made up")
+    assert "before the plan's time" in refused_as_misconduct(banks, plan, [old])
+    # within the margin: an honest bank's clock behind bank1's; bank2's real approval is in
+    # the log, so this one is its equivocation (proven), not a misdated word
+    skewed = word(banks[B2], plan, "completion_approval", time=release.time - CLOCK_MARGIN_MS,
+                  seq=2, completion=release.id)
+    assert lie(banks[B2], banks[B1], [ex.docs[0], skewed])["type"] == "ack"
+    banks[B1].ledger.clock.now += 60_000
+    network.run(50)
+    assert {state(b, plan).state for b in (banks[B1], banks[B3])} == {"completed"}
+    for b in banks.values():
+        assert all(verify_proof(p).culprit == banks[B2].key.public_key
+                   for p in b.interbank.proofs())
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_health_names_a_peer_the_outbox_is_stuck_on(net: Banks) -> None:  # noqa: F811
+    """Every plan message to bank3 refused (here: bank3 down) STUCK_ATTEMPTS times in a row:
+    /health is degraded and says which peer, how many messages, and how old the oldest is;
+    one failure less is not stuck."""
+    banks = net[1]
+    bank1 = banks[B1]
+    now = bank1.ledger.clock()
+
+    def queue(at: int) -> str:
+        return bank1.ledger.store.write(lambda w: enqueue(w, bank1.key, B1, B3, "plan", at,
+                                                          flow=None, give_up=None, log=[]))
+
+    stuck, fresh = queue(now), queue(now + 1)
+    for i in range(STUCK_ATTEMPTS):
+        bank1.interbank.delivery_failed(stuck, f"{B3} answered 400: bad_request")
+        if i < STUCK_ATTEMPTS - 2:
+            bank1.interbank.delivery_failed(fresh, "down")
+    bank1.ledger.clock.now += 90_000
+    with bank1.ledger.store.read() as r:
+        assert stuck_peers(r, bank1.ledger.clock()) == {B3: {
+            "messages": 1, "oldest_ms": 90_000, "attempts": STUCK_ATTEMPTS,
+            "last_error": f"{B3} answered 400: bad_request"}}
+    app = Flask("health")
+    app.extensions["tchain.bank"] = bank1  # the store and clock are all /health reads
+    app.register_blueprint(health.blueprint)
+    response = app.test_client().get("/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["outbox"]["stuck"][B3]["messages"] == 1
+    assert body["problems"] == [f"1 message(s) to {B3} failed {STUCK_ATTEMPTS} times in a "
+                                f"row, the oldest 90 s old: {B3} answered 400: bad_request"]
+
+
+def test_health_is_ok_with_no_stuck_peer(tmp_path: Path) -> None:
+    app = Flask("health")
+    app.extensions["tchain.bank"] = NetBank(tmp_path / "b", B1, Clock())
+    app.register_blueprint(health.blueprint)
+    body = app.test_client().get("/health").get_json()
+    assert (body["status"], body["outbox"]) == ("ok", {"backlog": 0, "stuck": {}})
