@@ -267,7 +267,7 @@ def checked_plan_log(message: Message, sender_key: str) -> None:
     except TChainError:
         return
     if plan is not None:
-        check_words(plan.time, docs, ())
+        check_words(plan, docs, ())
 
 
 # What fault() checks of each kind of message that carries a customer's signed entry (and of

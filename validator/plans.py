@@ -80,9 +80,12 @@ from validator.flows import enqueue, signer, start_held_flow
 from validator.ledger import Ledger
 from validator.store import Reader, Writer
 
-__all__ = ["MAX_LISTED", "MAX_LOG", "Kept", "Plans", "plan_key", "summary_of"]
+__all__ = ["MAX_LISTED", "MAX_LOG", "MAX_LOG_BYTES", "Kept", "Plans", "plan_key", "summary_of"]
 
-MAX_LOG = 1000  # documents in one plan's log: a message carrying it stays far below 1 MiB
+MAX_LOG = 1000  # documents in one plan message: every log fits (tchain.plans.bounds)
+# bytes of one plan's log: with its message's envelope, within a peer's body limit
+# (validator.app.MAX_BODY, 1 MiB) and alone in a batch (validator.sender.BATCH_BYTES)
+MAX_LOG_BYTES = 1_000_000
 MAX_LISTED = 100  # plan records read for one page of GET /v1/plans
 MAX_OPEN = 50  # plans not yet over that one customer proposed, or one peer's customers did
 _HOLD_FAILURES = (InsufficientFundsError, UnknownAssetError, LimitExceededError,
@@ -340,7 +343,11 @@ class Plans:
         log = execution.docs
         execution, twice, conflict = append_what_fits(execution, theirs)
         # after the checks of each document (a forgery is refused as one), before a conflict
-        check_words(execution.plan.time, theirs, log)
+        check_words(execution.plan, theirs, log)
+        size = sum(len(d.raw) for d in execution.docs)
+        if size > MAX_LOG_BYTES:  # never hold a log we could not send (tchain.plans.bounds)
+            raise LimitExceededError(f"plan {execution.plan.id}'s log would be {size} bytes, "
+                                     f"more than one message carries ({MAX_LOG_BYTES})")
         proven = any([self._keep_equivocation(w, execution, *pair) for pair in twice])
         if conflict is not None and not proven:
             raise conflict  # nothing new: a lone lie, answered as one

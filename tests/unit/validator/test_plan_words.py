@@ -16,6 +16,7 @@ from flask import Flask
 from tchain.flow_states import CLOCK_MARGIN_MS
 from tchain.plans.execution import ZERO_COMPLETION
 from tchain.proofs import verify_proof
+from tchain.records import make_record
 from tests.helpers import Clock
 from tests.interbank_net import NetBank, all_sound
 from tests.unit.validator.test_plan_attacks import Banks, lie, word
@@ -25,8 +26,10 @@ from tests.unit.validator.test_plan_flood import (
 )
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state
 from validator import health
+from validator import plans as plans_module
 from validator.flows import enqueue
 from validator.plans import Plans
+from validator.sender import BATCH_BYTES, batches
 from validator.stuck import STUCK_ATTEMPTS, stuck_peers
 
 
@@ -151,3 +154,46 @@ def test_health_is_ok_with_no_stuck_peer(tmp_path: Path) -> None:
     app.register_blueprint(health.blueprint)
     body = app.test_client().get("/health").get_json()
     assert (body["status"], body["outbox"]) == ("ok", {"backlog": 0, "stuck": {}})
+
+
+def test_a_word_carrying_more_than_its_kind_needs_is_refused(net: Banks) -> None:  # noqa: F811
+    """A word kept as its bank's equivocation is checked no further, so a liar's second
+    approval could carry a hundred records and grow the log past one message: an approval
+    carries the records of the addresses the plan names at its bank (none at bank2 here), a
+    completion one receipt (docs/adr/0014, Update: attack 12)."""
+    network, banks, _ = net
+    plan = _released(net)
+    record = make_record(banks[B2].key, address=f"mallory*{B2}",
+                         owner=banks[B2].key.public_key, chain="ab" * 32, validator=B2)
+    stuffed = word(banks[B2], plan, "approval", consents=[], records=[record] * 2)
+    assert "carries 2 records, more than the 0" in refused_as_misconduct(banks, plan, [stuffed])
+    banks[B1].ledger.clock.now += 60_000
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"completed"}
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_a_log_past_the_bytes_of_one_message_is_never_held(
+        net: Banks, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The safety net under tchain.plans.bounds: a log that would grow past MAX_LOG_BYTES is
+    refused (limit_exceeded) and nothing of it kept, so no bank holds a log it could not
+    send."""
+    banks = net[1]
+    plan = _released(net)
+    before = state(banks[B1], plan).docs
+    monkeypatch.setattr(plans_module, "MAX_LOG_BYTES", sum(len(d.raw) for d in before))
+    late = word(banks[B2], plan, "rejection", error="expired", reason="one word more")
+    answer = lie(banks[B2], banks[B1], [*before, late])
+    assert (answer["type"], answer["error"]) == ("refused", "limit_exceeded"), answer
+    assert state(banks[B1], plan).docs == before
+
+
+def test_the_sender_cuts_batches_by_bytes() -> None:
+    """Several plan logs to one peer are never posted in one body past its limit (413 for
+    the whole batch, for ever): each batch holds BATCH_BYTES at most, a larger one alone."""
+    def item(n: int) -> tuple[str, dict[str, Any]]:
+        return str(n), {"message": {"message": {"log": "x" * n}}}
+
+    big, small = item(BATCH_BYTES), item(100)
+    assert [[m for m, _ in b] for b in batches([small, big, small, small])] == [
+        [small[0]], [big[0]], [small[0], small[0]]]
