@@ -69,12 +69,14 @@ def flood(banks: dict[str, NetBank], plan: str, seq: int, batches: int = 2) -> l
 
 def bounded(banks: dict[str, NetBank], plan: str) -> None:
     """Every bank's log of ``plan`` fits one message, and holds at most two words of a bank
-    on one question."""
+    on one question, one of an honest bank."""
     for b in banks.values():
         docs = state(b, plan).docs
         assert len(docs) <= MAX_LOG, (b.name, len(docs))
         words = Counter((d.by, question(d)) for d in docs if question(d) is not None)
         assert max(words.values()) <= 2, (b.name, words.most_common(1))
+        # the honest banks never sign a second word on a question
+        assert all(n == 1 for (by, _), n in words.items() if by != B2), (b.name, words)
 
 
 def no_honest_bank_at_fault(banks: dict[str, NetBank]) -> None:
