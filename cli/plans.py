@@ -95,12 +95,14 @@ def sign_plan(session: Session, plan_id: str) -> tuple[dict[str, Any], list[str]
 def show(ctx: click.Context, plan_id: str) -> None:
     """Show plan PLAN_ID as your bank has it, its log checked here under the banks' keys (your
     bank's and its pinned peers'): its state (proposed, approved, executing, completed,
-    compensating, compensated or failed), derived here, and each instruction with its
-    receipts."""
+    compensating, compensated or failed), derived here, who approved it and confirmed its
+    first irreversible step, and each instruction with its receipts."""
     shown = view_plan(open_session(ctx), plan_id)
     rows = [[i["seq"], i["bank"], _what(i), i["status"], len(i["receipts"])]
             for i in shown["instructions"]]
     approved = ", ".join(shown["approved_by"]) or "none yet"
+    if "confirmed_by" in shown:  # the round before its first irreversible step (§14)
+        approved += f"; confirmed by {', '.join(shown['confirmed_by']) or 'none yet'}"
     emit(ctx, shown, f"plan {shown['id']}: {shown['state']} (approved by {approved}; "
                      f"deadline {when(shown['plan']['deadline'])})\n"
                      + table(["seq", "bank", "instruction", "status", "receipts"], rows))

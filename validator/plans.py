@@ -58,6 +58,7 @@ from tchain.plans import (
     sign_log,
 )
 from tchain.plans.admission import check_words
+from tchain.plans.confirmation import abort, abort_past_due, confirmation, waits_for_confirmations
 from tchain.plans.equivocation import plan_equivocation_proof, question
 from tchain.plans.execution import ZERO_COMPLETION, owed
 from tchain.plans.merge import append_what_fits
@@ -233,7 +234,7 @@ class Plans:
                 raise ForbiddenError(f"key {owner_key} owns no chain at {self.bank.name}: a "
                                      "plan is proposed by a customer of a contributing bank")
             doc = plan_document(plan_file, plan_id_=plan_id(self.bank.name),
-                                proposer=state.address, time=now)
+                                proposer=state.address, time=now, confirm=True)
             plan = Plan.from_dict(doc)
             check_fresh(plan, now)
             self._check_open(w, lambda s: s["proposer"] == plan.proposer, plan.proposer, now)
@@ -456,6 +457,9 @@ class Plans:
                                     f"{me} has not approved {missing}")
             return (f"transfer {ins.seq} of plan {plan.id} waits for the other banks' words "
                     f"on what comes before it")
+        if waits_for_confirmations(execution, ins):
+            return (f"transfer {ins.seq} of plan {plan.id} waits for every contributor's "
+                    "confirmation")
         logged = execution.hold_entry(body.hold)
         if logged is None or logged.id != hold.id:
             raise BadRequestRuleError(f"the hold is not the one plan {plan.id}'s log shows "
@@ -587,8 +591,9 @@ class Plans:
             return self._sign(execution, "rejection", now, error="expired",
                               reason=f"not approved by its deadline {plan.deadline}")
         turn, due = execution.turn(), execution.due()
-        if turn is None or due is None or now <= due or turn.bank == me:
-            return None
+        if turn is None or due is None or now <= due or turn.bank == me or \
+                waits_for_confirmations(execution, turn):
+            return None  # ours to do; or its bank aborts it: docs/adr/0014
         st = execution.instructions[turn.seq]
         if me in st.approvals | st.rejections or \
                 (st.completion is not None and not turn.reversible):
@@ -629,8 +634,14 @@ class Plans:
         refused = self._refused(w, execution, now)
         if refused is not None:
             return refused
-        if execution.state in _UNDOING:
+        word = abort(execution, me, now, self._sign)
+        if word is not None:
+            return word
+        if execution.state in _UNDOING or execution.may_void(me):
             return self._compensation(w, execution, now)
+        word = confirmation(execution, me, now, self._sign)
+        if word is not None:
+            return word
         turn = execution.turn()
         if turn is None:
             return None
@@ -652,6 +663,8 @@ class Plans:
         """Do our instruction ``seq``: its completion, or None while it waits (a transfer's
         payee bank, an await's time)."""
         ins = execution.plan.instruction(seq)
+        if ins == execution.first_irreversible and not execution.confirmed:
+            return abort_past_due(execution, now, self._sign)  # or wait for them
         if ins.op == "await":
             if ins.until is not None and now < ins.until:
                 return None

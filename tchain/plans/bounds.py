@@ -9,7 +9,7 @@ compensation per bank; one proposal. Counting every contributor as a liar on eve
 - the plan's approvals and rejections: 2 per contributor;
 - per instruction: 2 completions by its bank, and 3 decisions by each other contributor;
 - the compensations: 1 per contributor;
-- a confirmation round before the first irreversible step (being added beside this): 2 per
+- the confirmation round before the first irreversible step (docs/adr/0014): 2 per
   contributor, kept as any word.
 
 With the plan bounds (8 contributors, 32 instructions) that is 777 documents, within the

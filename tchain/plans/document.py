@@ -37,6 +37,9 @@ MAX_INSTRUCTIONS = 32
 MAX_PARTICIPANTS = 8
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _FIELDS = frozenset({"id", "proposer", "time", "deadline", "participants", "instructions"})
+# ``confirm``: true in every plan a bank proposes since docs/adr/0014 (a confirmation round
+# before the first irreversible step); absent in the plans before it, which replay as they did
+_OPTIONAL = frozenset({"confirm"})
 _OP_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # required, optional
     "hold": (frozenset({"account", "asset", "amount"}), frozenset()),
     "transfer": (frozenset({"hold", "to"}), frozenset()),
@@ -187,6 +190,14 @@ class Plan:
     participants: tuple[Participant, ...]
     instructions: tuple[Instruction, ...]
     digest: str
+    confirm: bool = False
+
+    @property
+    def first_irreversible(self) -> Instruction | None:
+        """The first transfer, release or issue: what no compensation undoes. In a plan with
+        ``confirm``, its bank decides alone whether it starts, once every contributor
+        confirmed (docs/adr/0014)."""
+        return next((i for i in self.instructions if not i.reversible), None)
 
     @property
     def bank(self) -> str:
@@ -241,7 +252,9 @@ class Plan:
         Raises:
             EncodingError: naming the first thing wrong.
         """
-        d = _exactly(value, "plan", _FIELDS)
+        d = _exactly(value, "plan", _FIELDS, _OPTIONAL)
+        if d.get("confirm", True) is not True:
+            raise EncodingError(f"plan confirm must be true when present, got {d['confirm']!r}")
         pid = _parse_id(d["id"])
         proposer = _address(d["proposer"], "plan proposer")
         time, deadline = _int(d["time"], "plan time"), _int(d["deadline"], "plan deadline")
@@ -250,7 +263,7 @@ class Plan:
         participants = _participants(d["participants"])
         instructions = _instructions(d["instructions"])
         plan = cls(d, pid, proposer, time, deadline, participants, instructions,
-                   digest("plan", d).hex())
+                   digest("plan", d).hex(), "confirm" in d)
         _check(plan)
         return plan
 
@@ -352,13 +365,15 @@ def plan_from_file(text: str, *, toml: bool) -> dict[str, Any]:
                          frozenset({"deadline", "deadline_in"})))
 
 
-def plan_document(file: Any, *, plan_id_: str, proposer: str, time: int) -> dict[str, Any]:
+def plan_document(file: Any, *, plan_id_: str, proposer: str, time: int,
+                  confirm: bool = False) -> dict[str, Any]:
     """The plan document a plan file describes. The file gives ``participants``,
     ``instructions`` and a ``deadline`` (ms) or a ``deadline_in`` (ms from ``time``); the
     proposer's bank adds the id, the proposer and the time. Each instruction's ``seq``,
     ``reversible`` and ``bank`` may be left out: they follow from the others (the bank of its
     account, or of its hold; the proposer's bank for an await). The result is checked by
-    :meth:`Plan.from_dict`.
+    :meth:`Plan.from_dict`. A bank proposes with ``confirm`` (docs/adr/0014); without it the
+    document is the one every plan had before (the golden vectors are made so).
 
     Raises:
         EncodingError: the file is not such a plan.
@@ -374,7 +389,8 @@ def plan_document(file: Any, *, plan_id_: str, proposer: str, time: int) -> dict
     instructions = [_filled(item, i, d["instructions"], _bank_of(proposer))
                     for i, item in enumerate(d["instructions"])]
     return {"id": plan_id_, "proposer": proposer, "time": time, "deadline": deadline,
-            "participants": d["participants"], "instructions": instructions}
+            "participants": d["participants"], "instructions": instructions,
+            **({"confirm": True} if confirm else {})}
 
 
 def _filled(item: Any, index: int, all_: list[Any], home: str) -> dict[str, Any]:

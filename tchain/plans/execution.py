@@ -20,6 +20,11 @@ a function of the documents alone (docs/protocol.md §14):
   equivocation: while nothing moved for good the plan is ``failed``, its :attr:`culprit` that
   bank, and every holding bank compensates; once an irreversible step is done, that bank's
   words count for nothing, and the honest banks go on (docs/adr/0014).
+- in a plan with ``confirm``, every contributor confirms the first irreversible instruction
+  before its bank (the decider) does it; a confirmation by a bank that is no equivocator
+  makes the plan wait for the decider's word rather than void; the decider's failed
+  completion of it with no receipt (its abort) ends the plan ``compensated``
+  (tchain.plans.confirmation, docs/adr/0014's Update "the confirmation round").
 
 :meth:`Execution.append` refuses any document that does not fit: a signature by another key,
 a bank that takes no part, a word on a plan that is over, a completion out of turn.
@@ -96,6 +101,7 @@ class Execution:
     instructions: Mapping[int, InstructionState] = field(default_factory=dict)
     compensations: Mapping[str, LogDoc] = field(default_factory=dict)
     equivocations: tuple[tuple[LogDoc, LogDoc], ...] = ()  # (the log's word, the other)
+    confirmations: Mapping[str, LogDoc] = field(default_factory=dict)  # docs/adr/0014
 
     @classmethod
     def start(cls, proposal: LogDoc, keys: Mapping[str, str]) -> Execution:
@@ -167,8 +173,66 @@ class Execution:
         moved for good: the plan ``failed``, its culprit the equivocator, and every bank
         releases its holds that stand. Once value moved, no hold is released that a later
         step owes: the equivocator's words count for nothing (:attr:`ignored`), the honest
-        banks go on, its own instructions are owed, and its proof stands against it."""
-        return bool(self.equivocations) and not self.moved
+        banks go on, its own instructions are owed, and its proof stands against it. Once a
+        bank that is no equivocator confirmed (:attr:`committed`), the decider's word ends
+        the plan instead (docs/adr/0014)."""
+        return bool(self.equivocations) and not self.moved and not self.committed
+
+    # --- the confirmation round (docs/adr/0014) ---------------------------------------------
+
+    @property
+    def first_irreversible(self) -> Instruction | None:
+        """The instruction every contributor confirms before it starts, in a plan with
+        ``confirm``; its bank is the plan's one decider of whether value moves."""
+        return self.plan.first_irreversible if self.plan.confirm else None
+
+    @property
+    def confirmed(self) -> bool:
+        """Every contributor confirmed: the first irreversible step may start."""
+        return set(self.plan.contributors) <= set(self.confirmations)
+
+    @property
+    def committed(self) -> bool:
+        """A bank that is no proven equivocator confirmed, so it waits for the decider's word
+        rather than voiding the plan on what it learns afterwards: the decider's done
+        completion goes on, its failed one (an abort) makes every bank compensate."""
+        return any(b not in self.equivocators for b in self.confirmations)
+
+    def may_void(self, bank: str) -> bool:
+        """Whether ``bank`` may still compensate on a proven equivocation of its own
+        knowledge: it never confirmed, so the decider cannot go without it (and it never will
+        confirm), and nothing moved."""
+        return self.plan.confirm and bool(self.equivocations) and not self.moved and \
+            bank not in self.confirmations
+
+    def took_the_abort(self, bank: str) -> bool:
+        """Whether ``bank``, no proven equivocator, acted on the decider's abort though the
+        decider also said its first irreversible step was done (both completions are in the
+        log, an equivocation): it never approved the done one, so that step never completes
+        anywhere and no step after it runs; every bank then compensates as on the abort."""
+        first = self.first_irreversible
+        if first is None or bank in self.equivocators or self.status(first.seq) == "complete":
+            return False
+        said = [d for pair in self.equivocations for d in pair
+                if d.type == "completion" and d.body["seq"] == first.seq]
+        done = {d.id for d in said if d.body["status"] == "done"}
+        return bool(done) and len(said) > len(done) and not any(
+            d.type == "completion_approval" and d.by == bank and d.body["completion"] in done
+            for d in self.docs)
+
+    @property
+    def split_decider(self) -> bool:
+        """The decider's two words on its step, and a bank that took the abort compensated
+        (:meth:`took_the_abort`): the plan is compensated everywhere."""
+        return any(self.took_the_abort(b) for b in self.compensations)
+
+    def aborts(self, ins: Instruction, completion: LogDoc) -> bool:
+        """Whether ``completion`` is the decider's abort: its failed completion of the first
+        irreversible instruction carrying no receipt (nothing was done, nor sent). It is
+        appended whatever the turn, before that instruction has a completion, and fails the
+        plan: every bank compensates, the decider's hold too."""
+        return ins == self.first_irreversible and completion.body["status"] == "failed" and \
+            not completion.body["receipts"]
 
     @property
     def equivocators(self) -> frozenset[str]:
@@ -178,7 +242,7 @@ class Execution:
     @property
     def ignored(self) -> frozenset[str]:
         """The proven equivocators whose words count for nothing (once value moved)."""
-        return self.equivocators if self.moved else frozenset()
+        return self.equivocators if self.moved or self.committed else frozenset()
 
     @property
     def culprit(self) -> str | None:
@@ -213,8 +277,10 @@ class Execution:
         transfer or release that ends them (one in flight still stands)."""
         out = []
         for ins in self.plan.holds(bank):
-            closer = self.instructions[self.plan.closer(ins.seq).seq].completion
-            if self.hold_entry(ins.seq) is not None and closer is None and \
+            closes = self.plan.closer(ins.seq)
+            closer = self.instructions[closes.seq].completion
+            if self.hold_entry(ins.seq) is not None and \
+                    (closer is None or self.aborts(closes, closer)) and \
                     ins.seq not in self._released():
                 out.append(ins)
         return out
@@ -237,12 +303,16 @@ class Execution:
     def state(self) -> str:
         if self.void or self.rejected_by - self.ignored:
             return "failed"
+        if self.split_decider:
+            return "compensated" if self.holding_banks <= set(self.compensations) \
+                else "compensating"
         if not self.approved:
             return "proposed"
         failed = self.failed_at
         if failed is not None:
-            if not failed.reversible:
-                return "failed"
+            done = self.instructions[failed.seq].completion
+            if not failed.reversible and not (done is not None and self.aborts(failed, done)):
+                return "failed"  # an abort moved nothing: it is compensated (docs/adr/0014)
             return "compensated" if self.holding_banks <= set(self.compensations) \
                 else "compensating"
         if self._first_unfinished() is None:
@@ -293,7 +363,8 @@ class Execution:
         never grows a log past what one message carries (docs/adr/0014, Update: attack 12)."""
         asked = question(doc)
         return asked is not None and any(
-            first.by == doc.by and question(first) == asked for first, _ in self.equivocations)
+            first.by == doc.by and asked in (question(first), question(other))
+            for first, other in self.equivocations)
 
     def contradicted(self, doc: LogDoc) -> LogDoc | None:
         """The document of the log that ``doc`` contradicts (its bank's other answer to the
@@ -400,19 +471,29 @@ class Execution:
         if ins.bank != doc.by:
             raise ForbiddenError(f"instruction {seq} is {ins.bank}'s to do, not {doc.by}'s")
         st = self.instructions[seq]
+        abort = self.aborts(ins, doc)
         # its turn; or it was, and a contributor's clock found it late meanwhile: what the
         # bank did is logged all the same, so its hold is released with the others
-        if self.turn() != ins and not ((st.rejections or self.void) and self._reached(ins)):
+        if self.turn() != ins and not abort and \
+                not ((st.rejections or self.void) and self._reached(ins)):
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due: the "
                                 f"plan is {self.state}, at "
                                 f"{getattr(self.turn(), 'seq', None)}")
         if st.completion is not None:
             raise ConflictError(f"instruction {seq} has a completion already")
+        if ins == self.first_irreversible and doc.body["status"] == "done" and \
+                not self.confirmed:
+            raise ConflictError(f"instruction {seq} of plan {self.plan.id} starts only once "
+                                "every contributor confirmed; confirmed: "
+                                f"{', '.join(sorted(self.confirmations)) or 'none'}")
         payee = _payee_bank(ins)
-        if doc.body["status"] == "failed" and payee is not None and payee not in st.rejections:
+        if doc.body["status"] == "failed" and payee is not None and \
+                payee not in st.rejections and not abort:
             raise ConflictError(f"transfer {seq} fails only on the word of {payee}, its payee "
                                 "bank, that it will never credit it: that word is not logged")
-        check_receipts(ins, doc.body["status"], _receipts_of(doc), doc.time, self._checks())
+        if not abort:
+            check_receipts(ins, doc.body["status"], _receipts_of(doc), doc.time,
+                           self._checks())
         return self._with(replace(st, completion=doc))
 
     def _reached(self, ins: Instruction) -> bool:
@@ -454,6 +535,11 @@ class Execution:
         # a rejection names the zero completion when its bank had seen none by when it was
         # due: it still counts once the completion comes, whichever came first
         if named != completion and not (not approve and named == ZERO_COMPLETION):
+            if any(other.id == named for _, other in self.equivocations):
+                # a word on its bank's other completion, kept here as its equivocation: left
+                # out, the rest of the log still taken (tchain.plans.merge)
+                raise ConflictError(f"the decision on instruction {seq} names {named}, the "
+                                    "other of its bank's two completions")
             raise BadRequestError(f"the decision on instruction {seq} names completion "
                                   f"{named}, the log has {completion}")
         if approve:
@@ -470,10 +556,31 @@ class Execution:
         that the instruction was not done by when it was due, by its own clock."""
         return self._decision(doc, False)
 
+    def _confirmation(self, doc: LogDoc) -> Execution:
+        """A contributor's word that its log shows every instruction before the first
+        irreversible one done and approved, with no rejection, failure or proven
+        equivocation (docs/adr/0014). Its "no" to any of those contradicts it (an
+        equivocation, tchain.plans.questions); so does a second one (one word per question,
+        docs/adr/0014 Update: attack 12)."""
+        first = self.first_irreversible
+        if first is None or doc.body["seq"] != first.seq:
+            raise BadRequestError(f"plan {self.plan.id} confirms instruction "
+                                  f"{getattr(first, 'seq', None)}, not {doc.body['seq']}")
+        if self.contradicted(doc) is not None:
+            raise ConflictError(f"{doc.by} confirms what it said no to in plan {self.plan.id}")
+        if not self._reached(first):
+            raise ConflictError(f"instruction {first.seq} of plan {self.plan.id} is not due: "
+                                "nothing to confirm yet")
+        if doc.by in self.confirmations:
+            return self
+        return replace(self, confirmations={**self.confirmations, doc.by: doc})
+
     def _compensation(self, doc: LogDoc) -> Execution:
         """A bank's releases of its holds that stood when the plan failed (those it had not
-        begun to pay from: a transfer in flight ends as the payee bank first answers it)."""
-        if self.failed_at is None and not self.void:
+        begun to pay from: a transfer in flight ends as the payee bank first answers it), or
+        when it voided the plan on an equivocation before it confirmed (:meth:`may_void`)."""
+        if self.failed_at is None and not self.void and not self.may_void(doc.by) and \
+                not self.split_decider and not self.took_the_abort(doc.by):
             raise ConflictError(f"plan {self.plan.id} has not failed: nothing to compensate")
         if doc.by in self.compensations:
             raise ConflictError(f"{doc.by} has compensated already")
@@ -513,6 +620,7 @@ class Execution:
             "approved_by": sorted(self.approvals), "chains": dict(self.chains),
             "turn": getattr(self.turn(), "seq", None), "due": self.due(),
             **({"culprit": self.culprit} if self.equivocations else {}),
+            **({"confirmed_by": sorted(self.confirmations)} if self.plan.confirm else {}),
             "instructions": [{**ins.to_dict(), "status": self.status(ins.seq),
                               "receipts": self._receipts(ins.seq)}
                              for ins in self.plan.instructions],

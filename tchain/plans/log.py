@@ -1,7 +1,8 @@
 """The signed documents of a plan's log (docs/protocol.md §14), after FinP2P's
 Propose / Approve / Reject.
 
-``{"log": {"type", "plan", "digest", "by", "time", ...type fields...}, "sig"}``, signed as
+``{"log": {"type", "plan", "digest", "by", "time", ...type fields...}, "sig"}`` (a
+``confirmation``'s one field is ``seq``: tchain.plans.confirmation), signed as
 ``plan`` by the bank ``by``. ``digest`` is the plan document's digest, so a signature never
 carries over to another plan, nor to another version of the same id. A log document's id is
 ``hex(digest("plan", log))``: approvals and rejections of a completion name it.
@@ -35,6 +36,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "completion_approval": frozenset({"seq", "completion"}),
     "completion_rejection": frozenset({"seq", "completion", "error", "reason"}),
     "compensation": frozenset({"receipts"}),
+    "confirmation": frozenset({"seq"}),  # docs/adr/0014
 }
 LOG_TYPES = frozenset(_FIELDS)
 _HEAD = frozenset({"type", "plan", "digest", "by", "time"})
@@ -121,7 +123,8 @@ def _check_body(kind: str, log: dict[str, Any]) -> None:
             or len(log["reason"]) > MAX_REASON):
         raise EncodingError(f"a {kind} has an error code and a reason of at most "
                                 f"{MAX_REASON} characters")
-    if kind in ("completion", "completion_approval", "completion_rejection") and (
+    if kind in ("completion", "completion_approval", "completion_rejection",
+                "confirmation") and (
             not isinstance(log["seq"], int) or isinstance(log["seq"], bool) or log["seq"] < 1):
         raise EncodingError(f"a {kind} names its instruction by seq (an integer from 1)")
     if kind in ("completion_approval", "completion_rejection") and \

@@ -20,6 +20,7 @@ from typing import Any
 
 from tchain.errors import TChainError, VerificationError
 from tchain.keys import SigningKey, is_hex
+from tchain.plans.confirmation import waits_for_confirmations
 from tchain.plans.execution import Execution
 from tchain.plans.log import LogDoc
 
@@ -50,7 +51,9 @@ def check_plan_default(proof: dict[str, Any]) -> tuple[str, str]:
     """Steps 2-4 of a plan default's proof (its shape and the reporter's signature are step
     1, tchain.proofs): (2) the keys name the reporter and the culprit; (3) the log replays,
     every document under its bank's key; (4) before its last document, instruction ``seq`` is
-    the culprit's, irreversible, its turn, with no completion; the last is the reporter's
+    the culprit's, irreversible, its turn, with no completion (and, if it is the first
+    irreversible one of a plan with ``confirm``, every contributor's confirmation in the
+    log: before that its bank waits, docs/adr/0014); the last is the reporter's
     rejection of it naming no completion, dated after it was due. Returns the culprit's name
     and a summary.
 
@@ -61,7 +64,8 @@ def check_plan_default(proof: dict[str, Any]) -> tuple[str, str]:
     seq = proof["seq"]
     word, turn, due = docs[-1], before.turn(), before.due()
     if turn is None or turn.seq != seq or turn.bank != proof["culprit_name"] or \
-            turn.reversible or before.instructions[seq].completion is not None:
+            turn.reversible or before.instructions[seq].completion is not None or \
+            waits_for_confirmations(before, turn):  # its bank waited: docs/adr/0014
         raise VerificationError(f"instruction {seq} was not the culprit's irreversible "
                                 "instruction, due and not done, when the log ends")
     if word.type != "completion_rejection" or word.by != proof["reporter_name"] or \

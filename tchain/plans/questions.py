@@ -31,16 +31,24 @@ def question(doc: LogDoc) -> tuple[str, int] | None:
         return "decision", doc.body["seq"]
     if doc.type == "completion":
         return "completion", doc.body["seq"]
+    if doc.type == "confirmation":
+        return "confirmation", doc.body["seq"]
     return None
 
 
 def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
     """Whether two documents are one bank's two words on one question of the plan that an
     honest bank never signs both of: any two, but "late" then approved of an owed step, and
-    the payee bank's credit and its word that nothing came (a ``plan_contradiction``)."""
+    the payee bank's credit and its word that nothing came (a ``plan_contradiction``); and a
+    confirmation beside a word it could not follow (:func:`_confirmed_and_not`)."""
+    if first.by != second.by or first.id == second.id:
+        return False
+    if first.type == second.type == "confirmation":  # one word per question (attack 12)
+        return bool(first.body["seq"] == second.body["seq"])
+    if "confirmation" in (first.type, second.type):
+        return _confirmed_and_not(first, second)
     asked = question(first)
-    if first.by != second.by or asked is None or asked != question(second) or \
-            first.id == second.id:
+    if asked is None or asked != question(second):
         return False
     # an honest bank signs one word per question, so two are its equivocation whatever they
     # say, even the same meaning twice (docs/adr/0014, Update: attack 12): only the two
@@ -57,3 +65,16 @@ def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
             return False  # the payee bank's contradiction: tchain.plans.proof
     return True
 
+
+def _confirmed_and_not(first: LogDoc, second: LogDoc) -> bool:
+    """A bank confirms only when its log shows every instruction before the first
+    irreversible one done and approved, and no rejection (docs/adr/0014): its rejection of
+    the plan, its rejection of one of those instructions, or its failed completion of one,
+    contradicts its confirmation, whichever it signed first."""
+    confirmation, other = (first, second) if first.type == "confirmation" else (second, first)
+    if other.type == "rejection":
+        return True
+    before = other.type in ("completion_rejection", "completion") and \
+        other.body["seq"] < confirmation.body["seq"]
+    return before and (other.type == "completion_rejection" or
+                       other.body["status"] == "failed")

@@ -118,7 +118,16 @@ def test_a_three_way_swap_runs_across_three_banks(world):
     doc = swap_plan_file([(f"alice*{B1}", USD, "100", f"bob*{B2}"),
                           (f"bob*{B2}", BOND, "1", f"carol*{B3}"),
                           (f"carol*{B3}", GBP, "70", f"alice*{B1}")], 600_000)
-    plan = ok("plan", "propose", str(plan_file(world, "swap", doc)),
+    _swapped(world, "swap", doc)
+    assert _balance(world["banks"][1], "bob", USD) == 1100  # 1000 from the DvP before
+    assert _balance(world["banks"][2], "carol", BOND) == 1
+    assert _balance(world["banks"][0], "alice", GBP) == 70
+
+
+def _swapped(world: dict[str, Any], name: str, doc: dict[str, Any]) -> str:
+    """A swap plan file proposed by alice, signed by alice, bob and carol at their banks,
+    run until completed at every bank: the plan id."""
+    plan = ok("plan", "propose", str(plan_file(world, name, doc)),
               wallet=world["alice"]).stdout.strip()
     ok("plan", "sign", plan, wallet=world["alice"])
     for who, bank in (("bob", world["banks"][1]), ("carol", world["banks"][2])):
@@ -126,9 +135,7 @@ def test_a_three_way_swap_runs_across_three_banks(world):
         ok("plan", "sign", plan, wallet=world[who])
     for bank in world["banks"]:
         eventually(lambda bank=bank: _execution(bank, plan).state == "completed")
-    assert _balance(world["banks"][1], "bob", USD) == 1100  # 1000 from the DvP before
-    assert _balance(world["banks"][2], "carol", BOND) == 1
-    assert _balance(world["banks"][0], "alice", GBP) == 70
+    return plan
 
 
 def _balance(bank: LocalBank, name: str, asset: str) -> int:
@@ -288,3 +295,27 @@ def test_a_bond_issued_at_delivery_and_a_transfer_inside_one_bank_run_in_a_plan(
     assert _balance(b1, "alice", USD) == before[0] - 100
     assert _balance(b2, "bob", BOND) == before[1] - 2
     assert _balance(b2, "dana", BOND) == before[2] + 2 + 5
+
+
+def test_a_three_way_swap_confirms_before_its_first_transfer_and_completes(world):
+    """The confirmation round (docs/protocol.md §14, docs/adr/0014's Update): every
+    contributor's confirmation of the first transfer is in every bank's log before that
+    transfer's completion, and ``tchain plan show`` says who confirmed."""
+    b1, b2, b3 = world["banks"]
+    before = (_balance(b1, "alice", GBP), _balance(b2, "bob", USD),
+              _balance(b3, "carol", BOND))
+    doc = swap_plan_file([(f"alice*{B1}", USD, "10", f"bob*{B2}"),
+                          (f"bob*{B2}", BOND, "1", f"carol*{B3}"),
+                          (f"carol*{B3}", GBP, "7", f"alice*{B1}")], 600_000)
+    plan = _swapped(world, "confirmed", doc)
+    for bank in world["banks"]:
+        ex = _execution(bank, plan)
+        kinds = [(d.type, d.body.get("seq"), d.by) for d in ex.docs]
+        first = kinds.index(("completion", 4, B1))  # alice's USD to bob: the first transfer
+        assert {by for kind, seq, by in kinds[:first] if kind == "confirmation"} == {B1, B2, B3}
+    shown = json.loads(ok("plan", "show", plan, "--json", wallet=world["carol"]).stdout)
+    assert shown["plan"]["confirm"] is True and shown["confirmed_by"] == [B1, B2, B3]
+    assert f"confirmed by {B1}, {B2}, {B3}" in ok("plan", "show", plan,
+                                                  wallet=world["carol"]).stdout
+    assert (_balance(b1, "alice", GBP), _balance(b2, "bob", USD),
+            _balance(b3, "carol", BOND)) == (before[0] + 7, before[1] + 10, before[2] + 1)

@@ -222,6 +222,9 @@ def write() -> None:
     (HERE / "plans.json").write_text(json.dumps(plans_vector(), indent=2) + "\n")
     from tests.vectors.plan_local import plan_local_vector  # it builds on this module
     (HERE / "plan_local.json").write_text(json.dumps(plan_local_vector(), indent=2) + "\n")
+    from tests.vectors.plan_local import plan_confirmation_vector
+    (HERE / "plan_confirmation.json").write_text(
+        json.dumps(plan_confirmation_vector(), indent=2) + "\n")
     from tests.vectors.plan_equivocation import plan_equivocation_vector
     (HERE / "plan_equivocation.json").write_text(
         json.dumps(plan_equivocation_vector(), indent=2) + "\n")

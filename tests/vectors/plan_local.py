@@ -15,7 +15,7 @@ from unittest import mock
 from tchain.encoding import parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
-from tchain.plans import consents_of, plan_id
+from tchain.plans import LogDoc, consents_of, plan_document, plan_id
 from tests.vectors.generate import BANK, SEEDS, T0, USD, _bank_of_alice_and_bob
 from validator.plans import Plans
 
@@ -30,13 +30,33 @@ LOCAL_FILE = {
 }
 
 
-def plan_local_vector() -> dict[str, Any]:
+CONFIRM_UUID = uuid.UUID("3c5e7a9b-1d2f-4a6b-8c0d-2e4f6a8b0c1d")
+
+
+def _document(confirm: bool) -> Any:
+    """The plan document as the bank makes it, with or without ``confirm``: plan_local.json
+    is a plan proposed before the confirmation round (docs/adr/0014's Update) and keeps its
+    bytes, so an old log is shown to replay to the same state."""
+    return lambda file, **fields: plan_document(file, **{**fields, "confirm": confirm})
+
+
+def plan_confirmation_vector() -> dict[str, Any]:
+    """The same plan proposed with ``confirm``: its log has bank1's confirmation of
+    instruction 2 (the first irreversible one) before bank1 does it (docs/protocol.md §14)."""
+    out = plan_local_vector(confirm=True, uid=CONFIRM_UUID)
+    [confirmation] = [d for d in out["log"] if d["log"]["type"] == "confirmation"]
+    return {**out, "confirmation": confirmation,
+            "confirmation_id": LogDoc.from_dict(confirmation).id}
+
+
+def plan_local_vector(confirm: bool = False, uid: uuid.UUID = LOCAL_UUID) -> dict[str, Any]:
     keys = {n: SigningKey(bytes.fromhex(s)) for n, s in SEEDS.items()}
     with tempfile.TemporaryDirectory() as tmp:
         ledger, alice, bob = _bank_of_alice_and_bob(Path(tmp), keys, T0 + 100_000)
         ledger.deposit(f"alice*{BANK}", USD, 5000)
         plans = Plans(ledger)
-        with mock.patch("validator.plans.plan_id", lambda bank: plan_id(bank, LOCAL_UUID)):
+        with mock.patch("validator.plans.plan_id", lambda bank: plan_id(bank, uid)), \
+                mock.patch("validator.plans.plan_document", _document(confirm)):
             execution, _ = plans.propose(keys["alice"].public_key, LOCAL_FILE)
         plan = execution.plan
         [(_, body)] = consents_of(plan, f"alice*{BANK}")

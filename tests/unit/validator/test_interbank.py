@@ -19,6 +19,7 @@ from tchain.messages import Message, sign_message
 from tchain.model import Effect, SignedEntry
 from tchain.proofs import verify_proof
 from tchain.verify import verify_chain
+from tests.campaign import scale
 from tests.helpers import Clock, sign_entry_as, snapshot
 from tests.interbank_net import Net, NetBank, pin, totals, two_banks
 from validator.audit import audit
@@ -394,7 +395,7 @@ STEP = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=scale(100, 500), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(STEP, min_size=8, max_size=30))
 def test_any_sequence_of_cross_bank_steps_conserves_value(steps):

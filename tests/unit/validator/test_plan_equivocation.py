@@ -37,14 +37,20 @@ from validator import plans as plans_module
 from validator.plans import Plans
 
 
-@pytest.fixture
-def net(tmp_path: Path) -> Banks:
-    """Banks 1, 2 and 3 on one clock; erin at bank3 with 100 GBP, carol at bank1."""
+def with_erin(tmp_path: Path) -> Banks:
+    """Banks 1, 2 and 3 on one clock; erin at bank3 with 100 GBP."""
     clock = Clock()
     network, banks, people = three_banks(tmp_path, lambda: clock)
     people["erin"] = banks[B3].join("erin")
-    people["carol"] = banks[B1].join("carol")
     banks[B3].deposit(people["erin"], 100, "GBP")
+    return network, banks, people
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Banks:
+    """Banks 1, 2 and 3 on one clock; erin at bank3 with 100 GBP, carol at bank1."""
+    network, banks, people = with_erin(tmp_path)
+    people["carol"] = banks[B1].join("carol")
     return network, banks, people
 
 
@@ -75,8 +81,9 @@ def deliver_to(network: Net, sender: NetBank, peer: str, kind: str) -> None:
 def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
           file: dict[str, Any], only_bank3: bool = False) -> tuple[str, LogDoc, LogDoc]:
     """``file`` approved by all, then bank2 speaks only through the liar: it approves steps 1
-    and 2 to both honest banks alike; bank1 does step 3 and bank3 approves it; bank2's two
-    approvals of step 3, 1 ms apart, go one to bank1, the other to bank3, before bank3's
+    and 2 to both honest banks alike, and confirms (docs/adr/0014); bank1 does step 3 and
+    bank3 approves it; bank2's two approvals of step 3, 1 ms apart, go one to bank1, the other
+    to bank3, before bank3's
     approval reaches bank1 (the tester's race); with ``only_bank3`` bank1 gets neither. The
     plan id and the two words."""
     ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
@@ -94,6 +101,9 @@ def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
                     yes = word(banks[B2], plan, "completion_approval", seq=seq,
                                completion=st.completion.id)
                     lie(banks[B2], b, [*state(b, plan).docs, yes])
+            ex = state(b, plan)
+            if ex.turn() == ex.first_irreversible and B2 not in ex.confirmations:
+                lie(banks[B2], b, [*ex.docs, word(banks[B2], plan, "confirmation", seq=3)])
             b.interbank.tick()
         for sender, peer in ((banks[B1], B3), (banks[B3], B1)):
             for kind in ("plan", "transfer"):
@@ -228,10 +238,12 @@ def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Bank
     for b in (banks[B1], banks[B3]):
         [proof] = [p for p in b.interbank.proofs() if p["type"] == "plan_equivocation"]
         assert verify_proof(proof).culprit == banks[B2].key.public_key
-    # both words in both logs: the plan failed alike at both, culprit bank2 (docs/adr/0014)
+    # both words in both logs: the plan ended alike at both, culprit bank2 (docs/adr/0014);
+    # bank1 had confirmed on bank2's "yes", so bank1, step 3's decider, aborted it and every
+    # bank compensated (docs/adr/0014)
     converged(banks, plan)
     assert {(state(banks[b], plan).state, state(banks[b], plan).culprit)
-            for b in (B1, B3)} == {("failed", B2)}
+            for b in (B1, B3)} == {("compensated", B2)}
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)  # nothing moved
     assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
     same = {k: v for k, v in proof.items() if k != "sig"}

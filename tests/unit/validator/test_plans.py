@@ -492,9 +492,9 @@ def test_a_bank_that_does_not_pay_once_every_hold_stands_leaves_a_proof(net, tmp
     lie["log"] = lie["log"][:-1]  # without the reporter's word: nothing shows it was late
     with pytest.raises(VerificationError):
         verify_proof(lie)
-    b1.up = True  # back: its transfer, past its deadline, is refused; alice's hold released
-    network.run(50)
-    assert {state(b, plan).state for b in banks.values()} == {"failed"}
+    b1.up = True  # back past its due without bank2's confirmation (it was down), bank1,
+    network.run(50)  # the transfer's decider, aborts it: alice's hold released (docs/adr/0014)
+    assert {state(b, plan).state for b in banks.values()} == {"compensated"}
     assert b1.balance(people["alice"], f"{B1}:USD") == (5000, 0)
     sound(banks)
 

@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 )
 
 from tchain.errors import TChainError
+from tests.campaign import scale
 from tests.helpers import Clock, Customer
 from tests.interbank_net import Net, NetBank, pin, totals
 from validator.audit import audit
@@ -201,6 +202,6 @@ class TwoBanks(RuleBasedStateMachine):
 
 
 TwoBanks.TestCase.settings = settings(
-    max_examples=30, stateful_step_count=40, deadline=None,
+    max_examples=scale(20, 100), stateful_step_count=40, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_two_banks_state_machine = TwoBanks.TestCase
