@@ -46,13 +46,17 @@ def _contributors(deadline_in: int, instructions: list[dict[str, Any]]) -> dict[
             "instructions": instructions}
 
 
-def flood(banks: dict[str, NetBank], plan: str, seq: int, batches: int = 2) -> list[str]:
-    """bank2's key signs ``batches`` x FLOOD approvals of instruction ``seq``'s completion,
-    each dated after it and 1 ms apart, and sends each batch to bank1 with the proposal.
-    The answers' types (or errors)."""
+def flood(banks: dict[str, NetBank], plan: str, seq: int, batches: int = 2,
+          kind: str = "completion_approval") -> list[str]:
+    """bank2's key signs ``batches`` x FLOOD approvals of instruction ``seq``'s completion
+    (or, ``kind`` ``confirmation``, confirmations of ``seq``), each dated after that
+    completion and 1 ms apart, and sends each batch to bank1 with the proposal. The
+    answers' types (or errors)."""
     ex = state(banks[B1], plan)
     completion = ex.instructions[seq].completion
     assert completion is not None
+    fields = {"seq": seq} if kind == "confirmation" else \
+        {"seq": seq, "completion": completion.id}
     banks[B1].ledger.clock.now = max(banks[B1].ledger.clock(), completion.time + 2 * FLOOD)
     answers = []
     k = 0
@@ -60,8 +64,7 @@ def flood(banks: dict[str, NetBank], plan: str, seq: int, batches: int = 2) -> l
         docs: list[LogDoc] = []
         for _ in range(FLOOD):
             k += 1
-            docs.append(word(banks[B2], plan, "completion_approval", time=completion.time + k,
-                             seq=seq, completion=completion.id))
+            docs.append(word(banks[B2], plan, kind, time=completion.time + k, **fields))
         answer = lie(banks[B2], banks[B1], [ex.docs[0], *docs])
         answers.append(answer.get("error") or answer["type"])
     return answers
@@ -155,4 +158,34 @@ def test_p7_a_flood_of_approvals_never_leaves_a_swap_half_paid(net: Banks) -> No
     assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (20, 0)
     assert banks[B3].balance(people["erin"], f"{B1}:USD") == (20, 0)
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (4980, 0)
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_a_flood_of_confirmations_is_proven_and_never_grows_the_log(net: Banks) -> None:
+    """The same flood with bank2's confirmations of the plan's first irreversible step (the
+    release, docs/adr/0014's confirmation round): two confirmations are two words on one
+    question, so the second is bank2's equivocation and no third is kept; the plan
+    completes and the only proof is against bank2."""
+    network, banks, people = net
+    until = banks[B1].ledger.clock() + 20_000
+    file = _contributors(6_000, [
+        {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "1"},
+        {"op": "release", "hold": 1},
+        {"op": "await", "until": until}])
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
+    plan = ex.plan.id
+    network.run()
+    Plans(banks[B1].ledger).consent(plan, consent(banks[B1], people["alice"], plan))
+    network.run(50)
+    assert B2 in state(banks[B1], plan).confirmations
+    assert flood(banks, plan, 2, kind="confirmation") == ["ack", "conflict"]
+    bounded(banks, plan)
+    banks[B1].ledger.clock.now = until
+    network.run(50)
+    banks[B1].ledger.clock.now += 60_000
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"completed"}
+    no_honest_bank_at_fault(banks)
+    assert [p["type"] for p in banks[B1].interbank.proofs()] == ["plan_equivocation"]
+    bounded(banks, plan)
     all_sound(*banks.values(), chains_verify=True)
