@@ -28,6 +28,7 @@ from cli.params import ADDRESS, AMOUNT, ASSET, BANK_URL, DAILY_LIMIT, NAME
 from cli.plans import plan
 from cli.recoverycode import readable
 from cli.rotation import rotate
+from cli.routes import show_route
 from cli.session import SyncReport, load_proof
 from cli.wallet import Wallet, default_wallet_path
 from cli.walletlock import DEFAULT_WAIT
@@ -277,13 +278,25 @@ def history(ctx: click.Context, limit: int) -> None:
 @click.argument("amount", type=AMOUNT)
 @click.argument("uai", type=ASSET)
 @click.option("--memo", help="A note for the recipient (at most 256 characters).")
+@click.option("--via", multiple=True, metavar="BANK", help="Go through this correspondent "
+              "bank (repeatable, in order); a route is found when the payee's bank is not "
+              "a peer of yours.")
+@click.option("--dry-run", is_flag=True, help="Print the route and what it costs; sign "
+              "nothing.")
 @json_option
 @click.pass_context
-def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | None) -> None:
+def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | None,
+        via: tuple[str, ...], dry_run: bool) -> None:
     """Pay AMOUNT (minor units) of asset UAI to ADDRESS (alice*bank1.example)."""
-    done = open_session(ctx).pay(address, amount, uai, memo)
-    moved(ctx, done, f"paid {amount} {uai} to {address}",
-          f"{amount} {uai} was not paid to {address}")
+    session = open_session(ctx)
+    plan = session.route_for(address, amount, uai, via)
+    if dry_run:
+        show_route(ctx, plan, address, amount, uai)
+        return
+    done = session.pay(address, amount, uai, memo, plan=plan)
+    paid = f"{amount} {uai} to {address}" if plan is None else \
+        f"{plan.pays} {uai} to {address} via {', '.join(h.bank.name for h in plan.hops)}"
+    moved(ctx, done, f"paid {paid}", f"{paid} was not paid")
 
 
 @root.command()

@@ -13,7 +13,9 @@ from cli.options import data_option, json_option
 from cli.output import emit, table
 from cli.serve import serve
 from tchain.encoding import canonical
+from tchain.errors import EncodingError
 from tchain.proofs import verify_proof
+from tchain.route import Terms
 from validator.config import BankConfig, add_asset, init_bank
 from validator.operator import (
     add_regulator,
@@ -23,6 +25,7 @@ from validator.operator import (
     list_regulators,
     remove_regulator,
     run_audit,
+    set_correspondent,
 )
 from validator.peers import add_peer, list_peers, remove_peer
 
@@ -138,6 +141,34 @@ def peer_remove(ctx: click.Context, data: Path, name: str, force: bool) -> None:
          f"peer {name} removed (its key {removal.record['key']} is no longer trusted)")
 
 
+@on_bank(validator, "correspond")
+@click.option("--accept", "accepts", multiple=True, metavar="UAI",
+              help="An IOU this bank takes at par from the bank before it (repeatable).")
+@click.option("--pay", metavar="UAI", help="The IOU it hands on: its own, or the next bank's "
+              "it holds.")
+@click.option("--fee", default="0", show_default=True, help="What it keeps of each payment, "
+              "in minor units.")
+@click.option("--stop", is_flag=True, help="Withdraw the terms: hand on no more payments.")
+def correspond(ctx: click.Context, data: Path, accepts: tuple[str, ...], pay: str | None,
+               fee: str, stop: bool) -> None:
+    """Hand payments on between peers that do not pin each other, on published terms."""
+    config = BankConfig.load(data)
+    if stop:
+        set_correspondent(config, None)
+        emit(ctx, {"correspondent": None}, f"{config.name} hands on no more payments")
+        return
+    if not accepts or pay is None:
+        raise click.UsageError("give --accept (one or more) and --pay, or --stop")
+    try:
+        terms = Terms.from_dict({"accept": list(accepts), "pay": pay, "fee": fee})
+    except EncodingError as e:
+        raise click.UsageError(e.message) from e
+    set_correspondent(config, terms)
+    emit(ctx, {"correspondent": terms.to_dict()},
+         f"{config.name} takes {', '.join(terms.accept)} at par and pays {terms.pay}, "
+         f"keeping {terms.fee}")
+
+
 @validator.group()
 def regulator() -> None:
     """Manage the regulator keys that may read every chain."""
@@ -175,6 +206,11 @@ def audit(ctx: click.Context, data: Path) -> None:
             for a, t in sorted(report.totals.items())]
     text = (f"{report.chains} chains, {report.entries} entries re-verified\n"
             + table(["asset", "sum over chains", "held by peers", "held for flows"], rows))
+    if report.positions:  # what crossed with each peer: a correspondent's, both sides
+        text += "\npositions with peers (held: what the peer holds of the asset by us)\n" + \
+            table(["peer", "asset", "held", "incoming", "outgoing"],
+                  [[peer, asset, str(p.held), str(p.incoming), str(p.outgoing)]
+                   for (peer, asset), p in sorted(report.positions.items())])
     if report.in_flight:
         text += "\nin flight:\n" + "\n".join(f"- {f}" for f in report.in_flight)
     text += f"\nproofs against peers kept: {report.proofs}"

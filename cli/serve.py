@@ -98,7 +98,9 @@ def _setting(name: str, *decls: str, **attrs: Any) -> Callable[[F], F]:
 @click.option("--fault", type=click.Choice(sorted(FAULTS)),
               help="FOR DEMONSTRATIONS AND TESTS ONLY: make this bank cheat. skip-settle "
                    "accepts takes of peers' offers and never settles them, so the peer "
-                   "records a non-settlement proof. Taken from this flag only.")
+                   "records a non-settlement proof; keep-routed answers a routed payment "
+                   "credited without handing it on, so the bank before it keeps a "
+                   "route_unpaid proof. Taken from this flag only.")
 @click.option("--print-settings", is_flag=True,
               help="Print every setting, its value and where it came from; serve nothing.")
 @click.pass_context

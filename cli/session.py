@@ -20,6 +20,7 @@ from cli.counterparties import Party
 from cli.errors import BankError, SecurityError, UnreachableError, WalletError
 from cli.flowids import resolve_flow
 from cli.recoverycode import new_recovery_code, typed_code
+from cli.routes import RoutePlan, payee_record, plan_route
 from cli.shortids import resolve_prefix
 from cli.wallet import BankInfo, Wallet
 from federation.records import verify_record, verify_well_known
@@ -38,7 +39,7 @@ from tchain.intents import register_request, sign_intent
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry, fill_price
 from tchain.state import ChainState
-from tchain.values import UAI, parse_positive_amount
+from tchain.values import UAI, parse_address, parse_positive_amount
 from tchain.verify import ChainVerifier
 
 __all__ = ["Registered", "Session", "Submission", "SyncReport"]
@@ -299,8 +300,29 @@ class Session:
             self.wallet = self.wallet.remember({record["chain"]: address})
         return record
 
-    def pay(self, address: str, amount: str, asset: str, memo: str | None = None
-            ) -> Submission:
+    def route_for(self, address: str, amount: str, asset: str, via: tuple[str, ...] = ()
+                  ) -> RoutePlan | None:
+        """The route a payment to ``address`` takes through correspondents (cli.routes), or
+        None when its bank is ours or one ours pins and no route is asked for."""
+        _, bank = parse_address(address)
+        banks = self.banks()
+        if not via and (bank == banks.home().name or bank in banks.peers()):
+            return None
+        return plan_route(banks, bank, str(UAI.parse(asset)), int(_amount(amount)), via)
+
+    def pay(self, address: str, amount: str, asset: str, memo: str | None = None, *,
+            plan: RoutePlan | None = None) -> Submission:
+        """Pay ``address``; along ``plan`` (the payee then gets ``amount``, and the payer
+        pays the fees too: what the plan showed)."""
+        if plan is not None:
+            try:
+                record = payee_record(self.banks(), plan, address)
+            except UnreachableError as e:
+                raise UnreachableError(f"{e.message}; nothing was paid") from e
+            body: dict[str, Any] = plan.body(record["chain"])
+            if memo:
+                body["memo"] = memo
+            return self._submit("payment", body, spends=body["asset"])
         record = self._payee(address, "nothing was paid")
         body = {"to": record["chain"], "to_validator": record["validator"],
                 "asset": str(UAI.parse(asset)), "amount": _amount(amount)}

@@ -184,6 +184,13 @@ class Tally:
         if move.held:
             self.positions[move.asset] += move.held
 
+    def absorb(self, other: Tally) -> None:
+        """Count what a nested write did (validator.store.Writer.all_or_nothing) in this one."""
+        for asset, change in other.chains.items():
+            self.chains[asset] += change
+        for asset, change in other.positions.items():
+            self.positions[asset] += change
+
     def touched(self) -> set[str]:
         """The assets whose sum over our chains changed (so their stored total must too)."""
         return {asset for asset, change in self.chains.items() if change}

@@ -12,7 +12,8 @@ the bases the shell catches: a :class:`RuleError` is any refusal by the rules, a
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Self
 
 __all__ = [
     "AuthError",
@@ -40,6 +41,7 @@ __all__ = [
     "PositionPendingError",
     "RateLimitedError",
     "RequestTimeoutError",
+    "RouteRefusedError",
     "RuleError",
     "SignatureError",
     "StaleTimeError",
@@ -76,6 +78,14 @@ class TChainError(Exception):
 
     code = "internal"
     status = 500
+    after: tuple[Callable[[Any], None], ...] = ()
+
+    def then(self, work: Callable[[Any], None]) -> Self:
+        """This refusal, with what the refusing bank writes all the same (its evidence of
+        misconduct, its own word on a plan): ``work`` runs in the write that keeps the
+        refusal, after everything the refused request wrote is undone."""
+        self.after = (*self.after, work)
+        return self
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
                  **detail: Any) -> None:
@@ -311,6 +321,15 @@ class ForeignAssetError(RuleError):
     """The asset is issued by a bank that is neither of the two it would cross between."""
 
     code = "foreign_asset"
+    status = 422
+
+
+class RouteRefusedError(RuleError):
+    """A correspondent bank does not hand the payment on: it does not take the asset at par,
+    its fee leaves the payee less than the payer signed for, or it cannot reach the next bank
+    (docs/adr/0015-correspondent-routes.md)."""
+
+    code = "route_refused"
     status = 422
 
 

@@ -12,7 +12,8 @@ with the key the record names, so a bank cannot pass off an intent nobody signed
 
 Requests and the answers they get (each answer is a message too, with ``ref`` = request id):
 
-  transfer      hold, payer, deadline,         ->  credited (credit) | pending | refused
+  transfer      hold, payer, deadline,         ->  credited (credit; next from a correspondent)
+                                                   | pending | refused
                 kyc_required
   offer         offer                          ->  ack
   offer_closed  offer, entry                   ->  ack
@@ -62,6 +63,9 @@ _FIELDS: dict[str, frozenset[str]] = {
     "lock_claimed": frozenset({"ref", "lock", "claim", "claimant"}),
     "lock_expired": frozenset({"ref", "lock"}),
 }
+# Fields a message may carry beyond its own: a correspondent's ``credited`` names the bank it
+# handed the payment on to and that bank's key, as it pinned it (docs/adr/0015).
+_OPTIONAL: dict[str, frozenset[str]] = {"credited": frozenset({"next"})}
 REQUEST_TYPES = frozenset({"transfer", "offer", "offer_closed", "offer_filled", "take",
                            "settle", "lock", "claimed", "lock_status", "plan"})
 _NEWS_OF_AN_OFFER = frozenset({"offer_closed", "offer_filled"})  # ``offer`` is its id
@@ -145,7 +149,7 @@ class Message:
                 or m["type"] not in _FIELDS:
             raise EncodingError(f"message type must be one of {sorted(_FIELDS)}")
         want = _HEAD | _FIELDS[m["type"]]
-        if set(m) != want:
+        if not want <= set(m) <= want | _OPTIONAL.get(m["type"], frozenset()):
             raise EncodingError(f"a {m['type']} message has exactly the fields "
                                 f"{', '.join(sorted(want))}; got {', '.join(sorted(m))}")
         parse_validator_name(m["from"])
@@ -160,6 +164,11 @@ class Message:
             raise EncodingError(f"offer must be an offer id (64 hex), got {m['offer']!r}")
         if m["type"] in _LOCK_BY_ID and not is_hex(m["lock"], 64):
             raise EncodingError(f"lock must be a lock id (64 hex), got {m['lock']!r}")
+        if "next" in m and (not isinstance(m["next"], dict) or set(m["next"]) != {"name", "key"}
+                            or not is_hex(m["next"]["key"], 64)):
+            raise EncodingError("next must be {name, key}: a bank name and its 64-hex key")
+        if "next" in m:
+            parse_validator_name(m["next"]["name"])
         if "remaining" in m:
             parse_positive_amount(m["remaining"], "remaining")
         if "kyc_required" in m and not isinstance(m["kyc_required"], bool):

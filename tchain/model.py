@@ -41,6 +41,7 @@ __all__ = [
     "RedeemBody",
     "RegisterBody",
     "RotateKeyBody",
+    "Route",
     "SignedEntry",
     "SignedIntent",
     "TakeBody",
@@ -87,6 +88,36 @@ def _chain_id(value: Any, what: str) -> str:
     if not is_hex(value, 64):
         raise EncodingError(f"{what} must be a chain id (64 lowercase hex), got {value!r}")
     return str(value)
+
+
+MAX_VIA = 3  # correspondents on one route: four banks in a line, and one more
+_ROUTE_FIELDS = frozenset({"via", "receive", "forward"})
+
+
+def _route(b: dict[str, Any], to_validator: str | None, amount: int) -> Route | None:
+    """A payment's route fields (docs/protocol.md §3): none, the payer's ``via`` and
+    ``receive``, or a correspondent's ``forward`` and the ``via`` still ahead."""
+    if not _ROUTE_FIELDS & b.keys():
+        return None
+    via = b.get("via", [])
+    if not isinstance(via, list) or len(via) > MAX_VIA or \
+            len(set(map(str, via))) != len(via) or to_validator is None:
+        raise EncodingError(f"via must be a list of at most {MAX_VIA} distinct bank names, "
+                            "with to_validator set")
+    hops = tuple(parse_validator_name(v) for v in via)
+    if to_validator in hops:
+        raise EncodingError(f"via names the payee's bank {to_validator}")
+    if "forward" in b:
+        if "receive" in b:
+            raise EncodingError("a correspondent's forward carries no receive: the payer's "
+                                "hold says it")
+        return Route(hops, None, _chain_id(b["forward"], "forward"))
+    if not hops or "receive" not in b:
+        raise EncodingError("a payer's route has via (one bank or more) and receive")
+    receive = parse_positive_amount(b["receive"], "receive")
+    if receive > amount:
+        raise EncodingError(f"receive {receive} is more than the amount {amount}")
+    return Route(hops, receive, None)
 
 
 def _memo(body: dict[str, Any]) -> str | None:
@@ -156,6 +187,23 @@ class PaymentBody:
     asset: UAI
     amount: int
     memo: str | None
+    route: Route | None = None  # through correspondent banks (docs/adr/0015)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A payment's way through correspondent banks (docs/adr/0015-correspondent-routes.md).
+
+    The payer's hold names every bank it passes, ``via`` in order, and ``receive``, the least
+    the payee must get (``amount - receive`` is the most the fees may take: what the payer
+    consented to). A correspondent's own hold, handing the payment on, names the payer's
+    side it forwards (``forward``: the upstream hold's entry id, carried as its evidence) and
+    the banks still ahead (``via``, empty at the last correspondent).
+    """
+
+    via: tuple[str, ...]
+    receive: int | None
+    forward: str | None
 
 
 
@@ -317,12 +365,14 @@ def _parse_body(kind: str, body: Any) -> Body:
                             parse_params(b["params"]))
     if kind in ("payment", "issue"):
         b = _obj(body, f"{kind} body", {"to", "asset", "amount"},
-                 frozenset({"to_validator", "memo"}))
+                 frozenset({"to_validator", "memo"} | (_ROUTE_FIELDS if kind == "payment"
+                                                       else frozenset())))
         to_validator = b.get("to_validator")
         if to_validator is not None:
             parse_validator_name(to_validator)
+        amount = parse_positive_amount(b["amount"])
         return PaymentBody(_chain_id(b["to"], "to"), to_validator, UAI.parse(b["asset"]),
-                           parse_positive_amount(b["amount"]), _memo(b))
+                           amount, _memo(b), _route(b, to_validator, amount))
     if kind == "redeem":
         b = _obj(body, "redeem body", {"asset", "amount"}, frozenset({"memo"}))
         return RedeemBody(UAI.parse(b["asset"]), parse_positive_amount(b["amount"]), _memo(b))

@@ -132,7 +132,12 @@ def _holding(message: Message, field: str, kind: str, sender_key: str
              ) -> tuple[SignedEntry, PaymentBody | PlanBody | TakeBody]:
     """The entry in ``field``: of ``kind``, its customer's intent checked, and holding exactly
     what that intent gives (a payment's amount, a take's ``sell``)."""
-    entry = _customer_intent(message, field, sender_key)
+    raw = message.entries[field]
+    raw_body = raw.intent.body if raw.intent is not None else None
+    # a correspondent's hold carries the hold it hands on (tchain.route)
+    forwards = isinstance(raw_body, PaymentBody) and raw_body.route is not None and \
+        raw_body.route.forward is not None
+    entry = _customer_intent(message, field, sender_key, 1 if forwards else 0)
     body = entry.intent.body if entry.intent is not None else None
     if entry.kind != kind or not isinstance(body, PaymentBody | PlanBody | TakeBody):
         raise _bad(f"a {message.type} message carries a signed {kind}, got a {entry.kind}")

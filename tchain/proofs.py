@@ -54,6 +54,7 @@ from tchain.plans.proof import (
     check_plan_contradiction,
     check_plan_default,
 )
+from tchain.route_proof import ROUTE_UNPAID_FIELDS, check_route_unpaid
 from tchain.state import check_settle_evidence, check_take_terms, fill_effects, offer_hold
 from tchain.values import UAI, parse_amount
 
@@ -504,13 +505,21 @@ def _verify_plan_equivocation(proof: dict[str, Any], names: Names) -> ProofSumma
     return ProofSummary("plan_equivocation", proof["culprit"], summary)
 
 
+def _verify_route_unpaid(proof: dict[str, Any], names: Names) -> ProofSummary:
+    """A correspondent that took a routed payment and passed it on to nobody
+    (tchain.route_proof)."""
+    _signed_by_reporter(proof, ROUTE_UNPAID_FIELDS)
+    return ProofSummary("route_unpaid", proof["culprit"], check_route_unpaid(proof))
+
+
 _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_non_settlement,
               "misconduct": _verify_misconduct, "lock_conflict": _verify_lock_conflict,
               "unfair_selection": _verify_unfair_selection,
               "plan_default": _verify_plan_default,
               "plan_contradiction": _verify_plan_contradiction,
               "double_settlement": _verify_double_settlement,
-              "plan_equivocation": _verify_plan_equivocation}
+              "plan_equivocation": _verify_plan_equivocation,
+              "route_unpaid": _verify_route_unpaid}
 
 
 def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:

@@ -50,6 +50,7 @@ from tchain.model import (
     SignedEntry,
     SignedIntent,
 )
+from tchain.route import forwarded, next_hop, route_credit_parts, routed_body
 from tchain.state import ChainState, entry_effects
 
 __all__ = ["ChainVerifier", "DeferredSignatures", "Signature", "first_invalid", "verify_chain"]
@@ -123,6 +124,7 @@ class ChainVerifier:
         # Digests of the debits credited so far: the one thing a verifier keeps that grows
         # with the chain, 32 bytes each (a credit may not come twice for one debit).
         self._credited: set[bytes] = set()
+        self._forwarded: set[bytes] = set()  # routed holds a correspondent handed on
         # Digests of the take intents our offers' fills and settles answered: one take is
         # answered once (a take answered twice would pay the maker twice for one payment).
         self._taken: set[bytes] = set()
@@ -287,7 +289,10 @@ class ChainVerifier:
             self._check_closing_evidence(entry)
             return  # ChainState.advance checks them against the hold they close or fill
         else:
-            if entry.evidence:
+            if isinstance(body, PaymentBody) and body.route is not None and \
+                    body.route.forward is not None:  # a correspondent's hold (docs/adr/0015)
+                self._check_forwarded(entry)
+            elif entry.evidence:
                 raise VerificationError(f"entry {h} ({entry.kind}) must carry no evidence")
             expected = entry_effects(entry.kind, body, self.validator_name)
             # an issue or redeem here (a debit: no hold for a peer) by whom it may be made
@@ -355,6 +360,8 @@ class ChainVerifier:
         credited with (once)."""
         assert self.state is not None
         h = entry.height
+        if len(entry.evidence) == 2:
+            return self._route_credited_body(entry)
         if len(entry.evidence) != 1:
             raise VerificationError(f"entry {h}: a credit carries exactly one signed debit")
         try:
@@ -386,6 +393,40 @@ class ChainVerifier:
         self._credited.add(debit.digest)
         return body
 
+
+    def _check_forwarded(self, entry: SignedEntry) -> None:
+        """A correspondent's hold, on its bank's own chain, carries the routed hold it hands
+        on, signed, and hands each on once (docs/adr/0015-correspondent-routes.md)."""
+        assert self.state is not None
+        upstream = forwarded(entry)
+        if self.state.address != self.validator_name:
+            raise VerificationError(f"entry {entry.height}: only a bank's own chain forwards")
+        self._signed(upstream.validator, upstream.digest, upstream.sig,
+                     "entry {}: the hold it forwards does not verify", entry.height)
+        if upstream.digest in self._forwarded:
+            raise VerificationError(f"entry {entry.height}: hold {upstream.id} was forwarded "
+                                    "already")
+        self._forwarded.add(upstream.digest)
+
+    def _route_credited_body(self, entry: SignedEntry) -> PaymentBody:
+        """A correspondent's credit: the routed hold that paid it (to this bank, along its
+        route), once, and the next bank's credit of this chain's hold forwarding it."""
+        assert self.state is not None
+        h = entry.height
+        upstream, onward, ours = route_credit_parts(entry)
+        body = routed_body(upstream)
+        if body is None or upstream.kind != "payment" or \
+                self.state.address != self.validator_name or \
+                next_hop(body) != self.validator_name:
+            raise VerificationError(f"entry {h}: the hold is not routed through this bank")
+        for item in (upstream, onward, ours):
+            self._signed(item.validator, item.digest, item.sig,
+                         "entry {}: the evidence does not verify: the signature of {.id}", h,
+                         item)
+        if upstream.digest in self._credited:
+            raise VerificationError(f"entry {h}: debit {upstream.id} was already credited")
+        self._credited.add(upstream.digest)
+        return body
 
     def _claimed_body(self, entry: SignedEntry) -> LockBody:
         """The body of the lock a claim carries, checked to be one this chain may claim (once,

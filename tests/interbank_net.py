@@ -3,6 +3,7 @@ the cross-bank flows (the integration tests run the same flows over real HTTP)."
 
 from __future__ import annotations
 
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,9 @@ from validator.store import Store, Writer
 
 class NetBank:
     def __init__(self, path: Path, name: str, clock: Clock, *, fault: str | None = None,
-                 deadline_ms: int = 10_000) -> None:
+                 deadline_ms: int = 10_000, key: SigningKey | None = None) -> None:
         self.name = name
-        self.key = SigningKey.generate()
+        self.key = key or SigningKey.generate()  # fixed for golden vectors
         self.ledger = Ledger(Store(path), BankIdentity(self.key, name), clock=clock,
                              settle_deadline_ms=deadline_ms)
         self.ledger.register(register_request(self.key, name, clock(), bank=name,
@@ -148,3 +149,10 @@ def totals(*banks: NetBank) -> dict[str, int]:
                 for asset, b in r.state(chain).balances.items():
                     out[asset] += b.balance
     return {a: t for a, t in out.items()}
+
+
+def shut(banks: Any, folder: Path) -> None:
+    """Close each bank's store and remove the folder they were kept in."""
+    for bank in banks:
+        bank.ledger.store.close()
+    shutil.rmtree(folder, ignore_errors=True)

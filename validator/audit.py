@@ -24,6 +24,7 @@ from tchain.flow_states import UNSETTLED, Flow, FlowState, FlowType, OfferRecord
 from tchain.model import SignedEntry
 from tchain.state import Hold
 from tchain.verify import ChainVerifier
+from validator import route
 from validator.ledger import Ledger
 from validator.store import Reader, Writer
 
@@ -130,11 +131,15 @@ _HELD = frozenset({FlowType.TRANSFER, FlowType.TAKE, FlowType.LOCK})
 def _reserve(r: Reader, open_holds: dict[str, tuple[str, Hold]],
              positions: dict[tuple[str, str], Position]) -> None:
     """Add what the holds of flows still waiting on a peer set aside (tchain.books.opened)."""
+    waiting = []
     for flow_id, stored in r.records("flows"):
         flow = Flow.from_dict(stored)
         if flow.type in _HELD and flow.waiting_on_peer and flow_id in open_holds:
+            waiting.append(flow_id)
             for move in opened(open_holds[flow_id][1]):
                 positions[flow.peer, move.asset] = positions[flow.peer, move.asset].moved(move)
+    for peer, move in route.reserved(r, waiting):  # what a route we hand on brings us
+        positions[peer, move.asset] = positions[peer, move.asset].moved(move)
 
 
 def _check_books(r: Reader, totals: dict[str, int],

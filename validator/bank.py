@@ -20,6 +20,7 @@ from validator.errors import ConfigError
 from validator.interbank import Interbank
 from validator.ledger import Ledger
 from validator.plans import Plans
+from validator.route import terms as correspondent_terms
 from validator.sender import HANDOFF_MS, Sender
 from validator.store import Reader
 
@@ -96,9 +97,11 @@ class Bank:
             raise NotFoundError("the bank's own chain does not exist; run validator init")
         with self.ledger.store.read() as r:
             peers = [{"name": p["name"], "key": p["key"], "url": p["url"]} for p in r.peers()]
+            terms = correspondent_terms(r)
         return make_well_known(self.key, name=self.name, chain=chain, api_url=self.config.url,
                                assets=[f"{self.name}:{code}" for code in self.assets()],
-                               peers=peers, now=now_ms())
+                               peers=peers, now=now_ms(),
+                               correspondent=None if terms is None else terms.to_dict())
 
     def _record(self, state: ChainState) -> dict[str, Any]:
         return make_record(self.key, address=state.address, owner=state.owner,

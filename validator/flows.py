@@ -31,6 +31,7 @@ from tchain.model import (
     TakeBody,
 )
 from tchain.records import KeyRecord, make_record
+from tchain.route import next_hop
 from tchain.rules import BankIdentity
 from tchain.selection import window_closes
 from tchain.state import ChainState, closed_hold, settled_by
@@ -113,8 +114,8 @@ def start_flows(key: SigningKey, name: str, w: Writer, intent: SignedIntent,
         return close_offer(key, name, w, entries[1], now, first_try=first_try)  # here, done
     if entry.kind == "payment" and entry.id in after.holds.changes()[0] and \
             isinstance(body, PaymentBody):  # a hold it opened: a payment to another bank
-        assert body.to_validator is not None
-        return [start_held_flow(key, name, w, FlowType.TRANSFER, body.to_validator, entry, after,
+        assert body.to_validator is not None  # (a routed one goes to its first correspondent)
+        return [start_held_flow(key, name, w, FlowType.TRANSFER, next_hop(body), entry, after,
                                  now + settle_deadline_ms, now, first_try,
                                  extra={"payee": body.to},
                                  hold=entry, payer=signer(key, name, after),

@@ -13,14 +13,16 @@ from tchain.errors import (
     UnknownAssetError,
 )
 from tchain.keys import check_public_key
+from tchain.route import Terms
 from tchain.rules import Outcome
 from tchain.values import UAI, parse_positive_amount
 from validator.audit import AuditReport, audit
 from validator.config import BankConfig, open_ledger
+from validator.route import set_terms
 from validator.store import Writer
 
 __all__ = ["add_regulator", "bank_names", "deposit", "list_proofs", "list_regulators",
-           "remove_regulator", "run_audit"]
+           "remove_regulator", "run_audit", "set_correspondent"]
 
 
 def deposit(config: BankConfig, address: str, amount: str, asset: str,
@@ -106,5 +108,17 @@ def list_proofs(config: BankConfig) -> list[dict[str, Any]]:
     try:
         with ledger.store.read() as r:
             return [proof for _, proof in r.records("proofs")]
+    finally:
+        ledger.store.close()
+
+
+def set_correspondent(config: BankConfig, terms: Terms | None) -> None:
+    """Publish (or, with None, withdraw) this bank's terms as a correspondent: its well-known
+    document shows them from the next request on (docs/adr/0015-correspondent-routes.md)."""
+    ledger = open_ledger(config)
+    try:
+        def work(w: Writer) -> None:
+            set_terms(w, terms)
+        ledger.store.write(work)
     finally:
         ledger.store.close()

@@ -79,9 +79,9 @@ __all__ = ["Failed", "RateBuckets", "Reader", "Store", "Writer"]
 T = TypeVar("T")
 _DBS = ("entries", "states", "holds", "names", "owners", "kyc", "regulators", "meta", "peers",
         "outbox", "inbox", "offers", "flows", "proofs", "timers", "positions", "totals",
-        "subjects", "open_offers", "former_peers", "locks", "plans")
+        "subjects", "open_offers", "former_peers", "locks", "plans", "routes")
 # The databases of JSON records keyed by a 32-byte id, read and written through one API.
-RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs", "locks", "plans"})
+RECORD_DBS = frozenset({"outbox", "offers", "flows", "proofs", "locks", "plans", "routes"})
 _HEIGHT = struct.Struct(">Q")
 _TIMER = struct.Struct(">BQ")  # the timer (its index in TIMERS), the time it is due
 # see validator.flows.timers_of; "recoveries": a chain's pending recovery of its key is due;
@@ -410,9 +410,26 @@ def _position_key(asset: str, peer: str) -> bytes:
 class Writer(Reader):
     """Read and write access inside one write transaction (one work of a group commit)."""
 
-    def __init__(self, txn: lmdb.Transaction, dbs: dict[str, Any]) -> None:
+    def __init__(self, txn: lmdb.Transaction, dbs: dict[str, Any], env: lmdb.Environment
+                 ) -> None:
         super().__init__(txn, dbs)
+        self._env = env
         self._tally = Tally()
+
+    def all_or_nothing(self, work: Callable[[Writer], T]) -> T:
+        """Run ``work`` in a transaction nested in this one: if it raises, none of its writes
+        stay, and this write goes on. So a peer message refused after its handler wrote keeps
+        its refusal and nothing else (the round 12 tester saw a plan's hold released with
+        nothing in its log)."""
+        child = Writer(self._env.begin(write=True, parent=self._txn), self._dbs, self._env)
+        try:
+            result = work(child)
+        except BaseException:
+            child._txn.abort()
+            raise
+        child._txn.commit()
+        self._tally.absorb(child._tally)
+        return result
 
     def append(self, entry: SignedEntry, state: ChainState | None, raw: bytes | None = None
                ) -> None:
@@ -793,7 +810,7 @@ class Store:
         if len(batch) == 1:  # alone: no nested transaction needed, its error aborts the whole
             ticket = batch[0]
             try:
-                ticket.result, ticket.error = _work(ticket, Writer(txn, self._dbs)), None
+                ticket.result, ticket.error = _work(ticket, Writer(txn, self._dbs, env)), None
             except lmdb.Error:
                 raise
             except Exception as e:
@@ -803,7 +820,7 @@ class Store:
         for ticket in batch:
             child = env.begin(write=True, parent=txn)
             try:
-                ticket.result, ticket.error = _work(ticket, Writer(child, self._dbs)), None
+                ticket.result, ticket.error = _work(ticket, Writer(child, self._dbs, env)), None
             except lmdb.Error:
                 child.abort()
                 raise  # the store itself failed: the whole batch is retried or refused

@@ -228,6 +228,8 @@ def write() -> None:
     from tests.vectors.plan_equivocation import plan_equivocation_vector
     (HERE / "plan_equivocation.json").write_text(
         json.dumps(plan_equivocation_vector(), indent=2) + "\n")
+    from tests.vectors.routes import routes_vector  # three banks in a line (ADR 0015)
+    (HERE / "routes.json").write_text(json.dumps(routes_vector(), indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ class Interbank:
     Args:
         ledger: the bank's ledger (its store, key, name, clock and settle deadline).
         fault: ``"skip-settle"`` makes this bank a cheat for demonstrations and tests: it
-            accepts takes and never settles them.
+            accepts takes and never settles them; ``"keep-routed"`` answers routed payments
+            ``credited`` without handing them on (validator.route).
     """
 
     def __init__(self, ledger: Ledger, *, fault: str | None = None) -> None:

@@ -27,6 +27,7 @@ from tchain.rules import (
     settle_hold,
 )
 from tchain.state import closed_hold
+from validator import route
 from validator.bids import ask_again_at
 from validator.flows import put_record, reschedule
 from validator.interbank.base import Part, _parsed, _unparsed
@@ -110,6 +111,11 @@ class Answers(Part):
             reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}")
             Plans(self.ledger).remind(w, item.flow or "0" * 64, peer, now)
             return "peer answered pending"
+        if request_type == "transfer" and answer.type == "pending":
+            return route.asked_again(w, message_id, answer, now)  # a correspondent's wait
+        if request_type == "transfer" and answer.type == "credited" and flow is not None and \
+                (lie := route.lied(self, w, message_id, flow, answer, now)) is not None:
+            return lie
         w.delete_record("outbox", message_id)
         if item.flow is not None and (done := on_lock_answer(
                 self, w, message_id, request_type, item.flow, answer, peer_key, now)):
@@ -118,11 +124,17 @@ class Answers(Part):
             return answer.type
         if answer.type == "refused":
             note_outbid(self.bank, w, flow, item.message, answer)
-            return self._release(w, item.flow, flow, now,
+            done = self._release(w, item.flow, flow, now,
                                  f"{peer} refused: {answer.fields['reason']}")
+            if done == "released":  # a hold we handed on: the bank before us hears it
+                route.answer_upstream(self, w, item.flow, None, answer, now)
+            return done
         if answer.type == "credited":
-            return self._finish(w, item.flow, flow,
-                                self._peer_entry(w, answer, "credit", peer_key, now), now)
+            credit = self._peer_entry(w, answer, "credit", peer_key, now)
+            done = self._finish(w, item.flow, flow, credit, now)
+            if done == "settled":
+                route.answer_upstream(self, w, item.flow, credit, None, now)
+            return done
         if answer.type == "take_accepted":
             settlement = self._peer_entry(w, answer, "settlement", peer_key, now)
             if self.fault == "skip-settle":
@@ -150,7 +162,8 @@ class Answers(Part):
         if flow.state is not FlowState.PENDING:
             return f"already {flow.state.value}"
         chain = self._state(w, flow.chain, flow_id)
-        credits_the_payee(peer_entry, self._payee(w, flow))
+        if not route.to_correspondent(self._own_entry(w, flow.chain, flow.height)):
+            credits_the_payee(peer_entry, self._payee(w, flow))  # (else: route.lied checked)
         entry = self._close_with_peer(w, chain, flow_id, flow.peer, settled,
                                       lambda: settle_hold(self.bank, chain, peer_entry, now))
         put_record(w, "flows", flow_id, flow.moved(FlowEvent.CREDITED, settled_height=entry.height,

@@ -48,7 +48,7 @@ X = TypeVar("X")
 
 __all__ = ["FAULTS", "Part"]
 
-FAULTS = frozenset({"skip-settle"})
+FAULTS = frozenset({"skip-settle", "keep-routed"})
 
 
 class Part:
@@ -58,7 +58,8 @@ class Part:
     Args:
         ledger: the bank's ledger (its store, key, name, clock and settle deadline).
         fault: ``"skip-settle"`` makes this bank a cheat for demonstrations and tests: it
-            accepts takes and never settles them.
+            accepts takes and never settles them; ``"keep-routed"``, a correspondent that
+            answers ``credited`` to a routed payment without handing it on (validator.route).
     """
 
     def __init__(self, ledger: Ledger, *, fault: str | None = None) -> None:

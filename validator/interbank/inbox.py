@@ -41,6 +41,7 @@ from tchain.messages import Message
 from tchain.model import OfferBody, PaymentBody, PlanBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
 from tchain.proofs import misconduct_proof
+from tchain.route import check_route, is_routed, route_subject
 from tchain.rules import (
     MAX_OFFER_MS,
     TIME_WINDOW_MS,
@@ -53,6 +54,7 @@ from tchain.rules import (
 )
 from tchain.selection import window_closes
 from tchain.state import closed_hold, entry_effects, filled_hold, offer_hold, settled_by
+from validator import route
 from validator.bids import keep_bid
 from validator.flows import close_offer, enqueue, fill_offer, offer_record, put_record
 from validator.interbank import locks
@@ -139,8 +141,10 @@ class PeerInbox(Part):
             first = None if subject is None else w.subject(subject)
             if first is not None and (answered := w.answer(first)) is not None:
                 return answered  # the same intent or settlement in another message
-            answer = handler(self, w, message, peer_key, now)
+            answer = w.all_or_nothing(lambda nested: handler(self, nested, message, peer_key, now))
         except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
+            for work in e.after:
+                work(w)
             return self._refused(w, message, e, peer_key, now)
         if message.type in ("take", "transfer") and answer.type == "pending":
             return answer.raw  # waiting (an offer's window, a plan's turn): asked again
@@ -197,13 +201,21 @@ class PeerInbox(Part):
         customer signed, of value it may give us (tchain.books), in time."""
         hold, body = checked_hold(m, peer_key)  # (believed: see _believable)
         self._not_ours(w, hold)
+        if isinstance(body, PaymentBody) and body.route is not None:  # docs/adr/0015
+            check_route(hold, m.sender, self.bank.name)
+            if body.route.forward is not None and m.records["payer"].address != m.sender:
+                raise MisconductError.of(BadRequestError(
+                    "a correspondent's hold is on its own bank chain"))
+            if body.to_validator != self.bank.name:
+                return route.forward(self, w, m, hold, body, now)
         asset = str(body.asset)
         self._incoming(w, m.sender, asset, body.amount)
         if now > m.fields["deadline"]:
+            expired = ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
+                                   f"(it is {now} here)")
             if isinstance(body, PlanBody):  # our late word goes with it (docs/adr/0014)
-                Plans(self.ledger).say_late_with(w, hold, now)
-            raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
-                               f"(it is {now} here)")
+                expired.then(lambda kept: Plans(self.ledger).say_late_with(kept, hold, now))
+            raise expired
         payee = self._state(w, body.to if isinstance(body, PaymentBody) else
                             self.ledger.chain_of_address(w, body.to or ""))  # a plan's: address
         outcome = credit_transfer(self.bank, payee, hold, now,
@@ -380,6 +392,8 @@ def _subject(message: Message) -> str | None:
     for field in ("hold", "take", "settlement", "claim") + (
             ("lock",) if message.type == "lock" else ()):  # a lock_status asks, again
         entry = message.entries.get(field)
+        if entry is not None and field == "hold" and is_routed(entry):
+            return route_subject(entry, message.sender)
         if entry is not None:
             return entry.id if entry.intent is None else entry.intent.id
     return None

@@ -137,9 +137,9 @@ def _settle_claimed(part: Part, w: Writer, m: Message, claim: SignedEntry, lock:
         assert isinstance(flow.receipt, dict)
         proof = lock_conflict_proof(expired=Message.trusted(flow.receipt), message=m,
                                     culprit_key=peer_key)
-        w.put_record("proofs", m.id, proof)  # its own two signatures: no word of ours needed
         raise ConflictError(f"{m.sender} answered lock {lock.id} expired, and now claims it "
-                            "(kept as a lock_conflict proof)")
+                            "(kept as a lock_conflict proof)"
+                            ).then(lambda kept: kept.put_record("proofs", m.id, proof))
     chain = part._state(w, flow.chain, lock.id)
     entry = part._close_with_peer(w, chain, lock.id, flow.peer, settled,
                                   lambda: settle_hold(part.bank, chain, claim, now))
