@@ -46,6 +46,24 @@ def _contributors(deadline_in: int, instructions: list[dict[str, Any]]) -> dict[
             "instructions": instructions}
 
 
+def released(net: Banks, before_release: int = 0) -> tuple[str, int]:
+    """p6's plan: alice's 1 USD held and released (bank1), then bank1's await 20 s on, all
+    three banks contributors; run to the await (the release ``before_release`` ms after the
+    plan's time). The plan id and the await's ``until``."""
+    network, banks, people = net
+    until = banks[B1].ledger.clock() + 20_000
+    file = _contributors(6_000, [
+        {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "1"},
+        {"op": "release", "hold": 1},
+        {"op": "await", "until": until}])
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
+    network.run()
+    banks[B1].ledger.clock.now += before_release
+    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
+    network.run(50)
+    return ex.plan.id, until
+
+
 def flood(banks: dict[str, NetBank], plan: str, seq: int, batches: int = 2,
           kind: str = "completion_approval") -> list[str]:
     """bank2's key signs ``batches`` x FLOOD approvals of instruction ``seq``'s completion
@@ -68,6 +86,24 @@ def flood(banks: dict[str, NetBank], plan: str, seq: int, batches: int = 2,
         answer = lie(banks[B2], banks[B1], [ex.docs[0], *docs])
         answers.append(answer.get("error") or answer["type"])
     return answers
+
+
+def outlasts_the_flood(net: Banks, plan: str, seq: int, until: int,
+                       kind: str = "completion_approval") -> None:
+    """bank2 floods bank1 (:func:`flood`): its second word is kept, no third; then past
+    ``until`` and every due the plan is completed at every bank, the logs bounded and no
+    honest bank proven at fault."""
+    network, banks, _ = net
+    answers = flood(banks, plan, seq, kind=kind)
+    assert answers == ["ack", "conflict"], answers
+    bounded(banks, plan)
+    banks[B1].ledger.clock.now = until
+    network.run(50)
+    banks[B1].ledger.clock.now += 60_000  # long past every due
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"completed"}
+    no_honest_bank_at_fault(banks)
+    bounded(banks, plan)
 
 
 def bounded(banks: dict[str, NetBank], plan: str) -> None:
@@ -95,29 +131,11 @@ def test_p6_a_flood_of_approvals_never_gets_honest_bank1_proven_at_fault(net: Ba
     bank3 refused it, never saw the await done, and kept a plan_default against bank1. Now
     bank2's second approval is its proven equivocation, the rest are not kept, bank1's log
     reaches bank3, and the plan completes; the only proof is against bank2."""
-    network, banks, people = net
-    until = banks[B1].ledger.clock() + 20_000
-    file = _contributors(6_000, [
-        {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "1"},
-        {"op": "release", "hold": 1},
-        {"op": "await", "until": until}])
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
-    plan = ex.plan.id
-    network.run()
-    Plans(banks[B1].ledger).consent(plan, consent(banks[B1], people["alice"], plan))
-    network.run(50)
+    banks, people = net[1:]
+    plan, until = released(net)
     assert state(banks[B1], plan).instructions[2].completion is not None
-    answers = flood(banks, plan, 2)
-    assert answers == ["ack", "conflict"], answers  # the second word kept; no third
-    bounded(banks, plan)
-    banks[B1].ledger.clock.now = until
-    network.run(50)
-    banks[B1].ledger.clock.now += 60_000  # long past every due
-    network.run(50)
-    assert {state(b, plan).state for b in banks.values()} == {"completed"}
-    no_honest_bank_at_fault(banks)
+    outlasts_the_flood(net, plan, 2, until)
     assert [p["type"] for p in banks[B1].interbank.proofs()] == ["plan_equivocation"]
-    bounded(banks, plan)
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
     all_sound(*banks.values(), chains_verify=True)
 
@@ -145,16 +163,7 @@ def test_p7_a_flood_of_approvals_never_leaves_a_swap_half_paid(net: Banks) -> No
         network.run(50)
     assert state(banks[B3], plan).status(3) == "complete"
     assert state(banks[B1], plan).instructions[3].completion is not None
-    answers = flood(banks, plan, 3)
-    assert answers == ["ack", "conflict"], answers
-    bounded(banks, plan)
-    banks[B1].ledger.clock.now = until
-    network.run(50)
-    banks[B1].ledger.clock.now += 60_000
-    network.run(50)
-    assert {state(b, plan).state for b in banks.values()} == {"completed"}
-    no_honest_bank_at_fault(banks)
-    bounded(banks, plan)
+    outlasts_the_flood(net, plan, 3, until)
     assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (20, 0)
     assert banks[B3].balance(people["erin"], f"{B1}:USD") == (20, 0)
     assert banks[B1].balance(people["alice"], f"{B1}:USD") == (4980, 0)
@@ -166,26 +175,9 @@ def test_a_flood_of_confirmations_is_proven_and_never_grows_the_log(net: Banks) 
     release, docs/adr/0014's confirmation round): two confirmations are two words on one
     question, so the second is bank2's equivocation and no third is kept; the plan
     completes and the only proof is against bank2."""
-    network, banks, people = net
-    until = banks[B1].ledger.clock() + 20_000
-    file = _contributors(6_000, [
-        {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "1"},
-        {"op": "release", "hold": 1},
-        {"op": "await", "until": until}])
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
-    plan = ex.plan.id
-    network.run()
-    Plans(banks[B1].ledger).consent(plan, consent(banks[B1], people["alice"], plan))
-    network.run(50)
+    banks = net[1]
+    plan, until = released(net)
     assert B2 in state(banks[B1], plan).confirmations
-    assert flood(banks, plan, 2, kind="confirmation") == ["ack", "conflict"]
-    bounded(banks, plan)
-    banks[B1].ledger.clock.now = until
-    network.run(50)
-    banks[B1].ledger.clock.now += 60_000
-    network.run(50)
-    assert {state(b, plan).state for b in banks.values()} == {"completed"}
-    no_honest_bank_at_fault(banks)
+    outlasts_the_flood(net, plan, 2, until, kind="confirmation")
     assert [p["type"] for p in banks[B1].interbank.proofs()] == ["plan_equivocation"]
-    bounded(banks, plan)
     all_sound(*banks.values(), chains_verify=True)

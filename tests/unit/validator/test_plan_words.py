@@ -21,31 +21,20 @@ from tests.helpers import Clock
 from tests.interbank_net import NetBank, all_sound
 from tests.unit.validator.test_plan_attacks import Banks, lie, word
 from tests.unit.validator.test_plan_flood import (
-    _contributors,
     net,  # noqa: F401  (the fixture)
+    released,
 )
-from tests.unit.validator.test_plans import B1, B2, B3, consent, state
+from tests.unit.validator.test_plans import B1, B2, B3, state
 from validator import health
 from validator import plans as plans_module
 from validator.flows import enqueue
-from validator.plans import Plans
 from validator.sender import BATCH_BYTES, batches
 from validator.stuck import STUCK_ATTEMPTS, stuck_peers
 
 
 def _released(net: Banks) -> str:  # noqa: F811
-    """p6's plan (hold alice's 1 USD, release it, await), run to its await: the plan id."""
-    network, banks, people = net
-    file = _contributors(6_000, [
-        {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "1"},
-        {"op": "release", "hold": 1},
-        {"op": "await", "until": banks[B1].ledger.clock() + 20_000}])
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
-    network.run()
-    banks[B1].ledger.clock.now += 3_000  # the release comes after the plan's time
-    Plans(banks[B1].ledger).consent(ex.plan.id, consent(banks[B1], people["alice"], ex.plan.id))
-    network.run(50)
-    return ex.plan.id
+    """p6's plan run to its await, its release 3 s after the plan's time: the plan id."""
+    return released(net, before_release=3_000)[0]
 
 
 def refused_as_misconduct(banks: Any, plan: str, docs: list[Any], proven: bool = True
