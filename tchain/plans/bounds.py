@@ -12,17 +12,25 @@ compensation per bank; one proposal. Counting every contributor as a liar on eve
 - the confirmation round before the first irreversible step (docs/adr/0014): 2 per
   contributor, kept as any word.
 
-With the plan bounds (8 contributors, 32 instructions) that is 777 documents, within the
-1..1000 a ``plan`` message carries (validator.plans.MAX_LOG), so a bank never holds a log it
-could not send; a test checks it (tests/unit/tchain/test_plan_bounds.py), and one that the
-bytes of the largest such log fit the request body limit.
+With the bounds of a new plan (8 participants, 32 instructions: :func:`check_size`) that is
+777 documents, within the 1..1000 a ``plan`` message carries (validator.plans.MAX_LOG), so a
+bank never holds a log it could not send; a test checks it
+(tests/unit/validator/test_plan_bounds.py), and that the bytes of the largest such log fit
+the request body limit. A plan document may still name up to 16 banks and 100 instructions
+(tchain.plans.document): a plan kept, or a proof made, before these bounds replays and
+verifies as it did; only a bank taking a plan new to it refuses a larger one.
 """
 
 from __future__ import annotations
 
-from tchain.plans.document import MAX_INSTRUCTIONS, MAX_PARTICIPANTS
+from tchain.errors import BadRequestRuleError
+from tchain.plans.document import Plan
 
-__all__ = ["LARGEST_LOG", "max_log_docs"]
+__all__ = ["LARGEST_LOG", "MAX_NEW_INSTRUCTIONS", "MAX_NEW_PARTICIPANTS", "check_size",
+           "max_log_docs"]
+
+MAX_NEW_PARTICIPANTS = 8  # the document allows 16: too many for one message's log
+MAX_NEW_INSTRUCTIONS = 32  # the document allows 100
 
 
 def max_log_docs(contributors: int, instructions: int) -> int:
@@ -32,4 +40,19 @@ def max_log_docs(contributors: int, instructions: int) -> int:
         2 * contributors
 
 
-LARGEST_LOG = max_log_docs(MAX_PARTICIPANTS, MAX_INSTRUCTIONS)
+LARGEST_LOG = max_log_docs(MAX_NEW_PARTICIPANTS, MAX_NEW_INSTRUCTIONS)
+
+
+def check_size(plan: Plan) -> None:
+    """A plan new here names at most MAX_NEW_PARTICIPANTS banks and MAX_NEW_INSTRUCTIONS
+    instructions, so every log of it fits one message.
+
+    Raises:
+        BadRequestRuleError: it names more.
+    """
+    if len(plan.participants) > MAX_NEW_PARTICIPANTS or \
+            len(plan.instructions) > MAX_NEW_INSTRUCTIONS:
+        raise BadRequestRuleError(
+            f"plan {plan.id} names {len(plan.participants)} banks and "
+            f"{len(plan.instructions)} instructions: a plan has at most "
+            f"{MAX_NEW_PARTICIPANTS} and {MAX_NEW_INSTRUCTIONS}, so its log fits one message")

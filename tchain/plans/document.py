@@ -31,10 +31,8 @@ __all__ = ["MAX_INSTRUCTIONS", "OPS", "PLAN_TYPE", "ROLES", "Instruction", "Part
 PLAN_TYPE = 106  # the resource type of an execution plan, after FinP2P's resource ids
 OPS = frozenset({"hold", "transfer", "release", "await", "issue"})
 ROLES = frozenset({"contributor", "observer"})
-# bounds that keep every log a bank may hold within one message (tchain.plans.bounds;
-# docs/adr/0014, Update: attack 12): they were 100 and 16
-MAX_INSTRUCTIONS = 32
-MAX_PARTICIPANTS = 8
+MAX_INSTRUCTIONS = 100
+MAX_PARTICIPANTS = 16
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _FIELDS = frozenset({"id", "proposer", "time", "deadline", "participants", "instructions"})
 # ``confirm``: true in every plan a bank proposes since docs/adr/0014 (a confirmation round

@@ -10,32 +10,39 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tchain.encoding import canonical
+from tchain.errors import BadRequestRuleError
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
 from tchain.messages import sign_message
 from tchain.model import SignedIntent
-from tchain.plans import Plan, consent_body, plan_document, sign_log
-from tchain.plans.bounds import LARGEST_LOG, max_log_docs
-from tchain.plans.document import MAX_INSTRUCTIONS, MAX_PARTICIPANTS
+from tchain.plans import Plan, consent_body, plan_document, plan_id, sign_log
+from tchain.plans.bounds import (
+    LARGEST_LOG,
+    MAX_NEW_INSTRUCTIONS,
+    MAX_NEW_PARTICIPANTS,
+    max_log_docs,
+)
 from tchain.plans.log import MAX_REASON
 from tchain.plans.questions import ZERO_COMPLETION
 from tchain.records import make_record
-from tests.unit.validator.test_plan_attacks import Banks
+from tests.unit.validator.test_plan_attacks import Banks, lie
 from tests.unit.validator.test_plan_flood import net  # noqa: F401  (the fixture)
 from tests.unit.validator.test_plan_flood import (
     test_p7_a_flood_of_approvals_never_leaves_a_swap_half_paid as p7,
 )
-from tests.unit.validator.test_plans import B1, state
+from tests.unit.validator.test_plans import B1, B2, B3, state
 from validator.app import MAX_BODY
-from validator.plans import MAX_LOG, MAX_LOG_BYTES
+from validator.plans import MAX_LOG, MAX_LOG_BYTES, Plans
 from validator.sender import BATCH_BYTES
 
-BANKS = [f"bank{i}.example" for i in range(1, MAX_PARTICIPANTS + 1)]
+BANKS = [f"bank{i}.example" for i in range(1, MAX_NEW_PARTICIPANTS + 1)]
 
 
 def test_the_most_documents_a_log_holds_fit_one_message() -> None:
-    assert LARGEST_LOG == max_log_docs(MAX_PARTICIPANTS, MAX_INSTRUCTIONS) <= MAX_LOG
+    assert LARGEST_LOG == max_log_docs(MAX_NEW_PARTICIPANTS, MAX_NEW_INSTRUCTIONS) <= MAX_LOG
     assert max_log_docs(16, 100) > MAX_LOG  # the old bounds did not fit (the tester's sum)
 
 
@@ -44,7 +51,7 @@ def test_the_bytes_of_the_largest_log_fit_one_request(net: Banks) -> None:  # no
     saying every word it may keep (tchain.plans.bounds), each as large as its kind gets."""
     receipt = _largest_receipt(net)
     keys = {b: SigningKey(bytes([i + 1]) * 32) for i, b in enumerate(BANKS)}
-    holds = MAX_INSTRUCTIONS // 2
+    holds = MAX_NEW_INSTRUCTIONS // 2
     instructions = [{"op": "hold", "account": f"customer{i:02d}*{BANKS[i % len(BANKS)]}",
                      "asset": f"{BANKS[i % len(BANKS)]}:USD", "amount": "1000000000"}
                     for i in range(holds)]
@@ -101,3 +108,31 @@ def _largest_receipt(net: Banks) -> dict[str, Any]:  # noqa: F811
     receipts: list[dict[str, Any]] = [r for d in docs if d.type == "completion"
                                       for r in d.body["receipts"]]
     return max(receipts, key=lambda r: len(canonical(r)))
+
+
+def test_a_new_plan_past_the_bounds_is_refused_an_old_one_still_replays(
+        net: Banks) -> None:  # noqa: F811
+    """A customer's plan of 9 banks, or 33 instructions, is refused (`bad_request`) and not
+    kept; a peer's proposal of one too. A plan document of up to 16 banks and 100
+    instructions still parses, so a log or proof kept before replays as it did."""
+    banks, people = net[1:]
+    wide = {"deadline_in": 600_000,
+            "participants": [{"bank": b, "role": "observer"} for b in BANKS[3:]] +
+                            [{"bank": b, "role": "contributor"} for b in (B1, B2, B3)] +
+                            [{"bank": "bank9.example", "role": "observer"}],
+            "instructions": [{"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD",
+                              "amount": "1"}, {"op": "release", "hold": 1}]}
+    long = {**wide, "participants": [{"bank": b, "role": "contributor"} for b in (B1, B2, B3)],
+            "instructions": wide["instructions"] + [{"op": "await", "until": 1}] * 31}
+    for file in (wide, long):
+        with pytest.raises(BadRequestRuleError, match="at most 8 and 32"):
+            Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
+    now = banks[B1].ledger.clock()
+    doc = Plan.from_dict(plan_document(long, plan_id_=plan_id(B1), proposer=f"alice*{B1}",
+                                       time=now))  # a document allows it
+    answer = lie(banks[B1], banks[B2], [sign_log(
+        banks[B1].key, "proposal", plan=doc.id, plan_digest=doc.digest, by=B1, time=now,
+        document=doc.doc)])
+    assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
+    with banks[B2].ledger.store.read() as r:
+        assert r.records("plans") == []
