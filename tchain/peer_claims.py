@@ -20,6 +20,7 @@ from tchain.errors import (
     MisconductError,
     RuleError,
     SignatureError,
+    TChainError,
     VerificationError,
 )
 from tchain.htlc import claim_fits_lock, claimed_lock, lock_body, lock_terms_error
@@ -34,6 +35,9 @@ from tchain.model import (
     SignedIntent,
     TakeBody,
 )
+from tchain.plans.admission import check_words
+from tchain.plans.document import Plan
+from tchain.plans.log import LogDoc
 from tchain.records import KeyRecord
 
 __all__ = ["checked_claim", "checked_hold", "checked_lock", "checked_take", "credits_the_payee",
@@ -254,6 +258,24 @@ def fault(message: Message, sender_key: str) -> str | None:
     return None
 
 
-# What fault() checks of each kind of message that carries a customer's signed entry.
+def checked_plan_log(message: Message, sender_key: str) -> None:
+    """A ``plan`` message's log, from its proposal on, dated and coded as §14 says
+    (tchain.plans.admission); a log that does not parse is malformed, not misconduct.
+
+    Raises:
+        MisconductError: naming the document that breaks it.
+    """
+    try:
+        docs = [LogDoc.from_dict(d) for d in message.fields.get("log") or ()]
+        plan = Plan.from_dict(docs[0].body["document"]) if docs and \
+            docs[0].type == "proposal" else None
+    except TChainError:
+        return
+    if plan is not None:
+        check_words(plan, docs, ())
+
+
+# What fault() checks of each kind of message that carries a customer's signed entry (and of
+# a plan's log).
 _CHECKS = {"transfer": checked_hold, "take": checked_take, "lock": checked_lock,
-           "claimed": checked_claim, "lock_claimed": checked_claim}
+           "claimed": checked_claim, "lock_claimed": checked_claim, "plan": checked_plan_log}

@@ -216,8 +216,12 @@ def openapi_document() -> dict[str, Any]:
                                        "in_use": {"type": "integer", "nullable": True},
                                        "max": {"type": "integer"}}},
                        "outbox": {"type": "object", "required": ["backlog"],
-                                  "properties": {"backlog": {"type": "integer",
-                                                             "nullable": True}}}}},
+                                  "properties": {
+                                      "backlog": {"type": "integer", "nullable": True},
+                                      "stuck": {"type": "object", "description":
+                                                "per peer: messages failed 10 times and more "
+                                                "in a row (messages, oldest_ms, attempts, "
+                                                "last_error)"}}}}},
     }
     security_read = ("Requests signed by the caller: `Authorization: TChain key=, time=, sig=`, "
                      "the signature over the method, path, query, body hash, time and this "

@@ -57,6 +57,7 @@ from tchain.plans import (
     plan_id,
     sign_log,
 )
+from tchain.plans.admission import check_words
 from tchain.plans.confirmation import abort, abort_past_due, confirmation, waits_for_confirmations
 from tchain.plans.equivocation import plan_equivocation_proof, question
 from tchain.plans.execution import ZERO_COMPLETION, owed
@@ -80,9 +81,12 @@ from validator.flows import enqueue, signer, start_held_flow
 from validator.ledger import Ledger
 from validator.store import Reader, Writer
 
-__all__ = ["MAX_LISTED", "MAX_LOG", "Kept", "Plans", "plan_key", "summary_of"]
+__all__ = ["MAX_LISTED", "MAX_LOG", "MAX_LOG_BYTES", "Kept", "Plans", "plan_key", "summary_of"]
 
-MAX_LOG = 1000  # documents in one plan's log: a message carrying it stays far below 1 MiB
+MAX_LOG = 1000  # documents in one plan message: every log fits (tchain.plans.bounds)
+# bytes of one plan's log: with its message's envelope, within a peer's body limit
+# (validator.app.MAX_BODY, 1 MiB) and alone in a batch (validator.sender.BATCH_BYTES)
+MAX_LOG_BYTES = 1_000_000
 MAX_LISTED = 100  # plan records read for one page of GET /v1/plans
 MAX_OPEN = 50  # plans not yet over that one customer proposed, or one peer's customers did
 _HOLD_FAILURES = (InsufficientFundsError, UnknownAssetError, LimitExceededError,
@@ -318,7 +322,8 @@ class Plans:
 
         Raises:
             EncodingError, BadRequestError, SignatureError, ForbiddenError, ConflictError:
-            a document does not fit the plan (nothing is written).
+            a document does not fit the plan (nothing is written); MisconductError: one is
+            dated or coded as no honest bank signs it (tchain.plans.admission).
         """
         docs = message.fields["log"]
         if not isinstance(docs, list) or not 1 <= len(docs) <= MAX_LOG:
@@ -336,7 +341,14 @@ class Plans:
                 self.bank.name not in execution.plan.banks:
             raise ForbiddenError(f"{message.sender} sent plan {execution.plan.id}, which "
                                  f"does not name both it and {self.bank.name}")
+        log = execution.docs
         execution, twice, conflict = append_what_fits(execution, theirs)
+        # after the checks of each document (a forgery is refused as one), before a conflict
+        check_words(execution.plan, theirs, log)
+        size = sum(len(d.raw) for d in execution.docs)
+        if size > MAX_LOG_BYTES:  # never hold a log we could not send (tchain.plans.bounds)
+            raise LimitExceededError(f"plan {execution.plan.id}'s log would be {size} bytes, "
+                                     f"more than one message carries ({MAX_LOG_BYTES})")
         proven = any([self._keep_equivocation(w, execution, *pair) for pair in twice])
         if conflict is not None and not proven:
             raise conflict  # nothing new: a lone lie, answered as one
@@ -350,7 +362,9 @@ class Plans:
         (both words are in the log, and end the plan alike everywhere: docs/adr/0014).
         Whether it is new."""
         key = plan_key(f"{execution.plan.id} equivocation {first.by} {question(first)}")
-        if w.record("proofs", key) is not None:
+        if first.by == self.bank.name or w.record("proofs", key) is not None:
+            # our own key signed both (it leaked, or a test speaks as us): no proof against
+            # ourselves, and the log is taken all the same
             return False
         proof = plan_equivocation_proof(self.bank.key, self.bank.name, execution, first, second)
         verify_proof(proof)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +26,7 @@ from tchain.errors import TChainError
 from tchain.messages import Message
 from validator.interbank import Interbank
 
-__all__ = ["HANDOFF_MS", "PEER_MESSAGES_PATH", "Sender"]
+__all__ = ["BATCH_BYTES", "HANDOFF_MS", "PEER_MESSAGES_PATH", "Sender", "batches"]
 
 log = logging.getLogger("tchain.sender")
 
@@ -34,6 +34,10 @@ PEER_MESSAGES_PATH = "/v1/peer/messages"
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 5.0
 BATCH = 500  # messages per request to a peer
+# bytes of messages per request: well within the peer's body limit (validator.app.MAX_BODY,
+# 1 MiB), so a batch of plan logs, each up to validator.plans.MAX_LOG_BYTES, is never
+# refused whole as too large, and retried so for ever (docs/adr/0014, Update: attack 12)
+BATCH_BYTES = 1 << 19
 # How long this process leaves a new message to the worker that queued it and tries it at
 # once (it takes well under a second unless the peer is slow or down: then the worker counts
 # a failure and the backoff applies). Sending it twice is harmless, but doubles both banks' work.
@@ -107,8 +111,8 @@ class Sender:
                 self.interbank.deliveries_failed([(m, f"{name} is not a pinned peer")
                                                   for m, _ in items])
                 continue
-            for start in range(0, len(items), BATCH):
-                self._deliver_batch(peers[name], items[start:start + BATCH])
+            for batch in batches(items):
+                self._deliver_batch(peers[name], batch)
 
     def _deliver_batch(self, peer: dict[str, Any], items: list[tuple[str, dict[str, Any]]]
                        ) -> None:
@@ -177,3 +181,20 @@ class Sender:
             except Exception:  # keep sending: one bad round must not stop the bank's outbox
                 log.exception("sender round failed")
             stop.wait(interval)
+
+
+def batches(items: list[tuple[str, dict[str, Any]]]
+            ) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """``items`` (outbox id, record) in order, cut into batches of at most BATCH messages and
+    BATCH_BYTES (a message larger than that goes alone)."""
+    batch: list[tuple[str, dict[str, Any]]] = []
+    size = 0
+    for item in items:
+        n = len(encode_built(item[1]["message"]))
+        if batch and (len(batch) == BATCH or size + n > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += n
+    if batch:
+        yield batch

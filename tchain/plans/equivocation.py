@@ -3,12 +3,11 @@
 Each bank answers a plan's questions once: whether it takes part (``approval`` or
 ``rejection``), whether another bank's instruction n was done (``completion_approval`` or
 ``completion_rejection`` of n), and what it did of its own instruction n (its
-``completion``). Two signed words of one bank on one question that mean the same (two
-approvals of one completion, 1 ms apart) are redundant: both are kept, and nothing moves
-(tchain.plans.execution). Two approvals of the plan that carry other consents or records say
-"yes" to different holds: they mean different things. Two that mean different things are its
-equivocation: an honest bank never signs both, so the pair, beside the plan's proposal, is a
-proof anyone checks offline.
+``completion``). An honest bank signs one word per question, so two distinct signed words of
+one bank on one question are its equivocation, whether they mean different things or the
+same (two approvals of one completion, 1 ms apart: the tester's flood of 1998 of them,
+docs/adr/0014, Update: attack 12): the pair, beside the plan's proposal, is a proof anyone
+checks offline.
 
 ```
 {"type": "plan_equivocation", "reporter", "reporter_name", "culprit", "culprit_name",

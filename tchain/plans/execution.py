@@ -355,6 +355,17 @@ class Execution:
             start = max(start, ins.until)
         return start + (self.plan.deadline - self.plan.time)
 
+    def proven_on(self, doc: LogDoc) -> bool:
+        """Whether ``doc``'s bank's equivocation on ``doc``'s question is in the log already.
+        Then no later word of it on that question is appended: its words there are at most
+        two (three after an honest pair: "late" then approved, or the payee bank's credit and
+        "nothing came"), so a bank flooding one question (the same approval dated 999 ways)
+        never grows a log past what one message carries (docs/adr/0014, Update: attack 12)."""
+        asked = question(doc)
+        return asked is not None and any(
+            first.by == doc.by and asked in (question(first), question(other))
+            for first, other in self.equivocations)
+
     def contradicted(self, doc: LogDoc) -> LogDoc | None:
         """The document of the log that ``doc`` contradicts (its bank's other answer to the
         same question, tchain.plans.questions), if one does."""
@@ -381,13 +392,17 @@ class Execution:
         if self.plan.role(doc.by) != "contributor":
             raise ForbiddenError(f"{doc.by} is not a contributor of plan {self.plan.id}")
         _verify(doc, self.keys[doc.by], doc.by)
+        if self.proven_on(doc):
+            raise ConflictError(f"{doc.by}'s equivocation on {question(doc)} of plan "
+                                f"{self.plan.id} is in the log: no later word of it is kept")
+        first = self.contradicted(doc)
         step = getattr(self, f"_{doc.type}")
         try:
             out: Execution = step(doc)
         except ConflictError:
-            first = self.contradicted(doc)
             if first is None:
                 raise
+        if first is not None:
             # kept beside the word it contradicts, changing nothing else: each bank that
             # holds both words ends the plan alike, whatever the order (docs/adr/0014)
             out = replace(self, equivocations=(*self.equivocations, (first, doc)))
@@ -545,7 +560,8 @@ class Execution:
         """A contributor's word that its log shows every instruction before the first
         irreversible one done and approved, with no rejection, failure or proven
         equivocation (docs/adr/0014). Its "no" to any of those contradicts it (an
-        equivocation, tchain.plans.questions); a second confirmation is redundant."""
+        equivocation, tchain.plans.questions); so does a second one (one word per question,
+        docs/adr/0014 Update: attack 12)."""
         first = self.first_irreversible
         if first is None or doc.body["seq"] != first.seq:
             raise BadRequestError(f"plan {self.plan.id} confirms instruction "

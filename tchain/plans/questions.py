@@ -37,21 +37,23 @@ def question(doc: LogDoc) -> tuple[str, int] | None:
 
 
 def contradicts(plan: Plan, first: LogDoc, second: LogDoc) -> bool:
-    """Whether two documents are one bank's different answers to one question of the plan."""
+    """Whether two documents are one bank's two words on one question of the plan that an
+    honest bank never signs both of: any two, but "late" then approved of an owed step, and
+    the payee bank's credit and its word that nothing came (a ``plan_contradiction``); and a
+    confirmation beside a word it could not follow (:func:`_confirmed_and_not`)."""
     if first.by != second.by or first.id == second.id:
         return False
+    if first.type == second.type == "confirmation":  # one word per question (attack 12)
+        return bool(first.body["seq"] == second.body["seq"])
     if "confirmation" in (first.type, second.type):
         return _confirmed_and_not(first, second)
     asked = question(first)
     if asked is None or asked != question(second):
         return False
-    if asked[0] == "completion":
-        return True  # two different accounts of what it did
-    if first.type == second.type == "approval":
-        return first.body != second.body  # yes, but with other consents or records
-    if (first.type in _YES) == (second.type in _YES):
-        return False  # the same meaning: redundant
-    if asked[0] == "decision":
+    # an honest bank signs one word per question, so two are its equivocation whatever they
+    # say, even the same meaning twice (docs/adr/0014, Update: attack 12): only the two
+    # honest pairs below are not
+    if asked[0] == "decision" and (first.type in _YES) != (second.type in _YES):
         ins = plan.instruction(asked[1])
         no = second if first.type in _YES else first
         yes = first if no is second else second
@@ -68,7 +70,7 @@ def _confirmed_and_not(first: LogDoc, second: LogDoc) -> bool:
     """A bank confirms only when its log shows every instruction before the first
     irreversible one done and approved, and no rejection (docs/adr/0014): its rejection of
     the plan, its rejection of one of those instructions, or its failed completion of one,
-    contradicts its confirmation, whichever it signed first. Two confirmations are one."""
+    contradicts its confirmation, whichever it signed first."""
     confirmation, other = (first, second) if first.type == "confirmation" else (second, first)
     if other.type == "rejection":
         return True

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from tchain.errors import BadRequestRuleError, StaleTimeError
 from tchain.flow_states import CLOCK_MARGIN_MS
+from tchain.plans.bounds import check_size
 from tchain.plans.document import Plan
 from tchain.plans.log import LogDoc
 from tchain.rules import MAX_OFFER_MS, TIME_WINDOW_MS
@@ -38,16 +39,18 @@ def check_dated(docs: Iterable[LogDoc], now: int) -> None:
 
 
 def check_fresh(plan: Plan, now: int) -> None:
-    """A plan new here: dated within the intent window of ``now``, its deadline within
-    MAX_PLAN_MS of its time.
+    """A plan new here: dated within the intent window of ``now``, no larger than a log of
+    it could be sent whole (tchain.plans.bounds), its deadline within MAX_PLAN_MS of its
+    time.
 
     Raises:
-        StaleTimeError: its time is outside the window; BadRequestRuleError: its deadline is
-        too far.
+        StaleTimeError: its time is outside the window; BadRequestRuleError: it is too
+        large, or its deadline too far.
     """
     if abs(plan.time - now) > TIME_WINDOW_MS:
         raise StaleTimeError(f"plan {plan.id} is dated {plan.time}, more than "
                              f"{TIME_WINDOW_MS} ms from {now}", validator_time=now)
+    check_size(plan)
     if plan.deadline - plan.time > MAX_PLAN_MS:
         raise BadRequestRuleError(f"plan {plan.id}'s deadline {plan.deadline} is more than "
                                   f"{MAX_PLAN_MS} ms after its time {plan.time}")

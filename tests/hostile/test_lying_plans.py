@@ -150,7 +150,7 @@ def test_bank2s_rejection_and_approval_of_one_plan_are_proven_not_refused(liar):
     proposal = sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest, by=B2,
                         time=now_ms(), document=plan.doc)
     no = sign_log(liar.key, "rejection", plan=plan.id, plan_digest=plan.digest, by=B2,
-                  time=now_ms(), error="refused", reason="not today")
+                  time=now_ms(), error="limit_exceeded", reason="not today")
     assert liar.answer_of(liar.sign("plan", log=[proposal.doc, no.doc]))["type"] == "ack"
     yes = sign_log(liar.key, "approval", plan=plan.id, plan_digest=plan.digest, by=B2,
                    time=now_ms(), consents=[],
@@ -170,3 +170,32 @@ def test_bank2s_rejection_and_approval_of_one_plan_are_proven_not_refused(liar):
         kept["log"]
     assert read(liar.target, lambda r: r.open_holds()) == []
     assert alice.chain
+
+
+def test_a_flood_of_one_approval_dated_999_ways_is_proven_and_never_grows_the_log(liar):
+    """The twelfth tester's flood (docs/adr/0014, Update: attack 12), over HTTP against a
+    real bank: bank 2 sends its approval of its own plan dated 999 ways, twice. An honest
+    bank signs one word per question, so the second is bank 2's equivocation: kept beside
+    the first and proven (the plan void: nothing held); no third is kept, so the log stays
+    three documents and every later batch is `conflict`, changing nothing."""
+    register(liar.target, "alice-p9")
+    now = now_ms()
+    plan = _mallorys_plan("alice-p9", now, now + 600_000)
+    proposal = sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest, by=B2,
+                        time=now, document=plan.doc)
+    record = liar.record(SigningKey.generate().public_key, SigningKey.generate().public_key)
+    answers = []
+    for batch in range(2):
+        flood = [sign_log(liar.key, "approval", plan=plan.id, plan_digest=plan.digest, by=B2,
+                          time=now + 999 * batch + k, consents=[], records=[record]).doc
+                 for k in range(999)]
+        answer = liar.answer_of(liar.sign("plan", log=[proposal.doc, *flood]))
+        answers.append(answer.get("error") or answer["type"])
+    assert answers == ["ack", "conflict"], answers
+    kept = read(liar.target, lambda r: r.record("plans", plan_key(plan.id)))
+    assert [d["log"]["type"] for d in kept["log"]] == ["proposal", "approval", "approval"]
+    [proof] = read(liar.target, lambda r: [p for _, p in r.records("proofs")
+                                           if p.get("type") == "plan_equivocation"
+                                           and p["log"][0]["log"]["plan"] == plan.id])
+    assert verify_proof(proof).culprit == liar.key.public_key
+    assert read(liar.target, lambda r: r.open_holds()) == []

@@ -1,7 +1,8 @@
 """The golden vector of a plan equivocation (tests/vectors/plan_equivocation.json,
 docs/adr/0014): the generator reproduces it byte for byte, ``tchain proof verify`` accepts it
-against bank2, §14 prints its digest, and a proof whose two words mean the same, are of two
-instructions, or are not both the culprit's, is refused."""
+against bank2, §14 prints its digest, a proof whose two words mean the same proves it too
+(docs/adr/0014, Update: attack 12), and one whose words are one, are of two instructions, or
+are not both the culprit's, is refused."""
 
 from __future__ import annotations
 
@@ -55,14 +56,29 @@ def _second(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("changes", [
-    {"type": "completion_approval"},  # two approvals: redundant, not an equivocation
     {"seq": 2},  # another question
     {"key": SigningKey(bytes.fromhex("06" * 32))},  # not bank2's signature
-], ids=["same meaning", "another instruction", "another key"])
+], ids=["another instruction", "another key"])
 def test_a_pair_that_is_not_one_banks_two_answers_proves_nothing(changes: dict[str, Any]
                                                                  ) -> None:
     with pytest.raises(VerificationError):
         verify_proof(_second(**changes))
+
+
+def test_one_word_twice_proves_nothing() -> None:
+    proof = copy.deepcopy(VECTOR["proof"])
+    proof["log"][2] = proof["log"][1]
+    del proof["sig"]
+    proof["sig"] = BANK1.sign("proof", proof)
+    with pytest.raises(VerificationError, match="different answers"):
+        verify_proof(proof)
+
+
+def test_two_words_of_one_meaning_are_an_equivocation() -> None:
+    """An honest bank signs one word per question (docs/adr/0014, Update: attack 12): two
+    approvals of one completion, dated apart, prove bank2 lied as two opposite words do."""
+    summary = verify_proof(_second(type="completion_approval"))
+    assert summary.type == "plan_equivocation" and summary.culprit == BANK2.public_key
 
 
 def test_a_changed_byte_breaks_the_reporters_signature() -> None:
@@ -72,9 +88,10 @@ def test_a_changed_byte_breaks_the_reporters_signature() -> None:
         verify_proof(proof)
 
 
-def test_two_approvals_of_the_plan_contradict_only_if_they_carry_other_consents() -> None:
-    """Two approvals of the plan 1 ms apart are one "yes"; two carrying other key records (so
-    other consents could stand behind the same holds) are two answers, proven."""
+def test_two_approvals_of_the_plan_contradict_whatever_they_carry() -> None:
+    """Two approvals of the plan 1 ms apart, or carrying other key records (so other consents
+    could stand behind the same holds), are two words on one question: proven (docs/adr/0014,
+    Update: attack 12). One approval twice is one word."""
     proposal = LogDoc.from_dict(VECTOR["proof"]["log"][0])
     execution = Execution.start(proposal, VECTOR["proof"]["keys"])
 
@@ -85,5 +102,6 @@ def test_two_approvals_of_the_plan_contradict_only_if_they_carry_other_consents(
                         by="bank2.example", time=time, consents=[], records=[record])
 
     first = approval(1, "aa" * 32)
-    assert not contradicting(execution, first, approval(2, "aa" * 32))
+    assert contradicting(execution, first, approval(2, "aa" * 32))
     assert contradicting(execution, first, approval(2, "bb" * 32))
+    assert not contradicting(execution, first, first)

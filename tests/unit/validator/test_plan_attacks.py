@@ -236,7 +236,12 @@ def test_f4_an_approval_to_one_bank_and_a_rejection_to_another_do_not_split_them
     _paid_not_approved(network, banks)
     completion = state(banks[B1], plan).instructions[3].completion
     assert completion is not None
-    yes = word(banks[B2], plan, "completion_approval", seq=3, completion=completion.id)
+    # bank2's own approval (it credited bob): a second one would be its equivocation
+    # (docs/adr/0014, Update: attack 12), so the liar tells bank1 the one bank2 signed
+    for m in outbox(banks[B1], "plan"):
+        network.deliver(banks[B1], m)
+    [yes] = [d for d in state(banks[B2], plan).docs
+             if d.type == "completion_approval" and d.by == B2 and d.body["seq"] == 3]
     assert lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, yes])["type"] == "ack"
     advance(banks, 700_000)
     no = word(banks[B2], plan, "completion_rejection", seq=3, completion=ZERO_COMPLETION,

@@ -146,7 +146,9 @@ def test_finding2_two_approvals_of_one_completion_do_not_split_a_swap(net: Banks
     """bank1 paid erin; bank2's two approvals of that payment split bank1 (step 3 stuck) from
     bank3 (step 4 due): bank3's transfer to alice was refused as late, erin kept both. Two
     words that mean the same are one: each bank appends the other's log, and the swap
-    completes everywhere."""
+    completes everywhere. Since docs/adr/0014's Update (attack 12) an honest bank signs one
+    word per question, so the pair is bank2's equivocation, proven; past the irreversible
+    step its words count for nothing and the honest banks go on."""
     network, banks, people = net
     plan, x, y = split(network, banks, people, swap())
     network.run(50)
@@ -157,10 +159,12 @@ def test_finding2_two_approvals_of_one_completion_do_not_split_a_swap(net: Banks
     for b in banks.values():
         ex = state(b, plan)
         assert ex.state == "completed", (b.name, ex.state)
-        assert {x.id, y.id} <= {d.id for d in ex.docs}  # both words kept, one meaning
+        assert {x.id, y.id} <= {d.id for d in ex.docs}  # both words kept: bank2's lie
     assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (100, 0)
     assert banks[B3].balance(people["erin"], f"{B1}:USD") == (100, 0)
-    assert not [p for b in banks.values() for p in b.interbank.proofs()]
+    for b in (banks[B1], banks[B3]):
+        assert [verify_proof(p).culprit for p in b.interbank.proofs()] == [
+            banks[B2].key.public_key]
     all_sound(*banks.values(), chains_verify=True)
 
 
@@ -205,8 +209,8 @@ def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Bank
     """bank2 approves erin's hold (step 2) to bank1 and rejects it to bank3: two different
     words on one question. Each honest bank keeps both words and a plan_equivocation proof
     against bank2 that verifies (and sends its log on, so the other learns the word it was
-    not told); the plan fails alike at both; the same pair meaning one thing proves
-    nothing."""
+    not told); the plan fails alike at both. A pair meaning one thing proves it too
+    (docs/adr/0014, Update: attack 12)."""
     network, banks, people = net
     ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, swap())
     plan = ex.plan.id
@@ -246,6 +250,10 @@ def test_an_approval_to_one_bank_and_a_rejection_to_another_are_proven(net: Bank
     same["log"] = [proof["log"][0], yes.doc, word(banks[B2], plan, "completion_approval",
                                                   time=yes.time + 1, seq=2,
                                                   completion=completion.id).doc]
+    same["sig"] = banks[B3].key.sign("proof", same)
+    assert verify_proof(same).culprit == banks[B2].key.public_key
+    same["log"][2] = same["log"][1]  # one word twice is one word
+    del same["sig"]
     same["sig"] = banks[B3].key.sign("proof", same)
     with pytest.raises(VerificationError, match="different answers"):
         verify_proof(same)
