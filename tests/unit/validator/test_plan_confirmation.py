@@ -26,7 +26,11 @@ from tchain.proofs import verify_proof
 from tests.helpers import Clock
 from tests.interbank_net import Net, NetBank, all_sound
 from tests.unit.validator.test_plan_attacks import Banks, lie
-from tests.unit.validator.test_plan_equivocation import deliver_to, swap, with_erin
+from tests.unit.validator.test_plan_equivocation import (
+    deliver_to,
+    swap_told_by_hand,
+    with_erin,
+)
 from tests.unit.validator.test_plan_equivocation_end import said
 from tests.unit.validator.test_plan_races import logs_only, outbox
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state, three_banks
@@ -354,12 +358,7 @@ def test_a_payee_bank_that_credited_does_not_release_the_other_leg_on_an_equivoc
     every contributor confirmed, itself too, so it follows the decider (bank1), which went:
     the swap completes and bank2's words count for nothing."""
     network, banks, people = net
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, swap())
-    plan = ex.plan.id
-    logs_only(network, banks)
-    banks[B2].up = False
-    for name, bank in (("alice", B1), ("erin", B3)):
-        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    plan = swap_told_by_hand(net)
     for _ in range(30):
         for b in (banks[B1], banks[B3]):
             ex = state(b, plan)
