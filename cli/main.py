@@ -294,9 +294,10 @@ def pay(ctx: click.Context, address: str, amount: str, uai: str, memo: str | Non
         show_route(ctx, plan, address, amount, uai)
         return
     done = session.pay(address, amount, uai, memo, plan=plan)
-    paid = f"{amount} {uai} to {address}" if plan is None else \
-        f"{plan.pays} {uai} to {address} via {', '.join(h.bank.name for h in plan.hops)}"
-    moved(ctx, done, f"paid {paid}", f"{paid} was not paid")
+    pays = amount if plan is None else str(plan.pays)
+    route = "" if plan is None else f" via {', '.join(h.bank.name for h in plan.hops)}"
+    moved(ctx, done, f"paid {pays} {uai} to {address}{route}",
+          f"{pays} {uai} was not paid to {address}{route}")
 
 
 @root.command()
