@@ -82,7 +82,7 @@ def test_health_is_degraded_while_the_sender_is_gone_and_ok_again_after(tmp_path
         first = health(bank)
         assert first["status"] == "ok" and first["problems"] == []
         assert first["store"] == {"open": True, "ok": True}
-        assert first["outbox"] == {"backlog": 0}
+        assert first["outbox"] == {"backlog": 0, "stuck": {}}
         assert 0 <= first["readers"]["in_use"] < first["readers"]["max"] == 256
         assert first["sender"]["alive"] and first["sender"]["last_beat_ms_ago"] < 5_000
         seen: list[dict[str, Any]] = []
