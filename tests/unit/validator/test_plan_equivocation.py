@@ -327,7 +327,8 @@ def test_a_wedged_plan_stops_counting_against_the_open_plans_cap(
     def propose_to_bank2() -> dict[str, Any]:
         now = clock()
         file = {k: v for k, v in dvp(deadline=now + 60_000).items() if k != "deadline_in"}
-        doc = plan_document(file, plan_id_=plan_id(B1), proposer=f"alice*{B1}", time=now)
+        doc = plan_document(file, plan_id_=plan_id(B1), proposer=f"alice*{B1}", time=now,
+                            confirm=True)
         new = Plan.from_dict(doc)
         return lie(banks[B1], banks[B2], [sign_log(
             banks[B1].key, "proposal", plan=new.id, plan_digest=new.digest, by=B1, time=now,

@@ -1,0 +1,149 @@
+"""The outside tester's fourteenth round against the confirmation round
+(/work/scratch/attack14-report.md), replayed with three in-process banks; bank2 speaks only
+through the liar (its own key), as the tester did. After each flow every asset sums to zero,
+no hold is open once the plan ended, every chain verifies offline, every audit is clean, and
+no honest bank is proven at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tchain.plans import LogDoc, Plan, plan_document, plan_id, sign_log
+from tchain.proofs import verify_proof
+from tests.helpers import Customer
+from tests.interbank_net import Net, NetBank, all_sound
+from tests.unit.validator.test_plan_attacks import Banks, lie
+from tests.unit.validator.test_plan_equivocation import deliver_to, with_erin
+from tests.unit.validator.test_plan_equivocation_end import said
+from tests.unit.validator.test_plan_races import logs_only
+from tests.unit.validator.test_plans import B1, B2, B3, consent, state
+from validator.plans import Plans
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Banks:
+    """Banks 1, 2 and 3 on one clock; erin (100 GBP) at bank3, carol at bank1."""
+    network, banks, people = with_erin(tmp_path)
+    people["carol"] = banks[B1].join("carol")
+    return network, banks, people
+
+
+def _contributors() -> list[dict[str, str]]:
+    return [{"bank": b, "role": "contributor"} for b in (B1, B2, B3)]
+
+
+def _swap(first: dict[str, Any]) -> dict[str, Any]:
+    """alice's 6 USD (bank1) and erin's 6 GBP (bank3) held; ``first``, bank1's to decide;
+    then erin's GBP paid to alice."""
+    return {"deadline_in": 8_000, "participants": _contributors(),
+            "instructions": [
+                {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "6"},
+                {"op": "hold", "account": f"erin*{B3}", "asset": f"{B3}:GBP", "amount": "6"},
+                first,
+                {"op": "transfer", "hold": 2, "to": f"alice*{B1}"}]}
+
+
+TO_CAROL = {"op": "transfer", "hold": 1, "to": f"carol*{B1}"}  # inside bank1 (cw_i1)
+TO_ERIN = {"op": "transfer", "hold": 1, "to": f"erin*{B3}"}  # bank1 -> bank3 (cw1)
+
+
+# --- Finding 1: a new plan without `confirm` ----------------------------------------------
+
+def _liars_proposal(liar: NetBank, file: dict[str, Any], confirm: bool) -> LogDoc:
+    """bank2's proposal of ``file`` for bob, dated now, with or without ``confirm``."""
+    now = liar.ledger.clock()
+    file = {**{k: v for k, v in file.items() if k != "deadline_in"},
+            "deadline": now + file["deadline_in"]}
+    doc = plan_document(file, plan_id_=plan_id(liar.name), proposer=f"bob*{liar.name}",
+                        time=now, confirm=confirm)
+    plan = Plan.from_dict(doc)
+    return sign_log(liar.key, "proposal", plan=plan.id, plan_digest=plan.digest,
+                    by=liar.name, time=now, document=plan.doc)
+
+
+def test_f1_a_new_plan_without_confirm_is_refused_by_every_peer(net: Banks) -> None:
+    """nc_legacy.py: bank2 proposed a plan dated now with no ``confirm``; bank1 and bank3
+    took it, it ran under the rules before the round, and one side was paid while the other
+    was released. A plan new to a bank is proposed since the round: without ``confirm`` it
+    is refused ``bad_request``, and nothing is kept."""
+    _, banks, _ = net
+    for honest in (banks[B1], banks[B3]):
+        old = lie(banks[B2], honest, [_liars_proposal(banks[B2], _swap(TO_CAROL), False)])
+        assert old["error"] == "bad_request" and "confirm" in old["reason"], old
+        with honest.ledger.store.read() as r:
+            assert [k for k, rec in r.records("plans") if "log" in rec] == []
+    new = lie(banks[B2], banks[B1], [_liars_proposal(banks[B2], _swap(TO_CAROL), True)])
+    assert new["type"] == "ack", new
+    all_sound(*banks.values(), chains_verify=True)
+
+
+# --- Finding 2: confirmations counted by the order they came in ----------------------------
+
+def _confirmed_at_bank3_before_bank2s_word(network: Net, banks: dict[str, NetBank],
+                                           people: dict[str, Customer],
+                                           file: dict[str, Any]) -> str:
+    """``file`` approved by all (bank2 through the liar); bank2 approves steps 1 and 2 to
+    both honest banks, and confirms step 3 to bank1 alone; bank3 has confirmed, and holds
+    bank1's confirmation, not bank2's. The plan id."""
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
+    plan = ex.plan.id
+    logs_only(network, banks)
+    banks[B2].up = False
+    for name, bank in (("alice", B1), ("erin", B3)):
+        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    for _ in range(30):
+        for b in (banks[B1], banks[B3]):
+            for seq in (1, 2):
+                st = state(b, plan).instructions[seq]
+                if st.completion is not None and B2 not in st.approvals:
+                    _tell(banks, b, plan, "completion_approval", seq=seq,
+                          completion=st.completion.id)
+            b.interbank.tick()
+        ex1 = state(banks[B1], plan)
+        if ex1.turn() == ex1.first_irreversible and B2 not in ex1.confirmations:
+            _tell(banks, banks[B1], plan, "confirmation", seq=3)
+        deliver_to(network, banks[B1], B3, "plan")
+        ex3 = state(banks[B3], plan)
+        if {B1, B3} <= set(ex3.confirmations):
+            assert B2 not in ex3.confirmations
+            return plan
+        deliver_to(network, banks[B3], B1, "plan")
+    raise AssertionError("bank3 never confirmed")
+
+
+def _tell(banks: dict[str, NetBank], to: NetBank, plan: str, type_: str, **fields: Any
+          ) -> None:
+    w = said(banks[B2], to, plan, type_, **fields)
+    assert lie(banks[B2], to, [*state(to, plan).docs, w])["type"] == "ack"
+
+
+@pytest.mark.xfail(strict=True, reason="attack 14, Finding 2: fixed in the next commit")
+@pytest.mark.parametrize("first", [TO_CAROL, TO_ERIN], ids=["intra-bank", "cross-bank"])
+def test_f2_a_confirmation_after_the_same_banks_proven_equivocation_still_counts(
+        net: Banks, first: dict[str, Any]) -> None:
+    """cw_split.py: bank3 confirmed, then got bank2's rejection of the plan it had approved
+    (an equivocation), then bank2's confirmation, which it kept but did not count; bank1,
+    the decider, had every confirmation and did step 3; bank3 refused bank1's done
+    completion for good (alice paid, erin's hold stuck). The two banks held the same
+    documents. Now a signed confirmation counts whoever signed it and whatever came
+    before: the plan completes at both banks, bank2 its culprit."""
+    network, banks, people = net
+    plan = _confirmed_at_bank3_before_bank2s_word(network, banks, people, _swap(first))
+    _tell(banks, banks[B3], plan, "rejection", error="bad_request", reason="no")
+    _tell(banks, banks[B3], plan, "confirmation", seq=3)
+    network.run(50)
+    banks[B1].ledger.clock.now += 10**6
+    network.run(50)
+    for b in (B1, B3):
+        ex = state(banks[b], plan)
+        assert (ex.state, ex.culprit) == ("completed", B2), (b, ex.state, ex.culprit)
+        for p in banks[b].interbank.proofs():
+            assert verify_proof(p).culprit == banks[B2].key.public_key, p["type"]
+    payee = people["carol"] if first is TO_CAROL else people["erin"]
+    assert banks[B1 if first is TO_CAROL else B3].balance(payee, f"{B1}:USD") == (6, 0)
+    assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (6, 0)
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (94, 0)
+    all_sound(*banks.values(), chains_verify=True)
