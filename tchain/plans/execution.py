@@ -187,9 +187,18 @@ class Execution:
         return self.plan.first_irreversible if self.plan.confirm else None
 
     @property
+    def confirmed_by(self) -> frozenset[str]:
+        """The banks whose signed confirmation is in the log, an equivocator's too: its
+        signature is its word (its other word is proven beside it), so whether the first
+        irreversible step may start is a function of the documents, not of whether the
+        confirmation came before or after the equivocation was proven (docs/adr/0014,
+        Update "attack 14")."""
+        return frozenset(d.by for d in self.docs if d.type == "confirmation")
+
+    @property
     def confirmed(self) -> bool:
         """Every contributor confirmed: the first irreversible step may start."""
-        return set(self.plan.contributors) <= set(self.confirmations)
+        return set(self.plan.contributors) <= self.confirmed_by
 
     @property
     def committed(self) -> bool:
@@ -485,7 +494,7 @@ class Execution:
                 not self.confirmed:
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} starts only once "
                                 "every contributor confirmed; confirmed: "
-                                f"{', '.join(sorted(self.confirmations)) or 'none'}")
+                                f"{', '.join(sorted(self.confirmed_by)) or 'none'}")
         payee = _payee_bank(ins)
         if doc.body["status"] == "failed" and payee is not None and \
                 payee not in st.rejections and not abort:
@@ -620,7 +629,7 @@ class Execution:
             "approved_by": sorted(self.approvals), "chains": dict(self.chains),
             "turn": getattr(self.turn(), "seq", None), "due": self.due(),
             **({"culprit": self.culprit} if self.equivocations else {}),
-            **({"confirmed_by": sorted(self.confirmations)} if self.plan.confirm else {}),
+            **({"confirmed_by": sorted(self.confirmed_by)} if self.plan.confirm else {}),
             "instructions": [{**ins.to_dict(), "status": self.status(ins.seq),
                               "receipts": self._receipts(ins.seq)}
                              for ins in self.plan.instructions],

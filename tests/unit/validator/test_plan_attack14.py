@@ -120,7 +120,6 @@ def _tell(banks: dict[str, NetBank], to: NetBank, plan: str, type_: str, **field
     assert lie(banks[B2], to, [*state(to, plan).docs, w])["type"] == "ack"
 
 
-@pytest.mark.xfail(strict=True, reason="attack 14, Finding 2: fixed in the next commit")
 @pytest.mark.parametrize("first", [TO_CAROL, TO_ERIN], ids=["intra-bank", "cross-bank"])
 def test_f2_a_confirmation_after_the_same_banks_proven_equivocation_still_counts(
         net: Banks, first: dict[str, Any]) -> None:
@@ -134,6 +133,7 @@ def test_f2_a_confirmation_after_the_same_banks_proven_equivocation_still_counts
     plan = _confirmed_at_bank3_before_bank2s_word(network, banks, people, _swap(first))
     _tell(banks, banks[B3], plan, "rejection", error="bad_request", reason="no")
     _tell(banks, banks[B3], plan, "confirmation", seq=3)
+    assert state(banks[B3], plan).confirmed  # bank1 holds the same three words
     network.run(50)
     banks[B1].ledger.clock.now += 10**6
     network.run(50)
