@@ -145,6 +145,16 @@ class Execution:
         return frozenset(self.plan.contributors) - {bank} - ignored
 
     def status(self, seq: int, ignored: frozenset[str] | None = None) -> str:
+        """The instruction's status (:meth:`InstructionState.status`); the first
+        irreversible one of a decider that said both ``done`` and aborted, once a bank took
+        the abort (:attr:`split_decider`), is ``failed`` at every bank, whichever completion
+        each got first (docs/adr/0014, Update "attack 14")."""
+        ins = self.plan.instruction(seq)
+        if ins == self.first_irreversible and self.split_decider:
+            return "failed"
+        return self._logged_status(seq, ignored)
+
+    def _logged_status(self, seq: int, ignored: frozenset[str] | None = None) -> str:
         ignored = self.ignored if ignored is None else ignored
         ins = self.plan.instruction(seq)
         return self.instructions[seq].status(self.others(ins.bank, ignored), owed(ins),
@@ -205,14 +215,14 @@ class Execution:
         """A bank that is no proven equivocator confirmed, so it waits for the decider's word
         rather than voiding the plan on what it learns afterwards: the decider's done
         completion goes on, its failed one (an abort) makes every bank compensate."""
-        return any(b not in self.equivocators for b in self.confirmations)
+        return bool(self.confirmed_by - self.equivocators)
 
     def may_void(self, bank: str) -> bool:
         """Whether ``bank`` may still compensate on a proven equivocation of its own
         knowledge: it never confirmed, so the decider cannot go without it (and it never will
         confirm), and nothing moved."""
         return self.plan.confirm and bool(self.equivocations) and not self.moved and \
-            bank not in self.confirmations
+            bank not in self.confirmed_by
 
     def took_the_abort(self, bank: str) -> bool:
         """Whether ``bank``, no proven equivocator, acted on the decider's abort though the
@@ -220,7 +230,8 @@ class Execution:
         log, an equivocation): it never approved the done one, so that step never completes
         anywhere and no step after it runs; every bank then compensates as on the abort."""
         first = self.first_irreversible
-        if first is None or bank in self.equivocators or self.status(first.seq) == "complete":
+        if first is None or bank in self.equivocators or \
+                self._logged_status(first.seq) == "complete":
             return False
         said = [d for pair in self.equivocations for d in pair
                 if d.type == "completion" and d.body["seq"] == first.seq]
@@ -313,8 +324,7 @@ class Execution:
         if self.void or self.rejected_by - self.ignored:
             return "failed"
         if self.split_decider:
-            return "compensated" if self.holding_banks <= set(self.compensations) \
-                else "compensating"
+            return self._undone()
         if not self.approved:
             return "proposed"
         failed = self.failed_at
@@ -322,12 +332,23 @@ class Execution:
             done = self.instructions[failed.seq].completion
             if not failed.reversible and not (done is not None and self.aborts(failed, done)):
                 return "failed"  # an abort moved nothing: it is compensated (docs/adr/0014)
-            return "compensated" if self.holding_banks <= set(self.compensations) \
-                else "compensating"
+            return self._undone()
         if self._first_unfinished() is None:
             return "completed"
         started = any(st.completion is not None for st in self.instructions.values())
         return "executing" if started else "approved"
+
+    def _undone(self) -> str:
+        """A plan that is undoing: ``compensated`` once every bank that holds for it logged
+        its compensation; ``failed`` once only proven equivocators have not (its culprit
+        one, its holds its own to release: a bank that signed two words may never sign a
+        third, and the plan must end, the same at every bank, and stop counting toward its
+        proposer's open plans; its compensation, if it comes, makes it ``compensated``);
+        else ``compensating`` (docs/adr/0014, Update "attack 14")."""
+        missing = self.holding_banks - set(self.compensations)
+        if not missing:
+            return "compensated"
+        return "failed" if missing <= self.equivocators else "compensating"
 
     def turn(self) -> Instruction | None:
         """The instruction whose turn it is (every one before it complete), if the plan is
@@ -545,10 +566,10 @@ class Execution:
         # due: it still counts once the completion comes, whichever came first
         if named != completion and not (not approve and named == ZERO_COMPLETION):
             if any(other.id == named for _, other in self.equivocations):
-                # a word on its bank's other completion, kept here as its equivocation: left
-                # out, the rest of the log still taken (tchain.plans.merge)
-                raise ConflictError(f"the decision on instruction {seq} names {named}, the "
-                                    "other of its bank's two completions")
+                # a word on its bank's other completion, kept here as its equivocation: kept
+                # too, counting for nothing, so every bank holds the same documents whichever
+                # completion it got first (docs/adr/0014, Update "attack 14")
+                return self
             raise BadRequestError(f"the decision on instruction {seq} names completion "
                                   f"{named}, the log has {completion}")
         if approve:

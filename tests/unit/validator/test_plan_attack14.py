@@ -16,9 +16,10 @@ from tchain.proofs import verify_proof
 from tests.helpers import Customer
 from tests.interbank_net import Net, NetBank, all_sound
 from tests.unit.validator.test_plan_attacks import Banks, lie
+from tests.unit.validator.test_plan_confirmation import peer_of, says_done
 from tests.unit.validator.test_plan_equivocation import deliver_to, with_erin
 from tests.unit.validator.test_plan_equivocation_end import said
-from tests.unit.validator.test_plan_races import logs_only
+from tests.unit.validator.test_plan_races import logs_only, outbox
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state
 from validator.plans import Plans
 
@@ -146,4 +147,77 @@ def test_f2_a_confirmation_after_the_same_banks_proven_equivocation_still_counts
     assert banks[B1 if first is TO_CAROL else B3].balance(payee, f"{B1}:USD") == (6, 0)
     assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (6, 0)
     assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (94, 0)
+    all_sound(*banks.values(), chains_verify=True)
+
+
+# --- Finding 3: a lying decider's plan never ends ---------------------------------------------
+
+def _bob_released_by_the_liar() -> dict[str, Any]:
+    """dl_decider.py: alice's USD, erin's GBP and bob's 1 BOND held; bank2 decides step 4
+    (it releases bob's hold); then alice pays erin and erin pays alice."""
+    return {"deadline_in": 10_000, "participants": _contributors(),
+            "instructions": [
+                {"op": "hold", "account": f"alice*{B1}", "asset": f"{B1}:USD", "amount": "6"},
+                {"op": "hold", "account": f"erin*{B3}", "asset": f"{B3}:GBP", "amount": "6"},
+                {"op": "hold", "account": f"bob*{B2}", "asset": f"{B2}:BOND", "amount": "1"},
+                {"op": "release", "hold": 3},
+                {"op": "transfer", "hold": 1, "to": f"erin*{B3}"},
+                {"op": "transfer", "hold": 2, "to": f"alice*{B1}"}]}
+
+
+def _done_to_bank1_and_aborted_to_bank3(network: Net, banks: dict[str, NetBank],
+                                        people: dict[str, Customer]) -> str:
+    """Every word travels, but bank2's done completion of step 4 reaches only bank1 (and
+    bank3 through bank1), and bank3 is told first that bank2 aborted it. The plan id."""
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key,
+                                            _bob_released_by_the_liar())
+    plan = ex.plan.id
+    logs_only(network, banks)
+    for name, bank in (("alice", B1), ("erin", B3), ("bob", B2)):
+        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    for _ in range(30):
+        for bank in banks.values():
+            bank.interbank.tick()
+            for m in outbox(bank, "plan"):
+                if bank is banks[B2] and says_done(bank, m, 4):
+                    if state(banks[B3], plan).instructions[4].completion is None:
+                        aborted = said(banks[B2], banks[B3], plan, "completion", seq=4,
+                                       status="failed", receipts=[], error="conflict")
+                        lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, aborted])
+                    if peer_of(bank, m) == B3:
+                        continue
+                network.deliver(bank, m)
+        if state(banks[B1], plan).moved:
+            return plan
+    raise AssertionError("bank2 never did step 4")
+
+
+def test_f3_a_decider_that_says_done_and_aborted_ends_the_plan_alike_everywhere(
+        net: Banks) -> None:
+    """dl_decider.py: bank2, the decider of step 4, tells bank1 it was done and bank3 it
+    aborted. Both honest banks compensated, but bank2 (which holds bob's BOND for the plan)
+    never logs its compensation: the plan stayed ``compensating`` for good, counting toward
+    its proposer's open plans, and step 4 was ``failed`` at one bank and ``proposed`` at the
+    other. Now, once only proven equivocators have not compensated, the plan is ``failed``
+    at both (culprit bank2), step 4's status is one, and both hold the same documents."""
+    network, banks, people = net
+    plan = _done_to_bank1_and_aborted_to_bank3(network, banks, people)
+    banks[B2].up = False
+    network.run(50)
+    banks[B1].ledger.clock.now += 10**6
+    network.run(50)
+    views = [state(banks[b], plan) for b in (B1, B3)]
+    for ex in views:
+        assert (ex.state, ex.culprit) == ("failed", B2), (ex.state, ex.culprit)
+    assert {ex.status(4) for ex in views} == {"failed"}
+    assert {d.id for d in views[0].docs} == {d.id for d in views[1].docs}
+    for b in (B1, B3):
+        for p in banks[b].interbank.proofs():
+            assert verify_proof(p).culprit == banks[B2].key.public_key, p["type"]
+        with banks[b].ledger.store.read() as r:
+            [summary] = [rec["summary"] for _, rec in r.records("plans") if "log" in rec]
+        assert summary["state"] == "failed"  # no longer open: it counts toward no limit
+    assert banks[B1].balance(people["alice"], f"{B1}:USD") == (5000, 0)
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
+    assert banks[B3].balance(people["erin"], f"{B1}:USD") == (0, 0)
     all_sound(*banks.values(), chains_verify=True)

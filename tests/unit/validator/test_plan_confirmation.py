@@ -264,12 +264,14 @@ def _bond_issued_by_the_liar() -> dict[str, Any]:
                   "to": f"bob*{B2}"})
 
 
-def _says_done(bank: NetBank, message: str) -> bool:
+def says_done(bank: NetBank, message: str, seq: int = 3) -> bool:
+    """Whether ``message`` in ``bank``'s outbox carries its done-or-not completion of
+    ``seq``."""
     with bank.ledger.store.read() as r:
         item = r.record("outbox", message)
     return item is not None and any(
         d["log"]["type"] == "completion" and d["log"]["by"] == bank.name
-        and d["log"]["seq"] == 3 for d in item["message"]["message"]["log"])
+        and d["log"]["seq"] == seq for d in item["message"]["message"]["log"])
 
 
 def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_proven(
@@ -295,12 +297,12 @@ def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_pro
         for bank in banks.values():
             bank.interbank.tick()
             for m in outbox(bank, "plan"):
-                if bank is banks[B2] and _says_done(bank, m):
+                if bank is banks[B2] and says_done(bank, m):
                     if state(banks[B3], plan).instructions[3].completion is None:
                         aborted = said(banks[B2], banks[B3], plan, "completion", seq=3,
                                        status="failed", receipts=[], error="conflict")
                         lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, aborted])
-                    if _peer(bank, m) == B3:
+                    if peer_of(bank, m) == B3:
                         continue
                 network.deliver(bank, m)
         if state(banks[B1], plan).moved:
@@ -322,7 +324,7 @@ def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_pro
     all_sound(*banks.values(), chains_verify=True)
 
 
-def _peer(bank: NetBank, message: str) -> str | None:
+def peer_of(bank: NetBank, message: str) -> str | None:
     with bank.ledger.store.read() as r:
         item = r.record("outbox", message)
     return None if item is None else str(item["peer"])
