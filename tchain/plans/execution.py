@@ -504,6 +504,9 @@ class Execution:
         abort = self.aborts(ins, doc)
         # its turn; or it was, and a contributor's clock found it late meanwhile: what the
         # bank did is logged all the same, so its hold is released with the others
+        if abort and not self._approved(self.equivocators):
+            raise ConflictError(f"plan {self.plan.id} is not approved: no bank waits on "
+                                f"{doc.by}'s word on instruction {seq} yet")
         if self.turn() != ins and not abort and \
                 not ((st.rejections or self.void) and self._reached(ins)):
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due: the "
@@ -570,6 +573,12 @@ class Execution:
                 # too, counting for nothing, so every bank holds the same documents whichever
                 # completion it got first (docs/adr/0014, Update "attack 14")
                 return self
+            if completion is None and named != ZERO_COMPLETION:
+                # a completion this log does not hold yet (one it left out as a conflict): the
+                # word on it is left out the same way, the rest of the log taken, and it comes
+                # again with the completion (docs/adr/0014, Update "attack 14")
+                raise ConflictError(f"the decision on instruction {seq} names completion "
+                                    f"{named}, which this log does not hold yet")
             raise BadRequestError(f"the decision on instruction {seq} names completion "
                                   f"{named}, the log has {completion}")
         if approve:

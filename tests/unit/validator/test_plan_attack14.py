@@ -221,3 +221,105 @@ def test_f3_a_decider_that_says_done_and_aborted_ends_the_plan_alike_everywhere(
     assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
     assert banks[B3].balance(people["erin"], f"{B1}:USD") == (0, 0)
     all_sound(*banks.values(), chains_verify=True)
+
+
+# --- Finding 4: what a bank took that §14 does not allow -------------------------------------
+
+def _proposed_everywhere(network: Net, banks: dict[str, NetBank],
+                         people: dict[str, Customer]) -> str:
+    """The plan bank2 decides (it releases bob's hold at step 4), known to every bank and
+    approved by none (no customer consented yet). The plan id."""
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key,
+                                            _bob_released_by_the_liar())
+    logs_only(network, banks)
+    for b in banks.values():
+        assert state(b, ex.plan.id).state == "proposed"
+    return ex.plan.id
+
+
+@pytest.mark.parametrize("error", ["zzz", "refused"])
+def test_f4_an_abort_whose_error_is_no_code_it_may_give_is_refused(net: Banks,
+                                                                   error: str) -> None:
+    """ab_fuzz2.py: bank3 took bank2's abort of its step with ``error`` "zzz", and
+    "refused" (a transfer's failure carrying its release, never an abort's). Refused
+    ``bad_request``, as misconduct, and nothing kept."""
+    network, banks, people = net
+    plan = _proposed_everywhere(network, banks, people)
+    before = state(banks[B3], plan).docs
+    aborted = said(banks[B2], banks[B3], plan, "completion", seq=4, status="failed",
+                   receipts=[], error=error)
+    answer = lie(banks[B2], banks[B3], [*before, aborted])
+    assert answer["error"] == "bad_request" and error in answer["reason"], answer
+    assert state(banks[B3], plan).docs == before
+    assert [p["type"] for p in banks[B3].interbank.proofs()] == ["misconduct"]
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_f4_an_abort_before_the_plan_is_approved_is_refused(net: Banks) -> None:
+    """ab_fuzz2.py: bank3 appended bank2's abort sent before the plan was approved, and
+    showed the plan ``proposed`` with step 4 ``failed``. Nothing waits on the decider
+    before the plan is approved: refused ``conflict``, nothing kept; the plan then runs."""
+    network, banks, people = net
+    plan = _proposed_everywhere(network, banks, people)
+    before = state(banks[B3], plan).docs
+    aborted = said(banks[B2], banks[B3], plan, "completion", seq=4, status="failed",
+                   receipts=[], error="conflict")
+    assert lie(banks[B2], banks[B3], [*before, aborted])["error"] == "conflict"
+    assert state(banks[B3], plan).docs == before
+    for name, bank in (("alice", B1), ("erin", B3), ("bob", B2)):
+        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    network.run(50)
+    assert {state(b, plan).state for b in banks.values()} == {"completed"}
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_f4_a_completed_plan_takes_at_most_one_more_word_of_a_bank(net: Banks) -> None:
+    """rp_replay.py: each new confirmation bank2 signed after the plan completed was taken,
+    one more document each time. Now the second is its equivocation (one word per
+    question): kept once, proven, and every later one is refused; the plan stays
+    ``completed``."""
+    network, banks, people = net
+    plan = _proposed_everywhere(network, banks, people)
+    for name, bank in (("alice", B1), ("erin", B3), ("bob", B2)):
+        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    network.run(50)
+    assert state(banks[B1], plan).state == "completed"
+    had = len(state(banks[B1], plan).docs)
+    for _ in range(5):
+        banks[B1].ledger.clock.now += 1
+        again = said(banks[B2], banks[B1], plan, "confirmation", seq=4)
+        lie(banks[B2], banks[B1], [*state(banks[B1], plan).docs, again])
+    ex = state(banks[B1], plan)
+    assert (ex.state, len(ex.docs)) == ("completed", had + 1)
+    assert [verify_proof(p).culprit for p in banks[B1].interbank.proofs()] == \
+        [banks[B2].key.public_key]
+    all_sound(*banks.values(), chains_verify=True)
+
+
+def test_f4_a_decision_on_a_completion_left_out_does_not_refuse_the_log_whole(
+        net: Banks) -> None:
+    """cw_relay.py: a log sent to bank3 was refused whole ``bad_request`` ("the decision on
+    instruction 3 names completion ..., the log has None"): bank3 left bank1's done
+    completion out (``conflict``: a confirmation it lacked), and then refused the word on it
+    as malformed. A decision naming a completion the log does not hold, in its turn, is a
+    conflict like the completion: left out, the rest taken, and the plan goes on once the
+    missing word comes."""
+    network, banks, people = net
+    plan = _confirmed_at_bank3_before_bank2s_word(network, banks, people, _swap(TO_CAROL))
+    deliver_to(network, banks[B3], B1, "plan")
+    banks[B1].interbank.tick()
+    done = state(banks[B1], plan).instructions[3].completion
+    assert done is not None and done.body["status"] == "done"
+    yes = said(banks[B2], banks[B3], plan, "completion_approval", seq=3, completion=done.id)
+    answer = lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, done, yes])
+    assert answer.get("error") == "conflict", answer
+    assert state(banks[B3], plan).instructions[3].completion is None
+    for _ in range(10):  # bank2, through the liar, approves each step done, at both banks
+        network.run(10)
+        for b in (banks[B1], banks[B3]):
+            for seq, st in state(b, plan).instructions.items():
+                if st.completion is not None and B2 not in st.approvals:
+                    _tell(banks, b, plan, "completion_approval", seq=seq,
+                          completion=st.completion.id)
+    assert {state(banks[b], plan).state for b in (B1, B3)} == {"completed"}
+    all_sound(*banks.values(), chains_verify=True)
