@@ -16,10 +16,14 @@ from tchain.proofs import verify_proof
 from tests.helpers import Customer
 from tests.interbank_net import Net, NetBank, all_sound
 from tests.unit.validator.test_plan_attacks import Banks, lie
-from tests.unit.validator.test_plan_confirmation import peer_of, says_done
-from tests.unit.validator.test_plan_equivocation import deliver_to, with_erin
+from tests.unit.validator.test_plan_confirmation import done_to_bank1_and_aborted_to_bank3
+from tests.unit.validator.test_plan_equivocation import (
+    consented_with_bank2_down,
+    deliver_to,
+    with_erin,
+)
 from tests.unit.validator.test_plan_equivocation_end import said
-from tests.unit.validator.test_plan_races import logs_only, outbox
+from tests.unit.validator.test_plan_races import logs_only
 from tests.unit.validator.test_plans import B1, B2, B3, consent, state
 from validator.plans import Plans
 
@@ -89,12 +93,7 @@ def _confirmed_at_bank3_before_bank2s_word(network: Net, banks: dict[str, NetBan
     """``file`` approved by all (bank2 through the liar); bank2 approves steps 1 and 2 to
     both honest banks, and confirms step 3 to bank1 alone; bank3 has confirmed, and holds
     bank1's confirmation, not bank2's. The plan id."""
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
-    plan = ex.plan.id
-    logs_only(network, banks)
-    banks[B2].up = False
-    for name, bank in (("alice", B1), ("erin", B3)):
-        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    plan = consented_with_bank2_down(network, banks, people, file)
     for _ in range(30):
         for b in (banks[B1], banks[B3]):
             for seq in (1, 2):
@@ -175,21 +174,8 @@ def _done_to_bank1_and_aborted_to_bank3(network: Net, banks: dict[str, NetBank],
     logs_only(network, banks)
     for name, bank in (("alice", B1), ("erin", B3), ("bob", B2)):
         Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
-    for _ in range(30):
-        for bank in banks.values():
-            bank.interbank.tick()
-            for m in outbox(bank, "plan"):
-                if bank is banks[B2] and says_done(bank, m, 4):
-                    if state(banks[B3], plan).instructions[4].completion is None:
-                        aborted = said(banks[B2], banks[B3], plan, "completion", seq=4,
-                                       status="failed", receipts=[], error="conflict")
-                        lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, aborted])
-                    if peer_of(bank, m) == B3:
-                        continue
-                network.deliver(bank, m)
-        if state(banks[B1], plan).moved:
-            return plan
-    raise AssertionError("bank2 never did step 4")
+    done_to_bank1_and_aborted_to_bank3(network, banks, plan, 4)
+    return plan
 
 
 def test_f3_a_decider_that_says_done_and_aborted_ends_the_plan_alike_everywhere(
