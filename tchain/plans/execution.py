@@ -145,12 +145,12 @@ class Execution:
         return frozenset(self.plan.contributors) - {bank} - ignored
 
     def status(self, seq: int, ignored: frozenset[str] | None = None) -> str:
-        """The instruction's status (:meth:`InstructionState.status`); the first
-        irreversible one of a decider that said both ``done`` and aborted, once a bank took
-        the abort (:attr:`split_decider`), is ``failed`` at every bank, whichever completion
-        each got first (docs/adr/0014, Update "attack 14")."""
+        """The instruction's status (:meth:`InstructionState.status`); one whose bank said
+        both ``done`` and ``failed``, once a bank took the failed one (:attr:`split_decider`),
+        is ``failed`` at every bank, whichever completion each got first (docs/adr/0014,
+        Update "attack 14")."""
         ins = self.plan.instruction(seq)
-        if ins == self.first_irreversible and self.split_decider:
+        if ins == self.split_step and self.split_decider:
             return "failed"
         return self._logged_status(seq, ignored)
 
@@ -224,26 +224,42 @@ class Execution:
         return self.plan.confirm and bool(self.equivocations) and not self.moved and \
             bank not in self.confirmed_by
 
+    @property
+    def split_step(self) -> Instruction | None:
+        """The first instruction, in a plan with ``confirm``, whose bank said both that it
+        did it and that it failed (both completions are in the log, its equivocation): the
+        decider's ``done`` and abort of the first irreversible step, or an equivocator's two
+        completions of a later one (docs/adr/0014, Updates "the confirmation round" and
+        "attack 14")."""
+        if not self.plan.confirm:
+            return None
+        for ins in self.plan.instructions:
+            said = [d for pair in self.equivocations for d in pair
+                    if d.type == "completion" and d.body["seq"] == ins.seq]
+            if any(d.body["status"] == "done" for d in said) and \
+                    any(d.body["status"] == "failed" for d in said):
+                return ins
+        return None
+
     def took_the_abort(self, bank: str) -> bool:
-        """Whether ``bank``, no proven equivocator, acted on the decider's abort though the
-        decider also said its first irreversible step was done (both completions are in the
-        log, an equivocation): it never approved the done one, so that step never completes
-        anywhere and no step after it runs; every bank then compensates as on the abort."""
-        first = self.first_irreversible
-        if first is None or bank in self.equivocators or \
-                self._logged_status(first.seq) == "complete":
+        """Whether ``bank``, no proven equivocator, acted on the failed completion of the
+        :attr:`split_step` though its bank also said it was done: it never approved the done
+        one, so that step never completes anywhere and no step after it runs; every bank
+        then ends the plan as on the failure (the decider's abort: compensated)."""
+        split = self.split_step
+        if split is None or bank in self.equivocators or \
+                self._logged_status(split.seq) == "complete":
             return False
-        said = [d for pair in self.equivocations for d in pair
-                if d.type == "completion" and d.body["seq"] == first.seq]
-        done = {d.id for d in said if d.body["status"] == "done"}
-        return bool(done) and len(said) > len(done) and not any(
-            d.type == "completion_approval" and d.by == bank and d.body["completion"] in done
-            for d in self.docs)
+        done = {d.id for pair in self.equivocations for d in pair
+                if d.type == "completion" and d.body["seq"] == split.seq and
+                d.body["status"] == "done"}
+        return not any(d.type == "completion_approval" and d.by == bank and
+                       d.body["completion"] in done for d in self.docs)
 
     @property
     def split_decider(self) -> bool:
-        """The decider's two words on its step, and a bank that took the abort compensated
-        (:meth:`took_the_abort`): the plan is compensated everywhere."""
+        """A bank said both words on its step, and a bank that took the failed one
+        compensated (:meth:`took_the_abort`): the step is failed everywhere."""
         return any(self.took_the_abort(b) for b in self.compensations)
 
     def aborts(self, ins: Instruction, completion: LogDoc) -> bool:
@@ -323,8 +339,8 @@ class Execution:
     def state(self) -> str:
         if self.void or self.rejected_by - self.ignored:
             return "failed"
-        if self.split_decider:
-            return self._undone()
+        if self.split_decider:  # an abort moved nothing; a later step's failure is final
+            return self._undone() if self.split_step == self.first_irreversible else "failed"
         if not self.approved:
             return "proposed"
         failed = self.failed_at

@@ -309,3 +309,40 @@ def test_f4_a_decision_on_a_completion_left_out_does_not_refuse_the_log_whole(
                           completion=st.completion.id)
     assert {state(banks[b], plan).state for b in (B1, B3)} == {"completed"}
     all_sound(*banks.values(), chains_verify=True)
+
+
+# --- Finding 2, every other place: an equivocator's two completions of a later step -----------
+
+def test_f2_an_equivocators_two_completions_of_a_later_step_end_the_plan_alike(
+        net: Banks) -> None:
+    """The same split as Finding 3, on bank2's owed release of bob's hold (step 5), after
+    the first irreversible step (alice pays carol, bank1's). bank1 is told it was done and
+    approves it; bank3 is told it failed, and releases erin's hold. Before, the first
+    completion each got was the one it used: bank1 waited at step 5 for good (bank3's
+    compensation left out), bank3 had the plan failed. Now step 5 is ``failed`` at both, the
+    plan ``failed`` (an irreversible step failed), culprit bank2, the same documents."""
+    network, banks, people = net
+    file = _bob_released_by_the_liar()
+    file["instructions"][3:] = [TO_CAROL, {"op": "release", "hold": 3},
+                                {"op": "transfer", "hold": 2, "to": f"alice*{B1}"}]
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
+    plan = ex.plan.id
+    logs_only(network, banks)
+    for name, bank in (("alice", B1), ("erin", B3), ("bob", B2)):
+        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    done_to_bank1_and_aborted_to_bank3(network, banks, plan, 5)
+    banks[B2].up = False
+    network.run(50)
+    banks[B1].ledger.clock.now += 10**6
+    network.run(50)
+    views = [state(banks[b], plan) for b in (B1, B3)]
+    for ex in views:
+        assert (ex.state, ex.culprit, ex.status(5)) == ("failed", B2, "failed"), ex.state
+    assert {d.id for d in views[0].docs} == {d.id for d in views[1].docs}
+    assert banks[B1].balance(people["carol"], f"{B1}:USD") == (6, 0)  # step 4 was done
+    assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
+    assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (0, 0)
+    for b in (B1, B3):
+        for p in banks[b].interbank.proofs():
+            assert verify_proof(p).culprit == banks[B2].key.public_key, p["type"]
+    all_sound(*banks.values(), chains_verify=True)

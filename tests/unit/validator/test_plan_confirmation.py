@@ -313,9 +313,9 @@ def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_pro
 
 def done_to_bank1_and_aborted_to_bank3(network: Net, banks: dict[str, NetBank], plan: str,
                                        seq: int) -> None:
-    """Every word travels, but bank2's done completion of ``seq`` (the step it decides)
-    reaches only bank1 (and bank3 through bank1), and bank3 is told first that bank2
-    aborted it; until bank1 holds the done one."""
+    """Every word travels, but bank2's done completion of ``seq`` (its step) reaches only
+    bank1 (and bank3 through bank1), and bank3 is told first that bank2 failed it (with no
+    receipt: for the step it decides, its abort); until bank1 holds the done one."""
     for _ in range(30):
         for bank in banks.values():
             bank.interbank.tick()
@@ -328,7 +328,7 @@ def done_to_bank1_and_aborted_to_bank3(network: Net, banks: dict[str, NetBank], 
                     if peer_of(bank, m) == B3:
                         continue
                 network.deliver(bank, m)
-        if state(banks[B1], plan).moved:
+        if state(banks[B1], plan).instructions[seq].completion is not None:
             return
     raise AssertionError(f"bank2 never did step {seq}")
 
