@@ -231,7 +231,7 @@ class Execution:
         decider's ``done`` and abort of the first irreversible step, or an equivocator's two
         completions of a later one (docs/adr/0014, Updates "the confirmation round" and
         "attack 14")."""
-        if not self.plan.confirm:
+        if not self.plan.confirm or not self.equivocations:
             return None
         for ins in self.plan.instructions:
             said = [d for pair in self.equivocations for d in pair
