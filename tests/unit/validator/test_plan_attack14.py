@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tchain.plans import LogDoc, Plan, plan_document, plan_id, sign_log
+from tchain.plans import Execution, LogDoc, Plan, plan_document, plan_id, sign_log
 from tchain.proofs import verify_proof
 from tests.helpers import Customer
 from tests.interbank_net import Net, NetBank, all_sound
@@ -164,18 +164,23 @@ def _bob_released_by_the_liar() -> dict[str, Any]:
                 {"op": "transfer", "hold": 2, "to": f"alice*{B1}"}]}
 
 
-def _done_to_bank1_and_aborted_to_bank3(network: Net, banks: dict[str, NetBank],
-                                        people: dict[str, Customer]) -> str:
-    """Every word travels, but bank2's done completion of step 4 reaches only bank1 (and
-    bank3 through bank1), and bank3 is told first that bank2 aborted it. The plan id."""
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key,
-                                            _bob_released_by_the_liar())
-    plan = ex.plan.id
-    logs_only(network, banks)
+def _split_to_the_end(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
+                      file: dict[str, Any], seq: int) -> list[Execution]:
+    """``file`` consented by alice, erin and bob; every word travels, but bank2's done
+    completion of its step ``seq`` reaches only bank1 (and bank3 through bank1), and bank3
+    is told first that it failed; then bank2 goes down and time passes every due. bank1's
+    and bank3's executions, which hold the same documents."""
+    plan = _proposed_everywhere(network, banks, people, file)
     for name, bank in (("alice", B1), ("erin", B3), ("bob", B2)):
         Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
-    done_to_bank1_and_aborted_to_bank3(network, banks, plan, 4)
-    return plan
+    done_to_bank1_and_aborted_to_bank3(network, banks, plan, seq)
+    banks[B2].up = False
+    network.run(50)
+    banks[B1].ledger.clock.now += 10**6
+    network.run(50)
+    views = [state(banks[b], plan) for b in (B1, B3)]
+    assert {d.id for d in views[0].docs} == {d.id for d in views[1].docs}
+    return views
 
 
 def test_f3_a_decider_that_says_done_and_aborted_ends_the_plan_alike_everywhere(
@@ -187,16 +192,10 @@ def test_f3_a_decider_that_says_done_and_aborted_ends_the_plan_alike_everywhere(
     other. Now, once only proven equivocators have not compensated, the plan is ``failed``
     at both (culprit bank2), step 4's status is one, and both hold the same documents."""
     network, banks, people = net
-    plan = _done_to_bank1_and_aborted_to_bank3(network, banks, people)
-    banks[B2].up = False
-    network.run(50)
-    banks[B1].ledger.clock.now += 10**6
-    network.run(50)
-    views = [state(banks[b], plan) for b in (B1, B3)]
+    views = _split_to_the_end(network, banks, people, _bob_released_by_the_liar(), 4)
     for ex in views:
         assert (ex.state, ex.culprit) == ("failed", B2), (ex.state, ex.culprit)
     assert {ex.status(4) for ex in views} == {"failed"}
-    assert {d.id for d in views[0].docs} == {d.id for d in views[1].docs}
     for b in (B1, B3):
         for p in banks[b].interbank.proofs():
             assert verify_proof(p).culprit == banks[B2].key.public_key, p["type"]
@@ -212,11 +211,12 @@ def test_f3_a_decider_that_says_done_and_aborted_ends_the_plan_alike_everywhere(
 # --- Finding 4: what a bank took that §14 does not allow -------------------------------------
 
 def _proposed_everywhere(network: Net, banks: dict[str, NetBank],
-                         people: dict[str, Customer]) -> str:
-    """The plan bank2 decides (it releases bob's hold at step 4), known to every bank and
-    approved by none (no customer consented yet). The plan id."""
+                         people: dict[str, Customer], file: dict[str, Any] | None = None
+                         ) -> str:
+    """``file`` (else the plan bank2 decides: it releases bob's hold at step 4), known to
+    every bank and approved by none (no customer consented yet). The plan id."""
     ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key,
-                                            _bob_released_by_the_liar())
+                                            file or _bob_released_by_the_liar())
     logs_only(network, banks)
     for b in banks.values():
         assert state(b, ex.plan.id).state == "proposed"
@@ -325,20 +325,8 @@ def test_f2_an_equivocators_two_completions_of_a_later_step_end_the_plan_alike(
     file = _bob_released_by_the_liar()
     file["instructions"][3:] = [TO_CAROL, {"op": "release", "hold": 3},
                                 {"op": "transfer", "hold": 2, "to": f"alice*{B1}"}]
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
-    plan = ex.plan.id
-    logs_only(network, banks)
-    for name, bank in (("alice", B1), ("erin", B3), ("bob", B2)):
-        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
-    done_to_bank1_and_aborted_to_bank3(network, banks, plan, 5)
-    banks[B2].up = False
-    network.run(50)
-    banks[B1].ledger.clock.now += 10**6
-    network.run(50)
-    views = [state(banks[b], plan) for b in (B1, B3)]
-    for ex in views:
+    for ex in _split_to_the_end(network, banks, people, file, 5):
         assert (ex.state, ex.culprit, ex.status(5)) == ("failed", B2, "failed"), ex.state
-    assert {d.id for d in views[0].docs} == {d.id for d in views[1].docs}
     assert banks[B1].balance(people["carol"], f"{B1}:USD") == (6, 0)  # step 4 was done
     assert banks[B3].balance(people["erin"], f"{B3}:GBP") == (100, 0)
     assert banks[B1].balance(people["alice"], f"{B3}:GBP") == (0, 0)
