@@ -20,7 +20,7 @@ since it refuses it on receipt.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 from tchain.errors import BadRequestError, MisconductError, wire_errors
 from tchain.flow_states import CLOCK_MARGIN_MS
@@ -44,6 +44,10 @@ def misdated_or_miscoded(plan: Plan, known: Iterable[LogDoc], docs: Iterable[Log
             return most
         if doc.type in ("rejection", "completion_rejection") and doc.body["error"] not in codes:
             return f"{doc.by}'s {doc.type} gives {doc.body['error']!r}, not a §6 error code"
+        if doc.type == "completion" and not _coded(plan, doc, codes):
+            return (f"{doc.by}'s failed completion of instruction {doc.body['seq']} gives "
+                    f"{doc.body['error']!r}, not a §6 error code (nor a transfer's "
+                    "'refused' with its release)")
         if doc.type != "proposal" and doc.time < plan_time - CLOCK_MARGIN_MS:
             return f"{doc.by}'s {doc.type} is dated {doc.time}, before the plan's time {plan_time}"
         named = completions.get(doc.body.get("completion", "")) \
@@ -52,6 +56,17 @@ def misdated_or_miscoded(plan: Plan, known: Iterable[LogDoc], docs: Iterable[Log
             return (f"{doc.by}'s {doc.type} of instruction {doc.body['seq']} is dated "
                     f"{doc.time}, before the completion it answers ({named.time})")
     return None
+
+
+def _coded(plan: Plan, doc: LogDoc, codes: Container[str]) -> bool:
+    """Whether a completion's ``error`` is one §14 allows: none when done; a §6 code (the
+    chain's refusal of a hold or issue, the decider's abort: ``conflict``, ``expired``);
+    or ``refused``, a transfer's payee bank's refusal, carrying the hold's release."""
+    error, seq = doc.body["error"], doc.body["seq"]
+    if doc.body["status"] == "done" or error in codes:
+        return True
+    return error == "refused" and bool(doc.body["receipts"]) and \
+        1 <= seq <= len(plan.instructions) and plan.instruction(seq).op == "transfer"
 
 
 def _most(plan: Plan, doc: LogDoc) -> str | None:

@@ -48,7 +48,7 @@ def confirmation(execution: Execution, me: str, now: int, sign: Signer) -> LogDo
     one before it done and approved, nothing rejected or failed) and no equivocation, if we
     never said it nor compensated."""
     first = execution.first_irreversible
-    if first is None or me in execution.confirmations or me in execution.compensations or \
+    if first is None or me in execution.confirmed_by or me in execution.compensations or \
             execution.equivocations or execution.turn() != first:
         return None
     return sign(execution, "confirmation", now, seq=first.seq)

@@ -145,6 +145,16 @@ class Execution:
         return frozenset(self.plan.contributors) - {bank} - ignored
 
     def status(self, seq: int, ignored: frozenset[str] | None = None) -> str:
+        """The instruction's status (:meth:`InstructionState.status`); one whose bank said
+        both ``done`` and ``failed``, once a bank took the failed one (:attr:`split_decider`),
+        is ``failed`` at every bank, whichever completion each got first (docs/adr/0014,
+        Update "attack 14")."""
+        ins = self.plan.instruction(seq)
+        if ins == self.split_step and self.split_decider:
+            return "failed"
+        return self._logged_status(seq, ignored)
+
+    def _logged_status(self, seq: int, ignored: frozenset[str] | None = None) -> str:
         ignored = self.ignored if ignored is None else ignored
         ins = self.plan.instruction(seq)
         return self.instructions[seq].status(self.others(ins.bank, ignored), owed(ins),
@@ -187,43 +197,69 @@ class Execution:
         return self.plan.first_irreversible if self.plan.confirm else None
 
     @property
+    def confirmed_by(self) -> frozenset[str]:
+        """The banks whose signed confirmation is in the log, an equivocator's too: its
+        signature is its word (its other word is proven beside it), so whether the first
+        irreversible step may start is a function of the documents, not of whether the
+        confirmation came before or after the equivocation was proven (docs/adr/0014,
+        Update "attack 14")."""
+        return frozenset(d.by for d in self.docs if d.type == "confirmation")
+
+    @property
     def confirmed(self) -> bool:
         """Every contributor confirmed: the first irreversible step may start."""
-        return set(self.plan.contributors) <= set(self.confirmations)
+        return set(self.plan.contributors) <= self.confirmed_by
 
     @property
     def committed(self) -> bool:
         """A bank that is no proven equivocator confirmed, so it waits for the decider's word
         rather than voiding the plan on what it learns afterwards: the decider's done
         completion goes on, its failed one (an abort) makes every bank compensate."""
-        return any(b not in self.equivocators for b in self.confirmations)
+        return bool(self.confirmed_by - self.equivocators)
 
     def may_void(self, bank: str) -> bool:
         """Whether ``bank`` may still compensate on a proven equivocation of its own
         knowledge: it never confirmed, so the decider cannot go without it (and it never will
         confirm), and nothing moved."""
         return self.plan.confirm and bool(self.equivocations) and not self.moved and \
-            bank not in self.confirmations
+            bank not in self.confirmed_by
+
+    @property
+    def split_step(self) -> Instruction | None:
+        """The first instruction, in a plan with ``confirm``, whose bank said both that it
+        did it and that it failed (both completions are in the log, its equivocation): the
+        decider's ``done`` and abort of the first irreversible step, or an equivocator's two
+        completions of a later one (docs/adr/0014, Updates "the confirmation round" and
+        "attack 14")."""
+        if not self.plan.confirm or not self.equivocations:
+            return None
+        for ins in self.plan.instructions:
+            said = [d for pair in self.equivocations for d in pair
+                    if d.type == "completion" and d.body["seq"] == ins.seq]
+            if any(d.body["status"] == "done" for d in said) and \
+                    any(d.body["status"] == "failed" for d in said):
+                return ins
+        return None
 
     def took_the_abort(self, bank: str) -> bool:
-        """Whether ``bank``, no proven equivocator, acted on the decider's abort though the
-        decider also said its first irreversible step was done (both completions are in the
-        log, an equivocation): it never approved the done one, so that step never completes
-        anywhere and no step after it runs; every bank then compensates as on the abort."""
-        first = self.first_irreversible
-        if first is None or bank in self.equivocators or self.status(first.seq) == "complete":
+        """Whether ``bank``, no proven equivocator, acted on the failed completion of the
+        :attr:`split_step` though its bank also said it was done: it never approved the done
+        one, so that step never completes anywhere and no step after it runs; every bank
+        then ends the plan as on the failure (the decider's abort: compensated)."""
+        split = self.split_step
+        if split is None or bank in self.equivocators or \
+                self._logged_status(split.seq) == "complete":
             return False
-        said = [d for pair in self.equivocations for d in pair
-                if d.type == "completion" and d.body["seq"] == first.seq]
-        done = {d.id for d in said if d.body["status"] == "done"}
-        return bool(done) and len(said) > len(done) and not any(
-            d.type == "completion_approval" and d.by == bank and d.body["completion"] in done
-            for d in self.docs)
+        done = {d.id for pair in self.equivocations for d in pair
+                if d.type == "completion" and d.body["seq"] == split.seq and
+                d.body["status"] == "done"}
+        return not any(d.type == "completion_approval" and d.by == bank and
+                       d.body["completion"] in done for d in self.docs)
 
     @property
     def split_decider(self) -> bool:
-        """The decider's two words on its step, and a bank that took the abort compensated
-        (:meth:`took_the_abort`): the plan is compensated everywhere."""
+        """A bank said both words on its step, and a bank that took the failed one
+        compensated (:meth:`took_the_abort`): the step is failed everywhere."""
         return any(self.took_the_abort(b) for b in self.compensations)
 
     def aborts(self, ins: Instruction, completion: LogDoc) -> bool:
@@ -303,9 +339,8 @@ class Execution:
     def state(self) -> str:
         if self.void or self.rejected_by - self.ignored:
             return "failed"
-        if self.split_decider:
-            return "compensated" if self.holding_banks <= set(self.compensations) \
-                else "compensating"
+        if self.split_decider:  # an abort moved nothing; a later step's failure is final
+            return self._undone() if self.split_step == self.first_irreversible else "failed"
         if not self.approved:
             return "proposed"
         failed = self.failed_at
@@ -313,12 +348,23 @@ class Execution:
             done = self.instructions[failed.seq].completion
             if not failed.reversible and not (done is not None and self.aborts(failed, done)):
                 return "failed"  # an abort moved nothing: it is compensated (docs/adr/0014)
-            return "compensated" if self.holding_banks <= set(self.compensations) \
-                else "compensating"
+            return self._undone()
         if self._first_unfinished() is None:
             return "completed"
         started = any(st.completion is not None for st in self.instructions.values())
         return "executing" if started else "approved"
+
+    def _undone(self) -> str:
+        """A plan that is undoing: ``compensated`` once every bank that holds for it logged
+        its compensation; ``failed`` once only proven equivocators have not (its culprit
+        one, its holds its own to release: a bank that signed two words may never sign a
+        third, and the plan must end, the same at every bank, and stop counting toward its
+        proposer's open plans; its compensation, if it comes, makes it ``compensated``);
+        else ``compensating`` (docs/adr/0014, Update "attack 14")."""
+        missing = self.holding_banks - set(self.compensations)
+        if not missing:
+            return "compensated"
+        return "failed" if missing <= self.equivocators else "compensating"
 
     def turn(self) -> Instruction | None:
         """The instruction whose turn it is (every one before it complete), if the plan is
@@ -474,6 +520,9 @@ class Execution:
         abort = self.aborts(ins, doc)
         # its turn; or it was, and a contributor's clock found it late meanwhile: what the
         # bank did is logged all the same, so its hold is released with the others
+        if abort and not self._approved(self.equivocators):
+            raise ConflictError(f"plan {self.plan.id} is not approved: no bank waits on "
+                                f"{doc.by}'s word on instruction {seq} yet")
         if self.turn() != ins and not abort and \
                 not ((st.rejections or self.void) and self._reached(ins)):
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} is not due: the "
@@ -485,7 +534,7 @@ class Execution:
                 not self.confirmed:
             raise ConflictError(f"instruction {seq} of plan {self.plan.id} starts only once "
                                 "every contributor confirmed; confirmed: "
-                                f"{', '.join(sorted(self.confirmations)) or 'none'}")
+                                f"{', '.join(sorted(self.confirmed_by)) or 'none'}")
         payee = _payee_bank(ins)
         if doc.body["status"] == "failed" and payee is not None and \
                 payee not in st.rejections and not abort:
@@ -536,10 +585,16 @@ class Execution:
         # due: it still counts once the completion comes, whichever came first
         if named != completion and not (not approve and named == ZERO_COMPLETION):
             if any(other.id == named for _, other in self.equivocations):
-                # a word on its bank's other completion, kept here as its equivocation: left
-                # out, the rest of the log still taken (tchain.plans.merge)
-                raise ConflictError(f"the decision on instruction {seq} names {named}, the "
-                                    "other of its bank's two completions")
+                # a word on its bank's other completion, kept here as its equivocation: kept
+                # too, counting for nothing, so every bank holds the same documents whichever
+                # completion it got first (docs/adr/0014, Update "attack 14")
+                return self
+            if completion is None and named != ZERO_COMPLETION:
+                # a completion this log does not hold yet (one it left out as a conflict): the
+                # word on it is left out the same way, the rest of the log taken, and it comes
+                # again with the completion (docs/adr/0014, Update "attack 14")
+                raise ConflictError(f"the decision on instruction {seq} names completion "
+                                    f"{named}, which this log does not hold yet")
             raise BadRequestError(f"the decision on instruction {seq} names completion "
                                   f"{named}, the log has {completion}")
         if approve:
@@ -620,7 +675,7 @@ class Execution:
             "approved_by": sorted(self.approvals), "chains": dict(self.chains),
             "turn": getattr(self.turn(), "seq", None), "due": self.due(),
             **({"culprit": self.culprit} if self.equivocations else {}),
-            **({"confirmed_by": sorted(self.confirmations)} if self.plan.confirm else {}),
+            **({"confirmed_by": sorted(self.confirmed_by)} if self.plan.confirm else {}),
             "instructions": [{**ins.to_dict(), "status": self.status(ins.seq),
                               "receipts": self._receipts(ins.seq)}
                              for ins in self.plan.instructions],

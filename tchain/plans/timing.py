@@ -41,11 +41,13 @@ def check_dated(docs: Iterable[LogDoc], now: int) -> None:
 def check_fresh(plan: Plan, now: int) -> None:
     """A plan new here: dated within the intent window of ``now``, no larger than a log of
     it could be sent whole (tchain.plans.bounds), its deadline within MAX_PLAN_MS of its
-    time.
+    time, and, being new, proposed since the confirmation round, so with ``confirm``: a
+    plan without it runs under the rules before the round, whose races one side paid and the
+    other released (docs/adr/0014, Update "attack 14"); a plan kept before replays as it did.
 
     Raises:
         StaleTimeError: its time is outside the window; BadRequestRuleError: it is too
-        large, or its deadline too far.
+        large, its deadline too far, or it has no ``confirm``.
     """
     if abs(plan.time - now) > TIME_WINDOW_MS:
         raise StaleTimeError(f"plan {plan.id} is dated {plan.time}, more than "
@@ -54,6 +56,9 @@ def check_fresh(plan: Plan, now: int) -> None:
     if plan.deadline - plan.time > MAX_PLAN_MS:
         raise BadRequestRuleError(f"plan {plan.id}'s deadline {plan.deadline} is more than "
                                   f"{MAX_PLAN_MS} ms after its time {plan.time}")
+    if not plan.confirm:
+        raise BadRequestRuleError(f"plan {plan.id} has no \"confirm\": true; every plan new "
+                                  "to a bank is proposed since the confirmation round")
 
 
 def counts_until(plan: Plan) -> int:

@@ -115,7 +115,7 @@ def _mallorys_plan(customer: str, time: int, deadline: int) -> Plan:
                  "amount": "100"},
                 {"op": "transfer", "hold": 1, "to": f"mallory*{B2}"}]}
     return Plan.from_dict(plan_document(file, plan_id_=plan_id(B2), proposer=f"mallory*{B2}",
-                                        time=time))
+                                        time=time, confirm=True))
 
 
 def test_a_plan_dated_long_ago_or_due_never_and_a_malformed_plan_log_are_refused(liar):

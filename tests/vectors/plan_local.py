@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -15,7 +16,8 @@ from unittest import mock
 from tchain.encoding import parse
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
-from tchain.plans import LogDoc, consents_of, plan_document, plan_id
+from tchain.plans import LogDoc, Plan, consents_of, plan_document, plan_id
+from tchain.plans.timing import check_fresh
 from tests.vectors.generate import BANK, SEEDS, T0, USD, _bank_of_alice_and_bob
 from validator.plans import Plans
 
@@ -40,6 +42,13 @@ def _document(confirm: bool) -> Any:
     return lambda file, **fields: plan_document(file, **{**fields, "confirm": confirm})
 
 
+def _admitted_as_before(plan: Plan, now: int) -> None:
+    """check_fresh as a bank ran it before the confirmation round: plan_local.json is made by
+    the bank's own code, and a plan new to a bank now needs ``confirm`` (docs/adr/0014,
+    Update "attack 14"); every other check of a new plan still runs."""
+    check_fresh(replace(plan, confirm=True), now)
+
+
 def plan_confirmation_vector() -> dict[str, Any]:
     """The same plan proposed with ``confirm``: its log has bank1's confirmation of
     instruction 2 (the first irreversible one) before bank1 does it (docs/protocol.md §14)."""
@@ -56,7 +65,8 @@ def plan_local_vector(confirm: bool = False, uid: uuid.UUID = LOCAL_UUID) -> dic
         ledger.deposit(f"alice*{BANK}", USD, 5000)
         plans = Plans(ledger)
         with mock.patch("validator.plans.plan_id", lambda bank: plan_id(bank, uid)), \
-                mock.patch("validator.plans.plan_document", _document(confirm)):
+                mock.patch("validator.plans.plan_document", _document(confirm)), \
+                mock.patch("validator.plans.check_fresh", _admitted_as_before):
             execution, _ = plans.propose(keys["alice"].public_key, LOCAL_FILE)
         plan = execution.plan
         [(_, body)] = consents_of(plan, f"alice*{BANK}")

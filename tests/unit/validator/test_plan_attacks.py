@@ -305,7 +305,7 @@ def test_f5_a_late_transfer_is_refused_by_its_payee_bank_and_the_default_proof_s
 
 def _proposal(liar: NetBank, time: int, deadline: int) -> LogDoc:
     file = {k: v for k, v in dvp(deadline=deadline).items() if k != "deadline_in"}
-    doc = plan_document(file, plan_id_=plan_id(liar.name),
+    doc = plan_document(file, plan_id_=plan_id(liar.name), confirm=True,
                         proposer=f"bob*{liar.name}", time=time)
     doc["proposer"] = f"bob*{liar.name}"
     plan = Plan.from_dict(doc)

@@ -264,12 +264,14 @@ def _bond_issued_by_the_liar() -> dict[str, Any]:
                   "to": f"bob*{B2}"})
 
 
-def _says_done(bank: NetBank, message: str) -> bool:
+def says_done(bank: NetBank, message: str, seq: int = 3) -> bool:
+    """Whether ``message`` in ``bank``'s outbox carries its done-or-not completion of
+    ``seq``."""
     with bank.ledger.store.read() as r:
         item = r.record("outbox", message)
     return item is not None and any(
         d["log"]["type"] == "completion" and d["log"]["by"] == bank.name
-        and d["log"]["seq"] == 3 for d in item["message"]["message"]["log"])
+        and d["log"]["seq"] == seq for d in item["message"]["message"]["log"])
 
 
 def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_proven(
@@ -291,20 +293,7 @@ def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_pro
     logs_only(network, banks)
     for name, bank in (("alice", B1), ("erin", B3)):
         Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
-    for _ in range(30):  # every word travels, but bank2's done reaches only bank1
-        for bank in banks.values():
-            bank.interbank.tick()
-            for m in outbox(bank, "plan"):
-                if bank is banks[B2] and _says_done(bank, m):
-                    if state(banks[B3], plan).instructions[3].completion is None:
-                        aborted = said(banks[B2], banks[B3], plan, "completion", seq=3,
-                                       status="failed", receipts=[], error="conflict")
-                        lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, aborted])
-                    if _peer(bank, m) == B3:
-                        continue
-                network.deliver(bank, m)
-        if state(banks[B1], plan).moved:
-            break
+    done_to_bank1_and_aborted_to_bank3(network, banks, plan, 3)
     assert state(banks[B3], plan).state in ("compensating", "compensated")
     banks[B2].up = False
     network.run(50)
@@ -322,7 +311,29 @@ def test_a_liar_decider_that_says_done_to_one_bank_and_aborted_to_another_is_pro
     all_sound(*banks.values(), chains_verify=True)
 
 
-def _peer(bank: NetBank, message: str) -> str | None:
+def done_to_bank1_and_aborted_to_bank3(network: Net, banks: dict[str, NetBank], plan: str,
+                                       seq: int) -> None:
+    """Every word travels, but bank2's done completion of ``seq`` (its step) reaches only
+    bank1 (and bank3 through bank1), and bank3 is told first that bank2 failed it (with no
+    receipt: for the step it decides, its abort); until bank1 holds the done one."""
+    for _ in range(30):
+        for bank in banks.values():
+            bank.interbank.tick()
+            for m in outbox(bank, "plan"):
+                if bank is banks[B2] and says_done(bank, m, seq):
+                    if state(banks[B3], plan).instructions[seq].completion is None:
+                        aborted = said(banks[B2], banks[B3], plan, "completion", seq=seq,
+                                       status="failed", receipts=[], error="conflict")
+                        lie(banks[B2], banks[B3], [*state(banks[B3], plan).docs, aborted])
+                    if peer_of(bank, m) == B3:
+                        continue
+                network.deliver(bank, m)
+        if state(banks[B1], plan).instructions[seq].completion is not None:
+            return
+    raise AssertionError(f"bank2 never did step {seq}")
+
+
+def peer_of(bank: NetBank, message: str) -> str | None:
     with bank.ledger.store.read() as r:
         item = r.record("outbox", message)
     return None if item is None else str(item["peer"])

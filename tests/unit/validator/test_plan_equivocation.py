@@ -72,14 +72,7 @@ def swap() -> dict[str, Any]:
 def swap_told_by_hand(net: Banks) -> str:
     """The swap proposed at bank1 and consented by alice and erin, with bank2 down: its words
     are the test's to tell. The plan's id."""
-    network, banks, people = net
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, swap())
-    logs_only(network, banks)
-    banks[B2].up = False
-    for name, bank in (("alice", B1), ("erin", B3)):
-        Plans(banks[bank].ledger).consent(ex.plan.id, consent(banks[bank], people[name],
-                                                              ex.plan.id))
-    return ex.plan.id
+    return consented_with_bank2_down(*net, swap())
 
 
 def deliver_to(network: Net, sender: NetBank, peer: str, kind: str) -> None:
@@ -90,6 +83,19 @@ def deliver_to(network: Net, sender: NetBank, peer: str, kind: str) -> None:
             network.deliver(sender, m)
 
 
+def consented_with_bank2_down(network: Net, banks: dict[str, NetBank],
+                              people: dict[str, Customer], file: dict[str, Any]) -> str:
+    """``file`` proposed by alice and known to every bank, then bank2 down (its words are
+    the test's to tell), alice's and erin's consents given. The plan id."""
+    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
+    logs_only(network, banks)
+    banks[B2].up = False
+    for name, bank in (("alice", B1), ("erin", B3)):
+        Plans(banks[bank].ledger).consent(ex.plan.id, consent(banks[bank], people[name],
+                                                              ex.plan.id))
+    return ex.plan.id
+
+
 def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
           file: dict[str, Any], only_bank3: bool = False) -> tuple[str, LogDoc, LogDoc]:
     """``file`` approved by all, then bank2 speaks only through the liar: it approves steps 1
@@ -98,12 +104,7 @@ def split(network: Net, banks: dict[str, NetBank], people: dict[str, Customer],
     to bank3, before bank3's
     approval reaches bank1 (the tester's race); with ``only_bank3`` bank1 gets neither. The
     plan id and the two words."""
-    ex, _ = Plans(banks[B1].ledger).propose(people["alice"].key.public_key, file)
-    plan = ex.plan.id
-    logs_only(network, banks)
-    banks[B2].up = False
-    for name, bank in (("alice", B1), ("erin", B3)):
-        Plans(banks[bank].ledger).consent(plan, consent(banks[bank], people[name], plan))
+    plan = consented_with_bank2_down(network, banks, people, file)
     honest = (banks[B1], banks[B3])
     for _ in range(30):
         for b in honest:
@@ -327,7 +328,8 @@ def test_a_wedged_plan_stops_counting_against_the_open_plans_cap(
     def propose_to_bank2() -> dict[str, Any]:
         now = clock()
         file = {k: v for k, v in dvp(deadline=now + 60_000).items() if k != "deadline_in"}
-        doc = plan_document(file, plan_id_=plan_id(B1), proposer=f"alice*{B1}", time=now)
+        doc = plan_document(file, plan_id_=plan_id(B1), proposer=f"alice*{B1}", time=now,
+                            confirm=True)
         new = Plan.from_dict(doc)
         return lie(banks[B1], banks[B2], [sign_log(
             banks[B1].key, "proposal", plan=new.id, plan_digest=new.digest, by=B1, time=now,
