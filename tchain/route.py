@@ -32,12 +32,14 @@ from tchain.errors import (
 )
 from tchain.intents import sign_intent
 from tchain.model import Effect, PaymentBody, SignedEntry, SignedIntent
+from tchain.route_checks import check_along, check_signed_key
 from tchain.rules import BankIdentity, Outcome, next_entry
 from tchain.state import ChainState, available, entry_effects
 from tchain.values import UAI, parse_amount, parse_validator_name
 
-__all__ = ["Terms", "check_route", "check_route_credit", "forward_hold", "hops_of", "is_routed",
-           "next_hop", "origin", "parse_next", "route_credit", "route_subject", "routed_body"]
+__all__ = ["Terms", "check_nested", "check_route", "check_route_credit", "forward_hold",
+           "hops_of", "is_routed", "next_hop", "origin", "parse_next", "route_credit",
+           "route_subject", "routed_body"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,9 @@ class Terms:
         if asset not in self.accept:
             takes = ", ".join(self.accept) or "nothing"
             raise RouteRefusedError(f"this correspondent takes {takes} at par, not {asset}")
+        if UAI.parse(self.pay).code != UAI.parse(asset).code:
+            raise RouteRefusedError(f"this correspondent pays {self.pay}: a route changes no "
+                                    f"asset code, and it was paid {asset}")
         if amount <= self.fee:
             raise RouteRefusedError(f"{amount} {asset} does not cover the fee {self.fee}")
         return amount - self.fee
@@ -128,12 +133,15 @@ def _bad(what: str) -> MisconductError:
     return MisconductError.of(BadRequestError(what))
 
 
-def check_route(hold: SignedEntry, sender: str, receiver: str) -> PaymentBody:
+def check_route(hold: SignedEntry, sender: str, receiver: str, receiver_key: str
+                ) -> PaymentBody:
     """Check the route a peer's hold carries, as if it lied (docs/protocol.md §13 "Routes"):
     every hold back to the payer's is a signed payment to the same payee, each
     correspondent's forwards the one before it (its evidence, its id), was sent to the bank
     that signed the next, hands on no more than it got, and the hops left shrink by one; the
-    hold ``sender`` sent us is for ``receiver``. Returns the payer's body (its ``receive``).
+    hold ``sender`` sent us is for ``receiver``, whose key (``receiver_key``) the payer signed;
+    and every hop fits the payer's signed route (tchain.route_checks). Returns the payer's body
+    (its ``receive``).
 
     Raises:
         MisconductError: a route no honest bank sends (bad_request, bad_signature).
@@ -146,13 +154,13 @@ def check_route(hold: SignedEntry, sender: str, receiver: str) -> PaymentBody:
             raise _bad(f"hold {entry.id} along the route is not a routed payment")
         if entry.effects != (Effect(str(body.asset), 0, body.amount),):
             raise _bad(f"hold {entry.id} does not hold exactly what it pays")
-        if index > 0:  # ours were checked by the caller with the peer's pinned key
-            try:
+        try:
+            if index > 0:  # ours was checked by the caller with the peer's pinned key
                 entry.verify()
-                if body.route.forward is not None and entry.intent is not None:
-                    entry.intent.verify(entry.validator)  # a bank chain: its bank's key owns it
-            except SignatureError as e:
-                raise MisconductError.of(e) from e
+            if body.route.forward is not None and entry.intent is not None:
+                entry.intent.verify(entry.validator)  # a bank chain: its bank's key owns it
+        except SignatureError as e:  # (ours too: not the key a payer record names, attack 13)
+            raise MisconductError.of(e) from e
         bodies.append(body)
     first = bodies[-1]
     if first.route is None or first.route.receive is None:
@@ -181,7 +189,29 @@ def check_route(hold: SignedEntry, sender: str, receiver: str) -> PaymentBody:
     if bodies[0].amount < first.route.receive:
         raise _bad(f"the payee would get {bodies[0].amount}, less than the {first.route.receive}"
                    " its payer signed for")
+    check_signed_key(first, receiver, receiver_key)
+    check_along(holds, bodies)
     return first
+
+
+def check_nested(hold: SignedEntry) -> None:
+    """The offline verifier's check of the holds nested in a routed hold it meets (a payee's
+    credit's evidence, a correspondent's forwarding hold): each hop against the payer's
+    signed route (tchain.route_checks: its keys, its asset code, no third bank's IOU).
+
+    Raises:
+        VerificationError: one does not fit.
+    """
+    try:
+        holds = hops_of(hold)
+        bodies = [routed_body(entry) for entry in holds]
+        payer = bodies[-1]
+        if payer is None or payer.route is None or payer.route.receive is None or \
+                any(body is None for body in bodies):
+            raise _bad("the route does not start at a payer's hold with via and receive")
+        check_along(holds, [body for body in bodies if body is not None])
+    except MisconductError as e:
+        raise VerificationError(f"routed hold {hold.id}: {e.message}") from e
 
 
 def forward_hold(bank: BankIdentity, chain: ChainState, upstream: SignedEntry, terms: Terms,
@@ -234,8 +264,9 @@ def route_credit(bank: BankIdentity, chain: ChainState, upstream: SignedEntry,
 def check_route_credit(credit: SignedEntry, ours: SignedEntry, next_bank: Any) -> None:
     """A correspondent's ``credited`` answer to our routed hold ``ours``, checked as if it
     lied: its credit carries our very hold and the credit the next bank (the one our hold's
-    route names after the correspondent, whose key it gives in ``next_bank``, its answer's
-    ``next``) signed of the correspondent's hold forwarding ours, crediting exactly what that
+    route names after the correspondent, under the key our payer signed for it, which the
+    correspondent repeats in ``next_bank``, its answer's ``next``) signed of the
+    correspondent's hold forwarding ours, crediting exactly what that
     hold pays.
 
     Raises:
@@ -258,6 +289,11 @@ def check_route_credit(credit: SignedEntry, ours: SignedEntry, next_bank: Any) -
         name, key = parse_next(next_bank)
         if name != after:
             raise VerificationError(f"it names {name} as the next bank, not {after}")
+        payer = routed_body(origin(ours))
+        assert payer is not None and payer.route is not None
+        if key != payer.route.key_of(after):  # never the correspondent's word alone
+            raise VerificationError(f"it names a key for {after} that the payer did not sign "
+                                    f"for it ({key[:16]}…)")
         onward.verify(key)
         if onward.kind != "credit" or not onward.evidence:
             raise VerificationError(f"the next bank's entry is a {onward.kind}, not a credit")

@@ -20,9 +20,11 @@ from collections.abc import Iterable
 from tchain.books import Move, check_crossing
 from tchain.encoding import canonical, parse_own
 from tchain.errors import (
+    BadRequestError,
     ConflictError,
     ExpiredError,
     ForeignAssetError,
+    MisconductError,
     RouteRefusedError,
     VerificationError,
 )
@@ -32,23 +34,27 @@ from tchain.model import PaymentBody, SignedEntry
 from tchain.proofs import verify_proof
 from tchain.route import (
     Terms,
+    check_route,
     check_route_credit,
     forward_hold,
+    is_routed,
     next_hop,
+    origin,
     route_credit,
     route_subject,
     routed_body,
 )
 from tchain.route_proof import route_unpaid_proof
-from tchain.rules import next_entry
+from tchain.rules import BankIdentity, next_entry
 from tchain.state import ChainState, entry_effects
 from validator.flows import reschedule, signer, start_held_flow
 from validator.interbank.base import Part
 from validator.ledger import BANK_CHAIN
 from validator.store import Reader, Writer
 
-__all__ = ["TERMS", "answer_upstream", "asked_again", "forward", "lied", "reserved",
-           "set_terms", "terms", "to_correspondent"]
+__all__ = ["TERMS", "answer_upstream", "asked_again", "first_hold_or_conflict", "forward",
+           "lied", "on_pinned_bank_chain", "remember_hold", "reserved", "set_terms", "terms",
+           "to_correspondent"]
 
 TERMS = "correspondent"  # meta: this bank's published terms as a correspondent
 ASK_AGAIN_MS = 1_000  # a bank waiting on a correspondent asks again this often at most
@@ -88,8 +94,14 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
     onward = body.route.via[1] if body.route is not None and len(body.route.via) > 1 else \
         body.to_validator
     assert onward is not None
-    if w.peer(onward) is None:
+    pinned = w.peer(onward)
+    if pinned is None:
         raise RouteRefusedError(f"{onward} is not a peer of {part.bank.name}")
+    payer = routed_body(origin(hold))
+    assert payer is not None and payer.route is not None
+    if pinned["key"] != payer.route.key_of(onward):  # its word would be ours alone
+        raise RouteRefusedError(f"{part.bank.name} pins another key for {onward} than the "
+                                "payer signed")
     try:
         check_crossing(part.bank.name, onward, our_terms.pay)
     except ForeignAssetError as e:
@@ -112,8 +124,6 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
                     m.fields["deadline"], now, now, extra={"payee": body.to}, hold=ours,
                     payer=signer(part.bank.key, part.bank.name, after),
                     kyc_required=m.fields["kyc_required"])
-    pinned = w.peer(onward)
-    assert pinned is not None
     w.put_record("routes", subject, {"upstream": hold.id, "next": onward, "ours": ours.id,
                                      "next_key": pinned["key"]})
     w.put_record("routes", ours.id, {"message": m.doc, "subject": subject})
@@ -158,6 +168,50 @@ def answer_upstream(part: Part, w: Writer, flow_id: str, downstream: SignedEntry
         answer = part._answer(m, "refused", now, error=refusal.fields["error"],
                               reason=f"{refusal.sender}: {refusal.fields['reason']}"[:1000])
     w.put_answer(m.id, answer.raw, subject=kept["subject"])
+
+
+def on_pinned_bank_chain(r: Reader, m: Message, hold: SignedEntry) -> None:
+    """A correspondent's hold is on its own bank chain: the one we pin for the sender, not a
+    chain its ``payer`` record says is the bank's (attack 13, Finding 5: a customer's).
+
+    Raises:
+        MisconductError: (bad_request) it is not.
+    """
+    body = _body(hold)
+    if body.route is None or body.route.forward is None:
+        return
+    pinned = r.peer(m.sender)
+    if m.records["payer"].address != m.sender or pinned is None or \
+            hold.chain != pinned.get("chain"):
+        raise MisconductError.of(BadRequestError(
+            f"a correspondent's hold is on its own bank chain, the one pinned for {m.sender}"))
+
+
+def remember_hold(w: Writer, m: Message) -> None:
+    """Keep which hold a routed transfer we answered carried, by the message's id: a later
+    message of the same payment must carry that very hold to get its answer."""
+    hold = m.entries.get("hold") if m.type == "transfer" else None
+    if hold is not None and routed_body(hold) is not None:
+        w.put_record("routes", m.id, {"hold": hold.id})
+
+
+def first_hold_or_conflict(r: Reader, first: str, m: Message, bank: BankIdentity) -> None:
+    """A transfer of a payment answered already (``first``: the message whose answer is kept)
+    gets that answer only if it carries the same hold, re-wrapped; another hold of the same
+    payer's intent is refused ``conflict`` (§11 "Routes"), after the checks of any routed hold
+    (a lie is misconduct). The outside tester's forged hold got the first hold's ``credited``,
+    so the honest sender pre-empted by it could neither apply it nor release: its holds, and
+    the payer's, stayed open for ever.
+
+    Raises:
+        ConflictError, MisconductError: it is another hold.
+    """
+    hold = m.entries.get("hold") if m.type == "transfer" else None
+    kept = r.record("routes", first) if hold is not None and is_routed(hold) else None
+    if hold is None or kept is None or kept.get("hold") == hold.id:
+        return  # (a first refusal is every later hold's answer while it is kept)
+    check_route(hold, m.sender, bank.name, bank.public_key)
+    raise ConflictError(f"this payment came here already in hold {kept['hold']}")
 
 
 def to_correspondent(hold: SignedEntry) -> bool:

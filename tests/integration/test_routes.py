@@ -56,6 +56,7 @@ def net(tmp_path_factory):
     b4 = LocalBank(base / "b4", B4, workers=1)
     b5 = LocalBank(base / "b5", B5, workers=1, fault="keep-routed")
     proxy.start(b3.port)
+    KEYS.update({b.name: b.config.signing_key().public_key for b in (b1, b2, b3, b4, b5)})
     with b1, b2, b3, b4, b5:
         for a, b in ((b1, b2), (b2, b3), (b3, b4), (b1, b5), (b5, b3)):
             add_peer(a.config, b.url)
@@ -80,10 +81,14 @@ def every_flow_ends_sound(net):
         assert report.ok, report.problems
 
 
+KEYS: dict[str, str] = {}  # each bank's public key, by name: what a wallet finds and signs
+
+
 def _routed(payee: Customer, to_bank: str, via: list[str], asset: str, amount: int,
             receive: int) -> dict[str, Any]:
     return {"to": payee.chain, "to_validator": to_bank, "asset": asset, "amount": str(amount),
-            "via": via, "receive": str(receive)}
+            "via": via, "receive": str(receive),
+            "keys": {name: KEYS[name] for name in (*via, to_bank)}}
 
 
 def _no_holds(*banks: LocalBank) -> None:
@@ -183,6 +188,7 @@ def test_a_correspondent_cannot_hand_on_a_third_bank_s_iou_it_does_not_hold(net)
     alice, carol = register(b1, "alice9"), register(b3, "carol9")
     deposit(b1.config, "alice9", "1000", "GBP")
     # a payment bank2 honestly refuses (it takes no GBP): the lie below is all bank3 sees of it
+    # (handing on bank3's GBP: a route changes no asset code, attack 13)
     doc = sign_intent(alice.key, "payment", alice.chain, 1, now_ms(),
                       _routed(carol, B3, [B2], f"{B1}:GBP", 101, 100))
     hold = _hold_of(b1, alice, doc)
@@ -192,12 +198,12 @@ def test_a_correspondent_cannot_hand_on_a_third_bank_s_iou_it_does_not_hold(net)
     assert body is not None
     now = now_ms()
     intent = sign_intent(key, "payment", chain.chain, chain.seq + 1, now, {
-        "to": body.to, "to_validator": B3, "asset": f"{B3}:USD", "amount": "100",
+        "to": body.to, "to_validator": B3, "asset": f"{B3}:GBP", "amount": "100",
         "forward": hold.id, "via": []})
     lie = sign_entry_as(key, {
         "chain": chain.chain, "height": chain.height + 1, "prev": chain.head, "time": now,
         "kind": "payment", "intent": intent,
-        "effects": [{"asset": f"{B3}:USD", "balance": "0", "held": "100"}],
+        "effects": [{"asset": f"{B3}:GBP", "balance": "0", "held": "100"}],
         "evidence": [hold.doc], "validator": key.public_key})
     payer = make_record(key, address=B2, owner=chain.owner, chain=chain.chain, validator=B2)
     message = sign_message(key, "transfer", B2, B3, now, hold=lie, payer=payer,
@@ -206,7 +212,7 @@ def test_a_correspondent_cannot_hand_on_a_third_bank_s_iou_it_does_not_hold(net)
     assert r.status_code == 200, r.text
     answer = r.json()["message"]
     assert (answer["type"], answer["error"]) == ("refused", "position_exceeded")
-    assert balance(b3, carol, f"{B3}:USD") == (0, 0)
+    assert balance(b3, carol, f"{B3}:GBP") == (0, 0)
     eventually(lambda: _no_holds(b1, b2, b3))
 
 
