@@ -29,6 +29,7 @@ from tchain.errors import (
     VerificationError,
 )
 from tchain.flow_states import Flow, FlowType
+from tchain.keys import SigningKey
 from tchain.messages import Message
 from tchain.model import PaymentBody, SignedEntry
 from tchain.proofs import verify_proof
@@ -113,7 +114,7 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
         raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
                            f"(it is {now} here)")
     chain = part._state(w, w.meta(BANK_CHAIN))
-    if part.fault == "keep-routed":
+    if part.fault in ("keep-routed", "forge-next"):
         return _kept_without_forwarding(part, w, m, chain, hold, onward, now)
     outcome, _ = forward_hold(part.bank, chain, hold, our_terms, now)
     ours = part._commit(w, outcome)
@@ -134,13 +135,24 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
 def _kept_without_forwarding(part: Part, w: Writer, m: Message, chain: ChainState,
                              hold: SignedEntry, onward: str, now: int) -> Message:
     """The cheat of the ``keep-routed`` fault, for demonstrations and tests: a credit of the
-    payer's money to ourselves, signed and never stored, carrying no next bank's credit."""
-    credit = next_entry(part.bank, chain, now, "credit", None,
-                        entry_effects("credit", _body(hold), part.bank.name), [hold])
+    payer's money to ourselves, signed and never stored, carrying no next bank's credit; with
+    ``forge-next``, carrying one forged under a key of our own making, named in ``next``."""
     pinned = w.peer(onward)
     assert pinned is not None
+    evidence, next_key = [hold], str(pinned["key"])
+    our_terms = terms(w)
+    if part.fault == "forge-next" and our_terms is not None:
+        ours = forward_hold(part.bank, chain, hold, our_terms, now)[0].entries[0]
+        fake = SigningKey.generate()
+        body = _body(ours)
+        evidence.append(SignedEntry.sign(
+            fake, chain=body.to, height=1, prev="00" * 32, time=now, kind="credit",
+            intent=None, effects=entry_effects("credit", body, onward), evidence=(ours,)))
+        next_key = fake.public_key
+    credit = next_entry(part.bank, chain, now, "credit", None,
+                        entry_effects("credit", _body(hold), part.bank.name), evidence)
     return part._answer(m, "credited", now, credit=credit,
-                        next={"name": onward, "key": pinned["key"]})
+                        next={"name": onward, "key": next_key})
 
 
 def answer_upstream(part: Part, w: Writer, flow_id: str, downstream: SignedEntry | None,
