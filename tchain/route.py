@@ -45,22 +45,40 @@ __all__ = ["Terms", "check_nested", "check_route", "check_route_credit", "forwar
 @dataclass(frozen=True, slots=True)
 class Terms:
     """A correspondent's published terms (its well-known document's ``correspondent``): the
-    IOUs it takes at par, the IOU it hands on, and the fee it keeps (minor units, per hop)."""
+    IOUs it takes at par, the IOU it hands on, the fee it keeps (minor units, per hop), and,
+    optionally, ``limit``: the most of any one peer's IOU it will hold, so a lying bank before
+    it cannot run up an unbounded liability of its own (attack 13, Finding 7)."""
 
     accept: tuple[str, ...]
     pay: str
     fee: int
+    limit: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accept": list(self.accept), "pay": self.pay, "fee": str(self.fee)}
+        out = {"accept": list(self.accept), "pay": self.pay, "fee": str(self.fee)}
+        return out if self.limit is None else {**out, "limit": str(self.limit)}
 
     @classmethod
     def from_dict(cls, d: Any) -> Terms:
-        if not isinstance(d, dict) or set(d) != {"accept", "pay", "fee"} or \
-                not isinstance(d["accept"], list):
-            raise EncodingError("correspondent terms are {accept: [UAI...], pay: UAI, fee}")
+        if not isinstance(d, dict) or not {"accept", "pay", "fee"} <= set(d) <= \
+                {"accept", "pay", "fee", "limit"} or not isinstance(d["accept"], list):
+            raise EncodingError("correspondent terms are {accept: [UAI...], pay: UAI, fee, "
+                                "limit?}")
         accept = tuple(str(UAI.parse(a)) for a in d["accept"])
-        return cls(accept, str(UAI.parse(d["pay"])), parse_amount(d["fee"], "fee"))
+        limit = None if "limit" not in d else parse_amount(d["limit"], "limit")
+        return cls(accept, str(UAI.parse(d["pay"])), parse_amount(d["fee"], "fee"), limit)
+
+    def check_limit(self, peer: str, asset: str, holding: int) -> None:
+        """Would we hold ``holding`` of ``peer``'s IOU ``asset`` (what we hold, what flows
+        still open bring, and this payment) within our ``limit``?
+
+        Raises:
+            RouteRefusedError: past it.
+        """
+        if self.limit is not None and UAI.parse(asset).issuer_validator == peer and \
+                holding > self.limit:
+            raise RouteRefusedError(f"this correspondent holds at most {self.limit} of "
+                                    f"{asset}; this payment would take it to {holding}")
 
     def hands_on(self, asset: str, amount: int) -> int:
         """What we hand on for ``amount`` of ``asset`` received.

@@ -15,9 +15,10 @@ from validator.route import set_terms
 from validator.store import Writer
 
 
-def make_correspondent(bank: NetBank, *, accept: tuple[str, ...], pay: str, fee: int) -> None:
+def make_correspondent(bank: NetBank, *, accept: tuple[str, ...], pay: str, fee: int,
+                       limit: int | None = None) -> None:
     """Publish ``bank``'s terms as a correspondent."""
-    terms = Terms(accept, pay, fee)
+    terms = Terms(accept, pay, fee, limit)
 
     def work(w: Writer) -> None:
         set_terms(w, terms)

@@ -32,12 +32,14 @@ from tchain.flow_states import Flow, FlowType
 from tchain.keys import SigningKey
 from tchain.messages import Message
 from tchain.model import PaymentBody, SignedEntry
+from tchain.peer_dates import check_not_ahead
 from tchain.proofs import verify_proof
 from tchain.route import (
     Terms,
     check_route,
     check_route_credit,
     forward_hold,
+    hops_of,
     is_routed,
     next_hop,
     origin,
@@ -53,8 +55,8 @@ from validator.interbank.base import Part
 from validator.ledger import BANK_CHAIN
 from validator.store import Reader, Writer
 
-__all__ = ["TERMS", "answer_upstream", "asked_again", "first_hold_or_conflict", "forward",
-           "lied", "on_pinned_bank_chain", "remember_hold", "reserved", "set_terms", "terms",
+__all__ = ["TERMS", "answer_upstream", "asked_again", "check_received", "first_hold_or_conflict",
+           "forward", "lied", "remember_hold", "reserved", "set_terms", "terms",
            "to_correspondent"]
 
 TERMS = "correspondent"  # meta: this bank's published terms as a correspondent
@@ -110,6 +112,8 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
                                 f"cross to {onward}") from e
     asset = str(body.asset)
     part._incoming(w, m.sender, asset, body.amount)
+    position = w.position(m.sender, asset)
+    our_terms.check_limit(m.sender, asset, -position.held + position.incoming + body.amount)
     if now > m.fields["deadline"]:
         raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
                            f"(it is {now} here)")
@@ -182,7 +186,22 @@ def answer_upstream(part: Part, w: Writer, flow_id: str, downstream: SignedEntry
     w.put_answer(m.id, answer.raw, subject=kept["subject"])
 
 
-def on_pinned_bank_chain(r: Reader, m: Message, hold: SignedEntry) -> None:
+def check_received(part: Part, r: Reader, m: Message, hold: SignedEntry, now: int) -> None:
+    """A routed hold a peer sent us, checked as if it lied before anything it brings is
+    believed (docs/protocol.md §13 "Routes", "Dates").
+
+    Raises:
+        MisconductError: a route no honest bank sends.
+        BadRequestRuleError: a hold nested in it is dated ahead of our clock (not misconduct:
+            only our clock shows it).
+    """
+    check_route(hold, m.sender, part.bank.name, part.bank.public_key)
+    _on_pinned_bank_chain(r, m, hold)
+    for nested in hops_of(hold)[1:]:  # (the hold itself: as any entry of a message)
+        check_not_ahead(nested, now, "hold nested in the transfer's hold")
+
+
+def _on_pinned_bank_chain(r: Reader, m: Message, hold: SignedEntry) -> None:
     """A correspondent's hold is on its own bank chain: the one we pin for the sender, not a
     chain its ``payer`` record says is the bank's (attack 13, Finding 5: a customer's).
 

@@ -270,10 +270,11 @@ def test_the_cli_says_why_a_route_is_refused_in_one_sentence(net, tmp_path):
 def test_an_operator_publishes_and_withdraws_correspondent_terms(net):
     b4 = net["b4"]
     ok("validator", "correspond", "--data", str(b4.data), "--accept", f"{B3}:USD", "--pay",
-       f"{B4}:USD", "--fee", "2")
+       f"{B4}:USD", "--fee", "2", "--limit", "5000")
     document = requests.get(b4.url + "/.well-known/tchain.json", timeout=10).json()
     assert document["document"]["correspondent"] == {"accept": [f"{B3}:USD"],
-                                                     "pay": f"{B4}:USD", "fee": "2"}
+                                                     "pay": f"{B4}:USD", "fee": "2",
+                                                     "limit": "5000"}
     verify_well_known(document)
     ok("validator", "correspond", "--data", str(b4.data), "--stop")
     document = requests.get(b4.url + "/.well-known/tchain.json", timeout=10).json()

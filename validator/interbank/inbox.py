@@ -41,7 +41,7 @@ from tchain.messages import Message
 from tchain.model import OfferBody, PaymentBody, PlanBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
 from tchain.proofs import misconduct_proof
-from tchain.route import check_route, is_routed, route_subject
+from tchain.route import is_routed, route_subject
 from tchain.rules import (
     MAX_OFFER_MS,
     TIME_WINDOW_MS,
@@ -204,8 +204,7 @@ class PeerInbox(Part):
         hold, body = checked_hold(m, peer_key)  # (believed: see _believable)
         self._not_ours(w, hold)
         if isinstance(body, PaymentBody) and body.route is not None:  # docs/adr/0015
-            check_route(hold, m.sender, self.bank.name, self.bank.public_key)
-            route.on_pinned_bank_chain(w, m, hold)
+            route.check_received(self, w, m, hold, now)
             if body.to_validator != self.bank.name:
                 return route.forward(self, w, m, hold, body, now)
         asset = str(body.asset)

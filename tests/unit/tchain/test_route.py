@@ -79,6 +79,18 @@ def test_terms_hand_on_at_par_less_the_fee():
         Terms.from_dict({"accept": USD, "pay": USD, "fee": "1"})
 
 
+def test_terms_with_a_limit_keep_it_and_terms_without_keep_their_bytes():
+    limited = Terms((USD,), "bank2.example:USD", 1, 150)
+    assert Terms.from_dict(limited.to_dict()) == limited
+    assert "limit" not in Terms((USD,), "bank2.example:USD", 1).to_dict()
+    limited.check_limit("bank1.example", USD, 150)
+    limited.check_limit("bank3.example", USD, 10**6)  # not that peer's IOU: ours to hand back
+    with pytest.raises(RouteRefusedError, match="at most 150"):
+        limited.check_limit("bank1.example", USD, 151)
+    with pytest.raises(EncodingError):
+        Terms.from_dict({**limited.to_dict(), "limit": "-1"})
+
+
 def test_terms_that_change_the_asset_code_hand_nothing_on():
     with pytest.raises(RouteRefusedError, match="changes no asset code"):
         Terms((USD,), "bank2.example:JPY", 1).hands_on(USD, 101)

@@ -23,7 +23,7 @@ from tchain.route import routed_body
 from tchain.verify import verify_chain
 from tests.helpers import Clock, sign_entry_as
 from tests.interbank_net import NetBank, pin, totals
-from tests.routenet import alice_pays_carol, line, routed, settle_all, sound
+from tests.routenet import alice_pays_carol, line, make_correspondent, routed, settle_all, sound
 from validator.audit import audit
 
 B1, B2, B3 = "bank1.example", "bank2.example", "bank3.example"
@@ -268,3 +268,38 @@ def test_a_third_bank_s_iou_on_a_hop_upstream_of_the_sender_is_misconduct(tmp_pa
     assert (answer["type"], answer["error"]) == ("refused", "foreign_asset"), answer
     assert b3.balance(carol, "bank2.example:USD") == (0, 0)
     sound([b3])
+
+
+# --- Finding 7: nested dates, and a correspondent's limit per peer ---------------------------
+
+def test_a_payer_hold_nested_and_dated_ahead_is_refused(tmp_path: Path) -> None:
+    clock, (b1, b2, b3), _, alice, carol = alice_pays_carol(tmp_path)
+    intent = b1.intent(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
+    ahead = clock() + 3_600_000  # a bank1 key of the tester's making dates the hold an hour on
+    fake = SigningKey.generate()
+    hold = sign_entry_as(fake, {
+        "chain": alice.chain, "height": 3, "prev": "00" * 32, "time": ahead, "kind": "payment",
+        "intent": intent,
+        "effects": [{"asset": "bank1.example:USD", "balance": "0", "held": "101"}],
+        "evidence": [], "validator": fake.public_key})
+    answer = _send(b2, b3, _bank2_forward(b2, hold, "bank2.example:USD", 100, clock()), clock())
+    assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
+    assert "dated" in answer["reason"]
+    assert b3.balance(carol, "bank2.example:USD") == (0, 0)
+
+
+def test_a_correspondent_holds_no_more_of_a_peer_s_iou_than_its_limit(tmp_path: Path) -> None:
+    clock, (b1, b2, b3), net = line(tmp_path, 3)
+    make_correspondent(b2, accept=("bank1.example:USD",), pay="bank2.example:USD", fee=1,
+                       limit=150)
+    alice, carol = b1.join("alice"), b3.join("carol")
+    b1.deposit(alice, 500)
+    for _ in range(2):
+        b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
+        settle_all(clock, net)
+    refusal = [parse(a)["message"] for _, a in net.delivered][-1]
+    assert (refusal["type"], refusal["error"]) == ("refused", "route_refused"), refusal
+    assert "at most 150" in refusal["reason"]
+    assert b1.balance(alice, "bank1.example:USD") == (399, 0)  # one paid, one released
+    assert b3.balance(carol, "bank2.example:USD") == (100, 0)
+    sound([b1, b2, b3])
