@@ -151,15 +151,15 @@ def _bad(what: str) -> MisconductError:
     return MisconductError.of(BadRequestError(what))
 
 
-def check_route(hold: SignedEntry, sender: str, receiver: str, receiver_key: str
+def check_route(hold: SignedEntry, sender: str, receiver: str, receiver_key: str | None = None
                 ) -> PaymentBody:
     """Check the route a peer's hold carries, as if it lied (docs/protocol.md §13 "Routes"):
     every hold back to the payer's is a signed payment to the same payee, each
     correspondent's forwards the one before it (its evidence, its id), was sent to the bank
     that signed the next, hands on no more than it got, and the hops left shrink by one; the
-    hold ``sender`` sent us is for ``receiver``, whose key (``receiver_key``) the payer signed;
-    and every hop fits the payer's signed route (tchain.route_checks). Returns the payer's body
-    (its ``receive``).
+    hold ``sender`` sent us is for ``receiver``, whose key (``receiver_key``, when the receiver
+    checks; a proof checker knows only the message) the payer signed; and every hop fits the
+    payer's signed route (tchain.route_checks). Returns the payer's body (its ``receive``).
 
     Raises:
         MisconductError: a route no honest bank sends (bad_request, bad_signature).
@@ -207,7 +207,8 @@ def check_route(hold: SignedEntry, sender: str, receiver: str, receiver_key: str
     if bodies[0].amount < first.route.receive:
         raise _bad(f"the payee would get {bodies[0].amount}, less than the {first.route.receive}"
                    " its payer signed for")
-    check_signed_key(first, receiver, receiver_key)
+    if receiver_key is not None:
+        check_signed_key(first, receiver, receiver_key)
     check_along(holds, bodies)
     return first
 

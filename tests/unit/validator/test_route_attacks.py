@@ -88,6 +88,13 @@ def _only_the_liar_s_iou(banks: list[NetBank], phantom: dict[str, int]) -> None:
                 verify_chain(entries, bank.key.public_key, bank.name, chain)
 
 
+def _proven(bank: NetBank, culprit: NetBank) -> None:
+    """``bank`` kept one misconduct proof, against ``culprit``, that verifies offline."""
+    with bank.ledger.store.read() as r:
+        proofs = [verify_proof(p) for _, p in r.records("proofs")]
+    assert [(p.type, p.culprit) for p in proofs] == [("misconduct", culprit.key.public_key)]
+
+
 # --- Finding 3: the payer signs the keys of its route ------------------------------------
 
 def test_a_correspondent_naming_a_key_of_its_own_for_the_next_bank_leaves_a_proof(
@@ -200,6 +207,7 @@ def test_another_hold_of_a_credited_payment_is_refused_conflict_the_same_gets_it
     lie = _send(b2, b3, _bank2_forward(b2, upstream, "bank2.example:USD", 102, clock()),
                 clock())  # another hold that is a lie too (more than it got): misconduct
     assert (lie["type"], lie["error"]) == ("refused", "bad_request"), lie
+    _proven(b3, b2)  # checked before the kept answer is looked up, and proven offline
     assert b3.balance(carol, "bank2.example:USD") == (100, 0)
     sound([b1, b2, b3])
 
@@ -214,6 +222,7 @@ def test_a_last_hop_that_changes_the_asset_code_is_misconduct(tmp_path: Path) ->
     assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
     assert "changes no asset code" in answer["reason"]
     assert b3.balance(carol, "bank2.example:JPY") == (0, 0)
+    _proven(b3, b2)
 
 
 # --- Findings 4 and 5: the sender's own bank chain, under its own key ----------------------
