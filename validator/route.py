@@ -10,7 +10,9 @@ chain with what it got (its receipt, carrying the next bank's credit); on ``refu
 releases its hold and refuses. It never releases on its own clock.
 
 What it keeps, in the ``routes`` database: under the payment's subject (the payer's intent
-id) the hold it forwarded for it; under that hold's id the message it mirrors the answer to.
+id) the hold it forwarded for it; under that hold's id the message it mirrors the answer to;
+and, at any bank that answers a routed transfer, under the transfer's id the hold it carried
+(only that hold gets the kept answer again: another is a ``conflict``).
 """
 
 from __future__ import annotations
