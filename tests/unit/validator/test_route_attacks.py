@@ -276,6 +276,7 @@ def test_a_third_bank_s_iou_on_a_hop_upstream_of_the_sender_is_misconduct(tmp_pa
     answer = _send(b2, b3, _bank2_forward(b2, hop, "bank2.example:USD", 100, now), now)
     assert (answer["type"], answer["error"]) == ("refused", "foreign_asset"), answer
     assert b3.balance(carol, "bank2.example:USD") == (0, 0)
+    _proven(b3, b2)  # the hop is in the message: proven offline
     sound([b3])
 
 
