@@ -148,9 +148,11 @@ def peer_remove(ctx: click.Context, data: Path, name: str, force: bool) -> None:
               "it holds.")
 @click.option("--fee", default="0", show_default=True, help="What it keeps of each payment, "
               "in minor units.")
+@click.option("--limit", metavar="AMOUNT", help="The most of any one peer's IOU it will hold "
+              "(a payment past it is refused) [default: no limit].")
 @click.option("--stop", is_flag=True, help="Withdraw the terms: hand on no more payments.")
 def correspond(ctx: click.Context, data: Path, accepts: tuple[str, ...], pay: str | None,
-               fee: str, stop: bool) -> None:
+               fee: str, limit: str | None, stop: bool) -> None:
     """Hand payments on between peers that do not pin each other, on published terms."""
     config = BankConfig.load(data)
     if stop:
@@ -160,7 +162,8 @@ def correspond(ctx: click.Context, data: Path, accepts: tuple[str, ...], pay: st
     if not accepts or pay is None:
         raise click.UsageError("give --accept (one or more) and --pay, or --stop")
     try:
-        terms = Terms.from_dict({"accept": list(accepts), "pay": pay, "fee": fee})
+        terms = Terms.from_dict({"accept": list(accepts), "pay": pay, "fee": fee,
+                                 **({} if limit is None else {"limit": limit})})
     except EncodingError as e:
         raise click.UsageError(e.message) from e
     set_correspondent(config, terms)

@@ -50,7 +50,12 @@ class RoutePlan:
         """The routed payment's body (docs/protocol.md §3)."""
         return {"to": payee_chain, "to_validator": self.payee_bank.name, "asset": self.asset,
                 "amount": str(self.pays), "via": [h.bank.name for h in self.hops],
-                "receive": str(self.receive)}
+                "receive": str(self.receive), "keys": self.keys()}
+
+    def keys(self) -> dict[str, str]:
+        """The key of every bank after ours, as each bank before it lists it in its signed
+        peer list: the payer signs them, so no correspondent's word replaces them."""
+        return {bank.name: bank.key for bank in (*(h.bank for h in self.hops), self.payee_bank)}
 
     def to_dict(self) -> dict[str, Any]:
         return {"via": [h.bank.name for h in self.hops], "to_validator": self.payee_bank.name,
@@ -129,7 +134,7 @@ def plan_route(banks: Banks, payee_bank: str, asset: str, receive: int,
                 if peer.name in seen or len(hops) == MAX_VIA:
                     continue  # (met nearer already: a longer way through it is never chosen)
                 terms = _reachable_terms(explorer, peer)
-                if terms is not None and holding in terms.accept:
+                if terms is not None and holding in terms.accept and _same_code(terms, asset):
                     following.append((peer, terms.pay, (*hops, Hop(peer, terms))))
         if found:
             return min(found, key=lambda plan: plan.pays)
@@ -137,6 +142,11 @@ def plan_route(banks: Banks, payee_bank: str, asset: str, receive: int,
         level = following
     raise BankError(f"no route from {home.name} to {payee_bank} hands on {asset}: no chain of "
                     "banks that pin each other in turn takes it", code=RouteRefusedError.code)
+
+
+def _same_code(terms: Terms, asset: str) -> bool:
+    """A route changes no asset code (an exchange on the way is out of scope)."""
+    return UAI.parse(terms.pay).code == UAI.parse(asset).code
 
 
 def _reachable_terms(explorer: _Explorer, bank: Bank) -> Terms | None:
@@ -163,7 +173,7 @@ def _along(explorer: _Explorer, home: Bank, payee_bank: str, asset: str, receive
         if name == payee_bank:
             return _plan(hops, nxt, asset, receive, holding)
         terms = explorer.terms(nxt)
-        if terms is None or holding not in terms.accept:
+        if terms is None or holding not in terms.accept or not _same_code(terms, asset):
             raise BankError(f"{name} does not hand on {holding}: it takes "
                             f"{', '.join(terms.accept) if terms else 'nothing'}",
                             code=RouteRefusedError.code)

@@ -100,7 +100,8 @@ def _setting(name: str, *decls: str, **attrs: Any) -> Callable[[F], F]:
                    "accepts takes of peers' offers and never settles them, so the peer "
                    "records a non-settlement proof; keep-routed answers a routed payment "
                    "credited without handing it on, so the bank before it keeps a "
-                   "route_unpaid proof. Taken from this flag only.")
+                   "route_unpaid proof; forge-next does so with the next bank's credit "
+                   "forged under a key of its own. Taken from this flag only.")
 @click.option("--print-settings", is_flag=True,
               help="Print every setting, its value and where it came from; serve nothing.")
 @click.pass_context

@@ -91,7 +91,7 @@ def _chain_id(value: Any, what: str) -> str:
 
 
 MAX_VIA = 3  # correspondents on one route: four banks in a line, and one more
-_ROUTE_FIELDS = frozenset({"via", "receive", "forward"})
+_ROUTE_FIELDS = frozenset({"via", "receive", "forward", "keys"})
 
 
 def _route(b: dict[str, Any], to_validator: str | None, amount: int) -> Route | None:
@@ -108,16 +108,29 @@ def _route(b: dict[str, Any], to_validator: str | None, amount: int) -> Route | 
     if to_validator in hops:
         raise EncodingError(f"via names the payee's bank {to_validator}")
     if "forward" in b:
-        if "receive" in b:
-            raise EncodingError("a correspondent's forward carries no receive: the payer's "
-                                "hold says it")
+        if "receive" in b or "keys" in b:
+            raise EncodingError("a correspondent's forward carries no receive nor keys: the "
+                                "payer's hold says them")
         return Route(hops, None, _chain_id(b["forward"], "forward"))
-    if not hops or "receive" not in b:
-        raise EncodingError("a payer's route has via (one bank or more) and receive")
+    if not hops or "receive" not in b or "keys" not in b:
+        raise EncodingError("a payer's route has via (one bank or more), receive and keys")
     receive = parse_positive_amount(b["receive"], "receive")
     if receive > amount:
         raise EncodingError(f"receive {receive} is more than the amount {amount}")
-    return Route(hops, receive, None)
+    return Route(hops, receive, None, _route_keys(b["keys"], (*hops, to_validator)))
+
+
+def _route_keys(value: Any, banks: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The payer's ``keys``: the public key of every bank its route passes after its own, by
+    name, as its wallet checked them (docs/adr/0015, "Update (attack 13)")."""
+    if not isinstance(value, dict) or set(value) != set(banks):
+        raise EncodingError(f"keys names the key of each of {list(banks)}, and only them")
+    for key in value.values():
+        try:
+            check_public_key(key)
+        except SignatureError as e:
+            raise EncodingError(f"keys: {e.message}") from e
+    return tuple((bank, str(value[bank])) for bank in banks)
 
 
 def _memo(body: dict[str, Any]) -> str | None:
@@ -204,6 +217,12 @@ class Route:
     via: tuple[str, ...]
     receive: int | None
     forward: str | None
+    keys: tuple[tuple[str, str], ...] = ()  # the payer's: each bank after its own, by name
+
+    def key_of(self, bank: str) -> str | None:
+        """The key the payer signed for ``bank`` (None on a correspondent's hold, or for a
+        bank off the route)."""
+        return dict(self.keys).get(bank)
 
 
 

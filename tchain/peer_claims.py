@@ -39,6 +39,7 @@ from tchain.plans.admission import check_words
 from tchain.plans.document import Plan
 from tchain.plans.log import LogDoc
 from tchain.records import KeyRecord
+from tchain.route import check_route
 
 __all__ = ["checked_claim", "checked_hold", "checked_lock", "checked_take", "credits_the_payee",
            "crossing", "fault", "incoming", "standing"]
@@ -114,6 +115,8 @@ def checked_hold(message: Message, sender_key: str
     kind = message.entries["hold"].kind
     hold, body = _holding(message, "hold", "plan" if kind == "plan" else "payment", sender_key)
     assert isinstance(body, PaymentBody | PlanBody)
+    if isinstance(body, PaymentBody) and body.route is not None:  # from the message alone,
+        check_route(hold, message.sender, message.to)  # so a misconduct proof shows it
     return hold, body
 
 

@@ -255,6 +255,10 @@ def _verify_misconduct(proof: dict[str, Any], names: Names) -> ProofSummary:
     if code == ForeignAssetError.code:
         foreign = [a for a in crossing(message)
                    if UAI.parse(a).issuer_validator not in (reporter, message.sender)]
+        nested = fault(message, culprit) if not foreign else None  # a hop back along a route
+        if nested is not None:
+            return ProofSummary("misconduct", culprit, f"{who} sent {reporter} a "
+                                f"{message.type} that {nested} (proven by the message)")
         if not foreign:
             raise VerificationError("the message moves no asset of a third bank")
         return ProofSummary("misconduct", culprit,

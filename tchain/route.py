@@ -32,33 +32,53 @@ from tchain.errors import (
 )
 from tchain.intents import sign_intent
 from tchain.model import Effect, PaymentBody, SignedEntry, SignedIntent
+from tchain.route_checks import check_along, check_signed_key
 from tchain.rules import BankIdentity, Outcome, next_entry
 from tchain.state import ChainState, available, entry_effects
 from tchain.values import UAI, parse_amount, parse_validator_name
 
-__all__ = ["Terms", "check_route", "check_route_credit", "forward_hold", "hops_of", "is_routed",
-           "next_hop", "origin", "parse_next", "route_credit", "route_subject", "routed_body"]
+__all__ = ["Terms", "check_nested", "check_route", "check_route_credit", "forward_hold",
+           "hops_of", "is_routed", "next_hop", "origin", "parse_next", "route_credit",
+           "route_subject", "routed_body"]
 
 
 @dataclass(frozen=True, slots=True)
 class Terms:
     """A correspondent's published terms (its well-known document's ``correspondent``): the
-    IOUs it takes at par, the IOU it hands on, and the fee it keeps (minor units, per hop)."""
+    IOUs it takes at par, the IOU it hands on, the fee it keeps (minor units, per hop), and,
+    optionally, ``limit``: the most of any one peer's IOU it will hold, so a lying bank before
+    it cannot run up an unbounded liability of its own (attack 13, Finding 7)."""
 
     accept: tuple[str, ...]
     pay: str
     fee: int
+    limit: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accept": list(self.accept), "pay": self.pay, "fee": str(self.fee)}
+        out = {"accept": list(self.accept), "pay": self.pay, "fee": str(self.fee)}
+        return out if self.limit is None else {**out, "limit": str(self.limit)}
 
     @classmethod
     def from_dict(cls, d: Any) -> Terms:
-        if not isinstance(d, dict) or set(d) != {"accept", "pay", "fee"} or \
-                not isinstance(d["accept"], list):
-            raise EncodingError("correspondent terms are {accept: [UAI...], pay: UAI, fee}")
+        if not isinstance(d, dict) or not {"accept", "pay", "fee"} <= set(d) <= \
+                {"accept", "pay", "fee", "limit"} or not isinstance(d["accept"], list):
+            raise EncodingError("correspondent terms are {accept: [UAI...], pay: UAI, fee, "
+                                "limit?}")
         accept = tuple(str(UAI.parse(a)) for a in d["accept"])
-        return cls(accept, str(UAI.parse(d["pay"])), parse_amount(d["fee"], "fee"))
+        limit = None if "limit" not in d else parse_amount(d["limit"], "limit")
+        return cls(accept, str(UAI.parse(d["pay"])), parse_amount(d["fee"], "fee"), limit)
+
+    def check_limit(self, peer: str, asset: str, holding: int) -> None:
+        """Would we hold ``holding`` of ``peer``'s IOU ``asset`` (what we hold, what flows
+        still open bring, and this payment) within our ``limit``?
+
+        Raises:
+            RouteRefusedError: past it.
+        """
+        if self.limit is not None and UAI.parse(asset).issuer_validator == peer and \
+                holding > self.limit:
+            raise RouteRefusedError(f"this correspondent holds at most {self.limit} of "
+                                    f"{asset}; this payment would take it to {holding}")
 
     def hands_on(self, asset: str, amount: int) -> int:
         """What we hand on for ``amount`` of ``asset`` received.
@@ -69,6 +89,9 @@ class Terms:
         if asset not in self.accept:
             takes = ", ".join(self.accept) or "nothing"
             raise RouteRefusedError(f"this correspondent takes {takes} at par, not {asset}")
+        if UAI.parse(self.pay).code != UAI.parse(asset).code:
+            raise RouteRefusedError(f"this correspondent pays {self.pay}: a route changes no "
+                                    f"asset code, and it was paid {asset}")
         if amount <= self.fee:
             raise RouteRefusedError(f"{amount} {asset} does not cover the fee {self.fee}")
         return amount - self.fee
@@ -128,12 +151,15 @@ def _bad(what: str) -> MisconductError:
     return MisconductError.of(BadRequestError(what))
 
 
-def check_route(hold: SignedEntry, sender: str, receiver: str) -> PaymentBody:
+def check_route(hold: SignedEntry, sender: str, receiver: str, receiver_key: str | None = None
+                ) -> PaymentBody:
     """Check the route a peer's hold carries, as if it lied (docs/protocol.md §13 "Routes"):
     every hold back to the payer's is a signed payment to the same payee, each
     correspondent's forwards the one before it (its evidence, its id), was sent to the bank
     that signed the next, hands on no more than it got, and the hops left shrink by one; the
-    hold ``sender`` sent us is for ``receiver``. Returns the payer's body (its ``receive``).
+    hold ``sender`` sent us is for ``receiver``, whose key (``receiver_key``, when the receiver
+    checks; a proof checker knows only the message) the payer signed; and every hop fits the
+    payer's signed route (tchain.route_checks). Returns the payer's body (its ``receive``).
 
     Raises:
         MisconductError: a route no honest bank sends (bad_request, bad_signature).
@@ -146,13 +172,13 @@ def check_route(hold: SignedEntry, sender: str, receiver: str) -> PaymentBody:
             raise _bad(f"hold {entry.id} along the route is not a routed payment")
         if entry.effects != (Effect(str(body.asset), 0, body.amount),):
             raise _bad(f"hold {entry.id} does not hold exactly what it pays")
-        if index > 0:  # ours were checked by the caller with the peer's pinned key
-            try:
+        try:
+            if index > 0:  # ours was checked by the caller with the peer's pinned key
                 entry.verify()
-                if body.route.forward is not None and entry.intent is not None:
-                    entry.intent.verify(entry.validator)  # a bank chain: its bank's key owns it
-            except SignatureError as e:
-                raise MisconductError.of(e) from e
+            if body.route.forward is not None and entry.intent is not None:
+                entry.intent.verify(entry.validator)  # a bank chain: its bank's key owns it
+        except SignatureError as e:  # (ours too: not the key a payer record names, attack 13)
+            raise MisconductError.of(e) from e
         bodies.append(body)
     first = bodies[-1]
     if first.route is None or first.route.receive is None:
@@ -181,7 +207,30 @@ def check_route(hold: SignedEntry, sender: str, receiver: str) -> PaymentBody:
     if bodies[0].amount < first.route.receive:
         raise _bad(f"the payee would get {bodies[0].amount}, less than the {first.route.receive}"
                    " its payer signed for")
+    if receiver_key is not None:
+        check_signed_key(first, receiver, receiver_key)
+    check_along(holds, bodies)
     return first
+
+
+def check_nested(hold: SignedEntry) -> None:
+    """The offline verifier's check of the holds nested in a routed hold it meets (a payee's
+    credit's evidence, a correspondent's forwarding hold): each hop against the payer's
+    signed route (tchain.route_checks: its keys, its asset code, no third bank's IOU).
+
+    Raises:
+        VerificationError: one does not fit.
+    """
+    try:
+        holds = hops_of(hold)
+        bodies = [routed_body(entry) for entry in holds]
+        payer = bodies[-1]
+        if payer is None or payer.route is None or payer.route.receive is None or \
+                any(body is None for body in bodies):
+            raise _bad("the route does not start at a payer's hold with via and receive")
+        check_along(holds, [body for body in bodies if body is not None])
+    except MisconductError as e:
+        raise VerificationError(f"routed hold {hold.id}: {e.message}") from e
 
 
 def forward_hold(bank: BankIdentity, chain: ChainState, upstream: SignedEntry, terms: Terms,
@@ -234,8 +283,9 @@ def route_credit(bank: BankIdentity, chain: ChainState, upstream: SignedEntry,
 def check_route_credit(credit: SignedEntry, ours: SignedEntry, next_bank: Any) -> None:
     """A correspondent's ``credited`` answer to our routed hold ``ours``, checked as if it
     lied: its credit carries our very hold and the credit the next bank (the one our hold's
-    route names after the correspondent, whose key it gives in ``next_bank``, its answer's
-    ``next``) signed of the correspondent's hold forwarding ours, crediting exactly what that
+    route names after the correspondent, under the key our payer signed for it, which the
+    correspondent repeats in ``next_bank``, its answer's ``next``) signed of the
+    correspondent's hold forwarding ours, crediting exactly what that
     hold pays.
 
     Raises:
@@ -258,6 +308,11 @@ def check_route_credit(credit: SignedEntry, ours: SignedEntry, next_bank: Any) -
         name, key = parse_next(next_bank)
         if name != after:
             raise VerificationError(f"it names {name} as the next bank, not {after}")
+        payer = routed_body(origin(ours))
+        assert payer is not None and payer.route is not None
+        if key != payer.route.key_of(after):  # never the correspondent's word alone
+            raise VerificationError(f"it names a key for {after} that the payer did not sign "
+                                    f"for it ({key[:16]}…)")
         onward.verify(key)
         if onward.kind != "credit" or not onward.evidence:
             raise VerificationError(f"the next bank's entry is a {onward.kind}, not a credit")

@@ -50,7 +50,7 @@ from tchain.model import (
     SignedEntry,
     SignedIntent,
 )
-from tchain.route import forwarded, next_hop, route_credit_parts, routed_body
+from tchain.route import check_nested, forwarded, next_hop, route_credit_parts, routed_body
 from tchain.state import ChainState, entry_effects
 
 __all__ = ["ChainVerifier", "DeferredSignatures", "Signature", "first_invalid", "verify_chain"]
@@ -373,6 +373,8 @@ class ChainVerifier:
                      "by {}", h, debit, debit.validator)
         body = debit.intent.body if debit.intent is not None else None
         if isinstance(body, PaymentBody) and debit.kind in ("payment", "issue"):
+            if body.route is not None:  # each hop against the payer's route (attack 13)
+                check_nested(debit)
             if body.to != self.state.chain:
                 raise VerificationError(f"entry {h}: the evidence pays chain {body.to}")
             if debit.validator != self.validator_key and body.to_validator != self.validator_name:
@@ -399,6 +401,7 @@ class ChainVerifier:
         on, signed, and hands each on once (docs/adr/0015-correspondent-routes.md)."""
         assert self.state is not None
         upstream = forwarded(entry)
+        check_nested(entry)
         if self.state.address != self.validator_name:
             raise VerificationError(f"entry {entry.height}: only a bank's own chain forwards")
         self._signed(upstream.validator, upstream.digest, upstream.sig,

@@ -15,9 +15,10 @@ from validator.route import set_terms
 from validator.store import Writer
 
 
-def make_correspondent(bank: NetBank, *, accept: tuple[str, ...], pay: str, fee: int) -> None:
+def make_correspondent(bank: NetBank, *, accept: tuple[str, ...], pay: str, fee: int,
+                       limit: int | None = None) -> None:
     """Publish ``bank``'s terms as a correspondent."""
-    terms = Terms(accept, pay, fee)
+    terms = Terms(accept, pay, fee, limit)
 
     def work(w: Writer) -> None:
         set_terms(w, terms)
@@ -40,9 +41,11 @@ def line(path: Path, n: int, *, fee: int = 1) -> tuple[Clock, list[NetBank], Net
 
 def routed(payee: Customer, payee_bank: NetBank, via: list[NetBank], asset: str, amount: int,
            receive: int) -> dict[str, Any]:
-    """A routed payment's body."""
+    """A routed payment's body, with the key of every bank after the payer's, as its wallet
+    found them."""
     return {"to": payee.chain, "to_validator": payee_bank.name, "asset": asset,
-            "amount": str(amount), "via": [b.name for b in via], "receive": str(receive)}
+            "amount": str(amount), "via": [b.name for b in via], "receive": str(receive),
+            "keys": {b.name: b.key.public_key for b in (*via, payee_bank)}}
 
 
 def alice_pays_carol(path: Path, *, fee: int = 1, asset: str = "bank1.example:USD",

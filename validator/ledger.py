@@ -43,6 +43,7 @@ from tchain.model import (
     SignedIntent,
     TakeBody,
 )
+from tchain.route_checks import check_first_pin
 from tchain.rules import (
     BankIdentity,
     Outcome,
@@ -296,6 +297,9 @@ class Ledger:
         crosses = isinstance(body, TakeBody | OfferBody) or (
             isinstance(body, PaymentBody | LockBody) and
             body.to_validator not in (None, self.bank.name))
+        if isinstance(body, PaymentBody) and body.route is not None and body.route.via:
+            pinned = r.peer(body.route.via[0])  # the payer signed its keys (docs/adr/0015)
+            check_first_pin(body, None if pinned is None else str(pinned["key"]))
         return peer_names(r) if crosses else frozenset()
 
     def _offer_for(self, r: Reader, intent: SignedIntent) -> SignedEntry | None:

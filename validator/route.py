@@ -10,7 +10,9 @@ chain with what it got (its receipt, carrying the next bank's credit); on ``refu
 releases its hold and refuses. It never releases on its own clock.
 
 What it keeps, in the ``routes`` database: under the payment's subject (the payer's intent
-id) the hold it forwarded for it; under that hold's id the message it mirrors the answer to.
+id) the hold it forwarded for it; under that hold's id the message it mirrors the answer to;
+and, at any bank that answers a routed transfer, under the transfer's id the hold it carried
+(only that hold gets the kept answer again: another is a ``conflict``).
 """
 
 from __future__ import annotations
@@ -20,35 +22,44 @@ from collections.abc import Iterable
 from tchain.books import Move, check_crossing
 from tchain.encoding import canonical, parse_own
 from tchain.errors import (
+    BadRequestError,
     ConflictError,
     ExpiredError,
     ForeignAssetError,
+    MisconductError,
     RouteRefusedError,
     VerificationError,
 )
 from tchain.flow_states import Flow, FlowType
+from tchain.keys import SigningKey
 from tchain.messages import Message
 from tchain.model import PaymentBody, SignedEntry
+from tchain.peer_dates import check_not_ahead
 from tchain.proofs import verify_proof
 from tchain.route import (
     Terms,
+    check_route,
     check_route_credit,
     forward_hold,
+    hops_of,
+    is_routed,
     next_hop,
+    origin,
     route_credit,
     route_subject,
     routed_body,
 )
 from tchain.route_proof import route_unpaid_proof
-from tchain.rules import next_entry
+from tchain.rules import BankIdentity, next_entry
 from tchain.state import ChainState, entry_effects
 from validator.flows import reschedule, signer, start_held_flow
 from validator.interbank.base import Part
 from validator.ledger import BANK_CHAIN
 from validator.store import Reader, Writer
 
-__all__ = ["TERMS", "answer_upstream", "asked_again", "forward", "lied", "reserved",
-           "set_terms", "terms", "to_correspondent"]
+__all__ = ["TERMS", "answer_upstream", "asked_again", "check_received", "first_hold_or_conflict",
+           "forward", "lied", "remember_hold", "reserved", "set_terms", "terms",
+           "to_correspondent"]
 
 TERMS = "correspondent"  # meta: this bank's published terms as a correspondent
 ASK_AGAIN_MS = 1_000  # a bank waiting on a correspondent asks again this often at most
@@ -88,8 +99,14 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
     onward = body.route.via[1] if body.route is not None and len(body.route.via) > 1 else \
         body.to_validator
     assert onward is not None
-    if w.peer(onward) is None:
+    pinned = w.peer(onward)
+    if pinned is None:
         raise RouteRefusedError(f"{onward} is not a peer of {part.bank.name}")
+    payer = routed_body(origin(hold))
+    assert payer is not None and payer.route is not None
+    if pinned["key"] != payer.route.key_of(onward):  # its word would be ours alone
+        raise RouteRefusedError(f"{part.bank.name} pins another key for {onward} than the "
+                                "payer signed")
     try:
         check_crossing(part.bank.name, onward, our_terms.pay)
     except ForeignAssetError as e:
@@ -97,11 +114,13 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
                                 f"cross to {onward}") from e
     asset = str(body.asset)
     part._incoming(w, m.sender, asset, body.amount)
+    position = w.position(m.sender, asset)
+    our_terms.check_limit(m.sender, asset, -position.held + position.incoming + body.amount)
     if now > m.fields["deadline"]:
         raise ExpiredError(f"the transfer's deadline {m.fields['deadline']} has passed "
                            f"(it is {now} here)")
     chain = part._state(w, w.meta(BANK_CHAIN))
-    if part.fault == "keep-routed":
+    if part.fault in ("keep-routed", "forge-next"):
         return _kept_without_forwarding(part, w, m, chain, hold, onward, now)
     outcome, _ = forward_hold(part.bank, chain, hold, our_terms, now)
     ours = part._commit(w, outcome)
@@ -112,8 +131,6 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
                     m.fields["deadline"], now, now, extra={"payee": body.to}, hold=ours,
                     payer=signer(part.bank.key, part.bank.name, after),
                     kyc_required=m.fields["kyc_required"])
-    pinned = w.peer(onward)
-    assert pinned is not None
     w.put_record("routes", subject, {"upstream": hold.id, "next": onward, "ours": ours.id,
                                      "next_key": pinned["key"]})
     w.put_record("routes", ours.id, {"message": m.doc, "subject": subject})
@@ -124,13 +141,24 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
 def _kept_without_forwarding(part: Part, w: Writer, m: Message, chain: ChainState,
                              hold: SignedEntry, onward: str, now: int) -> Message:
     """The cheat of the ``keep-routed`` fault, for demonstrations and tests: a credit of the
-    payer's money to ourselves, signed and never stored, carrying no next bank's credit."""
-    credit = next_entry(part.bank, chain, now, "credit", None,
-                        entry_effects("credit", _body(hold), part.bank.name), [hold])
+    payer's money to ourselves, signed and never stored, carrying no next bank's credit; with
+    ``forge-next``, carrying one forged under a key of our own making, named in ``next``."""
     pinned = w.peer(onward)
     assert pinned is not None
+    evidence, next_key = [hold], str(pinned["key"])
+    our_terms = terms(w)
+    if part.fault == "forge-next" and our_terms is not None:
+        ours = forward_hold(part.bank, chain, hold, our_terms, now)[0].entries[0]
+        fake = SigningKey.generate()
+        body = _body(ours)
+        evidence.append(SignedEntry.sign(
+            fake, chain=body.to, height=1, prev="00" * 32, time=now, kind="credit",
+            intent=None, effects=entry_effects("credit", body, onward), evidence=(ours,)))
+        next_key = fake.public_key
+    credit = next_entry(part.bank, chain, now, "credit", None,
+                        entry_effects("credit", _body(hold), part.bank.name), evidence)
     return part._answer(m, "credited", now, credit=credit,
-                        next={"name": onward, "key": pinned["key"]})
+                        next={"name": onward, "key": next_key})
 
 
 def answer_upstream(part: Part, w: Writer, flow_id: str, downstream: SignedEntry | None,
@@ -158,6 +186,65 @@ def answer_upstream(part: Part, w: Writer, flow_id: str, downstream: SignedEntry
         answer = part._answer(m, "refused", now, error=refusal.fields["error"],
                               reason=f"{refusal.sender}: {refusal.fields['reason']}"[:1000])
     w.put_answer(m.id, answer.raw, subject=kept["subject"])
+
+
+def check_received(part: Part, r: Reader, m: Message, hold: SignedEntry, now: int) -> None:
+    """A routed hold a peer sent us, checked as if it lied before anything it brings is
+    believed (docs/protocol.md §13 "Routes", "Dates").
+
+    Raises:
+        MisconductError: a route no honest bank sends.
+        BadRequestRuleError: a hold nested in it is dated ahead of our clock (not misconduct:
+            only our clock shows it).
+    """
+    check_route(hold, m.sender, part.bank.name, part.bank.public_key)
+    _on_pinned_bank_chain(r, m, hold)
+    for nested in hops_of(hold)[1:]:  # (the hold itself: as any entry of a message)
+        check_not_ahead(nested, now, "hold nested in the transfer's hold")
+
+
+def _on_pinned_bank_chain(r: Reader, m: Message, hold: SignedEntry) -> None:
+    """A correspondent's hold is on its own bank chain: the one we pin for the sender, not a
+    chain its ``payer`` record says is the bank's (attack 13, Finding 5: a customer's).
+
+    Raises:
+        MisconductError: (bad_request) it is not.
+    """
+    body = _body(hold)
+    if body.route is None or body.route.forward is None:
+        return
+    pinned = r.peer(m.sender)
+    if m.records["payer"].address != m.sender or pinned is None or \
+            hold.chain != pinned.get("chain"):
+        raise MisconductError.of(BadRequestError(
+            f"a correspondent's hold is on its own bank chain, the one pinned for {m.sender}"))
+
+
+def remember_hold(w: Writer, m: Message) -> None:
+    """Keep which hold a routed transfer we answered carried, by the message's id: a later
+    message of the same payment must carry that very hold to get its answer."""
+    hold = m.entries.get("hold") if m.type == "transfer" else None
+    if hold is not None and routed_body(hold) is not None:
+        w.put_record("routes", m.id, {"hold": hold.id})
+
+
+def first_hold_or_conflict(r: Reader, first: str, m: Message, bank: BankIdentity) -> None:
+    """A transfer of a payment answered already (``first``: the message whose answer is kept)
+    gets that answer only if it carries the same hold, re-wrapped; another hold of the same
+    payer's intent is refused ``conflict`` (§11 "Routes"), after the checks of any routed hold
+    (a lie is misconduct). The outside tester's forged hold got the first hold's ``credited``,
+    so the honest sender pre-empted by it could neither apply it nor release: its holds, and
+    the payer's, stayed open for ever.
+
+    Raises:
+        ConflictError, MisconductError: it is another hold.
+    """
+    hold = m.entries.get("hold") if m.type == "transfer" else None
+    kept = r.record("routes", first) if hold is not None and is_routed(hold) else None
+    if hold is None or kept is None or kept.get("hold") == hold.id:
+        return  # (a first refusal is every later hold's answer while it is kept)
+    check_route(hold, m.sender, bank.name, bank.public_key)
+    raise ConflictError(f"this payment came here already in hold {kept['hold']}")
 
 
 def to_correspondent(hold: SignedEntry) -> bool:

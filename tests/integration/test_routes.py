@@ -43,7 +43,7 @@ from tests.realwallets import customer, ok, run
 from validator.operator import deposit, run_audit, set_correspondent
 from validator.peers import add_peer
 
-B1, B2, B3, B4, B5 = (f"bank{i}.example" for i in range(1, 6))
+B1, B2, B3, B4, B5, B6 = (f"bank{i}.example" for i in range(1, 7))
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +55,18 @@ def net(tmp_path_factory):
     b3 = LocalBank(base / "b3", B3, workers=1, public_url=proxy.url)
     b4 = LocalBank(base / "b4", B4, workers=1)
     b5 = LocalBank(base / "b5", B5, workers=1, fault="keep-routed")
+    b6 = LocalBank(base / "b6", B6, workers=1, fault="forge-next")
     proxy.start(b3.port)
-    with b1, b2, b3, b4, b5:
-        for a, b in ((b1, b2), (b2, b3), (b3, b4), (b1, b5), (b5, b3)):
+    KEYS.update({b.name: b.config.signing_key().public_key for b in (b1, b2, b3, b4, b5, b6)})
+    with b1, b2, b3, b4, b5, b6:
+        for a, b in ((b1, b2), (b2, b3), (b3, b4), (b1, b5), (b5, b3), (b1, b6), (b6, b3)):
             add_peer(a.config, b.url)
             add_peer(b.config, a.url)
         set_correspondent(b2.config, Terms((f"{B1}:USD", f"{B3}:USD"), f"{B2}:USD", 1))
         set_correspondent(b3.config, Terms((f"{B2}:USD", f"{B4}:USD"), f"{B3}:USD", 1))
         set_correspondent(b5.config, Terms((f"{B1}:USD",), f"{B5}:USD", 0))
-        yield {"b1": b1, "b2": b2, "b3": b3, "b4": b4, "b5": b5, "proxy": proxy}
+        set_correspondent(b6.config, Terms((f"{B1}:USD",), f"{B6}:USD", 0))
+        yield {"b1": b1, "b2": b2, "b3": b3, "b4": b4, "b5": b5, "b6": b6, "proxy": proxy}
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +75,7 @@ def every_flow_ends_sound(net):
     every honest bank's audit is clean (the liar's own books are its own)."""
     yield
     net["proxy"].heal()
-    banks = [net[k] for k in ("b1", "b2", "b3", "b4", "b5")]
+    banks = [net[k] for k in ("b1", "b2", "b3", "b4", "b5", "b6")]
     eventually(lambda: all(t == 0 for t in totals(*banks).values()), timeout=30)
     for key in ("b1", "b2", "b3", "b4"):
         assert_every_chain_sound(net[key])
@@ -80,10 +83,14 @@ def every_flow_ends_sound(net):
         assert report.ok, report.problems
 
 
+KEYS: dict[str, str] = {}  # each bank's public key, by name: what a wallet finds and signs
+
+
 def _routed(payee: Customer, to_bank: str, via: list[str], asset: str, amount: int,
             receive: int) -> dict[str, Any]:
     return {"to": payee.chain, "to_validator": to_bank, "asset": asset, "amount": str(amount),
-            "via": via, "receive": str(receive)}
+            "via": via, "receive": str(receive),
+            "keys": {name: KEYS[name] for name in (*via, to_bank)}}
 
 
 def _no_holds(*banks: LocalBank) -> None:
@@ -183,6 +190,7 @@ def test_a_correspondent_cannot_hand_on_a_third_bank_s_iou_it_does_not_hold(net)
     alice, carol = register(b1, "alice9"), register(b3, "carol9")
     deposit(b1.config, "alice9", "1000", "GBP")
     # a payment bank2 honestly refuses (it takes no GBP): the lie below is all bank3 sees of it
+    # (handing on bank3's GBP: a route changes no asset code, attack 13)
     doc = sign_intent(alice.key, "payment", alice.chain, 1, now_ms(),
                       _routed(carol, B3, [B2], f"{B1}:GBP", 101, 100))
     hold = _hold_of(b1, alice, doc)
@@ -192,12 +200,12 @@ def test_a_correspondent_cannot_hand_on_a_third_bank_s_iou_it_does_not_hold(net)
     assert body is not None
     now = now_ms()
     intent = sign_intent(key, "payment", chain.chain, chain.seq + 1, now, {
-        "to": body.to, "to_validator": B3, "asset": f"{B3}:USD", "amount": "100",
+        "to": body.to, "to_validator": B3, "asset": f"{B3}:GBP", "amount": "100",
         "forward": hold.id, "via": []})
     lie = sign_entry_as(key, {
         "chain": chain.chain, "height": chain.height + 1, "prev": chain.head, "time": now,
         "kind": "payment", "intent": intent,
-        "effects": [{"asset": f"{B3}:USD", "balance": "0", "held": "100"}],
+        "effects": [{"asset": f"{B3}:GBP", "balance": "0", "held": "100"}],
         "evidence": [hold.doc], "validator": key.public_key})
     payer = make_record(key, address=B2, owner=chain.owner, chain=chain.chain, validator=B2)
     message = sign_message(key, "transfer", B2, B3, now, hold=lie, payer=payer,
@@ -206,7 +214,7 @@ def test_a_correspondent_cannot_hand_on_a_third_bank_s_iou_it_does_not_hold(net)
     assert r.status_code == 200, r.text
     answer = r.json()["message"]
     assert (answer["type"], answer["error"]) == ("refused", "position_exceeded")
-    assert balance(b3, carol, f"{B3}:USD") == (0, 0)
+    assert balance(b3, carol, f"{B3}:GBP") == (0, 0)
     eventually(lambda: _no_holds(b1, b2, b3))
 
 
@@ -262,10 +270,11 @@ def test_the_cli_says_why_a_route_is_refused_in_one_sentence(net, tmp_path):
 def test_an_operator_publishes_and_withdraws_correspondent_terms(net):
     b4 = net["b4"]
     ok("validator", "correspond", "--data", str(b4.data), "--accept", f"{B3}:USD", "--pay",
-       f"{B4}:USD", "--fee", "2")
+       f"{B4}:USD", "--fee", "2", "--limit", "5000")
     document = requests.get(b4.url + "/.well-known/tchain.json", timeout=10).json()
     assert document["document"]["correspondent"] == {"accept": [f"{B3}:USD"],
-                                                     "pay": f"{B4}:USD", "fee": "2"}
+                                                     "pay": f"{B4}:USD", "fee": "2",
+                                                     "limit": "5000"}
     verify_well_known(document)
     ok("validator", "correspond", "--data", str(b4.data), "--stop")
     document = requests.get(b4.url + "/.well-known/tchain.json", timeout=10).json()
@@ -280,13 +289,7 @@ def test_a_correspondent_that_keeps_the_money_leaves_a_proof(net, tmp_path):
     deposit(b1.config, "alice8", "1000", "USD")
     submit(b1, alice, "payment", _routed(carol, B3, [B5], f"{B1}:USD", 100, 100))
 
-    def proof() -> dict[str, Any]:
-        proofs = [p for _, p in read(b1, lambda r: r.records("proofs"))
-                  if p["type"] == "route_unpaid"]
-        assert proofs
-        return proofs[0]
-
-    found = eventually(proof)
+    found = eventually(lambda: _route_unpaid(b1, B5))
     shown = verify_proof(found)
     assert shown.culprit == b5.config.signing_key().public_key
     (tmp_path / "proof.json").write_text(json.dumps(found))
@@ -295,5 +298,33 @@ def test_a_correspondent_that_keeps_the_money_leaves_a_proof(net, tmp_path):
     assert balance(b1, alice, f"{B1}:USD") == (1000, 100)  # held: not settled on a lie
     assert balance(b3, carol, f"{B5}:USD") == (0, 0)
     # the hold stays open, visible: releasing it is the operators' decision, not a timer's
-    # (so this test runs last)
+    # (so this test and the next run last)
     assert len(read(b1, lambda r: r.open_holds())) == 1
+
+
+def _route_unpaid(bank: LocalBank, culprit: str) -> dict[str, Any]:
+    proofs = [p for _, p in read(bank, lambda r: r.records("proofs"))
+              if p["type"] == "route_unpaid" and p["answer"]["message"]["from"] == culprit]
+    assert proofs
+    return proofs[0]
+
+
+def test_a_correspondent_that_forges_the_next_bank_s_credit_under_its_own_key_is_proven(
+        net, tmp_path):
+    """Attack 13's Finding 3: a correspondent names a key of its own making for the next bank
+    and forges that bank's credit under it. The payer signed the next bank's key, so bank1
+    does not settle, and the proof verifies offline."""
+    b1, b3, b6 = net["b1"], net["b3"], net["b6"]
+    alice, carol = register(b1, "alice20"), register(b3, "carol20")
+    deposit(b1.config, "alice20", "1000", "USD")
+    submit(b1, alice, "payment", _routed(carol, B3, [B6], f"{B1}:USD", 100, 100))
+    found = eventually(lambda: _route_unpaid(b1, B6))
+    forged = found["answer"]["message"]["next"]
+    assert forged["name"] == B3 and forged["key"] != KEYS[B3]
+    (tmp_path / "proof.json").write_text(json.dumps(found))
+    said = ok("proof", "verify", str(tmp_path / "proof.json")).stdout
+    assert "valid" in said and f"{B6} took 100 {B1}:USD" in said and "did not sign" in said
+    assert verify_proof(found).culprit == b6.config.signing_key().public_key
+    assert balance(b1, alice, f"{B1}:USD") == (1000, 100)  # held: not settled on a lie
+    assert balance(b3, carol, f"{B6}:USD") == (0, 0)
+    assert len(read(b1, lambda r: r.open_holds())) == 2  # this one and the test's before

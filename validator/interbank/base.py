@@ -48,7 +48,7 @@ X = TypeVar("X")
 
 __all__ = ["FAULTS", "Part"]
 
-FAULTS = frozenset({"skip-settle", "keep-routed"})
+FAULTS = frozenset({"skip-settle", "keep-routed", "forge-next"})
 
 
 class Part:
@@ -59,7 +59,9 @@ class Part:
         ledger: the bank's ledger (its store, key, name, clock and settle deadline).
         fault: ``"skip-settle"`` makes this bank a cheat for demonstrations and tests: it
             accepts takes and never settles them; ``"keep-routed"``, a correspondent that
-            answers ``credited`` to a routed payment without handing it on (validator.route).
+            answers ``credited`` to a routed payment without handing it on (validator.route);
+            ``"forge-next"``, one that also forges the next bank's credit under a key of its
+            own making, which it names in ``next`` (attack 13).
     """
 
     def __init__(self, ledger: Ledger, *, fault: str | None = None) -> None:

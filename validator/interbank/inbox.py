@@ -41,7 +41,7 @@ from tchain.messages import Message
 from tchain.model import OfferBody, PaymentBody, PlanBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
 from tchain.proofs import misconduct_proof
-from tchain.route import check_route, is_routed, route_subject
+from tchain.route import is_routed, route_subject
 from tchain.rules import (
     MAX_OFFER_MS,
     TIME_WINDOW_MS,
@@ -140,12 +140,14 @@ class PeerInbox(Part):
             self._believable(w, message, peer_key, now)
             first = None if subject is None else w.subject(subject)
             if first is not None and (answered := w.answer(first)) is not None:
+                route.first_hold_or_conflict(w, first, message, self.bank)
                 return answered  # the same intent or settlement in another message
             answer = w.all_or_nothing(lambda nested: handler(self, nested, message, peer_key, now))
         except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
             for work in e.after:
                 work(w)
             return self._refused(w, message, e, peer_key, now)
+        route.remember_hold(w, message)
         if message.type in ("take", "transfer") and answer.type == "pending":
             return answer.raw  # waiting (an offer's window, a plan's turn): asked again
         w.put_answer(message.id, answer.raw, subject=subject)
@@ -202,10 +204,7 @@ class PeerInbox(Part):
         hold, body = checked_hold(m, peer_key)  # (believed: see _believable)
         self._not_ours(w, hold)
         if isinstance(body, PaymentBody) and body.route is not None:  # docs/adr/0015
-            check_route(hold, m.sender, self.bank.name)
-            if body.route.forward is not None and m.records["payer"].address != m.sender:
-                raise MisconductError.of(BadRequestError(
-                    "a correspondent's hold is on its own bank chain"))
+            route.check_received(self, w, m, hold, now)
             if body.to_validator != self.bank.name:
                 return route.forward(self, w, m, hold, body, now)
         asset = str(body.asset)

@@ -14,6 +14,8 @@ from tchain.model import PaymentBody, Route, SignedIntent
 from tchain.route import Terms
 
 KEY = SigningKey.generate()
+B2, B3 = SigningKey.generate().public_key, SigningKey.generate().public_key
+KEYS = {"bank2.example": B2, "bank3.example": B3}
 PAYEE = "cd" * 32
 USD = "bank1.example:USD"
 
@@ -27,8 +29,10 @@ def _body(kind: str = "payment", **fields: Any) -> PaymentBody:
 
 
 def test_a_payer_s_route_names_its_banks_and_what_the_payee_gets():
-    body = _body(via=["bank2.example"], receive="100")
-    assert body.route == Route(("bank2.example",), 100, None)
+    body = _body(via=["bank2.example"], receive="100", keys=KEYS)
+    assert body.route == Route(("bank2.example",), 100, None,
+                               (("bank2.example", B2), ("bank3.example", B3)))
+    assert body.route.key_of("bank3.example") == B3
     assert _body().route is None  # a payment without a route: the bytes it always had
 
 
@@ -37,6 +41,11 @@ def test_a_correspondent_s_hold_names_what_it_forwards_and_the_banks_left():
 
 
 @pytest.mark.parametrize("fields", [
+    {"via": ["bank2.example"], "receive": "100"},  # no keys
+    {"via": ["bank2.example"], "receive": "100", "keys": {"bank2.example": B2}},  # one short
+    {"via": ["bank2.example"], "receive": "100", "keys": {**KEYS, "bank4.example": B2}},
+    {"via": ["bank2.example"], "receive": "100", "keys": {**KEYS, "bank3.example": "00"}},
+    {"forward": "ef" * 32, "keys": KEYS},  # a correspondent restates no keys
     {"via": ["bank2.example"]},  # no receive
     {"receive": "100"},  # no via
     {"via": [], "receive": "100"},  # a payer's route through nobody
@@ -55,7 +64,7 @@ def test_a_malformed_route_is_refused(fields: dict[str, Any]):
 
 def test_an_issue_takes_no_route():
     with pytest.raises(EncodingError):
-        _body("issue", via=["bank2.example"], receive="100")
+        _body("issue", via=["bank2.example"], receive="100", keys=KEYS)
 
 
 def test_terms_hand_on_at_par_less_the_fee():
@@ -68,3 +77,20 @@ def test_terms_hand_on_at_par_less_the_fee():
         terms.hands_on(USD, 2)
     with pytest.raises(EncodingError):
         Terms.from_dict({"accept": USD, "pay": USD, "fee": "1"})
+
+
+def test_terms_with_a_limit_keep_it_and_terms_without_keep_their_bytes():
+    limited = Terms((USD,), "bank2.example:USD", 1, 150)
+    assert Terms.from_dict(limited.to_dict()) == limited
+    assert "limit" not in Terms((USD,), "bank2.example:USD", 1).to_dict()
+    limited.check_limit("bank1.example", USD, 150)
+    limited.check_limit("bank3.example", USD, 10**6)  # not that peer's IOU: ours to hand back
+    with pytest.raises(RouteRefusedError, match="at most 150"):
+        limited.check_limit("bank1.example", USD, 151)
+    with pytest.raises(EncodingError):
+        Terms.from_dict({**limited.to_dict(), "limit": "-1"})
+
+
+def test_terms_that_change_the_asset_code_hand_nothing_on():
+    with pytest.raises(RouteRefusedError, match="changes no asset code"):
+        Terms((USD,), "bank2.example:JPY", 1).hands_on(USD, 101)

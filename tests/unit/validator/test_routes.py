@@ -213,7 +213,7 @@ def test_a_payment_handed_on_twice_is_credited_once(tmp_path: Path) -> None:
     settle_all(clock, net)
     again = _forged_forward(b2, upstream, _bank_payer(b2), "bank2.example:USD", 100, clock())
     answer = parse(b3.interbank.receive(again, b2.key.public_key))["message"]
-    assert answer["type"] == "credited"  # the first answer, again: nothing new
+    assert (answer["type"], answer["error"]) == ("refused", "conflict")  # another hold (attack 13)
     assert b3.balance(carol, "bank2.example:USD") == (100, 0)
     sound([b1, b2, b3])
 
