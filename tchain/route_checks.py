@@ -68,7 +68,7 @@ def check_along(holds: Sequence[SignedEntry], bodies: Sequence[PaymentBody]) -> 
     """Every hold of a route (``holds``, the last sent first, the payer's last, with their
     ``bodies``) against the payer's signed route: each correspondent's hold is signed by the key
     the payer signed for it, pays the payer's asset code, and moves an IOU of one of the two
-    banks it goes between.
+    banks it goes between (a bank's, never a customer's).
 
     Raises:
         MisconductError: (bad_request) one does not.
@@ -84,6 +84,9 @@ def check_along(holds: Sequence[SignedEntry], bodies: Sequence[PaymentBody]) -> 
         if hop == 0:
             continue  # its bank is the receiver's pinned peer, or signed by a hold after it
         bank = via[hop - 1]
+        if "*" in body.asset.issuer:  # (the round 15 tester paid with bob*bank2's, never issued)
+            raise _bad(f"a correspondent hands on {body.asset}, a customer's asset: it pays in "
+                       "a bank's IOU, its own or the next bank's")
         check_signed_key(payer, bank, hold.validator)
         onward = via[hop] if hop < len(via) else payer.to_validator
         assert onward is not None

@@ -222,7 +222,9 @@ def _on_pinned_bank_chain(r: Reader, m: Message, hold: SignedEntry) -> None:
 
 def remember_hold(w: Writer, m: Message) -> None:
     """Keep which hold a routed transfer we answered carried, by the message's id: a later
-    message of the same payment must carry that very hold to get its answer."""
+    message of the same payment must carry that very hold to get its answer, credited or
+    refused (a refusal's ``ref`` is the first message's: the round 15 tester's forged hold,
+    refused, was otherwise the answer to the real one, which its sender could not take)."""
     hold = m.entries.get("hold") if m.type == "transfer" else None
     if hold is not None and routed_body(hold) is not None:
         w.put_record("routes", m.id, {"hold": hold.id})
@@ -242,7 +244,7 @@ def first_hold_or_conflict(r: Reader, first: str, m: Message, bank: BankIdentity
     hold = m.entries.get("hold") if m.type == "transfer" else None
     kept = r.record("routes", first) if hold is not None and is_routed(hold) else None
     if hold is None or kept is None or kept.get("hold") == hold.id:
-        return  # (a first refusal is every later hold's answer while it is kept)
+        return
     check_route(hold, m.sender, bank.name, bank.public_key)
     raise ConflictError(f"this payment came here already in hold {kept['hold']}")
 

@@ -146,6 +146,7 @@ class PeerInbox(Part):
         except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
             for work in e.after:
                 work(w)
+            route.remember_hold(w, message)  # another hold of it is a conflict, not this
             return self._refused(w, message, e, peer_key, now)
         route.remember_hold(w, message)
         if message.type in ("take", "transfer") and answer.type == "pending":

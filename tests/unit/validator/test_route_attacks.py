@@ -63,14 +63,15 @@ def _bank2_forward(b2: NetBank, upstream: SignedEntry, asset: str, amount: int, 
 
 
 def _send(b2: NetBank, b3: NetBank, hold: SignedEntry, now: int,
-          payer: dict[str, Any] | None = None) -> dict[str, Any]:
+          payer: dict[str, Any] | None = None, deadline: int | None = None) -> dict[str, Any]:
     """Bank 2's transfer of ``hold`` to bank 3, and bank 3's answer."""
     if payer is None:
         chain = b2.ledger.state(b2.ledger.bank_chain())
         payer = make_record(b2.key, address=chain.address, owner=chain.owner,
                             chain=chain.chain, validator=b2.name)
     message = sign_message(b2.key, "transfer", B2, B3, now, hold=hold, payer=payer,
-                           deadline=now + 10_000, kyc_required=False)
+                           deadline=now + 10_000 if deadline is None else deadline,
+                           kyc_required=False)
     return dict(parse(b3.interbank.receive(message, b2.key.public_key))["message"])
 
 
@@ -190,6 +191,27 @@ def test_a_hold_forged_ahead_of_the_correspondent_s_is_refused_conflict_and_all_
     _only_the_liar_s_iou([b1, b2, b3], {"bank2.example:USD": 100})
 
 
+def test_a_refused_hold_forged_ahead_of_the_correspondent_s_is_a_conflict_and_all_close(
+        tmp_path: Path) -> None:
+    """Attack 15, Finding 1: with bank2's key, the tester handed bank3 the payment first,
+    its deadline already past; bank3 refused it ``expired``, kept that refusal, and answered
+    the real bank2's transfer with those very bytes, whose ``ref`` is the forged message's:
+    bank2 could not take that answer, and its hold and the payer's stayed open for ever.
+    Another hold of a payment refused is a conflict too, answered to its own message."""
+    clock, (b1, b2, b3), net, alice, carol = alice_pays_carol(tmp_path)
+    _, upstream = _waiting_transfer(b1)
+    first = _send(b2, b3, _bank2_forward(b2, upstream, "bank2.example:USD", 100, clock() - 5),
+                  clock(), deadline=clock() - 1)
+    assert (first["type"], first["error"]) == ("refused", "expired"), first
+    settle_all(clock, net)
+    replies = [parse(a)["message"] for _, a in net.delivered]
+    assert [(a["type"], a.get("error")) for a in replies] == [
+        ("pending", None), ("refused", "conflict"), ("refused", "conflict")]
+    assert b1.balance(alice, "bank1.example:USD") == (500, 0)
+    assert b3.balance(carol, "bank2.example:USD") == (0, 0)
+    _only_the_liar_s_iou([b1, b2, b3], {})
+
+
 def test_another_hold_of_a_credited_payment_is_refused_conflict_the_same_gets_its_answer(
         tmp_path: Path) -> None:
     clock, (b1, b2, b3), net, _, carol = alice_pays_carol(tmp_path)
@@ -226,6 +248,20 @@ def test_a_last_hop_that_changes_the_asset_code_is_misconduct(tmp_path: Path) ->
 
 
 # --- Findings 4 and 5: the sender's own bank chain, under its own key ----------------------
+
+def test_a_last_hop_that_pays_a_customer_s_iou_of_the_same_code_is_misconduct(
+        tmp_path: Path) -> None:
+    """Attack 15, Finding 2: bank2 paid the route with 100 ``bob*bank2.example:USD``, an IOU
+    of its customer bob that bob never issued, and bank3 credited carol with it."""
+    clock, (b1, b2, b3), _, _, carol = alice_pays_carol(tmp_path)
+    _, upstream = _waiting_transfer(b1)
+    bob = f"bob*{B2}:USD"
+    answer = _send(b2, b3, _bank2_forward(b2, upstream, bob, 100, clock()), clock())
+    assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
+    assert "a customer's asset" in answer["reason"]
+    assert b3.balance(carol, bob) == (0, 0)
+    _proven(b3, b2)
+
 
 def test_a_forwarding_intent_under_a_key_the_payer_record_names_is_misconduct(
         tmp_path: Path) -> None:
