@@ -37,7 +37,7 @@ def test_plans_under_peer_faults_end_the_same_way_at_every_bank(tmp_path):
         for number in range(ROUNDS):
             with faults(proxies, rng, cut=number % 2 == 1):
                 threads = plan_threads(accounts, rng, proposed)
-                time.sleep(rng.uniform(2, 8))  # then healed, while the customers still consent
+                time.sleep(rng.uniform(1, 4))  # then healed, while the customers still consent
             for t in threads:
                 t.join(timeout=120)
                 assert not t.is_alive()
