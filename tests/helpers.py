@@ -104,3 +104,14 @@ def sign_entry_as(key: SigningKey, entry: dict[str, Any]) -> SignedEntry:
     """Sign a hand-made entry with a bank's key, outside the rules: what a cheating (or
     forging) bank could serve. The result is parsed and checked like any received entry."""
     return SignedEntry.from_dict({"entry": entry, "sig": key.sign_digest(digest("entry", entry))})
+
+
+def decision(answer: bytes) -> tuple[str, dict[str, Any]]:
+    """A peer's answer without its envelope (``ref``, ``time``): what it decided. Another
+    message of one hold, take or settlement gets the same decision under its own ``ref``
+    (docs/protocol.md §11)."""
+    from tchain.encoding import parse
+    message = dict(parse(answer)["message"])
+    for envelope in ("ref", "time"):
+        message.pop(envelope, None)
+    return message.pop("type"), message

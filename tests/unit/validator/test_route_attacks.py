@@ -212,6 +212,46 @@ def test_a_refused_hold_forged_ahead_of_the_correspondent_s_is_a_conflict_and_al
     _only_the_liar_s_iou([b1, b2, b3], {})
 
 
+def test_the_real_hold_sent_ahead_in_a_message_of_its_own_still_answers_its_bank(
+        tmp_path: Path) -> None:
+    """Attack 17, Finding 1: with bank2's key, the tester predicted the very hold the real
+    bank2 would send (all of it is known but one time) and sent it to bank3 first, in a
+    message of its own with its deadline past. bank3 refused that message ``expired``, and
+    answered the real bank2's transfer of the same hold with those kept bytes, whose ``ref``
+    is the tester's message: bank2 could not take them, so its hold and alice's stayed open
+    for ever. The same decision now answers every message of that hold, under its own
+    ``ref``."""
+    clock, (b1, b2, b3), net, _, carol = alice_pays_carol(tmp_path)
+    _waiting_transfer(b1)
+    settle_all(clock, net)  # (bank2's own transfer is sent, and answered: credited)
+    sent = [m for m in net.sent if m["message"]["to"] == B3][-1]
+    real = SignedEntry.from_dict(sent["message"]["hold"])
+    again = _send(b2, b3, real, clock() + 5)  # the same hold, in another message
+    first = parse(b3.interbank.receive(sent, b2.key.public_key))["message"]
+    assert again["type"] == first["type"] == "credited"
+    assert again["credit"] == first["credit"]  # one decision, one credit
+    assert again["ref"] != first["ref"]  # each message answered as itself
+    assert b3.balance(carol, "bank2.example:USD") == (100, 0)
+    sound([b1, b2, b3])
+
+
+def test_the_real_hold_refused_ahead_in_a_message_of_its_own_closes_every_hold(
+        tmp_path: Path) -> None:
+    """Attack 17, Finding 1's other path: the predicted hold, sent first with its deadline
+    past, is refused ``expired``; the real bank2's transfer of it gets that decision under its
+    own ``ref``, so bank2 releases its hold and answers bank1 ``refused``: every hold closes."""
+    clock, (b1, b2, b3), net, alice, carol = alice_pays_carol(tmp_path)
+    to_b2, _ = _waiting_transfer(b1)
+    net.deliver(b1, to_b2)  # bank2 holds and queues its transfer to bank3, not sent yet
+    _, hold = _waiting_transfer(b2)
+    early = _send(b2, b3, hold, clock(), deadline=clock() - 1)
+    assert (early["type"], early["error"]) == ("refused", "expired"), early
+    settle_all(clock, net)
+    assert b1.balance(alice, "bank1.example:USD") == (500, 0)
+    assert b3.balance(carol, "bank2.example:USD") == (0, 0)
+    _only_the_liar_s_iou([b1, b2, b3], {})
+
+
 def test_another_hold_of_a_credited_payment_is_refused_conflict_the_same_gets_its_answer(
         tmp_path: Path) -> None:
     clock, (b1, b2, b3), net, _, carol = alice_pays_carol(tmp_path)
@@ -222,7 +262,7 @@ def test_another_hold_of_a_credited_payment_is_refused_conflict_the_same_gets_it
     real = SignedEntry.from_dict(sent["message"]["hold"])
     again = _send(b2, b3, real, clock() + 5)  # the same hold, re-wrapped
     assert parse(kept)["message"]["type"] == "credited"
-    assert again == parse(kept)["message"]
+    assert (again["type"], again["credit"]) == ("credited", parse(kept)["message"]["credit"])
     other = _send(b2, b3, _bank2_forward(b2, upstream, "bank2.example:USD", 100, clock()),
                   clock())
     assert (other["type"], other["error"]) == ("refused", "conflict"), other
