@@ -124,6 +124,9 @@ class PeerInbox(Part):
     def answer_take(self, w: Writer, message: Message, now: int) -> bytes:
         """Decide a take that waited for its offer's window (validator.interbank.windows), as
         if it came now, and keep the answer as any other."""
+        seen = w.answer(message.id)
+        if seen is not None:  # (one take in two waiting messages: decided with the first)
+            return seen
         peer = w.peer(message.sender)
         assert peer is not None, "the caller keeps bids of pinned peers only"
         return self._kept(w, message, peer["key"], now, PeerInbox._on_take)
@@ -162,9 +165,6 @@ class PeerInbox(Part):
         name the first message, so the sender of this one could not take them: the round 17
         tester sent a bank's real hold ahead of it, in a message of its own, and that bank's
         transfer was never answered (its hold, and its payer's, stayed open)."""
-        seen = w.answer(message.id)
-        if seen is not None:  # (a take waiting on a window, decided when it closed)
-            return seen
         decided = Message.trusted(parse(answered))
         fields = {k: v for k, v in decided.fields.items() if k != "ref"}
         answer = self._answer(message, decided.type, now, **fields)
