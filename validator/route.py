@@ -10,9 +10,9 @@ chain with what it got (its receipt, carrying the next bank's credit); on ``refu
 releases its hold and refuses. It never releases on its own clock.
 
 What it keeps, in the ``routes`` database: under the payment's subject (the payer's intent
-id) the hold it forwarded for it; under that hold's id the message it mirrors the answer to;
-and, at any bank that answers a routed transfer, under the transfer's id the hold it carried
-(only that hold gets the kept answer again: another is a ``conflict``).
+id) the hold it forwarded for it; under that hold's id the message it mirrors the answer to.
+(Which hold carried a payment here first, so that only that hold gets its answer again, is
+kept with every message's subject: validator.interbank.inbox.)
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from tchain.route import (
     check_route_credit,
     forward_hold,
     hops_of,
-    is_routed,
     next_hop,
     origin,
     route_credit,
@@ -50,16 +49,15 @@ from tchain.route import (
     routed_body,
 )
 from tchain.route_proof import route_unpaid_proof
-from tchain.rules import BankIdentity, next_entry
+from tchain.rules import next_entry
 from tchain.state import ChainState, entry_effects
 from validator.flows import reschedule, signer, start_held_flow
 from validator.interbank.base import Part
 from validator.ledger import BANK_CHAIN
 from validator.store import Reader, Writer
 
-__all__ = ["TERMS", "answer_upstream", "asked_again", "check_received", "first_hold_or_conflict",
-           "forward", "lied", "remember_hold", "reserved", "set_terms", "terms",
-           "to_correspondent"]
+__all__ = ["TERMS", "answer_upstream", "asked_again", "check_received", "forward", "lied",
+           "reserved", "set_terms", "terms", "to_correspondent"]
 
 TERMS = "correspondent"  # meta: this bank's published terms as a correspondent
 ASK_AGAIN_MS = 1_000  # a bank waiting on a correspondent asks again this often at most
@@ -185,7 +183,7 @@ def answer_upstream(part: Part, w: Writer, flow_id: str, downstream: SignedEntry
         w.move(m.sender, Move(asset, incoming=-body.amount))
         answer = part._answer(m, "refused", now, error=refusal.fields["error"],
                               reason=f"{refusal.sender}: {refusal.fields['reason']}"[:1000])
-    w.put_answer(m.id, answer.raw, subject=kept["subject"])
+    w.put_answer(m.id, answer.raw, subject=(kept["subject"], hold.id))
 
 
 def check_received(part: Part, r: Reader, m: Message, hold: SignedEntry, now: int) -> None:
@@ -218,35 +216,6 @@ def _on_pinned_bank_chain(r: Reader, m: Message, hold: SignedEntry) -> None:
             hold.chain != pinned.get("chain"):
         raise MisconductError.of(BadRequestError(
             f"a correspondent's hold is on its own bank chain, the one pinned for {m.sender}"))
-
-
-def remember_hold(w: Writer, m: Message) -> None:
-    """Keep which hold a routed transfer we answered carried, by the message's id: a later
-    message of the same payment must carry that very hold to get its answer, credited or
-    refused (a refusal's ``ref`` is the first message's: the round 15 tester's forged hold,
-    refused, was otherwise the answer to the real one, which its sender could not take)."""
-    hold = m.entries.get("hold") if m.type == "transfer" else None
-    if hold is not None and routed_body(hold) is not None:
-        w.put_record("routes", m.id, {"hold": hold.id})
-
-
-def first_hold_or_conflict(r: Reader, first: str, m: Message, bank: BankIdentity) -> None:
-    """A transfer of a payment answered already (``first``: the message whose answer is kept)
-    gets that answer only if it carries the same hold, re-wrapped; another hold of the same
-    payer's intent is refused ``conflict`` (§11 "Routes"), after the checks of any routed hold
-    (a lie is misconduct). The outside tester's forged hold got the first hold's ``credited``,
-    so the honest sender pre-empted by it could neither apply it nor release: its holds, and
-    the payer's, stayed open for ever.
-
-    Raises:
-        ConflictError, MisconductError: it is another hold.
-    """
-    hold = m.entries.get("hold") if m.type == "transfer" else None
-    kept = r.record("routes", first) if hold is not None and is_routed(hold) else None
-    if hold is None or kept is None or kept.get("hold") == hold.id:
-        return
-    check_route(hold, m.sender, bank.name, bank.public_key)
-    raise ConflictError(f"this payment came here already in hold {kept['hold']}")
 
 
 def to_correspondent(hold: SignedEntry) -> bool:

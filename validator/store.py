@@ -362,10 +362,11 @@ class Reader:
         """The answer already given to a peer's message, if it was seen before."""
         return self._get("inbox", bytes.fromhex(message_id))
 
-    def subject(self, entry_id: str) -> str | None:
-        """The first peer message that carried this hold, take or settlement, if one did."""
+    def subject(self, entry_id: str) -> tuple[str, str] | None:
+        """The first peer message that carried this intent, hold, take or settlement, if one
+        did, and the entry it carried it in (its id): (message id, entry id)."""
         raw = self._get("subjects", bytes.fromhex(entry_id))
-        return None if raw is None else raw.hex()
+        return None if raw is None else (raw[:32].hex(), raw[32:].hex())
 
     def position(self, peer: str, asset: str) -> Position:
         """What crossed between us and ``peer`` in ``asset`` (zeros if nothing did)."""
@@ -571,18 +572,21 @@ class Writer(Reader):
                 self._txn.delete(listed, db=self._dbs["open_offers"])
         self._txn.delete(key, db=self._dbs[_record_db(db)])
 
-    def put_answer(self, message_id: str, answer: bytes, *, subject: str | None = None,
-                   forget_at: int | None = None) -> None:
-        """Keep the answer to a peer's message: a second delivery gets these same bytes, and
-        so does any message that carries the same ``subject`` (a hold, take or settlement
-        id) if it is the first to carry it. ``forget_at``: from then on :meth:`Reader.due`
-        lists it on the ``answers`` timer, for :meth:`forget_answer`."""
+    def put_answer(self, message_id: str, answer: bytes, *,
+                   subject: tuple[str, str] | None = None, forget_at: int | None = None
+                   ) -> None:
+        """Keep the answer to a peer's message: a second delivery gets these same bytes.
+        ``subject``: (what it asks once, the entry that carries it), an intent and its hold or
+        take, or a settlement twice; if it is the first to carry it, :meth:`Reader.subject`
+        names it and that entry. ``forget_at``: from then on :meth:`Reader.due` lists it on
+        the ``answers`` timer, for :meth:`forget_answer`."""
         key = bytes.fromhex(message_id)
         if not self._txn.put(key, answer, db=self._dbs["inbox"], overwrite=False):
             raise StoreError(f"message {message_id} was already answered")
-        about = b"" if subject is None else bytes.fromhex(subject)
-        if about:
-            self._txn.put(about, key, db=self._dbs["subjects"], overwrite=False)
+        about = b"" if subject is None else bytes.fromhex(subject[0])
+        if subject is not None:
+            self._txn.put(about, key + bytes.fromhex(subject[1]), db=self._dbs["subjects"],
+                          overwrite=False)
         if forget_at is not None:
             self._txn.put(_TIMER.pack(TIMERS.index("answers"), forget_at) + key, about,
                           db=self._dbs["timers"])
@@ -593,7 +597,8 @@ class Writer(Reader):
         key = bytes.fromhex(message_id)
         timer = _TIMER.pack(TIMERS.index("answers"), at) + key
         about = self._get("timers", timer)
-        if about and self._get("subjects", about) == key:
+        first = self._get("subjects", about) if about else None
+        if about and first is not None and first[:32] == key:
             self._txn.delete(about, db=self._dbs["subjects"])
         self._txn.delete(timer, db=self._dbs["timers"])
         self._txn.delete(key, db=self._dbs["inbox"])

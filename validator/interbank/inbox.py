@@ -42,7 +42,7 @@ from tchain.messages import Message
 from tchain.model import OfferBody, PaymentBody, PlanBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
 from tchain.proofs import misconduct_proof
-from tchain.route import is_routed, route_subject
+from tchain.route import check_route, is_routed, route_subject
 from tchain.rules import (
     MAX_OFFER_MS,
     TIME_WINDOW_MS,
@@ -142,21 +142,39 @@ class PeerInbox(Part):
         subject = _subject(message)
         try:
             self._believable(w, message, peer_key, now)
-            first = None if subject is None else w.subject(subject)
-            if first is not None and (answered := w.answer(first)) is not None:
-                route.first_hold_or_conflict(w, first, message, self.bank)
+            about, carrier = subject or ("", "")
+            first = w.subject(about) if about else None
+            if first is not None and (answered := w.answer(first[0])) is not None:
+                self._same_carrier_or_conflict(message, carrier, first[1])
                 return self._decided_before(w, message, answered, now)
             answer = w.all_or_nothing(lambda nested: handler(self, nested, message, peer_key, now))
         except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
             for work in e.after:
                 work(w)
-            route.remember_hold(w, message)  # another hold of it is a conflict, not this
             return self._refused(w, message, e, peer_key, now)
-        route.remember_hold(w, message)
         if message.type in ("take", "transfer") and answer.type == "pending":
             return answer.raw  # waiting (an offer's window, a plan's turn): asked again
         w.put_answer(message.id, answer.raw, subject=subject)
         return answer.raw
+
+    def _same_carrier_or_conflict(self, message: Message, carrier: str, first: str) -> None:
+        """A message of an intent answered already (``first``: the entry that carried it to
+        us first) gets that answer only in that very entry, re-wrapped: another hold or take
+        of the same intent is refused ``conflict`` (§11), after the checks of a routed hold (a
+        lie is misconduct). The outside testers, signing as a sending bank, handed us another
+        hold of its customer's intent first (attacks 13, 15 and 17): the honest transfer then
+        got a decision about that other hold, which its bank could neither apply nor release,
+        and its hold and its payer's stayed open for ever.
+
+        Raises:
+            ConflictError, MisconductError: it is another entry.
+        """
+        if not first or first == carrier:  # (a store older than the carrier: not known)
+            return
+        hold = message.entries.get("hold")
+        if hold is not None and is_routed(hold):
+            check_route(hold, message.sender, self.bank.name, self.bank.public_key)
+        raise ConflictError(f"this intent came here already, in entry {first}")
 
     def _decided_before(self, w: Writer, message: Message, answered: bytes, now: int) -> bytes:
         """Our answer to ``message``, whose intent, hold or settlement another message carried
@@ -402,17 +420,17 @@ class PeerInbox(Part):
         return self._answer(m, "ack", now)
 
 
-def _subject(message: Message) -> str | None:
-    """What a request asks to be credited or settled once, whatever message carries it: the
-    customer's intent inside its hold or take (one debit, however many entries a dishonest
-    bank wraps it in), or the settlement's id."""
+def _subject(message: Message) -> tuple[str, str] | None:
+    """What a request asks to be credited or settled once, whatever message carries it, and
+    the entry that carries it: the customer's intent inside its hold or take (one debit,
+    however many entries a dishonest bank wraps it in), or the settlement's id."""
     for field in ("hold", "take", "settlement", "claim") + (
             ("lock",) if message.type == "lock" else ()):  # a lock_status asks, again
         entry = message.entries.get(field)
         if entry is not None and field == "hold" and is_routed(entry):
-            return route_subject(entry, message.sender)
+            return route_subject(entry, message.sender), entry.id
         if entry is not None:
-            return entry.id if entry.intent is None else entry.intent.id
+            return (entry.id if entry.intent is None else entry.intent.id), entry.id
     return None
 
 
