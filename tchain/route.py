@@ -64,9 +64,12 @@ class Terms:
                 {"accept", "pay", "fee", "limit"} or not isinstance(d["accept"], list):
             raise EncodingError("correspondent terms are {accept: [UAI...], pay: UAI, fee, "
                                 "limit?}")
-        accept = tuple(str(UAI.parse(a)) for a in d["accept"])
+        assets = [UAI.parse(a) for a in (*d["accept"], d["pay"])]
+        if not all(a.is_bank_iou for a in assets):
+            raise EncodingError("a correspondent takes and pays banks' IOUs, not a customer's")
+        accept = tuple(str(a) for a in assets[:-1])
         limit = None if "limit" not in d else parse_amount(d["limit"], "limit")
-        return cls(accept, str(UAI.parse(d["pay"])), parse_amount(d["fee"], "fee"), limit)
+        return cls(accept, str(assets[-1]), parse_amount(d["fee"], "fee"), limit)
 
     def check_limit(self, peer: str, asset: str, holding: int) -> None:
         """Would we hold ``holding`` of ``peer``'s IOU ``asset`` (what we hold, what flows
@@ -172,6 +175,11 @@ def check_route(hold: SignedEntry, sender: str, receiver: str, receiver_key: str
             raise _bad(f"hold {entry.id} along the route is not a routed payment")
         if entry.effects != (Effect(str(body.asset), 0, body.amount),):
             raise _bad(f"hold {entry.id} does not hold exactly what it pays")
+        assert entry.intent is not None  # (a routed body is an intent's)
+        if entry.intent.chain != entry.chain:
+            raise _bad(f"hold {entry.id} carries an intent for another chain")
+        if body.route.forward is None and entry.evidence:  # (attack 15: carried, unchecked)
+            raise _bad(f"the payer's hold {entry.id} carries evidence; a payer's hold has none")
         try:
             if index > 0:  # ours was checked by the caller with the peer's pinned key
                 entry.verify()

@@ -68,7 +68,8 @@ def check_along(holds: Sequence[SignedEntry], bodies: Sequence[PaymentBody]) -> 
     """Every hold of a route (``holds``, the last sent first, the payer's last, with their
     ``bodies``) against the payer's signed route: each correspondent's hold is signed by the key
     the payer signed for it, pays the payer's asset code, and moves an IOU of one of the two
-    banks it goes between (a bank's, never a customer's).
+    banks it goes between; every hold, the payer's too, moves a bank's IOU, never a
+    customer's.
 
     Raises:
         MisconductError: (bad_request) one does not.
@@ -80,13 +81,14 @@ def check_along(holds: Sequence[SignedEntry], bodies: Sequence[PaymentBody]) -> 
         if body.asset.code != payer.asset.code:
             raise _bad(f"a hold along the route pays {body.asset}, the payer paid "
                        f"{payer.asset.code}: a route changes no asset code")
+        if not body.asset.is_bank_iou:  # (the round 15 tester paid with bob*bank2's; round 17
+            # nested a payer's hold in a customer's IOU: the payer's bank refuses to hold one)
+            raise _bad(f"a hold along the route moves {body.asset}, a customer's asset: a "
+                       "route moves banks' IOUs")
         hop = len(holds) - 1 - back  # 0: the payer's hold; k: the k-th correspondent's
         if hop == 0:
             continue  # its bank is the receiver's pinned peer, or signed by a hold after it
         bank = via[hop - 1]
-        if "*" in body.asset.issuer:  # (the round 15 tester paid with bob*bank2's, never issued)
-            raise _bad(f"a correspondent hands on {body.asset}, a customer's asset: it pays in "
-                       "a bank's IOU, its own or the next bank's")
         check_signed_key(payer, bank, hold.validator)
         onward = via[hop] if hop < len(via) else payer.to_validator
         assert onward is not None

@@ -33,6 +33,7 @@ from tchain.errors import (
     LimitExceededError,
     NotFoundError,
     OfferClosedError,
+    RouteRefusedError,
     SignatureError,
     StaleTimeError,
     UnknownAssetError,
@@ -426,6 +427,9 @@ def _transfer_out(bank: BankIdentity, intent: SignedIntent, body: PaymentBody, c
     if body.route is not None and (body.route.forward is not None or bank.name in body.route.via):
         raise BadRequestRuleError("only a correspondent bank forwards a routed hold, and a "
                                   "route goes through other banks than the payer's")
+    if body.route is not None and not body.asset.is_bank_iou:
+        raise RouteRefusedError(f"a route moves banks' IOUs, and {body.asset} is a "
+                                "customer's: pay it to a customer of a peer, or pay a bank's")
     if first not in peers:
         raise UnknownValidatorError(
             f"recipient bank {first} is not a trusted peer of {bank.name}")

@@ -110,6 +110,11 @@ class UAI:
         return cls(issuer, code)
 
     @property
+    def is_bank_iou(self) -> bool:
+        """Issued by a bank itself (not by one of its customers)."""
+        return "*" not in self.issuer
+
+    @property
     def issuer_validator(self) -> str:
         """The validator name that answers for this asset's issuer."""
         return self.issuer.partition("*")[2] or self.issuer

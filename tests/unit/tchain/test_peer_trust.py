@@ -400,21 +400,26 @@ def test_a_hold_no_chain_could_hold_is_not_credited(world, wrong):
 
 def test_one_intent_in_many_holds_is_credited_once(world):
     """Found by the outside attacker: one payer intent wrapped in three holds (two of them
-    at one chain and height) was credited three times."""
+    at one chain and height) was credited three times. The first is credited; the others
+    are refused ``conflict`` (attack 17), and the first, sent again, gets its decision."""
     clock, b1, b2, _net = world
     alice = b1.join("alice")
     payer = SigningKey.generate()
     first, record = forged_hold(b2, alice.chain, EUR, 7, now=clock(), payer=payer)
     intent = first.doc["entry"]["intent"]
-    answers = []
+    answers, holds = [], []
     for height, time in ((1, clock() + 5), (2, clock())):
         hold = sign_entry_as(b2.key, {**first.doc["entry"], "height": height, "time": time,
                                       "intent": intent})
+        holds.append(hold)
         answers.append(b1.interbank.receive(transfer(b2, hold, record, clock() + height),
                                             b2.key.public_key))
-    assert decision(b1.interbank.receive(transfer(b2, first, record, clock()),
-                                         b2.key.public_key)) == decision(answers[0]) \
-        == decision(answers[1])
+    assert decision(answers[0])[0] == "credited"
+    assert (decision(answers[1])[0], decision(answers[1])[1]["error"]) == ("refused", "conflict")
+    assert (decision(b1.interbank.receive(transfer(b2, first, record, clock()),
+                                          b2.key.public_key))[1]["error"]) == "conflict"
+    again = transfer(b2, holds[0], record, clock() + 9)  # the first hold, re-wrapped
+    assert decision(b1.interbank.receive(again, b2.key.public_key)) == decision(answers[0])
     assert b1.balance(alice, EUR) == (7, 0)
 
 

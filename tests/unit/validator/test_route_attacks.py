@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from tchain.encoding import parse
-from tchain.errors import RouteRefusedError
+from tchain.errors import EncodingError, RouteRefusedError
 from tchain.intents import sign_intent
 from tchain.keys import SigningKey
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
 from tchain.records import make_record
-from tchain.route import routed_body
+from tchain.route import Terms, routed_body
 from tchain.verify import verify_chain
 from tests.helpers import Clock, sign_entry_as
 from tests.interbank_net import NetBank, pin, totals
@@ -354,6 +354,84 @@ def test_a_third_bank_s_iou_on_a_hop_upstream_of_the_sender_is_misconduct(tmp_pa
     assert b3.balance(carol, "bank2.example:USD") == (0, 0)
     _proven(b3, b2)  # the hop is in the message: proven offline
     sound([b3])
+
+
+def test_a_payer_hold_upstream_in_a_customer_s_iou_is_misconduct(tmp_path: Path) -> None:
+    """Attack 17, Finding 3: the payer's hold nested upstream held ``cust*x0.example:USD``,
+    which the liar x1 took and handed on, and bank2 paid carol for it. Every hold on a route
+    moves a bank's IOU: a payer's bank holds none of a customer's for a route."""
+    clock = Clock()
+    b2 = NetBank(tmp_path / "b2", B2, clock)
+    b3 = NetBank(tmp_path / "b3", B3, clock)
+    pin(b2, b3)
+    carol = b3.join("carol")
+    x0, x1, payer = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    now = clock()
+    first = _signed_hold(x0, "a1" * 32, 2, "00" * 32, now, {
+        "to": carol.chain, "to_validator": B3, "asset": "cust*x0.example:USD", "amount": "102",
+        "via": ["x1.example", B2], "receive": "100",
+        "keys": {"x1.example": x1.public_key, B2: b2.key.public_key, B3: b3.key.public_key}},
+        [], intent_key=payer)
+    hop = _signed_hold(x1, "a2" * 32, 2, "00" * 32, now, {
+        "to": carol.chain, "to_validator": B3, "asset": "x1.example:USD", "amount": "101",
+        "forward": first.id, "via": [B2]}, [first])
+    answer = _send(b2, b3, _bank2_forward(b2, hop, "bank2.example:USD", 100, now), now)
+    assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
+    assert "a customer's asset" in answer["reason"]
+    assert b3.balance(carol, "bank2.example:USD") == (0, 0)
+    _proven(b3, b2)
+    sound([b3])
+
+
+@pytest.mark.parametrize("flaw", ["intent_chain", "evidence"])
+def test_a_malformed_payer_hold_nested_upstream_is_misconduct(tmp_path: Path, flaw: str
+                                                              ) -> None:
+    """Attack 15, left open: a payer's hold nested upstream whose intent names another chain,
+    or which carries evidence (a payer's hold has none), was carried on."""
+    clock = Clock()
+    b2 = NetBank(tmp_path / "b2", B2, clock)
+    b3 = NetBank(tmp_path / "b3", B3, clock)
+    pin(b2, b3)
+    carol = b3.join("carol")
+    x0, x1, payer = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    now = clock()
+    fields = {"to": carol.chain, "to_validator": B3, "asset": "x0.example:USD", "amount": "102",
+              "via": ["x1.example", B2], "receive": "100",
+              "keys": {"x1.example": x1.public_key, B2: b2.key.public_key, B3: b3.key.public_key}}
+    first = _signed_hold(x0, "a1" * 32, 2, "00" * 32, now, fields, [], intent_key=payer)
+    entry = dict(first.doc["entry"])
+    if flaw == "intent_chain":
+        entry["intent"] = sign_intent(payer, "payment", "a3" * 32, 2, now, fields)
+    else:
+        entry["evidence"] = [_signed_hold(x0, "a4" * 32, 1, "00" * 32, now, fields, [],
+                                          intent_key=payer).doc]
+    first = sign_entry_as(x0, entry)
+    hop = _signed_hold(x1, "a2" * 32, 2, "00" * 32, now, {
+        "to": carol.chain, "to_validator": B3, "asset": "x1.example:USD", "amount": "101",
+        "forward": first.id, "via": [B2]}, [first])
+    answer = _send(b2, b3, _bank2_forward(b2, hop, "bank2.example:USD", 100, now), now)
+    assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
+    assert b3.balance(carol, "bank2.example:USD") == (0, 0)
+    _proven(b3, b2)
+
+
+def test_a_payer_s_bank_holds_no_customer_s_iou_for_a_route(tmp_path: Path) -> None:
+    _, (b1, b2, b3), _ = line(tmp_path, 3)
+    alice, carol = b1.join("alice"), b3.join("carol")
+    points = f"alice*{B1}:USD"
+    with pytest.raises(RouteRefusedError, match="a customer's"):
+        b1.submit(alice, "payment", routed(carol, b3, [b2], points, 11, 10))
+    with b1.ledger.store.read() as r:
+        assert r.open_holds() == []
+
+
+def test_correspondent_terms_name_banks_ious_only() -> None:
+    with pytest.raises(EncodingError, match="banks' IOUs"):
+        Terms.from_dict({"accept": ["bob*bank1.example:USD"], "pay": "bank2.example:USD",
+                         "fee": "1"})
+    with pytest.raises(EncodingError, match="banks' IOUs"):
+        Terms.from_dict({"accept": ["bank1.example:USD"], "pay": "bob*bank2.example:USD",
+                         "fee": "1"})
 
 
 # --- Finding 7: nested dates, and a correspondent's limit per peer ---------------------------
