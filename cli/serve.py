@@ -44,7 +44,8 @@ CONFIG_FILE = "serve.toml"
 # The settings that may come from the environment or the config file (not --data, which
 # finds the file, nor --fault).
 SETTINGS = ("host", "port", "workers", "threads", "timeout", "access_log", "log_format",
-            "settle_deadline", "max_store_size", "rate_limit", "rate_burst")
+            "settle_deadline", "max_store_size", "rate_limit", "rate_burst", "head_timeout",
+            "body_timeout", "keepalive")
 _TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 
 
@@ -95,6 +96,17 @@ def _setting(name: str, *decls: str, **attrs: Any) -> Callable[[F], F]:
                "for no limit.")
 @_setting("rate_burst", "--rate-burst", default=DEFAULT_BURST, show_default=True,
           type=click.IntRange(1, 10**6), help="Requests a key may make at once.")
+@_setting("head_timeout", "--head-timeout", default=10.0, show_default=True,
+          type=click.FloatRange(0.5, 600),
+          help="Seconds a client has from a request's first byte to the end of its head; "
+               "after that it gets 408 and the connection is closed.")
+@_setting("body_timeout", "--body-timeout", default=20.0, show_default=True,
+          type=click.FloatRange(0.5, 3600),
+          help="Seconds a client has from the end of a request's head to the end of its "
+               "body (408 after).")
+@_setting("keepalive", "--keepalive", default=5.0, show_default=True,
+          type=click.FloatRange(0.5, 3600),
+          help="Seconds an open connection may wait without starting a request.")
 @click.option("--fault", type=click.Choice(sorted(FAULTS)),
               help="FOR DEMONSTRATIONS AND TESTS ONLY: make this bank cheat. skip-settle "
                    "accepts takes of peers' offers and never settles them, so the peer "
@@ -119,12 +131,14 @@ def serve(ctx: click.Context, /, data: Path, config_file: Path | None, fault: st
         return
     got = {s.name: s.value for s in chosen}
     _log_to_stderr(got["log_format"])
-    from validator.serving import Master
+    from validator.serving import Limits, Master
 
     # Before saying "serving": a directory already served or a port taken is one sentence.
     master = Master(str(data), host=got["host"], port=got["port"], workers=got["workers"],
                     threads=got["threads"], timeout=got["timeout"],
-                    access_log=got["access_log"], app_config={
+                    access_log=got["access_log"], limits=Limits(
+                        head_timeout=got["head_timeout"], body_timeout=got["body_timeout"],
+                        keepalive=got["keepalive"]), app_config={
                         "SETTLE_DEADLINE": got["settle_deadline"], "FAULT": fault,
                         "RATE_LIMIT": got["rate_limit"], "RATE_BURST": got["rate_burst"],
                         "STORE_OPTIONS": {} if got["max_store_size"] is None else {

@@ -57,6 +57,17 @@ def test_a_config_file_named_on_the_command_line_or_in_the_environment(data, tmp
         assert got["log_format"]["value"] == "json" and got["access_log"]["value"] is True
 
 
+def test_the_client_timeouts_default_to_the_protocol_s_and_may_be_set(data):
+    got = resolved(data)
+    assert [got[n]["value"] for n in ("head_timeout", "body_timeout", "keepalive")] == \
+        [10.0, 20.0, 5.0]  # docs/protocol.md §6: what a client may count on by default
+    (data / "serve.toml").write_text("[serve]\nbody-timeout = 60\n")
+    got = resolved(data, "--head-timeout", "2.5", env={"TCHAIN_KEEPALIVE": "1"})
+    assert [got[n]["value"] for n in ("head_timeout", "body_timeout", "keepalive")] == \
+        [2.5, 60.0, 1.0]
+    assert settings(data, "--head-timeout", "0").exit_code == 2
+
+
 def test_the_port_comes_from_the_banks_url_unless_set(data):
     assert resolved(data)["port"]["value"] == 9
     assert resolved(data, env={"TCHAIN_PORT": "8123"})["port"]["value"] == 8123
