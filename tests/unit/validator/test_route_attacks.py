@@ -332,8 +332,13 @@ def test_a_forwarding_hold_on_a_customer_s_chain_is_misconduct(tmp_path: Path) -
 
 # --- Finding 6: no third bank's IOU on any hop ---------------------------------------------
 
-def test_a_third_bank_s_iou_on_a_hop_upstream_of_the_sender_is_misconduct(tmp_path: Path
-                                                                          ) -> None:
+def _upstream_hops(tmp_path: Path, *, payer_asset: str = "x0.example:USD",
+                   hop_asset: str = "x1.example:USD", flaw: str | None = None
+                   ) -> dict[str, Any]:
+    """A route x0 → x1 → bank2 → bank3 (carol), its first two banks the tester's own keys
+    (bank3 sees them only nested), the payer's hold in ``payer_asset``, x1's in
+    ``hop_asset``, and the payer's hold broken by ``flaw``: bank2's transfer of it, bank3's
+    answer."""
     clock = Clock()
     b2 = NetBank(tmp_path / "b2", B2, clock)
     b3 = NetBank(tmp_path / "b3", B3, clock)
@@ -341,46 +346,40 @@ def test_a_third_bank_s_iou_on_a_hop_upstream_of_the_sender_is_misconduct(tmp_pa
     carol = b3.join("carol")
     x0, x1, payer = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
     now = clock()
-    first = _signed_hold(x0, "a1" * 32, 2, "00" * 32, now, {
-        "to": carol.chain, "to_validator": B3, "asset": "x0.example:USD", "amount": "102",
-        "via": ["x1.example", B2], "receive": "100",
-        "keys": {"x1.example": x1.public_key, B2: b2.key.public_key, B3: b3.key.public_key}},
-        [], intent_key=payer)
+    fields = {"to": carol.chain, "to_validator": B3, "asset": payer_asset, "amount": "102",
+              "via": ["x1.example", B2], "receive": "100",
+              "keys": {"x1.example": x1.public_key, B2: b2.key.public_key, B3: b3.key.public_key}}
+    first = _signed_hold(x0, "a1" * 32, 2, "00" * 32, now, fields, [], intent_key=payer)
+    entry = dict(first.doc["entry"])
+    if flaw == "intent_chain":  # the payer's intent is for another chain than its hold's
+        entry["intent"] = sign_intent(payer, "payment", "a3" * 32, 2, now, fields)
+    elif flaw == "evidence":  # a payer's hold carries none
+        entry["evidence"] = [_signed_hold(x0, "a4" * 32, 1, "00" * 32, now, fields, [],
+                                          intent_key=payer).doc]
+    first = sign_entry_as(x0, entry)
     hop = _signed_hold(x1, "a2" * 32, 2, "00" * 32, now, {
-        "to": carol.chain, "to_validator": B3, "asset": "x9.example:USD", "amount": "101",
+        "to": carol.chain, "to_validator": B3, "asset": hop_asset, "amount": "101",
         "forward": first.id, "via": [B2]}, [first])
     answer = _send(b2, b3, _bank2_forward(b2, hop, "bank2.example:USD", 100, now), now)
-    assert (answer["type"], answer["error"]) == ("refused", "foreign_asset"), answer
     assert b3.balance(carol, "bank2.example:USD") == (0, 0)
-    _proven(b3, b2)  # the hop is in the message: proven offline
+    _proven(b3, b2)  # the hops are in the message: proven offline
     sound([b3])
+    return answer
+
+
+def test_a_third_bank_s_iou_on_a_hop_upstream_of_the_sender_is_misconduct(tmp_path: Path
+                                                                          ) -> None:
+    answer = _upstream_hops(tmp_path, hop_asset="x9.example:USD")
+    assert (answer["type"], answer["error"]) == ("refused", "foreign_asset"), answer
 
 
 def test_a_payer_hold_upstream_in_a_customer_s_iou_is_misconduct(tmp_path: Path) -> None:
     """Attack 17, Finding 3: the payer's hold nested upstream held ``cust*x0.example:USD``,
     which the liar x1 took and handed on, and bank2 paid carol for it. Every hold on a route
     moves a bank's IOU: a payer's bank holds none of a customer's for a route."""
-    clock = Clock()
-    b2 = NetBank(tmp_path / "b2", B2, clock)
-    b3 = NetBank(tmp_path / "b3", B3, clock)
-    pin(b2, b3)
-    carol = b3.join("carol")
-    x0, x1, payer = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
-    now = clock()
-    first = _signed_hold(x0, "a1" * 32, 2, "00" * 32, now, {
-        "to": carol.chain, "to_validator": B3, "asset": "cust*x0.example:USD", "amount": "102",
-        "via": ["x1.example", B2], "receive": "100",
-        "keys": {"x1.example": x1.public_key, B2: b2.key.public_key, B3: b3.key.public_key}},
-        [], intent_key=payer)
-    hop = _signed_hold(x1, "a2" * 32, 2, "00" * 32, now, {
-        "to": carol.chain, "to_validator": B3, "asset": "x1.example:USD", "amount": "101",
-        "forward": first.id, "via": [B2]}, [first])
-    answer = _send(b2, b3, _bank2_forward(b2, hop, "bank2.example:USD", 100, now), now)
+    answer = _upstream_hops(tmp_path, payer_asset="cust*x0.example:USD")
     assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
     assert "a customer's asset" in answer["reason"]
-    assert b3.balance(carol, "bank2.example:USD") == (0, 0)
-    _proven(b3, b2)
-    sound([b3])
 
 
 @pytest.mark.parametrize("flaw", ["intent_chain", "evidence"])
@@ -388,31 +387,8 @@ def test_a_malformed_payer_hold_nested_upstream_is_misconduct(tmp_path: Path, fl
                                                               ) -> None:
     """Attack 15, left open: a payer's hold nested upstream whose intent names another chain,
     or which carries evidence (a payer's hold has none), was carried on."""
-    clock = Clock()
-    b2 = NetBank(tmp_path / "b2", B2, clock)
-    b3 = NetBank(tmp_path / "b3", B3, clock)
-    pin(b2, b3)
-    carol = b3.join("carol")
-    x0, x1, payer = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
-    now = clock()
-    fields = {"to": carol.chain, "to_validator": B3, "asset": "x0.example:USD", "amount": "102",
-              "via": ["x1.example", B2], "receive": "100",
-              "keys": {"x1.example": x1.public_key, B2: b2.key.public_key, B3: b3.key.public_key}}
-    first = _signed_hold(x0, "a1" * 32, 2, "00" * 32, now, fields, [], intent_key=payer)
-    entry = dict(first.doc["entry"])
-    if flaw == "intent_chain":
-        entry["intent"] = sign_intent(payer, "payment", "a3" * 32, 2, now, fields)
-    else:
-        entry["evidence"] = [_signed_hold(x0, "a4" * 32, 1, "00" * 32, now, fields, [],
-                                          intent_key=payer).doc]
-    first = sign_entry_as(x0, entry)
-    hop = _signed_hold(x1, "a2" * 32, 2, "00" * 32, now, {
-        "to": carol.chain, "to_validator": B3, "asset": "x1.example:USD", "amount": "101",
-        "forward": first.id, "via": [B2]}, [first])
-    answer = _send(b2, b3, _bank2_forward(b2, hop, "bank2.example:USD", 100, now), now)
+    answer = _upstream_hops(tmp_path, flaw=flaw)
     assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
-    assert b3.balance(carol, "bank2.example:USD") == (0, 0)
-    _proven(b3, b2)
 
 
 def test_a_payer_s_bank_holds_no_customer_s_iou_for_a_route(tmp_path: Path) -> None:
