@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tchain.books import Move, check_crossing
+from tchain.digest import sha256_hex
 from tchain.encoding import parse
 from tchain.errors import (
     BadRequestError,
@@ -42,7 +43,7 @@ from tchain.messages import Message
 from tchain.model import OfferBody, PaymentBody, PlanBody, SignedEntry, TakeBody
 from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
 from tchain.proofs import misconduct_proof
-from tchain.route import check_route, is_routed, route_subject
+from tchain.route import check_route, is_routed, origin, route_subject
 from tchain.rules import (
     MAX_OFFER_MS,
     TIME_WINDOW_MS,
@@ -71,6 +72,11 @@ log = logging.getLogger("tchain.validator")
 ANSWER_KEPT_MS = 600_000  # a refusal outlives its message's deadline by this, then goes
 MAX_EVIDENCE = 100  # misconduct proofs kept per peer
 MAX_DEADLINE_MS = 86_400_000  # a peer's message is worth answering again for a day at most
+# A transfer or take is decided only this long after its customer signed the intent it carries
+# (an honest bank holds within TIME_WINDOW_MS of the intent and gives its peer at most a day),
+# and what we decide on an intent is kept at least as long: so no intent is decided twice, by
+# a refusal let go and the same hold sent again (attack 18: credited against a hold released).
+MAX_INTENT_AGE_MS = MAX_DEADLINE_MS + TIME_WINDOW_MS + CLOCK_MARGIN_MS
 
 
 class PeerInbox(Part):
@@ -140,18 +146,24 @@ class PeerInbox(Part):
         """Our answer to ``message`` by ``handler``, kept by its id (a refusal until its
         sender may no longer repeat it); a take's ``pending`` is not kept, it is no answer."""
         subject = _subject(message)
+        believed = False
         try:
             self._believable(w, message, peer_key, now)
+            believed = True
             about, carrier = subject or ("", "")
             first = w.subject(about) if about else None
             if first is not None and (answered := w.answer(first[0])) is not None:
                 self._same_carrier_or_conflict(message, carrier, first[1])
                 return self._decided_before(w, message, answered, now)
+            _not_too_old(message, now)
             answer = w.all_or_nothing(lambda nested: handler(self, nested, message, peer_key, now))
         except (RuleError, NotFoundError, VerificationError, SignatureError) as e:
             for work in e.after:
                 work(w)
-            return self._refused(w, message, e, peer_key, now)
+            # a message we could not believe decides nothing of what it carries: the peer
+            # whose it is may still send it (attack 18: another bank's hold, not signed by
+            # the sender, took that bank's transfer of it)
+            return self._refused(w, message, e, peer_key, now, believed)
         if message.type in ("take", "transfer") and answer.type == "pending":
             return answer.raw  # waiting (an offer's window, a plan's turn): asked again
         w.put_answer(message.id, answer.raw, subject=subject)
@@ -186,25 +198,19 @@ class PeerInbox(Part):
         decided = Message.trusted(parse(answered))
         fields = {k: v for k, v in decided.fields.items() if k != "ref"}
         answer = self._answer(message, decided.type, now, **fields)
-        w.put_answer(message.id, answer.raw)
+        w.put_answer(message.id, answer.raw,
+                     forget_at=_forget_at(message, now) if decided.type == "refused" else None)
         return answer.raw
 
-    def _refused(self, w: Writer, message: Message, e: TChainError, peer_key: str, now: int
-                 ) -> bytes:
+    def _refused(self, w: Writer, message: Message, e: TChainError, peer_key: str, now: int,
+                 believed: bool = True) -> bytes:
         # an entry that does not verify is a malformed request, in the codes of §6
         code = BadRequestError.code if isinstance(e, VerificationError) else e.code
         answer = self._answer(message, "refused", now, error=code, reason=e.message)
         if isinstance(e, MisconductError):
             self._keep_evidence(w, message, peer_key, e, now)
-        # a refusal is kept while the sender may still repeat the message (or carry
-        # its hold in another), then let go: after that it is decided again (and a
-        # transfer or take past its deadline refused again)
-        # (a deadline a peer sets far off keeps it no longer than a day: found by the
-        # outside attacker, whose refused messages named deadlines ten years out)
-        keep_until = min(max(message.time, message.fields.get("deadline", 0)),
-                         now + MAX_DEADLINE_MS)
-        w.put_answer(message.id, answer.raw, subject=_subject(message),
-                     forget_at=keep_until + CLOCK_MARGIN_MS + ANSWER_KEPT_MS)
+        w.put_answer(message.id, answer.raw, subject=_subject(message) if believed else None,
+                     forget_at=_forget_at(message, now))
         return answer.raw
 
     def _believable(self, r: Reader, message: Message, peer_key: str, now: int) -> None:
@@ -420,18 +426,68 @@ class PeerInbox(Part):
         return self._answer(m, "ack", now)
 
 
+# The entry each request carries whose intent (or itself, with none) is decided once here
+# (a lock_status asks again: it decides nothing).
+_CARRIED = {"transfer": "hold", "take": "take", "settle": "settlement", "claimed": "claim",
+            "lock": "lock"}
+
+
 def _subject(message: Message) -> tuple[str, str] | None:
     """What a request asks to be credited or settled once, whatever message carries it, and
     the entry that carries it: the customer's intent inside its hold or take (one debit,
-    however many entries a dishonest bank wraps it in), or the settlement's id."""
-    for field in ("hold", "take", "settlement", "claim") + (
-            ("lock",) if message.type == "lock" else ()):  # a lock_status asks, again
-        entry = message.entries.get(field)
-        if entry is not None and field == "hold" and is_routed(entry):
-            return route_subject(entry, message.sender), entry.id
-        if entry is not None:
-            return (entry.id if entry.intent is None else entry.intent.id), entry.id
-    return None
+    however many entries a dishonest bank wraps it in), or the settlement's id; as asked by
+    this sender in this kind of message (attack 18: bank2's message carrying bank4's hold
+    decided bank4's transfer of it, and a hold in a ``settle`` its transfer)."""
+    field = _CARRIED.get(message.type)
+    entry = None if field is None else message.entries.get(field)
+    if entry is None:
+        return None
+    if message.type == "transfer" and is_routed(entry):
+        return route_subject(entry, message.sender), entry.id
+    asked = entry.id if entry.intent is None else entry.intent.id
+    return sha256_hex(f"{message.type} {asked} from {message.sender}".encode()), entry.id
+
+
+def _intent_time(message: Message) -> int | None:
+    """When the customer signed the intent a transfer or take carries (a routed hold's: its
+    payer's); None for a plan's hold (its log decides it once) or an entry with none."""
+    field = {"transfer": "hold", "take": "take"}.get(message.type)
+    entry = None if field is None else message.entries.get(field)
+    if entry is not None and message.type == "transfer" and is_routed(entry):
+        try:
+            entry = origin(entry)
+        except MisconductError:
+            return None  # (refused as one by the handler)
+    if entry is None or entry.intent is None or isinstance(entry.intent.body, PlanBody):
+        return None
+    return entry.intent.time
+
+
+def _not_too_old(message: Message, now: int) -> None:
+    """A transfer or take of an intent signed more than MAX_INTENT_AGE_MS ago is refused:
+    what we decided on it may have been let go.
+
+    Raises:
+        ExpiredError: it is.
+    """
+    signed = _intent_time(message)
+    if signed is not None and now > signed + MAX_INTENT_AGE_MS:
+        raise ExpiredError(f"the intent it carries was signed at {signed}, more than "
+                           f"{MAX_INTENT_AGE_MS} ms ago (it is {now} here): too old to decide")
+
+
+def _forget_at(message: Message, now: int) -> int:
+    """When a refusal of ``message`` is let go: once the sender may no longer repeat it (or
+    carry its hold in another), and not before the intent it carries is too old to decide
+    (MAX_INTENT_AGE_MS); after that it is decided again, and refused again. (A deadline a
+    peer sets far off keeps it no longer than a day: found by the outside attacker, whose
+    refused messages named deadlines ten years out.)"""
+    deadline: int = message.fields.get("deadline", 0)
+    keep_until = min(max(message.time, deadline), now + MAX_DEADLINE_MS)
+    signed = _intent_time(message)
+    if signed is not None:
+        keep_until = max(keep_until, min(signed, now) + MAX_INTENT_AGE_MS)
+    return keep_until + CLOCK_MARGIN_MS + ANSWER_KEPT_MS
 
 
 

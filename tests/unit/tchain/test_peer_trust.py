@@ -25,6 +25,7 @@ from tchain.records import make_record
 from tests.helpers import decision, sign_entry_as, snapshot
 from tests.interbank_net import NetBank, totals, two_banks
 from validator.audit import audit, rebuild_books
+from validator.interbank.inbox import MAX_INTENT_AGE_MS
 
 B1, B2 = "bank1.example", "bank2.example"
 USD, EUR = f"{B1}:USD", f"{B2}:EUR"
@@ -276,7 +277,9 @@ def test_a_write_that_makes_money_is_refused_by_the_store(world):
     assert snapshot(b1.ledger.store) == before
 
 
-def test_refusals_are_forgotten_after_their_deadline_but_credits_are_kept(world):
+def test_refusals_are_forgotten_once_their_intent_is_too_old_but_credits_are_kept(world):
+    """A refusal is kept until its intent could not be decided any more (attack 18), then let
+    go: the same message after that is refused again, too old."""
     clock, b1, b2, _net = world
     alice = b1.join("alice")
     refused_hold, record = forged_hold(b2, alice.chain, USD, 500, now=clock())
@@ -290,9 +293,14 @@ def test_refusals_are_forgotten_after_their_deadline_but_credits_are_kept(world)
     clock.now += 15 * 60_000
     b1.interbank.tick()
     with b1.ledger.store.read() as r:
+        assert r.count("inbox") == 2  # kept while its intent may still be decided
+    clock.now += MAX_INTENT_AGE_MS
+    b1.interbank.tick()
+    with b1.ledger.store.read() as r:
         assert r.count("inbox") == 1  # the credit's answer is kept: a repeat gets it again
         assert r.count("subjects") == 1 and r.count("timers") == 0
     assert receive(b1, b2, credited)["type"] == "credited"
+    assert receive(b1, b2, refused)["error"] == "expired"
     assert b1.balance(alice, EUR) == (5, 0)
 
 

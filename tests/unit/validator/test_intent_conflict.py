@@ -11,11 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tchain.encoding import parse
 from tchain.messages import Message, sign_message
 from tchain.model import SignedEntry
-from tests.helpers import decision, sign_entry_as
-from tests.interbank_net import NetBank, all_sound, totals, two_banks
+from tests.helpers import Clock, decision, sign_entry_as
+from tests.interbank_net import Net, NetBank, all_sound, pin, totals, two_banks
+from validator.interbank.inbox import MAX_DEADLINE_MS
 
 B1, B2 = "bank1.example", "bank2.example"
 
@@ -97,11 +100,14 @@ def test_the_same_hold_in_another_message_gets_the_same_decision(tmp_path: Path)
     all_sound(b1, b2, chains_verify=True)
 
 
-def test_another_take_of_a_take_intent_accepted_first_is_refused_conflict(
-        tmp_path: Path) -> None:
+@pytest.mark.parametrize("forged_deadline", [10_000, -1])
+def test_another_take_of_a_take_intent_decided_first_is_refused_conflict(
+        tmp_path: Path, forged_deadline: int) -> None:
     """The same on an exchange: bank2's key signs another take of bob's intent and hands it
-    to the maker's bank first; the real take is refused ``conflict``, and bob's hold released
-    (what the forged take moved is bank2's word: it owes the settlement it never sends)."""
+    to the maker's bank first (accepted, or refused past its deadline); the real take is
+    refused ``conflict``, and bob's hold released (what a forged take accepted moved is
+    bank2's word: it owes the settlement it never sends). Attack 18: the real take, sent
+    again ten minutes later, was accepted."""
     clock, b1, b2, net = two_banks(tmp_path)
     alice, bob = b1.join("alice"), b2.join("bob")
     b1.deposit(alice, 1000)
@@ -109,7 +115,7 @@ def test_another_take_of_a_take_intent_accepted_first_is_refused_conflict(
     offer = b1.submit(alice, "offer", {
         "sell": {"asset": "bank1.example:USD", "amount": "100"},
         "buy": {"asset": "bank2.example:EUR", "amount": "90"},
-        "expires": clock.now + 60_000}).outcome.entries[0]
+        "expires": clock.now + 3_600_000}).outcome.entries[0]
     net.run()
     b2.submit(bob, "take", {"offer": offer.id, "validator": B1,
                             "sell": {"asset": "bank2.example:EUR", "amount": "90"},
@@ -121,9 +127,10 @@ def test_another_take_of_a_take_intent_accepted_first_is_refused_conflict(
     forged = sign_entry_as(b2.key, {**real.doc["entry"], "time": real.time + 1})
     fields = {k: v for k, v in sent["message"].items()
               if k not in ("type", "from", "to", "time", "take")}
-    first = b1.interbank.receive(
-        sign_message(b2.key, "take", B2, B1, clock(), take=forged, **fields), b2.key.public_key)
-    assert decision(first)[0] == "take_accepted", parse(first)
+    first = b1.interbank.receive(sign_message(
+        b2.key, "take", B2, B1, clock(), take=forged,
+        **{**fields, "deadline": clock() + forged_deadline}), b2.key.public_key)
+    assert decision(first)[0] == ("take_accepted" if forged_deadline > 0 else "refused")
     net.run()
     [answer] = [a for _, a in net.delivered
                 if parse(a)["message"]["ref"] == Message.trusted(sent).id]
@@ -131,3 +138,84 @@ def test_another_take_of_a_take_intent_accepted_first_is_refused_conflict(
     assert b2.balance(bob, "bank2.example:EUR") == (2000, 0)  # released: bob gave nothing
     with b2.ledger.store.read() as r:
         assert r.open_holds() == []
+    # attack 18: the real take, released, sent again once ten minutes have passed
+    clock.now += 11 * 60_000
+    b1.interbank.tick()
+    late = b1.interbank.receive(
+        sign_message(b2.key, "take", B2, B1, clock(), take=real, **{
+            **fields, "deadline": clock() + 10_000}), b2.key.public_key)
+    assert decision(late)[0] == "refused", parse(late)
+
+
+# --- Attack 18 ------------------------------------------------------------------------------
+
+def _sweep(bank: NetBank, clock: Clock, ms: int) -> None:
+    """Let ``ms`` pass on ``bank``'s clock and let it forget what it keeps no longer."""
+    clock.now += ms
+    bank.interbank.tick()
+
+
+@pytest.mark.parametrize("first", ["another_hold", "another_hold_expired", "the_hold_expired"])
+def test_a_hold_refused_here_is_never_credited_later(tmp_path: Path, first: str) -> None:
+    """Attack 18, Finding 1: a hold bank2 refused (``conflict`` behind another hold of its
+    intent, or ``expired`` in a message with a past deadline), so that bank1 released it, was
+    credited when bank1's key sent it again in a new message ten minutes later, once the
+    refusal was let go: a credit against a hold its payer got back. What is decided on an
+    intent is kept for as long as a transfer of it can be taken, and after that it is
+    too old to be."""
+    clock, b1, b2, net, alice, bob, _, sent = _alice_pays_bob(tmp_path)
+    real = SignedEntry.from_dict(sent["message"]["hold"])
+    if first.startswith("another_hold"):
+        _send(b1, b2, sent, clock(), _another_hold(b1, real, real.time + 1),
+              deadline=clock() + (-1 if first.endswith("expired") else 10_000))
+    else:
+        _send(b1, b2, sent, clock(), real, deadline=clock() - 1)
+    net.run()
+    assert b1.balance(alice, "bank1.example:USD") == (500, 0)  # released
+    for wait in (11 * 60_000, 3_600_000, MAX_DEADLINE_MS):
+        _sweep(b2, clock, wait)
+        again = _send(b1, b2, sent, clock(), real, deadline=clock() + 10_000)
+        assert decision(again)[0] == "refused", (wait, parse(again))
+    assert b2.balance(bob, "bank1.example:USD") == ((100, 0) if first == "another_hold"
+                                                     else (0, 0))  # (the forged one's)
+
+
+def test_a_peer_cannot_decide_another_peer_s_transfer(tmp_path: Path) -> None:
+    """Attack 18, Finding 2: bank2 handed bank3 bank4's hold of erin's intent (not signed by
+    bank2's key) ahead of bank4; bank3 refused it ``bad_signature``, and refused bank4's real
+    transfer of that hold the same way. What one peer sends decides nothing another asks."""
+    clock = Clock()
+    b1, b2, b3 = (NetBank(tmp_path / f"b{i}", f"bank{i}.example", clock) for i in (1, 2, 3))
+    pin(b1, b3)
+    pin(b2, b3)
+    net = Net(b1, b2, b3)
+    erin, dave = b1.join("erin"), b3.join("dave")
+    b1.deposit(erin, 50)
+    b1.submit(erin, "payment", {"to": dave.chain, "to_validator": "bank3.example",
+                                "asset": "bank1.example:USD", "amount": "6"})
+    with b1.ledger.store.read() as r:
+        [(_, item)] = list(r.records("outbox"))
+    hold = SignedEntry.from_dict(item["message"]["message"]["hold"])
+    fields = {k: v for k, v in item["message"]["message"].items()
+              if k in ("payer", "kyc_required")}
+    lie = sign_message(b2.key, "transfer", "bank2.example", "bank3.example", clock(), hold=hold,
+                       deadline=clock() + 10_000, **fields)
+    assert decision(b3.interbank.receive(lie, b2.key.public_key))[0] == "refused"
+    net.run()
+    assert b3.balance(dave, "bank1.example:USD") == (6, 0)
+    assert b1.balance(erin, "bank1.example:USD") == (44, 0)
+
+
+def test_a_hold_sent_in_a_message_of_another_type_decides_nothing_of_its_transfer(
+        tmp_path: Path) -> None:
+    """Attack 18, Finding 3: a hold sent first in a ``settle`` (refused: no settlement) had
+    that refusal given to the real transfer of it; and a hold credited, sent again in a
+    ``settle``, was answered ``credited``, no answer to a settle."""
+    clock, b1, b2, net, _, bob, _, sent = _alice_pays_bob(tmp_path)
+    real = SignedEntry.from_dict(sent["message"]["hold"])
+    settle = sign_message(b1.key, "settle", B1, B2, clock(), settlement=real)
+    assert decision(b2.interbank.receive(settle, b1.key.public_key))[0] == "refused"
+    net.run()
+    assert b2.balance(bob, "bank1.example:USD") == (100, 0)
+    again = sign_message(b1.key, "settle", B1, B2, clock() + 1, settlement=real)
+    assert decision(b2.interbank.receive(again, b1.key.public_key))[0] == "refused"
