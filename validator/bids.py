@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tchain.errors import ExpiredError, LimitExceededError, OfferClosedError
+from tchain.errors import ConflictError, ExpiredError, LimitExceededError, OfferClosedError
 from tchain.flow_states import ABSENT, CLOCK_MARGIN_MS, Flow, OfferRecord
 from tchain.model import SignedEntry
 from tchain.rules import BankIdentity, release_hold
@@ -47,6 +47,7 @@ def keep_bid(w: Writer, offer_id: str, take: SignedEntry, now: int, closes: int,
         ExpiredError: the peer's deadline comes before the window closes (and the decision
             after it): its take could never be decided in time, so it is refused at once.
         OfferClosedError: the offer is not open here.
+        ConflictError: the peer's take of the same intent, another entry, waits already.
         LimitExceededError: the peer has MAX_BIDS_PER_PEER takes waiting for the offer
             already (a bank may sign takes of customers it makes up: found by the attack of
             tests/hostile/test_lying_bids.py, the record grew without end).
@@ -60,6 +61,8 @@ def keep_bid(w: Writer, offer_id: str, take: SignedEntry, now: int, closes: int,
     record = OfferRecord.from_dict(stored)
     if any(bid["take"] == take.id for bid in record.bids):
         return  # asked again: it keeps its place
+    if message is not None and take.intent is not None:
+        _one_take_per_intent(record, take, str(message["message"]["from"]))
     if message is not None and sum(_sender(bid) == message["message"]["from"]
                                    for bid in record.bids) >= MAX_BIDS_PER_PEER:
         raise LimitExceededError(f"{message['message']['from']} has {MAX_BIDS_PER_PEER} takes "
@@ -72,6 +75,23 @@ def keep_bid(w: Writer, offer_id: str, take: SignedEntry, now: int, closes: int,
         bid.update(chain=take.chain_id, height=take.height)
     w.put_record("offers", offer_id, record.with_bid(bid, closes).to_dict(),
                  timers=[("offers", closes)])
+
+
+def _one_take_per_intent(record: OfferRecord, take: SignedEntry, sender: str) -> None:
+    """A peer's take whose customer's intent waits here already in another take of that
+    peer is refused ``conflict``: one intent, one take (attack 18: the second was ranked
+    too, and one of the two refused ``outbid`` by the other, "better takes took all of it").
+
+    Raises:
+        ConflictError: another take of the intent waits.
+    """
+    assert take.intent is not None
+    for bid in record.bids:
+        if _sender(bid) != sender:
+            continue
+        waiting = SignedEntry.trusted(bid["message"]["message"]["take"])
+        if waiting.intent is not None and waiting.intent.id == take.intent.id:
+            raise ConflictError(f"this intent waits here already, in take {waiting.id}")
 
 
 def _sender(bid: dict[str, Any]) -> str | None:

@@ -162,8 +162,10 @@ class PeerInbox(Part):
                 work(w)
             # a message we could not believe decides nothing of what it carries: the peer
             # whose it is may still send it (attack 18: another bank's hold, not signed by
-            # the sender, took that bank's transfer of it)
-            return self._refused(w, message, e, peer_key, now, believed)
+            # the sender, took that bank's transfer of it); nor does another entry of an
+            # intent, refused as one (a conflict): the first entry's is still to come
+            return self._refused(w, message, e, peer_key, now,
+                                 believed and e.code != ConflictError.code)
         if message.type in ("take", "transfer") and answer.type == "pending":
             return answer.raw  # waiting (an offer's window, a plan's turn): asked again
         w.put_answer(message.id, answer.raw, subject=subject)
@@ -203,13 +205,13 @@ class PeerInbox(Part):
         return answer.raw
 
     def _refused(self, w: Writer, message: Message, e: TChainError, peer_key: str, now: int,
-                 believed: bool = True) -> bytes:
+                 decides: bool = True) -> bytes:
         # an entry that does not verify is a malformed request, in the codes of §6
         code = BadRequestError.code if isinstance(e, VerificationError) else e.code
         answer = self._answer(message, "refused", now, error=code, reason=e.message)
         if isinstance(e, MisconductError):
             self._keep_evidence(w, message, peer_key, e, now)
-        w.put_answer(message.id, answer.raw, subject=_subject(message) if believed else None,
+        w.put_answer(message.id, answer.raw, subject=_subject(message) if decides else None,
                      forget_at=_forget_at(message, now))
         return answer.raw
 

@@ -219,3 +219,46 @@ def test_a_hold_sent_in_a_message_of_another_type_decides_nothing_of_its_transfe
     assert b2.balance(bob, "bank1.example:USD") == (100, 0)
     again = sign_message(b1.key, "settle", B1, B2, clock() + 1, settlement=real)
     assert decision(b2.interbank.receive(again, b1.key.public_key))[0] == "refused"
+
+
+@pytest.mark.parametrize("real_first", [True, False])
+def test_another_take_of_an_intent_waiting_in_a_window_is_refused_conflict(
+        tmp_path: Path, real_first: bool) -> None:
+    """Attack 18, Finding 4: a second take entry of an intent waiting in an offer's window
+    was answered ``pending``, then refused ``outbid`` ("better takes took all of it": the
+    same intent in another entry). It is another take of a waiting intent: ``conflict``."""
+    clock, b1, b2, net = two_banks(tmp_path)
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b2.deposit(bob, 2000, "EUR")
+    offer = b1.submit(alice, "offer", {
+        "sell": {"asset": "bank1.example:USD", "amount": "100"},
+        "buy": {"asset": "bank2.example:EUR", "amount": "90"},
+        "expires": clock.now + 60_000, "window": 5_000}).outcome.entries[0]
+    net.run()
+    b2.submit(bob, "take", {"offer": offer.id, "validator": B1,
+                            "sell": {"asset": "bank2.example:EUR", "amount": "90"},
+                            "buy": {"asset": "bank1.example:USD", "amount": "100"}})
+    with b2.ledger.store.read() as r:
+        [(mid, item)] = [(m, i) for m, i in r.records("outbox")
+                         if i["message"]["message"]["type"] == "take"]
+    sent = item["message"]
+    real = SignedEntry.from_dict(sent["message"]["take"])
+    fields = {k: v for k, v in sent["message"].items()
+              if k not in ("type", "from", "to", "time", "take")}
+    other = sign_message(b2.key, "take", B2, B1, clock() + 1, **fields,
+                         take=sign_entry_as(b2.key, {**real.doc["entry"], "time": real.time + 1}))
+    if real_first:
+        net.deliver(b2, mid)
+    answer = b1.interbank.receive(other, b2.key.public_key)
+    if real_first:
+        assert parse(answer)["message"].get("error") == "conflict", parse(answer)
+        clock.now += 6_000  # the window closes: the real take, still waiting, is decided
+        net.run()
+        assert b2.balance(bob, "bank1.example:USD") == (100, 0)  # (the conflict took nothing)
+        assert b2.balance(bob, "bank2.example:EUR") == (1910, 0)
+    else:
+        assert decision(answer)[0] == "pending"
+        net.deliver(b2, mid)
+        [real_answer] = [a for m, a in net.delivered if m == mid]
+        assert parse(real_answer)["message"].get("error") == "conflict", parse(real_answer)
