@@ -40,6 +40,7 @@ from tchain.plans.document import Plan
 from tchain.plans.log import LogDoc
 from tchain.records import KeyRecord
 from tchain.route import check_route
+from tchain.rules import TIME_WINDOW_MS
 
 __all__ = ["checked_claim", "checked_hold", "checked_lock", "checked_take", "credits_the_payee",
            "crossing", "fault", "incoming", "standing"]
@@ -101,6 +102,13 @@ def standing(entry: SignedEntry, field: str, evidence: int = 0) -> SignedIntent:
             f"the {field} cannot stand in a chain: a {entry.kind} at height "
             f"{entry.height} after {entry.prev[:16]}, with {len(entry.evidence)} "
             f"evidence entries and its intent's seq {intent.seq}")
+    # a bank takes an intent only within its time window of its clock, the entry's time (a
+    # plan's consent is signed before its turn); the nineteenth tester had holds credited
+    # whose intent was dated a day, and 400 days, after them
+    if entry.kind != "plan" and abs(intent.time - entry.time) > TIME_WINDOW_MS:
+        raise BadRequestRuleError(
+            f"the {field}'s intent is dated {intent.time}, more than {TIME_WINDOW_MS} ms from "
+            f"its entry's {entry.time}: no bank takes an intent outside its time window")
     return intent
 
 

@@ -406,6 +406,21 @@ def test_a_hold_no_chain_could_hold_is_not_credited(world, wrong):
     assert snapshot(b1.ledger.store) == before
 
 
+@pytest.mark.parametrize("offset", [86_400_000, 400 * 86_400_000, -3_600_000])
+def test_a_hold_whose_intent_is_dated_outside_its_time_window_is_misconduct(world, offset):
+    """Attack 19, Finding 2: holds whose customer's intent was dated a day, or 400 days,
+    after the hold were credited; no bank takes an intent outside its time window."""
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    hold, record = forged_hold(b2, alice.chain, EUR, 7, now=clock() + offset,
+                               time=clock())  # (the entry dated now, its intent not)
+    answer = receive(b1, b2, transfer(b2, hold, record, clock()))
+    assert (answer["type"], answer["error"]) == ("refused", "bad_request"), answer
+    assert "time window" in answer["reason"]
+    assert b1.balance(alice, EUR) == (0, 0)
+    assert [p["type"] for p in b1.interbank.proofs()] == ["misconduct"]
+
+
 def test_one_intent_in_many_holds_is_credited_once(world):
     """Found by the outside attacker: one payer intent wrapped in three holds (two of them
     at one chain and height) was credited three times. The first is credited; the others
