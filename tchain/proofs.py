@@ -59,8 +59,8 @@ from tchain.state import check_settle_evidence, check_take_terms, fill_effects, 
 from tchain.values import UAI, parse_amount
 
 __all__ = ["ProofSummary", "double_settlement_proof", "equivocation_proof",
-           "lock_conflict_proof", "misconduct_proof",
-           "non_settlement_proof", "unfair_selection_proof", "unsettled", "verify_proof"]
+           "lock_conflict_proof", "misconduct_proof", "non_settlement_proof",
+           "take_contradiction_proof", "unfair_selection_proof", "unsettled", "verify_proof"]
 
 # The names of the banks a reader knows, by key: only for the summaries.
 Names = Mapping[str, str]
@@ -372,6 +372,51 @@ def _verify_double_settlement(proof: dict[str, Any], names: Names) -> ProofSumma
                         f"({a.kind} {a.id}, {b.kind} {b.id}) of take {takes[0].id}")
 
 
+_TAKE_CONTRADICTION = {"type", "culprit", "settlement", "request", "refusal"}
+
+
+def take_contradiction_proof(settlement: SignedEntry, request: Message, refusal: Message
+                             ) -> dict[str, Any]:
+    """A maker's bank's settlement of a take and its refusal of the take message that carried
+    that take, both its signatures, as a proof document (checked before it is returned)."""
+    proof = {"type": "take_contradiction", "culprit": settlement.validator,
+             "settlement": settlement.doc, "request": request.doc, "refusal": refusal.doc}
+    verify_proof(proof)
+    return proof
+
+
+def _verify_take_contradiction(proof: dict[str, Any], names: Names) -> ProofSummary:
+    """(1) exactly these fields; (2) the settlement an entry signed by the culprit, a settle or
+    fill carrying one take, the refusal a ``refused`` message signed by the culprit; (3) the
+    refusal answers the request (its ``ref`` is the request's id, between the same two banks),
+    a ``take`` message carrying that very take. An honest maker's bank answers the one message
+    of a take once, and settles it only if it accepted it."""
+    if set(proof) != _TAKE_CONTRADICTION:
+        raise VerificationError("a take_contradiction proof has exactly type, culprit, "
+                                "settlement, request and refusal")
+    try:
+        settlement = SignedEntry.from_dict(proof["settlement"])
+        settlement.verify(proof["culprit"])
+        refusal = Message.from_dict(proof["refusal"])
+        refusal.verify(proof["culprit"])
+        request = Message.from_dict(proof["request"])
+        if settlement.kind not in ("settle", "fill") or len(settlement.evidence) != 1:
+            raise VerificationError(f"a {settlement.kind} with {len(settlement.evidence)} "
+                                    "evidence entries is no settlement of one take")
+        take = settlement.evidence_entry(0)
+    except (EncodingError, SignatureError) as e:
+        raise VerificationError(f"the proof does not verify: {e}") from e
+    if refusal.type != "refused" or refusal.fields["ref"] != request.id or \
+            request.type != "take" or request.entries["take"].id != take.id or \
+            (refusal.sender, refusal.to) != (request.to, request.sender):
+        raise VerificationError("the refusal does not answer the take message of the take "
+                                "settled")
+    return ProofSummary("take_contradiction", proof["culprit"],
+                        f"{_bank(proof['culprit'], names)} signed a settlement "
+                        f"({settlement.kind} {settlement.id}) of take {take.id} and refused "
+                        f"that take ({refusal.fields['error']})")
+
+
 _UNFAIR_SELECTION = {"type", "reporter", "reporter_name", "culprit", "offer", "request",
                      "pending", "refusal", "winners", "sig"}
 
@@ -523,7 +568,8 @@ _VERIFIERS = {"equivocation": _verify_equivocation, "non_settlement": _verify_no
               "plan_contradiction": _verify_plan_contradiction,
               "double_settlement": _verify_double_settlement,
               "plan_equivocation": _verify_plan_equivocation,
-              "route_unpaid": _verify_route_unpaid}
+              "route_unpaid": _verify_route_unpaid,
+              "take_contradiction": _verify_take_contradiction}
 
 
 def verify_proof(proof: Any, *, names: Names | None = None) -> ProofSummary:

@@ -122,6 +122,10 @@ class Answers(Part):
             return done
         if flow is None or item.flow is None or answer.type == "ack":
             return answer.type
+        if answer.type == "refused" and request_type == "take" and \
+                flow.state is FlowState.SETTLED:
+            self._keep_take_contradiction(w, flow, item.message, answer)
+            return "refused after its settlement (take_contradiction proof kept)"
         if answer.type == "refused":
             note_outbid(self.bank, w, flow, item.message, answer)
             done = self._release(w, item.flow, flow, now,

@@ -32,7 +32,7 @@ from tchain.keys import check_ahead
 from tchain.messages import Message, signed_message
 from tchain.model import PaymentBody, SignedEntry
 from tchain.peer_dates import check_not_ahead, check_settlement_dates
-from tchain.proofs import double_settlement_proof
+from tchain.proofs import double_settlement_proof, take_contradiction_proof
 from tchain.rules import (
     Outcome,
     release_hold,
@@ -184,8 +184,8 @@ class Part:
                                      lambda: settle_hold(self.bank, taker, settlement, now))
         put_record(w, "flows", take_id, flow.moved(FlowEvent.SETTLED, settled_height=ours.height,
                                              receipt=settlement.doc))
-        if flow.message is not None:
-            w.delete_record("outbox", flow.message)
+        # (our take is still asked until it is answered: a maker's bank that settled it on a
+        # settle of its own and then refuses it has signed both, kept as a proof; attack 19)
         return ours
 
 
@@ -203,6 +203,20 @@ class Part:
         except VerificationError:  # (not both its signatures of one take: no proof of it)
             return
         w.put_record("proofs", settlement.id, proof)
+
+    def _keep_take_contradiction(self, w: Writer, flow: Flow, request: dict[str, Any],
+                                 refusal: Message) -> None:
+        """Our take, settled here on the maker's bank's settlement, then refused by it: both
+        its signatures on one take, kept as a ``take_contradiction`` proof (tchain.proofs).
+        The take stays settled: the settlement is the peer's word, and what it owes."""
+        if not isinstance(flow.receipt, dict) or w.record("proofs", refusal.id) is not None:
+            return
+        try:
+            proof = take_contradiction_proof(SignedEntry.from_dict(flow.receipt),
+                                             Message.from_dict(request), refusal)
+        except VerificationError:  # (not its signatures on our one take: no proof of it)
+            return
+        w.put_record("proofs", refusal.id, proof)
 
     def _on_the_offer_s_chain(self, r: Reader, flow: Flow, settlement: SignedEntry, now: int
                               ) -> None:

@@ -1,0 +1,87 @@
+"""Attack 19, Finding 1: the maker's bank (a liar, bank2) pushed a ``settle`` of carol's take
+while it waited in the offer's window, so carol's bank settled her side; when the window
+closed it gave the offer to a better bid and refused carol's take ``outbid``. Carol's bank had
+stopped asking its take on the settle, so it never heard the refusal and kept nothing of two
+decisions its peer signed about one take. It now asks its take until the take itself is
+answered, and keeps a ``take_contradiction`` proof when the answer refuses what the peer
+settled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tchain.encoding import parse
+from tchain.errors import VerificationError
+from tchain.messages import sign_message
+from tchain.model import SignedEntry
+from tchain.proofs import verify_proof
+from tchain.rules import settle_hold
+from tests.interbank_net import two_banks
+
+B1, B2 = "bank1.example", "bank2.example"
+USD1, USD2 = f"{B1}:USD", f"{B2}:USD"
+
+
+def _windowed_take_settled_ahead(tmp_path: Path, *, forge: bool):
+    clock, b1, b2, net = two_banks(tmp_path)
+    bob = b2.join("bob")
+    carol, dave = b1.join("carol"), b1.join("dave")
+    b2.deposit(bob, 100)
+    b1.deposit(carol, 100)
+    b1.deposit(dave, 100)
+    offer = b2.submit(bob, "offer", {
+        "sell": {"asset": USD2, "amount": "5"}, "buy": {"asset": USD1, "amount": "5"},
+        "expires": clock.now + 60_000, "window": 5_000}).outcome.entries[0]
+    net.run()
+    take = b1.submit(carol, "take", {"offer": offer.id, "validator": B2,
+                                     "sell": {"asset": USD1, "amount": "5"},
+                                     "buy": {"asset": USD2, "amount": "5"}}).outcome.entries[0]
+    b1.submit(dave, "take", {"offer": offer.id, "validator": B2,
+                             "sell": {"asset": USD1, "amount": "6"},
+                             "buy": {"asset": USD2, "amount": "5"}})
+    net.run()  # both wait in the window: pending
+    clock.now += 5_010  # the window has closed; bank2 has not ranked its takes yet
+    if forge:
+        settlement = settle_hold(b2.ledger.bank, b2.ledger.state(bob.chain), take,
+                                 clock()).entries[0]
+        pushed = sign_message(b2.key, "settle", B2, B1, clock(), settlement=settlement)
+        answer = parse(b1.interbank.receive(pushed, b2.key.public_key))["message"]
+        assert answer["type"] == "settled", answer
+        assert b1.balance(carol, USD2) == (5, 0)
+    clock.now += 1_000
+    net.run()
+    return b1, b2, carol, dave
+
+
+def test_a_take_settled_by_a_pushed_settle_then_refused_leaves_a_proof(tmp_path: Path
+                                                                       ) -> None:
+    b1, _, carol, dave = _windowed_take_settled_ahead(tmp_path, forge=True)
+    assert b1.balance(dave, USD2) == (5, 0)  # the real decision: dave's better bid
+    proofs = [verify_proof(p) for p in b1.interbank.proofs()]
+    assert [p.type for p in proofs] == ["take_contradiction"], proofs
+    with b1.ledger.store.read() as r:
+        assert list(r.records("outbox")) == []  # asked until answered, then no more
+    assert b1.balance(carol, USD2) == (5, 0)  # settled stays settled: its signature owes it
+
+
+def test_an_honest_windowed_exchange_settles_once_and_proves_nothing(tmp_path: Path) -> None:
+    b1, b2, carol, dave = _windowed_take_settled_ahead(tmp_path, forge=False)
+    assert b1.balance(dave, USD2) == (5, 0)
+    assert b1.balance(carol, USD1) == (100, 0)  # outbid, released
+    assert b1.interbank.proofs() == [] and b2.interbank.proofs() == []
+    with b1.ledger.store.read() as r:
+        assert list(r.records("outbox")) == [] and r.open_holds() == []
+
+
+def test_a_take_contradiction_proof_that_does_not_hold_is_refused(tmp_path: Path) -> None:
+    b1, _, _, _ = _windowed_take_settled_ahead(tmp_path, forge=True)
+    [proof] = b1.interbank.proofs()
+    refusal = dict(proof["refusal"])
+    refusal["message"] = {**refusal["message"], "ref": "00" * 32}  # (signature breaks too)
+    for broken in ({**proof, "refusal": refusal}, {**proof, "request": proof["refusal"]},
+                   {**proof, "culprit": b1.key.public_key}, {**proof, "extra": 1}):
+        with pytest.raises(VerificationError):
+            verify_proof(broken)
+    assert SignedEntry.from_dict(proof["settlement"]).kind == "settle"
