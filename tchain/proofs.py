@@ -373,6 +373,11 @@ def _verify_double_settlement(proof: dict[str, Any], names: Names) -> ProofSumma
 
 
 _TAKE_CONTRADICTION = {"type", "culprit", "settlement", "request", "refusal"}
+# What a maker's bank decides of a take on its offer when it refuses it. A bank refuses a
+# message it does not believe (``bad_signature``, ``bad_request``: a record or a signature
+# that fails) before it looks at what it decided of the take it carries, so such a refusal of
+# a take it settled proves nothing (the twentieth tester framed an honest bank with one).
+_TAKE_DECISIONS = frozenset({"outbid", "offer_closed", "unknown_offer", "expired"})
 
 
 def take_contradiction_proof(settlement: SignedEntry, request: Message, refusal: Message
@@ -389,8 +394,9 @@ def _verify_take_contradiction(proof: dict[str, Any], names: Names) -> ProofSumm
     """(1) exactly these fields; (2) the settlement an entry signed by the culprit, a settle or
     fill carrying one take, the refusal a ``refused`` message signed by the culprit; (3) the
     refusal answers the request (its ``ref`` is the request's id, between the same two banks),
-    a ``take`` message carrying that very take. An honest maker's bank answers the one message
-    of a take once, and settles it only if it accepted it."""
+    a ``take`` message carrying that very take, and refuses it as a decision of the take
+    (_TAKE_DECISIONS). An honest maker's bank decides a take once, whatever message carries
+    it, and settles it only if it accepted it."""
     if set(proof) != _TAKE_CONTRADICTION:
         raise VerificationError("a take_contradiction proof has exactly type, culprit, "
                                 "settlement, request and refusal")
@@ -411,6 +417,9 @@ def _verify_take_contradiction(proof: dict[str, Any], names: Names) -> ProofSumm
             (refusal.sender, refusal.to) != (request.to, request.sender):
         raise VerificationError("the refusal does not answer the take message of the take "
                                 "settled")
+    if refusal.fields["error"] not in _TAKE_DECISIONS:
+        raise VerificationError(f"a refusal {refusal.fields['error']} is no decision of the "
+                                f"take; one of {sorted(_TAKE_DECISIONS)} is")
     return ProofSummary("take_contradiction", proof["culprit"],
                         f"{_bank(proof['culprit'], names)} signed a settlement "
                         f"({settlement.kind} {settlement.id}) of take {take.id} and refused "

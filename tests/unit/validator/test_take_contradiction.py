@@ -85,3 +85,39 @@ def test_a_take_contradiction_proof_that_does_not_hold_is_refused(tmp_path: Path
         with pytest.raises(VerificationError):
             verify_proof(broken)
     assert SignedEntry.from_dict(proof["settlement"]).kind == "settle"
+
+
+def test_an_honest_maker_s_refusal_of_a_message_it_does_not_believe_frames_nobody(
+        tmp_path: Path) -> None:
+    """Attack 20, Finding 1: bank2 (the taker's bank) sent honest bank1 (the maker's) a new
+    ``take`` message carrying a take bank1 had settled, with a broken taker record; bank1
+    refused it ``bad_signature``, as it must, and bank2 made of bank1's settlement, its own
+    message and that refusal a ``take_contradiction`` that verified. A refusal of a message
+    not believed is no decision of the take it carries."""
+    clock, b1, b2, net = two_banks(tmp_path)
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 100)
+    b2.deposit(bob, 100)
+    offer = b1.submit(alice, "offer", {
+        "sell": {"asset": USD1, "amount": "3"}, "buy": {"asset": USD2, "amount": "3"},
+        "expires": clock.now + 60_000}).outcome.entries[0]
+    net.run()
+    b2.submit(bob, "take", {"offer": offer.id, "validator": B1,
+                            "sell": {"asset": USD2, "amount": "3"},
+                            "buy": {"asset": USD1, "amount": "3"}})
+    with b2.ledger.store.read() as r:
+        [sent] = [i["message"] for _, i in r.records("outbox")
+                  if i["message"]["message"]["type"] == "take"]
+    net.run()
+    [settlement] = [parse(a)["message"]["settlement"] for _, a in net.delivered
+                    if parse(a)["message"]["type"] == "take_accepted"]
+    fields = dict(sent["message"])
+    taker = {**fields["taker"], "sig": "00" * 64}
+    request = sign_message(b2.key, "take", B2, B1, clock(), take=fields["take"], taker=taker,
+                           deadline=clock() + 10_000)
+    refusal = parse(b1.interbank.receive(request, b2.key.public_key))
+    assert refusal["message"]["error"] in ("bad_signature", "bad_request"), refusal
+    forged = {"type": "take_contradiction", "culprit": b1.key.public_key,
+              "settlement": settlement, "request": request, "refusal": refusal}
+    with pytest.raises(VerificationError, match="no decision of the take"):
+        verify_proof(forged)
