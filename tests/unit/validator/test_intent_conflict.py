@@ -16,7 +16,7 @@ import pytest
 from tchain.encoding import parse
 from tchain.messages import Message, sign_message
 from tchain.model import SignedEntry
-from tests.helpers import Clock, decision, sign_entry_as
+from tests.helpers import T0, Clock, decision, sign_entry_as
 from tests.interbank_net import Net, NetBank, all_sound, pin, totals, two_banks
 from validator.interbank.inbox import MAX_DEADLINE_MS
 
@@ -100,6 +100,29 @@ def test_the_same_hold_in_another_message_gets_the_same_decision(tmp_path: Path)
     all_sound(b1, b2, chains_verify=True)
 
 
+def _bob_takes(tmp_path: Path, **offer: Any):
+    """bob at bank2 takes alice's offer at bank1 (100 bank1 USD for 90 bank2 EUR, ``offer``
+    its other terms); bank2's take message is in its outbox, not sent yet."""
+    clock, b1, b2, net = two_banks(tmp_path)
+    alice, bob = b1.join("alice"), b2.join("bob")
+    b1.deposit(alice, 1000)
+    b2.deposit(bob, 2000, "EUR")
+    made = b1.submit(alice, "offer", {
+        "sell": {"asset": "bank1.example:USD", "amount": "100"},
+        "buy": {"asset": "bank2.example:EUR", "amount": "90"}, **offer}).outcome.entries[0]
+    net.run()
+    b2.submit(bob, "take", {"offer": made.id, "validator": B1,
+                            "sell": {"asset": "bank2.example:EUR", "amount": "90"},
+                            "buy": {"asset": "bank1.example:USD", "amount": "100"}})
+    with b2.ledger.store.read() as r:
+        [(mid, item)] = [(m, i) for m, i in r.records("outbox")
+                         if i["message"]["message"]["type"] == "take"]
+    sent = item["message"]
+    fields = {k: v for k, v in sent["message"].items()
+              if k not in ("type", "from", "to", "time", "take")}
+    return clock, b1, b2, net, bob, mid, sent, fields
+
+
 @pytest.mark.parametrize("forged_deadline", [10_000, -1])
 def test_another_take_of_a_take_intent_decided_first_is_refused_conflict(
         tmp_path: Path, forged_deadline: int) -> None:
@@ -108,25 +131,9 @@ def test_another_take_of_a_take_intent_decided_first_is_refused_conflict(
     refused ``conflict``, and bob's hold released (what a forged take accepted moved is
     bank2's word: it owes the settlement it never sends). Attack 18: the real take, sent
     again ten minutes later, was accepted."""
-    clock, b1, b2, net = two_banks(tmp_path)
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b2.deposit(bob, 2000, "EUR")
-    offer = b1.submit(alice, "offer", {
-        "sell": {"asset": "bank1.example:USD", "amount": "100"},
-        "buy": {"asset": "bank2.example:EUR", "amount": "90"},
-        "expires": clock.now + 3_600_000}).outcome.entries[0]
-    net.run()
-    b2.submit(bob, "take", {"offer": offer.id, "validator": B1,
-                            "sell": {"asset": "bank2.example:EUR", "amount": "90"},
-                            "buy": {"asset": "bank1.example:USD", "amount": "100"}})
-    with b2.ledger.store.read() as r:
-        [sent] = [item["message"] for _, item in r.records("outbox")
-                  if item["message"]["message"]["type"] == "take"]
+    clock, b1, b2, net, bob, _, sent, fields = _bob_takes(tmp_path, expires=T0 + 3_600_000)
     real = SignedEntry.from_dict(sent["message"]["take"])
     forged = sign_entry_as(b2.key, {**real.doc["entry"], "time": real.time + 1})
-    fields = {k: v for k, v in sent["message"].items()
-              if k not in ("type", "from", "to", "time", "take")}
     first = b1.interbank.receive(sign_message(
         b2.key, "take", B2, B1, clock(), take=forged,
         **{**fields, "deadline": clock() + forged_deadline}), b2.key.public_key)
@@ -227,25 +234,9 @@ def test_another_take_of_an_intent_waiting_in_a_window_is_refused_conflict(
     """Attack 18, Finding 4: a second take entry of an intent waiting in an offer's window
     was answered ``pending``, then refused ``outbid`` ("better takes took all of it": the
     same intent in another entry). It is another take of a waiting intent: ``conflict``."""
-    clock, b1, b2, net = two_banks(tmp_path)
-    alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 1000)
-    b2.deposit(bob, 2000, "EUR")
-    offer = b1.submit(alice, "offer", {
-        "sell": {"asset": "bank1.example:USD", "amount": "100"},
-        "buy": {"asset": "bank2.example:EUR", "amount": "90"},
-        "expires": clock.now + 60_000, "window": 5_000}).outcome.entries[0]
-    net.run()
-    b2.submit(bob, "take", {"offer": offer.id, "validator": B1,
-                            "sell": {"asset": "bank2.example:EUR", "amount": "90"},
-                            "buy": {"asset": "bank1.example:USD", "amount": "100"}})
-    with b2.ledger.store.read() as r:
-        [(mid, item)] = [(m, i) for m, i in r.records("outbox")
-                         if i["message"]["message"]["type"] == "take"]
-    sent = item["message"]
+    clock, b1, b2, net, bob, mid, sent, fields = _bob_takes(
+        tmp_path, expires=T0 + 60_000, window=5_000)
     real = SignedEntry.from_dict(sent["message"]["take"])
-    fields = {k: v for k, v in sent["message"].items()
-              if k not in ("type", "from", "to", "time", "take")}
     other = sign_message(b2.key, "take", B2, B1, clock() + 1, **fields,
                          take=sign_entry_as(b2.key, {**real.doc["entry"], "time": real.time + 1}))
     if real_first:
