@@ -362,10 +362,11 @@ class Reader:
         """The answer already given to a peer's message, if it was seen before."""
         return self._get("inbox", bytes.fromhex(message_id))
 
-    def subject(self, entry_id: str) -> tuple[str, str] | None:
-        """The first peer message that carried this intent, hold, take or settlement, if one
-        did, and the entry it carried it in (its id): (message id, entry id)."""
-        raw = self._get("subjects", bytes.fromhex(entry_id))
+    def subject(self, about: str) -> tuple[str, str] | None:
+        """The first peer message that asked ``about`` (what a request asks once: a customer's
+        intent or a settlement, as one sender asks it in one type of message), if one did, and
+        the entry it carried it in (its id): (message id, entry id)."""
+        raw = self._get("subjects", bytes.fromhex(about))
         return None if raw is None else (raw[:32].hex(), raw[32:].hex())
 
     def position(self, peer: str, asset: str) -> Position:
@@ -576,10 +577,9 @@ class Writer(Reader):
                    subject: tuple[str, str] | None = None, forget_at: int | None = None
                    ) -> None:
         """Keep the answer to a peer's message: a second delivery gets these same bytes.
-        ``subject``: (what it asks once, the entry that carries it), an intent and its hold or
-        take, or a settlement twice; if it is the first to carry it, :meth:`Reader.subject`
-        names it and that entry. ``forget_at``: from then on :meth:`Reader.due` lists it on
-        the ``answers`` timer, for :meth:`forget_answer`."""
+        ``subject``: (what it asks once, the entry that carries it); if it is the first to ask
+        it, :meth:`Reader.subject` names it and that entry. ``forget_at``: from then on
+        :meth:`Reader.due` lists it on the ``answers`` timer, for :meth:`forget_answer`."""
         key = bytes.fromhex(message_id)
         if not self._txn.put(key, answer, db=self._dbs["inbox"], overwrite=False):
             raise StoreError(f"message {message_id} was already answered")
