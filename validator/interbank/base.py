@@ -155,11 +155,11 @@ class Part:
                 f"the {entry.kind} names chain {entry.chain}, which is registered "
                 f"at {self.bank.name}, not at the peer")
 
-    def _incoming(self, w: Writer, peer: str, asset: str, amount: int) -> None:
+    def _incoming(self, r: Reader, peer: str, asset: str, amount: int) -> None:
         """May ``peer`` give us this now (tchain.books)? A third bank's asset, or more of ours
         than the peer could hold, is misconduct: only a dishonest bank sends it."""
         try:
-            check_incoming(self.bank.name, peer, asset, amount, w.position(peer, asset))
+            check_incoming(self.bank.name, peer, asset, amount, r.position(peer, asset))
         except (ForeignAssetError, PositionError) as e:
             raise MisconductError.of(e) from e
 

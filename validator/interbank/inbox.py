@@ -41,7 +41,15 @@ from tchain.flow_states import (
 )
 from tchain.messages import Message
 from tchain.model import OfferBody, PaymentBody, PlanBody, SignedEntry, TakeBody
-from tchain.peer_claims import checked_claim, checked_hold, checked_lock, checked_take, standing
+from tchain.peer_claims import (
+    checked_claim,
+    checked_hold,
+    checked_lock,
+    checked_take,
+    crossing,
+    incoming,
+    standing,
+)
 from tchain.proofs import misconduct_proof
 from tchain.route import check_route, is_routed, origin, route_subject
 from tchain.rules import (
@@ -153,7 +161,7 @@ class PeerInbox(Part):
             about, carrier = subject or ("", "")
             first = w.subject(about) if about else None
             if first is not None and (answered := w.answer(first[0])) is not None:
-                self._same_carrier_or_conflict(message, carrier, first[1])
+                self._same_carrier_or_conflict(w, message, carrier, first[1])
                 return self._decided_before(w, message, answered, now)
             _not_too_old(message, now)
             answer = w.all_or_nothing(lambda nested: handler(self, nested, message, peer_key, now))
@@ -171,14 +179,15 @@ class PeerInbox(Part):
         w.put_answer(message.id, answer.raw, subject=subject)
         return answer.raw
 
-    def _same_carrier_or_conflict(self, message: Message, carrier: str, first: str) -> None:
+    def _same_carrier_or_conflict(self, r: Reader, message: Message, carrier: str, first: str
+                                  ) -> None:
         """A message of an intent answered already (``first``: the entry that carried it to
         us first) gets that answer only in that very entry, re-wrapped: another hold or take
-        of the same intent is refused ``conflict`` (§11), after the checks of a routed hold (a
-        lie is misconduct). The outside testers, signing as a sending bank, handed us another
-        hold of its customer's intent first (attacks 13, 15 and 17): the honest transfer then
-        got a decision about that other hold, which its bank could neither apply nor release,
-        and its hold and its payer's stayed open for ever.
+        of the same intent is refused ``conflict`` (§11), after the checks of a routed hold and
+        of what crosses (a lie is misconduct). The outside testers, signing as a sending bank,
+        handed us another hold of its customer's intent first (attacks 13, 15 and 17): the
+        honest transfer then got a decision about that other hold, which its bank could
+        neither apply nor release, and its hold and its payer's stayed open for ever.
 
         Raises:
             ConflictError, MisconductError: it is another entry.
@@ -188,6 +197,13 @@ class PeerInbox(Part):
         hold = message.entries.get("hold")
         if hold is not None and is_routed(hold):
             check_route(hold, message.sender, self.bank.name, self.bank.public_key)
+        try:  # (a third bank's IOU: a lie the message alone shows, as in the first entry)
+            check_crossing(self.bank.name, message.sender, *crossing(message))
+        except ForeignAssetError as e:
+            raise MisconductError.of(e) from e
+        moving = incoming(message)
+        if moving is not None:  # (more of our IOU than it holds: a lie our books show)
+            self._incoming(r, message.sender, *moving)
         raise ConflictError(f"this intent came here already, in entry {first}")
 
     def _decided_before(self, w: Writer, message: Message, answered: bytes, now: int) -> bytes:

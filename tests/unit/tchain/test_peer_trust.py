@@ -421,6 +421,24 @@ def test_a_hold_whose_intent_is_dated_outside_its_time_window_is_misconduct(worl
     assert [p["type"] for p in b1.interbank.proofs()] == ["misconduct"]
 
 
+@pytest.mark.parametrize(("asset", "code"), [("bank3.example:USD", "foreign_asset"),
+                                             (USD, "position_exceeded")])
+def test_a_lie_in_another_hold_of_an_intent_refused_is_still_proven_as_a_lie(world, asset,
+                                                                              code):
+    """Another hold of an intent already refused is a ``conflict``, but a lie the message or
+    our books show (a third bank's IOU, more of ours than the peer holds) is proven first, as
+    in the first hold (found by the generated lies of tests/hostile/test_generated_lies.py)."""
+    clock, b1, b2, _net = world
+    alice = b1.join("alice")
+    payer, chain = SigningKey.generate(), SigningKey.generate().public_key
+    for at in (clock(), clock() + 1):
+        hold, record = forged_hold(b2, alice.chain, asset, 7, now=clock(), payer=payer,
+                                   chain=chain, time=at)
+        answer = receive(b1, b2, transfer(b2, hold, record, clock()))
+        assert (answer["type"], answer["error"]) == ("refused", code), answer
+    assert [p["type"] for p in b1.interbank.proofs()] == ["misconduct", "misconduct"]
+
+
 def test_one_intent_in_many_holds_is_credited_once(world):
     """Found by the outside attacker: one payer intent wrapped in three holds (two of them
     at one chain and height) was credited three times. The first is credited; the others
