@@ -39,7 +39,7 @@ from tchain.proofs import lock_conflict_proof
 from tchain.rules import release_hold, settle_hold
 from validator.flows import enqueue, put_record, signer
 from validator.interbank.base import Part
-from validator.store import Writer
+from validator.store import Reader, Writer
 
 __all__ = ["ask_lock_status", "expire_lock", "on_claimed", "on_lock", "on_lock_answer",
            "on_lock_status"]
@@ -111,8 +111,25 @@ def expire_lock(part: Part, w: Writer, lock_id: str, now: int) -> str | None:
 def on_claimed(part: Part, w: Writer, m: Message, peer_key: str, now: int) -> Message:
     """The payee's bank claimed our lock: settle the hold with its claim as evidence."""
     claim, lock = checked_claim(m, peer_key)
+    _one_claim(w, lock, claim)
     _settle_claimed(part, w, m, claim, lock, peer_key, now)
     return part._answer(m, "ack", now)
+
+
+def _one_claim(r: Reader, lock: SignedEntry, claim: SignedEntry) -> None:
+    """A lock settled here on a claim is claimed once: the same claim again is acknowledged,
+    another is refused (the nineteenth tester had claims of a claimed lock, of another intent
+    its payee signed, acknowledged one after the other).
+
+    Raises:
+        ConflictError: the lock was settled on another claim.
+    """
+    stored = r.record("flows", lock.id)
+    flow = None if stored is None else Flow.from_dict(stored)
+    if flow is not None and flow.state is FlowState.SETTLED and \
+            isinstance(flow.receipt, dict) and SignedEntry.from_dict(flow.receipt).id != claim.id:
+        raise ConflictError(f"lock {lock.id} was claimed already, by claim "
+                            f"{SignedEntry.from_dict(flow.receipt).id}")
 
 
 def _settle_claimed(part: Part, w: Writer, m: Message, claim: SignedEntry, lock: SignedEntry,

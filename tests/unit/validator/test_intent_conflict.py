@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tchain.encoding import parse
+from tchain.intents import sign_intent
 from tchain.messages import Message, sign_message
 from tchain.model import SignedEntry
 from tests.helpers import T0, Clock, decision, sign_entry_as
@@ -253,3 +254,37 @@ def test_another_take_of_an_intent_waiting_in_a_window_is_refused_conflict(
         net.deliver(b2, mid)
         [real_answer] = [a for m, a in net.delivered if m == mid]
         assert parse(real_answer)["message"].get("error") == "conflict", parse(real_answer)
+
+
+def test_a_second_claim_of_a_lock_claimed_already_is_refused_conflict(tmp_path: Path) -> None:
+    """Attack 19, Finding 3: after bob's claim settled alice's lock, bank2 sent claims of the
+    same lock in other entries, of the same claim intent and of another one bob signed: each
+    was acknowledged (one credit all the same). One lock, one claim: another is a
+    ``conflict``; the same claim again is acknowledged, as any repeat."""
+    from tests.unit.validator.test_htlc import across, claim  # (its lock set-up)
+
+    world = two_banks(tmp_path)
+    clock, b1, b2, net = world
+    alice, bob, preimage, usd = across(world)
+    claim(b2, bob, usd, preimage)
+    with b2.ledger.store.read() as r:
+        [sent] = [i["message"]["message"] for _, i in r.records("outbox")
+                  if i["message"]["message"]["type"] == "claimed"]
+    net.run()
+    assert b1.balance(alice, "bank1.example:USD") == (500, 0)
+    real = SignedEntry.from_dict(sent["claim"])
+
+    def claimed(entry: SignedEntry, at: int) -> dict[str, Any]:
+        return parse(b1.interbank.receive(sign_message(
+            b2.key, "claimed", B2, B1, at, claim=entry, claimant=sent["claimant"]),
+            b2.key.public_key))["message"]
+
+    assert claimed(real, clock() + 1)["type"] == "ack"  # the same claim, re-wrapped
+    again = sign_entry_as(b2.key, {**real.doc["entry"], "time": real.time + 1})
+    assert claimed(again, clock() + 2).get("error") == "conflict"
+    other = sign_intent(bob.key, "claim", bob.chain, bob.seq + 1, clock(),
+                        {"lock": usd.id, "preimage": preimage})
+    another = sign_entry_as(b2.key, {**real.doc["entry"], "intent": other,
+                                     "height": real.height + 2})
+    assert claimed(another, clock() + 3).get("error") == "conflict"
+    assert b1.balance(alice, "bank1.example:USD") == (500, 0)
