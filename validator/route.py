@@ -119,7 +119,7 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
                            f"(it is {now} here)")
     chain = part._state(w, w.meta(BANK_CHAIN))
     if part.fault in ("keep-routed", "forge-next"):
-        return _kept_without_forwarding(part, w, m, chain, hold, onward, now)
+        return _kept_without_forwarding(part, w, m, chain, hold, onward, our_terms, now)
     outcome, _ = forward_hold(part.bank, chain, hold, our_terms, now)
     ours = part._commit(w, outcome)
     after = outcome.states[0]
@@ -137,15 +137,15 @@ def forward(part: Part, w: Writer, m: Message, hold: SignedEntry, body: PaymentB
 
 
 def _kept_without_forwarding(part: Part, w: Writer, m: Message, chain: ChainState,
-                             hold: SignedEntry, onward: str, now: int) -> Message:
+                             hold: SignedEntry, onward: str, our_terms: Terms, now: int
+                             ) -> Message:
     """The cheat of the ``keep-routed`` fault, for demonstrations and tests: a credit of the
     payer's money to ourselves, signed and never stored, carrying no next bank's credit; with
     ``forge-next``, carrying one forged under a key of our own making, named in ``next``."""
     pinned = w.peer(onward)
     assert pinned is not None
     evidence, next_key = [hold], str(pinned["key"])
-    our_terms = terms(w)
-    if part.fault == "forge-next" and our_terms is not None:
+    if part.fault == "forge-next":
         ours = forward_hold(part.bank, chain, hold, our_terms, now)[0].entries[0]
         fake = SigningKey.generate()
         body = _body(ours)

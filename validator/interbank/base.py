@@ -193,30 +193,32 @@ class Part:
         """A take settled here already, on another settlement the maker's bank signed: both
         are its signatures deciding one take twice, kept as a ``double_settlement`` proof
         (tchain.proofs). The take stays settled as it was: our answer does not change."""
-        if not isinstance(flow.receipt, dict):
-            return
-        first = SignedEntry.from_dict(flow.receipt)
-        if first.id == settlement.id or w.record("proofs", settlement.id) is not None:
-            return
-        try:
-            proof = double_settlement_proof(first, settlement)
-        except VerificationError:  # (not both its signatures of one take: no proof of it)
-            return
-        w.put_record("proofs", settlement.id, proof)
+        if flow.receipt == settlement.doc:
+            return  # the same settlement again, as every honest exchange sends it twice
+        self._keep_against_settlement(w, flow, settlement.id,
+                                      lambda first: double_settlement_proof(first, settlement))
 
     def _keep_take_contradiction(self, w: Writer, flow: Flow, request: dict[str, Any],
                                  refusal: Message) -> None:
         """Our take, settled here on the maker's bank's settlement, then refused by it: both
         its signatures on one take, kept as a ``take_contradiction`` proof (tchain.proofs).
         The take stays settled: the settlement is the peer's word, and what it owes."""
-        if not isinstance(flow.receipt, dict) or w.record("proofs", refusal.id) is not None:
+        self._keep_against_settlement(w, flow, refusal.id, lambda first: take_contradiction_proof(
+            first, Message.from_dict(request), refusal))
+
+    @staticmethod
+    def _keep_against_settlement(w: Writer, flow: Flow, key: str,
+                                 prove: Callable[[SignedEntry], dict[str, Any]]) -> None:
+        """Keep, by ``key`` and once, the proof ``prove`` makes of the settlement our take was
+        settled on and what the maker's bank signed since; none if that does not prove its
+        two words on our one take (``prove`` raises VerificationError)."""
+        if not isinstance(flow.receipt, dict) or w.record("proofs", key) is not None:
             return
         try:
-            proof = take_contradiction_proof(SignedEntry.from_dict(flow.receipt),
-                                             Message.from_dict(request), refusal)
-        except VerificationError:  # (not its signatures on our one take: no proof of it)
+            proof = prove(SignedEntry.from_dict(flow.receipt))
+        except VerificationError:
             return
-        w.put_record("proofs", refusal.id, proof)
+        w.put_record("proofs", key, proof)
 
     def _on_the_offer_s_chain(self, r: Reader, flow: Flow, settlement: SignedEntry, now: int
                               ) -> None:

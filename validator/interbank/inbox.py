@@ -469,8 +469,8 @@ def _subject(message: Message) -> tuple[str, str] | None:
 def _intent_time(message: Message) -> int | None:
     """When the customer signed the intent a transfer or take carries (a routed hold's: its
     payer's); None for a plan's hold (its log decides it once) or an entry with none."""
-    field = {"transfer": "hold", "take": "take"}.get(message.type)
-    entry = None if field is None else message.entries.get(field)
+    entry = message.entries.get(_CARRIED[message.type]) \
+        if message.type in ("transfer", "take") else None
     if entry is not None and message.type == "transfer" and is_routed(entry):
         try:
             entry = origin(entry)
