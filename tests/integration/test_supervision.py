@@ -87,14 +87,16 @@ def test_health_is_degraded_while_the_sender_is_gone_and_ok_again_after(tmp_path
         assert first["sender"]["alive"] and first["sender"]["last_beat_ms_ago"] < 5_000
         seen: list[dict[str, Any]] = []
         for _ in range(6):  # waits of 0.5, 1, 2, 4... s: one of them is seen
-            os.kill(_sender_pid(bank), signal.SIGKILL)
+            killed = _sender_pid(bank)
+            os.kill(killed, signal.SIGKILL)
             r = requests.get(bank.url + "/health", timeout=10)
             while r.status_code == 503:
                 seen.append(r.json())
                 r = requests.get(bank.url + "/health", timeout=10)
             if seen:
                 break
-            eventually(lambda: health(bank)["sender"]["alive"], timeout=30)
+            eventually(lambda: (s := health(bank)["sender"])["alive"] and s["pid"] != killed,
+                       timeout=30)
         assert seen, "never saw the sender gone"
         assert seen[0]["status"] == "degraded" and not seen[0]["sender"]["alive"]
         assert "the outbox sender is not running" in seen[0]["problems"][0]

@@ -11,7 +11,7 @@ from typing import Any
 
 from validator.serving.table import alive
 
-__all__ = ["STOP_SIGNALS", "Backoff", "SenderStatus"]
+__all__ = ["STOP_SIGNALS", "Backoff", "SenderStatus", "running"]
 
 # What stops every serving process gracefully (the master forwards them to its children).
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
@@ -70,6 +70,22 @@ class SenderStatus:
     def report(self) -> dict[str, Any]:
         """``{"alive", "pid", "restarts", "last_beat_ms_ago"}`` for ``GET /health``."""
         pid = int(self._fields.pid)
-        return {"alive": pid != 0 and alive(pid), "pid": pid or None,
+        return {"alive": pid != 0 and running(pid), "pid": pid or None,
                 "restarts": int(self._fields.restarts),
                 "last_beat_ms_ago": int((time.monotonic() - self._fields.beat) * 1000)}
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited: a killed sender stays a zombie until
+    the master reaps it, and ``/health`` must not call it alive meanwhile. Where there is no
+    ``/proc`` to tell a zombie by, a zombie counts as running."""
+    if not alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[:1]
+    except FileNotFoundError:  # gone since, or no /proc on this system
+        return alive(pid)
+    except OSError:
+        return True
+    return state != [b"Z"]
