@@ -95,8 +95,8 @@ def test_health_is_degraded_while_the_sender_is_gone_and_ok_again_after(tmp_path
                 r = requests.get(bank.url + "/health", timeout=10)
             if seen:
                 break
-            eventually(lambda: (s := health(bank)["sender"])["alive"] and s["pid"] != killed,
-                       timeout=30)
+            eventually(lambda old=killed: (s := health(bank)["sender"])["alive"]
+                       and s["pid"] != old, timeout=30)
         assert seen, "never saw the sender gone"
         assert seen[0]["status"] == "degraded" and not seen[0]["sender"]["alive"]
         assert "the outbox sender is not running" in seen[0]["problems"][0]
