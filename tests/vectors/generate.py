@@ -228,8 +228,12 @@ def write() -> None:
     from tests.vectors.plan_equivocation import plan_equivocation_vector
     (HERE / "plan_equivocation.json").write_text(
         json.dumps(plan_equivocation_vector(), indent=2) + "\n")
-    from tests.vectors.routes import routes_vector  # three banks in a line (ADR 0015)
+    from tests.vectors.routes import (  # three banks in a line (ADR 0015)
+        route_unpaid_vector,
+        routes_vector,
+    )
     (HERE / "routes.json").write_text(json.dumps(routes_vector(), indent=2) + "\n")
+    (HERE / "route_unpaid.json").write_text(json.dumps(route_unpaid_vector(), indent=2) + "\n")
 
 
 if __name__ == "__main__":
