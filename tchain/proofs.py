@@ -339,37 +339,47 @@ def lock_conflict_proof(*, expired: Message, message: Message, culprit_key: str
 
 
 def double_settlement_proof(first: SignedEntry, second: SignedEntry) -> dict[str, Any]:
-    """Two different settlements of one take signed by its maker's bank, as a proof document
-    (checked before it is returned)."""
+    """Two different settlements of one take, or two different claims of one lock, signed by
+    one bank, as a proof document (checked before it is returned)."""
     proof = {"type": "double_settlement", "culprit": first.validator,
              "settlements": [first.doc, second.doc]}
     verify_proof(proof)
     return proof
 
 
+# What a bank decides once of what it carries: a take (its maker's bank settles or fills it)
+# and a lock (its payee's bank claims it: one credit per lock, as the verifier of §5 checks
+# on one chain; two claims on two chains credit it twice).
+_SETTLES = {"settle": "take", "fill": "take", "claim": "lock"}
+
+
 def _verify_double_settlement(proof: dict[str, Any], names: Names) -> ProofSummary:
     """(1) exactly these fields, two settlements; (2) each an entry signed by the culprit, a
-    settle or fill carrying one take as evidence; (3) the same take, different entries."""
+    settle or fill carrying one take, or a claim carrying one lock, as evidence; (3) the same
+    take or lock, different entries."""
     if set(proof) != {"type", "culprit", "settlements"} or \
             not isinstance(proof["settlements"], list) or len(proof["settlements"]) != 2:
         raise VerificationError("a double_settlement proof has exactly type, culprit and two "
                                 "settlements")
     try:
         a, b = (SignedEntry.from_dict(e) for e in proof["settlements"])
-        takes = []
+        settled = []
         for e in (a, b):
             e.verify(proof["culprit"])
-            if e.kind not in ("settle", "fill") or len(e.evidence) != 1:
+            if e.kind not in _SETTLES or len(e.evidence) != 1:
                 raise VerificationError(f"a {e.kind} with {len(e.evidence)} evidence entries "
-                                        "is no settlement of one take")
-            takes.append(e.evidence_entry(0))
+                                        "is no settlement of one take nor claim of one lock")
+            settled.append(e.evidence_entry(0))
     except (EncodingError, SignatureError) as e:
         raise VerificationError(f"the proof does not verify: {e}") from e
-    if takes[0].kind != "take" or takes[0].id != takes[1].id or a.id == b.id:
-        raise VerificationError("the two entries are not two different settlements of one take")
+    first = settled[0]
+    if {_SETTLES[a.kind], _SETTLES[b.kind]} != {first.kind} or first.id != settled[1].id or \
+            a.id == b.id:
+        raise VerificationError("the two entries are not two different settlements of one "
+                                "take nor two different claims of one lock")
     return ProofSummary("double_settlement", proof["culprit"],
                         f"{_bank(proof['culprit'], names)} signed two different settlements "
-                        f"({a.kind} {a.id}, {b.kind} {b.id}) of take {takes[0].id}")
+                        f"({a.kind} {a.id}, {b.kind} {b.id}) of {first.kind} {first.id}")
 
 
 _TAKE_CONTRADICTION = {"type", "culprit", "settlement", "request", "refusal"}

@@ -20,6 +20,7 @@ from tchain.errors import (
     ExpiredError,
     ForbiddenError,
     NotFoundError,
+    VerificationError,
 )
 from tchain.flow_states import (
     Flow,
@@ -35,7 +36,7 @@ from tchain.messages import Message
 from tchain.model import SignedEntry
 from tchain.peer_claims import checked_claim, checked_lock
 from tchain.peer_dates import check_not_ahead
-from tchain.proofs import lock_conflict_proof
+from tchain.proofs import double_settlement_proof, lock_conflict_proof
 from tchain.rules import release_hold, settle_hold
 from validator.flows import enqueue, put_record, signer
 from validator.interbank.base import Part
@@ -119,17 +120,25 @@ def on_claimed(part: Part, w: Writer, m: Message, peer_key: str, now: int) -> Me
 def _one_claim(r: Reader, lock: SignedEntry, claim: SignedEntry) -> None:
     """A lock settled here on a claim is claimed once: the same claim again is acknowledged,
     another is refused (the nineteenth tester had claims of a claimed lock, of another intent
-    its payee signed, acknowledged one after the other).
+    its payee signed, acknowledged one after the other). The two claims, both the peer's
+    signatures, credit the lock twice on its side: kept as a ``double_settlement`` proof.
 
     Raises:
         ConflictError: the lock was settled on another claim.
     """
     stored = r.record("flows", lock.id)
     flow = None if stored is None else Flow.from_dict(stored)
-    if flow is not None and flow.state is FlowState.SETTLED and \
-            isinstance(flow.receipt, dict) and SignedEntry.from_dict(flow.receipt).id != claim.id:
-        raise ConflictError(f"lock {lock.id} was claimed already, by claim "
-                            f"{SignedEntry.from_dict(flow.receipt).id}")
+    if flow is None or flow.state is not FlowState.SETTLED or not isinstance(flow.receipt, dict):
+        return
+    first = SignedEntry.from_dict(flow.receipt)
+    if first.id == claim.id:
+        return
+    error = ConflictError(f"lock {lock.id} was claimed already, by claim {first.id}")
+    try:
+        proof = double_settlement_proof(first, claim)
+    except VerificationError:
+        raise error from None
+    raise error.then(lambda kept: kept.put_record("proofs", claim.id, proof))
 
 
 def _settle_claimed(part: Part, w: Writer, m: Message, claim: SignedEntry, lock: SignedEntry,

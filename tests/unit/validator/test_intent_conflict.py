@@ -17,6 +17,7 @@ from tchain.encoding import parse
 from tchain.intents import sign_intent
 from tchain.messages import Message, sign_message
 from tchain.model import SignedEntry
+from tchain.proofs import verify_proof
 from tests.helpers import T0, Clock, decision, sign_entry_as
 from tests.interbank_net import Net, NetBank, all_sound, pin, totals, two_banks
 from validator.interbank.inbox import MAX_DEADLINE_MS
@@ -288,3 +289,9 @@ def test_a_second_claim_of_a_lock_claimed_already_is_refused_conflict(tmp_path: 
                                      "height": real.height + 2})
     assert claimed(another, clock() + 3).get("error") == "conflict"
     assert b1.balance(alice, "bank1.example:USD") == (500, 0)
+    # two claims of one lock, of two intents, both bank2's signatures: two credits of one
+    # lock, proven (the other entry of the first claim's intent is refused by §11 (6) first)
+    [proof] = b1.interbank.proofs()
+    shown = verify_proof(proof)
+    assert (shown.type, shown.culprit) == ("double_settlement", b2.key.public_key)
+    assert f"lock {usd.id}" in shown.summary and another.id in shown.summary
