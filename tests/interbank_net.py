@@ -35,8 +35,9 @@ class NetBank:
         self.up = True
         self.loses_replies = False  # applies messages it is sent, but its answers are lost
 
-    def join(self, name: str) -> Customer:
-        c = Customer(name)
+    def join(self, name: str, key: SigningKey | None = None) -> Customer:
+        """A new customer ``name`` (with ``key``, fixed for golden vectors)."""
+        c = Customer(name) if key is None else Customer(name, key)
         c.chain = self.ledger.register(register_request(
             c.key, name, self.ledger.clock(), bank=self.name,
             kyc_record={"legal_name": name})).id
@@ -115,12 +116,13 @@ class Net:
                 return
 
 
-def two_banks(path: Path) -> tuple[Clock, NetBank, NetBank, Net]:
+def two_banks(path: Path, keys: dict[str, SigningKey] | None = None
+              ) -> tuple[Clock, NetBank, NetBank, Net]:
     """bank1.example and bank2.example, pinned to each other, on one clock, and the net
-    between them."""
+    between them (their ``keys`` by name, fixed for golden vectors)."""
     clock = Clock()
-    b1 = NetBank(path / "b1", "bank1.example", clock)
-    b2 = NetBank(path / "b2", "bank2.example", clock)
+    b1, b2 = (NetBank(path / folder, name, clock, key=(keys or {}).get(name))
+              for folder, name in (("b1", "bank1.example"), ("b2", "bank2.example")))
     pin(b1, b2)
     return clock, b1, b2, Net(b1, b2)
 

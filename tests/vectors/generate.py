@@ -234,6 +234,9 @@ def write() -> None:
     )
     (HERE / "routes.json").write_text(json.dumps(routes_vector(), indent=2) + "\n")
     (HERE / "route_unpaid.json").write_text(json.dumps(route_unpaid_vector(), indent=2) + "\n")
+    from tests.vectors.take_contradiction import take_contradiction_vector
+    (HERE / "take_contradiction.json").write_text(
+        json.dumps(take_contradiction_vector(), indent=2) + "\n")
 
 
 if __name__ == "__main__":

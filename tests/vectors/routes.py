@@ -12,7 +12,6 @@ from typing import Any
 
 from tchain.digest import digest
 from tchain.encoding import parse
-from tchain.intents import register_request
 from tchain.keys import SigningKey
 from tchain.model import SignedEntry
 from tests.helpers import Clock, Customer
@@ -65,7 +64,7 @@ def _alice_pays_carol(tmp: Path, *, fault: str | None
     pin(b1, b2)
     pin(b2, b3)
     make_correspondent(b2, accept=("bank1.example:USD",), pay="bank2.example:USD", fee=1)
-    alice, carol = _join(b1, "alice", keys), _join(b3, "carol", keys)
+    alice, carol = b1.join("alice", keys["alice"]), b3.join("carol", keys["carol"])
     b1.deposit(alice, 500)
     net = Net(b1, b2, b3)
     b1.submit(alice, "payment", routed(carol, b3, [b2], "bank1.example:USD", 101, 100))
@@ -75,13 +74,6 @@ def _alice_pays_carol(tmp: Path, *, fault: str | None
 
 def _validator_keys(keys: dict[str, SigningKey]) -> dict[str, str]:
     return {n: keys[n].public_key for n in ("bank1.example", "bank2.example", "bank3.example")}
-
-
-def _join(bank: NetBank, name: str, keys: dict[str, SigningKey]) -> Customer:
-    c = Customer(name, keys[name])
-    c.chain = bank.ledger.register(register_request(
-        c.key, name, bank.ledger.clock(), bank=bank.name, kyc_record={"legal_name": name})).id
-    return c
 
 
 def _entries(bank: NetBank, chain: str) -> list[Any]:

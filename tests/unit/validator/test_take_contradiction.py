@@ -8,6 +8,7 @@ settled."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,47 +18,19 @@ from tchain.errors import VerificationError
 from tchain.messages import sign_message
 from tchain.model import SignedEntry
 from tchain.proofs import verify_proof
-from tchain.rules import settle_hold
 from tests.interbank_net import two_banks
+from tests.vectors.take_contradiction import (
+    take_contradiction_vector,
+    windowed_take_settled_ahead,
+)
 
 B1, B2 = "bank1.example", "bank2.example"
 USD1, USD2 = f"{B1}:USD", f"{B2}:USD"
 
 
-def _windowed_take_settled_ahead(tmp_path: Path, *, forge: bool):
-    clock, b1, b2, net = two_banks(tmp_path)
-    bob = b2.join("bob")
-    carol, dave = b1.join("carol"), b1.join("dave")
-    b2.deposit(bob, 100)
-    b1.deposit(carol, 100)
-    b1.deposit(dave, 100)
-    offer = b2.submit(bob, "offer", {
-        "sell": {"asset": USD2, "amount": "5"}, "buy": {"asset": USD1, "amount": "5"},
-        "expires": clock.now + 60_000, "window": 5_000}).outcome.entries[0]
-    net.run()
-    take = b1.submit(carol, "take", {"offer": offer.id, "validator": B2,
-                                     "sell": {"asset": USD1, "amount": "5"},
-                                     "buy": {"asset": USD2, "amount": "5"}}).outcome.entries[0]
-    b1.submit(dave, "take", {"offer": offer.id, "validator": B2,
-                             "sell": {"asset": USD1, "amount": "6"},
-                             "buy": {"asset": USD2, "amount": "5"}})
-    net.run()  # both wait in the window: pending
-    clock.now += 5_010  # the window has closed; bank2 has not ranked its takes yet
-    if forge:
-        settlement = settle_hold(b2.ledger.bank, b2.ledger.state(bob.chain), take,
-                                 clock()).entries[0]
-        pushed = sign_message(b2.key, "settle", B2, B1, clock(), settlement=settlement)
-        answer = parse(b1.interbank.receive(pushed, b2.key.public_key))["message"]
-        assert answer["type"] == "settled", answer
-        assert b1.balance(carol, USD2) == (5, 0)
-    clock.now += 1_000
-    net.run()
-    return b1, b2, carol, dave
-
-
 def test_a_take_settled_by_a_pushed_settle_then_refused_leaves_a_proof(tmp_path: Path
                                                                        ) -> None:
-    b1, _, carol, dave = _windowed_take_settled_ahead(tmp_path, forge=True)
+    b1, _, carol, dave = windowed_take_settled_ahead(tmp_path, forge=True)
     assert b1.balance(dave, USD2) == (5, 0)  # the real decision: dave's better bid
     proofs = [verify_proof(p) for p in b1.interbank.proofs()]
     assert [p.type for p in proofs] == ["take_contradiction"], proofs
@@ -67,7 +40,7 @@ def test_a_take_settled_by_a_pushed_settle_then_refused_leaves_a_proof(tmp_path:
 
 
 def test_an_honest_windowed_exchange_settles_once_and_proves_nothing(tmp_path: Path) -> None:
-    b1, b2, carol, dave = _windowed_take_settled_ahead(tmp_path, forge=False)
+    b1, b2, carol, dave = windowed_take_settled_ahead(tmp_path, forge=False)
     assert b1.balance(dave, USD2) == (5, 0)
     assert b1.balance(carol, USD1) == (100, 0)  # outbid, released
     assert b1.interbank.proofs() == [] and b2.interbank.proofs() == []
@@ -76,7 +49,7 @@ def test_an_honest_windowed_exchange_settles_once_and_proves_nothing(tmp_path: P
 
 
 def test_a_take_contradiction_proof_that_does_not_hold_is_refused(tmp_path: Path) -> None:
-    b1, _, _, _ = _windowed_take_settled_ahead(tmp_path, forge=True)
+    b1, _, _, _ = windowed_take_settled_ahead(tmp_path, forge=True)
     [proof] = b1.interbank.proofs()
     refusal = dict(proof["refusal"])
     refusal["message"] = {**refusal["message"], "ref": "00" * 32}  # (signature breaks too)
@@ -121,3 +94,21 @@ def test_an_honest_maker_s_refusal_of_a_message_it_does_not_believe_frames_nobod
               "settlement": settlement, "request": request, "refusal": refusal}
     with pytest.raises(VerificationError, match="no decision of the take"):
         verify_proof(forged)
+
+
+VECTOR = json.loads((Path(__file__).parents[2] / "vectors" / "take_contradiction.json"
+                     ).read_text("utf-8"))
+
+
+def test_the_generator_reproduces_the_take_contradiction_vector() -> None:
+    assert take_contradiction_vector() == VECTOR
+
+
+def test_the_vector_proves_bank2_and_the_protocol_page_prints_it() -> None:
+    shown = verify_proof(VECTOR["proof"])
+    assert (shown.type, shown.culprit) == ("take_contradiction",
+                                           VECTOR["validator_keys"][B2])
+    assert "refused that take (outbid)" in shown.summary
+    protocol = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text("utf-8")
+    section = protocol[protocol.index("**Take contradiction"):]
+    assert f"`{VECTOR['proof_digest']}`" in section[:section.index("\n**", 10)]
