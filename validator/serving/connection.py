@@ -223,7 +223,13 @@ class HTTPConnection:
             self._writer.write(self._h11.send(go_ahead))
         body = bytearray()
         while True:
-            event = self._h11.next_event()
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as e:
+                if e.error_status_hint == 431:  # (not the head's: a line of a chunked body)
+                    raise _Refusal(400, "a chunk's size line is longer than the "
+                                        f"{self._limits.max_head} bytes accepted") from None
+                raise
             if event is h11.NEED_DATA:
                 self._h11.receive_data(await self._reader.read(MAX_RECV))
             elif isinstance(event, h11.Data):

@@ -106,6 +106,9 @@ def test_an_app_that_raises_is_a_json_500_and_the_connection_goes_on(port):
     (rawhttp.head("POST", "/", "Content-Length: 1001"), 413, "too_large"),
     (rawhttp.head("POST", "/", "Transfer-Encoding: chunked") + rawhttp.chunked(b"x" * 1001),
      413, "too_large"),
+    # a chunk's size line past the head's bound (attack 22: 414, as if it were the target)
+    (rawhttp.head("POST", "/", "Transfer-Encoding: chunked") + b"5;" + b"e" * 1000,
+     400, "bad_request"),
 ])
 def test_refusals_are_json_and_close_the_connection(port, request_bytes, status, code):
     answer = rawhttp.exchange(port, request_bytes, timeout=5)
