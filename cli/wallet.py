@@ -28,6 +28,39 @@ _KDF = nacl.pwhash.argon2id
 WALLET_VERSION = 1
 
 
+class _Shape(ValueError):
+    """A wallet file's field that is missing or of the wrong shape: what it says is said."""
+
+
+_ABSENT = object()
+
+
+def _field(raw: dict[str, Any], name: str, kind: type, default: Any = _ABSENT) -> Any:
+    """``raw[name]``, of type ``kind``; ``default`` (if given) stands for a missing or null
+    one."""
+    value = raw.get(name)
+    if value is None and default is not _ABSENT:
+        return default
+    if not isinstance(value, kind):
+        raise _Shape(f"its {name} is {'missing' if value is None else 'not a ' + _KINDS[kind]}")
+    return value
+
+
+_KINDS: dict[type, str] = {str: "string", dict: "JSON object"}
+
+
+def _record(raw: dict[str, Any], name: str, kind: Any, shape: dict[str, type]) -> Any:
+    """The record ``raw[name]`` made into ``kind`` (None if absent): an object with exactly
+    the fields of ``shape``, each of its type."""
+    value = raw.get(name)
+    if not value:
+        return None
+    if not isinstance(value, dict) or set(value) != set(shape) or \
+            not all(isinstance(value[k], t) for k, t in shape.items()):
+        raise _Shape(f"its {name} is not an object of {', '.join(shape)}")
+    return kind(**value)
+
+
 def default_wallet_path() -> Path:
     return Path.home() / ".tchain" / "wallet.json"
 
@@ -95,15 +128,29 @@ class Wallet:
         except (OSError, ValueError) as e:
             raise WalletError(f"cannot read the wallet {path}: {e}") from e
         try:
-            if raw["version"] != WALLET_VERSION:
-                raise WalletError(f"wallet version {raw['version']} is not {WALLET_VERSION}")
-            bank = BankInfo(**raw["bank"]) if raw.get("bank") else None
-            pending = PendingKey(**raw["pending"]) if raw.get("pending") else None
-            return cls(path, raw["public_key"], raw["sealed"], raw.get("name"),
-                       raw.get("chain"), raw.get("address"), bank,
-                       dict(raw.get("addresses") or {}), pending)
-        except (KeyError, TypeError) as e:
-            raise WalletError(f"the wallet {path} is damaged: missing {e}") from e
+            return cls._from_raw(path, raw)
+        except _Shape as e:
+            raise WalletError(f"the wallet {path} is damaged: {e}") from None
+
+    @classmethod
+    def _from_raw(cls, path: Path, raw: Any) -> Wallet:
+        """The wallet a file's JSON describes, each field checked for its shape: a file cut
+        or edited is named for what is wrong, never met later as Python's own error."""
+        if not isinstance(raw, dict):
+            raise _Shape("it is not a JSON object")
+        if raw.get("version") != WALLET_VERSION:
+            raise WalletError(f"wallet version {raw.get('version')} is not {WALLET_VERSION}")
+        bank = _record(raw, "bank", BankInfo, {"name": str, "url": str, "key": str,
+                                                "chain": str})
+        pending = _record(raw, "pending", PendingKey, {"public_key": str, "sealed": dict,
+                                                       "intent": dict})
+        addresses = raw.get("addresses") or {}
+        if not isinstance(addresses, dict) or \
+                not all(isinstance(v, str) for v in addresses.values()):
+            raise _Shape("its addresses are not an object of addresses by chain id")
+        return cls(path, _field(raw, "public_key", str), _field(raw, "sealed", dict),
+                   _field(raw, "name", str, None), _field(raw, "chain", str, None),
+                   _field(raw, "address", str, None), bank, dict(addresses), pending)
 
     def save(self) -> None:
         """Write the wallet atomically (temp file, fsync, rename), readable by its owner only."""

@@ -39,6 +39,26 @@ def test_a_damaged_wallet_is_a_clean_error(tmp_path):
         Wallet.load(tmp_path / "w.json")
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("pending", "x"), ("pending", {"public_key": "ab"}), ("bank", [1]), ("addresses", 3),
+    ("sealed", None), (None, [1, 2]),
+])
+def test_a_field_of_the_wrong_shape_is_named_in_one_sentence(tmp_path, field, value):
+    """Attack 22: a wallet whose ``pending`` was edited was refused with Python's words
+    ("argument after ** must be a mapping"). It names the field instead."""
+    Wallet.create(tmp_path / "w.json", "s3cret")
+    raw = json.loads((tmp_path / "w.json").read_text())
+    edited = value if field is None else {**raw, field: value}
+    (tmp_path / "w.json").write_text(json.dumps(edited))
+    with pytest.raises(WalletError) as refused:
+        Wallet.load(tmp_path / "w.json")
+    said = refused.value.message
+    assert said.startswith(f"the wallet {tmp_path / 'w.json'} is damaged: ")
+    assert "argument" not in said and "cli." not in said and "\n" not in said
+    if field is not None:
+        assert f"its {field} " in said, said
+
+
 class FakeBank:
     """A bank client over an in-process ledger that serves what its subclass chooses. Status
     answers are signed by the real bank key and bound to a fresh request signature, as the
