@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from federation.asking import Answer, AnswerTooLarge, AnswerTooSlow, ask, bounded_session
 from tchain.auth import authorization_header
 from tchain.encoding import canonical, encode_built, parse
 from tchain.errors import TChainError
@@ -33,6 +34,10 @@ log = logging.getLogger("tchain.sender")
 PEER_MESSAGES_PATH = "/v1/peer/messages"
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 5.0
+# The whole exchange with a peer, its answer read to the end (federation.asking): a peer that
+# trickles its answer within READ_TIMEOUT a byte would otherwise hold the sender, and every
+# delivery to every other peer behind it, for as long as it liked.
+ANSWER_SECONDS = 10.0
 BATCH = 500  # messages per request to a peer
 # bytes of messages per request: well within the peer's body limit (validator.app.MAX_BODY,
 # 1 MiB), so a batch of plan logs, each up to validator.plans.MAX_LOG_BYTES, is never
@@ -50,7 +55,7 @@ class Sender:
     def __init__(self, interbank: Interbank) -> None:
         self.interbank = interbank
         self.ledger = interbank.ledger
-        self.http = requests.Session()
+        self.http = bounded_session()
 
     def deliver(self, message_id: str) -> str | None:
         """Try one delivery of an outbox message; return what its answer did, or None."""
@@ -68,23 +73,26 @@ class Sender:
         header = authorization_header(self.ledger.bank.key, "POST", path, "", body,
                                       self.ledger.clock(), bank=peer["name"])
         try:
-            response = self.http.post(url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                                      headers={"Authorization": header,
-                                               "Content-Type": "application/json"})
+            response = self._post(url, body, header)
         except requests.RequestException as e:
-            self._failed(message_id, item, f"cannot reach {item['peer']}: {type(e).__name__}")
+            self._failed(message_id, item, f"cannot reach {item['peer']}: {_failure(e)}")
             return None
-        if response.status_code != 200:
-            self._failed(message_id, item, f"{item['peer']} answered {response.status_code}: "
-                                           f"{response.text[:300]}")
+        if response.status != 200:
+            self._failed(message_id, item, f"{item['peer']} answered {response.status}: "
+                                           f"{_text(response.body)}")
             return None
         try:
-            done = self.interbank.apply_answer(message_id, parse(response.content))
+            done = self.interbank.apply_answer(message_id, parse(response.body))
         except TChainError as e:
             self._failed(message_id, item, f"{item['peer']}'s answer was refused: {e.message}")
             return None
         log.info("%s to %s: %s", item["message"]["message"]["type"], item["peer"], done)
         return done
+
+    def _post(self, url: str, body: bytes, header: str) -> Answer:
+        return ask(self.http, "POST", url, seconds=ANSWER_SECONDS, data=body,
+                   timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                   headers={"Authorization": header, "Content-Type": "application/json"})
 
     def _failed(self, message_id: str, item: dict[str, Any], error: str) -> None:
         log.warning("%s to %s (attempt %d): %s", item["message"]["message"]["type"],
@@ -123,22 +131,20 @@ class Sender:
                                       "", body, self.ledger.clock(), bank=peer["name"])
         ids = [message_id for message_id, _ in items]
         try:
-            response = self.http.post(url, data=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                                      headers={"Authorization": header,
-                                               "Content-Type": "application/json"})
+            response = self._post(url, body, header)
         except requests.RequestException as e:
-            error = f"cannot reach {peer['name']}: {type(e).__name__}"
+            error = f"cannot reach {peer['name']}: {_failure(e)}"
             self.interbank.deliveries_failed([(m, error) for m in ids])
             return
-        if response.status_code in (404, 405):  # a peer without batches: one at a time
+        if response.status in (404, 405):  # a peer without batches: one at a time
             for message_id in ids:
                 self.deliver(message_id)
             return
         try:
-            if response.status_code != 200:
-                raise TChainError(f"{peer['name']} answered {response.status_code}: "
-                                  f"{response.text[:300]}")
-            answers = parse(response.content).get("answers")
+            if response.status != 200:
+                raise TChainError(f"{peer['name']} answered {response.status}: "
+                                  f"{_text(response.body)}")
+            answers = parse(response.body).get("answers")
             if not isinstance(answers, list) or len(answers) != len(items) or \
                     not all(isinstance(a, dict) for a in answers):
                 raise TChainError(f"{peer['name']} answered {len(items)} messages with "
@@ -198,3 +204,14 @@ def batches(items: list[tuple[str, dict[str, Any]]]
         size += n
     if batch:
         yield batch
+
+
+def _failure(error: requests.RequestException) -> str:
+    """Why a post failed, for the outbox's last error: ours in words, requests' by name."""
+    if isinstance(error, (AnswerTooSlow, AnswerTooLarge)):
+        return str(error)
+    return type(error).__name__
+
+
+def _text(body: bytes) -> str:
+    return body[:300].decode("utf-8", "replace")

@@ -1,0 +1,94 @@
+"""Asking another bank (federation.asking): whatever a hostile server does at the HTTP layer,
+the exchange ends within its deadline and reads at most its limit, and the asker keeps no
+thread, socket or memory of it (attack 22: a wallet read a 30 MB answer; a peer trickling its
+answer held a bank's outbox sender for as long as it liked)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import tracemalloc
+
+import pytest
+import requests
+
+from federation.asking import (
+    MAX_ANSWER_BYTES,
+    AnswerTooLarge,
+    AnswerTooSlow,
+    ask,
+    bounded_session,
+)
+from tests.hostile_server import BODY, HostileServer
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("mode", ["trickled head", "trickled body"])
+def test_a_trickled_answer_ends_at_the_deadline(mode):
+    """Each byte comes well within the per-read timeout (3 s): only a bound on the whole
+    exchange ends it."""
+    with HostileServer(mode) as server:
+        session = bounded_session()
+        began = time.monotonic()
+        with pytest.raises(AnswerTooSlow, match="no whole answer within 1 s"):
+            ask(session, "GET", server.url, seconds=1, timeout=(2, 3))
+        assert time.monotonic() - began < 2.5
+        session.close()
+
+
+@pytest.mark.parametrize("mode", ["endless body", "length past the limit"])
+def test_an_answer_past_the_limit_is_refused_and_not_kept(mode):
+    with HostileServer(mode) as server:
+        session = bounded_session()
+        tracemalloc.start()
+        try:
+            with pytest.raises(AnswerTooLarge):
+                ask(session, "GET", server.url, seconds=20, timeout=(2, 3))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        session.close()
+    assert peak < 3 * MAX_ANSWER_BYTES, peak
+
+
+def test_a_compressed_answer_is_never_unpacked():
+    """80 MiB of spaces in 80 KB of gzip: taken as the bytes sent (which no parser takes for
+    JSON), never unpacked."""
+    with HostileServer("gzip bomb") as server:
+        session = bounded_session()
+        tracemalloc.start()
+        try:
+            answer = ask(session, "GET", server.url, seconds=20, timeout=(2, 3))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        session.close()
+    assert answer.body[:2] == b"\x1f\x8b" and len(answer.body) < 1 << 20
+    assert peak < 8 << 20, peak
+
+
+def test_an_honest_answer_is_read_whole():
+    with HostileServer("honest") as server:
+        session = bounded_session()
+        first = ask(session, "GET", server.url, seconds=5, timeout=(2, 3))
+        assert (first.status, first.body) == (200, BODY)
+        session.close()
+
+
+def test_many_exchanges_cut_at_their_deadline_leave_nothing_behind():
+    with HostileServer("trickled head") as server:
+        session = bounded_session()
+        ask_once = (lambda: pytest.raises(AnswerTooSlow))
+        with ask_once():
+            ask(session, "GET", server.url, seconds=0.2, timeout=(2, 3))
+        threads, descriptors = threading.active_count(), _open_descriptors()
+        for _ in range(20):
+            with ask_once():
+                ask(session, "GET", server.url, seconds=0.2, timeout=(2, 3))
+        session.close()
+        assert threading.active_count() <= threads
+        assert _open_descriptors() <= descriptors
