@@ -16,6 +16,7 @@ any size), and refused past that.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -170,10 +171,8 @@ class _Watchdog:
             deadline.fired = True
             sock = getattr(connection, "sock", None)
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):  # closed already
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # closed already
 
 
 _WATCHDOG = _Watchdog()
