@@ -9,6 +9,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from cli.errors import BankError, CliError, UnreachableError
+from federation.asking import AnswerTooLarge, AnswerTooSlow, ask, bounded_session
 from tchain.auth import authorization_header, request_signature
 from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
@@ -17,7 +18,10 @@ from tchain.keys import SigningKey
 
 __all__ = ["BankClient"]
 
-TIMEOUT = 15
+TIMEOUT = 15  # for each read
+# for the whole exchange, its answer read to the end (federation.asking): a bank that trickles
+# its answer, or sends one without end, cannot hold the wallet
+ANSWER_SECONDS = 60.0
 PLAN_PAGES = 10_000  # pages of GET /v1/plans a listing reads at most (a bank's next may loop)
 
 
@@ -38,7 +42,7 @@ class BankClient:
         self.key = key
         self.bank = bank
         self.label = label or "the bank"
-        self._http = requests.Session()
+        self._http = bounded_session()
         self.last_request_sig: str | None = None  # binds a signed answer to our request
 
     def _call(self, method: str, path: str, *, query: dict[str, Any] | None = None,
@@ -56,27 +60,27 @@ class BankClient:
             self.last_request_sig = request_signature(headers["Authorization"])
         url = f"{self.url}{path}" + (f"?{qs}" if qs else "")
         try:
-            response = self._http.request(method, url, data=data or None, headers=headers,
-                                          timeout=TIMEOUT)
+            response = ask(self._http, method, url, seconds=ANSWER_SECONDS, data=data or None,
+                           headers=headers, timeout=TIMEOUT)
         except (requests.ConnectionError, requests.Timeout) as e:
             why = _why_unreachable(e)
-            if method == "POST" and isinstance(e, requests.ReadTimeout):
+            if method == "POST" and isinstance(e, (requests.ReadTimeout, AnswerTooSlow)):
                 why += (", and what was sent may have been done: `tchain sync` will show it "
                         "once the bank answers")
             raise UnreachableError(f"cannot reach {self.label} at {self.url}: {why}") from e
         except requests.RequestException as e:
             raise BankError(f"cannot ask {self.label} at {self.url}: {e}") from e
         try:
-            answer = parse(response.content)
+            answer = parse(response.body)
         except EncodingError as e:
-            raise BankError(f"the bank at {self.url} answered {response.status_code} with "
+            raise BankError(f"the bank at {self.url} answered {response.status} with "
                             f"something that is not protocol JSON: {e.message}") from e
-        if response.status_code >= 400:
+        if response.status >= 400:
             if isinstance(answer, dict) and "error" in answer:
                 detail = {k: v for k, v in answer.items() if k not in ("error", "message")}
                 raise BankError(str(answer.get("message", "")), code=str(answer["error"]),
-                                status=response.status_code, **detail)
-            raise BankError(f"the bank answered HTTP {response.status_code}")
+                                status=response.status, **detail)
+            raise BankError(f"the bank answered HTTP {response.status}")
         return answer
 
     def well_known(self) -> Any:
@@ -160,6 +164,8 @@ class BankClient:
 
 
 def _why_unreachable(e: requests.RequestException) -> str:
+    if isinstance(e, (AnswerTooSlow, AnswerTooLarge)):
+        return str(e)
     if isinstance(e, requests.Timeout):
         return f"no answer within {TIMEOUT} s"
     if "refused" in str(e).lower():

@@ -25,8 +25,8 @@ __all__ = ["READERS_HIGH", "SENDER_SILENT_MS", "blueprint"]
 
 blueprint = Blueprint("health", __name__)
 
-# A sender's round posts to each peer with waiting messages (7 s at most for each) before it
-# begins the next: silent this long, it is stuck.
+# A sender's round posts to each peer with waiting messages (each exchange bounded whole:
+# validator.sender.ANSWER_SECONDS) before it begins the next: silent this long, it is stuck.
 SENDER_SILENT_MS = 60_000
 READERS_HIGH = MAX_READERS * 9 // 10
 

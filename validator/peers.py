@@ -16,12 +16,14 @@ name it, and the audit must still know whose it was.
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from federation.asking import AnswerTooLarge, AnswerTooSlow, ask, bounded_session
 from federation.records import WELL_KNOWN_PATH, verify_well_known
 from tchain.books import Position
 from tchain.errors import VerificationError
@@ -54,14 +56,16 @@ def fetch_well_known(url: str) -> dict[str, Any]:
             urllib3's repr of its retry state).
     """
     try:
-        response = requests.get(url.rstrip("/") + WELL_KNOWN_PATH, timeout=TIMEOUT)
+        with bounded_session() as session:
+            response = ask(session, "GET", url.rstrip("/") + WELL_KNOWN_PATH,
+                           seconds=2 * TIMEOUT, timeout=TIMEOUT)
     except requests.RequestException as e:
         raise PeerError(f"cannot reach {url}: {_why_unreachable(e)}") from e
-    if response.status_code != 200:
+    if response.status != 200:
         raise PeerError(f"{url} is not a TChain bank, or not one that serves: it answered "
-                        f"HTTP {response.status_code} for {WELL_KNOWN_PATH}")
+                        f"HTTP {response.status} for {WELL_KNOWN_PATH}")
     try:
-        signed = response.json()
+        signed = json.loads(response.body)
     except ValueError as e:
         raise PeerError(f"{url} is not a TChain bank: what it serves at {WELL_KNOWN_PATH} is "
                         "not JSON") from e
@@ -73,6 +77,8 @@ def fetch_well_known(url: str) -> dict[str, Any]:
 
 def _why_unreachable(error: requests.RequestException) -> str:
     """What stopped a request, as an operator would say it."""
+    if isinstance(error, (AnswerTooSlow, AnswerTooLarge)):
+        return str(error)
     if isinstance(error, requests.Timeout):
         return f"it did not answer within {TIMEOUT} s"
     if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,

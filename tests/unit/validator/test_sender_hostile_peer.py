@@ -1,7 +1,8 @@
-"""The outbox sender against a peer that answers at the HTTP layer as a hostile bank would:
-trickled a byte at a time (each within the read timeout) or without end. Every delivery ends
-within the sender's bound on the whole exchange, counts a failure that says why, and changes
-no money; so a peer cannot hold the one process that delivers to every peer."""
+"""The outbox sender (and the fetch of a peer's document) against a peer that answers at the
+HTTP layer as a hostile bank would: trickled a byte at a time (each within the read timeout)
+or without end. Every delivery ends within the sender's bound on the whole exchange, counts a
+failure that says why, and changes no money; so a peer cannot hold the one process that
+delivers to every peer."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from federation.asking import MAX_ANSWER_BYTES
 from tests.hostile_server import HostileServer
 from tests.interbank_net import NetBank, two_banks
 from validator import sender as sender_module
+from validator.peers import PeerError, fetch_well_known
 from validator.sender import Sender
 
 B2 = "bank2.example"
@@ -55,3 +58,12 @@ def test_a_hostile_answer_ends_within_the_bound_and_changes_nothing(
                for i in items), items
     with b1.ledger.store.read() as r:
         assert len(r.open_holds()) == n  # alice's holds stand: nothing was decided
+
+
+def test_a_bank_whose_document_has_no_end_is_not_pinned():
+    """``validator peer add`` fetches the peer's signed well-known document through the same
+    bounds: one without end is refused in one sentence, and nothing is pinned."""
+    with HostileServer("endless body") as bank, pytest.raises(PeerError) as refused:
+        fetch_well_known(bank.url)
+    assert refused.value.message == (f"cannot reach {bank.url}: the answer is longer than the "
+                                     f"{MAX_ANSWER_BYTES} bytes read")
