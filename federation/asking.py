@@ -139,17 +139,22 @@ class _Watchdog:
     blocked read or write on it returns at once, however the peer trickles."""
 
     def __init__(self) -> None:
+        self._seq = itertools.count()
+        self._forked()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        """A new process (or a child of a fork, which has no thread of its parent's, and may
+        have copied its lock held): nothing watched, the thread started at first use."""
         self._lock = threading.Condition()
         self._heap: list[list[Any]] = []  # [at, seq, deadline, connection or None]
-        self._seq = itertools.count()
-        self._pid = 0
+        self._running = False
 
     def watch(self, deadline: _Deadline, connection: HTTPConnection) -> list[Any]:
         watch = [deadline.at, next(self._seq), deadline, connection]
         with self._lock:
-            if self._pid != os.getpid():  # first use in this process (a fork has no thread)
-                self._pid = os.getpid()
-                self._heap = []
+            if not self._running:
+                self._running = True
                 threading.Thread(target=self._run, name="ask-watchdog", daemon=True).start()
             heapq.heappush(self._heap, watch)
             self._lock.notify()

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import tracemalloc
+import warnings
 
 import pytest
 
@@ -90,3 +91,28 @@ def test_many_exchanges_cut_at_their_deadline_leave_nothing_behind():
         session.close()
         assert threading.active_count() <= threads
         assert _open_descriptors() <= descriptors
+
+
+def test_a_forked_child_bounds_its_own_exchanges():
+    """The bank's master forks its workers and sender: a child has none of its parent's
+    threads (and may have copied a lock held), so the watchdog starts anew in it."""
+    with HostileServer("trickled head") as server:
+        session = bounded_session()
+        with pytest.raises(AnswerTooSlow):  # the parent's watchdog runs
+            ask(session, "GET", server.url, seconds=0.2, timeout=(2, 3))
+        with warnings.catch_warnings():  # (3.12 warns of a fork with threads: that is the case)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child = os.fork()
+        if child == 0:
+            code = 1
+            try:
+                began = time.monotonic()
+                try:
+                    ask(bounded_session(), "GET", server.url, seconds=0.3, timeout=(2, 3))
+                except AnswerTooSlow:
+                    code = 0 if time.monotonic() - began < 2 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        session.close()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

@@ -5,31 +5,31 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from validator.serving.supervision import SenderStatus, running
 from validator.serving.table import alive
 
 
-def _zombie() -> int:
+def _zombie() -> subprocess.Popen[bytes]:
     """A child killed and not reaped: what the master's sender is between its death and the
     master's waitpid."""
-    pid = os.fork()
-    if pid == 0:
-        time.sleep(60)
-        os._exit(0)
-    os.kill(pid, signal.SIGKILL)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child.send_signal(signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
+        with open(f"/proc/{child.pid}/stat", "rb") as stat:
             if stat.read().rpartition(b")")[2].split()[0] == b"Z":
-                return pid
+                return child
         time.sleep(0.01)
     raise AssertionError("the child never became a zombie")
 
 
 def test_a_killed_sender_not_yet_reaped_is_reported_gone():
-    pid = _zombie()
+    child = _zombie()
+    pid = child.pid
     try:
         assert alive(pid)  # the pid still exists: a worker slot is not taken from it
         assert not running(pid)
@@ -38,7 +38,7 @@ def test_a_killed_sender_not_yet_reaped_is_reported_gone():
         assert status.report()["alive"] is False
         assert status.report()["pid"] == pid
     finally:
-        os.waitpid(pid, 0)
+        child.wait()
     assert not running(pid)
 
 
