@@ -157,7 +157,8 @@ class _Watchdog:
                 self._running = True
                 threading.Thread(target=self._run, name="ask-watchdog", daemon=True).start()
             heapq.heappush(self._heap, watch)
-            self._lock.notify()
+            if self._heap[0] is watch:  # (else the thread wakes earlier anyway)
+                self._lock.notify()
         return watch
 
     def _run(self) -> None:
