@@ -10,6 +10,7 @@ import threading
 import time
 import tracemalloc
 import warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -77,6 +78,40 @@ def test_an_honest_answer_is_read_whole():
         first = ask(session, "GET", server.url, seconds=5, timeout=(2, 3))
         assert (first.status, first.body) == (200, BODY)
         session.close()
+
+
+def test_honest_answers_read_whole_keep_their_connection():
+    """A bank's sender asks a peer many times a second: each answer read to its end leaves
+    the connection to the pool, as ``requests`` alone does."""
+    clients: set[tuple[str, int]] = set()
+
+    class Answers(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            clients.add(self.client_address)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answers)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        session = bounded_session()
+        answers = [ask(session, "GET", f"http://127.0.0.1:{server.server_port}/", seconds=5,
+                       timeout=(2, 3)) for _ in range(5)]
+        session.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert [a.body for a in answers] == [BODY] * 5
+    assert len(clients) == 1
 
 
 def test_many_exchanges_cut_at_their_deadline_leave_nothing_behind():
