@@ -136,7 +136,7 @@ def submit() -> Response:
         if result.error is not None:
             raise result.error
     _metrics().intents(accepted=1)
-    bank.sender.deliver_all(result.messages)
+    bank.sender.try_at_once(result.messages)
     [(status, body)] = _accepted(bank, [result])
     return Response(body, status=status, mimetype="application/json")
 
@@ -167,7 +167,7 @@ def submit_batch() -> Response:
     _metrics().intents(accepted=sum(r.error is None for r in results),
                        refused=[e.code for e in refused.values()] +
                        [r.error.code for r in results if r.error is not None])
-    bank.sender.deliver_all([m for r in results for m in r.messages])
+    bank.sender.try_at_once([m for r in results for m in r.messages])
     accepted = iter(_accepted(bank, [r for r in results if r.error is None]))
     answers, decided = [], iter(results)
     for i in range(len(intents)):

@@ -28,7 +28,7 @@ def propose() -> Response:
     key = signer_key()
     bank = current_bank()
     execution, messages = bank.plans.propose(key, request_body())
-    bank.sender.deliver_all(messages)
+    bank.sender.try_at_once(messages)
     return json_response({"id": execution.plan.id, "state": execution.state,
                   "plan": execution.plan.doc}, 201)
 
@@ -62,5 +62,5 @@ def consent(bank: str, uid: str) -> Response:
     200 with the plan's state (``approved`` once every contributor approved)."""
     signer_key()
     execution, messages = current_bank().plans.consent(_id(bank, uid), request_body())
-    current_bank().sender.deliver_all(messages)
+    current_bank().sender.try_at_once(messages)
     return json_response({"id": execution.plan.id, "state": execution.state})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +28,8 @@ from tchain.errors import TChainError
 from tchain.messages import Message
 from validator.interbank import Interbank
 
-__all__ = ["BATCH_BYTES", "HANDOFF_MS", "PEER_MESSAGES_PATH", "Sender", "batches"]
+__all__ = ["AT_ONCE_PER_PEER", "BATCH_BYTES", "HANDOFF_MS", "PEER_MESSAGES_PATH", "Sender",
+           "batches"]
 
 log = logging.getLogger("tchain.sender")
 
@@ -38,6 +40,16 @@ READ_TIMEOUT = 5.0
 # trickles its answer within READ_TIMEOUT a byte would otherwise hold the sender, and every
 # delivery to every other peer behind it, for as long as it liked.
 ANSWER_SECONDS = 10.0
+# Messages one worker process tries at once to one peer at a time (api.submit): the others of
+# that moment are left to the sender (they are due after HANDOFF_MS). A peer that answers
+# slowly, or not at all, takes at most this many of a worker's threads for the bound above,
+# whatever its customers' payments to it (attack 23: 24 of them took all 16, and the bank
+# answered nobody for ten seconds).
+AT_ONCE_PER_PEER = 2
+# Peers the sender delivers to at the same time, each one exchange at a time: a slow peer
+# holds its own deliveries, not the others' (attack 23: a route 1->2->3 took 18 s, not 0.7,
+# behind a peer that trickled its answers).
+SENDER_THREADS = 8
 BATCH = 500  # messages per request to a peer
 # bytes of messages per request: well within the peer's body limit (validator.app.MAX_BODY,
 # 1 MiB), so a batch of plan logs, each up to validator.plans.MAX_LOG_BYTES, is never
@@ -56,6 +68,37 @@ class Sender:
         self.interbank = interbank
         self.ledger = interbank.ledger
         self.http = bounded_session()
+        self._lock = threading.Lock()
+        self._at_once: dict[str, threading.BoundedSemaphore] = {}  # by peer
+        self._busy: set[str] = set()  # peers the sender's threads deliver to now
+        self._pool: ThreadPoolExecutor | None = None
+
+    def try_at_once(self, message_ids: Iterable[str]) -> None:
+        """A worker's try of the messages its customer's intent made, before it answers:
+        delivered now unless AT_ONCE_PER_PEER of this process's threads already wait on
+        that peer; then left to the sender."""
+        by_peer = self._by_peer(message_ids)
+        for peer, ids in by_peer.items():
+            with self._lock:
+                gate = self._at_once.setdefault(
+                    peer, threading.BoundedSemaphore(AT_ONCE_PER_PEER))
+            if not gate.acquire(blocking=False):
+                log.info("%d message(s) to %s left to the sender: %d already wait on it",
+                         len(ids), peer, AT_ONCE_PER_PEER)
+                continue
+            try:
+                self.deliver_all(ids)
+            finally:
+                gate.release()
+
+    def _by_peer(self, message_ids: Iterable[str]) -> dict[str, list[str]]:
+        by_peer: dict[str, list[str]] = {}
+        with self.ledger.store.read() as r:
+            for message_id in message_ids:
+                item = r.record("outbox", message_id)
+                if item is not None:
+                    by_peer.setdefault(item["peer"], []).append(message_id)
+        return by_peer
 
     def deliver(self, message_id: str) -> str | None:
         """Try one delivery of an outbox message; return what its answer did, or None."""
@@ -168,10 +211,35 @@ class Sender:
                  len(items) - len(refused))
 
     def run_once(self) -> None:
-        """Apply passed deadlines, then deliver every due message once."""
+        """Apply passed deadlines, then start delivering every due message once, each peer's
+        on a thread of its own (SENDER_THREADS at most); a peer still being delivered to from
+        an earlier round is left until it is done."""
         for line in self.interbank.tick():
             log.warning("%s", line)
-        self.deliver_all(self.interbank.due())
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(SENDER_THREADS, thread_name_prefix="sender")
+        for peer, ids in self._by_peer(self.interbank.due()).items():
+            with self._lock:
+                if peer in self._busy:
+                    continue
+                self._busy.add(peer)
+            self._pool.submit(self._deliver_to, peer, ids)
+
+    def _deliver_to(self, peer: str, message_ids: list[str]) -> None:
+        try:
+            self.deliver_all(message_ids)
+        except Exception:  # keep sending: one bad delivery must not stop this peer's outbox
+            log.exception("delivery to %s failed", peer)
+        finally:
+            with self._lock:
+                self._busy.discard(peer)
+
+    def close(self) -> None:
+        """Wait for the deliveries in flight (each bounded by ANSWER_SECONDS), then stop the
+        sender's threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def run(self, stop: threading.Event, interval: float = 0.2,
             heartbeat: Callable[[], bool] = lambda: True) -> None:
@@ -187,6 +255,7 @@ class Sender:
             except Exception:  # keep sending: one bad round must not stop the bank's outbox
                 log.exception("sender round failed")
             stop.wait(interval)
+        self.close()
 
 
 def batches(items: list[tuple[str, dict[str, Any]]]

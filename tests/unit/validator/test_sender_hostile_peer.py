@@ -6,6 +6,7 @@ delivers to every peer."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from federation.asking import MAX_ANSWER_BYTES
 from tests.hostile_server import HostileServer
-from tests.interbank_net import NetBank, two_banks
+from tests.interbank_net import NetBank, pin, two_banks
 from validator import sender as sender_module
 from validator.peers import PeerError, fetch_well_known
 from validator.sender import Sender
@@ -24,7 +25,7 @@ B2 = "bank2.example"
 def _payments_to_a_hostile_bank2(tmp_path: Path, url: str, n: int) -> tuple[NetBank, list[str]]:
     _, b1, b2, _ = two_banks(tmp_path)
     alice, bob = b1.join("alice"), b2.join("bob")
-    b1.deposit(alice, 500)
+    b1.deposit(alice, 100 * n)
     for _ in range(n):
         b1.submit(alice, "payment", {"to": bob.chain, "to_validator": B2,
                                      "asset": "bank1.example:USD", "amount": "100"})
@@ -67,3 +68,76 @@ def test_a_bank_whose_document_has_no_end_is_not_pinned():
         fetch_well_known(bank.url)
     assert refused.value.message == (f"cannot reach {bank.url}: the answer is longer than the "
                                      f"{MAX_ANSWER_BYTES} bytes read")
+
+
+def test_a_slow_peer_takes_few_of_the_workers_threads(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack 23, F1: 24 customers' payments to a peer that trickles its answers each kept a
+    worker thread for the whole bound, and once the threads were all taken, the bank answered
+    nobody (its /health took 9 s). A worker now tries at once at most AT_ONCE_PER_PEER
+    messages to one peer at a time; the others are left to the sender, at once."""
+    monkeypatch.setattr(sender_module, "ANSWER_SECONDS", 1.0)
+    with HostileServer("trickled body") as bank2:
+        b1, ids = _payments_to_a_hostile_bank2(tmp_path, bank2.url, 6)
+        sender = Sender(b1.interbank)
+        took: dict[str, float] = {}
+
+        def customer(mid: str) -> None:
+            began = time.monotonic()
+            sender.try_at_once([mid])
+            took[mid] = time.monotonic() - began
+
+        threads = [threading.Thread(target=customer, args=(mid,)) for mid in ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        sender.http.close()
+    waited = sorted(took.values())
+    limit = sender_module.AT_ONCE_PER_PEER
+    assert all(t < 0.5 for t in waited[:len(ids) - limit]), waited  # left to the sender
+    assert all(0.9 < t < 3 for t in waited[len(ids) - limit:]), waited  # tried, and cut
+    with b1.ledger.store.read() as r:
+        attempts = sorted(r.record("outbox", mid)["attempts"] for mid in ids)
+    assert attempts == [0] * (len(ids) - limit) + [1] * limit
+
+
+def test_a_slow_peer_does_not_hold_the_sender_s_deliveries_to_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack 23, F2: while the sender waited out one slow peer's exchange (its bound), its
+    deliveries to every other peer waited too (a route 1->2->3 took 18 s instead of 0.7). The
+    sender now delivers to each peer on its own, one exchange in flight per peer."""
+    monkeypatch.setattr(sender_module, "ANSWER_SECONDS", 3.0)
+    clock, b1, b2, _ = two_banks(tmp_path)
+    b3 = NetBank(tmp_path / "b3", "bank3.example", clock)
+    pin(b1, b3)
+    alice, bob, carol = b1.join("alice"), b2.join("bob"), b3.join("carol")
+    b1.deposit(alice, 500)
+    for to, bank in ((bob, B2), (carol, "bank3.example")):
+        b1.submit(alice, "payment", {"to": to.chain, "to_validator": bank,
+                                     "asset": "bank1.example:USD", "amount": "100"})
+    with HostileServer("trickled body") as slow, HostileServer("honest") as fast:
+        with b1.ledger.store.read() as r:
+            by_peer = {item["peer"]: mid for mid, item in r.records("outbox")}
+            records = [{**r.peer(B2), "url": slow.url},
+                       {**r.peer("bank3.example"), "url": fast.url}]
+        b1.ledger.store.write(lambda w: [w.put_peer(x) for x in records])
+        clock.now += 60_000  # both due for the sender
+        sender = Sender(b1.interbank)
+        began = time.monotonic()
+        sender.run_once()
+
+        def attempts(peer: str) -> int:
+            with b1.ledger.store.read() as r:
+                return int(r.record("outbox", by_peer[peer])["attempts"])
+
+        while attempts("bank3.example") == 0 and time.monotonic() - began < 10:
+            time.sleep(0.01)
+        fast_done = time.monotonic() - began
+        sender.run_once()  # a round while the slow exchange is in flight: not asked again
+        sender.close()
+        slow_done = time.monotonic() - began
+        sender.http.close()
+    assert fast_done < 1.0, fast_done  # not behind the slow peer's 3 s
+    assert 2.5 < slow_done < 6, slow_done
+    assert attempts(B2) == 1 and attempts("bank3.example") >= 1
