@@ -50,7 +50,8 @@ MODES: dict[str, Callable[[], Callable[[socket.socket, threading.Event], None]]]
     "length past the limit": lambda: lambda c, s: c.sendall(
         b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n{"),
     "gzip bomb": _bomb,  # (made once, here: not counted in the asker's memory)
-    "honest": lambda: lambda c, s: c.sendall(_head(b"", BODY)),
+    # (one answer per connection, said so: this server takes no second request on it)
+    "honest": lambda: lambda c, s: c.sendall(_head(b"Connection: close\r\n", BODY)),
 }
 
 

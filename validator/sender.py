@@ -40,12 +40,14 @@ READ_TIMEOUT = 5.0
 # trickles its answer within READ_TIMEOUT a byte would otherwise hold the sender, and every
 # delivery to every other peer behind it, for as long as it liked.
 ANSWER_SECONDS = 10.0
-# Messages one worker process tries at once to one peer at a time (api.submit): the others of
-# that moment are left to the sender (they are due after HANDOFF_MS). A peer that answers
-# slowly, or not at all, takes at most this many of a worker's threads for the bound above,
-# whatever its customers' payments to it (attack 23: 24 of them took all 16, and the bank
-# answered nobody for ten seconds).
+# Messages one worker process tries at once to one peer at a time (api.submit); another waits
+# for a turn at most AT_ONCE_WAIT s (a peer that answers in milliseconds gives one at once),
+# then is left to the sender (it is due after HANDOFF_MS). A peer that answers slowly, or not
+# at all, so holds at most this many of a worker's threads for the bound above, whatever its
+# customers' payments to it (attack 23: 24 of them took all 16, and the bank answered nobody
+# for ten seconds).
 AT_ONCE_PER_PEER = 2
+AT_ONCE_WAIT = 0.5
 # Peers the sender delivers to at the same time, each one exchange at a time: a slow peer
 # holds its own deliveries, not the others' (attack 23: a route 1->2->3 took 18 s, not 0.7,
 # behind a peer that trickled its answers).
@@ -75,15 +77,15 @@ class Sender:
 
     def try_at_once(self, message_ids: Iterable[str]) -> None:
         """A worker's try of the messages its customer's intent made, before it answers:
-        delivered now unless AT_ONCE_PER_PEER of this process's threads already wait on
-        that peer; then left to the sender."""
+        delivered now, unless AT_ONCE_PER_PEER of this process's threads are still waiting
+        on that peer after AT_ONCE_WAIT s; then left to the sender."""
         by_peer = self._by_peer(message_ids)
         for peer, ids in by_peer.items():
             with self._lock:
                 gate = self._at_once.setdefault(
                     peer, threading.BoundedSemaphore(AT_ONCE_PER_PEER))
-            if not gate.acquire(blocking=False):
-                log.info("%d message(s) to %s left to the sender: %d already wait on it",
+            if not gate.acquire(timeout=AT_ONCE_WAIT):
+                log.info("%d message(s) to %s left to the sender: %d threads wait on it",
                          len(ids), peer, AT_ONCE_PER_PEER)
                 continue
             try:

@@ -70,33 +70,53 @@ def test_a_bank_whose_document_has_no_end_is_not_pinned():
                                      f"{MAX_ANSWER_BYTES} bytes read")
 
 
+def _at_once_from_threads(sender: Sender, ids: list[str]) -> dict[str, float]:
+    """Each message tried at once by a thread of its own, as concurrent customers' payments
+    are by a worker; how long each try took."""
+    took: dict[str, float] = {}
+
+    def customer(mid: str) -> None:
+        began = time.monotonic()
+        sender.try_at_once([mid])
+        took[mid] = time.monotonic() - began
+
+    threads = [threading.Thread(target=customer, args=(mid,)) for mid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return took
+
+
+def test_a_fast_peer_gets_every_message_at_once(tmp_path: Path) -> None:
+    """The cap costs a peer that answers in milliseconds nothing: the threads take turns."""
+    with HostileServer("honest") as bank2:
+        b1, ids = _payments_to_a_hostile_bank2(tmp_path, bank2.url, 6)
+        sender = Sender(b1.interbank)
+        _at_once_from_threads(sender, ids)
+        sender.http.close()
+    with b1.ledger.store.read() as r:
+        assert [r.record("outbox", mid)["attempts"] for mid in ids] == [1] * 6  # all tried
+
+
 def test_a_slow_peer_takes_few_of_the_workers_threads(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Attack 23, F1: 24 customers' payments to a peer that trickles its answers each kept a
     worker thread for the whole bound, and once the threads were all taken, the bank answered
     nobody (its /health took 9 s). A worker now tries at once at most AT_ONCE_PER_PEER
-    messages to one peer at a time; the others are left to the sender, at once."""
-    monkeypatch.setattr(sender_module, "ANSWER_SECONDS", 1.0)
+    messages to one peer at a time; another waits AT_ONCE_WAIT for a turn, then is left to
+    the sender."""
+    monkeypatch.setattr(sender_module, "ANSWER_SECONDS", 2.0)
     with HostileServer("trickled body") as bank2:
         b1, ids = _payments_to_a_hostile_bank2(tmp_path, bank2.url, 6)
         sender = Sender(b1.interbank)
-        took: dict[str, float] = {}
-
-        def customer(mid: str) -> None:
-            began = time.monotonic()
-            sender.try_at_once([mid])
-            took[mid] = time.monotonic() - began
-
-        threads = [threading.Thread(target=customer, args=(mid,)) for mid in ids]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        took = _at_once_from_threads(sender, ids)
         sender.http.close()
     waited = sorted(took.values())
     limit = sender_module.AT_ONCE_PER_PEER
-    assert all(t < 0.5 for t in waited[:len(ids) - limit]), waited  # left to the sender
-    assert all(0.9 < t < 3 for t in waited[len(ids) - limit:]), waited  # tried, and cut
+    wait = sender_module.AT_ONCE_WAIT
+    assert all(wait - 0.1 < t < wait + 0.7 for t in waited[:len(ids) - limit]), waited  # left
+    assert all(1.9 < t < 4 for t in waited[len(ids) - limit:]), waited  # tried, and cut
     with b1.ledger.store.read() as r:
         attempts = sorted(r.record("outbox", mid)["attempts"] for mid in ids)
     assert attempts == [0] * (len(ids) - limit) + [1] * limit
