@@ -113,8 +113,8 @@ def test_a_regulators_read_header_made_for_one_bank_is_refused_at_another(banks)
 
 
 def test_a_peer_banks_request_header_made_for_one_bank_is_refused_at_another(banks):
-    """What bank1's outbox sender posted to bank2 (a transfer alone, an offer in a batch),
-    replayed at bank3, where bank1 is a pinned peer too: refused at the header."""
+    """What bank1 posted to bank2 (a transfer alone, two in a batch), replayed at bank3, where
+    bank1 is a pinned peer too: refused at the header."""
     b1, b2, b3, proxy = banks
     payer, payee = register(b1, "payer"), register(b2, "payee")
     deposit(b1.config, "payer", "1000", "USD")
@@ -122,10 +122,13 @@ def test_a_peer_banks_request_header_made_for_one_bank_is_refused_at_another(ban
                                              "asset": USD, "amount": "300"})
     assert transfer.status_code in (201, 202), transfer.text
     eventually(lambda: balance(b1, payer, USD) == (700, 0))
-    r = submit(b1, payer, "offer", {"sell": {"asset": USD, "amount": "100"},
-                                    "buy": {"asset": f"{B2}:EUR", "amount": "90"},
-                                    "expires": now_ms() + 600_000})
-    assert r.status_code == 201, r.text
+    two = [payer.intent("payment", {"to": payee.chain, "to_validator": B2, "asset": USD,
+                                    "amount": "100"}, seq=payer.seq + n, time=now_ms())
+           for n in (1, 2)]
+    r = requests.post(b1.url + "/v1/intents/batch", data=canonical({"intents": two}),
+                      timeout=30)  # two messages to bank2 at once: one batch
+    assert r.status_code == 200 and all(x["status"] in (201, 202) for x in r.json()["results"])
+    payer.seq += 2
     sent = eventually(lambda: {path for _, path, _, _ in proxy.relayed} >=
                       {"/v1/peer/messages", "/v1/peer/messages/batch"} and list(proxy.relayed))
     for method, path, headers, body in sent:
