@@ -264,7 +264,9 @@ class OutboxItem:
     """A signed message to ``peer`` waiting in the ``outbox`` database.
 
     ``flow``: the flow it asks the peer about (None: news of an offer, given up at
-    ``give_up``); ``next_try``: when it is next sent.
+    ``give_up``); ``next_try``: when it is next sent; ``waiting``: the peer's last word was
+    ``pending`` (an answer that decides nothing yet), not a failure, so the tries it is asked
+    again are backed off but no sign of a stuck peer.
     """
 
     peer: str
@@ -274,17 +276,18 @@ class OutboxItem:
     give_up: int | None
     flow: str | None
     last_error: str | None
+    waiting: bool = False
 
     @property
     def type(self) -> str:
         """The type of the message (transfer, take, settle, offer, offer_closed)."""
         return str(self.message["message"]["type"])
 
-    def failed(self, now: int, error: str) -> OutboxItem:
-        """After a failed delivery: the next try backed off."""
+    def failed(self, now: int, error: str, *, waiting: bool = False) -> OutboxItem:
+        """After a failed delivery, or a ``pending`` (``waiting``): the next try backed off."""
         attempts = self.attempts + 1
-        return dataclasses.replace(self, attempts=attempts,
-                                   next_try=now + backoff_ms(attempts), last_error=error[:500])
+        return dataclasses.replace(self, attempts=attempts, next_try=now + backoff_ms(attempts),
+                                   last_error=error[:500], waiting=waiting)
 
     def timers(self) -> dict[str, int]:
         """``sends``: when it is next to be sent; ``outbox``: news of an offer (no flow), once
@@ -297,12 +300,15 @@ class OutboxItem:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OutboxItem:
         return cls(d["peer"], d["message"], d["attempts"], d["next_try"], d["give_up"],
-                   d["flow"], d["last_error"])
+                   d["flow"], d["last_error"], bool(d.get("waiting", False)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"peer": self.peer, "message": self.message, "attempts": self.attempts,
-                "next_try": self.next_try, "give_up": self.give_up, "flow": self.flow,
-                "last_error": self.last_error}
+        out = {"peer": self.peer, "message": self.message, "attempts": self.attempts,
+               "next_try": self.next_try, "give_up": self.give_up, "flow": self.flow,
+               "last_error": self.last_error}
+        if self.waiting:  # (written only when set: a record of before reads back the same)
+            out["waiting"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,12 +68,13 @@ def enqueue(w: Writer, key: SigningKey, sender: str, peer: str, type_: str, now:
 
 
 def reschedule(w: Writer, message_id: str, now: int, error: str, *,
-               soon: int | None = None) -> None:
-    """Count a failed delivery and push the next try back (to ``soon`` at the latest)."""
+               soon: int | None = None, waiting: bool = False) -> None:
+    """Count a failed delivery, or a ``pending`` answer (``waiting``), and push the next try
+    back (to ``soon`` at the latest)."""
     item = w.record("outbox", message_id)
     if item is None:
         return  # answered meanwhile by another sender
-    after = OutboxItem.from_dict(item).failed(now, error)
+    after = OutboxItem.from_dict(item).failed(now, error, waiting=waiting)
     if soon is not None and soon < after.next_try:
         after = dataclasses.replace(after, next_try=soon)
     put_record(w, "outbox", message_id, after)

@@ -270,7 +270,7 @@ def answer_key(r: Reader, answer: Message) -> str:
 def asked_again(w: Writer, message_id: str, answer: Message, now: int) -> str:
     """A correspondent's ``pending``: not an answer; ask again soon."""
     reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}",
-               soon=now + ASK_AGAIN_MS)
+               soon=now + ASK_AGAIN_MS, waiting=True)
     return "peer answered pending"
 
 

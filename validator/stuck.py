@@ -3,10 +3,12 @@ Finding 6: a bank whose every ``plan`` message was refused with 400 for good sti
 ``"problems": []``).
 
 A message delivered is dropped from the outbox; one refused, answered with an error, or not
-answered at all stays, its failed tries counted (``attempts``, backed off). So a message with
-STUCK_ATTEMPTS failed tries in a row is stuck, and the operator is told, per peer, how many
-are and how old the oldest is, with the last error. Cheap: one page of the outbox (its first
-MAX_SCANNED records by id, a sample of a backlog, not every message queued).
+answered at all stays, its failed tries counted (``attempts``, backed off). One answered
+``pending`` (a correspondent waiting on the next bank, a take in its offer's window, a plan's
+transfer not yet due) is asked again, backed off too, but is not stuck: its peer answers. So
+a message with STUCK_ATTEMPTS failed tries in a row is stuck, and the operator is told, per
+peer, how many are and how old the oldest is, with the last error. Cheap: one page of the
+outbox (its first MAX_SCANNED records by id, a sample of a backlog, not every message queued).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def stuck_peers(r: Reader, now: int) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for _, record in r.records_page("outbox", None, MAX_SCANNED):
         item = OutboxItem.from_dict(record)
-        if item.attempts < STUCK_ATTEMPTS:
+        if item.attempts < STUCK_ATTEMPTS or item.waiting:  # (pending: answered, not stuck)
             continue
         age = max(0, now - int(item.message["message"]["time"]))
         peer = out.setdefault(item.peer, {"messages": 0, "oldest_ms": 0, "attempts": 0,

@@ -102,13 +102,15 @@ class Answers(Part):
             if flow is not None and item.flow is not None:
                 keep_pending(w, item.flow, flow, answer)  # it waited in the window
             reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}",
-                       soon=None if flow is None else ask_again_at(w, flow, now))
+                       soon=None if flow is None else ask_again_at(w, flow, now),
+                       waiting=True)
             return "peer answered pending"
         if request_type == "transfer" and answer.type == "pending" and \
                 w.record("plans", item.flow or "0" * 64) is not None:
             # a plan's transfer the payee bank's log does not show due yet: ask again, and
             # send it our log, which may hold what it lacks (docs/adr/0014)
-            reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}")
+            reschedule(w, message_id, now, f"pending: {answer.fields.get('reason')}",
+                       waiting=True)
             Plans(self.ledger).remind(w, item.flow or "0" * 64, peer, now)
             return "peer answered pending"
         if request_type == "transfer" and answer.type == "pending":

@@ -115,6 +115,11 @@ def test_outbox_items_and_offers_read_and_write_back_the_same_bytes():
     assert OutboxItem.from_dict(item).to_dict() == item
     failed = OutboxItem.from_dict(item).failed(100, "x" * 600)
     assert (failed.attempts, failed.next_try, len(failed.last_error or "")) == (3, 2_100, 500)
+    waiting = OutboxItem.from_dict(item).failed(100, "pending: ...", waiting=True)
+    assert waiting.to_dict() == {**item, "attempts": 3, "next_try": 2_100,
+                                 "last_error": "pending: ...", "waiting": True}
+    assert OutboxItem.from_dict(waiting.to_dict()) == waiting
+    assert not waiting.failed(200, "down").waiting  # a failure after it: counted again
     offer = {"validator": "b1", "offer": {"entry": {}}, "state": "open", "expires": 9,
              "sell": "b1:USD", "buy": "b2:EUR"}
     record = OfferRecord.from_dict(offer)

@@ -21,6 +21,7 @@ from tests.helpers import Clock, Customer, sign_entry_as
 from tests.interbank_net import Net, NetBank, pin, totals
 from tests.routenet import alice_pays_carol, line, make_correspondent, routed, settle_all, sound
 from validator.audit import audit
+from validator.stuck import STUCK_ATTEMPTS, stuck_peers
 
 
 def test_three_banks_in_a_line_pay_both_ways(tmp_path: Path) -> None:
@@ -325,3 +326,21 @@ def test_a_correspondent_s_lies_fill_no_store(tmp_path: Path) -> None:
         b1.interbank.apply_answer(mid, lie)
     with b1.ledger.store.read() as r:
         assert len(r.records("proofs")) == 100
+
+
+def test_a_correspondent_that_answers_pending_is_not_a_stuck_peer(tmp_path: Path) -> None:
+    """Attack 24, I1: bank2 answers bank1's routed transfer ``pending`` while bank3 is down:
+    an answer, not a failure (§11), so bank1's /health does not count bank2 stuck, however
+    long the route waits; bank2's own deliveries to bank3, which fail, are."""
+    clock, (b1, b2, b3), net, alice, _ = alice_pays_carol(tmp_path, before=_payee_down)
+    settle_all(clock, net, rounds=STUCK_ATTEMPTS + 4)
+    with b1.ledger.store.read() as r:
+        [(_, item)] = list(r.records("outbox"))
+        assert item["attempts"] >= STUCK_ATTEMPTS  # asked again and again, answered pending
+        assert stuck_peers(r, b1.ledger.clock()) == {}
+    with b2.ledger.store.read() as r:
+        assert list(stuck_peers(r, b2.ledger.clock())) == ["bank3.example"]
+    b3.up = True
+    settle_all(clock, net)
+    assert b1.balance(alice, "bank1.example:USD") == (500, 0)  # past its deadline: released
+    sound([b1, b2, b3])
