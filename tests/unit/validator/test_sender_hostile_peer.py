@@ -52,7 +52,7 @@ def test_a_hostile_answer_ends_within_the_bound_and_changes_nothing(
         sender.deliver_all(ids)
         took = time.monotonic() - began
         sender.http.close()
-    assert took < 3.0, took  # a trickle of 5.5 s, or no end at all
+    assert took < 4.5, took  # a trickle of 5.5 s, or no end at all
     with b1.ledger.store.read() as r:
         items = [r.record("outbox", mid) for mid in ids]
     assert all(i is not None and i["attempts"] == 1 and said in i["last_error"]
@@ -106,7 +106,7 @@ def test_a_slow_peer_takes_few_of_the_workers_threads(tmp_path: Path,
     nobody (its /health took 9 s). A worker now tries at once at most AT_ONCE_PER_PEER
     messages to one peer at a time; another waits AT_ONCE_WAIT for a turn, then is left to
     the sender."""
-    monkeypatch.setattr(sender_module, "ANSWER_SECONDS", 2.0)
+    monkeypatch.setattr(sender_module, "ANSWER_SECONDS", 3.0)
     with HostileServer("trickled body") as bank2:
         b1, ids = _payments_to_a_hostile_bank2(tmp_path, bank2.url, 6)
         sender = Sender(b1.interbank)
@@ -115,8 +115,8 @@ def test_a_slow_peer_takes_few_of_the_workers_threads(tmp_path: Path,
     waited = sorted(took.values())
     limit = sender_module.AT_ONCE_PER_PEER
     wait = sender_module.AT_ONCE_WAIT
-    assert all(wait - 0.1 < t < wait + 0.7 for t in waited[:len(ids) - limit]), waited  # left
-    assert all(1.9 < t < 4 for t in waited[len(ids) - limit:]), waited  # tried, and cut
+    assert all(wait - 0.1 < t < wait + 1.5 for t in waited[:len(ids) - limit]), waited  # left
+    assert all(2.9 < t < 6 for t in waited[len(ids) - limit:]), waited  # tried, and cut
     with b1.ledger.store.read() as r:
         attempts = sorted(r.record("outbox", mid)["attempts"] for mid in ids)
     assert attempts == [0] * (len(ids) - limit) + [1] * limit
@@ -158,6 +158,6 @@ def test_a_slow_peer_does_not_hold_the_sender_s_deliveries_to_another(
         sender.close()
         slow_done = time.monotonic() - began
         sender.http.close()
-    assert fast_done < 1.0, fast_done  # not behind the slow peer's 3 s
-    assert 2.5 < slow_done < 6, slow_done
+    assert fast_done < 2.0, fast_done  # not behind the slow peer's 3 s
+    assert 2.5 < slow_done < 8, slow_done
     assert attempts(B2) == 1 and attempts("bank3.example") >= 1
