@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from federation.asking import Answer, AnswerTooLarge, AnswerTooSlow, ask, bounded_session
+from federation.asking import Answer, AnswerCut, ask, bounded_session
 from tchain.auth import authorization_header
 from tchain.encoding import canonical, encode_built, parse
 from tchain.errors import TChainError
@@ -63,6 +63,9 @@ BATCH_BYTES = 1 << 19
 HANDOFF_MS = 3_000
 
 
+_Item = tuple[str, dict[str, Any]]  # (outbox id, record)
+
+
 class Sender:
     """Delivers outbox messages of one bank to its pinned peers."""
 
@@ -79,39 +82,60 @@ class Sender:
         """A worker's try of the messages its customer's intent made, before it answers:
         delivered now, unless AT_ONCE_PER_PEER of this process's threads are still waiting
         on that peer after AT_ONCE_WAIT s; then left to the sender."""
-        by_peer = self._by_peer(message_ids)
-        for peer, ids in by_peer.items():
+        peers, by_peer = self._read(message_ids)
+        for name, items in by_peer.items():
             with self._lock:
                 gate = self._at_once.setdefault(
-                    peer, threading.BoundedSemaphore(AT_ONCE_PER_PEER))
+                    name, threading.BoundedSemaphore(AT_ONCE_PER_PEER))
             if not gate.acquire(timeout=AT_ONCE_WAIT):
                 log.info("%d message(s) to %s left to the sender: %d threads wait on it",
-                         len(ids), peer, AT_ONCE_PER_PEER)
+                         len(items), name, AT_ONCE_PER_PEER)
                 continue
             try:
-                self.deliver_all(ids)
+                self._deliver_to_peer(name, peers[name], items)
             finally:
                 gate.release()
 
-    def _by_peer(self, message_ids: Iterable[str]) -> dict[str, list[str]]:
-        by_peer: dict[str, list[str]] = {}
+    def _read(self, message_ids: Iterable[str]
+              ) -> tuple[dict[str, dict[str, Any] | None], dict[str, list[_Item]]]:
+        """The outbox records of ``message_ids`` still queued, by peer, and each peer's
+        record (None: no longer pinned), in one read."""
+        by_peer: dict[str, list[_Item]] = {}
         with self.ledger.store.read() as r:
             for message_id in message_ids:
                 item = r.record("outbox", message_id)
                 if item is not None:
-                    by_peer.setdefault(item["peer"], []).append(message_id)
-        return by_peer
+                    by_peer.setdefault(item["peer"], []).append((message_id, item))
+            peers = {name: r.peer(name) for name in by_peer}
+        return peers, by_peer
+
+    def _deliver_to_peer(self, name: str, peer: dict[str, Any] | None, items: list[_Item]
+                         ) -> None:
+        """One peer's messages: one alone, several in batches (one request and one group
+        commit on each side for up to BATCH messages)."""
+        if peer is None:
+            self.interbank.deliveries_failed([(m, f"{name} is not a pinned peer")
+                                              for m, _ in items])
+        elif len(items) == 1:
+            self._deliver_one(peer, *items[0])
+        else:
+            for batch in batches(items):
+                self._deliver_batch(peer, batch)
 
     def deliver(self, message_id: str) -> str | None:
         """Try one delivery of an outbox message; return what its answer did, or None."""
-        with self.ledger.store.read() as r:
-            item = r.record("outbox", message_id)
-            peer = None if item is None else r.peer(item["peer"])
-        if item is None:
-            return None
+        peers, by_peer = self._read([message_id])
+        if not by_peer:
+            return None  # answered meanwhile
+        [(name, [(_, item)])] = by_peer.items()
+        peer = peers[name]
         if peer is None:
-            self.interbank.delivery_failed(message_id, f"{item['peer']} is not a pinned peer")
+            self.interbank.delivery_failed(message_id, f"{name} is not a pinned peer")
             return None
+        return self._deliver_one(peer, message_id, item)
+
+    def _deliver_one(self, peer: dict[str, Any], message_id: str, item: dict[str, Any]
+                     ) -> str | None:
         url = peer["url"].rstrip("/") + PEER_MESSAGES_PATH
         path = urlsplit(url).path
         body = canonical(item["message"])
@@ -145,30 +169,12 @@ class Sender:
         self.interbank.delivery_failed(message_id, error)
 
     def deliver_all(self, message_ids: Iterable[str]) -> None:
-        """Deliver messages: one alone, several in batches per peer (one request and one
-        group commit on each side for up to BATCH messages)."""
-        ids = list(message_ids)
-        if len(ids) <= 1:
-            for message_id in ids:
-                self.deliver(message_id)
-            return
-        by_peer: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        with self.ledger.store.read() as r:
-            peers = {p["name"]: p for p in r.peers()}
-            for message_id in ids:
-                item = r.record("outbox", message_id)
-                if item is not None:
-                    by_peer.setdefault(item["peer"], []).append((message_id, item))
+        """Deliver messages, each peer's together (_deliver_to_peer)."""
+        peers, by_peer = self._read(message_ids)
         for name, items in by_peer.items():
-            if name not in peers:
-                self.interbank.deliveries_failed([(m, f"{name} is not a pinned peer")
-                                                  for m, _ in items])
-                continue
-            for batch in batches(items):
-                self._deliver_batch(peers[name], batch)
+            self._deliver_to_peer(name, peers[name], items)
 
-    def _deliver_batch(self, peer: dict[str, Any], items: list[tuple[str, dict[str, Any]]]
-                       ) -> None:
+    def _deliver_batch(self, peer: dict[str, Any], items: list[_Item]) -> None:
         url = peer["url"].rstrip("/") + PEER_MESSAGES_PATH + "/batch"
         # our own messages, as stored: not walked again for non-protocol values
         body = encode_built({"messages": [item["message"] for _, item in items]})
@@ -220,21 +226,23 @@ class Sender:
             log.warning("%s", line)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(SENDER_THREADS, thread_name_prefix="sender")
-        for peer, ids in self._by_peer(self.interbank.due()).items():
+        peers, by_peer = self._read(self.interbank.due())
+        for name, items in by_peer.items():
             with self._lock:
-                if peer in self._busy:
+                if name in self._busy:
                     continue
-                self._busy.add(peer)
-            self._pool.submit(self._deliver_to, peer, ids)
+                self._busy.add(name)
+            self._pool.submit(self._deliver_in_turn, name, peers[name], items)
 
-    def _deliver_to(self, peer: str, message_ids: list[str]) -> None:
+    def _deliver_in_turn(self, name: str, peer: dict[str, Any] | None, items: list[_Item]
+                         ) -> None:
         try:
-            self.deliver_all(message_ids)
+            self._deliver_to_peer(name, peer, items)
         except Exception:  # keep sending: one bad delivery must not stop this peer's outbox
-            log.exception("delivery to %s failed", peer)
+            log.exception("delivery to %s failed", name)
         finally:
             with self._lock:
-                self._busy.discard(peer)
+                self._busy.discard(name)
 
     def close(self) -> None:
         """Wait for the deliveries in flight (each bounded by ANSWER_SECONDS), then stop the
@@ -260,11 +268,10 @@ class Sender:
         self.close()
 
 
-def batches(items: list[tuple[str, dict[str, Any]]]
-            ) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+def batches(items: list[_Item]) -> Iterator[list[_Item]]:
     """``items`` (outbox id, record) in order, cut into batches of at most BATCH messages and
     BATCH_BYTES (a message larger than that goes alone)."""
-    batch: list[tuple[str, dict[str, Any]]] = []
+    batch: list[_Item] = []
     size = 0
     for item in items:
         n = len(encode_built(item[1]["message"]))
@@ -279,7 +286,7 @@ def batches(items: list[tuple[str, dict[str, Any]]]
 
 def _failure(error: requests.RequestException) -> str:
     """Why a post failed, for the outbox's last error: ours in words, requests' by name."""
-    if isinstance(error, (AnswerTooSlow, AnswerTooLarge)):
+    if isinstance(error, AnswerCut):
         return str(error)
     return type(error).__name__
 
