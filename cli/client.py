@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from cli.errors import BankError, CliError, UnreachableError
-from federation.asking import AnswerTooLarge, AnswerTooSlow, ask, bounded_session
+from federation.asking import AnswerCut, AnswerTooSlow, ask, bounded_session
 from tchain.auth import authorization_header, request_signature
 from tchain.clock import now_ms
 from tchain.encoding import canonical, parse
@@ -164,7 +164,7 @@ class BankClient:
 
 
 def _why_unreachable(e: requests.RequestException) -> str:
-    if isinstance(e, (AnswerTooSlow, AnswerTooLarge)):
+    if isinstance(e, AnswerCut):
         return str(e)
     if isinstance(e, requests.Timeout):
         return f"no answer within {TIMEOUT} s"

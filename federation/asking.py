@@ -33,7 +33,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-__all__ = ["MAX_ANSWER_BYTES", "Answer", "AnswerTooLarge", "AnswerTooSlow", "ask",
+__all__ = ["MAX_ANSWER_BYTES", "Answer", "AnswerCut", "AnswerTooLarge", "AnswerTooSlow", "ask",
            "bounded_session"]
 
 # The most an answer may carry: a page of a thousand entries, or a peer's answers to a batch
@@ -42,12 +42,17 @@ MAX_ANSWER_BYTES = 64 << 20
 _READ = 1 << 16
 
 
-class AnswerTooSlow(requests.Timeout):
-    """The exchange did not end within its deadline (the connection is closed)."""
+class AnswerCut(requests.RequestException):
+    """An exchange :func:`ask` ended at one of its bounds; its message says which, in words
+    for an operator or a customer (the connection is closed)."""
 
 
-class AnswerTooLarge(requests.RequestException):
-    """The answer is longer than the asker reads (the connection is closed)."""
+class AnswerTooSlow(AnswerCut, requests.Timeout):
+    """The exchange did not end within its deadline."""
+
+
+class AnswerTooLarge(AnswerCut):
+    """The answer is longer than the asker reads."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from federation.asking import AnswerTooLarge, AnswerTooSlow, ask, bounded_session
+from federation.asking import AnswerCut, ask, bounded_session
 from federation.records import WELL_KNOWN_PATH, verify_well_known
 from tchain.books import Position
 from tchain.errors import VerificationError
@@ -77,7 +77,7 @@ def fetch_well_known(url: str) -> dict[str, Any]:
 
 def _why_unreachable(error: requests.RequestException) -> str:
     """What stopped a request, as an operator would say it."""
-    if isinstance(error, (AnswerTooSlow, AnswerTooLarge)):
+    if isinstance(error, AnswerCut):
         return str(error)
     if isinstance(error, requests.Timeout):
         return f"it did not answer within {TIMEOUT} s"
